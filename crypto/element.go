@@ -1,0 +1,113 @@
+package crypto
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	r255 "github.com/bwesterb/go-ristretto"
+)
+
+// ElementSize is the size of an encoded ristretto255 element.
+const ElementSize = 32
+
+// Errors from decoding an element. Each means the input is not a value an
+// honest partner can produce: the caller should reject the whole upload.
+var (
+	ErrElementLength = errors.New("ristretto255 element must be 32 bytes")
+	ErrNonCanonical  = errors.New("non-canonical ristretto255 encoding")
+	ErrNotAnElement  = errors.New("bytes do not encode a ristretto255 element")
+	ErrIdentity      = errors.New("ristretto255 identity element")
+)
+
+// Element is the canonical 32-byte encoding (RFC 9496, section 4.3.2) of a
+// ristretto255 element other than the identity: a blinded identifier.
+// Elements are made only by decoding, which validates, or by this package's
+// operations, so an Element other than the zero value is always valid. The
+// zero Element encodes the identity and is rejected wherever one is used.
+type Element struct {
+	b [ElementSize]byte
+}
+
+// DecodeElement validates b and returns it as an Element.
+func DecodeElement(b []byte) (Element, error) {
+	var e Element
+	if len(b) != ElementSize {
+		return e, ErrElementLength
+	}
+	copy(e.b[:], b)
+	var p r255.Point
+	if err := e.point(&p); err != nil {
+		return Element{}, err
+	}
+	return e, nil
+}
+
+// ParseElement decodes the standard base64 (RFC 4648) text form of an element.
+func ParseElement(text []byte) (Element, error) {
+	var raw [ElementSize + 2]byte // room to detect over-long input
+	if base64.StdEncoding.DecodedLen(len(text)) > len(raw) {
+		return Element{}, ErrElementLength
+	}
+	n, err := base64.StdEncoding.Strict().Decode(raw[:], text)
+	if err != nil {
+		return Element{}, fmt.Errorf("ristretto255 element: not standard base64: %w", errNoData)
+	}
+	return DecodeElement(raw[:n])
+}
+
+// errNoData replaces base64's own error, which quotes a byte offset of the
+// input and so part of what the partner sent.
+var errNoData = errors.New("malformed")
+
+// Bytes returns the 32-byte encoding.
+func (e Element) Bytes() [ElementSize]byte { return e.b }
+
+// AppendText appends the standard base64 form of e to dst.
+func (e Element) AppendText(dst []byte) []byte { return base64.StdEncoding.AppendEncode(dst, e.b[:]) }
+
+// String returns the standard base64 form of e.
+func (e Element) String() string { return base64.StdEncoding.EncodeToString(e.b[:]) }
+
+// point checks that e is canonical and not the identity, and decodes it
+// into p. It does the cheap byte-level checks first so that each rejection
+// has its own error.
+func (e *Element) point(p *r255.Point) error {
+	if !canonicalFieldElement(&e.b) {
+		return ErrNonCanonical
+	}
+	if e.b == [ElementSize]byte{} {
+		return ErrIdentity // the identity's only canonical encoding is all zeros
+	}
+	if !p.SetBytes(&e.b) {
+		return ErrNotAnElement
+	}
+	return nil
+}
+
+// canonicalFieldElement reports whether b is how RFC 9496 requires s to be
+// written: a little-endian integer below p = 2^255-19 (so the top bit is
+// clear) that is non-negative, i.e. even. These checks look only at public
+// data, so they may branch.
+func canonicalFieldElement(b *[ElementSize]byte) bool {
+	if b[0]&1 == 1 || b[31]&0x80 != 0 {
+		return false
+	}
+	// b >= p exactly when b is 2^255-19 .. 2^255-1: 0x7f, thirty 0xff, and a
+	// low byte of at least 0xed.
+	if b[31] != 0x7f || b[0] < 0xed {
+		return true
+	}
+	for _, x := range b[1:31] {
+		if x != 0xff {
+			return true
+		}
+	}
+	return false
+}
+
+func elementOf(p *r255.Point) Element {
+	var e Element
+	p.BytesInto(&e.b)
+	return e
+}
