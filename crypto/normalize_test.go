@@ -133,7 +133,7 @@ var knownReasons = map[string]bool{
 	"empty local part": true, "malformed domain": true,
 	"contains white space or a control character": true,
 	"not a UUID": true, "the all-zero id (ad tracking limited)": true,
-	"no country code and no default country code set": true,
+	"no country code and no default country code set":               true,
 	"contains characters other than digits, spaces and + - ( ) . /": true,
 	"not a phone number": true, "not a valid number in its country's numbering plan": true,
 }

@@ -12,7 +12,7 @@ import (
 // libphonenumber's, through its maintained Go port, rather than ours: a
 // home-made rule would make different match keys for the same person.
 func (p Profile) phone(s string) (string, error) {
-	region := "ZZ" // unknown region: only "+CC..." numbers parse
+	region := "ZZ"                  // unknown region: only "+CC..." numbers parse
 	if !strings.HasPrefix(s, "+") { // an explicit country code wins over the default
 		if p.defaultCode == 0 {
 			return "", invalid(KindPhone, "no country code and no default country code set")
