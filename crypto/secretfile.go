@@ -29,7 +29,7 @@ func ReadSecretFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: %w (mode %04o; run chmod 600 %s)", path, ErrInsecurePermissions, st.Mode().Perm(), path)
+		return nil, fmt.Errorf("%s: %w (mode %04o)", path, ErrInsecurePermissions, st.Mode().Perm())
 	}
 	const limit = 1 << 20
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))

@@ -1,0 +1,134 @@
+// Command cleanroom is the one binary of the cleanroom data clean room: the
+// partner's local tools (normalize, pair, keygen) today, and the room
+// itself as later verbs arrive.
+//
+// Every verb takes -h. Data goes to stdout, progress and diagnostics to
+// stderr; diagnostics name line numbers, never identifiers or tokens.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `cleanroom: a privacy-preserving data clean room
+
+Usage:
+  cleanroom normalize --kind email|phone|maid|custom [--profile pair-v1] < ids > match-keys
+  cleanroom pair keygen [--out FILE]
+  cleanroom pair encrypt --salt-file F --key-file F < match-keys > blinded
+  cleanroom pair reencrypt --key-file F < blinded > blinded
+  cleanroom pair decrypt --key-file F < blinded > blinded
+  cleanroom keygen --name NAME --out FILE
+
+Run "cleanroom VERB -h" for a verb's flags.
+`
+
+// env is what a verb may touch: no globals, so tests run verbs in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+type verb func(e *env, args []string) error
+
+func verbs() map[string]verb {
+	return map[string]verb{
+		"normalize": runNormalize,
+		"pair":      runPair,
+		"keygen":    runKeygen,
+	}
+}
+
+func main() {
+	os.Exit(run(&env{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:]))
+}
+
+// run executes one command line and returns the process exit code: 0 on
+// success, 1 on failure, 2 on a usage error.
+func run(e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	v, ok := verbs()[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "cleanroom: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := v(e, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(e.stderr, "cleanroom %s: %v\n", args[0], err)
+		return 2
+	}
+	fmt.Fprintf(e.stderr, "cleanroom %s: %v\n", args[0], err)
+	var h hintError
+	if errors.As(err, &h) {
+		fmt.Fprintf(e.stderr, "  hint: %s\n", h.hint)
+	}
+	return 1
+}
+
+// usageError is a mistake in the command line itself (exit status 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// hintError carries a suggestion of what to do next, printed under the
+// error, in the manner of age's errorWithHint.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (h hintError) Error() string { return h.err.Error() }
+func (h hintError) Unwrap() error { return h.err }
+
+func withHint(err error, hint string) error { return hintError{err, hint} }
+
+// verbFlags is a verb's flag set. The flag package's own printing is
+// silenced so that a bad flag is reported once, in our format, and -h prints
+// the synopsis, a description and the flags to stderr.
+type verbFlags struct {
+	*flag.FlagSet
+	e                     *env
+	name, synopsis, about string
+}
+
+func newFlags(e *env, name, synopsis, about string) *verbFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &verbFlags{fs, e, name, synopsis, strings.TrimSpace(about)}
+}
+
+// parse parses args and refuses stray positional arguments.
+func (f *verbFlags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(f.e.stderr, "Usage: cleanroom %s %s\n\n%s\n\nFlags:\n", f.name, f.synopsis, f.about)
+			f.SetOutput(f.e.stderr)
+			f.PrintDefaults()
+			return err
+		}
+		return usagef("%v (see cleanroom %s -h)", err, f.name)
+	}
+	if f.NArg() > 0 {
+		return usagef("unexpected argument %q (see cleanroom %s -h)", f.Arg(0), f.name)
+	}
+	return nil
+}
