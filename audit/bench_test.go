@@ -1,0 +1,140 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkAppendConcurrent: 8 goroutines append as fast as they can, each
+// waiting for its own durable receipt (SyncWrites on), so throughput is how
+// many entries one fsync carries.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	l := openLog(b, b.TempDir(), testOpts())
+	e := entry(1)
+	const appenders = 8
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := b.N / appenders
+	for w := range appenders {
+		n := per
+		if w == 0 {
+			n += b.N % appenders
+		}
+		wg.Go(func() {
+			for range n {
+				if _, err := l.Append(context.Background(), e); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	b.ReportMetric(float64(l.Size())/float64(l.Commits()), "entries/commit")
+}
+
+// BenchmarkAppendLatency: one appender; reports the median and 99th
+// percentile of one durable append.
+func BenchmarkAppendLatency(b *testing.B) {
+	l := openLog(b, b.TempDir(), testOpts())
+	e := entry(1)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		if _, err := l.Append(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// fillLog appends n entries quickly (many appenders, so big group commits).
+func fillLog(b *testing.B, dir string, n int) {
+	l, err := Open(context.Background(), dir, testOpts())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const appenders = 512
+	var wg sync.WaitGroup
+	for w := range appenders {
+		wg.Go(func() {
+			for i := w; i < n; i += appenders {
+				if _, err := l.Append(context.Background(), entry(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkProveInclusion(b *testing.B) {
+	dir := b.TempDir()
+	fillLog(b, dir, 100_000)
+	l := openLog(b, dir, testOpts())
+	ctx := context.Background()
+	c, err := l.Checkpoint(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := int64(0)
+	for b.Loop() {
+		if _, err := l.ProveInclusion(ctx, i%c.Size, c.Size); err != nil {
+			b.Fatal(err)
+		}
+		i += 7919
+	}
+}
+
+// BenchmarkVerify1M verifies an export bundle of one million entries. Set
+// CLEANROOM_AUDIT_BUNDLE_1M to a file path to keep the bundle between runs
+// (building it appends a million entries).
+func BenchmarkVerify1M(b *testing.B) {
+	const n = 1_000_000
+	path := os.Getenv("CLEANROOM_AUDIT_BUNDLE_1M")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bundle")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		dir := b.TempDir()
+		fillLog(b, dir, n)
+		l := openLog(b, dir, testOpts())
+		var buf bytes.Buffer
+		if err := l.Export(context.Background(), &buf, 0, 0); err != nil {
+			b.Fatal(err)
+		}
+		data = buf.Bytes()
+		os.WriteFile(path, data, 0o600)
+	}
+	v := testVerifier(b)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := Verify(bytes.NewReader(data), v, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Entries != n {
+			b.Fatalf("verified %d entries", rep.Entries)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}

@@ -1,0 +1,280 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Checkpoint is a signed statement of the log's size and root hash, in the
+// C2SP tlog-checkpoint format inside a C2SP signed note:
+//
+//	<origin>
+//	<tree size, decimal>
+//	<root hash, standard base64>
+//
+//	— <origin> <base64(key hash || Ed25519 signature)>
+type Checkpoint struct {
+	Origin string
+	Size   int64
+	Root   tlog.Hash
+	Note   []byte // the signed note, as published
+}
+
+// ErrCheckpoint means a checkpoint is malformed or its signature does not
+// verify with the key given. The caller must not trust anything it vouches for.
+var ErrCheckpoint = errors.New("invalid checkpoint")
+
+// newNoteKeys makes the signed-note signer and verifier for origin from an
+// Ed25519 key. x/mod's note package builds signers only from its text key
+// format, so we write the key in that format (name+hash+key) rather than
+// reimplement its key hash.
+func newNoteKeys(origin string, key ed25519.PrivateKey) (note.Signer, note.Verifier, error) {
+	vkey, err := note.NewEd25519VerifierKey(origin, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: origin %q cannot name a signed note: %w", origin, err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, nil, err
+	}
+	name, rest, _ := strings.Cut(vkey, "+")
+	hash, _, _ := strings.Cut(rest, "+")
+	skey := "PRIVATE+KEY+" + name + "+" + hash + "+" +
+		base64.StdEncoding.EncodeToString(append([]byte{1}, key.Seed()...))
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, v, nil
+}
+
+// VerifierKey returns the signed-note verifier key ("origin+hash+key") for a
+// room's public key: what an auditor passes to cleanroom audit verify --key.
+func VerifierKey(origin string, pub ed25519.PublicKey) (string, error) {
+	return note.NewEd25519VerifierKey(origin, pub)
+}
+
+// PublicJWKS returns the room's checkpoint key as a JWK set (use "sig", alg
+// EdDSA, kid the RFC 7638 thumbprint), for /.well-known/jwks.json.
+func PublicJWKS(pub ed25519.PublicKey) (jwk.Set, error) {
+	k, err := jwk.FromRaw(pub)
+	if err != nil {
+		return nil, err
+	}
+	if err := jwk.AssignKeyID(k); err != nil {
+		return nil, err
+	}
+	if err := k.Set(jwk.KeyUsageKey, jwk.ForSignature); err != nil {
+		return nil, err
+	}
+	if err := k.Set(jwk.AlgorithmKey, jwa.EdDSA); err != nil {
+		return nil, err
+	}
+	set := jwk.NewSet()
+	set.AddKey(k)
+	return set, nil
+}
+
+// ParseCheckpoint verifies a signed checkpoint with v and parses it.
+func ParseCheckpoint(signed []byte, v note.Verifier) (*Checkpoint, error) {
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+	}
+	lines := strings.SplitN(n.Text, "\n", 4)
+	if len(lines) < 4 {
+		return nil, fmt.Errorf("%w: want origin, size and root lines", ErrCheckpoint)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
+		return nil, fmt.Errorf("%w: bad size", ErrCheckpoint)
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != tlog.HashSize {
+		return nil, fmt.Errorf("%w: bad root hash", ErrCheckpoint)
+	}
+	if lines[0] != v.Name() {
+		return nil, fmt.Errorf("%w: origin %q is not the key's name %q", ErrCheckpoint, lines[0], v.Name())
+	}
+	return &Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(root), Note: bytes.Clone(signed)}, nil
+}
+
+func (l *Log) sign(size int64, root tlog.Hash) ([]byte, error) {
+	text := fmt.Sprintf("%s\n%d\n%s\n", l.opts.Origin, size, base64.StdEncoding.EncodeToString(root[:]))
+	return note.Sign(&note.Note{Text: text}, l.signer)
+}
+
+// Checkpoint signs and stores a checkpoint of the log as it is now and
+// returns it. With no new entries since the latest, it returns the latest.
+func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
+	if l.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	l.ckptMu.Lock()
+	defer l.ckptMu.Unlock()
+	size := l.size.Load()
+	if size == l.lastCkpt.Load() && size > 0 {
+		return l.LatestCheckpoint(ctx)
+	}
+	var root tlog.Hash
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		root, err = tlog.TreeHash(size, txnHashReader{txn})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: tree hash: %w", err)
+	}
+	signed, err := l.sign(size, root)
+	if err != nil {
+		return nil, fmt.Errorf("audit: signing checkpoint: %w", err)
+	}
+	err = l.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(indexKey(prefixCkpt, size), signed); err != nil {
+			return err
+		}
+		return txn.Set(keyLastCkpt, indexKey("", size))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: storing checkpoint: %w", err)
+	}
+	l.lastCkpt.Store(size)
+	return &Checkpoint{Origin: l.opts.Origin, Size: size, Root: root, Note: signed}, nil
+}
+
+// LatestCheckpoint returns the latest stored checkpoint, or nil if none.
+// It does not verify the signature; ParseCheckpoint does.
+func (l *Log) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	var c *Checkpoint
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		c, err = readCheckpoint(txn, l.lastCkpt.Load())
+		return err
+	})
+	return c, err
+}
+
+// Checkpoints returns every stored checkpoint, oldest first.
+func (l *Log) Checkpoints(ctx context.Context) ([]*Checkpoint, error) {
+	var out []*Checkpoint
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCkpt)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			signed, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			c, err := parseUnverified(signed)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func readCheckpoint(txn *badger.Txn, size int64) (*Checkpoint, error) {
+	it, err := txn.Get(indexKey(prefixCkpt, size))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	signed, err := it.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	return parseUnverified(signed)
+}
+
+// parseUnverified reads a checkpoint the log itself stored. Its signature
+// is checked by whoever relies on it (Verify, checkAgainstCheckpoint).
+func parseUnverified(signed []byte) (*Checkpoint, error) {
+	text, _, ok := bytes.Cut(signed, []byte("\n\n"))
+	if !ok {
+		return nil, fmt.Errorf("%w: no signature block", ErrCheckpoint)
+	}
+	lines := strings.Split(string(text), "\n")
+	if len(lines) < 3 {
+		return nil, fmt.Errorf("%w: too short", ErrCheckpoint)
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	root, err2 := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || err2 != nil || len(root) != tlog.HashSize {
+		return nil, fmt.Errorf("%w: malformed", ErrCheckpoint)
+	}
+	return &Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(root), Note: signed}, nil
+}
+
+// checkAgainstCheckpoint refuses a store whose entries no longer hash to its
+// latest signed checkpoint, or that is smaller than it: a log that was
+// truncated, rolled back or edited must not take new entries as if nothing
+// happened.
+func (l *Log) checkAgainstCheckpoint(ctx context.Context) error {
+	c, err := l.LatestCheckpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: reading checkpoint: %w", err)
+	}
+	if c == nil {
+		return nil
+	}
+	if _, err := ParseCheckpoint(c.Note, l.verifier); err != nil {
+		return fmt.Errorf("%w: latest checkpoint: %v", ErrCorrupt, err)
+	}
+	if c.Size > l.size.Load() {
+		return fmt.Errorf("%w: log has %d entries, its checkpoint says %d", ErrCorrupt, l.size.Load(), c.Size)
+	}
+	var root tlog.Hash
+	err = l.db.View(func(txn *badger.Txn) error {
+		root, err = tlog.TreeHash(c.Size, txnHashReader{txn})
+		return err
+	})
+	if err != nil || root != c.Root {
+		return fmt.Errorf("%w: tree hash at size %d differs", ErrCorrupt, c.Size)
+	}
+	return nil
+}
+
+func (l *Log) checkpointLoop() {
+	defer l.wg.Done()
+	var tick <-chan time.Time
+	if l.opts.CheckpointInterval > 0 {
+		t := time.NewTicker(l.opts.CheckpointInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+		case <-tick:
+		}
+		if l.size.Load() == l.lastCkpt.Load() {
+			continue
+		}
+		if _, err := l.Checkpoint(context.Background()); err != nil {
+			l.log.Error("audit checkpoint failed", "err", err)
+		}
+	}
+}

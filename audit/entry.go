@@ -1,0 +1,235 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// EntryVersion is the version of the canonical entry encoding, written as
+// "v" in every entry.
+const EntryVersion = 1
+
+// Entry is one audited action: who did what, to which collaboration, what
+// policy decided, and digests of the data touched. It never holds an
+// identifier, a token or a data value: data are named and described by their
+// SHA-256 digest and size only, and Validate refuses anything longer or
+// stranger than a name, a reason or a digest.
+type Entry struct {
+	Time          time.Time // when the room decided; stored in UTC
+	Principal     string    // who acted: a partner id, or "room" for the room itself
+	Role          string    // partner, analyst, auditor or operator
+	Action        string    // e.g. "dataset.upload", "query.run"
+	Collaboration string    // the collaboration acted on, if any
+	Decision      Decision
+	Data          []DataRef // the data touched, by digest
+	ResultDigest  string    // SHA-256 (hex) of the result returned, if any
+	RequestID     string
+}
+
+// Decision is the policy's verdict on the action.
+type Decision struct {
+	Allow      bool
+	PolicyHash string   // SHA-256 (hex) of the policy that decided
+	Reasons    []string // why it was denied (policy sentences, no data)
+}
+
+// DataRef describes data an action touched without containing it.
+type DataRef struct {
+	Name   string // e.g. "dataset/7", "join/3"
+	Digest string // SHA-256, 64 lowercase hex characters
+	Bytes  int64
+	Rows   int64
+}
+
+// wireEntry is the canonical encoding: fixed field order, UTC time in RFC
+// 3339 with nanoseconds, empty fields omitted. encoding/json writes struct
+// fields in declaration order and escapes deterministically, so one Entry
+// always encodes to the same bytes, and Verify checks that stored bytes are
+// exactly that encoding.
+type wireEntry struct {
+	V             int        `json:"v"`
+	Time          string     `json:"time"`
+	Principal     string     `json:"principal"`
+	Role          string     `json:"role,omitempty"`
+	Action        string     `json:"action"`
+	Collaboration string     `json:"collaboration,omitempty"`
+	Decision      wireDecis  `json:"decision"`
+	Data          []wireData `json:"data,omitempty"`
+	ResultDigest  string     `json:"result_digest,omitempty"`
+	RequestID     string     `json:"request_id,omitempty"`
+}
+
+type wireDecis struct {
+	Allow      bool     `json:"allow"`
+	PolicyHash string   `json:"policy_hash,omitempty"`
+	Reasons    []string `json:"reasons,omitempty"`
+}
+
+type wireData struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	Bytes  int64  `json:"bytes,omitempty"`
+	Rows   int64  `json:"rows,omitempty"`
+}
+
+// Limits on an entry, so that it can describe an action but not carry data.
+const (
+	maxName    = 200
+	maxReason  = 500
+	maxReasons = 32
+	maxRefs    = 64
+	// MaxEntrySize bounds an encoded entry.
+	MaxEntrySize = 32 << 10
+)
+
+// ErrInvalidEntry is wrapped by every validation error. The caller's action
+// must not proceed: an action that cannot be audited is not taken.
+var ErrInvalidEntry = errors.New("invalid audit entry")
+
+func invalidf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidEntry, fmt.Sprintf(format, a...))
+}
+
+// Validate reports whether e can be logged.
+func (e *Entry) Validate() error {
+	if e.Time.IsZero() {
+		return invalidf("time is zero")
+	}
+	if e.Principal == "" || e.Action == "" {
+		return invalidf("principal and action are required")
+	}
+	for _, f := range []struct{ name, v string }{
+		{"principal", e.Principal}, {"role", e.Role}, {"action", e.Action},
+		{"collaboration", e.Collaboration}, {"request id", e.RequestID},
+	} {
+		if err := checkText(f.name, f.v, maxName); err != nil {
+			return err
+		}
+	}
+	if len(e.Decision.Reasons) > maxReasons {
+		return invalidf("more than %d reasons", maxReasons)
+	}
+	for _, r := range e.Decision.Reasons {
+		if err := checkText("reason", r, maxReason); err != nil {
+			return err
+		}
+	}
+	if e.Decision.PolicyHash != "" && !isDigest(e.Decision.PolicyHash) {
+		return invalidf("policy hash is not a SHA-256 in lowercase hex")
+	}
+	if e.ResultDigest != "" && !isDigest(e.ResultDigest) {
+		return invalidf("result digest is not a SHA-256 in lowercase hex")
+	}
+	if len(e.Data) > maxRefs {
+		return invalidf("more than %d data references", maxRefs)
+	}
+	for _, d := range e.Data {
+		if err := checkText("data name", d.Name, maxName); err != nil {
+			return err
+		}
+		if d.Name == "" || !isDigest(d.Digest) {
+			return invalidf("a data reference needs a name and a SHA-256 digest in lowercase hex")
+		}
+		if d.Bytes < 0 || d.Rows < 0 {
+			return invalidf("negative size")
+		}
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return invalidf("%s longer than %d bytes", field, max)
+	}
+	if !utf8.ValidString(s) {
+		return invalidf("%s is not UTF-8", field)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return invalidf("%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+func isDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalCanonical validates e and returns its canonical encoding.
+func (e *Entry) MarshalCanonical() ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	w := wireEntry{
+		V:             EntryVersion,
+		Time:          e.Time.UTC().Format(time.RFC3339Nano),
+		Principal:     e.Principal,
+		Role:          e.Role,
+		Action:        e.Action,
+		Collaboration: e.Collaboration,
+		Decision:      wireDecis{e.Decision.Allow, e.Decision.PolicyHash, e.Decision.Reasons},
+		ResultDigest:  e.ResultDigest,
+		RequestID:     e.RequestID,
+	}
+	for _, d := range e.Data {
+		w.Data = append(w.Data, wireData(d))
+	}
+	b, err := json.Marshal(&w)
+	if err != nil {
+		return nil, invalidf("encoding: %v", err)
+	}
+	if len(b) > MaxEntrySize {
+		return nil, invalidf("encoded entry larger than %d bytes", MaxEntrySize)
+	}
+	return b, nil
+}
+
+// ParseEntry decodes a canonical entry, refusing bytes that are not exactly
+// the canonical encoding of the entry they decode to: two encodings of one
+// entry would let a log say different things to different readers.
+func ParseEntry(b []byte) (Entry, error) {
+	var w wireEntry
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return Entry{}, invalidf("not an entry")
+	}
+	if w.V != EntryVersion {
+		return Entry{}, invalidf("entry version %d, want %d", w.V, EntryVersion)
+	}
+	t, err := time.Parse(time.RFC3339Nano, w.Time)
+	if err != nil {
+		return Entry{}, invalidf("bad time")
+	}
+	e := Entry{
+		Time: t, Principal: w.Principal, Role: w.Role, Action: w.Action,
+		Collaboration: w.Collaboration,
+		Decision:      Decision{w.Decision.Allow, w.Decision.PolicyHash, w.Decision.Reasons},
+		ResultDigest:  w.ResultDigest, RequestID: w.RequestID,
+	}
+	for _, d := range w.Data {
+		e.Data = append(e.Data, DataRef(d))
+	}
+	again, err := e.MarshalCanonical()
+	if err != nil {
+		return Entry{}, err
+	}
+	if !bytes.Equal(again, b) {
+		return Entry{}, invalidf("not in canonical form")
+	}
+	return e, nil
+}

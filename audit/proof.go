@@ -1,0 +1,82 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// ErrProof means a proof does not check out: the entry is not in the tree,
+// or the two trees are not one the extension of the other.
+var ErrProof = errors.New("audit proof does not verify")
+
+// ProveInclusion returns the RFC 6962 audit path of entry index in the tree
+// of size treeSize (treeSize <= Size()).
+func (l *Log) ProveInclusion(ctx context.Context, index, treeSize int64) (tlog.RecordProof, error) {
+	if index < 0 || index >= treeSize || treeSize > l.Size() {
+		return nil, fmt.Errorf("audit: no entry %d in a tree of size %d (log size %d)", index, treeSize, l.Size())
+	}
+	var p tlog.RecordProof
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		p, err = tlog.ProveRecord(treeSize, index, txnHashReader{txn})
+		return err
+	})
+	return p, err
+}
+
+// ProveConsistency returns the RFC 6962 consistency proof that the tree of
+// size oldSize is a prefix of the tree of size newSize.
+func (l *Log) ProveConsistency(ctx context.Context, oldSize, newSize int64) (tlog.TreeProof, error) {
+	if oldSize < 0 || oldSize > newSize || newSize > l.Size() {
+		return nil, fmt.Errorf("audit: no consistency proof from size %d to %d (log size %d)", oldSize, newSize, l.Size())
+	}
+	var p tlog.TreeProof
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		p, err = tlog.ProveTree(newSize, oldSize, txnHashReader{txn})
+		return err
+	})
+	return p, err
+}
+
+// Entry returns the canonical bytes of entry index.
+func (l *Log) Entry(ctx context.Context, index int64) ([]byte, error) {
+	if index < 0 || index >= l.Size() {
+		return nil, fmt.Errorf("audit: no entry %d (log size %d)", index, l.Size())
+	}
+	var b []byte
+	err := l.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(indexKey(prefixEntry, index))
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, index, err)
+		}
+		b, err = it.ValueCopy(nil)
+		return err
+	})
+	return b, err
+}
+
+// CheckInclusion verifies that entry (canonical bytes) is entry index of
+// the tree that checkpoint c signs.
+func CheckInclusion(c *Checkpoint, index int64, entry []byte, p tlog.RecordProof) error {
+	if err := tlog.CheckRecord(p, c.Size, c.Root, index, tlog.RecordHash(entry)); err != nil {
+		return fmt.Errorf("%w: entry %d in tree of size %d: %v", ErrProof, index, c.Size, err)
+	}
+	return nil
+}
+
+// CheckConsistency verifies that the tree signed by older is a prefix of
+// the tree signed by newer.
+func CheckConsistency(older, newer *Checkpoint, p tlog.TreeProof) error {
+	if older.Size > newer.Size {
+		return fmt.Errorf("%w: older checkpoint is larger (%d > %d): the log was rolled back", ErrProof, older.Size, newer.Size)
+	}
+	if err := tlog.CheckTree(p, newer.Size, newer.Root, older.Size, older.Root); err != nil {
+		return fmt.Errorf("%w: size %d is not a prefix of size %d: %v", ErrProof, older.Size, newer.Size, err)
+	}
+	return nil
+}
