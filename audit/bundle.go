@@ -70,6 +70,7 @@ type replay struct {
 	from, n int64
 	known   map[int64]tlog.Hash
 	fetch   func(index int64) (tlog.Hash, error)
+	read    []int64 // indexes read during the current add, to prune
 }
 
 func newReplay(from int64, left []bundleHash, fetch func(int64) (tlog.Hash, error)) *replay {
@@ -96,22 +97,19 @@ func (r *replay) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		}
 		out[i] = h
 	}
+	r.read = append(r.read, indexes...)
 	return out, nil
 }
 
 // add appends the next leaf and prunes the hashes the new subtree covers:
 // neither later appends nor any tree hash will read them again.
 func (r *replay) add(leaf tlog.Hash) error {
-	var read []int64
-	rec := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
-		read = append(read, idx...)
-		return r.ReadHashes(idx)
-	})
-	hashes, err := tlog.StoredHashesForRecordHash(r.n, leaf, rec)
+	r.read = r.read[:0]
+	hashes, err := tlog.StoredHashesForRecordHash(r.n, leaf, r)
 	if err != nil {
 		return err
 	}
-	for _, idx := range read {
+	for _, idx := range r.read {
 		delete(r.known, idx)
 	}
 	top := len(hashes) - 1

@@ -132,10 +132,14 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 
 	leaves := make([]tlog.Hash, verifyChunk)
 	lines := make([][]byte, 0, verifyChunk)
+	// One buffer holds a chunk's lines, so there is no allocation per line.
+	// When it grows, lines already taken keep pointing into the old array,
+	// whose bytes do not change.
+	var arena []byte
 	next := h.From
 	done := false
 	for !done {
-		lines = lines[:0]
+		lines, arena = lines[:0], arena[:0]
 		for len(lines) < verifyChunk {
 			line, err := readLine(br)
 			if err != nil {
@@ -149,8 +153,11 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 				done = true
 				break
 			}
-			lines = append(lines, bytes.Clone(line))
+			start := len(arena)
+			arena = append(arena, line...)
+			lines = append(lines, arena[start:len(arena):len(arena)])
 		}
+
 		if next+int64(len(lines)) > h.To {
 			return nil, failf(h.To, "more entries than the header's range")
 		}

@@ -24,6 +24,8 @@ Usage:
   cleanroom pair reencrypt --key-file F < blinded > blinded
   cleanroom pair decrypt --key-file F < blinded > blinded
   cleanroom keygen --name NAME --out FILE
+  cleanroom audit export --data DIR --out FILE
+  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--json]
 
 Run "cleanroom VERB -h" for a verb's flags.
 `
@@ -41,6 +43,7 @@ func verbs() map[string]verb {
 		"normalize": runNormalize,
 		"pair":      runPair,
 		"keygen":    runKeygen,
+		"audit":     runAudit,
 	}
 }
 

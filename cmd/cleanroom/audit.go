@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom"
+)
+
+const auditUsage = `Usage:
+  cleanroom audit export --data DIR --out FILE [--from N] [--to N]
+  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--json]
+
+export writes the room's audit log (of a stopped room's data directory) as a
+bundle that verify checks offline: entries, the latest signed checkpoint, the
+room's earlier checkpoints with consistency proofs, and the hashes needed to
+recompute the tree. verify exits 0 only when every check passes.
+`
+
+func runAudit(e *env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(e.stderr, auditUsage)
+		if len(args) == 0 {
+			return usagef("audit needs a subcommand: export or verify")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "export":
+		return runAuditExport(e, args[1:])
+	case "verify":
+		return runAuditVerify(e, args[1:])
+	}
+	return usagef("unknown audit subcommand %q (export or verify)", args[0])
+}
+
+func runAuditExport(e *env, args []string) error {
+	fs := newFlags(e, "audit export", "--data DIR --out FILE [--from N] [--to N]", `
+Writes an audit bundle (format `+audit.BundleFormat+`) of entries FROM..TO-1
+(default: all, up to the latest signed checkpoint) from a stopped room's data
+directory.`)
+	data := fs.String("data", "", "the room's data directory (required)")
+	out := fs.String("out", "", "bundle file to write (required)")
+	from := fs.Int64("from", 0, "first entry to export")
+	to := fs.Int64("to", 0, "export entries before this index (default: up to the latest checkpoint)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *data == "" || *out == "" {
+		return usagef("--data and --out are required")
+	}
+	ctx := context.Background()
+	l, err := audit.Open(ctx, cleanroom.DataDir(*data).Database(), audit.Options{ReadOnly: true})
+	if err != nil {
+		if _, serr := os.Stat(cleanroom.DataDir(*data).Database()); serr != nil {
+			return withHint(fmt.Errorf("no room data in %s", *data), "pass the directory given to cleanroom serve --data")
+		}
+		return withHint(err, "stop the room first: export reads its data directory directly")
+	}
+	defer l.Close()
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return withHint(err, "choose a new --out file")
+	}
+	w := bufio.NewWriter(f)
+	err = l.Export(ctx, w, *from, *to)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(*out)
+		return err
+	}
+	c, _ := l.LatestCheckpoint(ctx)
+	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, checkpoint of %d entries)\n", *out, l.Origin(), c.Size)
+	return nil
+}
+
+func runAuditVerify(e *env, args []string) error {
+	// The bundle comes first in the synopsis; flag stops at the first
+	// non-flag, so take it out before parsing.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--json]", `
+Verifies an audit bundle offline. KEY is the room's signed-note verifier key
+("origin+hash+key", as printed by the room), given literally or as a file, or
+a file holding the room's JWK set. With --since, also proves that the log
+extends a checkpoint saved earlier (a log rolled back or rewritten since then
+fails).`)
+	keyArg := fs.String("key", "", "the room's public key: verifier key, or a file with it or with a JWK set (required)")
+	since := fs.String("since", "", "a signed checkpoint saved earlier")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if file == "" || *keyArg == "" {
+		return usagef("a bundle FILE and --key are required")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	v, err := loadVerifier(*keyArg, file)
+	if err != nil {
+		return withHint(err, "pass the verifier key the room prints, or its /.well-known/jwks.json")
+	}
+	var prev []byte
+	if *since != "" {
+		if prev, err = os.ReadFile(*since); err != nil {
+			return err
+		}
+	}
+	rep, err := audit.Verify(bufio.NewReaderSize(f, 1<<20), v, prev)
+	if *asJSON {
+		res := map[string]any{"ok": err == nil}
+		if err != nil {
+			res["error"] = err.Error()
+			var ve *audit.VerifyError
+			if errors.As(err, &ve) && ve.Index >= 0 {
+				res["first_bad_index"] = ve.Index
+			}
+		} else {
+			res["report"] = rep
+		}
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(e.stdout, "%s\n", b)
+	}
+	if err != nil {
+		return err
+	}
+	if !*asJSON {
+		fmt.Fprintf(e.stdout, "OK: %d entries (%d..%d) of log %s verified against its signed checkpoint of %d entries; %d checkpoints consistent\n",
+			rep.Entries, rep.From, rep.To-1, rep.Origin, rep.TreeSize, rep.Checkpoints)
+		if rep.Since > 0 {
+			fmt.Fprintf(e.stdout, "OK: the log extends your checkpoint of %d entries\n", rep.Since)
+		}
+	}
+	return nil
+}
+
+// loadVerifier reads the room's key: a verifier key literal, or a file with
+// a verifier key or a JWK set. A JWK set has no name, so the bundle's origin
+// names the key; the signature must still verify under it.
+func loadVerifier(arg, bundle string) (note.Verifier, error) {
+	text := arg
+	if b, err := os.ReadFile(arg); err == nil {
+		text = strings.TrimSpace(string(b))
+	} else if !strings.Contains(arg, "+") {
+		return nil, err
+	}
+	if !strings.HasPrefix(text, "{") {
+		v, err := note.NewVerifier(text)
+		if err != nil {
+			return nil, fmt.Errorf("not a verifier key: %w", err)
+		}
+		return v, nil
+	}
+	set, err := jwk.Parse([]byte(text))
+	if err != nil {
+		return nil, fmt.Errorf("key file is neither a verifier key nor a JWK set")
+	}
+	var pub ed25519.PublicKey
+	for i := range set.Len() {
+		k, _ := set.Key(i)
+		var raw any
+		if k.Raw(&raw) == nil {
+			if p, ok := raw.(ed25519.PublicKey); ok {
+				pub = p
+			}
+		}
+	}
+	if pub == nil {
+		return nil, errors.New("JWK set holds no Ed25519 public key")
+	}
+	origin, err := bundleOrigin(bundle)
+	if err != nil {
+		return nil, err
+	}
+	vkey, err := audit.VerifierKey(origin, pub)
+	if err != nil {
+		return nil, err
+	}
+	return note.NewVerifier(vkey)
+}
+
+func bundleOrigin(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 1<<20).ReadSlice('\n')
+	if err != nil {
+		return "", errors.New("bundle has no header line")
+	}
+	var h struct{ Origin string }
+	if err := json.Unmarshal(line, &h); err != nil || h.Origin == "" {
+		return "", errors.New("bundle header names no origin")
+	}
+	return h.Origin, nil
+}
