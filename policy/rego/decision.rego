@@ -1,0 +1,273 @@
+# METADATA
+# title: cleanroom default sharing policy
+# description: >-
+#   Decides every action in the room. The decision is an object with allow,
+#   reasons (one sentence for every denial; never a data value) and the
+#   constraints the room enforces (group size, epsilon, columns, list sizes).
+#   A collaboration's own module (package collaboration) may add denials
+#   and constraints; constraints from every source combine strictest-wins, so
+#   nothing can loosen the room's defaults.
+package cleanroom
+
+decision := {
+	"allow": count(deny) == 0,
+	"reasons": sort([r | some r in deny]),
+	"constraints": effective,
+}
+
+# The default constraints depend only on the collaboration (members,
+# settings) and the room's defaults, so the engine computes them once per
+# collaboration state and passes them as input.constraints; without them
+# (unit tests, a collaboration module that may depend on the action), they
+# are computed here.
+effective := input.constraints if {
+	input.constraints
+} else := constraints
+
+roles := {"partner", "analyst", "auditor", "operator"}
+
+operator_actions := {"room.read", "partner.register", "partner.remove"}
+
+collab_actions := {
+	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
+	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
+	"budget.read", "audit.read", "policy.propose", "policy.approve",
+}
+
+# Actions that touch data: refused once a member revoked or the collaboration expired.
+data_actions := {"dataset.upload", "dataset.reencrypt", "match.run", "query.run"}
+
+auditor_actions := {"audit.read", "collaboration.read", "budget.read"}
+
+# Only a partner itself (not its analysts) shapes the collaboration and its data.
+partner_only := {
+	"collaboration.create", "collaboration.accept", "collaboration.revoke", "secret.deliver",
+	"dataset.upload", "dataset.reencrypt", "match.run", "policy.propose", "policy.approve",
+}
+
+collab := object.get(input, "collaboration", {})
+
+members := {m | some m in object.get(collab, "members", [])}
+
+principal_role := object.get(input, ["principal", "role"], "")
+
+# The member a principal acts for: a partner acts for itself, an analyst or
+# auditor for the partner that employs it.
+acting_for := object.get(input, ["principal", "partner"], object.get(input, ["principal", "id"], ""))
+
+# --- constraints, strictest wins ---------------------------------------------
+#
+# Sources: the room's defaults (data.room.defaults), the collaboration's
+# settings, the collaboration's module, and each member's own settings. A
+# minimum takes the largest value any source sets, a maximum the smallest
+# positive one, an allow-list the intersection, a deny-list the union. Each
+# is written out rather than computed by a generic helper: every rule costs
+# the evaluator time, and a decision should take tens of microseconds.
+
+default custom_constraints := {}
+
+custom_constraints := data.collaboration.constraints
+
+settings := object.get(collab, "settings", {})
+
+sources := array.concat(
+	[data.room.defaults, settings, custom_constraints],
+	[object.get(settings, ["members", m], {}) | some m in members],
+)
+
+min_group_size := max({0} | {v | some s in sources; v := s.min_group_size})
+
+min_list_size := max({0} | {v | some s in sources; v := s.min_list_size})
+
+min_upload_difference := max({0} | {v | some s in sources; v := s.min_upload_difference})
+
+epsilon_per_query := min(vals) if {
+	vals := {v | some s in sources; v := s.epsilon_per_query; v > 0}
+	count(vals) > 0
+} else := 0
+
+epsilon_budget := min(vals) if {
+	vals := {v | some s in sources; v := s.epsilon_budget; v > 0}
+	count(vals) > 0
+} else := 0
+
+max_list_size := min(vals) if {
+	vals := {v | some s in sources; v := s.max_list_size; v > 0}
+	count(vals) > 0
+} else := 0
+
+max_queries_per_day := min(vals) if {
+	vals := {v | some s in sources; v := s.max_queries_per_day; v > 0}
+	count(vals) > 0
+} else := 0
+
+never_output := {c | some s in sources; some c in object.get(s, "never_output_columns", [])}
+
+allowed_metrics := intersection({{m | some m in s.allowed_metrics} | some s in sources; is_array(s.allowed_metrics)})
+
+dimension_lists := {{d | some d in s.allowed_dimensions} | some s in sources; is_array(s.allowed_dimensions)}
+
+allowed_dimensions := intersection(dimension_lists) - never_output if {
+	count(dimension_lists) > 0
+} else := {c | some c in object.get(settings, "columns", [])} - never_output
+
+constraints := {
+	"min_group_size": min_group_size,
+	"epsilon_per_query": epsilon_per_query,
+	"epsilon_budget": epsilon_budget,
+	"min_list_size": min_list_size,
+	"max_list_size": max_list_size,
+	"min_upload_difference": min_upload_difference,
+	"max_queries_per_day": max_queries_per_day,
+	"allowed_dimensions": sort([d | some d in allowed_dimensions]),
+	"allowed_metrics": sort([m | some m in allowed_metrics]),
+	"never_output_columns": sort([c | some c in never_output]),
+}
+
+# --- who may act --------------------------------------------------------------
+
+deny contains "the principal's role is not one the room knows" if not principal_role in roles
+
+deny contains "this action is not one the room's policy knows" if {
+	not input.action in operator_actions
+	not input.action in collab_actions
+}
+
+deny contains "only the room's operator may do this" if {
+	input.action in operator_actions
+	principal_role != "operator"
+}
+
+deny contains "the room's operator does not act on collaborations" if {
+	input.action in collab_actions
+	principal_role == "operator"
+}
+
+deny contains "only members of the collaboration may act on it" if {
+	input.action in collab_actions
+	principal_role != "operator"
+	not acting_for in members
+}
+
+deny contains "auditors read the audit log but never touch data" if {
+	principal_role == "auditor"
+	input.action in collab_actions
+	not input.action in auditor_actions
+}
+
+deny contains "only a partner itself may do this, not its analysts" if {
+	input.action in partner_only
+	principal_role != "partner"
+}
+
+deny contains "a collaboration needs at least two members" if {
+	input.action == "collaboration.create"
+	count(members) < 2
+}
+
+deny contains "a member revoked this collaboration: it no longer touches data" if {
+	input.action in data_actions
+	collab.revoked == true
+}
+
+deny contains "the collaboration has expired" if {
+	input.action in data_actions
+	collab.expires_unix > 0
+	input.now_unix >= collab.expires_unix
+}
+
+# --- uploads --------------------------------------------------------------------
+
+# Rules for one action start with input.action == "...": OPA indexes
+# equality on the input, so for any other action it skips them unread.
+
+deny contains sprintf("the list is smaller than the collaboration's minimum of %d rows", [effective.min_list_size]) if {
+	input.action == "dataset.upload"
+	input.resource.dataset.rows < effective.min_list_size
+}
+
+deny contains sprintf("the list is larger than the collaboration's maximum of %d rows", [effective.max_list_size]) if {
+	input.action == "dataset.upload"
+	effective.max_list_size > 0
+	input.resource.dataset.rows > effective.max_list_size
+}
+
+# A new list that differs from the same member's previous one by a handful of
+# people lets the member learn, from the change in the overlap, whether those
+# few are the other brand's customers. Identical lists reveal nothing new.
+deny contains sprintf("the list differs from your previous one by fewer than %d identifiers, which could single people out", [effective.min_upload_difference]) if {
+	input.action == "dataset.upload"
+	d := input.resource.dataset.difference_from_previous
+	d > 0
+	d < effective.min_upload_difference
+}
+
+# --- matching -------------------------------------------------------------------
+
+deny contains sprintf("member %s has not uploaded its list yet", [m]) if {
+	input.action == "match.run"
+	some m in members
+	not collab.datasets[m].uploaded
+}
+
+# --- queries --------------------------------------------------------------------
+
+query := input.resource.query
+
+usage := object.get(input, "usage", {})
+
+deny contains "queries wait until every member's list is matched" if {
+	input.action == "query.run"
+	some m in members
+	not collab.datasets[m].matched
+}
+
+deny contains sprintf("the column %s may never be output or filtered on", [c]) if {
+	input.action == "query.run"
+	some c in array.concat(
+		array.concat(object.get(query, "group_by", []), object.get(query, "columns", [])),
+		object.get(query, "filter_columns", []),
+	)
+	c in effective.never_output_columns
+}
+
+deny contains sprintf("grouping by %s is not allowed in this collaboration", [d]) if {
+	input.action == "query.run"
+	some d in object.get(query, "group_by", [])
+	not d in effective.never_output_columns
+	not d in effective.allowed_dimensions
+}
+
+deny contains sprintf("the metric %s is not allowed in this collaboration", [m]) if {
+	input.action == "query.run"
+	some m in object.get(query, "metrics", [])
+	not m in effective.allowed_metrics
+}
+
+deny contains "the query asks for more epsilon than one query may spend" if {
+	input.action == "query.run"
+	query.epsilon > effective.epsilon_per_query
+}
+
+deny contains "a query must spend some epsilon" if {
+	input.action == "query.run"
+	object.get(query, "epsilon", 0) <= 0
+	not collab.settings.noise_off
+}
+
+deny contains "the collaboration's privacy budget is spent" if {
+	input.action == "query.run"
+	object.get(usage, "epsilon_spent", 0) + object.get(query, "epsilon", 0) > effective.epsilon_budget
+}
+
+deny contains "the daily query limit is reached" if {
+	input.action == "query.run"
+	object.get(usage, "queries_today", 0) >= effective.max_queries_per_day
+}
+
+# --- the collaboration's own module ----------------------------------------------
+
+deny contains msg if {
+	some msg in data.collaboration.deny
+	is_string(msg)
+}

@@ -1,0 +1,181 @@
+package cleanroom_test
+
+import data.cleanroom
+
+defaults := {
+	"min_group_size": 50, "epsilon_per_query": 0.5, "epsilon_budget": 5,
+	"min_list_size": 1000, "max_list_size": 50000000, "min_upload_difference": 50,
+	"max_queries_per_day": 100,
+	"allowed_metrics": ["avg", "count", "kmeans", "lift", "match_rate", "roi", "sum"],
+	"never_output_columns": ["email", "phone", "maid", "token", "match_key", "row"],
+}
+
+matched := {"uploaded": true, "matched": true}
+
+collab := {
+	"id": "alliance",
+	"members": ["coursely", "fitapp"],
+	"settings": {"columns": ["age_band", "region", "spend", "revenue", "email"]},
+	"datasets": {"coursely": matched, "fitapp": matched},
+}
+
+analyst := {"id": "ana", "role": "analyst", "partner": "coursely"}
+
+partner := {"id": "coursely", "role": "partner", "partner": "coursely"}
+
+q := {"metrics": ["count"], "group_by": ["age_band"], "epsilon": 0.1}
+
+inp(principal, action, extra) := object.union(
+	{"principal": principal, "action": action, "collaboration": collab, "now_unix": 1000},
+	extra,
+)
+
+# with_collab replaces the collaboration (object.union would merge into it).
+with_collab(x, c) := object.union(object.remove(x, ["collaboration"]), {"collaboration": c})
+
+query_input(query) := inp(analyst, "query.run", {"resource": {"query": query}})
+
+test_query_allowed if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(q)
+	d.allow
+	d.reasons == []
+	d.constraints.min_group_size == 50
+	d.constraints.allowed_dimensions == ["age_band", "region", "revenue", "spend"]
+}
+
+test_non_member_denied if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp({"id": "x", "role": "analyst", "partner": "rival"}, "query.run", {"resource": {"query": q}})
+	not d.allow
+	"only members of the collaboration may act on it" in d.reasons
+}
+
+test_auditor_reads_audit_but_never_queries if {
+	auditor := {"id": "aud", "role": "auditor", "partner": "coursely"}
+	d1 := cleanroom.decision with data.room.defaults as defaults with input as inp(auditor, "audit.read", {})
+	d1.allow
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp(auditor, "query.run", {"resource": {"query": q}})
+	not d.allow
+	"auditors read the audit log but never touch data" in d.reasons
+}
+
+test_unknown_role_and_action if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp({"id": "x", "role": "root", "partner": "coursely"}, "query.run", {"resource": {"query": q}})
+	"the principal's role is not one the room knows" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "data.dump", {})
+	"this action is not one the room's policy knows" in e.reasons
+}
+
+test_operator_only_registers if {
+	op := {"id": "op", "role": "operator", "partner": ""}
+	d2 := cleanroom.decision with data.room.defaults as defaults with input as inp(op, "partner.register", {})
+	d2.allow
+	d3 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "partner.register", {})
+	not d3.allow
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp(op, "query.run", {"resource": {"query": q}})
+	"the room's operator does not act on collaborations" in d.reasons
+}
+
+test_no_query_before_every_member_matched if {
+	c := object.union(object.remove(collab, ["datasets"]), {"datasets": {"coursely": matched, "fitapp": {"uploaded": true}}})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
+	"queries wait until every member's list is matched" in d.reasons
+}
+
+test_join_columns_never_output if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["email"]}))
+	"the column email may never be output or filtered on" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"filter_columns": ["token"]}))
+	"the column token may never be output or filtered on" in e.reasons
+}
+
+test_dimension_and_metric_lists if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["zip"], "metrics": ["median"]}))
+	"grouping by zip is not allowed in this collaboration" in d.reasons
+	"the metric median is not allowed in this collaboration" in d.reasons
+}
+
+test_epsilon_per_query_and_budget if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"epsilon": 0.9}))
+	"the query asks for more epsilon than one query may spend" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as object.union(query_input(q), {"usage": {"epsilon_spent": 4.95}})
+	"the collaboration's privacy budget is spent" in e.reasons
+	f := cleanroom.decision with data.room.defaults as defaults with input as object.union(query_input(q), {"usage": {"epsilon_spent": 4.9}})
+	f.allow
+}
+
+test_daily_limit if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as object.union(query_input(q), {"usage": {"queries_today": 100}})
+	"the daily query limit is reached" in d.reasons
+}
+
+test_list_size if {
+	small := inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 999}}})
+	d4 := cleanroom.decision with data.room.defaults as defaults with input as small
+	"the list is smaller than the collaboration's minimum of 1000 rows" in d4.reasons
+	d5 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 1000}}})
+	d5.allow
+}
+
+test_differencing_attack if {
+	near := inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 5000, "difference_from_previous": 49}}})
+	d := cleanroom.decision with data.room.defaults as defaults with input as near
+	"the list differs from your previous one by fewer than 50 identifiers, which could single people out" in d.reasons
+	d6 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 5000, "difference_from_previous": 50}}})
+	d6.allow
+	d7 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 5000, "difference_from_previous": 0}}})
+	d7.allow
+}
+
+test_analyst_cannot_upload if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp(analyst, "dataset.upload", {"resource": {"dataset": {"rows": 5000}}})
+	"only a partner itself may do this, not its analysts" in d.reasons
+}
+
+test_match_waits_for_uploads if {
+	c := object.union(object.remove(collab, ["datasets"]), {"datasets": {"coursely": {"uploaded": true}}})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(inp(partner, "match.run", {}), c)
+	"member fitapp has not uploaded its list yet" in d.reasons
+}
+
+test_revoked_and_expired if {
+	r := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), object.union(collab, {"revoked": true}))
+	"a member revoked this collaboration: it no longer touches data" in r.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), object.union(collab, {"expires_unix": 1000}))
+	"the collaboration has expired" in e.reasons
+	d8 := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), object.union(collab, {"expires_unix": 1001}))
+	d8.allow
+}
+
+test_members_strictest_wins if {
+	c := object.union(collab, {"settings": object.union(collab.settings, {"members": {
+		"coursely": {"min_group_size": 100, "epsilon_per_query": 0.3},
+		"fitapp": {"min_group_size": 75, "epsilon_per_query": 0.2, "allowed_dimensions": ["age_band", "region"]},
+	}})})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
+	d.constraints.min_group_size == 100
+	d.constraints.epsilon_per_query == 0.2
+	d.constraints.allowed_dimensions == ["age_band", "region"]
+}
+
+test_collaboration_cannot_loosen_defaults if {
+	c := object.union(collab, {"settings": object.union(collab.settings, {"min_group_size": 5, "min_list_size": 10, "never_output_columns": []})})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
+	d.constraints.min_group_size == 50
+	d.constraints.min_list_size == 1000
+	"email" in d.constraints.never_output_columns
+}
+
+test_collaboration_module_adds_denials_and_constraints if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(q)
+		with data.collaboration.deny as {"no queries on weekends"}
+		with data.collaboration.constraints as {"min_group_size": 200}
+	not d.allow
+	d.reasons == ["no queries on weekends"]
+	d.constraints.min_group_size == 200
+}
+
+test_create_needs_two_members if {
+	c := object.union(collab, {"members": ["coursely"]})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(inp(partner, "collaboration.create", {}), c)
+	"a collaboration needs at least two members" in d.reasons
+}
