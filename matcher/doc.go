@@ -5,4 +5,30 @@
 // It sees only 32-byte tokens and row numbers, yields the join (for each
 // token present in every set, the row number in each), and never hands
 // tokens back to its caller. It imports no other package of this project.
+//
+// # How
+//
+// Each set is read as a stream of (token, row) pairs and split into
+// partitions by a keyed hash of the token (hash/maphash with a random seed
+// per run: tokens come from partners who may be malicious, and a fixed split
+// would let one craft tokens that all land in one partition). Partitions
+// are kept in fixed-size chunks, so a set costs about 36 bytes a token.
+// When the chunks of all sets exceed the memory budget, full chunks are
+// written to one spill file per set (unlinked at creation, so nothing stays
+// on disk after a crash) and read back one partition at a time.
+//
+// Partitions are then joined independently on all cores: each worker builds
+// an open-addressing table of one partition of every set, which finds the
+// tokens present in all sets and the duplicates within each.
+//
+// # Duplicates
+//
+// A token that appears more than once in one set is kept at its first
+// occurrence in that set's stream order; the later ones are dropped and
+// counted in SetStats.Duplicates, exactly, for every set.
+//
+// # Order
+//
+// Matches are emitted in no particular order (it depends on the random
+// seed); callers that need an order sort by row.
 package matcher

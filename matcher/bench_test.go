@@ -1,0 +1,126 @@
+package matcher
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// genReader streams pairs whose tokens are a fixed mix of the numbers
+// lo..hi-1, so two generators over overlapping ranges share tokens, with
+// nothing held in memory: the heap measured is the matcher's own.
+type genReader struct{ next, hi, base uint64 }
+
+func (g *genReader) Read(dst []Pair) (int, error) {
+	n := 0
+	for ; n < len(dst) && g.next < g.hi; n++ {
+		x := g.next
+		var t [TokenSize]byte
+		for w := 0; w < 4; w++ { // splitmix64 of (x, w): uniform-looking bytes
+			z := x*4 + uint64(w) + 0x9E3779B97F4A7C15
+			z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+			z = (z ^ z>>27) * 0x94D049BB133111EB
+			binary.LittleEndian.PutUint64(t[w*8:], z^z>>31)
+		}
+		dst[n] = Pair{Token: t, Row: uint32(g.next - g.base)}
+		g.next++
+	}
+	if g.next == g.hi {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// peakHeap samples the live heap every few milliseconds until stop is
+// closed and returns the maximum seen above the starting heap.
+func peakHeap(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	runtime.GC()
+	base := read()
+	go func() {
+		var peak uint64
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > base && v-base > peak {
+				peak = v - base
+			}
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
+
+func benchIntersect(b *testing.B, sizes []uint64, overlap float64, opts Options) {
+	total := uint64(0)
+	for _, s := range sizes {
+		total += s
+	}
+	var peak uint64
+	var matches atomic.Int64
+	b.ResetTimer()
+	for b.Loop() {
+		readers := make([]Reader, len(sizes))
+		for k, s := range sizes {
+			// Set k covers [k*shift, k*shift+s): all sets share `overlap`
+			// of their tokens.
+			shift := uint64(float64(s) * (1 - overlap) / float64(len(sizes)-1))
+			lo := uint64(k) * shift
+			readers[k] = &genReader{next: lo, hi: lo + s, base: lo}
+		}
+		stop := make(chan struct{})
+		peakCh := peakHeap(stop)
+		res, err := Intersect(context.Background(), readers, opts, func([]uint32) error { return nil })
+		close(stop)
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, <-peakCh)
+		matches.Store(res.Matches)
+		if opts.MemoryBudget > 0 && opts.MemoryBudget < int64(total)*pairBytes && !res.Spilled {
+			b.Fatal("expected to spill")
+		}
+	}
+	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	b.ReportMetric(float64(peak)/float64(total), "peak-heap-B/token")
+	b.ReportMetric(float64(matches.Load()), "matches")
+}
+
+// BenchmarkIntersect2x10M: two sets of 10M tokens, 50% overlap.
+func BenchmarkIntersect2x10M(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{}) })
+	b.Run("spill", func(b *testing.B) {
+		benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{MemoryBudget: 64 << 20, TempDir: b.TempDir()})
+	})
+}
+
+// BenchmarkIntersect3x1M: three sets of 1M tokens.
+func BenchmarkIntersect3x1M(b *testing.B) {
+	benchIntersect(b, []uint64{1_000_000, 1_000_000, 1_000_000}, 0.5, Options{})
+}
+
+// BenchmarkReaderOnly is the cost of generating the input, to subtract.
+func BenchmarkReaderOnly(b *testing.B) {
+	buf := make([]Pair, readBatch)
+	for b.Loop() {
+		g := &genReader{hi: 10_000_000}
+		for {
+			if _, err := g.Read(buf); err == io.EOF {
+				break
+			}
+		}
+	}
+	b.ReportMetric(10e6*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+}

@@ -1,0 +1,166 @@
+package matcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// TokenSize is the size of a token.
+const TokenSize = 32
+
+// Pair is one element of a member's set: a token and the member's row
+// number for it. Rows are 32-bit: a set holds at most 4,294,967,295 rows.
+type Pair struct {
+	Token [TokenSize]byte
+	Row   uint32
+}
+
+// Reader streams a member's set. Read fills dst with up to len(dst) pairs
+// and returns how many; at the end of the set it returns io.EOF (with or
+// without a last batch of pairs), like io.Reader.
+type Reader interface {
+	Read(dst []Pair) (int, error)
+}
+
+// SliceReader reads pairs from memory.
+type SliceReader struct{ Pairs []Pair }
+
+// Read implements Reader.
+func (s *SliceReader) Read(dst []Pair) (int, error) {
+	n := copy(dst, s.Pairs)
+	s.Pairs = s.Pairs[n:]
+	if len(s.Pairs) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Options tune Intersect. The zero value works.
+type Options struct {
+	// MemoryBudget is roughly how many bytes the stored sets may take in
+	// memory before full chunks spill to disk (default 1 GiB; set it
+	// below the sets' size, about 36 bytes a token, to force spilling).
+	MemoryBudget int64
+	// TempDir holds spill files (default os.TempDir()).
+	TempDir string
+	// Workers joins partitions in parallel (default GOMAXPROCS).
+	Workers int
+	// CardinalityOnly counts matches without emitting them.
+	CardinalityOnly bool
+
+	// chunk overrides the full chunk size (tests use it to take the spill
+	// path with small sets).
+	chunk int
+}
+
+// Result summarizes an intersection.
+type Result struct {
+	Matches int64
+	Sets    []SetStats
+	Spilled bool // whether any set was spilled to disk
+}
+
+// SetStats describes one input set.
+type SetStats struct {
+	Rows       int64 // pairs read
+	Duplicates int64 // pairs dropped because their token occurred earlier in the same set
+}
+
+// ErrTooFewSets: an intersection needs at least two sets.
+var ErrTooFewSets = errors.New("matcher: need at least two sets")
+
+// maxSets bounds the number of sets (one bit of a 64-bit mask each).
+const maxSets = 64
+
+// Intersect finds the tokens present in every set and calls emit once per
+// match with the row of that token in each set, in the order of sets
+// (rows is reused after emit returns). emit is called from one goroutine
+// at a time. If emit returns an error, Intersect stops and returns it.
+func Intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows []uint32) error) (Result, error) {
+	if len(sets) < 2 {
+		return Result{}, ErrTooFewSets
+	}
+	if len(sets) > maxSets {
+		return Result{}, fmt.Errorf("matcher: at most %d sets", maxSets)
+	}
+	if opts.MemoryBudget <= 0 {
+		opts.MemoryBudget = 1 << 30
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	if opts.chunk <= 0 {
+		opts.chunk = defaultChunk
+	}
+	if emit == nil && !opts.CardinalityOnly {
+		return Result{}, errors.New("matcher: emit is nil and CardinalityOnly is not set")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	seed := maphash.MakeSeed()
+	mem := &budget{limit: opts.MemoryBudget}
+	stores := make([]*setStore, len(sets))
+	for i := range stores {
+		stores[i] = newSetStore(seed, mem, opts.TempDir, opts.chunk)
+	}
+	defer func() {
+		for _, s := range stores {
+			s.close()
+		}
+	}()
+
+	// Read every set at once, one goroutine each: reading is I/O or
+	// decoding bound in the caller's Reader, partitioning is cheap.
+	errs := make([]error, len(sets))
+	var wg sync.WaitGroup
+	for i, r := range sets {
+		wg.Go(func() {
+			if errs[i] = stores[i].readAll(ctx, r); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return Result{}, fmt.Errorf("matcher: set %d: %w", i, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+
+	res := Result{Sets: make([]SetStats, len(sets))}
+	for i, s := range stores {
+		res.Sets[i].Rows = s.rows
+		res.Spilled = res.Spilled || s.spilled()
+	}
+	if err := joinAll(ctx, stores, seed, opts, emit, &res); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// budget counts the bytes of chunks held in memory across all sets.
+type budget struct {
+	limit int64
+	used  atomic.Int64
+	over  atomic.Bool // once over, every set spills its full chunks
+}
+
+func (b *budget) add(n int64) {
+	if b.used.Add(n) > b.limit {
+		b.over.Store(true)
+	}
+}

@@ -1,0 +1,238 @@
+package matcher
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+)
+
+const (
+	partitionBits = 8
+	partitions    = 1 << partitionBits
+	// defaultChunk is the size of a full chunk: small enough that one
+	// partial chunk per partition per set stays small (at most 256 x 36
+	// KiB), large enough that a spilled chunk is one efficient write and
+	// read. Chunks start at firstChunk and double, so small sets stay small.
+	defaultChunk = 1024
+	firstChunk   = 16
+	pairBytes    = TokenSize + 4 // on disk: token, then the row little-endian
+	readBatch    = 4096
+	stagePairs   = 16
+)
+
+// chunk holds up to chunkPairs pairs of one partition, in memory or, once
+// spilled, at an offset of the set's spill file.
+type chunk struct {
+	mem []Pair
+	off int64
+	n   int
+}
+
+// setStore is one set, partitioned.
+type setStore struct {
+	seed  maphash.Seed
+	mem   *budget
+	dir   string
+	chunk int // pairs in a full chunk
+	parts [partitions][]*chunk
+	rows  int64
+
+	// Write-combining buffers: a token goes first to its partition's small
+	// staging area here (all 256 fit in the L2 cache) and moves to the
+	// partition's chunk sixteen at a time; appending each pair straight to
+	// one of 256 scattered chunks missed the cache on nearly every pair.
+	stage  [partitions][stagePairs]Pair
+	staged [partitions]uint8
+
+	full     []*chunk // full chunks still in memory, oldest first
+	spill    *os.File
+	spillOff int64
+	free     [][]Pair // chunk buffers released by spilling, for reuse
+	enc      []byte
+}
+
+func newSetStore(seed maphash.Seed, mem *budget, dir string, chunk int) *setStore {
+	return &setStore{seed: seed, mem: mem, dir: dir, chunk: chunk}
+}
+
+func partitionOf(seed maphash.Seed, tok *[TokenSize]byte) (int, uint64) {
+	h := maphash.Bytes(seed, tok[:])
+	return int(h >> (64 - partitionBits)), h
+}
+
+// readAll reads r to the end, partitioning its pairs.
+func (s *setStore) readAll(ctx context.Context, r Reader) error {
+	buf := make([]Pair, readBatch)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := r.Read(buf)
+		if n < 0 || n > len(buf) {
+			return fmt.Errorf("reader returned %d pairs for a buffer of %d", n, len(buf))
+		}
+		if s.rows+int64(n) > 1<<32-1 {
+			return errors.New("more than 4294967295 rows")
+		}
+		s.rows += int64(n)
+		for i := range buf[:n] {
+			part, _ := partitionOf(s.seed, &buf[i].Token)
+			k := s.staged[part]
+			s.stage[part][k] = buf[i]
+			if k+1 < stagePairs {
+				s.staged[part] = k + 1
+				continue
+			}
+			s.staged[part] = 0
+			if err := s.appendPairs(part, s.stage[part][:]); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			for part := range s.stage {
+				if err := s.appendPairs(part, s.stage[part][:s.staged[part]]); err != nil {
+					return err
+				}
+				s.staged[part] = 0
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// appendPairs adds pairs to partition part's chunks.
+func (s *setStore) appendPairs(part int, pairs []Pair) error {
+	for len(pairs) > 0 {
+		cs := s.parts[part]
+		var c *chunk
+		if len(cs) > 0 && cs[len(cs)-1].mem != nil && len(cs[len(cs)-1].mem) < s.chunk {
+			c = cs[len(cs)-1]
+		} else {
+			c = &chunk{mem: s.newChunk(len(cs) == 0)}
+			s.parts[part] = append(cs, c)
+		}
+		if len(c.mem) == cap(c.mem) { // grow a young chunk, doubling up to full size
+			grown := make([]Pair, len(c.mem), min(2*cap(c.mem), s.chunk))
+			copy(grown, c.mem)
+			s.mem.add(int64(cap(grown)-cap(c.mem)) * pairBytes)
+			c.mem = grown
+		}
+		n := min(len(pairs), cap(c.mem)-len(c.mem))
+		c.mem = append(c.mem, pairs[:n]...)
+		c.n = len(c.mem)
+		pairs = pairs[n:]
+		if c.n == s.chunk {
+			s.full = append(s.full, c)
+			if s.mem.over.Load() {
+				if err := s.spillFull(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// newChunk returns an empty chunk buffer: a partition's first one small, the
+// next ones full-sized (the partition has proven busy), reusing buffers
+// freed by spilling.
+func (s *setStore) newChunk(first bool) []Pair {
+	if first {
+		s.mem.add(firstChunk * pairBytes)
+		return make([]Pair, 0, min(firstChunk, s.chunk))
+	}
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1][:0]
+		s.free = s.free[:n-1]
+		return b
+	}
+	s.mem.add(int64(s.chunk) * pairBytes)
+	return make([]Pair, 0, s.chunk)
+}
+
+// spillFull writes every full in-memory chunk of this set to its spill
+// file and keeps the buffers for reuse.
+func (s *setStore) spillFull() error {
+	if s.spill == nil {
+		f, err := os.CreateTemp(s.dir, "cleanroom-match-*")
+		if err != nil {
+			return fmt.Errorf("spill file: %w", err)
+		}
+		// Unlinked at once: the data lives only as long as the open file,
+		// so a crash leaves no tokens on disk.
+		os.Remove(f.Name())
+		s.spill = f
+		s.enc = make([]byte, s.chunk*pairBytes)
+	}
+	for _, c := range s.full {
+		b := s.enc[:0]
+		for i := range c.mem {
+			b = append(b, c.mem[i].Token[:]...)
+			b = binary.LittleEndian.AppendUint32(b, c.mem[i].Row)
+		}
+		if _, err := s.spill.WriteAt(b, s.spillOff); err != nil {
+			return fmt.Errorf("spilling: %w", err)
+		}
+		c.off = s.spillOff
+		s.spillOff += int64(len(b))
+		s.free = append(s.free, c.mem)
+		c.mem = nil
+	}
+	clear(s.full)
+	s.full = s.full[:0]
+	// Buffers kept for reuse stay counted; beyond a few, give them back.
+	for len(s.free) > 4 {
+		s.free = s.free[:len(s.free)-1]
+		s.mem.add(-int64(s.chunk) * pairBytes)
+	}
+	return nil
+}
+
+func (s *setStore) spilled() bool { return s.spill != nil }
+
+func (s *setStore) partitionSize(p int) int {
+	n := 0
+	for _, c := range s.parts[p] {
+		n += c.n
+	}
+	return n
+}
+
+// each calls fn with the pairs of partition p, chunk by chunk, in the order
+// they were read. Spilled chunks are read into buf (a full chunk's bytes)
+// and decoded into dec (a full chunk's pairs).
+func (s *setStore) each(p int, buf []byte, dec []Pair, fn func([]Pair)) error {
+	for _, c := range s.parts[p] {
+		if c.mem != nil {
+			fn(c.mem)
+			continue
+		}
+		b := buf[:c.n*pairBytes]
+		if _, err := s.spill.ReadAt(b, c.off); err != nil {
+			return fmt.Errorf("reading spill: %w", err)
+		}
+		out := dec[:c.n]
+		for i := range out {
+			copy(out[i].Token[:], b[i*pairBytes:])
+			out[i].Row = binary.LittleEndian.Uint32(b[i*pairBytes+TokenSize:])
+		}
+		fn(out)
+	}
+	return nil
+}
+
+func (s *setStore) close() {
+	if s.spill != nil {
+		s.spill.Close()
+	}
+	for p := range s.parts {
+		s.parts[p] = nil
+	}
+}
