@@ -285,6 +285,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 // inputValue builds the Rego input document directly as OPA values (a JSON
 // round trip per decision cost more than the evaluation of most rules).
 func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepared) (ast.Value, error) {
+	if in.Principal.Partner == "" && in.Principal.Role == RolePartner {
+		in.Principal.Partner = in.Principal.ID // a partner acts for itself
+	}
 	obj := ast.NewObject(
 		ast.Item(ast.InternedTerm("principal"), ast.NewTerm(ast.NewObject(
 			ast.Item(ast.InternedTerm("id"), ast.StringTerm(in.Principal.ID)),

@@ -34,7 +34,8 @@ const (
 )
 
 // Principal is who asks. Partner is the member the principal acts for: a
-// partner's own id, or the partner employing an analyst or auditor.
+// partner's own id (filled in when empty), or the partner employing an
+// analyst or auditor.
 type Principal struct {
 	ID      string `json:"id"`
 	Role    string `json:"role"`

@@ -49,12 +49,6 @@ collab := object.get(input, "collaboration", {})
 
 members := {m | some m in object.get(collab, "members", [])}
 
-principal_role := object.get(input, ["principal", "role"], "")
-
-# The member a principal acts for: a partner acts for itself, an analyst or
-# auditor for the partner that employs it.
-acting_for := object.get(input, ["principal", "partner"], object.get(input, ["principal", "id"], ""))
-
 # --- constraints, strictest wins ---------------------------------------------
 #
 # Sources: the room's defaults (data.room.defaults), the collaboration's
@@ -125,8 +119,12 @@ constraints := {
 }
 
 # --- who may act --------------------------------------------------------------
+#
+# These rules run for every action, so they read the input directly rather
+# than through helper rules: each rule evaluated costs a few microseconds.
+# A missing field makes a "not ..." condition true, so it denies.
 
-deny contains "the principal's role is not one the room knows" if not principal_role in roles
+deny contains "the principal's role is not one the room knows" if not input.principal.role in roles
 
 deny contains "this action is not one the room's policy knows" if {
 	not input.action in operator_actions
@@ -135,29 +133,29 @@ deny contains "this action is not one the room's policy knows" if {
 
 deny contains "only the room's operator may do this" if {
 	input.action in operator_actions
-	principal_role != "operator"
+	input.principal.role != "operator"
 }
 
 deny contains "the room's operator does not act on collaborations" if {
 	input.action in collab_actions
-	principal_role == "operator"
+	input.principal.role == "operator"
 }
 
 deny contains "only members of the collaboration may act on it" if {
 	input.action in collab_actions
-	principal_role != "operator"
-	not acting_for in members
+	input.principal.role != "operator"
+	not input.principal.partner in input.collaboration.members
 }
 
 deny contains "auditors read the audit log but never touch data" if {
-	principal_role == "auditor"
+	input.principal.role == "auditor"
 	input.action in collab_actions
 	not input.action in auditor_actions
 }
 
 deny contains "only a partner itself may do this, not its analysts" if {
 	input.action in partner_only
-	principal_role != "partner"
+	input.principal.role != "partner"
 }
 
 deny contains "a collaboration needs at least two members" if {
@@ -167,13 +165,13 @@ deny contains "a collaboration needs at least two members" if {
 
 deny contains "a member revoked this collaboration: it no longer touches data" if {
 	input.action in data_actions
-	collab.revoked == true
+	input.collaboration.revoked == true
 }
 
 deny contains "the collaboration has expired" if {
 	input.action in data_actions
-	collab.expires_unix > 0
-	input.now_unix >= collab.expires_unix
+	input.collaboration.expires_unix > 0
+	input.now_unix >= input.collaboration.expires_unix
 }
 
 # --- uploads --------------------------------------------------------------------
@@ -218,8 +216,8 @@ usage := object.get(input, "usage", {})
 
 deny contains "queries wait until every member's list is matched" if {
 	input.action == "query.run"
-	some m in members
-	not collab.datasets[m].matched
+	some m in input.collaboration.members
+	not input.collaboration.datasets[m].matched
 }
 
 deny contains sprintf("the column %s may never be output or filtered on", [c]) if {
