@@ -28,20 +28,10 @@ recompute the tree. verify exits 0 only when every check passes.
 `
 
 func runAudit(e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stderr, auditUsage)
-		if len(args) == 0 {
-			return usagef("audit needs a subcommand: export or verify")
-		}
-		return nil
-	}
-	switch args[0] {
-	case "export":
-		return runAuditExport(e, args[1:])
-	case "verify":
-		return runAuditVerify(e, args[1:])
-	}
-	return usagef("unknown audit subcommand %q (export or verify)", args[0])
+	return runSubcommand(e, "audit", auditUsage, args, []subcommand{
+		{"export", runAuditExport},
+		{"verify", runAuditVerify},
+	})
 }
 
 func runAuditExport(e *env, args []string) error {

@@ -84,6 +84,35 @@ func run(e *env, args []string) int {
 	return 1
 }
 
+// subcommand is one verb of a verb with subcommands (pair, audit).
+type subcommand struct {
+	name string
+	run  verb
+}
+
+// runSubcommand runs the subcommand args[0] of verb; with none, or -h, it
+// prints the verb's usage.
+func runSubcommand(e *env, verb, usage string, args []string, subs []subcommand) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	list := strings.Join(names, ", ")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(e.stderr, usage)
+		if len(args) == 0 {
+			return usagef("%s needs a subcommand: %s", verb, list)
+		}
+		return nil
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(e, args[1:])
+		}
+	}
+	return usagef("unknown %s subcommand %q (%s)", verb, args[0], list)
+}
+
 // usageError is a mistake in the command line itself (exit status 2).
 type usageError struct{ msg string }
 

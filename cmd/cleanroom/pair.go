@@ -30,22 +30,12 @@ every following row.
 const pairBatch = 8192
 
 func runPair(e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stderr, pairUsage)
-		if len(args) == 0 {
-			return usagef("pair needs a subcommand: keygen, encrypt, reencrypt or decrypt")
-		}
-		return nil
-	}
-	switch args[0] {
-	case "keygen":
-		return runPairKeygen(e, args[1:])
-	case "encrypt":
-		return runPairEncrypt(e, args[1:])
-	case "reencrypt", "decrypt":
-		return runPairMul(e, args[0], args[1:])
-	}
-	return usagef("unknown pair subcommand %q (keygen, encrypt, reencrypt or decrypt)", args[0])
+	return runSubcommand(e, "pair", pairUsage, args, []subcommand{
+		{"keygen", runPairKeygen},
+		{"encrypt", runPairEncrypt},
+		{"reencrypt", func(e *env, args []string) error { return runPairMul(e, "reencrypt", args) }},
+		{"decrypt", func(e *env, args []string) error { return runPairMul(e, "decrypt", args) }},
+	})
 }
 
 func runPairKeygen(e *env, args []string) error {
