@@ -59,9 +59,10 @@ func newSetStore(seed maphash.Seed, mem *budget, dir string, chunk int) *setStor
 	return &setStore{seed: seed, mem: mem, dir: dir, chunk: chunk}
 }
 
-func partitionOf(seed maphash.Seed, tok *[TokenSize]byte) (int, uint64) {
-	h := maphash.Bytes(seed, tok[:])
-	return int(h >> (64 - partitionBits)), h
+// partitionOf takes the high bits of the keyed hash; the join's table uses
+// the low bits of the same hash, so the two are independent.
+func partitionOf(seed maphash.Seed, tok *[TokenSize]byte) int {
+	return int(maphash.Bytes(seed, tok[:]) >> (64 - partitionBits))
 }
 
 // readAll reads r to the end, partitioning its pairs.
@@ -80,7 +81,7 @@ func (s *setStore) readAll(ctx context.Context, r Reader) error {
 		}
 		s.rows += int64(n)
 		for i := range buf[:n] {
-			part, _ := partitionOf(s.seed, &buf[i].Token)
+			part := partitionOf(s.seed, &buf[i].Token)
 			k := s.staged[part]
 			s.stage[part][k] = buf[i]
 			if k+1 < stagePairs {
