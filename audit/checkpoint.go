@@ -94,7 +94,21 @@ func ParseCheckpoint(signed []byte, v note.Verifier) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
-	lines := strings.SplitN(n.Text, "\n", 4)
+	c, err := parseCheckpointText(n.Text)
+	if err != nil {
+		return nil, err
+	}
+	if c.Origin != v.Name() {
+		return nil, fmt.Errorf("%w: origin %q is not the key's name %q", ErrCheckpoint, c.Origin, v.Name())
+	}
+	c.Note = bytes.Clone(signed)
+	return c, nil
+}
+
+// parseCheckpointText parses the checkpoint body: origin, size (canonical
+// decimal), root (standard base64 of 32 bytes), each ending in a newline.
+func parseCheckpointText(text string) (*Checkpoint, error) {
+	lines := strings.SplitN(text, "\n", 4)
 	if len(lines) < 4 {
 		return nil, fmt.Errorf("%w: want origin, size and root lines", ErrCheckpoint)
 	}
@@ -106,10 +120,7 @@ func ParseCheckpoint(signed []byte, v note.Verifier) (*Checkpoint, error) {
 	if err != nil || len(root) != tlog.HashSize {
 		return nil, fmt.Errorf("%w: bad root hash", ErrCheckpoint)
 	}
-	if lines[0] != v.Name() {
-		return nil, fmt.Errorf("%w: origin %q is not the key's name %q", ErrCheckpoint, lines[0], v.Name())
-	}
-	return &Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(root), Note: bytes.Clone(signed)}, nil
+	return &Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(root)}, nil
 }
 
 func (l *Log) sign(size int64, root tlog.Hash) ([]byte, error) {
@@ -214,16 +225,12 @@ func parseUnverified(signed []byte) (*Checkpoint, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no signature block", ErrCheckpoint)
 	}
-	lines := strings.Split(string(text), "\n")
-	if len(lines) < 3 {
-		return nil, fmt.Errorf("%w: too short", ErrCheckpoint)
+	c, err := parseCheckpointText(string(text) + "\n")
+	if err != nil {
+		return nil, err
 	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	root, err2 := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || err2 != nil || len(root) != tlog.HashSize {
-		return nil, fmt.Errorf("%w: malformed", ErrCheckpoint)
-	}
-	return &Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(root), Note: signed}, nil
+	c.Note = signed
+	return c, nil
 }
 
 // checkAgainstCheckpoint refuses a store whose entries no longer hash to its

@@ -46,8 +46,6 @@ type Options struct {
 	// the log owns its database (default 10 min).
 	GCInterval time.Duration
 	Logger     *slog.Logger
-	// Now is the clock for checkpoints' bookkeeping (default time.Now).
-	Now func() time.Time
 }
 
 // maxBatch bounds one group commit: enough to amortize an fsync over every
@@ -139,9 +137,6 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 	}
 	if opts.GCInterval == 0 {
 		opts.GCInterval = 10 * time.Minute
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	l := &Log{db: db, opts: opts, log: logger(opts), stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	size, origin, last, err := l.readMeta()

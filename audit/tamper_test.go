@@ -149,11 +149,9 @@ func TestTamperStore(t *testing.T) {
 				for i := tlog.StoredHashIndex(0, 20); i < tlog.StoredHashCount(50); i++ {
 					txn.Delete(indexKey(prefixHash, i))
 				}
+				txn.Delete(indexKey(prefixCkpt, 50))
 				if !keepOld {
 					txn.Delete(indexKey(prefixCkpt, 30))
-					txn.Delete(indexKey(prefixCkpt, 50))
-				} else {
-					txn.Delete(indexKey(prefixCkpt, 50))
 				}
 				txn.Set(keyLastCkpt, indexKey("", 10))
 				return txn.Set(keySize, indexKey("", 20))

@@ -146,8 +146,9 @@ func (s *setStore) appendPairs(part int, pairs []Pair) error {
 // freed by spilling.
 func (s *setStore) newChunk(first bool) []Pair {
 	if first {
-		s.mem.add(firstChunk * pairBytes)
-		return make([]Pair, 0, min(firstChunk, s.chunk))
+		n := min(firstChunk, s.chunk)
+		s.mem.add(int64(n) * pairBytes)
+		return make([]Pair, 0, n)
 	}
 	if n := len(s.free); n > 0 {
 		b := s.free[n-1][:0]
