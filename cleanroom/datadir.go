@@ -2,11 +2,22 @@ package cleanroom
 
 import "path/filepath"
 
-// DataDir is a room's one data directory. Everything the room keeps lives in
-// the Badger database under Database(): metadata, datasets, match runs, the
-// replay cache and the audit log (under its own key prefix), so that a state
-// change and its audit entry can commit in one transaction.
+// DataDir is a room's one data directory:
+//
+//	room.json     the room's id and audit origin (public)
+//	room.key      the Ed25519 seed that signs audit checkpoints (0600)
+//	operator.key  the operator's partner-format key file (0600), made by init
+//	db/           the Badger database with everything else
 type DataDir string
 
 // Database returns the path of the room's Badger database.
 func (d DataDir) Database() string { return filepath.Join(string(d), "db") }
+
+// InfoFile returns the path of the room's public identity file.
+func (d DataDir) InfoFile() string { return filepath.Join(string(d), "room.json") }
+
+// KeyFile returns the path of the room's checkpoint-signing key.
+func (d DataDir) KeyFile() string { return filepath.Join(string(d), "room.key") }
+
+// OperatorKeyFile returns the path init writes the operator's key to.
+func (d DataDir) OperatorKeyFile() string { return filepath.Join(string(d), "operator.key") }

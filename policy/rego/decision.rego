@@ -28,6 +28,10 @@ roles := {"partner", "analyst", "auditor", "operator"}
 
 operator_actions := {"room.read", "partner.register", "partner.remove"}
 
+# The whole audit log (digests and decisions, never data) is exported by
+# auditors and the operator; it spans every collaboration.
+audit_actions := {"audit.export"}
+
 collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
 	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
@@ -129,6 +133,12 @@ deny contains "the principal's role is not one the room knows" if not input.prin
 deny contains "this action is not one the room's policy knows" if {
 	not input.action in operator_actions
 	not input.action in collab_actions
+	not input.action in audit_actions
+}
+
+deny contains "only auditors and the room's operator export the audit log" if {
+	input.action in audit_actions
+	not input.principal.role in {"auditor", "operator"}
 }
 
 deny contains "only the room's operator may do this" if {

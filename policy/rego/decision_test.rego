@@ -179,3 +179,15 @@ test_create_needs_two_members if {
 	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(inp(partner, "collaboration.create", {}), c)
 	"a collaboration needs at least two members" in d.reasons
 }
+
+test_audit_export_auditors_and_operator_only if {
+	auditor := {"id": "aud", "role": "auditor", "partner": "coursely"}
+	operator := {"id": "operator", "role": "operator"}
+	allowed := {p |
+		some p in [auditor, operator, analyst, partner]
+		d := cleanroom.decision with data.room.defaults as defaults
+			with input as {"principal": p, "action": "audit.export", "now_unix": 1000}
+		d.allow
+	}
+	allowed == {auditor, operator}
+}

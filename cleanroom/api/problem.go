@@ -1,0 +1,60 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Problem is an RFC 9457 problem details object: every error the room
+// returns. Its text names what went wrong and, at most, a row or part
+// number: never an identifier, token or data value.
+type Problem struct {
+	Type      string   `json:"type"`
+	Title     string   `json:"title"`
+	Status    int      `json:"status"`
+	Detail    string   `json:"detail,omitempty"`
+	Instance  string   `json:"instance,omitempty"`
+	RequestID string   `json:"request_id,omitempty"`
+	Reasons   []string `json:"reasons,omitempty"` // policy's sentences, on a denial
+}
+
+// ProblemContentType is the media type of a Problem.
+const ProblemContentType = "application/problem+json"
+
+// Problem types. Clients branch on these, not on titles.
+const (
+	ProblemBadRequest      = "/problems/bad-request"
+	ProblemUnauthenticated = "/problems/unauthenticated"
+	ProblemDenied          = "/problems/denied"
+	ProblemNotFound        = "/problems/not-found"
+	ProblemConflict        = "/problems/conflict"
+	ProblemTooLarge        = "/problems/too-large"
+	ProblemInvalidData     = "/problems/invalid-data"
+	ProblemCanaryMismatch  = "/problems/canary-mismatch"
+	ProblemUnavailable     = "/problems/unavailable"
+	ProblemInternal        = "/problems/internal"
+)
+
+func (p *Problem) Error() string {
+	s := fmt.Sprintf("%s (%d)", p.Title, p.Status)
+	if p.Detail != "" {
+		s += ": " + p.Detail
+	}
+	for _, r := range p.Reasons {
+		s += "; " + r
+	}
+	return s
+}
+
+// ParseProblem decodes a problem document; a body that is not one becomes a
+// problem with the status alone.
+func ParseProblem(status int, body []byte) *Problem {
+	var p Problem
+	if json.Unmarshal(body, &p) != nil || p.Title == "" {
+		return &Problem{Type: "about:blank", Title: fmt.Sprintf("HTTP %d", status), Status: status}
+	}
+	if p.Status == 0 {
+		p.Status = status
+	}
+	return &p
+}

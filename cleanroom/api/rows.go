@@ -1,0 +1,191 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// TokenSize is the size of a token or element on the wire.
+const TokenSize = 32
+
+// DatasetDigestLabel domain-separates DatasetDigest.
+const DatasetDigestLabel = "cleanroom.dev/v1/dataset-digest\n"
+
+// ErrInvalidPart is wrapped by every error in decoding a part. The client
+// should fix the input named by row number and send the part again.
+var ErrInvalidPart = errors.New("invalid upload part")
+
+// Row is one row of an upload: a token and its attribute values.
+type Row struct {
+	Token [TokenSize]byte
+	Attrs []string
+}
+
+type wireRow struct {
+	T string   `json:"t"`
+	A []string `json:"a"`
+}
+
+// PartWriter encodes rows as one gzip NDJSON part and computes its digest.
+type PartWriter struct {
+	gz   *gzip.Writer
+	h    hashWriter
+	line []byte
+	rows int
+}
+
+type hashWriter struct {
+	w io.Writer
+	h interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+}
+
+func (h hashWriter) Write(p []byte) (int, error) {
+	h.h.Write(p)
+	return h.w.Write(p)
+}
+
+// NewPartWriter writes a part to w.
+func NewPartWriter(w io.Writer) *PartWriter {
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	return &PartWriter{gz: gz, h: hashWriter{gz, sha256.New()}}
+}
+
+// Write encodes one row.
+func (p *PartWriter) Write(r *Row) error {
+	b := p.line[:0]
+	b = append(b, `{"t":"`...)
+	b = base64.StdEncoding.AppendEncode(b, r.Token[:])
+	b = append(b, `","a":`...)
+	a, err := json.Marshal(r.Attrs)
+	if err != nil {
+		return err
+	}
+	if r.Attrs == nil {
+		a = []byte("[]")
+	}
+	b = append(b, a...)
+	b = append(b, "}\n"...)
+	p.line = b
+	p.rows++
+	_, err = p.h.Write(b)
+	return err
+}
+
+// Close flushes the part and returns its digest (hex SHA-256 of the
+// uncompressed bytes).
+func (p *PartWriter) Close() (string, error) {
+	if err := p.gz.Close(); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(p.h.h.Sum(nil)), nil
+}
+
+// PartLimits bound what ReadPart accepts.
+type PartLimits struct {
+	Columns int // attribute values a row must have
+	MaxRows int
+}
+
+// ReadPart decodes a gzip NDJSON part from r, calling fn for every row
+// (the Row is reused after fn returns). It returns the number of rows and
+// the part's digest. Errors name the line, never its content.
+func ReadPart(r io.Reader, lim PartLimits, fn func(*Row) error) (rows int, digest string, err error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: body is not gzip", ErrInvalidPart)
+	}
+	defer gz.Close()
+	h := sha256.New()
+	total := 0
+	br := bufio.NewReaderSize(io.TeeReader(gz, h), 64<<10)
+	maxLine := TokenSize*2 + lim.Columns*(MaxValueLen*6+3) + 64
+	var row Row
+	var w wireRow
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return 0, "", fmt.Errorf("%w: line %d is too long", ErrInvalidPart, line)
+		}
+		if err == io.EOF && len(b) == 0 {
+			break
+		}
+		if err != nil && err != io.EOF {
+			return 0, "", fmt.Errorf("%w: reading line %d: %v", ErrInvalidPart, line, errors.Unwrap(err))
+		}
+		total += len(b)
+		if total > MaxPartBytes {
+			return 0, "", fmt.Errorf("%w: more than %d bytes uncompressed", ErrInvalidPart, MaxPartBytes)
+		}
+		if len(b) > maxLine {
+			return 0, "", fmt.Errorf("%w: line %d is too long", ErrInvalidPart, line)
+		}
+		if rows >= lim.MaxRows {
+			return 0, "", fmt.Errorf("%w: more than %d rows", ErrInvalidPart, lim.MaxRows)
+		}
+		if err := decodeRow(bytes.TrimRight(b, "\r\n"), &w, &row, lim.Columns); err != nil {
+			return 0, "", fmt.Errorf("%w: line %d: %v", ErrInvalidPart, line, err)
+		}
+		if err := fn(&row); err != nil {
+			return 0, "", err
+		}
+		rows++
+		if err == io.EOF {
+			break
+		}
+	}
+	return rows, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func decodeRow(b []byte, w *wireRow, row *Row, columns int) error {
+	w.T, w.A = "", w.A[:0]
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(w); err != nil {
+		return errors.New("not a JSON object of the form {\"t\":..., \"a\":[...]}")
+	}
+	if d.More() {
+		return errors.New("more than one JSON value")
+	}
+	if base64.StdEncoding.DecodedLen(len(w.T)) > TokenSize+2 {
+		return errors.New("token is not 32 bytes of base64")
+	}
+	var buf [TokenSize + 2]byte
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(w.T))
+	if err != nil || n != TokenSize {
+		return errors.New("token is not 32 bytes of base64")
+	}
+	copy(row.Token[:], buf[:TokenSize])
+	if len(w.A) != columns {
+		return fmt.Errorf("%d attribute values, want %d", len(w.A), columns)
+	}
+	for i, v := range w.A {
+		if len(v) > MaxValueLen || !utf8.ValidString(v) {
+			return fmt.Errorf("attribute %d is longer than %d bytes or not UTF-8", i+1, MaxValueLen)
+		}
+	}
+	row.Attrs = w.A
+	return nil
+}
+
+// DatasetDigest combines the digests of a dataset's parts, in order.
+func DatasetDigest(parts []string) string {
+	h := sha256.New()
+	h.Write([]byte(DatasetDigestLabel))
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

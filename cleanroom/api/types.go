@@ -1,0 +1,191 @@
+package api
+
+import "time"
+
+// Modes of matching.
+const (
+	ModeHashed  = "hashed"
+	ModeBlinded = "blinded"
+)
+
+// Formats named on the wire.
+const (
+	UploadFormat   = "cleanroom.dev/upload/v1"
+	ElementsFormat = "cleanroom.dev/elements/v1"
+)
+
+// Limits the room enforces and the client respects.
+const (
+	// MaxRowsPerPart bounds one upload part, so that a part and its
+	// decoded rows stay a few megabytes.
+	MaxRowsPerPart = 65536
+	// MaxColumns bounds the attribute columns of one upload.
+	MaxColumns = 32
+	// MaxValueLen bounds one attribute value, in bytes.
+	MaxValueLen = 256
+	// MaxPartBytes bounds one part's uncompressed body.
+	MaxPartBytes = 64 << 20
+	// MaxJSONBody bounds every JSON request body.
+	MaxJSONBody = 1 << 20
+	// MaxTokenLifetime is the longest a request token may live.
+	MaxTokenLifetime = 5 * time.Minute
+)
+
+// RoomInfo is what GET /v1/room tells anyone: the audience of tokens and the
+// key that signs the audit log's checkpoints.
+type RoomInfo struct {
+	ID          string `json:"id"`
+	AuditOrigin string `json:"audit_origin"`
+	VerifierKey string `json:"verifier_key"` // signed-note verifier key of the audit log
+}
+
+// Principal is someone the operator registered, with the public keys that
+// verify its tokens.
+type Principal struct {
+	ID      string `json:"id"`
+	Role    string `json:"role"`
+	Partner string `json:"partner,omitempty"` // the partner an analyst or auditor works for
+	// Keys is the principal's public JWK set (crypto.PublicKeys).
+	Keys any `json:"keys"`
+}
+
+// CreateCollaboration is the body of POST /v1/collaborations.
+type CreateCollaboration struct {
+	ID      string   `json:"id"`
+	Mode    string   `json:"mode"`    // hashed or blinded
+	Profile string   `json:"profile"` // normalization profile, e.g. pair-v1
+	Kind    string   `json:"kind"`    // identifier kind every member matches on
+	Members []string `json:"members"` // partner ids, the creator among them
+	// Settings are the collaboration's own constraints (policy.Settings).
+	Settings any `json:"settings,omitempty"`
+	// ExpiresInHours ends the collaboration's data actions after that long
+	// (0: no expiry).
+	ExpiresInHours int `json:"expires_in_hours,omitempty"`
+}
+
+// Collaboration is where a collaboration stands, as its members see it.
+type Collaboration struct {
+	ID        string              `json:"id"`
+	Mode      string              `json:"mode"`
+	Profile   string              `json:"profile"`
+	Kind      string              `json:"kind"`
+	Members   []string            `json:"members"`
+	CreatedBy string              `json:"created_by"`
+	Accepted  map[string]bool     `json:"accepted"`
+	Revoked   bool                `json:"revoked,omitempty"`
+	RevokedBy string              `json:"revoked_by,omitempty"`
+	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
+	Settings  any                 `json:"settings,omitempty"`
+	Datasets  map[string]*Dataset `json:"datasets"`
+	// Keys are the members' public JWK sets, to seal the secret to.
+	Keys map[string]any `json:"keys,omitempty"`
+	// Match is the latest match run, if any.
+	Match *MatchResult `json:"match,omitempty"`
+	// PendingReencryption counts the relay tasks waiting for each member.
+	PendingReencryption map[string]int `json:"pending_reencryption,omitempty"`
+}
+
+// Dataset is a member's committed upload.
+type Dataset struct {
+	Upload   string    `json:"upload"`
+	Rows     int64     `json:"rows"`
+	Columns  []string  `json:"columns"`
+	Digest   string    `json:"digest"`
+	Kind     string    `json:"kind"`
+	Profile  string    `json:"profile"`
+	Layers   int       `json:"layers"` // how many members' keys the set carries (blinded)
+	Ready    bool      `json:"ready"`  // carries every member's key: can be matched
+	Uploaded time.Time `json:"uploaded"`
+}
+
+// SealedSecret is a collaboration secret sealed by From to To (HPKE,
+// crypto.SealSecret). The room stores and relays it and cannot open it.
+type SealedSecret struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Sealed []byte `json:"sealed"`
+}
+
+// StartUpload is the body of POST /v1/collaborations/{id}/uploads.
+type StartUpload struct {
+	Kind        string   `json:"kind"`
+	Profile     string   `json:"profile"`
+	Columns     []string `json:"columns"`
+	Rows        int64    `json:"rows"`
+	RowsPerPart int      `json:"rows_per_part"`
+	// Canary holds the tokens of the collaboration's canary identifiers
+	// (CanaryIdentifiers), made exactly as the rows' tokens are.
+	Canary [][]byte `json:"canary"`
+}
+
+// Upload is an upload in progress or done.
+type Upload struct {
+	ID            string   `json:"id"`
+	Collaboration string   `json:"collaboration"`
+	Member        string   `json:"member"`
+	Rows          int64    `json:"rows"`
+	RowsPerPart   int      `json:"rows_per_part"`
+	Parts         int      `json:"parts"`
+	Received      []int    `json:"received"` // part numbers stored so far
+	Committed     bool     `json:"committed"`
+	Columns       []string `json:"columns"`
+}
+
+// PartReceipt acknowledges a stored part.
+type PartReceipt struct {
+	Part   int    `json:"part"`
+	Rows   int    `json:"rows"`
+	Digest string `json:"digest"`
+}
+
+// CommitUpload is the body of POST /v1/uploads/{id}/commit.
+type CommitUpload struct {
+	Digest string `json:"digest"` // DatasetDigest of the parts, as the client computed it
+}
+
+// Task is a relay task: a member's set, shuffled, that another member is
+// asked to re-encrypt with its key.
+type Task struct {
+	ID    string `json:"id"`
+	Owner string `json:"owner"` // whose set it is
+	Layer int    `json:"layer"` // keys it carries so far
+	Rows  int64  `json:"rows"`
+	Parts int    `json:"parts"`
+	Done  []int  `json:"done"`
+}
+
+// MatchResult is what a match run tells the members.
+type MatchResult struct {
+	Run        int64            `json:"run"`
+	Matched    int64            `json:"matched"`
+	Rows       map[string]int64 `json:"rows"`
+	Duplicates map[string]int64 `json:"duplicates"`
+	At         time.Time        `json:"at"`
+}
+
+// QuerySpec is an aggregate question (cleanroom.dev/query/v1). Columns are
+// named "member.column".
+type QuerySpec struct {
+	Version string   `json:"version"`
+	Metrics []string `json:"metrics"`
+	GroupBy []string `json:"group_by,omitempty"`
+	Epsilon float64  `json:"epsilon"`
+}
+
+// QueryResult is an aggregate answer: rows of at least k people only.
+type QueryResult struct {
+	Columns    []string   `json:"columns"`
+	Rows       [][]any    `json:"rows"`
+	Suppressed int        `json:"suppressed"` // groups withheld for having fewer than k people
+	MinGroup   int        `json:"min_group_size"`
+	Epsilon    float64    `json:"epsilon"`
+	Noise      bool       `json:"noise"`
+	Budget     BudgetInfo `json:"budget"`
+}
+
+// BudgetInfo is a collaboration's privacy budget.
+type BudgetInfo struct {
+	Total     float64 `json:"total"`
+	Spent     float64 `json:"spent"`
+	Remaining float64 `json:"remaining"`
+}

@@ -1,0 +1,333 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// maxMembers bounds a collaboration: every blinded set is re-encrypted by
+// every other member, so the relay costs grow with the square.
+const maxMembers = 8
+
+// collabRecord is a collaboration as the room stores it.
+type collabRecord struct {
+	ID        string                    `json:"id"`
+	Mode      string                    `json:"mode"`
+	Profile   string                    `json:"profile"`
+	Kind      string                    `json:"kind"`
+	Members   []string                  `json:"members"`
+	CreatedBy string                    `json:"created_by"`
+	Accepted  map[string]bool           `json:"accepted"`
+	Settings  policy.Settings           `json:"settings"`
+	Revoked   bool                      `json:"revoked,omitempty"`
+	RevokedBy string                    `json:"revoked_by,omitempty"`
+	Created   time.Time                 `json:"created"`
+	ExpiresAt time.Time                 `json:"expires_at,omitzero"`
+	Version   int64                     `json:"version"` // bumped by every change
+	Datasets  map[string]*datasetRecord `json:"datasets"`
+	Tasks     map[string]*taskRecord    `json:"tasks,omitempty"`
+	Match     *matchRecord              `json:"match,omitempty"`
+	Runs      int64                     `json:"runs"`
+}
+
+func (c *collabRecord) isMember(p string) bool { return slices.Contains(c.Members, p) }
+
+func (c *collabRecord) allAccepted() bool {
+	for _, m := range c.Members {
+		if !c.Accepted[m] {
+			return false
+		}
+	}
+	return true
+}
+
+// policyView is what a decision needs of c.
+func (c *collabRecord) policyView() *policy.Collaboration {
+	ds := make(map[string]policy.DatasetState, len(c.Datasets))
+	for m, d := range c.Datasets {
+		matched := c.Match != nil && c.Match.Uploads[m] == d.Upload
+		ds[m] = policy.DatasetState{Uploaded: true, Matched: matched}
+	}
+	return &policy.Collaboration{
+		ID: c.ID, Members: c.Members, Settings: c.Settings, Datasets: ds,
+		Revoked: c.Revoked, ExpiresAt: c.ExpiresAt,
+	}
+}
+
+func (r *Room) loadCollab(txn *badger.Txn, id string) (*collabRecord, error) {
+	var c collabRecord
+	if err := getJSON(txn, prefixCollab+id, &c); err != nil {
+		if errors.Is(err, errNotFound) {
+			return nil, notFound("collaboration")
+		}
+		return nil, err
+	}
+	return &c, nil
+}
+
+// collab reads a collaboration the caller's partner belongs to. To anyone
+// else it does not exist: its name is not confirmed to outsiders.
+func (r *Room) collab(who *actor, id string) (*collabRecord, error) {
+	var c *collabRecord
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		c, err = r.loadCollab(txn, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// updateCollab re-reads collaboration id inside txn, checks that it has not
+// changed since version (when version >= 0), lets change modify it, and
+// writes it back with its version bumped.
+func updateCollab(txn *badger.Txn, id string, version int64, change func(c *collabRecord) error) error {
+	var c collabRecord
+	if err := getJSON(txn, prefixCollab+id, &c); err != nil {
+		return err
+	}
+	if version >= 0 && c.Version != version {
+		return conflict("the collaboration changed while this request was decided; try again")
+	}
+	if err := change(&c); err != nil {
+		return err
+	}
+	c.Version++
+	return putJSON(txn, prefixCollab+id, &c)
+}
+
+// CreateCollaboration creates a collaboration; its creator accepts it.
+func (r *Room) CreateCollaboration(ctx context.Context, who *actor, req api.CreateCollaboration) (*api.Collaboration, error) {
+	c, err := r.newCollab(who, req)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "collaboration.create", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	spec, _ := json.Marshal(req)
+	sum := sha256.Sum256(spec)
+	refs := []audit.DataRef{{Name: "collaboration/" + c.ID, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(spec))}}
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		if _, err := txn.Get([]byte(prefixCollab + c.ID)); err == nil {
+			return conflict("a collaboration with this id exists")
+		}
+		for _, m := range c.Members {
+			var p principalRecord
+			if err := getJSON(txn, prefixPrincipal+m, &p); err != nil || p.Role != policy.RolePartner {
+				return badRequest("every member must be a registered partner")
+			}
+		}
+		return putJSON(txn, prefixCollab+c.ID, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.view(c)
+}
+
+func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord, error) {
+	if !crypto.ValidPartnerName(req.ID) {
+		return nil, badRequest("a collaboration id is 1-63 of a-z 0-9 . _ -")
+	}
+	if req.Mode == "" {
+		req.Mode = api.ModeBlinded
+	}
+	if req.Mode != api.ModeHashed && req.Mode != api.ModeBlinded {
+		return nil, badRequest("mode must be hashed or blinded")
+	}
+	if req.Profile == "" {
+		req.Profile = crypto.ProfilePAIRv1
+	}
+	if _, err := crypto.LookupProfile(req.Profile, crypto.ProfileOptions{}); err != nil {
+		return nil, badRequest("unknown normalization profile (known: %v)", crypto.Profiles())
+	}
+	if _, err := crypto.ParseKind(req.Kind); err != nil {
+		return nil, badRequest("kind must be email, phone, maid or custom")
+	}
+	members := slices.Clone(req.Members)
+	slices.Sort(members)
+	if len(slices.Compact(members)) != len(req.Members) || len(members) > maxMembers {
+		return nil, badRequest("members must be distinct, at most %d", maxMembers)
+	}
+	if !slices.Contains(members, who.partner()) {
+		return nil, badRequest("the creator must be a member")
+	}
+	var settings policy.Settings
+	if req.Settings != nil {
+		b, _ := json.Marshal(req.Settings)
+		if err := json.Unmarshal(b, &settings); err != nil {
+			return nil, badRequest("settings do not match the policy's settings")
+		}
+	}
+	c := &collabRecord{
+		ID: req.ID, Mode: req.Mode, Profile: req.Profile, Kind: req.Kind, Members: members,
+		CreatedBy: who.partner(), Accepted: map[string]bool{who.partner(): true}, Settings: settings,
+		Created: r.now().UTC(), Datasets: map[string]*datasetRecord{},
+	}
+	if req.ExpiresInHours < 0 {
+		return nil, badRequest("expires_in_hours must not be negative")
+	}
+	if req.ExpiresInHours > 0 {
+		c.ExpiresAt = c.Created.Add(time.Duration(req.ExpiresInHours) * time.Hour)
+	}
+	return c, nil
+}
+
+// Collaboration returns where a collaboration stands.
+func (r *Room) Collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
+	c, err := r.collab(who, id)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "collaboration.read", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	return r.view(c)
+}
+
+// view renders c for its members, with their public keys.
+func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
+	v := &api.Collaboration{
+		ID: c.ID, Mode: c.Mode, Profile: c.Profile, Kind: c.Kind, Members: c.Members,
+		CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, RevokedBy: c.RevokedBy,
+		Settings: c.Settings, Datasets: map[string]*api.Dataset{}, Keys: map[string]any{},
+		PendingReencryption: map[string]int{},
+	}
+	if !c.ExpiresAt.IsZero() {
+		t := c.ExpiresAt
+		v.ExpiresAt = &t
+	}
+	for m, d := range c.Datasets {
+		v.Datasets[m] = d.view(c)
+	}
+	for _, t := range c.Tasks {
+		v.PendingReencryption[t.Member]++
+	}
+	for _, m := range c.Members {
+		p, err := r.principal(m)
+		if err != nil {
+			return nil, err
+		}
+		v.Keys[m] = p.Keys
+	}
+	if c.Match != nil {
+		v.Match = &c.Match.MatchResult
+	}
+	return v, nil
+}
+
+// Accept records a member's agreement to the collaboration as created.
+func (r *Room) Accept(ctx context.Context, who *actor, id string) error {
+	return r.changeCollab(ctx, who, id, "collaboration.accept", func(c *collabRecord) error {
+		c.Accepted[who.partner()] = true
+		return nil
+	})
+}
+
+// Revoke is a member's kill switch: from then on the collaboration touches
+// no data, and every query is refused.
+func (r *Room) Revoke(ctx context.Context, who *actor, id string) error {
+	return r.changeCollab(ctx, who, id, "collaboration.revoke", func(c *collabRecord) error {
+		if !c.Revoked {
+			c.Revoked, c.RevokedBy = true, who.partner()
+		}
+		return nil
+	})
+}
+
+func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, change func(*collabRecord) error) error {
+	c, err := r.collab(who, id)
+	if err != nil {
+		return err
+	}
+	a := act{action: action, collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return err
+	}
+	return r.commit(ctx, who, a, d, nil, "", func(txn *badger.Txn) error {
+		return updateCollab(txn, id, -1, change)
+	})
+}
+
+// maxSealed bounds a sealed secret: HPKE's enc (32) and a 32-byte secret
+// with its tag are far below it.
+const maxSealed = 256
+
+// DeliverSecret stores the collaboration secret sealed by the caller to
+// member to. The room cannot open it.
+func (r *Room) DeliverSecret(ctx context.Context, who *actor, id, to string, sealed []byte) error {
+	c, err := r.collab(who, id)
+	if err != nil {
+		return err
+	}
+	a := act{action: "secret.deliver", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return err
+	}
+	if !c.isMember(to) || to == who.partner() {
+		return badRequest("a secret is delivered to another member of the collaboration")
+	}
+	if len(sealed) == 0 || len(sealed) > maxSealed {
+		return badRequest("a sealed secret is 1 to %d bytes", maxSealed)
+	}
+	s := api.SealedSecret{From: who.partner(), To: to, Sealed: sealed}
+	sum := sha256.Sum256(sealed)
+	refs := []audit.DataRef{{Name: "secret/" + id + "/" + to, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(sealed))}}
+	return r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		return putJSON(txn, prefixSecret+id+"/"+to, s)
+	})
+}
+
+// Secret returns the sealed collaboration secret delivered to the caller.
+func (r *Room) Secret(ctx context.Context, who *actor, id string) (*api.SealedSecret, error) {
+	c, err := r.collab(who, id)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "collaboration.read", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if who.Role != policy.RolePartner {
+		return nil, problem(http.StatusForbidden, api.ProblemDenied, "only a partner itself receives the collaboration secret")
+	}
+	var s api.SealedSecret
+	err = r.db.View(func(txn *badger.Txn) error { return getJSON(txn, prefixSecret+id+"/"+who.partner(), &s) })
+	if errors.Is(err, errNotFound) {
+		return nil, notFound("a secret for you in this collaboration")
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(s.Sealed)
+	refs := []audit.DataRef{{Name: "secret/" + id + "/" + who.partner(), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(s.Sealed))}}
+	if err := r.commit(ctx, who, a, d, refs, "", nil); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

@@ -1,0 +1,113 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+var roles = map[string]bool{policy.RolePartner: true, policy.RoleAnalyst: true, policy.RoleAuditor: true, policy.RoleOperator: true}
+
+// RegisterPrincipal registers a partner, analyst or auditor by its public
+// JWK set (operator only).
+func (r *Room) RegisterPrincipal(ctx context.Context, who *actor, p api.Principal) error {
+	a := act{action: "partner.register"}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return err
+	}
+	if !crypto.ValidPartnerName(p.ID) || p.ID == OperatorID || p.ID == "room" || p.ID == "anonymous" {
+		return badRequest("a principal id is 1-63 of a-z 0-9 . _ - and not a reserved name")
+	}
+	if !roles[p.Role] || p.Role == policy.RoleOperator {
+		return badRequest("role must be partner, analyst or auditor")
+	}
+	if (p.Role == policy.RolePartner) != (p.Partner == "") {
+		return badRequest("analysts and auditors name the partner they work for; partners name none")
+	}
+	raw, err := json.Marshal(p.Keys)
+	if err != nil {
+		return badRequest("keys must be a JWK set")
+	}
+	if _, err := crypto.ParsePublicKeys(raw); err != nil {
+		return badRequest("keys must be a public JWK set with one Ed25519 signing key and one X25519 key")
+	}
+	rec := principalRecord{ID: p.ID, Role: p.Role, Partner: p.Partner, Keys: raw, Added: r.now().UTC()}
+	sum := sha256.Sum256(raw)
+	refs := []audit.DataRef{{Name: "principal/" + p.ID, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(raw))}}
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		if p.Partner != "" {
+			var partner principalRecord
+			if err := getJSON(txn, prefixPrincipal+p.Partner, &partner); err != nil || partner.Role != policy.RolePartner {
+				return badRequest("the partner an analyst or auditor works for must be registered first")
+			}
+		}
+		var old principalRecord
+		switch err := getJSON(txn, prefixPrincipal+p.ID, &old); {
+		case err == nil:
+			return conflict("a principal with this id is already registered")
+		case !errors.Is(err, errNotFound):
+			return err
+		}
+		return putJSON(txn, prefixPrincipal+p.ID, rec)
+	})
+	return err
+}
+
+// principal returns a registered principal.
+func (r *Room) principal(id string) (*principalRecord, error) {
+	var p principalRecord
+	err := r.db.View(func(txn *badger.Txn) error { return getJSON(txn, prefixPrincipal+id, &p) })
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// publicKeys returns a principal's parsed public keys.
+func (r *Room) publicKeys(p *principalRecord) (*crypto.PublicKeys, error) {
+	if k, ok := r.keys.Load(p.ID); ok {
+		return k.(*crypto.PublicKeys), nil
+	}
+	k, err := crypto.ParsePublicKeys(p.Keys)
+	if err != nil {
+		return nil, err
+	}
+	r.keys.Store(p.ID, k)
+	return k, nil
+}
+
+// Principals lists the registered principals (operator only).
+func (r *Room) Principals(ctx context.Context, who *actor) ([]api.Principal, error) {
+	a := act{action: "room.read"}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	var out []api.Principal
+	err = r.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixPrincipal), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var p principalRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &p) }); err != nil {
+				return err
+			}
+			out = append(out, api.Principal{ID: p.ID, Role: p.Role, Partner: p.Partner, Keys: p.Keys})
+		}
+		return nil
+	})
+	return out, err
+}

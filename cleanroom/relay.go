@@ -1,0 +1,519 @@
+package cleanroom
+
+import (
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/matcher"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// The blinded relay. A member's set arrives carrying its own key (layer 1:
+// k_a·P). The room shuffles it and offers it to the next member, which
+// returns k_b·k_a·P in the same order; the room maps the answers back to rows
+// (it kept the permutation) and offers the result to the next, until the set
+// carries every member's key. Only then is it matched. The shuffle hides
+// the owner's row order from the members that re-encrypt.
+
+// taskPartSize is how many elements one relay part holds (2 MiB).
+const taskPartSize = 65536
+
+const prefixTaskCanary = "tcanary/" // task/part → canary elements found in that part
+
+// datasetRecord is a member's committed dataset in a collaboration.
+type datasetRecord struct {
+	Upload      string    `json:"upload"`
+	Rows        int64     `json:"rows"` // data rows; rows >= Rows are canaries
+	Columns     []string  `json:"columns"`
+	Digest      string    `json:"digest"`
+	Kind        string    `json:"kind"`
+	Profile     string    `json:"profile"`
+	RowsPerPart int       `json:"rows_per_part"`
+	Parts       int       `json:"parts"`
+	Uploaded    time.Time `json:"uploaded"`
+	// Layers is how many members' keys the set carries. Layer 1 is the
+	// upload's segments; layer L > 1 is stored under prefixLayer in
+	// LayerParts parts of (element, row) pairs.
+	Layers     int `json:"layers"`
+	LayerParts int `json:"layer_parts,omitempty"`
+	// Canary holds the canary tokens of the current layer, in the order of
+	// CanaryIdentifiers.
+	Canary [][]byte `json:"canary"`
+}
+
+func (d *datasetRecord) ready(c *collabRecord) bool {
+	return c.Mode == api.ModeHashed || d.Layers >= len(c.Members)
+}
+
+func (d *datasetRecord) view(c *collabRecord) *api.Dataset {
+	if d == nil {
+		return nil
+	}
+	return &api.Dataset{Upload: d.Upload, Rows: d.Rows, Columns: d.Columns, Digest: d.Digest, Kind: d.Kind,
+		Profile: d.Profile, Layers: d.Layers, Ready: d.ready(c), Uploaded: d.Uploaded}
+}
+
+// taskRecord asks Member to re-encrypt Owner's set, which carries Layer keys.
+type taskRecord struct {
+	ID     string       `json:"id"`
+	Owner  string       `json:"owner"`
+	Member string       `json:"member"`
+	Upload string       `json:"upload"`
+	Layer  int          `json:"layer"`
+	Rows   int64        `json:"rows"` // elements, canaries included
+	Parts  int          `json:"parts"`
+	Done   map[int]bool `json:"done"`
+}
+
+func (t *taskRecord) view() api.Task {
+	v := api.Task{ID: t.ID, Owner: t.Owner, Layer: t.Layer, Rows: t.Rows, Parts: t.Parts, Done: []int{}}
+	for p := range t.Done {
+		v.Done = append(v.Done, p)
+	}
+	slices.Sort(v.Done)
+	return v
+}
+
+func (t *taskRecord) partLen(part int) int {
+	if part == t.Parts-1 {
+		return int(t.Rows - int64(part)*taskPartSize)
+	}
+	return taskPartSize
+}
+
+// nextMember is who re-encrypts owner's set when it carries layers keys:
+// the other members in order.
+func nextMember(c *collabRecord, owner string, layers int) string {
+	var others []string
+	for _, m := range c.Members {
+		if m != owner {
+			others = append(others, m)
+		}
+	}
+	if layers-1 < len(others) {
+		return others[layers-1]
+	}
+	return ""
+}
+
+// layerReader streams the (element, row) pairs of a dataset's current
+// layer, one stored part at a time; with canaries, the canary rows are
+// included. It is a matcher.Reader.
+type layerReader struct {
+	r        *Room
+	ds       *datasetRecord
+	canaries bool
+	part     int // next stored part to load
+	buf      []matcher.Pair
+	pos      int
+	done     bool
+}
+
+func (r *Room) newLayerReader(ds *datasetRecord, canaries bool) *layerReader {
+	return &layerReader{r: r, ds: ds, canaries: canaries, buf: make([]matcher.Pair, 0, taskPartSize)}
+}
+
+// Read implements matcher.Reader.
+func (l *layerReader) Read(dst []matcher.Pair) (int, error) {
+	for l.pos == len(l.buf) {
+		if l.done {
+			return 0, io.EOF
+		}
+		if err := l.load(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(dst, l.buf[l.pos:])
+	l.pos += n
+	return n, nil
+}
+
+func (l *layerReader) load() error {
+	l.buf, l.pos = l.buf[:0], 0
+	ds := l.ds
+	if ds.Layers > 1 {
+		if l.part == ds.LayerParts {
+			l.done = true
+			return nil
+		}
+		b, err := l.r.segment(partKey(fmt.Sprintf("%s%s/%d", prefixLayer, ds.Upload, ds.Layers), l.part))
+		if err != nil {
+			return err
+		}
+		l.part++
+		for ; len(b) >= 36; b = b[36:] {
+			var pr matcher.Pair
+			copy(pr.Token[:], b[:32])
+			pr.Row = binary.LittleEndian.Uint32(b[32:36])
+			if l.canaries || int64(pr.Row) < ds.Rows {
+				l.buf = append(l.buf, pr)
+			}
+		}
+		return nil
+	}
+	if l.part == ds.Parts {
+		// The first layer's canaries come with the upload, after its rows.
+		if l.canaries {
+			for i, t := range ds.Canary {
+				var pr matcher.Pair
+				copy(pr.Token[:], t)
+				pr.Row = uint32(ds.Rows) + uint32(i)
+				l.buf = append(l.buf, pr)
+			}
+		}
+		l.done = true
+		return nil
+	}
+	b, err := l.r.segment(partKey(prefixSegment+ds.Upload, l.part))
+	if err != nil {
+		return err
+	}
+	s, err := decodeSegment(b)
+	if err != nil {
+		return err
+	}
+	base := uint32(l.part * ds.RowsPerPart)
+	l.part++
+	for i := range s.rows {
+		var pr matcher.Pair
+		copy(pr.Token[:], s.tokens[i*api.TokenSize:])
+		pr.Row = base + uint32(i)
+		l.buf = append(l.buf, pr)
+	}
+	return nil
+}
+
+// segment reads and checks one stored segment.
+func (r *Room) segment(key string) ([]byte, error) {
+	var b []byte
+	err := r.db.View(func(txn *badger.Txn) (err error) { b, err = getSegment(txn, key); return })
+	return b, err
+}
+
+// offer writes owner's set, shuffled, as a relay task for the next member
+// and returns the task; it becomes visible when the caller commits it into
+// the collaboration.
+func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRecord, error) {
+	member := nextMember(c, owner, ds.Layers)
+	if member == "" {
+		return nil, nil
+	}
+	var all []matcher.Pair
+	lr := r.newLayerReader(ds, true)
+	for {
+		all = slices.Grow(all, taskPartSize)
+		n, err := lr.Read(all[len(all):cap(all)])
+		all = all[:len(all)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var seed [32]byte
+	if _, err := io.ReadFull(crand.Reader, seed[:]); err != nil {
+		return nil, err
+	}
+	// ChaCha8 seeded from crypto/rand: a CSPRNG, fast enough to shuffle
+	// tens of millions of rows.
+	rng := rand.New(rand.NewChaCha8(seed))
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	var idb [12]byte
+	crand.Read(idb[:])
+	t := &taskRecord{ID: "task-" + hex.EncodeToString(idb[:]), Owner: owner, Member: member, Upload: ds.Upload,
+		Layer: ds.Layers, Rows: int64(len(all)), Done: map[int]bool{}}
+	t.Parts = (len(all) + taskPartSize - 1) / taskPartSize
+	for p := range t.Parts {
+		chunk := all[p*taskPartSize : min(len(all), (p+1)*taskPartSize)]
+		payload := make([]byte, 0, len(chunk)*36)
+		for _, pr := range chunk {
+			payload = append(payload, pr.Token[:]...)
+		}
+		for _, pr := range chunk {
+			payload = binary.LittleEndian.AppendUint32(payload, pr.Row)
+		}
+		if err := r.db.Update(func(txn *badger.Txn) error {
+			return txn.Set([]byte(partKey(prefixTask+t.ID, p)), sealSegment(payload))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Tasks lists the relay tasks waiting for the caller in a collaboration.
+func (r *Room) Tasks(ctx context.Context, who *actor, collab string) ([]api.Task, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "collaboration.read", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	out := []api.Task{}
+	for _, t := range c.Tasks {
+		if t.Member == who.partner() {
+			out = append(out, t.view())
+		}
+	}
+	slices.SortFunc(out, func(a, b api.Task) int { return cmpString(a.ID, b.ID) })
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// task finds a task of the caller's.
+func (r *Room) task(who *actor, c *collabRecord, id string, part int) (*taskRecord, error) {
+	t := c.Tasks[id]
+	if t == nil || t.Member != who.partner() {
+		return nil, notFound("task")
+	}
+	if part < 0 || part >= t.Parts {
+		return nil, badRequest("part numbers run from 0 to %d", t.Parts-1)
+	}
+	return t, nil
+}
+
+// TaskPart returns the elements of one part of a relay task.
+func (r *Room) TaskPart(ctx context.Context, who *actor, collab, id string, part int) ([]byte, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "dataset.reencrypt", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.task(who, c, id, part)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	if err := r.db.View(func(txn *badger.Txn) (err error) { b, err = getSegment(txn, partKey(prefixTask+t.ID, part)); return }); err != nil {
+		return nil, err
+	}
+	elems := b[:t.partLen(part)*api.TokenSize]
+	sum := sha256.Sum256(elems)
+	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(elems)), Rows: int64(t.partLen(part))}}
+	if err := r.commit(ctx, who, a, d, refs, "", nil); err != nil {
+		return nil, err
+	}
+	return elems, nil
+}
+
+// PutTaskPart stores a member's re-encryption of one part of a task. When
+// the last part arrives the set carries one key more, and the room offers it
+// to the next member or, with every key, marks it ready to match.
+func (r *Room) PutTaskPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) error {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return err
+	}
+	a := act{action: "dataset.reencrypt", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return err
+	}
+	t, err := r.task(who, c, id, part)
+	if err != nil {
+		return err
+	}
+	n := t.partLen(part)
+	got := make([]byte, n*api.TokenSize+1)
+	k, err := io.ReadFull(body, got)
+	if k != n*api.TokenSize || err != io.ErrUnexpectedEOF {
+		return invalidData("part %d must be exactly %d elements of 32 bytes", part, n)
+	}
+	got = got[:k]
+	var src []byte
+	if err := r.db.View(func(txn *badger.Txn) (err error) { src, err = getSegment(txn, partKey(prefixTask+t.ID, part)); return }); err != nil {
+		return err
+	}
+	ds := c.Datasets[t.Owner]
+	rows := src[n*api.TokenSize:]
+	out := make([]byte, 0, n*36)
+	var canary []byte
+	for i := range n {
+		e := got[i*api.TokenSize : (i+1)*api.TokenSize]
+		if _, err := crypto.DecodeElement(e); err != nil {
+			return invalidData("element %d of part %d is not a valid ristretto255 element (%v)", i, part, err)
+		}
+		row := binary.LittleEndian.Uint32(rows[i*4:])
+		out = append(out, e...)
+		out = binary.LittleEndian.AppendUint32(out, row)
+		if ds != nil && int64(row) >= ds.Rows {
+			canary = binary.LittleEndian.AppendUint32(canary, row-uint32(ds.Rows))
+			canary = append(canary, e...)
+		}
+	}
+	layerKey := partKey(fmt.Sprintf("%s%s/%d", prefixLayer, t.Upload, t.Layer+1), part)
+	err = r.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set([]byte(layerKey), sealSegment(out)); err != nil {
+			return err
+		}
+		return txn.Set([]byte(partKey(prefixTaskCanary+t.ID, part)), canary)
+	})
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(got)
+	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
+	completed := false
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		return updateCollab(txn, collab, -1, func(c *collabRecord) error {
+			if err := dataAllowed(c, r.now()); err != nil {
+				return err
+			}
+			t := c.Tasks[id]
+			if t == nil {
+				return conflict("the task is no longer open (the set was replaced)")
+			}
+			t.Done[part] = true
+			if len(t.Done) < t.Parts {
+				return nil
+			}
+			ds := c.Datasets[t.Owner]
+			if ds == nil || ds.Upload != t.Upload {
+				return conflict("the set was replaced")
+			}
+			can, err := gatherCanary(txn, t, len(ds.Canary))
+			if err != nil {
+				return err
+			}
+			ds.Canary = can
+			ds.Layers = t.Layer + 1
+			ds.LayerParts = t.Parts
+			delete(c.Tasks, id)
+			completed = true
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	r.metrics.elementsReencrypted.Add(float64(n))
+	if completed {
+		return r.relayNext(ctx, collab, t.Owner)
+	}
+	return nil
+}
+
+func gatherCanary(txn *badger.Txn, t *taskRecord, n int) ([][]byte, error) {
+	out := make([][]byte, n)
+	for p := range t.Parts {
+		it, err := txn.Get([]byte(partKey(prefixTaskCanary+t.ID, p)))
+		if err != nil {
+			return nil, err
+		}
+		b, err := it.ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		for ; len(b) >= 36; b = b[36:] {
+			i := int(binary.LittleEndian.Uint32(b))
+			if i < n {
+				out[i] = slices.Clone(b[4:36])
+			}
+		}
+	}
+	for _, e := range out {
+		if e == nil {
+			return nil, fmt.Errorf("cleanroom: relay task %s lost a canary", t.ID)
+		}
+	}
+	return out, nil
+}
+
+// relayNext offers owner's set to the next member if it needs another key
+// and no task is open for it. The room does this itself, as principal
+// "room", after a task completes and when it starts (so a crash between the
+// two loses nothing).
+func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
+	var c *collabRecord
+	if err := r.db.View(func(txn *badger.Txn) (err error) { c, err = r.loadCollab(txn, collab); return }); err != nil {
+		return err
+	}
+	ds := c.Datasets[owner]
+	if ds == nil || ds.ready(c) || c.Revoked {
+		return nil
+	}
+	for _, t := range c.Tasks {
+		if t.Owner == owner {
+			return nil
+		}
+	}
+	t, err := r.offer(c, owner, ds)
+	if err != nil || t == nil {
+		return err
+	}
+	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: t.ID}
+	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
+	refs := []audit.DataRef{{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows}}
+	return r.commit(ctx, who, act{action: "dataset.relay", collab: c}, d, refs, "", func(txn *badger.Txn) error {
+		return updateCollab(txn, collab, c.Version, func(c *collabRecord) error {
+			if c.Tasks == nil {
+				c.Tasks = map[string]*taskRecord{}
+			}
+			c.Tasks[t.ID] = t
+			return nil
+		})
+	})
+}
+
+// resumeRelays offers every set that needs its next key and has no task:
+// after a crash between a task's completion and the next offer.
+func (r *Room) resumeRelays(ctx context.Context) error {
+	var pending [][2]string
+	err := r.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCollab), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var c collabRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+				return err
+			}
+			for m := range c.Datasets {
+				pending = append(pending, [2]string{c.ID, m})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if err := r.relayNext(ctx, p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

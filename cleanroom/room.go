@@ -1,0 +1,296 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Config configures a Room. Dir is required; the rest have defaults.
+type Config struct {
+	Dir    DataDir
+	Logger *slog.Logger
+	Now    func() time.Time
+	Rand   io.Reader
+	// MatchMemory bounds the memory of one match before it spills to disk
+	// (default 1 GiB); TempDir holds the spill files (default: the data
+	// directory).
+	MatchMemory int64
+	TempDir     string
+	// CheckpointEvery and CheckpointInterval are the audit log's (package
+	// audit's defaults when zero).
+	CheckpointEvery    int64
+	CheckpointInterval time.Duration
+	// Defaults are the room's policy defaults (policy.DefaultConstraints()
+	// when nil); collaborations can only tighten them.
+	Defaults *policy.Constraints
+	// Registry receives the room's metrics (a new one when nil).
+	Registry *prometheus.Registry
+}
+
+// Room is a running clean room. It is safe for concurrent use.
+type Room struct {
+	cfg     Config
+	id      *identity
+	db      *badger.DB
+	audit   *audit.Log
+	policy  *policy.Engine
+	log     *slog.Logger
+	now     func() time.Time
+	rand    io.Reader
+	metrics *metrics
+
+	keys    sync.Map   // principal id → *crypto.PublicKeys, parsed once
+	matchMu sync.Mutex // one match at a time: each may use MatchMemory
+}
+
+// Init creates a room in cfg.Dir, which must not hold one: its identity,
+// checkpoint key and operator key, and registers the operator. It returns
+// the operator's key (also written to Dir.OperatorKeyFile()).
+func Init(ctx context.Context, cfg Config) (*crypto.PartnerKey, error) {
+	_, op, err := writeIdentity(cfg.Dir, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	keys, err := json.Marshal(op.Public())
+	if err != nil {
+		return nil, err
+	}
+	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "init"}
+	rec := principalRecord{ID: OperatorID, Role: policy.RoleOperator, Keys: keys, Added: r.now().UTC()}
+	_, err = r.audit.AppendTx(ctx, r.entry(who, "room.init", "", policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}, nil, ""),
+		func(txn *badger.Txn) error { return putJSON(txn, prefixPrincipal+OperatorID, rec) })
+	if err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// Open opens the room in cfg.Dir.
+func Open(ctx context.Context, cfg Config) (*Room, error) {
+	id, err := readIdentity(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = string(cfg.Dir)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	bo := badger.DefaultOptions(cfg.Dir.Database()).
+		WithSyncWrites(true).
+		WithLogger(nil).
+		WithMemTableSize(64 << 20).
+		WithBlockCacheSize(64 << 20).
+		WithValueThreshold(1 << 10)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("cleanroom: opening database (is another room running on this directory?): %w", err)
+	}
+	log, err := audit.New(ctx, db, audit.Options{
+		Origin: id.info.Origin, Key: id.key, Logger: cfg.Logger,
+		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval,
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cleanroom: opening audit log: %w", err)
+	}
+	eng, err := policy.New(ctx, policy.Options{Defaults: cfg.Defaults, Now: cfg.Now, Logger: cfg.Logger})
+	if err != nil {
+		log.Close()
+		db.Close()
+		return nil, err
+	}
+	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand}
+	r.metrics = newMetrics(cfg.Registry, r)
+	if err := r.resumeRelays(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close signs a final checkpoint and closes the audit log and the database.
+func (r *Room) Close() error {
+	err := r.audit.Close()
+	if derr := r.db.Close(); err == nil {
+		err = derr
+	}
+	return err
+}
+
+// Info is the room's public identity.
+func (r *Room) Info() api.RoomInfo {
+	vk, _ := audit.VerifierKey(r.id.info.Origin, r.id.key.Public().(ed25519.PublicKey))
+	return api.RoomInfo{ID: r.id.info.ID, AuditOrigin: r.id.info.Origin, VerifierKey: vk}
+}
+
+// principalRecord is a registered principal.
+type principalRecord struct {
+	ID      string          `json:"id"`
+	Role    string          `json:"role"`
+	Partner string          `json:"partner,omitempty"`
+	Keys    json.RawMessage `json:"keys"`
+	Added   time.Time       `json:"added"`
+}
+
+// partner is the member a principal acts for.
+func (p *principalRecord) partner() string {
+	if p.Partner != "" {
+		return p.Partner
+	}
+	return p.ID
+}
+
+// actor is an authenticated principal making one request.
+type actor struct {
+	principalRecord
+	requestID string
+}
+
+// act is an action about to be decided.
+type act struct {
+	action   string
+	collab   *collabRecord // nil for room actions
+	resource policy.Resource
+	usage    policy.Usage
+}
+
+func (r *Room) decide(ctx context.Context, who *actor, a act) policy.Decision {
+	in := policy.Input{
+		Principal: policy.Principal{ID: who.ID, Role: who.Role, Partner: who.partner()},
+		Action:    a.action,
+		Resource:  a.resource,
+		Usage:     a.usage,
+	}
+	if a.collab != nil {
+		in.Collaboration = a.collab.policyView()
+	}
+	d := r.policy.Decide(ctx, in)
+	r.metrics.decisions.WithLabelValues(a.action, allowLabel(d.Allow)).Inc()
+	return d
+}
+
+func allowLabel(ok bool) string {
+	if ok {
+		return "allow"
+	}
+	return "deny"
+}
+
+// authorize decides a; a denial is recorded in the audit log and returned
+// as a problem. The caller records an allowed action with commit before it
+// takes effect.
+func (r *Room) authorize(ctx context.Context, who *actor, a act) (policy.Decision, error) {
+	d := r.decide(ctx, who, a)
+	if d.Allow {
+		return d, nil
+	}
+	if _, err := r.audit.Append(ctx, r.entry(who, a.action, a.collabID(), d, nil, "")); err != nil {
+		return d, r.auditFailed(err)
+	}
+	return d, &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+}
+
+func (a act) collabID() string {
+	if a.collab == nil {
+		return ""
+	}
+	return a.collab.ID
+}
+
+// applyError carries an error of a commit's apply function through the
+// audit log, so that it is told apart from the log's own failure.
+type applyError struct{ err error }
+
+func (e applyError) Error() string { return e.err.Error() }
+
+// commit records an allowed action and, in the same transaction, applies
+// its state change (apply may be nil). If the audit append fails, nothing
+// is applied and the request fails: an action that cannot be audited is not
+// taken.
+func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(txn *badger.Txn) error) error {
+	e := r.entry(who, a.action, a.collabID(), d, refs, result)
+	var err error
+	if apply == nil {
+		_, err = r.audit.Append(ctx, e)
+	} else {
+		_, err = r.audit.AppendTx(ctx, e, func(txn *badger.Txn) error {
+			if err := apply(txn); err != nil {
+				return applyError{err}
+			}
+			return nil
+		})
+	}
+	var ae applyError
+	if errors.As(err, &ae) {
+		return ae.err
+	}
+	if err != nil {
+		return r.auditFailed(err)
+	}
+	return nil
+}
+
+func (r *Room) auditFailed(err error) error {
+	r.log.Error("audit append failed; refusing the action", "err", err)
+	r.metrics.auditFailures.Inc()
+	return &api.Problem{Type: api.ProblemUnavailable, Title: "the audit log cannot record this action, so it was not taken", Status: http.StatusServiceUnavailable}
+}
+
+func (r *Room) entry(who *actor, action, collab string, d policy.Decision, refs []audit.DataRef, result string) audit.Entry {
+	return audit.Entry{
+		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: action, Collaboration: collab,
+		Decision:  audit.Decision{Allow: d.Allow, PolicyHash: d.PolicyHash, Reasons: d.Reasons},
+		Data:      refs,
+		RequestID: who.requestID, ResultDigest: result,
+	}
+}
+
+// problem is shorthand for a client-facing error.
+func problem(status int, typ, title string) *api.Problem {
+	return &api.Problem{Type: typ, Title: title, Status: status}
+}
+
+func badRequest(format string, a ...any) *api.Problem {
+	return problem(http.StatusBadRequest, api.ProblemBadRequest, fmt.Sprintf(format, a...))
+}
+
+func notFound(what string) *api.Problem {
+	return problem(http.StatusNotFound, api.ProblemNotFound, what+" not found")
+}
+
+func conflict(format string, a ...any) *api.Problem {
+	return problem(http.StatusConflict, api.ProblemConflict, fmt.Sprintf(format, a...))
+}

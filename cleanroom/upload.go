@@ -1,0 +1,441 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// uploadRecord is an upload in progress or committed. Its parts are
+// segments under prefixSegment; none is part of a dataset until the commit
+// makes the upload the member's dataset, in the transaction of its audit
+// entry, so a crash mid-upload leaves nothing visible and the upload
+// resumes with the parts not yet received.
+type uploadRecord struct {
+	ID          string           `json:"id"`
+	Collab      string           `json:"collab"`
+	Member      string           `json:"member"`
+	Kind        string           `json:"kind"`
+	Profile     string           `json:"profile"`
+	Columns     []string         `json:"columns"`
+	Rows        int64            `json:"rows"`
+	RowsPerPart int              `json:"rows_per_part"`
+	Parts       int              `json:"parts"`
+	Received    map[int]partInfo `json:"received"`
+	Canary      [][]byte         `json:"canary"`
+	Committed   bool             `json:"committed"`
+	Started     time.Time        `json:"started"`
+}
+
+type partInfo struct {
+	Rows   int    `json:"rows"`
+	Digest string `json:"digest"`
+	Bytes  int64  `json:"bytes"`
+}
+
+func (u *uploadRecord) partRows(part int) int {
+	if part == u.Parts-1 {
+		return int(u.Rows - int64(part)*int64(u.RowsPerPart))
+	}
+	return u.RowsPerPart
+}
+
+func (u *uploadRecord) view() *api.Upload {
+	v := &api.Upload{ID: u.ID, Collaboration: u.Collab, Member: u.Member, Rows: u.Rows, RowsPerPart: u.RowsPerPart,
+		Parts: u.Parts, Committed: u.Committed, Columns: u.Columns, Received: []int{}}
+	for p := range u.Received {
+		v.Received = append(v.Received, p)
+	}
+	slices.Sort(v.Received)
+	return v
+}
+
+func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, error) {
+	var u uploadRecord
+	if err := getJSON(txn, prefixUpload+id, &u); err != nil {
+		if errors.Is(err, errNotFound) {
+			return nil, notFound("upload")
+		}
+		return nil, err
+	}
+	if u.Collab != collab {
+		return nil, notFound("upload")
+	}
+	return &u, nil
+}
+
+// StartUpload opens an upload of the caller's list to collaboration id.
+func (r *Room) StartUpload(ctx context.Context, who *actor, id string, req api.StartUpload) (*api.Upload, error) {
+	c, err := r.collab(who, id)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: req.Rows}}}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUpload(c, d.Constraints, req); err != nil {
+		return nil, err
+	}
+	if c.Mode == api.ModeBlinded {
+		for _, t := range req.Canary {
+			if _, err := crypto.DecodeElement(t); err != nil {
+				return nil, invalidData("a canary token is not a valid ristretto255 element")
+			}
+		}
+	}
+	var idb [12]byte
+	rand.Read(idb[:])
+	u := &uploadRecord{
+		ID: "up-" + hex.EncodeToString(idb[:]), Collab: id, Member: who.partner(), Kind: req.Kind, Profile: req.Profile,
+		Columns: req.Columns, Rows: req.Rows, RowsPerPart: req.RowsPerPart,
+		Parts:    int((req.Rows + int64(req.RowsPerPart) - 1) / int64(req.RowsPerPart)),
+		Received: map[int]partInfo{}, Canary: req.Canary, Started: r.now().UTC(),
+	}
+	err = r.commit(ctx, who, a, d, nil, "", func(txn *badger.Txn) error {
+		c, err := r.loadCollab(txn, id)
+		if err != nil {
+			return err
+		}
+		if err := dataAllowed(c, r.now()); err != nil {
+			return err
+		}
+		return putJSON(txn, prefixUpload+u.ID, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u.view(), nil
+}
+
+func checkUpload(c *collabRecord, k policy.Constraints, req api.StartUpload) error {
+	if !c.allAccepted() {
+		return conflict("every member must accept the collaboration before uploads")
+	}
+	if req.Kind != c.Kind || req.Profile != c.Profile {
+		return badRequest("the collaboration matches kind %s under profile %s", c.Kind, c.Profile)
+	}
+	if req.Rows <= 0 || req.RowsPerPart <= 0 || req.RowsPerPart > api.MaxRowsPerPart {
+		return badRequest("rows must be positive and rows_per_part 1 to %d", api.MaxRowsPerPart)
+	}
+	if req.Rows > int64(^uint32(0))-int64(len(req.Canary)) {
+		return badRequest("a list holds fewer than 2^32 rows")
+	}
+	if len(req.Columns) > api.MaxColumns {
+		return badRequest("at most %d attribute columns", api.MaxColumns)
+	}
+	seen := map[string]bool{}
+	for _, col := range req.Columns {
+		if !crypto.ValidPartnerName(col) || seen[col] {
+			return badRequest("column names are distinct, 1-63 of a-z 0-9 . _ -")
+		}
+		if slices.Contains(k.NeverOutputColumns, col) {
+			return badRequest("the column %s names an identifier and may not be uploaded: identifiers travel only as the token", col)
+		}
+		seen[col] = true
+	}
+	want := len(api.CanaryIdentifiers(c.Kind))
+	if len(req.Canary) != want {
+		return badRequest("an upload carries the tokens of the collaboration's %d canary identifiers", want)
+	}
+	for _, t := range req.Canary {
+		if len(t) != api.TokenSize {
+			return invalidData("a canary token is not 32 bytes")
+		}
+	}
+	return nil
+}
+
+// dataAllowed re-checks, in the transaction that applies an action, what
+// may have changed since it was decided: a revocation or the expiry.
+func dataAllowed(c *collabRecord, now time.Time) error {
+	if c.Revoked {
+		return problem(http.StatusForbidden, api.ProblemDenied, "a member revoked this collaboration: it no longer touches data")
+	}
+	if !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt) {
+		return problem(http.StatusForbidden, api.ProblemDenied, "the collaboration has expired")
+	}
+	return nil
+}
+
+func invalidData(format string, a ...any) *api.Problem {
+	return problem(http.StatusUnprocessableEntity, api.ProblemInvalidData, fmt.Sprintf(format, a...))
+}
+
+// Upload returns an upload's progress, for a client resuming it.
+func (r *Room) Upload(ctx context.Context, who *actor, collab, id string) (*api.Upload, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "collaboration.read", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	var u *uploadRecord
+	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
+		return nil, err
+	}
+	if u.Member != who.partner() {
+		return nil, notFound("upload")
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	return u.view(), nil
+}
+
+// PutPart stores part of an upload from body (gzip NDJSON, api.UploadFormat),
+// validating every row. Sending a part again replaces it.
+func (r *Room) PutPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) (*api.PartReceipt, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return nil, err
+	}
+	var u *uploadRecord
+	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
+		return nil, err
+	}
+	if u.Member != who.partner() {
+		return nil, notFound("upload")
+	}
+	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: u.Rows}}}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if u.Committed {
+		return nil, conflict("the upload is committed")
+	}
+	if part < 0 || part >= u.Parts {
+		return nil, badRequest("part numbers run from 0 to %d", u.Parts-1)
+	}
+	want := u.partRows(part)
+	seg, rows, digest, err := encodePart(body, len(u.Columns), want, c.Mode == api.ModeBlinded)
+	if err != nil {
+		return nil, err
+	}
+	if rows != want {
+		return nil, invalidData("part %d has %d rows, want %d", part, rows, want)
+	}
+	key := partKey(prefixSegment+id, part)
+	sealed := sealSegment(seg)
+	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), sealed) }); err != nil {
+		return nil, err
+	}
+	r.metrics.rowsReceived.Add(float64(rows))
+	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(seg))}
+	refs := []audit.DataRef{{Name: fmt.Sprintf("upload/%s/%d", id, part), Digest: digest, Bytes: info.Bytes, Rows: int64(rows)}}
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		c, err := r.loadCollab(txn, collab)
+		if err != nil {
+			return err
+		}
+		if err := dataAllowed(c, r.now()); err != nil {
+			return err
+		}
+		u, err := r.loadUpload(txn, collab, id)
+		if err != nil {
+			return err
+		}
+		if u.Committed {
+			return conflict("the upload is committed")
+		}
+		u.Received[part] = info
+		return putJSON(txn, prefixUpload+id, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
+}
+
+// encodePart decodes a part and encodes it as a segment:
+//
+//	uvarint rows, uvarint columns, rows × 32-byte tokens,
+//	then every row's values, each as uvarint length and bytes.
+//
+// In blinded mode every token must be a valid ristretto255 element.
+func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
+	var tokens, attrs []byte
+	row := 0
+	n, digest, err := api.ReadPart(body, api.PartLimits{Columns: columns, MaxRows: maxRows}, func(rw *api.Row) error {
+		row++
+		if blinded {
+			if _, err := crypto.DecodeElement(rw.Token[:]); err != nil {
+				return invalidData("row %d of the part: the token is not a valid ristretto255 element (%v)", row, err)
+			}
+		}
+		tokens = append(tokens, rw.Token[:]...)
+		for _, v := range rw.Attrs {
+			attrs = binary.AppendUvarint(attrs, uint64(len(v)))
+			attrs = append(attrs, v...)
+		}
+		return nil
+	})
+	if err != nil {
+		var p *api.Problem
+		if errors.As(err, &p) {
+			return nil, 0, "", p
+		}
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, 0, "", problem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "the part is larger than the room accepts")
+		}
+		if errors.Is(err, api.ErrInvalidPart) {
+			return nil, 0, "", invalidData("%v", err)
+		}
+		return nil, 0, "", err
+	}
+	seg := binary.AppendUvarint(nil, uint64(n))
+	seg = binary.AppendUvarint(seg, uint64(columns))
+	seg = append(seg, tokens...)
+	return append(seg, attrs...), n, digest, nil
+}
+
+// segment is a decoded upload part.
+type segment struct {
+	rows, columns int
+	tokens        []byte
+	attrs         []byte
+}
+
+func decodeSegment(b []byte) (segment, error) {
+	rows, n := binary.Uvarint(b)
+	if n <= 0 {
+		return segment{}, ErrCorruptSegment
+	}
+	b = b[n:]
+	cols, n := binary.Uvarint(b)
+	if n <= 0 || rows > uint64(len(b))/api.TokenSize {
+		return segment{}, ErrCorruptSegment
+	}
+	b = b[n:]
+	t := int(rows) * api.TokenSize
+	return segment{rows: int(rows), columns: int(cols), tokens: b[:t], attrs: b[t:]}, nil
+}
+
+// values calls fn with every row's values of the columns wanted (by index;
+// fn's slice is reused).
+func (s segment) values(wanted []int, fn func(row int, vals []string)) error {
+	b := s.attrs
+	vals := make([]string, len(wanted))
+	for row := range s.rows {
+		for col := range s.columns {
+			l, n := binary.Uvarint(b)
+			if n <= 0 || uint64(len(b)-n) < l {
+				return ErrCorruptSegment
+			}
+			v := b[n : n+int(l)]
+			b = b[n+int(l):]
+			for i, w := range wanted {
+				if w == col {
+					vals[i] = string(v)
+				}
+			}
+		}
+		fn(row, vals)
+	}
+	return nil
+}
+
+// CommitUpload makes a completely received upload the member's dataset in
+// the collaboration, replacing its previous one, if the digest the client
+// computed agrees with the room's.
+func (r *Room) CommitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return nil, err
+	}
+	var u *uploadRecord
+	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
+		return nil, err
+	}
+	if u.Member != who.partner() {
+		return nil, notFound("upload")
+	}
+	var missing []string
+	digests := make([]string, u.Parts)
+	for p := range u.Parts {
+		info, ok := u.Received[p]
+		if !ok {
+			missing = append(missing, strconv.Itoa(p))
+			continue
+		}
+		digests[p] = info.Digest
+	}
+	if len(missing) > 0 {
+		return nil, conflict("parts not received yet: %d of %d (resume the upload)", len(missing), u.Parts)
+	}
+	digest := api.DatasetDigest(digests)
+	if req.Digest != digest {
+		return nil, conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
+	}
+	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: u.Rows}}}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if u.Committed {
+		return c.Datasets[u.Member].view(c), nil
+	}
+	ds := &datasetRecord{
+		Upload: id, Rows: u.Rows, Columns: u.Columns, Digest: digest, Kind: u.Kind, Profile: u.Profile,
+		RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1, Canary: u.Canary, Uploaded: r.now().UTC(),
+	}
+	// In blinded mode the set goes on to the next member for re-encryption:
+	// the shuffled task is written before the commit, and becomes visible
+	// with it.
+	var task *taskRecord
+	if c.Mode == api.ModeBlinded && len(c.Members) > 1 {
+		if task, err = r.offer(c, u.Member, ds); err != nil {
+			return nil, err
+		}
+	}
+	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		if err := updateCollab(txn, collab, c.Version, func(c *collabRecord) error {
+			if err := dataAllowed(c, r.now()); err != nil {
+				return err
+			}
+			for tid, t := range c.Tasks {
+				if t.Owner == u.Member {
+					delete(c.Tasks, tid)
+				}
+			}
+			if task != nil {
+				if c.Tasks == nil {
+					c.Tasks = map[string]*taskRecord{}
+				}
+				c.Tasks[task.ID] = task
+			}
+			c.Datasets[u.Member] = ds
+			return nil
+		}); err != nil {
+			return err
+		}
+		u.Committed = true
+		return putJSON(txn, prefixUpload+id, u)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ds.view(c), nil
+}
