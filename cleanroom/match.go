@@ -184,4 +184,3 @@ func (r *Room) readJoin(c *collabRecord, fn func(rows []uint32)) error {
 	}
 	return nil
 }
-

@@ -18,6 +18,22 @@ import (
 const usage = `cleanroom: a privacy-preserving data clean room
 
 Usage:
+  cleanroom demo [--rows N] [--mode blinded|hashed] [--json]   a complete two-brand clean room on loopback
+
+The room (operator):
+  cleanroom init --data DIR
+  cleanroom serve --data DIR [--addr 127.0.0.1:8080]
+  cleanroom partner add --room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role ROLE]
+
+A partner (every verb takes --room URL --key KEY):
+  cleanroom collab create --id ID --members a,b --kind email [--mode blinded|hashed]
+  cleanroom collab accept|revoke --id ID
+  cleanroom upload --collab ID --input FILE.csv --id-column COL --kind KIND [--columns a,b]
+  cleanroom sync --collab ID [--wait]
+  cleanroom match|status|budget --collab ID
+  cleanroom query --collab ID --spec FILE
+
+On a partner's machine, offline:
   cleanroom normalize --kind email|phone|maid|custom [--profile pair-v1] < ids > match-keys
   cleanroom pair keygen [--out FILE]
   cleanroom pair encrypt --salt-file F --key-file F < match-keys > blinded
@@ -44,6 +60,17 @@ func verbs() map[string]verb {
 		"pair":      runPair,
 		"keygen":    runKeygen,
 		"audit":     runAudit,
+		"init":      runInit,
+		"serve":     runServe,
+		"partner":   runPartner,
+		"collab":    runCollab,
+		"upload":    runUpload,
+		"sync":      runSync,
+		"match":     runMatch,
+		"status":    runStatus,
+		"query":     runQuery,
+		"budget":    runBudget,
+		"demo":      runDemo,
 	}
 }
 

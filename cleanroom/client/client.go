@@ -1,0 +1,202 @@
+// Package client is the partner's side of the room's HTTP API: every
+// request signed with the partner's own key, and the partner's workflows
+// (sealing the collaboration secret, normalizing and uploading a CSV,
+// re-encrypting relayed sets) built on it. The CLI and the demo use it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+// ErrWrongRoom means the room at the URL is not the one the caller named.
+// The caller should check the --room URL.
+var ErrWrongRoom = errors.New("client: the room at this URL has another id")
+
+// Client talks to one room as one principal.
+type Client struct {
+	base      string
+	key       *crypto.PartnerKey
+	principal string
+	room      api.RoomInfo
+	http      *http.Client
+	now       func() time.Time
+}
+
+// Options configure a Client. The zero value works.
+type Options struct {
+	// Principal is the id the room registered the key under (default: the
+	// key's name).
+	Principal string
+	// RoomID, when set, must be the room's id.
+	RoomID string
+	HTTP   *http.Client
+	Now    func() time.Time
+}
+
+// New connects to the room at base (e.g. "http://127.0.0.1:8080") and
+// learns its id, the audience of every token.
+func New(ctx context.Context, base string, key *crypto.PartnerKey, opts Options) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: the room URL must be http(s)://host:port")
+	}
+	c := &Client{base: strings.TrimRight(base, "/"), key: key, principal: opts.Principal, http: opts.HTTP, now: opts.Now}
+	if c.principal == "" && key != nil {
+		c.principal = key.Name()
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: 10 * time.Minute}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if err := c.call(ctx, "GET", "/v1/room", nil, "", &c.room, false); err != nil {
+		return nil, fmt.Errorf("client: reaching the room: %w", err)
+	}
+	if opts.RoomID != "" && opts.RoomID != c.room.ID {
+		return nil, ErrWrongRoom
+	}
+	return c, nil
+}
+
+// Room returns what the room says of itself.
+func (c *Client) Room() api.RoomInfo { return c.room }
+
+// Principal returns the id the client acts as.
+func (c *Client) Principal() string { return c.principal }
+
+// Key returns the client's key.
+func (c *Client) Key() *crypto.PartnerKey { return c.key }
+
+func (c *Client) token() (string, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	return api.SignRequestToken(c.key.SigningKey(), c.principal, c.room.ID, hex.EncodeToString(b[:]), c.now())
+}
+
+// call makes one request. body, if not nil, is sent with contentType (JSON
+// when body is not an io.Reader); out, if not nil, receives the JSON answer
+// (or, if it is an io.Writer, the raw answer).
+func (c *Client) call(ctx context.Context, method, path string, body any, contentType string, out any, auth bool) error {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd, contentType = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if auth {
+		tok, err := c.token()
+		if err != nil {
+			return fmt.Errorf("client: signing the request token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return api.ParseProblem(resp.StatusCode, b)
+	}
+	switch o := out.(type) {
+	case nil:
+		_, err = io.Copy(io.Discard, resp.Body)
+	case io.Writer:
+		_, err = io.Copy(o, resp.Body)
+	default:
+		err = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.call(ctx, method, path, body, "", out, true)
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// RegisterPrincipal registers a principal (operator only).
+func (c *Client) RegisterPrincipal(ctx context.Context, p api.Principal) error {
+	return c.do(ctx, "POST", "/v1/principals", p, nil)
+}
+
+// CreateCollaboration creates a collaboration.
+func (c *Client) CreateCollaboration(ctx context.Context, req api.CreateCollaboration) (*api.Collaboration, error) {
+	var out api.Collaboration
+	return &out, c.do(ctx, "POST", "/v1/collaborations", req, &out)
+}
+
+// Collaboration returns where a collaboration stands.
+func (c *Client) Collaboration(ctx context.Context, id string) (*api.Collaboration, error) {
+	var out api.Collaboration
+	return &out, c.do(ctx, "GET", "/v1/collaborations/"+esc(id), nil, &out)
+}
+
+// Accept accepts a collaboration.
+func (c *Client) Accept(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/accept", nil, nil)
+}
+
+// Revoke pulls the kill switch on a collaboration.
+func (c *Client) Revoke(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/revoke", nil, nil)
+}
+
+// Match runs the match.
+func (c *Client) Match(ctx context.Context, id string) (*api.MatchResult, error) {
+	var out api.MatchResult
+	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/match", nil, &out)
+}
+
+// Query asks an aggregate question.
+func (c *Client) Query(ctx context.Context, id string, q api.QuerySpec) (*api.QueryResult, error) {
+	var out api.QueryResult
+	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/queries", q, &out)
+}
+
+// Budget returns a collaboration's privacy budget.
+func (c *Client) Budget(ctx context.Context, id string) (*api.BudgetInfo, error) {
+	var out api.BudgetInfo
+	return &out, c.do(ctx, "GET", "/v1/collaborations/"+esc(id)+"/budget", nil, &out)
+}
+
+// ExportAudit writes the room's audit bundle to w (auditors, operator).
+func (c *Client) ExportAudit(ctx context.Context, w io.Writer) error {
+	return c.do(ctx, "GET", "/v1/audit/export", nil, w)
+}
+
+// JWKS returns the room's published checkpoint key set.
+func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
+	var b bytes.Buffer
+	err := c.call(ctx, "GET", "/.well-known/jwks.json", nil, "", &b, false)
+	return b.Bytes(), err
+}

@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+// roomFlags are the flags every verb that talks to a room takes.
+type roomFlags struct {
+	room, key, state, as *string
+	json                 *bool
+}
+
+func clientFlags(fs *verbFlags) *roomFlags {
+	return &roomFlags{
+		room:  fs.String("room", os.Getenv("CLEANROOM_ROOM"), "the room's URL (or $CLEANROOM_ROOM)"),
+		key:   fs.String("key", os.Getenv("CLEANROOM_KEY"), "your key file, from cleanroom keygen (or $CLEANROOM_KEY)"),
+		state: fs.String("state", "", "directory for collaboration secrets and upload progress (default: KEYFILE.d)"),
+		as:    fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
+		json:  fs.Bool("json", false, "print JSON for scripts"),
+	}
+}
+
+func (f *roomFlags) connect(e *env) (*client.Client, error) {
+	if *f.room == "" || *f.key == "" {
+		return nil, usagef("--room and --key are required")
+	}
+	b, err := crypto.ReadSecretFile(*f.key)
+	if err != nil {
+		return nil, withHint(err, "pass the key file cleanroom keygen wrote (mode 0600)")
+	}
+	k, err := crypto.ParsePartnerKey(b)
+	if err != nil {
+		return nil, withHint(err, "pass the key file cleanroom keygen wrote, not its public JWK set")
+	}
+	c, err := client.New(context.Background(), *f.room, k, client.Options{Principal: *f.as})
+	if err != nil {
+		return nil, withHint(err, "check --room: is the room running at that URL?")
+	}
+	return c, nil
+}
+
+func (f *roomFlags) stateDir() client.StateDir {
+	if *f.state != "" {
+		return client.StateDir(*f.state)
+	}
+	return client.StateDir(*f.key + ".d")
+}
+
+// explain adds a hint for the problems a user can fix.
+func explain(err error) error {
+	var p *api.Problem
+	switch {
+	case errors.As(err, &p):
+		switch p.Type {
+		case api.ProblemUnauthenticated:
+			return withHint(err, "is this the key the operator registered, for this room? (--key, --as, --room)")
+		case api.ProblemDenied:
+			return withHint(err, "the collaboration's policy refused it; the reasons above say why")
+		case api.ProblemNotFound:
+			return withHint(err, "check the collaboration id; only its members can see it")
+		case api.ProblemCanaryMismatch:
+			return withHint(err, "every member must upload with the collaboration's kind and profile, under the secret its creator delivered")
+		}
+	case errors.Is(err, client.ErrNoSecret):
+		return withHint(err, "the creator runs cleanroom collab create (which delivers it); members run cleanroom collab accept")
+	case errors.Is(err, client.ErrUnknownColumn):
+		return withHint(err, "name columns exactly as in the CSV's header (--id-column, --columns)")
+	case errors.Is(err, client.ErrEmptyInput):
+		return withHint(err, "check --input and --id-column: rows without a valid identifier are skipped")
+	}
+	return err
+}
+
+func printJSON(e *env, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	return nil
+}
+
+func runCollab(e *env, args []string) error {
+	return runSubcommand(e, "collab", `Usage:
+  cleanroom collab create --room URL --key KEY --id ID --members a,b --kind email [--mode blinded|hashed] [--profile pair-v1] [--settings FILE]
+  cleanroom collab accept --room URL --key KEY --id ID [--pin member=FINGERPRINT]
+  cleanroom collab revoke --room URL --key KEY --id ID
+
+create makes a collaboration and delivers its secret, sealed to each member's
+key; accept agrees to it and opens the secret; revoke is the kill switch.
+`, args, []subcommand{{"create", runCollabCreate}, {"accept", runCollabAccept}, {"revoke", runCollabRevoke}})
+}
+
+func parsePins(list string) (map[string]string, error) {
+	pins := map[string]string{}
+	for _, p := range strings.Split(list, ",") {
+		if p == "" {
+			continue
+		}
+		m, fp, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, usagef("--pin takes member=fingerprint[,member=fingerprint]")
+		}
+		pins[m] = fp
+	}
+	return pins, nil
+}
+
+func runCollabCreate(e *env, args []string) error {
+	fs := newFlags(e, "collab create", "--room URL --key KEY --id ID --members a,b --kind KIND [flags]", `
+Creates a collaboration, with you as a member, makes its secret on this
+machine and delivers it sealed (HPKE) to every other member's key.`)
+	cf := clientFlags(fs)
+	id := fs.String("id", "", "the collaboration's id (required)")
+	members := fs.String("members", "", "comma-separated partner ids, you included (required)")
+	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
+	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded (PAIR) or hashed (HMAC)")
+	profile := fs.String("profile", crypto.ProfilePAIRv1, "normalization profile")
+	settings := fs.String("settings", "", "JSON file with the collaboration's policy settings")
+	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *id == "" || *members == "" {
+		return usagef("--id and --members are required")
+	}
+	pins, err := parsePins(*pin)
+	if err != nil {
+		return err
+	}
+	req := api.CreateCollaboration{ID: *id, Mode: *mode, Profile: *profile, Kind: *kind, Members: strings.Split(*members, ",")}
+	if *settings != "" {
+		b, err := os.ReadFile(*settings)
+		if err != nil {
+			return err
+		}
+		var s map[string]any
+		if err := json.Unmarshal(b, &s); err != nil {
+			return withHint(fmt.Errorf("settings file is not JSON: %w", err), "see policy.Settings for the fields")
+		}
+		req.Settings = s
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	v, err := c.CreateCollaboration(ctx, req)
+	if err != nil {
+		return explain(err)
+	}
+	if err := c.DistributeSecret(ctx, *id, cf.stateDir(), pins); err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, v)
+	}
+	fmt.Fprintf(e.stdout, "collaboration %s created (%s, %s under %s); secret delivered to %s\n",
+		v.ID, v.Mode, v.Kind, v.Profile, strings.Join(others(v.Members, c.Principal()), ", "))
+	return nil
+}
+
+func others(members []string, me string) []string {
+	var out []string
+	for _, m := range members {
+		if m != me {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func runCollabAccept(e *env, args []string) error {
+	fs := newFlags(e, "collab accept", "--room URL --key KEY --id ID [--pin member=FINGERPRINT]", `
+Accepts a collaboration and opens the secret its creator sealed to you,
+checking who sealed it (and, with --pin, that key's fingerprint).`)
+	cf := clientFlags(fs)
+	id := fs.String("id", "", "the collaboration's id (required)")
+	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--id is required")
+	}
+	pins, err := parsePins(*pin)
+	if err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := c.Accept(ctx, *id); err != nil {
+		return explain(err)
+	}
+	if err := c.ReceiveSecret(ctx, *id, cf.stateDir(), pins); err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(e.stdout, "accepted %s; its secret is in %s\n", *id, cf.stateDir())
+	return nil
+}
+
+func runCollabRevoke(e *env, args []string) error {
+	fs := newFlags(e, "collab revoke", "--room URL --key KEY --id ID", `
+Revokes the collaboration: from now on it touches no data and every query
+is refused. It cannot be undone.`)
+	cf := clientFlags(fs)
+	id := fs.String("id", "", "the collaboration's id (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	if err := c.Revoke(context.Background(), *id); err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(e.stdout, "revoked %s\n", *id)
+	return nil
+}
+
+func runUpload(e *env, args []string) error {
+	fs := newFlags(e, "upload", "--room URL --key KEY --collab ID --input FILE.csv --id-column COL --kind KIND [--columns a,b]", `
+Normalizes the identifiers in a CSV on this machine, hashes (hashed mode) or
+encrypts (blinded mode) them, and streams the tokens with the chosen
+attribute columns to the room, a part at a time. Identifiers never leave this
+machine. Run it again to resume an interrupted upload.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	input := fs.String("input", "", "CSV file with a header row (required)")
+	idCol := fs.String("id-column", "", "the column holding the identifier (required)")
+	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
+	columns := fs.String("columns", "", "comma-separated attribute columns to send")
+	cc := fs.Int("country-code", 0, "country calling code for phone numbers written without one")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *collab == "" || *input == "" || *idCol == "" {
+		return usagef("--collab, --input and --id-column are required")
+	}
+	k, err := crypto.ParseKind(*kind)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	var cols []string
+	if *columns != "" {
+		cols = strings.Split(*columns, ",")
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(e, "upload "+filepath.Base(*input))
+	invalid := 0
+	rep, err := c.UploadCSV(context.Background(), client.UploadSpec{
+		Collab: *collab, Input: *input, IDColumn: *idCol, Kind: k, Columns: cols, CountryCode: *cc,
+		State: cf.stateDir(), Progress: bar.update,
+		Invalid: func(line int, reason string) {
+			if invalid++; invalid <= 10 {
+				fmt.Fprintf(e.stderr, "line %d: %s (skipped)\n", line, reason)
+			}
+		},
+	})
+	bar.done()
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, rep)
+	}
+	fmt.Fprintf(e.stdout, "uploaded %d rows to %s in %d parts (%d resumed, %d rows skipped); dataset digest %s\n",
+		rep.Rows, *collab, rep.Parts, rep.Resumed, rep.Skipped, rep.Digest)
+	return nil
+}
+
+func runSync(e *env, args []string) error {
+	fs := newFlags(e, "sync", "--room URL --key KEY --collab ID [--wait]", `
+Re-encrypts, with your key, the other members' sets the room relays to you
+(blinded mode). With --wait, keeps at it until every set carries every
+member's key.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	wait := fs.Bool("wait", false, "wait until every member's set is ready to match")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up waiting after this long")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	rep, err := c.Sync(ctx, *collab, *wait, time.Second)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, rep)
+	}
+	state := "waiting for other members"
+	if rep.Ready {
+		state = "every set is ready to match"
+	}
+	fmt.Fprintf(e.stdout, "re-encrypted %d elements in %d tasks; %s\n", rep.Elements, rep.Tasks, state)
+	return nil
+}
+
+func runMatch(e *env, args []string) error {
+	fs := newFlags(e, "match", "--room URL --key KEY --collab ID", `
+Runs the match once every member's set is ready, after comparing the
+members' canary identifiers.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	m, err := c.Match(context.Background(), *collab)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, m)
+	}
+	fmt.Fprintf(e.stdout, "match run %d: %d people in every member's list\n", m.Run, m.Matched)
+	return nil
+}
+
+func runStatus(e *env, args []string) error {
+	fs := newFlags(e, "status", "--room URL --key KEY --collab ID", `
+Shows where a collaboration stands: members, datasets, re-encryption and
+the latest match.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	v, err := c.Collaboration(context.Background(), *collab)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, v)
+	}
+	fmt.Fprintf(e.stdout, "collaboration %s: %s matching of %s identifiers under %s", v.ID, v.Mode, v.Kind, v.Profile)
+	if v.Revoked {
+		fmt.Fprintf(e.stdout, "; REVOKED by %s", v.RevokedBy)
+	}
+	fmt.Fprintln(e.stdout)
+	for _, m := range v.Members {
+		line := "  " + m + ": "
+		if !v.Accepted[m] {
+			line += "not accepted yet"
+		} else if d := v.Datasets[m]; d == nil {
+			line += "accepted, no upload yet"
+		} else {
+			line += fmt.Sprintf("%d rows, %d of %d keys", d.Rows, d.Layers, len(v.Members))
+			if d.Ready {
+				line += ", ready"
+			}
+		}
+		if n := v.PendingReencryption[m]; n > 0 {
+			line += fmt.Sprintf("; %d sets to re-encrypt (cleanroom sync)", n)
+		}
+		fmt.Fprintln(e.stdout, line)
+	}
+	if v.Match != nil {
+		fmt.Fprintf(e.stdout, "  match run %d: %d people in common\n", v.Match.Run, v.Match.Matched)
+	}
+	return nil
+}
+
+func runQuery(e *env, args []string) error {
+	fs := newFlags(e, "query", "--room URL --key KEY --collab ID --spec FILE", `
+Asks an aggregate question (a JSON query spec, version `+"cleanroom.dev/query/v1"+`)
+of the matched people. Groups smaller than the collaboration's k are withheld.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	spec := fs.String("spec", "", "the query spec file (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*spec)
+	if err != nil {
+		return err
+	}
+	var q api.QuerySpec
+	if err := json.Unmarshal(b, &q); err != nil {
+		return withHint(fmt.Errorf("the spec is not JSON: %w", err), `e.g. {"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`)
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	res, err := c.Query(context.Background(), *collab, q)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, res)
+	}
+	printTable(e, res)
+	return nil
+}
+
+func printTable(e *env, res *api.QueryResult) {
+	fmt.Fprintln(e.stdout, strings.Join(res.Columns, "\t"))
+	rows := slices.Clone(res.Rows)
+	sort.SliceStable(rows, func(i, j int) bool { return fmt.Sprint(rows[i][0]) < fmt.Sprint(rows[j][0]) })
+	for _, row := range rows {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = fmt.Sprint(v)
+		}
+		fmt.Fprintln(e.stdout, strings.Join(cells, "\t"))
+	}
+	noise := "with differential-privacy noise"
+	if !res.Noise {
+		noise = "exact (noise off by the collaboration's setting)"
+	}
+	fmt.Fprintf(e.stdout, "(%s, epsilon %.2f; %d groups under k=%d withheld; budget %.2f of %.2f left)\n",
+		noise, res.Epsilon, res.Suppressed, res.MinGroup, res.Budget.Remaining, res.Budget.Total)
+}
+
+func runBudget(e *env, args []string) error {
+	fs := newFlags(e, "budget", "--room URL --key KEY --collab ID", `Shows the collaboration's privacy budget.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	b, err := c.Budget(context.Background(), *collab)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, b)
+	}
+	fmt.Fprintf(e.stdout, "epsilon spent %.2f of %.2f; %.2f left\n", b.Spent, b.Total, b.Remaining)
+	return nil
+}
+
+// progress is a one-line progress bar on stderr.
+type progress struct {
+	e     *env
+	label string
+	shown bool
+}
+
+func newProgress(e *env, label string) *progress { return &progress{e: e, label: label} }
+
+func (p *progress) update(done, total int64) {
+	const width = 30
+	n := int(int64(width) * done / max(total, 1))
+	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %d/%d rows", p.label, strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
+	p.shown = true
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprintln(p.e.stderr)
+	}
+}

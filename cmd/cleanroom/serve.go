@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/opencleanroom/cleanroom/cleanroom"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+func runInit(e *env, args []string) error {
+	fs := newFlags(e, "init", "--data DIR", `
+Creates a room in DIR: its id, the Ed25519 key that signs its audit log's
+checkpoints (room.key), and an operator key (operator.key, mode 0600) that
+registers partners with cleanroom partner add.`)
+	data := fs.String("data", "", "the room's data directory (required; created)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usagef("--data is required")
+	}
+	dir := cleanroom.DataDir(*data)
+	if _, err := cleanroom.Init(context.Background(), cleanroom.Config{Dir: dir}); err != nil {
+		if errors.Is(err, cleanroom.ErrRoomExists) {
+			return withHint(err, "choose an empty directory, or serve the room that is there")
+		}
+		return err
+	}
+	r, err := cleanroom.Open(context.Background(), cleanroom.Config{Dir: dir})
+	if err != nil {
+		return err
+	}
+	info := r.Info()
+	r.Close()
+	fmt.Fprintf(e.stdout, "room %s created in %s\n  operator key: %s\n  audit verifier key: %s\n",
+		info.ID, *data, dir.OperatorKeyFile(), info.VerifierKey)
+	return nil
+}
+
+func runServe(e *env, args []string) error {
+	fs := newFlags(e, "serve", "--data DIR [--addr 127.0.0.1:8080]", `
+Runs the room over HTTP until SIGINT or SIGTERM, then shuts down
+gracefully. Logs (JSON, no data values) go to stderr.`)
+	data := fs.String("data", "", "the room's data directory, made by cleanroom init (required)")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *data == "" {
+		return usagef("--data is required")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(*data), Logger: log})
+	if err != nil {
+		if errors.Is(err, cleanroom.ErrNoRoom) {
+			return withHint(err, "run cleanroom init --data "+*data+" first")
+		}
+		return err
+	}
+	defer r.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	info := r.Info()
+	log.Info("room serving", "room", info.ID, "addr", ln.Addr().String(), "verifier_key", info.VerifierKey)
+	return r.Serve(ctx, ln)
+}
+
+func runPartner(e *env, args []string) error {
+	return runSubcommand(e, "partner", `Usage:
+  cleanroom partner add --room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role partner|analyst|auditor] [--partner ID]
+
+Registers a principal by its public JWK set (the output of cleanroom keygen).
+`, args, []subcommand{{"add", runPartnerAdd}})
+}
+
+func runPartnerAdd(e *env, args []string) error {
+	fs := newFlags(e, "partner add", "--room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role ROLE] [--partner ID]", `
+Registers a partner, or an analyst or auditor working for one, by its public
+JWK set. Only the operator may.`)
+	cf := clientFlags(fs)
+	id := fs.String("id", "", "the principal's id (required)")
+	keys := fs.String("keys", "", "file with the principal's public JWK set (required)")
+	role := fs.String("role", policy.RolePartner, "partner, analyst or auditor")
+	partner := fs.String("partner", "", "the partner an analyst or auditor works for")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *id == "" || *keys == "" {
+		return usagef("--id and --keys are required")
+	}
+	b, err := os.ReadFile(*keys)
+	if err != nil {
+		return err
+	}
+	if _, err := crypto.ParsePublicKeys(b); err != nil {
+		return withHint(err, "pass the public JWK set that cleanroom keygen printed, not the key file")
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	err = c.RegisterPrincipal(context.Background(), api.Principal{ID: *id, Role: *role, Partner: *partner, Keys: json.RawMessage(b)})
+	if err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(e.stdout, "registered %s %s\n", *role, *id)
+	return nil
+}
