@@ -36,7 +36,6 @@ type collabRecord struct {
 	RevokedBy string                    `json:"revoked_by,omitempty"`
 	Created   time.Time                 `json:"created"`
 	ExpiresAt time.Time                 `json:"expires_at,omitzero"`
-	Version   int64                     `json:"version"` // bumped by every change
 	Datasets  map[string]*datasetRecord `json:"datasets"`
 	Tasks     map[string]*taskRecord    `json:"tasks,omitempty"`
 	Match     *matchRecord              `json:"match,omitempty"`
@@ -92,21 +91,18 @@ func (r *Room) collab(who *actor, id string) (*collabRecord, error) {
 	return c, nil
 }
 
-// updateCollab re-reads collaboration id inside txn, checks that it has not
-// changed since version (when version >= 0), lets change modify it, and
-// writes it back with its version bumped.
-func updateCollab(txn *badger.Txn, id string, version int64, change func(c *collabRecord) error) error {
+// updateCollab re-reads collaboration id inside txn (on the audit log's
+// single writer, so no other change interleaves), lets change modify it, and
+// writes it back. change re-checks whatever the action depended on that may
+// have changed since it was decided.
+func updateCollab(txn *badger.Txn, id string, change func(c *collabRecord) error) error {
 	var c collabRecord
 	if err := getJSON(txn, prefixCollab+id, &c); err != nil {
 		return err
 	}
-	if version >= 0 && c.Version != version {
-		return conflict("the collaboration changed while this request was decided; try again")
-	}
 	if err := change(&c); err != nil {
 		return err
 	}
-	c.Version++
 	return putJSON(txn, prefixCollab+id, &c)
 }
 
@@ -268,7 +264,7 @@ func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, 
 		return err
 	}
 	return r.commit(ctx, who, a, d, nil, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, id, -1, change)
+		return updateCollab(txn, id, change)
 	})
 }
 

@@ -96,9 +96,14 @@ func (r *Room) Match(ctx context.Context, who *actor, collab string) (*api.Match
 	out, _ := json.Marshal(mr.MatchResult)
 	sum := sha256.Sum256(out)
 	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, c.Version, func(c *collabRecord) error {
+		return updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
+			}
+			for m, up := range mr.Uploads {
+				if ds := c.Datasets[m]; ds == nil || ds.Upload != up {
+					return conflict("a member replaced its dataset during the match; match again")
+				}
 			}
 			c.Match, c.Runs = mr, run
 			return nil

@@ -389,7 +389,7 @@ func (r *Room) PutTaskPart(ctx context.Context, who *actor, collab, id string, p
 	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
 	completed := false
 	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, -1, func(c *collabRecord) error {
+		return updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
@@ -479,7 +479,16 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	refs := []audit.DataRef{{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows}}
 	return r.commit(ctx, who, act{action: "dataset.relay", collab: c}, d, refs, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, c.Version, func(c *collabRecord) error {
+		return updateCollab(txn, collab, func(c *collabRecord) error {
+			now := c.Datasets[owner]
+			if now == nil || now.Upload != ds.Upload || now.Layers != ds.Layers {
+				return conflict("the set changed while it was being offered")
+			}
+			for _, open := range c.Tasks {
+				if open.Owner == owner {
+					return conflict("the set is already offered")
+				}
+			}
 			if c.Tasks == nil {
 				c.Tasks = map[string]*taskRecord{}
 			}

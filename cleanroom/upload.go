@@ -411,7 +411,7 @@ func (r *Room) CommitUpload(ctx context.Context, who *actor, collab, id string, 
 	}
 	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
 	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		if err := updateCollab(txn, collab, c.Version, func(c *collabRecord) error {
+		if err := updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}

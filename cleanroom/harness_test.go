@@ -1,0 +1,159 @@
+package cleanroom
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// testRoom is a room serving on loopback, with its operator's client.
+type testRoom struct {
+	t    *testing.T
+	room *Room
+	url  string
+	op   *client.Client
+	dir  DataDir
+	keys map[string]*crypto.PartnerKey
+}
+
+func startRoom(t *testing.T) *testRoom {
+	t.Helper()
+	dir := DataDir(t.TempDir())
+	ctx := context.Background()
+	op, err := Init(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}}
+	tr.serve()
+	if tr.op, err = client.New(ctx, tr.url, op, client.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// serve opens the room's directory and serves it until the test ends.
+func (tr *testRoom) serve() {
+	t := tr.t
+	r, err := Open(context.Background(), Config{Dir: tr.dir, CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Serve(ctx, ln); close(done) }()
+	tr.room, tr.url = r, "http://"+ln.Addr().String()
+	t.Cleanup(func() { cancel(); <-done; r.Close() })
+}
+
+// partner registers a principal and returns its client.
+func (tr *testRoom) partner(id, role, of string) *client.Client {
+	t := tr.t
+	t.Helper()
+	k, err := crypto.GeneratePartnerKey(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := tr.op.RegisterPrincipal(ctx, api.Principal{ID: id, Role: role, Partner: of, Keys: k.Public()}); err != nil {
+		t.Fatal(err)
+	}
+	tr.keys[id] = k
+	c, err := client.New(ctx, tr.url, k, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// collab creates a collaboration among the partners (the first creates it
+// and delivers the secret; the others accept) and returns their state dirs.
+func (tr *testRoom) collab(id, mode string, settings map[string]any, ps ...*client.Client) map[string]client.StateDir {
+	t := tr.t
+	t.Helper()
+	ctx := context.Background()
+	var members []string
+	for _, p := range ps {
+		members = append(members, p.Principal())
+	}
+	if _, err := ps[0].CreateCollaboration(ctx, api.CreateCollaboration{ID: id, Mode: mode, Kind: "email", Members: members, Settings: settings}); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]client.StateDir{}
+	for _, p := range ps {
+		states[p.Principal()] = client.StateDir(t.TempDir())
+	}
+	if err := ps[0].DistributeSecret(ctx, id, states[ps[0].Principal()], nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps[1:] {
+		if err := p.Accept(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ReceiveSecret(ctx, id, states[p.Principal()], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return states
+}
+
+// person is a synthetic customer: an email and an age band that do not
+// depend on which list holds them.
+func person(i int) (string, string) {
+	bands := []string{"18-24", "25-34", "35-44", "45-54"}
+	return fmt.Sprintf("person%06d@example.org", i), bands[(i*7+i/3)%len(bands)]
+}
+
+// writeList writes a CSV of the people ids, with an age_band and a spend
+// column, and returns its path.
+func writeList(t *testing.T, ids []int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "list.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"email", "age_band", "spend"})
+	rng := rand.New(rand.NewPCG(uint64(len(ids)), 1))
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	for _, id := range ids {
+		email, band := person(id)
+		w.Write([]string{email, band, strconv.Itoa(rng.IntN(500))})
+	}
+	w.Flush()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func span(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func uploadSpec(collab, path string, state client.StateDir) client.UploadSpec {
+	return client.UploadSpec{Collab: collab, Input: path, IDColumn: "email", Kind: crypto.KindEmail,
+		Columns: []string{"age_band", "spend"}, State: state, RowsPerPart: 500}
+}
+
+var _ = policy.RolePartner
