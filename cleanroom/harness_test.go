@@ -2,7 +2,9 @@ package cleanroom
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -157,3 +159,9 @@ func uploadSpec(collab, path string, state client.StateDir) client.UploadSpec {
 }
 
 var _ = policy.RolePartner
+
+func b64(b []byte) string               { return base64.StdEncoding.EncodeToString(b) }
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+func jsonUnmarshal(b []byte, v any) error {
+	return json.Unmarshal(b, v)
+}

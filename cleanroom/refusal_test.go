@@ -1,0 +1,282 @@
+package cleanroom
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+func wantProblem(t *testing.T, err error, typ string) *api.Problem {
+	t.Helper()
+	var p *api.Problem
+	if !errors.As(err, &p) || p.Type != typ {
+		t.Fatalf("got %v, want a %s problem", err, typ)
+	}
+	return p
+}
+
+// readyPair sets up two partners with matched blinded or hashed lists.
+func readyPair(t *testing.T, mode string, settings map[string]any) (*testRoom, *client.Client, *client.Client, map[string]client.StateDir) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", mode, settings, a, b)
+	ctx := context.Background()
+	for i, p := range []*client.Client{a, b} {
+		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(i*500, i*500+1500)), states[p.Principal()])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if mode == api.ModeBlinded {
+		done := make(chan error, 1)
+		go func() { _, err := b.Sync(ctx, "c1", true, 10*time.Millisecond); done <- err }()
+		if _, err := a.Sync(ctx, "c1", true, 10*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tr, a, b, states
+}
+
+// TestRevokeIsAKillSwitch: after a member revokes, queries, matches and
+// uploads are refused, each refusal audited with the policy's reason.
+func TestRevokeIsAKillSwitch(t *testing.T) {
+	tr, a, b, states := readyPair(t, api.ModeHashed, map[string]any{"noise_off": true})
+	ctx := context.Background()
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	q := api.QuerySpec{Version: QueryVersion, Metrics: []string{"count"}}
+	if _, err := a.Query(ctx, "c1", q); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Revoke(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	const reason = "a member revoked this collaboration: it no longer touches data"
+	for name, do := range map[string]func() error{
+		"query": func() error { _, err := a.Query(ctx, "c1", q); return err },
+		"match": func() error { _, err := a.Match(ctx, "c1"); return err },
+		"upload": func() error {
+			_, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"]))
+			return err
+		},
+	} {
+		p := wantProblem(t, do(), api.ProblemDenied)
+		if len(p.Reasons) == 0 || p.Reasons[0] != reason {
+			t.Errorf("%s: reasons %v", name, p.Reasons)
+		}
+		e := lastEntry(t, tr.room)
+		if e.Decision.Allow || e.Decision.Reasons[0] != reason {
+			t.Errorf("%s: refusal not audited: %+v", name, e)
+		}
+	}
+}
+
+// TestPolicyRefusals: the policy's checks reach the caller as 403 problems
+// with reasons, and the refusal is in the audit log.
+func TestPolicyRefusals(t *testing.T) {
+	tr, a, _, _ := readyPair(t, api.ModeHashed, map[string]any{"allowed_dimensions": []string{"alpha.age_band"}})
+	ctx := context.Background()
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, reason string
+		q            api.QuerySpec
+	}{
+		{"no epsilon", "a query must spend some epsilon", api.QuerySpec{Metrics: []string{"count"}}},
+		{"too much epsilon", "the query asks for more epsilon than one query may spend", api.QuerySpec{Metrics: []string{"count"}, Epsilon: 3}},
+		{"dimension not allowed", "grouping by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []string{"count"}, GroupBy: []string{"alpha.spend"}, Epsilon: 0.1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.q.Version = QueryVersion
+			_, err := a.Query(ctx, "c1", tc.q)
+			p := wantProblem(t, err, api.ProblemDenied)
+			if !strings.Contains(strings.Join(p.Reasons, "|"), tc.reason) {
+				t.Errorf("reasons %v, want %q", p.Reasons, tc.reason)
+			}
+			if e := lastEntry(t, tr.room); e.Action != "query.run" || e.Decision.Allow {
+				t.Errorf("last audit entry %+v", e)
+			}
+		})
+	}
+	// The budget: 10 epsilon, 0.5 a query: the 21st query is refused.
+	for i := range 21 {
+		_, err := a.Query(ctx, "c1", api.QuerySpec{Version: QueryVersion, Metrics: []string{"count"}, Epsilon: 0.5})
+		if i < 20 && err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+		if i == 20 {
+			p := wantProblem(t, err, api.ProblemDenied)
+			if !strings.Contains(strings.Join(p.Reasons, "|"), "budget is spent") {
+				t.Errorf("reasons %v", p.Reasons)
+			}
+		}
+	}
+	b, err := a.Budget(ctx, "c1")
+	if err != nil || b.Spent != 10 || b.Remaining != 0 {
+		t.Errorf("budget %+v, %v", b, err)
+	}
+	// An analyst may query but not upload; an auditor may not query.
+	an := tr.partner("ana", policy.RoleAnalyst, "alpha")
+	if _, err := an.Match(ctx, "c1"); err == nil {
+		t.Error("an analyst ran a match")
+	}
+	au := tr.partner("audrey", policy.RoleAuditor, "alpha")
+	_, err = au.Query(ctx, "c1", api.QuerySpec{Version: QueryVersion, Metrics: []string{"count"}, Epsilon: 0.1})
+	wantProblem(t, err, api.ProblemDenied)
+	if err := au.ExportAudit(ctx, io.Discard); err != nil {
+		t.Errorf("auditor export: %v", err)
+	}
+	wantProblem(t, a.ExportAudit(ctx, io.Discard), api.ProblemDenied)
+}
+
+// TestCanaryMismatch: a member holding another secret (as a member whose
+// copy was swapped would) is told so before the match, not matched at 0%.
+func TestCanaryMismatch(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, nil, a, b)
+	other, _ := crypto.NewSecret(nil)
+	if err := crypto.WriteSecretFile(string(states["bravo"])+"/c1.secret", []byte(other.Hex()), true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, p := range []*client.Client{a, b} {
+		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(i*500, i*500+1500)), states[p.Principal()])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := a.Match(ctx, "c1")
+	wantProblem(t, err, api.ProblemCanaryMismatch)
+	if e := lastEntry(t, tr.room); e.Action != "match.run" || e.Decision.Allow {
+		t.Errorf("mismatch not audited: %+v", e)
+	}
+}
+
+// TestBadUploads: malformed parts, invalid points, oversized bodies and
+// unknown columns are refused with clear problems that never echo a value.
+func TestBadUploads(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeBlinded, nil, a, b)
+	ctx := context.Background()
+
+	_, err := a.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: writeList(t, span(0, 1500)), IDColumn: "mail", Kind: crypto.KindEmail, State: states["alpha"]})
+	if !errors.Is(err, client.ErrUnknownColumn) {
+		t.Errorf("unknown id column: %v", err)
+	}
+	_, err = a.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: writeList(t, span(0, 10)), IDColumn: "email", Kind: crypto.KindEmail, State: states["alpha"]})
+	p := wantProblem(t, err, api.ProblemDenied)
+	if !strings.Contains(p.Reasons[0], "smaller than the collaboration's minimum") {
+		t.Errorf("small list: %v", p.Reasons)
+	}
+
+	// Start an upload by hand, then send bad parts.
+	var canary [][]byte
+	bk := tr.keys["alpha"].BlindingKey()
+	ks, _ := states["alpha"].LoadSecret("c1")
+	for range 4 {
+		e, _ := bk.Encrypt(ks, crypto.MatchKey{1})
+		eb := e.Bytes()
+		canary = append(canary, eb[:])
+	}
+	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
+	const secretValue = "ZZ-a-data-value-ZZ"
+	identity := make([]byte, 32)
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		status int
+	}{
+		{"not gzip", []byte("plain text " + secretValue), http.StatusUnprocessableEntity},
+		{"bad json", gz(secretValue + "\n"), http.StatusUnprocessableEntity},
+		{"short token", gz(`{"t":"` + secretValue + `","a":["x"]}` + "\n"), http.StatusUnprocessableEntity},
+		{"identity point", gz(fmt.Sprintf(`{"t":"%s","a":["%s"]}`+"\n", b64(identity), secretValue)), http.StatusUnprocessableEntity},
+		{"wrong columns", gz(fmt.Sprintf(`{"t":"%s","a":["%s","x"]}`+"\n", b64(canary[0]), secretValue)), http.StatusUnprocessableEntity},
+		{"too few rows", gz(fmt.Sprintf(`{"t":"%s","a":["%s"]}`+"\n", b64(canary[0]), secretValue)), http.StatusUnprocessableEntity},
+		{"gzip bomb", gz(strings.Repeat("\n", api.MaxPartBytes+10)), http.StatusUnprocessableEntity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := rawRequest(t, tr, "alpha", "PUT", "/v1/collaborations/c1/uploads/"+up.ID+"/parts/0", tc.body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if resp.Header.Get("Content-Type") != api.ProblemContentType {
+				t.Errorf("content type %q", resp.Header.Get("Content-Type"))
+			}
+			if strings.Contains(string(body), secretValue) || strings.Contains(string(body), b64(canary[0])) {
+				t.Errorf("the problem echoes data: %s", body)
+			}
+		})
+	}
+	// JSON bodies are limited too.
+	resp, body := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations", bytes.Repeat([]byte(" "), api.MaxJSONBody+1))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized JSON body: %d %s", resp.StatusCode, body)
+	}
+	// A commit with parts missing is refused, and nothing became visible.
+	resp, body = rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", []byte(`{"digest":"00"}`))
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("commit of an empty upload: %d %s", resp.StatusCode, body)
+	}
+	if v, _ := a.Collaboration(ctx, "c1"); len(v.Datasets) != 0 {
+		t.Errorf("datasets visible: %v", v.Datasets)
+	}
+}
+
+func startUpload(t *testing.T, tr *testRoom, req api.StartUpload) api.Upload {
+	t.Helper()
+	b, _ := jsonMarshal(req)
+	resp, body := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads", b)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("start upload: %d %s", resp.StatusCode, body)
+	}
+	var u api.Upload
+	if err := jsonUnmarshal(body, &u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func rawRequest(t *testing.T, tr *testRoom, who, method, path string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.room.Info().ID, randID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, tr.url+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func gz(s string) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.Bytes()
+}
