@@ -40,6 +40,8 @@ type collabRecord struct {
 	Tasks     map[string]*taskRecord    `json:"tasks,omitempty"`
 	Match     *matchRecord              `json:"match,omitempty"`
 	Runs      int64                     `json:"runs"`
+	// Policy is the collaboration's own module: active and proposed.
+	Policy policy.Proposals `json:"policy"`
 }
 
 func (c *collabRecord) isMember(p string) bool { return slices.Contains(c.Members, p) }
@@ -62,7 +64,7 @@ func (c *collabRecord) policyView() *policy.Collaboration {
 	}
 	return &policy.Collaboration{
 		ID: c.ID, Members: c.Members, Settings: c.Settings, Datasets: ds,
-		Revoked: c.Revoked, ExpiresAt: c.ExpiresAt,
+		Revoked: c.Revoked, ExpiresAt: c.ExpiresAt, PolicyHash: c.Policy.Active,
 	}
 }
 
@@ -230,6 +232,10 @@ func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
 	}
 	if c.Match != nil {
 		v.Match = &c.Match.MatchResult
+	}
+	v.Policy = &api.PolicyState{Active: c.Policy.Active, Pending: map[string][]string{}}
+	for h, p := range c.Policy.Pending {
+		v.Policy.Pending[h] = p.Approvals
 	}
 	return v, nil
 }

@@ -11,25 +11,26 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/crypto"
-	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // testRoom is a room serving on loopback, with its operator's client.
 type testRoom struct {
-	t    *testing.T
+	t    testing.TB
 	room *Room
 	url  string
 	op   *client.Client
 	dir  DataDir
 	keys map[string]*crypto.PartnerKey
+	stop func() // stops serving and closes the room
 }
 
-func startRoom(t *testing.T) *testRoom {
+func startRoom(t testing.TB) *testRoom {
 	t.Helper()
 	dir := DataDir(t.TempDir())
 	ctx := context.Background()
@@ -60,7 +61,15 @@ func (tr *testRoom) serve() {
 	done := make(chan struct{})
 	go func() { r.Serve(ctx, ln); close(done) }()
 	tr.room, tr.url = r, "http://"+ln.Addr().String()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
+	var once sync.Once
+	tr.stop = func() { once.Do(func() { cancel(); <-done; r.Close() }) }
+	t.Cleanup(tr.stop)
+}
+
+// restart stops the room and serves its directory again, on a new port.
+func (tr *testRoom) restart() {
+	tr.stop()
+	tr.serve()
 }
 
 // partner registers a principal and returns its client.
@@ -123,7 +132,7 @@ func person(i int) (string, string) {
 
 // writeList writes a CSV of the people ids, with an age_band and a spend
 // column, and returns its path.
-func writeList(t *testing.T, ids []int) string {
+func writeList(t testing.TB, ids []int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "list.csv")
 	f, err := os.Create(path)
@@ -158,10 +167,14 @@ func uploadSpec(collab, path string, state client.StateDir) client.UploadSpec {
 		Columns: []string{"age_band", "spend"}, State: state, RowsPerPart: 500}
 }
 
-var _ = policy.RolePartner
-
 func b64(b []byte) string               { return base64.StdEncoding.EncodeToString(b) }
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 func jsonUnmarshal(b []byte, v any) error {
 	return json.Unmarshal(b, v)
+}
+
+// reconnect makes a new client for a registered principal (after the room
+// restarted on another port).
+func reconnect(tr *testRoom, id string) (*client.Client, error) {
+	return client.New(context.Background(), tr.url, tr.keys[id], client.Options{})
 }

@@ -128,6 +128,18 @@ func (r *Room) routes() []route {
 		{pattern: "GET /v1/collaborations/{id}/budget", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.Budget(ctx, who, req.PathValue("id"))
 		}},
+		{pattern: "POST /v1/collaborations/{id}/policy", body: maxModule, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			src, err := io.ReadAll(req.Body)
+			if err != nil {
+				return nil, err
+			}
+			h, err := r.ProposePolicy(ctx, who, req.PathValue("id"), src)
+			return api.PolicyProposal{Hash: h}, err
+		}},
+		{pattern: "POST /v1/collaborations/{id}/policy/{hash}/approve", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			active, err := r.ApprovePolicy(ctx, who, req.PathValue("id"), req.PathValue("hash"))
+			return api.PolicyProposal{Hash: req.PathValue("hash"), Active: active}, err
+		}},
 		{pattern: "GET /v1/audit/checkpoint", fn: r.serveCheckpoint},
 		{pattern: "GET /v1/audit/export", fn: r.serveExport},
 	}

@@ -134,6 +134,10 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand}
 	r.metrics = newMetrics(cfg.Registry, r)
+	if err := r.loadPolicies(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if err := r.resumeRelays(ctx); err != nil {
 		r.Close()
 		return nil, err

@@ -81,6 +81,8 @@ type Collaboration struct {
 	Keys map[string]any `json:"keys,omitempty"`
 	// Match is the latest match run, if any.
 	Match *MatchResult `json:"match,omitempty"`
+	// Policy is the collaboration's own policy module, if any.
+	Policy *PolicyState `json:"policy,omitempty"`
 	// PendingReencryption counts the relay tasks waiting for each member.
 	PendingReencryption map[string]int `json:"pending_reencryption,omitempty"`
 }
@@ -188,4 +190,17 @@ type BudgetInfo struct {
 	Total     float64 `json:"total"`
 	Spent     float64 `json:"spent"`
 	Remaining float64 `json:"remaining"`
+}
+
+// PolicyState is a collaboration's own policy module: the active one's
+// hash, and the proposals waiting for approvals (hash → members approved).
+type PolicyState struct {
+	Active  string              `json:"active,omitempty"`
+	Pending map[string][]string `json:"pending,omitempty"`
+}
+
+// PolicyProposal answers a proposal or an approval.
+type PolicyProposal struct {
+	Hash   string `json:"hash"`
+	Active bool   `json:"active"`
 }

@@ -200,3 +200,15 @@ func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
 	err := c.call(ctx, "GET", "/.well-known/jwks.json", nil, "", &b, false)
 	return b.Bytes(), err
 }
+
+// ProposePolicy proposes a collaboration policy module (Rego source).
+func (c *Client) ProposePolicy(ctx context.Context, id string, src []byte) (*api.PolicyProposal, error) {
+	var out api.PolicyProposal
+	return &out, c.call(ctx, "POST", "/v1/collaborations/"+esc(id)+"/policy", bytes.NewReader(src), "text/plain", &out, true)
+}
+
+// ApprovePolicy approves the proposed module with this hash.
+func (c *Client) ApprovePolicy(ctx context.Context, id, hash string) (*api.PolicyProposal, error) {
+	var out api.PolicyProposal
+	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/policy/"+esc(hash)+"/approve", nil, &out)
+}

@@ -30,6 +30,19 @@ const (
 	demoCollab = "spring-alliance"
 )
 
+// demoPolicy is the alliance's own policy module: it can only tighten the
+// room's default policy.
+const demoPolicy = `package collaboration
+
+constraints := {"min_group_size": 100}
+
+deny contains "the alliance does not break the overlap down by region" if {
+	input.action == "query.run"
+	some d in input.resource.query.group_by
+	endswith(d, ".region")
+}
+`
+
 var (
 	ageBands = []string{"18-24", "25-34", "35-44", "45-54", "55-64", "65+"}
 	regions  = []string{"north", "south", "east", "west"}
@@ -197,6 +210,21 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 		return nil, err
 	}
 	say("%s created collaboration %s (%s mode); %s accepted and opened the secret sealed to its key", brandA, demoCollab, cfg.mode, brandB)
+
+	// The brands' own policy on top of the room's: proposed by one,
+	// active once the other approves its exact hash.
+	prop, err := clients[brandA].ProposePolicy(ctx, demoCollab, []byte(demoPolicy))
+	if err != nil {
+		return nil, err
+	}
+	approved, err := clients[brandB].ApprovePolicy(ctx, demoCollab, prop.Hash)
+	if err != nil {
+		return nil, err
+	}
+	if !approved.Active {
+		return nil, fmt.Errorf("the approved policy did not become active")
+	}
+	say("%s proposed the alliance's policy (groups of at least 100 people, no region breakdowns); %s approved it: policy %.12s… active", brandA, brandB, prop.Hash)
 
 	// Synthetic customer lists with a known overlap.
 	files, overlap, err := writeDemoData(cfg.work, cfg.rows, cfg.seed)

@@ -28,6 +28,7 @@ The room (operator):
 A partner (every verb takes --room URL --key KEY):
   cleanroom collab create --id ID --members a,b --kind email [--mode blinded|hashed]
   cleanroom collab accept|revoke --id ID
+  cleanroom policy propose --collab ID --file MODULE.rego | approve --collab ID --hash H
   cleanroom upload --collab ID --input FILE.csv --id-column COL --kind KIND [--columns a,b]
   cleanroom sync --collab ID [--wait]
   cleanroom match|status|budget --collab ID
@@ -71,6 +72,7 @@ func verbs() map[string]verb {
 		"query":     runQuery,
 		"budget":    runBudget,
 		"demo":      runDemo,
+		"policy":    runPolicy,
 	}
 }
 

@@ -489,3 +489,68 @@ func (p *progress) done() {
 		fmt.Fprintln(p.e.stderr)
 	}
 }
+
+func runPolicy(e *env, args []string) error {
+	return runSubcommand(e, "policy", `Usage:
+  cleanroom policy propose --room URL --key KEY --collab ID --file MODULE.rego
+  cleanroom policy approve --room URL --key KEY --collab ID --hash SHA256
+
+A collaboration's own policy (Rego v1, package collaboration) adds denials
+and tightens constraints; it takes effect once every member approved its
+exact SHA-256. Proposing is approving.
+`, args, []subcommand{{"propose", runPolicyPropose}, {"approve", runPolicyApprove}})
+}
+
+func runPolicyPropose(e *env, args []string) error {
+	fs := newFlags(e, "policy propose", "--room URL --key KEY --collab ID --file MODULE.rego", `Proposes a policy module.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	file := fs.String("file", "", "the Rego module (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	src, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	p, err := c.ProposePolicy(context.Background(), *collab, src)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, p)
+	}
+	fmt.Fprintf(e.stdout, "proposed policy %s; the other members approve it with cleanroom policy approve --hash %s\n", p.Hash, p.Hash)
+	return nil
+}
+
+func runPolicyApprove(e *env, args []string) error {
+	fs := newFlags(e, "policy approve", "--room URL --key KEY --collab ID --hash SHA256", `Approves a proposed policy module by its hash.`)
+	cf := clientFlags(fs)
+	collab := fs.String("collab", "", "the collaboration (required)")
+	hash := fs.String("hash", "", "the proposal's SHA-256 (required)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	p, err := c.ApprovePolicy(context.Background(), *collab, *hash)
+	if err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, p)
+	}
+	state := "waiting for other members"
+	if p.Active {
+		state = "now active"
+	}
+	fmt.Fprintf(e.stdout, "approved policy %s: %s\n", p.Hash, state)
+	return nil
+}

@@ -1,0 +1,132 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// maxModule bounds a proposed policy module's source.
+const maxModule = 64 << 10
+
+// ProposePolicy records a collaboration policy module (Rego, package
+// collaboration) proposed, and so approved, by the caller. It takes effect
+// once every member approved its exact hash.
+func (r *Room) ProposePolicy(ctx context.Context, who *actor, collab string, src []byte) (string, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return "", err
+	}
+	a := act{action: "policy.propose", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return "", err
+	}
+	m, err := r.policy.ParseModule(ctx, src)
+	if err != nil {
+		var ce *policy.CompileError
+		if errors.As(err, &ce) {
+			p := badRequest("the policy module does not compile")
+			for _, pr := range ce.Problems {
+				p.Reasons = append(p.Reasons, pr.Message)
+			}
+			return "", p
+		}
+		return "", err
+	}
+	sum := sha256.Sum256(src)
+	refs := []audit.DataRef{{Name: "policy/" + collab, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(src))}}
+	var activated bool
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		return updateCollab(txn, collab, func(c *collabRecord) error {
+			before := c.Policy.Active
+			if err := c.Policy.Propose(who.partner(), c.Members, m); err != nil {
+				return problem(http.StatusForbidden, api.ProblemDenied, err.Error())
+			}
+			activated = c.Policy.Active != before
+			return nil
+		})
+	})
+	if err != nil {
+		return "", err
+	}
+	if activated {
+		return m.Hash, r.policy.SetCollaborationPolicy(ctx, collab, m)
+	}
+	return m.Hash, nil
+}
+
+// ApprovePolicy records the caller's approval of the proposed module with
+// this hash; with every member's approval it becomes the active policy.
+func (r *Room) ApprovePolicy(ctx context.Context, who *actor, collab, hash string) (bool, error) {
+	c, err := r.collab(who, collab)
+	if err != nil {
+		return false, err
+	}
+	a := act{action: "policy.approve", collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return false, err
+	}
+	var activated bool
+	var src []byte
+	refs := []audit.DataRef{}
+	if len(hash) == 64 {
+		refs = append(refs, audit.DataRef{Name: "policy/" + collab, Digest: hash})
+	}
+	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		return updateCollab(txn, collab, func(c *collabRecord) error {
+			ok, err := c.Policy.Approve(who.partner(), c.Members, hash)
+			if errors.Is(err, policy.ErrUnknownProposal) {
+				return notFound("a pending proposal with that hash")
+			}
+			if err != nil {
+				return problem(http.StatusForbidden, api.ProblemDenied, err.Error())
+			}
+			activated, src = ok, c.Policy.ActiveSource
+			return nil
+		})
+	})
+	if err != nil || !activated {
+		return activated, err
+	}
+	m, err := r.policy.ParseModule(ctx, src)
+	if err != nil {
+		return true, err
+	}
+	return true, r.policy.SetCollaborationPolicy(ctx, collab, m)
+}
+
+// loadPolicies activates, at start, every collaboration's approved module.
+func (r *Room) loadPolicies(ctx context.Context) error {
+	return r.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCollab), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var c collabRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+				return err
+			}
+			if c.Policy.Active == "" {
+				continue
+			}
+			m, err := r.policy.ParseModule(ctx, c.Policy.ActiveSource)
+			if err != nil {
+				return err
+			}
+			if err := r.policy.SetCollaborationPolicy(ctx, c.ID, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
