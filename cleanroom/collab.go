@@ -108,8 +108,8 @@ func updateCollab(txn *badger.Txn, id string, change func(c *collabRecord) error
 	return putJSON(txn, prefixCollab+id, &c)
 }
 
-// CreateCollaboration creates a collaboration; its creator accepts it.
-func (r *Room) CreateCollaboration(ctx context.Context, who *actor, req api.CreateCollaboration) (*api.Collaboration, error) {
+// createCollaboration creates a collaboration; its creator accepts it.
+func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.CreateCollaboration) (*api.Collaboration, error) {
 	c, err := r.newCollab(who, req)
 	if err != nil {
 		return nil, err
@@ -188,8 +188,8 @@ func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord
 	return c, nil
 }
 
-// Collaboration returns where a collaboration stands.
-func (r *Room) Collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
+// collaboration returns where a collaboration stands.
+func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
 	c, err := r.collab(who, id)
 	if err != nil {
 		return nil, err
@@ -240,17 +240,17 @@ func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
 	return v, nil
 }
 
-// Accept records a member's agreement to the collaboration as created.
-func (r *Room) Accept(ctx context.Context, who *actor, id string) error {
+// accept records a member's agreement to the collaboration as created.
+func (r *Room) accept(ctx context.Context, who *actor, id string) error {
 	return r.changeCollab(ctx, who, id, "collaboration.accept", func(c *collabRecord) error {
 		c.Accepted[who.partner()] = true
 		return nil
 	})
 }
 
-// Revoke is a member's kill switch: from then on the collaboration touches
+// revoke is a member's kill switch: from then on the collaboration touches
 // no data, and every query is refused.
-func (r *Room) Revoke(ctx context.Context, who *actor, id string) error {
+func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
 	return r.changeCollab(ctx, who, id, "collaboration.revoke", func(c *collabRecord) error {
 		if !c.Revoked {
 			c.Revoked, c.RevokedBy = true, who.partner()
@@ -278,9 +278,9 @@ func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, 
 // with its tag are far below it.
 const maxSealed = 256
 
-// DeliverSecret stores the collaboration secret sealed by the caller to
+// deliverSecret stores the collaboration secret sealed by the caller to
 // member to. The room cannot open it.
-func (r *Room) DeliverSecret(ctx context.Context, who *actor, id, to string, sealed []byte) error {
+func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sealed []byte) error {
 	c, err := r.collab(who, id)
 	if err != nil {
 		return err
@@ -304,8 +304,8 @@ func (r *Room) DeliverSecret(ctx context.Context, who *actor, id, to string, sea
 	})
 }
 
-// Secret returns the sealed collaboration secret delivered to the caller.
-func (r *Room) Secret(ctx context.Context, who *actor, id string) (*api.SealedSecret, error) {
+// secret returns the sealed collaboration secret delivered to the caller.
+func (r *Room) secret(ctx context.Context, who *actor, id string) (*api.SealedSecret, error) {
 	c, err := r.collab(who, id)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -28,6 +29,7 @@ type testRoom struct {
 	dir  DataDir
 	keys map[string]*crypto.PartnerKey
 	stop func() // stops serving and closes the room
+	now  func() time.Time
 }
 
 func startRoom(t testing.TB) *testRoom {
@@ -49,7 +51,7 @@ func startRoom(t testing.TB) *testRoom {
 // serve opens the room's directory and serves it until the test ends.
 func (tr *testRoom) serve() {
 	t := tr.t
-	r, err := Open(context.Background(), Config{Dir: tr.dir, CheckpointInterval: -1})
+	r, err := Open(context.Background(), Config{Dir: tr.dir, CheckpointInterval: -1, Now: tr.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func (tr *testRoom) partner(id, role, of string) *client.Client {
 		t.Fatal(err)
 	}
 	tr.keys[id] = k
-	c, err := client.New(ctx, tr.url, k, client.Options{})
+	c, err := client.New(ctx, tr.url, k, client.Options{Now: tr.now})
 	if err != nil {
 		t.Fatal(err)
 	}

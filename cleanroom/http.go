@@ -41,103 +41,103 @@ func (r *Room) routes() []route {
 			if err := decodeJSON(req, &p); err != nil {
 				return nil, err
 			}
-			return created(w, p), r.RegisterPrincipal(ctx, who, p)
+			return created(w, p), r.registerPrincipal(ctx, who, p)
 		}},
 		{pattern: "GET /v1/principals", fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
-			return r.Principals(ctx, who)
+			return r.principals(ctx, who)
 		}},
 		{pattern: "POST /v1/collaborations", body: api.MaxJSONBody, fn: func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var c api.CreateCollaboration
 			if err := decodeJSON(req, &c); err != nil {
 				return nil, err
 			}
-			v, err := r.CreateCollaboration(ctx, who, c)
+			v, err := r.createCollaboration(ctx, who, c)
 			return created(w, v), err
 		}},
 		{pattern: "GET /v1/collaborations/{id}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return r.Collaboration(ctx, who, req.PathValue("id"))
+			return r.collaboration(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "POST /v1/collaborations/{id}/accept", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return ok(), r.Accept(ctx, who, req.PathValue("id"))
+			return ok(), r.accept(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "POST /v1/collaborations/{id}/revoke", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return ok(), r.Revoke(ctx, who, req.PathValue("id"))
+			return ok(), r.revoke(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "PUT /v1/collaborations/{id}/secrets/{member}", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.SealedSecret
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
 			}
-			return ok(), r.DeliverSecret(ctx, who, req.PathValue("id"), req.PathValue("member"), s.Sealed)
+			return ok(), r.deliverSecret(ctx, who, req.PathValue("id"), req.PathValue("member"), s.Sealed)
 		}},
 		{pattern: "GET /v1/collaborations/{id}/secret", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return r.Secret(ctx, who, req.PathValue("id"))
+			return r.secret(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "POST /v1/collaborations/{id}/uploads", body: api.MaxJSONBody, fn: func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.StartUpload
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
 			}
-			u, err := r.StartUpload(ctx, who, req.PathValue("id"), s)
+			u, err := r.startUpload(ctx, who, req.PathValue("id"), s)
 			return created(w, u), err
 		}},
 		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return r.Upload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
+			return r.upload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
 		}},
 		{pattern: "PUT /v1/collaborations/{id}/uploads/{upload}/parts/{part}", body: api.MaxPartBytes, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
-			return r.PutPart(ctx, who, req.PathValue("id"), req.PathValue("upload"), part, req.Body)
+			return r.putPart(ctx, who, req.PathValue("id"), req.PathValue("upload"), part, req.Body)
 		}},
 		{pattern: "POST /v1/collaborations/{id}/uploads/{upload}/commit", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var cu api.CommitUpload
 			if err := decodeJSON(req, &cu); err != nil {
 				return nil, err
 			}
-			return r.CommitUpload(ctx, who, req.PathValue("id"), req.PathValue("upload"), cu)
+			return r.commitUpload(ctx, who, req.PathValue("id"), req.PathValue("upload"), cu)
 		}},
 		{pattern: "GET /v1/collaborations/{id}/tasks", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return r.Tasks(ctx, who, req.PathValue("id"))
+			return r.tasks(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "GET /v1/collaborations/{id}/tasks/{task}/parts/{part}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
-			return r.TaskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part)
+			return r.taskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part)
 		}},
 		{pattern: "PUT /v1/collaborations/{id}/tasks/{task}/parts/{part}", body: taskPartSize*api.TokenSize + 1, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
-			return ok(), r.PutTaskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part, req.Body)
+			return ok(), r.putTaskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part, req.Body)
 		}},
 		{pattern: "POST /v1/collaborations/{id}/match", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return r.Match(ctx, who, req.PathValue("id"))
+			return r.match(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "POST /v1/collaborations/{id}/queries", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var q api.QuerySpec
 			if err := decodeJSON(req, &q); err != nil {
 				return nil, err
 			}
-			return r.Query(ctx, who, req.PathValue("id"), q)
+			return r.query(ctx, who, req.PathValue("id"), q)
 		}},
 		{pattern: "GET /v1/collaborations/{id}/budget", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return r.Budget(ctx, who, req.PathValue("id"))
+			return r.budgetInfo(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "POST /v1/collaborations/{id}/policy", body: maxModule, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			src, err := io.ReadAll(req.Body)
 			if err != nil {
 				return nil, err
 			}
-			h, err := r.ProposePolicy(ctx, who, req.PathValue("id"), src)
+			h, err := r.proposePolicy(ctx, who, req.PathValue("id"), src)
 			return api.PolicyProposal{Hash: h}, err
 		}},
 		{pattern: "POST /v1/collaborations/{id}/policy/{hash}/approve", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			active, err := r.ApprovePolicy(ctx, who, req.PathValue("id"), req.PathValue("hash"))
+			active, err := r.approvePolicy(ctx, who, req.PathValue("id"), req.PathValue("hash"))
 			return api.PolicyProposal{Hash: req.PathValue("hash"), Active: active}, err
 		}},
 		{pattern: "GET /v1/audit/checkpoint", fn: r.serveCheckpoint},
@@ -152,9 +152,9 @@ func (r *Room) Handler() http.Handler {
 		mux.Handle(rt.pattern, r.wrap(rt))
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.cfg.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		writeProblem(w, req, newRequestID(), &api.Problem{Type: api.ProblemNotFound, Title: "no such endpoint", Status: http.StatusNotFound})
-	})
+	mux.Handle("/", r.wrap(route{pattern: "unknown", public: true, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) {
+		return nil, &api.Problem{Type: api.ProblemNotFound, Title: "no such endpoint", Status: http.StatusNotFound}
+	}}))
 	return mux
 }
 

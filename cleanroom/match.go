@@ -33,11 +33,11 @@ type matchRecord struct {
 	JoinDigest string `json:"join_digest"`
 }
 
-// Match intersects the members' fully encrypted (or hashed) sets and keeps
+// match intersects the members' fully encrypted (or hashed) sets and keeps
 // the join: for every person in all sets, the row in each. It compares the
 // canary tokens first, so a normalization or secret mismatch is reported
 // rather than matched at 0%.
-func (r *Room) Match(ctx context.Context, who *actor, collab string) (*api.MatchResult, error) {
+func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.MatchResult, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err

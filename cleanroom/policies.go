@@ -18,10 +18,10 @@ import (
 // maxModule bounds a proposed policy module's source.
 const maxModule = 64 << 10
 
-// ProposePolicy records a collaboration policy module (Rego, package
+// proposePolicy records a collaboration policy module (Rego, package
 // collaboration) proposed, and so approved, by the caller. It takes effect
 // once every member approved its exact hash.
-func (r *Room) ProposePolicy(ctx context.Context, who *actor, collab string, src []byte) (string, error) {
+func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src []byte) (string, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return "", err
@@ -65,9 +65,9 @@ func (r *Room) ProposePolicy(ctx context.Context, who *actor, collab string, src
 	return m.Hash, nil
 }
 
-// ApprovePolicy records the caller's approval of the proposed module with
+// approvePolicy records the caller's approval of the proposed module with
 // this hash; with every member's approval it becomes the active policy.
-func (r *Room) ApprovePolicy(ctx context.Context, who *actor, collab, hash string) (bool, error) {
+func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash string) (bool, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return false, err

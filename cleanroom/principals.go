@@ -17,9 +17,9 @@ import (
 
 var roles = map[string]bool{policy.RolePartner: true, policy.RoleAnalyst: true, policy.RoleAuditor: true, policy.RoleOperator: true}
 
-// RegisterPrincipal registers a partner, analyst or auditor by its public
+// registerPrincipal registers a partner, analyst or auditor by its public
 // JWK set (operator only).
-func (r *Room) RegisterPrincipal(ctx context.Context, who *actor, p api.Principal) error {
+func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principal) error {
 	a := act{action: "partner.register"}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
@@ -86,8 +86,8 @@ func (r *Room) publicKeys(p *principalRecord) (*crypto.PublicKeys, error) {
 	return k, nil
 }
 
-// Principals lists the registered principals (operator only).
-func (r *Room) Principals(ctx context.Context, who *actor) ([]api.Principal, error) {
+// principals lists the registered principals (operator only).
+func (r *Room) principals(ctx context.Context, who *actor) ([]api.Principal, error) {
 	a := act{action: "room.read"}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {

@@ -21,9 +21,6 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-// QueryVersion is the version a query spec must name.
-const QueryVersion = "cleanroom.dev/query/v1"
-
 // budgetRecord is a collaboration's spent privacy budget and today's count
 // of queries. It is debited in the transaction of the query's audit entry,
 // on the log's single writer, so concurrent queries can never overspend.
@@ -69,18 +66,18 @@ func resolveColumn(c *collabRecord, ref string) (column, error) {
 	return column{member: member, name: name, index: i, set: set}, nil
 }
 
-// Query answers an aggregate question about the matched rows: counts of
+// query answers an aggregate question about the matched rows: counts of
 // distinct people, grouped by attribute columns, each group of at least k
 // people, with Laplace noise from Google's differential-privacy library
 // unless the collaboration turned noise off (an audited setting). Groups
 // whose (noisy) count is below k are withheld and only their number told.
-func (r *Room) Query(ctx context.Context, who *actor, collab string, spec api.QuerySpec) (*api.QueryResult, error) {
+func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.QuerySpec) (*api.QueryResult, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err
 	}
-	if spec.Version != QueryVersion {
-		return nil, badRequest("the query spec must name version %s", QueryVersion)
+	if spec.Version != api.QueryVersion {
+		return nil, badRequest("the query spec must name version %s", api.QueryVersion)
 	}
 	if len(spec.Metrics) != 1 || spec.Metrics[0] != "count" {
 		return nil, badRequest("this room answers the metric count")
@@ -216,8 +213,8 @@ func (r *Room) countGroups(c *collabRecord, cols []column) (map[string]int64, er
 	return counts, err
 }
 
-// Budget returns the collaboration's privacy budget.
-func (r *Room) Budget(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
+// budgetInfo returns the collaboration's privacy budget.
+func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err

@@ -256,8 +256,8 @@ func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRec
 	return t, nil
 }
 
-// Tasks lists the relay tasks waiting for the caller in a collaboration.
-func (r *Room) Tasks(ctx context.Context, who *actor, collab string) ([]api.Task, error) {
+// tasks lists the relay tasks waiting for the caller in a collaboration.
+func (r *Room) tasks(ctx context.Context, who *actor, collab string) ([]api.Task, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err
@@ -302,8 +302,8 @@ func (r *Room) task(who *actor, c *collabRecord, id string, part int) (*taskReco
 	return t, nil
 }
 
-// TaskPart returns the elements of one part of a relay task.
-func (r *Room) TaskPart(ctx context.Context, who *actor, collab, id string, part int) ([]byte, error) {
+// taskPart returns the elements of one part of a relay task.
+func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part int) ([]byte, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err
@@ -330,10 +330,10 @@ func (r *Room) TaskPart(ctx context.Context, who *actor, collab, id string, part
 	return elems, nil
 }
 
-// PutTaskPart stores a member's re-encryption of one part of a task. When
+// putTaskPart stores a member's re-encryption of one part of a task. When
 // the last part arrives the set carries one key more, and the room offers it
 // to the next member or, with every key, marks it ready to match.
-func (r *Room) PutTaskPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) error {
+func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) error {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return err

@@ -79,8 +79,8 @@ func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, er
 	return &u, nil
 }
 
-// StartUpload opens an upload of the caller's list to collaboration id.
-func (r *Room) StartUpload(ctx context.Context, who *actor, id string, req api.StartUpload) (*api.Upload, error) {
+// startUpload opens an upload of the caller's list to collaboration id.
+func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.StartUpload) (*api.Upload, error) {
 	c, err := r.collab(who, id)
 	if err != nil {
 		return nil, err
@@ -178,8 +178,8 @@ func invalidData(format string, a ...any) *api.Problem {
 	return problem(http.StatusUnprocessableEntity, api.ProblemInvalidData, fmt.Sprintf(format, a...))
 }
 
-// Upload returns an upload's progress, for a client resuming it.
-func (r *Room) Upload(ctx context.Context, who *actor, collab, id string) (*api.Upload, error) {
+// upload returns an upload's progress, for a client resuming it.
+func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.Upload, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err
@@ -202,9 +202,9 @@ func (r *Room) Upload(ctx context.Context, who *actor, collab, id string) (*api.
 	return u.view(), nil
 }
 
-// PutPart stores part of an upload from body (gzip NDJSON, api.UploadFormat),
+// putPart stores part of an upload from body (gzip NDJSON, api.UploadFormat),
 // validating every row. Sending a part again replaces it.
-func (r *Room) PutPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) (*api.PartReceipt, error) {
+func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) (*api.PartReceipt, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err
@@ -356,10 +356,10 @@ func (s segment) values(wanted []int, fn func(row int, vals []string)) error {
 	return nil
 }
 
-// CommitUpload makes a completely received upload the member's dataset in
+// commitUpload makes a completely received upload the member's dataset in
 // the collaboration, replacing its previous one, if the digest the client
 // computed agrees with the room's.
-func (r *Room) CommitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
+func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
 	c, err := r.collab(who, collab)
 	if err != nil {
 		return nil, err

@@ -165,6 +165,9 @@ type MatchResult struct {
 	At         time.Time        `json:"at"`
 }
 
+// QueryVersion is the version a query spec must name.
+const QueryVersion = "cleanroom.dev/query/v1"
+
 // QuerySpec is an aggregate question (cleanroom.dev/query/v1). Columns are
 // named "member.column".
 type QuerySpec struct {

@@ -1,0 +1,111 @@
+package cleanroom
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestFailClosed: when the audit log cannot record, requests are refused
+// with 503 and nothing they asked for happens.
+func TestFailClosed(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	tr.partner("bravo", policy.RolePartner, "")
+	ctx := context.Background()
+	tr.room.audit.Close()
+	_, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Kind: "email", Members: []string{"alpha", "bravo"}})
+	p := wantProblem(t, err, api.ProblemUnavailable)
+	if p.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d", p.Status)
+	}
+	if _, err := tr.room.collab(nil, "c1"); err == nil {
+		t.Fatal("the collaboration was created though its audit entry was not written")
+	}
+}
+
+// TestExpiry: a collaboration past its expiry touches no data.
+func TestExpiry(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	dir := DataDir(t.TempDir())
+	ctx := context.Background()
+	op, err := Init(ctx, Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, now: now}
+	tr.serve()
+	if tr.op, err = client.New(ctx, tr.url, op, client.Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Kind: "email", Members: []string{"alpha", "bravo"}, ExpiresInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]client.StateDir{"alpha": client.StateDir(t.TempDir())}
+	if err := a.DistributeSecret(ctx, "c1", states["alpha"], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Accept(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(2 * time.Hour))
+	_, err = a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"]))
+	p := wantProblem(t, err, api.ProblemDenied)
+	if !strings.Contains(strings.Join(p.Reasons, "|"), "the collaboration has expired") {
+		t.Errorf("reasons %v", p.Reasons)
+	}
+}
+
+// TestHTTPHygiene: request ids, problem documents for unknown routes,
+// health, metrics and the published key set.
+func TestHTTPHygiene(t *testing.T) {
+	tr := startRoom(t)
+	get := func(path string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", tr.url+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := get("/healthz", "X-Request-Id", "trace-42")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"status":"ok"`) || resp.Header.Get("X-Request-Id") != "trace-42" {
+		t.Errorf("healthz: %d %s (request id %q)", resp.StatusCode, body, resp.Header.Get("X-Request-Id"))
+	}
+	resp, body = get("/nope", "X-Request-Id", "bad id with spaces")
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != api.ProblemContentType {
+		t.Errorf("unknown route: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if id := resp.Header.Get("X-Request-Id"); id == "" || strings.Contains(id, " ") {
+		t.Errorf("request id %q", id)
+	}
+	_, body = get("/.well-known/jwks.json")
+	if !strings.Contains(body, `"crv":"Ed25519"`) || strings.Contains(body, `"d":`) {
+		t.Errorf("jwks: %s", body)
+	}
+	get("/v1/principals") // a refused request, to be counted
+	_, body = get("/metrics")
+	for _, m := range []string{`cleanroom_http_requests_total{code="401",route="GET /v1/principals"} 1`, "cleanroom_auth_failures_total", "cleanroom_audit_entries"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+}
