@@ -108,3 +108,26 @@ func ExampleReadPart() {
 	// 2 35-44
 	// 2 <nil>
 }
+
+// FuzzFastRow: whatever the fast path accepts, encoding/json reads the
+// same way.
+func FuzzFastRow(f *testing.F) {
+	tok := strings.Repeat("A", 43) + "="
+	f.Add(`{"t":"`+tok+`","a":["a","b"]}`, 2)
+	f.Add(`{"t":"`+tok+`","a":[]}`, 0)
+	f.Add(`{"t":"`+tok+`","a":["\u00e9",""]}`, 2)
+	f.Add(`{"t":"`+tok+`","a":["a",]}`, 1)
+	f.Fuzz(func(t *testing.T, line string, columns int) {
+		var w1, w2 wireRow
+		var r1, r2 Row
+		if !fastRow([]byte(line), &r1, &w1, columns) {
+			return
+		}
+		if err := slowRow([]byte(line), &w2, &r2, columns); err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses: %v", err)
+		}
+		if r1.Token != r2.Token || strings.Join(r1.Attrs, "\x00") != strings.Join(r2.Attrs, "\x00") {
+			t.Fatalf("fast and slow paths disagree")
+		}
+	})
+}
