@@ -79,9 +79,8 @@ func (r *Room) loadCollab(txn *badger.Txn, id string) (*collabRecord, error) {
 	return &c, nil
 }
 
-// collab reads a collaboration the caller's partner belongs to. To anyone
-// else it does not exist: its name is not confirmed to outsiders.
-func (r *Room) collab(who *actor, id string) (*collabRecord, error) {
+// collab reads a collaboration.
+func (r *Room) collab(id string) (*collabRecord, error) {
 	var c *collabRecord
 	err := r.db.View(func(txn *badger.Txn) (err error) {
 		c, err = r.loadCollab(txn, id)
@@ -190,19 +189,25 @@ func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord
 
 // collaboration returns where a collaboration stands.
 func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
-	c, err := r.collab(who, id)
+	c, _, err := r.readCollab(ctx, who, id, "collaboration.read")
 	if err != nil {
-		return nil, err
-	}
-	a := act{action: "collaboration.read", collab: c}
-	d, err := r.authorize(ctx, who, a)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
 	}
 	return r.view(c)
+}
+
+// readCollab decides and records a read of collaboration id.
+func (r *Room) readCollab(ctx context.Context, who *actor, id, action string) (*collabRecord, policy.Decision, error) {
+	c, err := r.collab(id)
+	if err != nil {
+		return nil, policy.Decision{}, err
+	}
+	a := act{action: action, collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err == nil {
+		err = r.commit(ctx, who, a, d, nil, "", nil)
+	}
+	return c, d, err
 }
 
 // view renders c for its members, with their public keys.
@@ -260,7 +265,7 @@ func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
 }
 
 func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, change func(*collabRecord) error) error {
-	c, err := r.collab(who, id)
+	c, err := r.collab(id)
 	if err != nil {
 		return err
 	}
@@ -281,7 +286,7 @@ const maxSealed = 256
 // deliverSecret stores the collaboration secret sealed by the caller to
 // member to. The room cannot open it.
 func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sealed []byte) error {
-	c, err := r.collab(who, id)
+	c, err := r.collab(id)
 	if err != nil {
 		return err
 	}
@@ -306,7 +311,7 @@ func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sea
 
 // secret returns the sealed collaboration secret delivered to the caller.
 func (r *Room) secret(ctx context.Context, who *actor, id string) (*api.SealedSecret, error) {
-	c, err := r.collab(who, id)
+	c, err := r.collab(id)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func resolveColumn(c *collabRecord, ref string) (column, error) {
 // unless the collaboration turned noise off (an audited setting). Groups
 // whose (noisy) count is below k are withheld and only their number told.
 func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.QuerySpec) (*api.QueryResult, error) {
-	c, err := r.collab(who, collab)
+	c, err := r.collab(collab)
 	if err != nil {
 		return nil, err
 	}
@@ -215,20 +215,12 @@ func (r *Room) countGroups(c *collabRecord, cols []column) (map[string]int64, er
 
 // budgetInfo returns the collaboration's privacy budget.
 func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
-	c, err := r.collab(who, collab)
-	if err != nil {
-		return nil, err
-	}
-	a := act{action: "budget.read", collab: c}
-	d, err := r.authorize(ctx, who, a)
+	_, d, err := r.readCollab(ctx, who, collab, "budget.read")
 	if err != nil {
 		return nil, err
 	}
 	var b budgetRecord
 	if err := r.db.View(func(txn *badger.Txn) (err error) { b, err = r.budget(txn, collab); return }); err != nil {
-		return nil, err
-	}
-	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
 	}
 	total := d.Constraints.EpsilonBudget

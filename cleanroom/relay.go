@@ -258,16 +258,8 @@ func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRec
 
 // tasks lists the relay tasks waiting for the caller in a collaboration.
 func (r *Room) tasks(ctx context.Context, who *actor, collab string) ([]api.Task, error) {
-	c, err := r.collab(who, collab)
+	c, _, err := r.readCollab(ctx, who, collab, "collaboration.read")
 	if err != nil {
-		return nil, err
-	}
-	a := act{action: "collaboration.read", collab: c}
-	d, err := r.authorize(ctx, who, a)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
 	}
 	out := []api.Task{}
@@ -304,7 +296,7 @@ func (r *Room) task(who *actor, c *collabRecord, id string, part int) (*taskReco
 
 // taskPart returns the elements of one part of a relay task.
 func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part int) ([]byte, error) {
-	c, err := r.collab(who, collab)
+	c, err := r.collab(collab)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +326,7 @@ func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part
 // the last part arrives the set carries one key more, and the room offers it
 // to the next member or, with every key, marks it ready to match.
 func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) error {
-	c, err := r.collab(who, collab)
+	c, err := r.collab(collab)
 	if err != nil {
 		return err
 	}

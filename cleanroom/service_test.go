@@ -28,7 +28,7 @@ func TestFailClosed(t *testing.T) {
 	if p.Status != http.StatusServiceUnavailable {
 		t.Errorf("status %d", p.Status)
 	}
-	if _, err := tr.room.collab(nil, "c1"); err == nil {
+	if _, err := tr.room.collab("c1"); err == nil {
 		t.Fatal("the collaboration was created though its audit entry was not written")
 	}
 }

@@ -81,7 +81,7 @@ func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, er
 
 // startUpload opens an upload of the caller's list to collaboration id.
 func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.StartUpload) (*api.Upload, error) {
-	c, err := r.collab(who, id)
+	c, err := r.collab(id)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func invalidData(format string, a ...any) *api.Problem {
 
 // upload returns an upload's progress, for a client resuming it.
 func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.Upload, error) {
-	c, err := r.collab(who, collab)
+	c, u, err := r.ownUpload(who, collab, id)
 	if err != nil {
 		return nil, err
 	}
@@ -189,32 +189,35 @@ func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.
 	if err != nil {
 		return nil, err
 	}
-	var u *uploadRecord
-	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
-		return nil, err
-	}
-	if u.Member != who.partner() {
-		return nil, notFound("upload")
-	}
 	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
 	}
 	return u.view(), nil
 }
 
-// putPart stores part of an upload from body (gzip NDJSON, api.UploadFormat),
-// validating every row. Sending a part again replaces it.
-func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) (*api.PartReceipt, error) {
-	c, err := r.collab(who, collab)
+// ownUpload returns a collaboration and an upload of the caller's to it;
+// another member's upload does not exist for the caller.
+func (r *Room) ownUpload(who *actor, collab, id string) (*collabRecord, *uploadRecord, error) {
+	c, err := r.collab(collab)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var u *uploadRecord
 	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if u.Member != who.partner() {
-		return nil, notFound("upload")
+		return nil, nil, notFound("upload")
+	}
+	return c, u, nil
+}
+
+// putPart stores part of an upload from body (gzip NDJSON, api.UploadFormat),
+// validating every row. Sending a part again replaces it.
+func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) (*api.PartReceipt, error) {
+	c, u, err := r.ownUpload(who, collab, id)
+	if err != nil {
+		return nil, err
 	}
 	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: u.Rows}}}
 	d, err := r.authorize(ctx, who, a)
@@ -360,16 +363,9 @@ func (s segment) values(wanted []int, fn func(row int, vals []string)) error {
 // the collaboration, replacing its previous one, if the digest the client
 // computed agrees with the room's.
 func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
-	c, err := r.collab(who, collab)
+	c, u, err := r.ownUpload(who, collab, id)
 	if err != nil {
 		return nil, err
-	}
-	var u *uploadRecord
-	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
-		return nil, err
-	}
-	if u.Member != who.partner() {
-		return nil, notFound("upload")
 	}
 	var missing []string
 	digests := make([]string, u.Parts)

@@ -84,6 +84,40 @@ func explain(err error) error {
 	return err
 }
 
+// collabVerb is a verb that acts on one collaboration: the room's flags,
+// the collaboration's id, and JSON or human output.
+type collabVerb struct {
+	*verbFlags
+	room   *roomFlags
+	collab *string
+	idFlag string
+}
+
+func newCollabVerb(e *env, name, synopsis, about, idFlag string) *collabVerb {
+	fs := newFlags(e, name, synopsis, about)
+	return &collabVerb{fs, clientFlags(fs), fs.String(idFlag, "", "the collaboration (required)"), idFlag}
+}
+
+// start parses args and connects to the room.
+func (v *collabVerb) start(args []string) (*client.Client, error) {
+	if err := v.parse(args); err != nil {
+		return nil, err
+	}
+	if *v.collab == "" {
+		return nil, usagef("--%s is required (see cleanroom %s -h)", v.idFlag, v.name)
+	}
+	return v.room.connect(v.e)
+}
+
+// print writes res as JSON with --json, or else what human prints.
+func (v *collabVerb) print(res any, human func()) error {
+	if *v.room.json {
+		return printJSON(v.e, res)
+	}
+	human()
+	return nil
+}
+
 func printJSON(e *env, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -216,23 +250,17 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 }
 
 func runCollabRevoke(e *env, args []string) error {
-	fs := newFlags(e, "collab revoke", "--room URL --key KEY --id ID", `
+	v := newCollabVerb(e, "collab revoke", "--room URL --key KEY --id ID", `
 Revokes the collaboration: from now on it touches no data and every query
-is refused. It cannot be undone.`)
-	cf := clientFlags(fs)
-	id := fs.String("id", "", "the collaboration's id (required)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
+is refused. It cannot be undone.`, "id")
+	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
-	if err := c.Revoke(context.Background(), *id); err != nil {
+	if err := c.Revoke(context.Background(), *v.collab); err != nil {
 		return explain(err)
 	}
-	fmt.Fprintf(e.stdout, "revoked %s\n", *id)
-	return nil
+	return v.print(map[string]any{"revoked": *v.collab}, func() { fmt.Fprintf(e.stdout, "revoked %s\n", *v.collab) })
 }
 
 func runUpload(e *env, args []string) error {
@@ -290,82 +318,62 @@ machine. Run it again to resume an interrupted upload.`)
 }
 
 func runSync(e *env, args []string) error {
-	fs := newFlags(e, "sync", "--room URL --key KEY --collab ID [--wait]", `
+	v := newCollabVerb(e, "sync", "--room URL --key KEY --collab ID [--wait]", `
 Re-encrypts, with your key, the other members' sets the room relays to you
 (blinded mode). With --wait, keeps at it until every set carries every
-member's key.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	wait := fs.Bool("wait", false, "wait until every member's set is ready to match")
-	timeout := fs.Duration("timeout", 30*time.Minute, "give up waiting after this long")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
+member's key.`, "collab")
+	wait := v.Bool("wait", false, "wait until every member's set is ready to match")
+	timeout := v.Duration("timeout", 30*time.Minute, "give up waiting after this long")
+	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	rep, err := c.Sync(ctx, *collab, *wait, time.Second)
+	rep, err := c.Sync(ctx, *v.collab, *wait, time.Second)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, rep)
-	}
-	state := "waiting for other members"
-	if rep.Ready {
-		state = "every set is ready to match"
-	}
-	fmt.Fprintf(e.stdout, "re-encrypted %d elements in %d tasks; %s\n", rep.Elements, rep.Tasks, state)
-	return nil
+	return v.print(rep, func() {
+		state := "waiting for other members"
+		if rep.Ready {
+			state = "every set is ready to match"
+		}
+		fmt.Fprintf(e.stdout, "re-encrypted %d elements in %d tasks; %s\n", rep.Elements, rep.Tasks, state)
+	})
 }
 
 func runMatch(e *env, args []string) error {
-	fs := newFlags(e, "match", "--room URL --key KEY --collab ID", `
+	v := newCollabVerb(e, "match", "--room URL --key KEY --collab ID", `
 Runs the match once every member's set is ready, after comparing the
-members' canary identifiers.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
+members' canary identifiers.`, "collab")
+	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
-	m, err := c.Match(context.Background(), *collab)
+	m, err := c.Match(context.Background(), *v.collab)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, m)
-	}
-	fmt.Fprintf(e.stdout, "match run %d: %d people in every member's list\n", m.Run, m.Matched)
-	return nil
+	return v.print(m, func() { fmt.Fprintf(e.stdout, "match run %d: %d people in every member's list\n", m.Run, m.Matched) })
 }
 
 func runStatus(e *env, args []string) error {
-	fs := newFlags(e, "status", "--room URL --key KEY --collab ID", `
+	v := newCollabVerb(e, "status", "--room URL --key KEY --collab ID", `
 Shows where a collaboration stands: members, datasets, re-encryption and
-the latest match.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
+the latest match.`, "collab")
+	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
-	v, err := c.Collaboration(context.Background(), *collab)
+	col, err := c.Collaboration(context.Background(), *v.collab)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, v)
-	}
+	return v.print(col, func() { printStatus(e, col) })
+}
+
+func printStatus(e *env, v *api.Collaboration) {
 	fmt.Fprintf(e.stdout, "collaboration %s: %s matching of %s identifiers under %s", v.ID, v.Mode, v.Kind, v.Profile)
 	if v.Revoked {
 		fmt.Fprintf(e.stdout, "; REVOKED by %s", v.RevokedBy)
@@ -391,17 +399,15 @@ the latest match.`)
 	if v.Match != nil {
 		fmt.Fprintf(e.stdout, "  match run %d: %d people in common\n", v.Match.Run, v.Match.Matched)
 	}
-	return nil
 }
 
 func runQuery(e *env, args []string) error {
-	fs := newFlags(e, "query", "--room URL --key KEY --collab ID --spec FILE", `
-Asks an aggregate question (a JSON query spec, version `+"cleanroom.dev/query/v1"+`)
-of the matched people. Groups smaller than the collaboration's k are withheld.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	spec := fs.String("spec", "", "the query spec file (required)")
-	if err := fs.parse(args); err != nil {
+	v := newCollabVerb(e, "query", "--room URL --key KEY --collab ID --spec FILE", `
+Asks an aggregate question (a JSON query spec, version `+api.QueryVersion+`)
+of the matched people. Groups smaller than the collaboration's k are withheld.`, "collab")
+	spec := v.String("spec", "", "the query spec file (required)")
+	c, err := v.start(args)
+	if err != nil {
 		return err
 	}
 	b, err := os.ReadFile(*spec)
@@ -412,19 +418,11 @@ of the matched people. Groups smaller than the collaboration's k are withheld.`)
 	if err := json.Unmarshal(b, &q); err != nil {
 		return withHint(fmt.Errorf("the spec is not JSON: %w", err), `e.g. {"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`)
 	}
-	c, err := cf.connect(e)
-	if err != nil {
-		return err
-	}
-	res, err := c.Query(context.Background(), *collab, q)
+	res, err := c.Query(context.Background(), *v.collab, q)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, res)
-	}
-	printTable(e, res)
-	return nil
+	return v.print(res, func() { printTable(e, res) })
 }
 
 func printTable(e *env, res *api.QueryResult) {
@@ -447,25 +445,18 @@ func printTable(e *env, res *api.QueryResult) {
 }
 
 func runBudget(e *env, args []string) error {
-	fs := newFlags(e, "budget", "--room URL --key KEY --collab ID", `Shows the collaboration's privacy budget.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
+	v := newCollabVerb(e, "budget", "--room URL --key KEY --collab ID", `Shows the collaboration's privacy budget.`, "collab")
+	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
-	b, err := c.Budget(context.Background(), *collab)
+	b, err := c.Budget(context.Background(), *v.collab)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, b)
-	}
-	fmt.Fprintf(e.stdout, "epsilon spent %.2f of %.2f; %.2f left\n", b.Spent, b.Total, b.Remaining)
-	return nil
+	return v.print(b, func() {
+		fmt.Fprintf(e.stdout, "epsilon spent %.2f of %.2f; %.2f left\n", b.Spent, b.Total, b.Remaining)
+	})
 }
 
 // progress is a one-line progress bar on stderr.
@@ -502,55 +493,41 @@ exact SHA-256. Proposing is approving.
 }
 
 func runPolicyPropose(e *env, args []string) error {
-	fs := newFlags(e, "policy propose", "--room URL --key KEY --collab ID --file MODULE.rego", `Proposes a policy module.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	file := fs.String("file", "", "the Rego module (required)")
-	if err := fs.parse(args); err != nil {
+	v := newCollabVerb(e, "policy propose", "--room URL --key KEY --collab ID --file MODULE.rego", `Proposes a policy module.`, "collab")
+	file := v.String("file", "", "the Rego module (required)")
+	c, err := v.start(args)
+	if err != nil {
 		return err
 	}
 	src, err := os.ReadFile(*file)
 	if err != nil {
 		return err
 	}
-	c, err := cf.connect(e)
-	if err != nil {
-		return err
-	}
-	p, err := c.ProposePolicy(context.Background(), *collab, src)
+	p, err := c.ProposePolicy(context.Background(), *v.collab, src)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, p)
-	}
-	fmt.Fprintf(e.stdout, "proposed policy %s; the other members approve it with cleanroom policy approve --hash %s\n", p.Hash, p.Hash)
-	return nil
+	return v.print(p, func() {
+		fmt.Fprintf(e.stdout, "proposed policy %s; the other members approve it with cleanroom policy approve --hash %s\n", p.Hash, p.Hash)
+	})
 }
 
 func runPolicyApprove(e *env, args []string) error {
-	fs := newFlags(e, "policy approve", "--room URL --key KEY --collab ID --hash SHA256", `Approves a proposed policy module by its hash.`)
-	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
-	hash := fs.String("hash", "", "the proposal's SHA-256 (required)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
+	v := newCollabVerb(e, "policy approve", "--room URL --key KEY --collab ID --hash SHA256", `Approves a proposed policy module by its hash.`, "collab")
+	hash := v.String("hash", "", "the proposal's SHA-256 (required)")
+	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
-	p, err := c.ApprovePolicy(context.Background(), *collab, *hash)
+	p, err := c.ApprovePolicy(context.Background(), *v.collab, *hash)
 	if err != nil {
 		return explain(err)
 	}
-	if *cf.json {
-		return printJSON(e, p)
-	}
-	state := "waiting for other members"
-	if p.Active {
-		state = "now active"
-	}
-	fmt.Fprintf(e.stdout, "approved policy %s: %s\n", p.Hash, state)
-	return nil
+	return v.print(p, func() {
+		state := "waiting for other members"
+		if p.Active {
+			state = "now active"
+		}
+		fmt.Fprintf(e.stdout, "approved policy %s: %s\n", p.Hash, state)
+	})
 }
