@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
 
 // Modes of matching.
 const (
@@ -58,6 +62,10 @@ type CreateCollaboration struct {
 	Members []string `json:"members"` // partner ids, the creator among them
 	// Settings are the collaboration's own constraints (policy.Settings).
 	Settings any `json:"settings,omitempty"`
+	// Bounds declares the range of each numeric column ("member.column")
+	// that queries may sum, average or cluster: values are clamped to it,
+	// and it sets the noise.
+	Bounds map[string][2]float64 `json:"bounds,omitempty"`
 	// ExpiresInHours ends the collaboration's data actions after that long
 	// (0: no expiry).
 	ExpiresInHours int `json:"expires_in_hours,omitempty"`
@@ -65,18 +73,19 @@ type CreateCollaboration struct {
 
 // Collaboration is where a collaboration stands, as its members see it.
 type Collaboration struct {
-	ID        string              `json:"id"`
-	Mode      string              `json:"mode"`
-	Profile   string              `json:"profile"`
-	Kind      string              `json:"kind"`
-	Members   []string            `json:"members"`
-	CreatedBy string              `json:"created_by"`
-	Accepted  map[string]bool     `json:"accepted"`
-	Revoked   bool                `json:"revoked,omitempty"`
-	RevokedBy string              `json:"revoked_by,omitempty"`
-	ExpiresAt *time.Time          `json:"expires_at,omitempty"`
-	Settings  any                 `json:"settings,omitempty"`
-	Datasets  map[string]*Dataset `json:"datasets"`
+	ID        string                `json:"id"`
+	Mode      string                `json:"mode"`
+	Profile   string                `json:"profile"`
+	Kind      string                `json:"kind"`
+	Members   []string              `json:"members"`
+	CreatedBy string                `json:"created_by"`
+	Accepted  map[string]bool       `json:"accepted"`
+	Revoked   bool                  `json:"revoked,omitempty"`
+	RevokedBy string                `json:"revoked_by,omitempty"`
+	ExpiresAt *time.Time            `json:"expires_at,omitempty"`
+	Settings  any                   `json:"settings,omitempty"`
+	Bounds    map[string][2]float64 `json:"bounds,omitempty"`
+	Datasets  map[string]*Dataset   `json:"datasets"`
 	// Keys are the members' public JWK sets, to seal the secret to.
 	Keys map[string]any `json:"keys,omitempty"`
 	// Match is the latest match run, if any.
@@ -168,13 +177,97 @@ type MatchResult struct {
 // QueryVersion is the version a query spec must name.
 const QueryVersion = "cleanroom.dev/query/v1"
 
-// QuerySpec is an aggregate question (cleanroom.dev/query/v1). Columns are
-// named "member.column".
+// QuerySpec is an aggregate question about the matched people
+// (cleanroom.dev/query/v1). Columns are named "member.column". Every
+// output row describes at least k people (the collaboration's strictest
+// min_group_size); smaller groups are withheld and only their number told.
+//
+//	{"version": "cleanroom.dev/query/v1",
+//	 "metrics": ["count",
+//	             {"kind": "sum", "column": "pulsefit.revenue"},
+//	             {"kind": "avg", "column": "coursely.spend"},
+//	             {"kind": "match_rate", "member": "coursely"},
+//	             {"kind": "roi", "revenue": ["coursely.revenue", "pulsefit.revenue"], "cost": {"column": "coursely.spend"}},
+//	             {"kind": "lift", "exposed": "coursely.exposed", "converted": "pulsefit.conversions"}],
+//	 "group_by": ["coursely.age_band"],
+//	 "filters": [{"column": "coursely.region", "op": "in", "values": ["north", "east"]}],
+//	 "kmeans": {"k": 4, "columns": ["coursely.spend", "pulsefit.revenue"], "iterations": 5},
+//	 "epsilon": 0.5}
+//
+// A metric given as a plain string is {"kind": that string}. Numeric
+// columns (sum, avg, roi, kmeans) must have bounds declared in the
+// collaboration; values are clamped to them. epsilon is split evenly among
+// the noisy statistics the query releases.
 type QuerySpec struct {
 	Version string   `json:"version"`
-	Metrics []string `json:"metrics"`
+	Metrics []Metric `json:"metrics"`
 	GroupBy []string `json:"group_by,omitempty"`
+	Filters []Filter `json:"filters,omitempty"`
+	KMeans  *KMeans  `json:"kmeans,omitempty"`
 	Epsilon float64  `json:"epsilon"`
+}
+
+// Metric kinds.
+const (
+	MetricCount     = "count"
+	MetricSum       = "sum"
+	MetricAvg       = "avg"
+	MetricMatchRate = "match_rate"
+	MetricROI       = "roi"
+	MetricLift      = "lift"
+)
+
+// Metric is one statistic per output row.
+type Metric struct {
+	Kind   string `json:"kind"`
+	Column string `json:"column,omitempty"` // sum, avg
+	Member string `json:"member,omitempty"` // match_rate: matched people over this member's list
+	// roi = (sum of the Revenue columns over the overlap) / Cost: the
+	// alliance formula ROI = (R_A + R_B) / C.
+	Revenue []string `json:"revenue,omitempty"`
+	Cost    *Cost    `json:"cost,omitempty"`
+	// lift compares the conversion rate of the people with Exposed true
+	// (true, yes, 1) with that of the others; Converted counts as a
+	// conversion when it is a number above 0 or true.
+	Exposed   string `json:"exposed,omitempty"`
+	Converted string `json:"converted,omitempty"`
+}
+
+// UnmarshalJSON takes a metric object or its kind alone.
+func (m *Metric) UnmarshalJSON(b []byte) error {
+	var kind string
+	if json.Unmarshal(b, &kind) == nil {
+		*m = Metric{Kind: kind}
+		return nil
+	}
+	type plain Metric
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode((*plain)(m))
+}
+
+// Cost is ROI's denominator: a constant (the campaign's cost, a public
+// parameter) or the sum of a column over the overlap.
+type Cost struct {
+	Value  float64 `json:"value,omitempty"`
+	Column string  `json:"column,omitempty"`
+}
+
+// Filter keeps the matched people whose column compares true: op is eq,
+// ne, in (with values), lt, le, gt or ge (numeric).
+type Filter struct {
+	Column string   `json:"column"`
+	Op     string   `json:"op"`
+	Value  string   `json:"value,omitempty"`
+	Values []string `json:"values,omitempty"`
+}
+
+// KMeans asks for a k-means profile of the matched people on numeric
+// columns: only centroids and cluster sizes come back.
+type KMeans struct {
+	K          int      `json:"k"`
+	Columns    []string `json:"columns"`
+	Iterations int      `json:"iterations,omitempty"` // default 5
 }
 
 // QueryResult is an aggregate answer: rows of at least k people only.
@@ -182,10 +275,18 @@ type QueryResult struct {
 	Columns    []string   `json:"columns"`
 	Rows       [][]any    `json:"rows"`
 	Suppressed int        `json:"suppressed"` // groups withheld for having fewer than k people
+	Clusters   []Cluster  `json:"clusters,omitempty"`
 	MinGroup   int        `json:"min_group_size"`
 	Epsilon    float64    `json:"epsilon"`
 	Noise      bool       `json:"noise"`
 	Budget     BudgetInfo `json:"budget"`
+}
+
+// Cluster is one k-means cluster: its centroid (in the order of the
+// spec's columns) and its size.
+type Cluster struct {
+	Centroid []float64 `json:"centroid"`
+	Size     int64     `json:"size"`
 }
 
 // BudgetInfo is a collaboration's privacy budget.

@@ -1,0 +1,24 @@
+// Package analytics computes the aggregates a room releases about the
+// matched people, and nothing else: counts, sums, averages, match rates,
+// ROI, lift and k-means profiles, per group of at least k people, with
+// differential-privacy noise.
+//
+// It works on columns in memory: each member's attribute columns,
+// dictionary-encoded (Column), and the join (Table: for every matched
+// person, the row in each member's list). It does no I/O and knows nothing
+// of tokens or identifiers; the room resolves a query spec into a Plan.
+//
+// # Privacy
+//
+// Each matched person is in exactly one group, so every per-group statistic
+// has L0 sensitivity 1 and the groups compose in parallel. A query's
+// epsilon is split evenly among the statistics it releases (the group
+// counts, and each metric's sums or counts). Numeric values are clamped to
+// their declared bounds before they are summed, which bounds a person's
+// contribution. Noise is Laplace, from Google's differential-privacy
+// library. Groups whose noisy count is below k are withheld and only their
+// number is told. Match rates are rounded to whole percent and shown as
+// ">85%" above 85%. k-means is DP-Lloyd: data-independent initial
+// centroids, and every iteration releases only noisy per-cluster counts and
+// sums.
+package analytics

@@ -1,0 +1,104 @@
+package analytics
+
+import (
+	"math"
+	"math/rand/v2"
+)
+
+// kmeans runs DP-Lloyd on the filtered matched people: points are the
+// bounded columns scaled to [0, 1]; the initial centroids are drawn from
+// the seed, not the data; every iteration releases only noisy counts and
+// noisy coordinate sums per cluster (epsilon split evenly among the
+// iterations, and within one between counts and sums). Clusters whose
+// final noisy size is below k are withheld.
+func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
+	km := p.KMeans
+	d, k := len(km.Columns), km.K
+	rows := p.Table.Rows
+	n := p.Table.Len()
+
+	// Points, scaled, for the people the filters keep.
+	scaled := make([][]float64, d) // per column, per code
+	for j, c := range km.Columns {
+		vals := c.clamped()
+		w := c.Hi - c.Lo
+		scaled[j] = make([]float64, len(vals))
+		for i, v := range vals {
+			if w > 0 {
+				scaled[j][i] = (v - c.Lo) / w
+			}
+		}
+	}
+	pts := make([]float64, 0, n*d)
+	for i := range n {
+		keep := true
+		for _, f := range p.Filters {
+			if !f.Keep[f.Col.Codes[rows[f.Member][i]]] {
+				keep = false
+				break
+			}
+		}
+		if !keep {
+			continue
+		}
+		for j, c := range km.Columns {
+			pts = append(pts, scaled[j][c.Col.Codes[rows[c.Member][i]]])
+		}
+	}
+	rng := rand.New(rand.NewPCG(p.Seed, 0x6b6d65616e73))
+	cent := make([]float64, k*d)
+	for i := range cent {
+		cent[i] = rng.Float64()
+	}
+	epsIter := eps / float64(km.Iterations)
+	counts := make([]int64, k)
+	sums := make([]float64, k*d)
+	noisy := make([]int64, k)
+	for range km.Iterations {
+		clear(counts)
+		clear(sums)
+		for off := 0; off < len(pts); off += d {
+			pt := pts[off : off+d]
+			best, bestDist := 0, math.Inf(1)
+			for c := range k {
+				dist := 0.0
+				for j, v := range pt {
+					dv := v - cent[c*d+j]
+					dist += dv * dv
+				}
+				if dist < bestDist {
+					best, bestDist = c, dist
+				}
+			}
+			counts[best]++
+			for j, v := range pt {
+				sums[best*d+j] += v
+			}
+		}
+		// A person is in one cluster (counts compose in parallel) and adds
+		// at most 1 to each of d coordinate sums.
+		for c := range k {
+			noisy[c] = p.Noise.Count(counts[c], epsIter/2)
+			if noisy[c] <= 0 {
+				continue
+			}
+			for j := range d {
+				s := p.Noise.Sum(sums[c*d+j], 1, epsIter/2/float64(d))
+				cent[c*d+j] = math.Min(math.Max(s/float64(noisy[c]), 0), 1)
+			}
+		}
+	}
+	var out []Cluster
+	for c := range k {
+		if noisy[c] < int64(p.MinGroup) {
+			suppressed++
+			continue
+		}
+		cl := Cluster{Centroid: make([]float64, d), Size: noisy[c]}
+		for j, col := range km.Columns {
+			cl.Centroid[j] = round(col.Lo+cent[c*d+j]*(col.Hi-col.Lo), 4)
+		}
+		out = append(out, cl)
+	}
+	return out, suppressed
+}

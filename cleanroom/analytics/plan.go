@@ -1,0 +1,156 @@
+package analytics
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Metric kinds, as in the query spec.
+const (
+	Count     = "count"
+	Sum       = "sum"
+	Avg       = "avg"
+	MatchRate = "match_rate"
+	ROI       = "roi"
+	Lift      = "lift"
+)
+
+// Metric is one planned statistic.
+type Metric struct {
+	Kind string
+	// Sum, Avg: the column summed.
+	Column Bounded
+	// MatchRate: the member whose list is the denominator, and that list's
+	// length (its rows, all of them).
+	Member     int
+	MemberRows int
+	// ROI: the revenue columns summed, over a constant cost (CostValue) or
+	// the sum of a cost column.
+	Revenue   []Bounded
+	CostValue float64
+	Cost      *Bounded
+	// Lift: who was exposed, and who converted.
+	Exposed, Converted Ref
+}
+
+// Filter keeps the people whose column's code is marked in Keep.
+type Filter struct {
+	Ref
+	Keep []bool // per code of Ref.Col
+}
+
+// KMeans is a k-means profile on bounded columns.
+type KMeans struct {
+	K          int
+	Columns    []Bounded
+	Iterations int
+}
+
+// Plan is a resolved query.
+type Plan struct {
+	Table    *Table
+	Members  []string // names of the members, in the order of Table.Rows
+	GroupBy  []Ref
+	Filters  []Filter
+	Metrics  []Metric
+	KMeans   *KMeans
+	MinGroup int     // k: the fewest people an output row may describe
+	Epsilon  float64 // for the whole query
+	Noise    Noise
+	Seed     uint64 // of k-means' data-independent initial centroids
+}
+
+// ErrPlan is wrapped by every error in a plan: the query is malformed.
+var ErrPlan = errors.New("analytics: invalid query")
+
+func planErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrPlan, fmt.Sprintf(format, a...))
+}
+
+// parts is how many statistics the query releases per group, among which
+// epsilon is split: the group counts, and each metric's own.
+func (p *Plan) parts() int {
+	n := 1
+	for _, m := range p.Metrics {
+		switch m.Kind {
+		case Sum, Avg, MatchRate, Lift:
+			n++
+		case ROI:
+			n++
+			if m.Cost != nil {
+				n++
+			}
+		}
+	}
+	if p.KMeans != nil {
+		n++
+	}
+	return n
+}
+
+func (p *Plan) check() error {
+	if p.Table == nil || p.Noise == nil {
+		return planErr("no table or noise")
+	}
+	if len(p.GroupBy) > 4 {
+		return planErr("at most 4 group_by columns")
+	}
+	if p.MinGroup < 1 {
+		return planErr("k must be at least 1")
+	}
+	if _, exact := p.Noise.(Exact); !exact && !(p.Epsilon > 0) {
+		return planErr("epsilon must be positive")
+	}
+	checkBounds := func(b Bounded) error {
+		if !(b.Lo <= b.Hi) {
+			return planErr("a column's bounds are empty")
+		}
+		return nil
+	}
+	for _, m := range p.Metrics {
+		switch m.Kind {
+		case Count:
+		case Sum, Avg:
+			if err := checkBounds(m.Column); err != nil {
+				return err
+			}
+		case MatchRate:
+			for _, g := range append(p.GroupBy, refsOf(p.Filters)...) {
+				if g.Member != m.Member {
+					return planErr("a match rate can be grouped and filtered only by the columns of the member whose list it is over")
+				}
+			}
+		case ROI:
+			if len(m.Revenue) == 0 || (m.Cost == nil && !(m.CostValue > 0)) {
+				return planErr("roi needs revenue columns and a positive cost or a cost column")
+			}
+			for _, r := range m.Revenue {
+				if err := checkBounds(r); err != nil {
+					return err
+				}
+			}
+		case Lift:
+		default:
+			return planErr("unknown metric %q", m.Kind)
+		}
+	}
+	if k := p.KMeans; k != nil {
+		if k.K < 1 || k.K > 16 || len(k.Columns) == 0 || len(k.Columns) > 8 || k.Iterations < 1 || k.Iterations > 20 {
+			return planErr("kmeans takes k 1-16, 1-8 columns and 1-20 iterations")
+		}
+		for _, c := range k.Columns {
+			if err := checkBounds(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func refsOf(fs []Filter) []Ref {
+	out := make([]Ref, len(fs))
+	for i, f := range fs {
+		out[i] = f.Ref
+	}
+	return out
+}
