@@ -32,7 +32,7 @@ func BenchmarkHashedRoundTrip(b *testing.B) {
 		if err != nil || m.Matched != rows/2 {
 			b.Fatal(m, err)
 		}
-		if _, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}, Epsilon: 0.5}); err != nil {
+		if _, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -40,6 +42,8 @@ type collabRecord struct {
 	Tasks     map[string]*taskRecord    `json:"tasks,omitempty"`
 	Match     *matchRecord              `json:"match,omitempty"`
 	Runs      int64                     `json:"runs"`
+	// Bounds are the declared ranges of numeric columns, by "member.column".
+	Bounds map[string][2]float64 `json:"bounds,omitempty"`
 	// Policy is the collaboration's own module: active and proposed.
 	Policy policy.Proposals `json:"policy"`
 }
@@ -178,6 +182,12 @@ func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord
 		CreatedBy: who.partner(), Accepted: map[string]bool{who.partner(): true}, Settings: settings,
 		Created: r.now().UTC(), Datasets: map[string]*datasetRecord{},
 	}
+	for name, b := range req.Bounds {
+		if _, _, ok := strings.Cut(name, "."); !ok || math.IsNaN(b[0]) || math.IsInf(b[0], 0) || math.IsInf(b[1], 0) || !(b[0] <= b[1]) {
+			return nil, badRequest("bounds are declared as \"member.column\": [low, high], with low <= high, both finite")
+		}
+	}
+	c.Bounds = req.Bounds
 	if req.ExpiresInHours < 0 {
 		return nil, badRequest("expires_in_hours must not be negative")
 	}
@@ -215,7 +225,7 @@ func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
 	v := &api.Collaboration{
 		ID: c.ID, Mode: c.Mode, Profile: c.Profile, Kind: c.Kind, Members: c.Members,
 		CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, RevokedBy: c.RevokedBy,
-		Settings: c.Settings, Datasets: map[string]*api.Dataset{}, Keys: map[string]any{},
+		Settings: c.Settings, Bounds: c.Bounds, Datasets: map[string]*api.Dataset{}, Keys: map[string]any{},
 		PendingReencryption: map[string]int{},
 	}
 	if !c.ExpiresAt.IsZero() {

@@ -106,7 +106,7 @@ func TestEndToEnd(t *testing.T) {
 			if m.Matched != overlap {
 				t.Fatalf("matched %d, true overlap %d", m.Matched, overlap)
 			}
-			q, err := ps[0].Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}, GroupBy: []string{"alpha.age_band"}})
+			q, err := ps[0].Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.age_band"}})
 			if err != nil {
 				t.Fatal(err)
 			}

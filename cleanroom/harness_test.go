@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -51,7 +52,7 @@ func startRoom(t testing.TB) *testRoom {
 // serve opens the room's directory and serves it until the test ends.
 func (tr *testRoom) serve() {
 	t := tr.t
-	r, err := Open(context.Background(), Config{Dir: tr.dir, CheckpointInterval: -1, Now: tr.now})
+	r, err := Open(context.Background(), Config{Dir: tr.dir, CheckpointInterval: -1, Now: tr.now, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
 	}

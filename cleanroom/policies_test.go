@@ -30,8 +30,8 @@ func TestPolicyApproval(t *testing.T) {
 	if _, err := a.Match(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	bySpend := api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}, GroupBy: []string{"alpha.spend"}}
-	byAge := api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}, GroupBy: []string{"alpha.age_band"}}
+	bySpend := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.spend"}}
+	byAge := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.age_band"}}
 	if _, err := a.Query(ctx, "c1", bySpend); err != nil {
 		t.Fatalf("before the module: %v", err)
 	}

@@ -60,7 +60,7 @@ func TestRevokeIsAKillSwitch(t *testing.T) {
 	if _, err := a.Match(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	q := api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}}
+	q := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}}
 	if _, err := a.Query(ctx, "c1", q); err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +99,9 @@ func TestPolicyRefusals(t *testing.T) {
 		name, reason string
 		q            api.QuerySpec
 	}{
-		{"no epsilon", "a query must spend some epsilon", api.QuerySpec{Metrics: []string{"count"}}},
-		{"too much epsilon", "the query asks for more epsilon than one query may spend", api.QuerySpec{Metrics: []string{"count"}, Epsilon: 3}},
-		{"dimension not allowed", "grouping by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []string{"count"}, GroupBy: []string{"alpha.spend"}, Epsilon: 0.1}},
+		{"no epsilon", "a query must spend some epsilon", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}}},
+		{"too much epsilon", "the query asks for more epsilon than one query may spend", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 3}},
+		{"dimension not allowed", "grouping by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.spend"}, Epsilon: 0.1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.q.Version = api.QueryVersion
@@ -117,7 +117,7 @@ func TestPolicyRefusals(t *testing.T) {
 	}
 	// The budget: 10 epsilon, 0.5 a query: the 21st query is refused.
 	for i := range 21 {
-		_, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}, Epsilon: 0.5})
+		_, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5})
 		if i < 20 && err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}
@@ -138,7 +138,7 @@ func TestPolicyRefusals(t *testing.T) {
 		t.Error("an analyst ran a match")
 	}
 	au := tr.partner("audrey", policy.RoleAuditor, "alpha")
-	_, err = au.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []string{"count"}, Epsilon: 0.1})
+	_, err = au.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.1})
 	wantProblem(t, err, api.ProblemDenied)
 	if err := au.ExportAudit(ctx, io.Discard); err != nil {
 		t.Errorf("auditor export: %v", err)

@@ -56,7 +56,8 @@ type Room struct {
 	rand    io.Reader
 	metrics *metrics
 
-	keys    sync.Map   // principal id → *crypto.PublicKeys, parsed once
+	keys    sync.Map // principal id → *crypto.PublicKeys, parsed once
+	cache   columnCache
 	matchMu sync.Mutex // one match at a time: each may use MatchMemory
 }
 

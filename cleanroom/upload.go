@@ -18,6 +18,7 @@ import (
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/matcher"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -384,7 +385,13 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	if req.Digest != digest {
 		return nil, conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
 	}
-	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: u.Rows}}}
+	stats := &policy.DatasetStats{Rows: u.Rows}
+	if prev := c.Datasets[u.Member]; prev != nil && prev.Upload != id && !u.Committed {
+		if stats.DifferenceFromPrevious, err = r.difference(ctx, prev, u); err != nil {
+			return nil, err
+		}
+	}
+	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: stats}}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -434,4 +441,26 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 		return nil, err
 	}
 	return ds.view(c), nil
+}
+
+// difference returns the size of the symmetric difference between a
+// member's previous dataset and its new upload, counted on their first
+// layers (the member's own tokens, which the same member makes the same way
+// each time): a new list that differs by a handful of people would let the
+// member learn, from the change in the overlap, whether those few are the
+// other members' customers, and the policy refuses it.
+func (r *Room) difference(ctx context.Context, prev *datasetRecord, u *uploadRecord) (int64, error) {
+	old := *prev
+	old.Layers = 1
+	next := &datasetRecord{Upload: u.ID, Rows: u.Rows, RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1}
+	r.matchMu.Lock()
+	defer r.matchMu.Unlock()
+	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(&old, false), r.newLayerReader(next, false)},
+		matcher.Options{CardinalityOnly: true, MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("cleanroom: comparing with the previous upload: %w", err)
+	}
+	a := res.Sets[0].Rows - res.Sets[0].Duplicates
+	b := res.Sets[1].Rows - res.Sets[1].Duplicates
+	return a + b - 2*res.Matches, nil
 }

@@ -65,6 +65,9 @@ func (b *ColumnBuilder) Column() *Column {
 // Len is the number of rows.
 func (c *Column) Len() int { return len(c.Codes) }
 
+// Number returns the value of code as a number (NaN if it is not one).
+func (c *Column) Number(code int) float64 { return c.nums[code] }
+
 // Table is the join: Rows[m][i] is the row of matched person i in member
 // m's list.
 type Table struct {

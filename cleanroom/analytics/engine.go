@@ -255,6 +255,9 @@ func Run(p *Plan) (*Result, error) {
 	}
 
 	n := p.Table.Len()
+	if len(p.Metrics) == 0 {
+		n = 0 // a k-means profile alone releases no group rows
+	}
 	if g.dense {
 		// Flat accumulators, one set per core over a share of the rows,
 		// added up after.

@@ -70,7 +70,10 @@ func planErr(format string, a ...any) error {
 // parts is how many statistics the query releases per group, among which
 // epsilon is split: the group counts, and each metric's own.
 func (p *Plan) parts() int {
-	n := 1
+	n := 0
+	if len(p.Metrics) > 0 {
+		n = 1 // the group counts
+	}
 	for _, m := range p.Metrics {
 		switch m.Kind {
 		case Sum, Avg, MatchRate, Lift:
@@ -91,6 +94,9 @@ func (p *Plan) parts() int {
 func (p *Plan) check() error {
 	if p.Table == nil || p.Noise == nil {
 		return planErr("no table or noise")
+	}
+	if len(p.Metrics) == 0 && p.KMeans == nil {
+		return planErr("no metric and no kmeans")
 	}
 	if len(p.GroupBy) > 4 {
 		return planErr("at most 4 group_by columns")

@@ -264,7 +264,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	say("The room compared the canary identifiers, then matched: %d people in common (true overlap %d)", m.Matched, overlap)
 
 	q, err := clients[brandA].Query(ctx, demoCollab, api.QuerySpec{
-		Version: api.QueryVersion, Metrics: []string{"count"}, GroupBy: []string{brandA + ".age_band"}, Epsilon: 0.5,
+		Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{brandA + ".age_band"}, Epsilon: 0.5,
 	})
 	if err != nil {
 		return nil, err

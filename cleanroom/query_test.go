@@ -1,0 +1,277 @@
+package cleanroom
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Person i's attributes, the same in whichever list holds them: the ground
+// truth the query tests compute answers from.
+func spendOf(i int) float64   { return float64(i % 600) } // bounds [0, 500] clamp some
+func exposedOf(i int) bool    { return i%3 == 0 }
+func revenueOf(i int) float64 { return float64((i * 7) % 120) } // bounds [0, 100] clamp some
+func convertedOf(i int) bool  { return i%5 == 0 || (exposedOf(i) && i%2 == 0) }
+func regionOf(i int) string   { return []string{"north", "south", "east", "west"}[(i/7)%4] }
+
+// writeAttrList writes a list of people with member-specific columns.
+func writeAttrList(t testing.TB, ids []int, cols []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "attrs.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(f)
+	w.Write(append([]string{"email"}, cols...))
+	for _, id := range ids {
+		email, band := person(id)
+		rec := []string{email}
+		for _, c := range cols {
+			switch c {
+			case "age_band":
+				rec = append(rec, band)
+			case "region":
+				rec = append(rec, regionOf(id))
+			case "spend":
+				rec = append(rec, strconv.FormatFloat(spendOf(id), 'f', 2, 64))
+			case "exposed":
+				rec = append(rec, strconv.FormatBool(exposedOf(id)))
+			case "revenue":
+				rec = append(rec, strconv.FormatFloat(revenueOf(id), 'f', 2, 64))
+			case "conversions":
+				rec = append(rec, map[bool]string{true: "1", false: "0"}[convertedOf(id)])
+			}
+		}
+		w.Write(rec)
+	}
+	w.Flush()
+	f.Close()
+	return path
+}
+
+// TestQueryMetrics: every metric, through the API, with noise off, against
+// answers computed here from the people themselves.
+func TestQueryMetrics(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	ctx := context.Background()
+	settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band", "alpha.region"}}
+	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email", Members: []string{"alpha", "bravo"},
+		Settings: settings, Bounds: map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]client.StateDir{"alpha": client.StateDir(t.TempDir()), "bravo": client.StateDir(t.TempDir())}
+	if err := a.DistributeSecret(ctx, "c1", states["alpha"], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Accept(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReceiveSecret(ctx, "c1", states["bravo"], nil); err != nil {
+		t.Fatal(err)
+	}
+	idsA, idsB := span(0, 6000), span(2000, 9000)
+	colsA, colsB := []string{"age_band", "region", "spend", "exposed"}, []string{"revenue", "conversions"}
+	for _, up := range []struct {
+		c    *client.Client
+		ids  []int
+		cols []string
+	}{{a, idsA, colsA}, {b, idsB, colsB}} {
+		spec := client.UploadSpec{Collab: "c1", Input: writeAttrList(t, up.ids, up.cols), IDColumn: "email", Kind: crypto.KindEmail,
+			Columns: up.cols, State: states[up.c.Principal()], RowsPerPart: 2500}
+		if _, err := up.c.UploadCSV(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ground truth: the overlap is [2000, 6000); group by region.
+	type agg struct {
+		n          int64
+		spend, rev float64
+		cells      [4]int64
+	}
+	want := map[string]*agg{}
+	alphaByRegion := map[string]int{}
+	for _, id := range idsA {
+		alphaByRegion[regionOf(id)]++
+	}
+	for id := 2000; id < 6000; id++ {
+		g := want[regionOf(id)]
+		if g == nil {
+			g = &agg{}
+			want[regionOf(id)] = g
+		}
+		g.n++
+		g.spend += math.Min(spendOf(id), 500)
+		g.rev += math.Min(revenueOf(id), 100)
+		cell := 0
+		if exposedOf(id) {
+			cell = 2
+		}
+		if convertedOf(id) {
+			cell++
+		}
+		g.cells[cell]++
+	}
+	q := api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.region"}, Metrics: []api.Metric{
+		{Kind: api.MetricCount},
+		{Kind: api.MetricSum, Column: "bravo.revenue"},
+		{Kind: api.MetricAvg, Column: "alpha.spend"},
+		{Kind: api.MetricROI, Revenue: []string{"bravo.revenue"}, Cost: &api.Cost{Column: "alpha.spend"}},
+		{Kind: api.MetricLift, Exposed: "alpha.exposed", Converted: "bravo.conversions"},
+		{Kind: api.MetricMatchRate, Member: "alpha"},
+	}}
+	res, err := a.Query(ctx, "c1", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 4 {
+		t.Fatalf("%d rows: %v", len(res.Rows), res.Rows)
+	}
+	r4 := func(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+	for _, row := range res.Rows {
+		g := want[row[0].(string)]
+		nE, nU := g.cells[2]+g.cells[3], g.cells[0]+g.cells[1]
+		rE, rU := float64(g.cells[3])/float64(nE), float64(g.cells[1])/float64(nU)
+		rate := fmt.Sprintf("%.0f%%", math.Round(100*float64(g.n)/float64(alphaByRegion[row[0].(string)])))
+		exp := fmt.Sprint([]any{row[0], g.n, math.Round(g.rev*100) / 100, r4(g.spend / float64(g.n)), r4(g.rev / g.spend),
+			r4(rE/rU - 1), r4(rE), r4(rU), nE, nU, rate})
+		if got := fmt.Sprint(row); got != exp {
+			t.Errorf("got  %s\nwant %s", got, exp)
+		}
+	}
+
+	// k-means returns centroids and sizes only.
+	km, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, KMeans: &api.KMeans{K: 2, Columns: []string{"alpha.spend", "bravo.revenue"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, c := range km.Clusters {
+		size += c.Size
+		if len(c.Centroid) != 2 || c.Centroid[0] < 0 || c.Centroid[0] > 500 {
+			t.Errorf("centroid %v", c.Centroid)
+		}
+	}
+	if size != 4000 || len(km.Rows) != 0 {
+		t.Errorf("clusters %+v cover %d people, want 4000", km.Clusters, size)
+	}
+
+	// Refusals.
+	for name, tc := range map[string]struct {
+		q   api.QuerySpec
+		typ string
+		msg string
+	}{
+		"no bounds":        {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: "bravo.conversions"}}}, api.ProblemBadRequest, "no declared bounds"},
+		"unknown column":   {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricAvg, Column: "alpha.salary"}}}, api.ProblemBadRequest, "has no column"},
+		"unknown metric":   {api.QuerySpec{Metrics: []api.Metric{{Kind: "median"}}}, api.ProblemBadRequest, "unknown metric"},
+		"match rate by b":  {api.QuerySpec{GroupBy: []string{"alpha.region"}, Metrics: []api.Metric{{Kind: api.MetricMatchRate, Member: "bravo"}}}, api.ProblemBadRequest, "match rate"},
+		"dimension denied": {api.QuerySpec{GroupBy: []string{"bravo.conversions"}, Metrics: []api.Metric{{Kind: api.MetricCount}}}, api.ProblemDenied, ""},
+		"bad filter":       {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.spend", Op: "gt", Value: "lots"}}}, api.ProblemBadRequest, "number"},
+	} {
+		tc.q.Version = api.QueryVersion
+		_, err := a.Query(ctx, "c1", tc.q)
+		p := wantProblem(t, err, tc.typ)
+		if !strings.Contains(p.Title, tc.msg) {
+			t.Errorf("%s: %q", name, p.Title)
+		}
+	}
+	// A filter narrows the people counted.
+	f, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}},
+		Filters: []api.Filter{{Column: "alpha.region", Op: "in", Values: []string{"north", "east"}}}})
+	if err != nil || f.Rows[0][0] != float64(want["north"].n+want["east"].n) {
+		t.Errorf("filtered count %v, want %d (%v)", f.Rows, want["north"].n+want["east"].n, err)
+	}
+}
+
+// TestBudgetUnderConcurrency: many concurrent queries never spend more
+// than the budget together.
+func TestBudgetUnderConcurrency(t *testing.T) {
+	_, a, b, _ := readyPair(t, api.ModeHashed, nil)
+	ctx := context.Background()
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := a
+			if i%2 == 1 {
+				c = b
+			}
+			_, err := c.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5})
+			if err == nil {
+				ok.Add(1)
+			} else {
+				refused.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	bud, err := a.Budget(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok.Load() != 20 || refused.Load() != 20 || bud.Spent != 10 || bud.Remaining != 0 {
+		t.Fatalf("%d answered, %d refused, budget %+v: want 20, 20, all 10 spent", ok.Load(), refused.Load(), bud)
+	}
+}
+
+// TestDifferencingGuard: a new list that differs from the member's
+// previous one by fewer than 50 people is refused and audited; an identical
+// one, or one that differs by more, is taken.
+func TestDifferencingGuard(t *testing.T) {
+	for _, mode := range []string{api.ModeHashed, api.ModeBlinded} {
+		t.Run(mode, func(t *testing.T) {
+			tr := startRoom(t)
+			a := tr.partner("alpha", policy.RolePartner, "")
+			b := tr.partner("bravo", policy.RolePartner, "")
+			states := tr.collab("c1", mode, nil, a, b)
+			ctx := context.Background()
+			up := func(ids []int) error {
+				_, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, ids), states["alpha"]))
+				return err
+			}
+			if err := up(span(0, 1500)); err != nil {
+				t.Fatal(err)
+			}
+			// Ten people swapped for ten others: a difference of 20.
+			err := up(append(span(10, 1500), span(5000, 5010)...))
+			p := wantProblem(t, err, api.ProblemDenied)
+			if !strings.Contains(strings.Join(p.Reasons, "|"), "fewer than 50 identifiers") {
+				t.Errorf("reasons %v", p.Reasons)
+			}
+			if e := lastEntry(t, tr.room); e.Action != "dataset.upload" || e.Decision.Allow {
+				t.Errorf("refusal not audited: %+v", e)
+			}
+			if err := up(span(0, 1500)); err != nil {
+				t.Errorf("an identical list: %v", err)
+			}
+			if err := up(span(100, 1600)); err != nil {
+				t.Errorf("a list differing by 200: %v", err)
+			}
+		})
+	}
+}
