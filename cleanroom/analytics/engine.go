@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -337,6 +338,17 @@ func Run(p *Plan) (*Result, error) {
 		}
 		res.Rows = append(res.Rows, row)
 	}
+	// Rows in the order of their group values: dictionary order is the
+	// order values first appear in a member's list, which is not the
+	// room's to reveal.
+	slices.SortStableFunc(res.Rows, func(a, b []any) int {
+		for i := range p.GroupBy {
+			if c := strings.Compare(a[i].(string), b[i].(string)); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
 	if p.KMeans != nil {
 		res.Clusters, res.Suppressed = p.kmeans(eps, res.Suppressed)
 	}

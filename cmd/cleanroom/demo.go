@@ -50,18 +50,22 @@ var (
 
 // demoReport is what the demo prints with --json.
 type demoReport struct {
-	Mode           string  `json:"mode"`
-	RowsA          int     `json:"rows_a"`
-	RowsB          int     `json:"rows_b"`
-	TrueOverlap    int     `json:"true_overlap"`
-	MatchedOverlap int64   `json:"matched_overlap"`
-	ByAgeBand      [][]any `json:"overlap_by_age_band"`
-	Suppressed     int     `json:"groups_suppressed"`
-	Epsilon        float64 `json:"epsilon_spent"`
-	AuditEntries   int64   `json:"audit_entries"`
-	AuditVerified  bool    `json:"audit_verified"`
-	DataDir        string  `json:"data_dir"`
-	Seconds        float64 `json:"seconds"`
+	Mode           string   `json:"mode"`
+	RowsA          int      `json:"rows_a"`
+	RowsB          int      `json:"rows_b"`
+	TrueOverlap    int      `json:"true_overlap"`
+	MatchedOverlap int64    `json:"matched_overlap"`
+	ByAgeBand      [][]any  `json:"overlap_by_age_band"`
+	ROIColumns     []string `json:"roi_columns"`
+	ROIByAgeBand   [][]any  `json:"roi_by_age_band"`
+	LiftColumns    []string `json:"lift_columns"`
+	Lift           []any    `json:"lift"`
+	Suppressed     int      `json:"groups_suppressed"`
+	Epsilon        float64  `json:"epsilon_spent"`
+	AuditEntries   int64    `json:"audit_entries"`
+	AuditVerified  bool     `json:"audit_verified"`
+	DataDir        string   `json:"data_dir"`
+	Seconds        float64  `json:"seconds"`
 }
 
 func runDemo(e *env, args []string) error {
@@ -115,7 +119,7 @@ client the other verbs use.`)
 	}
 	say("\nSummary: %d and %d customers, %d in common; the room matched %d (%s mode), saw no identifier,",
 		rep.RowsA, rep.RowsB, rep.TrueOverlap, rep.MatchedOverlap, rep.Mode)
-	say("answered one noisy aggregate, and wrote %d audit entries that verify offline: %v (%.1f s)",
+	say("answered three noisy aggregates (overlap, ROI, lift), and wrote %d audit entries that verify offline: %v (%.1f s)",
 		rep.AuditEntries, rep.AuditVerified, rep.Seconds)
 	return nil
 }
@@ -197,6 +201,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	settings := map[string]any{"allowed_dimensions": []string{brandA + ".age_band", brandA + ".region", brandB + ".age_band"}}
 	if _, err := clients[brandA].CreateCollaboration(ctx, api.CreateCollaboration{
 		ID: demoCollab, Mode: cfg.mode, Profile: crypto.ProfilePAIRv1, Kind: "email", Members: []string{brandA, brandB}, Settings: settings,
+		Bounds: map[string][2]float64{brandA + ".revenue": {0, 200}, brandA + ".campaign_cost": {0, 5}, brandB + ".revenue": {0, 100}},
 	}); err != nil {
 		return nil, err
 	}
@@ -234,7 +239,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	say("Each brand has %d customers; %d are customers of both", cfg.rows, overlap)
 
 	specs := map[string]client.UploadSpec{
-		brandA: {Collab: demoCollab, Input: files[brandA], IDColumn: "email", Kind: crypto.KindEmail, Columns: []string{"age_band", "region", "spend", "exposed"}, State: state[brandA]},
+		brandA: {Collab: demoCollab, Input: files[brandA], IDColumn: "email", Kind: crypto.KindEmail, Columns: []string{"age_band", "region", "revenue", "exposed", "campaign_cost"}, State: state[brandA]},
 		brandB: {Collab: demoCollab, Input: files[brandB], IDColumn: "email", Kind: crypto.KindEmail, Columns: []string{"age_band", "conversions", "revenue"}, State: state[brandB]},
 	}
 	if err := both(func(id string) error {
@@ -273,7 +278,35 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	for _, row := range q.Rows {
 		say("  %-6v %v", row[0], row[1])
 	}
-	say("Privacy budget: %.1f of %.1f epsilon left", q.Budget.Remaining, q.Budget.Total)
+
+	// Did the joint campaign pay? ROI = (R_coursely + R_pulsefit) / C over
+	// the shared customers, by segment; and the lift in the fitness app's
+	// conversions among those the course platform's campaign reached.
+	roi, err := clients[brandA].Query(ctx, demoCollab, api.QuerySpec{
+		Version: api.QueryVersion, GroupBy: []string{brandA + ".age_band"}, Epsilon: 0.5,
+		Metrics: []api.Metric{{Kind: api.MetricROI, Revenue: []string{brandA + ".revenue", brandB + ".revenue"}, Cost: &api.Cost{Column: brandA + ".campaign_cost"}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	say("\nJoint campaign ROI by age band, (R_%s + R_%s) / C:", brandA, brandB)
+	for _, row := range roi.Rows {
+		say("  %-6v %v", row[0], row[2])
+	}
+	lift, err := clients[brandB].Query(ctx, demoCollab, api.QuerySpec{
+		Version: api.QueryVersion, Epsilon: 0.5,
+		Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: brandA + ".exposed", Converted: brandB + ".conversions"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var liftRow []any
+	if len(lift.Rows) == 1 {
+		liftRow = lift.Rows[0]
+		say("\nConversion lift at %s from %s's campaign: %v (conversion %v of %v exposed, %v of %v not exposed)",
+			brandB, brandA, liftRow[1], liftRow[2], liftRow[4], liftRow[3], liftRow[5])
+	}
+	say("Privacy budget: %.1f of %.1f epsilon left", lift.Budget.Remaining, lift.Budget.Total)
 
 	// The auditor exports the log over the API and verifies it offline
 	// with nothing but the room's published key, as cleanroom audit
@@ -316,7 +349,8 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	ar, verr := audit.Verify(bufio.NewReaderSize(bf, 1<<20), v, nil)
 	rep := &demoReport{
 		Mode: cfg.mode, RowsA: cfg.rows, RowsB: cfg.rows, TrueOverlap: overlap, MatchedOverlap: m.Matched,
-		ByAgeBand: q.Rows, Suppressed: q.Suppressed, Epsilon: q.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
+		ByAgeBand: q.Rows, Suppressed: q.Suppressed, Epsilon: lift.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
+		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow,
 	}
 	if verr != nil {
 		say("Audit log verification FAILED: %v", verr)
@@ -351,19 +385,41 @@ func both(fn func(id string) error) error {
 	return nil
 }
 
+// customer is one synthetic person: the same in both brands' lists.
+type customer struct {
+	email, age, region string
+	revenue            float64 // spent on courses (coursely)
+	exposed            bool    // reached by coursely's joint campaign
+	conversions        int     // pulsefit subscriptions bought
+	fitRevenue         float64 // pulsefit's revenue from them
+}
+
+// customerOf derives person i from the seed alone. The campaign works: an
+// exposed person converts at the fitness app half again as often.
+func customerOf(seed uint64, i int) customer {
+	h := rand.New(rand.NewPCG(seed, uint64(i)))
+	c := customer{email: fmt.Sprintf("customer%07d@example.com", i), age: ageBands[h.IntN(len(ageBands))], region: regions[h.IntN(len(regions))]}
+	c.revenue = 20 + h.Float64()*160
+	c.exposed = h.IntN(2) == 0
+	p := 0.20
+	if c.exposed {
+		p = 0.30
+	}
+	if h.Float64() < p {
+		c.conversions = 1 + h.IntN(2)
+		c.fitRevenue = float64(c.conversions) * (9.99 + h.Float64()*30)
+	}
+	return c
+}
+
 // writeDemoData writes the two brands' customer lists: rows customers
-// each, of which 30% are customers of both. People shared by both have the
-// same age band in both lists; the fitness app writes some of their emails
-// in another letter case, which normalization undoes.
+// each, of which 30% are customers of both. The fitness app writes some
+// emails in another letter case and with spaces, which normalization undoes.
 func writeDemoData(dir string, rows int, seed uint64) (map[string]string, int, error) {
 	overlap := rows * 3 / 10
 	rng := rand.New(rand.NewPCG(seed, 0x636c65616e726f6f))
-	person := func(i int) (email, age, region string) {
-		h := rand.New(rand.NewPCG(seed, uint64(i)))
-		return fmt.Sprintf("customer%07d@example.com", i), ageBands[h.IntN(len(ageBands))], regions[h.IntN(len(regions))]
-	}
 	files := map[string]string{brandA: filepath.Join(dir, brandA+".csv"), brandB: filepath.Join(dir, brandB+".csv")}
-	write := func(path string, header []string, ids []int, row func(id int) []string) error {
+	write := func(path string, header []string, ids []int, row func(c customer) []string) error {
 		f, err := os.Create(path)
 		if err != nil {
 			return err
@@ -371,7 +427,7 @@ func writeDemoData(dir string, rows int, seed uint64) (map[string]string, int, e
 		w := csv.NewWriter(f)
 		w.Write(header)
 		for _, id := range ids {
-			w.Write(row(id))
+			w.Write(row(customerOf(seed, id)))
 		}
 		w.Flush()
 		if err := w.Error(); err != nil {
@@ -394,20 +450,23 @@ func writeDemoData(dir string, rows int, seed uint64) (map[string]string, int, e
 	}
 	rng.Shuffle(rows, func(i, j int) { idsA[i], idsA[j] = idsA[j], idsA[i] })
 	rng.Shuffle(rows, func(i, j int) { idsB[i], idsB[j] = idsB[j], idsB[i] })
-	err := write(files[brandA], []string{"email", "age_band", "region", "spend", "exposed"}, idsA, func(id int) []string {
-		email, age, region := person(id)
-		return []string{email, age, region, strconv.FormatFloat(20+rng.Float64()*480, 'f', 2, 64), strconv.FormatBool(rng.IntN(2) == 0)}
+	money := func(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) }
+	err := write(files[brandA], []string{"email", "age_band", "region", "revenue", "exposed", "campaign_cost"}, idsA, func(c customer) []string {
+		cost := 0.0
+		if c.exposed {
+			cost = 3.50
+		}
+		return []string{c.email, c.age, c.region, money(c.revenue), strconv.FormatBool(c.exposed), money(cost)}
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	err = write(files[brandB], []string{"email", "age_band", "conversions", "revenue"}, idsB, func(id int) []string {
-		email, age, _ := person(id)
-		if id%3 == 0 {
+	err = write(files[brandB], []string{"email", "age_band", "conversions", "revenue"}, idsB, func(c customer) []string {
+		email := c.email
+		if len(email)%3 == 0 || c.conversions > 0 {
 			email = " " + strings.ToUpper(email[:1]) + email[1:] + " "
 		}
-		conv := rng.IntN(4)
-		return []string{email, age, strconv.Itoa(conv), strconv.FormatFloat(float64(conv)*(9.99+rng.Float64()*30), 'f', 2, 64)}
+		return []string{email, c.age, strconv.Itoa(c.conversions), money(c.fitRevenue)}
 	})
 	return files, overlap, err
 }

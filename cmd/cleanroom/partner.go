@@ -1,15 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -402,10 +404,13 @@ func printStatus(e *env, v *api.Collaboration) {
 }
 
 func runQuery(e *env, args []string) error {
-	v := newCollabVerb(e, "query", "--room URL --key KEY --collab ID --spec FILE", `
+	v := newCollabVerb(e, "query", "--room URL --key KEY --collab ID --spec FILE [--json|--csv]", `
 Asks an aggregate question (a JSON query spec, version `+api.QueryVersion+`)
-of the matched people. Groups smaller than the collaboration's k are withheld.`, "collab")
+of the matched people: count, sum, avg, match_rate, roi and lift, grouped by
+and filtered on attribute columns, or a kmeans profile. Groups smaller than
+the collaboration's k are withheld. See the spec's fields in the README.`, "collab")
 	spec := v.String("spec", "", "the query spec file (required)")
+	asCSV := v.Bool("csv", false, "print the rows as CSV")
 	c, err := v.start(args)
 	if err != nil {
 		return err
@@ -415,27 +420,77 @@ of the matched people. Groups smaller than the collaboration's k are withheld.`,
 		return err
 	}
 	var q api.QuerySpec
-	if err := json.Unmarshal(b, &q); err != nil {
-		return withHint(fmt.Errorf("the spec is not JSON: %w", err), `e.g. {"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`)
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&q); err != nil {
+		return withHint(fmt.Errorf("the spec is not a query spec: %w", err), `e.g. {"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`)
 	}
 	res, err := c.Query(context.Background(), *v.collab, q)
 	if err != nil {
 		return explain(err)
 	}
-	return v.print(res, func() { printTable(e, res) })
+	if *asCSV {
+		return writeCSV(e, &q, res)
+	}
+	return v.print(res, func() { printTable(e, &q, res) })
 }
 
-func printTable(e *env, res *api.QueryResult) {
-	fmt.Fprintln(e.stdout, strings.Join(res.Columns, "\t"))
-	rows := slices.Clone(res.Rows)
-	sort.SliceStable(rows, func(i, j int) bool { return fmt.Sprint(rows[i][0]) < fmt.Sprint(rows[j][0]) })
-	for _, row := range rows {
-		cells := make([]string, len(row))
-		for i, v := range row {
-			cells[i] = fmt.Sprint(v)
-		}
-		fmt.Fprintln(e.stdout, strings.Join(cells, "\t"))
+func clusterHeader(q *api.QuerySpec) []string {
+	return append([]string{"cluster", "size"}, q.KMeans.Columns...)
+}
+
+func clusterRow(i int, c api.Cluster) []string {
+	row := []string{strconv.Itoa(i + 1), strconv.FormatInt(c.Size, 10)}
+	for _, x := range c.Centroid {
+		row = append(row, strconv.FormatFloat(x, 'f', -1, 64))
 	}
+	return row
+}
+
+func cells(row []any) []string {
+	out := make([]string, len(row))
+	for i, v := range row {
+		if v != nil {
+			out[i] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// writeCSV prints the rows (and then the clusters, if any) as CSV.
+func writeCSV(e *env, q *api.QuerySpec, res *api.QueryResult) error {
+	w := csv.NewWriter(e.stdout)
+	if len(q.Metrics) > 0 {
+		w.Write(res.Columns)
+		for _, row := range res.Rows {
+			w.Write(cells(row))
+		}
+	}
+	if q.KMeans != nil {
+		w.Write(clusterHeader(q))
+		for i, c := range res.Clusters {
+			w.Write(clusterRow(i, c))
+		}
+	}
+	w.Flush()
+	return w.Error()
+}
+
+func printTable(e *env, q *api.QuerySpec, res *api.QueryResult) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if len(q.Metrics) > 0 {
+		fmt.Fprintln(tw, strings.Join(res.Columns, "\t"))
+		for _, row := range res.Rows {
+			fmt.Fprintln(tw, strings.Join(cells(row), "\t"))
+		}
+	}
+	if q.KMeans != nil {
+		fmt.Fprintln(tw, strings.Join(clusterHeader(q), "\t"))
+		for i, c := range res.Clusters {
+			fmt.Fprintln(tw, strings.Join(clusterRow(i, c), "\t"))
+		}
+	}
+	tw.Flush()
 	noise := "with differential-privacy noise"
 	if !res.Noise {
 		noise = "exact (noise off by the collaboration's setting)"

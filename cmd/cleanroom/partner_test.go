@@ -107,11 +107,16 @@ func TestPartnerVerbs(t *testing.T) {
 	must("1000 people in every member's list", as("pulsefit", "match", "--collab", "alliance")...)
 	must("1000 people in common", as("coursely", "status", "--collab", "alliance")...)
 	os.WriteFile(path("q.json"), []byte(`{"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`), 0o644)
-	out := must("coursely.age_band\tcount", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"))...)
+	out := must("coursely.age_band  count", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"))...)
 	if strings.Count(out, "\n") < 5 {
 		t.Errorf("query printed too few groups:\n%s", out)
 	}
-	must("epsilon spent 0.50 of 10.00", as("pulsefit", "budget", "--collab", "alliance")...)
+	out = must("coursely.age_band,count\n", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"), "--csv")...)
+	if strings.Count(out, "\n") != 5 {
+		t.Errorf("CSV: want a header and 4 groups:\n%s", out)
+	}
+	fails("e.g.", as("coursely", "query", "--collab", "alliance", "--spec", path("settings.json"))...)
+	must("epsilon spent 1.00 of 10.00", as("pulsefit", "budget", "--collab", "alliance")...)
 	must("revoked alliance", as("pulsefit", "collab", "revoke", "--id", "alliance")...)
 	fails("the collaboration's policy refused it", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"))...)
 }
