@@ -1,8 +1,11 @@
 package cleanroom
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 )
@@ -96,6 +99,9 @@ func (r *Room) table(c *collabRecord) (*analytics.Table, error) {
 				rows[m] = append(rows[m], row)
 			}
 		})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, conflict("a newer match replaced this join while the query ran; ask again")
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -112,6 +112,13 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	if err != nil {
 		return nil, err
 	}
+	if run > 1 {
+		var older []string
+		for prev := range run - 1 {
+			older = append(older, joinPrefix(c.ID, prev+1))
+		}
+		r.forget(ctx, fmt.Sprintf("older-joins/%s", c.ID), older...)
+	}
 	r.metrics.matches.Inc()
 	return &mr.MatchResult, nil
 }

@@ -414,6 +414,11 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	}
 	r.metrics.elementsReencrypted.Add(float64(n))
 	if completed {
+		done := taskPrefixes(t.ID)
+		if t.Layer >= 2 {
+			done = append(done, fmt.Sprintf("%s%s/%d/", prefixLayer, t.Upload, t.Layer))
+		}
+		r.forget(ctx, "completed-task/"+t.ID, done...)
 		return r.relayNext(ctx, collab, t.Owner)
 	}
 	return nil

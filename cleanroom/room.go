@@ -56,9 +56,12 @@ type Room struct {
 	rand    io.Reader
 	metrics *metrics
 
-	keys    sync.Map // principal id → *crypto.PublicKeys, parsed once
-	cache   columnCache
-	matchMu sync.Mutex // one match at a time: each may use MatchMemory
+	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
+	cache columnCache
+
+	stopHousekeeping context.CancelFunc
+	housekept        sync.WaitGroup
+	matchMu          sync.Mutex // one match at a time: each may use MatchMemory
 }
 
 // Init creates a room in cfg.Dir, which must not hold one: its identity,
@@ -143,11 +146,24 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		r.Close()
 		return nil, err
 	}
+	if err := r.sweepAbandoned(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	hctx, stop := context.WithCancel(context.Background())
+	r.stopHousekeeping = stop
+	r.housekept.Add(1)
+	go func() { defer r.housekept.Done(); r.housekeeping(hctx, time.Hour) }()
 	return r, nil
 }
 
-// Close signs a final checkpoint and closes the audit log and the database.
+// Close stops the housekeeping, signs a final checkpoint and closes the
+// audit log and the database.
 func (r *Room) Close() error {
+	if r.stopHousekeeping != nil {
+		r.stopHousekeeping()
+		r.housekept.Wait()
+	}
 	err := r.audit.Close()
 	if derr := r.db.Close(); err == nil {
 		err = derr

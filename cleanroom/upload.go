@@ -413,7 +413,9 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 		}
 	}
 	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
+	var replaced []string // the previous upload and its open tasks
 	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+		replaced = replaced[:0]
 		if err := updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
@@ -421,7 +423,11 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 			for tid, t := range c.Tasks {
 				if t.Owner == u.Member {
 					delete(c.Tasks, tid)
+					replaced = append(replaced, taskPrefixes(tid)...)
 				}
+			}
+			if prev := c.Datasets[u.Member]; prev != nil && prev.Upload != id {
+				replaced = append(replaced, uploadPrefixes(prev.Upload)...)
 			}
 			if task != nil {
 				if c.Tasks == nil {
@@ -439,6 +445,9 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(replaced) > 0 {
+		r.forget(ctx, "replaced-dataset/"+u.Member, replaced...)
 	}
 	return ds.view(c), nil
 }

@@ -1,0 +1,142 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Retention. The room deletes data as soon as nothing can read it again:
+//
+//   - a member's upload, with its layers and relay tasks, when a newer
+//     upload of the same member replaces it;
+//   - a relay task's parts, and the layer it was made from (but the upload
+//     itself), when the task completes;
+//   - a collaboration's older join tables, when a newer match commits;
+//   - an upload never committed, a week after it started.
+//
+// Every deletion is recorded in the audit log by the room (action
+// "data.delete") with a digest of exactly the keys deleted, before they
+// are; if the entry cannot be written, nothing is deleted.
+const abandonedAfter = 7 * 24 * time.Hour
+
+// deleteData deletes every key under the prefixes, recording it as name.
+func (r *Room) deleteData(ctx context.Context, name string, prefixes ...string) error {
+	var keys [][]byte
+	err := r.db.View(func(txn *badger.Txn) error {
+		for _, p := range prefixes {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p)})
+			for it.Rewind(); it.Valid(); it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write(k)
+		h.Write([]byte{'\n'})
+	}
+	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "retention"}
+	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
+	refs := []audit.DataRef{{Name: name, Digest: hex.EncodeToString(h.Sum(nil)), Rows: int64(len(keys))}}
+	if err := r.commit(ctx, who, act{action: "data.delete"}, d, refs, "", nil); err != nil {
+		return err
+	}
+	wb := r.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// forget deletes data after the action that made it unreachable
+// committed. A failure costs disk space, not correctness: it is logged.
+func (r *Room) forget(ctx context.Context, name string, prefixes ...string) {
+	if err := r.deleteData(context.WithoutCancel(ctx), name, prefixes...); err != nil {
+		r.log.Warn("deleting unreachable data failed; it stays on disk", "what", name, "err", err)
+	}
+}
+
+func uploadPrefixes(upload string) []string {
+	return []string{prefixSegment + upload + "/", prefixLayer + upload + "/"}
+}
+
+func taskPrefixes(task string) []string {
+	return []string{prefixTask + task + "/", prefixTaskCanary + task + "/"}
+}
+
+// sweepAbandoned deletes uploads that were started a week ago or more and
+// never committed.
+func (r *Room) sweepAbandoned(ctx context.Context) error {
+	var old []string
+	cutoff := r.now().Add(-abandonedAfter)
+	err := r.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixUpload), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var u uploadRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &u) }); err != nil {
+				return err
+			}
+			if !u.Committed && u.Started.Before(cutoff) {
+				old = append(old, u.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range old {
+		if err := r.deleteData(ctx, "abandoned-upload/"+id, append(uploadPrefixes(id), prefixUpload+id)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// housekeeping sweeps abandoned uploads and reclaims Badger's value log
+// every interval, until ctx ends.
+func (r *Room) housekeeping(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := r.sweepAbandoned(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("sweeping abandoned uploads failed", "err", err)
+		}
+		for ctx.Err() == nil {
+			if err := r.db.RunValueLogGC(0.5); err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+					r.log.Warn("value log GC failed", "err", err)
+				}
+				break
+			}
+		}
+	}
+}
+
+func joinPrefix(collab string, run int64) string {
+	return fmt.Sprintf("%s%s/%d/", prefixJoin, collab, run)
+}

@@ -1,0 +1,101 @@
+package cleanroom
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+)
+
+func countKeys(t *testing.T, r *Room, prefix string) int {
+	t.Helper()
+	n := 0
+	err := r.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRetention: relay tasks, intermediate layers, replaced uploads, older
+// joins and abandoned uploads are deleted once nothing can read them, and
+// each deletion is in the audit log; what is still in use stays.
+func TestRetention(t *testing.T) {
+	tr, a, _, states := readyPair(t, api.ModeBlinded, nil)
+	r := tr.room
+	ctx := context.Background()
+	c, _ := r.collab("c1")
+	oldUpload := c.Datasets["alpha"].Upload
+	if n := countKeys(t, r, prefixTask); n != 0 {
+		t.Errorf("%d relay task keys left after every task completed", n)
+	}
+	if n := countKeys(t, r, prefixLayer+oldUpload+"/2/"); n == 0 {
+		t.Error("the final layer of a set in use was deleted")
+	}
+	deletes := func() int {
+		n := 0
+		for i := range r.audit.Size() {
+			b, _ := r.audit.Entry(ctx, i)
+			if e, _ := auditEntry(b); e == "data.delete" {
+				n++
+			}
+		}
+		return n
+	}
+	before := deletes()
+	if before < 2 {
+		t.Errorf("%d data.delete entries after two relay tasks completed", before)
+	}
+
+	for range 2 {
+		if _, err := a.Match(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if countKeys(t, r, prefixJoin+"c1/1/") != 0 || countKeys(t, r, prefixJoin+"c1/2/") == 0 {
+		t.Error("the older join was kept, or the current one deleted")
+	}
+	if _, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5}); err != nil {
+		t.Fatalf("query after the older join was deleted: %v", err)
+	}
+
+	// A new list replaces the old one, whose data goes.
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(200, 1700)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, r, prefixSegment+oldUpload+"/") + countKeys(t, r, prefixLayer+oldUpload+"/"); n != 0 {
+		t.Errorf("%d keys of the replaced upload left", n)
+	}
+
+	// An upload started and abandoned goes after a week.
+	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{}, Rows: 1000, RowsPerPart: 1000, Canary: c.Datasets["alpha"].Canary})
+	if err := r.sweepAbandoned(ctx); err != nil || countKeys(t, r, prefixUpload+up.ID) != 1 {
+		t.Fatalf("a fresh upload was swept: %v", err)
+	}
+	r.now = func() time.Time { return time.Now().Add(abandonedAfter + time.Hour) }
+	if err := r.sweepAbandoned(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if countKeys(t, r, prefixUpload+up.ID) != 0 {
+		t.Error("an upload abandoned for a week was kept")
+	}
+	if deletes() < before+3 {
+		t.Errorf("deletions not all audited: %d entries, want at least %d", deletes(), before+3)
+	}
+}
+
+func auditEntry(b []byte) (string, error) {
+	e, err := audit.ParseEntry(b)
+	return e.Action, err
+}
