@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
@@ -268,18 +269,8 @@ func (r *Room) tasks(ctx context.Context, who *actor, collab string) ([]api.Task
 			out = append(out, t.view())
 		}
 	}
-	slices.SortFunc(out, func(a, b api.Task) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b api.Task) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // task finds a task of the caller's.

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"runtime"
@@ -156,18 +157,21 @@ func (a *accumulators) add(o *accumulators) {
 	}
 }
 
+// kept reports whether matched person i passes every filter.
+func (p *Plan) kept(i int) bool {
+	for _, f := range p.Filters {
+		if !f.Keep[f.Col.Codes[p.Table.Rows[f.Member][i]]] {
+			return false
+		}
+	}
+	return true
+}
+
 // accumulate adds the matched people lo..hi-1 into acc.
 func (p *Plan) accumulate(g *grouping, acc *accumulators, prep []prepared, lo, hi int) {
 	rows := p.Table.Rows
 	for i := lo; i < hi; i++ {
-		keep := true
-		for _, f := range p.Filters {
-			if !f.Keep[f.Col.Codes[rows[f.Member][i]]] {
-				keep = false
-				break
-			}
-		}
-		if !keep {
+		if !p.kept(i) {
 			continue
 		}
 		var key uint64
@@ -320,7 +324,7 @@ func Run(p *Plan) (*Result, error) {
 		}
 	}
 	if !g.dense {
-		slices.SortFunc(slots, func(a, b int) int { return cmpUint(g.keys[a], g.keys[b]) })
+		slices.SortFunc(slots, func(a, b int) int { return cmp.Compare(g.keys[a], g.keys[b]) })
 	}
 	for _, s := range slots {
 		key := uint64(s)
@@ -361,16 +365,6 @@ func at[T any](s []T, i int) T {
 		return s[i]
 	}
 	return zero
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // columns names the result's columns.

@@ -31,14 +31,7 @@ func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
 	}
 	pts := make([]float64, 0, n*d)
 	for i := range n {
-		keep := true
-		for _, f := range p.Filters {
-			if !f.Keep[f.Col.Codes[rows[f.Member][i]]] {
-				keep = false
-				break
-			}
-		}
-		if !keep {
+		if !p.kept(i) {
 			continue
 		}
 		for j, c := range km.Columns {
