@@ -91,8 +91,8 @@ func TestHTTPHygiene(t *testing.T) {
 		t.Errorf("healthz: %d %s (request id %q)", resp.StatusCode, body, resp.Header.Get("X-Request-Id"))
 	}
 	resp, body = get("/nope", "X-Request-Id", "bad id with spaces")
-	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != api.ProblemContentType {
-		t.Errorf("unknown route: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != api.ProblemContentType || !strings.Contains(body, "no such endpoint") {
+		t.Errorf("unknown route: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	if id := resp.Header.Get("X-Request-Id"); id == "" || strings.Contains(id, " ") {
 		t.Errorf("request id %q", id)
