@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -11,9 +13,12 @@ import (
 func BenchmarkReadPart(b *testing.B) {
 	var buf bytes.Buffer
 	w := NewPartWriter(&buf)
+	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range MaxRowsPerPart {
 		r := Row{Attrs: []string{"25-34", fmt.Sprint(i % 1000)}}
-		r.Token[0], r.Token[1] = byte(i), byte(i>>8)
+		for j := 0; j < TokenSize; j += 8 {
+			binary.LittleEndian.PutUint64(r.Token[j:], rng.Uint64()) // tokens are uniform
+		}
 		w.Write(&r)
 	}
 	w.Close()
@@ -32,14 +37,20 @@ func BenchmarkReadPart(b *testing.B) {
 // BenchmarkWritePart encodes one full part: the partner's per-row cost.
 func BenchmarkWritePart(b *testing.B) {
 	var buf bytes.Buffer
-	r := Row{Attrs: []string{"25-34", "123"}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rows := make([]Row, MaxRowsPerPart)
+	for i := range rows {
+		rows[i].Attrs = []string{"25-34", "123"}
+		for j := 0; j < TokenSize; j += 8 {
+			binary.LittleEndian.PutUint64(rows[i].Token[j:], rng.Uint64())
+		}
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		buf.Reset()
 		w := NewPartWriter(&buf)
-		for i := range MaxRowsPerPart {
-			r.Token[0] = byte(i)
-			w.Write(&r)
+		for i := range rows {
+			w.Write(&rows[i])
 		}
 		w.Close()
 	}
