@@ -38,7 +38,7 @@ type grouping struct {
 	size  int      // slots in dense mode
 }
 
-func newGrouping(refs []Ref) *grouping {
+func newGrouping(refs []Ref) (*grouping, error) {
 	g := &grouping{refs: refs, mult: make([]uint64, len(refs)), size: 1, dense: true}
 	for i, r := range refs {
 		g.mult[i] = uint64(g.size)
@@ -51,17 +51,20 @@ func newGrouping(refs []Ref) *grouping {
 		}
 	}
 	if !g.dense {
-		// Weights for a uint64 key: at most 4 columns of at most 2^16
-		// codes each would fit; wider dictionaries combine by hashing
-		// into the map through exact keys below.
+		// The key is the mixed-radix number of the codes; it must fit 64
+		// bits, or two groups would share a key and be counted as one.
 		g.slot = map[uint64]int32{}
 		w := uint64(1)
 		for i, r := range refs {
 			g.mult[i] = w
-			w *= uint64(max(len(r.Col.Dict), 1))
+			n := uint64(max(len(r.Col.Dict), 1))
+			if w > math.MaxUint64/n {
+				return nil, planErr("the group_by columns have too many combinations of values (group by fewer, or coarser, columns)")
+			}
+			w *= n
 		}
 	}
-	return g
+	return g, nil
 }
 
 // index returns the slot of a key, making one if needed (sparse mode).
@@ -237,7 +240,10 @@ func Run(p *Plan) (*Result, error) {
 		return nil, err
 	}
 	eps := p.Epsilon / float64(p.parts())
-	g := newGrouping(p.GroupBy)
+	g, err := newGrouping(p.GroupBy)
+	if err != nil {
+		return nil, err
+	}
 	acc := p.newAccumulators(0)
 
 	prep := make([]prepared, len(p.Metrics))

@@ -286,3 +286,32 @@ func TestPlanRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupKeyOverflow: grouping by columns whose combinations do not fit
+// a 64-bit key is refused, never answered with merged groups.
+func TestGroupKeyOverflow(t *testing.T) {
+	const n = 70_000 // 70,000^4 > 2^64
+	b := NewColumnBuilder(n)
+	for i := range n {
+		b.Add(strconv.Itoa(i))
+	}
+	col := b.Column()
+	rows := make([]uint32, n)
+	for i := range rows {
+		rows[i] = uint32(i)
+	}
+	ref := Ref{Col: col, Name: "a.id_like"}
+	p := &Plan{Table: &Table{Rows: [][]uint32{rows}}, Members: []string{"a"}, MinGroup: 1, Noise: Exact{},
+		GroupBy: []Ref{ref, ref, ref, ref}, Metrics: []Metric{{Kind: Count}}}
+	if _, err := Run(p); !errors.Is(err, ErrPlan) {
+		t.Fatalf("got %v, want ErrPlan", err)
+	}
+	p.GroupBy = p.GroupBy[:3] // 70,000^3 fits: answered, one group a row
+	res, err := Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != n {
+		t.Errorf("%d groups, want %d", len(res.Rows), n)
+	}
+}
