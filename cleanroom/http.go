@@ -36,23 +36,23 @@ func (r *Room) routes() []route {
 		{pattern: "GET /.well-known/jwks.json", public: true, fn: r.serveJWKS},
 		{pattern: "GET /v1/room", public: true, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { return r.Info(), nil }},
 
-		{pattern: "POST /v1/principals", body: api.MaxJSONBody, fn: func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/principals", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var p api.Principal
 			if err := decodeJSON(req, &p); err != nil {
 				return nil, err
 			}
-			return created(w, p), r.registerPrincipal(ctx, who, p)
+			return created(p), r.registerPrincipal(ctx, who, p)
 		}},
 		{pattern: "GET /v1/principals", fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.principals(ctx, who)
 		}},
-		{pattern: "POST /v1/collaborations", body: api.MaxJSONBody, fn: func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var c api.CreateCollaboration
 			if err := decodeJSON(req, &c); err != nil {
 				return nil, err
 			}
 			v, err := r.createCollaboration(ctx, who, c)
-			return created(w, v), err
+			return created(v), err
 		}},
 		{pattern: "GET /v1/collaborations/{id}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.collaboration(ctx, who, req.PathValue("id"))
@@ -73,13 +73,13 @@ func (r *Room) routes() []route {
 		{pattern: "GET /v1/collaborations/{id}/secret", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.secret(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/uploads", body: api.MaxJSONBody, fn: func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/uploads", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.StartUpload
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
 			}
 			u, err := r.startUpload(ctx, who, req.PathValue("id"), s)
-			return created(w, u), err
+			return created(u), err
 		}},
 		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.upload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
@@ -170,8 +170,8 @@ type (
 	rawBody struct{ fn func(w io.Writer) error }
 )
 
-func created(_ http.ResponseWriter, v any) any { return statusBody{http.StatusCreated, v} }
-func ok() any                                  { return okBody{true} }
+func created(v any) any { return statusBody{http.StatusCreated, v} }
+func ok() any           { return okBody{true} }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 

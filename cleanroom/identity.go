@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,46 +42,46 @@ type identity struct {
 
 // writeIdentity makes a new room identity and operator key in dir, which
 // must not hold a room. It returns the operator's key.
-func writeIdentity(dir DataDir, r io.Reader) (*identity, *crypto.PartnerKey, error) {
+func writeIdentity(dir DataDir, r io.Reader) (*crypto.PartnerKey, error) {
 	if r == nil {
 		r = rand.Reader
 	}
 	if _, err := os.Stat(dir.InfoFile()); err == nil {
-		return nil, nil, ErrRoomExists
+		return nil, ErrRoomExists
 	}
 	if err := os.MkdirAll(string(dir), 0o700); err != nil {
-		return nil, nil, fmt.Errorf("cleanroom: making data directory: %w", err)
+		return nil, fmt.Errorf("cleanroom: making data directory: %w", err)
 	}
 	var idb [8]byte
 	if _, err := io.ReadFull(r, idb[:]); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	id := "room-" + hex.EncodeToString(idb[:])
 	seed := make([]byte, ed25519.SeedSize)
 	if _, err := io.ReadFull(r, seed); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	op, err := crypto.GeneratePartnerKey(OperatorID, r)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	opFile, err := crypto.MarshalPartnerKey(op)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := crypto.WriteSecretFile(dir.KeyFile(), []byte(hex.EncodeToString(seed)+"\n"), false); err != nil {
-		return nil, nil, fmt.Errorf("cleanroom: writing room key: %w", err)
+		return nil, fmt.Errorf("cleanroom: writing room key: %w", err)
 	}
 	if err := crypto.WriteSecretFile(dir.OperatorKeyFile(), opFile, false); err != nil {
-		return nil, nil, fmt.Errorf("cleanroom: writing operator key: %w", err)
+		return nil, fmt.Errorf("cleanroom: writing operator key: %w", err)
 	}
 	info := roomInfo{Format: roomInfoFormat, ID: id, Origin: "cleanroom/" + id}
 	b, _ := json.MarshalIndent(info, "", "  ")
 	// room.json last: its presence is what says a room exists.
 	if err := os.WriteFile(dir.InfoFile(), append(b, '\n'), 0o644); err != nil {
-		return nil, nil, fmt.Errorf("cleanroom: writing room.json: %w", err)
+		return nil, fmt.Errorf("cleanroom: writing room.json: %w", err)
 	}
-	return &identity{info, ed25519.NewKeyFromSeed(seed)}, op, nil
+	return op, nil
 }
 
 // readIdentity loads the room's identity from dir.
@@ -100,16 +101,9 @@ func readIdentity(dir DataDir) (*identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cleanroom: reading room key: %w", err)
 	}
-	seed, err := hex.DecodeString(string(trimSpace(kb)))
+	seed, err := hex.DecodeString(string(bytes.TrimSpace(kb)))
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("cleanroom: %s is not a room key", dir.KeyFile())
 	}
 	return &identity{info, ed25519.NewKeyFromSeed(seed)}, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

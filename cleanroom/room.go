@@ -68,7 +68,7 @@ type Room struct {
 // checkpoint key and operator key, and registers the operator. It returns
 // the operator's key (also written to Dir.OperatorKeyFile()).
 func Init(ctx context.Context, cfg Config) (*crypto.PartnerKey, error) {
-	_, op, err := writeIdentity(cfg.Dir, cfg.Rand)
+	op, err := writeIdentity(cfg.Dir, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/gzip"
+	"hash"
 	"io"
 	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // TokenSize is the size of a token or element on the wire.
@@ -38,28 +40,16 @@ type wireRow struct {
 // PartWriter encodes rows as one gzip NDJSON part and computes its digest.
 type PartWriter struct {
 	gz   *gzip.Writer
-	h    hashWriter
+	h    hash.Hash // of the uncompressed bytes
+	w    io.Writer // to both
 	line []byte
-	rows int
-}
-
-type hashWriter struct {
-	w io.Writer
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-}
-
-func (h hashWriter) Write(p []byte) (int, error) {
-	h.h.Write(p)
-	return h.w.Write(p)
 }
 
 // NewPartWriter writes a part to w.
 func NewPartWriter(w io.Writer) *PartWriter {
 	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	return &PartWriter{gz: gz, h: hashWriter{gz, sha256.New()}}
+	h := sha256.New()
+	return &PartWriter{gz: gz, h: h, w: io.MultiWriter(h, gz)}
 }
 
 // Write encodes one row.
@@ -78,8 +68,7 @@ func (p *PartWriter) Write(r *Row) error {
 	b = append(b, a...)
 	b = append(b, "}\n"...)
 	p.line = b
-	p.rows++
-	_, err = p.h.Write(b)
+	_, err = p.w.Write(b)
 	return err
 }
 
@@ -89,7 +78,7 @@ func (p *PartWriter) Close() (string, error) {
 	if err := p.gz.Close(); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(p.h.h.Sum(nil)), nil
+	return hex.EncodeToString(p.h.Sum(nil)), nil
 }
 
 // PartLimits bound what ReadPart accepts.
