@@ -1,0 +1,36 @@
+//go:build !purego
+
+package r255x8
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX512 comes from CPUID and the OS saving the registers (x/sys/cpu
+// checks both). useAVX512 follows it; tests turn it off to run the
+// portable field on the same machine.
+var (
+	haveAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
+	useAVX512  = haveAVX512
+)
+
+//go:noescape
+func mulAVX512(out, a, b *fe8)
+
+//go:noescape
+func sqrAVX512(out, a *fe8, n int)
+
+//go:noescape
+func addAVX512(out, a, b *fe8)
+
+//go:noescape
+func subAVX512(out, a, b *fe8)
+
+//go:noescape
+func lookupAVX512(out *cached8, table *[tableSize]cached8, idx uint64)
+
+func lookup(out *cached8, table *[tableSize]cached8, idx uint64) {
+	if useAVX512 {
+		lookupAVX512(out, table, idx)
+	} else {
+		lookupGeneric(out, table, idx)
+	}
+}

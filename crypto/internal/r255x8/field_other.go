@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package r255x8
+
+var haveAVX512, useAVX512 = false, false
+
+func mulAVX512(out, a, b *fe8)     { panic("unreachable") }
+func sqrAVX512(out, a *fe8, n int) { panic("unreachable") }
+func addAVX512(out, a, b *fe8)     { panic("unreachable") }
+func subAVX512(out, a, b *fe8)     { panic("unreachable") }
+
+func lookup(out *cached8, table *[tableSize]cached8, idx uint64) { lookupGeneric(out, table, idx) }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package r255x8
+
+const raceEnabled = false
