@@ -345,11 +345,11 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	rows := src[n*api.TokenSize:]
 	out := make([]byte, 0, n*36)
 	var canary []byte
+	if _, err := crypto.DecodeElements(got); err != nil {
+		return invalidData("part %d holds an invalid ristretto255 element (%v)", part, err)
+	}
 	for i := range n {
 		e := got[i*api.TokenSize : (i+1)*api.TokenSize]
-		if _, err := crypto.DecodeElement(e); err != nil {
-			return invalidData("element %d of part %d is not a valid ristretto255 element (%v)", i, part, err)
-		}
 		row := binary.LittleEndian.Uint32(rows[i*4:])
 		out = append(out, e...)
 		out = binary.LittleEndian.AppendUint32(out, row)

@@ -279,14 +279,7 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 // In blinded mode every token must be a valid ristretto255 element.
 func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
 	var tokens, attrs []byte
-	row := 0
 	n, digest, err := api.ReadPart(body, api.PartLimits{Columns: columns, MaxRows: maxRows}, func(rw *api.Row) error {
-		row++
-		if blinded {
-			if _, err := crypto.DecodeElement(rw.Token[:]); err != nil {
-				return invalidData("row %d of the part: the token is not a valid ristretto255 element (%v)", row, err)
-			}
-		}
 		tokens = append(tokens, rw.Token[:]...)
 		for _, v := range rw.Attrs {
 			attrs = binary.AppendUvarint(attrs, uint64(len(v)))
@@ -307,6 +300,12 @@ func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int
 			return nil, 0, "", invalidData("%v", err)
 		}
 		return nil, 0, "", err
+	}
+	if blinded {
+		// Eight at a time, once the part is read: the element's index is its row.
+		if _, err := crypto.DecodeElements(tokens); err != nil {
+			return nil, 0, "", invalidData("a token of the part is not a valid ristretto255 element (%v)", err)
+		}
 	}
 	seg := binary.AppendUvarint(nil, uint64(n))
 	seg = binary.AppendUvarint(seg, uint64(columns))

@@ -3,6 +3,7 @@ package crypto
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	r255 "github.com/bwesterb/go-ristretto"
+
+	"github.com/opencleanroom/cleanroom/crypto/internal/r255x8"
 )
 
 // ScalarSize is the size of an encoded ristretto255 scalar.
@@ -24,7 +27,9 @@ var ErrInvalidScalar = errors.New("blinding key must be a canonical non-zero ris
 // decrypting is k⁻¹·C. It is not comparable with ==, and it does not print.
 type BlindingKey struct {
 	k, inv r255.Scalar
-	_      [0]func() // incomparable
+	// k8 and inv8 are k and k⁻¹ recoded for the eight-lane batches.
+	k8, inv8 r255x8.Scalar
+	_        [0]func() // incomparable
 }
 
 // GenerateBlindingKey returns a fresh key from r (crypto/rand if nil). The
@@ -75,6 +80,8 @@ func ParseBlindingKey(text string) (*BlindingKey, error) {
 func newBlindingKey(s *r255.Scalar) *BlindingKey {
 	k := &BlindingKey{k: *s}
 	k.inv.Inverse(s) // constant time; computed once so Decrypt costs one multiplication
+	b, inv := [ScalarSize]byte(k.k.Bytes()), [ScalarSize]byte(k.inv.Bytes())
+	k.k8, k.inv8 = *r255x8.NewScalar(&b), *r255x8.NewScalar(&inv)
 	return k
 }
 
@@ -98,11 +105,23 @@ func (k *BlindingKey) LogValue() slog.Value { return slog.StringValue("REDACTED"
 // curve25519-dalek's hash_from_bytes::<Sha512>; circl's HashToElement uses an
 // expand_message_xmd expander instead, which PAIR does not.
 func hashToPoint(p *r255.Point, ks *Secret, m *MatchKey) {
+	h := pairHash(ks, m)
+	p.DeriveDalek(h[:])
+}
+
+// pairHash is SHA-256(Ks || hex(m)), the input of PAIR's one-way map.
+func pairHash(ks *Secret, m *MatchKey) [sha256.Size]byte {
 	var in [SecretSize + 2*sha256.Size]byte
 	copy(in[:SecretSize], ks.b[:])
 	m.AppendHex(in[SecretSize:SecretSize])
-	h := sha256.Sum256(in[:])
-	p.DeriveDalek(h[:])
+	return sha256.Sum256(in[:])
+}
+
+// uniformBytes sets u to the 64 bytes RFC 9496's FromUniformBytes maps to
+// m's point: SHA-512 of pairHash, as DeriveDalek computes it.
+func uniformBytes(u *[64]byte, ks *Secret, m *MatchKey) {
+	h := pairHash(ks, m)
+	*u = sha512.Sum512(h[:])
 }
 
 // Encrypt returns k·P for the match key m under the collaboration secret ks.

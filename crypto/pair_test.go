@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	r255 "github.com/bwesterb/go-ristretto"
@@ -393,9 +394,25 @@ func TestBatch(t *testing.T) {
 	if err := k.EncryptBatch(ctx, ks, enc, keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []int{0, 1, batchChunk, n - 1} {
+	// The batches run eight lanes at a time (crypto/internal/r255x8); every
+	// element must equal the serial path's, ragged end included.
+	re := make([]Element, n)
+	if err := k.ReencryptBatch(ctx, re, enc); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]Element, n)
+	if err := k.DecryptBatch(ctx, back, re); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
 		if want, _ := k.Encrypt(ks, keys[i]); enc[i] != want {
 			t.Fatalf("EncryptBatch[%d] differs from Encrypt", i)
+		}
+		if want, _ := k.Reencrypt(enc[i]); re[i] != want {
+			t.Fatalf("ReencryptBatch[%d] differs from Reencrypt", i)
+		}
+		if back[i] != enc[i] {
+			t.Fatalf("DecryptBatch[%d] does not undo ReencryptBatch", i)
 		}
 	}
 	if err := k.EncryptBatch(ctx, ks, enc[:1], keys); err == nil {
@@ -410,6 +427,24 @@ func TestBatch(t *testing.T) {
 	err := k.ReencryptBatch(ctx, make([]Element, n), bad)
 	if !errors.Is(err, ErrNonCanonical) || err.Error() != "crypto: element "+strconv.Itoa(batchChunk+5)+": "+ErrNonCanonical.Error() {
 		t.Fatalf("ReencryptBatch = %v", err)
+	}
+
+	// Each kind of invalid element keeps its own error, in the last, ragged
+	// group of lanes too.
+	for _, c := range []struct {
+		hex  string
+		want error
+	}{
+		{"0000000000000000000000000000000000000000000000000000000000000000", ErrIdentity},
+		{"26948d35ca62e643e26a83177332e6b6afeb9d08e4268b650f1f5bbd8d81d371", ErrNotAnElement},
+		{"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", ErrNonCanonical},
+	} {
+		bad := append([]Element(nil), enc...)
+		copy(bad[n-2].b[:], hexBytes(c.hex))
+		err := k.DecryptBatch(ctx, make([]Element, n), bad)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), "element "+strconv.Itoa(n-2)+":") {
+			t.Errorf("element %s at %d: %v, want %v", c.hex[:8], n-2, err, c.want)
+		}
 	}
 
 	cctx, cancel := context.WithCancel(ctx)

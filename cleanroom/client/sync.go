@@ -80,13 +80,9 @@ func (c *Client) reencryptPart(ctx context.Context, bk *crypto.BlindingKey, coll
 	if len(b)%api.TokenSize != 0 {
 		return 0, fmt.Errorf("client: the room sent part %d of a relay task with a partial element", part)
 	}
-	els := make([]crypto.Element, len(b)/api.TokenSize)
-	for i := range els {
-		e, err := crypto.DecodeElement(b[i*api.TokenSize : (i+1)*api.TokenSize])
-		if err != nil {
-			return 0, fmt.Errorf("client: the room sent an invalid element in part %d: %w", part, err)
-		}
-		els[i] = e
+	els, err := crypto.DecodeElements(b)
+	if err != nil {
+		return 0, fmt.Errorf("client: the room sent an invalid element in part %d: %w", part, err)
 	}
 	if err := bk.ReencryptBatch(ctx, els, els); err != nil {
 		return 0, err

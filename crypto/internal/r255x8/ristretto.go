@@ -110,6 +110,13 @@ func (v *point8) fromUniform(in *[lanes][64]byte) *point8 {
 	return v.add(&p, &q)
 }
 
+// Valid reports, in bit l, whether in[l] is a canonical encoding of an
+// element: RFC 9496's decoding, without the multiplication.
+func Valid(in *[lanes][32]byte) uint8 {
+	var p point8
+	return p.decode(in)
+}
+
 // MulEncoded sets out[l] to the encoding of s times the element encoded by
 // in[l], for every lane. Bit l of valid is set when in[l] is a canonical
 // encoding of an element; out[l] is meaningless for the other lanes.
