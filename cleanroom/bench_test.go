@@ -2,9 +2,17 @@ package cleanroom
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -37,4 +45,91 @@ func BenchmarkHashedRoundTrip(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(2*rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkBlindedPipeline measures how close the blinded pipeline comes to
+// the cost of its group operations. Per iteration it times, in one run:
+//
+//   - bound: the group operations alone on all cores, with the same
+//     functions the partners use (each member's set encrypted by its owner
+//     and re-encrypted by the other member);
+//   - pipeline: the real thing over loopback, both partners at once:
+//     CSV reading and normalization, encryption, upload and the room's
+//     checks, the relay (shuffle, re-encryption, checks), and the match.
+//
+// It reports both and bound/pipeline as "ratio"; 1 would mean everything
+// but the group operations is free. CLEANROOM_BENCH_ROWS sets the rows of
+// each member (default 50,000, half of them shared).
+func BenchmarkBlindedPipeline(b *testing.B) {
+	rows := 50_000
+	if s := os.Getenv("CLEANROOM_BENCH_ROWS"); s != "" {
+		rows, _ = strconv.Atoi(s)
+	}
+	ctx := context.Background()
+	var bound, pipeline time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		tr := startRoom(b)
+		a := tr.partner("alpha", policy.RolePartner, "")
+		c := tr.partner("bravo", policy.RolePartner, "")
+		states := tr.collab("c1", api.ModeBlinded, nil, a, c)
+		lists := []string{writeList(b, span(0, rows)), writeList(b, span(rows/2, rows/2+rows))}
+
+		start := time.Now()
+		groupOpsOnly(b, rows)
+		bound += time.Since(start)
+
+		b.StartTimer()
+		start = time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, p := range []*client.Client{a, c} {
+			wg.Go(func() {
+				spec := uploadSpec("c1", lists[i], states[p.Principal()])
+				spec.RowsPerPart = 0 // the client's default, as a partner would run it
+				t0 := time.Now()
+				if _, errs[i] = p.UploadCSV(ctx, spec); errs[i] == nil {
+					t1 := time.Now()
+					_, errs[i] = p.Sync(ctx, "c1", true, 10*time.Millisecond)
+					b.Logf("%s: upload %v, sync %v", p.Principal(), t1.Sub(t0), time.Since(t1))
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		m, err := a.Match(ctx, "c1")
+		if err != nil || m.Matched != int64(rows/2) {
+			b.Fatal(m, err)
+		}
+		pipeline += time.Since(start)
+	}
+	b.ReportMetric(bound.Seconds()/float64(b.N), "bound-s")
+	b.ReportMetric(pipeline.Seconds()/float64(b.N), "pipeline-s")
+	b.ReportMetric(bound.Seconds()/pipeline.Seconds(), "ratio")
+	b.ReportMetric(float64(2*rows*b.N)/pipeline.Seconds(), "rows/s")
+}
+
+// groupOpsOnly does the group operations of a two-member blinded match of
+// rows each: two sets encrypted (hash to the group, multiply, encode) and
+// each re-encrypted once (decode, multiply, encode), on all cores.
+func groupOpsOnly(b *testing.B, rows int) {
+	ctx := context.Background()
+	ks, _ := crypto.NewSecret(nil)
+	keys := make([]crypto.MatchKey, rows)
+	for i := range keys {
+		keys[i] = sha256.Sum256([]byte(strconv.Itoa(i)))
+	}
+	els := make([]crypto.Element, rows)
+	for range 2 {
+		k1, _ := crypto.GenerateBlindingKey(nil)
+		k2, _ := crypto.GenerateBlindingKey(nil)
+		if err := k1.EncryptBatch(ctx, ks, els, keys); err != nil {
+			b.Fatal(err)
+		}
+		if err := k2.ReencryptBatch(ctx, els, els); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

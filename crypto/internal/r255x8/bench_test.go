@@ -91,3 +91,14 @@ func BenchmarkField(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkValid is decoding alone, per element: what the room pays to
+// check every element it receives.
+func BenchmarkValid(b *testing.B) {
+	in := benchElements()
+	for i := 0; i < b.N; i += lanes {
+		if Valid(&in) != 0xff {
+			b.Fatal("invalid")
+		}
+	}
+}

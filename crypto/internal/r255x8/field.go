@@ -129,22 +129,39 @@ func limbsBytes(x [5]uint64) [32]byte {
 	return b
 }
 
+// reduce sets v to a with every lane fully reduced (below p), so lanes can
+// be compared and their parity read.
+func (v *fe8) reduce(a *fe8) *fe8 {
+	if useAVX512 {
+		canonicalAVX512(v, a)
+	} else {
+		for l := range lanes {
+			x := canonical(a.lane(l))
+			v.setLane(l, &x)
+		}
+	}
+	return v
+}
+
 // negativeMask returns, per lane, all ones where the element is negative
 // (odd once reduced, RFC 9496's IS_NEGATIVE) and zero elsewhere.
 func (v *fe8) negativeMask() (m [lanes]uint64) {
+	var c fe8
+	c.reduce(v)
 	for l := range lanes {
-		m[l] = -(canonical(v.lane(l))[0] & 1)
+		m[l] = -(c[0][l] & 1)
 	}
 	return m
 }
 
 // equalMask returns all ones in the lanes where a = b as field elements.
 func equalMask(a, b *fe8) (m [lanes]uint64) {
+	var d fe8
+	d.sub(a, b).reduce(&d)
 	for l := range lanes {
-		x, y := canonical(a.lane(l)), canonical(b.lane(l))
-		d := (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])
-		// d is below 2^51: d-1 borrows into bit 63 only when d = 0.
-		m[l] = -((d - 1) >> 63)
+		x := d[0][l] | d[1][l] | d[2][l] | d[3][l] | d[4][l]
+		// x is below 2^51: x-1 borrows into bit 63 only when x = 0.
+		m[l] = -((x - 1) >> 63)
 	}
 	return m
 }

@@ -99,15 +99,20 @@ func subGeneric(v, a, b *fe8) {
 	}
 }
 
-func lookupGeneric(out *cached8, table *[tableSize]cached8, idx uint64) {
-	*out = cached8{}
+func lookupGeneric(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
+	var e tableEntry
 	for i := range table {
 		// m is all ones exactly when i = idx, without a branch.
 		d := uint64(i) ^ idx
 		m := -((d - 1) >> 63)
-		o := out.words()
+		ew := e.words()
 		for w, x := range table[i].words() {
-			o[w] |= x & m
+			ew[w] |= x & m
 		}
 	}
+	ms := [lanes]uint64{neg, neg, neg, neg, neg, neg, neg, neg}
+	out.YplusX.selectLanes(&e.YplusX, &e.YminusX, &ms)
+	out.YminusX.selectLanes(&e.YminusX, &e.YplusX, &ms)
+	out.Z = e.Z
+	out.T2d.selectLanes(&e.T2d, &e.negT2d, &ms)
 }

@@ -9,4 +9,8 @@ func sqrAVX512(out, a *fe8, n int) { panic("unreachable") }
 func addAVX512(out, a, b *fe8)     { panic("unreachable") }
 func subAVX512(out, a, b *fe8)     { panic("unreachable") }
 
-func lookup(out *cached8, table *[tableSize]cached8, idx uint64) { lookupGeneric(out, table, idx) }
+func canonicalAVX512(out, a *fe8) { panic("unreachable") }
+
+func lookup(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
+	lookupGeneric(out, table, idx, neg)
+}

@@ -181,7 +181,7 @@ func TestConstants(t *testing.T) {
 func TestLookup(t *testing.T) {
 	forEachField(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 8))
-		var table [tableSize]cached8
+		var table [tableSize]tableEntry
 		for i := range table {
 			for w := range table[i].words() {
 				table[i].words()[w] = r.Uint64()
@@ -189,9 +189,30 @@ func TestLookup(t *testing.T) {
 		}
 		for idx := range uint64(tableSize) {
 			var out cached8
-			lookup(&out, &table, idx)
-			if out != table[idx] {
+			lookup(&out, &table, idx, 0)
+			if out != table[idx].cached8 {
 				t.Fatalf("lookup(%d) returned another entry", idx)
+			}
+			lookup(&out, &table, idx, ^uint64(0))
+			e := table[idx]
+			if want := (cached8{YplusX: e.YminusX, YminusX: e.YplusX, Z: e.Z, T2d: e.negT2d}); out != want {
+				t.Fatalf("negated lookup(%d) is not the negated entry", idx)
+			}
+		}
+	})
+}
+
+func TestReduce(t *testing.T) {
+	forEachField(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for range 20000 {
+			v := randomFe8(r)
+			var c fe8
+			c.reduce(&v)
+			for l := range lanes {
+				if got, want := limbsBig(c.lane(l)), laneBig(&v, l); got.Cmp(want) != 0 || c.lane(l) != canonical(v.lane(l)) {
+					t.Fatalf("reduce lane %d of %v = %v, want %v", l, v.lane(l), got, want)
+				}
 			}
 		}
 	})

@@ -200,13 +200,17 @@ func main() {
 	store(0, "DI")
 	ret()
 
-	// lookupAVX512 sets out to table[idx] for idx in [0, 9), reading every
-	// entry: the index is a digit of the secret scalar, so neither a branch
-	// nor an address may depend on it. Each entry is 20 rows of 64 bytes.
-	header("lookupAVX512", "out *cached8, table *[tableSize]cached8, idx uint64", 24)
+	// lookupAVX512 sets out to sign·table[idx] for idx in [0, 9), reading
+	// every entry: the index and sign come from a digit of the secret
+	// scalar, so neither a branch nor an address may depend on them. An
+	// entry is 25 rows of 64 bytes: Y+X, Y−X, Z, 2dT and −2dT. neg is zero
+	// or all ones; negating swaps Y+X with Y−X and takes −2dT.
+	header("lookupAVX512", "out *cached8, table *[tableSize]tableEntry, idx, neg uint64", 32)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ table+8(FP), SI")
 	p("MOVQ idx+16(FP), DX")
+	p("MOVQ neg+24(FP), AX")
+	p("VPBROADCASTQ AX, Z29")
 	for i := 0; i < 9; i++ {
 		p("XORQ AX, AX")
 		p("CMPQ DX, $%d", i)
@@ -214,14 +218,83 @@ func main() {
 		p("NEGQ AX")
 		p("VPBROADCASTQ AX, %s", z(20+i))
 	}
-	for row := 0; row < 20; row++ {
-		acc := z(row % 4)
-		p("VPXORQ %s, %s, %s", acc, acc, acc)
+	gather := func(row, reg int) {
+		p("VPXORQ %s, %s, %s", z(reg), z(reg), z(reg))
 		for i := 0; i < 9; i++ {
-			p("VPTERNLOGQ $0xf8, %d(SI), %s, %s", i*1280+row*64, z(20+i), acc)
+			p("VPTERNLOGQ $0xf8, %d(SI), %s, %s", i*1600+row*64, z(20+i), z(reg))
 		}
-		p("VMOVDQU64 %s, %d(DI)", acc, row*64)
 	}
+	// swap exchanges a and b where Z29 is set.
+	swap := func(a, b int) {
+		p("VPXORQ %s, %s, Z30", z(a), z(b))
+		p("VPANDQ Z29, Z30, Z30")
+		p("VPXORQ Z30, %s, %s", z(a), z(a))
+		p("VPXORQ Z30, %s, %s", z(b), z(b))
+	}
+	for row := 0; row < 10; row++ {
+		gather(row, row)
+	}
+	for i := 0; i < 5; i++ {
+		swap(i, i+5)
+	}
+	for row := 0; row < 10; row++ {
+		p("VMOVDQU64 %s, %d(DI)", z(row), row*64)
+	}
+	for row := 10; row < 15; row++ {
+		gather(row, row-10)
+		p("VMOVDQU64 %s, %d(DI)", z(row-10), row*64)
+	}
+	for row := 15; row < 25; row++ {
+		gather(row, row-15)
+	}
+	for i := 0; i < 5; i++ {
+		swap(i, i+5)
+		p("VMOVDQU64 %s, %d(DI)", z(i), (15+i)*64)
+	}
+	ret()
+
+	// canonicalAVX512 fully reduces every lane, as canonical does one lane:
+	// two carry passes, then p subtracted where the value is at least p.
+	header("canonicalAVX512", "out, a *fe8", 16)
+	p("MOVQ out+0(FP), DI")
+	p("MOVQ a+8(FP), SI")
+	loadMask()
+	p("MOVQ $19, AX")
+	p("VPBROADCASTQ AX, Z30")
+	load("SI", 0)
+	times19 := func(src, dst int) { // dst = 19·src = 16·src + 2·src + src
+		p("VPSLLQ $4, %s, %s", z(src), z(dst))
+		p("VPADDQ %s, %s, %s", z(src), z(dst), z(dst))
+		p("VPADDQ %s, %s, %s", z(src), z(dst), z(dst))
+		p("VPADDQ %s, %s, %s", z(src), z(dst), z(dst))
+	}
+	chain := func() {
+		for i := 0; i < 4; i++ {
+			p("VPSRLQ $51, %s, Z10", z(i))
+			p("VPANDQ %s, %s, %s", mask, z(i), z(i))
+			p("VPADDQ Z10, %s, %s", z(i+1), z(i+1))
+		}
+	}
+	for pass := 0; pass < 2; pass++ {
+		chain()
+		p("VPSRLQ $51, Z4, Z10")
+		p("VPANDQ %s, Z4, Z4", mask)
+		times19(10, 11)
+		p("VPADDQ Z11, Z0, Z0")
+	}
+	// c = (x0 + 19) >> 51, then c = (x_i + c) >> 51: the value is ≥ p
+	// exactly when c ends as 1.
+	p("VPADDQ Z30, Z0, Z10")
+	p("VPSRLQ $51, Z10, Z10")
+	for i := 1; i < 5; i++ {
+		p("VPADDQ %s, Z10, Z10", z(i))
+		p("VPSRLQ $51, Z10, Z10")
+	}
+	times19(10, 11)
+	p("VPADDQ Z11, Z0, Z0")
+	chain()
+	p("VPANDQ %s, Z4, Z4", mask)
+	store(0, "DI")
 	ret()
 
 	if err := os.WriteFile("field_amd64.s", out.Bytes(), 0o644); err != nil {

@@ -21,7 +21,19 @@ type cached8 struct{ YplusX, YminusX, Z, T2d fe8 }
 // tableSize is 0·P through 8·P: the signed radix-16 digits' magnitudes.
 const tableSize = 9
 
-func (c *cached8) words() *[20 * lanes]uint64 { return (*[20 * lanes]uint64)(unsafe.Pointer(c)) }
+// tableEntry is a multiple of P with its 2dT also negated, so that a
+// negative digit costs a masked swap rather than a field negation.
+type tableEntry struct {
+	cached8
+	negT2d fe8
+}
+
+func (e *tableEntry) words() *[25 * lanes]uint64 { return (*[25 * lanes]uint64)(unsafe.Pointer(e)) }
+
+func (e *tableEntry) fromP3(p *point8) {
+	e.cached8.fromP3(p)
+	e.negT2d.neg(&e.T2d)
+}
 
 func (v *point8) setIdentity() *point8 {
 	*v = point8{Y: one8, Z: one8}
@@ -112,27 +124,18 @@ func NewScalar(b *[32]byte) *Scalar {
 }
 
 // selectDigit sets out to d·P from a table of 0·P..8·P in constant time.
-func selectDigit(out *cached8, table *[tableSize]cached8, d int8) {
+func selectDigit(out *cached8, table *[tableSize]tableEntry, d int8) {
 	// neg is all ones for a negative digit; abs = (d ^ neg) - neg.
 	neg := int64(d) >> 7
 	abs := uint64((int64(d) ^ neg) - neg)
-	lookup(out, table, abs)
-	m := uint64(neg)
-	var negT fe8
-	negT.neg(&out.T2d)
-	// −(Y+X, Y−X, Z, 2dT) = (Y−X, Y+X, Z, −2dT): a swap and one negation.
-	ms := [lanes]uint64{m, m, m, m, m, m, m, m}
-	yPlusX := out.YplusX
-	out.YplusX.selectLanes(&out.YplusX, &out.YminusX, &ms)
-	out.YminusX.selectLanes(&out.YminusX, &yPlusX, &ms)
-	out.T2d.selectLanes(&out.T2d, &negT, &ms)
+	lookup(out, table, abs, uint64(neg))
 }
 
 // scalarMult sets v = s·p in every lane with a fixed sequence of 252
 // doublings and 64 additions.
 func (v *point8) scalarMult(s *Scalar, p *point8) *point8 {
-	var table [tableSize]cached8
-	table[0] = cached8{YplusX: one8, YminusX: one8, Z: one8}
+	var table [tableSize]tableEntry
+	table[0].cached8 = cached8{YplusX: one8, YminusX: one8, Z: one8}
 	table[1].fromP3(p)
 	var acc point8
 	acc = *p

@@ -6,14 +6,17 @@ package r255x8
 // lane l was a canonical encoding of an element (RFC 9496, section 4.3.1);
 // the other lanes hold some point and must not be used.
 func (v *point8) decode(in *[lanes][32]byte) (valid uint8) {
-	var s fe8
-	canon := uint8(0)
+	var s, sr fe8
 	for l := range lanes {
 		x := limbsFromBytes(&in[l])
 		s.setLane(l, &x)
+	}
+	sr.reduce(&s)
+	canon := uint8(0)
+	for l := range lanes {
 		// A canonical, non-negative s re-encodes to the same bytes (which
 		// also rejects a set top bit) and is even.
-		if limbsBytes(canonical(x)) == in[l] && in[l][0]&1 == 0 {
+		if limbsBytes(sr.lane(l)) == in[l] && in[l][0]&1 == 0 {
 			canon |= 1 << l
 		}
 	}
@@ -62,9 +65,9 @@ func (v *point8) encode(out *[lanes][32]byte) {
 	denInv.selectLanes(&den2, &enchanted, &rotate)
 	negY := xz.mul(&x, &zInv).negativeMask()
 	y.condNeg(&y, &negY)
-	s.sub(&v.Z, &y).mul(&s, &denInv).abs(&s)
+	s.sub(&v.Z, &y).mul(&s, &denInv).abs(&s).reduce(&s)
 	for l := range lanes {
-		out[l] = limbsBytes(canonical(s.lane(l)))
+		out[l] = limbsBytes(s.lane(l))
 	}
 }
 
