@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,23 +51,27 @@ func BenchmarkHashedRoundTrip(b *testing.B) {
 // BenchmarkBlindedPipeline measures how close the blinded pipeline comes to
 // the cost of its group operations. Per iteration it times, in one run:
 //
-//   - bound: the group operations alone on all cores, with the same
-//     functions the partners use (each member's set encrypted by its owner
-//     and re-encrypted by the other member);
+//   - bound: the group operations of a two-member match alone, on all cores,
+//     with the functions the partners and the room use: each member's set
+//     encrypted by its owner (hash to the group, multiply, encode) and
+//     re-encrypted by the other (decode, multiply, encode), and the room's
+//     decoding of every element it receives (each upload and each returned
+//     layer), which the protocol requires of it;
 //   - pipeline: the real thing over loopback, both partners at once:
 //     CSV reading and normalization, encryption, upload and the room's
 //     checks, the relay (shuffle, re-encryption, checks), and the match.
 //
-// It reports both and bound/pipeline as "ratio"; 1 would mean everything
-// but the group operations is free. CLEANROOM_BENCH_ROWS sets the rows of
-// each member (default 50,000, half of them shared).
+// It reports both, "ratio" = bound/pipeline (1 would mean everything else is
+// free), and "ratio-mul", the same against the multiplications alone.
+// CLEANROOM_BENCH_ROWS sets the rows of each member (default 50,000, half
+// of them shared).
 func BenchmarkBlindedPipeline(b *testing.B) {
 	rows := 50_000
 	if s := os.Getenv("CLEANROOM_BENCH_ROWS"); s != "" {
 		rows, _ = strconv.Atoi(s)
 	}
 	ctx := context.Background()
-	var bound, pipeline time.Duration
+	var bound, boundMul, pipeline, cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		tr := startRoom(b)
@@ -75,12 +80,14 @@ func BenchmarkBlindedPipeline(b *testing.B) {
 		states := tr.collab("c1", api.ModeBlinded, nil, a, c)
 		lists := []string{writeList(b, span(0, rows)), writeList(b, span(rows/2, rows/2+rows))}
 
+		mul, decode := groupOpsOnly(b, rows)
+		bound += mul + decode
+		boundMul += mul
 		start := time.Now()
-		groupOpsOnly(b, rows)
-		bound += time.Since(start)
 
 		b.StartTimer()
 		start = time.Now()
+		cpu0 := cpuTime()
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		for i, p := range []*client.Client{a, c} {
@@ -104,17 +111,20 @@ func BenchmarkBlindedPipeline(b *testing.B) {
 			b.Fatal(m, err)
 		}
 		pipeline += time.Since(start)
+		cpu += cpuTime() - cpu0
 	}
 	b.ReportMetric(bound.Seconds()/float64(b.N), "bound-s")
 	b.ReportMetric(pipeline.Seconds()/float64(b.N), "pipeline-s")
 	b.ReportMetric(bound.Seconds()/pipeline.Seconds(), "ratio")
+	b.ReportMetric(boundMul.Seconds()/pipeline.Seconds(), "ratio-mul")
+	b.ReportMetric(cpu.Seconds()/pipeline.Seconds(), "cores-busy")
 	b.ReportMetric(float64(2*rows*b.N)/pipeline.Seconds(), "rows/s")
 }
 
-// groupOpsOnly does the group operations of a two-member blinded match of
-// rows each: two sets encrypted (hash to the group, multiply, encode) and
-// each re-encrypted once (decode, multiply, encode), on all cores.
-func groupOpsOnly(b *testing.B, rows int) {
+// groupOpsOnly times the group operations of a two-member blinded match of
+// rows each on all cores: the multiplications (two sets encrypted, each
+// re-encrypted once) and the room's four decodings of a set's size.
+func groupOpsOnly(b *testing.B, rows int) (mul, decode time.Duration) {
 	ctx := context.Background()
 	ks, _ := crypto.NewSecret(nil)
 	keys := make([]crypto.MatchKey, rows)
@@ -122,14 +132,48 @@ func groupOpsOnly(b *testing.B, rows int) {
 		keys[i] = sha256.Sum256([]byte(strconv.Itoa(i)))
 	}
 	els := make([]crypto.Element, rows)
+	raw := make([]byte, 0, rows*crypto.ElementSize)
 	for range 2 {
 		k1, _ := crypto.GenerateBlindingKey(nil)
 		k2, _ := crypto.GenerateBlindingKey(nil)
+		start := time.Now()
 		if err := k1.EncryptBatch(ctx, ks, els, keys); err != nil {
 			b.Fatal(err)
 		}
 		if err := k2.ReencryptBatch(ctx, els, els); err != nil {
 			b.Fatal(err)
 		}
+		mul += time.Since(start)
+		raw = raw[:0]
+		for _, e := range els {
+			eb := e.Bytes()
+			raw = append(raw, eb[:]...)
+		}
+		start = time.Now()
+		for range 2 {
+			// The room checks on one core per request; its requests come
+			// from both partners at once.
+			var wg sync.WaitGroup
+			for h := range 2 {
+				wg.Go(func() {
+					half := rows / 2 * crypto.ElementSize
+					if _, err := crypto.DecodeElements(raw[h*half : h*half+half+h*(len(raw)-2*half)]); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		decode += time.Since(start)
 	}
+	return mul, decode
+}
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

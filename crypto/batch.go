@@ -64,22 +64,47 @@ func (k *BlindingKey) mulBatch(ctx context.Context, dst, src []Element, s *r255x
 	if len(dst) != len(src) {
 		return fmt.Errorf("crypto: %d outputs for %d inputs", len(dst), len(src))
 	}
-	return parallel(ctx, len(src), func(lo, hi int) (int, error) {
-		var in, out [r255x8.Lanes][ElementSize]byte
+	return mulEncodings(ctx, len(src), s,
+		func(i int) *[ElementSize]byte { return &src[i].b },
+		func(i int) *[ElementSize]byte { return &dst[i].b })
+}
+
+// ReencryptBytes is ReencryptBatch on runs of 32-byte encodings, as they
+// arrive from the room: each element is validated by the decoding the
+// multiplication does anyway, so the caller need not decode them first.
+// dst may be src.
+func (k *BlindingKey) ReencryptBytes(ctx context.Context, dst, src []byte) error {
+	if len(src)%ElementSize != 0 {
+		return ErrElementLength
+	}
+	if len(dst) != len(src) {
+		return fmt.Errorf("crypto: %d output bytes for %d input bytes", len(dst), len(src))
+	}
+	return mulEncodings(ctx, len(src)/ElementSize, &k.k8,
+		func(i int) *[ElementSize]byte { return (*[ElementSize]byte)(src[i*ElementSize:]) },
+		func(i int) *[ElementSize]byte { return (*[ElementSize]byte)(dst[i*ElementSize:]) })
+}
+
+// mulEncodings sets *out(i) to s times the element *in(i) encodes, for i in
+// [0, n), eight at a time on all cores. Every input is validated; the first
+// invalid one is reported by index.
+func mulEncodings(ctx context.Context, n int, s *r255x8.Scalar, in, out func(int) *[ElementSize]byte) error {
+	return parallel(ctx, n, func(lo, hi int) (int, error) {
+		var src, dst [r255x8.Lanes][ElementSize]byte
 		for i := lo; i < hi; i += r255x8.Lanes {
-			n := min(r255x8.Lanes, hi-i)
+			m := min(r255x8.Lanes, hi-i)
 			for l := range r255x8.Lanes {
-				in[l] = src[i+min(l, n-1)].b
+				src[l] = *in(i + min(l, m-1))
 			}
-			valid := r255x8.MulEncoded(&out, s, &in)
-			for l := range n {
+			valid := r255x8.MulEncoded(&dst, s, &src)
+			for l := range m {
 				// The identity decodes, but is no one's encryption.
-				if valid>>l&1 == 0 || in[l] == [ElementSize]byte{} {
-					return i + l, elementError(&in[l])
+				if valid>>l&1 == 0 || src[l] == [ElementSize]byte{} {
+					return i + l, elementError(&src[l])
 				}
 			}
-			for l := range n {
-				dst[i+l].b = out[l]
+			for l := range m {
+				*out(i + l) = dst[l]
 			}
 		}
 		return 0, nil

@@ -429,6 +429,28 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("ReencryptBatch = %v", err)
 	}
 
+	// ReencryptBytes: the same results on raw encodings, in place.
+	raw := make([]byte, 0, n*ElementSize)
+	for _, e := range enc {
+		b := e.Bytes()
+		raw = append(raw, b[:]...)
+	}
+	if err := k.ReencryptBytes(ctx, raw, raw); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if [ElementSize]byte(raw[i*ElementSize:]) != re[i].b {
+			t.Fatalf("ReencryptBytes element %d differs from ReencryptBatch", i)
+		}
+	}
+	if err := k.ReencryptBytes(ctx, raw[:31], raw[:31]); !errors.Is(err, ErrElementLength) {
+		t.Fatalf("ragged ReencryptBytes = %v", err)
+	}
+	raw[5*ElementSize] |= 1 // odd: non-canonical
+	if err := k.ReencryptBytes(ctx, raw, raw); !errors.Is(err, ErrNonCanonical) || !strings.Contains(err.Error(), "element 5:") {
+		t.Fatalf("ReencryptBytes with a bad element = %v", err)
+	}
+
 	// Each kind of invalid element keeps its own error, in the last, ragged
 	// group of lanes too.
 	for _, c := range []struct {

@@ -57,19 +57,36 @@ func (p *PartWriter) Write(r *Row) error {
 	b := p.line[:0]
 	b = append(b, `{"t":"`...)
 	b = base64.StdEncoding.AppendEncode(b, r.Token[:])
-	b = append(b, `","a":`...)
-	a, err := json.Marshal(r.Attrs)
-	if err != nil {
-		return err
+	b = append(b, `","a":[`...)
+	for i, v := range r.Attrs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendJSONString(b, v); err != nil {
+			return err
+		}
 	}
-	if r.Attrs == nil {
-		a = []byte("[]")
-	}
-	b = append(b, a...)
-	b = append(b, "}\n"...)
+	b = append(b, "]}\n"...)
 	p.line = b
-	_, err = p.w.Write(b)
+	_, err := p.w.Write(b)
 	return err
+}
+
+// appendJSONString appends v as a JSON string. Printable ASCII without
+// quotes or backslashes, which is what attribute values almost always are,
+// is copied as it is; anything else goes through encoding/json, whose
+// escaping (and replacement of invalid UTF-8) every reader agrees on.
+func appendJSONString(b []byte, v string) ([]byte, error) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, err := json.Marshal(v)
+			return append(b, q...), err
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"'), nil
 }
 
 // Close flushes the part and returns its digest (hex SHA-256 of the

@@ -14,7 +14,8 @@ func TestPartRoundTrip(t *testing.T) {
 	w := NewPartWriter(&buf)
 	var rows []Row
 	for i := range 100 {
-		r := Row{Attrs: []string{fmt.Sprint(i), "x\"y\\z", "ünïcode"}}
+		// Plain values take the writer's fast path; the others need escaping.
+		r := Row{Attrs: []string{fmt.Sprint(i), "x\"y\\z", "ünïcode", "", "a<b&c", "tab\there", "\x7f"}}
 		r.Token[0], r.Token[31] = byte(i), 0xff
 		rows = append(rows, r)
 		if err := w.Write(&r); err != nil {
@@ -26,7 +27,7 @@ func TestPartRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := 0
-	n, got, err := ReadPart(&buf, PartLimits{Columns: 3, MaxRows: 100}, func(r *Row) error {
+	n, got, err := ReadPart(&buf, PartLimits{Columns: 7, MaxRows: 100}, func(r *Row) error {
 		if r.Token != rows[i].Token || strings.Join(r.Attrs, "|") != strings.Join(rows[i].Attrs, "|") {
 			t.Errorf("row %d differs", i)
 		}

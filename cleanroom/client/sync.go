@@ -80,17 +80,9 @@ func (c *Client) reencryptPart(ctx context.Context, bk *crypto.BlindingKey, coll
 	if len(b)%api.TokenSize != 0 {
 		return 0, fmt.Errorf("client: the room sent part %d of a relay task with a partial element", part)
 	}
-	els, err := crypto.DecodeElements(b)
-	if err != nil {
+	// Re-encrypted in place; each element is validated as it is decoded.
+	if err := bk.ReencryptBytes(ctx, b, b); err != nil {
 		return 0, fmt.Errorf("client: the room sent an invalid element in part %d: %w", part, err)
 	}
-	if err := bk.ReencryptBatch(ctx, els, els); err != nil {
-		return 0, err
-	}
-	out := make([]byte, 0, len(b))
-	for _, e := range els {
-		eb := e.Bytes()
-		out = append(out, eb[:]...)
-	}
-	return len(els), c.call(ctx, "PUT", path, bytes.NewReader(out), "application/octet-stream", nil, true)
+	return len(b) / api.TokenSize, c.call(ctx, "PUT", path, bytes.NewReader(b), "application/octet-stream", nil, true)
 }
