@@ -66,6 +66,10 @@ type demoReport struct {
 	AuditVerified  bool     `json:"audit_verified"`
 	DataDir        string   `json:"data_dir"`
 	Seconds        float64  `json:"seconds"`
+	// Phases is the wall time of each step, in seconds: data (writing the
+	// synthetic lists), upload (both brands at once), relay (blinded
+	// mode), match, queries and audit.
+	Phases map[string]float64 `json:"phase_seconds"`
 }
 
 func runDemo(e *env, args []string) error {
@@ -79,6 +83,7 @@ the audit log. Everything goes through the real HTTP API and the partner
 client the other verbs use.`)
 	data := fs.String("data", "", "the room's data directory (default: a new temporary one, removed afterwards)")
 	rows := fs.Int("rows", 20000, "customers of each brand")
+	overlap := fs.Int("overlap", 30, "percent of each brand's customers who are customers of both")
 	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded or hashed")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic customers")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -87,6 +92,9 @@ client the other verbs use.`)
 	}
 	if *rows < 2000 {
 		return usagef("--rows must be at least 2000 (the policy's minimum list size is 1,000)")
+	}
+	if *overlap < 1 || *overlap > 100 {
+		return usagef("--overlap is a percentage from 1 to 100")
 	}
 	if *mode != api.ModeBlinded && *mode != api.ModeHashed {
 		return usagef("--mode is blinded or hashed")
@@ -106,7 +114,7 @@ client the other verbs use.`)
 			fmt.Fprintf(e.stdout, format+"\n", a...)
 		}
 	}
-	rep, err := demo(context.Background(), e, demoConfig{dir: dir, work: work, rows: *rows, mode: *mode, seed: *seed, say: say})
+	rep, err := demo(context.Background(), e, demoConfig{dir: dir, work: work, rows: *rows, overlap: *overlap, mode: *mode, seed: *seed, say: say})
 	if err != nil {
 		return err
 	}
@@ -127,6 +135,7 @@ client the other verbs use.`)
 type demoConfig struct {
 	dir, work string
 	rows      int
+	overlap   int // percent
 	mode      string
 	seed      uint64
 	say       func(string, ...any)
@@ -232,10 +241,17 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	say("%s proposed the alliance's policy (groups of at least 100 people, no region breakdowns); %s approved it: policy %.12s… active", brandA, brandB, prop.Hash)
 
 	// Synthetic customer lists with a known overlap.
-	files, overlap, err := writeDemoData(cfg.work, cfg.rows, cfg.seed)
+	phases := map[string]float64{}
+	mark := time.Now()
+	phase := func(name string) {
+		phases[name] = time.Since(mark).Seconds()
+		mark = time.Now()
+	}
+	files, overlap, err := writeDemoData(cfg.work, cfg.rows, cfg.rows*cfg.overlap/100, cfg.seed)
 	if err != nil {
 		return nil, err
 	}
+	phase("data")
 	say("Each brand has %d customers; %d are customers of both", cfg.rows, overlap)
 
 	specs := map[string]client.UploadSpec{
@@ -251,6 +267,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	}); err != nil {
 		return nil, err
 	}
+	phase("upload")
 	if cfg.mode == api.ModeBlinded {
 		if err := both(func(id string) error {
 			rep, err := clients[id].Sync(ctx, demoCollab, true, 100*time.Millisecond)
@@ -261,11 +278,13 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 		}); err != nil {
 			return nil, err
 		}
+		phase("relay")
 	}
 	m, err := clients[brandA].Match(ctx, demoCollab)
 	if err != nil {
 		return nil, err
 	}
+	phase("match")
 	say("The room compared the canary identifiers, then matched: %d people in common (true overlap %d)", m.Matched, overlap)
 
 	q, err := clients[brandA].Query(ctx, demoCollab, api.QuerySpec{
@@ -307,6 +326,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 			brandB, brandA, liftRow[1], liftRow[2], liftRow[4], liftRow[3], liftRow[5])
 	}
 	say("Privacy budget: %.1f of %.1f epsilon left", lift.Budget.Remaining, lift.Budget.Total)
+	phase("queries")
 
 	// The auditor exports the log over the API and verifies it offline
 	// with nothing but the room's published key, as cleanroom audit
@@ -347,10 +367,11 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	}
 	defer bf.Close()
 	ar, verr := audit.Verify(bufio.NewReaderSize(bf, 1<<20), v, nil)
+	phase("audit")
 	rep := &demoReport{
 		Mode: cfg.mode, RowsA: cfg.rows, RowsB: cfg.rows, TrueOverlap: overlap, MatchedOverlap: m.Matched,
 		ByAgeBand: q.Rows, Suppressed: q.Suppressed, Epsilon: lift.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
-		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow,
+		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow, Phases: phases,
 	}
 	if verr != nil {
 		say("Audit log verification FAILED: %v", verr)
@@ -413,10 +434,9 @@ func customerOf(seed uint64, i int) customer {
 }
 
 // writeDemoData writes the two brands' customer lists: rows customers
-// each, of which 30% are customers of both. The fitness app writes some
+// each, of which overlap are customers of both. The fitness app writes some
 // emails in another letter case and with spaces, which normalization undoes.
-func writeDemoData(dir string, rows int, seed uint64) (map[string]string, int, error) {
-	overlap := rows * 3 / 10
+func writeDemoData(dir string, rows, overlap int, seed uint64) (map[string]string, int, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x636c65616e726f6f))
 	files := map[string]string{brandA: filepath.Join(dir, brandA+".csv"), brandB: filepath.Join(dir, brandB+".csv")}
 	write := func(path string, header []string, ids []int, row func(c customer) []string) error {
