@@ -177,3 +177,37 @@ func BenchmarkGtankReencrypt(b *testing.B) {
 	}
 	reportRows(b, 1)
 }
+
+// BenchmarkDecodeElements is the room's check of every element it receives,
+// eight lanes at a time, against DecodeElement one at a time (per element).
+func BenchmarkDecodeElements(b *testing.B) {
+	k, _ := GenerateBlindingKey(nil)
+	ks, _ := NewSecret(nil)
+	els := make([]Element, 4096)
+	if err := k.EncryptBatch(context.Background(), ks, els, benchKeys(len(els))); err != nil {
+		b.Fatal(err)
+	}
+	raw := make([]byte, 0, len(els)*ElementSize)
+	for _, e := range els {
+		eb := e.Bytes()
+		raw = append(raw, eb[:]...)
+	}
+	b.Run("impl=batch", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := DecodeElements(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(els)), "ns/element")
+	})
+	b.Run("impl=serial", func(b *testing.B) {
+		for b.Loop() {
+			for i := range els {
+				if _, err := DecodeElement(raw[i*ElementSize : (i+1)*ElementSize]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(els)), "ns/element")
+	})
+}
