@@ -266,11 +266,10 @@ func init() {
 		{&oneMinusDSQ, "1159843021668779879193775521855586647937357759715417654439879720876111806838"},
 		{&dMinusOneSQ, "40440834346308536858101042469323190826248399146238708352240133220865137265952"},
 	} {
-		*c.v = broadcast(ptrTo(limbsFromDecimal(c.dec)))
+		x := limbsFromDecimal(c.dec)
+		*c.v = broadcast(&x)
 	}
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 func limbsFromDecimal(s string) [5]uint64 {
 	n, ok := new(big.Int).SetString(s, 10)
