@@ -345,7 +345,7 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	rows := src[n*api.TokenSize:]
 	out := make([]byte, 0, n*36)
 	var canary []byte
-	if _, err := crypto.DecodeElements(got); err != nil {
+	if err := crypto.CheckElements(got); err != nil {
 		return invalidData("part %d holds an invalid ristretto255 element (%v)", part, err)
 	}
 	for i := range n {

@@ -303,7 +303,7 @@ func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int
 	}
 	if blinded {
 		// Eight at a time, once the part is read: the element's index is its row.
-		if _, err := crypto.DecodeElements(tokens); err != nil {
+		if err := crypto.CheckElements(tokens); err != nil {
 			return nil, 0, "", invalidData("a token of the part is not a valid ristretto255 element (%v)", err)
 		}
 	}

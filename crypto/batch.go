@@ -96,12 +96,8 @@ func mulEncodings(ctx context.Context, n int, s *r255x8.Scalar, in, out func(int
 			for l := range r255x8.Lanes {
 				src[l] = *in(i + min(l, m-1))
 			}
-			valid := r255x8.MulEncoded(&dst, s, &src)
-			for l := range m {
-				// The identity decodes, but is no one's encryption.
-				if valid>>l&1 == 0 || src[l] == [ElementSize]byte{} {
-					return i + l, elementError(&src[l])
-				}
+			if l, err := firstInvalid(r255x8.MulEncoded(&dst, s, &src), &src, m); err != nil {
+				return i + l, err
 			}
 			for l := range m {
 				*out(i + l) = dst[l]

@@ -58,31 +58,40 @@ func ParseElement(text []byte) (Element, error) {
 	return DecodeElement(raw[:n])
 }
 
-// DecodeElements validates b, a run of 32-byte encodings, and returns them
-// as Elements. It checks eight at a time (crypto/internal/r255x8), about
-// four times faster than DecodeElement in a loop. An error names the index
-// of the first invalid element.
-func DecodeElements(b []byte) ([]Element, error) {
+// CheckElements reports whether b, a run of 32-byte encodings, holds only
+// elements DecodeElement would accept. It checks eight at a time
+// (crypto/internal/r255x8), about four times faster than DecodeElement in a
+// loop, and allocates nothing. An error names the index of the first
+// invalid element.
+func CheckElements(b []byte) error {
 	if len(b)%ElementSize != 0 {
-		return nil, ErrElementLength
+		return ErrElementLength
 	}
-	els := make([]Element, len(b)/ElementSize)
+	n := len(b) / ElementSize
 	var in [r255x8.Lanes][ElementSize]byte
-	for i := 0; i < len(els); i += r255x8.Lanes {
-		n := min(r255x8.Lanes, len(els)-i)
+	for i := 0; i < n; i += r255x8.Lanes {
+		m := min(r255x8.Lanes, n-i)
 		for l := range r255x8.Lanes {
-			j := i + min(l, n-1)
+			j := i + min(l, m-1)
 			in[l] = [ElementSize]byte(b[j*ElementSize:])
 		}
-		valid := r255x8.Valid(&in)
-		for l := range n {
-			if valid>>l&1 == 0 || in[l] == [ElementSize]byte{} {
-				return nil, fmt.Errorf("element %d: %w", i+l, elementError(&in[l]))
-			}
-			els[i+l].b = in[l]
+		if l, err := firstInvalid(r255x8.Valid(&in), &in, m); err != nil {
+			return fmt.Errorf("element %d: %w", i+l, err)
 		}
 	}
-	return els, nil
+	return nil
+}
+
+// firstInvalid returns the first of the n lanes of in that is not an element
+// Element admits, given r255x8's validity bits, and why.
+func firstInvalid(valid uint8, in *[r255x8.Lanes][ElementSize]byte, n int) (int, error) {
+	for l := range n {
+		// The identity decodes, but is no one's encryption.
+		if valid>>l&1 == 0 || in[l] == [ElementSize]byte{} {
+			return l, elementError(&in[l])
+		}
+	}
+	return 0, nil
 }
 
 // errNoData replaces base64's own error, which quotes a byte offset of the
