@@ -95,10 +95,11 @@ func TestCrashMidUpload(t *testing.T) {
 
 	list := writeList(t, span(0, 3000))
 	spec := uploadSpec("c1", list, states["alpha"])
-	parts := 0
-	spec.Progress = func(done, total int64) {
-		if parts++; parts == 2 {
-			child.Process.Kill() // mid-upload: two of six parts stored
+	killed := false
+	spec.Progress = func(sent int64, _ float64) {
+		if sent >= 1000 && !killed {
+			killed = true
+			child.Process.Kill() // mid-upload: two of six parts stored, a third perhaps in flight
 			child.Wait()
 		}
 	}
@@ -123,8 +124,10 @@ func TestCrashMidUpload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resuming: %v", err)
 	}
-	if rep.Resumed != 2 || rep.Parts != 6 || rep.Rows != 3000 {
-		t.Errorf("resumed upload: %+v, want 2 of 6 parts resumed", rep)
+	// Parts are sent two at a time: the one in flight at the kill may have
+	// been stored and acknowledged too.
+	if rep.Resumed < 2 || rep.Resumed > 3 || rep.Parts != 6 || rep.Rows != 3000 {
+		t.Errorf("resumed upload: %+v, want 2 or 3 of 6 parts resumed", rep)
 	}
 	if v, err = alpha.Collaboration(ctx, "c1"); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -89,7 +90,8 @@ func (r *Room) routes() []route {
 			if err != nil {
 				return nil, err
 			}
-			return r.putPart(ctx, who, req.PathValue("id"), req.PathValue("upload"), part, req.Body)
+			mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+			return r.putPart(ctx, who, req.PathValue("id"), req.PathValue("upload"), part, mt, req.ContentLength, req.Body)
 		}},
 		{pattern: "POST /v1/collaborations/{id}/uploads/{upload}/commit", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var cu api.CommitUpload

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,19 +206,36 @@ func TestBadUploads(t *testing.T) {
 		name   string
 		body   []byte
 		status int
+		detail string // what the problem says, if checked
 	}{
-		{"not gzip", []byte("plain text " + secretValue), http.StatusUnprocessableEntity},
-		{"bad json", gz(secretValue + "\n"), http.StatusUnprocessableEntity},
-		{"short token", gz(`{"t":"` + secretValue + `","a":["x"]}` + "\n"), http.StatusUnprocessableEntity},
-		{"identity point", gz(fmt.Sprintf(`{"t":"%s","a":["%s"]}`+"\n", b64(identity), secretValue)), http.StatusUnprocessableEntity},
-		{"wrong columns", gz(fmt.Sprintf(`{"t":"%s","a":["%s","x"]}`+"\n", b64(canary[0]), secretValue)), http.StatusUnprocessableEntity},
-		{"too few rows", gz(fmt.Sprintf(`{"t":"%s","a":["%s"]}`+"\n", b64(canary[0]), secretValue)), http.StatusUnprocessableEntity},
-		{"gzip bomb", gz(strings.Repeat("\n", api.MaxPartBytes+10)), http.StatusUnprocessableEntity},
+		{"not gzip", []byte("plain text " + secretValue), http.StatusUnprocessableEntity, ""},
+		{"bad json", gz(secretValue + "\n"), http.StatusUnprocessableEntity, ""},
+		{"short token", gz(`{"t":"` + secretValue + `","a":["x"]}` + "\n"), http.StatusUnprocessableEntity, ""},
+		{"identity point", gz(fmt.Sprintf(`{"t":"%s","a":["%s"]}`+"\n", b64(identity), secretValue)), http.StatusUnprocessableEntity, ""},
+		{"wrong columns", gz(fmt.Sprintf(`{"t":"%s","a":["%s","x"]}`+"\n", b64(canary[0]), secretValue)), http.StatusUnprocessableEntity, ""},
+		{"too few rows", gz(fmt.Sprintf(`{"t":"%s","a":["%s"]}`+"\n", b64(canary[0]), secretValue)), http.StatusUnprocessableEntity, ""},
+		{"gzip bomb", gz(strings.Repeat("\n", api.MaxPartBytes+10)), http.StatusUnprocessableEntity, ""},
+		{"binary: no header", nil, http.StatusUnprocessableEntity, "no row count"},
+		{"binary: cut short", binaryPart(t, 1000, 1, canary[0], secretValue)[:5000], http.StatusUnprocessableEntity, "fewer tokens"},
+		{"binary: identity point", binaryPart(t, 1000, 1, canary[0], secretValue, func(p *api.Part) { copy(p.Tokens[32*7:], identity) }), http.StatusUnprocessableEntity, "element 7"},
+		{"binary: wrong columns", binaryPart(t, 1000, 2, canary[0], secretValue), http.StatusUnprocessableEntity, "2 columns, want 1"},
+		{"binary: too few rows", binaryPart(t, 999, 1, canary[0], secretValue), http.StatusUnprocessableEntity, "999 rows, want 1000"},
+		{"binary: too many rows", binaryPart(t, 1001, 1, canary[0], secretValue), http.StatusUnprocessableEntity, "more than 1000 rows"},
+		{"binary: value not UTF-8", binaryPart(t, 1000, 1, canary[0], secretValue, func(p *api.Part) { p.Values[len(p.Values)-1] = 0xff }), http.StatusUnprocessableEntity, "row 1000: a value is not UTF-8"},
+		{"binary: trailing bytes", append(binaryPart(t, 1000, 1, canary[0], secretValue), secretValue...), http.StatusUnprocessableEntity, "bytes after the last row"},
+		{"binary: too large", make([]byte, api.MaxPartBytes+1), http.StatusRequestEntityTooLarge, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := rawRequest(t, tr, "alpha", "PUT", "/v1/collaborations/c1/uploads/"+up.ID+"/parts/0", tc.body)
+			ct := ""
+			if strings.HasPrefix(tc.name, "binary") {
+				ct = api.PartContentType
+			}
+			resp, body := rawRequestAs(t, tr, "alpha", "PUT", "/v1/collaborations/c1/uploads/"+up.ID+"/parts/0", ct, tc.body)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if !strings.Contains(string(body), tc.detail) {
+				t.Errorf("the problem does not say %q: %s", tc.detail, body)
 			}
 			if resp.Header.Get("Content-Type") != api.ProblemContentType {
 				t.Errorf("content type %q", resp.Header.Get("Content-Type"))
@@ -258,12 +276,20 @@ func startUpload(t *testing.T, tr *testRoom, req api.StartUpload) api.Upload {
 
 func rawRequest(t *testing.T, tr *testRoom, who, method, path string, body []byte) (*http.Response, []byte) {
 	t.Helper()
+	return rawRequestAs(t, tr, who, method, path, "", body)
+}
+
+func rawRequestAs(t *testing.T, tr *testRoom, who, method, path, contentType string, body []byte) (*http.Response, []byte) {
+	t.Helper()
 	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.room.Info().ID, randID(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest(method, tr.url+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tok)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -279,4 +305,26 @@ func gz(s string) []byte {
 	w.Write([]byte(s))
 	w.Close()
 	return b.Bytes()
+}
+
+// binaryPart encodes rows rows of columns values each (value), every token
+// tok; edit, if given, changes the part before it is encoded.
+func binaryPart(t *testing.T, rows, columns int, tok []byte, value string, edit ...func(*api.Part)) []byte {
+	t.Helper()
+	p := api.Part{Columns: columns}
+	vals := slices.Repeat([]string{value}, columns)
+	for range rows {
+		if err := p.AppendValues(vals); err != nil {
+			t.Fatal(err)
+		}
+		p.AppendToken([32]byte(tok))
+	}
+	for _, e := range edit {
+		e(&p)
+	}
+	b, err := p.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

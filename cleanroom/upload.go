@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -34,7 +35,7 @@ type uploadRecord struct {
 	Kind        string           `json:"kind"`
 	Profile     string           `json:"profile"`
 	Columns     []string         `json:"columns"`
-	Rows        int64            `json:"rows"`
+	Rows        int64            `json:"rows"` // 0 until the commit if not declared at the start
 	RowsPerPart int              `json:"rows_per_part"`
 	Parts       int              `json:"parts"`
 	Received    map[int]partInfo `json:"received"`
@@ -50,6 +51,9 @@ type partInfo struct {
 }
 
 func (u *uploadRecord) partRows(part int) int {
+	if u.Rows == 0 {
+		return 0 // any count up to RowsPerPart, checked at the commit
+	}
 	if part == u.Parts-1 {
 		return int(u.Rows - int64(part)*int64(u.RowsPerPart))
 	}
@@ -86,7 +90,7 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: req.Rows}}}
+	a := act{action: "dataset.upload", collab: c, resource: uploadResource(req.Rows)}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -125,6 +129,20 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 	return u.view(), nil
 }
 
+// uploadResource is what policy sees of an upload before its commit: its
+// rows if they were declared at the start. Undeclared, the size rules are
+// decided at the commit, where the rows are always known.
+func uploadResource(rows int64) policy.Resource {
+	if rows == 0 {
+		return policy.Resource{}
+	}
+	return policy.Resource{Dataset: &policy.DatasetStats{Rows: rows}}
+}
+
+// maxListRows bounds a list so that every row and canary has a 32-bit
+// index in the matcher.
+func maxListRows(canaries int) int64 { return int64(^uint32(0)) - int64(canaries) }
+
 func checkUpload(c *collabRecord, k policy.Constraints, req api.StartUpload) error {
 	if !c.allAccepted() {
 		return conflict("every member must accept the collaboration before uploads")
@@ -132,10 +150,10 @@ func checkUpload(c *collabRecord, k policy.Constraints, req api.StartUpload) err
 	if req.Kind != c.Kind || req.Profile != c.Profile {
 		return badRequest("the collaboration matches kind %s under profile %s", c.Kind, c.Profile)
 	}
-	if req.Rows <= 0 || req.RowsPerPart <= 0 || req.RowsPerPart > api.MaxRowsPerPart {
-		return badRequest("rows must be positive and rows_per_part 1 to %d", api.MaxRowsPerPart)
+	if req.Rows < 0 || req.RowsPerPart <= 0 || req.RowsPerPart > api.MaxRowsPerPart {
+		return badRequest("rows must be positive (or 0 to declare them at the commit) and rows_per_part 1 to %d", api.MaxRowsPerPart)
 	}
-	if req.Rows > int64(^uint32(0))-int64(len(req.Canary)) {
+	if req.Rows > maxListRows(len(req.Canary)) {
 		return badRequest("a list holds fewer than 2^32 rows")
 	}
 	if len(req.Columns) > api.MaxColumns {
@@ -213,14 +231,15 @@ func (r *Room) ownUpload(who *actor, collab, id string) (*collabRecord, *uploadR
 	return c, u, nil
 }
 
-// putPart stores part of an upload from body (gzip NDJSON, api.UploadFormat),
-// validating every row. Sending a part again replaces it.
-func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) (*api.PartReceipt, error) {
+// putPart stores part of an upload from body, validating every row: binary
+// (api.PartContentType) or gzip NDJSON (api.UploadFormat). Sending a part
+// again replaces it.
+func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part int, contentType string, size int64, body io.Reader) (*api.PartReceipt, error) {
 	c, u, err := r.ownUpload(who, collab, id)
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: &policy.DatasetStats{Rows: u.Rows}}}
+	a := act{action: "dataset.upload", collab: c, resource: uploadResource(u.Rows)}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -228,24 +247,37 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	if u.Committed {
 		return nil, conflict("the upload is committed")
 	}
-	if part < 0 || part >= u.Parts {
-		return nil, badRequest("part numbers run from 0 to %d", u.Parts-1)
+	parts := u.Parts
+	if u.Rows == 0 {
+		parts = int((maxListRows(len(u.Canary)) + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
+	}
+	if part < 0 || part >= parts {
+		return nil, badRequest("part numbers run from 0 to %d", parts-1)
 	}
 	want := u.partRows(part)
-	seg, rows, digest, err := encodePart(body, len(u.Columns), want, c.Mode == api.ModeBlinded)
+	blinded := c.Mode == api.ModeBlinded
+	var sealed []byte
+	var rows int
+	var digest string
+	if contentType == api.PartContentType {
+		sealed, rows, digest, err = readBinaryPart(body, size, len(u.Columns), u.RowsPerPart, blinded)
+	} else {
+		var seg []byte
+		seg, rows, digest, err = encodePart(body, len(u.Columns), u.RowsPerPart, blinded)
+		sealed = sealSegment(seg)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if rows != want {
-		return nil, invalidData("part %d has %d rows, want %d", part, rows, want)
+	if want > 0 && rows != want || rows == 0 {
+		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
 	key := partKey(prefixSegment+id, part)
-	sealed := sealSegment(seg)
 	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), sealed) }); err != nil {
 		return nil, err
 	}
 	r.metrics.rowsReceived.Add(float64(rows))
-	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(seg))}
+	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sha256.Size)}
 	refs := []audit.DataRef{{Name: fmt.Sprintf("upload/%s/%d", id, part), Digest: digest, Bytes: info.Bytes, Rows: int64(rows)}}
 	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
 		c, err := r.loadCollab(txn, collab)
@@ -313,6 +345,42 @@ func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int
 	return append(seg, attrs...), n, digest, nil
 }
 
+// readBinaryPart reads a binary part (api.Part) and returns it sealed as
+// the segment it already is: read once into place after room for the
+// checksum, whose SHA-256 is also the part's digest.
+func readBinaryPart(body io.Reader, size int64, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
+	buf := make([]byte, sha256.Size, sha256.Size+min(max(size, 0), api.MaxPartBytes)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 64<<10)
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) || len(buf) > sha256.Size+api.MaxPartBytes {
+				return nil, 0, "", problem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "the part is larger than the room accepts")
+			}
+			return nil, 0, "", err
+		}
+	}
+	p, err := api.ParsePart(buf[sha256.Size:], api.PartLimits{Columns: columns, MaxRows: maxRows})
+	if err != nil {
+		return nil, 0, "", invalidData("%v", err)
+	}
+	if blinded {
+		if err := crypto.CheckElements(p.Tokens); err != nil {
+			return nil, 0, "", invalidData("a token of the part is not a valid ristretto255 element (%v)", err)
+		}
+	}
+	sum := sha256.Sum256(buf[sha256.Size:])
+	copy(buf, sum[:])
+	return buf, p.Rows, hex.EncodeToString(sum[:]), nil
+}
+
 // segment is a decoded upload part.
 type segment struct {
 	rows, columns int
@@ -335,26 +403,42 @@ func decodeSegment(b []byte) (segment, error) {
 	return segment{rows: int(rows), columns: int(cols), tokens: b[:t], attrs: b[t:]}, nil
 }
 
-// values calls fn with every row's values of the columns wanted (by index;
-// fn's slice is reused).
-func (s segment) values(wanted []int, fn func(row int, vals []string)) error {
+// declare settles the upload's rows at its commit: the rows declared at the
+// start, or those declared now, which every part received must agree with
+// (all but the last full).
+func (u *uploadRecord) declare(rows int64) error {
+	if u.Rows != 0 {
+		if rows != 0 && rows != u.Rows {
+			return conflict("the upload declared %d rows at its start, not %d", u.Rows, rows)
+		}
+		return nil
+	}
+	if rows <= 0 || rows > maxListRows(len(u.Canary)) {
+		return badRequest("the commit declares the upload's rows (1 to 2^32 - 1), since its start did not")
+	}
+	u.Rows = rows
+	u.Parts = int((rows + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
+	for p, info := range u.Received {
+		if p >= u.Parts || info.Rows != u.partRows(p) {
+			return conflict("part %d has %d rows, which does not fit %d rows in parts of %d", p, info.Rows, rows, u.RowsPerPart)
+		}
+	}
+	return nil
+}
+
+// eachValue calls fn with every row's values, in order, each with its
+// column and in a buffer fn must not keep.
+func (s segment) eachValue(fn func(col int, v []byte)) error {
 	b := s.attrs
-	vals := make([]string, len(wanted))
-	for row := range s.rows {
+	for range s.rows {
 		for col := range s.columns {
 			l, n := binary.Uvarint(b)
 			if n <= 0 || uint64(len(b)-n) < l {
 				return ErrCorruptSegment
 			}
-			v := b[n : n+int(l)]
+			fn(col, b[n:n+int(l)])
 			b = b[n+int(l):]
-			for i, w := range wanted {
-				if w == col {
-					vals[i] = string(v)
-				}
-			}
 		}
-		fn(row, vals)
 	}
 	return nil
 }
@@ -365,6 +449,9 @@ func (s segment) values(wanted []int, fn func(row int, vals []string)) error {
 func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
 	c, u, err := r.ownUpload(who, collab, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := u.declare(req.Rows); err != nil {
 		return nil, err
 	}
 	var missing []string

@@ -119,11 +119,14 @@ type SealedSecret struct {
 
 // StartUpload is the body of POST /v1/collaborations/{id}/uploads.
 type StartUpload struct {
-	Kind        string   `json:"kind"`
-	Profile     string   `json:"profile"`
-	Columns     []string `json:"columns"`
-	Rows        int64    `json:"rows"`
-	RowsPerPart int      `json:"rows_per_part"`
+	Kind    string   `json:"kind"`
+	Profile string   `json:"profile"`
+	Columns []string `json:"columns"`
+	// Rows is the list's row count, or 0 to declare it at the commit
+	// (CommitUpload.Rows); either way every part but the last holds
+	// exactly RowsPerPart rows.
+	Rows        int64 `json:"rows"`
+	RowsPerPart int   `json:"rows_per_part"`
 	// Canary holds the tokens of the collaboration's canary identifiers
 	// (CanaryIdentifiers), made exactly as the rows' tokens are.
 	Canary [][]byte `json:"canary"`
@@ -134,9 +137,9 @@ type Upload struct {
 	ID            string   `json:"id"`
 	Collaboration string   `json:"collaboration"`
 	Member        string   `json:"member"`
-	Rows          int64    `json:"rows"`
+	Rows          int64    `json:"rows"` // 0 until the commit, if not declared at the start
 	RowsPerPart   int      `json:"rows_per_part"`
-	Parts         int      `json:"parts"`
+	Parts         int      `json:"parts"`    // 0 until the commit, if the rows were not declared
 	Received      []int    `json:"received"` // part numbers stored so far
 	Committed     bool     `json:"committed"`
 	Columns       []string `json:"columns"`
@@ -152,6 +155,10 @@ type PartReceipt struct {
 // CommitUpload is the body of POST /v1/uploads/{id}/commit.
 type CommitUpload struct {
 	Digest string `json:"digest"` // DatasetDigest of the parts, as the client computed it
+	// Rows is the upload's row count, if its start did not declare it
+	// (StartUpload.Rows 0): a client can then send parts as it reads its
+	// input, in one pass.
+	Rows int64 `json:"rows,omitempty"`
 }
 
 // Task is a relay task: a member's set, shuffled, that another member is

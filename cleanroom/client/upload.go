@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
@@ -28,7 +29,7 @@ var (
 // UploadSpec says what to upload.
 type UploadSpec struct {
 	Collab   string
-	Input    string // a CSV file with a header row; read twice (count, then send)
+	Input    string // a CSV file with a header row
 	IDColumn string
 	Kind     crypto.Kind
 	Columns  []string // attribute columns to send along
@@ -36,9 +37,10 @@ type UploadSpec struct {
 	CountryCode int
 	RowsPerPart int // default 50,000
 	State       StateDir
-	// Progress, if set, is called after every part with rows sent and the
-	// total; Invalid with the line number and reason of every skipped row.
-	Progress func(done, total int64)
+	// Progress, if set, is called as parts go with the rows the room has
+	// and the share of the input read (0 to 1, or -1 if unknown); Invalid
+	// with the line number and reason of every skipped row.
+	Progress func(sent int64, read float64)
 	Invalid  func(line int, reason string)
 }
 
@@ -96,9 +98,9 @@ func (c *Client) tokenizer(mode string, ks *crypto.Secret) tokenizer {
 }
 
 // csvRows reads the input, calling fn with each row's line number, match key
-// (or an error) and attribute values.
+// (or an error), attribute values and the input's offset after the row.
 func csvRows(path, idColumn string, columns []string, profile crypto.Profile, kind crypto.Kind,
-	fn func(line int, key crypto.MatchKey, err error, attrs []string) error) error {
+	fn func(line int, key crypto.MatchKey, err error, attrs []string, offset int64) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -142,7 +144,7 @@ func csvRows(path, idColumn string, columns []string, profile crypto.Profile, ki
 		for i, c := range cols {
 			attrs[i] = rec[c]
 		}
-		if err := fn(line, key, kerr, attrs); err != nil {
+		if err := fn(line, key, kerr, attrs, r.InputOffset()); err != nil {
 			return err
 		}
 	}
@@ -163,7 +165,9 @@ func fileDigest(path string) (string, error) {
 
 // UploadCSV normalizes, tokenizes (or encrypts) and uploads a CSV on this
 // machine: identifiers never leave it, only tokens and the chosen attribute
-// columns. Parts go one at a time; if the upload is interrupted, running it
+// columns. The input is read once: one goroutine reads and normalizes rows
+// into parts while others tokenize and send the parts before, and the row
+// count is declared at the commit. If the upload is interrupted, running it
 // again with the same input resumes where the room left off.
 func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport, error) {
 	v, err := c.Collaboration(ctx, spec.Collab)
@@ -186,31 +190,6 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	}
 	spec.RowsPerPart = min(spec.RowsPerPart, api.MaxRowsPerPart)
 	tokens := c.tokenizer(v.Mode, ks)
-
-	// Pass 1: count the rows with a valid identifier.
-	var rows, skipped int64
-	err = csvRows(spec.Input, spec.IDColumn, spec.Columns, profile, spec.Kind, func(line int, _ crypto.MatchKey, kerr error, _ []string) error {
-		if kerr != nil {
-			skipped++
-			if spec.Invalid != nil {
-				var ie *crypto.IdentifierError
-				reason := "invalid identifier"
-				if errors.As(kerr, &ie) {
-					reason = ie.Error()
-				}
-				spec.Invalid(line, reason)
-			}
-			return nil
-		}
-		rows++
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if rows == 0 {
-		return nil, ErrEmptyInput
-	}
 	canaryKeys := make([]crypto.MatchKey, 0, 4)
 	for _, id := range api.CanaryIdentifiers(v.Kind) {
 		k, err := profile.MatchKey(spec.Kind, id)
@@ -223,74 +202,17 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	if err := tokens(ctx, canary, canaryKeys); err != nil {
 		return nil, err
 	}
-
-	st, resumed, err := c.resumeOrStart(ctx, spec, v, rows, canary)
+	st, resumed, err := c.resumeOrStart(ctx, spec, v, canary)
 	if err != nil {
 		return nil, err
 	}
-	rep := &UploadReport{Upload: st.Upload, Rows: rows, Skipped: skipped, Mode: v.Mode}
-	rep.Parts = int((rows + int64(st.RowsPerPart) - 1) / int64(st.RowsPerPart))
-
-	// Pass 2: send the parts the room does not have.
-	keys := make([]crypto.MatchKey, 0, st.RowsPerPart)
-	attrs := make([][]string, 0, st.RowsPerPart)
-	toks := make([][32]byte, st.RowsPerPart)
-	part := 0
-	var sent int64
-	flush := func() error {
-		defer func() { keys, attrs = keys[:0], attrs[:0]; part++ }()
-		sent += int64(len(keys))
-		if _, ok := st.Digests[part]; ok && resumed[part] {
-			rep.Resumed++
-			return nil
-		}
-		if err := tokens(ctx, toks[:len(keys)], keys); err != nil {
-			return err
-		}
-		var body bytes.Buffer
-		pw := api.NewPartWriter(&body)
-		for i := range keys {
-			if err := pw.Write(&api.Row{Token: toks[i], Attrs: attrs[i]}); err != nil {
-				return err
-			}
-		}
-		digest, err := pw.Close()
-		if err != nil {
-			return err
-		}
-		var rc api.PartReceipt
-		path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/parts/%d", esc(spec.Collab), esc(st.Upload), part)
-		if err := c.call(ctx, "PUT", path, &body, "application/x-ndjson+gzip", &rc, true); err != nil {
-			return fmt.Errorf("sending part %d: %w", part, err)
-		}
-		if rc.Digest != digest {
-			return fmt.Errorf("client: the room stored part %d with another digest", part)
-		}
-		st.Digests[part] = digest
-		if err := spec.State.saveUpload(spec.Collab, st); err != nil {
-			return err
-		}
-		if spec.Progress != nil {
-			spec.Progress(sent, rows)
-		}
-		return nil
-	}
-	err = csvRows(spec.Input, spec.IDColumn, spec.Columns, profile, spec.Kind, func(_ int, key crypto.MatchKey, kerr error, a []string) error {
-		if kerr != nil {
-			return nil
-		}
-		keys = append(keys, key)
-		attrs = append(attrs, slices.Clone(a))
-		if len(keys) == st.RowsPerPart {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil && len(keys) > 0 {
-		err = flush()
-	}
-	if err != nil {
+	rep := &UploadReport{Upload: st.Upload, Mode: v.Mode}
+	s := &partSender{c: c, spec: spec, st: st, tokens: tokens, read: -1}
+	if err := s.run(ctx, profile, resumed, rep); err != nil {
 		return nil, err
+	}
+	if rep.Rows == 0 {
+		return nil, ErrEmptyInput
 	}
 	digests := make([]string, rep.Parts)
 	for p := range digests {
@@ -299,16 +221,177 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	rep.Digest = api.DatasetDigest(digests)
 	var ds api.Dataset
 	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/commit", esc(spec.Collab), esc(st.Upload))
-	if err := c.do(ctx, "POST", path, api.CommitUpload{Digest: rep.Digest}, &ds); err != nil {
+	if err := c.do(ctx, "POST", path, api.CommitUpload{Digest: rep.Digest, Rows: rep.Rows}, &ds); err != nil {
 		return nil, fmt.Errorf("committing the upload: %w", err)
 	}
 	os.Remove(spec.State.uploadFile(spec.Collab))
 	return rep, nil
 }
 
+// partSender reads an upload's rows into parts and sends them.
+type partSender struct {
+	c      *Client
+	spec   UploadSpec
+	st     *uploadState
+	tokens tokenizer
+
+	mu   sync.Mutex // guards st.Digests, its file, sent and read
+	sent int64      // rows the room has, resumed parts included
+	read float64    // share of the input read, or -1 if its size is unknown
+}
+
+// batch is one part on its way: its match keys and encoded values, then its
+// tokens and body.
+type batch struct {
+	n    int
+	keys []crypto.MatchKey
+	part api.Part
+	toks [][32]byte
+	body []byte
+}
+
+// senders is how many parts are tokenized and sent at once, while the
+// reader fills the next: two keep the room and the tokenizer busy while the
+// other waits on the network.
+const senders = 2
+
+func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	free := make(chan *batch, senders+1)
+	for range cap(free) {
+		free <- &batch{part: api.Part{Columns: len(s.spec.Columns)}}
+	}
+	todo := make(chan *batch)
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for b := range todo {
+				if err := s.send(ctx, b); err != nil {
+					cancel(err)
+				}
+				free <- b
+			}
+		})
+	}
+	var size int64
+	if fi, err := os.Stat(s.spec.Input); err == nil {
+		size = fi.Size()
+	}
+	part := 0
+	b := <-free
+	flush := func() error {
+		defer func() { part++ }()
+		rep.Rows += int64(b.part.Rows)
+		if _, ok := s.st.Digests[part]; ok && resumed[part] {
+			rep.Resumed++
+			s.progress(int64(b.part.Rows), -1)
+			b.keys, b.part.Rows, b.part.Values = b.keys[:0], 0, b.part.Values[:0]
+			return nil
+		}
+		b.n = part
+		select {
+		case todo <- b:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		b.keys = b.keys[:0]
+		b.part.Reset()
+		return nil
+	}
+	err := csvRows(s.spec.Input, s.spec.IDColumn, s.spec.Columns, profile, s.spec.Kind, func(line int, key crypto.MatchKey, kerr error, a []string, offset int64) error {
+		if kerr != nil {
+			rep.Skipped++
+			if s.spec.Invalid != nil {
+				var ie *crypto.IdentifierError
+				reason := "invalid identifier"
+				if errors.As(kerr, &ie) {
+					reason = ie.Error()
+				}
+				s.spec.Invalid(line, reason)
+			}
+			return nil
+		}
+		if err := b.part.AppendValues(a); err != nil {
+			return fmt.Errorf("client: line %d: %w", line, err)
+		}
+		b.keys = append(b.keys, key)
+		if b.part.Rows == s.st.RowsPerPart {
+			if size > 0 {
+				s.progress(0, float64(offset)/float64(size))
+			}
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && b.part.Rows > 0 {
+		err = flush()
+	}
+	close(todo)
+	wg.Wait()
+	if cause := context.Cause(ctx); err == nil && cause != nil {
+		err = cause
+	}
+	rep.Parts = part
+	return err
+}
+
+// send tokenizes one part and stores it in the room.
+func (s *partSender) send(ctx context.Context, b *batch) error {
+	b.toks = slices.Grow(b.toks[:0], len(b.keys))[:len(b.keys)]
+	if err := s.tokens(ctx, b.toks, b.keys); err != nil {
+		return err
+	}
+	for _, t := range b.toks {
+		b.part.AppendToken(t)
+	}
+	var err error
+	if b.body, err = b.part.AppendBinary(b.body[:0]); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b.body)
+	digest := hex.EncodeToString(sum[:])
+	var rc api.PartReceipt
+	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/parts/%d", esc(s.spec.Collab), esc(s.st.Upload), b.n)
+	if err := s.c.call(ctx, "PUT", path, bytes.NewReader(b.body), api.PartContentType, &rc, true); err != nil {
+		return fmt.Errorf("sending part %d: %w", b.n, err)
+	}
+	if rc.Digest != digest {
+		return fmt.Errorf("client: the room stored part %d with another digest", b.n)
+	}
+	s.mu.Lock()
+	s.st.Digests[b.n] = digest
+	err = s.spec.State.saveUpload(s.spec.Collab, s.st)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.progress(int64(b.part.Rows), -1)
+	return nil
+}
+
+// progress counts rows the room has and, if read is not negative, records
+// the share of the input read; then it tells spec.Progress.
+func (s *partSender) progress(rows int64, read float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent += rows
+	if read >= 0 {
+		s.read = read
+	}
+	if s.spec.Progress != nil {
+		s.spec.Progress(s.sent, s.read)
+	}
+}
+
 // resumeOrStart continues the upload recorded in the state directory if it
 // is of the same input and still open in the room, or starts a new one.
-func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Collaboration, rows int64, canary [][32]byte) (*uploadState, map[int]bool, error) {
+func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Collaboration, canary [][32]byte) (*uploadState, map[int]bool, error) {
 	input, err := fileDigest(spec.Input)
 	if err != nil {
 		return nil, nil, err
@@ -317,7 +400,7 @@ func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Coll
 	if b, err := os.ReadFile(spec.State.uploadFile(spec.Collab)); err == nil && json.Unmarshal(b, &st) == nil && st.Input == input {
 		var u api.Upload
 		path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s", esc(spec.Collab), esc(st.Upload))
-		if err := c.do(ctx, "GET", path, nil, &u); err == nil && !u.Committed && u.Rows == rows {
+		if err := c.do(ctx, "GET", path, nil, &u); err == nil && !u.Committed && u.RowsPerPart == st.RowsPerPart {
 			have := map[int]bool{}
 			for _, p := range u.Received {
 				have[p] = true
@@ -325,7 +408,8 @@ func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Coll
 			return &st, have, nil
 		}
 	}
-	req := api.StartUpload{Kind: v.Kind, Profile: v.Profile, Columns: spec.Columns, Rows: rows, RowsPerPart: spec.RowsPerPart}
+	// The rows are declared at the commit: the input is read once.
+	req := api.StartUpload{Kind: v.Kind, Profile: v.Profile, Columns: spec.Columns, RowsPerPart: spec.RowsPerPart}
 	if req.Columns == nil {
 		req.Columns = []string{}
 	}

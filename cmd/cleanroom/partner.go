@@ -523,10 +523,11 @@ type progress struct {
 
 func newProgress(e *env, label string) *progress { return &progress{e: e, label: label} }
 
-func (p *progress) update(done, total int64) {
+// update shows the share of the input read (if known) and the rows sent.
+func (p *progress) update(sent int64, read float64) {
 	const width = 30
-	n := int(int64(width) * done / max(total, 1))
-	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %d/%d rows", p.label, strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
+	n := min(max(int(width*read), 0), width)
+	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %d rows sent", p.label, strings.Repeat("#", n), strings.Repeat(".", width-n), sent)
 	p.shown = true
 }
 

@@ -1,0 +1,94 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestRowsDeclaredAtCommit: an upload that did not declare its rows at the
+// start declares them at the commit, and the room holds the parts to them:
+// every part but the last full, none beyond the last.
+func TestRowsDeclaredAtCommit(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, a, b)
+	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
+	for i := range canary {
+		canary[i] = make([]byte, 32)
+	}
+	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, RowsPerPart: 1000, Canary: canary})
+	if up.Rows != 0 || up.Parts != 0 {
+		t.Fatalf("undeclared upload: %+v", up)
+	}
+	digests := map[int]string{}
+	put := func(part, rows int) {
+		t.Helper()
+		body := binaryPart(t, rows, 1, []byte(strings.Repeat(string(rune('a'+part)), 32)), "west")
+		resp, msg := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, part), api.PartContentType, body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %d %s", part, resp.StatusCode, msg)
+		}
+		sum := sha256.Sum256(body)
+		digests[part] = hex.EncodeToString(sum[:])
+	}
+	commit := func(rows int64, parts int) (*http.Response, string) {
+		t.Helper()
+		ds := make([]string, parts)
+		for p := range ds {
+			ds[p] = digests[p]
+		}
+		body, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest(ds), Rows: rows})
+		resp, msg := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", body)
+		return resp, string(msg)
+	}
+	put(2, 300)
+	put(0, 1000)
+	put(1, 500)
+	for _, tc := range []struct {
+		name   string
+		rows   int64
+		parts  int
+		status int
+		detail string
+	}{
+		{"no rows", 0, 3, http.StatusBadRequest, "declares the upload's rows"},
+		{"a part beyond the rows", 1500, 2, http.StatusConflict, "part 2 has 300 rows"},
+		{"a short part before the last", 2300, 3, http.StatusConflict, "part 1 has 500 rows"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, msg := commit(tc.rows, tc.parts)
+			if resp.StatusCode != tc.status || !strings.Contains(msg, tc.detail) {
+				t.Fatalf("commit: %d %s, want %d %q", resp.StatusCode, msg, tc.status, tc.detail)
+			}
+		})
+	}
+	if v, _ := a.Collaboration(context.Background(), "c1"); len(v.Datasets) != 0 {
+		t.Fatalf("a refused commit left a dataset: %v", v.Datasets)
+	}
+	put(1, 1000) // sending a part again replaces it
+	if resp, msg := commit(2300, 3); resp.StatusCode != http.StatusOK {
+		t.Fatalf("commit: %d %s", resp.StatusCode, msg)
+	}
+	v, err := a.Collaboration(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := v.Datasets["alpha"]; d == nil || d.Rows != 2300 {
+		t.Fatalf("dataset: %+v, want 2,300 rows", d)
+	}
+	// A declared upload keeps its count: a commit may repeat it, not change it.
+	up = startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
+	put(0, 1000)
+	if resp, msg := commit(999, 1); resp.StatusCode != http.StatusConflict || !strings.Contains(msg, "declared 1000 rows at its start") {
+		t.Fatalf("changing the declared rows: %d %s", resp.StatusCode, msg)
+	}
+}
