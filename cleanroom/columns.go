@@ -3,7 +3,10 @@ package cleanroom
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -27,7 +30,7 @@ type columnCache struct {
 }
 
 type cacheItem struct {
-	col   *analytics.Column
+	cols  map[int]*analytics.Column // by column index
 	table *analytics.Table
 	size  int64
 }
@@ -57,34 +60,106 @@ func (c *columnCache) get(key string, load func() (*cacheItem, error)) (*cacheIt
 	return it, nil
 }
 
-// column returns column index of a member's dataset, decoded.
+// column returns column index of a member's dataset, decoded. A dataset
+// whose columns together take at most a quarter of the cache is decoded
+// whole, in one pass over its segments, since queries come back for its
+// other columns; a larger one a column at a time.
 func (r *Room) column(ds *datasetRecord, index int) (*analytics.Column, error) {
-	it, err := r.cache.get(fmt.Sprintf("col/%s/%d", ds.Upload, index), func() (*cacheItem, error) {
-		b := analytics.NewColumnBuilder(int(ds.Rows))
-		for p := range ds.Parts {
-			seg, err := r.segment(partKey(prefixSegment+ds.Upload, p))
-			if err != nil {
-				return nil, err
-			}
-			s, err := decodeSegment(seg)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.values([]int{index}, func(_ int, v []string) { b.Add(v[0]) }); err != nil {
-				return nil, err
+	key, want := fmt.Sprintf("col/%s/%d", ds.Upload, index), []int{index}
+	if 4*ds.Rows*int64(len(ds.Columns)) <= cacheBudget/4 {
+		key, want = "cols/"+ds.Upload, make([]int, len(ds.Columns))
+		for i := range want {
+			want[i] = i
+		}
+	}
+	it, err := r.cache.get(key, func() (*cacheItem, error) {
+		cols, err := r.decodeColumns(ds, want)
+		if err != nil {
+			return nil, err
+		}
+		it := &cacheItem{cols: map[int]*analytics.Column{}}
+		for i, col := range cols {
+			it.cols[want[i]] = col
+			it.size += int64(4 * col.Len())
+			for _, v := range col.Dict {
+				it.size += int64(len(v)) + 16
 			}
 		}
-		col := b.Column()
-		size := int64(4 * col.Len())
-		for _, v := range col.Dict {
-			size += int64(len(v)) + 16
-		}
-		return &cacheItem{col: col, size: size}, nil
+		return it, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return it.col, nil
+	return it.cols[index], nil
+}
+
+// decodeColumns decodes the columns want of a dataset in one pass over its
+// segments. Parts are decoded on all cores, a window at a time, each into
+// dictionaries of its own, then appended in order.
+func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column, error) {
+	slot := make([]int, len(ds.Columns)) // column → its place in want, or -1
+	for i := range slot {
+		slot[i] = slices.Index(want, i)
+	}
+	all := make([]*analytics.ColumnBuilder, len(want))
+	for i := range all {
+		all[i] = analytics.NewColumnBuilder(int(ds.Rows))
+	}
+	window := make([][]*analytics.ColumnBuilder, 2*runtime.GOMAXPROCS(0))
+	for lo := 0; lo < ds.Parts; lo += len(window) {
+		n := min(len(window), ds.Parts-lo)
+		err := onAllCores(n, func(i int) error {
+			return r.withSegment(partKey(prefixSegment+ds.Upload, lo+i), func(seg []byte) error {
+				s, err := decodeSegment(seg)
+				if err != nil {
+					return err
+				}
+				if s.columns != len(ds.Columns) {
+					return ErrCorruptSegment
+				}
+				bs := make([]*analytics.ColumnBuilder, len(want))
+				for j := range bs {
+					bs[j] = analytics.NewColumnBuilder(s.rows)
+				}
+				window[i] = bs
+				return s.eachValue(func(col int, v []byte) {
+					if j := slot[col]; j >= 0 {
+						bs[j].AddBytes(v)
+					}
+				})
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, bs := range window[:n] {
+			for j, b := range bs {
+				all[j].Append(b)
+			}
+		}
+	}
+	cols := make([]*analytics.Column, len(all))
+	for i, b := range all {
+		cols[i] = b.Column()
+	}
+	return cols, nil
+}
+
+// onAllCores calls fn(0) to fn(n-1) on GOMAXPROCS goroutines and returns
+// the first error.
+func onAllCores(n int, fn func(i int) error) error {
+	var next atomic.Int64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				errs[i] = fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // table returns the join of a collaboration's latest match run.

@@ -183,15 +183,17 @@ func (r *Room) readJoin(c *collabRecord, fn func(rows []uint32)) error {
 	n := len(c.Members)
 	rows := make([]uint32, n)
 	for p := range m.Parts {
-		b, err := r.segment(partKey(fmt.Sprintf("%s%s/%d", prefixJoin, c.ID, m.Run), p))
+		err := r.withSegment(partKey(fmt.Sprintf("%s%s/%d", prefixJoin, c.ID, m.Run), p), func(b []byte) error {
+			for ; len(b) >= 4*n; b = b[4*n:] {
+				for i := range rows {
+					rows[i] = binary.LittleEndian.Uint32(b[4*i:])
+				}
+				fn(rows)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		for ; len(b) >= 4*n; b = b[4*n:] {
-			for i := range rows {
-				rows[i] = binary.LittleEndian.Uint32(b[4*i:])
-			}
-			fn(rows)
 		}
 	}
 	return nil

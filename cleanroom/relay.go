@@ -151,20 +151,18 @@ func (l *layerReader) load() error {
 			l.done = true
 			return nil
 		}
-		b, err := l.r.segment(partKey(fmt.Sprintf("%s%s/%d", prefixLayer, ds.Upload, ds.Layers), l.part))
-		if err != nil {
-			return err
-		}
 		l.part++
-		for ; len(b) >= 36; b = b[36:] {
-			var pr matcher.Pair
-			copy(pr.Token[:], b[:32])
-			pr.Row = binary.LittleEndian.Uint32(b[32:36])
-			if l.canaries || int64(pr.Row) < ds.Rows {
-				l.buf = append(l.buf, pr)
+		return l.r.withSegment(partKey(fmt.Sprintf("%s%s/%d", prefixLayer, ds.Upload, ds.Layers), l.part-1), func(b []byte) error {
+			for ; len(b) >= 36; b = b[36:] {
+				var pr matcher.Pair
+				copy(pr.Token[:], b[:32])
+				pr.Row = binary.LittleEndian.Uint32(b[32:36])
+				if l.canaries || int64(pr.Row) < ds.Rows {
+					l.buf = append(l.buf, pr)
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	}
 	if l.part == ds.Parts {
 		// The first layer's canaries come with the upload, after its rows.
@@ -179,30 +177,39 @@ func (l *layerReader) load() error {
 		l.done = true
 		return nil
 	}
-	b, err := l.r.segment(partKey(prefixSegment+ds.Upload, l.part))
-	if err != nil {
-		return err
-	}
-	s, err := decodeSegment(b)
-	if err != nil {
-		return err
-	}
 	base := uint32(l.part * ds.RowsPerPart)
 	l.part++
-	for i := range s.rows {
-		var pr matcher.Pair
-		copy(pr.Token[:], s.tokens[i*api.TokenSize:])
-		pr.Row = base + uint32(i)
-		l.buf = append(l.buf, pr)
-	}
-	return nil
+	return l.r.withSegment(partKey(prefixSegment+ds.Upload, l.part-1), func(b []byte) error {
+		s, err := decodeSegment(b)
+		if err != nil {
+			return err
+		}
+		for i := range s.rows {
+			var pr matcher.Pair
+			copy(pr.Token[:], s.tokens[i*api.TokenSize:])
+			pr.Row = base + uint32(i)
+			l.buf = append(l.buf, pr)
+		}
+		return nil
+	})
 }
 
-// segment reads and checks one stored segment.
-func (r *Room) segment(key string) ([]byte, error) {
-	var b []byte
-	err := r.db.View(func(txn *badger.Txn) (err error) { b, err = getSegment(txn, key); return })
-	return b, err
+// withSegment reads and checks one stored segment and calls fn with it in
+// place, without copying it out of the database: b is valid only during fn.
+func (r *Room) withSegment(key string, fn func(b []byte) error) error {
+	return r.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(key))
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", key, err)
+		}
+		return it.Value(func(v []byte) error {
+			b, err := openSegment(it.Key(), v)
+			if err != nil {
+				return err
+			}
+			return fn(b)
+		})
+	})
 }
 
 // offer writes owner's set, shuffled, as a relay task for the next member
