@@ -106,8 +106,7 @@ func csvRows(path, idColumn string, columns []string, profile crypto.Profile, ki
 		return err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.ReuseRecord = true
+	r := newCSVReader(f)
 	header, err := r.Read()
 	if err == io.EOF {
 		return fmt.Errorf("%w (the file is empty)", ErrEmptyInput)
