@@ -132,11 +132,13 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column
 		if err != nil {
 			return nil, err
 		}
-		for _, bs := range window[:n] {
-			for j, b := range bs {
-				all[j].Append(b)
+		// Columns are appended to on all cores too: they are independent.
+		onAllCores(len(all), func(j int) error {
+			for _, bs := range window[:n] {
+				all[j].Append(bs[j])
 			}
-		}
+			return nil
+		})
 	}
 	cols := make([]*analytics.Column, len(all))
 	for i, b := range all {

@@ -58,6 +58,10 @@ type Room struct {
 
 	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
 	cache columnCache
+	// partBufs holds buffers of binary upload parts, *[]byte, for reuse
+	// once a part is stored: parts are megabytes each, and fresh ones cost
+	// page faults on every request.
+	partBufs sync.Pool
 
 	stopHousekeeping context.CancelFunc
 	housekept        sync.WaitGroup

@@ -260,7 +260,13 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	var rows int
 	var digest string
 	if contentType == api.PartContentType {
-		sealed, rows, digest, err = readBinaryPart(body, size, len(u.Columns), u.RowsPerPart, blinded)
+		buf, _ := r.partBufs.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		defer r.partBufs.Put(buf) // once the part is stored, or refused
+		sealed, rows, digest, err = readBinaryPart(*buf, body, size, len(u.Columns), u.RowsPerPart, blinded)
+		*buf = sealed
 	} else {
 		var seg []byte
 		seg, rows, digest, err = encodePart(body, len(u.Columns), u.RowsPerPart, blinded)
@@ -273,10 +279,6 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
 	key := partKey(prefixSegment+id, part)
-	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), sealed) }); err != nil {
-		return nil, err
-	}
-	r.metrics.rowsReceived.Add(float64(rows))
 	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sha256.Size)}
 	refs := []audit.DataRef{{Name: fmt.Sprintf("upload/%s/%d", id, part), Digest: digest, Bytes: info.Bytes, Rows: int64(rows)}}
 	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
@@ -295,11 +297,17 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 			return conflict("the upload is committed")
 		}
 		u.Received[part] = info
+		// The rows, their record and the audit entry in one transaction:
+		// one sync to disk a part, and no stored part without its entry.
+		if err := txn.Set([]byte(key), sealed); err != nil {
+			return err
+		}
 		return putJSON(txn, prefixUpload+id, u)
 	})
 	if err != nil {
 		return nil, err
 	}
+	r.metrics.rowsReceived.Add(float64(rows))
 	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
 }
 
@@ -345,11 +353,11 @@ func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int
 	return append(seg, attrs...), n, digest, nil
 }
 
-// readBinaryPart reads a binary part (api.Part) and returns it sealed as
-// the segment it already is: read once into place after room for the
-// checksum, whose SHA-256 is also the part's digest.
-func readBinaryPart(body io.Reader, size int64, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
-	buf := make([]byte, sha256.Size, sha256.Size+min(max(size, 0), api.MaxPartBytes)+1)
+// readBinaryPart reads a binary part (api.Part) into buf's space and
+// returns it sealed as the segment it already is: read once into place after
+// room for the checksum, whose SHA-256 is also the part's digest.
+func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
+	buf = slices.Grow(buf[:0], sha256.Size+int(min(max(size, 0), api.MaxPartBytes))+1)[:sha256.Size]
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, 64<<10)
