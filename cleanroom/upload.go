@@ -279,7 +279,7 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
 	key := partKey(prefixSegment+id, part)
-	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sha256.Size)}
+	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sealSize)}
 	refs := []audit.DataRef{{Name: fmt.Sprintf("upload/%s/%d", id, part), Digest: digest, Bytes: info.Bytes, Rows: int64(rows)}}
 	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
 		c, err := r.loadCollab(txn, collab)
@@ -355,9 +355,9 @@ func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int
 
 // readBinaryPart reads a binary part (api.Part) into buf's space and
 // returns it sealed as the segment it already is: read once into place after
-// room for the checksum, whose SHA-256 is also the part's digest.
+// room for the seal, and its digest.
 func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
-	buf = slices.Grow(buf[:0], sha256.Size+int(min(max(size, 0), api.MaxPartBytes))+1)[:sha256.Size]
+	buf = slices.Grow(buf[:0], sealSize+int(min(max(size, 0), api.MaxPartBytes))+1)[:sealSize]
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, 64<<10)
@@ -369,13 +369,13 @@ func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int
 		}
 		if err != nil {
 			var mb *http.MaxBytesError
-			if errors.As(err, &mb) || len(buf) > sha256.Size+api.MaxPartBytes {
+			if errors.As(err, &mb) || len(buf) > sealSize+api.MaxPartBytes {
 				return nil, 0, "", problem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "the part is larger than the room accepts")
 			}
 			return nil, 0, "", err
 		}
 	}
-	p, err := api.ParsePart(buf[sha256.Size:], api.PartLimits{Columns: columns, MaxRows: maxRows})
+	p, err := api.ParsePart(buf[sealSize:], api.PartLimits{Columns: columns, MaxRows: maxRows})
 	if err != nil {
 		return nil, 0, "", invalidData("%v", err)
 	}
@@ -384,9 +384,8 @@ func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int
 			return nil, 0, "", invalidData("a token of the part is not a valid ristretto255 element (%v)", err)
 		}
 	}
-	sum := sha256.Sum256(buf[sha256.Size:])
-	copy(buf, sum[:])
-	return buf, p.Rows, hex.EncodeToString(sum[:]), nil
+	sum := sha256.Sum256(buf[sealSize:])
+	return sealInPlace(buf), p.Rows, hex.EncodeToString(sum[:]), nil
 }
 
 // segment is a decoded upload part.
