@@ -255,6 +255,12 @@ type batch struct {
 const senders = 2
 
 func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
+	// Parts the room has and whose digests this partner kept: decided before
+	// the senders start writing st.Digests.
+	have := map[int]bool{}
+	for p := range s.st.Digests {
+		have[p] = resumed[p]
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	free := make(chan *batch, senders+1)
@@ -282,7 +288,7 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 	flush := func() error {
 		defer func() { part++ }()
 		rep.Rows += int64(b.part.Rows)
-		if _, ok := s.st.Digests[part]; ok && resumed[part] {
+		if have[part] {
 			rep.Resumed++
 			s.progress(int64(b.part.Rows), -1)
 			b.keys, b.part.Rows, b.part.Values = b.keys[:0], 0, b.part.Values[:0]
