@@ -211,6 +211,7 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 		return nil, err
 	}
 	if rep.Rows == 0 {
+		os.Remove(spec.State.uploadFile(spec.Collab)) // nothing to resume
 		return nil, ErrEmptyInput
 	}
 	digests := make([]string, rep.Parts)
@@ -291,7 +292,8 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 		if have[part] {
 			rep.Resumed++
 			s.progress(int64(b.part.Rows), -1)
-			b.keys, b.part.Rows, b.part.Values = b.keys[:0], 0, b.part.Values[:0]
+			b.keys = b.keys[:0]
+			b.part.Reset()
 			return nil
 		}
 		b.n = part
