@@ -195,21 +195,9 @@ func (l *layerReader) load() error {
 }
 
 // withSegment reads and checks one stored segment and calls fn with it in
-// place, without copying it out of the database: b is valid only during fn.
+// place (readSegment): b is valid only during fn.
 func (r *Room) withSegment(key string, fn func(b []byte) error) error {
-	return r.db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get([]byte(key))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", key, err)
-		}
-		return it.Value(func(v []byte) error {
-			b, err := openSegment(it.Key(), v)
-			if err != nil {
-				return err
-			}
-			return fn(b)
-		})
-	})
+	return r.db.View(func(txn *badger.Txn) error { return readSegment(txn, key, fn) })
 }
 
 // offer writes owner's set, shuffled, as a relay task for the next member

@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
@@ -96,17 +97,27 @@ func openSegment(key []byte, b []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %s", ErrCorruptSegment, key)
 }
 
-// getSegment reads and checks the segment at key, returning a copy.
-func getSegment(txn *badger.Txn, key string) ([]byte, error) {
+// readSegment calls fn with the checked segment at key in place, without
+// copying it out of the database: b is valid only during fn.
+func readSegment(txn *badger.Txn, key string, fn func(b []byte) error) error {
 	it, err := txn.Get([]byte(key))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
+		return fmt.Errorf("reading %s: %w", key, err)
 	}
-	b, err := it.ValueCopy(nil)
-	if err != nil {
-		return nil, err
-	}
-	return openSegment(it.Key(), b)
+	return it.Value(func(v []byte) error {
+		b, err := openSegment(it.Key(), v)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// getSegment reads and checks the segment at key, returning a copy.
+func getSegment(txn *badger.Txn, key string) ([]byte, error) {
+	var out []byte
+	err := readSegment(txn, key, func(b []byte) error { out = bytes.Clone(b); return nil })
+	return out, err
 }
 
 func partKey(prefix string, part int) string { return fmt.Sprintf("%s/%08d", prefix, part) }
