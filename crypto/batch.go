@@ -139,6 +139,18 @@ func HashTokens(ctx context.Context, ks *Secret, dst []Token, keys []MatchKey) e
 // returns the index and error of its first failure; parallel returns the
 // failure with the lowest index, so the result does not depend on scheduling.
 func parallel(ctx context.Context, n int, work func(lo, hi int) (int, error)) error {
+	if i, err := firstFailure(ctx, n, work); err != nil {
+		if i < 0 {
+			return err
+		}
+		return fmt.Errorf("crypto: element %d: %w", i, err)
+	}
+	return nil
+}
+
+// firstFailure is parallel without the wrapping: the lowest failing index
+// and its error, or -1 and ctx's error.
+func firstFailure(ctx context.Context, n int, work func(lo, hi int) (int, error)) (int, error) {
 	workers := min(runtime.GOMAXPROCS(0), (n+batchChunk-1)/batchChunk)
 	var (
 		next    atomic.Int64
@@ -178,7 +190,7 @@ func parallel(ctx context.Context, n int, work func(lo, hi int) (int, error)) er
 		wg.Wait()
 	}
 	if badErr != nil {
-		return fmt.Errorf("crypto: element %d: %w", bad, badErr)
+		return bad, badErr
 	}
-	return ctx.Err()
+	return -1, ctx.Err()
 }

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,23 +62,39 @@ func ParseElement(text []byte) (Element, error) {
 // CheckElements reports whether b, a run of 32-byte encodings, holds only
 // elements DecodeElement would accept. It checks eight at a time
 // (crypto/internal/r255x8), about four times faster than DecodeElement in a
-// loop, and allocates nothing. An error names the index of the first
-// invalid element.
+// loop, on all cores, and allocates nothing for short runs. An error names
+// the index of the first invalid element.
+//
+// All cores, because the room checks each part before a partner can go on:
+// a relay part of 65,536 elements is ~55 ms on one core, and when it is the
+// last one in flight the other cores would otherwise sit idle.
 func CheckElements(b []byte) error {
 	if len(b)%ElementSize != 0 {
 		return ErrElementLength
 	}
+	check := func(lo, hi int) (int, error) {
+		var in [r255x8.Lanes][ElementSize]byte
+		for i := lo; i < hi; i += r255x8.Lanes {
+			m := min(r255x8.Lanes, hi-i)
+			for l := range r255x8.Lanes {
+				j := i + min(l, m-1)
+				in[l] = [ElementSize]byte(b[j*ElementSize:])
+			}
+			if l, err := firstInvalid(r255x8.Valid(&in), &in, m); err != nil {
+				return i + l, err
+			}
+		}
+		return 0, nil
+	}
 	n := len(b) / ElementSize
-	var in [r255x8.Lanes][ElementSize]byte
-	for i := 0; i < n; i += r255x8.Lanes {
-		m := min(r255x8.Lanes, n-i)
-		for l := range r255x8.Lanes {
-			j := i + min(l, m-1)
-			in[l] = [ElementSize]byte(b[j*ElementSize:])
-		}
-		if l, err := firstInvalid(r255x8.Valid(&in), &in, m); err != nil {
-			return fmt.Errorf("element %d: %w", i+l, err)
-		}
+	i, err := 0, error(nil)
+	if n <= batchChunk {
+		i, err = check(0, n)
+	} else {
+		i, err = firstFailure(context.Background(), n, check)
+	}
+	if err != nil {
+		return fmt.Errorf("element %d: %w", i, err)
 	}
 	return nil
 }

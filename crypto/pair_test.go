@@ -446,6 +446,25 @@ func TestBatch(t *testing.T) {
 	if err := k.ReencryptBytes(ctx, raw[:31], raw[:31]); !errors.Is(err, ErrElementLength) {
 		t.Fatalf("ragged ReencryptBytes = %v", err)
 	}
+	if err := CheckElements(raw); err != nil {
+		t.Fatalf("CheckElements on %d valid elements: %v", n, err)
+	}
+	// CheckElements spreads long runs over all cores; the lowest bad index
+	// still wins, in the same words as a short run's.
+	late, early := 3*batchChunk+9, batchChunk+2
+	for _, c := range []struct {
+		at   []int
+		want int
+	}{{[]int{late}, late}, {[]int{late, early}, early}, {[]int{early, late}, early}} {
+		bad := append([]byte(nil), raw...)
+		for _, i := range c.at {
+			clear(bad[i*ElementSize : (i+1)*ElementSize]) // the identity
+		}
+		err := CheckElements(bad)
+		if !errors.Is(err, ErrIdentity) || err.Error() != "element "+strconv.Itoa(c.want)+": "+ErrIdentity.Error() {
+			t.Fatalf("CheckElements with identities at %v = %v", c.at, err)
+		}
+	}
 	raw[5*ElementSize] |= 1 // odd: non-canonical
 	if err := k.ReencryptBytes(ctx, raw, raw); !errors.Is(err, ErrNonCanonical) || !strings.Contains(err.Error(), "element 5:") {
 		t.Fatalf("ReencryptBytes with a bad element = %v", err)
