@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -34,15 +36,16 @@ func (c *Client) Sync(ctx context.Context, collab string, wait bool, interval ti
 			for _, p := range t.Done {
 				done[p] = true
 			}
+			var todo []int
 			for p := range t.Parts {
-				if done[p] {
-					continue
+				if !done[p] {
+					todo = append(todo, p)
 				}
-				n, err := c.reencryptPart(ctx, bk, collab, t.ID, p)
-				if err != nil {
-					return rep, err
-				}
-				rep.Elements += int64(n)
+			}
+			n, err := c.reencryptTask(ctx, bk, collab, t.ID, todo)
+			rep.Elements += n
+			if err != nil {
+				return rep, err
 			}
 			rep.Tasks++
 		}
@@ -70,19 +73,79 @@ func (c *Client) Sync(ctx context.Context, collab string, wait bool, interval ti
 	}
 }
 
-func (c *Client) reencryptPart(ctx context.Context, bk *crypto.BlindingKey, collab, task string, part int) (int, error) {
-	path := fmt.Sprintf("/v1/collaborations/%s/tasks/%s/parts/%d", esc(collab), esc(task), part)
-	var buf bytes.Buffer
-	if err := c.do(ctx, "GET", path, nil, &buf); err != nil {
-		return 0, err
+// reencryptTask re-encrypts the given parts of a relay task. The next part
+// downloads and the last one uploads while this one is re-encrypted, so the
+// partner's cores are not idle while the room checks what it was sent (a
+// part of 65,536 elements is tens of milliseconds of the room's time).
+// It returns how many elements the room accepted.
+func (c *Client) reencryptTask(ctx context.Context, bk *crypto.BlindingKey, collab, task string, parts []int) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type part struct {
+		n int
+		b []byte
 	}
-	b := buf.Bytes()
+	path := func(p int) string {
+		return fmt.Sprintf("/v1/collaborations/%s/tasks/%s/parts/%d", esc(collab), esc(task), p)
+	}
+	fetched, encrypted := make(chan part), make(chan part)
+	var (
+		wg       sync.WaitGroup
+		accepted atomic.Int64
+	)
+	wg.Go(func() {
+		defer close(fetched)
+		for _, p := range parts {
+			var buf bytes.Buffer
+			if err := c.do(ctx, "GET", path(p), nil, &buf); err != nil {
+				cancel(err)
+				return
+			}
+			select {
+			case fetched <- part{p, buf.Bytes()}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for p := range encrypted {
+			if ctx.Err() != nil {
+				continue // drain: an error has been recorded
+			}
+			if err := c.call(ctx, "PUT", path(p.n), bytes.NewReader(p.b), "application/octet-stream", nil, true); err != nil {
+				cancel(err)
+				continue
+			}
+			accepted.Add(int64(len(p.b) / api.TokenSize))
+		}
+	})
+	for p := range fetched {
+		if err := reencryptInPlace(ctx, bk, p.n, p.b); err != nil {
+			cancel(err)
+			break
+		}
+		select {
+		case encrypted <- p:
+		case <-ctx.Done():
+		}
+	}
+	close(encrypted)
+	for range fetched {
+		// The downloader stops at ctx.Done; let it.
+	}
+	wg.Wait()
+	return accepted.Load(), context.Cause(ctx)
+}
+
+// reencryptInPlace re-encrypts part n of a relay task, as the room sent it.
+func reencryptInPlace(ctx context.Context, bk *crypto.BlindingKey, n int, b []byte) error {
 	if len(b)%api.TokenSize != 0 {
-		return 0, fmt.Errorf("client: the room sent part %d of a relay task with a partial element", part)
+		return fmt.Errorf("client: the room sent part %d of a relay task with a partial element", n)
 	}
-	// Re-encrypted in place; each element is validated as it is decoded.
+	// Each element is validated as it is decoded.
 	if err := bk.ReencryptBytes(ctx, b, b); err != nil {
-		return 0, fmt.Errorf("client: the room sent an invalid element in part %d: %w", part, err)
+		return fmt.Errorf("client: the room sent an invalid element in part %d: %w", n, err)
 	}
-	return len(b) / api.TokenSize, c.call(ctx, "PUT", path, bytes.NewReader(b), "application/octet-stream", nil, true)
+	return nil
 }
