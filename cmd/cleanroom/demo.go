@@ -3,13 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -41,11 +38,6 @@ deny contains "the alliance does not break the overlap down by region" if {
 	endswith(d, ".region")
 }
 `
-
-var (
-	ageBands = []string{"18-24", "25-34", "35-44", "45-54", "55-64", "65+"}
-	regions  = []string{"north", "south", "east", "west"}
-)
 
 // demoReport is what the demo prints with --json.
 type demoReport struct {
@@ -406,116 +398,4 @@ func both(fn func(id string) error) error {
 		}
 	}
 	return nil
-}
-
-// customer is one synthetic person: the same in both brands' lists.
-type customer struct {
-	email, age, region string
-	revenue            float64 // spent on courses (coursely)
-	exposed            bool    // reached by coursely's joint campaign
-	conversions        int     // pulsefit subscriptions bought
-	fitRevenue         float64 // pulsefit's revenue from them
-}
-
-// customerOf derives person i from the seed alone. The campaign works: an
-// exposed person converts at the fitness app half again as often.
-func customerOf(seed uint64, i int) customer {
-	h := rand.New(rand.NewPCG(seed, uint64(i)))
-	c := customer{email: emailOf(i), age: ageBands[h.IntN(len(ageBands))], region: regions[h.IntN(len(regions))]}
-	c.revenue = 20 + h.Float64()*160
-	c.exposed = h.IntN(2) == 0
-	p := 0.20
-	if c.exposed {
-		p = 0.30
-	}
-	if h.Float64() < p {
-		c.conversions = 1 + h.IntN(2)
-		c.fitRevenue = float64(c.conversions) * (9.99 + h.Float64()*30)
-	}
-	return c
-}
-
-// emailOf is person i's email, customer0000042@example.com (as
-// fmt.Sprintf("customer%07d@example.com", i), at a tenth of the cost).
-func emailOf(i int) string {
-	b := make([]byte, 0, 32)
-	b = append(b, "customer"...)
-	n := strconv.AppendInt(nil, int64(i), 10)
-	for range 7 - len(n) {
-		b = append(b, '0')
-	}
-	b = append(b, n...)
-	return string(append(b, "@example.com"...))
-}
-
-// writeDemoData writes the two brands' customer lists, both at once: rows
-// customers each, of which overlap are customers of both. The fitness app
-// writes some emails in another letter case and with spaces, which
-// normalization undoes. No value needs CSV quoting but those emails, which
-// are quoted as encoding/csv would.
-func writeDemoData(dir string, rows, overlap int, seed uint64) (map[string]string, int, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x636c65616e726f6f))
-	files := map[string]string{brandA: filepath.Join(dir, brandA+".csv"), brandB: filepath.Join(dir, brandB+".csv")}
-	write := func(path, header string, ids []int, row func(b []byte, c *customer) []byte) error {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriterSize(f, 1<<20)
-		w.WriteString(header + "\n")
-		var line []byte
-		for _, id := range ids {
-			c := customerOf(seed, id)
-			line = append(row(line[:0], &c), '\n')
-			w.Write(line)
-		}
-		if err := w.Flush(); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}
-	// Person ids: [0, overlap) are shared; A alone has [overlap, rows);
-	// B alone has [rows, 2*rows-overlap).
-	idsA := make([]int, rows)
-	idsB := make([]int, rows)
-	for i := range rows {
-		idsA[i] = i
-		if i < overlap {
-			idsB[i] = i
-		} else {
-			idsB[i] = rows + i - overlap
-		}
-	}
-	rng.Shuffle(rows, func(i, j int) { idsA[i], idsA[j] = idsA[j], idsA[i] })
-	rng.Shuffle(rows, func(i, j int) { idsB[i], idsB[j] = idsB[j], idsB[i] })
-	money := func(b []byte, x float64) []byte { return strconv.AppendFloat(b, x, 'f', 2, 64) }
-	var errA, errB error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		errA = write(files[brandA], "email,age_band,region,revenue,exposed,campaign_cost", idsA, func(b []byte, c *customer) []byte {
-			cost := 0.0
-			if c.exposed {
-				cost = 3.50
-			}
-			b = append(append(append(append(append(append(b, c.email...), ','), c.age...), ','), c.region...), ',')
-			b = append(strconv.AppendBool(append(money(b, c.revenue), ','), c.exposed), ',')
-			return money(b, cost)
-		})
-	})
-	wg.Go(func() {
-		errB = write(files[brandB], "email,age_band,conversions,revenue", idsB, func(b []byte, c *customer) []byte {
-			if email := c.email; len(email)%3 == 0 || c.conversions > 0 {
-				b = append(append(b, `" `...), email[0]-'a'+'A')
-				b = append(append(b, email[1:]...), ` "`...)
-			} else {
-				b = append(b, email...)
-			}
-			b = append(append(append(b, ','), c.age...), ',')
-			b = append(strconv.AppendInt(b, int64(c.conversions), 10), ',')
-			return money(b, c.fitRevenue)
-		})
-	})
-	wg.Wait()
-	return files, overlap, errors.Join(errA, errB)
 }
