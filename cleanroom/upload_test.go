@@ -1,11 +1,13 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -90,5 +92,57 @@ func TestRowsDeclaredAtCommit(t *testing.T) {
 	put(0, 1000)
 	if resp, msg := commit(999, 1); resp.StatusCode != http.StatusConflict || !strings.Contains(msg, "declared 1000 rows at its start") {
 		t.Fatalf("changing the declared rows: %d %s", resp.StatusCode, msg)
+	}
+}
+
+// TestResumeOnlySameInput: an interrupted upload resumes from the parts the
+// room holds when the input is unchanged, and starts over when the file was
+// edited in between, even to the same size.
+func TestResumeOnlySameInput(t *testing.T) {
+	for _, edit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("edited=%v", edit), func(t *testing.T) {
+			tr := startRoom(t)
+			alpha := tr.partner("alpha", policy.RolePartner, "")
+			bravo := tr.partner("bravo", policy.RolePartner, "")
+			states := tr.collab("c1", api.ModeHashed, nil, alpha, bravo)
+			list := writeList(t, span(0, 3000))
+			spec := uploadSpec("c1", list, states["alpha"])
+			ctx, cancel := context.WithCancel(context.Background())
+			spec.Progress = func(sent int64, _ float64) {
+				if sent >= 1000 {
+					cancel()
+				}
+			}
+			if _, err := alpha.UploadCSV(ctx, spec); err == nil {
+				t.Fatal("the interrupted upload succeeded")
+			}
+			if edit {
+				b, err := os.ReadFile(list)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Another person in the first row, in as many bytes.
+				i := bytes.Index(b, []byte("person")) + len("person")
+				b[i] = '9'
+				if err := os.WriteFile(list, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			spec.Progress = nil
+			rep, err := alpha.UploadCSV(context.Background(), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resumed := rep.Resumed > 0; resumed == edit || rep.Rows != 3000 {
+				t.Fatalf("edited %v: %+v", edit, rep)
+			}
+			v, err := alpha.Collaboration(context.Background(), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := v.Datasets["alpha"]; d == nil || d.Digest != rep.Digest {
+				t.Fatalf("dataset %+v after %+v", d, rep)
+			}
+		})
 	}
 }

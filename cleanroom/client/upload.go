@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,7 +59,7 @@ type UploadReport struct {
 // uploadState is what the partner keeps while an upload is under way.
 type uploadState struct {
 	Upload      string         `json:"upload"`
-	Input       string         `json:"input_sha256"`
+	Input       string         `json:"input"` // its inputFingerprint
 	RowsPerPart int            `json:"rows_per_part"`
 	Digests     map[int]string `json:"digests"`
 }
@@ -149,17 +150,24 @@ func csvRows(path, idColumn string, columns []string, profile crypto.Profile, ki
 	}
 }
 
-func fileDigest(path string) (string, error) {
+// inputFingerprint identifies the input file, so that a later run resumes
+// an upload only from the same bytes. It guards against a partner editing
+// or replacing the file between runs, not against an adversary on the
+// partner's own machine, so a CRC-32C and the size serve: the CRC runs at
+// memory speed, where a SHA-256 cost a tenth of the client's time on a
+// 10M-row upload.
+func inputFingerprint(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	n, err := io.Copy(h, f)
+	if err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return fmt.Sprintf("crc32c:%08x:%d", h.Sum32(), n), nil
 }
 
 // UploadCSV normalizes, tokenizes (or encrypts) and uploads a CSV on this
@@ -399,7 +407,7 @@ func (s *partSender) progress(rows int64, read float64) {
 // resumeOrStart continues the upload recorded in the state directory if it
 // is of the same input and still open in the room, or starts a new one.
 func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Collaboration, canary [][32]byte) (*uploadState, map[int]bool, error) {
-	input, err := fileDigest(spec.Input)
+	input, err := inputFingerprint(spec.Input)
 	if err != nil {
 		return nil, nil, err
 	}
