@@ -54,6 +54,17 @@ func BenchmarkNormalize(b *testing.B) {
 			reportRows(b, 1)
 		})
 	}
+	// The general path, which the email case above bypasses for plain ASCII.
+	b.Run("email-general", func(b *testing.B) {
+		p := mustProfile(b, ProfileGmailv1, 0)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.matchKey(KindEmail, " Alice.Smith+news@Example.com "); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRows(b, 1)
+	})
 }
 
 func BenchmarkToken(b *testing.B) {

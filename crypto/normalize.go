@@ -140,6 +140,16 @@ func (p Profile) Normalize(k Kind, raw string) (string, error) {
 
 // MatchKey returns the match key of raw, an identifier of kind k.
 func (p Profile) MatchKey(k Kind, raw string) (MatchKey, error) {
+	if k == KindEmail && p.name != "" {
+		if mk, ok := p.asciiEmailKey(raw); ok {
+			return mk, nil
+		}
+	}
+	return p.matchKey(k, raw)
+}
+
+// matchKey is MatchKey by the general path: normalize, then hash.
+func (p Profile) matchKey(k Kind, raw string) (MatchKey, error) {
 	v, hashed, err := p.normalize(k, raw)
 	if err != nil {
 		return MatchKey{}, err

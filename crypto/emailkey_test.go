@@ -1,0 +1,41 @@
+package crypto
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzEmailKey: the one-pass ASCII path gives the general path's key for
+// every address it accepts, and accepts every plain-ASCII address the
+// general path does (but the lengths of a SHA-256 passed through).
+func FuzzEmailKey(f *testing.F) {
+	for _, s := range []string{
+		" Alice.Smith+news@Example.com ", "b.o.b+x@googlemail.com", "\t.+@gmail.com", "a@b..c", "a@.b.c", "a@b.c.",
+		"@b.c", "a@b@c.d", "a b@c.d", "A@B.C\r\n", "x@gmail.com", "İ@x.io", "\xff@x.io", "a\x7f@b.c", "a@bc",
+		strings.Repeat("a", 40) + "@b.c", strings.Repeat("a", 250) + "@b.c",
+	} {
+		f.Add(s)
+	}
+	profiles := []Profile{mustProfile(f, ProfilePAIRv1, 0), mustProfile(f, ProfileGmailv1, 44)}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, p := range profiles {
+			fast, ok := p.asciiEmailKey(s)
+			slow, err := p.matchKey(KindEmail, s)
+			if ok && (err != nil || fast != slow) {
+				t.Fatalf("%s: %q: the ASCII path's key differs from the general path's (%v)", p.Name(), s, err)
+			}
+			trimmed := strings.TrimSpace(s)
+			plain := !strings.ContainsFunc(trimmed, func(r rune) bool { return r >= 0x7f })
+			if !ok && err == nil && plain && len(trimmed) != 44 && len(trimmed) != 64 {
+				t.Fatalf("%s: %q: the ASCII path refuses a plain address the general path takes", p.Name(), s)
+			}
+		}
+	})
+}
+
+func TestEmailKeyAllocations(t *testing.T) {
+	p := mustProfile(t, ProfileGmailv1, 0)
+	if n := testing.AllocsPerRun(100, func() { p.MatchKey(KindEmail, " Customer0000042@Example.com ") }); n != 0 {
+		t.Fatalf("MatchKey of a plain email allocates %.0f times", n)
+	}
+}
