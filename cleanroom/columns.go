@@ -105,7 +105,7 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column
 	for i := range all {
 		all[i] = analytics.NewColumnBuilder(int(ds.Rows))
 	}
-	window := make([][]*analytics.ColumnBuilder, 2*runtime.GOMAXPROCS(0))
+	window := make([][]*analytics.ColumnBuilder, 8*runtime.GOMAXPROCS(0))
 	for lo := 0; lo < ds.Parts; lo += len(window) {
 		n := min(len(window), ds.Parts-lo)
 		err := onAllCores(n, func(i int) error {
