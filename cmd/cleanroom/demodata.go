@@ -84,7 +84,7 @@ func appendMoney(b []byte, x float64) []byte {
 	return strconv.AppendFloat(b, x, 'f', 2, 64)
 }
 
-// demoLists says who is in each brand's list: person ids [0, overlap) are
+// demoIDs says who is in each brand's list: person ids [0, overlap) are
 // customers of both; A alone has [overlap, rows), B alone
 // [rows, 2*rows-overlap).
 func demoIDs(brand string, rows, overlap int) []uint32 {
