@@ -72,31 +72,34 @@ func CheckElements(b []byte) error {
 	if len(b)%ElementSize != 0 {
 		return ErrElementLength
 	}
-	check := func(lo, hi int) (int, error) {
-		var in [r255x8.Lanes][ElementSize]byte
-		for i := lo; i < hi; i += r255x8.Lanes {
-			m := min(r255x8.Lanes, hi-i)
-			for l := range r255x8.Lanes {
-				j := i + min(l, m-1)
-				in[l] = [ElementSize]byte(b[j*ElementSize:])
-			}
-			if l, err := firstInvalid(r255x8.Valid(&in), &in, m); err != nil {
-				return i + l, err
-			}
-		}
-		return 0, nil
-	}
 	n := len(b) / ElementSize
 	i, err := 0, error(nil)
 	if n <= batchChunk {
-		i, err = check(0, n)
+		i, err = checkRun(b, 0, n)
 	} else {
-		i, err = firstFailure(context.Background(), n, check)
+		i, err = firstFailure(context.Background(), n, func(lo, hi int) (int, error) { return checkRun(b, lo, hi) })
 	}
 	if err != nil {
 		return fmt.Errorf("element %d: %w", i, err)
 	}
 	return nil
+}
+
+// checkRun checks elements [lo, hi) of b, eight at a time, and returns the
+// index of the first invalid one and why.
+func checkRun(b []byte, lo, hi int) (int, error) {
+	var in [r255x8.Lanes][ElementSize]byte
+	for i := lo; i < hi; i += r255x8.Lanes {
+		m := min(r255x8.Lanes, hi-i)
+		for l := range r255x8.Lanes {
+			j := i + min(l, m-1)
+			in[l] = [ElementSize]byte(b[j*ElementSize:])
+		}
+		if l, err := firstInvalid(r255x8.Valid(&in), &in, m); err != nil {
+			return i + l, err
+		}
+	}
+	return 0, nil
 }
 
 // firstInvalid returns the first of the n lanes of in that is not an element

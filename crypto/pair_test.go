@@ -532,6 +532,20 @@ func TestBatchAllocations(t *testing.T) {
 	if allocs > 32 {
 		t.Fatalf("EncryptBatch made %.0f allocations for %d elements", allocs, n)
 	}
+	// The room checks short runs (a part's canaries, small parts) on the
+	// calling goroutine, without allocating.
+	raw := make([]byte, 0, batchChunk*ElementSize)
+	for _, e := range dst[:batchChunk] {
+		b := e.Bytes()
+		raw = append(raw, b[:]...)
+	}
+	if allocs := testing.AllocsPerRun(3, func() {
+		if err := CheckElements(raw); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Fatalf("CheckElements made %.0f allocations for %d elements", allocs, batchChunk)
+	}
 }
 
 func TestTokenVectors(t *testing.T) {
