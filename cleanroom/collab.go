@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -42,8 +40,6 @@ type collabRecord struct {
 	Tasks     map[string]*taskRecord    `json:"tasks,omitempty"`
 	Match     *matchRecord              `json:"match,omitempty"`
 	Runs      int64                     `json:"runs"`
-	// Bounds are the declared ranges of numeric columns, by "member.column".
-	Bounds map[string][2]float64 `json:"bounds,omitempty"`
 	// Policy is the collaboration's own module: active and proposed.
 	Policy policy.Proposals `json:"policy"`
 }
@@ -144,6 +140,9 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 }
 
 func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord, error) {
+	if len(req.Members) > maxMembers {
+		return nil, badRequest("a collaboration has at most %d members", maxMembers)
+	}
 	if !crypto.ValidPartnerName(req.ID) {
 		return nil, badRequest("a collaboration id is 1-63 of a-z 0-9 . _ -")
 	}
@@ -164,37 +163,36 @@ func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord
 	}
 	members := slices.Clone(req.Members)
 	slices.Sort(members)
-	if len(slices.Compact(members)) != len(req.Members) || len(members) > maxMembers {
+	if len(slices.Compact(members)) != len(req.Members) {
 		return nil, badRequest("members must be distinct, at most %d", maxMembers)
 	}
 	if !slices.Contains(members, who.partner()) {
 		return nil, badRequest("the creator must be a member")
 	}
-	var settings policy.Settings
-	if req.Settings != nil {
-		b, _ := json.Marshal(req.Settings)
-		if err := json.Unmarshal(b, &settings); err != nil {
-			return nil, badRequest("settings do not match the policy's settings")
-		}
+	settings, err := policy.DecodeSettings(req.Settings)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if err := settings.Check(r.defaults(), members); err != nil {
+		return nil, badRequest("%v", err)
 	}
 	c := &collabRecord{
 		ID: req.ID, Mode: req.Mode, Profile: req.Profile, Kind: req.Kind, Members: members,
 		CreatedBy: who.partner(), Accepted: map[string]bool{who.partner(): true}, Settings: settings,
 		Created: r.now().UTC(), Datasets: map[string]*datasetRecord{},
 	}
-	for name, b := range req.Bounds {
-		if _, _, ok := strings.Cut(name, "."); !ok || math.IsNaN(b[0]) || math.IsInf(b[0], 0) || math.IsInf(b[1], 0) || !(b[0] <= b[1]) {
-			return nil, badRequest("bounds are declared as \"member.column\": [low, high], with low <= high, both finite")
-		}
-	}
-	c.Bounds = req.Bounds
-	if req.ExpiresInHours < 0 {
-		return nil, badRequest("expires_in_hours must not be negative")
-	}
-	if req.ExpiresInHours > 0 {
-		c.ExpiresAt = c.Created.Add(time.Duration(req.ExpiresInHours) * time.Hour)
+	if h := settings.ExpiresInHours; h > 0 {
+		c.ExpiresAt = c.Created.Add(time.Duration(h) * time.Hour)
 	}
 	return c, nil
+}
+
+// defaults are the room's policy defaults, which settings may only tighten.
+func (r *Room) defaults() policy.Constraints {
+	if r.cfg.Defaults != nil {
+		return *r.cfg.Defaults
+	}
+	return policy.DefaultConstraints()
 }
 
 // collaboration returns where a collaboration stands.
@@ -222,12 +220,17 @@ func (r *Room) readCollab(ctx context.Context, who *actor, id, action string) (*
 
 // view renders c for its members, with their public keys.
 func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
+	settings, err := c.Settings.Canonical()
+	if err != nil {
+		return nil, err
+	}
 	v := &api.Collaboration{
 		ID: c.ID, Mode: c.Mode, Profile: c.Profile, Kind: c.Kind, Members: c.Members,
 		CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, RevokedBy: c.RevokedBy,
-		Settings: c.Settings, Bounds: c.Bounds, Datasets: map[string]*api.Dataset{}, Keys: map[string]any{},
+		Settings: settings, NoiseOff: c.Settings.NoiseOff, Datasets: map[string]*api.Dataset{}, Keys: map[string]any{},
 		PendingReencryption: map[string]int{},
 	}
+	v.SettingsDigest = api.TermsDigest(v)
 	if !c.ExpiresAt.IsZero() {
 		t := c.ExpiresAt
 		v.ExpiresAt = &t
@@ -246,7 +249,8 @@ func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
 		v.Keys[m] = p.Keys
 	}
 	if c.Match != nil {
-		v.Match = &c.Match.MatchResult
+		mr := c.Match.release()
+		v.Match = &mr
 	}
 	v.Policy = &api.PolicyState{Active: c.Policy.Active, Pending: map[string][]string{}}
 	for h, p := range c.Policy.Pending {
@@ -255,9 +259,30 @@ func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
 	return v, nil
 }
 
-// accept records a member's agreement to the collaboration as created.
-func (r *Room) accept(ctx context.Context, who *actor, id string) error {
+// termsDigest is the digest of c's terms, as its members see them.
+func (c *collabRecord) termsDigest() (string, error) {
+	settings, err := c.Settings.Canonical()
+	if err != nil {
+		return "", err
+	}
+	return api.TermsDigest(&api.Collaboration{ID: c.ID, Mode: c.Mode, Profile: c.Profile, Kind: c.Kind,
+		Members: c.Members, Settings: settings}), nil
+}
+
+// accept records a member's agreement to the collaboration's terms, which
+// it names by their digest: a member never agrees to terms it was not shown.
+func (r *Room) accept(ctx context.Context, who *actor, id, digest string) error {
 	return r.changeCollab(ctx, who, id, "collaboration.accept", func(c *collabRecord) error {
+		if c.Revoked {
+			return conflict("the collaboration was revoked: there is nothing to accept")
+		}
+		want, err := c.termsDigest()
+		if err != nil {
+			return err
+		}
+		if digest != want {
+			return conflict("the settings digest is not this collaboration's: review its settings (cleanroom status) and accept the digest shown there")
+		}
 		c.Accepted[who.partner()] = true
 		return nil
 	})
@@ -267,9 +292,10 @@ func (r *Room) accept(ctx context.Context, who *actor, id string) error {
 // no data, and every query is refused.
 func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
 	return r.changeCollab(ctx, who, id, "collaboration.revoke", func(c *collabRecord) error {
-		if !c.Revoked {
-			c.Revoked, c.RevokedBy = true, who.partner()
+		if c.Revoked {
+			return conflict("the collaboration is already revoked (by %s)", c.RevokedBy)
 		}
+		c.Revoked, c.RevokedBy = true, who.partner()
 		return nil
 	})
 }

@@ -99,12 +99,11 @@ func TestEndToEnd(t *testing.T) {
 					}
 				}
 			}
-			m, err := ps[1].Match(ctx, "c1")
-			if err != nil {
+			if _, err := ps[1].Match(ctx, "c1"); err != nil {
 				t.Fatal(err)
 			}
-			if m.Matched != overlap {
-				t.Fatalf("matched %d, true overlap %d", m.Matched, overlap)
+			if got := tr.matched("c1"); got != overlap {
+				t.Fatalf("matched %d, true overlap %d", got, overlap)
 			}
 			q, err := ps[0].Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.age_band"}})
 			if err != nil {

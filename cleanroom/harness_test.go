@@ -105,7 +105,15 @@ func (tr *testRoom) collab(id, mode string, settings map[string]any, ps ...*clie
 	for _, p := range ps {
 		members = append(members, p.Principal())
 	}
-	if _, err := ps[0].CreateCollaboration(ctx, api.CreateCollaboration{ID: id, Mode: mode, Kind: "email", Members: members, Settings: settings}); err != nil {
+	req := api.CreateCollaboration{ID: id, Mode: mode, Kind: "email", Members: members}
+	if settings != nil {
+		raw, err := json.Marshal(settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Settings = raw
+	}
+	if _, err := ps[0].CreateCollaboration(ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	states := map[string]client.StateDir{}
@@ -116,14 +124,37 @@ func (tr *testRoom) collab(id, mode string, settings map[string]any, ps ...*clie
 		t.Fatal(err)
 	}
 	for _, p := range ps[1:] {
-		if err := p.Accept(ctx, id); err != nil {
-			t.Fatal(err)
-		}
+		acceptAsShown(t, p, id)
 		if err := p.ReceiveSecret(ctx, id, states[p.Principal()], nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return states
+}
+
+// matched is the exact overlap of collab's latest match run, which only the
+// room's own process can read.
+func (tr *testRoom) matched(collab string) int64 {
+	tr.t.Helper()
+	st, err := tr.room.MatchStats(collab)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	return st.Matched
+}
+
+// acceptAsShown accepts a collaboration as a member does that reviewed the
+// terms the room shows it: by their digest.
+func acceptAsShown(t testing.TB, p *client.Client, id string) {
+	t.Helper()
+	ctx := context.Background()
+	v, err := p.Collaboration(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Accept(ctx, id, v.SettingsDigest); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // person is a synthetic customer: an email and an age band that do not

@@ -58,8 +58,12 @@ func (r *Room) routes() []route {
 		{pattern: "GET /v1/collaborations/{id}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.collaboration(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/accept", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
-			return ok(), r.accept(ctx, who, req.PathValue("id"))
+		{pattern: "POST /v1/collaborations/{id}/accept", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			var a api.AcceptCollaboration
+			if err := decodeJSON(req, &a); err != nil {
+				return nil, err
+			}
+			return ok(), r.accept(ctx, who, req.PathValue("id"), a.SettingsDigest)
 		}},
 		{pattern: "POST /v1/collaborations/{id}/revoke", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return ok(), r.revoke(ctx, who, req.PathValue("id"))

@@ -7,13 +7,16 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"net/http"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/matcher"
 )
@@ -21,28 +24,67 @@ import (
 // joinPartSize is how many matches one stored join part holds.
 const joinPartSize = 16384
 
-// matchRecord is the latest match run of a collaboration: its result, the
-// uploads it matched, and where its join table is (prefixJoin, in Parts
-// parts of len(Members) little-endian uint32 rows per match, members in
-// the collaboration's order).
+// matchRecord is the latest match run of a collaboration: its exact
+// figures (which stay inside the room), what was released to the members,
+// the uploads it matched, and where its join table is (prefixJoin, in Parts
+// parts of len(Members) little-endian uint32 rows per match, members in the
+// collaboration's order).
 type matchRecord struct {
-	api.MatchResult
-	Uploads map[string]string `json:"uploads"`
-	Parts   int               `json:"parts"`
+	Run     int64     `json:"run"`
+	At      time.Time `json:"at"`
+	Matched int64     `json:"matched"`
+	// Rows and Distinct are each member's rows matched and distinct
+	// identifiers among them.
+	Rows     map[string]int64  `json:"rows"`
+	Distinct map[string]int64  `json:"distinct"`
+	Uploads  map[string]string `json:"uploads"`
+	Parts    int               `json:"parts"`
 	// JoinDigest is the SHA-256 of the join table's parts, in order.
 	JoinDigest string `json:"join_digest"`
+	// Released is what the members, their analysts and auditors see.
+	Released api.MatchResult `json:"released"`
+}
+
+func (m *matchRecord) release() api.MatchResult { return m.Released }
+
+// releaseMatch is what a match run tells the members: the overlap with
+// Laplace noise (epsilon eps, a person is in it at most once), as a share of
+// each member's distinct identifiers, rounded to whole percent and capped at
+// ">85%". One person more or less in any list changes it only through the
+// noise. With noise off, the exact overlap as well.
+func releaseMatch(m *matchRecord, members []string, eps float64, noiseOff bool) api.MatchResult {
+	rel := api.MatchResult{Run: m.Run, At: m.At, MatchRate: map[string]string{}, Epsilon: eps, Noise: !noiseOff}
+	var n analytics.Noise = analytics.Laplace{}
+	if noiseOff {
+		n = analytics.Exact{}
+		matched := m.Matched
+		rel.Matched = &matched
+	}
+	noisy := n.Count(m.Matched, eps)
+	for _, member := range members {
+		if d := m.Distinct[member]; d > 0 {
+			rel.MatchRate[member] = analytics.Percent(float64(noisy) / float64(d))
+		}
+	}
+	return rel
 }
 
 // match intersects the members' fully encrypted (or hashed) sets and keeps
 // the join: for every person in all sets, the row in each. It compares the
 // canary tokens first, so a normalization or secret mismatch is reported
-// rather than matched at 0%.
+// rather than matched at 0%. What it releases is noisy and charged to the
+// collaboration's budget like a query, and match runs are limited a day, so
+// that matching list after list cannot single anyone out.
 func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.MatchResult, error) {
 	c, err := r.collab(collab)
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "match.run", collab: c}
+	usage, err := r.readBudget(collab)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "match.run", collab: c, usage: usage.usage(who.partner())}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -79,24 +121,32 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	if err != nil {
 		return nil, fmt.Errorf("cleanroom: matching: %w", err)
 	}
-	mr := &matchRecord{
-		MatchResult: api.MatchResult{Run: run, Matched: res.Matches, Rows: map[string]int64{}, Duplicates: map[string]int64{}, At: r.now().UTC()},
-		Uploads:     map[string]string{}, Parts: jw.parts,
-	}
+	mr := &matchRecord{Run: run, At: r.now().UTC(), Matched: res.Matches, Rows: map[string]int64{}, Distinct: map[string]int64{},
+		Uploads: map[string]string{}, Parts: jw.parts}
 	refs := make([]audit.DataRef, 0, len(c.Members)+1)
 	for i, m := range c.Members {
 		ds := c.Datasets[m]
 		mr.Rows[m] = res.Sets[i].Rows
-		mr.Duplicates[m] = res.Sets[i].Duplicates
+		mr.Distinct[m] = res.Sets[i].Rows - res.Sets[i].Duplicates
 		mr.Uploads[m] = ds.Upload
 		refs = append(refs, audit.DataRef{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows})
 	}
 	mr.JoinDigest = hex.EncodeToString(jw.h.Sum(nil))
-	refs = append(refs, audit.DataRef{Name: fmt.Sprintf("join/%s/%d", c.ID, run), Digest: mr.JoinDigest, Rows: res.Matches})
-	out, _ := json.Marshal(mr.MatchResult)
+	// The join is named by its digest, not its size: the exact overlap
+	// stays inside the room.
+	refs = append(refs, audit.DataRef{Name: fmt.Sprintf("join/%s/%d", c.ID, run), Digest: mr.JoinDigest})
+	ch := charge{match: true}
+	var eps float64
+	if !c.Settings.NoiseOff {
+		ch.epsilon = epsilonUnits(d.Constraints.EpsilonMatch)
+		eps = float64(ch.epsilon) / unitsPerEpsilon
+	}
+	mr.Released = releaseMatch(mr, c.Members, eps, c.Settings.NoiseOff)
+	out, _ := json.Marshal(mr.Released)
 	sum := sha256.Sum256(out)
+	var total budgetRecord
 	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, func(c *collabRecord) error {
+		if err := updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
@@ -107,8 +157,17 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 			}
 			c.Match, c.Runs = mr, run
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		total, err = r.debit(txn, collab, d.Constraints, ch)
+		return err
 	})
+	var ld ledgerDenial
+	if errors.As(err, &ld) {
+		r.forget(ctx, fmt.Sprintf("refused-join/%s", c.ID), joinPrefix(c.ID, run))
+		return nil, r.refuseCharge(ctx, who, a, d, ld)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +179,10 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		r.forget(ctx, fmt.Sprintf("older-joins/%s", c.ID), older...)
 	}
 	r.metrics.matches.Inc()
-	return &mr.MatchResult, nil
+	rel := mr.Released
+	info := total.info(d.Constraints)
+	rel.Budget = &info
+	return &rel, nil
 }
 
 // canaryMismatch reports the first two members whose canary tokens differ.
@@ -197,4 +259,27 @@ func (r *Room) readJoin(c *collabRecord, fn func(rows []uint32)) error {
 		}
 	}
 	return nil
+}
+
+// MatchStats are the exact figures of a collaboration's latest match run.
+// The room's API never releases them (members see noisy rates); they are
+// for the operator's own process, such as the demo checking its overlap.
+type MatchStats struct {
+	Run      int64
+	Matched  int64
+	Rows     map[string]int64 // rows matched, by member
+	Distinct map[string]int64 // distinct identifiers, by member
+}
+
+// MatchStats returns the exact figures of collab's latest match run.
+func (r *Room) MatchStats(collab string) (*MatchStats, error) {
+	c, err := r.collab(collab)
+	if err != nil {
+		return nil, err
+	}
+	if c.Match == nil {
+		return nil, conflict("no match has run yet")
+	}
+	m := c.Match
+	return &MatchStats{Run: m.Run, Matched: m.Matched, Rows: m.Rows, Distinct: m.Distinct}, nil
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -18,46 +16,25 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-// budgetRecord is a collaboration's spent privacy budget and today's count
-// of queries. It is debited in the transaction of the query's audit entry,
-// on the log's single writer, so concurrent queries can never overspend.
-type budgetRecord struct {
-	Spent        float64 `json:"spent"`
-	Day          string  `json:"day"`
-	QueriesToday int     `json:"queries_today"`
-}
-
-func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
-	var b budgetRecord
-	err := getJSON(txn, prefixBudget+collab, &b)
-	if errors.Is(err, errNotFound) {
-		err = nil
-	}
-	if day := r.now().UTC().Format(time.DateOnly); b.Day != day {
-		b.Day, b.QueriesToday = day, 0
-	}
-	return b, err
-}
-
 // query answers an aggregate question about the matched people (see
 // api.QuerySpec and package analytics): the spec's shape is decided by the
 // policy, the answer computed on the cached columns, and the query's
-// epsilon debited from the budget in the transaction of its audit entry.
+// epsilon (and delta, for groups drawn from the data) debited from the
+// ledger in the transaction of its audit entry, with today's query count.
 func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.QuerySpec) (*api.QueryResult, error) {
 	c, err := r.collab(collab)
 	if err != nil {
 		return nil, err
 	}
-	shape, err := queryShape(spec)
+	shape, err := queryShape(c, spec)
 	if err != nil {
 		return nil, err
 	}
-	var usage budgetRecord
-	if err := r.db.View(func(txn *badger.Txn) (err error) { usage, err = r.budget(txn, collab); return }); err != nil {
+	usage, err := r.readBudget(collab)
+	if err != nil {
 		return nil, err
 	}
-	a := act{action: "query.run", collab: c, resource: policy.Resource{Query: shape},
-		usage: policy.Usage{EpsilonSpent: usage.Spent, QueriesToday: usage.QueriesToday}}
+	a := act{action: "query.run", collab: c, resource: policy.Resource{Query: shape}, usage: usage.usage(who.partner())}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -68,19 +45,33 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if c.Match == nil {
 		return nil, conflict("no match has run yet")
 	}
-	plan, err := r.plan(c, spec, d.Constraints.MinGroupSize)
+	ch := charge{query: true}
+	var eps, delta float64
+	if !c.Settings.NoiseOff {
+		// What the query spends is what it is charged, to the unit.
+		ch.epsilon = epsilonUnits(spec.Epsilon)
+		eps = float64(ch.epsilon) / unitsPerEpsilon
+		if shape.SelectsPartitions {
+			delta = d.Constraints.DeltaPerQuery
+			ch.delta = deltaUnits(delta)
+		}
+	}
+	plan, err := r.plan(c, spec, d.Constraints.MinGroupSize, eps, delta)
 	if err != nil {
 		return nil, err
 	}
-	out, err := analytics.Run(plan)
+	out, err := analytics.Run(ctx, plan)
 	if errors.Is(err, analytics.ErrPlan) {
 		return nil, badRequest("%v", err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	res := &api.QueryResult{Columns: out.Columns, Rows: out.Rows, Suppressed: out.Suppressed,
-		MinGroup: plan.MinGroup, Epsilon: spec.Epsilon, Noise: !c.Settings.NoiseOff}
+	res := &api.QueryResult{Columns: out.Columns, Rows: out.Rows, Partitions: api.PartitionsSelected,
+		ClustersWithheld: out.ClustersWithheld, MinGroup: plan.MinGroup, Epsilon: eps, Delta: delta, Noise: !c.Settings.NoiseOff}
+	if out.Declared {
+		res.Partitions, res.Withheld = api.PartitionsDeclared, &out.Withheld
+	}
 	if res.Rows == nil {
 		res.Rows = [][]any{}
 	}
@@ -89,7 +80,9 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	}
 	body, _ := json.Marshal(res)
 	sum := sha256.Sum256(body)
-	refs := []audit.DataRef{{Name: fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run), Digest: c.Match.JoinDigest, Rows: c.Match.Matched}}
+	// The join's reference names the match run and its digest, not its
+	// size: the exact overlap stays inside the room.
+	refs := []audit.DataRef{{Name: fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run), Digest: c.Match.JoinDigest}}
 	var total budgetRecord
 	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
 		c, err := r.loadCollab(txn, collab)
@@ -99,36 +92,17 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		b, err := r.budget(txn, collab)
-		if err != nil {
-			return err
-		}
-		if !c.Settings.NoiseOff && b.Spent+spec.Epsilon > d.Constraints.EpsilonBudget+1e-12 {
-			return problem(http.StatusForbidden, api.ProblemDenied, "the collaboration's privacy budget is spent")
-		}
-		b.Spent += spec.Epsilon
-		b.QueriesToday++
-		total = b
-		return putJSON(txn, prefixBudget+collab, b)
+		total, err = r.debit(txn, collab, d.Constraints, ch)
+		return err
 	})
+	var ld ledgerDenial
+	if errors.As(err, &ld) {
+		return nil, r.refuseCharge(ctx, who, a, d, ld)
+	}
 	if err != nil {
 		return nil, err
 	}
-	res.Budget = api.BudgetInfo{Total: d.Constraints.EpsilonBudget, Spent: total.Spent, Remaining: max(0, d.Constraints.EpsilonBudget-total.Spent)}
+	res.Budget = total.info(d.Constraints)
 	r.metrics.queries.Inc()
 	return res, nil
-}
-
-// budgetInfo returns the collaboration's privacy budget.
-func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
-	_, d, err := r.readCollab(ctx, who, collab, "budget.read")
-	if err != nil {
-		return nil, err
-	}
-	var b budgetRecord
-	if err := r.db.View(func(txn *badger.Txn) (err error) { b, err = r.budget(txn, collab); return }); err != nil {
-		return nil, err
-	}
-	total := d.Constraints.EpsilonBudget
-	return &api.BudgetInfo{Total: total, Spent: b.Spent, Remaining: max(0, total-b.Spent)}, nil
 }

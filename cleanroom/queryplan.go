@@ -11,17 +11,26 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
+// Limits of one query spec.
+const (
+	maxMetrics = 8
+	maxGroupBy = 4
+	maxFilters = 8
+)
+
 // queryShape checks a spec's form and says what policy needs to know of
-// it: the metric kinds, and every column it groups by, reads or filters on.
-func queryShape(spec api.QuerySpec) (*policy.QueryShape, error) {
+// it: the metric kinds, every column it groups by, reads or filters on, and
+// whether its groups come from the data (spending delta) or from declared
+// domains.
+func queryShape(c *collabRecord, spec api.QuerySpec) (*policy.QueryShape, error) {
 	if spec.Version != api.QueryVersion {
 		return nil, badRequest("the query spec must name version %s", api.QueryVersion)
 	}
 	if len(spec.Metrics) == 0 && spec.KMeans == nil {
 		return nil, badRequest("a query asks for at least one metric or a kmeans profile")
 	}
-	if len(spec.Metrics) > 8 || len(spec.GroupBy) > 4 || len(spec.Filters) > 8 {
-		return nil, badRequest("at most 8 metrics, 4 group_by columns and 8 filters")
+	if len(spec.Metrics) > maxMetrics || len(spec.GroupBy) > maxGroupBy || len(spec.Filters) > maxFilters {
+		return nil, badRequest("at most %d metrics, %d group_by columns and %d filters", maxMetrics, maxGroupBy, maxFilters)
 	}
 	if math.IsNaN(spec.Epsilon) || math.IsInf(spec.Epsilon, 0) || spec.Epsilon < 0 {
 		return nil, badRequest("epsilon must be a finite, non-negative number")
@@ -36,6 +45,9 @@ func queryShape(spec api.QuerySpec) (*policy.QueryShape, error) {
 		case api.MetricSum, api.MetricAvg:
 			sh.Columns = append(sh.Columns, m.Column)
 		case api.MetricROI:
+			if len(m.Revenue) > maxMetrics {
+				return nil, badRequest("roi sums at most %d revenue columns", maxMetrics)
+			}
 			sh.Columns = append(sh.Columns, m.Revenue...)
 			if m.Cost != nil && m.Cost.Column != "" {
 				sh.Columns = append(sh.Columns, m.Cost.Column)
@@ -47,23 +59,40 @@ func queryShape(spec api.QuerySpec) (*policy.QueryShape, error) {
 		}
 	}
 	if spec.KMeans != nil {
+		if len(spec.KMeans.Columns) > maxMetrics {
+			return nil, badRequest("kmeans takes at most %d columns", maxMetrics)
+		}
 		sh.Metrics = append(sh.Metrics, "kmeans")
 		sh.Columns = append(sh.Columns, spec.KMeans.Columns...)
 	}
 	for _, f := range spec.Filters {
+		if len(f.Values) > policy.MaxDomainValues {
+			return nil, badRequest("a filter lists at most %d values", policy.MaxDomainValues)
+		}
 		sh.FilterColumns = append(sh.FilterColumns, f.Column)
+	}
+	for _, d := range slices.Concat(spec.GroupBy, sh.FilterColumns) {
+		if !slices.Contains(sh.Dimensions, d) {
+			sh.Dimensions = append(sh.Dimensions, d)
+		}
+	}
+	for _, g := range spec.GroupBy {
+		if _, ok := c.Settings.Domains[g]; !ok && !c.Settings.NoiseOff {
+			sh.SelectsPartitions = true
+		}
 	}
 	return sh, nil
 }
 
 // plan resolves a spec against the collaboration's datasets and its latest
-// match: columns by "member.column", their declared bounds, and the join.
-func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int) (*analytics.Plan, error) {
+// match: columns by "member.column", their declared domains and bounds, and
+// the join. eps and delta are what the query is charged.
+func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float64) (*analytics.Plan, error) {
 	table, err := r.table(c)
 	if err != nil {
 		return nil, err
 	}
-	p := &analytics.Plan{Table: table, Members: c.Members, MinGroup: k, Epsilon: spec.Epsilon, Noise: analytics.Laplace{}}
+	p := &analytics.Plan{Table: table, Members: c.Members, MinGroup: k, Epsilon: eps, Delta: delta, Noise: analytics.Laplace{}}
 	if c.Settings.NoiseOff {
 		p.Noise = analytics.Exact{}
 	}
@@ -92,9 +121,9 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int) (*analytics.Plan
 		if err != nil {
 			return analytics.Bounded{}, err
 		}
-		b, ok := c.Bounds[name]
+		b, ok := c.Settings.Bounds[name]
 		if !ok {
-			return analytics.Bounded{}, badRequest("%s has no declared bounds in this collaboration: sums, averages and clusters need them", name)
+			return analytics.Bounded{}, badRequest("%s has no declared bounds in this collaboration: sums, averages, clusters and numeric filters need them", name)
 		}
 		return analytics.Bounded{Ref: rf, Lo: b[0], Hi: b[1]}, nil
 	}
@@ -103,15 +132,27 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int) (*analytics.Plan
 		if err != nil {
 			return nil, err
 		}
-		p.GroupBy = append(p.GroupBy, rf)
+		p.GroupBy = append(p.GroupBy, analytics.Group{Ref: rf, Domain: c.Settings.Domains[g]})
 	}
 	for _, f := range spec.Filters {
+		var keep []bool
+		if numericOp(f.Op) {
+			b, err := bounded(f.Column)
+			if err != nil {
+				return nil, err
+			}
+			keep, err = compareCodes(b, f)
+			if err != nil {
+				return nil, err
+			}
+			p.Filters = append(p.Filters, analytics.Filter{Ref: b.Ref, Keep: keep})
+			continue
+		}
 		rf, err := ref(f.Column)
 		if err != nil {
 			return nil, err
 		}
-		keep, err := filterCodes(rf.Col, f)
-		if err != nil {
+		if keep, err = matchCodes(rf.Col, f); err != nil {
 			return nil, err
 		}
 		p.Filters = append(p.Filters, analytics.Filter{Ref: rf, Keep: keep})
@@ -174,23 +215,12 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int) (*analytics.Plan
 	return p, nil
 }
 
-// filterCodes marks the codes of col that a filter keeps.
-func filterCodes(col *analytics.Column, f api.Filter) ([]bool, error) {
+func numericOp(op string) bool { return op == "lt" || op == "le" || op == "gt" || op == "ge" }
+
+// matchCodes marks the codes of col that an eq, ne or in filter keeps.
+func matchCodes(col *analytics.Column, f api.Filter) ([]bool, error) {
 	keep := make([]bool, len(col.Dict))
-	var x float64
-	switch f.Op {
-	case "lt", "le", "gt", "ge":
-		v, err := strconv.ParseFloat(f.Value, 64)
-		if err != nil {
-			return nil, badRequest("the filter on %s compares with a number", f.Column)
-		}
-		x = v
-	case "eq", "ne", "in":
-	default:
-		return nil, badRequest("filter ops are eq, ne, in, lt, le, gt and ge")
-	}
 	for i, v := range col.Dict {
-		n := col.Number(i)
 		switch f.Op {
 		case "eq":
 			keep[i] = v == f.Value
@@ -198,6 +228,25 @@ func filterCodes(col *analytics.Column, f api.Filter) ([]bool, error) {
 			keep[i] = v != f.Value
 		case "in":
 			keep[i] = slices.Contains(f.Values, v)
+		default:
+			return nil, badRequest("filter ops are eq, ne, in, lt, le, gt and ge")
+		}
+	}
+	return keep, nil
+}
+
+// compareCodes marks the codes of a bounded column that a numeric filter
+// keeps. Values are compared as they are aggregated, clamped to the
+// column's bounds, and the number compared with must lie within them.
+func compareCodes(b analytics.Bounded, f api.Filter) ([]bool, error) {
+	x, err := strconv.ParseFloat(f.Value, 64)
+	if err != nil || x < b.Lo || x > b.Hi {
+		return nil, badRequest("the filter on %s compares with a number within its declared bounds", f.Column)
+	}
+	vals := b.Clamped()
+	keep := make([]bool, len(vals))
+	for i, n := range vals {
+		switch f.Op {
 		case "lt":
 			keep[i] = n < x
 		case "le":

@@ -50,16 +50,14 @@ func TestExpiry(t *testing.T) {
 	}
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
-	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Kind: "email", Members: []string{"alpha", "bravo"}, ExpiresInHours: 1}); err != nil {
+	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Kind: "email", Members: []string{"alpha", "bravo"}, Settings: []byte(`{"expires_in_hours": 1}`)}); err != nil {
 		t.Fatal(err)
 	}
 	states := map[string]client.StateDir{"alpha": client.StateDir(t.TempDir())}
 	if err := a.DistributeSecret(ctx, "c1", states["alpha"], nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Accept(ctx, "c1"); err != nil {
-		t.Fatal(err)
-	}
+	acceptAsShown(t, b, "c1")
 	offset.Store(int64(2 * time.Hour))
 	_, err = a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"]))
 	p := wantProblem(t, err, api.ProblemDenied)

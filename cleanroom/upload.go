@@ -95,7 +95,7 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 	if err != nil {
 		return nil, err
 	}
-	if err := checkUpload(c, d.Constraints, req); err != nil {
+	if err := checkUpload(c, who.partner(), d.Constraints, req); err != nil {
 		return nil, err
 	}
 	if c.Mode == api.ModeBlinded {
@@ -143,7 +143,7 @@ func uploadResource(rows int64) policy.Resource {
 // index in the matcher.
 func maxListRows(canaries int) int64 { return int64(^uint32(0)) - int64(canaries) }
 
-func checkUpload(c *collabRecord, k policy.Constraints, req api.StartUpload) error {
+func checkUpload(c *collabRecord, member string, k policy.Constraints, req api.StartUpload) error {
 	if !c.allAccepted() {
 		return conflict("every member must accept the collaboration before uploads")
 	}
@@ -164,7 +164,7 @@ func checkUpload(c *collabRecord, k policy.Constraints, req api.StartUpload) err
 		if !crypto.ValidPartnerName(col) || seen[col] {
 			return badRequest("column names are distinct, 1-63 of a-z 0-9 . _ -")
 		}
-		if slices.Contains(k.NeverOutputColumns, col) {
+		if k.NeverOutput(member, col) {
 			return badRequest("the column %s names an identifier and may not be uploaded: identifiers travel only as the token", col)
 		}
 		seen[col] = true
@@ -479,12 +479,20 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 		return nil, conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
 	}
 	stats := &policy.DatasetStats{Rows: u.Rows}
-	if prev := c.Datasets[u.Member]; prev != nil && prev.Upload != id && !u.Committed {
-		if stats.DifferenceFromPrevious, err = r.difference(ctx, prev, u); err != nil {
+	if !u.Committed {
+		prev := c.Datasets[u.Member]
+		if prev != nil && prev.Upload == id {
+			prev = nil
+		}
+		if stats.Distinct, stats.DifferenceFromPrevious, err = r.compareUpload(ctx, prev, u); err != nil {
 			return nil, err
 		}
 	}
-	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: stats}}
+	usage, err := r.readBudget(collab)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: stats}, usage: usage.usage(who.partner())}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -534,8 +542,16 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 			return err
 		}
 		u.Committed = true
-		return putJSON(txn, prefixUpload+id, u)
+		if err := putJSON(txn, prefixUpload+id, u); err != nil {
+			return err
+		}
+		_, err := r.debit(txn, collab, d.Constraints, charge{upload: u.Member})
+		return err
 	})
+	var ld ledgerDenial
+	if errors.As(err, &ld) {
+		return nil, r.refuseCharge(ctx, who, a, d, ld)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -545,24 +561,33 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	return ds.view(c), nil
 }
 
-// difference returns the size of the symmetric difference between a
-// member's previous dataset and its new upload, counted on their first
-// layers (the member's own tokens, which the same member makes the same way
-// each time): a new list that differs by a handful of people would let the
-// member learn, from the change in the overlap, whether those few are the
-// other members' customers, and the policy refuses it.
-func (r *Room) difference(ctx context.Context, prev *datasetRecord, u *uploadRecord) (int64, error) {
-	old := *prev
-	old.Layers = 1
+// compareUpload counts the distinct identifiers of a member's new upload
+// and, if it replaces a previous dataset, the size of the symmetric
+// difference between the two, counted on their first layers (the member's
+// own tokens, which the same member makes the same way each time). Both
+// describe only the member's own lists, which it knows: policy refuses a
+// list of too few distinct people, and a new list that differs from the
+// previous one by a handful of identifiers.
+func (r *Room) compareUpload(ctx context.Context, prev *datasetRecord, u *uploadRecord) (distinct, difference int64, err error) {
 	next := &datasetRecord{Upload: u.ID, Rows: u.Rows, RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1}
+	// A set intersected with itself matches each distinct token once.
+	other := next
+	if prev != nil {
+		old := *prev
+		old.Layers = 1
+		other = &old
+	}
 	r.matchMu.Lock()
 	defer r.matchMu.Unlock()
-	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(&old, false), r.newLayerReader(next, false)},
+	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(other, false), r.newLayerReader(next, false)},
 		matcher.Options{CardinalityOnly: true, MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir}, nil)
 	if err != nil {
-		return 0, fmt.Errorf("cleanroom: comparing with the previous upload: %w", err)
+		return 0, 0, fmt.Errorf("cleanroom: counting the upload's identifiers: %w", err)
+	}
+	distinct = res.Sets[1].Rows - res.Sets[1].Duplicates
+	if prev == nil {
+		return distinct, 0, nil
 	}
 	a := res.Sets[0].Rows - res.Sets[0].Duplicates
-	b := res.Sets[1].Rows - res.Sets[1].Duplicates
-	return a + b - 2*res.Matches, nil
+	return distinct, a + distinct - 2*res.Matches, nil
 }

@@ -34,7 +34,7 @@ func TestRowsDeclaredAtCommit(t *testing.T) {
 	digests := map[int]string{}
 	put := func(part, rows int) {
 		t.Helper()
-		body := binaryPart(t, rows, 1, []byte(strings.Repeat(string(rune('a'+part)), 32)), "west")
+		body := binaryPart(t, rows, 1, []byte(strings.Repeat(string(rune('a'+part)), 32)), "west", distinctTokens(fmt.Sprint(part)))
 		resp, msg := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, part), api.PartContentType, body)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("part %d: %d %s", part, resp.StatusCode, msg)

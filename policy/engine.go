@@ -298,7 +298,10 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 		ast.Item(ast.InternedTerm("now_unix"), ast.InternedTerm(int(e.opts.Now().Unix()))),
 		ast.Item(ast.InternedTerm("usage"), ast.NewTerm(ast.NewObject(
 			ast.Item(ast.InternedTerm("epsilon_spent"), ast.FloatNumberTerm(in.Usage.EpsilonSpent)),
+			ast.Item(ast.InternedTerm("delta_spent"), ast.FloatNumberTerm(in.Usage.DeltaSpent)),
 			ast.Item(ast.InternedTerm("queries_today"), ast.InternedTerm(in.Usage.QueriesToday)),
+			ast.Item(ast.InternedTerm("matches_today"), ast.InternedTerm(in.Usage.MatchesToday)),
+			ast.Item(ast.InternedTerm("uploads_today"), ast.InternedTerm(in.Usage.UploadsToday)),
 		))),
 	)
 	if r, err := resourceValue(in.Resource); err != nil {
@@ -398,12 +401,15 @@ func resourceValue(r Resource) (ast.Value, error) {
 			ast.Item(ast.InternedTerm("group_by"), stringsTerm(q.GroupBy)),
 			ast.Item(ast.InternedTerm("columns"), stringsTerm(q.Columns)),
 			ast.Item(ast.InternedTerm("filter_columns"), stringsTerm(q.FilterColumns)),
+			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(q.Dimensions)),
 			ast.Item(ast.InternedTerm("epsilon"), ast.FloatNumberTerm(q.Epsilon)),
+			ast.Item(ast.InternedTerm("selects_partitions"), ast.InternedTerm(q.SelectsPartitions)),
 		)))), nil
 	case r.Dataset != nil:
 		d := r.Dataset
 		return ast.NewObject(ast.Item(ast.InternedTerm("dataset"), ast.NewTerm(ast.NewObject(
 			ast.Item(ast.InternedTerm("rows"), ast.IntNumberTerm(int(d.Rows))),
+			ast.Item(ast.InternedTerm("distinct"), ast.IntNumberTerm(int(d.Distinct))),
 			ast.Item(ast.InternedTerm("difference_from_previous"), ast.IntNumberTerm(int(d.DifferenceFromPrevious))),
 		)))), nil
 	}
@@ -447,21 +453,45 @@ func decodeDecision(v any) (Decision, error) {
 	if !ok {
 		return Decision{}, errors.New("constraints is not an object")
 	}
-	var nums [7]float64
-	for i, k := range []string{"min_group_size", "epsilon_per_query", "epsilon_budget", "min_list_size",
-		"max_list_size", "min_upload_difference", "max_queries_per_day"} {
+	num := func(k string) (float64, error) {
 		n, ok := c[k].(json.Number)
 		if !ok {
-			return Decision{}, fmt.Errorf("constraint %s is not a number", k)
+			return 0, fmt.Errorf("constraint %s is not a number", k)
 		}
-		if nums[i], err = n.Float64(); err != nil {
-			return Decision{}, fmt.Errorf("constraint %s: %w", k, err)
+		f, err := n.Float64()
+		if err != nil {
+			return 0, fmt.Errorf("constraint %s: %w", k, err)
+		}
+		return f, nil
+	}
+	for k, dst := range map[string]*float64{
+		"epsilon_per_query": &d.Constraints.EpsilonPerQuery, "epsilon_min_per_query": &d.Constraints.EpsilonMinPerQuery,
+		"epsilon_budget": &d.Constraints.EpsilonBudget, "epsilon_match": &d.Constraints.EpsilonMatch,
+		"delta_per_query": &d.Constraints.DeltaPerQuery, "delta_budget": &d.Constraints.DeltaBudget,
+	} {
+		if *dst, err = num(k); err != nil {
+			return Decision{}, err
 		}
 	}
-	d.Constraints = Constraints{
-		MinGroupSize: int(nums[0]), EpsilonPerQuery: nums[1], EpsilonBudget: nums[2],
-		MinListSize: int64(nums[3]), MaxListSize: int64(nums[4]), MinUploadDifference: int64(nums[5]),
-		MaxQueriesPerDay: int(nums[6]),
+	for k, dst := range map[string]*int64{
+		"min_list_size": &d.Constraints.MinListSize, "max_list_size": &d.Constraints.MaxListSize,
+		"min_upload_difference": &d.Constraints.MinUploadDifference,
+	} {
+		f, err := num(k)
+		if err != nil {
+			return Decision{}, err
+		}
+		*dst = int64(f)
+	}
+	for k, dst := range map[string]*int{
+		"min_group_size": &d.Constraints.MinGroupSize, "max_queries_per_day": &d.Constraints.MaxQueriesPerDay,
+		"max_matches_per_day": &d.Constraints.MaxMatchesPerDay, "max_uploads_per_day": &d.Constraints.MaxUploadsPerDay,
+	} {
+		f, err := num(k)
+		if err != nil {
+			return Decision{}, err
+		}
+		*dst = int(f)
 	}
 	for k, dst := range map[string]*[]string{"allowed_dimensions": &d.Constraints.AllowedDimensions,
 		"allowed_metrics": &d.Constraints.AllowedMetrics, "never_output_columns": &d.Constraints.NeverOutputColumns} {

@@ -20,11 +20,11 @@ func Example() {
 		Action:    "query.run",
 		Collaboration: &policy.Collaboration{
 			ID: "alliance", Members: []string{"coursely", "fitapp"},
-			Settings: policy.Settings{Columns: []string{"age_band", "region"}},
+			Settings: policy.Settings{Constraints: policy.Constraints{AllowedDimensions: []string{"coursely.age_band", "coursely.region"}}},
 			Datasets: map[string]policy.DatasetState{"coursely": {Uploaded: true, Matched: true}, "fitapp": {Uploaded: true, Matched: true}},
 		},
-		Resource: policy.Resource{Query: &policy.QueryShape{Metrics: []string{"count"}, GroupBy: []string{"email"}, Epsilon: 0.1}},
+		Resource: policy.Resource{Query: &policy.QueryShape{Metrics: []string{"count"}, GroupBy: []string{"coursely.email"}, Epsilon: 0.1}},
 	})
 	fmt.Println(d.Allow, d.Reasons, d.Constraints.MinGroupSize)
-	// Output: false [the column email may never be output or filtered on] 50
+	// Output: false [the column coursely.email may never be output or filtered on] 50
 }

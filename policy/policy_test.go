@@ -67,7 +67,7 @@ func collab() *Collaboration {
 	return &Collaboration{
 		ID:       "alliance",
 		Members:  []string{"coursely", "fitapp"},
-		Settings: Settings{Columns: []string{"age_band", "region", "spend", "revenue", "email"}},
+		Settings: Settings{Constraints: Constraints{AllowedDimensions: []string{"coursely.age_band", "coursely.region", "fitapp.spend", "fitapp.revenue", "coursely.email"}}},
 		Datasets: map[string]DatasetState{"coursely": {true, true}, "fitapp": {true, true}},
 	}
 }
@@ -84,7 +84,7 @@ func queryInput(q QueryShape) Input {
 }
 
 func okQuery() QueryShape {
-	return QueryShape{Metrics: []string{"count", "sum"}, GroupBy: []string{"age_band"}, Columns: []string{"revenue"}, Epsilon: 0.2}
+	return QueryShape{Metrics: []string{"count", "sum"}, GroupBy: []string{"coursely.age_band"}, Columns: []string{"fitapp.revenue"}, Epsilon: 0.2}
 }
 
 func upload(rows, diff int64) Input {
@@ -135,19 +135,29 @@ func TestDecide(t *testing.T) {
 		}, "queries wait until every member's list is matched"},
 		{"join column grouped", func() Input {
 			q := okQuery()
-			q.GroupBy = []string{"email"}
+			q.GroupBy = []string{"coursely.email"}
 			return queryInput(q)
-		}, "the column email may never be output or filtered on"},
+		}, "the column coursely.email may never be output or filtered on"},
 		{"join column filtered", func() Input {
 			q := okQuery()
-			q.FilterColumns = []string{"token"}
+			q.FilterColumns = []string{"fitapp.token"}
 			return queryInput(q)
-		}, "the column token may never be output or filtered on"},
+		}, "the column fitapp.token may never be output or filtered on"},
 		{"undeclared dimension", func() Input {
 			q := okQuery()
-			q.GroupBy = []string{"zip"}
+			q.GroupBy = []string{"coursely.zip"}
 			return queryInput(q)
-		}, "grouping by zip is not allowed in this collaboration"},
+		}, "grouping or filtering by coursely.zip is not allowed in this collaboration"},
+		{"undeclared filter", func() Input {
+			q := okQuery()
+			q.FilterColumns = []string{"fitapp.zip"}
+			return queryInput(q)
+		}, "grouping or filtering by fitapp.zip is not allowed in this collaboration"},
+		{"epsilon below the floor", func() Input {
+			q := okQuery()
+			q.Epsilon = 5e-324
+			return queryInput(q)
+		}, "a query spends at least epsilon 0.01"},
 		{"unknown metric", func() Input {
 			q := okQuery()
 			q.Metrics = []string{"median"}
@@ -189,7 +199,11 @@ func TestDecide(t *testing.T) {
 			return in
 		}, ""},
 		{"upload allowed", func() Input { return upload(1000, 0) }, ""},
-		{"upload too small", func() Input { return upload(999, 0) }, "the list is smaller than the collaboration's minimum of 1000 rows"},
+		{"upload too few distinct", func() Input {
+			in := upload(5000, 0)
+			in.Resource.Dataset.Distinct = 999
+			return in
+		}, "the list has fewer distinct identifiers than the collaboration's minimum of 1000"},
 		{"upload too large", func() Input { return upload(100_000_001, 0) }, "the list is larger than the collaboration's maximum of 100000000 rows"},
 		{"differencing attack", func() Input { return upload(5000, 49) }, "differs from your previous one by fewer than 50 identifiers"},
 		{"difference of 50", func() Input { return upload(5000, 50) }, ""},
@@ -237,14 +251,14 @@ func TestConstraintsStrictestWins(t *testing.T) {
 	in.Collaboration.Settings.MinGroupSize = 5 // looser than the room: ignored
 	in.Collaboration.Settings.Members = map[string]Constraints{
 		"coursely": {MinGroupSize: 100, EpsilonPerQuery: 0.3},
-		"fitapp":   {MinGroupSize: 75, EpsilonPerQuery: 0.25, AllowedDimensions: []string{"age_band", "region"}},
+		"fitapp":   {MinGroupSize: 75, EpsilonPerQuery: 0.25, AllowedDimensions: []string{"coursely.age_band", "coursely.region"}},
 	}
 	d := e.Decide(context.Background(), in)
 	c := d.Constraints
 	if !d.Allow || c.MinGroupSize != 100 || c.EpsilonPerQuery != 0.25 || c.EpsilonBudget != 10 || c.MinListSize != 1000 {
 		t.Fatalf("decision %+v", d)
 	}
-	if !slices.Equal(c.AllowedDimensions, []string{"age_band", "region"}) {
+	if !slices.Equal(c.AllowedDimensions, []string{"coursely.age_band", "coursely.region"}) {
 		t.Fatalf("allowed dimensions %v", c.AllowedDimensions)
 	}
 	if !slices.Contains(c.NeverOutputColumns, "email") || len(c.AllowedMetrics) != 7 {

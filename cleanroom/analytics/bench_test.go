@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -11,13 +12,13 @@ import (
 func BenchmarkQuery1M(b *testing.B) {
 	f := newFixture(1_200_000, 1_200_000, 1_000_000, 9)
 	p := &Plan{Table: f.table, Members: []string{"a", "b"}, MinGroup: 50, Noise: Laplace{}, Epsilon: 1,
-		GroupBy: []Ref{f.ref("a.age"), f.ref("a.region")},
+		GroupBy: []Group{f.group("a.age"), f.group("a.region")},
 		Metrics: []Metric{{Kind: Count}, {Kind: Sum, Column: f.bounded("b.revenue", 0, 100)}, {Kind: Avg, Column: f.bounded("a.spend", 0, 500)}}}
 	var lat []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
 		start := time.Now()
-		if _, err := Run(p); err != nil {
+		if _, err := Run(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
@@ -35,7 +36,7 @@ func BenchmarkKMeans1M(b *testing.B) {
 		KMeans: &KMeans{K: 4, Iterations: 5, Columns: []Bounded{
 			f.bounded("a.spend", 0, 500), f.bounded("b.revenue", 0, 100), f.bounded("b.conversions", 0, 2), f.bounded("a.exposed", 0, 1)}}}
 	for b.Loop() {
-		if _, err := Run(p); err != nil {
+		if _, err := Run(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
 	}

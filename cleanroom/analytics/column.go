@@ -150,9 +150,9 @@ type Bounded struct {
 // span is the most one person can add to a sum of the column.
 func (b Bounded) span() float64 { return math.Max(math.Abs(b.Lo), math.Abs(b.Hi)) }
 
-// clamped returns the per-code values clamped to the bounds; a value that
+// Clamped returns the per-code values clamped to the bounds; a value that
 // is not a number counts as the bound nearest zero.
-func (b Bounded) clamped() []float64 {
+func (b Bounded) Clamped() []float64 {
 	out := make([]float64, len(b.Col.nums))
 	zero := math.Min(math.Max(0, b.Lo), b.Hi)
 	for i, v := range b.Col.nums {

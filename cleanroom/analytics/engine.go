@@ -1,7 +1,7 @@
 package analytics
 
 import (
-	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -12,83 +12,26 @@ import (
 
 // Result is what a query releases.
 type Result struct {
-	Columns    []string
-	Rows       [][]any // group values, then the count, then each metric's columns
-	Suppressed int     // groups (and clusters) withheld for describing fewer than k people
-	Clusters   []Cluster
+	Columns []string
+	Rows    [][]any // group values, then the count, then each metric's columns
+	// Declared tells whether the groups were public partitions (every
+	// group_by column had a declared domain, or there was none). Only then
+	// is Withheld told: the declared groups whose noisy count fell below
+	// k, a function of noisy counts alone. Groups drawn from the data that
+	// partition selection dropped are not counted anywhere.
+	Declared bool
+	Withheld int
+	Clusters []Cluster
+	// ClustersWithheld counts k-means clusters whose noisy size fell
+	// below k (cluster indexes are public, so this is a function of noisy
+	// counts too).
+	ClustersWithheld int
 }
 
 // Cluster is a k-means cluster of at least k people.
 type Cluster struct {
 	Centroid []float64
 	Size     int64
-}
-
-// denseLimit is the most groups kept in flat arrays; beyond it, groups are
-// found through a map.
-const denseLimit = 1 << 20
-
-// grouping maps a person's values of the group_by columns to a group slot.
-type grouping struct {
-	refs  []Ref
-	mult  []uint64 // mixed-radix weights of the columns' codes
-	dense bool
-	slot  map[uint64]int32
-	keys  []uint64 // slot → key (sparse mode)
-	size  int      // slots in dense mode
-}
-
-func newGrouping(refs []Ref) (*grouping, error) {
-	g := &grouping{refs: refs, mult: make([]uint64, len(refs)), size: 1, dense: true}
-	for i, r := range refs {
-		g.mult[i] = uint64(g.size)
-		n := max(len(r.Col.Dict), 1)
-		if g.size > denseLimit/n {
-			g.dense = false
-		}
-		if g.dense {
-			g.size *= n
-		}
-	}
-	if !g.dense {
-		// The key is the mixed-radix number of the codes; it must fit 64
-		// bits, or two groups would share a key and be counted as one.
-		g.slot = map[uint64]int32{}
-		w := uint64(1)
-		for i, r := range refs {
-			g.mult[i] = w
-			n := uint64(max(len(r.Col.Dict), 1))
-			if w > math.MaxUint64/n {
-				return nil, planErr("the group_by columns have too many combinations of values (group by fewer, or coarser, columns)")
-			}
-			w *= n
-		}
-	}
-	return g, nil
-}
-
-// index returns the slot of a key, making one if needed (sparse mode).
-func (g *grouping) index(key uint64) int {
-	if g.dense {
-		return int(key)
-	}
-	s, ok := g.slot[key]
-	if !ok {
-		s = int32(len(g.keys))
-		g.slot[key] = s
-		g.keys = append(g.keys, key)
-	}
-	return int(s)
-}
-
-// values returns the group's column values for a key.
-func (g *grouping) values(key uint64) []any {
-	out := make([]any, len(g.refs))
-	for i, r := range g.refs {
-		n := uint64(max(len(r.Col.Dict), 1))
-		out[i] = r.Col.Dict[(key/g.mult[i])%n]
-	}
-	return out
 }
 
 // accumulators of one query, indexed by group slot.
@@ -170,16 +113,23 @@ func (p *Plan) kept(i int) bool {
 	return true
 }
 
+// checkEvery is how many rows a worker handles between looks at its
+// context, so that a query stops soon after its deadline or its client.
+const checkEvery = 1 << 16
+
 // accumulate adds the matched people lo..hi-1 into acc.
-func (p *Plan) accumulate(g *grouping, acc *accumulators, prep []prepared, lo, hi int) {
+func (p *Plan) accumulate(ctx context.Context, g *grouping, acc *accumulators, prep []prepared, lo, hi int) {
 	rows := p.Table.Rows
 	for i := lo; i < hi; i++ {
+		if (i-lo)%checkEvery == 0 && ctx.Err() != nil {
+			return
+		}
 		if !p.kept(i) {
 			continue
 		}
-		var key uint64
-		for j, r := range g.refs {
-			key += uint64(r.Col.Codes[rows[r.Member][i]]) * g.mult[j]
+		key, ok := g.key(rows, i)
+		if !ok {
+			continue
 		}
 		s := g.index(key)
 		if !g.dense {
@@ -234,8 +184,8 @@ func (a *accumulators) grow(p *Plan, n int) {
 	}
 }
 
-// Run answers the plan.
-func Run(p *Plan) (*Result, error) {
+// Run answers the plan. It stops, with ctx's error, when ctx is done.
+func Run(ctx context.Context, p *Plan) (*Result, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
@@ -244,55 +194,83 @@ func Run(p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc := p.newAccumulators(0)
+	prep := p.prepare()
+	acc, err := p.accumulateAll(ctx, g, prep)
+	if err != nil {
+		return nil, err
+	}
+	p.denominators(g, acc)
 
+	res := &Result{Columns: p.columns(), Declared: g.declared}
+	if len(p.Metrics) > 0 {
+		p.release(res, g, acc, prep, eps)
+	}
+	if p.KMeans != nil {
+		if res.Clusters, res.ClustersWithheld, err = p.kmeans(ctx, eps); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// prepare makes each metric's per-code lookups.
+func (p *Plan) prepare() []prepared {
 	prep := make([]prepared, len(p.Metrics))
 	for i, m := range p.Metrics {
 		switch m.Kind {
 		case Sum, Avg:
-			prep[i].vals = m.Column.clamped()
+			prep[i].vals = m.Column.Clamped()
 		case ROI:
 			for _, r := range m.Revenue {
-				prep[i].revenue = append(prep[i].revenue, r.clamped())
+				prep[i].revenue = append(prep[i].revenue, r.Clamped())
 				prep[i].revSpan += r.span()
 			}
 			if m.Cost != nil {
-				prep[i].cost = m.Cost.clamped()
+				prep[i].cost = m.Cost.Clamped()
 				prep[i].costSpan = m.Cost.span()
 			}
 		case Lift:
 			prep[i].exposed, prep[i].convert = m.Exposed.Col.truthy, m.Converted.Col.truthy
 		}
 	}
+	return prep
+}
 
+// accumulateAll adds up every matched person the filters keep: in flat
+// accumulators, one set per core over a share of the rows, added up after;
+// or, with too many possible groups for flat arrays, in one pass through a
+// map.
+func (p *Plan) accumulateAll(ctx context.Context, g *grouping, prep []prepared) (*accumulators, error) {
 	n := p.Table.Len()
 	if len(p.Metrics) == 0 {
 		n = 0 // a k-means profile alone releases no group rows
 	}
-	if g.dense {
-		// Flat accumulators, one set per core over a share of the rows,
-		// added up after.
-		workers := max(1, min(runtime.GOMAXPROCS(0), n/50_000))
-		parts := make([]*accumulators, workers)
-		var wg sync.WaitGroup
-		for w := range workers {
-			parts[w] = p.newAccumulators(g.size)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.accumulate(g, parts[w], prep, w*n/workers, (w+1)*n/workers)
-			}()
-		}
-		wg.Wait()
-		acc = parts[0]
-		for _, o := range parts[1:] {
-			acc.add(o)
-		}
-	} else {
-		p.accumulate(g, acc, prep, 0, n)
+	if !g.dense {
+		acc := p.newAccumulators(0)
+		p.accumulate(ctx, g, acc, prep, 0, n)
+		return acc, ctx.Err()
 	}
-	// Match-rate denominators: the member's whole list, by the same groups
-	// and filters (all of that member's columns).
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/50_000))
+	parts := make([]*accumulators, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		parts[w] = p.newAccumulators(g.size)
+		wg.Go(func() { p.accumulate(ctx, g, parts[w], prep, w*n/workers, (w+1)*n/workers) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	acc := parts[0]
+	for _, o := range parts[1:] {
+		acc.add(o)
+	}
+	return acc, nil
+}
+
+// denominators counts, for each match-rate metric, the member's whole list
+// by the same groups and filters (all of that member's columns).
+func (p *Plan) denominators(g *grouping, acc *accumulators) {
 	for mi, m := range p.Metrics {
 		if m.Kind != MatchRate {
 			continue
@@ -309,9 +287,9 @@ func Run(p *Plan) (*Result, error) {
 			if !keep {
 				continue
 			}
-			var key uint64
-			for j, ref := range g.refs {
-				key += uint64(ref.Col.Codes[r]) * g.mult[j]
+			key, ok := g.memberKey(r)
+			if !ok {
+				continue
 			}
 			if !g.dense {
 				if _, seen := g.slot[key]; !seen {
@@ -321,28 +299,31 @@ func Run(p *Plan) (*Result, error) {
 			acc.denom[mi][g.index(key)]++
 		}
 	}
+}
 
-	res := &Result{Columns: p.columns()}
-	slots := make([]int, 0, len(acc.count))
+// release adds to res a row for every group whose noisy count reaches k.
+// Declared groups are all evaluated, empty ones included, so which are
+// released depends on noisy counts only. Groups drawn from the data are
+// the non-empty ones, and each must also pass the DP library's partition
+// selection threshold for (eps, delta): a group of one person is then
+// released with probability at most delta.
+func (p *Plan) release(res *Result, g *grouping, acc *accumulators, prep []prepared, eps float64) {
+	minCount := float64(p.MinGroup)
+	if !g.declared {
+		minCount = math.Max(minCount, math.Ceil(p.Noise.Threshold(eps, p.Delta)))
+	}
 	for s, c := range acc.count {
-		if c > 0 {
-			slots = append(slots, s)
-		}
-	}
-	if !g.dense {
-		slices.SortFunc(slots, func(a, b int) int { return cmp.Compare(g.keys[a], g.keys[b]) })
-	}
-	for _, s := range slots {
-		key := uint64(s)
-		if !g.dense {
-			key = g.keys[s]
-		}
-		count := p.Noise.Count(acc.count[s], eps)
-		if count < int64(p.MinGroup) {
-			res.Suppressed++
+		if !g.declared && c == 0 {
 			continue
 		}
-		row := append(g.values(key), count)
+		count := p.Noise.Count(c, eps)
+		if float64(count) < minCount {
+			if g.declared {
+				res.Withheld++
+			}
+			continue
+		}
+		row := append(g.values(g.keyOf(s)), count)
 		for mi, m := range p.Metrics {
 			row = append(row, p.metric(m, mi, s, count, eps, acc, prep[mi].revSpan, prep[mi].costSpan)...)
 		}
@@ -359,10 +340,6 @@ func Run(p *Plan) (*Result, error) {
 		}
 		return 0
 	})
-	if p.KMeans != nil {
-		res.Clusters, res.Suppressed = p.kmeans(eps, res.Suppressed)
-	}
-	return res, nil
 }
 
 func at[T any](s []T, i int) T {
@@ -418,7 +395,7 @@ func (p *Plan) metric(m Metric, mi, s int, n int64, eps float64, acc *accumulato
 		if den <= 0 {
 			return []any{nil}
 		}
-		return []any{percent(float64(n) / float64(den))}
+		return []any{Percent(float64(n) / float64(den))}
 	case ROI:
 		rev := p.Noise.Sum(at(acc.sums[mi], s), revSpan, eps)
 		cost := m.CostValue
@@ -455,10 +432,10 @@ func round(x float64, digits int) float64 {
 	return math.Round(x*p) / p
 }
 
-// percent renders a rate as a whole percent, capped: ">85%" above 85%, so
+// Percent renders a rate as a whole percent, capped: ">85%" above 85%, so
 // that a rate near 100% does not say that nearly everyone is someone's
-// customer.
-func percent(r float64) string {
+// customer (PAIR's guidance for match rates).
+func Percent(r float64) string {
 	pct := math.Round(100 * math.Min(math.Max(r, 0), 1))
 	if pct > 85 {
 		return ">85%"

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -67,6 +68,8 @@ func (f *fixture) ref(name string) Ref {
 	return Ref{Member: m, Col: f.cols[name], Name: name}
 }
 
+func (f *fixture) group(name string) Group { return Group{Ref: f.ref(name)} }
+
 func (f *fixture) bounded(name string, lo, hi float64) Bounded {
 	return Bounded{Ref: f.ref(name), Lo: lo, Hi: hi}
 }
@@ -82,7 +85,7 @@ func TestExactAgainstNaive(t *testing.T) {
 	f := newFixture(20000, 15000, 8000, 1)
 	p := &Plan{
 		Table: f.table, Members: []string{"a", "b"}, MinGroup: 50, Noise: Exact{},
-		GroupBy: []Ref{f.ref("a.age"), f.ref("a.region")},
+		GroupBy: []Group{f.group("a.age"), f.group("a.region")},
 		Filters: []Filter{{Ref: f.ref("a.region"), Keep: keepOnly(f.cols["a.region"], "north", "east", "west")}},
 		Metrics: []Metric{
 			{Kind: Count},
@@ -92,7 +95,7 @@ func TestExactAgainstNaive(t *testing.T) {
 			{Kind: Lift, Exposed: f.ref("a.exposed"), Converted: f.ref("b.conversions")},
 		},
 	}
-	res, err := Run(p)
+	res, err := Run(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +128,14 @@ func TestExactAgainstNaive(t *testing.T) {
 		}
 		g.cells[cell]++
 	}
-	if len(res.Rows)+res.Suppressed != len(want) {
-		t.Fatalf("%d rows + %d suppressed, want %d groups", len(res.Rows), res.Suppressed, len(want))
+	big := 0
+	for _, g := range want {
+		if g.n >= 50 {
+			big++
+		}
+	}
+	if len(res.Rows) != big || res.Declared {
+		t.Fatalf("%d rows (declared %v), want the %d groups of at least k", len(res.Rows), res.Declared, big)
 	}
 	wantCols := []string{"a.age", "a.region", "count", "sum(b.revenue)", "avg(a.spend)", "roi", "lift", "conversion_exposed", "conversion_unexposed", "n_exposed", "n_unexposed"}
 	if fmt.Sprint(res.Columns) != fmt.Sprint(wantCols) {
@@ -161,30 +170,37 @@ func ptr[T any](v T) *T { return &v }
 func TestThresholdAndMatchRate(t *testing.T) {
 	f := newFixture(3000, 3000, 2700, 2)
 	p := &Plan{Table: f.table, Members: []string{"a", "b"}, MinGroup: 500, Noise: Exact{},
-		GroupBy: []Ref{f.ref("a.age")},
+		GroupBy: []Group{f.group("a.age")},
 		Metrics: []Metric{{Kind: MatchRate, Member: 0, MemberRows: 3000}}}
-	res, err := Run(p)
+	res, err := Run(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rows) != 0 || res.Suppressed != 6 {
-		t.Fatalf("k=500 over 6 groups of ~450: %d rows, %d suppressed", len(res.Rows), res.Suppressed)
+	if len(res.Rows) != 0 || res.Withheld != 0 {
+		t.Fatalf("k=500 over 6 groups of ~450 drawn from the data: %d rows, %d withheld", len(res.Rows), res.Withheld)
+	}
+	p.GroupBy = []Group{{Ref: f.ref("a.age"), Domain: ages}}
+	if res, err = Run(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 0 || res.Withheld != 6 || !res.Declared {
+		t.Fatalf("k=500 over 6 declared groups of ~450: %d rows, %d withheld", len(res.Rows), res.Withheld)
 	}
 	p.MinGroup, p.GroupBy = 50, nil
-	if res, err = Run(p); err != nil {
+	if res, err = Run(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	if got := res.Rows[0][1]; got != ">85%" {
 		t.Errorf("match rate of 90%%: %v", got)
 	}
 	for r, want := range map[float64]string{0.3749: "37%", 0.855: "86%", 0.8549: "85%", 1: ">85%", 0: "0%"} {
-		if got := percent(r); got != want && !(want == "86%" && got == ">85%") {
+		if got := Percent(r); got != want && !(want == "86%" && got == ">85%") {
 			t.Errorf("percent(%v) = %s, want %s", r, got, want)
 		}
 	}
 	// A match rate grouped by another member's column is refused.
-	p.GroupBy = []Ref{f.ref("b.conversions")}
-	if _, err := Run(p); !errors.Is(err, ErrPlan) {
+	p.GroupBy = []Group{f.group("b.conversions")}
+	if _, err := Run(context.Background(), p); !errors.Is(err, ErrPlan) {
 		t.Errorf("match rate by another member's column: %v", err)
 	}
 }
@@ -198,12 +214,12 @@ func TestNoiseStatistics(t *testing.T) {
 		Metrics: []Metric{{Kind: Sum, Column: f.bounded("b.revenue", 0, 100)}}}
 	exact := *p
 	exact.Noise = Exact{}
-	truth, _ := Run(&exact)
+	truth, _ := Run(context.Background(), &exact)
 	trueN, trueSum := float64(truth.Rows[0][0].(int64)), truth.Rows[0][1].(float64)
 	const runs = 3000
 	var n, s, n2, s2 float64
 	for range runs {
-		res, err := Run(p)
+		res, err := Run(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +260,7 @@ func TestKMeansFindsClusters(t *testing.T) {
 	for seed := range uint64(5) {
 		p := &Plan{Table: &Table{Rows: [][]uint32{rows}}, Members: []string{"a"}, MinGroup: 50, Noise: Exact{}, Seed: seed,
 			KMeans: &KMeans{K: 3, Iterations: 20, Columns: []Bounded{{Ref: Ref{Col: x}, Lo: 0, Hi: 500}, {Ref: Ref{Col: y}, Lo: 0, Hi: 500}}}}
-		res, err := Run(p)
+		res, err := Run(context.Background(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,12 +292,12 @@ func TestPlanRefusals(t *testing.T) {
 		"unknown metric":   func(p *Plan) { p.Metrics = []Metric{{Kind: "median"}} },
 		"kmeans k":         func(p *Plan) { p.KMeans = &KMeans{K: 0, Iterations: 5, Columns: []Bounded{f.bounded("a.spend", 0, 1)}} },
 		"five dimensions": func(p *Plan) {
-			p.GroupBy = []Ref{f.ref("a.age"), f.ref("a.age"), f.ref("a.age"), f.ref("a.age"), f.ref("a.age")}
+			p.GroupBy = []Group{f.group("a.age"), f.group("a.age"), f.group("a.age"), f.group("a.age"), f.group("a.age")}
 		},
 	} {
 		p := base()
 		mod(p)
-		if _, err := Run(p); !errors.Is(err, ErrPlan) {
+		if _, err := Run(context.Background(), p); !errors.Is(err, ErrPlan) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -302,12 +318,12 @@ func TestGroupKeyOverflow(t *testing.T) {
 	}
 	ref := Ref{Col: col, Name: "a.id_like"}
 	p := &Plan{Table: &Table{Rows: [][]uint32{rows}}, Members: []string{"a"}, MinGroup: 1, Noise: Exact{},
-		GroupBy: []Ref{ref, ref, ref, ref}, Metrics: []Metric{{Kind: Count}}}
-	if _, err := Run(p); !errors.Is(err, ErrPlan) {
+		GroupBy: []Group{{Ref: ref}, {Ref: ref}, {Ref: ref}, {Ref: ref}}, Metrics: []Metric{{Kind: Count}}}
+	if _, err := Run(context.Background(), p); !errors.Is(err, ErrPlan) {
 		t.Fatalf("got %v, want ErrPlan", err)
 	}
 	p.GroupBy = p.GroupBy[:3] // 70,000^3 fits: answered, one group a row
-	res, err := Run(p)
+	res, err := Run(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

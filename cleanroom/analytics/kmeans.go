@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 )
@@ -11,7 +12,7 @@ import (
 // noisy coordinate sums per cluster (epsilon split evenly among the
 // iterations, and within one between counts and sums). Clusters whose
 // final noisy size is below k are withheld.
-func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
+func (p *Plan) kmeans(ctx context.Context, eps float64) ([]Cluster, int, error) {
 	km := p.KMeans
 	d, k := len(km.Columns), km.K
 	rows := p.Table.Rows
@@ -20,7 +21,7 @@ func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
 	// Points, scaled, for the people the filters keep.
 	scaled := make([][]float64, d) // per column, per code
 	for j, c := range km.Columns {
-		vals := c.clamped()
+		vals := c.Clamped()
 		w := c.Hi - c.Lo
 		scaled[j] = make([]float64, len(vals))
 		for i, v := range vals {
@@ -48,6 +49,9 @@ func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
 	sums := make([]float64, k*d)
 	noisy := make([]int64, k)
 	for range km.Iterations {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
 		clear(counts)
 		clear(sums)
 		for off := 0; off < len(pts); off += d {
@@ -82,9 +86,10 @@ func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
 		}
 	}
 	var out []Cluster
+	withheld := 0
 	for c := range k {
 		if noisy[c] < int64(p.MinGroup) {
-			suppressed++
+			withheld++
 			continue
 		}
 		cl := Cluster{Centroid: make([]float64, d), Size: noisy[c]}
@@ -93,5 +98,5 @@ func (p *Plan) kmeans(eps float64, suppressed int) ([]Cluster, int) {
 		}
 		out = append(out, cl)
 	}
-	return out, suppressed
+	return out, withheld, nil
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Metric kinds, as in the query spec.
@@ -50,15 +51,22 @@ type KMeans struct {
 type Plan struct {
 	Table    *Table
 	Members  []string // names of the members, in the order of Table.Rows
-	GroupBy  []Ref
+	GroupBy  []Group
 	Filters  []Filter
 	Metrics  []Metric
 	KMeans   *KMeans
 	MinGroup int     // k: the fewest people an output row may describe
 	Epsilon  float64 // for the whole query
-	Noise    Noise
-	Seed     uint64 // of k-means' data-independent initial centroids
+	// Delta is the query's delta for partition selection, used when a
+	// group_by column has no declared domain.
+	Delta float64
+	Noise Noise
+	Seed  uint64 // of k-means' data-independent initial centroids
 }
+
+// minEpsilonPart is the least epsilon one statistic of a query may get: far
+// above the DP library's floor (2^-50), where its noise is well defined.
+const minEpsilonPart = 1e-5
 
 // ErrPlan is wrapped by every error in a plan: the query is malformed.
 var ErrPlan = errors.New("analytics: invalid query")
@@ -104,8 +112,13 @@ func (p *Plan) check() error {
 	if p.MinGroup < 1 {
 		return planErr("k must be at least 1")
 	}
-	if _, exact := p.Noise.(Exact); !exact && !(p.Epsilon > 0) {
-		return planErr("epsilon must be positive")
+	if _, exact := p.Noise.(Exact); !exact {
+		if !(p.Epsilon/float64(max(p.parts(), 1)) >= minEpsilonPart) || math.IsInf(p.Epsilon, 0) {
+			return planErr("epsilon must be finite and at least %g per statistic", minEpsilonPart)
+		}
+		if !declared(p.GroupBy) && !(p.Delta > 0 && p.Delta < 1) {
+			return planErr("groups drawn from the data need a delta in (0, 1)")
+		}
 	}
 	checkBounds := func(b Bounded) error {
 		if !(b.Lo <= b.Hi) {
@@ -121,7 +134,7 @@ func (p *Plan) check() error {
 				return err
 			}
 		case MatchRate:
-			for _, g := range append(p.GroupBy, refsOf(p.Filters)...) {
+			for _, g := range append(groupRefs(p.GroupBy), refsOf(p.Filters)...) {
 				if g.Member != m.Member {
 					return planErr("a match rate can be grouped and filtered only by the columns of the member whose list it is over")
 				}
@@ -151,6 +164,24 @@ func (p *Plan) check() error {
 		}
 	}
 	return nil
+}
+
+// declared reports whether every group is declared (public partitions).
+func declared(groups []Group) bool {
+	for _, gr := range groups {
+		if gr.Domain == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func groupRefs(gs []Group) []Ref {
+	out := make([]Ref, len(gs))
+	for i, g := range gs {
+		out[i] = g.Ref
+	}
+	return out
 }
 
 func refsOf(fs []Filter) []Ref {

@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -60,32 +62,32 @@ type CreateCollaboration struct {
 	Profile string   `json:"profile"` // normalization profile, e.g. pair-v1
 	Kind    string   `json:"kind"`    // identifier kind every member matches on
 	Members []string `json:"members"` // partner ids, the creator among them
-	// Settings are the collaboration's own constraints (policy.Settings).
-	Settings any `json:"settings,omitempty"`
-	// Bounds declares the range of each numeric column ("member.column")
-	// that queries may sum, average or cluster: values are clamped to it,
-	// and it sets the noise.
-	Bounds map[string][2]float64 `json:"bounds,omitempty"`
-	// ExpiresInHours ends the collaboration's data actions after that long
-	// (0: no expiry).
-	ExpiresInHours int `json:"expires_in_hours,omitempty"`
+	// Settings is the settings document every member agrees to: the
+	// constraints, allowed_dimensions, domains, bounds, noise_off and
+	// expires_in_hours (policy.Settings). The room decodes it strictly: an
+	// unknown key, or a value looser than the room's defaults, is refused.
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // Collaboration is where a collaboration stands, as its members see it.
 type Collaboration struct {
-	ID        string                `json:"id"`
-	Mode      string                `json:"mode"`
-	Profile   string                `json:"profile"`
-	Kind      string                `json:"kind"`
-	Members   []string              `json:"members"`
-	CreatedBy string                `json:"created_by"`
-	Accepted  map[string]bool       `json:"accepted"`
-	Revoked   bool                  `json:"revoked,omitempty"`
-	RevokedBy string                `json:"revoked_by,omitempty"`
-	ExpiresAt *time.Time            `json:"expires_at,omitempty"`
-	Settings  any                   `json:"settings,omitempty"`
-	Bounds    map[string][2]float64 `json:"bounds,omitempty"`
-	Datasets  map[string]*Dataset   `json:"datasets"`
+	ID        string          `json:"id"`
+	Mode      string          `json:"mode"`
+	Profile   string          `json:"profile"`
+	Kind      string          `json:"kind"`
+	Members   []string        `json:"members"`
+	CreatedBy string          `json:"created_by"`
+	Accepted  map[string]bool `json:"accepted"`
+	Revoked   bool            `json:"revoked,omitempty"`
+	RevokedBy string          `json:"revoked_by,omitempty"`
+	ExpiresAt *time.Time      `json:"expires_at,omitempty"`
+	// Settings are the agreed settings, in their canonical form, and
+	// SettingsDigest the digest a member accepts (TermsDigest).
+	Settings       json.RawMessage `json:"settings"`
+	SettingsDigest string          `json:"settings_digest"`
+	// NoiseOff repeats the settings' noise_off: answers are exact.
+	NoiseOff bool                `json:"noise_off,omitempty"`
+	Datasets map[string]*Dataset `json:"datasets"`
 	// Keys are the members' public JWK sets, to seal the secret to.
 	Keys map[string]any `json:"keys,omitempty"`
 	// Match is the latest match run, if any.
@@ -94,6 +96,36 @@ type Collaboration struct {
 	Policy *PolicyState `json:"policy,omitempty"`
 	// PendingReencryption counts the relay tasks waiting for each member.
 	PendingReencryption map[string]int `json:"pending_reencryption,omitempty"`
+}
+
+// TermsLabel separates the digest of a collaboration's terms from every
+// other hash in the protocol.
+const TermsLabel = "cleanroom.dev/terms/v1"
+
+// TermsDigest is the digest of what a member agrees to when it accepts a
+// collaboration: its id, mode, profile, kind, members and settings (in the
+// room's canonical form, as Collaboration.Settings carries them). It is the
+// hex SHA-256 of TermsLabel, a newline, and the JSON of those fields.
+func TermsDigest(c *Collaboration) string {
+	b, _ := json.Marshal(struct {
+		ID       string          `json:"id"`
+		Mode     string          `json:"mode"`
+		Profile  string          `json:"profile"`
+		Kind     string          `json:"kind"`
+		Members  []string        `json:"members"`
+		Settings json.RawMessage `json:"settings"`
+	}{c.ID, c.Mode, c.Profile, c.Kind, c.Members, c.Settings})
+	h := sha256.New()
+	h.Write([]byte(TermsLabel + "\n"))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// AcceptCollaboration is the body of POST /v1/collaborations/{id}/accept:
+// the digest of the terms the member saw and agrees to. The room refuses
+// it unless it is the collaboration's.
+type AcceptCollaboration struct {
+	SettingsDigest string `json:"settings_digest"`
 }
 
 // Dataset is a member's committed upload.
@@ -172,13 +204,21 @@ type Task struct {
 	Done  []int  `json:"done"`
 }
 
-// MatchResult is what a match run tells the members.
+// MatchResult is what a match run tells the members: for each member, the
+// share of its distinct identifiers that are in every list, from a noisy
+// count of the overlap (whole percent, ">85%" above 85%, as PAIR clean rooms
+// report it), and what that release cost. The exact overlap stays inside the
+// room; Matched carries it only when the collaboration turned noise off.
 type MatchResult struct {
-	Run        int64            `json:"run"`
-	Matched    int64            `json:"matched"`
-	Rows       map[string]int64 `json:"rows"`
-	Duplicates map[string]int64 `json:"duplicates"`
-	At         time.Time        `json:"at"`
+	Run       int64             `json:"run"`
+	MatchRate map[string]string `json:"match_rate"`
+	Matched   *int64            `json:"matched,omitempty"` // noise off only
+	Epsilon   float64           `json:"epsilon"`
+	Noise     bool              `json:"noise"`
+	At        time.Time         `json:"at"`
+	// Budget is the collaboration's ledger after the run (in the answer to
+	// the member that ran it).
+	Budget *BudgetInfo `json:"budget,omitempty"`
 }
 
 // QueryVersion is the version a query spec must name.
@@ -187,7 +227,9 @@ const QueryVersion = "cleanroom.dev/query/v1"
 // QuerySpec is an aggregate question about the matched people
 // (cleanroom.dev/query/v1). Columns are named "member.column". Every
 // output row describes at least k people (the collaboration's strictest
-// min_group_size); smaller groups are withheld and only their number told.
+// min_group_size), judged on its noisy count. group_by and filter columns
+// alike must be allowed dimensions; numeric filters (lt, le, gt, ge) need
+// the column's declared bounds.
 //
 //	{"version": "cleanroom.dev/query/v1",
 //	 "metrics": ["count",
@@ -278,16 +320,33 @@ type KMeans struct {
 }
 
 // QueryResult is an aggregate answer: rows of at least k people only.
+//
+// Partitions says where the groups come from: "declared" when every
+// group_by column has a declared domain (every combination is evaluated and
+// Withheld counts those whose noisy count fell below k: a function of noisy
+// counts alone), "selected" when some do not (groups are chosen from the
+// data by DP partition selection, and how many were not chosen is not
+// told). ClustersWithheld counts k-means clusters whose noisy size fell
+// below k.
 type QueryResult struct {
-	Columns    []string   `json:"columns"`
-	Rows       [][]any    `json:"rows"`
-	Suppressed int        `json:"suppressed"` // groups withheld for having fewer than k people
-	Clusters   []Cluster  `json:"clusters,omitempty"`
-	MinGroup   int        `json:"min_group_size"`
-	Epsilon    float64    `json:"epsilon"`
-	Noise      bool       `json:"noise"`
-	Budget     BudgetInfo `json:"budget"`
+	Columns          []string   `json:"columns"`
+	Rows             [][]any    `json:"rows"`
+	Partitions       string     `json:"partitions"`
+	Withheld         *int       `json:"withheld,omitempty"`
+	Clusters         []Cluster  `json:"clusters,omitempty"`
+	ClustersWithheld int        `json:"clusters_withheld,omitempty"`
+	MinGroup         int        `json:"min_group_size"`
+	Epsilon          float64    `json:"epsilon"`
+	Delta            float64    `json:"delta,omitempty"`
+	Noise            bool       `json:"noise"`
+	Budget           BudgetInfo `json:"budget"`
 }
+
+// Where a query's groups come from.
+const (
+	PartitionsDeclared = "declared"
+	PartitionsSelected = "selected"
+)
 
 // Cluster is one k-means cluster: its centroid (in the order of the
 // spec's columns) and its size.
@@ -296,11 +355,19 @@ type Cluster struct {
 	Size     int64     `json:"size"`
 }
 
-// BudgetInfo is a collaboration's privacy budget.
+// BudgetInfo is a collaboration's privacy budget. The room keeps it in
+// integer units (a millionth of epsilon, 1e-15 of delta), so every answer
+// raises Spent by exactly its epsilon.
 type BudgetInfo struct {
-	Total     float64 `json:"total"`
-	Spent     float64 `json:"spent"`
-	Remaining float64 `json:"remaining"`
+	Total         float64 `json:"total"`
+	Spent         float64 `json:"spent"`
+	Remaining     float64 `json:"remaining"`
+	DeltaTotal    float64 `json:"delta_total,omitempty"`
+	DeltaSpent    float64 `json:"delta_spent,omitempty"`
+	QueriesToday  int     `json:"queries_today"`
+	MatchesToday  int     `json:"matches_today"`
+	MaxQueriesDay int     `json:"max_queries_per_day,omitempty"`
+	MaxMatchesDay int     `json:"max_matches_per_day,omitempty"`
 }
 
 // PolicyState is a collaboration's own policy module: the active one's

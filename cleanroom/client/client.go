@@ -161,9 +161,12 @@ func (c *Client) Collaboration(ctx context.Context, id string) (*api.Collaborati
 	return &out, c.do(ctx, "GET", "/v1/collaborations/"+esc(id), nil, &out)
 }
 
-// Accept accepts a collaboration.
-func (c *Client) Accept(ctx context.Context, id string) error {
-	return c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/accept", nil, nil)
+// Accept agrees to a collaboration's terms, named by their digest
+// (api.TermsDigest, Collaboration.SettingsDigest): the room refuses a
+// digest that is not the collaboration's, so a member never agrees to terms
+// it was not shown.
+func (c *Client) Accept(ctx context.Context, id, settingsDigest string) error {
+	return c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/accept", api.AcceptCollaboration{SettingsDigest: settingsDigest}, nil)
 }
 
 // Revoke pulls the kill switch on a collaboration.

@@ -34,29 +34,32 @@ constraints := {"min_group_size": 100}
 
 deny contains "the alliance does not break the overlap down by region" if {
 	input.action == "query.run"
-	some d in input.resource.query.group_by
+	some d in input.resource.query.dimensions
 	endswith(d, ".region")
 }
 `
 
 // demoReport is what the demo prints with --json.
 type demoReport struct {
-	Mode           string   `json:"mode"`
-	RowsA          int      `json:"rows_a"`
-	RowsB          int      `json:"rows_b"`
-	TrueOverlap    int      `json:"true_overlap"`
-	MatchedOverlap int64    `json:"matched_overlap"`
-	ByAgeBand      [][]any  `json:"overlap_by_age_band"`
-	ROIColumns     []string `json:"roi_columns"`
-	ROIByAgeBand   [][]any  `json:"roi_by_age_band"`
-	LiftColumns    []string `json:"lift_columns"`
-	Lift           []any    `json:"lift"`
-	Suppressed     int      `json:"groups_suppressed"`
-	Epsilon        float64  `json:"epsilon_spent"`
-	AuditEntries   int64    `json:"audit_entries"`
-	AuditVerified  bool     `json:"audit_verified"`
-	DataDir        string   `json:"data_dir"`
-	Seconds        float64  `json:"seconds"`
+	Mode        string `json:"mode"`
+	RowsA       int    `json:"rows_a"`
+	RowsB       int    `json:"rows_b"`
+	TrueOverlap int    `json:"true_overlap"`
+	// MatchedOverlap is the room's exact overlap, read in this process
+	// (the operator's): the API releases only noisy match rates.
+	MatchedOverlap int64             `json:"matched_overlap"`
+	MatchRate      map[string]string `json:"match_rate"`
+	ByAgeBand      [][]any           `json:"overlap_by_age_band"`
+	ROIColumns     []string          `json:"roi_columns"`
+	ROIByAgeBand   [][]any           `json:"roi_by_age_band"`
+	LiftColumns    []string          `json:"lift_columns"`
+	Lift           []any             `json:"lift"`
+	Withheld       int               `json:"groups_withheld"`
+	Epsilon        float64           `json:"epsilon_spent"`
+	AuditEntries   int64             `json:"audit_entries"`
+	AuditVerified  bool              `json:"audit_verified"`
+	DataDir        string            `json:"data_dir"`
+	Seconds        float64           `json:"seconds"`
 	// Phases is the wall time of each step, in seconds: data (writing the
 	// synthetic lists), upload (both brands at once), relay (blinded
 	// mode), match, queries and audit.
@@ -200,24 +203,40 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	}
 	state := map[string]client.StateDir{brandA: client.StateDir(filepath.Join(cfg.work, brandA)), brandB: client.StateDir(filepath.Join(cfg.work, brandB))}
 
-	// The collaboration, its secret, and the other brand's acceptance.
-	settings := map[string]any{"allowed_dimensions": []string{brandA + ".age_band", brandA + ".region", brandB + ".age_band"}}
+	// The collaboration, its secret, and the other brand's acceptance of
+	// the settings it was shown.
+	settings := policy.Settings{
+		Constraints: policy.Constraints{AllowedDimensions: []string{brandA + ".age_band", brandA + ".region", brandB + ".age_band"}},
+		Domains:     map[string][]string{brandA + ".age_band": ageBands, brandB + ".age_band": ageBands},
+		Bounds:      map[string][2]float64{brandA + ".revenue": {0, 200}, brandA + ".campaign_cost": {0, 5}, brandB + ".revenue": {0, 100}},
+	}
+	raw, err := settings.Canonical()
+	if err != nil {
+		return nil, err
+	}
 	if _, err := clients[brandA].CreateCollaboration(ctx, api.CreateCollaboration{
-		ID: demoCollab, Mode: cfg.mode, Profile: crypto.ProfilePAIRv1, Kind: "email", Members: []string{brandA, brandB}, Settings: settings,
-		Bounds: map[string][2]float64{brandA + ".revenue": {0, 200}, brandA + ".campaign_cost": {0, 5}, brandB + ".revenue": {0, 100}},
+		ID: demoCollab, Mode: cfg.mode, Profile: crypto.ProfilePAIRv1, Kind: "email", Members: []string{brandA, brandB}, Settings: raw,
 	}); err != nil {
 		return nil, err
 	}
 	if err := clients[brandA].DistributeSecret(ctx, demoCollab, state[brandA], nil); err != nil {
 		return nil, err
 	}
-	if err := clients[brandB].Accept(ctx, demoCollab); err != nil {
+	shown, err := clients[brandB].Collaboration(ctx, demoCollab)
+	if err != nil {
+		return nil, err
+	}
+	if shown.NoiseOff {
+		return nil, fmt.Errorf("the demo's collaboration turned noise off")
+	}
+	if err := clients[brandB].Accept(ctx, demoCollab, shown.SettingsDigest); err != nil {
 		return nil, err
 	}
 	if err := clients[brandB].ReceiveSecret(ctx, demoCollab, state[brandB], nil); err != nil {
 		return nil, err
 	}
-	say("%s created collaboration %s (%s mode); %s accepted and opened the secret sealed to its key", brandA, demoCollab, cfg.mode, brandB)
+	say("%s created collaboration %s (%s mode); %s reviewed its settings (digest %.12s…), accepted them and opened the secret sealed to its key",
+		brandA, demoCollab, cfg.mode, brandB, shown.SettingsDigest)
 
 	// The brands' own policy on top of the room's: proposed by one,
 	// active once the other approves its exact hash.
@@ -279,7 +298,15 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 		return nil, err
 	}
 	phase("match")
-	say("The room compared the canary identifiers, then matched: %d people in common (true overlap %d)", m.Matched, overlap)
+	// The exact overlap stays in the room; the operator's process (this
+	// one) checks it against the known truth.
+	stats, err := room.MatchStats(demoCollab)
+	if err != nil {
+		return nil, err
+	}
+	say("The room compared the canary identifiers, then matched; it told the brands noisy match rates (%s: %s, %s: %s, epsilon %.1f)",
+		brandA, m.MatchRate[brandA], brandB, m.MatchRate[brandB], m.Epsilon)
+	say("Inside the room: %d people in common (true overlap %d)", stats.Matched, overlap)
 
 	q, err := clients[brandA].Query(ctx, demoCollab, api.QuerySpec{
 		Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{brandA + ".age_band"}, Epsilon: 0.5,
@@ -287,7 +314,11 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	say("\nShared customers by age band (Laplace noise, epsilon %.1f; groups under %d people withheld: %d)", q.Epsilon, q.MinGroup, q.Suppressed)
+	withheld := 0
+	if q.Withheld != nil {
+		withheld = *q.Withheld
+	}
+	say("\nShared customers by age band (Laplace noise, epsilon %.1f; declared groups under %d people withheld: %d)", q.Epsilon, q.MinGroup, withheld)
 	for _, row := range q.Rows {
 		say("  %-6v %v", row[0], row[1])
 	}
@@ -363,8 +394,8 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	ar, verr := audit.Verify(bufio.NewReaderSize(bf, 1<<20), v, nil)
 	phase("audit")
 	rep := &demoReport{
-		Mode: cfg.mode, RowsA: cfg.rows, RowsB: cfg.rows, TrueOverlap: overlap, MatchedOverlap: m.Matched,
-		ByAgeBand: q.Rows, Suppressed: q.Suppressed, Epsilon: lift.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
+		Mode: cfg.mode, RowsA: cfg.rows, RowsB: cfg.rows, TrueOverlap: overlap, MatchedOverlap: stats.Matched, MatchRate: m.MatchRate,
+		ByAgeBand: q.Rows, Withheld: withheld, Epsilon: lift.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
 		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow, Phases: phases,
 	}
 	if verr != nil {

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -129,142 +131,6 @@ func printJSON(e *env, v any) error {
 	return nil
 }
 
-func runCollab(e *env, args []string) error {
-	return runSubcommand(e, "collab", `Usage:
-  cleanroom collab create --room URL --key KEY --id ID --members a,b --kind email [--mode blinded|hashed] [--profile pair-v1] [--settings FILE]
-  cleanroom collab accept --room URL --key KEY --id ID [--pin member=FINGERPRINT]
-  cleanroom collab revoke --room URL --key KEY --id ID
-
-create makes a collaboration and delivers its secret, sealed to each member's
-key; accept agrees to it and opens the secret; revoke is the kill switch.
-`, args, []subcommand{{"create", runCollabCreate}, {"accept", runCollabAccept}, {"revoke", runCollabRevoke}})
-}
-
-func parsePins(list string) (map[string]string, error) {
-	pins := map[string]string{}
-	for _, p := range strings.Split(list, ",") {
-		if p == "" {
-			continue
-		}
-		m, fp, ok := strings.Cut(p, "=")
-		if !ok {
-			return nil, usagef("--pin takes member=fingerprint[,member=fingerprint]")
-		}
-		pins[m] = fp
-	}
-	return pins, nil
-}
-
-func runCollabCreate(e *env, args []string) error {
-	fs := newFlags(e, "collab create", "--room URL --key KEY --id ID --members a,b --kind KIND [flags]", `
-Creates a collaboration, with you as a member, makes its secret on this
-machine and delivers it sealed (HPKE) to every other member's key.`)
-	cf := clientFlags(fs)
-	id := fs.String("id", "", "the collaboration's id (required)")
-	members := fs.String("members", "", "comma-separated partner ids, you included (required)")
-	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
-	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded (PAIR) or hashed (HMAC)")
-	profile := fs.String("profile", crypto.ProfilePAIRv1, "normalization profile")
-	settings := fs.String("settings", "", "JSON file with the collaboration's policy settings")
-	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if *id == "" || *members == "" {
-		return usagef("--id and --members are required")
-	}
-	pins, err := parsePins(*pin)
-	if err != nil {
-		return err
-	}
-	req := api.CreateCollaboration{ID: *id, Mode: *mode, Profile: *profile, Kind: *kind, Members: strings.Split(*members, ",")}
-	if *settings != "" {
-		b, err := os.ReadFile(*settings)
-		if err != nil {
-			return err
-		}
-		var s map[string]any
-		if err := json.Unmarshal(b, &s); err != nil {
-			return withHint(fmt.Errorf("settings file is not JSON: %w", err), "see policy.Settings for the fields")
-		}
-		req.Settings = s
-	}
-	c, err := cf.connect(e)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	v, err := c.CreateCollaboration(ctx, req)
-	if err != nil {
-		return explain(err)
-	}
-	if err := c.DistributeSecret(ctx, *id, cf.stateDir(), pins); err != nil {
-		return explain(err)
-	}
-	if *cf.json {
-		return printJSON(e, v)
-	}
-	fmt.Fprintf(e.stdout, "collaboration %s created (%s, %s under %s); secret delivered to %s\n",
-		v.ID, v.Mode, v.Kind, v.Profile, strings.Join(others(v.Members, c.Principal()), ", "))
-	return nil
-}
-
-func others(members []string, me string) []string {
-	var out []string
-	for _, m := range members {
-		if m != me {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func runCollabAccept(e *env, args []string) error {
-	fs := newFlags(e, "collab accept", "--room URL --key KEY --id ID [--pin member=FINGERPRINT]", `
-Accepts a collaboration and opens the secret its creator sealed to you,
-checking who sealed it (and, with --pin, that key's fingerprint).`)
-	cf := clientFlags(fs)
-	id := fs.String("id", "", "the collaboration's id (required)")
-	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	if *id == "" {
-		return usagef("--id is required")
-	}
-	pins, err := parsePins(*pin)
-	if err != nil {
-		return err
-	}
-	c, err := cf.connect(e)
-	if err != nil {
-		return err
-	}
-	ctx := context.Background()
-	if err := c.Accept(ctx, *id); err != nil {
-		return explain(err)
-	}
-	if err := c.ReceiveSecret(ctx, *id, cf.stateDir(), pins); err != nil {
-		return explain(err)
-	}
-	fmt.Fprintf(e.stdout, "accepted %s; its secret is in %s\n", *id, cf.stateDir())
-	return nil
-}
-
-func runCollabRevoke(e *env, args []string) error {
-	v := newCollabVerb(e, "collab revoke", "--room URL --key KEY --id ID", `
-Revokes the collaboration: from now on it touches no data and every query
-is refused. It cannot be undone.`, "id")
-	c, err := v.start(args)
-	if err != nil {
-		return err
-	}
-	if err := c.Revoke(context.Background(), *v.collab); err != nil {
-		return explain(err)
-	}
-	return v.print(map[string]any{"revoked": *v.collab}, func() { fmt.Fprintf(e.stdout, "revoked %s\n", *v.collab) })
-}
-
 func runUpload(e *env, args []string) error {
 	fs := newFlags(e, "upload", "--room URL --key KEY --collab ID --input FILE.csv --id-column COL --kind KIND [--columns a,b]", `
 Normalizes the identifiers in a CSV on this machine, hashes (hashed mode) or
@@ -357,7 +223,7 @@ members' canary identifiers.`, "collab")
 	if err != nil {
 		return explain(err)
 	}
-	return v.print(m, func() { fmt.Fprintf(e.stdout, "match run %d: %d people in every member's list\n", m.Run, m.Matched) })
+	return v.print(m, func() { printMatch(e.stdout, m) })
 }
 
 func runStatus(e *env, args []string) error {
@@ -399,8 +265,26 @@ func printStatus(e *env, v *api.Collaboration) {
 		fmt.Fprintln(e.stdout, line)
 	}
 	if v.Match != nil {
-		fmt.Fprintf(e.stdout, "  match run %d: %d people in common\n", v.Match.Run, v.Match.Matched)
+		printMatch(e.stdout, v.Match)
 	}
+	printSettings(e.stdout, v)
+}
+
+// printMatch shows what a match run released: each member's match rate.
+func printMatch(w io.Writer, m *api.MatchResult) {
+	var rates []string
+	for member, r := range m.MatchRate {
+		rates = append(rates, member+" "+r)
+	}
+	slices.Sort(rates)
+	how := fmt.Sprintf("from a noisy count, epsilon %g", m.Epsilon)
+	if !m.Noise {
+		how = "exact, NOISE OFF"
+		if m.Matched != nil {
+			how += fmt.Sprintf(": %d people", *m.Matched)
+		}
+	}
+	fmt.Fprintf(w, "  match run %d: match rate %s (%s)\n", m.Run, strings.Join(rates, ", "), how)
 }
 
 func runQuery(e *env, args []string) error {
@@ -491,12 +375,15 @@ func printTable(e *env, q *api.QuerySpec, res *api.QueryResult) {
 		}
 	}
 	tw.Flush()
-	noise := "with differential-privacy noise"
+	noise := fmt.Sprintf("with differential-privacy noise, epsilon %g", res.Epsilon)
 	if !res.Noise {
-		noise = "exact (noise off by the collaboration's setting)"
+		noise = "EXACT: noise off by the collaboration's settings"
 	}
-	fmt.Fprintf(e.stdout, "(%s, epsilon %.2f; %d groups under k=%d withheld; budget %.2f of %.2f left)\n",
-		noise, res.Epsilon, res.Suppressed, res.MinGroup, res.Budget.Remaining, res.Budget.Total)
+	groups := fmt.Sprintf("groups drawn from the data by partition selection (delta %g), each of at least k=%d", res.Delta, res.MinGroup)
+	if res.Withheld != nil {
+		groups = fmt.Sprintf("%d declared groups under k=%d withheld", *res.Withheld, res.MinGroup)
+	}
+	fmt.Fprintf(e.stdout, "(%s; %s; budget %g of %g left)\n", noise, groups, res.Budget.Remaining, res.Budget.Total)
 }
 
 func runBudget(e *env, args []string) error {
@@ -510,7 +397,11 @@ func runBudget(e *env, args []string) error {
 		return explain(err)
 	}
 	return v.print(b, func() {
-		fmt.Fprintf(e.stdout, "epsilon spent %.2f of %.2f; %.2f left\n", b.Spent, b.Total, b.Remaining)
+		fmt.Fprintf(e.stdout, "epsilon spent %g of %g; %g left\n", b.Spent, b.Total, b.Remaining)
+		if b.DeltaTotal > 0 {
+			fmt.Fprintf(e.stdout, "delta spent %g of %g\n", b.DeltaSpent, b.DeltaTotal)
+		}
+		fmt.Fprintf(e.stdout, "today: %d of %d queries, %d of %d match runs\n", b.QueriesToday, b.MaxQueriesDay, b.MatchesToday, b.MaxMatchesDay)
 	})
 }
 

@@ -76,9 +76,24 @@ func TestPartnerVerbs(t *testing.T) {
 	as := func(p string, args ...string) []string {
 		return append(args, "--room", room, "--key", path(p+".key"))
 	}
-	os.WriteFile(path("settings.json"), []byte(`{"allowed_dimensions":["coursely.age_band"]}`), 0o644)
-	must("collaboration alliance created", as("coursely", "collab", "create", "--id", "alliance", "--members", "coursely,pulsefit", "--kind", "email", "--settings", path("settings.json"))...)
-	must("accepted alliance", as("pulsefit", "collab", "accept", "--id", "alliance")...)
+	os.WriteFile(path("typo.json"), []byte(`{"min_group_sise": 10}`), 0o644)
+	code, _, errs := cli(as("coursely", "collab", "create", "--id", "alliance", "--members", "coursely,pulsefit", "--kind", "email", "--settings", path("typo.json"))...)
+	if code != 1 || !strings.Contains(errs, `unknown key "min_group_sise"`) {
+		t.Fatalf("a settings typo: exit %d, %s", code, errs)
+	}
+	os.WriteFile(path("settings.json"), []byte(`{"allowed_dimensions":["coursely.age_band"],"domains":{"coursely.age_band":["20","30","40","50"]}}`), 0o644)
+	out := must("collaboration alliance created", as("coursely", "collab", "create", "--id", "alliance", "--members", "coursely,pulsefit", "--kind", "email", "--settings", path("settings.json"))...)
+	_, rest, ok := strings.Cut(out, "--settings-digest ")
+	if !ok || len(rest) < 64 {
+		t.Fatalf("collab create printed no digest:\n%s", out)
+	}
+	digest := rest[:64]
+	code, _, errs = cli(as("pulsefit", "collab", "accept", "--id", "alliance")...)
+	if code != 2 || !strings.Contains(errs, "accept with --settings-digest "+digest) || !strings.Contains(errs, `"coursely.age_band"`) {
+		t.Fatalf("accept without a terminal or digest: exit %d, %s", code, errs)
+	}
+	fails("review the settings above", as("pulsefit", "collab", "accept", "--id", "alliance", "--settings-digest", strings.Repeat("0", 64))...)
+	must("accepted alliance", as("pulsefit", "collab", "accept", "--id", "alliance", "--settings-digest", digest)...)
 
 	writeCSV := func(name string, from, to int) string {
 		var b strings.Builder
@@ -104,10 +119,13 @@ func TestPartnerVerbs(t *testing.T) {
 	must("uploaded 1500 rows", as("pulsefit", "upload", "--collab", "alliance", "--input", b, "--id-column", "email")...)
 	must("re-encrypted 1504 elements", as("coursely", "sync", "--collab", "alliance")...)
 	must("every set is ready to match", as("pulsefit", "sync", "--collab", "alliance", "--wait")...)
-	must("1000 people in every member's list", as("pulsefit", "match", "--collab", "alliance")...)
-	must("1000 people in common", as("coursely", "status", "--collab", "alliance")...)
+	must("match run 1: match rate coursely", as("pulsefit", "match", "--collab", "alliance")...)
+	out = must("from a noisy count, epsilon 0.1", as("coursely", "status", "--collab", "alliance")...)
+	if !strings.Contains(out, "settings (digest "+digest) {
+		t.Errorf("status shows no settings digest:\n%s", out)
+	}
 	os.WriteFile(path("q.json"), []byte(`{"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`), 0o644)
-	out := must("coursely.age_band  count", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"))...)
+	out = must("coursely.age_band  count", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"))...)
 	if strings.Count(out, "\n") < 5 {
 		t.Errorf("query printed too few groups:\n%s", out)
 	}
@@ -116,7 +134,7 @@ func TestPartnerVerbs(t *testing.T) {
 		t.Errorf("CSV: want a header and 4 groups:\n%s", out)
 	}
 	fails("e.g.", as("coursely", "query", "--collab", "alliance", "--spec", path("settings.json"))...)
-	must("epsilon spent 1.00 of 10.00", as("pulsefit", "budget", "--collab", "alliance")...)
+	must("epsilon spent 1.1 of 10", as("pulsefit", "budget", "--collab", "alliance")...)
 	must("revoked alliance", as("pulsefit", "collab", "revoke", "--id", "alliance")...)
 	fails("the collaboration's policy refused it", as("coursely", "query", "--collab", "alliance", "--spec", path("q.json"))...)
 }

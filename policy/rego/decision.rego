@@ -79,6 +79,8 @@ min_list_size := max({0} | {v | some s in sources; v := s.min_list_size})
 
 min_upload_difference := max({0} | {v | some s in sources; v := s.min_upload_difference})
 
+epsilon_min_per_query := max({0} | {v | some s in sources; v := s.epsilon_min_per_query})
+
 epsilon_per_query := min(vals) if {
 	vals := {v | some s in sources; v := s.epsilon_per_query; v > 0}
 	count(vals) > 0
@@ -86,6 +88,21 @@ epsilon_per_query := min(vals) if {
 
 epsilon_budget := min(vals) if {
 	vals := {v | some s in sources; v := s.epsilon_budget; v > 0}
+	count(vals) > 0
+} else := 0
+
+epsilon_match := min(vals) if {
+	vals := {v | some s in sources; v := s.epsilon_match; v > 0}
+	count(vals) > 0
+} else := 0
+
+delta_per_query := min(vals) if {
+	vals := {v | some s in sources; v := s.delta_per_query; v > 0}
+	count(vals) > 0
+} else := 0
+
+delta_budget := min(vals) if {
+	vals := {v | some s in sources; v := s.delta_budget; v > 0}
 	count(vals) > 0
 } else := 0
 
@@ -99,24 +116,52 @@ max_queries_per_day := min(vals) if {
 	count(vals) > 0
 } else := 0
 
+max_matches_per_day := min(vals) if {
+	vals := {v | some s in sources; v := s.max_matches_per_day; v > 0}
+	count(vals) > 0
+} else := 0
+
+max_uploads_per_day := min(vals) if {
+	vals := {v | some s in sources; v := s.max_uploads_per_day; v > 0}
+	count(vals) > 0
+} else := 0
+
 never_output := {c | some s in sources; some c in object.get(s, "never_output_columns", [])}
 
 allowed_metrics := intersection({{m | some m in s.allowed_metrics} | some s in sources; is_array(s.allowed_metrics)})
 
+# A dimension is allowed only where every source that lists dimensions lists
+# it; no list anywhere allows none. Never-output columns are never allowed.
 dimension_lists := {{d | some d in s.allowed_dimensions} | some s in sources; is_array(s.allowed_dimensions)}
 
-allowed_dimensions := intersection(dimension_lists) - never_output if {
+allowed_dimensions := {d | some d in intersection(dimension_lists); not never_out(d)} if {
 	count(dimension_lists) > 0
-} else := {c | some c in object.get(settings, "columns", [])} - never_output
+} else := set()
+
+# never_out(c): column c ("member.column", or a bare name in tests) is never
+# output: listed as itself, or bare (that column of any member).
+never_out(c) if c in never_output
+
+never_out(c) if {
+	parts := split(c, ".")
+	count(parts) == 2
+	parts[1] in never_output
+}
 
 constraints := {
 	"min_group_size": min_group_size,
 	"epsilon_per_query": epsilon_per_query,
+	"epsilon_min_per_query": epsilon_min_per_query,
 	"epsilon_budget": epsilon_budget,
+	"epsilon_match": epsilon_match,
+	"delta_per_query": delta_per_query,
+	"delta_budget": delta_budget,
 	"min_list_size": min_list_size,
 	"max_list_size": max_list_size,
 	"min_upload_difference": min_upload_difference,
 	"max_queries_per_day": max_queries_per_day,
+	"max_matches_per_day": max_matches_per_day,
+	"max_uploads_per_day": max_uploads_per_day,
 	"allowed_dimensions": sort([d | some d in allowed_dimensions]),
 	"allowed_metrics": sort([m | some m in allowed_metrics]),
 	"never_output_columns": sort([c | some c in never_output]),
@@ -189,9 +234,22 @@ deny contains "the collaboration has expired" if {
 # Rules for one action start with input.action == "...": OPA indexes
 # equality on the input, so for any other action it skips them unread.
 
-deny contains sprintf("the list is smaller than the collaboration's minimum of %d rows", [effective.min_list_size]) if {
+# Sizes count distinct identifiers: a thousand copies of one person are one
+# person. The room knows them at the commit; before, only the rows.
+deny contains sprintf("the list has fewer distinct identifiers than the collaboration's minimum of %d", [effective.min_list_size]) if {
 	input.action == "dataset.upload"
-	input.resource.dataset.rows < effective.min_list_size
+	d := input.resource.dataset.distinct
+	d > 0
+	d < effective.min_list_size
+}
+
+# Fewer rows than the minimum cannot hold enough distinct identifiers: known
+# at the start of an upload that declares its rows, before anything is sent.
+deny contains sprintf("the list has fewer distinct identifiers than the collaboration's minimum of %d", [effective.min_list_size]) if {
+	input.action == "dataset.upload"
+	rows := input.resource.dataset.rows
+	rows > 0
+	rows < effective.min_list_size
 }
 
 deny contains sprintf("the list is larger than the collaboration's maximum of %d rows", [effective.max_list_size]) if {
@@ -201,13 +259,21 @@ deny contains sprintf("the list is larger than the collaboration's maximum of %d
 }
 
 # A new list that differs from the same member's previous one by a handful of
-# people lets the member learn, from the change in the overlap, whether those
-# few are the other brand's customers. Identical lists reveal nothing new.
+# identifiers is refused. The count compares the member's own two lists, which
+# it knows, so the refusal tells it nothing about anyone else's; what keeps a
+# re-upload from singling someone out is that match results are noisy and
+# every match run costs budget (see docs/PRIVACY.md).
 deny contains sprintf("the list differs from your previous one by fewer than %d identifiers, which could single people out", [effective.min_upload_difference]) if {
 	input.action == "dataset.upload"
 	d := input.resource.dataset.difference_from_previous
 	d > 0
 	d < effective.min_upload_difference
+}
+
+deny contains "your daily limit of uploads to this collaboration is reached" if {
+	input.action == "dataset.upload"
+	effective.max_uploads_per_day > 0
+	object.get(usage, "uploads_today", 0) >= effective.max_uploads_per_day
 }
 
 # --- matching -------------------------------------------------------------------
@@ -216,6 +282,19 @@ deny contains sprintf("member %s has not uploaded its list yet", [m]) if {
 	input.action == "match.run"
 	some m in members
 	not collab.datasets[m].uploaded
+}
+
+deny contains "the collaboration's daily limit of match runs is reached" if {
+	input.action == "match.run"
+	effective.max_matches_per_day > 0
+	object.get(usage, "matches_today", 0) >= effective.max_matches_per_day
+}
+
+# A match releases a noisy overlap, charged like a query.
+deny contains "the collaboration's privacy budget is spent" if {
+	input.action == "match.run"
+	not collab.settings.noise_off
+	object.get(usage, "epsilon_spent", 0) + effective.epsilon_match > effective.epsilon_budget
 }
 
 # --- queries --------------------------------------------------------------------
@@ -236,13 +315,15 @@ deny contains sprintf("the column %s may never be output or filtered on", [c]) i
 		array.concat(object.get(query, "group_by", []), object.get(query, "columns", [])),
 		object.get(query, "filter_columns", []),
 	)
-	c in effective.never_output_columns
+	never_out(c)
 }
 
-deny contains sprintf("grouping by %s is not allowed in this collaboration", [d]) if {
+# A filter selects people just as a group does: one filtered query per value
+# is the breakdown, so filters are held to the dimensions' rules.
+deny contains sprintf("grouping or filtering by %s is not allowed in this collaboration", [d]) if {
 	input.action == "query.run"
-	some d in object.get(query, "group_by", [])
-	not d in effective.never_output_columns
+	some d in array.concat(object.get(query, "group_by", []), object.get(query, "filter_columns", []))
+	not never_out(d)
 	not d in effective.allowed_dimensions
 }
 
@@ -257,6 +338,12 @@ deny contains "the query asks for more epsilon than one query may spend" if {
 	query.epsilon > effective.epsilon_per_query
 }
 
+deny contains sprintf("a query spends at least epsilon %v", [effective.epsilon_min_per_query]) if {
+	input.action == "query.run"
+	not collab.settings.noise_off
+	object.get(query, "epsilon", 0) < effective.epsilon_min_per_query
+}
+
 deny contains "a query must spend some epsilon" if {
 	input.action == "query.run"
 	object.get(query, "epsilon", 0) <= 0
@@ -265,11 +352,19 @@ deny contains "a query must spend some epsilon" if {
 
 deny contains "the collaboration's privacy budget is spent" if {
 	input.action == "query.run"
+	not collab.settings.noise_off
 	object.get(usage, "epsilon_spent", 0) + object.get(query, "epsilon", 0) > effective.epsilon_budget
+}
+
+deny contains "the collaboration's delta budget is spent" if {
+	input.action == "query.run"
+	query.selects_partitions
+	object.get(usage, "delta_spent", 0) + effective.delta_per_query > effective.delta_budget
 }
 
 deny contains "the daily query limit is reached" if {
 	input.action == "query.run"
+	effective.max_queries_per_day > 0
 	object.get(usage, "queries_today", 0) >= effective.max_queries_per_day
 }
 

@@ -3,9 +3,10 @@ package cleanroom_test
 import data.cleanroom
 
 defaults := {
-	"min_group_size": 50, "epsilon_per_query": 0.5, "epsilon_budget": 5,
+	"min_group_size": 50, "epsilon_per_query": 0.5, "epsilon_min_per_query": 0.01, "epsilon_budget": 5,
+	"epsilon_match": 0.1, "delta_per_query": 1e-8, "delta_budget": 1e-6,
 	"min_list_size": 1000, "max_list_size": 50000000, "min_upload_difference": 50,
-	"max_queries_per_day": 100,
+	"max_queries_per_day": 100, "max_matches_per_day": 10, "max_uploads_per_day": 10,
 	"allowed_metrics": ["avg", "count", "kmeans", "lift", "match_rate", "roi", "sum"],
 	"never_output_columns": ["email", "phone", "maid", "token", "match_key", "row"],
 }
@@ -15,7 +16,7 @@ matched := {"uploaded": true, "matched": true}
 collab := {
 	"id": "alliance",
 	"members": ["coursely", "fitapp"],
-	"settings": {"columns": ["age_band", "region", "spend", "revenue", "email"]},
+	"settings": {"allowed_dimensions": ["coursely.age_band", "coursely.region", "fitapp.spend", "fitapp.revenue", "coursely.email"]},
 	"datasets": {"coursely": matched, "fitapp": matched},
 }
 
@@ -23,7 +24,7 @@ analyst := {"id": "ana", "role": "analyst", "partner": "coursely"}
 
 partner := {"id": "coursely", "role": "partner", "partner": "coursely"}
 
-q := {"metrics": ["count"], "group_by": ["age_band"], "epsilon": 0.1}
+q := {"metrics": ["count"], "group_by": ["coursely.age_band"], "epsilon": 0.1}
 
 inp(principal, action, extra) := object.union(
 	{"principal": principal, "action": action, "collaboration": collab, "now_unix": 1000},
@@ -40,7 +41,7 @@ test_query_allowed if {
 	d.allow
 	d.reasons == []
 	d.constraints.min_group_size == 50
-	d.constraints.allowed_dimensions == ["age_band", "region", "revenue", "spend"]
+	d.constraints.allowed_dimensions == ["coursely.age_band", "coursely.region", "fitapp.revenue", "fitapp.spend"]
 }
 
 test_non_member_denied if {
@@ -82,15 +83,81 @@ test_no_query_before_every_member_matched if {
 }
 
 test_join_columns_never_output if {
-	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["email"]}))
-	"the column email may never be output or filtered on" in d.reasons
-	e := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"filter_columns": ["token"]}))
-	"the column token may never be output or filtered on" in e.reasons
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["coursely.email"]}))
+	"the column coursely.email may never be output or filtered on" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"filter_columns": ["fitapp.token"]}))
+	"the column fitapp.token may never be output or filtered on" in e.reasons
+	f := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"columns": ["token"]}))
+	"the column token may never be output or filtered on" in f.reasons
+}
+
+# A never-output name is bare (that column of any member) or member.column
+# (that member's only).
+test_never_output_naming if {
+	c := object.union(collab, {"settings": object.union(collab.settings, {"never_output_columns": ["fitapp.spend"]})})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(object.union(q, {"columns": ["fitapp.spend"]})), c)
+	"the column fitapp.spend may never be output or filtered on" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(object.union(q, {"group_by": ["fitapp.revenue"]})), c)
+	e.allow
+	not "fitapp.spend" in e.constraints.allowed_dimensions
+}
+
+# A filter is a dimension: filtering by a column that may not be grouped by
+# is refused, and so is filtering by one a member's requirements exclude.
+test_filters_are_dimensions if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"filter_columns": ["fitapp.zip"]}))
+	"grouping or filtering by fitapp.zip is not allowed in this collaboration" in d.reasons
+	c := object.union(collab, {"settings": object.union(collab.settings, {"members": {"fitapp": {"allowed_dimensions": ["coursely.age_band"]}}})})
+	e := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(object.union(q, {"filter_columns": ["coursely.region"]})), c)
+	"grouping or filtering by coursely.region is not allowed in this collaboration" in e.reasons
+	f := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"filter_columns": ["coursely.region"]}))
+	f.allow
+}
+
+test_no_dimensions_without_a_list if {
+	c := object.union(object.remove(collab, ["settings"]), {"settings": {}})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
+	"grouping or filtering by coursely.age_band is not allowed in this collaboration" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(object.remove(q, ["group_by"])), c)
+	e.allow
+}
+
+test_epsilon_floor if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"epsilon": 0.005}))
+	"a query spends at least epsilon 0.01" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"epsilon": 5e-324}))
+	"a query spends at least epsilon 0.01" in e.reasons
+	c := object.union(collab, {"settings": object.union(collab.settings, {"epsilon_min_per_query": 0.05})})
+	f := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
+	f.allow
+	g := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(object.union(q, {"epsilon": 0.02})), c)
+	"a query spends at least epsilon 0.05" in g.reasons
+}
+
+test_delta_budget if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as object.union(query_input(object.union(q, {"selects_partitions": true})), {"usage": {"delta_spent": 9.95e-7}})
+	"the collaboration's delta budget is spent" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as object.union(query_input(q), {"usage": {"delta_spent": 1e-6}})
+	e.allow
+}
+
+test_match_limits if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as object.union(inp(partner, "match.run", {}), {"usage": {"matches_today": 10}})
+	"the collaboration's daily limit of match runs is reached" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as object.union(inp(partner, "match.run", {}), {"usage": {"epsilon_spent": 4.95}})
+	"the collaboration's privacy budget is spent" in e.reasons
+	f := cleanroom.decision with data.room.defaults as defaults with input as object.union(inp(partner, "match.run", {}), {"usage": {"matches_today": 9, "epsilon_spent": 4.9}})
+	f.allow
+}
+
+test_upload_limit if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as object.union(inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 5000}}}), {"usage": {"uploads_today": 10}})
+	"your daily limit of uploads to this collaboration is reached" in d.reasons
 }
 
 test_dimension_and_metric_lists if {
-	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["zip"], "metrics": ["median"]}))
-	"grouping by zip is not allowed in this collaboration" in d.reasons
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["coursely.zip"], "metrics": ["median"]}))
+	"grouping or filtering by coursely.zip is not allowed in this collaboration" in d.reasons
 	"the metric median is not allowed in this collaboration" in d.reasons
 }
 
@@ -109,11 +176,15 @@ test_daily_limit if {
 }
 
 test_list_size if {
-	small := inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 999}}})
-	d4 := cleanroom.decision with data.room.defaults as defaults with input as small
-	"the list is smaller than the collaboration's minimum of 1000 rows" in d4.reasons
-	d5 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 1000}}})
+	dups := inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 5000, "distinct": 999}}})
+	d4 := cleanroom.decision with data.room.defaults as defaults with input as dups
+	"the list has fewer distinct identifiers than the collaboration's minimum of 1000" in d4.reasons
+	d5 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 1000, "distinct": 1000}}})
 	d5.allow
+	d6 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 10}}})
+	"the list has fewer distinct identifiers than the collaboration's minimum of 1000" in d6.reasons
+	d7 := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.upload", {"resource": {"dataset": {"rows": 0}}})
+	d7.allow
 }
 
 test_differencing_attack if {
@@ -149,12 +220,12 @@ test_revoked_and_expired if {
 test_members_strictest_wins if {
 	c := object.union(collab, {"settings": object.union(collab.settings, {"members": {
 		"coursely": {"min_group_size": 100, "epsilon_per_query": 0.3},
-		"fitapp": {"min_group_size": 75, "epsilon_per_query": 0.2, "allowed_dimensions": ["age_band", "region"]},
+		"fitapp": {"min_group_size": 75, "epsilon_per_query": 0.2, "allowed_dimensions": ["coursely.age_band", "coursely.region"]},
 	}})})
 	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
 	d.constraints.min_group_size == 100
 	d.constraints.epsilon_per_query == 0.2
-	d.constraints.allowed_dimensions == ["age_band", "region"]
+	d.constraints.allowed_dimensions == ["coursely.age_band", "coursely.region"]
 }
 
 test_collaboration_cannot_loosen_defaults if {

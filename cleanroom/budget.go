@@ -1,0 +1,179 @@
+package cleanroom
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// The privacy ledger counts in integers: a micro-epsilon and a femto-delta
+// are its units. Floating point would let a tiny epsilon vanish in the sum
+// (10 + 5e-324 == 10), so a spent budget would keep answering; in units,
+// every answer raises the total by exactly what it was charged, and the
+// smallest epsilon a query may spend (policy.MinEpsilonFloor) is a thousand
+// units.
+const (
+	unitsPerEpsilon = 1_000_000
+	unitsPerDelta   = 1e15
+)
+
+// epsilonUnits is what a query's epsilon is charged: rounded to the unit,
+// and never less than one.
+func epsilonUnits(eps float64) int64 {
+	return max(1, int64(math.Round(eps*unitsPerEpsilon)))
+}
+
+// deltaUnits is what a query's delta is charged, rounded up.
+func deltaUnits(delta float64) int64 {
+	if delta <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(delta * unitsPerDelta))
+}
+
+// budgetRecord is a collaboration's ledger: the privacy budget spent and
+// today's counts of queries, match runs and each member's uploads. It
+// changes only in the transaction of the audit entry of what it charges, on
+// the log's single writer, so concurrent requests can neither overspend
+// nor pass a daily limit.
+type budgetRecord struct {
+	EpsilonUnits int64          `json:"epsilon_units"`
+	DeltaUnits   int64          `json:"delta_units"`
+	Day          string         `json:"day"`
+	QueriesToday int            `json:"queries_today"`
+	MatchesToday int            `json:"matches_today"`
+	UploadsToday map[string]int `json:"uploads_today,omitempty"`
+}
+
+func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
+	var b budgetRecord
+	err := getJSON(txn, prefixBudget+collab, &b)
+	if errors.Is(err, errNotFound) {
+		err = nil
+	}
+	if day := r.now().UTC().Format(time.DateOnly); b.Day != day {
+		b.Day, b.QueriesToday, b.MatchesToday, b.UploadsToday = day, 0, 0, nil
+	}
+	return b, err
+}
+
+// readBudget reads a collaboration's ledger outside a change.
+func (r *Room) readBudget(collab string) (budgetRecord, error) {
+	var b budgetRecord
+	err := r.db.View(func(txn *badger.Txn) (err error) { b, err = r.budget(txn, collab); return })
+	return b, err
+}
+
+// usage is what policy sees of the ledger, for member's principal.
+func (b budgetRecord) usage(member string) policy.Usage {
+	return policy.Usage{
+		EpsilonSpent: float64(b.EpsilonUnits) / unitsPerEpsilon, DeltaSpent: float64(b.DeltaUnits) / unitsPerDelta,
+		QueriesToday: b.QueriesToday, MatchesToday: b.MatchesToday, UploadsToday: b.UploadsToday[member],
+	}
+}
+
+// info renders the ledger against the decision's constraints.
+func (b budgetRecord) info(k policy.Constraints) api.BudgetInfo {
+	spent := float64(b.EpsilonUnits) / unitsPerEpsilon
+	return api.BudgetInfo{
+		Total: k.EpsilonBudget, Spent: spent, Remaining: max(0, float64(epsilonBudgetUnits(k)-b.EpsilonUnits)/unitsPerEpsilon),
+		DeltaTotal: k.DeltaBudget, DeltaSpent: float64(b.DeltaUnits) / unitsPerDelta,
+		QueriesToday: b.QueriesToday, MatchesToday: b.MatchesToday,
+		MaxQueriesDay: k.MaxQueriesPerDay, MaxMatchesDay: k.MaxMatchesPerDay,
+	}
+}
+
+func epsilonBudgetUnits(k policy.Constraints) int64 {
+	return int64(math.Round(k.EpsilonBudget * unitsPerEpsilon))
+}
+
+// charge is what one action takes from the ledger.
+type charge struct {
+	epsilon, delta int64 // units
+	query, match   bool  // counts against the daily limits
+	upload         string
+}
+
+// ledgerDenial is a refusal the ledger makes inside the committing
+// transaction: a reason as fixed as the policy's, audited as a denial.
+type ledgerDenial struct{ reason string }
+
+func (e ledgerDenial) Error() string { return e.reason }
+
+// Fixed reasons of the ledger's refusals, the same sentences the policy
+// gives when it sees the limit first.
+const (
+	denyEpsilon = "the collaboration's privacy budget is spent"
+	denyDelta   = "the collaboration's delta budget is spent"
+	denyQueries = "the daily query limit is reached"
+	denyMatches = "the collaboration's daily limit of match runs is reached"
+	denyUploads = "your daily limit of uploads to this collaboration is reached"
+)
+
+// debit applies ch to collab's ledger in txn under the constraints k, or
+// refuses with a ledgerDenial and changes nothing.
+func (r *Room) debit(txn *badger.Txn, collab string, k policy.Constraints, ch charge) (budgetRecord, error) {
+	b, err := r.budget(txn, collab)
+	if err != nil {
+		return b, err
+	}
+	switch {
+	case b.EpsilonUnits+ch.epsilon > epsilonBudgetUnits(k):
+		return b, ledgerDenial{denyEpsilon}
+	case ch.delta > 0 && b.DeltaUnits+ch.delta > deltaUnits(k.DeltaBudget):
+		return b, ledgerDenial{denyDelta}
+	case ch.query && k.MaxQueriesPerDay > 0 && b.QueriesToday >= k.MaxQueriesPerDay:
+		return b, ledgerDenial{denyQueries}
+	case ch.match && k.MaxMatchesPerDay > 0 && b.MatchesToday >= k.MaxMatchesPerDay:
+		return b, ledgerDenial{denyMatches}
+	case ch.upload != "" && k.MaxUploadsPerDay > 0 && b.UploadsToday[ch.upload] >= k.MaxUploadsPerDay:
+		return b, ledgerDenial{denyUploads}
+	}
+	b.EpsilonUnits += ch.epsilon
+	b.DeltaUnits += ch.delta
+	if ch.query {
+		b.QueriesToday++
+	}
+	if ch.match {
+		b.MatchesToday++
+	}
+	if ch.upload != "" {
+		if b.UploadsToday == nil {
+			b.UploadsToday = map[string]int{}
+		}
+		b.UploadsToday[ch.upload]++
+	}
+	return b, putJSON(txn, prefixBudget+collab, b)
+}
+
+// refuseCharge records, as a denial in the audit log, a charge the ledger
+// refused in the transaction (which left no entry), and returns the problem
+// the caller answers with.
+func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Decision, ld ledgerDenial) error {
+	d.Allow, d.Reasons = false, []string{ld.reason}
+	if _, err := r.audit.Append(ctx, r.entry(who, a.action, a.collabID(), d, nil, "")); err != nil {
+		return r.auditFailed(err)
+	}
+	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+}
+
+// budgetInfo returns the collaboration's privacy budget.
+func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
+	_, d, err := r.readCollab(ctx, who, collab, "budget.read")
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.readBudget(collab)
+	if err != nil {
+		return nil, err
+	}
+	info := b.info(d.Constraints)
+	return &info, nil
+}

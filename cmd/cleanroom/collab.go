@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+func runCollab(e *env, args []string) error {
+	return runSubcommand(e, "collab", `Usage:
+  cleanroom collab create --room URL --key KEY --id ID --members a,b --kind email [--mode blinded|hashed] [--profile pair-v1|gmail-v1] [--settings FILE]
+  cleanroom collab accept --room URL --key KEY --id ID [--settings-digest HEX] [--pin member=FINGERPRINT]
+  cleanroom collab revoke --room URL --key KEY --id ID
+
+create makes a collaboration under a settings document and delivers its
+secret, sealed to each member's key; accept shows the settings and agrees to
+them by their digest, then opens the secret; revoke is the kill switch.
+`, args, []subcommand{{"create", runCollabCreate}, {"accept", runCollabAccept}, {"revoke", runCollabRevoke}})
+}
+
+func parsePins(list string) (map[string]string, error) {
+	pins := map[string]string{}
+	for _, p := range strings.Split(list, ",") {
+		if p == "" {
+			continue
+		}
+		m, fp, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, usagef("--pin takes member=fingerprint[,member=fingerprint]")
+		}
+		pins[m] = fp
+	}
+	return pins, nil
+}
+
+const settingsHelp = `The settings document (JSON) holds everything the members agree on; every
+key is optional and none may be looser than the room's defaults:
+  min_group_size, epsilon_per_query, epsilon_min_per_query, epsilon_budget,
+  epsilon_match, delta_per_query, delta_budget, min_list_size, max_list_size,
+  min_upload_difference, max_queries_per_day, max_matches_per_day,
+  max_uploads_per_day, allowed_metrics, never_output_columns,
+  "allowed_dimensions": ["member.column", ...]   columns queries group and filter by
+  "domains": {"member.column": ["value", ...]}   public groups of a dimension
+  "bounds": {"member.column": [low, high]}       numeric columns: sums, averages, ROI, k-means, numeric filters
+  "members": {"member": {constraints}}           a member's own requirements
+  "noise_off": true                              exact answers (shown in capitals to every member)
+  "expires_in_hours": N`
+
+func runCollabCreate(e *env, args []string) error {
+	fs := newFlags(e, "collab create", "--room URL --key KEY --id ID --members a,b --kind KIND [flags]", `
+Creates a collaboration, with you as a member, under the settings in
+--settings, makes its secret on this machine and delivers it sealed (HPKE)
+to every other member's key. It prints the settings as the room took them
+and their digest, which the other members accept.
+
+`+settingsHelp)
+	cf := clientFlags(fs)
+	id := fs.String("id", "", "the collaboration's id (required)")
+	members := fs.String("members", "", "comma-separated partner ids, you included (required)")
+	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
+	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded (PAIR) or hashed (HMAC)")
+	profile := fs.String("profile", crypto.ProfilePAIRv1, "normalization profile: "+strings.Join(crypto.Profiles(), " or "))
+	settings := fs.String("settings", "", "the settings document, a JSON file (see above)")
+	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *id == "" || *members == "" {
+		return usagef("--id and --members are required")
+	}
+	pins, err := parsePins(*pin)
+	if err != nil {
+		return err
+	}
+	req := api.CreateCollaboration{ID: *id, Mode: *mode, Profile: *profile, Kind: *kind, Members: strings.Split(*members, ",")}
+	if *settings != "" {
+		b, err := os.ReadFile(*settings)
+		if err != nil {
+			return err
+		}
+		if !json.Valid(b) {
+			return withHint(fmt.Errorf("%s is not JSON", *settings), "the settings are one JSON object; see cleanroom collab create -h")
+		}
+		req.Settings = b
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	v, err := c.CreateCollaboration(ctx, req)
+	if err != nil {
+		return explain(err)
+	}
+	if err := c.DistributeSecret(ctx, *id, cf.stateDir(), pins); err != nil {
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, v)
+	}
+	fmt.Fprintf(e.stdout, "collaboration %s created (%s, %s under %s); secret delivered to %s\n",
+		v.ID, v.Mode, v.Kind, v.Profile, strings.Join(others(v.Members, c.Principal()), ", "))
+	printSettings(e.stdout, v)
+	fmt.Fprintf(e.stdout, "the other members accept it with: cleanroom collab accept --id %s --settings-digest %s\n", v.ID, v.SettingsDigest)
+	return nil
+}
+
+func others(members []string, me string) []string {
+	var out []string
+	for _, m := range members {
+		if m != me {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// printSettings shows a collaboration's settings and their digest; noise
+// off is flagged in capitals.
+func printSettings(w io.Writer, v *api.Collaboration) {
+	var pretty bytes.Buffer
+	if len(v.Settings) == 0 || json.Indent(&pretty, v.Settings, "  ", "  ") != nil {
+		pretty.Reset()
+		pretty.WriteString("{}")
+	}
+	fmt.Fprintf(w, "settings (digest %s):\n  %s\n", v.SettingsDigest, pretty.String())
+	if v.NoiseOff {
+		fmt.Fprintln(w, "  NOISE OFF: every answer is exact; with two queries a member can difference out one person's values")
+	}
+	if v.ExpiresAt != nil {
+		fmt.Fprintf(w, "  expires %s\n", v.ExpiresAt.Format("2006-01-02 15:04 MST"))
+	}
+}
+
+// isTerminal reports whether r is an interactive terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func runCollabAccept(e *env, args []string) error {
+	fs := newFlags(e, "collab accept", "--room URL --key KEY --id ID [--settings-digest HEX] [--pin member=FINGERPRINT]", `
+Shows a collaboration's members and settings, then accepts them: at a
+terminal after you confirm, otherwise only with --settings-digest equal to
+the digest shown (the room refuses any other), so you never agree to terms
+you were not shown. Then it opens the secret its creator sealed to you,
+checking who sealed it (and, with --pin, that key's fingerprint).`)
+	cf := clientFlags(fs)
+	id := fs.String("id", "", "the collaboration's id (required)")
+	digest := fs.String("settings-digest", "", "the digest of the settings you agree to (as collab create or status printed it)")
+	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return usagef("--id is required")
+	}
+	pins, err := parsePins(*pin)
+	if err != nil {
+		return err
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	v, err := c.Collaboration(ctx, *id)
+	if err != nil {
+		return explain(err)
+	}
+	if got := api.TermsDigest(v); got != v.SettingsDigest {
+		return fmt.Errorf("the room's settings digest %s is not the digest of the settings it shows (%s)", v.SettingsDigest, got)
+	}
+	fmt.Fprintf(e.stderr, "collaboration %s by %s: %s matching of %s identifiers under %s among %s\n",
+		v.ID, v.CreatedBy, v.Mode, v.Kind, v.Profile, strings.Join(v.Members, ", "))
+	printSettings(e.stderr, v)
+	switch {
+	case *digest != "":
+		if *digest != v.SettingsDigest {
+			return withHint(fmt.Errorf("--settings-digest %s is not this collaboration's (%s)", *digest, v.SettingsDigest),
+				"review the settings above; ask the creator if they are not what you agreed")
+		}
+	case isTerminal(e.stdin):
+		fmt.Fprint(e.stderr, "accept these settings? [y/N] ")
+		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return fmt.Errorf("not accepted")
+		}
+	default:
+		return usagef("without a terminal, accept with --settings-digest %s after reviewing the settings above", v.SettingsDigest)
+	}
+	if err := c.Accept(ctx, *id, v.SettingsDigest); err != nil {
+		return explain(err)
+	}
+	if err := c.ReceiveSecret(ctx, *id, cf.stateDir(), pins); err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(e.stdout, "accepted %s (settings digest %s); its secret is in %s\n", *id, v.SettingsDigest, cf.stateDir())
+	return nil
+}
+
+func runCollabRevoke(e *env, args []string) error {
+	v := newCollabVerb(e, "collab revoke", "--room URL --key KEY --id ID", `
+Revokes the collaboration: from now on it touches no data and every query
+is refused. It cannot be undone.`, "id")
+	c, err := v.start(args)
+	if err != nil {
+		return err
+	}
+	if err := c.Revoke(context.Background(), *v.collab); err != nil {
+		return explain(err)
+	}
+	return v.print(map[string]any{"revoked": *v.collab}, func() { fmt.Fprintf(e.stdout, "revoked %s\n", *v.collab) })
+}

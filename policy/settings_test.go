@@ -1,0 +1,104 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDecodeSettingsStrict(t *testing.T) {
+	tests := []struct {
+		doc, err string // err "" means accepted
+	}{
+		{``, ""},
+		{`{}`, ""},
+		{`{"min_group_size": 100, "allowed_dimensions": ["a.region"], "bounds": {"b.revenue": [0, 500]}, "noise_off": true}`, ""},
+		{`{"min_group_sise": 10}`, `unknown key "min_group_sise"`},
+		{`{"members": {"a": {"min_group_sise": 10}}}`, `unknown key "min_group_sise"`},
+		{`{"bounds": {"b.revenue": [0, 500]}, "columns": ["x"]}`, `unknown key "columns"`},
+		{`{"min_group_size": "100"}`, "min_group_size must be a number"},
+		{`{"noise_off": 1}`, "noise_off must be true or false"},
+		{`{} {}`, "one JSON object"},
+		{`{"min_group_size": 100`, "settings:"},
+		{`[]`, "settings:"},
+	}
+	for _, tt := range tests {
+		_, err := DecodeSettings([]byte(tt.doc))
+		if tt.err == "" && err != nil {
+			t.Errorf("%s: %v", tt.doc, err)
+		}
+		if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%s: error %v, want %q", tt.doc, err, tt.err)
+		}
+	}
+}
+
+func TestSettingsCheck(t *testing.T) {
+	members := []string{"a", "b"}
+	tests := []struct {
+		doc, err string
+	}{
+		{`{"min_group_size": 100, "epsilon_per_query": 0.2, "epsilon_min_per_query": 0.05, "allowed_dimensions": ["a.region", "b.plan"],
+		   "domains": {"b.plan": ["solo", "team"]}, "bounds": {"b.revenue": [0, 500]}, "never_output_columns": ["zip", "b.salary"],
+		   "members": {"b": {"min_group_size": 200}}, "expires_in_hours": 24}`, ""},
+		{`{"min_group_size": 10}`, "settings: min_group_size: 10 is looser than the room's 50"},
+		{`{"members": {"b": {"epsilon_per_query": 2}}}`, "settings: members.b.epsilon_per_query: 2 is looser than the room's 0.5"},
+		{`{"members": {"c": {}}}`, "members.c: not a member"},
+		{`{"epsilon_budget": 11}`, "epsilon_budget: 11 is looser"},
+		{`{"epsilon_min_per_query": 0.0001}`, "epsilon_min_per_query: at least 0.001"},
+		{`{"epsilon_min_per_query": 0.005}`, "epsilon_min_per_query: 0.005 is looser than the room's 0.01"},
+		{`{"max_queries_per_day": 100000}`, "max_queries_per_day: 100000 is looser"},
+		{`{"max_list_size": -1}`, "max_list_size: must not be negative"},
+		{`{"delta_per_query": 0.1}`, "delta_per_query: 0.1 is looser"},
+		{`{"allowed_metrics": ["count", "median"]}`, `allowed_metrics: "median" is not a metric`},
+		{`{"allowed_dimensions": ["region"]}`, `allowed_dimensions: "region" is not member.column`},
+		{`{"allowed_dimensions": ["c.region"]}`, `"c.region" is not member.column`},
+		{`{"bounds": {"b.revenue": [-1.7e308, 1.7e308]}}`, "bounds.b.revenue: [low, high]"},
+		{`{"bounds": {"b.revenue": [5, 1]}}`, "bounds.b.revenue: [low, high]"},
+		{`{"domains": {"b.plan": []}}`, "domains.b.plan: a domain lists 1 to 1000 values"},
+		{`{"domains": {"b.plan": ["x", "x"]}}`, "domains.b.plan: values are distinct"},
+		{`{"never_output_columns": ["c.zip"]}`, `"c.zip" names no member`},
+		{`{"expires_in_hours": 9223372036854775807}`, "expires_in_hours: 0 (no expiry) to 87840"},
+		{`{"expires_in_hours": -1}`, "expires_in_hours"},
+	}
+	for _, tt := range tests {
+		s, err := DecodeSettings([]byte(tt.doc))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.doc, err)
+		}
+		err = s.Check(DefaultConstraints(), members)
+		if tt.err == "" && err != nil {
+			t.Errorf("%s: %v", tt.doc, err)
+		}
+		if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%s: error %v, want %q", tt.doc, err, tt.err)
+		}
+	}
+}
+
+func TestNeverOutput(t *testing.T) {
+	c := Constraints{NeverOutputColumns: []string{"email", "b.salary"}}
+	for _, tt := range []struct {
+		member, col string
+		want        bool
+	}{{"a", "email", true}, {"b", "email", true}, {"b", "salary", true}, {"a", "salary", false}, {"a", "region", false}} {
+		if got := c.NeverOutput(tt.member, tt.col); got != tt.want {
+			t.Errorf("NeverOutput(%s, %s) = %v", tt.member, tt.col, got)
+		}
+	}
+}
+
+func TestSettingsCanonical(t *testing.T) {
+	a, _ := DecodeSettings([]byte(`{"bounds": {"b.x": [0, 1], "a.y": [0, 2]}, "min_group_size": 60}`))
+	b, _ := DecodeSettings([]byte(`{"min_group_size": 60, "bounds": {"a.y": [0, 2], "b.x": [0, 1]}}`))
+	ca, err := a.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := b.Canonical()
+	if string(ca) != string(cb) {
+		t.Fatalf("%s != %s", ca, cb)
+	}
+	if want := `{"min_group_size":60,"bounds":{"a.y":[0,2],"b.x":[0,1]}}`; string(ca) != want {
+		t.Fatalf("canonical %s, want %s", ca, want)
+	}
+}
