@@ -12,7 +12,7 @@ import (
 func BenchmarkQuery1M(b *testing.B) {
 	f := newFixture(1_200_000, 1_200_000, 1_000_000, 9)
 	p := &Plan{Table: f.table, Members: []string{"a", "b"}, MinGroup: 50, Noise: Laplace{}, Epsilon: 1,
-		GroupBy: []Group{f.group("a.age"), f.group("a.region")},
+		GroupBy: []Group{{Ref: f.ref("a.age"), Domain: ages}, {Ref: f.ref("a.region"), Domain: regions}},
 		Metrics: []Metric{{Kind: Count}, {Kind: Sum, Column: f.bounded("b.revenue", 0, 100)}, {Kind: Avg, Column: f.bounded("a.spend", 0, 500)}}}
 	var lat []time.Duration
 	b.ReportAllocs()

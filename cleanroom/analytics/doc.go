@@ -16,9 +16,17 @@
 // counts, and each metric's sums or counts). Numeric values are clamped to
 // their declared bounds before they are summed, which bounds a person's
 // contribution. Noise is Laplace, from Google's differential-privacy
-// library. Groups whose noisy count is below k are withheld and only their
-// number is told. Match rates are rounded to whole percent and shown as
-// ">85%" above 85%. k-means is DP-Lloyd: data-independent initial
-// centroids, and every iteration releases only noisy per-cluster counts and
-// sums.
+// library.
+//
+// Groups are public partitions when every group_by column has a declared
+// domain: every combination is evaluated, empty ones included, and released
+// when its noisy count reaches k, so which groups appear (and how many were
+// withheld) depends on noisy counts alone. Otherwise groups come from the
+// data and must also pass the library's Laplace partition-selection
+// threshold for the plan's (epsilon, delta); how many did not is not told.
+// Match rates are rounded to whole percent and shown as ">85%" above 85%.
+// k-means is DP-Lloyd: data-independent initial centroids, and every
+// iteration releases only noisy per-cluster counts and sums; a cluster is
+// released when its final noisy size reaches k. docs/PRIVACY.md is the
+// model these rules follow.
 package analytics

@@ -127,11 +127,10 @@ func (p *Plan) accumulate(ctx context.Context, g *grouping, acc *accumulators, p
 		if !p.kept(i) {
 			continue
 		}
-		key, ok := g.key(rows, i)
+		s, ok := g.slotOf(rows, i)
 		if !ok {
 			continue
 		}
-		s := g.index(key)
 		if !g.dense {
 			acc.grow(p, s+1)
 		}
@@ -287,16 +286,14 @@ func (p *Plan) denominators(g *grouping, acc *accumulators) {
 			if !keep {
 				continue
 			}
-			key, ok := g.memberKey(r)
+			k, ok := g.memberCoords(r)
 			if !ok {
 				continue
 			}
-			if !g.dense {
-				if _, seen := g.slot[key]; !seen {
-					continue // a group with no matched people releases nothing
-				}
+			// A group with no matched people releases nothing.
+			if s, seen := g.lookup(k); seen {
+				acc.denom[mi][s]++
 			}
-			acc.denom[mi][g.index(key)]++
 		}
 	}
 }
@@ -323,7 +320,7 @@ func (p *Plan) release(res *Result, g *grouping, acc *accumulators, prep []prepa
 			}
 			continue
 		}
-		row := append(g.values(g.keyOf(s)), count)
+		row := append(g.values(g.coordsOf(s)), count)
 		for mi, m := range p.Metrics {
 			row = append(row, p.metric(m, mi, s, count, eps, acc, prep[mi].revSpan, prep[mi].costSpan)...)
 		}

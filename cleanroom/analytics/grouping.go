@@ -1,9 +1,5 @@
 package analytics
 
-import (
-	"math"
-)
-
 // Group is a group_by column: a member's column and, if the collaboration
 // declared one, its domain. Declared domains make a query's groups public
 // partitions; without one, a column's groups come from the data and pass
@@ -32,9 +28,17 @@ type grouping struct {
 	declared bool // every column has a declared domain: public partitions
 	dense    bool
 	size     int // dense: the number of slots
-	slot     map[uint64]int32
-	keys     []uint64 // sparse: slot → key
+	slot     map[groupKey]int32
+	keys     []groupKey // sparse: slot → key
 }
+
+// groupKey is a group's coordinates, one per group_by column (at most
+// four): the key of the sparse map, which never overflows, so no query is
+// refused on how many distinct values a member's column holds.
+type groupKey [maxGroupBy]uint32
+
+// maxGroupBy bounds the group_by columns of a plan.
+const maxGroupBy = 4
 
 type groupCol struct {
 	Ref
@@ -68,85 +72,143 @@ func newGrouping(groups []Group) (*grouping, error) {
 		}
 		g.cols = append(g.cols, gc)
 	}
-	// The key is a mixed-radix number: it must fit 64 bits, or two groups
-	// would share a key and be counted as one.
+	// Dense slots are a mixed-radix number of the coordinates, used while
+	// they fit in flat arrays; past that, a map from coordinates. Declared
+	// domains are public, so refusing too many of their combinations says
+	// nothing of the data.
 	w := uint64(1)
 	for i, c := range g.cols {
 		g.mult[i] = w
 		n := uint64(max(len(c.values), 1))
-		if w > math.MaxUint64/n {
-			return nil, planErr("the group_by columns have too many combinations of values (group by fewer, or coarser, columns)")
+		if w > denseLimit/n {
+			w = denseLimit + 1
+			continue
 		}
 		w *= n
 	}
-	if g.declared && w > maxDeclaredGroups {
-		return nil, planErr("the declared domains of the group_by columns make %d groups; at most %d", w, maxDeclaredGroups)
+	if g.declared {
+		if total := declaredGroups(g.cols); total > maxDeclaredGroups {
+			return nil, planErr("the declared domains of the group_by columns make more than %d groups", maxDeclaredGroups)
+		}
 	}
 	if w > denseLimit {
 		g.dense = false
-		g.slot = map[uint64]int32{}
+		g.slot = map[groupKey]int32{}
 	} else {
 		g.size = int(w)
 	}
 	return g, nil
 }
 
-// key returns the group key of row i of the table's members' rows, and
-// false when one of its values lies outside a declared domain.
-func (g *grouping) key(rows [][]uint32, i int) (uint64, bool) {
-	var key uint64
+// declaredGroups is the number of combinations of the columns' domains,
+// capped just past maxDeclaredGroups.
+func declaredGroups(cols []groupCol) int {
+	n := 1
+	for _, c := range cols {
+		n *= max(len(c.values), 1)
+		if n > maxDeclaredGroups {
+			return maxDeclaredGroups + 1
+		}
+	}
+	return n
+}
+
+// slotOf returns the slot of matched person i's group (made if needed, in
+// sparse mode), and false when one of its values lies outside a declared
+// domain. Dense slots are computed directly: this is the query's inner loop.
+func (g *grouping) slotOf(rows [][]uint32, i int) (int, bool) {
+	if !g.dense {
+		k, ok := g.coords(rows, i)
+		if !ok {
+			return 0, false
+		}
+		return g.index(k), true
+	}
+	var s uint64
 	for j, c := range g.cols {
 		x := c.coord[c.Col.Codes[rows[c.Member][i]]]
 		if x < 0 {
 			return 0, false
 		}
-		key += uint64(x) * g.mult[j]
+		s += uint64(x) * g.mult[j]
 	}
-	return key, true
+	return int(s), true
 }
 
-// memberKey is key for row r of one member's own list (match-rate
+// coords returns the group coordinates of row i of the table's members'
+// rows, and false when one of its values lies outside a declared domain.
+func (g *grouping) coords(rows [][]uint32, i int) (groupKey, bool) {
+	var k groupKey
+	for j, c := range g.cols {
+		x := c.coord[c.Col.Codes[rows[c.Member][i]]]
+		if x < 0 {
+			return k, false
+		}
+		k[j] = uint32(x)
+	}
+	return k, true
+}
+
+// memberCoords is coords for row r of one member's own list (match-rate
 // denominators group a member's list by its own columns).
-func (g *grouping) memberKey(r int) (uint64, bool) {
-	var key uint64
+func (g *grouping) memberCoords(r int) (groupKey, bool) {
+	var k groupKey
 	for j, c := range g.cols {
 		x := c.coord[c.Col.Codes[r]]
 		if x < 0 {
-			return 0, false
+			return k, false
 		}
-		key += uint64(x) * g.mult[j]
+		k[j] = uint32(x)
 	}
-	return key, true
+	return k, true
 }
 
-// index returns the slot of a key, making one if needed (sparse mode).
-func (g *grouping) index(key uint64) int {
+// index returns the slot of a group, making one if needed (sparse mode).
+func (g *grouping) index(k groupKey) int {
 	if g.dense {
-		return int(key)
+		var s uint64
+		for j := range g.cols {
+			s += uint64(k[j]) * g.mult[j]
+		}
+		return int(s)
 	}
-	s, ok := g.slot[key]
+	s, ok := g.slot[k]
 	if !ok {
 		s = int32(len(g.keys))
-		g.slot[key] = s
-		g.keys = append(g.keys, key)
+		g.slot[k] = s
+		g.keys = append(g.keys, k)
 	}
 	return int(s)
 }
 
-// keyOf is the key of slot s.
-func (g *grouping) keyOf(s int) uint64 {
+// lookup returns the slot of a group already seen (sparse mode) or its
+// slot (dense mode).
+func (g *grouping) lookup(k groupKey) (int, bool) {
 	if g.dense {
-		return uint64(s)
+		return g.index(k), true
 	}
-	return g.keys[s]
+	s, ok := g.slot[k]
+	return int(s), ok
 }
 
-// values returns the group's column values for a key.
-func (g *grouping) values(key uint64) []any {
+// coordsOf is the coordinates of slot s.
+func (g *grouping) coordsOf(s int) groupKey {
+	if !g.dense {
+		return g.keys[s]
+	}
+	var k groupKey
+	for j, c := range g.cols {
+		n := uint64(max(len(c.values), 1))
+		k[j] = uint32((uint64(s) / g.mult[j]) % n)
+	}
+	return k
+}
+
+// values returns a group's column values.
+func (g *grouping) values(k groupKey) []any {
 	out := make([]any, len(g.cols))
 	for i, c := range g.cols {
-		n := uint64(max(len(c.values), 1))
-		out[i] = c.values[(key/g.mult[i])%n]
+		out[i] = c.values[k[i]]
 	}
 	return out
 }

@@ -106,8 +106,8 @@ func (p *Plan) check() error {
 	if len(p.Metrics) == 0 && p.KMeans == nil {
 		return planErr("no metric and no kmeans")
 	}
-	if len(p.GroupBy) > 4 {
-		return planErr("at most 4 group_by columns")
+	if len(p.GroupBy) > maxGroupBy {
+		return planErr("at most %d group_by columns", maxGroupBy)
 	}
 	if p.MinGroup < 1 {
 		return planErr("k must be at least 1")

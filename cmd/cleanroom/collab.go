@@ -12,13 +12,14 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
 )
 
 func runCollab(e *env, args []string) error {
 	return runSubcommand(e, "collab", `Usage:
-  cleanroom collab create --room URL --key KEY --id ID --members a,b --kind email [--mode blinded|hashed] [--profile pair-v1|gmail-v1] [--settings FILE]
-  cleanroom collab accept --room URL --key KEY --id ID [--settings-digest HEX] [--pin member=FINGERPRINT]
-  cleanroom collab revoke --room URL --key KEY --id ID
+  cleanroom collab create --room URL --key KEY --collab ID --members a,b --kind email [--mode blinded|hashed] [--profile pair-v1|gmail-v1] [--settings FILE]
+  cleanroom collab accept --room URL --key KEY --collab ID [--settings FILE | --settings-digest HEX] [--pin member=FINGERPRINT]
+  cleanroom collab revoke --room URL --key KEY --collab ID
 
 create makes a collaboration under a settings document and delivers its
 secret, sealed to each member's key; accept shows the settings and agrees to
@@ -55,7 +56,7 @@ key is optional and none may be looser than the room's defaults:
   "expires_in_hours": N`
 
 func runCollabCreate(e *env, args []string) error {
-	fs := newFlags(e, "collab create", "--room URL --key KEY --id ID --members a,b --kind KIND [flags]", `
+	fs := newFlags(e, "collab create", "--room URL --key KEY --collab ID --members a,b --kind KIND [flags]", `
 Creates a collaboration, with you as a member, under the settings in
 --settings, makes its secret on this machine and delivers it sealed (HPKE)
 to every other member's key. It prints the settings as the room took them
@@ -63,7 +64,7 @@ and their digest, which the other members accept.
 
 `+settingsHelp)
 	cf := clientFlags(fs)
-	id := fs.String("id", "", "the collaboration's id (required)")
+	id := fs.collabFlag()
 	members := fs.String("members", "", "comma-separated partner ids, you included (required)")
 	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
 	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded (PAIR) or hashed (HMAC)")
@@ -74,7 +75,7 @@ and their digest, which the other members accept.
 		return err
 	}
 	if *id == "" || *members == "" {
-		return usagef("--id and --members are required")
+		return usagef("--collab and --members are required")
 	}
 	pins, err := parsePins(*pin)
 	if err != nil {
@@ -109,7 +110,7 @@ and their digest, which the other members accept.
 	fmt.Fprintf(e.stdout, "collaboration %s created (%s, %s under %s); secret delivered to %s\n",
 		v.ID, v.Mode, v.Kind, v.Profile, strings.Join(others(v.Members, c.Principal()), ", "))
 	printSettings(e.stdout, v)
-	fmt.Fprintf(e.stdout, "the other members accept it with: cleanroom collab accept --id %s --settings-digest %s\n", v.ID, v.SettingsDigest)
+	fmt.Fprintf(e.stdout, "the other members accept it with: cleanroom collab accept --collab %s --settings-digest %s\n", v.ID, v.SettingsDigest)
 	return nil
 }
 
@@ -151,21 +152,23 @@ func isTerminal(r io.Reader) bool {
 }
 
 func runCollabAccept(e *env, args []string) error {
-	fs := newFlags(e, "collab accept", "--room URL --key KEY --id ID [--settings-digest HEX] [--pin member=FINGERPRINT]", `
-Shows a collaboration's members and settings, then accepts them: at a
-terminal after you confirm, otherwise only with --settings-digest equal to
-the digest shown (the room refuses any other), so you never agree to terms
-you were not shown. Then it opens the secret its creator sealed to you,
+	fs := newFlags(e, "collab accept", "--room URL --key KEY --collab ID [--settings FILE | --settings-digest HEX] [--pin member=FINGERPRINT]", `
+Shows a collaboration's members and settings, then accepts them: with
+--settings, only if they are exactly the settings document you agreed to;
+with --settings-digest, only if the digest shown is the one you agreed to;
+otherwise at a terminal after you confirm. The room refuses any digest but
+the collaboration's, so you never agree to terms you were not shown. Then it opens the secret its creator sealed to you,
 checking who sealed it (and, with --pin, that key's fingerprint).`)
 	cf := clientFlags(fs)
-	id := fs.String("id", "", "the collaboration's id (required)")
+	id := fs.collabFlag()
 	digest := fs.String("settings-digest", "", "the digest of the settings you agree to (as collab create or status printed it)")
+	agreed := fs.String("settings", "", "the settings document you agreed to (JSON): accept only if they are the collaboration's")
 	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *id == "" {
-		return usagef("--id is required")
+		return usagef("--collab is required")
 	}
 	pins, err := parsePins(*pin)
 	if err != nil {
@@ -187,6 +190,15 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 		v.ID, v.CreatedBy, v.Mode, v.Kind, v.Profile, strings.Join(v.Members, ", "))
 	printSettings(e.stderr, v)
 	switch {
+	case *agreed != "":
+		want, err := agreedDigest(v, *agreed)
+		if err != nil {
+			return err
+		}
+		if want != v.SettingsDigest {
+			return withHint(fmt.Errorf("the collaboration's settings are not those in %s", *agreed),
+				"compare them with the settings above; ask the creator if they are not what you agreed")
+		}
 	case *digest != "":
 		if *digest != v.SettingsDigest {
 			return withHint(fmt.Errorf("--settings-digest %s is not this collaboration's (%s)", *digest, v.SettingsDigest),
@@ -211,10 +223,28 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 	return nil
 }
 
+// agreedDigest is the digest of v's terms with the settings in file, as the
+// room would hold them.
+func agreedDigest(v *api.Collaboration, file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	s, err := policy.DecodeSettings(b)
+	if err != nil {
+		return "", withHint(err, "see cleanroom collab create -h for the settings document")
+	}
+	canon, err := s.Canonical()
+	if err != nil {
+		return "", err
+	}
+	return api.TermsDigest(&api.Collaboration{ID: v.ID, Mode: v.Mode, Profile: v.Profile, Kind: v.Kind, Members: v.Members, Settings: canon}), nil
+}
+
 func runCollabRevoke(e *env, args []string) error {
-	v := newCollabVerb(e, "collab revoke", "--room URL --key KEY --id ID", `
+	v := newCollabVerb(e, "collab revoke", "--room URL --key KEY --collab ID", `
 Revokes the collaboration: from now on it touches no data and every query
-is refused. It cannot be undone.`, "id")
+is refused. It cannot be undone.`)
 	c, err := v.start(args)
 	if err != nil {
 		return err

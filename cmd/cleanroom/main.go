@@ -177,6 +177,15 @@ func newFlags(e *env, name, synopsis, about string) *verbFlags {
 	return &verbFlags{fs, e, name, synopsis, strings.TrimSpace(about)}
 }
 
+// collabFlag defines --collab, the collaboration a verb acts on, and --id
+// as its alias (the name collab verbs used).
+func (f *verbFlags) collabFlag() *string {
+	var id string
+	f.StringVar(&id, "collab", "", "the collaboration (required)")
+	f.StringVar(&id, "id", "", "the same as --collab")
+	return &id
+}
+
 // parse parses args and refuses stray positional arguments.
 func (f *verbFlags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {

@@ -94,12 +94,11 @@ type collabVerb struct {
 	*verbFlags
 	room   *roomFlags
 	collab *string
-	idFlag string
 }
 
-func newCollabVerb(e *env, name, synopsis, about, idFlag string) *collabVerb {
+func newCollabVerb(e *env, name, synopsis, about string) *collabVerb {
 	fs := newFlags(e, name, synopsis, about)
-	return &collabVerb{fs, clientFlags(fs), fs.String(idFlag, "", "the collaboration (required)"), idFlag}
+	return &collabVerb{fs, clientFlags(fs), fs.collabFlag()}
 }
 
 // start parses args and connects to the room.
@@ -108,7 +107,7 @@ func (v *collabVerb) start(args []string) (*client.Client, error) {
 		return nil, err
 	}
 	if *v.collab == "" {
-		return nil, usagef("--%s is required (see cleanroom %s -h)", v.idFlag, v.name)
+		return nil, usagef("--collab is required (see cleanroom %s -h)", v.name)
 	}
 	return v.room.connect(v.e)
 }
@@ -138,7 +137,7 @@ encrypts (blinded mode) them, and streams the tokens with the chosen
 attribute columns to the room, a part at a time. Identifiers never leave this
 machine. Run it again to resume an interrupted upload.`)
 	cf := clientFlags(fs)
-	collab := fs.String("collab", "", "the collaboration (required)")
+	collab := fs.collabFlag()
 	input := fs.String("input", "", "CSV file with a header row (required)")
 	idCol := fs.String("id-column", "", "the column holding the identifier (required)")
 	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
@@ -189,7 +188,7 @@ func runSync(e *env, args []string) error {
 	v := newCollabVerb(e, "sync", "--room URL --key KEY --collab ID [--wait]", `
 Re-encrypts, with your key, the other members' sets the room relays to you
 (blinded mode). With --wait, keeps at it until every set carries every
-member's key.`, "collab")
+member's key.`)
 	wait := v.Bool("wait", false, "wait until every member's set is ready to match")
 	timeout := v.Duration("timeout", 30*time.Minute, "give up waiting after this long")
 	c, err := v.start(args)
@@ -214,7 +213,7 @@ member's key.`, "collab")
 func runMatch(e *env, args []string) error {
 	v := newCollabVerb(e, "match", "--room URL --key KEY --collab ID", `
 Runs the match once every member's set is ready, after comparing the
-members' canary identifiers.`, "collab")
+members' canary identifiers.`)
 	c, err := v.start(args)
 	if err != nil {
 		return err
@@ -229,7 +228,7 @@ members' canary identifiers.`, "collab")
 func runStatus(e *env, args []string) error {
 	v := newCollabVerb(e, "status", "--room URL --key KEY --collab ID", `
 Shows where a collaboration stands: members, datasets, re-encryption and
-the latest match.`, "collab")
+the latest match.`)
 	c, err := v.start(args)
 	if err != nil {
 		return err
@@ -292,7 +291,7 @@ func runQuery(e *env, args []string) error {
 Asks an aggregate question (a JSON query spec, version `+api.QueryVersion+`)
 of the matched people: count, sum, avg, match_rate, roi and lift, grouped by
 and filtered on attribute columns, or a kmeans profile. Groups smaller than
-the collaboration's k are withheld. See the spec's fields in the README.`, "collab")
+the collaboration's k are withheld. See the spec's fields in the README.`)
 	spec := v.String("spec", "", "the query spec file (required)")
 	asCSV := v.Bool("csv", false, "print the rows as CSV")
 	c, err := v.start(args)
@@ -387,7 +386,7 @@ func printTable(e *env, q *api.QuerySpec, res *api.QueryResult) {
 }
 
 func runBudget(e *env, args []string) error {
-	v := newCollabVerb(e, "budget", "--room URL --key KEY --collab ID", `Shows the collaboration's privacy budget.`, "collab")
+	v := newCollabVerb(e, "budget", "--room URL --key KEY --collab ID", `Shows the collaboration's privacy budget.`)
 	c, err := v.start(args)
 	if err != nil {
 		return err
@@ -440,7 +439,7 @@ exact SHA-256. Proposing is approving.
 }
 
 func runPolicyPropose(e *env, args []string) error {
-	v := newCollabVerb(e, "policy propose", "--room URL --key KEY --collab ID --file MODULE.rego", `Proposes a policy module.`, "collab")
+	v := newCollabVerb(e, "policy propose", "--room URL --key KEY --collab ID --file MODULE.rego", `Proposes a policy module.`)
 	file := v.String("file", "", "the Rego module (required)")
 	c, err := v.start(args)
 	if err != nil {
@@ -460,7 +459,7 @@ func runPolicyPropose(e *env, args []string) error {
 }
 
 func runPolicyApprove(e *env, args []string) error {
-	v := newCollabVerb(e, "policy approve", "--room URL --key KEY --collab ID --hash SHA256", `Approves a proposed policy module by its hash.`, "collab")
+	v := newCollabVerb(e, "policy approve", "--room URL --key KEY --collab ID --hash SHA256", `Approves a proposed policy module by its hash.`)
 	hash := v.String("hash", "", "the proposal's SHA-256 (required)")
 	c, err := v.start(args)
 	if err != nil {

@@ -93,7 +93,9 @@ func TestPartnerVerbs(t *testing.T) {
 		t.Fatalf("accept without a terminal or digest: exit %d, %s", code, errs)
 	}
 	fails("review the settings above", as("pulsefit", "collab", "accept", "--id", "alliance", "--settings-digest", strings.Repeat("0", 64))...)
-	must("accepted alliance", as("pulsefit", "collab", "accept", "--id", "alliance", "--settings-digest", digest)...)
+	os.WriteFile(path("other.json"), []byte(`{"allowed_dimensions":["coursely.age_band"],"noise_off":true}`), 0o644)
+	fails("compare them with the settings above", as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", path("other.json"))...)
+	out = must("accepted alliance (settings digest "+digest, as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", path("settings.json"))...)
 
 	writeCSV := func(name string, from, to int) string {
 		var b strings.Builder
