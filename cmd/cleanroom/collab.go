@@ -124,15 +124,29 @@ func others(members []string, me string) []string {
 	return out
 }
 
-// printSettings shows a collaboration's settings and their digest; noise
-// off is flagged in capitals.
+// printSettings shows a collaboration's settings, a key a line, and their
+// digest; noise off is flagged in capitals.
 func printSettings(w io.Writer, v *api.Collaboration) {
-	var pretty bytes.Buffer
-	if len(v.Settings) == 0 || json.Indent(&pretty, v.Settings, "  ", "  ") != nil {
-		pretty.Reset()
-		pretty.WriteString("{}")
+	fmt.Fprintf(w, "settings (digest %s):\n", v.SettingsDigest)
+	var fields []json.RawMessage
+	var keys []string
+	d := json.NewDecoder(bytes.NewReader(v.Settings))
+	if t, err := d.Token(); err == nil && t == json.Delim('{') {
+		for d.More() {
+			k, err := d.Token()
+			var val json.RawMessage
+			if err != nil || d.Decode(&val) != nil {
+				break
+			}
+			keys, fields = append(keys, fmt.Sprint(k)), append(fields, val)
+		}
 	}
-	fmt.Fprintf(w, "settings (digest %s):\n  %s\n", v.SettingsDigest, pretty.String())
+	if len(keys) == 0 {
+		fmt.Fprintln(w, "  (the room's defaults)")
+	}
+	for i, k := range keys {
+		fmt.Fprintf(w, "  %s: %s\n", k, fields[i])
+	}
 	if v.NoiseOff {
 		fmt.Fprintln(w, "  NOISE OFF: every answer is exact; with two queries a member can difference out one person's values")
 	}

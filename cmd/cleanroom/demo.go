@@ -81,6 +81,7 @@ client the other verbs use.`)
 	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded or hashed")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic customers")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	lists := fs.String("write-lists", "", "only write the two brands' synthetic customer lists (coursely.csv, pulsefit.csv) into this directory, to try the other verbs by hand")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -92,6 +93,14 @@ client the other verbs use.`)
 	}
 	if *mode != api.ModeBlinded && *mode != api.ModeHashed {
 		return usagef("--mode is blinded or hashed")
+	}
+	if *lists != "" {
+		files, n, err := writeDemoData(*lists, *rows, *rows**overlap/100, *seed)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %s and %s: %d customers each, %d in common\n", files[brandA], files[brandB], *rows, n)
+		return nil
 	}
 	start := time.Now()
 	work, err := os.MkdirTemp("", "cleanroom-demo-")
