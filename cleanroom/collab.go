@@ -136,7 +136,7 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 	if err != nil {
 		return nil, err
 	}
-	return r.view(c)
+	return r.view(c, d.Constraints)
 }
 
 func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord, error) {
@@ -197,11 +197,11 @@ func (r *Room) defaults() policy.Constraints {
 
 // collaboration returns where a collaboration stands.
 func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
-	c, _, err := r.readCollab(ctx, who, id, "collaboration.read")
+	c, d, err := r.readCollab(ctx, who, id, "collaboration.read")
 	if err != nil {
 		return nil, err
 	}
-	return r.view(c)
+	return r.view(c, d.Constraints)
 }
 
 // readCollab decides and records a read of collaboration id.
@@ -218,8 +218,9 @@ func (r *Room) readCollab(ctx context.Context, who *actor, id, action string) (*
 	return c, d, err
 }
 
-// view renders c for its members, with their public keys.
-func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
+// view renders c for its members, with their public keys and the
+// constraints k in force.
+func (r *Room) view(c *collabRecord, k policy.Constraints) (*api.Collaboration, error) {
 	settings, err := c.Settings.Canonical()
 	if err != nil {
 		return nil, err
@@ -231,6 +232,13 @@ func (r *Room) view(c *collabRecord) (*api.Collaboration, error) {
 		PendingReencryption: map[string]int{},
 	}
 	v.SettingsDigest = api.TermsDigest(v)
+	v.Constraints = &api.Constraints{
+		MinGroupSize: k.MinGroupSize, EpsilonPerQuery: k.EpsilonPerQuery, EpsilonMinPerQuery: k.EpsilonMinPerQuery,
+		EpsilonBudget: k.EpsilonBudget, EpsilonMatch: k.EpsilonMatch, DeltaPerQuery: k.DeltaPerQuery, DeltaBudget: k.DeltaBudget,
+		MinListSize: k.MinListSize, MaxListSize: k.MaxListSize, MinUploadDifference: k.MinUploadDifference,
+		MaxQueriesPerDay: k.MaxQueriesPerDay, MaxMatchesPerDay: k.MaxMatchesPerDay, MaxUploadsPerDay: k.MaxUploadsPerDay,
+		AllowedDimensions: k.AllowedDimensions, AllowedMetrics: k.AllowedMetrics, NeverOutputColumns: k.NeverOutputColumns,
+	}
 	if !c.ExpiresAt.IsZero() {
 		t := c.ExpiresAt
 		v.ExpiresAt = &t

@@ -86,8 +86,12 @@ type Collaboration struct {
 	Settings       json.RawMessage `json:"settings"`
 	SettingsDigest string          `json:"settings_digest"`
 	// NoiseOff repeats the settings' noise_off: answers are exact.
-	NoiseOff bool                `json:"noise_off,omitempty"`
-	Datasets map[string]*Dataset `json:"datasets"`
+	NoiseOff bool `json:"noise_off,omitempty"`
+	// Constraints are those in force: the strictest of the room's
+	// defaults, the settings, each member's requirements and the
+	// collaboration's policy module.
+	Constraints *Constraints        `json:"constraints,omitempty"`
+	Datasets    map[string]*Dataset `json:"datasets"`
 	// Keys are the members' public JWK sets, to seal the secret to.
 	Keys map[string]any `json:"keys,omitempty"`
 	// Match is the latest match run, if any.
@@ -96,6 +100,28 @@ type Collaboration struct {
 	Policy *PolicyState `json:"policy,omitempty"`
 	// PendingReencryption counts the relay tasks waiting for each member.
 	PendingReencryption map[string]int `json:"pending_reencryption,omitempty"`
+}
+
+// Constraints are a collaboration's constraints in force (policy's
+// strictest values; see docs/PRIVACY.md for what each does). List sizes
+// count distinct identifiers.
+type Constraints struct {
+	MinGroupSize        int      `json:"min_group_size"`
+	EpsilonPerQuery     float64  `json:"epsilon_per_query"`
+	EpsilonMinPerQuery  float64  `json:"epsilon_min_per_query"`
+	EpsilonBudget       float64  `json:"epsilon_budget"`
+	EpsilonMatch        float64  `json:"epsilon_match"`
+	DeltaPerQuery       float64  `json:"delta_per_query"`
+	DeltaBudget         float64  `json:"delta_budget"`
+	MinListSize         int64    `json:"min_list_size"`
+	MaxListSize         int64    `json:"max_list_size"`
+	MinUploadDifference int64    `json:"min_upload_difference"`
+	MaxQueriesPerDay    int      `json:"max_queries_per_day"`
+	MaxMatchesPerDay    int      `json:"max_matches_per_day"`
+	MaxUploadsPerDay    int      `json:"max_uploads_per_day"`
+	AllowedDimensions   []string `json:"allowed_dimensions"`
+	AllowedMetrics      []string `json:"allowed_metrics"`
+	NeverOutputColumns  []string `json:"never_output_columns"`
 }
 
 // TermsLabel separates the digest of a collaboration's terms from every
