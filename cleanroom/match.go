@@ -114,9 +114,12 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		sets[i] = r.newLayerReader(c.Datasets[m], false)
 	}
 	jw := &joinWriter{r: r, prefix: fmt.Sprintf("%s%s/%d", prefixJoin, c.ID, run), h: sha256.New()}
-	res, err := matcher.Intersect(ctx, sets, matcher.Options{MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir}, jw.add)
+	res, err := matcher.Intersect(ctx, sets, matcher.Options{MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir, DuplicateRows: true}, jw.add)
 	if err == nil {
 		err = jw.flush()
+	}
+	if err == nil {
+		err = r.writeDuplicates(c, run, res.Sets)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cleanroom: matching: %w", err)
@@ -237,6 +240,43 @@ func (w *joinWriter) flush() error {
 	w.parts++
 	w.buf, w.n = w.buf[:0], 0
 	return nil
+}
+
+// dupKey is where a match run keeps the rows of member m's list dropped as
+// duplicates (under the run's join prefix, so they go with it).
+func dupKey(collab string, run int64, m string) string { return joinPrefix(collab, run) + "dups/" + m }
+
+// writeDuplicates stores, for each member, the rows of its list that the
+// match dropped as duplicates (little-endian uint32, ascending): a match
+// rate's denominator counts the member's distinct identifiers, each at its
+// first row.
+func (r *Room) writeDuplicates(c *collabRecord, run int64, sets []matcher.SetStats) error {
+	return r.db.Update(func(txn *badger.Txn) error {
+		for i, m := range c.Members {
+			b := make([]byte, 0, 4*len(sets[i].DuplicateRows))
+			for _, row := range sets[i].DuplicateRows {
+				b = binary.LittleEndian.AppendUint32(b, row)
+			}
+			if err := txn.Set([]byte(dupKey(c.ID, run, m)), sealSegment(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// duplicates returns the rows of member m's list that the latest match
+// dropped as duplicates, ascending.
+func (r *Room) duplicates(c *collabRecord, m string) ([]uint32, error) {
+	var rows []uint32
+	err := r.withSegment(dupKey(c.ID, c.Match.Run, m), func(b []byte) error {
+		rows = make([]uint32, 0, len(b)/4)
+		for ; len(b) >= 4; b = b[4:] {
+			rows = append(rows, binary.LittleEndian.Uint32(b))
+		}
+		return nil
+	})
+	return rows, err
 }
 
 // readJoin calls fn with every match's rows (one per member), part by part.

@@ -170,6 +170,11 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float
 				return nil, badRequest("match_rate names a member of the collaboration")
 			}
 			pm.MemberRows = int(c.Datasets[m.Member].Rows)
+			// The denominator counts distinct identifiers, each at its
+			// first row: the rows the match dropped as duplicates are not.
+			if pm.Duplicates, err = r.duplicates(c, m.Member); err != nil {
+				return nil, err
+			}
 		case api.MetricROI:
 			for _, rv := range m.Revenue {
 				b, err := bounded(rv)

@@ -23,9 +23,11 @@
 //
 // # Duplicates
 //
-// A token that appears more than once in one set is kept at its first
-// occurrence in that set's stream order; the later ones are dropped and
-// counted in SetStats.Duplicates, exactly, for every set.
+// A token that appears more than once in one set is kept at its lowest
+// row, which is its first occurrence in the member's own list whatever
+// order the set is read in (a relayed set arrives shuffled); the others are
+// dropped and counted in SetStats.Duplicates, exactly, for every set, and
+// with Options.DuplicateRows their rows are listed.
 //
 // # Order
 //

@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -18,6 +19,7 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 		errOnce  sync.Once
 		firstErr error
 		dups     = make([]atomic.Int64, len(stores))
+		dupRows  = make([][]uint32, len(stores)) // under emitMu
 	)
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
@@ -37,6 +39,13 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 				}
 				for k, d := range w.dups {
 					dups[k].Add(d)
+				}
+				if opts.DuplicateRows {
+					emitMu.Lock()
+					for k, rows := range w.dupRows {
+						dupRows[k] = append(dupRows[k], rows...)
+					}
+					emitMu.Unlock()
 				}
 				n := w.matches()
 				matches.Add(int64(n))
@@ -63,6 +72,10 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 	res.Matches = matches.Load()
 	for k := range dups {
 		res.Sets[k].Duplicates = dups[k].Load()
+		if opts.DuplicateRows {
+			slices.Sort(dupRows[k])
+			res.Sets[k].DuplicateRows = dupRows[k]
+		}
 	}
 	return nil
 }
@@ -79,6 +92,7 @@ type worker struct {
 	entries []entry
 	rows    []uint32 // n rows per entry
 	dups    []int64
+	dupRows [][]uint32 // per set: rows dropped in this partition
 
 	buf  []byte
 	dec  []Pair
@@ -93,7 +107,7 @@ type entry struct {
 
 func newWorker(n int, seed maphash.Seed, chunk int) *worker {
 	return &worker{
-		n: n, seed: seed, all: 1<<uint(n) - 1, dups: make([]int64, n),
+		n: n, seed: seed, all: 1<<uint(n) - 1, dups: make([]int64, n), dupRows: make([][]uint32, n),
 		buf: make([]byte, chunk*pairBytes), dec: make([]Pair, chunk), out: make([]uint32, n),
 		zero: make([]uint32, n),
 	}
@@ -115,6 +129,9 @@ func (w *worker) reset(size int) {
 	w.entries = w.entries[:0]
 	w.rows = w.rows[:0]
 	clear(w.dups)
+	for k := range w.dupRows {
+		w.dupRows[k] = w.dupRows[k][:0]
+	}
 }
 
 func (w *worker) join(p int, stores []*setStore) error {
@@ -144,7 +161,15 @@ func (w *worker) join(p int, stores []*setStore) error {
 					en := &w.entries[e]
 					if en.tok == pr.Token {
 						if en.mask&bit != 0 {
-							w.dups[k]++ // first occurrence wins
+							// The lowest row wins: the first occurrence
+							// in the member's list, in any read order.
+							w.dups[k]++
+							kept := &w.rows[int(e)*w.n+k]
+							dropped := pr.Row
+							if dropped < *kept {
+								*kept, dropped = dropped, *kept
+							}
+							w.dupRows[k] = append(w.dupRows[k], dropped)
 						} else {
 							en.mask |= bit
 							w.rows[int(e)*w.n+k] = pr.Row

@@ -54,6 +54,9 @@ type Options struct {
 	Workers int
 	// CardinalityOnly counts matches without emitting them.
 	CardinalityOnly bool
+	// DuplicateRows lists, in SetStats.DuplicateRows, the rows of every
+	// set dropped as duplicates.
+	DuplicateRows bool
 
 	// chunk overrides the full chunk size (tests use it to take the spill
 	// path with small sets).
@@ -70,7 +73,10 @@ type Result struct {
 // SetStats describes one input set.
 type SetStats struct {
 	Rows       int64 // pairs read
-	Duplicates int64 // pairs dropped because their token occurred earlier in the same set
+	Duplicates int64 // pairs dropped because their token occurs at a lower row of the same set
+	// DuplicateRows are the rows dropped, ascending (with
+	// Options.DuplicateRows).
+	DuplicateRows []uint32
 }
 
 // ErrTooFewSets: an intersection needs at least two sets.

@@ -23,15 +23,16 @@ func tok(i uint64) [TokenSize]byte {
 }
 
 // reference is the plain, obviously right implementation: a map per set,
-// first occurrence wins.
+// the lowest row wins.
 func reference(sets [][]Pair) (matches [][]uint32, dups []int64) {
 	first := make([]map[[TokenSize]byte]uint32, len(sets))
 	dups = make([]int64, len(sets))
 	for k, s := range sets {
 		first[k] = map[[TokenSize]byte]uint32{}
 		for _, p := range s {
-			if _, ok := first[k][p.Token]; ok {
+			if r, ok := first[k][p.Token]; ok {
 				dups[k]++
+				first[k][p.Token] = min(r, p.Row)
 				continue
 			}
 			first[k][p.Token] = p.Row
@@ -237,3 +238,45 @@ func TestReaderEOFWithData(t *testing.T) {
 func TestDependencies(t *testing.T) {
 	depcheck.Forbid(t, append(depcheck.Leaves, "github.com/open-policy-agent", "github.com/dgraph-io/badger")...)
 }
+
+// TestDuplicatesLowestRowInAnyOrder: whatever order a set is read in (a
+// relayed set arrives shuffled), a duplicated token is kept at its lowest
+// row, and DuplicateRows lists exactly the other rows.
+func TestDuplicatesLowestRowInAnyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	sets := genSets(rng, []int{6000, 5000, 4000}, 0.5, 0.2)
+	for k := range sets {
+		rng.Shuffle(len(sets[k]), func(i, j int) { sets[k][i], sets[k][j] = sets[k][j], sets[k][i] })
+	}
+	want, wantDups := reference(sets)
+	for _, opts := range []Options{
+		{DuplicateRows: true},
+		{DuplicateRows: true, Workers: 3, MemoryBudget: 1, TempDir: t.TempDir(), chunk: 8},
+	} {
+		got, res := run(t, sets, opts)
+		if !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("opts %+v: matches differ from the lowest-row reference", opts)
+		}
+		for k, s := range sets {
+			lowest := map[[TokenSize]byte]uint32{}
+			for _, p := range s {
+				if r, ok := lowest[p.Token]; !ok || p.Row < r {
+					lowest[p.Token] = p.Row
+				}
+			}
+			var dropped []uint32
+			for _, p := range s {
+				if lowest[p.Token] != p.Row {
+					dropped = append(dropped, p.Row)
+				}
+			}
+			slices.Sort(dropped)
+			if res.Sets[k].Duplicates != wantDups[k] || !slices.Equal(res.Sets[k].DuplicateRows, dropped) {
+				t.Fatalf("set %d: %d duplicates, rows %v…, want %d, %v…", k, res.Sets[k].Duplicates,
+					head(res.Sets[k].DuplicateRows), wantDups[k], head(dropped))
+			}
+		}
+	}
+}
+
+func head(s []uint32) []uint32 { return s[:min(len(s), 5)] }

@@ -275,7 +275,12 @@ func (p *Plan) denominators(g *grouping, acc *accumulators) {
 			continue
 		}
 		acc.denom[mi] = make([]int64, len(acc.count))
+		dups := m.Duplicates
 		for r := range m.MemberRows {
+			if len(dups) > 0 && dups[0] == uint32(r) {
+				dups = dups[1:]
+				continue
+			}
 			keep := true
 			for _, f := range p.Filters {
 				if !f.Keep[f.Col.Codes[r]] {

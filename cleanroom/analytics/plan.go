@@ -21,10 +21,13 @@ type Metric struct {
 	Kind string
 	// Sum, Avg: the column summed.
 	Column Bounded
-	// MatchRate: the member whose list is the denominator, and that list's
-	// length (its rows, all of them).
+	// MatchRate: the member whose list is the denominator, that list's
+	// length (its rows, all of them), and the rows that repeat an earlier
+	// row's identifier (ascending), which the denominator skips: it counts
+	// distinct people.
 	Member     int
 	MemberRows int
+	Duplicates []uint32
 	// ROI: the revenue columns summed, over a constant cost (CostValue) or
 	// the sum of a cost column.
 	Revenue   []Bounded
