@@ -1,0 +1,214 @@
+package cleanroom
+
+// Attacks through the audit log: an auditor reading collaborations that are
+// none of its concern, result digests brute-forced back into answers, and
+// refusals the log never records.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Bounds of the audit attacks.
+const (
+	// attackForeignEntries is how many entries of a collaboration an
+	// auditor not concerned with it may read: none.
+	attackForeignEntries = 0
+	// attackDigestsRecovered is how many query answers an auditor may
+	// recover from their result digests: none (digests of low-entropy
+	// results are keyed).
+	attackDigestsRecovered = 0
+	// attackUnauditedRefusals is how many refused requests may leave no
+	// audit entry: none.
+	attackUnauditedRefusals = 0
+)
+
+// exportEntries exports the audit log as principal who and parses its
+// entries.
+func (s *attackScene) exportEntries(who string) ([]audit.Entry, error) {
+	var buf bytes.Buffer
+	c, err := reconnect(s.tr, who)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ExportAudit(s.ctx, &buf); err != nil {
+		return nil, err
+	}
+	var out []audit.Entry
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(nil, 16<<20)
+	for first := true; sc.Scan(); first = false {
+		line := sc.Text()
+		if first || strings.HasPrefix(line, "end ") {
+			continue
+		}
+		// "<index> <leaf hash> <entry JSON>"
+		parts := strings.SplitN(line, " ", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("unreadable bundle line")
+		}
+		e, err := audit.ParseEntry([]byte(parts[2]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// TestAttackAuditorScope: an auditor working for a partner in no
+// collaboration exports the log and reads another collaboration's
+// entries, list sizes and exact overlaps.
+func TestAttackAuditorScope(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	s.tr.partner("outsider", policy.RolePartner, "")
+	s.tr.partner("outsider-auditor", policy.RoleAuditor, "outsider")
+	entries, err := s.exportEntries("outsider-auditor")
+	if err != nil {
+		t.Logf("export refused: %v", err)
+	}
+	foreign, sizes, overlaps := 0, 0, 0
+	for _, e := range entries {
+		if e.Collaboration != s.collab {
+			continue
+		}
+		foreign++
+		for _, d := range e.Data {
+			switch {
+			case strings.HasPrefix(d.Name, "dataset/") && d.Rows > 0:
+				sizes++
+			case strings.HasPrefix(d.Name, "join/") && e.Action == "match.run":
+				overlaps++
+			}
+		}
+	}
+	t.Logf("auditor scope: %d of %d exported entries are of %s, which is none of the auditor's concern (%d list sizes, %d exact overlaps), bound %d",
+		foreign, len(entries), s.collab, sizes, overlaps, attackForeignEntries)
+	if foreign > attackForeignEntries {
+		t.Errorf("an auditor read %d entries of a collaboration it is not concerned with, bound %d", foreign, attackForeignEntries)
+	}
+}
+
+// countTemplates are the answers an auditor guesses a digest was made of:
+// an ungrouped count with noise off, as the room renders it, for counts n.
+// It is the one place the brute force knows the shape of an answer.
+func countTemplates(n int64, minGroup int) [][]byte {
+	var out [][]byte
+	for _, b := range []api.BudgetInfo{{}, {Total: 10, Remaining: 10}} {
+		body, _ := json.Marshal(api.QueryResult{Columns: []string{"count"}, Rows: [][]any{{n}}, MinGroup: minGroup, Budget: b})
+		out = append(out, body)
+	}
+	return out
+}
+
+// TestAttackResultDigestBruteForce: the audit log's result digest of a
+// query is a plain SHA-256 of the answer; an auditor enumerates the counts
+// a noise-off answer can hold and finds it.
+func TestAttackResultDigestBruteForce(t *testing.T) {
+	s := attackRoom(t, attackOpts{settings: map[string]any{"noise_off": true}})
+	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
+	bands := []string{"18-24", "25-34", "35-44", "45-54"}
+	var filters []api.Filter
+	for _, r := range atkRegions {
+		filters = append(filters, api.Filter{Column: atkVictim + ".region", Op: "eq", Value: r})
+	}
+	for _, b := range bands {
+		filters = append(filters, api.Filter{Column: atkAttacker + ".age_band", Op: "eq", Value: b})
+	}
+	for i := range 4 {
+		for j := i + 1; j < 4; j++ {
+			filters = append(filters, api.Filter{Column: atkVictim + ".region", Op: "in", Values: []string{atkRegions[i], atkRegions[j]}})
+			filters = append(filters, api.Filter{Column: atkAttacker + ".age_band", Op: "in", Values: []string{bands[i], bands[j]}})
+		}
+	}
+	var answers []float64
+	for _, f := range filters {
+		res, err := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{f}})
+		if err != nil {
+			t.Fatalf("a noise-off count: %v", err)
+		}
+		n, _ := countOf(res)
+		answers = append(answers, n)
+	}
+	entries, err := s.exportEntries("victim-auditor")
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	var digests []string
+	for _, e := range entries {
+		if e.Action == "query.run" && e.Decision.Allow && e.ResultDigest != "" {
+			digests = append(digests, e.ResultDigest)
+		}
+	}
+	if len(digests) != len(answers) {
+		t.Fatalf("%d answered queries in the log, want %d", len(digests), len(answers))
+	}
+	// A dictionary of every count a list of this size can give.
+	dict := map[string]int64{}
+	for n := range int64(3001) {
+		for _, body := range countTemplates(n, 50) {
+			sum := sha256.Sum256(body)
+			dict[hex.EncodeToString(sum[:])] = n
+		}
+	}
+	recovered := 0
+	for i, d := range digests {
+		if n, ok := dict[d]; ok && float64(n) == answers[i] {
+			recovered++
+		}
+	}
+	t.Logf("result digests: %d of %d answers recovered by enumerating 3,001 counts, bound %d", recovered, len(digests), attackDigestsRecovered)
+	if recovered > attackDigestsRecovered {
+		t.Errorf("%d of %d query answers recovered from their result digests, bound %d", recovered, len(digests), attackDigestsRecovered)
+	}
+}
+
+// TestAttackUnauditedRefusals: refused requests that leave no audit entry.
+func TestAttackUnauditedRefusals(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	s.tr.partner("victim-analyst", policy.RoleAnalyst, atkVictim)
+	queryBody := func(q api.QuerySpec) []byte {
+		q.Version = api.QueryVersion
+		b, _ := json.Marshal(q)
+		return b
+	}
+	count := []api.Metric{{Kind: api.MetricCount}}
+	var unaudited []string
+	refusals := 0
+	for _, tc := range []struct {
+		name, who, method, path string
+		body                    []byte
+	}{
+		{"a query with an unknown metric", atkAttacker, "POST", "/v1/collaborations/c1/queries", queryBody(api.QuerySpec{Metrics: []api.Metric{{Kind: "median"}}, Epsilon: 0.1})},
+		{"a query on an unknown column", atkAttacker, "POST", "/v1/collaborations/c1/queries", queryBody(api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricAvg, Column: atkVictim + ".nothing"}}, Epsilon: 0.1})},
+		{"a query with an unknown filter op", atkAttacker, "POST", "/v1/collaborations/c1/queries", queryBody(api.QuerySpec{Metrics: count, Epsilon: 0.1,
+			Filters: []api.Filter{{Column: atkVictim + ".plan", Op: "like", Value: "t%"}}})},
+		{"an analyst asking for the secret", "victim-analyst", "GET", "/v1/collaborations/c1/secret", nil},
+		{"a missing collaboration", atkAttacker, "GET", "/v1/collaborations/nope", nil},
+		{"an upload that does not exist", atkAttacker, "GET", "/v1/collaborations/c1/uploads/up-000000000000000000000000", nil},
+	} {
+		before := auditEntries(t, s.tr)
+		status, body := atkRaw(t, s.tr, tc.who, tc.method, tc.path, "application/json", tc.body)
+		if status < 400 {
+			t.Fatalf("%s: answered %d %s", tc.name, status, body)
+		}
+		if auditEntries(t, s.tr) == before {
+			unaudited = append(unaudited, fmt.Sprintf("%s (%d)", tc.name, status))
+		}
+		refusals++
+	}
+	t.Logf("unaudited refusals: %d of %d %v, bound %d", len(unaudited), refusals, unaudited, attackUnauditedRefusals)
+	if len(unaudited) > attackUnauditedRefusals {
+		t.Errorf("%d of %d refusals left no audit entry: %v, bound %d", len(unaudited), refusals, unaudited, attackUnauditedRefusals)
+	}
+}
