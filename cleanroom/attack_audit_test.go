@@ -104,8 +104,10 @@ func TestAttackAuditorScope(t *testing.T) {
 // It is the one place the brute force knows the shape of an answer.
 func countTemplates(n int64, minGroup int) [][]byte {
 	var out [][]byte
+	zero := 0
 	for _, b := range []api.BudgetInfo{{}, {Total: 10, Remaining: 10}} {
-		body, _ := json.Marshal(api.QueryResult{Columns: []string{"count"}, Rows: [][]any{{n}}, MinGroup: minGroup, Budget: b})
+		body, _ := json.Marshal(api.QueryResult{Columns: []string{"count"}, Rows: [][]any{{n}}, Partitions: api.PartitionsDeclared,
+			Withheld: &zero, MinGroup: minGroup, Budget: b})
 		out = append(out, body)
 	}
 	return out
@@ -115,7 +117,8 @@ func countTemplates(n int64, minGroup int) [][]byte {
 // query is a plain SHA-256 of the answer; an auditor enumerates the counts
 // a noise-off answer can hold and finds it.
 func TestAttackResultDigestBruteForce(t *testing.T) {
-	s := attackRoom(t, attackOpts{settings: map[string]any{"noise_off": true}})
+	s := attackRoom(t, attackOpts{settings: map[string]any{"noise_off": true,
+		"allowed_dimensions": []string{atkVictim + ".region", atkAttacker + ".age_band"}}})
 	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
 	bands := []string{"18-24", "25-34", "35-44", "45-54"}
 	var filters []api.Filter

@@ -151,9 +151,20 @@ func newAttackScene(t *testing.T, tr *testRoom, o attackOpts) *attackScene {
 func (s *attackScene) offer(id string, settings map[string]any, bounds map[string][2]float64, told map[string]any) error {
 	t := s.t
 	t.Helper()
-	req := api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Kind: "email", Members: []string{atkAttacker, atkVictim}, Bounds: bounds}
+	if bounds != nil {
+		withBounds := map[string]any{"bounds": bounds}
+		for k, v := range settings {
+			withBounds[k] = v
+		}
+		settings = withBounds
+	}
+	req := api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Kind: "email", Members: []string{atkAttacker, atkVictim}}
 	if settings != nil {
-		req.Settings = settings
+		raw, err := json.Marshal(settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Settings = raw
 	}
 	if _, err := s.attacker.CreateCollaboration(s.ctx, req); err != nil {
 		return fmt.Errorf("creating the collaboration: %w", err)
@@ -175,17 +186,27 @@ func (s *attackScene) offer(id string, settings map[string]any, bounds map[strin
 
 // acceptAsTold is the victim's user accepting collaboration id after being
 // told its settings are told. The user agrees to told, and nothing else:
-// when the room's accept carries what the user agreed to (the digest of the
-// settings document), send the digest of told here, so that the room can
-// refuse an acceptance of terms other than those it holds. Today the
-// room's accept carries nothing, and accepts whatever the collaboration
-// says.
+// the acceptance carries the digest of the terms with told as their
+// settings, so the room refuses it unless those are the terms it holds.
 func acceptAsTold(t *testing.T, c *client.Client, id string, told map[string]any) error {
 	t.Helper()
-	_ = told // the room's accept takes no statement of the terms agreed to
+	raw, err := json.Marshal(told)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := policy.DecodeSettings(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := settings.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := api.TermsDigest(&api.Collaboration{ID: id, Mode: api.ModeHashed, Profile: crypto.ProfilePAIRv1, Kind: "email",
+		Members: []string{atkAttacker, atkVictim}, Settings: canon})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return c.Accept(ctx, id)
+	return c.Accept(ctx, id, digest)
 }
 
 // upload sends a member's list.

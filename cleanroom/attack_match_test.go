@@ -4,6 +4,9 @@ package cleanroom
 // size tells whether one person is in the victim's list.
 
 import (
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -15,9 +18,24 @@ import (
 // the prior (50%); 70% leaves room for chance over 40 probes.
 const attackMatchBound = 0.70
 
-// matchedOf reads a match's size. It is the one place the attack reads a
+// matchedOf reads what a match tells the attacker of its size: the exact
+// overlap where the room releases it, or else the attacker's own match rate
+// (in percent; ">85%" reads as 86). It is the one place the attack reads a
 // match result.
-func matchedOf(res *api.MatchResult) float64 { return float64(res.Matched) }
+func matchedOf(res *api.MatchResult) float64 {
+	if res.Matched != nil {
+		return float64(*res.Matched)
+	}
+	r := strings.TrimSuffix(strings.TrimPrefix(res.MatchRate[atkAttacker], ">"), "%")
+	v, err := strconv.ParseFloat(r, 64)
+	if err != nil {
+		return math.NaN()
+	}
+	if strings.HasPrefix(res.MatchRate[atkAttacker], ">") {
+		v++
+	}
+	return v
+}
 
 // probeMatch uploads rows as the attacker's list and matches; ok is false
 // if either was refused.

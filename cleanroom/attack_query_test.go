@@ -47,10 +47,13 @@ func atkTargets(n int) (in, out []int) {
 }
 
 // keptSomeone reads a filtered count's answer as "the filter kept
-// someone": a withheld group or a positive count are both signs of a
-// person. It is the one place the membership attacks read an answer.
+// someone": a withheld group or a positive count are both taken as signs of
+// a person. It is the one place the membership attacks read an answer.
 func keptSomeone(res *api.QueryResult) bool {
-	signal := float64(res.Suppressed)
+	var signal float64
+	if res.Withheld != nil {
+		signal = float64(*res.Withheld)
+	}
 	col := -1
 	for i, c := range res.Columns {
 		if c == "count" {
@@ -80,11 +83,33 @@ func (s *attackScene) presence(filters ...api.Filter) (present, known bool, eps 
 	return keptSomeone(res), true, eps
 }
 
+// singlePersonScenes are the settings the single-person attacks run under:
+// the room's defaults, where a filter on a column that is not an allowed
+// dimension is refused; and settings in which the victim agreed to the
+// attacker's near-unique customer_no and its own columns as dimensions, so
+// that only the noise stands between the attacker and one person.
+var singlePersonScenes = []struct {
+	name     string
+	settings map[string]any
+}{
+	{"defaults", nil},
+	{"dimensions allowed", map[string]any{
+		"allowed_dimensions": []string{atkAttacker + ".customer_no", atkVictim + ".plan", atkVictim + ".salary", atkVictim + ".converted"},
+		"bounds":             map[string][2]float64{atkVictim + ".salary": {0, 250_000}, atkVictim + ".score": {atkScoreLo, atkScoreHi}},
+	}},
+}
+
 // TestAttackMembershipByFilter: the attacker isolates one of its own
 // customers with its customer_no column and asks for a count; whether a
 // group was withheld tells whether the victim holds that person.
 func TestAttackMembershipByFilter(t *testing.T) {
-	s := attackRoom(t, attackOpts{})
+	for _, sc := range singlePersonScenes {
+		t.Run(sc.name, func(t *testing.T) { membershipByFilter(t, sc.settings) })
+	}
+}
+
+func membershipByFilter(t *testing.T, settings map[string]any) {
+	s := attackRoom(t, attackOpts{settings: settings})
 	in, out := atkTargets(20)
 	before := s.budgetSpent(s.attacker)
 	correct, answered := 0, 0
@@ -118,7 +143,13 @@ func TestAttackMembershipByFilter(t *testing.T) {
 // the victim's columns, the attacker binary-searches one person's plan,
 // salary and conversion out of presence answers.
 func TestAttackAttributeExtraction(t *testing.T) {
-	s := attackRoom(t, attackOpts{})
+	for _, sc := range singlePersonScenes {
+		t.Run(sc.name, func(t *testing.T) { attributeExtraction(t, sc.settings) })
+	}
+}
+
+func attributeExtraction(t *testing.T, settings map[string]any) {
+	s := attackRoom(t, attackOpts{settings: settings})
 	targets, _ := atkTargets(8)
 	before := s.budgetSpent(s.attacker)
 	queries, refused := 0, 0
@@ -203,7 +234,19 @@ func centroid(res *api.QueryResult) (float64, bool) {
 // TestAttackKMeansSinglePerson: a k-means profile with k = 1 over the
 // isolating filter; a released centroid is that one person's score.
 func TestAttackKMeansSinglePerson(t *testing.T) {
-	s := attackRoom(t, attackOpts{bounds: map[string][2]float64{atkVictim + ".score": {atkScoreLo, atkScoreHi}}})
+	for _, sc := range singlePersonScenes {
+		t.Run(sc.name, func(t *testing.T) {
+			o := attackOpts{settings: sc.settings}
+			if sc.settings == nil {
+				o.bounds = map[string][2]float64{atkVictim + ".score": {atkScoreLo, atkScoreHi}}
+			}
+			kmeansSinglePerson(t, o)
+		})
+	}
+}
+
+func kmeansSinglePerson(t *testing.T, o attackOpts) {
+	s := attackRoom(t, o)
 	// Targets in the overlap, half with each score.
 	var targets []int
 	var lows, highs int
