@@ -278,3 +278,29 @@ func TestDifferencingGuard(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryNamingMistakes: a column without its member, or a metric
+// without its columns, is told how to write it, before policy judges it.
+func TestQueryNamingMistakes(t *testing.T) {
+	_, a, _, _ := readyPair(t, api.ModeHashed, map[string]any{"allowed_dimensions": []string{"alpha.age_band"}})
+	ctx := context.Background()
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		q   api.QuerySpec
+		msg string
+	}{
+		"bare group_by": {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"age_band"}}, "write alpha.age_band or bravo.age_band"},
+		"unknown bare":  {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"zip"}}, "after a member of the collaboration (alpha, bravo)"},
+		"lift alone":    {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: "alpha.spend"}}}, "lift exposed and converted"},
+		"sum alone":     {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum}}}, "sum and avg a column"},
+	} {
+		tc.q.Version, tc.q.Epsilon = api.QueryVersion, 0.1
+		_, err := a.Query(ctx, "c1", tc.q)
+		p := wantProblem(t, err, api.ProblemBadRequest)
+		if !strings.Contains(p.Title, tc.msg) {
+			t.Errorf("%s: %q, want %q", name, p.Title, tc.msg)
+		}
+	}
+}

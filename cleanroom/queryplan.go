@@ -81,7 +81,35 @@ func queryShape(c *collabRecord, spec api.QuerySpec) (*policy.QueryShape, error)
 			sh.SelectsPartitions = true
 		}
 	}
+	for _, col := range slices.Concat(sh.Columns, sh.Dimensions) {
+		if err := checkColumnName(c, col); err != nil {
+			return nil, err
+		}
+	}
 	return sh, nil
+}
+
+// checkColumnName refuses a column not named member.column, before policy
+// judges it, saying how to name it: "age_band" is not a dimension the policy
+// could allow, it is a typo for "coursely.age_band".
+func checkColumnName(c *collabRecord, col string) error {
+	if col == "" {
+		return badRequest("a metric names its columns: sum and avg a column, roi its revenue columns, lift exposed and converted")
+	}
+	member, _, ok := strings.Cut(col, ".")
+	if ok && slices.Contains(c.Members, member) {
+		return nil
+	}
+	var owners []string
+	for _, m := range c.Members {
+		if ds := c.Datasets[m]; ds != nil && slices.Contains(ds.Columns, col) {
+			owners = append(owners, m+"."+col)
+		}
+	}
+	if len(owners) > 0 {
+		return badRequest("columns are named member.column: write %s", strings.Join(owners, " or "))
+	}
+	return badRequest("columns are named member.column, after a member of the collaboration (%s)", strings.Join(c.Members, ", "))
 }
 
 // plan resolves a spec against the collaboration's datasets and its latest
