@@ -210,7 +210,7 @@ func (r *Room) wrap(rt route) http.Handler {
 		var who *actor
 		if !rt.public {
 			var err error
-			if who, err = r.authenticate(req.Context(), req, id); err != nil {
+			if who, err = r.authenticate(req.Context(), sw, req, id); err != nil {
 				writeError(r.log, sw, req, id, err)
 				return
 			}

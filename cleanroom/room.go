@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -42,6 +43,9 @@ type Config struct {
 	Defaults *policy.Constraints
 	// Registry receives the room's metrics (a new one when nil).
 	Registry *prometheus.Registry
+	// AuthFailures throttles failed authentications and sets how often
+	// they are recorded, aggregated (see AuthLimits for the defaults).
+	AuthFailures AuthLimits
 }
 
 // Room is a running clean room. It is safe for concurrent use.
@@ -55,6 +59,7 @@ type Room struct {
 	now     func() time.Time
 	rand    io.Reader
 	metrics *metrics
+	guard   *authGuard // failed authentications, by source
 
 	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
 	cache columnCache
@@ -66,6 +71,10 @@ type Room struct {
 	stopHousekeeping context.CancelFunc
 	housekept        sync.WaitGroup
 	matchMu          sync.Mutex // one match at a time: each may use MatchMemory
+
+	// jtiFault, when set (by tests only), fails the replay cache's
+	// transaction with its error, as a storage failure would.
+	jtiFault atomic.Pointer[error]
 }
 
 // Init creates a room in cfg.Dir, which must not hold one: its identity,
@@ -140,7 +149,9 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		db.Close()
 		return nil, err
 	}
-	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand}
+	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
+	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
+		guard: newAuthGuard(cfg.AuthFailures, cfg.Now)}
 	r.metrics = newMetrics(cfg.Registry, r)
 	if err := r.loadPolicies(ctx); err != nil {
 		r.Close()
@@ -156,19 +167,25 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	hctx, stop := context.WithCancel(context.Background())
 	r.stopHousekeeping = stop
-	r.housekept.Add(1)
+	r.housekept.Add(2)
 	go func() { defer r.housekept.Done(); r.housekeeping(hctx, time.Hour) }()
+	go func() { defer r.housekept.Done(); r.recordAuthFailures(hctx, cfg.AuthFailures.Interval) }()
 	return r, nil
 }
 
-// Close stops the housekeeping, signs a final checkpoint and closes the
-// audit log and the database.
+// Close stops the housekeeping, records the failed authentications not
+// yet recorded, signs a final checkpoint and closes the audit log and the
+// database.
 func (r *Room) Close() error {
+	var err error
 	if r.stopHousekeeping != nil {
 		r.stopHousekeeping()
 		r.housekept.Wait()
+		err = r.flushAuthFailures(context.Background())
 	}
-	err := r.audit.Close()
+	if aerr := r.audit.Close(); err == nil {
+		err = aerr
+	}
 	if derr := r.db.Close(); err == nil {
 		err = derr
 	}

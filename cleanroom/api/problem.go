@@ -32,7 +32,10 @@ const (
 	ProblemInvalidData     = "/problems/invalid-data"
 	ProblemCanaryMismatch  = "/problems/canary-mismatch"
 	ProblemUnavailable     = "/problems/unavailable"
-	ProblemInternal        = "/problems/internal"
+	// ProblemRateLimited: too many failed authentications came from the
+	// caller's address; retry after the Retry-After header's seconds.
+	ProblemRateLimited = "/problems/rate-limited"
+	ProblemInternal    = "/problems/internal"
 )
 
 func (p *Problem) Error() string {
