@@ -38,7 +38,7 @@ type matchRecord struct {
 // canary tokens first, so a normalization or secret mismatch is reported
 // rather than matched at 0%.
 func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.MatchResult, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
 // policy, the answer computed on the cached columns, and the query's
 // epsilon debited from the budget in the transaction of its audit entry.
 func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.QuerySpec) (*api.QueryResult, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
 	}

@@ -219,6 +219,10 @@ func (p *principalRecord) partner() string {
 type actor struct {
 	principalRecord
 	requestID string
+	// recorded is set once an entry for the request is on its way to the
+	// audit log (see entry): then the HTTP wrapper records no refusal of
+	// its own for an error the request returns.
+	recorded atomic.Bool
 }
 
 // act is an action about to be decided.
@@ -281,8 +285,10 @@ func (e applyError) Error() string { return e.err.Error() }
 // commit records an allowed action and, in the same transaction, applies
 // its state change (apply may be nil). If the audit append fails, nothing
 // is applied and the request fails: an action that cannot be audited is not
-// taken.
+// taken. If apply fails, neither the change nor the entry is written, and
+// the request is not marked recorded: the wrapper records the refusal.
 func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(txn *badger.Txn) error) error {
+	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
 	var err error
 	if apply == nil {
@@ -297,6 +303,7 @@ func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision,
 	}
 	var ae applyError
 	if errors.As(err, &ae) {
+		who.recorded.Store(before)
 		return ae.err
 	}
 	if err != nil {
@@ -311,7 +318,12 @@ func (r *Room) auditFailed(err error) error {
 	return &api.Problem{Type: api.ProblemUnavailable, Title: "the audit log cannot record this action, so it was not taken", Status: http.StatusServiceUnavailable}
 }
 
+// entry makes the audit entry of an action of who's and marks the request
+// as recorded. Every caller appends it, and if the append fails, fails the
+// request with the log's own error (auditFailed), which no second entry
+// could record either; commit clears the mark when its apply refuses.
 func (r *Room) entry(who *actor, action, collab string, d policy.Decision, refs []audit.DataRef, result string) audit.Entry {
+	who.recorded.Store(true)
 	return audit.Entry{
 		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: action, Collaboration: collab,
 		Decision:  audit.Decision{Allow: d.Allow, PolicyHash: d.PolicyHash, Reasons: d.Reasons},

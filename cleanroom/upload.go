@@ -86,7 +86,7 @@ func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, er
 
 // startUpload opens an upload of the caller's list to collaboration id.
 func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.StartUpload) (*api.Upload, error) {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.
 // ownUpload returns a collaboration and an upload of the caller's to it;
 // another member's upload does not exist for the caller.
 func (r *Room) ownUpload(who *actor, collab, id string) (*collabRecord, *uploadRecord, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, nil, err
 	}
