@@ -188,8 +188,8 @@ func (r *Room) newCollab(who *actor, req api.CreateCollaboration) (*collabRecord
 		}
 	}
 	c.Bounds = req.Bounds
-	if req.ExpiresInHours < 0 {
-		return nil, badRequest("expires_in_hours must not be negative")
+	if req.ExpiresInHours < 0 || req.ExpiresInHours > 87600 { // ten years, far below a time.Duration's overflow
+		return nil, badRequest("expires_in_hours runs from 0 (no expiry) to 87600 (ten years)")
 	}
 	if req.ExpiresInHours > 0 {
 		c.ExpiresAt = c.Created.Add(time.Duration(req.ExpiresInHours) * time.Hour)
