@@ -44,7 +44,7 @@ const (
 // collaboration-scoped request by a principal whose partner is not a
 // member, and for a collaboration that does not exist: a non-member cannot
 // tell the two apart. It is the policy's own sentence for a non-member.
-const reasonNotMember = "only members of the collaboration may act on it"
+const reasonNotMember = api.ReasonNotMember
 
 // refusal is a problem with a fixed audit reason of its own.
 type refusal struct {

@@ -38,6 +38,11 @@ const (
 	ProblemInternal    = "/problems/internal"
 )
 
+// ReasonNotMember is the one reason a collaboration's routes give a
+// principal whose partner is not a member, whether or not the collaboration
+// exists (a ProblemDenied): check the collaboration's id.
+const ReasonNotMember = "only members of the collaboration may act on it"
+
 func (p *Problem) Error() string {
 	s := fmt.Sprintf("%s (%d)", p.Title, p.Status)
 	if p.Detail != "" {
