@@ -218,19 +218,24 @@ func TestPanicAudited(t *testing.T) {
 	t.Parallel()
 	tr := startRoom(t)
 	tr.partner("alpha", policy.RolePartner, "")
-	srv := httptest.NewServer(tr.room.wrap(route{pattern: "GET /v1/panic", action: "room.read",
-		fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { panic("boom") }}))
+	panics := func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { panic("boom") }
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/panic", tr.room.wrap(route{pattern: "GET /v1/panic", action: "room.read", fn: panics}))
+	mux.Handle("GET /v1/unnamed", tr.room.wrap(route{pattern: "GET /v1/unnamed", fn: panics}))
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	before := tr.room.audit.Size()
-	resp, body := requestAt(t, tr, srv.URL, "alpha", "GET", "/v1/panic", nil)
-	if p := api.ParseProblem(resp.StatusCode, body); resp.StatusCode != 500 || p.Type != api.ProblemInternal || strings.Contains(string(body), "boom") {
-		t.Errorf("panic answered %d %s", resp.StatusCode, body)
-	}
-	if grew := tr.room.audit.Size() - before; grew != 1 {
-		t.Fatalf("the log grew by %d entries, want 1", grew)
-	}
-	if e := lastEntry(t, tr.room); e.Action != "room.read" || e.Decision.Reasons[0] != reasonPanic {
-		t.Errorf("entry %+v", e)
+	for path, action := range map[string]string{"/v1/panic": "room.read", "/v1/unnamed": "request"} {
+		before := tr.room.audit.Size()
+		resp, body := requestAt(t, tr, srv.URL, "alpha", "GET", path, nil)
+		if p := api.ParseProblem(resp.StatusCode, body); resp.StatusCode != 500 || p.Type != api.ProblemInternal || strings.Contains(string(body), "boom") {
+			t.Errorf("%s: panic answered %d %s", path, resp.StatusCode, body)
+		}
+		if grew := tr.room.audit.Size() - before; grew != 1 {
+			t.Fatalf("%s: the log grew by %d entries, want 1", path, grew)
+		}
+		if e := lastEntry(t, tr.room); e.Action != action || e.Decision.Reasons[0] != reasonPanic {
+			t.Errorf("%s: entry %+v", path, e)
+		}
 	}
 	if resp, _ := requestAt(t, tr, tr.url, "alpha", "GET", "/v1/collaborations/c1", nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("after the panic: %d", resp.StatusCode)
