@@ -75,8 +75,10 @@ func (r *Room) wrap(rt route) http.Handler {
 		var who *actor
 		defer func() {
 			stopWatch()
+			cutShort := false
 			if p := recover(); p != nil {
 				r.log.Error("handler panic", "route", rt.pattern, "request_id", id, "panic", fmt.Sprint(p))
+				cutShort = sw.started()
 				r.answer(sw, req, id, rt, who, &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}, reasonPanic)
 			}
 			if sw.expired() && who != nil && !who.recorded.Load() {
@@ -91,6 +93,11 @@ func (r *Room) wrap(rt route) http.Handler {
 			r.metrics.requests.WithLabelValues(rt.pattern, strconv.Itoa(status)).Inc()
 			r.metrics.duration.WithLabelValues(rt.pattern).Observe(d.Seconds())
 			r.log.Info("request", "route", rt.pattern, "status", status, "duration_ms", d.Milliseconds(), "request_id", id)
+			if cutShort {
+				// An answer started before the panic must not look
+				// complete: the server aborts the connection.
+				panic(http.ErrAbortHandler)
+			}
 		}()
 		req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
 		if !rt.public {
@@ -125,15 +132,17 @@ func (r *Room) wrap(rt route) http.Handler {
 }
 
 // answer records the refusal of who's request with reason, unless an entry
-// already recorded it, and writes p; if the log cannot record it, the
-// answer is the log's 503.
-func (r *Room) answer(w http.ResponseWriter, req *http.Request, id string, rt route, who *actor, p *api.Problem, reason string) {
+// already recorded it, and writes p if no answer was started (a panic may
+// come mid-answer); if the log cannot record it, the answer is the log's 503.
+func (r *Room) answer(w *statusWriter, req *http.Request, id string, rt route, who *actor, p *api.Problem, reason string) {
 	if who != nil && !who.recorded.Load() {
 		if err := r.recordRefusal(req.Context(), who, rt, req, reason); err != nil {
 			errors.As(err, &p)
 		}
 	}
-	writeProblem(w, req, id, p)
+	if !w.started() {
+		writeProblem(w, req, id, p)
+	}
 }
 
 // problemFor returns the problem that answers err and the fixed reason the
@@ -223,6 +232,13 @@ func (s *statusWriter) expire(req *http.Request, id string) {
 	s.w.WriteHeader(p.Status)
 	s.w.Write(b)
 	http.NewResponseController(s.w).Flush()
+}
+
+// started reports whether an answer was written.
+func (s *statusWriter) started() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wrote
 }
 
 // expired reports whether the deadline's answer was written.
