@@ -206,7 +206,7 @@ func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.C
 
 // readCollab decides and records a read of collaboration id.
 func (r *Room) readCollab(ctx context.Context, who *actor, id, action string) (*collabRecord, policy.Decision, error) {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return nil, policy.Decision{}, err
 	}
@@ -309,7 +309,7 @@ func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
 }
 
 func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, change func(*collabRecord) error) error {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return err
 	}
@@ -330,7 +330,7 @@ const maxSealed = 256
 // deliverSecret stores the collaboration secret sealed by the caller to
 // member to. The room cannot open it.
 func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sealed []byte) error {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return err
 	}
@@ -355,7 +355,7 @@ func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sea
 
 // secret returns the sealed collaboration secret delivered to the caller.
 func (r *Room) secret(ctx context.Context, who *actor, id string) (*api.SealedSecret, error) {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return nil, err
 	}

@@ -31,9 +31,17 @@ type testRoom struct {
 	keys map[string]*crypto.PartnerKey
 	stop func() // stops serving and closes the room
 	now  func() time.Time
+	// configure, if set, adjusts the room's Config each time it is opened.
+	configure func(*Config)
 }
 
 func startRoom(t testing.TB) *testRoom {
+	t.Helper()
+	return startRoomWith(t, nil)
+}
+
+// startRoomWith starts a room whose Config configure adjusts.
+func startRoomWith(t testing.TB, configure func(*Config)) *testRoom {
 	t.Helper()
 	dir := DataDir(t.TempDir())
 	ctx := context.Background()
@@ -41,7 +49,7 @@ func startRoom(t testing.TB) *testRoom {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}}
+	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, configure: configure}
 	tr.serve()
 	if tr.op, err = client.New(ctx, tr.url, op, client.Options{}); err != nil {
 		t.Fatal(err)
@@ -52,7 +60,11 @@ func startRoom(t testing.TB) *testRoom {
 // serve opens the room's directory and serves it until the test ends.
 func (tr *testRoom) serve() {
 	t := tr.t
-	r, err := Open(context.Background(), Config{Dir: tr.dir, CheckpointInterval: -1, Now: tr.now, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	cfg := Config{Dir: tr.dir, CheckpointInterval: -1, Now: tr.now, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	if tr.configure != nil {
+		tr.configure(&cfg)
+	}
+	r, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

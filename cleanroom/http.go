@@ -3,16 +3,11 @@ package cleanroom
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -27,27 +22,31 @@ import (
 type route struct {
 	pattern string // method and path, as http.ServeMux takes it
 	public  bool   // served without a token
-	body    int64  // request body limit
-	fn      func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error)
+	// action is the policy action the route performs, under which the
+	// wrapper records a refusal no decision recorded.
+	action   string
+	body     int64         // request body limit
+	deadline time.Duration // how long the request may run (deadlineWrite if zero)
+	fn       func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error)
 }
 
 func (r *Room) routes() []route {
 	return []route{
-		{pattern: "GET /healthz", public: true, fn: r.serveHealth},
-		{pattern: "GET /.well-known/jwks.json", public: true, fn: r.serveJWKS},
-		{pattern: "GET /v1/room", public: true, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { return r.Info(), nil }},
+		{pattern: "GET /healthz", public: true, deadline: deadlineRead, fn: r.serveHealth},
+		{pattern: "GET /.well-known/jwks.json", public: true, deadline: deadlineRead, fn: r.serveJWKS},
+		{pattern: "GET /v1/room", public: true, deadline: deadlineRead, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { return r.Info(), nil }},
 
-		{pattern: "POST /v1/principals", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/principals", action: "partner.register", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var p api.Principal
 			if err := decodeJSON(req, &p); err != nil {
 				return nil, err
 			}
 			return created(p), r.registerPrincipal(ctx, who, p)
 		}},
-		{pattern: "GET /v1/principals", fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/principals", action: "room.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.principals(ctx, who)
 		}},
-		{pattern: "POST /v1/collaborations", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations", action: "collaboration.create", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var c api.CreateCollaboration
 			if err := decodeJSON(req, &c); err != nil {
 				return nil, err
@@ -55,30 +54,30 @@ func (r *Room) routes() []route {
 			v, err := r.createCollaboration(ctx, who, c)
 			return created(v), err
 		}},
-		{pattern: "GET /v1/collaborations/{id}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.collaboration(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/accept", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/accept", action: "collaboration.accept", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var a api.AcceptCollaboration
 			if err := decodeJSON(req, &a); err != nil {
 				return nil, err
 			}
 			return ok(), r.accept(ctx, who, req.PathValue("id"), a.SettingsDigest)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/revoke", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/revoke", action: "collaboration.revoke", deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return ok(), r.revoke(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "PUT /v1/collaborations/{id}/secrets/{member}", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "PUT /v1/collaborations/{id}/secrets/{member}", action: "secret.deliver", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.SealedSecret
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
 			}
 			return ok(), r.deliverSecret(ctx, who, req.PathValue("id"), req.PathValue("member"), s.Sealed)
 		}},
-		{pattern: "GET /v1/collaborations/{id}/secret", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/secret", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.secret(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/uploads", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/uploads", action: "dataset.upload", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.StartUpload
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
@@ -86,10 +85,10 @@ func (r *Room) routes() []route {
 			u, err := r.startUpload(ctx, who, req.PathValue("id"), s)
 			return created(u), err
 		}},
-		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.upload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
 		}},
-		{pattern: "PUT /v1/collaborations/{id}/uploads/{upload}/parts/{part}", body: api.MaxPartBytes, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "PUT /v1/collaborations/{id}/uploads/{upload}/parts/{part}", action: "dataset.upload", body: api.MaxPartBytes, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
@@ -97,44 +96,44 @@ func (r *Room) routes() []route {
 			mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 			return r.putPart(ctx, who, req.PathValue("id"), req.PathValue("upload"), part, mt, req.ContentLength, req.Body)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/uploads/{upload}/commit", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/uploads/{upload}/commit", action: "dataset.upload", body: api.MaxJSONBody, deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var cu api.CommitUpload
 			if err := decodeJSON(req, &cu); err != nil {
 				return nil, err
 			}
 			return r.commitUpload(ctx, who, req.PathValue("id"), req.PathValue("upload"), cu)
 		}},
-		{pattern: "GET /v1/collaborations/{id}/tasks", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/tasks", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.tasks(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "GET /v1/collaborations/{id}/tasks/{task}/parts/{part}", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/tasks/{task}/parts/{part}", action: "dataset.reencrypt", deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
 			return r.taskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part)
 		}},
-		{pattern: "PUT /v1/collaborations/{id}/tasks/{task}/parts/{part}", body: taskPartSize*api.TokenSize + 1, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "PUT /v1/collaborations/{id}/tasks/{task}/parts/{part}", action: "dataset.reencrypt", body: taskPartSize*api.TokenSize + 1, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
 			return ok(), r.putTaskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part, req.Body)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/match", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/match", action: "match.run", deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.match(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/queries", body: api.MaxJSONBody, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/queries", action: "query.run", body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var q api.QuerySpec
 			if err := decodeJSON(req, &q); err != nil {
 				return nil, err
 			}
 			return r.query(ctx, who, req.PathValue("id"), q)
 		}},
-		{pattern: "GET /v1/collaborations/{id}/budget", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/budget", action: "budget.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.budgetInfo(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/policy", body: maxModule, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/policy", action: "policy.propose", body: maxModule, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			src, err := io.ReadAll(req.Body)
 			if err != nil {
 				return nil, err
@@ -142,12 +141,12 @@ func (r *Room) routes() []route {
 			h, err := r.proposePolicy(ctx, who, req.PathValue("id"), src)
 			return api.PolicyProposal{Hash: h}, err
 		}},
-		{pattern: "POST /v1/collaborations/{id}/policy/{hash}/approve", fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/policy/{hash}/approve", action: "policy.approve", deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			active, err := r.approvePolicy(ctx, who, req.PathValue("id"), req.PathValue("hash"))
 			return api.PolicyProposal{Hash: req.PathValue("hash"), Active: active}, err
 		}},
-		{pattern: "GET /v1/audit/checkpoint", fn: r.serveCheckpoint},
-		{pattern: "GET /v1/audit/export", fn: r.serveExport},
+		{pattern: "GET /v1/audit/checkpoint", action: "audit.export", deadline: deadlineRead, fn: r.serveCheckpoint},
+		{pattern: "GET /v1/audit/export", action: "audit.export", deadline: deadlineLong, fn: r.serveExport},
 	}
 }
 
@@ -178,114 +177,6 @@ type (
 
 func created(v any) any { return statusBody{http.StatusCreated, v} }
 func ok() any           { return okBody{true} }
-
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
-func newRequestID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func (r *Room) wrap(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		start := time.Now()
-		id := req.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(id) {
-			id = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", id)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if p := recover(); p != nil {
-				r.log.Error("handler panic", "route", rt.pattern, "request_id", id, "panic", fmt.Sprint(p))
-				writeProblem(sw, req, id, &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError})
-			}
-			d := time.Since(start)
-			r.metrics.requests.WithLabelValues(rt.pattern, strconv.Itoa(sw.status)).Inc()
-			r.metrics.duration.WithLabelValues(rt.pattern).Observe(d.Seconds())
-			r.log.Info("request", "route", rt.pattern, "status", sw.status, "duration_ms", d.Milliseconds(), "request_id", id)
-		}()
-		if rt.body > 0 {
-			req.Body = http.MaxBytesReader(sw, req.Body, rt.body)
-		} else {
-			req.Body = http.MaxBytesReader(sw, req.Body, 0)
-		}
-		var who *actor
-		if !rt.public {
-			var err error
-			if who, err = r.authenticate(req.Context(), req, id); err != nil {
-				writeError(r.log, sw, req, id, err)
-				return
-			}
-		}
-		v, err := rt.fn(req.Context(), sw, req, who)
-		if err != nil {
-			writeError(r.log, sw, req, id, err)
-			return
-		}
-		switch v := v.(type) {
-		case []byte:
-			sw.Header().Set("Content-Type", "application/octet-stream")
-			sw.Header().Set("Content-Length", strconv.Itoa(len(v)))
-			sw.Write(v)
-		case rawBody:
-			if err := v.fn(sw); err != nil {
-				r.log.Error("streaming a response failed", "route", rt.pattern, "request_id", id, "err", err)
-			}
-		case statusBody:
-			writeJSON(sw, v.status, v.v)
-		default:
-			writeJSON(sw, http.StatusOK, v)
-		}
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-// writeError answers with a problem. Errors that are not problems are the
-// room's own failures: logged, and answered without detail.
-func writeError(log *slog.Logger, w http.ResponseWriter, req *http.Request, id string, err error) {
-	var p *api.Problem
-	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &p):
-	case errors.As(err, &mb):
-		p = &api.Problem{Type: api.ProblemTooLarge, Title: "the request body is larger than this endpoint accepts", Status: http.StatusRequestEntityTooLarge}
-	case errors.Is(err, context.Canceled):
-		p = &api.Problem{Type: api.ProblemBadRequest, Title: "the request was canceled", Status: 499}
-	default:
-		log.Error("request failed", "request_id", id, "err", err)
-		p = &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}
-	}
-	writeProblem(w, req, id, p)
-}
-
-func writeProblem(w http.ResponseWriter, req *http.Request, id string, p *api.Problem) {
-	out := *p
-	out.RequestID = id
-	out.Instance = req.URL.Path
-	if out.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	}
-	w.Header().Set("Content-Type", api.ProblemContentType)
-	w.WriteHeader(out.Status)
-	json.NewEncoder(w).Encode(out)
-}
 
 func decodeJSON(req *http.Request, v any) error {
 	d := json.NewDecoder(req.Body)

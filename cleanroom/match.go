@@ -76,7 +76,7 @@ func releaseMatch(m *matchRecord, members []string, eps float64, noiseOff bool) 
 // collaboration's budget like a query, and match runs are limited a day, so
 // that matching list after list cannot single anyone out.
 func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.MatchResult, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ type metrics struct {
 	duration            *prometheus.HistogramVec
 	decisions           *prometheus.CounterVec
 	authFailures        *prometheus.CounterVec
+	authRateLimited     prometheus.Counter
 	auditFailures       prometheus.Counter
 	rowsReceived        prometheus.Counter
 	elementsReencrypted prometheus.Counter
@@ -35,6 +36,9 @@ func newMetrics(reg *prometheus.Registry, r *Room) *metrics {
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cleanroom_auth_failures_total", Help: "Refused request tokens by reason.",
 		}, []string{"reason"}),
+		authRateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cleanroom_auth_rate_limited_total", Help: "Requests refused before their token was read: their source had too many failed authentications.",
+		}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cleanroom_audit_append_failures_total", Help: "Actions refused because the audit log could not record them.",
 		}),
@@ -50,7 +54,7 @@ func newMetrics(reg *prometheus.Registry, r *Room) *metrics {
 	auditSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cleanroom_audit_entries", Help: "Entries in the audit log.",
 	}, func() float64 { return float64(r.audit.Size()) })
-	reg.MustRegister(m.requests, m.duration, m.decisions, m.authFailures, m.auditFailures, m.rowsReceived,
+	reg.MustRegister(m.requests, m.duration, m.decisions, m.authFailures, m.authRateLimited, m.auditFailures, m.rowsReceived,
 		m.elementsReencrypted, m.matches, m.queries, auditSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -22,7 +22,7 @@ const maxModule = 64 << 10
 // collaboration) proposed, and so approved, by the caller. It takes effect
 // once every member approved its exact hash.
 func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src []byte) (string, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return "", err
 	}
@@ -68,7 +68,7 @@ func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src
 // approvePolicy records the caller's approval of the proposed module with
 // this hash; with every member's approval it becomes the active policy.
 func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash string) (bool, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return false, err
 	}

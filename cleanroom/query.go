@@ -22,7 +22,7 @@ import (
 // epsilon (and delta, for groups drawn from the data) debited from the
 // ledger in the transaction of its audit entry, with today's query count.
 func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.QuerySpec) (*api.QueryResult, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
 	}

@@ -282,7 +282,7 @@ func (r *Room) task(who *actor, c *collabRecord, id string, part int) (*taskReco
 
 // taskPart returns the elements of one part of a relay task.
 func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part int) ([]byte, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part
 // the last part arrives the set carries one key more, and the room offers it
 // to the next member or, with every key, marks it ready to match.
 func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, part int, body io.Reader) error {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -42,6 +43,9 @@ type Config struct {
 	Defaults *policy.Constraints
 	// Registry receives the room's metrics (a new one when nil).
 	Registry *prometheus.Registry
+	// AuthFailures throttles failed authentications and sets how often
+	// they are recorded, aggregated (see AuthLimits for the defaults).
+	AuthFailures AuthLimits
 }
 
 // Room is a running clean room. It is safe for concurrent use.
@@ -55,6 +59,7 @@ type Room struct {
 	now     func() time.Time
 	rand    io.Reader
 	metrics *metrics
+	guard   *authGuard // failed authentications, by source
 
 	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
 	cache columnCache
@@ -66,6 +71,10 @@ type Room struct {
 	stopHousekeeping context.CancelFunc
 	housekept        sync.WaitGroup
 	matchMu          sync.Mutex // one match at a time: each may use MatchMemory
+
+	// jtiFault, when set (by tests only), fails the replay cache's
+	// transaction with its error, as a storage failure would.
+	jtiFault atomic.Pointer[error]
 }
 
 // Init creates a room in cfg.Dir, which must not hold one: its identity,
@@ -140,7 +149,9 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		db.Close()
 		return nil, err
 	}
-	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand}
+	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
+	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
+		guard: newAuthGuard(cfg.AuthFailures, cfg.Now)}
 	r.metrics = newMetrics(cfg.Registry, r)
 	if err := r.loadPolicies(ctx); err != nil {
 		r.Close()
@@ -156,19 +167,25 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	hctx, stop := context.WithCancel(context.Background())
 	r.stopHousekeeping = stop
-	r.housekept.Add(1)
+	r.housekept.Add(2)
 	go func() { defer r.housekept.Done(); r.housekeeping(hctx, time.Hour) }()
+	go func() { defer r.housekept.Done(); r.recordAuthFailures(hctx, cfg.AuthFailures.Interval) }()
 	return r, nil
 }
 
-// Close stops the housekeeping, signs a final checkpoint and closes the
-// audit log and the database.
+// Close stops the housekeeping, records the failed authentications not
+// yet recorded, signs a final checkpoint and closes the audit log and the
+// database.
 func (r *Room) Close() error {
+	var err error
 	if r.stopHousekeeping != nil {
 		r.stopHousekeeping()
 		r.housekept.Wait()
+		err = r.flushAuthFailures(context.Background())
 	}
-	err := r.audit.Close()
+	if aerr := r.audit.Close(); err == nil {
+		err = aerr
+	}
 	if derr := r.db.Close(); err == nil {
 		err = derr
 	}
@@ -202,6 +219,10 @@ func (p *principalRecord) partner() string {
 type actor struct {
 	principalRecord
 	requestID string
+	// recorded is set once an entry for the request is on its way to the
+	// audit log (see entry): then the HTTP wrapper records no refusal of
+	// its own for an error the request returns.
+	recorded atomic.Bool
 }
 
 // act is an action about to be decided.
@@ -264,8 +285,10 @@ func (e applyError) Error() string { return e.err.Error() }
 // commit records an allowed action and, in the same transaction, applies
 // its state change (apply may be nil). If the audit append fails, nothing
 // is applied and the request fails: an action that cannot be audited is not
-// taken.
+// taken. If apply fails, neither the change nor the entry is written, and
+// the request is not marked recorded: the wrapper records the refusal.
 func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(txn *badger.Txn) error) error {
+	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
 	var err error
 	if apply == nil {
@@ -280,6 +303,7 @@ func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision,
 	}
 	var ae applyError
 	if errors.As(err, &ae) {
+		who.recorded.Store(before)
 		return ae.err
 	}
 	if err != nil {
@@ -294,7 +318,12 @@ func (r *Room) auditFailed(err error) error {
 	return &api.Problem{Type: api.ProblemUnavailable, Title: "the audit log cannot record this action, so it was not taken", Status: http.StatusServiceUnavailable}
 }
 
+// entry makes the audit entry of an action of who's and marks the request
+// as recorded. Every caller appends it, and if the append fails, fails the
+// request with the log's own error (auditFailed), which no second entry
+// could record either; commit clears the mark when its apply refuses.
 func (r *Room) entry(who *actor, action, collab string, d policy.Decision, refs []audit.DataRef, result string) audit.Entry {
+	who.recorded.Store(true)
 	return audit.Entry{
 		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: action, Collaboration: collab,
 		Decision:  audit.Decision{Allow: d.Allow, PolicyHash: d.PolicyHash, Reasons: d.Reasons},

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -86,7 +85,7 @@ func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, er
 
 // startUpload opens an upload of the caller's list to collaboration id.
 func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.StartUpload) (*api.Upload, error) {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +216,7 @@ func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.
 // ownUpload returns a collaboration and an upload of the caller's to it;
 // another member's upload does not exist for the caller.
 func (r *Room) ownUpload(who *actor, collab, id string) (*collabRecord, *uploadRecord, error) {
-	c, err := r.collab(collab)
+	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,7 +248,12 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	}
 	parts := u.Parts
 	if u.Rows == 0 {
-		parts = int((maxListRows(len(u.Canary)) + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
+		// Undeclared rows are bounded by the policy's list size already.
+		limit := maxListRows(len(u.Canary))
+		if m := d.Constraints.MaxListSize; m > 0 {
+			limit = min(limit, m)
+		}
+		parts = int((limit + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
 	}
 	if part < 0 || part >= parts {
 		return nil, badRequest("part numbers run from 0 to %d", parts-1)
@@ -461,18 +465,24 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	if err := u.declare(req.Rows); err != nil {
 		return nil, err
 	}
-	var missing []string
+	// The rows are decided before anything is sized by them: the policy's
+	// list sizes bound the parts. Its decision on the whole dataset (with
+	// the difference from the previous one) follows once the parts are in.
+	if _, err := r.authorize(ctx, who, act{action: "dataset.upload", collab: c, resource: uploadResource(u.Rows)}); err != nil {
+		return nil, err
+	}
+	// Every stored part is numbered below u.Parts (putPart and declare
+	// refuse others), so all are present when as many are stored, and the
+	// digests are allocated only then: as many as the parts stored.
+	if missing := u.Parts - len(u.Received); missing > 0 {
+		return nil, conflict("parts not received yet: %d of %d (resume the upload)", missing, u.Parts)
+	}
 	digests := make([]string, u.Parts)
-	for p := range u.Parts {
-		info, ok := u.Received[p]
-		if !ok {
-			missing = append(missing, strconv.Itoa(p))
-			continue
+	for p, info := range u.Received {
+		if p < 0 || p >= u.Parts {
+			return nil, fmt.Errorf("cleanroom: upload %s holds part %d of %d", id, p, u.Parts)
 		}
 		digests[p] = info.Digest
-	}
-	if len(missing) > 0 {
-		return nil, conflict("parts not received yet: %d of %d (resume the upload)", len(missing), u.Parts)
 	}
 	digest := api.DatasetDigest(digests)
 	if req.Digest != digest {

@@ -58,8 +58,8 @@ const (
 	// its values (the upload's limit on a value).
 	MaxDomainValues   = 1000
 	MaxDomainValueLen = 256
-	// MaxExpiresInHours is ten years.
-	MaxExpiresInHours = 10 * 366 * 24
+	// MaxExpiresInHours is ten years, far below a time.Duration's limit.
+	MaxExpiresInHours = 87600
 )
 
 var columnName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

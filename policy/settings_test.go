@@ -57,7 +57,7 @@ func TestSettingsCheck(t *testing.T) {
 		{`{"domains": {"b.plan": []}}`, "domains.b.plan: a domain lists 1 to 1000 values"},
 		{`{"domains": {"b.plan": ["x", "x"]}}`, "domains.b.plan: values are distinct"},
 		{`{"never_output_columns": ["c.zip"]}`, `"c.zip" names no member`},
-		{`{"expires_in_hours": 9223372036854775807}`, "expires_in_hours: 0 (no expiry) to 87840"},
+		{`{"expires_in_hours": 9223372036854775807}`, "expires_in_hours: 0 (no expiry) to 87600"},
 		{`{"expires_in_hours": -1}`, "expires_in_hours"},
 	}
 	for _, tt := range tests {

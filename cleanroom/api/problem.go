@@ -32,8 +32,16 @@ const (
 	ProblemInvalidData     = "/problems/invalid-data"
 	ProblemCanaryMismatch  = "/problems/canary-mismatch"
 	ProblemUnavailable     = "/problems/unavailable"
-	ProblemInternal        = "/problems/internal"
+	// ProblemRateLimited: too many failed authentications came from the
+	// caller's address; retry after the Retry-After header's seconds.
+	ProblemRateLimited = "/problems/rate-limited"
+	ProblemInternal    = "/problems/internal"
 )
+
+// ReasonNotMember is the one reason a collaboration's routes give a
+// principal whose partner is not a member, whether or not the collaboration
+// exists (a ProblemDenied): check the collaboration's id.
+const ReasonNotMember = "only members of the collaboration may act on it"
 
 func (p *Problem) Error() string {
 	s := fmt.Sprintf("%s (%d)", p.Title, p.Status)

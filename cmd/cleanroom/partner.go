@@ -72,6 +72,9 @@ func explain(err error) error {
 		case api.ProblemUnauthenticated:
 			return withHint(err, "is this the key the operator registered, for this room? (--key, --as, --room)")
 		case api.ProblemDenied:
+			if len(p.Reasons) == 1 && p.Reasons[0] == api.ReasonNotMember {
+				return withHint(err, "check the collaboration id; only its members can see it")
+			}
 			return withHint(err, "the collaboration's policy refused it; the reasons above say why")
 		case api.ProblemNotFound:
 			return withHint(err, "check the collaboration id; only its members can see it")

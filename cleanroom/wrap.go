@@ -1,0 +1,276 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+)
+
+// How long a request may run, by kind of route. The handler's context ends
+// then (and when the client goes away), so whatever honours it stops; a
+// request still running at its deadline is answered 503 if nothing was
+// written yet, and its late answer is dropped.
+const (
+	deadlineRead     = 30 * time.Second // reads of the room's records
+	deadlineWrite    = time.Minute      // small changes, and routes that name none
+	deadlineQuery    = 2 * time.Minute  // an aggregate query over the join
+	deadlineTransfer = 5 * time.Minute  // one upload or relay part: the server's read timeout
+	deadlineLong     = 30 * time.Minute // whole datasets: commits (difference, shuffle), matches, exports
+)
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// deadlineProblem answers a request still running at its deadline.
+var deadlineProblem = api.Problem{
+	Type: api.ProblemUnavailable, Status: http.StatusServiceUnavailable,
+	Title: "the request did not finish within its deadline; it may still take effect, so check before retrying",
+}
+
+// wrap serves a route: request id, body limit, deadline, authentication,
+// the handler, its answer, and the audit entry of any error the handler's
+// own decisions did not record (refusal.go). A panic is answered 500 and
+// recorded; it never ends the process.
+func (r *Room) wrap(rt route) http.Handler {
+	deadline := rt.deadline
+	if deadline <= 0 {
+		deadline = deadlineWrite
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		id := req.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		if deadline > writeTimeout {
+			// The server's write timeout would cut the answer off first.
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(deadline + 10*time.Second))
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), deadline)
+		defer cancel()
+		req = req.WithContext(ctx)
+		sw := &statusWriter{w: w, h: http.Header{}, status: http.StatusOK}
+		stopWatch := context.AfterFunc(ctx, func() {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				sw.expire(req, id)
+			}
+		})
+		var who *actor
+		defer func() {
+			stopWatch()
+			cutShort := false
+			if p := recover(); p != nil {
+				r.log.Error("handler panic", "route", rt.pattern, "request_id", id, "panic", fmt.Sprint(p))
+				cutShort = sw.started()
+				r.answer(sw, req, id, rt, who, &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}, reasonPanic)
+			}
+			if sw.expired() && who != nil && !who.recorded.Load() {
+				// Answered 503 at the deadline; the handler, finishing
+				// later, recorded nothing of its own.
+				if err := r.recordRefusal(ctx, who, rt, req, reasonDeadline); err != nil {
+					r.log.Error("recording a request past its deadline", "route", rt.pattern, "request_id", id, "err", err)
+				}
+			}
+			status := sw.finish()
+			d := time.Since(start)
+			r.metrics.requests.WithLabelValues(rt.pattern, strconv.Itoa(status)).Inc()
+			r.metrics.duration.WithLabelValues(rt.pattern).Observe(d.Seconds())
+			r.log.Info("request", "route", rt.pattern, "status", status, "duration_ms", d.Milliseconds(), "request_id", id)
+			if cutShort {
+				// An answer started before the panic must not look
+				// complete: the server aborts the connection.
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
+		if !rt.public {
+			var err error
+			if who, err = r.authenticate(ctx, sw, req, id); err != nil {
+				p, _ := r.problemFor(ctx, id, err)
+				writeProblem(sw, req, id, p)
+				return
+			}
+		}
+		v, err := rt.fn(ctx, sw, req, who)
+		if err != nil {
+			p, reason := r.problemFor(ctx, id, err)
+			r.answer(sw, req, id, rt, who, p, reason)
+			return
+		}
+		switch v := v.(type) {
+		case []byte:
+			sw.Header().Set("Content-Type", "application/octet-stream")
+			sw.Header().Set("Content-Length", strconv.Itoa(len(v)))
+			sw.Write(v)
+		case rawBody:
+			if err := v.fn(sw); err != nil {
+				r.log.Error("streaming a response failed", "route", rt.pattern, "request_id", id, "err", err)
+			}
+		case statusBody:
+			writeJSON(sw, v.status, v.v)
+		default:
+			writeJSON(sw, http.StatusOK, v)
+		}
+	})
+}
+
+// answer records the refusal of who's request with reason, unless an entry
+// already recorded it, and writes p if no answer was started (a panic may
+// come mid-answer); if the log cannot record it, the answer is the log's 503.
+func (r *Room) answer(w *statusWriter, req *http.Request, id string, rt route, who *actor, p *api.Problem, reason string) {
+	if who != nil && !who.recorded.Load() {
+		if err := r.recordRefusal(req.Context(), who, rt, req, reason); err != nil {
+			errors.As(err, &p)
+		}
+	}
+	if !w.started() {
+		writeProblem(w, req, id, p)
+	}
+}
+
+// problemFor returns the problem that answers err and the fixed reason the
+// audit log records for it. Errors that are not problems are the room's own
+// failures: logged, and answered without detail.
+func (r *Room) problemFor(ctx context.Context, id string, err error) (*api.Problem, string) {
+	var p *api.Problem
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &p):
+	case errors.As(err, &mb):
+		p = &api.Problem{Type: api.ProblemTooLarge, Title: "the request body is larger than this endpoint accepts", Status: http.StatusRequestEntityTooLarge}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		dp := deadlineProblem
+		return &dp, reasonDeadline
+	case errors.Is(err, context.Canceled):
+		p = &api.Problem{Type: api.ProblemBadRequest, Title: "the request was canceled", Status: 499}
+	default:
+		r.log.Error("request failed", "request_id", id, "err", err)
+		p = &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}
+	}
+	return p, refusalReason(err, p)
+}
+
+// statusWriter is the ResponseWriter a handler writes to. It keeps the
+// handler's headers apart until it writes, so that the deadline's answer
+// (expire), written from another goroutine, and the handler's never mix:
+// whichever writes first is the answer, and the other's writes are dropped.
+type statusWriter struct {
+	w http.ResponseWriter
+	h http.Header // the handler's, copied to w's when it writes
+
+	mu      sync.Mutex
+	status  int
+	wrote   bool
+	timeout bool // the deadline's answer was written
+	closed  bool // the deadline's answer was written, or the request is over
+}
+
+func (s *statusWriter) Header() http.Header { return s.h }
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed && !s.wrote {
+		s.writeHeader(code)
+	}
+}
+
+func (s *statusWriter) writeHeader(code int) {
+	maps.Copy(s.w.Header(), s.h)
+	s.status, s.wrote = code, true
+	s.w.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, http.ErrHandlerTimeout
+	}
+	if !s.wrote {
+		s.writeHeader(http.StatusOK)
+	}
+	return s.w.Write(b)
+}
+
+// expire answers 503 if nothing was written yet, and drops what the
+// handler writes from then on.
+func (s *statusWriter) expire(req *http.Request, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.wrote {
+		return
+	}
+	s.closed, s.timeout = true, true
+	p := deadlineProblem
+	p.RequestID, p.Instance = id, req.URL.Path
+	b, _ := json.Marshal(p)
+	// A complete answer now, on a connection not to be reused: the
+	// handler still holds it until it returns.
+	h := s.w.Header()
+	h.Set("Content-Type", api.ProblemContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Connection", "close")
+	s.status, s.wrote = p.Status, true
+	s.w.WriteHeader(p.Status)
+	s.w.Write(b)
+	http.NewResponseController(s.w).Flush()
+}
+
+// started reports whether an answer was written.
+func (s *statusWriter) started() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wrote
+}
+
+// expired reports whether the deadline's answer was written.
+func (s *statusWriter) expired() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timeout
+}
+
+// finish ends the request's writing (a deadline's answer after this would
+// write to a finished response) and returns the status answered.
+func (s *statusWriter) finish() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeProblem(w http.ResponseWriter, req *http.Request, id string, p *api.Problem) {
+	out := *p
+	out.RequestID = id
+	out.Instance = req.URL.Path
+	if out.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	w.Header().Set("Content-Type", api.ProblemContentType)
+	w.WriteHeader(out.Status)
+	json.NewEncoder(w).Encode(out)
+}
