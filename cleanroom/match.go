@@ -94,8 +94,11 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	mr.JoinDigest = hex.EncodeToString(jw.h.Sum(nil))
 	refs = append(refs, audit.DataRef{Name: fmt.Sprintf("join/%s/%d", c.ID, run), Digest: mr.JoinDigest, Rows: res.Matches})
 	out, _ := json.Marshal(mr.MatchResult)
-	sum := sha256.Sum256(out)
-	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
+	digest, err := r.resultDigest(ctx, c.ID, out)
+	if err != nil {
+		return nil, err
+	}
+	err = r.commit(ctx, who, a, d, refs, digest, func(txn *badger.Txn) error {
 		return updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err

@@ -2,8 +2,6 @@ package cleanroom
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,10 +86,13 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 		res.Clusters = append(res.Clusters, api.Cluster{Centroid: cl.Centroid, Size: cl.Size})
 	}
 	body, _ := json.Marshal(res)
-	sum := sha256.Sum256(body)
+	digest, err := r.resultDigest(ctx, c.ID, body)
+	if err != nil {
+		return nil, err
+	}
 	refs := []audit.DataRef{{Name: fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run), Digest: c.Match.JoinDigest, Rows: c.Match.Matched}}
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
+	err = r.commit(ctx, who, a, d, refs, digest, func(txn *badger.Txn) error {
 		c, err := r.loadCollab(txn, collab)
 		if err != nil {
 			return err

@@ -210,6 +210,16 @@ type act struct {
 	collab   *collabRecord // nil for room actions
 	resource policy.Resource
 	usage    policy.Usage
+	// charge is what an allowed action records for budget reconciliation:
+	// the privacy budget it debits, in micro-epsilon, and its spec's keyed
+	// digest (Room.specDigest). commit writes both into its entry.
+	charge charge
+}
+
+// charge is an action's debit as its audit entry records it.
+type charge struct {
+	epsilonMicro int64
+	specDigest   string
 }
 
 func (r *Room) decide(ctx context.Context, who *actor, a act) policy.Decision {
@@ -267,6 +277,7 @@ func (e applyError) Error() string { return e.err.Error() }
 // taken.
 func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(txn *badger.Txn) error) error {
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
+	e.EpsilonMicro, e.SpecDigest = a.charge.epsilonMicro, a.charge.specDigest
 	var err error
 	if apply == nil {
 		_, err = r.audit.Append(ctx, e)
