@@ -277,3 +277,55 @@ func TestKeyedResultDigests(t *testing.T) {
 		t.Fatalf("two collaborations share a digest key (%v)", err)
 	}
 }
+
+// TestChargeReconciles: what an act charges (act.charge) is recorded in its
+// entry by commit, and an auditor's bundle sums to it.
+func TestChargeReconciles(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, a, b)
+	aud := tr.partner("aud", policy.RoleAuditor, "bravo")
+	ctx := context.Background()
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.25}
+	sd, err := tr.room.specDigest(ctx, "c1", &spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := &actor{principalRecord: principalRecord{ID: "alpha", Role: policy.RolePartner}, requestID: "charge-test"}
+	d := policy.Decision{Allow: true, PolicyHash: tr.room.policy.BundleHash()}
+	for _, micro := range []int64{250_000, 100_000} {
+		a := act{action: "query.run", collab: c, charge: charge{epsilonMicro: micro, specDigest: sd}}
+		if err := tr.room.commit(ctx, who, a, d, nil, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := exportAs(t, tr, aud)
+	var entries []audit.Entry
+	for _, i := range x.order {
+		entries = append(entries, x.entries[i])
+	}
+	if got := audit.ReconcileBudget(entries); got["c1"] != 350_000 || len(got) != 1 {
+		t.Fatalf("ReconcileBudget = %v, want c1: 350000", got)
+	}
+	key, err := a.DigestKey(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range entries {
+		if e.Action == "query.run" {
+			if err := client.CheckSpec(key, e.SpecDigest, &spec); err != nil {
+				t.Errorf("spec digest: %v", err)
+			}
+			checked++
+		}
+	}
+	if checked != 2 {
+		t.Fatalf("%d charged entries in the auditor's bundle, want 2", checked)
+	}
+}
