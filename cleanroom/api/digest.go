@@ -50,6 +50,9 @@ type DigestKey struct {
 
 func (k DigestKey) String() string { return "digest key " + k.ID + " of " + k.Collaboration }
 
+// GoString keeps the key out of %#v.
+func (k DigestKey) GoString() string { return k.String() }
+
 // LogValue keeps the key out of structured logs.
 func (k DigestKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
