@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -124,15 +123,9 @@ func (r *replay) root() (tlog.Hash, error) { return tlog.TreeHash(r.n, r) }
 // latest checkpoint) to w. A writable log signs a checkpoint first, so the
 // bundle covers every entry; a read-only one exports up to its latest.
 func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
-	c, err := l.LatestCheckpoint(ctx)
-	if !l.opts.ReadOnly {
-		c, err = l.Checkpoint(ctx)
-	}
+	c, err := l.exportCheckpoint(ctx)
 	if err != nil {
 		return err
-	}
-	if c == nil {
-		return errors.New("audit: the log has no checkpoint to export against")
 	}
 	if to <= 0 {
 		to = c.Size
@@ -143,20 +136,8 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
 	return l.db.View(func(txn *badger.Txn) error {
 		store := txnHashReader{txn}
 		h := bundleHeader{Format: BundleFormat, Origin: c.Origin, From: from, To: to, Checkpoint: string(c.Note)}
-
-		all, err := l.Checkpoints(ctx)
-		if err != nil {
+		if h.History, err = l.history(ctx, c, store); err != nil {
 			return err
-		}
-		for _, old := range all {
-			if old.Size >= c.Size {
-				continue
-			}
-			p, err := tlog.ProveTree(c.Size, old.Size, store)
-			if err != nil {
-				return fmt.Errorf("audit: consistency proof from %d: %w", old.Size, err)
-			}
-			h.History = append(h.History, bundleHistory{string(old.Note), p})
 		}
 		if to < c.Size {
 			if h.TailProof, err = tlog.ProveTree(c.Size, to, store); err != nil {

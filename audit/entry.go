@@ -10,9 +10,17 @@ import (
 	"unicode/utf8"
 )
 
-// EntryVersion is the version of the canonical entry encoding, written as
-// "v" in every entry.
-const EntryVersion = 1
+// Versions of the canonical entry encoding, written as "v" in every entry.
+// An entry that records a budget charge or a spec digest is written as
+// EntryVersion; one that records neither keeps the first encoding,
+// byte for byte, so that entries logged before those fields existed still
+// hash to the leaves the room recorded. A verifier that reads only the
+// first version refuses the second by its number rather than by its
+// unknown fields.
+const (
+	entryVersion1 = 1
+	EntryVersion  = 2
+)
 
 // Entry is one audited action: who did what, to which collaboration, what
 // policy decided, and digests of the data touched. It never holds an
@@ -27,8 +35,21 @@ type Entry struct {
 	Collaboration string    // the collaboration acted on, if any
 	Decision      Decision
 	Data          []DataRef // the data touched, by digest
-	ResultDigest  string    // SHA-256 (hex) of the result returned, if any
-	RequestID     string
+	// EpsilonMicro is the privacy budget the action charged its
+	// collaboration, in micro-epsilon (1 ε = 1,000,000), the budget
+	// ledger's unit; 0 when it charged none. ReconcileBudget sums it.
+	EpsilonMicro int64
+	// SpecDigest is the keyed digest (HMAC-SHA256, hex) of the query spec
+	// the action answered, if any: keyed like ResultDigest, because a spec
+	// is chosen by an analyst from few plausible ones and a plain hash
+	// would tell an auditor which.
+	SpecDigest string
+	// ResultDigest is the keyed digest (HMAC-SHA256 under the
+	// collaboration's digest key, hex) of the result returned, if any:
+	// members, who hold the key, check a result against it; nobody else
+	// can test guesses of a low-entropy result against it.
+	ResultDigest string
+	RequestID    string
 }
 
 // Decision is the policy's verdict on the action.
@@ -60,6 +81,8 @@ type wireEntry struct {
 	Collaboration string     `json:"collaboration,omitempty"`
 	Decision      wireDecis  `json:"decision"`
 	Data          []wireData `json:"data,omitempty"`
+	EpsilonMicro  int64      `json:"epsilon_micro,omitempty"`
+	SpecDigest    string     `json:"spec_digest,omitempty"`
 	ResultDigest  string     `json:"result_digest,omitempty"`
 	RequestID     string     `json:"request_id,omitempty"`
 }
@@ -125,6 +148,12 @@ func (e *Entry) Validate() error {
 	if e.ResultDigest != "" && !isDigest(e.ResultDigest) {
 		return invalidf("result digest is not a SHA-256 in lowercase hex")
 	}
+	if e.SpecDigest != "" && !isDigest(e.SpecDigest) {
+		return invalidf("spec digest is not a SHA-256 in lowercase hex")
+	}
+	if e.EpsilonMicro < 0 {
+		return invalidf("negative epsilon")
+	}
 	if len(e.Data) > maxRefs {
 		return invalidf("more than %d data references", maxRefs)
 	}
@@ -174,14 +203,20 @@ func (e *Entry) MarshalCanonical() ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	v := entryVersion1
+	if e.EpsilonMicro != 0 || e.SpecDigest != "" {
+		v = EntryVersion
+	}
 	w := wireEntry{
-		V:             EntryVersion,
+		V:             v,
 		Time:          e.Time.UTC().Format(time.RFC3339Nano),
 		Principal:     e.Principal,
 		Role:          e.Role,
 		Action:        e.Action,
 		Collaboration: e.Collaboration,
 		Decision:      wireDecis{e.Decision.Allow, e.Decision.PolicyHash, e.Decision.Reasons},
+		EpsilonMicro:  e.EpsilonMicro,
+		SpecDigest:    e.SpecDigest,
 		ResultDigest:  e.ResultDigest,
 		RequestID:     e.RequestID,
 	}
@@ -209,8 +244,8 @@ func ParseEntry(b []byte) (Entry, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Entry{}, invalidf("not an entry")
 	}
-	if w.V != EntryVersion {
-		return Entry{}, invalidf("entry version %d, want %d", w.V, EntryVersion)
+	if w.V != entryVersion1 && w.V != EntryVersion {
+		return Entry{}, invalidf("entry version %d, want %d or %d", w.V, entryVersion1, EntryVersion)
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.Time)
 	if err != nil {
@@ -220,7 +255,8 @@ func ParseEntry(b []byte) (Entry, error) {
 		Time: t, Principal: w.Principal, Role: w.Role, Action: w.Action,
 		Collaboration: w.Collaboration,
 		Decision:      Decision{w.Decision.Allow, w.Decision.PolicyHash, w.Decision.Reasons},
-		ResultDigest:  w.ResultDigest, RequestID: w.RequestID,
+		EpsilonMicro:  w.EpsilonMicro, SpecDigest: w.SpecDigest,
+		ResultDigest: w.ResultDigest, RequestID: w.RequestID,
 	}
 	for _, d := range w.Data {
 		e.Data = append(e.Data, DataRef(d))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ type Receipt struct {
 type Log struct {
 	db       *badger.DB
 	ownDB    bool
+	tmpDir   string // a recovered copy of the store (OpenForExport), removed on Close
 	opts     Options
 	signer   note.Signer
 	verifier note.Verifier
@@ -91,6 +93,7 @@ type Log struct {
 
 type appendReq struct {
 	entry []byte
+	scope []byte // its key in the scope index (see index.go)
 	fn    func(*badger.Txn) error
 	done  chan appendRes
 }
@@ -167,6 +170,9 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 		}
 	}
 	if err := l.checkAgainstCheckpoint(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.completeIndex(ctx); err != nil {
 		return nil, err
 	}
 	l.reqs = make(chan *appendReq, 4*maxBatch)
@@ -283,7 +289,7 @@ func (l *Log) AppendTx(ctx context.Context, e Entry, fn func(txn *badger.Txn) er
 	if l.opts.ReadOnly {
 		return Receipt{}, ErrReadOnly
 	}
-	req := &appendReq{entry: b, fn: fn, done: make(chan appendRes, 1)}
+	req := &appendReq{entry: b, scope: scopeKeyPrefix(e.Collaboration, e.Principal), fn: fn, done: make(chan appendRes, 1)}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()
@@ -384,6 +390,9 @@ func (l *Log) commit(batch []*appendReq) {
 			if err := txn.Set(indexKey(prefixEntry, n), req.entry); err != nil {
 				return err
 			}
+			if err := txn.Set(binary.BigEndian.AppendUint64(req.scope, uint64(n)), nil); err != nil {
+				return err
+			}
 			base := tlog.StoredHashIndex(0, n)
 			for j, h := range hashes {
 				if err := txn.Set(indexKey(prefixHash, base+int64(j)), append([]byte(nil), h[:]...)); err != nil {
@@ -394,6 +403,9 @@ func (l *Log) commit(batch []*appendReq) {
 			n++
 		}
 		if err := txn.Set(keySize, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+			return err
+		}
+		if err := txn.Set(keyIndexed, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
 			return err
 		}
 		if l.beforeCommit != nil {
@@ -489,6 +501,11 @@ func (l *Log) Close() error {
 		}
 		if l.ownDB {
 			l.closeErr = l.db.Close()
+		}
+		if l.tmpDir != "" {
+			if err := os.RemoveAll(l.tmpDir); err != nil && l.closeErr == nil {
+				l.closeErr = err
+			}
 		}
 	})
 	return l.closeErr

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 
@@ -19,9 +18,11 @@ import (
 
 // Report says what a successful Verify checked.
 type Report struct {
+	Format      string `json:"format"` // BundleFormat or SparseBundleFormat
+	Scope       string `json:"scope,omitempty"`
 	Origin      string `json:"origin"`
-	From        int64  `json:"from"`
-	To          int64  `json:"to"`
+	From        int64  `json:"from"` // the first entry's index
+	To          int64  `json:"to"`   // one past the last entry's index
 	TreeSize    int64  `json:"tree_size"`
 	Root        string `json:"root"`
 	Entries     int64  `json:"entries"`
@@ -53,62 +54,116 @@ func failf(index int64, format string, a ...any) error {
 	return &VerifyError{Index: index, Reason: fmt.Sprintf(format, a...)}
 }
 
+// hashText is the length of a hash in standard base64.
+const hashText = 44
+
+// decodeHash decodes a hash in standard base64. Decode writes as many bytes
+// as the text holds (33 for 44 characters without padding), so it decodes
+// into a buffer that fits them and checks the count.
+func decodeHash(h *tlog.Hash, text []byte) bool {
+	var buf [hashText * 3 / 4]byte
+	if len(text) != hashText {
+		return false
+	}
+	n, err := base64.StdEncoding.Decode(buf[:], text)
+	if err != nil || n != tlog.HashSize {
+		return false
+	}
+	copy(h[:], buf[:n])
+	return true
+}
+
 // verifyChunk is how many entries are checked in parallel at a time.
 const verifyChunk = 8192
 
-// Verify checks an export bundle offline with the room's signed-note
-// verifier key. If since is not nil (a checkpoint the caller saved earlier),
-// Verify also proves that the bundle's log extends it: a log that was rolled
-// back or forked since then fails. On failure the error is a *VerifyError.
+// Verify checks an export bundle of either format (BundleFormat or
+// SparseBundleFormat) offline with the room's signed-note verifier key. If
+// since is not nil (a checkpoint the caller saved earlier), Verify also
+// proves that the bundle's log extends it: a log that was rolled back or
+// forked since then fails. On failure the error is a *VerifyError.
 func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
+	return VerifyEntries(r, v, since, nil)
+}
+
+// VerifyEntries is Verify that also hands fn every entry, parsed, in index
+// order, once the entry itself is checked. What fn saw is to be trusted
+// only when VerifyEntries returns nil (a later entry or the tree may still
+// fail). An error from fn ends the verification and is returned as is.
+func VerifyEntries(r io.Reader, v note.Verifier, since []byte, fn func(index int64, e Entry) error) (*Report, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	first, err := readLine(br)
 	if err != nil {
 		return nil, failf(-1, "no header: %v", err)
 	}
+	var f struct {
+		Format string `json:"format"`
+	}
+	if err := json.Unmarshal(first, &f); err != nil {
+		return nil, failf(-1, "header is not JSON")
+	}
+	switch f.Format {
+	case BundleFormat:
+		return verifyFull(br, first, v, since, fn)
+	case SparseBundleFormat:
+		return verifySparse(br, first, v, since, fn)
+	}
+	return nil, failf(-1, "format %q, want %q or %q", f.Format, BundleFormat, SparseBundleFormat)
+}
+
+// verifyCheckpoints checks the latest checkpoint, every earlier one (signed
+// by the same key, and a prefix of the latest) and, if given, the caller's
+// own earlier checkpoint. It returns the latest and the earlier ones.
+func verifyCheckpoints(v note.Verifier, signed string, history []bundleHistory, since []byte, rep *Report) (*Checkpoint, []*Checkpoint, error) {
+	latest, err := ParseCheckpoint([]byte(signed), v)
+	if err != nil {
+		return nil, nil, failf(-1, "latest checkpoint: %v", err)
+	}
+	rep.Origin, rep.TreeSize, rep.Checkpoints = latest.Origin, latest.Size, 1
+	rep.Root = base64.StdEncoding.EncodeToString(latest.Root[:])
+	var older []*Checkpoint
+	for _, hc := range history {
+		c, err := ParseCheckpoint([]byte(hc.Checkpoint), v)
+		if err != nil {
+			return nil, nil, failf(-1, "historical checkpoint: %v", err)
+		}
+		if err := CheckConsistency(c, latest, hc.Proof); err != nil {
+			return nil, nil, &VerifyError{Index: -1, Reason: err.Error()}
+		}
+		rep.Checkpoints++
+		older = append(older, c)
+	}
+	if since != nil {
+		if err := checkSince(since, v, latest, history); err != nil {
+			return nil, nil, err
+		}
+		s, _ := ParseCheckpoint(since, v)
+		rep.Since = s.Size
+	}
+	return latest, older, nil
+}
+
+// verifyFull checks a BundleFormat bundle: every entry of a range, and the
+// tree recomputed from them.
+func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, fn func(int64, Entry) error) (*Report, error) {
 	var h bundleHeader
 	if err := json.Unmarshal(first, &h); err != nil {
 		return nil, failf(-1, "header is not JSON")
 	}
-	if h.Format != BundleFormat {
-		return nil, failf(-1, "format %q, want %q", h.Format, BundleFormat)
-	}
-	latest, err := ParseCheckpoint([]byte(h.Checkpoint), v)
+	rep := &Report{Format: h.Format, From: h.From, To: h.To}
+	latest, older, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep)
 	if err != nil {
-		return nil, failf(-1, "latest checkpoint: %v", err)
+		return nil, err
 	}
 	if h.From < 0 || h.From > h.To || h.To > latest.Size {
 		return nil, failf(-1, "range %d..%d does not fit a checkpoint of size %d", h.From, h.To, latest.Size)
 	}
-	rep := &Report{Origin: latest.Origin, From: h.From, To: h.To, TreeSize: latest.Size,
-		Root: base64.StdEncoding.EncodeToString(latest.Root[:]), Checkpoints: 1}
 
-	// Every earlier checkpoint: signed by the same key, and a prefix of the
-	// latest. Those inside the range are also recomputed below.
+	// Earlier checkpoints inside the range are also recomputed below.
 	inRange := map[int64]*Checkpoint{}
-	var sizes []int64
-	for _, hc := range h.History {
-		c, err := ParseCheckpoint([]byte(hc.Checkpoint), v)
-		if err != nil {
-			return nil, failf(-1, "historical checkpoint: %v", err)
-		}
-		if err := CheckConsistency(c, latest, hc.Proof); err != nil {
-			return nil, &VerifyError{Index: -1, Reason: err.Error()}
-		}
-		rep.Checkpoints++
+	for _, c := range older {
 		if c.Size > h.From && c.Size <= h.To {
 			inRange[c.Size] = c
-			sizes = append(sizes, c.Size)
 		}
-	}
-	sort.Slice(sizes, func(i, j int) bool { return sizes[i] < sizes[j] })
-
-	if since != nil {
-		if err := checkSince(since, v, latest, h.History); err != nil {
-			return nil, err
-		}
-		s, _ := ParseCheckpoint(since, v)
-		rep.Since = s.Size
 	}
 
 	rp := newReplay(h.From, h.Left, nil)
@@ -131,6 +186,10 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 	}
 
 	leaves := make([]tlog.Hash, verifyChunk)
+	var parsed []Entry // kept only for fn
+	if fn != nil {
+		parsed = make([]Entry, verifyChunk)
+	}
 	lines := make([][]byte, 0, verifyChunk)
 	// One buffer holds a chunk's lines, so there is no allocation per line.
 	// When it grows, lines already taken keep pointing into the old array,
@@ -161,7 +220,7 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 		if next+int64(len(lines)) > h.To {
 			return nil, failf(h.To, "more entries than the header's range")
 		}
-		if err := checkLines(next, lines, leaves); err != nil {
+		if err := checkLines(next, lines, leaves, parsed); err != nil {
 			return nil, err
 		}
 		for i := range lines {
@@ -170,6 +229,11 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 			}
 			if err := checkAt(rp.n); err != nil {
 				return nil, err
+			}
+			if fn != nil {
+				if err := fn(next+int64(i), parsed[i]); err != nil {
+					return nil, err
+				}
 			}
 		}
 		next += int64(len(lines))
@@ -196,8 +260,9 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 
 // checkLines parses and checks one chunk of entry lines on all cores: the
 // index sequence, the entry's canonical form and its recorded leaf hash.
-// It reports the lowest bad index.
-func checkLines(first int64, lines [][]byte, leaves []tlog.Hash) error {
+// It reports the lowest bad index. If parsed is not nil, it receives the
+// entries.
+func checkLines(first int64, lines [][]byte, leaves []tlog.Hash, parsed []Entry) error {
 	workers := min(runtime.GOMAXPROCS(0), 1+len(lines)/512)
 	per := (len(lines) + workers - 1) / workers
 	errs := make([]error, workers)
@@ -206,7 +271,11 @@ func checkLines(first int64, lines [][]byte, leaves []tlog.Hash) error {
 		lo, hi := w*per, min((w+1)*per, len(lines))
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
-				if err := checkLine(first+int64(i), lines[i], &leaves[i]); err != nil {
+				var e *Entry
+				if parsed != nil {
+					e = &parsed[i]
+				}
+				if err := checkLine(first+int64(i), lines[i], &leaves[i], e); err != nil {
 					errs[w] = err
 					return
 				}
@@ -222,7 +291,7 @@ func checkLines(first int64, lines [][]byte, leaves []tlog.Hash) error {
 	return nil
 }
 
-func checkLine(want int64, line []byte, leaf *tlog.Hash) error {
+func checkLine(want int64, line []byte, leaf *tlog.Hash, parsed *Entry) error {
 	idx, rest, ok1 := bytes.Cut(line, []byte(" "))
 	hash, entry, ok2 := bytes.Cut(rest, []byte(" "))
 	if !ok1 || !ok2 {
@@ -237,14 +306,18 @@ func checkLine(want int64, line []byte, leaf *tlog.Hash) error {
 	}
 	*leaf = tlog.RecordHash(entry)
 	var recorded tlog.Hash
-	if n, err := base64.StdEncoding.Decode(recorded[:], hash); err != nil || n != tlog.HashSize {
+	if !decodeHash(&recorded, hash) {
 		return failf(want, "malformed leaf hash")
 	}
 	if recorded != *leaf {
 		return failf(want, "content does not match the leaf hash the room recorded")
 	}
-	if _, err := ParseEntry(entry); err != nil {
+	e, err := ParseEntry(entry)
+	if err != nil {
 		return failf(want, "%v", err)
+	}
+	if parsed != nil {
+		*parsed = e
 	}
 	return nil
 }

@@ -52,12 +52,13 @@ func (s *attackScene) exportEntries(who string) ([]audit.Entry, error) {
 		if first || strings.HasPrefix(line, "end ") {
 			continue
 		}
-		// "<index> <leaf hash> <entry JSON>"
-		parts := strings.SplitN(line, " ", 3)
-		if len(parts) != 3 {
+		// "<index> <leaf hash> [<inclusion proof>] <entry JSON>": the
+		// entry is the line from its opening brace.
+		at := strings.IndexByte(line, '{')
+		if at < 0 {
 			return nil, fmt.Errorf("unreadable bundle line")
 		}
-		e, err := audit.ParseEntry([]byte(parts[2]))
+		e, err := audit.ParseEntry([]byte(line[at:]))
 		if err != nil {
 			return nil, err
 		}

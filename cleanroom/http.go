@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // route is one endpoint. Routes lists them all; the OpenAPI document in
@@ -129,6 +130,9 @@ func (r *Room) routes() []route {
 				return nil, err
 			}
 			return r.query(ctx, who, req.PathValue("id"), q)
+		}},
+		{pattern: "GET /v1/collaborations/{id}/digest-key", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			return r.digestKeyFor(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "GET /v1/collaborations/{id}/budget", action: "budget.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.budgetInfo(ctx, who, req.PathValue("id"))
@@ -245,9 +249,27 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 	if err != nil {
 		return nil, err
 	}
+	// An auditor gets a sparse bundle of what concerns its partner (see
+	// auditscope.go); a room auditor and the operator, the whole log.
+	var scope *audit.Scope
+	switch who.Role {
+	case policy.RoleAuditor:
+		s, err := r.auditScope(who)
+		if err != nil {
+			return nil, err
+		}
+		s.From, s.To = from, to
+		scope = &s
+	case policy.RoleRoomAuditor, policy.RoleOperator:
+	default:
+		return nil, problem(http.StatusForbidden, api.ProblemDenied, "only auditors and the room's operator export the audit log")
+	}
 	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if scope != nil {
+		return rawBody{func(out io.Writer) error { return r.audit.ExportScoped(ctx, out, *scope) }}, nil
+	}
 	return rawBody{func(out io.Writer) error { return r.audit.Export(ctx, out, from, to) }}, nil
 }

@@ -146,9 +146,13 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	}
 	mr.Released = releaseMatch(mr, c.Members, eps, c.Settings.NoiseOff)
 	out, _ := json.Marshal(mr.Released)
-	sum := sha256.Sum256(out)
+	digest, err := r.resultDigest(ctx, c.ID, out)
+	if err != nil {
+		return nil, err
+	}
+	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
+	err = r.commit(ctx, who, a, d, refs, digest, func(txn *badger.Txn) error {
 		if err := updateCollab(txn, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err

@@ -15,10 +15,11 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-var roles = map[string]bool{policy.RolePartner: true, policy.RoleAnalyst: true, policy.RoleAuditor: true, policy.RoleOperator: true}
+var roles = map[string]bool{policy.RolePartner: true, policy.RoleAnalyst: true, policy.RoleAuditor: true, policy.RoleRoomAuditor: true, policy.RoleOperator: true}
 
-// registerPrincipal registers a partner, analyst or auditor by its public
-// JWK set (operator only).
+// registerPrincipal registers a partner, analyst, auditor or room auditor
+// by its public JWK set (operator only). A room auditor works for no
+// partner: registering one is how the operator grants the whole audit log.
 func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principal) error {
 	a := act{action: "partner.register"}
 	d, err := r.authorize(ctx, who, a)
@@ -29,10 +30,10 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 		return badRequest("a principal id is 1-63 of a-z 0-9 . _ - and not a reserved name")
 	}
 	if !roles[p.Role] || p.Role == policy.RoleOperator {
-		return badRequest("role must be partner, analyst or auditor")
+		return badRequest("role must be partner, analyst, auditor or room-auditor")
 	}
-	if (p.Role == policy.RolePartner) != (p.Partner == "") {
-		return badRequest("analysts and auditors name the partner they work for; partners name none")
+	if (p.Role == policy.RolePartner || p.Role == policy.RoleRoomAuditor) != (p.Partner == "") {
+		return badRequest("analysts and auditors name the partner they work for; partners and room auditors name none")
 	}
 	raw, err := json.Marshal(p.Keys)
 	if err != nil {

@@ -2,8 +2,6 @@ package cleanroom
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,12 +77,21 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 		res.Clusters = append(res.Clusters, api.Cluster{Centroid: cl.Centroid, Size: cl.Size})
 	}
 	body, _ := json.Marshal(res)
-	sum := sha256.Sum256(body)
+	digest, err := r.resultDigest(ctx, c.ID, body)
+	if err != nil {
+		return nil, err
+	}
 	// The join's reference names the match run and its digest, not its
 	// size: the exact overlap stays inside the room.
 	refs := []audit.DataRef{{Name: fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run), Digest: c.Match.JoinDigest}}
+	// The entry records what the query was charged and a keyed digest of
+	// what it asked, so the budget reconciles from the log alone.
+	if a.spent.specDigest, err = r.specDigest(ctx, c.ID, &spec); err != nil {
+		return nil, err
+	}
+	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, hex.EncodeToString(sum[:]), func(txn *badger.Txn) error {
+	err = r.commit(ctx, who, a, d, refs, digest, func(txn *badger.Txn) error {
 		c, err := r.loadCollab(txn, collab)
 		if err != nil {
 			return err

@@ -231,6 +231,16 @@ type act struct {
 	collab   *collabRecord // nil for room actions
 	resource policy.Resource
 	usage    policy.Usage
+	// spent is what an allowed action records for budget reconciliation:
+	// the privacy budget it debits, in micro-epsilon, and its spec's keyed
+	// digest (Room.specDigest). commit writes both into its entry.
+	spent entryCharge
+}
+
+// entryCharge is an action's debit as its audit entry records it.
+type entryCharge struct {
+	epsilonMicro int64
+	specDigest   string
 }
 
 func (r *Room) decide(ctx context.Context, who *actor, a act) policy.Decision {
@@ -290,6 +300,7 @@ func (e applyError) Error() string { return e.err.Error() }
 func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(txn *badger.Txn) error) error {
 	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
+	e.EpsilonMicro, e.SpecDigest = a.spent.epsilonMicro, a.spent.specDigest
 	var err error
 	if apply == nil {
 		_, err = r.audit.Append(ctx, e)

@@ -25,12 +25,15 @@ type Input struct {
 	Usage         Usage          `json:"usage"`
 }
 
-// Roles a principal may have.
+// Roles a principal may have. An auditor works for a partner and sees
+// what concerns it; a room auditor works for no partner, and the operator
+// grants it the whole audit log.
 const (
-	RolePartner  = "partner"
-	RoleAnalyst  = "analyst"
-	RoleAuditor  = "auditor"
-	RoleOperator = "operator"
+	RolePartner     = "partner"
+	RoleAnalyst     = "analyst"
+	RoleAuditor     = "auditor"
+	RoleRoomAuditor = "room-auditor"
+	RoleOperator    = "operator"
 )
 
 // Principal is who asks. Partner is the member the principal acts for: a

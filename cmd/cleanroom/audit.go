@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -18,13 +19,17 @@ import (
 )
 
 const auditUsage = `Usage:
+  cleanroom audit export --room URL --key AUDITOR_KEY --out FILE [--as ID] [--from N] [--to N]
   cleanroom audit export --data DIR --out FILE [--from N] [--to N]
   cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--json]
 
-export writes the room's audit log (of a stopped room's data directory) as a
-bundle that verify checks offline: entries, the latest signed checkpoint, the
-room's earlier checkpoints with consistency proofs, and the hashes needed to
-recompute the tree. verify exits 0 only when every check passes.
+export writes an audit bundle that verify checks offline. With --room it
+asks the running room for what this auditor may see: an auditor's bundle
+holds the entries that concern its partner, each with its inclusion proof;
+a room auditor's or the operator's, the whole log. With --data it reads a
+stopped (or crashed) room's data directory, without changing it: the whole
+log, with the room's earlier checkpoints and consistency proofs. verify
+exits 0 only when every check passes.
 `
 
 func runAudit(e *env, args []string) error {
@@ -35,35 +40,70 @@ func runAudit(e *env, args []string) error {
 }
 
 func runAuditExport(e *env, args []string) error {
-	fs := newFlags(e, "audit export", "--data DIR --out FILE [--from N] [--to N]", `
-Writes an audit bundle (format `+audit.BundleFormat+`) of entries FROM..TO-1
-(default: all, up to the latest signed checkpoint) from a stopped room's data
-directory.`)
-	data := fs.String("data", "", "the room's data directory (required)")
+	fs := newFlags(e, "audit export", "(--room URL --key KEY | --data DIR) --out FILE [--from N] [--to N]", `
+Writes an audit bundle of entries FROM..TO-1 (default: all, up to the latest
+signed checkpoint). With --room, the room decides what the key's principal
+may see (format `+audit.SparseBundleFormat+` for an auditor,
+`+audit.BundleFormat+` for a room auditor or the operator). With --data,
+the whole log of a stopped room's data directory (`+audit.BundleFormat+`);
+a directory left by a crash is read through a recovered copy in $TMPDIR.`)
+	rf := &roomFlags{
+		room: fs.String("room", "", "the room's URL, to export over its API"),
+		key:  fs.String("key", "", "your key file, from cleanroom keygen (with --room)"),
+		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
+	}
+	data := fs.String("data", "", "a stopped room's data directory, to export from disk")
 	out := fs.String("out", "", "bundle file to write (required)")
 	from := fs.Int64("from", 0, "first entry to export")
 	to := fs.Int64("to", 0, "export entries before this index (default: up to the latest checkpoint)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *data == "" || *out == "" {
-		return usagef("--data and --out are required")
+	if (*data == "") == (*rf.room == "") || *out == "" {
+		return usagef("--out and one of --room or --data are required")
 	}
-	ctx := context.Background()
-	l, err := audit.Open(ctx, cleanroom.DataDir(*data).Database(), audit.Options{ReadOnly: true})
+	if *data != "" {
+		return exportData(e, *data, *out, *from, *to)
+	}
+	c, err := rf.connect(e)
 	if err != nil {
-		if _, serr := os.Stat(cleanroom.DataDir(*data).Database()); serr != nil {
-			return withHint(fmt.Errorf("no room data in %s", *data), "pass the directory given to cleanroom serve --data")
+		return err
+	}
+	err = writeNew(*out, func(w io.Writer) error { return c.ExportAuditRange(context.Background(), w, *from, *to) })
+	if err != nil {
+		return explain(err)
+	}
+	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, as %s)\n", *out, c.Room().AuditOrigin, c.Principal())
+	return nil
+}
+
+// exportData exports the whole log of a room's data directory.
+func exportData(e *env, data, out string, from, to int64) error {
+	ctx := context.Background()
+	l, err := audit.OpenForExport(ctx, cleanroom.DataDir(data).Database(), "", audit.Options{})
+	if err != nil {
+		if _, serr := os.Stat(cleanroom.DataDir(data).Database()); serr != nil {
+			return withHint(fmt.Errorf("no room data in %s", data), "pass the directory given to cleanroom serve --data")
 		}
 		return withHint(err, "stop the room first: export reads its data directory directly")
 	}
 	defer l.Close()
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err := writeNew(out, func(w io.Writer) error { return l.Export(ctx, w, from, to) }); err != nil {
+		return err
+	}
+	c, _ := l.LatestCheckpoint(ctx)
+	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, checkpoint of %d entries)\n", out, l.Origin(), c.Size)
+	return nil
+}
+
+// writeNew writes a new file with fn, removing it if fn fails.
+func writeNew(path string, fn func(w io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return withHint(err, "choose a new --out file")
 	}
 	w := bufio.NewWriter(f)
-	err = l.Export(ctx, w, *from, *to)
+	err = fn(w)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -71,12 +111,9 @@ directory.`)
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(*out)
-		return err
+		os.Remove(path)
 	}
-	c, _ := l.LatestCheckpoint(ctx)
-	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, checkpoint of %d entries)\n", *out, l.Origin(), c.Size)
-	return nil
+	return err
 }
 
 func runAuditVerify(e *env, args []string) error {
@@ -135,8 +172,16 @@ fails).`)
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintf(e.stdout, "OK: %d entries (%d..%d) of log %s verified against its signed checkpoint of %d entries; %d checkpoints consistent\n",
-			rep.Entries, rep.From, rep.To-1, rep.Origin, rep.TreeSize, rep.Checkpoints)
+		if rep.Format == audit.SparseBundleFormat {
+			fmt.Fprintf(e.stdout, "OK: %d entries of log %s, each proved included in its signed checkpoint of %d entries; %d checkpoints consistent\n",
+				rep.Entries, rep.Origin, rep.TreeSize, rep.Checkpoints)
+			if rep.Scope != "" {
+				fmt.Fprintf(e.stdout, "scope (as the room describes it): %s\n", rep.Scope)
+			}
+		} else {
+			fmt.Fprintf(e.stdout, "OK: %d entries (%d..%d) of log %s verified against its signed checkpoint of %d entries; %d checkpoints consistent\n",
+				rep.Entries, rep.From, rep.To-1, rep.Origin, rep.TreeSize, rep.Checkpoints)
+		}
 		if rep.Since > 0 {
 			fmt.Fprintf(e.stdout, "OK: the log extends your checkpoint of %d entries\n", rep.Since)
 		}

@@ -41,7 +41,10 @@ On a partner's machine, offline:
   cleanroom pair reencrypt --key-file F < blinded > blinded
   cleanroom pair decrypt --key-file F < blinded > blinded
   cleanroom keygen --name NAME --out FILE
-  cleanroom audit export --data DIR --out FILE
+
+An auditor:
+  cleanroom audit export --room URL --key KEY --out FILE   what the room lets this auditor see
+  cleanroom audit export --data DIR --out FILE             a stopped room's whole log
   cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--json]
 
 Run "cleanroom VERB -h" for a verb's flags.

@@ -81,7 +81,7 @@ gracefully. Logs (JSON, no data values) go to stderr.`)
 
 func runPartner(e *env, args []string) error {
 	return runSubcommand(e, "partner", `Usage:
-  cleanroom partner add --room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role partner|analyst|auditor] [--partner ID]
+  cleanroom partner add --room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role partner|analyst|auditor|room-auditor] [--partner ID]
 
 Registers a principal by its public JWK set (the output of cleanroom keygen).
 `, args, []subcommand{{"add", runPartnerAdd}})
@@ -90,11 +90,12 @@ Registers a principal by its public JWK set (the output of cleanroom keygen).
 func runPartnerAdd(e *env, args []string) error {
 	fs := newFlags(e, "partner add", "--room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role ROLE] [--partner ID]", `
 Registers a partner, or an analyst or auditor working for one, by its public
-JWK set. Only the operator may.`)
+JWK set. Only the operator may. An auditor sees the audit entries that
+concern its partner; a room-auditor (no --partner) sees the whole log.`)
 	cf := clientFlags(fs)
 	id := fs.String("id", "", "the principal's id (required)")
 	keys := fs.String("keys", "", "file with the principal's public JWK set (required)")
-	role := fs.String("role", policy.RolePartner, "partner, analyst or auditor")
+	role := fs.String("role", policy.RolePartner, "partner, analyst, auditor or room-auditor")
 	partner := fs.String("partner", "", "the partner an analyst or auditor works for")
 	if err := fs.parse(args); err != nil {
 		return err

@@ -24,13 +24,17 @@ effective := input.constraints if {
 	input.constraints
 } else := constraints
 
-roles := {"partner", "analyst", "auditor", "operator"}
+roles := {"partner", "analyst", "auditor", "room-auditor", "operator"}
 
 operator_actions := {"room.read", "partner.register", "partner.remove"}
 
-# The whole audit log (digests and decisions, never data) is exported by
-# auditors and the operator; it spans every collaboration.
+# The audit log (digests and decisions, never data) is exported by auditors
+# and the operator. The room scopes what an auditor receives to what
+# concerns its partner; a room-wide auditor, whom the operator registers
+# as such, and the operator receive the whole log.
 audit_actions := {"audit.export"}
+
+audit_roles := {"auditor", "room-auditor"}
 
 collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
@@ -183,7 +187,7 @@ deny contains "this action is not one the room's policy knows" if {
 
 deny contains "only auditors and the room's operator export the audit log" if {
 	input.action in audit_actions
-	not input.principal.role in {"auditor", "operator"}
+	not input.principal.role in (audit_roles | {"operator"})
 }
 
 deny contains "only the room's operator may do this" if {
@@ -203,7 +207,7 @@ deny contains "only members of the collaboration may act on it" if {
 }
 
 deny contains "auditors read the audit log but never touch data" if {
-	input.principal.role == "auditor"
+	input.principal.role in audit_roles
 	input.action in collab_actions
 	not input.action in auditor_actions
 }

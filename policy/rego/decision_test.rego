@@ -253,12 +253,25 @@ test_create_needs_two_members if {
 
 test_audit_export_auditors_and_operator_only if {
 	auditor := {"id": "aud", "role": "auditor", "partner": "coursely"}
+	room_auditor := {"id": "regulator", "role": "room-auditor", "partner": "regulator"}
 	operator := {"id": "operator", "role": "operator"}
 	allowed := {p |
-		some p in [auditor, operator, analyst, partner]
+		some p in [auditor, room_auditor, operator, analyst, partner]
 		d := cleanroom.decision with data.room.defaults as defaults
 			with input as {"principal": p, "action": "audit.export", "now_unix": 1000}
 		d.allow
 	}
-	allowed == {auditor, operator}
+	allowed == {auditor, room_auditor, operator}
+}
+
+# A room-wide auditor is in no collaboration: it reads none, and touches no
+# data even if a partner's id were given to it.
+test_room_auditor_never_touches_collaborations if {
+	room_auditor := {"id": "regulator", "role": "room-auditor", "partner": "regulator"}
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp(room_auditor, "collaboration.read", {})
+	not d.allow
+	"only members of the collaboration may act on it" in d.reasons
+	inside := {"id": "regulator", "role": "room-auditor", "partner": "coursely"}
+	e := cleanroom.decision with data.room.defaults as defaults with input as inp(inside, "query.run", {"resource": {"query": q}})
+	"auditors read the audit log but never touch data" in e.reasons
 }

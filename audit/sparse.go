@@ -1,0 +1,246 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// SparseBundleFormat names and versions the sparse export bundle: some of
+// the log's entries, each with its own proof, for an auditor who may see
+// only those:
+//
+//	line 1:  a JSON header, on one line:
+//	         {"format": "cleanroom.dev/audit-bundle/v2",
+//	          "origin": the log's origin,
+//	          "scope": what the room says it selected (a description: unsigned),
+//	          "checkpoint": signed note,      the latest checkpoint, size N
+//	          "history": [{"checkpoint": signed note, "proof": [hash, ...]}, ...]}
+//	                                          every earlier checkpoint the room
+//	                                          signed, with its consistency proof to N
+//	then:    one line per entry, indexes ascending:
+//	         "<index> <leaf hash> <inclusion proof> <canonical entry JSON>"
+//	         the proof is the RFC 6962 audit path of the entry in the tree of
+//	         size N, hashes comma-separated ("-" when empty)
+//	last:    "end <number of entries>"
+//
+// Verify checks each entry's canonical form and leaf hash, and its
+// inclusion proof against the signed checkpoint (tlog.CheckRecord), so it
+// needs neither the other entries nor any hash but the proofs. A sparse
+// bundle proves that every entry it holds is in the signed log, unedited;
+// it cannot prove that the room left nothing out of the scope: a room-wide
+// auditor's full bundle (BundleFormat) can.
+const SparseBundleFormat = "cleanroom.dev/audit-bundle/v2"
+
+type sparseHeader struct {
+	Format     string          `json:"format"`
+	Origin     string          `json:"origin"`
+	Scope      string          `json:"scope,omitempty"`
+	Checkpoint string          `json:"checkpoint"`
+	History    []bundleHistory `json:"history"`
+}
+
+// Scope selects the entries of a sparse export: every entry of the listed
+// collaborations, and the room-level entries (those naming no
+// collaboration) of the listed principals, with index in [From, To).
+type Scope struct {
+	Collaborations []string
+	Principals     []string
+	// From and To bound the indexes; To <= 0 means up to the checkpoint.
+	From, To int64
+	// Keep, if set, sees every selected entry in ascending index order
+	// and leaves out those it returns false for.
+	Keep func(index int64, e Entry) bool
+	// Description is written in the header as "scope", for the reader.
+	Description string
+}
+
+// maxProof bounds an inclusion proof: one hash per level of a tree of at
+// most 2^63 entries.
+const maxProof = 63
+
+// ExportScoped writes a sparse bundle (SparseBundleFormat) of the entries s
+// selects to w. A writable log signs a checkpoint first, so the bundle
+// covers every entry; a read-only one exports up to its latest.
+func (l *Log) ExportScoped(ctx context.Context, w io.Writer, s Scope) error {
+	c, err := l.exportCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	to := s.To
+	if to <= 0 || to > c.Size {
+		to = c.Size
+	}
+	if s.From < 0 {
+		return fmt.Errorf("audit: cannot export from entry %d", s.From)
+	}
+	return l.db.View(func(txn *badger.Txn) error {
+		store := txnHashReader{txn}
+		h := sparseHeader{Format: SparseBundleFormat, Origin: c.Origin, Scope: s.Description, Checkpoint: string(c.Note)}
+		if h.History, err = l.history(ctx, c, store); err != nil {
+			return err
+		}
+		idx, err := selectScope(ctx, l, txn, s, s.From, to)
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(w, 1<<20)
+		hb, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		bw.Write(hb)
+		bw.WriteByte('\n')
+		proofs := newCachedHashes(store)
+		var line []byte
+		n := 0
+		for k, i := range idx {
+			if k%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			item, err := txn.Get(indexKey(prefixEntry, i))
+			if err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
+			}
+			entry, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if s.Keep != nil {
+				e, err := ParseEntry(entry)
+				if err != nil {
+					return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
+				}
+				if !s.Keep(i, e) {
+					continue
+				}
+			}
+			// As in Export, the leaf hash the room stored when it appended
+			// the entry, and a proof from the stored tree.
+			recorded, err := proofs.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
+			if err != nil {
+				return err
+			}
+			p, err := tlog.ProveRecord(c.Size, i, proofs)
+			if err != nil {
+				return fmt.Errorf("audit: inclusion proof of entry %d: %w", i, err)
+			}
+			line = strconv.AppendInt(line[:0], i, 10)
+			line = append(line, ' ')
+			line = base64.StdEncoding.AppendEncode(line, recorded[0][:])
+			line = append(line, ' ')
+			line = appendProof(line, p)
+			line = append(line, ' ')
+			line = append(line, entry...)
+			line = append(line, '\n')
+			if _, err := bw.Write(line); err != nil {
+				return err
+			}
+			n++
+		}
+		fmt.Fprintf(bw, "end %d\n", n)
+		return bw.Flush()
+	})
+}
+
+// exportCheckpoint is the checkpoint an export proves against: a new one
+// when the log is writable, else the latest.
+func (l *Log) exportCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	c, err := l.LatestCheckpoint(ctx)
+	if !l.opts.ReadOnly {
+		c, err = l.Checkpoint(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, errors.New("audit: the log has no checkpoint to export against")
+	}
+	return c, nil
+}
+
+// history returns every checkpoint before c with its consistency proof to c.
+func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader) ([]bundleHistory, error) {
+	all, err := l.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []bundleHistory
+	for _, old := range all {
+		if old.Size >= c.Size {
+			continue
+		}
+		p, err := tlog.ProveTree(c.Size, old.Size, store)
+		if err != nil {
+			return nil, fmt.Errorf("audit: consistency proof from %d: %w", old.Size, err)
+		}
+		out = append(out, bundleHistory{string(old.Note), p})
+	}
+	return out, nil
+}
+
+func appendProof(line []byte, p tlog.RecordProof) []byte {
+	if len(p) == 0 {
+		return append(line, '-')
+	}
+	for j, h := range p {
+		if j > 0 {
+			line = append(line, ',')
+		}
+		line = base64.StdEncoding.AppendEncode(line, h[:])
+	}
+	return line
+}
+
+// cachedHashes remembers the stored hashes it read: the proofs of entries
+// near each other share most of their path, so a scoped export reads each
+// upper node once. It forgets everything past maxCachedHashes, which keeps
+// its memory small for any log.
+type cachedHashes struct {
+	r    tlog.HashReader
+	seen map[int64]tlog.Hash
+}
+
+const maxCachedHashes = 1 << 16
+
+func newCachedHashes(r tlog.HashReader) *cachedHashes {
+	return &cachedHashes{r: r, seen: make(map[int64]tlog.Hash, 1024)}
+}
+
+func (c *cachedHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var miss, at []int64
+	for i, idx := range indexes {
+		h, ok := c.seen[idx]
+		if !ok {
+			miss, at = append(miss, idx), append(at, int64(i))
+			continue
+		}
+		out[i] = h
+	}
+	if len(miss) == 0 {
+		return out, nil
+	}
+	got, err := c.r.ReadHashes(miss)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.seen)+len(miss) > maxCachedHashes {
+		clear(c.seen)
+	}
+	for j, idx := range miss {
+		c.seen[idx] = got[j]
+		out[at[j]] = got[j]
+	}
+	return out, nil
+}

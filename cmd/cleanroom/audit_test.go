@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom"
+)
+
+// TestAuditVerbsOverAPI: an auditor exports what it may see from a running
+// room with its own key, and verifies it offline; a room auditor gets the
+// whole log.
+func TestAuditVerbsOverAPI(t *testing.T) {
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	if code, _, errs := cli("init", "--data", path("room")); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(path("room"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { r.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; r.Close() })
+	room := "http://" + ln.Addr().String()
+	os.WriteFile(path("room.vkey"), []byte(r.Info().VerifierKey+"\n"), 0o644)
+
+	must := func(want string, args ...string) string {
+		t.Helper()
+		code, out, errs := cli(args...)
+		if code != 0 || !strings.Contains(out+errs, want) {
+			t.Fatalf("cleanroom %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+		}
+		return out
+	}
+	for _, p := range []string{"coursely", "pulsefit", "fitapp", "aud", "regulator"} {
+		code, out, errs := cli("keygen", "--name", p, "--out", path(p+".key"))
+		if code != 0 {
+			t.Fatalf("keygen: %s", errs)
+		}
+		os.WriteFile(path(p+".jwks"), []byte(out), 0o644)
+	}
+	add := func(args ...string) {
+		must("registered", append([]string{"partner", "add", "--room", room, "--key", path("room/operator.key")}, args...)...)
+	}
+	for _, p := range []string{"coursely", "pulsefit", "fitapp"} {
+		add("--id", p, "--keys", path(p+".jwks"))
+	}
+	add("--id", "aud", "--keys", path("aud.jwks"), "--role", "auditor", "--partner", "coursely")
+	add("--id", "regulator", "--keys", path("regulator.jwks"), "--role", "room-auditor")
+	as := func(p string, args ...string) []string { return append(args, "--room", room, "--key", path(p+".key")) }
+	must("created", as("coursely", "collab", "create", "--id", "alliance", "--members", "coursely,pulsefit", "--kind", "email")...)
+	must("created", as("pulsefit", "collab", "create", "--id", "other", "--members", "pulsefit,fitapp", "--kind", "email")...)
+
+	must("wrote "+path("aud.txt"), as("aud", "audit", "export", "--out", path("aud.txt"))...)
+	out := must("each proved included in its signed checkpoint", "audit", "verify", path("aud.txt"), "--key", path("room.vkey"))
+	if !strings.Contains(out, "partner coursely: collaborations [alliance]") {
+		t.Errorf("verify does not show the scope:\n%s", out)
+	}
+	if b, _ := os.ReadFile(path("aud.txt")); strings.Contains(string(b), `"collaboration":"other"`) {
+		t.Error("the auditor of coursely received entries of a collaboration coursely is not in")
+	}
+	must("wrote", as("regulator", "audit", "export", "--out", path("all.txt"))...)
+	must("verified against its signed checkpoint", "audit", "verify", path("all.txt"), "--key", path("room.vkey"))
+	must(`"format": "cleanroom.dev/audit-bundle/v2"`, "audit", "verify", path("aud.txt"), "--key", path("room.vkey"), "--json")
+
+	// A partner is not an auditor; flags that do not go together.
+	code, _, errs := cli(as("coursely", "audit", "export", "--out", path("x.txt"))...)
+	if code != 1 || !strings.Contains(errs, "only auditors") {
+		t.Errorf("a partner's export: exit %d, %s", code, errs)
+	}
+	if _, err := os.Stat(path("x.txt")); err == nil {
+		t.Error("a refused export left a file")
+	}
+	code, _, errs = cli(append(as("aud", "audit", "export", "--out", path("y.txt")), "--data", path("room"))...)
+	if code != 2 || !strings.Contains(errs, "one of --room or --data") {
+		t.Errorf("--room with --data: exit %d, %s", code, errs)
+	}
+}
+
+// TestAuditExportCrashedData: export --data reads a data directory whose
+// room was killed mid-write, which Badger will not open read-only, without
+// changing it.
+func TestAuditExportCrashedData(t *testing.T) {
+	dir := t.TempDir()
+	live, crashed := filepath.Join(dir, "live"), filepath.Join(dir, "crashed")
+	const origin = "cleanroom.test/room/crash"
+	seed := sha256.Sum256([]byte(origin))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	ctx := context.Background()
+	// Small Badger files, so that the crash image below is cheap to copy.
+	db, err := badger.Open(badger.DefaultOptions(cleanroom.DataDir(live).Database()).
+		WithSyncWrites(true).WithLogger(nil).WithMemTableSize(4 << 20).WithValueThreshold(1 << 10).WithValueLogFileSize(1 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.New(ctx, db, audit.Options{Origin: origin, Key: key, CheckpointEvery: -1, CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if _, err := l.Append(ctx, audit.Entry{Time: time.Unix(int64(i), 0), Principal: "coursely", Action: "dataset.upload",
+			Decision: audit.Decision{Allow: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 19 {
+			if _, err := l.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// What a SIGKILL leaves: the files as they are on disk while the room
+	// runs, its write-ahead log unflushed.
+	copyFiles(t, cleanroom.DataDir(live).Database(), cleanroom.DataDir(crashed).Database())
+	l.Close()
+	db.Close()
+	vkey, err := audit.VerifierKey(origin, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "room.vkey"), []byte(vkey), 0o644)
+
+	if ro, err := audit.Open(ctx, cleanroom.DataDir(crashed).Database(), audit.Options{ReadOnly: true}); err == nil {
+		ro.Close()
+		t.Fatal("the crash image opens read-only: this test does not reach the recovery it is for")
+	}
+	before := listFiles(t, cleanroom.DataDir(crashed).Database())
+	bundle := filepath.Join(dir, "bundle.txt")
+	if code, _, errs := cli("audit", "export", "--data", crashed, "--out", bundle); code != 0 {
+		t.Fatalf("export --data of a crashed room: %s", errs)
+	}
+	if code, out, errs := cli("audit", "verify", bundle, "--key", filepath.Join(dir, "room.vkey")); code != 0 ||
+		!strings.Contains(out, "OK: 20 entries (0..19)") {
+		t.Fatalf("verify: %d %s %s", code, out, errs)
+	}
+	if after := listFiles(t, cleanroom.DataDir(crashed).Database()); after != before {
+		t.Fatalf("the export changed the crashed directory:\n%s\n%s", before, after)
+	}
+}
+
+func copyFiles(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	es, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		in, err := os.Open(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := os.Create(filepath.Join(to, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			t.Fatal(err)
+		}
+		in.Close()
+		out.Close()
+	}
+}
+
+// listFiles describes dir's files by name, size and modification time.
+func listFiles(t *testing.T, dir string) string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range es {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%d:%d\n", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String()
+}
