@@ -47,6 +47,9 @@ func (r *Room) routes() []route {
 		{pattern: "GET /v1/principals", action: "room.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.principals(ctx, who)
 		}},
+		{pattern: "GET /v1/collaborations", action: "collaboration.list", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+			return r.collaborations(ctx, who)
+		}},
 		{pattern: "POST /v1/collaborations", action: "collaboration.create", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var c api.CreateCollaboration
 			if err := decodeJSON(req, &c); err != nil {
@@ -133,6 +136,9 @@ func (r *Room) routes() []route {
 		}},
 		{pattern: "GET /v1/collaborations/{id}/digest-key", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.digestKeyFor(ctx, who, req.PathValue("id"))
+		}},
+		{pattern: "GET /v1/collaborations/{id}/budget/history", action: "budget.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			return r.budgetHistory(ctx, who, req.PathValue("id"))
 		}},
 		{pattern: "GET /v1/collaborations/{id}/budget", action: "budget.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.budgetInfo(ctx, who, req.PathValue("id"))

@@ -304,3 +304,49 @@ func TestQueryNamingMistakes(t *testing.T) {
 		}
 	}
 }
+
+// TestListingAndBudgetHistory: a principal lists the collaborations of its
+// partner only, and the budget's history is every charge, in order, adding
+// up to what was spent.
+func TestListingAndBudgetHistory(t *testing.T) {
+	tr, a, b, _ := readyPair(t, api.ModeHashed, nil)
+	c := tr.partner("charlie", policy.RolePartner, "")
+	d := tr.partner("delta", policy.RolePartner, "")
+	tr.collab("other", api.ModeHashed, nil, c, d)
+	ctx := context.Background()
+	for who, want := range map[*client.Client]string{a: "[c1]", b: "[c1]", c: "[other]", tr.partner("ana", policy.RoleAnalyst, "delta"): "[other]"} {
+		list, err := who.Collaborations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range list {
+			ids = append(ids, s.ID)
+		}
+		if fmt.Sprint(ids) != want {
+			t.Errorf("%s lists %v, want %s", who.Principal(), ids, want)
+		}
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, eps := range []float64{0.2, 0.05} {
+		if _, err := b.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: eps}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := a.BudgetHistory(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range h {
+		got = append(got, fmt.Sprintf("%s %s %g %g", e.Principal, e.Action, e.Epsilon, e.Spent))
+	}
+	if want := "[alpha match.run 0.1 0.1 bravo query.run 0.2 0.3 bravo query.run 0.05 0.35]"; fmt.Sprint(got) != want {
+		t.Errorf("history %v, want %s", got, want)
+	}
+	if _, err := c.BudgetHistory(ctx, "c1"); err == nil {
+		t.Error("a non-member read the budget history")
+	}
+}

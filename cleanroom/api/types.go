@@ -154,6 +154,31 @@ type AcceptCollaboration struct {
 	SettingsDigest string `json:"settings_digest"`
 }
 
+// CollaborationSummary is a collaboration in the list of those that
+// concern a principal (GET /v1/collaborations).
+type CollaborationSummary struct {
+	ID        string          `json:"id"`
+	Mode      string          `json:"mode"`
+	Kind      string          `json:"kind"`
+	Members   []string        `json:"members"`
+	CreatedBy string          `json:"created_by"`
+	Accepted  map[string]bool `json:"accepted"`
+	Revoked   bool            `json:"revoked,omitempty"`
+	NoiseOff  bool            `json:"noise_off,omitempty"`
+	Matched   bool            `json:"matched"` // a match run exists
+}
+
+// BudgetEvent is one charge to a collaboration's privacy budget, as its
+// audit log records it (GET /v1/collaborations/{id}/budget/history):
+// when, by whom, for which action, what it cost, and the total after it.
+type BudgetEvent struct {
+	At        time.Time `json:"at"`
+	Principal string    `json:"principal"`
+	Action    string    `json:"action"`
+	Epsilon   float64   `json:"epsilon"`
+	Spent     float64   `json:"spent"`
+}
+
 // Dataset is a member's committed upload.
 type Dataset struct {
 	Upload   string    `json:"upload"`

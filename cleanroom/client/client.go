@@ -186,6 +186,25 @@ func (c *Client) Query(ctx context.Context, id string, q api.QuerySpec) (*api.Qu
 	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/queries", q, &out)
 }
 
+// Collaborations lists the collaborations that concern the principal.
+func (c *Client) Collaborations(ctx context.Context) ([]api.CollaborationSummary, error) {
+	var out []api.CollaborationSummary
+	if err := c.do(ctx, "GET", "/v1/collaborations", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BudgetHistory returns the charges to a collaboration's privacy budget,
+// oldest first, as its audit log records them.
+func (c *Client) BudgetHistory(ctx context.Context, id string) ([]api.BudgetEvent, error) {
+	var out []api.BudgetEvent
+	if err := c.do(ctx, "GET", "/v1/collaborations/"+esc(id)+"/budget/history", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Budget returns a collaboration's privacy budget.
 func (c *Client) Budget(ctx context.Context, id string) (*api.BudgetInfo, error) {
 	var out api.BudgetInfo

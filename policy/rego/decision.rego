@@ -36,6 +36,10 @@ audit_actions := {"audit.export"}
 
 audit_roles := {"auditor", "room-auditor"}
 
+# Room-level actions of those who work in collaborations: listing the ones
+# that concern them (the room filters the list to those).
+listing_actions := {"collaboration.list"}
+
 collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
 	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
@@ -183,6 +187,12 @@ deny contains "this action is not one the room's policy knows" if {
 	not input.action in operator_actions
 	not input.action in collab_actions
 	not input.action in audit_actions
+	not input.action in listing_actions
+}
+
+deny contains "the room's operator does not act on collaborations" if {
+	input.action in listing_actions
+	input.principal.role == "operator"
 }
 
 deny contains "only auditors and the room's operator export the audit log" if {

@@ -275,3 +275,14 @@ test_room_auditor_never_touches_collaborations if {
 	e := cleanroom.decision with data.room.defaults as defaults with input as inp(inside, "query.run", {"resource": {"query": q}})
 	"auditors read the audit log but never touch data" in e.reasons
 }
+
+test_listing_collaborations if {
+	allowed := {p |
+		some p in [analyst, partner, {"id": "aud", "role": "auditor", "partner": "coursely"}, {"id": "op", "role": "operator"}]
+		d := cleanroom.decision with data.room.defaults as defaults
+			with input as {"principal": p, "action": "collaboration.list", "now_unix": 1000}
+		d.allow
+	}
+	count(allowed) == 3
+	not {"id": "op", "role": "operator"} in allowed
+}

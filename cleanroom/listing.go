@@ -1,0 +1,65 @@
+package cleanroom
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// collaborations lists the collaborations that concern the caller: those its
+// partner is a member of, and every one for a room-wide auditor.
+func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.CollaborationSummary, error) {
+	a := act{action: "collaboration.list"}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	out := []api.CollaborationSummary{}
+	err = r.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCollab), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var c collabRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+				return err
+			}
+			if who.Role != policy.RoleRoomAuditor && !c.isMember(who.partner()) {
+				continue
+			}
+			out = append(out, api.CollaborationSummary{ID: c.ID, Mode: c.Mode, Kind: c.Kind, Members: c.Members,
+				CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, NoiseOff: c.Settings.NoiseOff, Matched: c.Match != nil})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// budgetHistory returns the charges to a collaboration's privacy budget, as
+// its audit log records them: the ledger over time.
+func (r *Room) budgetHistory(ctx context.Context, who *actor, collab string) ([]api.BudgetEvent, error) {
+	if _, _, err := r.readCollab(ctx, who, collab, "budget.read"); err != nil {
+		return nil, err
+	}
+	out := []api.BudgetEvent{}
+	var spent int64
+	err := r.audit.Entries(ctx, audit.Scope{Collaborations: []string{collab}}, func(_ int64, e audit.Entry) error {
+		if !e.Decision.Allow || e.EpsilonMicro <= 0 {
+			return nil
+		}
+		spent += e.EpsilonMicro
+		out = append(out, api.BudgetEvent{At: e.Time, Principal: e.Principal, Action: e.Action,
+			Epsilon: float64(e.EpsilonMicro) / unitsPerEpsilon, Spent: float64(spent) / unitsPerEpsilon})
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b api.BudgetEvent) int { return a.At.Compare(b.At) })
+	return out, err
+}
