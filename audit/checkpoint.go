@@ -163,6 +163,9 @@ func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, fmt.Errorf("audit: storing checkpoint: %w", err)
 	}
 	l.lastCkpt.Store(size)
+	if err := l.writeAnchor(signed); err != nil {
+		return nil, err
+	}
 	return &Checkpoint{Origin: l.opts.Origin, Size: size, Root: root, Note: signed}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Entries calls fn with every entry s selects (by its Collaborations and
@@ -52,4 +53,23 @@ func (l *Log) Entries(ctx context.Context, s Scope, fn func(index int64, e Entry
 		}
 		return nil
 	})
+}
+
+// LeafHash returns the stored leaf hash of entry index, read through txn,
+// a transaction on the log's database: what a record bound to that entry
+// (see TxFunc) is checked against.
+func LeafHash(txn *badger.Txn, index int64) (tlog.Hash, error) {
+	var h tlog.Hash
+	it, err := txn.Get(indexKey(prefixHash, tlog.StoredHashIndex(0, index)))
+	if err != nil {
+		return h, fmt.Errorf("audit: leaf hash of entry %d: %w", index, err)
+	}
+	err = it.Value(func(v []byte) error {
+		if len(v) != tlog.HashSize {
+			return fmt.Errorf("%w: stored hash of entry %d has %d bytes", ErrCorrupt, index, len(v))
+		}
+		copy(h[:], v)
+		return nil
+	})
+	return h, err
 }

@@ -46,6 +46,11 @@ type Options struct {
 	// GCInterval is how often Badger's value log is garbage-collected when
 	// the log owns its database (default 10 min).
 	GCInterval time.Duration
+	// Anchor, if set, is a file outside the database where every signed
+	// checkpoint is also written, and against which the log is checked at
+	// open, so a database rolled back to an older state is refused
+	// (ErrRolledBack; see anchor.go).
+	Anchor string
 	Logger     *slog.Logger
 }
 
@@ -94,7 +99,7 @@ type Log struct {
 type appendReq struct {
 	entry []byte
 	scope []byte // its key in the scope index (see index.go)
-	fn    func(*badger.Txn) error
+	fn    TxFunc
 	done  chan appendRes
 }
 
@@ -153,6 +158,9 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("audit: store has entries but no origin")
 		}
 		l.opts.Origin = origin
+		if err := l.checkAnchor(ctx); err != nil {
+			return nil, err
+		}
 		return l, nil
 	}
 	if opts.Origin == "" || len(opts.Key) != ed25519.PrivateKeySize {
@@ -170,6 +178,9 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 		}
 	}
 	if err := l.checkAgainstCheckpoint(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.checkAnchor(ctx); err != nil {
 		return nil, err
 	}
 	if err := l.completeIndex(ctx); err != nil {
@@ -279,6 +290,20 @@ func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
 // have been written (check first, then write), the entry is not appended and
 // AppendTx returns that error.
 func (l *Log) AppendTx(ctx context.Context, e Entry, fn func(txn *badger.Txn) error) (Receipt, error) {
+	var at TxFunc
+	if fn != nil {
+		at = func(txn *badger.Txn, _ int64, _ tlog.Hash) error { return fn(txn) }
+	}
+	return l.AppendTxAt(ctx, e, at)
+}
+
+// TxFunc is a state change committed with an audit entry: it runs in the
+// entry's transaction and learns the index and leaf hash the entry will
+// have, so that what it writes can be bound to the entry that records it.
+type TxFunc func(txn *badger.Txn, index int64, leaf tlog.Hash) error
+
+// AppendTxAt is AppendTx with fn told the entry's index and leaf hash.
+func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, error) {
 	b, err := e.MarshalCanonical()
 	if err != nil {
 		return Receipt{}, err
@@ -376,13 +401,13 @@ func (l *Log) commit(batch []*appendReq) {
 	hr := txnHashReader{txn}
 	err := func() error {
 		for i, req := range batch {
+			leaf := tlog.RecordHash(req.entry)
 			if req.fn != nil {
-				if err := req.fn(txn); err != nil {
+				if err := req.fn(txn, n, leaf); err != nil {
 					results[i].err = err
 					continue
 				}
 			}
-			leaf := tlog.RecordHash(req.entry)
 			hashes, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
 			if err != nil {
 				return err
