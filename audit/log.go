@@ -51,7 +51,7 @@ type Options struct {
 	// open, so a database rolled back to an older state is refused
 	// (ErrRolledBack; see anchor.go).
 	Anchor string
-	Logger     *slog.Logger
+	Logger *slog.Logger
 }
 
 // maxBatch bounds one group commit: enough to amortize an fsync over every

@@ -1,7 +1,6 @@
 package cleanroom
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,7 +42,7 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	}
 	var s audit.Scope
 	err := r.db.View(func(txn *badger.Txn) error {
-		err := eachJSON(txn, prefixCollab, func(c *struct {
+		err := eachRecord(r, txn, prefixCollab, func(c *struct {
 			ID      string   `json:"id"`
 			Members []string `json:"members"`
 		}) {
@@ -54,7 +53,7 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 		if err != nil {
 			return err
 		}
-		return eachJSON(txn, prefixPrincipal, func(pr *principalRecord) {
+		return eachRecord(r, txn, prefixPrincipal, func(pr *principalRecord) {
 			if pr.Role != policy.RoleRoomAuditor && pr.partner() == p {
 				s.Principals = append(s.Principals, pr.ID)
 			}
@@ -66,18 +65,4 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	s.Description = fmt.Sprintf("partner %s: collaborations [%s]; room-level entries of principals [%s]",
 		p, strings.Join(s.Collaborations, " "), strings.Join(s.Principals, " "))
 	return s, nil
-}
-
-// eachJSON decodes every value under prefix into a new T and passes it to fn.
-func eachJSON[T any](txn *badger.Txn, prefix string, fn func(*T)) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true})
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		v := new(T)
-		if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, v) }); err != nil {
-			return err
-		}
-		fn(v)
-	}
-	return nil
 }

@@ -54,7 +54,7 @@ type budgetRecord struct {
 
 func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
 	var b budgetRecord
-	err := getJSON(txn, prefixBudget+collab, &b)
+	err := r.get(txn, prefixBudget+collab, &b)
 	if errors.Is(err, errNotFound) {
 		err = nil
 	}
@@ -119,8 +119,8 @@ const (
 
 // debit applies ch to collab's ledger in txn under the constraints k, or
 // refuses with a ledgerDenial and changes nothing.
-func (r *Room) debit(txn *badger.Txn, collab string, k policy.Constraints, ch charge) (budgetRecord, error) {
-	b, err := r.budget(txn, collab)
+func (r *Room) debit(tx *stateTx, collab string, k policy.Constraints, ch charge) (budgetRecord, error) {
+	b, err := r.budget(tx.Txn, collab)
 	if err != nil {
 		return b, err
 	}
@@ -150,7 +150,7 @@ func (r *Room) debit(txn *badger.Txn, collab string, k policy.Constraints, ch ch
 		}
 		b.UploadsToday[ch.upload]++
 	}
-	return b, putJSON(txn, prefixBudget+collab, b)
+	return b, tx.put(prefixBudget+collab, b)
 }
 
 // refuseCharge records, as a denial in the audit log, a charge the ledger

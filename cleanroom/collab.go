@@ -70,7 +70,7 @@ func (c *collabRecord) policyView() *policy.Collaboration {
 
 func (r *Room) loadCollab(txn *badger.Txn, id string) (*collabRecord, error) {
 	var c collabRecord
-	if err := getJSON(txn, prefixCollab+id, &c); err != nil {
+	if err := r.get(txn, prefixCollab+id, &c); err != nil {
 		if errors.Is(err, errNotFound) {
 			return nil, notFound("collaboration")
 		}
@@ -96,15 +96,15 @@ func (r *Room) collab(id string) (*collabRecord, error) {
 // single writer, so no other change interleaves), lets change modify it, and
 // writes it back. change re-checks whatever the action depended on that may
 // have changed since it was decided.
-func updateCollab(txn *badger.Txn, id string, change func(c *collabRecord) error) error {
+func updateCollab(tx *stateTx, id string, change func(c *collabRecord) error) error {
 	var c collabRecord
-	if err := getJSON(txn, prefixCollab+id, &c); err != nil {
+	if err := tx.get(prefixCollab+id, &c); err != nil {
 		return err
 	}
 	if err := change(&c); err != nil {
 		return err
 	}
-	return putJSON(txn, prefixCollab+id, &c)
+	return tx.put(prefixCollab+id, &c)
 }
 
 // createCollaboration creates a collaboration; its creator accepts it.
@@ -121,17 +121,17 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 	spec, _ := json.Marshal(req)
 	sum := sha256.Sum256(spec)
 	refs := []audit.DataRef{{Name: "collaboration/" + c.ID, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(spec))}}
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		if _, err := txn.Get([]byte(prefixCollab + c.ID)); err == nil {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		if _, err := tx.Get([]byte(prefixCollab + c.ID)); err == nil {
 			return conflict("a collaboration with this id exists")
 		}
 		for _, m := range c.Members {
 			var p principalRecord
-			if err := getJSON(txn, prefixPrincipal+m, &p); err != nil || p.Role != policy.RolePartner {
+			if err := tx.get(prefixPrincipal+m, &p); err != nil || p.Role != policy.RolePartner {
 				return badRequest("every member must be a registered partner")
 			}
 		}
-		return putJSON(txn, prefixCollab+c.ID, c)
+		return tx.put(prefixCollab+c.ID, c)
 	})
 	if err != nil {
 		return nil, err
@@ -318,8 +318,8 @@ func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, 
 	if err != nil {
 		return err
 	}
-	return r.commit(ctx, who, a, d, nil, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, id, change)
+	return r.commit(ctx, who, a, d, nil, "", func(tx *stateTx) error {
+		return updateCollab(tx, id, change)
 	})
 }
 
@@ -348,8 +348,8 @@ func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sea
 	s := api.SealedSecret{From: who.partner(), To: to, Sealed: sealed}
 	sum := sha256.Sum256(sealed)
 	refs := []audit.DataRef{{Name: "secret/" + id + "/" + to, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(sealed))}}
-	return r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		return putJSON(txn, prefixSecret+id+"/"+to, s)
+	return r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		return tx.put(prefixSecret+id+"/"+to, s)
 	})
 }
 
@@ -368,7 +368,7 @@ func (r *Room) secret(ctx context.Context, who *actor, id string) (*api.SealedSe
 		return nil, problem(http.StatusForbidden, api.ProblemDenied, "only a partner itself receives the collaboration secret")
 	}
 	var s api.SealedSecret
-	err = r.db.View(func(txn *badger.Txn) error { return getJSON(txn, prefixSecret+id+"/"+who.partner(), &s) })
+	err = r.db.View(func(txn *badger.Txn) error { return r.get(txn, prefixSecret+id+"/"+who.partner(), &s) })
 	if errors.Is(err, errNotFound) {
 		return nil, notFound("a secret for you in this collaboration")
 	}

@@ -7,6 +7,8 @@ import "path/filepath"
 //	room.json     the room's id and audit origin (public)
 //	room.key      the Ed25519 seed that signs audit checkpoints (0600)
 //	operator.key  the operator's partner-format key file (0600), made by init
+//	checkpoint    the audit log's latest signed checkpoint, outside the
+//	              database, so a database that went back is refused
 //	db/           the Badger database with everything else
 type DataDir string
 
@@ -21,3 +23,7 @@ func (d DataDir) KeyFile() string { return filepath.Join(string(d), "room.key") 
 
 // OperatorKeyFile returns the path init writes the operator's key to.
 func (d DataDir) OperatorKeyFile() string { return filepath.Join(string(d), "operator.key") }
+
+// AnchorFile returns the path of the audit log's anchor: its latest signed
+// checkpoint, kept outside the database (audit.Options.Anchor).
+func (d DataDir) AnchorFile() string { return filepath.Join(string(d), "checkpoint") }

@@ -32,10 +32,10 @@ func (r *Room) digestKey(collab string) ([]byte, error) {
 	for range 8 {
 		var key []byte
 		err := r.db.Update(func(txn *badger.Txn) error {
-			it, err := txn.Get(k)
+			stored, err := r.getUnbound(txn, string(k))
 			if err == nil {
-				key, err = it.ValueCopy(nil)
-				return err
+				key = stored
+				return nil
 			}
 			if !errors.Is(err, badger.ErrKeyNotFound) {
 				return err
@@ -44,7 +44,7 @@ func (r *Room) digestKey(collab string) ([]byte, error) {
 			if _, err := io.ReadFull(r.rand, key); err != nil {
 				return fmt.Errorf("cleanroom: making a digest key: %w", err)
 			}
-			return txn.Set(k, key)
+			return r.putUnbound(txn, string(k), key)
 		})
 		if errors.Is(err, badger.ErrConflict) {
 			continue

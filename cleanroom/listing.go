@@ -2,7 +2,6 @@ package cleanroom
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -29,7 +28,7 @@ func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.Collaborat
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var c collabRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &c) }); err != nil {
 				return err
 			}
 			if who.Role != policy.RoleRoomAuditor && !c.isMember(who.partner()) {

@@ -106,6 +106,17 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		return nil, &api.Problem{Type: api.ProblemCanaryMismatch, Title: "the members' canary identifiers do not match", Detail: reason, Status: http.StatusConflict}
 	}
 
+	// What a match may write on the data directory's disk: its spill files
+	// (about 36 bytes a token) and its join, reserved before it starts.
+	var need int64
+	for _, m := range c.Members {
+		need += 40 * c.Datasets[m].Rows
+	}
+	release, err := r.disk.reserve(need)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	r.matchMu.Lock()
 	defer r.matchMu.Unlock()
 	run := c.Runs + 1
@@ -152,8 +163,8 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	}
 	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, digest, func(txn *badger.Txn) error {
-		if err := updateCollab(txn, collab, func(c *collabRecord) error {
+	err = r.commit(ctx, who, a, d, refs, digest, func(tx *stateTx) error {
+		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
@@ -167,7 +178,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		}); err != nil {
 			return err
 		}
-		total, err = r.debit(txn, collab, d.Constraints, ch)
+		total, err = r.debit(tx, collab, d.Constraints, ch)
 		return err
 	})
 	var ld ledgerDenial

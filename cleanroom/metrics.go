@@ -19,6 +19,8 @@ type metrics struct {
 	elementsReencrypted prometheus.Counter
 	matches             prometheus.Counter
 	queries             prometheus.Counter
+	corruptReads        prometheus.Counter
+	storageRefusals     prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, r *Room) *metrics {
@@ -50,12 +52,21 @@ func newMetrics(reg *prometheus.Registry, r *Room) *metrics {
 		}),
 		matches: prometheus.NewCounter(prometheus.CounterOpts{Name: "cleanroom_matches_total", Help: "Match runs completed."}),
 		queries: prometheus.NewCounter(prometheus.CounterOpts{Name: "cleanroom_queries_total", Help: "Aggregate queries answered."}),
+		corruptReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cleanroom_corrupt_reads_total", Help: "Requests refused because stored data failed its integrity check.",
+		}),
+		storageRefusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cleanroom_storage_refusals_total", Help: "Writes refused because the data directory's disk is nearly full.",
+		}),
 	}
+	diskFree := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cleanroom_disk_free_bytes", Help: "Free space on the data directory's disk, as last measured.",
+	}, func() float64 { return float64(r.disk.free.Load()) })
 	auditSize := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cleanroom_audit_entries", Help: "Entries in the audit log.",
 	}, func() float64 { return float64(r.audit.Size()) })
 	reg.MustRegister(m.requests, m.duration, m.decisions, m.authFailures, m.authRateLimited, m.auditFailures, m.rowsReceived,
-		m.elementsReencrypted, m.matches, m.queries, auditSize,
+		m.elementsReencrypted, m.matches, m.queries, m.corruptReads, m.storageRefusals, auditSize, diskFree,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -46,8 +45,8 @@ func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src
 	sum := sha256.Sum256(src)
 	refs := []audit.DataRef{{Name: "policy/" + collab, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(src))}}
 	var activated bool
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, func(c *collabRecord) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		return updateCollab(tx, collab, func(c *collabRecord) error {
 			before := c.Policy.Active
 			if err := c.Policy.Propose(who.partner(), c.Members, m); err != nil {
 				return problem(http.StatusForbidden, api.ProblemDenied, err.Error())
@@ -83,8 +82,8 @@ func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash strin
 	if len(hash) == 64 {
 		refs = append(refs, audit.DataRef{Name: "policy/" + collab, Digest: hash})
 	}
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, func(c *collabRecord) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		return updateCollab(tx, collab, func(c *collabRecord) error {
 			ok, err := c.Policy.Approve(who.partner(), c.Members, hash)
 			if errors.Is(err, policy.ErrUnknownProposal) {
 				return notFound("a pending proposal with that hash")
@@ -113,7 +112,7 @@ func (r *Room) loadPolicies(ctx context.Context) error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var c collabRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &c) }); err != nil {
 				return err
 			}
 			if c.Policy.Active == "" {

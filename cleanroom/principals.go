@@ -45,21 +45,21 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 	rec := principalRecord{ID: p.ID, Role: p.Role, Partner: p.Partner, Keys: raw, Added: r.now().UTC()}
 	sum := sha256.Sum256(raw)
 	refs := []audit.DataRef{{Name: "principal/" + p.ID, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(raw))}}
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
 		if p.Partner != "" {
 			var partner principalRecord
-			if err := getJSON(txn, prefixPrincipal+p.Partner, &partner); err != nil || partner.Role != policy.RolePartner {
+			if err := tx.get(prefixPrincipal+p.Partner, &partner); err != nil || partner.Role != policy.RolePartner {
 				return badRequest("the partner an analyst or auditor works for must be registered first")
 			}
 		}
 		var old principalRecord
-		switch err := getJSON(txn, prefixPrincipal+p.ID, &old); {
+		switch err := tx.get(prefixPrincipal+p.ID, &old); {
 		case err == nil:
 			return conflict("a principal with this id is already registered")
 		case !errors.Is(err, errNotFound):
 			return err
 		}
-		return putJSON(txn, prefixPrincipal+p.ID, rec)
+		return tx.put(prefixPrincipal+p.ID, rec)
 	})
 	return err
 }
@@ -67,7 +67,7 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 // principal returns a registered principal.
 func (r *Room) principal(id string) (*principalRecord, error) {
 	var p principalRecord
-	err := r.db.View(func(txn *badger.Txn) error { return getJSON(txn, prefixPrincipal+id, &p) })
+	err := r.db.View(func(txn *badger.Txn) error { return r.get(txn, prefixPrincipal+id, &p) })
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (r *Room) principals(ctx context.Context, who *actor) ([]api.Principal, err
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var p principalRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &p) }); err != nil {
+			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &p) }); err != nil {
 				return err
 			}
 			out = append(out, api.Principal{ID: p.ID, Role: p.Role, Partner: p.Partner, Keys: p.Keys})

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -91,15 +89,15 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	}
 	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, digest, func(txn *badger.Txn) error {
-		c, err := r.loadCollab(txn, collab)
+	err = r.commit(ctx, who, a, d, refs, digest, func(tx *stateTx) error {
+		c, err := r.loadCollab(tx.Txn, collab)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		total, err = r.debit(txn, collab, d.Constraints, ch)
+		total, err = r.debit(tx, collab, d.Constraints, ch)
 		return err
 	})
 	var ld ledgerDenial

@@ -31,6 +31,8 @@ var refusalReasons = map[string]string{
 	api.ProblemCanaryMismatch: "refused: the members' canary identifiers do not match",
 	api.ProblemUnavailable:    "the room could not complete the request (unavailable)",
 	api.ProblemInternal:       "the room failed to complete the request",
+	api.ProblemCorrupt:        "the room refused to use stored data that failed its integrity check",
+	api.ProblemStorage:        "the room refused a write: its disk is nearly full",
 }
 
 const (

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -354,6 +353,11 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 		}
 	}
 	layerKey := partKey(fmt.Sprintf("%s%s/%d", prefixLayer, t.Upload, t.Layer+1), part)
+	release, err := r.disk.reserve(int64(len(out) + len(canary)))
+	if err != nil {
+		return err
+	}
+	defer release()
 	err = r.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set([]byte(layerKey), sealSegment(out)); err != nil {
 			return err
@@ -366,8 +370,8 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	sum := sha256.Sum256(got)
 	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
 	completed := false
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, func(c *collabRecord) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		return updateCollab(tx, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
@@ -383,7 +387,7 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 			if ds == nil || ds.Upload != t.Upload {
 				return conflict("the set was replaced")
 			}
-			can, err := gatherCanary(txn, t, len(ds.Canary))
+			can, err := gatherCanary(tx.Txn, t, len(ds.Canary))
 			if err != nil {
 				return err
 			}
@@ -461,8 +465,8 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: t.ID}
 	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	refs := []audit.DataRef{{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows}}
-	return r.commit(ctx, who, act{action: "dataset.relay", collab: c}, d, refs, "", func(txn *badger.Txn) error {
-		return updateCollab(txn, collab, func(c *collabRecord) error {
+	return r.commit(ctx, who, act{action: "dataset.relay", collab: c}, d, refs, "", func(tx *stateTx) error {
+		return updateCollab(tx, collab, func(c *collabRecord) error {
 			now := c.Datasets[owner]
 			if now == nil || now.Upload != ds.Upload || now.Layers != ds.Layers {
 				return conflict("the set changed while it was being offered")
@@ -490,7 +494,7 @@ func (r *Room) resumeRelays(ctx context.Context) error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var c collabRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &c) }); err != nil {
+			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &c) }); err != nil {
 				return err
 			}
 			for m := range c.Datasets {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -92,7 +91,7 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			var u uploadRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &u) }); err != nil {
+			if err := r.get(txn, string(it.Item().Key()), &u); err != nil {
 				return err
 			}
 			if !u.Committed && u.Started.Before(cutoff) {
@@ -105,7 +104,8 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 		return err
 	}
 	for _, id := range old {
-		if err := r.deleteData(ctx, "abandoned-upload/"+id, append(uploadPrefixes(id), prefixUpload+id)...); err != nil {
+		// The upload's record goes with its high-water mark.
+		if err := r.deleteData(ctx, "abandoned-upload/"+id, append(uploadPrefixes(id), prefixUpload+id, prefixStateHW+prefixUpload+id)...); err != nil {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -46,6 +47,9 @@ type Config struct {
 	// AuthFailures throttles failed authentications and sets how often
 	// they are recorded, aggregated (see AuthLimits for the defaults).
 	AuthFailures AuthLimits
+	// Disk sets the free-space watermarks of the data directory's disk
+	// (diskspace.go).
+	Disk DiskLimits
 }
 
 // Room is a running clean room. It is safe for concurrent use.
@@ -60,6 +64,10 @@ type Room struct {
 	rand    io.Reader
 	metrics *metrics
 	guard   *authGuard // failed authentications, by source
+	disk    *diskWatch
+
+	// stateKey seals the room's state records (state.go).
+	stateKey []byte
 
 	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
 	cache columnCache
@@ -96,8 +104,10 @@ func Init(ctx context.Context, cfg Config) (*crypto.PartnerKey, error) {
 	}
 	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "init"}
 	rec := principalRecord{ID: OperatorID, Role: policy.RoleOperator, Keys: keys, Added: r.now().UTC()}
-	_, err = r.audit.AppendTx(ctx, r.entry(who, "room.init", "", policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}, nil, ""),
-		func(txn *badger.Txn) error { return putJSON(txn, prefixPrincipal+OperatorID, rec) })
+	_, err = r.audit.AppendTxAt(ctx, r.entry(who, "room.init", "", policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}, nil, ""),
+		func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
+			return (&stateTx{Txn: txn, r: r, index: index, leaf: leaf}).put(prefixPrincipal+OperatorID, rec)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -125,22 +135,23 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	bo := badger.DefaultOptions(cfg.Dir.Database()).
-		WithSyncWrites(true).
-		WithLogger(nil).
-		WithMemTableSize(64 << 20).
-		WithBlockCacheSize(64 << 20).
-		WithValueThreshold(1 << 10)
-	db, err := badger.Open(bo)
+	stateKey, err := stateKeyFrom(id.key.Seed())
 	if err != nil {
-		return nil, fmt.Errorf("cleanroom: opening database (is another room running on this directory?): %w", err)
+		return nil, err
+	}
+	db, err := openDatabase(cfg.Dir.Database(), false)
+	if err != nil {
+		return nil, err
 	}
 	log, err := audit.New(ctx, db, audit.Options{
-		Origin: id.info.Origin, Key: id.key, Logger: cfg.Logger,
+		Origin: id.info.Origin, Key: id.key, Logger: cfg.Logger, Anchor: cfg.Dir.AnchorFile(),
 		CheckpointEvery: cfg.CheckpointEvery, CheckpointInterval: cfg.CheckpointInterval,
 	})
 	if err != nil {
 		db.Close()
+		if errors.Is(err, audit.ErrCorrupt) || errors.Is(err, audit.ErrRolledBack) {
+			return nil, fmt.Errorf("%w: the audit log: %w; run cleanroom doctor", ErrDamaged, err)
+		}
 		return nil, fmt.Errorf("cleanroom: opening audit log: %w", err)
 	}
 	eng, err := policy.New(ctx, policy.Options{Defaults: cfg.Defaults, Now: cfg.Now, Logger: cfg.Logger})
@@ -151,7 +162,15 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
-		guard: newAuthGuard(cfg.AuthFailures, cfg.Now)}
+		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, disk: newDiskWatch(string(cfg.Dir), cfg.Disk)}
+	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
+		log.Close()
+		db.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%w: checking it: %v; run cleanroom doctor", ErrDamaged, err)
+		}
+		return nil, stateMismatch(problems)
+	}
 	r.metrics = newMetrics(cfg.Registry, r)
 	if err := r.loadPolicies(ctx); err != nil {
 		r.Close()
@@ -297,7 +316,7 @@ func (e applyError) Error() string { return e.err.Error() }
 // is applied and the request fails: an action that cannot be audited is not
 // taken. If apply fails, neither the change nor the entry is written, and
 // the request is not marked recorded: the wrapper records the refusal.
-func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(txn *badger.Txn) error) error {
+func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(tx *stateTx) error) error {
 	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
 	e.EpsilonMicro, e.SpecDigest = a.spent.epsilonMicro, a.spent.specDigest
@@ -305,8 +324,8 @@ func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision,
 	if apply == nil {
 		_, err = r.audit.Append(ctx, e)
 	} else {
-		_, err = r.audit.AppendTx(ctx, e, func(txn *badger.Txn) error {
-			if err := apply(txn); err != nil {
+		_, err = r.audit.AppendTxAt(ctx, e, func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
+			if err := apply(&stateTx{Txn: txn, r: r, index: index, leaf: leaf}); err != nil {
 				return applyError{err}
 			}
 			return nil

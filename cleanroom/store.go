@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -32,27 +31,8 @@ const (
 // room refuses to use it; restore the data directory from a backup.
 var ErrCorruptSegment = errors.New("cleanroom: stored segment fails its checksum")
 
-// errNotFound is returned by getJSON for a missing key.
+// errNotFound is returned by Room.get for a missing record.
 var errNotFound = errors.New("not found")
-
-func getJSON(txn *badger.Txn, key string, v any) error {
-	it, err := txn.Get([]byte(key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
-	}
-	return it.Value(func(b []byte) error { return json.Unmarshal(b, v) })
-}
-
-func putJSON(txn *badger.Txn, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return txn.Set([]byte(key), b)
-}
 
 // Segments are sealed with a checksum, so that one damaged on disk is
 // detected when read, not silently matched or aggregated. The seal is

@@ -71,7 +71,7 @@ func (u *uploadRecord) view() *api.Upload {
 
 func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, error) {
 	var u uploadRecord
-	if err := getJSON(txn, prefixUpload+id, &u); err != nil {
+	if err := r.get(txn, prefixUpload+id, &u); err != nil {
 		if errors.Is(err, errNotFound) {
 			return nil, notFound("upload")
 		}
@@ -112,15 +112,15 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 		Parts:    int((req.Rows + int64(req.RowsPerPart) - 1) / int64(req.RowsPerPart)),
 		Received: map[int]partInfo{}, Canary: req.Canary, Started: r.now().UTC(),
 	}
-	err = r.commit(ctx, who, a, d, nil, "", func(txn *badger.Txn) error {
-		c, err := r.loadCollab(txn, id)
+	err = r.commit(ctx, who, a, d, nil, "", func(tx *stateTx) error {
+		c, err := r.loadCollab(tx.Txn, id)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		return putJSON(txn, prefixUpload+u.ID, u)
+		return tx.put(prefixUpload+u.ID, u)
 	})
 	if err != nil {
 		return nil, err
@@ -282,18 +282,23 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	if want > 0 && rows != want || rows == 0 {
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
+	release, err := r.disk.reserve(int64(len(sealed)))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	key := partKey(prefixSegment+id, part)
 	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sealSize)}
 	refs := []audit.DataRef{{Name: fmt.Sprintf("upload/%s/%d", id, part), Digest: digest, Bytes: info.Bytes, Rows: int64(rows)}}
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
-		c, err := r.loadCollab(txn, collab)
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		c, err := r.loadCollab(tx.Txn, collab)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		u, err := r.loadUpload(txn, collab, id)
+		u, err := r.loadUpload(tx.Txn, collab, id)
 		if err != nil {
 			return err
 		}
@@ -303,10 +308,10 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 		u.Received[part] = info
 		// The rows, their record and the audit entry in one transaction:
 		// one sync to disk a part, and no stored part without its entry.
-		if err := txn.Set([]byte(key), sealed); err != nil {
+		if err := tx.Set([]byte(key), sealed); err != nil {
 			return err
 		}
-		return putJSON(txn, prefixUpload+id, u)
+		return tx.put(prefixUpload+id, u)
 	})
 	if err != nil {
 		return nil, err
@@ -525,9 +530,9 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	}
 	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
 	var replaced []string // the previous upload and its open tasks
-	err = r.commit(ctx, who, a, d, refs, "", func(txn *badger.Txn) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
 		replaced = replaced[:0]
-		if err := updateCollab(txn, collab, func(c *collabRecord) error {
+		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
@@ -552,10 +557,10 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 			return err
 		}
 		u.Committed = true
-		if err := putJSON(txn, prefixUpload+id, u); err != nil {
+		if err := tx.put(prefixUpload+id, u); err != nil {
 			return err
 		}
-		_, err := r.debit(txn, collab, d.Constraints, charge{upload: u.Member})
+		_, err := r.debit(tx, collab, d.Constraints, charge{upload: u.Member})
 		return err
 	})
 	var ld ledgerDenial

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dgraph-io/badger/v4/y"
+
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
 
@@ -101,10 +103,26 @@ func (r *Room) wrap(rt route) http.Handler {
 		}()
 		req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
 		if !rt.public {
+			// A disk too full to write on refuses before anything is
+			// written: below the critical mark without recording it (it
+			// cannot), below the low mark every change, recorded.
+			full, level := r.disk.diskRefusal(req.Method)
+			if full != nil {
+				r.metrics.storageRefusals.Inc()
+				sw.Header().Set("Retry-After", "30")
+			}
+			if level == diskCritical {
+				writeProblem(sw, req, id, full)
+				return
+			}
 			var err error
 			if who, err = r.authenticate(ctx, sw, req, id); err != nil {
 				p, _ := r.problemFor(ctx, id, err)
 				writeProblem(sw, req, id, p)
+				return
+			}
+			if full != nil {
+				r.answer(sw, req, id, rt, who, full, refusalReasons[api.ProblemStorage])
 				return
 			}
 		}
@@ -135,7 +153,10 @@ func (r *Room) wrap(rt route) http.Handler {
 // already recorded it, and writes p if no answer was started (a panic may
 // come mid-answer); if the log cannot record it, the answer is the log's 503.
 func (r *Room) answer(w *statusWriter, req *http.Request, id string, rt route, who *actor, p *api.Problem, reason string) {
-	if who != nil && !who.recorded.Load() {
+	// Stored data that failed its check is recorded even after the
+	// request's own entry: the log is where the operator and auditors learn
+	// that the room refused to use damaged state.
+	if who != nil && (!who.recorded.Load() || p.Type == api.ProblemCorrupt) {
 		if err := r.recordRefusal(req.Context(), who, rt, req, reason); err != nil {
 			errors.As(err, &p)
 		}
@@ -160,6 +181,10 @@ func (r *Room) problemFor(ctx context.Context, id string, err error) (*api.Probl
 		return &dp, reasonDeadline
 	case errors.Is(err, context.Canceled):
 		p = &api.Problem{Type: api.ProblemBadRequest, Title: "the request was canceled", Status: 499}
+	case errors.Is(err, ErrCorruptState) || errors.Is(err, ErrCorruptSegment) || errors.Is(err, y.ErrChecksumMismatch):
+		r.log.Error("stored data failed its integrity check", "request_id", id, "err", err)
+		r.metrics.corruptReads.Inc()
+		p = &api.Problem{Type: api.ProblemCorrupt, Title: "stored data failed its integrity check; the room refused to use it (the operator runs cleanroom doctor)", Status: http.StatusInternalServerError}
 	default:
 		r.log.Error("request failed", "request_id", id, "err", err)
 		p = &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}

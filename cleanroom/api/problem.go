@@ -36,6 +36,12 @@ const (
 	// caller's address; retry after the Retry-After header's seconds.
 	ProblemRateLimited = "/problems/rate-limited"
 	ProblemInternal    = "/problems/internal"
+	// ProblemCorrupt: stored data failed its integrity check; the room
+	// refused to use it. The operator runs cleanroom doctor.
+	ProblemCorrupt = "/problems/corrupt"
+	// ProblemStorage: the data directory's disk is (nearly) full; the room
+	// refuses writes until space returns, and keeps answering reads.
+	ProblemStorage = "/problems/insufficient-storage"
 )
 
 // ReasonNotMember is the one reason a collaboration's routes give a
