@@ -64,6 +64,9 @@ type Room struct {
 	rand    io.Reader
 	metrics *metrics
 	guard   *authGuard // failed authentications, by source
+	// inflight holds the requests being served (*inflight), so that a
+	// shutdown can answer those still running at its end.
+	inflight sync.Map
 	disk    *diskWatch
 
 	// stateKey seals the room's state records (state.go).

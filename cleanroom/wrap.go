@@ -45,6 +45,39 @@ var deadlineProblem = api.Problem{
 	Title: "the request did not finish within its deadline; it may still take effect, so check before retrying",
 }
 
+// shutdownProblem answers a request still running when the room's grace
+// period for shutting down ends.
+var shutdownProblem = api.Problem{
+	Type: api.ProblemUnavailable, Status: http.StatusServiceUnavailable,
+	Title: "the room is shutting down and this request did not finish in time; it may still take effect, so check before retrying",
+}
+
+// inflight is a request being served, as shutdown sees it.
+type inflight struct {
+	sw     *statusWriter
+	req    *http.Request
+	id     string
+	cancel context.CancelCauseFunc
+}
+
+// errShutdown is the cause of a request's context when the room cut it
+// short at the end of its shutdown grace.
+var errShutdown = errors.New("cleanroom: the room shut down")
+
+// cutInFlight answers every request still being served 503 (if nothing was
+// answered yet) and cancels it; it returns how many there were.
+func (r *Room) cutInFlight() int {
+	n := 0
+	r.inflight.Range(func(_, v any) bool {
+		f := v.(*inflight)
+		f.sw.expire(f.req, f.id, shutdownProblem)
+		f.cancel(errShutdown)
+		n++
+		return true
+	})
+	return n
+}
+
 // wrap serves a route: request id, body limit, deadline, authentication,
 // the handler, its answer, and the audit entry of any error the handler's
 // own decisions did not record (refusal.go). A panic is answered 500 and
@@ -67,13 +100,18 @@ func (r *Room) wrap(rt route) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), deadline)
 		defer cancel()
+		ctx, cut := context.WithCancelCause(ctx)
+		defer cut(nil)
 		req = req.WithContext(ctx)
 		sw := &statusWriter{w: w, h: http.Header{}, status: http.StatusOK}
 		stopWatch := context.AfterFunc(ctx, func() {
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				sw.expire(req, id)
+				sw.expire(req, id, deadlineProblem)
 			}
 		})
+		self := &inflight{sw: sw, req: req, id: id, cancel: cut}
+		r.inflight.Store(self, self)
+		defer r.inflight.Delete(self)
 		var who *actor
 		defer func() {
 			stopWatch()
@@ -235,16 +273,15 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	return s.w.Write(b)
 }
 
-// expire answers 503 if nothing was written yet, and drops what the
+// expire answers p (a 503) if nothing was written yet, and drops what the
 // handler writes from then on.
-func (s *statusWriter) expire(req *http.Request, id string) {
+func (s *statusWriter) expire(req *http.Request, id string, p api.Problem) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.wrote {
 		return
 	}
 	s.closed, s.timeout = true, true
-	p := deadlineProblem
 	p.RequestID, p.Instance = id, req.URL.Path
 	b, _ := json.Marshal(p)
 	// A complete answer now, on a connection not to be reused: the
