@@ -67,7 +67,7 @@ type Room struct {
 	// inflight holds the requests being served (*inflight), so that a
 	// shutdown can answer those still running at its end.
 	inflight sync.Map
-	disk    *diskWatch
+	disk     *diskWatch
 
 	// stateKey seals the room's state records (state.go).
 	stateKey []byte
