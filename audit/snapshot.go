@@ -59,6 +59,11 @@ func OpenForExport(ctx context.Context, dir, tmp string, opts Options) (*Log, er
 	return l, nil
 }
 
+// CopyStore copies a stopped Badger store's files from src into dst (which
+// exists), leaving out its lock file, so that the copy can be opened
+// read-write (and recovered) without touching src.
+func CopyStore(src, dst string) error { return copyTree(src, dst) }
+
 // copyTree copies the regular files under src into dst (which exists),
 // leaving out Badger's lock file.
 func copyTree(src, dst string) error {

@@ -246,3 +246,35 @@ func TestDiskWatermarks(t *testing.T) {
 	}
 	release()
 }
+
+// TestDiagnose: a healthy stopped room passes every check; one whose ledger
+// was changed is named, with what to do.
+func TestDiagnose(t *testing.T) {
+	tr := stoppedRoom(t)
+	d, err := Diagnose(context.Background(), tr.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Healthy() || len(d.Checks) != 7 {
+		t.Fatalf("a healthy room: %+v", d)
+	}
+	withDB(t, tr, func(db *badger.DB) {
+		db.Update(func(txn *badger.Txn) error { return txn.Delete([]byte("budget/c1")) })
+	})
+	if d, err = Diagnose(context.Background(), tr.dir); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range d.Findings {
+		got = append(got, f.Check+": "+f.Problem)
+		if f.Advice == "" {
+			t.Errorf("finding without advice: %+v", f)
+		}
+	}
+	want := []string{"state: budget/c1 is missing", "ledger: the ledger of c1 says 0 micro-epsilon spent, its audit log 400000"}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(got, "\n"), w) {
+			t.Errorf("findings %q lack %q", got, w)
+		}
+	}
+}

@@ -23,6 +23,7 @@ Usage:
 The room (operator):
   cleanroom init --data DIR
   cleanroom serve --data DIR [--addr 127.0.0.1:8080]
+  cleanroom doctor --data DIR                        checks a stopped room's data directory
   cleanroom partner add --room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role ROLE]
 
 A partner (every verb takes --room URL --key KEY):
@@ -66,6 +67,7 @@ func verbs() map[string]verb {
 		"audit":     runAudit,
 		"init":      runInit,
 		"serve":     runServe,
+		"doctor":    runDoctor,
 		"partner":   runPartner,
 		"collab":    runCollab,
 		"upload":    runUpload,
