@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(serveDirEnv); dir != "" {
 		os.Exit(serveForTest(dir))
 	}
+	if dir := os.Getenv(faultDirEnv); dir != "" {
+		os.Exit(faultAnswers(dir))
+	}
 	os.Exit(m.Run())
 }
 

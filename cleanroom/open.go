@@ -3,11 +3,16 @@ package cleanroom
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/pb"
+	"github.com/dgraph-io/badger/v4/y"
+	"google.golang.org/protobuf/proto"
 )
 
 // Errors of opening a room's data directory, each with what to do.
@@ -54,6 +59,9 @@ func openDatabase(dir string, readOnly bool) (db *badger.DB, err error) {
 			db, err = nil, fmt.Errorf("%w: opening it failed (%v); run cleanroom doctor", ErrDamaged, p)
 		}
 	}()
+	if err := checkTableFiles(dir); err != nil {
+		return nil, err
+	}
 	db, err = badger.Open(databaseOptions(dir, readOnly))
 	if err != nil {
 		return nil, classifyOpenError(err)
@@ -74,4 +82,64 @@ func classifyOpenError(err error) error {
 		return fmt.Errorf("%w: %v; run cleanroom doctor", ErrDamaged, err)
 	}
 	return fmt.Errorf("cleanroom: opening the database: %w", err)
+}
+
+// checkTableFiles checks the footer of every table in the database
+// directory before Badger opens it: Badger reads a table's index from
+// offsets in its footer without checking them, in goroutines of its own,
+// so a damaged footer makes it panic where nothing can recover. Here the
+// same footer is read with every offset checked, and the index verified
+// against its checksum; a table that fails is named in ErrDamaged.
+func checkTableFiles(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := checkTableFooter(f); err != nil {
+			return fmt.Errorf("%w: table %s: %v; run cleanroom doctor", ErrDamaged, filepath.Base(f), err)
+		}
+	}
+	return nil
+}
+
+// checkTableFooter reads a table's footer as Badger's table.initIndex does:
+// from the end, the checksum's length (4 bytes), the checksum of the index,
+// the index's length (4 bytes), the index.
+func checkTableFooter(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	at := len(b)
+	take := func(n int) ([]byte, error) {
+		if n < 0 || n > at {
+			return nil, errors.New("its footer points outside the file")
+		}
+		at -= n
+		return b[at : at+n], nil
+	}
+	n, err := take(4)
+	if err != nil {
+		return err
+	}
+	sum, err := take(int(y.BytesToU32(n)))
+	if err != nil {
+		return err
+	}
+	var chk pb.Checksum
+	if err := proto.Unmarshal(sum, &chk); err != nil {
+		return errors.New("its index checksum is unreadable")
+	}
+	if n, err = take(4); err != nil {
+		return err
+	}
+	index, err := take(int(y.BytesToU32(n)))
+	if err != nil {
+		return err
+	}
+	if err := y.VerifyChecksum(index, &chk); err != nil {
+		return errors.New("its index fails its checksum")
+	}
+	return nil
 }
