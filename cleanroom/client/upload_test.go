@@ -261,7 +261,7 @@ func TestUploadSpreadsheetExport(t *testing.T) {
 	state, _ := rm.collab("c1", api.ModeBlinded, nil, a, b)
 	rows := people(0, minList+20)
 	rows[0] += `,"first line` + "\n" + `second line"` // lines 2 and 3
-	rows[1] = "not-an-email,30,1,0,x"                   // line 4
+	rows[1] = "not-an-email,30,1,0,x"                 // line 4
 	for i := 2; i < len(rows); i++ {
 		rows[i] += ",x"
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -49,7 +48,7 @@ directory.`)
 	if *data == "" || *out == "" {
 		return usagef("--data and --out are required")
 	}
-	ctx := context.Background()
+	ctx := e.Context()
 	l, err := audit.Open(ctx, cleanroom.DataDir(*data).Database(), audit.Options{ReadOnly: true})
 	if err != nil {
 		if _, serr := os.Stat(cleanroom.DataDir(*data).Database()); serr != nil {
