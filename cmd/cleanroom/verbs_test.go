@@ -209,7 +209,10 @@ func TestSignalsStopVerbs(t *testing.T) {
 	r.collab("alliance", api.ModeHashed)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, r.as("coursely", "sync", "--collab", "alliance", "--wait")...)
+			// Whatever happens, the child ends within the test's time.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, r.as("coursely", "sync", "--collab", "alliance", "--wait", "--timeout", "15s")...)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -264,9 +267,17 @@ func TestInterruptedVerbs(t *testing.T) {
 				cancel(errors.New("test signal"))
 			}
 			var out, errs strings.Builder
-			code := run(&env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errs}, tc.args)
-			if code != exitInterrupted || !strings.HasSuffix(errs.String(), tc.want) {
-				t.Fatalf("exit %d, stderr:\n%s\nwant %q", code, errs.String(), tc.want)
+			done := make(chan int, 1)
+			go func() {
+				done <- run(&env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errs}, tc.args)
+			}()
+			select {
+			case code := <-done:
+				if code != exitInterrupted || !strings.HasSuffix(errs.String(), tc.want) {
+					t.Fatalf("exit %d, stderr:\n%s\nwant %q", code, errs.String(), tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("cleanroom %s goes on after its context ended", tc.args[0])
 			}
 		})
 	}
