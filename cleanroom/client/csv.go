@@ -15,10 +15,15 @@ import (
 // speed on the plain exports partners upload: a line without a quote is
 // split on its commas in place. Quoted records take a slower path that
 // follows the same rules. FuzzCSVReader holds the two readers to the same
-// records and errors.
+// records, record lines and errors.
+//
+// One difference: a UTF-8 byte-order mark at the start of the input is
+// skipped, as spreadsheets write one ("CSV UTF-8" in Excel) and no header
+// name starts with it.
 type csvReader struct {
 	br     *bufio.Reader
 	line   int   // lines read
+	start  int   // the line the last record started on
 	offset int64 // bytes read
 	fields int   // per record, from the first record
 	long   []byte
@@ -26,6 +31,9 @@ type csvReader struct {
 	ends   []int
 	out    []string
 }
+
+// bom is the UTF-8 encoding of U+FEFF, the byte-order mark.
+const bom = "\xef\xbb\xbf"
 
 func newCSVReader(r io.Reader) *csvReader {
 	return &csvReader{br: bufio.NewReaderSize(r, 256<<10), fields: -1}
@@ -43,6 +51,7 @@ func (r *csvReader) Read() ([]string, error) {
 			continue // a blank line
 		}
 		start := r.line
+		r.start = start
 		if bytes.IndexByte(l, '"') >= 0 {
 			if err := r.quoted(l, start); err != nil {
 				return nil, err
@@ -62,6 +71,10 @@ func (r *csvReader) Read() ([]string, error) {
 // InputOffset is the offset in the input after the last record read.
 func (r *csvReader) InputOffset() int64 { return r.offset }
 
+// Line is the line, counted from 1, that the last record read starts on:
+// the line encoding/csv's FieldPos(0) names.
+func (r *csvReader) Line() int { return r.start }
+
 // readLine returns the next line with its end normalized to "\n" (a last
 // line without one gets none, and loses a trailing "\r"), in a buffer
 // valid until the next call. Its error is nil if it returns a line.
@@ -77,6 +90,12 @@ func (r *csvReader) readLine() ([]byte, error) {
 	}
 	if len(l) == 0 {
 		return nil, err
+	}
+	if r.line == 0 && r.offset == 0 && bytes.HasPrefix(l, []byte(bom)) {
+		r.offset += int64(len(bom))
+		if l = l[len(bom):]; len(l) == 0 {
+			return nil, err
+		}
 	}
 	r.line++
 	r.offset += int64(len(l))

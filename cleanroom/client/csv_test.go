@@ -12,43 +12,70 @@ import (
 	"testing/iotest"
 )
 
-// readAll reads records until the first error, cloning each.
-func readAll(read func() ([]string, error)) ([][]string, error) {
+// readAll reads records until the first error, cloning each, and the line
+// each starts on (line(), after each record).
+func readAll(read func() ([]string, error), line func() int) ([][]string, []int, error) {
 	var recs [][]string
+	var lines []int
 	for {
 		rec, err := read()
 		if err == io.EOF {
-			return recs, nil
+			return recs, lines, nil
 		}
 		if err != nil {
-			return recs, err
+			return recs, lines, err
 		}
 		recs = append(recs, slices.Clone(rec))
+		lines = append(lines, line())
 	}
 }
 
 // sameAsEncodingCSV fails t unless csvReader and encoding/csv read in the
-// same records and fail (or not) in the same way at the same line.
+// same records, starting on the same lines, and fail (or not) in the same
+// way at the same line. A byte-order mark at the start is csvReader's to
+// skip: encoding/csv reads the input without it.
 func sameAsEncodingCSV(t *testing.T, in []byte) {
 	t.Helper()
-	std := csv.NewReader(bytes.NewReader(in))
-	want, werr := readAll(std.Read)
+	stdIn, skipped := bytes.CutPrefix(in, []byte(bom))
+	std := csv.NewReader(bytes.NewReader(stdIn))
+	want, wantLines, werr := readAll(std.Read, func() int { l, _ := std.FieldPos(0); return l })
 	ours := newCSVReader(iotest.HalfReader(bytes.NewReader(in)))
-	got, gerr := readAll(ours.Read)
+	got, gotLines, gerr := readAll(ours.Read, ours.Line)
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("input %q:\nrecords %q\nwant    %q", in, got, want)
+	}
+	if !slices.Equal(gotLines, wantLines) {
+		t.Fatalf("input %q: records start on lines %v, want %v", in, gotLines, wantLines)
 	}
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("input %q: error %v, want %v", in, gerr, werr)
 	}
 	if werr != nil {
 		var gp, wp *csv.ParseError
-		if !errors.As(gerr, &gp) || !errors.As(werr, &wp) || !errors.Is(gp.Err, wp.Err) || gp.Line != wp.Line {
+		if !errors.As(gerr, &gp) || !errors.As(werr, &wp) || !errors.Is(gp.Err, wp.Err) || gp.Line != wp.Line || gp.StartLine != wp.StartLine {
 			t.Fatalf("input %q: error %v, want %v", in, gerr, werr)
 		}
 	}
-	if werr == nil && ours.InputOffset() != std.InputOffset() {
-		t.Fatalf("input %q: offset %d, want %d", in, ours.InputOffset(), std.InputOffset())
+	if werr == nil {
+		// recordCounter counts the same records, however its input is cut.
+		for _, chunk := range []int{len(in) + 1, 1, 2, 7} {
+			var rc recordCounter
+			for b := in; len(b) > 0; {
+				k := min(chunk, len(b))
+				rc.Write(b[:k])
+				b = b[k:]
+			}
+			if rc.records() != int64(len(want)) {
+				t.Fatalf("input %q: counted %d records in writes of %d bytes, want %d", in, rc.records(), chunk, len(want))
+			}
+		}
+	}
+	offset := std.InputOffset()
+	if skipped {
+		offset += int64(len(bom))
+	}
+	if werr == nil && ours.InputOffset() != offset {
+		t.Fatalf("input %q: offset %d, want %d", in, ours.InputOffset(), offset)
 	}
 }
 
@@ -80,6 +107,16 @@ var csvCases = []string{
 	"a,b\n\"x\" ,y\n",
 	strings.Repeat("x", 300<<10) + ",y\n1,2\n",
 	"a,b\n\"" + strings.Repeat("z", 300<<10) + "\",2\n",
+	bom + "email,age\nx@example.com,1\n",
+	bom + "\"email\",age\r\n\"x\",1\r\n",
+	bom,
+	bom + "\n",
+	bom + bom + "a\n1\n",
+	"a\n" + bom + "\n",
+	"a,b\n\"m\n\nl\",2\n1,2,3\n",
+	"a,b\n\n\"x\ny\"\"z\n\",2\n\n3,4\n",
+	"a,b\n1,2\n\"unterminated,2\n\n\n",
+	"a,b\n\"m\n\nl\"x,2\n",
 }
 
 func TestCSVReaderMatchesEncodingCSV(t *testing.T) {

@@ -18,13 +18,45 @@ type SyncReport struct {
 	Tasks    int   `json:"tasks"`
 	Elements int64 `json:"elements"`
 	Ready    bool  `json:"ready"` // every member's set carries every key
+	// Waiting is what the collaboration still waits for, as of the last
+	// look at it (empty when it is ready).
+	Waiting []Pending `json:"waiting,omitempty"`
+}
+
+// SyncOptions tune SyncWith.
+type SyncOptions struct {
+	// Wait keeps Sync going until every member's set carries every
+	// member's key (or ctx ends), looking again every Interval (default
+	// one second).
+	Wait     bool
+	Interval time.Duration
+	// Status, if set, is called with what the collaboration waits for
+	// each time Sync waits.
+	Status func([]Pending)
 }
 
 // Sync re-encrypts, with this partner's key, every set the room relays to
 // it. With wait, it keeps going until every member's set carries every
 // member's key (or ctx ends), polling every interval.
 func (c *Client) Sync(ctx context.Context, collab string, wait bool, interval time.Duration) (*SyncReport, error) {
-	rep := &SyncReport{}
+	return c.SyncWith(ctx, collab, SyncOptions{Wait: wait, Interval: interval})
+}
+
+// SyncWith is Sync with its options. If ctx ends while it waits, its error
+// wraps ctx's cause and says what the collaboration was waiting for.
+func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) (rep *SyncReport, err error) {
+	rep = &SyncReport{}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = context.Cause(ctx)
+			if len(rep.Waiting) > 0 {
+				err = fmt.Errorf("client: still %s: %w", Waiting(rep.Waiting), err)
+			}
+		}
+	}()
 	bk := c.key.BlindingKey()
 	for {
 		var tasks []api.Task
@@ -57,17 +89,21 @@ func (c *Client) Sync(ctx context.Context, collab string, wait bool, interval ti
 		for _, d := range v.Datasets {
 			rep.Ready = rep.Ready && d.Ready
 		}
-		if rep.Ready || !wait {
+		rep.Waiting = PendingSteps(v)
+		if rep.Ready || !opts.Wait {
 			return rep, nil
 		}
 		if v.Revoked {
 			return rep, errors.New("client: the collaboration was revoked")
 		}
 		if len(tasks) == 0 {
+			if opts.Status != nil {
+				opts.Status(rep.Waiting)
+			}
 			select {
 			case <-ctx.Done():
 				return rep, ctx.Err()
-			case <-time.After(interval):
+			case <-time.After(opts.Interval):
 			}
 		}
 	}

@@ -4,33 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
 )
 
-// Errors of reading the input, each with what to do in its text.
-var (
-	ErrEmptyInput    = errors.New("client: the input has no rows with a valid identifier")
-	ErrUnknownColumn = errors.New("client: a column named on the command line is not in the input's header")
-)
-
 // UploadSpec says what to upload.
 type UploadSpec struct {
 	Collab   string
-	Input    string // a CSV file with a header row
+	Input    string // a CSV file with a header row (a UTF-8 byte-order mark is skipped)
 	IDColumn string
 	Kind     crypto.Kind
 	Columns  []string // attribute columns to send along
@@ -39,10 +27,13 @@ type UploadSpec struct {
 	RowsPerPart int // default 50,000
 	State       StateDir
 	// Progress, if set, is called as parts go with the rows the room has
-	// and the share of the input read (0 to 1, or -1 if unknown); Invalid
-	// with the line number and reason of every skipped row.
+	// and the share of the input read (0 to 1, or -1 if unknown; 1 once
+	// the whole input is read); Invalid with the line number and reason of
+	// every skipped row; Notice with what the upload decided on its own,
+	// such as starting over when saved progress cannot go on.
 	Progress func(sent int64, read float64)
 	Invalid  func(line int, reason string)
+	Notice   func(msg string)
 }
 
 // UploadReport says what an upload did.
@@ -54,18 +45,6 @@ type UploadReport struct {
 	Resumed int    `json:"parts_resumed"` // parts the room already had
 	Digest  string `json:"digest"`
 	Mode    string `json:"mode"`
-}
-
-// uploadState is what the partner keeps while an upload is under way.
-type uploadState struct {
-	Upload      string         `json:"upload"`
-	Input       string         `json:"input"` // its inputFingerprint
-	RowsPerPart int            `json:"rows_per_part"`
-	Digests     map[int]string `json:"digests"`
-}
-
-func (d StateDir) uploadFile(collab string) string {
-	return filepath.Join(string(d), collab+".upload.json")
 }
 
 // tokenizer turns a part's match keys into tokens: HMAC tokens in hashed
@@ -98,91 +77,29 @@ func (c *Client) tokenizer(mode string, ks *crypto.Secret) tokenizer {
 	}
 }
 
-// csvRows reads the input, calling fn with each row's line number, match key
-// (or an error), attribute values and the input's offset after the row.
-func csvRows(path, idColumn string, columns []string, profile crypto.Profile, kind crypto.Kind,
-	fn func(line int, key crypto.MatchKey, err error, attrs []string, offset int64) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r := newCSVReader(f)
-	header, err := r.Read()
-	if err == io.EOF {
-		return fmt.Errorf("%w (the file is empty)", ErrEmptyInput)
-	}
-	if err != nil {
-		return fmt.Errorf("client: reading the CSV header: %w", err)
-	}
-	header = slices.Clone(header)
-	idx := func(name string) int { return slices.Index(header, name) }
-	id := idx(idColumn)
-	if id < 0 {
-		return fmt.Errorf("%w: %q (the header has: %s)", ErrUnknownColumn, idColumn, strings.Join(header, ", "))
-	}
-	cols := make([]int, len(columns))
-	for i, name := range columns {
-		if cols[i] = idx(name); cols[i] < 0 {
-			return fmt.Errorf("%w: %q (the header has: %s)", ErrUnknownColumn, name, strings.Join(header, ", "))
-		}
-	}
-	attrs := make([]string, len(cols))
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return fmt.Errorf("client: the CSV is malformed at line %d: %v", pe.Line, pe.Err)
-			}
-			return err
-		}
-		key, kerr := profile.MatchKey(kind, rec[id])
-		for i, c := range cols {
-			attrs[i] = rec[c]
-		}
-		if err := fn(line, key, kerr, attrs, r.InputOffset()); err != nil {
-			return err
-		}
-	}
-}
-
-// inputFingerprint identifies the input file, so that a later run resumes
-// an upload only from the same bytes. It guards against a partner editing
-// or replacing the file between runs, not against an adversary on the
-// partner's own machine, so a CRC-32C and the size serve: the CRC runs at
-// memory speed, where a SHA-256 cost a tenth of the client's time on a
-// 10M-row upload.
-func inputFingerprint(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("crc32c:%08x:%d", h.Sum32(), n), nil
-}
-
 // UploadCSV normalizes, tokenizes (or encrypts) and uploads a CSV on this
 // machine: identifiers never leave it, only tokens and the chosen attribute
-// columns. The input is read once: one goroutine reads and normalizes rows
-// into parts while others tokenize and send the parts before, and the row
-// count is declared at the commit. If the upload is interrupted, running it
-// again with the same input resumes where the room left off.
+// columns.
+//
+// Before the room opens an upload, the request is checked against the
+// collaboration (kind, columns it never lets out) and the input's header,
+// and the input's data rows are counted against the collaboration's minimum
+// list size; nothing is encrypted or sent for an input that would be
+// refused. Then the input is read once: one goroutine reads and normalizes
+// rows into parts while others tokenize and send the parts before, and the
+// row count is declared at the commit. If the upload is interrupted,
+// running it again with the same input and flags resumes where the room
+// left off; saved progress that cannot go on is discarded, with a Notice.
 func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport, error) {
 	v, err := c.Collaboration(ctx, spec.Collab)
 	if err != nil {
 		return nil, err
 	}
-	if string(spec.Kind) != v.Kind {
-		return nil, fmt.Errorf("client: the collaboration matches %s identifiers, not %s", v.Kind, spec.Kind)
+	if err := checkSpec(v, c.principal, spec); err != nil {
+		return nil, err
+	}
+	if err := checkHeader(spec); err != nil {
+		return nil, err
 	}
 	profile, err := crypto.LookupProfile(v.Profile, crypto.ProfileOptions{DefaultCountryCode: spec.CountryCode})
 	if err != nil {
@@ -191,6 +108,17 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	ks, err := spec.State.LoadSecret(spec.Collab)
 	if err != nil {
 		return nil, err
+	}
+	scan, err := scanInput(ctx, spec.Input)
+	if err != nil {
+		return nil, err
+	}
+	if scan.rows == 0 {
+		return nil, fmt.Errorf("%w (the file has a header and no rows)", ErrEmptyInput)
+	}
+	if k := v.Constraints; k != nil && scan.rows < k.MinListSize {
+		return nil, fmt.Errorf("%w: the input has %d data rows; the collaboration requires at least %d distinct identifiers",
+			ErrListTooSmall, scan.rows, k.MinListSize)
 	}
 	if spec.RowsPerPart <= 0 {
 		spec.RowsPerPart = 50_000
@@ -209,15 +137,29 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	if err := tokens(ctx, canary, canaryKeys); err != nil {
 		return nil, err
 	}
-	st, resumed, err := c.resumeOrStart(ctx, spec, v, canary)
-	if err != nil {
-		return nil, err
+	for fresh := false; ; fresh = true {
+		st, resumed, fromState, err := c.resumeOrStart(ctx, spec, v, canary, scan.fingerprint, fresh)
+		if err != nil {
+			return nil, err
+		}
+		rep := &UploadReport{Upload: st.Upload, Mode: v.Mode}
+		s := &partSender{c: c, spec: spec, st: st, tokens: tokens, read: -1}
+		err = s.run(ctx, profile, resumed, rep)
+		if err != nil && fromState && !fresh && misfit(err) {
+			// A saved upload whose parts the room refuses as not fitting
+			// it (made by an older client, or by hand): once, from scratch.
+			spec.discardUpload("the room refused a part as not fitting it")
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.commitUpload(ctx, spec, st, rep)
 	}
-	rep := &UploadReport{Upload: st.Upload, Mode: v.Mode}
-	s := &partSender{c: c, spec: spec, st: st, tokens: tokens, read: -1}
-	if err := s.run(ctx, profile, resumed, rep); err != nil {
-		return nil, err
-	}
+}
+
+// commitUpload makes the sent parts the member's dataset.
+func (c *Client) commitUpload(ctx context.Context, spec UploadSpec, st *uploadState, rep *UploadReport) (*UploadReport, error) {
 	if rep.Rows == 0 {
 		os.Remove(spec.State.uploadFile(spec.Collab)) // nothing to resume
 		return nil, ErrEmptyInput
@@ -333,7 +275,7 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 			return nil
 		}
 		if err := b.part.AppendValues(a); err != nil {
-			return fmt.Errorf("client: line %d: %w", line, err)
+			return lineError(line, err)
 		}
 		b.keys = append(b.keys, key)
 		if b.part.Rows == s.st.RowsPerPart {
@@ -344,6 +286,9 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 		}
 		return nil
 	})
+	if err == nil {
+		s.progress(0, 1) // the whole input is read
+	}
 	if err == nil && b.part.Rows > 0 {
 		err = flush()
 	}
@@ -402,51 +347,4 @@ func (s *partSender) progress(rows int64, read float64) {
 	if s.spec.Progress != nil {
 		s.spec.Progress(s.sent, s.read)
 	}
-}
-
-// resumeOrStart continues the upload recorded in the state directory if it
-// is of the same input and still open in the room, or starts a new one.
-func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Collaboration, canary [][32]byte) (*uploadState, map[int]bool, error) {
-	input, err := inputFingerprint(spec.Input)
-	if err != nil {
-		return nil, nil, err
-	}
-	var st uploadState
-	if b, err := os.ReadFile(spec.State.uploadFile(spec.Collab)); err == nil && json.Unmarshal(b, &st) == nil && st.Input == input {
-		var u api.Upload
-		path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s", esc(spec.Collab), esc(st.Upload))
-		if err := c.do(ctx, "GET", path, nil, &u); err == nil && !u.Committed && u.RowsPerPart == st.RowsPerPart {
-			have := map[int]bool{}
-			for _, p := range u.Received {
-				have[p] = true
-			}
-			return &st, have, nil
-		}
-	}
-	// The rows are declared at the commit: the input is read once.
-	req := api.StartUpload{Kind: v.Kind, Profile: v.Profile, Columns: spec.Columns, RowsPerPart: spec.RowsPerPart}
-	if req.Columns == nil {
-		req.Columns = []string{}
-	}
-	for _, t := range canary {
-		req.Canary = append(req.Canary, t[:])
-	}
-	var u api.Upload
-	if err := c.do(ctx, "POST", "/v1/collaborations/"+esc(spec.Collab)+"/uploads", req, &u); err != nil {
-		return nil, nil, err
-	}
-	st = uploadState{Upload: u.ID, Input: input, RowsPerPart: spec.RowsPerPart, Digests: map[int]string{}}
-	return &st, map[int]bool{}, spec.State.saveUpload(spec.Collab, &st)
-}
-
-func (d StateDir) saveUpload(collab string, st *uploadState) error {
-	if err := os.MkdirAll(string(d), 0o700); err != nil {
-		return err
-	}
-	b, _ := json.Marshal(st)
-	tmp := d.uploadFile(collab) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, d.uploadFile(collab))
 }

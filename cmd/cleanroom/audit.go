@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -69,7 +68,7 @@ a directory left by a crash is read through a recovered copy in $TMPDIR.`)
 	if err != nil {
 		return err
 	}
-	err = writeNew(*out, func(w io.Writer) error { return c.ExportAuditRange(context.Background(), w, *from, *to) })
+	err = writeNew(*out, func(w io.Writer) error { return c.ExportAuditRange(e.Context(), w, *from, *to) })
 	if err != nil {
 		return explain(err)
 	}
@@ -79,7 +78,7 @@ a directory left by a crash is read through a recovered copy in $TMPDIR.`)
 
 // exportData exports the whole log of a room's data directory.
 func exportData(e *env, data, out string, from, to int64) error {
-	ctx := context.Background()
+	ctx := e.Context()
 	l, err := audit.OpenForExport(ctx, cleanroom.DataDir(data).Database(), "", audit.Options{})
 	if err != nil {
 		if _, serr := os.Stat(cleanroom.DataDir(data).Database()); serr != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +16,7 @@ import (
 
 func runCollab(e *env, args []string) error {
 	return runSubcommand(e, "collab", `Usage:
-  cleanroom collab create --room URL --key KEY --collab ID --members a,b --kind email [--mode blinded|hashed] [--profile pair-v1|gmail-v1] [--settings FILE]
+  cleanroom collab create --room URL --key KEY --collab ID --members a,b --kind email [--mode blinded|hashed] [--profile `+strings.Join(crypto.Profiles(), "|")+`] [--settings FILE]
   cleanroom collab accept --room URL --key KEY --collab ID [--settings FILE | --settings-digest HEX] [--pin member=FINGERPRINT]
   cleanroom collab revoke --room URL --key KEY --collab ID
 
@@ -42,6 +41,24 @@ func parsePins(list string) (map[string]string, error) {
 	return pins, nil
 }
 
+// profilesHelp lists the normalization profiles a collaboration can use
+// (crypto.Profiles), with their rules.
+func profilesHelp() string {
+	var b strings.Builder
+	b.WriteString("--profile is the normalization every member's identifiers go through:")
+	for _, p := range crypto.Profiles() {
+		about := "see the crypto package"
+		switch p {
+		case crypto.ProfilePAIRv1:
+			about = "PAIR's rules: emails trimmed and lowercased, phones in E.164 (the default)"
+		case crypto.ProfileGmailv1:
+			about = "pair-v1, and Gmail addresses without dots or a +suffix: one mailbox, one key"
+		}
+		fmt.Fprintf(&b, "\n  %-9s %s", p, about)
+	}
+	return b.String()
+}
+
 const settingsHelp = `The settings document (JSON) holds everything the members agree on; every
 key is optional and none may be looser than the room's defaults:
   min_group_size, epsilon_per_query, epsilon_min_per_query, epsilon_budget,
@@ -62,7 +79,7 @@ Creates a collaboration, with you as a member, under the settings in
 to every other member's key. It prints the settings as the room took them
 and their digest, which the other members accept.
 
-`+settingsHelp)
+`+profilesHelp()+"\n\n"+settingsHelp)
 	cf := clientFlags(fs)
 	id := fs.collabFlag()
 	members := fs.String("members", "", "comma-separated partner ids, you included (required)")
@@ -96,7 +113,7 @@ and their digest, which the other members accept.
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx := e.Context()
 	v, err := c.CreateCollaboration(ctx, req)
 	if err != nil {
 		return explain(err)
@@ -192,7 +209,7 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx := e.Context()
 	v, err := c.Collaboration(ctx, *id)
 	if err != nil {
 		return explain(err)
@@ -263,7 +280,7 @@ is refused. It cannot be undone.`)
 	if err != nil {
 		return err
 	}
-	if err := c.Revoke(context.Background(), *v.collab); err != nil {
+	if err := c.Revoke(e.Context(), *v.collab); err != nil {
 		return explain(err)
 	}
 	return v.print(map[string]any{"revoked": *v.collab}, func() { fmt.Fprintf(e.stdout, "revoked %s\n", *v.collab) })

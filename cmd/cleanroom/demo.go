@@ -117,7 +117,7 @@ client the other verbs use.`)
 			fmt.Fprintf(e.stdout, format+"\n", a...)
 		}
 	}
-	rep, err := demo(context.Background(), e, demoConfig{dir: dir, work: work, rows: *rows, overlap: *overlap, mode: *mode, seed: *seed, say: say})
+	rep, err := demo(e.Context(), e, demoConfig{dir: dir, work: work, rows: *rows, overlap: *overlap, mode: *mode, seed: *seed, say: say})
 	if err != nil {
 		return err
 	}

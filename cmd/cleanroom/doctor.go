@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -25,7 +24,7 @@ by a crash is checked through a recovered copy.`)
 	if *data == "" {
 		return usagef("--data is required")
 	}
-	d, err := cleanroom.Diagnose(context.Background(), cleanroom.DataDir(*data))
+	d, err := cleanroom.Diagnose(e.Context(), cleanroom.DataDir(*data))
 	if err != nil {
 		return err
 	}

@@ -3,22 +3,28 @@
 // itself as later verbs arrive.
 //
 // Every verb takes -h. Data goes to stdout, progress and diagnostics to
-// stderr; diagnostics name line numbers, never identifiers or tokens.
+// stderr; diagnostics name line numbers, never identifiers or tokens. Every
+// verb stops at SIGINT (Ctrl-C) or SIGTERM: a second one ends the process at
+// once.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 const usage = `cleanroom: a privacy-preserving data clean room
 
 Usage:
   cleanroom demo [--rows N] [--mode blinded|hashed] [--json]   a complete two-brand clean room on loopback
+  cleanroom version                                            the version and VCS revision (also --version)
 
 The room (operator):
   cleanroom init --data DIR
@@ -27,11 +33,12 @@ The room (operator):
   cleanroom partner add --room URL --key OPERATOR_KEY --id ID --keys PUBLIC_JWKS [--role ROLE]
 
 A partner (every verb takes --room URL --key KEY):
-  cleanroom collab create --id ID --members a,b --kind email [--mode blinded|hashed]
-  cleanroom collab accept|revoke --id ID
+  cleanroom collab create --collab ID --members a,b --kind email [--mode blinded|hashed] [--settings FILE]
+  cleanroom collab accept --collab ID --settings FILE | --settings-digest HEX
+  cleanroom collab revoke --collab ID
   cleanroom policy propose --collab ID --file MODULE.rego | approve --collab ID --hash H
   cleanroom upload --collab ID --input FILE.csv --id-column COL --kind KIND [--columns a,b]
-  cleanroom sync --collab ID [--wait]
+  cleanroom sync --collab ID [--wait [--timeout 30m]]
   cleanroom match|status|budget --collab ID
   cleanroom query --collab ID --spec FILE
 
@@ -53,8 +60,19 @@ Run "cleanroom VERB -h" for a verb's flags.
 
 // env is what a verb may touch: no globals, so tests run verbs in-process.
 type env struct {
+	// ctx ends when the command is interrupted (SIGINT, SIGTERM): every
+	// verb does its work under it (Context).
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
+}
+
+// Context is the command's context (a background one if none was set).
+func (e *env) Context() context.Context {
+	if e.ctx == nil {
+		return context.Background()
+	}
+	return e.ctx
 }
 
 type verb func(e *env, args []string) error
@@ -78,15 +96,27 @@ func verbs() map[string]verb {
 		"budget":    runBudget,
 		"demo":      runDemo,
 		"policy":    runPolicy,
+		"version":   runVersion,
 	}
 }
 
 func main() {
-	os.Exit(run(&env{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:]))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	code := run(&env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
+// exitInterrupted is the exit status of a command stopped by a signal, as
+// shells report one stopped by SIGINT.
+const exitInterrupted = 130
+
 // run executes one command line and returns the process exit code: 0 on
-// success, 1 on failure, 2 on a usage error.
+// success, 1 on failure, 2 on a usage error, 130 if interrupted.
 func run(e *env, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(e.stderr, usage)
@@ -95,12 +125,16 @@ func run(e *env, args []string) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
 	v, ok := verbs()[args[0]]
 	if !ok {
 		fmt.Fprintf(e.stderr, "cleanroom: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
 	err := v(e, args[1:])
+	var h hintError
 	switch {
 	case err == nil:
 		return 0
@@ -109,11 +143,18 @@ func run(e *env, args []string) int {
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(e.stderr, "cleanroom %s: %v\n", args[0], err)
 		return 2
+	case e.Context().Err() != nil && !errors.As(err, &h):
+		// Stopped by a signal, in the middle of something that has no
+		// more to say than that.
+		fmt.Fprintf(e.stderr, "cleanroom %s: interrupted (%v)\n", args[0], context.Cause(e.Context()))
+		return exitInterrupted
 	}
 	fmt.Fprintf(e.stderr, "cleanroom %s: %v\n", args[0], err)
-	var h hintError
 	if errors.As(err, &h) {
 		fmt.Fprintf(e.stderr, "  hint: %s\n", h.hint)
+	}
+	if e.Context().Err() != nil {
+		return exitInterrupted
 	}
 	return 1
 }

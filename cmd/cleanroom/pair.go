@@ -145,7 +145,7 @@ func runPairMul(e *env, op string, args []string) error {
 // end) runs flush and writes what it returns, so order is kept and all
 // cores work on each batch.
 func pairLoop(e *env, add func([]byte) error, flush func(context.Context) ([]crypto.Element, error)) error {
-	ctx := context.Background()
+	ctx := e.Context()
 	in := newLines(e.stdin)
 	w := bufio.NewWriterSize(e.stdout, 64<<10)
 	var (

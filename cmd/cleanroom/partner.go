@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -49,9 +48,12 @@ func (f *roomFlags) connect(e *env) (*client.Client, error) {
 	if err != nil {
 		return nil, withHint(err, "pass the key file cleanroom keygen wrote, not its public JWK set")
 	}
-	c, err := client.New(context.Background(), *f.room, k, client.Options{Principal: *f.as})
-	if err != nil {
+	c, err := client.New(e.Context(), *f.room, k, client.Options{Principal: *f.as})
+	if err != nil && e.Context().Err() == nil {
 		return nil, withHint(err, "check --room: is the room running at that URL?")
+	}
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -85,6 +87,10 @@ func explain(err error) error {
 		return withHint(err, "the creator runs cleanroom collab create (which delivers it); members run cleanroom collab accept")
 	case errors.Is(err, client.ErrUnknownColumn):
 		return withHint(err, "name columns exactly as in the CSV's header (--id-column, --columns)")
+	case errors.Is(err, client.ErrColumnRefused):
+		return withHint(err, "send attribute columns only, each once; cleanroom status shows the collaboration's never_output_columns")
+	case errors.Is(err, client.ErrListTooSmall):
+		return withHint(err, "upload the whole list: the collaboration's minimum protects every member's people")
 	case errors.Is(err, client.ErrEmptyInput):
 		return withHint(err, "check --input and --id-column: rows without a valid identifier are skipped")
 	}
@@ -166,51 +172,96 @@ machine. Run it again to resume an interrupted upload.`)
 	}
 	bar := newProgress(e, "upload "+filepath.Base(*input))
 	invalid := 0
-	rep, err := c.UploadCSV(context.Background(), client.UploadSpec{
+	rep, err := c.UploadCSV(e.Context(), client.UploadSpec{
 		Collab: *collab, Input: *input, IDColumn: *idCol, Kind: k, Columns: cols, CountryCode: *cc,
 		State: cf.stateDir(), Progress: bar.update,
 		Invalid: func(line int, reason string) {
 			if invalid++; invalid <= 10 {
-				fmt.Fprintf(e.stderr, "line %d: %s (skipped)\n", line, reason)
+				bar.note("line %d: %s (skipped)", line, reason)
 			}
 		},
+		Notice: func(msg string) { bar.note("%s", msg) },
 	})
 	bar.done()
+	if err != nil && e.Context().Err() != nil {
+		// What was in flight does not matter: the progress saved does.
+		return withHint(fmt.Errorf("interrupted (%w)", context.Cause(e.Context())), "run the same command again to resume the upload")
+	}
 	if err != nil {
 		return explain(err)
 	}
 	if *cf.json {
 		return printJSON(e, rep)
 	}
-	fmt.Fprintf(e.stdout, "uploaded %d rows to %s in %d parts (%d resumed, %d rows skipped); dataset digest %s\n",
-		rep.Rows, *collab, rep.Parts, rep.Resumed, rep.Skipped, rep.Digest)
+	fmt.Fprintf(e.stdout, "uploaded %d rows to %s in %d %s (%d resumed, %d rows skipped); dataset digest %s\n",
+		rep.Rows, *collab, rep.Parts, plural(rep.Parts, "part", "parts"), rep.Resumed, rep.Skipped, rep.Digest)
 	return nil
 }
 
 func runSync(e *env, args []string) error {
-	v := newCollabVerb(e, "sync", "--room URL --key KEY --collab ID [--wait]", `
+	v := newCollabVerb(e, "sync", "--room URL --key KEY --collab ID [--wait [--timeout 30m]]", `
 Re-encrypts, with your key, the other members' sets the room relays to you
 (blinded mode). With --wait, keeps at it until every set carries every
-member's key.`)
+member's key, saying on stderr what it waits for every few seconds.`)
 	wait := v.Bool("wait", false, "wait until every member's set is ready to match")
-	timeout := v.Duration("timeout", 30*time.Minute, "give up waiting after this long")
+	timeout := v.Duration("timeout", 30*time.Minute, "with --wait, give up after this long")
 	c, err := v.start(args)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(e.Context(), *timeout)
 	defer cancel()
-	rep, err := c.Sync(ctx, *v.collab, *wait, time.Second)
-	if err != nil {
+	start := time.Now()
+	rep, err := c.SyncWith(ctx, *v.collab, client.SyncOptions{Wait: *wait, Interval: time.Second, Status: waitReporter(e, start)})
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded) && e.Context().Err() == nil:
+		return withHint(fmt.Errorf("gave up after %s, %s", timeout.String(), stillWaiting(rep)),
+			"run cleanroom sync --wait again later, or with a longer --timeout; cleanroom status shows where the collaboration stands")
+	case err != nil && e.Context().Err() != nil:
+		return withHint(fmt.Errorf("interrupted after %s, %s", time.Since(start).Round(time.Second), stillWaiting(rep)),
+			"run cleanroom sync --wait again to go on")
+	case err != nil:
 		return explain(err)
 	}
 	return v.print(rep, func() {
-		state := "waiting for other members"
+		state := client.Waiting(rep.Waiting)
 		if rep.Ready {
 			state = "every set is ready to match"
 		}
-		fmt.Fprintf(e.stdout, "re-encrypted %d elements in %d tasks; %s\n", rep.Elements, rep.Tasks, state)
+		fmt.Fprintf(e.stdout, "re-encrypted %d elements in %d %s; %s\n", rep.Elements, rep.Tasks, plural(rep.Tasks, "task", "tasks"), state)
 	})
+}
+
+// waitReporter prints what a collaboration waits for to stderr: at once
+// when it changes, and again every few seconds.
+func waitReporter(e *env, start time.Time) func([]client.Pending) {
+	const every = 5 * time.Second
+	var last string
+	var at time.Time
+	return func(p []client.Pending) {
+		w := client.Waiting(p)
+		if w == last && time.Since(at) < every {
+			return
+		}
+		last, at = w, time.Now()
+		fmt.Fprintf(e.stderr, "%s (%s)\n", w, time.Since(start).Round(time.Second))
+	}
+}
+
+// stillWaiting says what the collaboration was waiting for when sync
+// stopped.
+func stillWaiting(rep *client.SyncReport) string {
+	if rep == nil || len(rep.Waiting) == 0 {
+		return "before it learned what the collaboration waits for"
+	}
+	return "still " + client.Waiting(rep.Waiting)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func runMatch(e *env, args []string) error {
@@ -221,7 +272,7 @@ members' canary identifiers.`)
 	if err != nil {
 		return err
 	}
-	m, err := c.Match(context.Background(), *v.collab)
+	m, err := c.Match(e.Context(), *v.collab)
 	if err != nil {
 		return explain(err)
 	}
@@ -236,7 +287,7 @@ the latest match.`)
 	if err != nil {
 		return err
 	}
-	col, err := c.Collaboration(context.Background(), *v.collab)
+	col, err := c.Collaboration(e.Context(), *v.collab)
 	if err != nil {
 		return explain(err)
 	}
@@ -250,26 +301,40 @@ func printStatus(e *env, v *api.Collaboration) {
 	}
 	fmt.Fprintln(e.stdout)
 	for _, m := range v.Members {
-		line := "  " + m + ": "
-		if !v.Accepted[m] {
-			line += "not accepted yet"
-		} else if d := v.Datasets[m]; d == nil {
-			line += "accepted, no upload yet"
-		} else {
-			line += fmt.Sprintf("%d rows, %d of %d keys", d.Rows, d.Layers, len(v.Members))
-			if d.Ready {
-				line += ", ready"
-			}
-		}
-		if n := v.PendingReencryption[m]; n > 0 {
-			line += fmt.Sprintf("; %d sets to re-encrypt (cleanroom sync)", n)
-		}
-		fmt.Fprintln(e.stdout, line)
+		fmt.Fprintf(e.stdout, "  %s: %s\n", m, memberStatus(v, m))
+	}
+	if !v.Revoked {
+		fmt.Fprintf(e.stdout, "  %s\n", client.Waiting(client.PendingSteps(v)))
 	}
 	if v.Match != nil {
 		printMatch(e.stdout, v.Match)
 	}
 	printSettings(e.stdout, v)
+}
+
+// memberStatus says where member m stands: accepted, uploaded, its set's
+// keys (blinded mode only) and the sets it has to re-encrypt.
+func memberStatus(v *api.Collaboration, m string) string {
+	d := v.Datasets[m]
+	var s string
+	switch {
+	case !v.Accepted[m]:
+		s = "not accepted yet"
+	case d == nil:
+		s = "accepted; waiting for upload"
+	default:
+		s = fmt.Sprintf("%d rows uploaded", d.Rows)
+		if v.Mode == api.ModeBlinded && !d.Ready {
+			s += fmt.Sprintf("; its set carries %d of %d keys", d.Layers, len(v.Members))
+		}
+		if d.Ready {
+			s += "; ready to match"
+		}
+	}
+	if n := v.PendingReencryption[m]; n > 0 {
+		s += fmt.Sprintf("; %d %s to re-encrypt (cleanroom sync)", n, plural(n, "set", "sets"))
+	}
+	return s
 }
 
 // printMatch shows what a match run released: each member's match rate.
@@ -306,12 +371,10 @@ the collaboration's k are withheld. See the spec's fields in the README.`)
 		return err
 	}
 	var q api.QuerySpec
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&q); err != nil {
+	if err := decodeJSONFile(*spec, b, &q); err != nil {
 		return withHint(fmt.Errorf("the spec is not a query spec: %w", err), `e.g. {"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`)
 	}
-	res, err := c.Query(context.Background(), *v.collab, q)
+	res, err := c.Query(e.Context(), *v.collab, q)
 	if err != nil {
 		return explain(err)
 	}
@@ -394,7 +457,7 @@ func runBudget(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := c.Budget(context.Background(), *v.collab)
+	b, err := c.Budget(e.Context(), *v.collab)
 	if err != nil {
 		return explain(err)
 	}
@@ -405,29 +468,6 @@ func runBudget(e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "today: %d of %d queries, %d of %d match runs\n", b.QueriesToday, b.MaxQueriesDay, b.MatchesToday, b.MaxMatchesDay)
 	})
-}
-
-// progress is a one-line progress bar on stderr.
-type progress struct {
-	e     *env
-	label string
-	shown bool
-}
-
-func newProgress(e *env, label string) *progress { return &progress{e: e, label: label} }
-
-// update shows the share of the input read (if known) and the rows sent.
-func (p *progress) update(sent int64, read float64) {
-	const width = 30
-	n := min(max(int(width*read), 0), width)
-	fmt.Fprintf(p.e.stderr, "\r%s [%s%s] %d rows sent", p.label, strings.Repeat("#", n), strings.Repeat(".", width-n), sent)
-	p.shown = true
-}
-
-func (p *progress) done() {
-	if p.shown {
-		fmt.Fprintln(p.e.stderr)
-	}
 }
 
 func runPolicy(e *env, args []string) error {
@@ -452,7 +492,7 @@ func runPolicyPropose(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.ProposePolicy(context.Background(), *v.collab, src)
+	p, err := c.ProposePolicy(e.Context(), *v.collab, src)
 	if err != nil {
 		return explain(err)
 	}
@@ -468,7 +508,7 @@ func runPolicyApprove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.ApprovePolicy(context.Background(), *v.collab, *hash)
+	p, err := c.ApprovePolicy(e.Context(), *v.collab, *hash)
 	if err != nil {
 		return explain(err)
 	}

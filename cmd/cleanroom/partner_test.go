@@ -17,7 +17,7 @@ import (
 // and stderr.
 func cli(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := run(&env{strings.NewReader(""), &out, &errb}, args)
+	code := run(&env{ctx: context.Background(), stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, args)
 	return code, out.String(), errb.String()
 }
 

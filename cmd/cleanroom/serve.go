@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,13 +29,13 @@ registers partners with cleanroom partner add.`)
 		return usagef("--data is required")
 	}
 	dir := cleanroom.DataDir(*data)
-	if _, err := cleanroom.Init(context.Background(), cleanroom.Config{Dir: dir}); err != nil {
+	if _, err := cleanroom.Init(e.Context(), cleanroom.Config{Dir: dir}); err != nil {
 		if errors.Is(err, cleanroom.ErrRoomExists) {
 			return withHint(err, "choose an empty directory, or serve the room that is there")
 		}
 		return err
 	}
-	r, err := cleanroom.Open(context.Background(), cleanroom.Config{Dir: dir})
+	r, err := cleanroom.Open(e.Context(), cleanroom.Config{Dir: dir})
 	if err != nil {
 		return err
 	}
@@ -59,7 +58,7 @@ gracefully. Logs (JSON, no data values) go to stderr.`)
 	if *data == "" {
 		return usagef("--data is required")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(e.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(*data), Logger: log})
@@ -114,7 +113,7 @@ concern its partner; a room-auditor (no --partner) sees the whole log.`)
 	if err != nil {
 		return err
 	}
-	err = c.RegisterPrincipal(context.Background(), api.Principal{ID: *id, Role: *role, Partner: *partner, Keys: json.RawMessage(b)})
+	err = c.RegisterPrincipal(e.Context(), api.Principal{ID: *id, Role: *role, Partner: *partner, Keys: json.RawMessage(b)})
 	if err != nil {
 		return explain(err)
 	}

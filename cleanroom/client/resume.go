@@ -1,0 +1,172 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+)
+
+// uploadState is what the partner keeps while an upload is under way: the
+// room's upload, what it was started from, and the digests of the parts the
+// room acknowledged. A later run resumes it only if it would send the same
+// parts: the same input bytes, identifier column, kind, country code,
+// attribute columns and part size.
+type uploadState struct {
+	Upload      string         `json:"upload"`
+	Input       string         `json:"input"` // inputScan.fingerprint
+	IDColumn    string         `json:"id_column"`
+	Kind        string         `json:"kind"`
+	CountryCode int            `json:"country_code,omitempty"`
+	Columns     []string       `json:"columns"`
+	RowsPerPart int            `json:"rows_per_part"`
+	Digests     map[int]string `json:"digests"`
+}
+
+func (d StateDir) uploadFile(collab string) string {
+	return filepath.Join(string(d), collab+".upload.json")
+}
+
+func (d StateDir) saveUpload(collab string, st *uploadState) error {
+	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(st)
+	tmp := d.uploadFile(collab) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, d.uploadFile(collab))
+}
+
+// newUploadState is the state of a new upload of spec's input.
+func newUploadState(spec UploadSpec, input string) *uploadState {
+	return &uploadState{Input: input, IDColumn: spec.IDColumn, Kind: string(spec.Kind), CountryCode: spec.CountryCode,
+		Columns: columnsOrEmpty(spec.Columns), RowsPerPart: spec.RowsPerPart, Digests: map[int]string{}}
+}
+
+func columnsOrEmpty(cols []string) []string {
+	if cols == nil {
+		return []string{}
+	}
+	return cols
+}
+
+// differs says how saved, the state of an earlier run, differs from want,
+// this run's, or "" if the earlier upload can go on.
+func (saved *uploadState) differs(want *uploadState) string {
+	switch {
+	case saved.Upload == "" || saved.Digests == nil:
+		return "it is incomplete"
+	case saved.Input != want.Input:
+		return "the input file changed since"
+	case saved.IDColumn != want.IDColumn:
+		return "it was of another identifier column"
+	case saved.Kind != want.Kind:
+		return "it was of another identifier kind"
+	case saved.CountryCode != want.CountryCode:
+		return "it was made with another country code"
+	case !slices.Equal(columnsOrEmpty(saved.Columns), want.Columns):
+		return "it was of other attribute columns"
+	case saved.RowsPerPart != want.RowsPerPart:
+		return "it was made with another part size"
+	}
+	return ""
+}
+
+// notice tells spec.Notice, if set.
+func (spec UploadSpec) notice(format string, a ...any) {
+	if spec.Notice != nil {
+		spec.Notice(fmt.Sprintf(format, a...))
+	}
+}
+
+// discardUpload forgets the saved upload, telling the user why.
+func (spec UploadSpec) discardUpload(why string) {
+	os.Remove(spec.State.uploadFile(spec.Collab))
+	spec.notice("the saved progress of an earlier upload is discarded (%s); starting over", why)
+}
+
+// resumeOrStart continues the upload recorded in the state directory if it
+// is of the same input and settings and still open in the room, or starts a
+// new one (always, with fresh). Saved progress that cannot go on is
+// discarded, with a notice: never an error. resumed lists the parts the room
+// has; fromState says the upload is the saved one.
+func (c *Client) resumeOrStart(ctx context.Context, spec UploadSpec, v *api.Collaboration, canary [][32]byte, input string, fresh bool) (st *uploadState, resumed map[int]bool, fromState bool, err error) {
+	want := newUploadState(spec, input)
+	if !fresh {
+		st, resumed, err = c.resume(ctx, spec, want)
+		if err != nil || st != nil {
+			return st, resumed, st != nil, err
+		}
+	}
+	// The rows are declared at the commit: the input is read once.
+	req := api.StartUpload{Kind: v.Kind, Profile: v.Profile, Columns: want.Columns, RowsPerPart: spec.RowsPerPart}
+	for _, t := range canary {
+		req.Canary = append(req.Canary, t[:])
+	}
+	var u api.Upload
+	if err := c.do(ctx, "POST", "/v1/collaborations/"+esc(spec.Collab)+"/uploads", req, &u); err != nil {
+		return nil, nil, false, err
+	}
+	want.Upload = u.ID
+	return want, map[int]bool{}, false, spec.State.saveUpload(spec.Collab, want)
+}
+
+// resume returns the saved upload and the parts the room has, or nil if
+// there is none that can go on (after discarding what there is).
+func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState) (*uploadState, map[int]bool, error) {
+	b, err := os.ReadFile(spec.State.uploadFile(spec.Collab))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var st uploadState
+	if err := json.Unmarshal(b, &st); err != nil {
+		spec.discardUpload("it is unreadable")
+		return nil, nil, nil
+	}
+	if why := st.differs(want); why != "" {
+		spec.discardUpload(why)
+		return nil, nil, nil
+	}
+	var u api.Upload
+	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s", esc(spec.Collab), esc(st.Upload))
+	if err := c.do(ctx, "GET", path, nil, &u); err != nil {
+		var p *api.Problem
+		if !errors.As(err, &p) {
+			return nil, nil, err // the room is not reachable: nothing is decided
+		}
+		spec.discardUpload("the room no longer has it open")
+		return nil, nil, nil
+	}
+	switch {
+	case u.Committed:
+		spec.discardUpload("the room committed it already")
+		return nil, nil, nil
+	case u.RowsPerPart != st.RowsPerPart || !slices.Equal(columnsOrEmpty(u.Columns), st.Columns):
+		spec.discardUpload("the room holds it with other columns")
+		return nil, nil, nil
+	}
+	have := map[int]bool{}
+	for _, p := range u.Received {
+		have[p] = true
+	}
+	st.Columns = want.Columns
+	return &st, have, nil
+}
+
+// misfit reports whether err is the room refusing a part as not fitting its
+// upload (its columns or rows), as it does a part of a saved upload that was
+// started with other columns.
+func misfit(err error) bool {
+	var p *api.Problem
+	return errors.As(err, &p) && p.Type == api.ProblemInvalidData
+}
