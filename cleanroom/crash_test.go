@@ -2,6 +2,7 @@ package cleanroom
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -19,8 +20,12 @@ import (
 )
 
 // serveDirEnv makes the test binary a room server (see TestMain), so that
-// a test can SIGKILL a real room process.
-const serveDirEnv = "CLEANROOM_TEST_SERVE_DIR"
+// a test can SIGKILL a real room process; diskLimitsEnv ("low,high,critical"
+// in bytes) sets its disk watermarks.
+const (
+	serveDirEnv   = "CLEANROOM_TEST_SERVE_DIR"
+	diskLimitsEnv = "CLEANROOM_TEST_DISK_LIMITS"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(serveDirEnv); dir != "" {
@@ -35,7 +40,12 @@ func TestMain(m *testing.M) {
 func serveForTest(dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	r, err := Open(ctx, Config{Dir: DataDir(dir)})
+	cfg := Config{Dir: DataDir(dir)}
+	if lim := os.Getenv(diskLimitsEnv); lim != "" {
+		fmt.Sscanf(lim, "%d,%d,%d", &cfg.Disk.Low, &cfg.Disk.High, &cfg.Disk.Critical)
+		cfg.Disk.Interval = time.Millisecond
+	}
+	r, err := Open(ctx, cfg)
 	if err != nil {
 		os.Stderr.WriteString(err.Error())
 		return 1
@@ -54,12 +64,13 @@ func serveForTest(dir string) int {
 	return 0
 }
 
-// startChild runs a room process on dir and returns its URL.
-func startChild(t *testing.T, dir DataDir) (*exec.Cmd, string) {
+// startChild runs a room process on dir and returns its URL; env are more
+// variables for it.
+func startChild(t *testing.T, dir DataDir, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	os.Remove(filepath.Join(string(dir), "addr"))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serveDirEnv+"="+string(dir))
+	cmd.Env = append(append(os.Environ(), serveDirEnv+"="+string(dir)), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

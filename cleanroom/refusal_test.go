@@ -289,7 +289,7 @@ func rawRequest(t *testing.T, tr *testRoom, who, method, path string, body []byt
 
 func rawRequestAs(t *testing.T, tr *testRoom, who, method, path, contentType string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.room.Info().ID, randID(), time.Now())
+	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.op.Room().ID, randID(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
