@@ -2,8 +2,6 @@ package cleanroom
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,8 +38,7 @@ var errNotFound = errors.New("not found")
 // ext4 keep for the same purpose: it guards against decay, not against an
 // adversary (who could recompute any unkeyed hash as easily), and every
 // query and match reads whole datasets back, which a CRC-32C checks at
-// several times SHA-256's speed. Segments sealed before carry a SHA-256 of
-// the payload instead, and are still read.
+// several times SHA-256's speed.
 const (
 	sealTag  = "crc1"
 	sealSize = len(sealTag) + 4
@@ -67,12 +64,6 @@ func openSegment(key []byte, b []byte) ([]byte, error) {
 	if len(b) >= sealSize && string(b[:len(sealTag)]) == sealTag &&
 		binary.BigEndian.Uint32(b[len(sealTag):sealSize]) == crc32.Checksum(b[sealSize:], castagnoli) {
 		return b[sealSize:], nil
-	}
-	// Sealed before CRC-32C seals (or damaged): a SHA-256 then the payload.
-	if len(b) >= sha256.Size {
-		if sum := sha256.Sum256(b[sha256.Size:]); subtle.ConstantTimeCompare(sum[:], b[:sha256.Size]) == 1 {
-			return b[sha256.Size:], nil
-		}
 	}
 	return nil, fmt.Errorf("%w: %s", ErrCorruptSegment, key)
 }
