@@ -1,0 +1,248 @@
+package cleanroom
+
+// Red-team attacks on the collaboration as a service the other member
+// relies on: its shared budget and daily limits, its policy proposals, its
+// kill switch, and what a non-member can tell of it.
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Bounds of the service attacks.
+const (
+	// redteamBudgetShare is the most of the collaboration's privacy budget
+	// (or of a day's queries) one member of two may take while the other
+	// is left unable to ask anything: its even share.
+	redteamBudgetShare = 0.5
+	// redteamCollabRecordMiB is the most a collaboration's stored record
+	// may grow to by one member's requests: every request on the
+	// collaboration reads and decodes it.
+	redteamCollabRecordMiB = 4
+	// redteamDistinguishedIDs is how many existing collaborations a
+	// non-member may tell from missing ones: none.
+	redteamDistinguishedIDs = 0
+)
+
+// paddedModule is a valid, harmless collaboration module of about size
+// bytes, made distinct by n: what the flood proposes.
+func paddedModule(n, size int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "package collaboration\n\n# proposal %d\n", n)
+	line := "# " + strings.Repeat("x", 76) + "\n"
+	for b.Len()+len(line) < size {
+		b.WriteString(line)
+	}
+	return []byte(b.String())
+}
+
+// recordBytes is the size of collaboration id's stored record, read in the
+// room's own process (what every request on it decodes).
+func recordBytes(t *testing.T, tr *testRoom, id string) int {
+	t.Helper()
+	c, err := tr.room.collab(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
+}
+
+// readLatency is the median time of five reads of the collaboration by
+// the victim.
+func (s *attackScene) readLatency() time.Duration {
+	var ds []time.Duration
+	for range 5 {
+		began := time.Now()
+		if _, err := s.victim.Collaboration(s.ctx, s.collab); err != nil {
+			s.t.Logf("the victim's read: %v", err)
+		}
+		ds = append(ds, time.Since(began))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// TestAttackRedteamProposalFlood: proposing is free and unlimited, and
+// every pending proposal's source is kept in the collaboration's record.
+// The attacker proposes distinct modules of 60 KiB until the room refuses;
+// every request on the collaboration then decodes the bloated record, and
+// the victim's own changes to it (its kill switch included) must still go
+// through.
+func TestAttackRedteamProposalFlood(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	before, latBefore := recordBytes(t, s.tr, s.collab), s.readLatency()
+	// Until the room refuses, or the record is twice the bound (past
+	// it, more proves nothing and costs the shared machine).
+	const tries, size = 400, 63 << 10
+	accepted := 0
+	var refusal error
+	began := time.Now()
+	for i := range tries {
+		if _, err := s.attacker.ProposePolicy(s.ctx, s.collab, paddedModule(i, size)); err != nil {
+			refusal = err
+			break
+		}
+		accepted++
+		if accepted%10 == 0 && recordBytes(t, s.tr, s.collab) > 2*redteamCollabRecordMiB<<20 {
+			break
+		}
+	}
+	flood := time.Since(began)
+	after, latAfter := recordBytes(t, s.tr, s.collab), s.readLatency()
+	_, matchErr := s.victim.Match(s.ctx, s.collab)
+	revokeErr := s.victim.Revoke(s.ctx, s.collab)
+	t.Logf("proposal flood: %d of %d proposals of %d KiB taken in %v (stopped by: %v); record %d KiB -> %d KiB; the victim's read %v -> %v; its match: %v; its revoke: %v",
+		accepted, tries, size>>10, flood.Round(time.Millisecond), refusal, before>>10, after>>10,
+		latBefore.Round(time.Microsecond), latAfter.Round(time.Microsecond), matchErr, revokeErr)
+	if after > redteamCollabRecordMiB<<20 {
+		t.Errorf("one member grew the collaboration's record to %d KiB, bound %d MiB", after>>10, redteamCollabRecordMiB)
+	}
+	if revokeErr != nil {
+		t.Errorf("the victim's revoke failed after the flood: %v", revokeErr)
+	}
+}
+
+// TestAttackRedteamBudgetMonopoly: the privacy budget and the daily query
+// limit are shared by the members, first come first served. The attacker
+// spends all of either, and the victim can ask nothing: of the budget,
+// for the collaboration's life; of the day's queries, until tomorrow, and
+// again the next day, at 0.01 epsilon a query.
+func TestAttackRedteamBudgetMonopoly(t *testing.T) {
+	count := []api.Metric{{Kind: api.MetricCount}}
+	for _, tc := range []struct {
+		name     string
+		settings map[string]any
+		eps      float64
+	}{
+		{"budget", nil, 0.5},
+		{"daily queries", map[string]any{"max_queries_per_day": 20}, 0.01},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := attackRoom(t, attackOpts{settings: tc.settings})
+			// At tc.eps while it lasts, then the rest of the budget, down
+			// to less than the least a query may spend.
+			taken := 0
+			for range 400 {
+				eps := tc.eps
+				if b, err := s.attacker.Budget(s.ctx, s.collab); err == nil && b.Remaining < eps {
+					eps = math.Round(b.Remaining*1e6) / 1e6
+				}
+				if _, err := s.query(s.attacker, api.QuerySpec{Metrics: count, Epsilon: eps}); err != nil {
+					break
+				}
+				taken++
+			}
+			b, err := s.attacker.Budget(s.ctx, s.collab)
+			if err != nil {
+				t.Fatal(err)
+			}
+			share := b.Spent / b.Total
+			if tc.settings != nil {
+				share = float64(taken) / float64(b.MaxQueriesDay)
+			}
+			_, victimErr := s.query(s.victim, api.QuerySpec{Metrics: count, Epsilon: 0.01})
+			t.Logf("%s: the attacker's %d queries at epsilon %g took %.0f%% (budget %+v); the victim's one query: %v; bound: the victim answered, or the attacker took at most %.0f%%",
+				tc.name, taken, tc.eps, 100*share, *b, victimErr, 100*redteamBudgetShare)
+			if victimErr != nil && share > redteamBudgetShare {
+				t.Errorf("the attacker took %.0f%% of the collaboration's %s and the victim's query was refused (%v), bound %.0f%%",
+					100*share, tc.name, victimErr, 100*redteamBudgetShare)
+			}
+		})
+	}
+}
+
+// TestAttackRedteamExistenceOracles: a partner that is no member tells
+// existing collaborations from missing ones through the two doors that
+// do not answer every non-member alike: the digest key, read before
+// membership is checked (404 for a missing collaboration, the policy's
+// 403 for an existing one), and creating a collaboration under the id
+// (409 for an existing one).
+func TestAttackRedteamExistenceOracles(t *testing.T) {
+	s := attackRoom(t, attackOpts{noUpload: true})
+	for _, id := range []string{"c2", "c3"} {
+		if err := s.offer(id, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.tr.partner("mallory", policy.RolePartner, "")
+	digestKey := func(id string) string {
+		return refusalShape(atkRaw(t, s.tr, "mallory", "GET", "/v1/collaborations/"+id+"/digest-key", "", nil))
+	}
+	create := func(id string) int {
+		body, _ := json.Marshal(api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Kind: "email", Members: []string{"mallory", atkAttacker}})
+		status, _ := atkRaw(t, s.tr, "mallory", "POST", "/v1/collaborations", "application/json", body)
+		return status
+	}
+	missing := digestKey("zz-" + randID()[:8])
+	byKey, byCreate := 0, 0
+	for _, tc := range []struct {
+		id     string
+		exists bool
+	}{{"c1", true}, {"c2", true}, {"c3", true}, {"c4", false}, {"nope", false}, {"x1", false}} {
+		shape := digestKey(tc.id)
+		if tc.id == "c1" {
+			t.Logf("digest key: existing: %s; missing: %s", shape, missing)
+		}
+		byKey += b2i(shape != missing && tc.exists)
+		// The probe creates the missing ones: an attacker would probe with
+		// ids it does not mind creating.
+		status := create(tc.id)
+		byCreate += b2i(status == http.StatusConflict && tc.exists)
+		if status == http.StatusConflict && !tc.exists {
+			t.Errorf("creating missing %s: %d", tc.id, status)
+		}
+	}
+	t.Logf("existence oracles: existing collaborations told from missing ones: %d of 3 by the digest key, %d of 3 by creation; bound %d",
+		byKey, byCreate, redteamDistinguishedIDs)
+	if byKey+byCreate > redteamDistinguishedIDs {
+		t.Errorf("a non-member told existing collaborations from missing ones (%d by the digest key, %d by creation), bound %d",
+			byKey, byCreate, redteamDistinguishedIDs)
+	}
+}
+
+// lockModule is a module a member proposes as a "review period": it
+// denies the kill switch and every later change of policy, so once
+// approved nothing can take it back, and no member can leave.
+const lockModule = `package collaboration
+
+# Review period: the terms and the collaboration hold still.
+deny contains "the collaboration is in its review period" if {
+	input.action in {"collaboration.revoke", "policy.propose", "policy.approve"}
+}
+`
+
+// TestAttackRedteamModuleLocksKillSwitch: a collaboration module may deny
+// any action, the victim's revoke included, and the proposals that would
+// replace it: approved once, it holds the victim in the collaboration.
+func TestAttackRedteamModuleLocksKillSwitch(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	prop, err := s.attacker.ProposePolicy(s.ctx, s.collab, []byte(lockModule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.victim.ApprovePolicy(s.ctx, s.collab, prop.Hash); err != nil || !got.Active {
+		t.Fatalf("approving the module: %+v %v", got, err)
+	}
+	revokeErr := s.victim.Revoke(s.ctx, s.collab)
+	_, replaceErr := s.victim.ProposePolicy(s.ctx, s.collab, []byte("package collaboration\n"))
+	_, queryErr := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.1})
+	ways := b2i(revokeErr == nil) + b2i(replaceErr == nil)
+	t.Logf("module lock: the victim's revoke: %v; its replacement module: %v; the attacker's query meanwhile: %v; ways out %d of 2, bound 1",
+		revokeErr, replaceErr, queryErr, ways)
+	if revokeErr != nil {
+		t.Errorf("an approved module denied the victim's revoke (%v): the kill switch is the module's to take away", revokeErr)
+	}
+}
