@@ -5,10 +5,13 @@ package cleanroom
 // kill switch, and what a non-member can tell of it.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -83,7 +86,18 @@ func (s *attackScene) readLatency() time.Duration {
 // through.
 func TestAttackRedteamProposalFlood(t *testing.T) {
 	s := attackRoom(t, attackOpts{})
-	before, latBefore := recordBytes(t, s.tr, s.collab), s.readLatency()
+	// An auditor of a partner in no collaboration with either: every
+	// export reads every collaboration's record to find its scope.
+	s.tr.partner("outsider", policy.RolePartner, "")
+	s.tr.partner("outsider-auditor", policy.RoleAuditor, "outsider")
+	exportTime := func() time.Duration {
+		began := time.Now()
+		if _, err := s.exportEntries("outsider-auditor"); err != nil {
+			t.Logf("the outsider's export: %v", err)
+		}
+		return time.Since(began)
+	}
+	before, latBefore, expBefore := recordBytes(t, s.tr, s.collab), s.readLatency(), exportTime()
 	// Until the room refuses, or the record is twice the bound (past
 	// it, more proves nothing and costs the shared machine).
 	const tries, size = 400, 63 << 10
@@ -101,12 +115,13 @@ func TestAttackRedteamProposalFlood(t *testing.T) {
 		}
 	}
 	flood := time.Since(began)
-	after, latAfter := recordBytes(t, s.tr, s.collab), s.readLatency()
+	after, latAfter, expAfter := recordBytes(t, s.tr, s.collab), s.readLatency(), exportTime()
 	_, matchErr := s.victim.Match(s.ctx, s.collab)
 	revokeErr := s.victim.Revoke(s.ctx, s.collab)
-	t.Logf("proposal flood: %d of %d proposals of %d KiB taken in %v (stopped by: %v); record %d KiB -> %d KiB; the victim's read %v -> %v; its match: %v; its revoke: %v",
-		accepted, tries, size>>10, flood.Round(time.Millisecond), refusal, before>>10, after>>10,
-		latBefore.Round(time.Microsecond), latAfter.Round(time.Microsecond), matchErr, revokeErr)
+	t.Logf("proposal flood: %d proposals of %d KiB taken in %v (the room's refusal: %v); record %d KiB -> %d KiB; the victim's read %v -> %v; an outsider's audit export %v -> %v; the victim's match: %v; its revoke: %v",
+		accepted, size>>10, flood.Round(time.Millisecond), refusal, before>>10, after>>10,
+		latBefore.Round(time.Microsecond), latAfter.Round(time.Microsecond),
+		expBefore.Round(time.Microsecond), expAfter.Round(time.Microsecond), matchErr, revokeErr)
 	if after > redteamCollabRecordMiB<<20 {
 		t.Errorf("one member grew the collaboration's record to %d KiB, bound %d MiB", after>>10, redteamCollabRecordMiB)
 	}
@@ -244,5 +259,49 @@ func TestAttackRedteamModuleLocksKillSwitch(t *testing.T) {
 		revokeErr, replaceErr, queryErr, ways)
 	if revokeErr != nil {
 		t.Errorf("an approved module denied the victim's revoke (%v): the kill switch is the module's to take away", revokeErr)
+	}
+}
+
+// redteamTinyBound is the upper bound the attacker declares for its own
+// column: within the room's limit on a bound's magnitude, and so small
+// that the DP library's noise granularity (sensitivity / epsilon / 2^40)
+// underflows to zero at any epsilon a query may spend; its geometric
+// sampler then walks towards 2^63 one step (and one random draw) at a time.
+const redteamTinyBound = 1e-320
+
+// TestAttackRedteamTinyBounds: the settings the victim accepts bound the
+// attacker's own score column to [0, 1e-320], harmless to the victim's
+// eye. A sum over it never returns: the request is answered at its
+// deadline, but the goroutine drawing the noise spins on, a core per
+// query, until the room stops. The room runs in a process of its own.
+func TestAttackRedteamTinyBounds(t *testing.T) {
+	p := childRoom(t, 0)
+	col := atkAttacker + ".score"
+	s := newAttackScene(t, p.tr, attackOpts{attackerCols: append(slices.Clone(atkAttackerCols), "score"),
+		bounds: map[string][2]float64{col: {0, redteamTinyBound}}, mayRefuse: true})
+	if s.refused != nil {
+		t.Logf("the room refused the bounds: %v", s.refused)
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, attackQueryDeadline)
+	defer cancel()
+	began := time.Now()
+	_, err := s.attacker.Query(ctx, s.collab, api.QuerySpec{Version: api.QueryVersion, Epsilon: 0.5,
+		Metrics: []api.Metric{{Kind: api.MetricSum, Column: col}}})
+	took := time.Since(began)
+	stuck := errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil
+	cancel()
+	c0, cerr := p.cpuTime()
+	time.Sleep(2 * time.Second)
+	c1, _ := p.cpuTime()
+	burned := c1 - c0
+	answers := p.answers(t, atkAttacker)
+	t.Logf("tiny bounds [0, %g]: query stuck %v after %v (err %v); the room used %v CPU in the 2 s after the client gave up (read: %v); answers the next request %v",
+		redteamTinyBound, stuck, took.Round(time.Millisecond), err, burned, cerr, answers)
+	if stuck {
+		t.Errorf("the query was neither answered nor refused within %v", attackQueryDeadline)
+	}
+	if cerr == nil && burned > attackIdleCPU {
+		t.Errorf("the room used %v of CPU in the 2 s after the client gave up, bound %v", burned, attackIdleCPU)
 	}
 }
