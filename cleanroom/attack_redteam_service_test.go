@@ -305,3 +305,66 @@ func TestAttackRedteamTinyBounds(t *testing.T) {
 		t.Errorf("the room used %v of CPU in the 2 s after the client gave up, bound %v", burned, attackIdleCPU)
 	}
 }
+
+// looseModule is a module a member proposes as a convenience ("let the
+// analysts break down by customer"): it sets every constraint it can to
+// the loosest value.
+const looseModule = `package collaboration
+
+constraints := {
+	"min_group_size": 1,
+	"epsilon_per_query": 100,
+	"epsilon_budget": 1000,
+	"max_queries_per_day": 100000,
+	"allowed_dimensions": ["attacker.customer_no", "victim.plan"],
+	"never_output_columns": [],
+}
+`
+
+// TestAttackRedteamModuleLoosening: a module's constraints join the
+// strictest-wins combination, "so it can only tighten". Under settings
+// that allow no dimension, the module's allow-list is the only list, and
+// it opens dimensions the terms the members accepted never opened.
+func TestAttackRedteamModuleLoosening(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	d := policy.DefaultConstraints()
+	prop, err := s.attacker.ProposePolicy(s.ctx, s.collab, []byte(looseModule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.victim.ApprovePolicy(s.ctx, s.collab, prop.Hash); err != nil || !got.Active {
+		t.Fatalf("approving the module: %+v %v", got, err)
+	}
+	v, err := s.attacker.Collaboration(s.ctx, s.collab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := v.Constraints
+	var loosened []string
+	for _, c := range []struct {
+		name  string
+		loose bool
+	}{
+		{"min_group_size", k.MinGroupSize < d.MinGroupSize},
+		{"epsilon_per_query", k.EpsilonPerQuery > d.EpsilonPerQuery},
+		{"epsilon_budget", k.EpsilonBudget > d.EpsilonBudget},
+		{"max_queries_per_day", k.MaxQueriesPerDay > d.MaxQueriesPerDay},
+		{"never_output_columns", len(k.NeverOutputColumns) < len(d.NeverOutputColumns)},
+		{"allowed_dimensions", len(k.AllowedDimensions) > 0},
+	} {
+		if c.loose {
+			loosened = append(loosened, c.name)
+		}
+	}
+	_, bigEps := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 5})
+	_, grouped := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.1,
+		Filters: []api.Filter{isolate(1500)}, GroupBy: []string{atkVictim + ".plan"}})
+	t.Logf("module loosening: constraints in force %+v; loosened %d of 6 %v; a query at epsilon 5: %v; a query grouped by victim.plan and filtered by attacker.customer_no (no dimension in the accepted settings): %v; bound 0",
+		*k, len(loosened), loosened, bigEps, grouped)
+	if grouped == nil {
+		loosened = append(loosened, "a query by dimensions the settings never allowed was answered")
+	}
+	if len(loosened) > 0 {
+		t.Errorf("an approved module loosened what the accepted settings allow: %v", loosened)
+	}
+}
