@@ -222,5 +222,5 @@ func jsonUnmarshal(b []byte, v any) error {
 // reconnect makes a new client for a registered principal (after the room
 // restarted on another port).
 func reconnect(tr *testRoom, id string) (*client.Client, error) {
-	return client.New(context.Background(), tr.url, tr.keys[id], client.Options{})
+	return client.New(context.Background(), tr.url, tr.keys[id], client.Options{Now: tr.now})
 }
