@@ -54,6 +54,12 @@ const (
 	// split among at most 16 statistics, the noise scale stays below 1e14
 	// and sums over 1e8 people below 2^63.
 	MaxBoundMagnitude = 1e9
+	// MinBoundMagnitude is the least magnitude the larger end of a
+	// declared range may have, unless the range is [0, 0]: the library
+	// samples noise at a power-of-two granularity of sensitivity/epsilon,
+	// and a vanishing sensitivity makes that granularity underflow and its
+	// sampler loop for ever.
+	MinBoundMagnitude = 1e-6
 	// MaxDomainValues bounds one declared domain; MaxDomainValueLen one of
 	// its values (the upload's limit on a value).
 	MaxDomainValues   = 1000
@@ -161,6 +167,9 @@ func (s Settings) Check(defaults Constraints, members []string) error {
 		}
 		if !(math.Abs(b[0]) <= MaxBoundMagnitude && math.Abs(b[1]) <= MaxBoundMagnitude && b[0] <= b[1]) {
 			return fmt.Errorf("settings: bounds.%s: [low, high] with low <= high, both within ±%g", name, MaxBoundMagnitude)
+		}
+		if m := max(math.Abs(b[0]), math.Abs(b[1])); m != 0 && m < MinBoundMagnitude {
+			return fmt.Errorf("settings: bounds.%s: the larger end must be at least %g in magnitude (or the range [0, 0])", name, MinBoundMagnitude)
 		}
 	}
 	if s.ExpiresInHours < 0 || s.ExpiresInHours > MaxExpiresInHours {

@@ -54,6 +54,8 @@ func TestSettingsCheck(t *testing.T) {
 		{`{"allowed_dimensions": ["c.region"]}`, `"c.region" is not member.column`},
 		{`{"bounds": {"b.revenue": [-1.7e308, 1.7e308]}}`, "bounds.b.revenue: [low, high]"},
 		{`{"bounds": {"b.revenue": [5, 1]}}`, "bounds.b.revenue: [low, high]"},
+		{`{"bounds": {"b.revenue": [0, 1e-320]}}`, "bounds.b.revenue: the larger end must be at least 1e-06"},
+		{`{"bounds": {"b.revenue": [-1e-9, 1e-9]}}`, "bounds.b.revenue: the larger end"},
 		{`{"domains": {"b.plan": []}}`, "domains.b.plan: a domain lists 1 to 1000 values"},
 		{`{"domains": {"b.plan": ["x", "x"]}}`, "domains.b.plan: values are distinct"},
 		{`{"never_output_columns": ["c.zip"]}`, `"c.zip" names no member`},

@@ -71,6 +71,13 @@ type Plan struct {
 // above the DP library's floor (2^-50), where its noise is well defined.
 const minEpsilonPart = 1e-5
 
+// The sensitivities a bounded column may have (the larger magnitude of its
+// bounds): the room's settings hold bounds to the same range.
+const (
+	minSensitivity = 1e-6
+	maxSensitivity = 1e9
+)
+
 // ErrPlan is wrapped by every error in a plan: the query is malformed.
 var ErrPlan = errors.New("analytics: invalid query")
 
@@ -126,6 +133,11 @@ func (p *Plan) check() error {
 	checkBounds := func(b Bounded) error {
 		if !(b.Lo <= b.Hi) {
 			return planErr("a column's bounds are empty")
+		}
+		// The noise's granularity is a power of two of sensitivity/epsilon:
+		// it must stay a normal float, or the library's sampler loops.
+		if s := b.span(); s != 0 && !(s >= minSensitivity && s <= maxSensitivity) {
+			return planErr("a column's bounds must lie within [%g, %g] in magnitude", minSensitivity, maxSensitivity)
 		}
 		return nil
 	}
