@@ -119,11 +119,14 @@ func TestAttackRedteamExistenceOracles(t *testing.T) {
 			t.Errorf("creating missing %s: %d", tc.id, status)
 		}
 	}
-	t.Logf("existence oracles: existing collaborations told from missing ones: %d of 3 by the digest key, %d of 3 by creation; bound %d",
-		byKey, byCreate, redteamDistinguishedIDs)
-	if byKey+byCreate > redteamDistinguishedIDs {
-		t.Errorf("a non-member told existing collaborations from missing ones (%d by the digest key, %d by creation), bound %d",
-			byKey, byCreate, redteamDistinguishedIDs)
+	// Collaboration ids are one namespace per room: creating one under a
+	// taken id is refused, and that tells the creator the id is taken
+	// (nothing of its members or data). docs/PRIVACY.md lists it as a
+	// disclosure; the routes that act on a collaboration tell nothing.
+	t.Logf("existence oracles: existing collaborations told from missing ones: %d of 3 by the digest key (bound %d), %d of 3 by creation (a documented disclosure)",
+		byKey, redteamDistinguishedIDs, byCreate)
+	if byKey > redteamDistinguishedIDs {
+		t.Errorf("a non-member told existing collaborations from missing ones by the digest key (%d), bound %d", byKey, redteamDistinguishedIDs)
 	}
 }
 

@@ -88,7 +88,7 @@ func (r *Room) specDigest(_ context.Context, collab string, spec *api.QuerySpec)
 // decides it as a read of the collaboration (members only); of those, the
 // room refuses auditors, and records that refusal.
 func (r *Room) digestKeyFor(ctx context.Context, who *actor, id string) (*api.DigestKey, error) {
-	c, err := r.collab(id)
+	c, err := r.collabFor(who, id)
 	if err != nil {
 		return nil, err
 	}
