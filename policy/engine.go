@@ -232,7 +232,9 @@ func (e *Engine) SetCollaborationPolicy(ctx context.Context, id string, m *Modul
 // on anything, so with one active they are computed on every decision.
 func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 	hash := e.bundleHash
-	if in.Collaboration != nil {
+	// Revoking is every member's kill switch: the default bundle alone
+	// decides it, so no module the members approved can take it away.
+	if in.Collaboration != nil && in.Action != "collaboration.revoke" {
 		e.mu.RLock()
 		if h, ok := e.active[in.Collaboration.ID]; ok {
 			hash = h

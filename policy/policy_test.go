@@ -467,3 +467,26 @@ func TestConcurrentDecide(t *testing.T) {
 func TestDependencies(t *testing.T) {
 	depcheck.Forbid(t, append(depcheck.Leaves, "github.com/dgraph-io/badger")...)
 }
+
+// TestModuleCannotDenyRevoke: revoking is decided by the default bundle
+// alone, whatever the collaboration's module says.
+func TestModuleCannotDenyRevoke(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	src := []byte("package collaboration\n\ndeny contains \"no way out\" if input.action in {\"collaboration.revoke\", \"policy.propose\"}\n")
+	m, err := e.ParseModule(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetCollaborationPolicy(ctx, "alliance", m); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Principal: partner, Action: "collaboration.revoke", Collaboration: collab()}
+	if d := e.Decide(ctx, in); !d.Allow || d.PolicyHash != e.BundleHash() {
+		t.Errorf("revoke under a module that denies it: %+v", d)
+	}
+	in.Action = "policy.propose"
+	if d := e.Decide(ctx, in); d.Allow || d.PolicyHash != m.Hash {
+		t.Errorf("the module's own denial of proposals: %+v", d)
+	}
+}

@@ -139,11 +139,24 @@ never_output := {c | some s in sources; some c in object.get(s, "never_output_co
 allowed_metrics := intersection({{m | some m in s.allowed_metrics} | some s in sources; is_array(s.allowed_metrics)})
 
 # A dimension is allowed only where every source that lists dimensions lists
-# it; no list anywhere allows none. Never-output columns are never allowed.
-dimension_lists := {{d | some d in s.allowed_dimensions} | some s in sources; is_array(s.allowed_dimensions)}
+# it. The lists that open dimensions are the room's and the settings' (the
+# collaboration's and each member's), which every member accepted; a
+# collaboration module's list can only narrow them: with none of those
+# lists, no dimension is allowed, whatever a module says. Never-output
+# columns are never allowed.
+agreed_sources := array.concat(
+	[data.room.defaults, settings],
+	[object.get(settings, ["members", m], {}) | some m in members],
+)
+
+agreed_dimension_lists := {{d | some d in s.allowed_dimensions} | some s in agreed_sources; is_array(s.allowed_dimensions)}
+
+module_dimensions := object.get(custom_constraints, "allowed_dimensions", null)
+
+dimension_lists := agreed_dimension_lists | {{d | some d in module_dimensions} | is_array(module_dimensions)}
 
 allowed_dimensions := {d | some d in intersection(dimension_lists); not never_out(d)} if {
-	count(dimension_lists) > 0
+	count(agreed_dimension_lists) > 0
 } else := set()
 
 # never_out(c): column c ("member.column", or a bare name in tests) is never

@@ -286,3 +286,19 @@ test_listing_collaborations if {
 	count(allowed) == 3
 	not {"id": "op", "role": "operator"} in allowed
 }
+
+# A module narrows the dimensions the settings allow, and never opens one
+# the members did not agree to in the settings.
+test_module_never_opens_dimensions if {
+	c := object.union(object.remove(collab, ["settings"]), {"settings": {}})
+	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)
+		with data.collaboration.constraints as {"allowed_dimensions": ["coursely.age_band"]}
+	"grouping or filtering by coursely.age_band is not allowed in this collaboration" in d.reasons
+	e := cleanroom.decision with data.room.defaults as defaults with input as query_input(object.union(q, {"group_by": ["coursely.region"]}))
+		with data.collaboration.constraints as {"allowed_dimensions": ["coursely.age_band"]}
+	"grouping or filtering by coursely.region is not allowed in this collaboration" in e.reasons
+	f := cleanroom.decision with data.room.defaults as defaults with input as query_input(q)
+		with data.collaboration.constraints as {"allowed_dimensions": ["coursely.age_band", "fitapp.zip"]}
+	f.allow
+	not "fitapp.zip" in f.constraints.allowed_dimensions
+}
