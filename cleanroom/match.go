@@ -148,7 +148,8 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	mr.JoinDigest = hex.EncodeToString(jw.h.Sum(nil))
 	// The join is named by its digest, not its size: the exact overlap
 	// stays inside the room.
-	refs = append(refs, audit.DataRef{Name: fmt.Sprintf("join/%s/%d", c.ID, run), Digest: mr.JoinDigest})
+	joinRef := fmt.Sprintf("join/%s/%d", c.ID, run)
+	refs = append(refs, audit.DataRef{Name: joinRef, Digest: r.dataDigest(joinRef, mr.JoinDigest)})
 	ch := charge{match: true}
 	var eps float64
 	if !c.Settings.NoiseOff {

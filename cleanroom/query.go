@@ -81,7 +81,8 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	}
 	// The join's reference names the match run and its digest, not its
 	// size: the exact overlap stays inside the room.
-	refs := []audit.DataRef{{Name: fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run), Digest: c.Match.JoinDigest}}
+	joinRef := fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run)
+	refs := []audit.DataRef{{Name: joinRef, Digest: r.dataDigest(joinRef, c.Match.JoinDigest)}}
 	// The entry records what the query was charged and a keyed digest of
 	// what it asked, so the budget reconciles from the log alone.
 	if a.spent.specDigest, err = r.specDigest(ctx, c.ID, &spec); err != nil {

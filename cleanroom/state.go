@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,28 @@ var ErrCorruptState = errors.New("cleanroom: stored state fails its integrity ch
 // stateKeyFrom derives the sealing key from the room's checkpoint key.
 func stateKeyFrom(seed []byte) ([]byte, error) {
 	return hkdf.Key(sha256.New, seed, nil, stateLabel, sha256.Size)
+}
+
+// dataDigestLabel separates the room's commitments to data it names in the
+// audit log (dataDigest) from every other hash.
+const dataDigestLabel = "cleanroom.dev/data-digest/v1"
+
+// dataDigest commits, in the audit log, to data the room holds that a
+// reader of the log could otherwise test guesses against: an upload part
+// (in hashed mode, a part of one row is a token any member can compute and
+// a few values), a join (an empty one hashes the same every time), the keys
+// a deletion removed. It is HMAC-SHA256 under a key derived from the room's
+// checkpoint key, over the reference's name and the data's own digest: the
+// room can show later which data an entry names, nobody else can tell
+// anything from it, and no two references share one.
+func (r *Room) dataDigest(name, digest string) string {
+	m := hmac.New(sha256.New, r.stateKey)
+	m.Write([]byte(dataDigestLabel))
+	m.Write([]byte{0})
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write([]byte(digest))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // sealedPrefixes are the key families whose records are sealed.

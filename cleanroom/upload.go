@@ -289,7 +289,11 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	defer release()
 	key := partKey(prefixSegment+id, part)
 	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sealSize)}
-	refs := []audit.DataRef{{Name: fmt.Sprintf("upload/%s/%d", id, part), Digest: digest, Bytes: info.Bytes, Rows: int64(rows)}}
+	// The part is named by the room's commitment to its digest, and by its
+	// rows, not its bytes: a part of one row is a token a member can make
+	// and a few values whose lengths its size would tell.
+	partRef := fmt.Sprintf("upload/%s/%d", id, part)
+	refs := []audit.DataRef{{Name: partRef, Digest: r.dataDigest(partRef, digest), Rows: int64(rows)}}
 	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
 		c, err := r.loadCollab(tx.Txn, collab)
 		if err != nil {
