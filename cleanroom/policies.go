@@ -17,6 +17,22 @@ import (
 // maxModule bounds a proposed policy module's source.
 const maxModule = 64 << 10
 
+// prefixPolicySource keeps module sources apart from the collaboration's
+// record: collab/hash → the module's source, while it is pending or active.
+const prefixPolicySource = "policysrc/"
+
+func policySourceKey(collab, hash string) string { return prefixPolicySource + collab + "/" + hash }
+
+// dropSources deletes the sources of modules no longer pending or active.
+func dropSources(tx *stateTx, collab string, hashes []string) error {
+	for _, h := range hashes {
+		if err := tx.del(policySourceKey(collab, h)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // proposePolicy records a collaboration policy module (Rego, package
 // collaboration) proposed, and so approved, by the caller. It takes effect
 // once every member approved its exact hash.
@@ -46,14 +62,22 @@ func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src
 	refs := []audit.DataRef{{Name: "policy/" + collab, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(src))}}
 	var activated bool
 	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
-		return updateCollab(tx, collab, func(c *collabRecord) error {
+		var dropped []string
+		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			before := c.Policy.Active
-			if err := c.Policy.Propose(who.partner(), c.Members, m); err != nil {
+			var err error
+			if dropped, err = c.Policy.Propose(who.partner(), c.Members, m); err != nil {
 				return problem(http.StatusForbidden, api.ProblemDenied, err.Error())
 			}
 			activated = c.Policy.Active != before
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		if err := tx.put(policySourceKey(collab, m.Hash), m.Source); err != nil {
+			return err
+		}
+		return dropSources(tx, collab, dropped)
 	})
 	if err != nil {
 		return "", err
@@ -83,17 +107,26 @@ func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash strin
 		refs = append(refs, audit.DataRef{Name: "policy/" + collab, Digest: hash})
 	}
 	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
-		return updateCollab(tx, collab, func(c *collabRecord) error {
-			ok, err := c.Policy.Approve(who.partner(), c.Members, hash)
+		var dropped []string
+		if err := updateCollab(tx, collab, func(c *collabRecord) error {
+			var err error
+			activated, dropped, err = c.Policy.Approve(who.partner(), c.Members, hash)
 			if errors.Is(err, policy.ErrUnknownProposal) {
 				return notFound("a pending proposal with that hash")
 			}
 			if err != nil {
 				return problem(http.StatusForbidden, api.ProblemDenied, err.Error())
 			}
-			activated, src = ok, c.Policy.ActiveSource
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		if activated {
+			if err := tx.get(policySourceKey(collab, hash), &src); err != nil {
+				return err
+			}
+		}
+		return dropSources(tx, collab, dropped)
 	})
 	if err != nil || !activated {
 		return activated, err
@@ -118,7 +151,11 @@ func (r *Room) loadPolicies(ctx context.Context) error {
 			if c.Policy.Active == "" {
 				continue
 			}
-			m, err := r.policy.ParseModule(ctx, c.Policy.ActiveSource)
+			var src []byte
+			if err := r.get(txn, policySourceKey(c.ID, c.Policy.Active), &src); err != nil {
+				return err
+			}
+			m, err := r.policy.ParseModule(ctx, src)
 			if err != nil {
 				return err
 			}

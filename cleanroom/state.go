@@ -80,7 +80,7 @@ func (r *Room) dataDigest(name, digest string) string {
 }
 
 // sealedPrefixes are the key families whose records are sealed.
-var sealedPrefixes = []string{prefixPrincipal, prefixCollab, prefixBudget, prefixUpload, prefixSecret, prefixDigestKey}
+var sealedPrefixes = []string{prefixPrincipal, prefixCollab, prefixBudget, prefixUpload, prefixSecret, prefixDigestKey, prefixPolicySource}
 
 func isSealed(key string) bool {
 	for _, p := range sealedPrefixes {
@@ -180,6 +180,14 @@ func (tx *stateTx) put(key string, v any) error {
 		return err
 	}
 	return tx.Set([]byte(prefixStateHW+key), binary.BigEndian.AppendUint64(nil, uint64(tx.index)))
+}
+
+// del deletes the sealed record at key, and its high-water mark.
+func (tx *stateTx) del(key string) error {
+	if err := tx.Delete([]byte(key)); err != nil {
+		return err
+	}
+	return tx.Delete([]byte(prefixStateHW + key))
 }
 
 // putUnbound writes a record that no audit entry writes (a digest key, made

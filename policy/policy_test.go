@@ -397,13 +397,13 @@ func TestApprovalFlow(t *testing.T) {
 	m2, _ := e.ParseModule(context.Background(), []byte(goodModule+"\n# v2\n"))
 	var p Proposals
 
-	if err := p.Propose("rival", members, m1); !errors.Is(err, ErrNotMember) {
+	if _, err := p.Propose("rival", members, m1); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("non-member proposal: %v", err)
 	}
-	if err := p.Propose("coursely", members, m1); err != nil || p.Active != "" {
+	if _, err := p.Propose("coursely", members, m1); err != nil || p.Active != "" {
 		t.Fatalf("propose: %v, active %q", err, p.Active)
 	}
-	if err := p.Propose("fitapp", members, m2); err != nil {
+	if _, err := p.Propose("fitapp", members, m2); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -419,13 +419,26 @@ func TestApprovalFlow(t *testing.T) {
 		{"coursely", m2.Hash, false, ErrUnknownProposal}, // discarded on activation
 	}
 	for i, s := range steps {
-		activated, err := p.Approve(s.member, members, s.hash)
+		activated, _, err := p.Approve(s.member, members, s.hash)
 		if activated != s.activated || !errors.Is(err, s.err) {
 			t.Fatalf("step %d (%s approves %.8s): %v, %v; want %v, %v", i, s.member, s.hash, activated, err, s.activated, s.err)
 		}
 	}
-	if p.Active != m1.Hash || string(p.ActiveSource) != goodModule {
-		t.Fatalf("active %q", p.Active)
+	if p.Active != m1.Hash || len(p.Pending) != 0 {
+		t.Fatalf("active %q, pending %v", p.Active, p.Pending)
+	}
+	// A member has one proposal pending: a new one replaces its previous.
+	m3, _ := e.ParseModule(context.Background(), []byte(goodModule+"\n# v3\n"))
+	m4, _ := e.ParseModule(context.Background(), []byte(goodModule+"\n# v4\n"))
+	if dropped, err := p.Propose("fitapp", members, m3); err != nil || len(dropped) != 0 {
+		t.Fatalf("propose m3: %v %v", dropped, err)
+	}
+	if dropped, err := p.Propose("fitapp", members, m4); err != nil || len(dropped) != 1 || dropped[0] != m3.Hash || len(p.Pending) != 1 {
+		t.Fatalf("propose m4 over m3: dropped %v, pending %v, %v", dropped, p.Pending, err)
+	}
+	p.Approve("coursely", members, m4.Hash)
+	if activated, dropped, err := p.Approve("musicly", members, m4.Hash); !activated || err != nil || len(dropped) != 1 || dropped[0] != m1.Hash {
+		t.Fatalf("activating m4: %v %v %v", activated, dropped, err)
 	}
 }
 
