@@ -39,7 +39,8 @@ func (s *attackScene) charge(eps float64) (answered bool, delta float64) {
 // epsilon (exactly, for ordinary epsilons), an epsilon too small to charge
 // must be refused, and once the budget is spent nothing is answered.
 func TestAttackTinyEpsilonAndSpentBudget(t *testing.T) {
-	s := attackRoom(t, attackOpts{settings: map[string]any{"epsilon_budget": 1, "epsilon_per_query": 0.5}})
+	// The budget pooled, so that the attacker can spend all of it.
+	s := attackRoom(t, attackOpts{settings: map[string]any{"epsilon_budget": 1, "epsilon_per_query": 0.5, "pooled_budget": true}})
 	var violations []string
 	check := func(eps float64) {
 		answered, delta := s.charge(eps)

@@ -97,8 +97,8 @@ func TestEveryRefusalAudited(t *testing.T) {
 // or the transaction did after.
 func TestConcurrentRefusalsAudited(t *testing.T) {
 	t.Parallel()
-	// 0.1 for the match's release and two queries of 0.5.
-	tr, a, _, _ := readyPair(t, api.ModeHashed, map[string]any{"epsilon_budget": 1.1})
+	// 0.1 for the match's release and two queries of 0.5, from one pool.
+	tr, a, _, _ := readyPair(t, api.ModeHashed, map[string]any{"epsilon_budget": 1.1, "pooled_budget": true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := a.Match(ctx, "c1"); err != nil {

@@ -50,6 +50,10 @@ type budgetRecord struct {
 	QueriesToday int            `json:"queries_today"`
 	MatchesToday int            `json:"matches_today"`
 	UploadsToday map[string]int `json:"uploads_today,omitempty"`
+	// By member: the epsilon each spent, and today's queries of each; a
+	// member's share is the budget (or the daily limit) over the shares.
+	MemberUnits   map[string]int64 `json:"member_units,omitempty"`
+	MemberQueries map[string]int   `json:"member_queries_today,omitempty"`
 }
 
 func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
@@ -59,7 +63,7 @@ func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
 		err = nil
 	}
 	if day := r.now().UTC().Format(time.DateOnly); b.Day != day {
-		b.Day, b.QueriesToday, b.MatchesToday, b.UploadsToday = day, 0, 0, nil
+		b.Day, b.QueriesToday, b.MatchesToday, b.UploadsToday, b.MemberQueries = day, 0, 0, nil, nil
 	}
 	return b, err
 }
@@ -79,26 +83,46 @@ func (b budgetRecord) usage(member string) policy.Usage {
 	}
 }
 
-// info renders the ledger against the decision's constraints.
-func (b budgetRecord) info(k policy.Constraints) api.BudgetInfo {
+// info renders the ledger against the decision's constraints, with each
+// member's spending and share (shares is budgetShares of the collaboration).
+func (b budgetRecord) info(k policy.Constraints, shares int) api.BudgetInfo {
 	spent := float64(b.EpsilonUnits) / unitsPerEpsilon
-	return api.BudgetInfo{
+	info := api.BudgetInfo{
 		Total: k.EpsilonBudget, Spent: spent, Remaining: max(0, float64(epsilonBudgetUnits(k)-b.EpsilonUnits)/unitsPerEpsilon),
 		DeltaTotal: k.DeltaBudget, DeltaSpent: float64(b.DeltaUnits) / unitsPerDelta,
 		QueriesToday: b.QueriesToday, MatchesToday: b.MatchesToday,
 		MaxQueriesDay: k.MaxQueriesPerDay, MaxMatchesDay: k.MaxMatchesPerDay,
 	}
+	if shares > 1 {
+		info.MemberShare = float64(epsilonBudgetUnits(k)/int64(shares)) / unitsPerEpsilon
+		info.MemberSpent = map[string]float64{}
+		for m, u := range b.MemberUnits {
+			info.MemberSpent[m] = float64(u) / unitsPerEpsilon
+		}
+	}
+	return info
+}
+
+// budgetShares is how many shares the collaboration's budget and daily
+// query limit are split into: one per member, or one pool.
+func (c *collabRecord) budgetShares() int {
+	if c.Settings.PooledBudget {
+		return 1
+	}
+	return len(c.Members)
 }
 
 func epsilonBudgetUnits(k policy.Constraints) int64 {
 	return int64(math.Round(k.EpsilonBudget * unitsPerEpsilon))
 }
 
-// charge is what one action takes from the ledger.
+// charge is what one action takes from the ledger, and from the share of
+// member (the member the principal acts for).
 type charge struct {
 	epsilon, delta int64 // units
 	query, match   bool  // counts against the daily limits
 	upload         string
+	member         string
 }
 
 // ledgerDenial is a refusal the ledger makes inside the committing
@@ -115,18 +139,30 @@ const (
 	denyQueries = "the daily query limit is reached"
 	denyMatches = "the collaboration's daily limit of match runs is reached"
 	denyUploads = "your daily limit of uploads to this collaboration is reached"
+	denyShare   = "your share of the collaboration's privacy budget is spent"
+	denyQShare  = "your share of the collaboration's daily queries is used"
 )
 
-// debit applies ch to collab's ledger in txn under the constraints k, or
-// refuses with a ledgerDenial and changes nothing.
-func (r *Room) debit(tx *stateTx, collab string, k policy.Constraints, ch charge) (budgetRecord, error) {
+// debit applies ch to collab's ledger in txn under the constraints k, the
+// budget and daily query limit split into shares (budgetShares), or refuses
+// with a ledgerDenial and changes nothing.
+func (r *Room) debit(tx *stateTx, collab string, shares int, k policy.Constraints, ch charge) (budgetRecord, error) {
 	b, err := r.budget(tx.Txn, collab)
 	if err != nil {
 		return b, err
 	}
+	shares = max(shares, 1)
+	maxQueries := k.MaxQueriesPerDay
+	if shares > 1 && maxQueries > 0 {
+		maxQueries = (maxQueries + shares - 1) / shares
+	}
 	switch {
 	case b.EpsilonUnits+ch.epsilon > epsilonBudgetUnits(k):
 		return b, ledgerDenial{denyEpsilon}
+	case shares > 1 && ch.epsilon > 0 && b.MemberUnits[ch.member]+ch.epsilon > epsilonBudgetUnits(k)/int64(shares):
+		return b, ledgerDenial{denyShare}
+	case shares > 1 && ch.query && maxQueries > 0 && b.MemberQueries[ch.member] >= maxQueries:
+		return b, ledgerDenial{denyQShare}
 	case ch.delta > 0 && b.DeltaUnits+ch.delta > deltaUnits(k.DeltaBudget):
 		return b, ledgerDenial{denyDelta}
 	case ch.query && k.MaxQueriesPerDay > 0 && b.QueriesToday >= k.MaxQueriesPerDay:
@@ -138,8 +174,18 @@ func (r *Room) debit(tx *stateTx, collab string, k policy.Constraints, ch charge
 	}
 	b.EpsilonUnits += ch.epsilon
 	b.DeltaUnits += ch.delta
+	if ch.epsilon > 0 {
+		if b.MemberUnits == nil {
+			b.MemberUnits = map[string]int64{}
+		}
+		b.MemberUnits[ch.member] += ch.epsilon
+	}
 	if ch.query {
 		b.QueriesToday++
+		if b.MemberQueries == nil {
+			b.MemberQueries = map[string]int{}
+		}
+		b.MemberQueries[ch.member]++
 	}
 	if ch.match {
 		b.MatchesToday++
@@ -166,7 +212,7 @@ func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Dec
 
 // budgetInfo returns the collaboration's privacy budget.
 func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
-	_, d, err := r.readCollab(ctx, who, collab, "budget.read")
+	c, d, err := r.readCollab(ctx, who, collab, "budget.read")
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +220,6 @@ func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.
 	if err != nil {
 		return nil, err
 	}
-	info := b.info(d.Constraints)
+	info := b.info(d.Constraints, c.budgetShares())
 	return &info, nil
 }

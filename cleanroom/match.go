@@ -150,7 +150,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	// stays inside the room.
 	joinRef := fmt.Sprintf("join/%s/%d", c.ID, run)
 	refs = append(refs, audit.DataRef{Name: joinRef, Digest: r.dataDigest(joinRef, mr.JoinDigest)})
-	ch := charge{match: true}
+	ch := charge{match: true, member: who.partner()}
 	var eps float64
 	if !c.Settings.NoiseOff {
 		ch.epsilon = epsilonUnits(d.Constraints.EpsilonMatch)
@@ -179,7 +179,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		}); err != nil {
 			return err
 		}
-		total, err = r.debit(tx, collab, d.Constraints, ch)
+		total, err = r.debit(tx, collab, c.budgetShares(), d.Constraints, ch)
 		return err
 	})
 	var ld ledgerDenial
@@ -199,7 +199,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	}
 	r.metrics.matches.Inc()
 	rel := mr.Released
-	info := total.info(d.Constraints)
+	info := total.info(d.Constraints, c.budgetShares())
 	rel.Budget = &info
 	return &rel, nil
 }

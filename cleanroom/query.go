@@ -41,7 +41,7 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if c.Match == nil {
 		return nil, conflict("no match has run yet")
 	}
-	ch := charge{query: true}
+	ch := charge{query: true, member: who.partner()}
 	var eps, delta float64
 	if !c.Settings.NoiseOff {
 		// What the query spends is what it is charged, to the unit.
@@ -98,7 +98,7 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		total, err = r.debit(tx, collab, d.Constraints, ch)
+		total, err = r.debit(tx, collab, c.budgetShares(), d.Constraints, ch)
 		return err
 	})
 	var ld ledgerDenial
@@ -108,7 +108,7 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if err != nil {
 		return nil, err
 	}
-	res.Budget = total.info(d.Constraints)
+	res.Budget = total.info(d.Constraints, c.budgetShares())
 	r.metrics.queries.Inc()
 	return res, nil
 }

@@ -92,7 +92,7 @@ func TestRevokeIsAKillSwitch(t *testing.T) {
 // TestPolicyRefusals: the policy's checks reach the caller as 403 problems
 // with reasons, and the refusal is in the audit log.
 func TestPolicyRefusals(t *testing.T) {
-	tr, a, _, _ := readyPair(t, api.ModeHashed, map[string]any{"allowed_dimensions": []string{"alpha.age_band"}})
+	tr, a, b, _ := readyPair(t, api.ModeHashed, map[string]any{"allowed_dimensions": []string{"alpha.age_band"}})
 	ctx := context.Background()
 	if _, err := a.Match(ctx, "c1"); err != nil {
 		t.Fatal(err)
@@ -117,23 +117,41 @@ func TestPolicyRefusals(t *testing.T) {
 			}
 		})
 	}
-	// The budget: 10 epsilon, 0.1 spent on the match's release, 0.5 a
-	// query: the 20th query is refused.
-	for i := range 20 {
-		_, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5})
-		if i < 19 && err != nil {
+	// The budget: 10 epsilon, half of it each member's; alpha spent 0.1
+	// on the match's release, so at 0.5 a query its 10th is refused, while
+	// bravo's share is untouched.
+	query := func(c *client.Client) error {
+		_, err := c.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5})
+		return err
+	}
+	for i := range 10 {
+		err := query(a)
+		if i < 9 && err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}
-		if i == 19 {
+		if i == 9 {
+			p := wantProblem(t, err, api.ProblemDenied)
+			if !strings.Contains(strings.Join(p.Reasons, "|"), "your share of the collaboration's privacy budget is spent") {
+				t.Errorf("reasons %v", p.Reasons)
+			}
+		}
+	}
+	for i := range 11 {
+		err := query(b)
+		if i < 10 && err != nil {
+			t.Fatalf("bravo's query %d: %v", i, err)
+		}
+		if i == 10 {
 			p := wantProblem(t, err, api.ProblemDenied)
 			if !strings.Contains(strings.Join(p.Reasons, "|"), "budget is spent") {
 				t.Errorf("reasons %v", p.Reasons)
 			}
 		}
 	}
-	b, err := a.Budget(ctx, "c1")
-	if err != nil || b.Spent != 9.6 || b.Remaining != 0.4 || b.QueriesToday != 19 || b.MatchesToday != 1 {
-		t.Errorf("budget %+v, %v", b, err)
+	bud, err := a.Budget(ctx, "c1")
+	if err != nil || bud.Spent != 9.6 || bud.Remaining != 0.4 || bud.QueriesToday != 19 || bud.MatchesToday != 1 ||
+		bud.MemberShare != 5 || bud.MemberSpent["alpha"] != 4.6 || bud.MemberSpent["bravo"] != 5 {
+		t.Errorf("budget %+v, %v", bud, err)
 	}
 	// An analyst may query but not upload; an auditor may not query.
 	an := tr.partner("ana", policy.RoleAnalyst, "alpha")

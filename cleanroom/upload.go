@@ -564,7 +564,7 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 		if err := tx.put(prefixUpload+id, u); err != nil {
 			return err
 		}
-		_, err := r.debit(tx, collab, d.Constraints, charge{upload: u.Member})
+		_, err := r.debit(tx, collab, c.budgetShares(), d.Constraints, charge{upload: u.Member, member: u.Member})
 		return err
 	})
 	var ld ledgerDenial

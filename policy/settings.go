@@ -38,6 +38,10 @@ type Settings struct {
 	// ExpiresInHours ends the collaboration's data actions that long after
 	// its creation (0: no expiry).
 	ExpiresInHours int `json:"expires_in_hours,omitempty"`
+	// PooledBudget lets every member spend the whole budget and the whole
+	// daily query limit, first come, first served. By default each member
+	// has an equal share of both, so that no member can spend another's.
+	PooledBudget bool `json:"pooled_budget,omitempty"`
 }
 
 // Limits of a settings document, beyond the defaults it may only tighten.

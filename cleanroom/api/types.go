@@ -419,6 +419,11 @@ type BudgetInfo struct {
 	MatchesToday  int     `json:"matches_today"`
 	MaxQueriesDay int     `json:"max_queries_per_day,omitempty"`
 	MaxMatchesDay int     `json:"max_matches_per_day,omitempty"`
+	// MemberShare is each member's share of the total (and, over the
+	// members, of the daily queries) unless the settings pool the budget;
+	// MemberSpent what each member spent of it.
+	MemberShare float64            `json:"member_share,omitempty"`
+	MemberSpent map[string]float64 `json:"member_spent,omitempty"`
 }
 
 // PolicyState is a collaboration's own policy module: the active one's
