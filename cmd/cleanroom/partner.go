@@ -467,6 +467,16 @@ func runBudget(e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "delta spent %g of %g\n", b.DeltaSpent, b.DeltaTotal)
 		}
 		fmt.Fprintf(e.stdout, "today: %d of %d queries, %d of %d match runs\n", b.QueriesToday, b.MaxQueriesDay, b.MatchesToday, b.MaxMatchesDay)
+		if b.MemberShare > 0 {
+			members := make([]string, 0, len(b.MemberSpent))
+			for m := range b.MemberSpent {
+				members = append(members, m)
+			}
+			slices.Sort(members)
+			for _, m := range members {
+				fmt.Fprintf(e.stdout, "  %s spent %g of its share of %g\n", m, b.MemberSpent[m], b.MemberShare)
+			}
+		}
 	})
 }
 
