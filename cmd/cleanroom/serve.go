@@ -63,8 +63,15 @@ gracefully. Logs (JSON, no data values) go to stderr.`)
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(*data), Logger: log})
 	if err != nil {
-		if errors.Is(err, cleanroom.ErrNoRoom) {
+		switch {
+		case errors.Is(err, cleanroom.ErrNoRoom):
 			return withHint(err, "run cleanroom init --data "+*data+" first")
+		case errors.Is(err, cleanroom.ErrRoomBusy):
+			return withHint(err, "stop the other room on this directory, or serve another --data")
+		case errors.Is(err, cleanroom.ErrDiskFull):
+			return withHint(err, "free space on the data directory's disk, then start the room again")
+		case errors.Is(err, cleanroom.ErrDamaged), errors.Is(err, cleanroom.ErrStateMismatch):
+			return withHint(err, "run cleanroom doctor --data "+*data+": it says what is damaged and what to do")
 		}
 		return err
 	}
