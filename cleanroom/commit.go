@@ -1,0 +1,189 @@
+package cleanroom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/matcher"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Committing an upload: its rows settled, every part present and agreeing
+// with the client's digest, the list's distinct identifiers and its
+// difference from the member's previous list counted, policy's size rules
+// decided, then the upload made the member's dataset (and, in blinded mode,
+// offered to the next member) in the transaction of its audit entry.
+
+// declare settles the upload's rows at its commit: the rows declared at the
+// start, or those declared now, which every part received must agree with
+// (all but the last full).
+func (u *uploadRecord) declare(rows int64) error {
+	if u.Rows != 0 {
+		if rows != 0 && rows != u.Rows {
+			return conflict("the upload declared %d rows at its start, not %d", u.Rows, rows)
+		}
+		return nil
+	}
+	if rows <= 0 || rows > maxListRows(len(u.Canary)) {
+		return badRequest("the commit declares the upload's rows (1 to 2^32 - 1), since its start did not")
+	}
+	u.Rows = rows
+	u.Parts = int((rows + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
+	for p, info := range u.Received {
+		if p >= u.Parts || info.Rows != u.partRows(p) {
+			return conflict("part %d has %d rows, which does not fit %d rows in parts of %d", p, info.Rows, rows, u.RowsPerPart)
+		}
+	}
+	return nil
+}
+
+// commitUpload makes a completely received upload the member's dataset in
+// the collaboration, replacing its previous one, if the digest the client
+// computed agrees with the room's.
+func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
+	c, u, err := r.ownUpload(who, collab, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := u.declare(req.Rows); err != nil {
+		return nil, err
+	}
+	// The rows are decided before anything is sized by them: the policy's
+	// list sizes bound the parts. Its decision on the whole dataset (with
+	// the difference from the previous one) follows once the parts are in.
+	if _, err := r.authorize(ctx, who, act{action: "dataset.upload", collab: c, resource: uploadResource(u.Rows)}); err != nil {
+		return nil, err
+	}
+	// Every stored part is numbered below u.Parts (putPart and declare
+	// refuse others), so all are present when as many are stored, and the
+	// digests are allocated only then: as many as the parts stored.
+	if missing := u.Parts - len(u.Received); missing > 0 {
+		return nil, conflict("parts not received yet: %d of %d (resume the upload)", missing, u.Parts)
+	}
+	digests := make([]string, u.Parts)
+	for p, info := range u.Received {
+		if p < 0 || p >= u.Parts {
+			return nil, fmt.Errorf("cleanroom: upload %s holds part %d of %d", id, p, u.Parts)
+		}
+		digests[p] = info.Digest
+	}
+	digest := api.DatasetDigest(digests)
+	if req.Digest != digest {
+		return nil, conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
+	}
+	stats := &policy.DatasetStats{Rows: u.Rows}
+	if !u.Committed {
+		prev := c.Datasets[u.Member]
+		if prev != nil && prev.Upload == id {
+			prev = nil
+		}
+		if stats.Distinct, stats.DifferenceFromPrevious, err = r.compareUpload(ctx, prev, u); err != nil {
+			return nil, err
+		}
+	}
+	usage, err := r.readBudget(collab)
+	if err != nil {
+		return nil, err
+	}
+	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: stats}, usage: usage.usage(who.partner())}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if u.Committed {
+		return c.Datasets[u.Member].view(c), nil
+	}
+	ds := &datasetRecord{
+		Upload: id, Rows: u.Rows, Columns: u.Columns, Digest: digest, Kind: u.Kind, Profile: u.Profile,
+		RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1, Canary: u.Canary, Uploaded: r.now().UTC(),
+	}
+	// In blinded mode the set goes on to the next member for re-encryption:
+	// the shuffled task is written before the commit, and becomes visible
+	// with it.
+	var task *taskRecord
+	if c.Mode == api.ModeBlinded && len(c.Members) > 1 {
+		if task, err = r.offer(c, u.Member, ds); err != nil {
+			return nil, err
+		}
+	}
+	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
+	var replaced []string // the previous upload and its open tasks
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+		replaced = replaced[:0]
+		if err := updateCollab(tx, collab, func(c *collabRecord) error {
+			if err := dataAllowed(c, r.now()); err != nil {
+				return err
+			}
+			for tid, t := range c.Tasks {
+				if t.Owner == u.Member {
+					delete(c.Tasks, tid)
+					replaced = append(replaced, taskPrefixes(tid)...)
+				}
+			}
+			if prev := c.Datasets[u.Member]; prev != nil && prev.Upload != id {
+				replaced = append(replaced, uploadPrefixes(prev.Upload)...)
+			}
+			if task != nil {
+				if c.Tasks == nil {
+					c.Tasks = map[string]*taskRecord{}
+				}
+				c.Tasks[task.ID] = task
+			}
+			c.Datasets[u.Member] = ds
+			return nil
+		}); err != nil {
+			return err
+		}
+		u.Committed = true
+		if err := tx.put(prefixUpload+id, u); err != nil {
+			return err
+		}
+		_, err := r.debit(tx, collab, c.budgetShares(), d.Constraints, charge{upload: u.Member, member: u.Member})
+		return err
+	})
+	var ld ledgerDenial
+	if errors.As(err, &ld) {
+		return nil, r.refuseCharge(ctx, who, a, d, ld)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(replaced) > 0 {
+		r.forget(ctx, "replaced-dataset/"+u.Member, replaced...)
+	}
+	return ds.view(c), nil
+}
+
+// compareUpload counts the distinct identifiers of a member's new upload
+// and, if it replaces a previous dataset, the size of the symmetric
+// difference between the two, counted on their first layers (the member's
+// own tokens, which the same member makes the same way each time). Both
+// describe only the member's own lists, which it knows: policy refuses a
+// list of too few distinct people, and a new list that differs from the
+// previous one by a handful of identifiers.
+func (r *Room) compareUpload(ctx context.Context, prev *datasetRecord, u *uploadRecord) (distinct, difference int64, err error) {
+	next := &datasetRecord{Upload: u.ID, Rows: u.Rows, RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1}
+	// A set intersected with itself matches each distinct token once.
+	other := next
+	if prev != nil {
+		old := *prev
+		old.Layers = 1
+		other = &old
+	}
+	r.matchMu.Lock()
+	defer r.matchMu.Unlock()
+	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(other, false), r.newLayerReader(next, false)},
+		matcher.Options{CardinalityOnly: true, MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir}, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cleanroom: counting the upload's identifiers: %w", err)
+	}
+	distinct = res.Sets[1].Rows - res.Sets[1].Duplicates
+	if prev == nil {
+		return distinct, 0, nil
+	}
+	a := res.Sets[0].Rows - res.Sets[0].Duplicates
+	return distinct, a + distinct - 2*res.Matches, nil
+}
