@@ -66,7 +66,7 @@ func (r *Room) authenticate(ctx context.Context, w http.ResponseWriter, req *htt
 		r.log.Error("checking a request token failed", "request_id", requestID, "err", err)
 		r.metrics.authFailures.WithLabelValues(authStorage).Inc()
 		e := audit.Entry{
-			Time: r.now().UTC(), Principal: "anonymous", Action: "auth.token",
+			Time: r.now().UTC(), Principal: "anonymous", Action: string(actionAuthToken),
 			Decision:  audit.Decision{Allow: false, Reasons: []string{authStorage}},
 			RequestID: requestID,
 		}
@@ -199,7 +199,7 @@ func (r *Room) flushAuthFailures(ctx context.Context) error {
 		slices.Sort(reasons)
 		sum := sha256.Sum256([]byte(rep.source))
 		e := audit.Entry{
-			Time: r.now().UTC(), Principal: "anonymous", Action: "auth.token",
+			Time: r.now().UTC(), Principal: "anonymous", Action: string(actionAuthToken),
 			Decision: audit.Decision{Allow: false, Reasons: reasons},
 			Data:     []audit.DataRef{{Name: "source/" + rep.source, Digest: hex.EncodeToString(sum[:])}},
 		}

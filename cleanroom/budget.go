@@ -212,7 +212,7 @@ func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Dec
 
 // budgetInfo returns the collaboration's privacy budget.
 func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
-	c, d, err := r.readCollab(ctx, who, collab, "budget.read")
+	c, d, err := r.readCollab(ctx, who, collab, policy.ActionBudgetRead)
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "collaboration.create", collab: c}
+	a := act{action: policy.ActionCollaborationCreate, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func (r *Room) defaults() policy.Constraints {
 
 // collaboration returns where a collaboration stands.
 func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
-	c, d, err := r.readCollab(ctx, who, id, "collaboration.read")
+	c, d, err := r.readCollab(ctx, who, id, policy.ActionCollaborationRead)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.C
 }
 
 // readCollab decides and records a read of collaboration id.
-func (r *Room) readCollab(ctx context.Context, who *actor, id, action string) (*collabRecord, policy.Decision, error) {
+func (r *Room) readCollab(ctx context.Context, who *actor, id string, action policy.Action) (*collabRecord, policy.Decision, error) {
 	c, err := r.collabFor(who, id)
 	if err != nil {
 		return nil, policy.Decision{}, err
@@ -280,7 +280,7 @@ func (c *collabRecord) termsDigest() (string, error) {
 // accept records a member's agreement to the collaboration's terms, which
 // it names by their digest: a member never agrees to terms it was not shown.
 func (r *Room) accept(ctx context.Context, who *actor, id, digest string) error {
-	return r.changeCollab(ctx, who, id, "collaboration.accept", func(c *collabRecord) error {
+	return r.changeCollab(ctx, who, id, policy.ActionCollaborationAccept, func(c *collabRecord) error {
 		if c.Revoked {
 			return conflict("the collaboration was revoked: there is nothing to accept")
 		}
@@ -299,7 +299,7 @@ func (r *Room) accept(ctx context.Context, who *actor, id, digest string) error 
 // revoke is a member's kill switch: from then on the collaboration touches
 // no data, and every query is refused.
 func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
-	return r.changeCollab(ctx, who, id, "collaboration.revoke", func(c *collabRecord) error {
+	return r.changeCollab(ctx, who, id, policy.ActionCollaborationRevoke, func(c *collabRecord) error {
 		if c.Revoked {
 			return conflict("the collaboration is already revoked (by %s)", c.RevokedBy)
 		}
@@ -308,7 +308,7 @@ func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
 	})
 }
 
-func (r *Room) changeCollab(ctx context.Context, who *actor, id, action string, change func(*collabRecord) error) error {
+func (r *Room) changeCollab(ctx context.Context, who *actor, id string, action policy.Action, change func(*collabRecord) error) error {
 	c, err := r.collabFor(who, id)
 	if err != nil {
 		return err
@@ -334,7 +334,7 @@ func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sea
 	if err != nil {
 		return err
 	}
-	a := act{action: "secret.deliver", collab: c}
+	a := act{action: policy.ActionSecretDeliver, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return err
@@ -359,7 +359,7 @@ func (r *Room) secret(ctx context.Context, who *actor, id string) (*api.SealedSe
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "collaboration.read", collab: c}
+	a := act{action: policy.ActionCollaborationRead, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

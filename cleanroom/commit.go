@@ -54,7 +54,7 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	// The rows are decided before anything is sized by them: the policy's
 	// list sizes bound the parts. Its decision on the whole dataset (with
 	// the difference from the previous one) follows once the parts are in.
-	if _, err := r.authorize(ctx, who, act{action: "dataset.upload", collab: c, resource: uploadResource(u.Rows)}); err != nil {
+	if _, err := r.authorize(ctx, who, act{action: policy.ActionDatasetUpload, collab: c, resource: uploadResource(u.Rows)}); err != nil {
 		return nil, err
 	}
 	// Every stored part is numbered below u.Parts (putPart and declare
@@ -88,7 +88,7 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "dataset.upload", collab: c, resource: policy.Resource{Dataset: stats}, usage: usage.usage(who.partner())}
+	a := act{action: policy.ActionDatasetUpload, collab: c, resource: policy.Resource{Dataset: stats}, usage: usage.usage(who.partner())}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

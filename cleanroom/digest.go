@@ -92,7 +92,7 @@ func (r *Room) digestKeyFor(ctx context.Context, who *actor, id string) (*api.Di
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "collaboration.read", collab: c}
+	a := act{action: policy.ActionCollaborationRead, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

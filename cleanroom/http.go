@@ -25,7 +25,7 @@ type route struct {
 	public  bool   // served without a token
 	// action is the policy action the route performs, under which the
 	// wrapper records a refusal no decision recorded.
-	action   string
+	action   policy.Action
 	body     int64         // request body limit
 	deadline time.Duration // how long the request may run (deadlineWrite if zero)
 	fn       func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error)
@@ -37,20 +37,20 @@ func (r *Room) routes() []route {
 		{pattern: "GET /.well-known/jwks.json", public: true, deadline: deadlineRead, fn: r.serveJWKS},
 		{pattern: "GET /v1/room", public: true, deadline: deadlineRead, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { return r.Info(), nil }},
 
-		{pattern: "POST /v1/principals", action: "partner.register", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/principals", action: policy.ActionPartnerRegister, body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var p api.Principal
 			if err := decodeJSON(req, &p); err != nil {
 				return nil, err
 			}
 			return created(p), r.registerPrincipal(ctx, who, p)
 		}},
-		{pattern: "GET /v1/principals", action: "room.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/principals", action: policy.ActionRoomRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.principals(ctx, who)
 		}},
-		{pattern: "GET /v1/collaborations", action: "collaboration.list", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations", action: policy.ActionCollaborationList, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.collaborations(ctx, who)
 		}},
-		{pattern: "POST /v1/collaborations", action: "collaboration.create", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations", action: policy.ActionCollaborationCreate, body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var c api.CreateCollaboration
 			if err := decodeJSON(req, &c); err != nil {
 				return nil, err
@@ -58,30 +58,30 @@ func (r *Room) routes() []route {
 			v, err := r.createCollaboration(ctx, who, c)
 			return created(v), err
 		}},
-		{pattern: "GET /v1/collaborations/{id}", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.collaboration(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/accept", action: "collaboration.accept", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/accept", action: policy.ActionCollaborationAccept, body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var a api.AcceptCollaboration
 			if err := decodeJSON(req, &a); err != nil {
 				return nil, err
 			}
 			return ok(), r.accept(ctx, who, req.PathValue("id"), a.SettingsDigest)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/revoke", action: "collaboration.revoke", deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/revoke", action: policy.ActionCollaborationRevoke, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return ok(), r.revoke(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "PUT /v1/collaborations/{id}/secrets/{member}", action: "secret.deliver", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "PUT /v1/collaborations/{id}/secrets/{member}", action: policy.ActionSecretDeliver, body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.SealedSecret
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
 			}
 			return ok(), r.deliverSecret(ctx, who, req.PathValue("id"), req.PathValue("member"), s.Sealed)
 		}},
-		{pattern: "GET /v1/collaborations/{id}/secret", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/secret", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.secret(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/uploads", action: "dataset.upload", body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/uploads", action: policy.ActionDatasetUpload, body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.StartUpload
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err
@@ -89,10 +89,10 @@ func (r *Room) routes() []route {
 			u, err := r.startUpload(ctx, who, req.PathValue("id"), s)
 			return created(u), err
 		}},
-		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.upload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
 		}},
-		{pattern: "PUT /v1/collaborations/{id}/uploads/{upload}/parts/{part}", action: "dataset.upload", body: api.MaxPartBytes, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "PUT /v1/collaborations/{id}/uploads/{upload}/parts/{part}", action: policy.ActionDatasetUpload, body: api.MaxPartBytes, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
@@ -100,50 +100,50 @@ func (r *Room) routes() []route {
 			mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 			return r.putPart(ctx, who, req.PathValue("id"), req.PathValue("upload"), part, mt, req.ContentLength, req.Body)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/uploads/{upload}/commit", action: "dataset.upload", body: api.MaxJSONBody, deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/uploads/{upload}/commit", action: policy.ActionDatasetUpload, body: api.MaxJSONBody, deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var cu api.CommitUpload
 			if err := decodeJSON(req, &cu); err != nil {
 				return nil, err
 			}
 			return r.commitUpload(ctx, who, req.PathValue("id"), req.PathValue("upload"), cu)
 		}},
-		{pattern: "GET /v1/collaborations/{id}/tasks", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/tasks", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.tasks(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "GET /v1/collaborations/{id}/tasks/{task}/parts/{part}", action: "dataset.reencrypt", deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/tasks/{task}/parts/{part}", action: policy.ActionDatasetReencrypt, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
 			return r.taskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part)
 		}},
-		{pattern: "PUT /v1/collaborations/{id}/tasks/{task}/parts/{part}", action: "dataset.reencrypt", body: taskPartSize*api.TokenSize + 1, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "PUT /v1/collaborations/{id}/tasks/{task}/parts/{part}", action: policy.ActionDatasetReencrypt, body: taskPartSize*api.TokenSize + 1, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {
 				return nil, err
 			}
 			return ok(), r.putTaskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part, req.Body)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/match", action: "match.run", deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/match", action: policy.ActionMatchRun, deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.match(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/queries", action: "query.run", body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/queries", action: policy.ActionQueryRun, body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var q api.QuerySpec
 			if err := decodeJSON(req, &q); err != nil {
 				return nil, err
 			}
 			return r.query(ctx, who, req.PathValue("id"), q)
 		}},
-		{pattern: "GET /v1/collaborations/{id}/digest-key", action: "collaboration.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/digest-key", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.digestKeyFor(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "GET /v1/collaborations/{id}/budget/history", action: "budget.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/budget/history", action: policy.ActionBudgetRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.budgetHistory(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "GET /v1/collaborations/{id}/budget", action: "budget.read", deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "GET /v1/collaborations/{id}/budget", action: policy.ActionBudgetRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.budgetInfo(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/policy", action: "policy.propose", body: maxModule, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/policy", action: policy.ActionPolicyPropose, body: maxModule, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			src, err := io.ReadAll(req.Body)
 			if err != nil {
 				return nil, err
@@ -151,12 +151,12 @@ func (r *Room) routes() []route {
 			h, err := r.proposePolicy(ctx, who, req.PathValue("id"), src)
 			return api.PolicyProposal{Hash: h}, err
 		}},
-		{pattern: "POST /v1/collaborations/{id}/policy/{hash}/approve", action: "policy.approve", deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/policy/{hash}/approve", action: policy.ActionPolicyApprove, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			active, err := r.approvePolicy(ctx, who, req.PathValue("id"), req.PathValue("hash"))
 			return api.PolicyProposal{Hash: req.PathValue("hash"), Active: active}, err
 		}},
-		{pattern: "GET /v1/audit/checkpoint", action: "audit.export", deadline: deadlineRead, fn: r.serveCheckpoint},
-		{pattern: "GET /v1/audit/export", action: "audit.export", deadline: deadlineLong, fn: r.serveExport},
+		{pattern: "GET /v1/audit/checkpoint", action: policy.ActionAuditExport, deadline: deadlineRead, fn: r.serveCheckpoint},
+		{pattern: "GET /v1/audit/export", action: policy.ActionAuditExport, deadline: deadlineLong, fn: r.serveExport},
 	}
 }
 
@@ -221,7 +221,7 @@ func (r *Room) serveJWKS(context.Context, http.ResponseWriter, *http.Request, *a
 }
 
 func (r *Room) serveCheckpoint(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
-	a := act{action: "audit.export"}
+	a := act{action: policy.ActionAuditExport}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -250,7 +250,7 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 			return nil, badRequest("to must be a non-negative integer")
 		}
 	}
-	a := act{action: "audit.export"}
+	a := act{action: policy.ActionAuditExport}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

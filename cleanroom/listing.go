@@ -14,7 +14,7 @@ import (
 // collaborations lists the collaborations that concern the caller: those its
 // partner is a member of, and every one for a room-wide auditor.
 func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.CollaborationSummary, error) {
-	a := act{action: "collaboration.list"}
+	a := act{action: policy.ActionCollaborationList}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.Collaborat
 // budgetHistory returns the charges to a collaboration's privacy budget, as
 // its audit log records them: the ledger over time.
 func (r *Room) budgetHistory(ctx context.Context, who *actor, collab string) ([]api.BudgetEvent, error) {
-	if _, _, err := r.readCollab(ctx, who, collab, "budget.read"); err != nil {
+	if _, _, err := r.readCollab(ctx, who, collab, policy.ActionBudgetRead); err != nil {
 		return nil, err
 	}
 	out := []api.BudgetEvent{}

@@ -19,6 +19,7 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/matcher"
+	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // joinPartSize is how many matches one stored join part holds.
@@ -84,7 +85,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "match.run", collab: c, usage: usage.usage(who.partner())}
+	a := act{action: policy.ActionMatchRun, collab: c, usage: usage.usage(who.partner())}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src
 	if err != nil {
 		return "", err
 	}
-	a := act{action: "policy.propose", collab: c}
+	a := act{action: policy.ActionPolicyPropose, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return "", err
@@ -95,7 +95,7 @@ func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash strin
 	if err != nil {
 		return false, err
 	}
-	a := act{action: "policy.approve", collab: c}
+	a := act{action: policy.ActionPolicyApprove, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return false, err

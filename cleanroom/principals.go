@@ -21,7 +21,7 @@ var roles = map[string]bool{policy.RolePartner: true, policy.RoleAnalyst: true, 
 // by its public JWK set (operator only). A room auditor works for no
 // partner: registering one is how the operator grants the whole audit log.
 func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principal) error {
-	a := act{action: "partner.register"}
+	a := act{action: policy.ActionPartnerRegister}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (r *Room) publicKeys(p *principalRecord) (*crypto.PublicKeys, error) {
 
 // principals lists the registered principals (operator only).
 func (r *Room) principals(ctx context.Context, who *actor) ([]api.Principal, error) {
-	a := act{action: "room.read"}
+	a := act{action: policy.ActionRoomRead}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "query.run", collab: c, resource: policy.Resource{Query: shape}, usage: usage.usage(who.partner())}
+	a := act{action: policy.ActionQueryRun, collab: c, resource: policy.Resource{Query: shape}, usage: usage.usage(who.partner())}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

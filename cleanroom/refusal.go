@@ -116,12 +116,12 @@ func (r *Room) recordRefusal(ctx context.Context, who *actor, rt route, req *htt
 	}
 	action := rt.action
 	if action == "" {
-		action = "request" // a route that names none (TestRoutesDeclared keeps them named)
+		action = actionRequest // a route that names none (TestRoutesDeclared keeps them named)
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	e := audit.Entry{
-		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: action, Collaboration: collab,
+		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: string(action), Collaboration: collab,
 		Decision:  audit.Decision{Allow: false, Reasons: []string{reason}},
 		RequestID: who.requestID,
 	}

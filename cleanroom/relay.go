@@ -253,7 +253,7 @@ func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRec
 
 // tasks lists the relay tasks waiting for the caller in a collaboration.
 func (r *Room) tasks(ctx context.Context, who *actor, collab string) ([]api.Task, error) {
-	c, _, err := r.readCollab(ctx, who, collab, "collaboration.read")
+	c, _, err := r.readCollab(ctx, who, collab, policy.ActionCollaborationRead)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "dataset.reencrypt", collab: c}
+	a := act{action: policy.ActionDatasetReencrypt, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -315,7 +315,7 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	if err != nil {
 		return err
 	}
-	a := act{action: "dataset.reencrypt", collab: c}
+	a := act{action: policy.ActionDatasetReencrypt, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return err
@@ -465,7 +465,7 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: t.ID}
 	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	refs := []audit.DataRef{{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows}}
-	return r.commit(ctx, who, act{action: "dataset.relay", collab: c}, d, refs, "", func(tx *stateTx) error {
+	return r.commit(ctx, who, act{action: actionDatasetRelay, collab: c}, d, refs, "", func(tx *stateTx) error {
 		return updateCollab(tx, collab, func(c *collabRecord) error {
 			now := c.Datasets[owner]
 			if now == nil || now.Upload != ds.Upload || now.Layers != ds.Layers {

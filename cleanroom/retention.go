@@ -54,7 +54,7 @@ func (r *Room) deleteData(ctx context.Context, name string, prefixes ...string) 
 	// The keys deleted are named by the room's commitment to them, without
 	// their number: how many parts of a join go says how large it was.
 	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(h.Sum(nil)))}}
-	if err := r.commit(ctx, who, act{action: "data.delete"}, d, refs, "", nil); err != nil {
+	if err := r.commit(ctx, who, act{action: actionDataDelete}, d, refs, "", nil); err != nil {
 		return err
 	}
 	wb := r.db.NewWriteBatch()

@@ -107,7 +107,7 @@ func Init(ctx context.Context, cfg Config) (*crypto.PartnerKey, error) {
 	}
 	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "init"}
 	rec := principalRecord{ID: OperatorID, Role: policy.RoleOperator, Keys: keys, Added: r.now().UTC()}
-	_, err = r.audit.AppendTxAt(ctx, r.entry(who, "room.init", "", policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}, nil, ""),
+	_, err = r.audit.AppendTxAt(ctx, r.entry(who, actionRoomInit, "", policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}, nil, ""),
 		func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
 			return (&stateTx{Txn: txn, r: r, index: index, leaf: leaf}).put(prefixPrincipal+OperatorID, rec)
 		})
@@ -249,7 +249,7 @@ type actor struct {
 
 // act is an action about to be decided.
 type act struct {
-	action   string
+	action   policy.Action
 	collab   *collabRecord // nil for room actions
 	resource policy.Resource
 	usage    policy.Usage
@@ -276,7 +276,7 @@ func (r *Room) decide(ctx context.Context, who *actor, a act) policy.Decision {
 		in.Collaboration = a.collab.policyView()
 	}
 	d := r.policy.Decide(ctx, in)
-	r.metrics.decisions.WithLabelValues(a.action, allowLabel(d.Allow)).Inc()
+	r.metrics.decisions.WithLabelValues(string(a.action), allowLabel(d.Allow)).Inc()
 	return d
 }
 
@@ -355,10 +355,10 @@ func (r *Room) auditFailed(err error) error {
 // as recorded. Every caller appends it, and if the append fails, fails the
 // request with the log's own error (auditFailed), which no second entry
 // could record either; commit clears the mark when its apply refuses.
-func (r *Room) entry(who *actor, action, collab string, d policy.Decision, refs []audit.DataRef, result string) audit.Entry {
+func (r *Room) entry(who *actor, action policy.Action, collab string, d policy.Decision, refs []audit.DataRef, result string) audit.Entry {
 	who.recorded.Store(true)
 	return audit.Entry{
-		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: action, Collaboration: collab,
+		Time: r.now().UTC(), Principal: who.ID, Role: who.Role, Action: string(action), Collaboration: collab,
 		Decision:  audit.Decision{Allow: d.Allow, PolicyHash: d.PolicyHash, Reasons: d.Reasons},
 		Data:      refs,
 		RequestID: who.requestID, ResultDigest: result,

@@ -88,7 +88,7 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "dataset.upload", collab: c, resource: uploadResource(req.Rows)}
+	a := act{action: policy.ActionDatasetUpload, collab: c, resource: uploadResource(req.Rows)}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "collaboration.read", collab: c}
+	a := act{action: policy.ActionCollaborationRead, collab: c}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err
@@ -237,7 +237,7 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	if err != nil {
 		return nil, err
 	}
-	a := act{action: "dataset.upload", collab: c, resource: uploadResource(u.Rows)}
+	a := act{action: policy.ActionDatasetUpload, collab: c, resource: uploadResource(u.Rows)}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
 		return nil, err

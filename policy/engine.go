@@ -234,7 +234,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 	hash := e.bundleHash
 	// Revoking is every member's kill switch: the default bundle alone
 	// decides it, so no module the members approved can take it away.
-	if in.Collaboration != nil && in.Action != "collaboration.revoke" {
+	if in.Collaboration != nil && in.Action != ActionCollaborationRevoke {
 		e.mu.RLock()
 		if h, ok := e.active[in.Collaboration.ID]; ok {
 			hash = h
@@ -296,7 +296,7 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 			ast.Item(ast.InternedTerm("role"), ast.StringTerm(in.Principal.Role)),
 			ast.Item(ast.InternedTerm("partner"), ast.StringTerm(in.Principal.Partner)),
 		))),
-		ast.Item(ast.InternedTerm("action"), ast.StringTerm(in.Action)),
+		ast.Item(ast.InternedTerm("action"), ast.StringTerm(string(in.Action))),
 		ast.Item(ast.InternedTerm("now_unix"), ast.InternedTerm(int(e.opts.Now().Unix()))),
 		ast.Item(ast.InternedTerm("usage"), ast.NewTerm(ast.NewObject(
 			ast.Item(ast.InternedTerm("epsilon_spent"), ast.FloatNumberTerm(in.Usage.EpsilonSpent)),

@@ -19,7 +19,7 @@ import "time"
 // ids, columns are names, datasets are described by counts.
 type Input struct {
 	Principal     Principal      `json:"principal"`
-	Action        string         `json:"action"`
+	Action        Action         `json:"action"`
 	Collaboration *Collaboration `json:"collaboration,omitempty"`
 	Resource      Resource       `json:"resource"`
 	Usage         Usage          `json:"usage"`

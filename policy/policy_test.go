@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/opencleanroom/cleanroom/internal/depcheck"
@@ -106,7 +107,7 @@ func TestDecide(t *testing.T) {
 			return in
 		}, "only members of the collaboration may act on it"},
 		{"auditor reads the audit log", func() Input {
-			return Input{Principal: auditor, Action: "audit.read", Collaboration: collab()}
+			return Input{Principal: auditor, Action: ActionBudgetRead, Collaboration: collab()}
 		}, ""},
 		{"auditor never queries", func() Input {
 			in := queryInput(okQuery())
@@ -501,5 +502,40 @@ func TestModuleCannotDenyRevoke(t *testing.T) {
 	in.Action = "policy.propose"
 	if d := e.Decide(ctx, in); d.Allow || d.PolicyHash != m.Hash {
 		t.Errorf("the module's own denial of proposals: %+v", d)
+	}
+}
+
+// TestActionsKnownToRego: the actions Go asks the policy about are exactly
+// those the default bundle knows, both ways.
+func TestActionsKnownToRego(t *testing.T) {
+	ctx := context.Background()
+	var mods []func(*rego.Rego)
+	err := fs.WalkDir(bundleFS, "rego", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, "_test.rego") {
+			return err
+		}
+		src, err := bundleFS.ReadFile(path)
+		mods = append(mods, rego.Module(path, string(src)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rego.New(append(mods, rego.Query("data.cleanroom.known_actions"))...).Eval(ctx)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("evaluating known_actions: %v %v", rs, err)
+	}
+	var inRego []string
+	for _, a := range rs[0].Expressions[0].Value.([]any) {
+		inRego = append(inRego, a.(string))
+	}
+	var goActions []string
+	for _, a := range Actions() {
+		goActions = append(goActions, string(a))
+	}
+	slices.Sort(inRego)
+	slices.Sort(goActions)
+	if !slices.Equal(inRego, goActions) {
+		t.Fatalf("the Rego knows %v\nGo decides %v", inRego, goActions)
 	}
 }

@@ -26,7 +26,7 @@ effective := input.constraints if {
 
 roles := {"partner", "analyst", "auditor", "room-auditor", "operator"}
 
-operator_actions := {"room.read", "partner.register", "partner.remove"}
+operator_actions := {"room.read", "partner.register"}
 
 # The audit log (digests and decisions, never data) is exported by auditors
 # and the operator. The room scopes what an auditor receives to what
@@ -43,13 +43,16 @@ listing_actions := {"collaboration.list"}
 collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
 	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
-	"budget.read", "audit.read", "policy.propose", "policy.approve",
+	"budget.read", "policy.propose", "policy.approve",
 }
 
 # Actions that touch data: refused once a member revoked or the collaboration expired.
 data_actions := {"dataset.upload", "dataset.reencrypt", "match.run", "query.run"}
 
-auditor_actions := {"audit.read", "collaboration.read", "budget.read"}
+auditor_actions := {"collaboration.read", "budget.read"}
+
+# Every action this policy decides (policy.Actions in Go is the same set).
+known_actions := ((operator_actions | collab_actions) | audit_actions) | listing_actions
 
 # Only a partner itself (not its analysts) shapes the collaboration and its data.
 partner_only := {
@@ -197,10 +200,7 @@ constraints := {
 deny contains "the principal's role is not one the room knows" if not input.principal.role in roles
 
 deny contains "this action is not one the room's policy knows" if {
-	not input.action in operator_actions
-	not input.action in collab_actions
-	not input.action in audit_actions
-	not input.action in listing_actions
+	not input.action in known_actions
 }
 
 deny contains "the room's operator does not act on collaborations" if {

@@ -52,7 +52,7 @@ test_non_member_denied if {
 
 test_auditor_reads_audit_but_never_queries if {
 	auditor := {"id": "aud", "role": "auditor", "partner": "coursely"}
-	d1 := cleanroom.decision with data.room.defaults as defaults with input as inp(auditor, "audit.read", {})
+	d1 := cleanroom.decision with data.room.defaults as defaults with input as inp(auditor, "budget.read", {})
 	d1.allow
 	d := cleanroom.decision with data.room.defaults as defaults with input as inp(auditor, "query.run", {"resource": {"query": q}})
 	not d.allow

@@ -1,0 +1,36 @@
+package policy
+
+// Action is what a principal asks the room to do: the policy decides it,
+// and the audit log records it under this name.
+type Action string
+
+// The actions the policy decides. The default bundle knows exactly these
+// (TestActionsKnownToRego holds the two lists together).
+const (
+	ActionRoomRead            Action = "room.read"
+	ActionPartnerRegister     Action = "partner.register"
+	ActionAuditExport         Action = "audit.export"
+	ActionCollaborationList   Action = "collaboration.list"
+	ActionCollaborationCreate Action = "collaboration.create"
+	ActionCollaborationRead   Action = "collaboration.read"
+	ActionCollaborationAccept Action = "collaboration.accept"
+	ActionCollaborationRevoke Action = "collaboration.revoke"
+	ActionSecretDeliver       Action = "secret.deliver"
+	ActionDatasetUpload       Action = "dataset.upload"
+	ActionDatasetReencrypt    Action = "dataset.reencrypt"
+	ActionMatchRun            Action = "match.run"
+	ActionQueryRun            Action = "query.run"
+	ActionBudgetRead          Action = "budget.read"
+	ActionPolicyPropose       Action = "policy.propose"
+	ActionPolicyApprove       Action = "policy.approve"
+)
+
+// Actions lists every action the policy decides.
+func Actions() []Action {
+	return []Action{
+		ActionRoomRead, ActionPartnerRegister, ActionAuditExport, ActionCollaborationList,
+		ActionCollaborationCreate, ActionCollaborationRead, ActionCollaborationAccept, ActionCollaborationRevoke,
+		ActionSecretDeliver, ActionDatasetUpload, ActionDatasetReencrypt, ActionMatchRun, ActionQueryRun,
+		ActionBudgetRead, ActionPolicyPropose, ActionPolicyApprove,
+	}
+}
