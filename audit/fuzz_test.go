@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // FuzzParseEntry: never panics, and what it accepts re-encodes to exactly
@@ -44,7 +46,7 @@ func FuzzParseCheckpoint(f *testing.F) {
 	v := testVerifier(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseCheckpoint(b, v)
-		parseUnverified(b)
+		bundle.ParseUnverified(b)
 	})
 }
 
