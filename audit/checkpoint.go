@@ -14,8 +14,6 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // newNoteKeys makes the signed-note signer and verifier for origin from an
@@ -132,7 +130,7 @@ func (l *Log) Checkpoints(ctx context.Context) ([]*Checkpoint, error) {
 			if err != nil {
 				return err
 			}
-			c, err := bundle.ParseUnverified(signed)
+			c, err := parseUnverified(signed)
 			if err != nil {
 				return err
 			}
@@ -155,7 +153,7 @@ func readCheckpoint(txn *badger.Txn, size int64) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bundle.ParseUnverified(signed)
+	return parseUnverified(signed)
 }
 
 // checkAgainstCheckpoint refuses a store whose entries no longer hash to its

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
-
-	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // FuzzParseEntry: never panics, and what it accepts re-encodes to exactly
@@ -46,7 +44,7 @@ func FuzzParseCheckpoint(f *testing.F) {
 	v := testVerifier(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseCheckpoint(b, v)
-		bundle.ParseUnverified(b)
+		parseUnverified(b)
 	})
 }
 

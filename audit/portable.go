@@ -94,3 +94,7 @@ type BudgetLedger = bundle.BudgetLedger
 
 // ReconcileBudget sums what the entries charged each collaboration.
 func ReconcileBudget(entries []Entry) BudgetLedger { return bundle.ReconcileBudget(entries) }
+
+// parseUnverified reads a checkpoint the log itself stored. Its signature
+// is checked by whoever relies on it (Verify, checkAgainstCheckpoint).
+func parseUnverified(signed []byte) (*Checkpoint, error) { return bundle.ParseUnverified(signed) }
