@@ -42,6 +42,9 @@ On a partner's machine, offline:
   cleanroom pair decrypt --key-file F < blinded > blinded
   cleanroom keygen --name NAME --out FILE
 
+In a browser (a local console that signs requests with your key):
+  cleanroom console --room URL --key KEY [--role partner|analyst|auditor|room-auditor] [--addr 127.0.0.1:8686]
+
 An auditor:
   cleanroom audit export --room URL --key KEY --out FILE   what the room lets this auditor see
   cleanroom audit export --data DIR --out FILE             a stopped room's whole log
@@ -76,6 +79,7 @@ func verbs() map[string]verb {
 		"budget":    runBudget,
 		"demo":      runDemo,
 		"policy":    runPolicy,
+		"console":   runConsole,
 	}
 }
 
