@@ -106,7 +106,7 @@ func (f queryForm) spec() (api.QuerySpec, []string) {
 			m.Cost = &api.Cost{Column: f.ROICost}
 		default:
 			v, err := strconv.ParseFloat(f.ROICostValue, 64)
-			if err != nil || v <= 0 || math.IsInf(v, 0) {
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
 				problems = append(problems, "ROI needs a cost column, or the campaign's cost as a positive number.")
 			}
 			m.Cost = &api.Cost{Value: v}
@@ -147,7 +147,7 @@ func (f queryForm) spec() (api.QuerySpec, []string) {
 		q.Filters = append(q.Filters, flt)
 	}
 	eps, err := strconv.ParseFloat(f.Epsilon, 64)
-	if err != nil || eps <= 0 || math.IsInf(eps, 0) {
+	if err != nil || !(eps > 0) || math.IsInf(eps, 0) {
 		problems = append(problems, "Epsilon must be a positive number.")
 	}
 	q.Epsilon = eps
