@@ -61,6 +61,9 @@ func TestBrowserAnalystQuery(t *testing.T) {
 	must(t, ctx, "building the query",
 		chromedp.Click(chromedp.CSS(`a[href="/c/`+collab+`/query"]`)),
 		chromedp.WaitVisible(chromedp.CSS("form.builder")),
+	)
+	everyControlLabelled(t, ctx)
+	must(t, ctx, "running the query",
 		chromedp.Click(chromedp.CSS(`input[name=group_by][value="coursely.age_band"]`)),
 		chromedp.SetValue(chromedp.ID("epsilon"), "0.5"),
 		chromedp.Click(chromedp.ID("run")),
@@ -109,6 +112,20 @@ func TestBrowserAnalystQuery(t *testing.T) {
 	}
 }
 
+// everyControlLabelled fails t if a form control of the page has no label:
+// a screen reader would announce it by its type alone.
+func everyControlLabelled(t *testing.T, ctx context.Context) {
+	t.Helper()
+	unlabelled, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("input:not([type=hidden]), select, textarea")].filter(e => e.labels.length == 0).map(e => e.name || e.id)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unlabelled) > 0 {
+		t.Errorf("controls without a label: %q", unlabelled)
+	}
+}
+
 // TestBrowserRefusal: a query the alliance's policy refuses shows the
 // policy's reason on the page.
 func TestBrowserRefusal(t *testing.T) {
@@ -149,8 +166,14 @@ func TestBrowserPhoneWidth(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, ctx, "opening the console at 390×844", chromedp.EmulateViewport(390, 844), chromedp.Navigate(cu.url), chromedp.WaitVisible(chromedp.CSS("table")))
-	for _, path := range []string{"/", "/c/" + collab, "/c/" + collab + "/query"} {
-		must(t, ctx, "opening "+path, chromedp.Navigate(cu.base+path), chromedp.WaitVisible(chromedp.CSS("main")))
+	au, err := f.startConsole(cctx, auditor, RoleAuditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, ctx, "opening the auditor's console", chromedp.Navigate(au.url), chromedp.WaitVisible(chromedp.CSS("main")))
+	for _, page := range []string{cu.base + "/", cu.base + "/c/" + collab, cu.base + "/c/" + collab + "/query", au.base + "/audit", au.base + "/audit/budget"} {
+		path := strings.TrimPrefix(strings.TrimPrefix(page, cu.base), au.base)
+		must(t, ctx, "opening "+path, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("main")))
 		fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
 		if err != nil || !fits {
 			w, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))

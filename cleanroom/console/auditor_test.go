@@ -51,6 +51,7 @@ func TestBrowserAuditor(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(`#decision option[value="denied"][selected]`)),
 		chromedp.WaitVisible(chromedp.ID("timeline")),
 	)
+	everyControlLabelled(t, ctx)
 	rows := tableCells(t, ctx, "#timeline")
 	if len(rows) == 0 {
 		t.Fatal("no denied query in the timeline")

@@ -22,7 +22,11 @@ collaborations, their terms and budget, and a query builder; an auditor
 (--role auditor or room-auditor) sees the audit log the room lets it export,
 verified as cleanroom audit verify does, and the budgets reconciled from it.
 The console listens on loopback only; stop it with Ctrl-C.`)
-	rf := clientFlags(fs)
+	rf := &roomFlags{
+		room: fs.String("room", os.Getenv("CLEANROOM_ROOM"), "the room's URL (or $CLEANROOM_ROOM)"),
+		key:  fs.String("key", os.Getenv("CLEANROOM_KEY"), "your key file, from cleanroom keygen (or $CLEANROOM_KEY)"),
+		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
+	}
 	addr := fs.String("addr", "127.0.0.1:8686", "loopback address for the console (port 0: any free port)")
 	role := fs.String("role", console.RolePartner, "your role in the room, as the operator registered your key: partner, analyst, auditor or room-auditor")
 	vkey := fs.String("verifier-key", "", "the room's audit verifier key, if you obtained it yourself (default: the key the room publishes)")
