@@ -18,7 +18,7 @@ import (
 const usage = `cleanroom: a privacy-preserving data clean room
 
 Usage:
-  cleanroom demo [--rows N] [--mode blinded|hashed] [--json] [--console]   a complete two-brand clean room on loopback
+  cleanroom demo [--rows N] [--mode blinded|hashed] [--json]   a complete two-brand clean room on loopback
 
 The room (operator):
   cleanroom init --data DIR
