@@ -66,6 +66,7 @@ func verbs() map[string]verb {
 		"normalize": runNormalize,
 		"pair":      runPair,
 		"keygen":    runKeygen,
+		"console":   runConsole,
 		"audit":     runAudit,
 		"init":      runInit,
 		"serve":     runServe,
@@ -79,7 +80,6 @@ func verbs() map[string]verb {
 		"budget":    runBudget,
 		"demo":      runDemo,
 		"policy":    runPolicy,
-		"console":   runConsole,
 	}
 }
 
