@@ -56,7 +56,7 @@ func (a *auditSnapshot) Sparse() bool {
 	return a.Report != nil && a.Report.Format == bundle.SparseBundleFormat
 }
 
-// current returns the snapshot, fetching one if there is none yet.
+// currentAudit returns the snapshot, fetching one if there is none yet.
 func (s *Server) currentAudit(ctx context.Context) *auditSnapshot {
 	s.audit.mu.Lock()
 	defer s.audit.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
@@ -53,16 +52,15 @@ type member struct {
 }
 
 type collabPage struct {
-	C         *api.Collaboration
-	Settings  string
-	Members   []member
-	Budget    *api.BudgetInfo
-	History   []api.BudgetEvent
-	Gauge     template.HTML
-	Over      template.HTML
-	CanQuery  bool
-	Notes     []string // parts the room did not give, and why
-	Generated time.Time
+	C        *api.Collaboration
+	Settings string
+	Members  []member
+	Budget   *api.BudgetInfo
+	History  []api.BudgetEvent
+	Gauge    template.HTML
+	Over     template.HTML
+	CanQuery bool
+	Notes    []string // parts the room did not give, and why
 }
 
 func (s *Server) collaboration(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +72,7 @@ func (s *Server) collaboration(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadGateway, "The room did not show this collaboration.", err)
 		return
 	}
-	p := collabPage{C: c, Settings: prettyJSON(c.Settings), CanQuery: !s.auditor(), Generated: time.Now()}
+	p := collabPage{C: c, Settings: prettyJSON(c.Settings), CanQuery: !s.auditor()}
 	for _, m := range c.Members {
 		mv := member{ID: m, Creator: m == c.CreatedBy, Accepted: c.Accepted[m], Dataset: c.Datasets[m], Pending: c.PendingReencryption[m]}
 		if c.Match != nil {

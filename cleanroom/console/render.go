@@ -58,6 +58,9 @@ type view struct {
 
 // render writes the page name with body, or an error page if it cannot.
 func (s *Server) render(w http.ResponseWriter, status int, name, title, section string, body any) {
+	if status < 200 || status > 599 {
+		status = http.StatusBadGateway // a problem document with a status no page can carry
+	}
 	v := view{Title: title, Section: section, Principal: s.cfg.Client.Principal(), Role: s.cfg.Role,
 		Room: s.cfg.Client.Room().ID, Auditor: s.auditor(), Body: body}
 	var b bytes.Buffer
