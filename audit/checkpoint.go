@@ -1,13 +1,11 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,25 +15,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-// Checkpoint is a signed statement of the log's size and root hash, in the
-// C2SP tlog-checkpoint format inside a C2SP signed note:
-//
-//	<origin>
-//	<tree size, decimal>
-//	<root hash, standard base64>
-//
-//	— <origin> <base64(key hash || Ed25519 signature)>
-type Checkpoint struct {
-	Origin string
-	Size   int64
-	Root   tlog.Hash
-	Note   []byte // the signed note, as published
-}
-
-// ErrCheckpoint means a checkpoint is malformed or its signature does not
-// verify with the key given. The caller must not trust anything it vouches for.
-var ErrCheckpoint = errors.New("invalid checkpoint")
 
 // newNoteKeys makes the signed-note signer and verifier for origin from an
 // Ed25519 key. x/mod's note package builds signers only from its text key
@@ -61,12 +40,6 @@ func newNoteKeys(origin string, key ed25519.PrivateKey) (note.Signer, note.Verif
 	return s, v, nil
 }
 
-// VerifierKey returns the signed-note verifier key ("origin+hash+key") for a
-// room's public key: what an auditor passes to cleanroom audit verify --key.
-func VerifierKey(origin string, pub ed25519.PublicKey) (string, error) {
-	return note.NewEd25519VerifierKey(origin, pub)
-}
-
 // PublicJWKS returns the room's checkpoint key as a JWK set (use "sig", alg
 // EdDSA, kid the RFC 7638 thumbprint), for /.well-known/jwks.json.
 func PublicJWKS(pub ed25519.PublicKey) (jwk.Set, error) {
@@ -86,41 +59,6 @@ func PublicJWKS(pub ed25519.PublicKey) (jwk.Set, error) {
 	set := jwk.NewSet()
 	set.AddKey(k)
 	return set, nil
-}
-
-// ParseCheckpoint verifies a signed checkpoint with v and parses it.
-func ParseCheckpoint(signed []byte, v note.Verifier) (*Checkpoint, error) {
-	n, err := note.Open(signed, note.VerifierList(v))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
-	}
-	c, err := parseCheckpointText(n.Text)
-	if err != nil {
-		return nil, err
-	}
-	if c.Origin != v.Name() {
-		return nil, fmt.Errorf("%w: origin %q is not the key's name %q", ErrCheckpoint, c.Origin, v.Name())
-	}
-	c.Note = bytes.Clone(signed)
-	return c, nil
-}
-
-// parseCheckpointText parses the checkpoint body: origin, size (canonical
-// decimal), root (standard base64 of 32 bytes), each ending in a newline.
-func parseCheckpointText(text string) (*Checkpoint, error) {
-	lines := strings.SplitN(text, "\n", 4)
-	if len(lines) < 4 {
-		return nil, fmt.Errorf("%w: want origin, size and root lines", ErrCheckpoint)
-	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
-		return nil, fmt.Errorf("%w: bad size", ErrCheckpoint)
-	}
-	root, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(root) != tlog.HashSize {
-		return nil, fmt.Errorf("%w: bad root hash", ErrCheckpoint)
-	}
-	return &Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(root)}, nil
 }
 
 func (l *Log) sign(size int64, root tlog.Hash) ([]byte, error) {
@@ -219,21 +157,6 @@ func readCheckpoint(txn *badger.Txn, size int64) (*Checkpoint, error) {
 		return nil, err
 	}
 	return parseUnverified(signed)
-}
-
-// parseUnverified reads a checkpoint the log itself stored. Its signature
-// is checked by whoever relies on it (Verify, checkAgainstCheckpoint).
-func parseUnverified(signed []byte) (*Checkpoint, error) {
-	text, _, ok := bytes.Cut(signed, []byte("\n\n"))
-	if !ok {
-		return nil, fmt.Errorf("%w: no signature block", ErrCheckpoint)
-	}
-	c, err := parseCheckpointText(string(text) + "\n")
-	if err != nil {
-		return nil, err
-	}
-	c.Note = signed
-	return c, nil
 }
 
 // checkAgainstCheckpoint refuses a store whose entries no longer hash to its

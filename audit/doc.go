@@ -46,6 +46,10 @@
 // collaboration's 5,000 entries export with their proofs in about a
 // quarter of the time a read of every entry takes (BenchmarkExportScoped).
 //
+// The portable half (entries, checkpoints, both bundle formats and their
+// verification) is package audit/bundle, whose names this package re-exports:
+// a verifier on another machine imports it without Badger.
+//
 // OpenForExport reads a stopped room's store without changing it, also
 // after a crash, when Badger can only open it read-write (it recovers a
 // copy).

@@ -200,6 +200,9 @@ func TestEntryCanonical(t *testing.T) {
 	}
 }
 
+// The limits of an entry's fields (audit/bundle's maxName and maxReasons).
+const maxName, maxReasons = 200, 32
+
 func TestEntryValidate(t *testing.T) {
 	long := string(bytes.Repeat([]byte("a"), maxName+1))
 	cases := map[string]func(e *Entry){

@@ -2,16 +2,11 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-// ErrProof means a proof does not check out: the entry is not in the tree,
-// or the two trees are not one the extension of the other.
-var ErrProof = errors.New("audit proof does not verify")
 
 // ProveInclusion returns the RFC 6962 audit path of entry index in the tree
 // of size treeSize (treeSize <= Size()).
@@ -58,25 +53,4 @@ func (l *Log) Entry(ctx context.Context, index int64) ([]byte, error) {
 		return err
 	})
 	return b, err
-}
-
-// CheckInclusion verifies that entry (canonical bytes) is entry index of
-// the tree that checkpoint c signs.
-func CheckInclusion(c *Checkpoint, index int64, entry []byte, p tlog.RecordProof) error {
-	if err := tlog.CheckRecord(p, c.Size, c.Root, index, tlog.RecordHash(entry)); err != nil {
-		return fmt.Errorf("%w: entry %d in tree of size %d: %v", ErrProof, index, c.Size, err)
-	}
-	return nil
-}
-
-// CheckConsistency verifies that the tree signed by older is a prefix of
-// the tree signed by newer.
-func CheckConsistency(older, newer *Checkpoint, p tlog.TreeProof) error {
-	if older.Size > newer.Size {
-		return fmt.Errorf("%w: older checkpoint is larger (%d > %d): the log was rolled back", ErrProof, older.Size, newer.Size)
-	}
-	if err := tlog.CheckTree(p, newer.Size, newer.Root, older.Size, older.Root); err != nil {
-		return fmt.Errorf("%w: size %d is not a prefix of size %d: %v", ErrProof, older.Size, newer.Size, err)
-	}
-	return nil
 }

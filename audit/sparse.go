@@ -12,41 +12,9 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
-
-// SparseBundleFormat names and versions the sparse export bundle: some of
-// the log's entries, each with its own proof, for an auditor who may see
-// only those:
-//
-//	line 1:  a JSON header, on one line:
-//	         {"format": "cleanroom.dev/audit-bundle/v2",
-//	          "origin": the log's origin,
-//	          "scope": what the room says it selected (a description: unsigned),
-//	          "checkpoint": signed note,      the latest checkpoint, size N
-//	          "history": [{"checkpoint": signed note, "proof": [hash, ...]}, ...]}
-//	                                          every earlier checkpoint the room
-//	                                          signed, with its consistency proof to N
-//	then:    one line per entry, indexes ascending:
-//	         "<index> <leaf hash> <inclusion proof> <canonical entry JSON>"
-//	         the proof is the RFC 6962 audit path of the entry in the tree of
-//	         size N, hashes comma-separated ("-" when empty)
-//	last:    "end <number of entries>"
-//
-// Verify checks each entry's canonical form and leaf hash, and its
-// inclusion proof against the signed checkpoint (tlog.CheckRecord), so it
-// needs neither the other entries nor any hash but the proofs. A sparse
-// bundle proves that every entry it holds is in the signed log, unedited;
-// it cannot prove that the room left nothing out of the scope: a room-wide
-// auditor's full bundle (BundleFormat) can.
-const SparseBundleFormat = "cleanroom.dev/audit-bundle/v2"
-
-type sparseHeader struct {
-	Format     string          `json:"format"`
-	Origin     string          `json:"origin"`
-	Scope      string          `json:"scope,omitempty"`
-	Checkpoint string          `json:"checkpoint"`
-	History    []bundleHistory `json:"history"`
-}
 
 // Scope selects the entries of a sparse export: every entry of the listed
 // collaborations, and the room-level entries (those naming no
@@ -62,10 +30,6 @@ type Scope struct {
 	// Description is written in the header as "scope", for the reader.
 	Description string
 }
-
-// maxProof bounds an inclusion proof: one hash per level of a tree of at
-// most 2^63 entries.
-const maxProof = 63
 
 // ExportScoped writes a sparse bundle (SparseBundleFormat) of the entries s
 // selects to w. A writable log signs a checkpoint first, so the bundle
@@ -84,7 +48,7 @@ func (l *Log) ExportScoped(ctx context.Context, w io.Writer, s Scope) error {
 	}
 	return l.db.View(func(txn *badger.Txn) error {
 		store := txnHashReader{txn}
-		h := sparseHeader{Format: SparseBundleFormat, Origin: c.Origin, Scope: s.Description, Checkpoint: string(c.Note)}
+		h := bundle.SparseHeader{Format: SparseBundleFormat, Origin: c.Origin, Scope: s.Description, Checkpoint: string(c.Note)}
 		if h.History, err = l.history(ctx, c, store); err != nil {
 			return err
 		}
@@ -139,7 +103,7 @@ func (l *Log) ExportScoped(ctx context.Context, w io.Writer, s Scope) error {
 			line = append(line, ' ')
 			line = base64.StdEncoding.AppendEncode(line, recorded[0][:])
 			line = append(line, ' ')
-			line = appendProof(line, p)
+			line = bundle.AppendProof(line, p)
 			line = append(line, ' ')
 			line = append(line, entry...)
 			line = append(line, '\n')
@@ -170,12 +134,12 @@ func (l *Log) exportCheckpoint(ctx context.Context) (*Checkpoint, error) {
 }
 
 // history returns every checkpoint before c with its consistency proof to c.
-func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader) ([]bundleHistory, error) {
+func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader) ([]bundle.History, error) {
 	all, err := l.Checkpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []bundleHistory
+	var out []bundle.History
 	for _, old := range all {
 		if old.Size >= c.Size {
 			continue
@@ -184,22 +148,9 @@ func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader)
 		if err != nil {
 			return nil, fmt.Errorf("audit: consistency proof from %d: %w", old.Size, err)
 		}
-		out = append(out, bundleHistory{string(old.Note), p})
+		out = append(out, bundle.History{Checkpoint: string(old.Note), Proof: p})
 	}
 	return out, nil
-}
-
-func appendProof(line []byte, p tlog.RecordProof) []byte {
-	if len(p) == 0 {
-		return append(line, '-')
-	}
-	for j, h := range p {
-		if j > 0 {
-			line = append(line, ',')
-		}
-		line = base64.StdEncoding.AppendEncode(line, h[:])
-	}
-	return line
 }
 
 // cachedHashes remembers the stored hashes it read: the proofs of entries

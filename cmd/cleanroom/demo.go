@@ -64,10 +64,12 @@ type demoReport struct {
 	// synthetic lists), upload (both brands at once), relay (blinded
 	// mode), match, queries and audit.
 	Phases map[string]float64 `json:"phase_seconds"`
+	// keys are the brands' and the auditor's, for --console.
+	keys map[string]*crypto.PartnerKey
 }
 
 func runDemo(e *env, args []string) error {
-	fs := newFlags(e, "demo", "[--data DIR] [--rows N] [--mode blinded|hashed] [--json]", `
+	fs := newFlags(e, "demo", "[--data DIR] [--rows N] [--mode blinded|hashed] [--json] [--console]", `
 Runs a complete two-brand clean room on this machine: a room on loopback
 with an embedded Badger database, an online course platform and a fitness
 app with synthetic customers and a known overlap, their keys, a
@@ -82,6 +84,7 @@ client the other verbs use.`)
 	seed := fs.Uint64("seed", 1, "seed of the synthetic customers")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	lists := fs.String("write-lists", "", "only write the two brands' synthetic customer lists (coursely.csv, pulsefit.csv) into this directory, to try the other verbs by hand")
+	withConsole := fs.Bool("console", false, "afterwards, keep the room running with a console for each brand and the auditor, and print their URLs (until Ctrl-C)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -126,12 +129,18 @@ client the other verbs use.`)
 		rep.DataDir = ""
 	}
 	if *asJSON {
-		return printJSON(e, rep)
+		if err := printJSON(e, rep); err != nil || !*withConsole {
+			return err
+		}
+		return demoConsoles(e, dir, rep.keys)
 	}
 	say("\nSummary: %d and %d customers, %d in common; the room matched %d (%s mode), saw no identifier,",
 		rep.RowsA, rep.RowsB, rep.TrueOverlap, rep.MatchedOverlap, rep.Mode)
 	say("answered three noisy aggregates (overlap, ROI, lift), and wrote %d audit entries that verify offline: %v (%.1f s)",
 		rep.AuditEntries, rep.AuditVerified, rep.Seconds)
+	if *withConsole {
+		return demoConsoles(e, dir, rep.keys)
+	}
 	return nil
 }
 
@@ -405,7 +414,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	rep := &demoReport{
 		Mode: cfg.mode, RowsA: cfg.rows, RowsB: cfg.rows, TrueOverlap: overlap, MatchedOverlap: stats.Matched, MatchRate: m.MatchRate,
 		ByAgeBand: q.Rows, Withheld: withheld, Epsilon: lift.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
-		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow, Phases: phases,
+		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow, Phases: phases, keys: keys,
 	}
 	if verr != nil {
 		say("Audit log verification FAILED: %v", verr)

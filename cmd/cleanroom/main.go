@@ -50,6 +50,9 @@ On a partner's machine, offline:
   cleanroom pair decrypt --key-file F < blinded > blinded
   cleanroom keygen --name NAME --out FILE
 
+In a browser (a local console that signs requests with your key):
+  cleanroom console --room URL --key KEY [--role partner|analyst|auditor|room-auditor] [--addr 127.0.0.1:8686]
+
 An auditor:
   cleanroom audit export --room URL --key KEY --out FILE   what the room lets this auditor see
   cleanroom audit export --data DIR --out FILE             a stopped room's whole log
@@ -82,6 +85,7 @@ func verbs() map[string]verb {
 		"normalize": runNormalize,
 		"pair":      runPair,
 		"keygen":    runKeygen,
+		"console":   runConsole,
 		"audit":     runAudit,
 		"init":      runInit,
 		"serve":     runServe,

@@ -16,7 +16,7 @@ const Module = "github.com/opencleanroom/cleanroom/"
 // Forbid fails t if the package in the current directory depends, directly
 // or not, on an import path that starts with any of forbidden. Paths that
 // start with Module are this module's packages; the package itself, its own
-// internal packages and the module's internal/ packages are always allowed.
+// sub-packages and the module's internal/ packages are always allowed.
 func Forbid(t *testing.T, forbidden ...string) {
 	t.Helper()
 	self, err := exec.Command("go", "list", ".").Output()
@@ -29,7 +29,7 @@ func Forbid(t *testing.T, forbidden ...string) {
 	}
 	me := strings.TrimSpace(string(self))
 	for _, dep := range strings.Fields(string(out)) {
-		if dep == me || strings.HasPrefix(dep, me+"/internal/") || strings.HasPrefix(dep, Module+"internal/") {
+		if dep == me || strings.HasPrefix(dep, me+"/") || strings.HasPrefix(dep, Module+"internal/") {
 			continue
 		}
 		for _, f := range forbidden {

@@ -1,4 +1,4 @@
-package audit
+package bundle
 
 import (
 	"bufio"
@@ -113,7 +113,7 @@ func VerifyEntries(r io.Reader, v note.Verifier, since []byte, fn func(index int
 // verifyCheckpoints checks the latest checkpoint, every earlier one (signed
 // by the same key, and a prefix of the latest) and, if given, the caller's
 // own earlier checkpoint. It returns the latest and the earlier ones.
-func verifyCheckpoints(v note.Verifier, signed string, history []bundleHistory, since []byte, rep *Report) (*Checkpoint, []*Checkpoint, error) {
+func verifyCheckpoints(v note.Verifier, signed string, history []History, since []byte, rep *Report) (*Checkpoint, []*Checkpoint, error) {
 	latest, err := ParseCheckpoint([]byte(signed), v)
 	if err != nil {
 		return nil, nil, failf(-1, "latest checkpoint: %v", err)
@@ -145,7 +145,7 @@ func verifyCheckpoints(v note.Verifier, signed string, history []bundleHistory, 
 // verifyFull checks a BundleFormat bundle: every entry of a range, and the
 // tree recomputed from them.
 func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, fn func(int64, Entry) error) (*Report, error) {
-	var h bundleHeader
+	var h Header
 	if err := json.Unmarshal(first, &h); err != nil {
 		return nil, failf(-1, "header is not JSON")
 	}
@@ -166,14 +166,14 @@ func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, f
 		}
 	}
 
-	rp := newReplay(h.From, h.Left, nil)
+	rp := NewReplay(h.From, h.Left, nil)
 	prev := h.From
 	checkAt := func(size int64) error {
 		c, ok := inRange[size]
 		if !ok {
 			return nil
 		}
-		root, err := rp.root()
+		root, err := rp.Root()
 		if err != nil {
 			return failf(-1, "%v", err)
 		}
@@ -224,7 +224,7 @@ func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, f
 			return nil, err
 		}
 		for i := range lines {
-			if err := rp.add(leaves[i]); err != nil {
+			if err := rp.Add(leaves[i]); err != nil {
 				return nil, failf(next+int64(i), "%v", err)
 			}
 			if err := checkAt(rp.n); err != nil {
@@ -241,7 +241,7 @@ func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, f
 	if next != h.To {
 		return nil, failf(next, "entry missing: the bundle stops at %d of %d..%d", next, h.From, h.To-1)
 	}
-	root, err := rp.root()
+	root, err := rp.Root()
 	if err != nil {
 		return nil, failf(-1, "%v", err)
 	}
@@ -324,7 +324,7 @@ func checkLine(want int64, line []byte, leaf *tlog.Hash, parsed *Entry) error {
 
 // checkSince proves the bundle's latest checkpoint extends the caller's
 // earlier one.
-func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []bundleHistory) error {
+func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []History) error {
 	s, err := ParseCheckpoint(since, v)
 	if err != nil {
 		return failf(-1, "your earlier checkpoint: %v", err)

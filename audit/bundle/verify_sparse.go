@@ -1,4 +1,4 @@
-package audit
+package bundle
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 // verifySparse checks a SparseBundleFormat bundle: each entry on its own,
 // by its inclusion proof in the signed tree.
 func verifySparse(br *bufio.Reader, first []byte, v note.Verifier, since []byte, fn func(int64, Entry) error) (*Report, error) {
-	var h sparseHeader
+	var h SparseHeader
 	if err := json.Unmarshal(first, &h); err != nil {
 		return nil, failf(-1, "header is not JSON")
 	}
@@ -109,7 +109,7 @@ func parseProof(b []byte) (tlog.RecordProof, error) {
 	if string(b) == "-" {
 		return tlog.RecordProof{}, nil
 	}
-	if n := bytes.Count(b, []byte(",")) + 1; n > maxProof {
+	if n := bytes.Count(b, []byte(",")) + 1; n > MaxProof {
 		return nil, errProofTooLong
 	}
 	var p tlog.RecordProof

@@ -1,0 +1,175 @@
+package console
+
+import (
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+)
+
+// An answer as the page shows it: a table, bar charts by segment, what was
+// withheld and why, and a CSV file of the same rows.
+
+type resultView struct {
+	ID        string // the stored result's random id: its CSV is /results/ID.csv
+	R         *api.QueryResult
+	Columns   []string
+	Rows      [][]string
+	GroupCols int
+	Charts    []template.HTML
+	Withheld  string
+}
+
+// wholeOverlap labels the one group of a query without group_by.
+const wholeOverlap = "all matched people"
+
+func newResultView(id string, spec *api.QuerySpec, r *api.QueryResult) *resultView {
+	v := &resultView{ID: id, R: r, Columns: r.Columns, GroupCols: min(len(spec.GroupBy), len(r.Columns))}
+	for _, row := range r.Rows {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = formatCell(c)
+		}
+		v.Rows = append(v.Rows, cells)
+	}
+	v.Charts = resultCharts(r, v.GroupCols)
+	v.Withheld = withheldNote(r, len(spec.GroupBy) > 0)
+	return v
+}
+
+// segments labels each row by its group: the group-by values, joined.
+func segments(r *api.QueryResult, groupCols int) []string {
+	out := make([]string, len(r.Rows))
+	for i, row := range r.Rows {
+		if groupCols == 0 {
+			out[i] = wholeOverlap
+			continue
+		}
+		parts := make([]string, 0, groupCols)
+		for _, c := range row[:min(groupCols, len(row))] {
+			parts = append(parts, formatCell(c))
+		}
+		out[i] = strings.Join(parts, " · ")
+	}
+	return out
+}
+
+// withheldNote explains which groups are not in the table, as the privacy
+// model releases it: a count of declared groups below k, or nothing at all
+// about groups that partition selection did not choose.
+func withheldNote(r *api.QueryResult, grouped bool) string {
+	switch {
+	case r.Partitions == api.PartitionsSelected:
+		return fmt.Sprintf("The groups come from the data, chosen by differentially private partition selection "+
+			"(which spent delta %g of the budget as well). A group that was not chosen is neither shown nor counted: "+
+			"how many there were is not released.", r.Delta)
+	case r.Withheld == nil:
+		return ""
+	case *r.Withheld == 0 && grouped:
+		return fmt.Sprintf("Every declared group reached the minimum group size (k = %d) on its noisy count; none was withheld.", r.MinGroup)
+	case *r.Withheld == 0:
+		return ""
+	case !grouped:
+		return fmt.Sprintf("The matched people, as filtered, were fewer than the minimum group size (k = %d) on a noisy count: the answer is withheld.", r.MinGroup)
+	}
+	return fmt.Sprintf("%d of the declared groups had a noisy count below the minimum group size (k = %d) and are withheld. "+
+		"Which groups are shown, and this number, depend only on noisy counts.", *r.Withheld, r.MinGroup)
+}
+
+// resultStore keeps the latest answers of this console, for their CSV
+// downloads; the oldest go first.
+type resultStore struct {
+	mu    sync.Mutex
+	max   int
+	order []string
+	byID  map[string]storedResult
+}
+
+type storedResult struct {
+	collab string
+	res    *api.QueryResult
+	groups int
+}
+
+func newResultStore(max int) *resultStore {
+	return &resultStore{max: max, byID: map[string]storedResult{}}
+}
+
+func (s *resultStore) put(collab string, spec *api.QuerySpec, res *api.QueryResult) string {
+	var b [12]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.order) >= s.max {
+		delete(s.byID, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.order = append(s.order, id)
+	s.byID[id] = storedResult{collab: collab, res: res, groups: len(spec.GroupBy)}
+	return id
+}
+
+func (s *resultStore) get(id string) (storedResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.byID[id]
+	return r, ok
+}
+
+func (s *Server) downloadCSV(w http.ResponseWriter, r *http.Request) {
+	id, ok := strings.CutSuffix(r.PathValue("file"), ".csv")
+	res, found := s.results.get(id)
+	if !ok || !found {
+		s.fail(w, r, http.StatusNotFound, "This answer is no longer held by the console: run the query again.", nil)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, safeName(res.collab), id))
+	writeCSV(w, res.res)
+}
+
+// writeCSV writes a result's columns and rows. A text cell that a
+// spreadsheet would run as a formula is prefixed with a quote: group
+// labels are another member's uploaded values.
+func writeCSV(w http.ResponseWriter, r *api.QueryResult) {
+	cw := csv.NewWriter(w)
+	cw.Write(r.Columns)
+	for _, row := range r.Rows {
+		rec := make([]string, len(row))
+		for i, c := range row {
+			switch x := c.(type) {
+			case float64:
+				rec[i] = strconv.FormatFloat(x, 'f', -1, 64)
+			case string:
+				if x != "" && strings.ContainsRune("=+-@\t\r", rune(x[0])) {
+					x = "'" + x
+				}
+				rec[i] = x
+			case nil:
+			default:
+				rec[i] = formatCell(x)
+			}
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+}
+
+// safeName keeps a collaboration id's letters, digits, dots, dashes and
+// underscores, for a file name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
