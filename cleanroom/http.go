@@ -44,6 +44,9 @@ func (r *Room) routes() []route {
 			}
 			return created(p), r.registerPrincipal(ctx, who, p)
 		}},
+		{pattern: "GET /v1/principals/me", action: policy.ActionPrincipalSelf, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+			return r.self(ctx, who)
+		}},
 		{pattern: "GET /v1/principals", action: policy.ActionRoomRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.principals(ctx, who)
 		}},

@@ -64,6 +64,19 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 	return err
 }
 
+// self returns the caller's own registration: its id, role and partner.
+func (r *Room) self(ctx context.Context, who *actor) (*api.Principal, error) {
+	a := act{action: policy.ActionPrincipalSelf}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	return &api.Principal{ID: who.ID, Role: who.Role, Partner: who.Partner, Keys: who.Keys}, nil
+}
+
 // principal returns a registered principal.
 func (r *Room) principal(id string) (*principalRecord, error) {
 	var p principalRecord

@@ -8,6 +8,7 @@ type Action string
 // (TestActionsKnownToRego holds the two lists together).
 const (
 	ActionRoomRead            Action = "room.read"
+	ActionPrincipalSelf       Action = "principal.self"
 	ActionPartnerRegister     Action = "partner.register"
 	ActionAuditExport         Action = "audit.export"
 	ActionCollaborationList   Action = "collaboration.list"
@@ -28,7 +29,7 @@ const (
 // Actions lists every action the policy decides.
 func Actions() []Action {
 	return []Action{
-		ActionRoomRead, ActionPartnerRegister, ActionAuditExport, ActionCollaborationList,
+		ActionRoomRead, ActionPrincipalSelf, ActionPartnerRegister, ActionAuditExport, ActionCollaborationList,
 		ActionCollaborationCreate, ActionCollaborationRead, ActionCollaborationAccept, ActionCollaborationRevoke,
 		ActionSecretDeliver, ActionDatasetUpload, ActionDatasetReencrypt, ActionMatchRun, ActionQueryRun,
 		ActionBudgetRead, ActionPolicyPropose, ActionPolicyApprove,

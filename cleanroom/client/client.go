@@ -186,6 +186,15 @@ func (c *Client) Query(ctx context.Context, id string, q api.QuerySpec) (*api.Qu
 	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/queries", q, &out)
 }
 
+// Me returns the principal's own registration: its id, role and partner.
+func (c *Client) Me(ctx context.Context) (*api.Principal, error) {
+	var out api.Principal
+	if err := c.do(ctx, "GET", "/v1/principals/me", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Collaborations lists the collaborations that concern the principal.
 func (c *Client) Collaborations(ctx context.Context) ([]api.CollaborationSummary, error) {
 	var out []api.CollaborationSummary

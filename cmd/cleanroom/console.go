@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/console"
 )
@@ -19,8 +16,9 @@ auditors, and prints the URL to open (it carries a token the console
 requires). Like kubectl proxy, the console signs every request to the room
 with your key: the browser never holds it. A partner or analyst sees its
 collaborations, their terms and budget, and a query builder; an auditor
-(--role auditor or room-auditor) sees the audit log the room lets it export,
-verified as cleanroom audit verify does, and the budgets reconciled from it.
+sees the audit log the room lets it export, verified as cleanroom audit
+verify does, and the budgets reconciled from it. The role is the one the
+operator registered your key with (--role overrides it).
 The console listens on loopback only; stop it with Ctrl-C.`)
 	rf := &roomFlags{
 		room: fs.String("room", os.Getenv("CLEANROOM_ROOM"), "the room's URL (or $CLEANROOM_ROOM)"),
@@ -28,7 +26,7 @@ The console listens on loopback only; stop it with Ctrl-C.`)
 		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
 	}
 	addr := fs.String("addr", "127.0.0.1:8686", "loopback address for the console (port 0: any free port)")
-	role := fs.String("role", console.RolePartner, "your role in the room, as the operator registered your key: partner, analyst, auditor or room-auditor")
+	role := fs.String("role", "", "your role in the room: partner, analyst, auditor or room-auditor (default: as the room has registered your key)")
 	vkey := fs.String("verifier-key", "", "the room's audit verifier key, if you obtained it yourself (default: the key the room publishes)")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -37,11 +35,6 @@ The console listens on loopback only; stop it with Ctrl-C.`)
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := console.New(console.Config{Client: c, Role: *role, VerifierKey: *vkey, Logger: logger})
-	if err != nil {
-		return withHint(err, "--role is partner, analyst, auditor or room-auditor")
-	}
 	ln, err := console.Listen(*addr)
 	if err != nil {
 		if errors.Is(err, console.ErrNotLoopback) {
@@ -49,8 +42,20 @@ The console listens on loopback only; stop it with Ctrl-C.`)
 		}
 		return withHint(err, "choose another --addr port")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	defer ln.Close()
+	if *role == "" {
+		me, err := c.Me(e.Context())
+		if err != nil {
+			return explain(err)
+		}
+		*role = me.Role
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := console.New(console.Config{Client: c, Role: *role, VerifierKey: *vkey, Logger: logger})
+	if err != nil {
+		return withHint(err, "--role is partner, analyst, auditor or room-auditor")
+	}
+	ctx := e.Context()
 	fmt.Fprintf(e.stdout, "Console for %s (%s) in room %s: open\n  %s\n", c.Principal(), *role, c.Room().ID, srv.URL(ln.Addr()))
 	fmt.Fprintf(e.stderr, "The URL's token is this console's only password: do not share it. Ctrl-C stops the console.\n")
 	return srv.Serve(ctx, ln)

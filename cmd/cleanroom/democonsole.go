@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/opencleanroom/cleanroom/cleanroom"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
@@ -19,8 +15,7 @@ import (
 // a console for each brand and one for the auditor, and prints their URLs;
 // it returns when the process is interrupted.
 func demoConsoles(e *env, dir string, keys map[string]*crypto.PartnerKey) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := e.Context()
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	room, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(dir), Logger: logger})
 	if err != nil {

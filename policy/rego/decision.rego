@@ -40,6 +40,9 @@ audit_roles := {"auditor", "room-auditor"}
 # that concern them (the room filters the list to those).
 listing_actions := {"collaboration.list"}
 
+# Any principal may read its own registration (its role and partner).
+self_actions := {"principal.self"}
+
 collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
 	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
@@ -52,7 +55,7 @@ data_actions := {"dataset.upload", "dataset.reencrypt", "match.run", "query.run"
 auditor_actions := {"collaboration.read", "budget.read"}
 
 # Every action this policy decides (policy.Actions in Go is the same set).
-known_actions := ((operator_actions | collab_actions) | audit_actions) | listing_actions
+known_actions := (((operator_actions | collab_actions) | audit_actions) | listing_actions) | self_actions
 
 # Only a partner itself (not its analysts) shapes the collaboration and its data.
 partner_only := {
