@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 )
@@ -147,21 +148,25 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column
 	return cols, nil
 }
 
-// onAllCores calls fn(0) to fn(n-1) on GOMAXPROCS goroutines and returns
-// the first error.
+// onAllCores calls fn(0) to fn(n-1), GOMAXPROCS at a time, and returns
+// the first error; after one, the calls not yet started are not made.
 func onAllCores(n int, fn func(i int) error) error {
-	var next atomic.Int64
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for range min(n, runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				errs[i] = fn(i)
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	failed := atomic.Bool{}
+	for i := range n {
+		if failed.Load() {
+			break
+		}
+		g.Go(func() error {
+			err := fn(i)
+			if err != nil {
+				failed.Store(true)
 			}
+			return err
 		})
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return g.Wait()
 }
 
 // table returns the join of a collaboration's latest match run.

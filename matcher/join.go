@@ -6,36 +6,34 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // joinAll joins the partitions on opts.Workers goroutines.
 func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Options, emit func([]uint32) error, res *Result) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var (
-		next     atomic.Int64
-		matches  atomic.Int64
-		emitMu   sync.Mutex
-		errOnce  sync.Once
-		firstErr error
-		dups     = make([]atomic.Int64, len(stores))
-		dupRows  = make([][]uint32, len(stores)) // under emitMu
+		next    atomic.Int64
+		matches atomic.Int64
+		emitMu  sync.Mutex
+		dups    = make([]atomic.Int64, len(stores))
+		dupRows = make([][]uint32, len(stores)) // under emitMu
 	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstErr = err; cancel() })
-	}
-	var wg sync.WaitGroup
+	// The first error (a worker's, or emit's) cancels the others.
+	g, gctx := errgroup.WithContext(ctx)
 	for range opts.Workers {
-		wg.Go(func() {
+		g.Go(func() error {
 			w := newWorker(len(stores), seed, opts.chunk)
 			for {
 				p := int(next.Add(1) - 1)
-				if p >= partitions || ctx.Err() != nil {
-					return
+				if p >= partitions {
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err
 				}
 				if err := w.join(p, stores); err != nil {
-					fail(err)
-					return
+					return err
 				}
 				for k, d := range w.dups {
 					dups[k].Add(d)
@@ -56,15 +54,13 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 				err := w.emit(emit)
 				emitMu.Unlock()
 				if err != nil {
-					fail(err)
-					return
+					return err
 				}
 			}
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err

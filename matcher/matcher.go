@@ -8,8 +8,9 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // TokenSize is the size of a token.
@@ -127,21 +128,19 @@ func Intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	}()
 
 	// Read every set at once, one goroutine each: reading is I/O or
-	// decoding bound in the caller's Reader, partitioning is cheap.
-	errs := make([]error, len(sets))
-	var wg sync.WaitGroup
+	// decoding bound in the caller's Reader, partitioning is cheap. The
+	// first failure cancels the others.
+	g, gctx := errgroup.WithContext(ctx)
 	for i, r := range sets {
-		wg.Go(func() {
-			if errs[i] = stores[i].readAll(ctx, r); errs[i] != nil {
-				cancel()
+		g.Go(func() error {
+			if err := stores[i].readAll(gctx, r); err != nil {
+				return fmt.Errorf("matcher: set %d: %w", i, err)
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return Result{}, fmt.Errorf("matcher: set %d: %w", i, err)
-		}
+	if err := g.Wait(); err != nil {
+		return Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err

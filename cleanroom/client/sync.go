@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"golang.org/x/sync/errgroup"
 )
 
 // SyncReport says what Sync did.
@@ -115,8 +115,6 @@ func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) 
 // part of 65,536 elements is tens of milliseconds of the room's time).
 // It returns how many elements the room accepted.
 func (c *Client) reencryptTask(ctx context.Context, bk *crypto.BlindingKey, collab, task string, parts []int) (int64, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	type part struct {
 		n int
 		b []byte
@@ -125,53 +123,55 @@ func (c *Client) reencryptTask(ctx context.Context, bk *crypto.BlindingKey, coll
 		return fmt.Sprintf("/v1/collaborations/%s/tasks/%s/parts/%d", esc(collab), esc(task), p)
 	}
 	fetched, encrypted := make(chan part), make(chan part)
-	var (
-		wg       sync.WaitGroup
-		accepted atomic.Int64
-	)
-	wg.Go(func() {
+	var accepted atomic.Int64
+	// Three stages at once: download the next part, re-encrypt this one,
+	// upload the last. The first error cancels ctx; the stages drain.
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
 		defer close(fetched)
 		for _, p := range parts {
 			var buf bytes.Buffer
 			if err := c.do(ctx, "GET", path(p), nil, &buf); err != nil {
-				cancel(err)
-				return
+				return err
 			}
 			select {
 			case fetched <- part{p, buf.Bytes()}:
 			case <-ctx.Done():
-				return
+				return nil
 			}
 		}
+		return nil
 	})
-	wg.Go(func() {
+	g.Go(func() error {
+		var err error
 		for p := range encrypted {
-			if ctx.Err() != nil {
+			if err != nil || ctx.Err() != nil {
 				continue // drain: an error has been recorded
 			}
-			if err := c.call(ctx, "PUT", path(p.n), bytes.NewReader(p.b), "application/octet-stream", nil, true); err != nil {
-				cancel(err)
-				continue
+			if err = c.call(ctx, "PUT", path(p.n), bytes.NewReader(p.b), "application/octet-stream", nil, true); err == nil {
+				accepted.Add(int64(len(p.b) / api.TokenSize))
 			}
-			accepted.Add(int64(len(p.b) / api.TokenSize))
 		}
+		return err
 	})
-	for p := range fetched {
-		if err := reencryptInPlace(ctx, bk, p.n, p.b); err != nil {
-			cancel(err)
-			break
+	g.Go(func() error {
+		defer close(encrypted)
+		for p := range fetched {
+			if err := reencryptInPlace(ctx, bk, p.n, p.b); err != nil {
+				for range fetched {
+					// The downloader stops at ctx.Done; let it.
+				}
+				return err
+			}
+			select {
+			case encrypted <- p:
+			case <-ctx.Done():
+			}
 		}
-		select {
-		case encrypted <- p:
-		case <-ctx.Done():
-		}
-	}
-	close(encrypted)
-	for range fetched {
-		// The downloader stops at ctx.Done; let it.
-	}
-	wg.Wait()
-	return accepted.Load(), context.Cause(ctx)
+		return nil
+	})
+	err := g.Wait()
+	return accepted.Load(), err
 }
 
 // reencryptInPlace re-encrypts part n of a relay task, as the room sent it.

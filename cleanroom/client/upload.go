@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"golang.org/x/sync/errgroup"
 )
 
 // UploadSpec says what to upload.
@@ -212,22 +213,23 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 	for p := range s.st.Digests {
 		have[p] = resumed[p]
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	free := make(chan *batch, senders+1)
 	for range cap(free) {
 		free <- &batch{part: api.Part{Columns: len(s.spec.Columns)}}
 	}
 	todo := make(chan *batch)
-	var wg sync.WaitGroup
+	// The senders' first error cancels ctx: the reader stops at its next
+	// part, and that error is what the upload returns.
+	g, ctx := errgroup.WithContext(ctx)
 	for range senders {
-		wg.Go(func() {
+		g.Go(func() error {
 			for b := range todo {
 				if err := s.send(ctx, b); err != nil {
-					cancel(err)
+					return err
 				}
 				free <- b
 			}
+			return nil
 		})
 	}
 	var size int64
@@ -293,9 +295,8 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 		err = flush()
 	}
 	close(todo)
-	wg.Wait()
-	if cause := context.Cause(ctx); err == nil && cause != nil {
-		err = cause
+	if gerr := g.Wait(); gerr != nil {
+		err = gerr
 	}
 	rep.Parts = part
 	return err
