@@ -10,6 +10,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 )
@@ -23,11 +24,16 @@ const cacheBudget = 1 << 30
 // million-row column from its segments costs more than answering a query.
 // Entries are keyed by upload and match run, which never change once
 // written, so nothing is ever stale; the oldest go first past the budget.
+//
+// Loading happens outside the lock, once per key however many queries ask
+// for it at the same time (singleflight): a query on one dataset never
+// waits for another dataset's decode.
 type columnCache struct {
-	mu    sync.Mutex
-	items map[string]*cacheItem
-	order []string
-	bytes int64
+	flight singleflight.Group
+	mu     sync.Mutex // guards what follows
+	items  map[string]*cacheItem
+	order  []string
+	bytes  int64
 }
 
 type cacheItem struct {
@@ -37,15 +43,38 @@ type cacheItem struct {
 }
 
 func (c *columnCache) get(key string, load func() (*cacheItem, error)) (*cacheItem, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if it, ok := c.items[key]; ok {
+	if it, ok := c.lookup(key); ok {
 		return it, nil
 	}
-	it, err := load()
+	v, err, _ := c.flight.Do(key, func() (any, error) {
+		// A flight for key that ended just before this one began has
+		// stored its item already.
+		if it, ok := c.lookup(key); ok {
+			return it, nil
+		}
+		it, err := load()
+		if err != nil {
+			return nil, err
+		}
+		c.store(key, it)
+		return it, nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return v.(*cacheItem), nil
+}
+
+func (c *columnCache) lookup(key string) (*cacheItem, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	it, ok := c.items[key]
+	return it, ok
+}
+
+func (c *columnCache) store(key string, it *cacheItem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.items == nil {
 		c.items = map[string]*cacheItem{}
 	}
@@ -58,7 +87,6 @@ func (c *columnCache) get(key string, load func() (*cacheItem, error)) (*cacheIt
 		c.bytes -= c.items[old].size
 		delete(c.items, old)
 	}
-	return it, nil
 }
 
 // column returns column index of a member's dataset, decoded. A dataset

@@ -44,6 +44,15 @@ func (u *uploadRecord) declare(rows int64) error {
 // the collaboration, replacing its previous one, if the digest the client
 // computed agrees with the room's.
 func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, req api.CommitUpload) (*api.Dataset, error) {
+	// As in match: the gate for members only, the state read through it.
+	if _, _, err := r.ownUpload(who, collab, id); err != nil {
+		return nil, err
+	}
+	unlock, err := r.lockForCommit(ctx, collab, who.partner())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	c, u, err := r.ownUpload(who, collab, id)
 	if err != nil {
 		return nil, err
@@ -173,10 +182,13 @@ func (r *Room) compareUpload(ctx context.Context, prev *datasetRecord, u *upload
 		old.Layers = 1
 		other = &old
 	}
-	r.matchMu.Lock()
-	defer r.matchMu.Unlock()
+	memory, release, err := r.matchMemory(ctx, compareShare)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer release()
 	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(other, false), r.newLayerReader(next, false)},
-		matcher.Options{CardinalityOnly: true, MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir}, nil)
+		matcher.Options{CardinalityOnly: true, MemoryBudget: memory, TempDir: r.cfg.TempDir}, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cleanroom: counting the upload's identifiers: %w", err)
 	}

@@ -77,6 +77,17 @@ func releaseMatch(m *matchRecord, members []string, eps float64, noiseOff bool) 
 // collaboration's budget like a query, and match runs are limited a day, so
 // that matching list after list cannot single anyone out.
 func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.MatchResult, error) {
+	// Members only wait at the gate (a stranger would learn a match runs),
+	// and the collaboration is read again once through it, when no commit
+	// can change its datasets any more.
+	if _, err := r.collabFor(who, collab); err != nil {
+		return nil, err
+	}
+	unlock, err := r.lockForMatch(ctx, collab)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
@@ -118,15 +129,18 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		return nil, err
 	}
 	defer release()
-	r.matchMu.Lock()
-	defer r.matchMu.Unlock()
+	memory, freeMemory, err := r.matchMemory(ctx, matchShare)
+	if err != nil {
+		return nil, err
+	}
+	defer freeMemory()
 	run := c.Runs + 1
 	sets := make([]matcher.Reader, len(c.Members))
 	for i, m := range c.Members {
 		sets[i] = r.newLayerReader(c.Datasets[m], false)
 	}
 	jw := &joinWriter{r: r, prefix: fmt.Sprintf("%s%s/%d", prefixJoin, c.ID, run), h: sha256.New()}
-	res, err := matcher.Intersect(ctx, sets, matcher.Options{MemoryBudget: r.cfg.MatchMemory, TempDir: r.cfg.TempDir, DuplicateRows: true}, jw.add)
+	res, err := matcher.Intersect(ctx, sets, matcher.Options{MemoryBudget: memory, TempDir: r.cfg.TempDir, DuplicateRows: true}, jw.add)
 	if err == nil {
 		err = jw.flush()
 	}

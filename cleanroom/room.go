@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -30,9 +31,10 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	Rand   io.Reader
-	// MatchMemory bounds the memory of one match before it spills to disk
-	// (default 1 GiB); TempDir holds the spill files (default: the data
-	// directory).
+	// MatchMemory bounds the memory the room's matchers take together
+	// before they spill to disk (default 1 GiB): a match takes three
+	// quarters of it, an upload's commit a quarter to count its list.
+	// TempDir holds the spill files (default: the data directory).
 	MatchMemory int64
 	TempDir     string
 	// CheckpointEvery and CheckpointInterval are the audit log's (package
@@ -81,7 +83,9 @@ type Room struct {
 
 	stopHousekeeping context.CancelFunc
 	housekept        sync.WaitGroup
-	matchMu          sync.Mutex // one match at a time: each may use MatchMemory
+	// gates and matchMem decide what runs beside a match (gate.go).
+	gates    gates
+	matchMem *semaphore.Weighted
 
 	// jtiFault, when set (by tests only), fails the replay cache's
 	// transaction with its error, as a storage failure would.
@@ -132,6 +136,9 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
+	if cfg.MatchMemory <= 0 {
+		cfg.MatchMemory = 1 << 30
+	}
 	if cfg.TempDir == "" {
 		cfg.TempDir = string(cfg.Dir)
 	}
@@ -165,7 +172,8 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
-		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, disk: newDiskWatch(string(cfg.Dir), cfg.Disk)}
+		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
+		matchMem: semaphore.NewWeighted(4)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()
