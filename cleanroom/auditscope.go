@@ -2,7 +2,6 @@ package cleanroom
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -42,21 +41,20 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	}
 	var s audit.Scope
 	err := r.db.View(func(txn *badger.Txn) error {
-		err := eachRecord(r, txn, prefixCollab, func(c *struct {
-			ID      string   `json:"id"`
-			Members []string `json:"members"`
-		}) {
-			if slices.Contains(c.Members, p) {
+		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
+			if c.isMember(p) {
 				s.Collaborations = append(s.Collaborations, c.ID)
 			}
+			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return eachRecord(r, txn, prefixPrincipal, func(pr *principalRecord) {
+		return principals.Scan(r.txn(txn), func(pr *principalRecord) error {
 			if pr.Role != policy.RoleRoomAuditor && pr.partner() == p {
 				s.Principals = append(s.Principals, pr.ID)
 			}
+			return nil
 		})
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 )
 
@@ -108,7 +109,7 @@ func (r *Room) verifyToken(req *http.Request) (*principalRecord, string, error) 
 		return nil, authIssuer, nil
 	}
 	p, err := r.principal(iss)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, authIssuer, nil
 	}
 	if err != nil {
@@ -162,8 +163,7 @@ func (r *Room) firstUse(issuer, jti string, exp time.Time) error {
 	if err := r.jtiFault.Load(); err != nil {
 		return fmt.Errorf("cleanroom: replay cache: %w", *err)
 	}
-	sum := sha256.Sum256([]byte(jti))
-	key := []byte(prefixJTI + issuer + "/" + hex.EncodeToString(sum[:]))
+	key := store.JTIKey(issuer, jti)
 	ttl := exp.Sub(r.now()) + 2*clockSkew
 	if ttl <= 0 {
 		ttl = clockSkew

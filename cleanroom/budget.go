@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -56,10 +57,13 @@ type budgetRecord struct {
 	MemberQueries map[string]int   `json:"member_queries_today,omitempty"`
 }
 
-func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
+func (r *Room) budget(txn store.Txn, collab string) (budgetRecord, error) {
 	var b budgetRecord
-	err := r.get(txn, prefixBudget+collab, &b)
-	if errors.Is(err, errNotFound) {
+	stored, err := budgets.Get(txn, collab)
+	switch {
+	case err == nil:
+		b = *stored
+	case errors.Is(err, store.ErrNotFound):
 		err = nil
 	}
 	if day := r.now().UTC().Format(time.DateOnly); b.Day != day {
@@ -71,7 +75,7 @@ func (r *Room) budget(txn *badger.Txn, collab string) (budgetRecord, error) {
 // readBudget reads a collaboration's ledger outside a change.
 func (r *Room) readBudget(collab string) (budgetRecord, error) {
 	var b budgetRecord
-	err := r.db.View(func(txn *badger.Txn) (err error) { b, err = r.budget(txn, collab); return })
+	err := r.db.View(func(txn *badger.Txn) (err error) { b, err = r.budget(r.txn(txn), collab); return })
 	return b, err
 }
 
@@ -146,7 +150,7 @@ const (
 // debit applies ch to collab's ledger in txn under the constraints k, the
 // budget and daily query limit split into shares (budgetShares), or refuses
 // with a ledgerDenial and changes nothing.
-func (r *Room) debit(tx *stateTx, collab string, shares int, k policy.Constraints, ch charge) (budgetRecord, error) {
+func (r *Room) debit(tx *store.Tx, collab string, shares int, k policy.Constraints, ch charge) (budgetRecord, error) {
 	b, err := r.budget(tx.Txn, collab)
 	if err != nil {
 		return b, err
@@ -196,7 +200,7 @@ func (r *Room) debit(tx *stateTx, collab string, shares int, k policy.Constraint
 		}
 		b.UploadsToday[ch.upload]++
 	}
-	return b, tx.put(prefixBudget+collab, b)
+	return b, budgets.Put(tx, collab, &b)
 }
 
 // refuseCharge records, as a denial in the audit log, a charge the ledger

@@ -14,6 +14,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -68,22 +69,19 @@ func (c *collabRecord) policyView() *policy.Collaboration {
 	}
 }
 
-func (r *Room) loadCollab(txn *badger.Txn, id string) (*collabRecord, error) {
-	var c collabRecord
-	if err := r.get(txn, prefixCollab+id, &c); err != nil {
-		if errors.Is(err, errNotFound) {
-			return nil, notFound("collaboration")
-		}
-		return nil, err
+func loadCollab(t store.Txn, id string) (*collabRecord, error) {
+	c, err := collabs.Get(t, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("collaboration")
 	}
-	return &c, nil
+	return c, err
 }
 
 // collab reads a collaboration.
 func (r *Room) collab(id string) (*collabRecord, error) {
 	var c *collabRecord
 	err := r.db.View(func(txn *badger.Txn) (err error) {
-		c, err = r.loadCollab(txn, id)
+		c, err = loadCollab(r.txn(txn), id)
 		return err
 	})
 	if err != nil {
@@ -96,15 +94,15 @@ func (r *Room) collab(id string) (*collabRecord, error) {
 // single writer, so no other change interleaves), lets change modify it, and
 // writes it back. change re-checks whatever the action depended on that may
 // have changed since it was decided.
-func updateCollab(tx *stateTx, id string, change func(c *collabRecord) error) error {
-	var c collabRecord
-	if err := tx.get(prefixCollab+id, &c); err != nil {
+func updateCollab(tx *store.Tx, id string, change func(c *collabRecord) error) error {
+	c, err := collabs.Get(tx.Txn, id)
+	if err != nil {
 		return err
 	}
-	if err := change(&c); err != nil {
+	if err := change(c); err != nil {
 		return err
 	}
-	return tx.put(prefixCollab+id, &c)
+	return collabs.Put(tx, id, c)
 }
 
 // createCollaboration creates a collaboration; its creator accepts it.
@@ -121,17 +119,19 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 	spec, _ := json.Marshal(req)
 	sum := sha256.Sum256(spec)
 	refs := []audit.DataRef{{Name: "collaboration/" + c.ID, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(spec))}}
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
-		if _, err := tx.Get([]byte(prefixCollab + c.ID)); err == nil {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		switch exists, err := collabs.Exists(tx.Txn, c.ID); {
+		case err != nil:
+			return err
+		case exists:
 			return conflict("a collaboration with this id exists")
 		}
 		for _, m := range c.Members {
-			var p principalRecord
-			if err := tx.get(prefixPrincipal+m, &p); err != nil || p.Role != policy.RolePartner {
+			if p, err := principals.Get(tx.Txn, m); err != nil || p.Role != policy.RolePartner {
 				return badRequest("every member must be a registered partner")
 			}
 		}
-		return tx.put(prefixCollab+c.ID, c)
+		return collabs.Put(tx, c.ID, c)
 	})
 	if err != nil {
 		return nil, err
@@ -318,7 +318,7 @@ func (r *Room) changeCollab(ctx context.Context, who *actor, id string, action p
 	if err != nil {
 		return err
 	}
-	return r.commit(ctx, who, a, d, nil, "", func(tx *stateTx) error {
+	return r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
 		return updateCollab(tx, id, change)
 	})
 }
@@ -347,9 +347,10 @@ func (r *Room) deliverSecret(ctx context.Context, who *actor, id, to string, sea
 	}
 	s := api.SealedSecret{From: who.partner(), To: to, Sealed: sealed}
 	sum := sha256.Sum256(sealed)
-	refs := []audit.DataRef{{Name: "secret/" + id + "/" + to, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(sealed))}}
-	return r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
-		return tx.put(prefixSecret+id+"/"+to, s)
+	at := store.In{Collab: id, ID: to}
+	refs := []audit.DataRef{{Name: secrets.Key(at), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(sealed))}}
+	return r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		return secrets.Put(tx, at, &s)
 	})
 }
 
@@ -367,18 +368,19 @@ func (r *Room) secret(ctx context.Context, who *actor, id string) (*api.SealedSe
 	if who.Role != policy.RolePartner {
 		return nil, problem(http.StatusForbidden, api.ProblemDenied, "only a partner itself receives the collaboration secret")
 	}
-	var s api.SealedSecret
-	err = r.db.View(func(txn *badger.Txn) error { return r.get(txn, prefixSecret+id+"/"+who.partner(), &s) })
-	if errors.Is(err, errNotFound) {
+	at := store.In{Collab: id, ID: who.partner()}
+	var s *api.SealedSecret
+	err = r.db.View(func(txn *badger.Txn) (err error) { s, err = secrets.Get(r.txn(txn), at); return })
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("a secret for you in this collaboration")
 	}
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(s.Sealed)
-	refs := []audit.DataRef{{Name: "secret/" + id + "/" + who.partner(), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(s.Sealed))}}
+	refs := []audit.DataRef{{Name: secrets.Key(at), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(s.Sealed))}}
 	if err := r.commit(ctx, who, a, d, refs, "", nil); err != nil {
 		return nil, err
 	}
-	return &s, nil
+	return s, nil
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 )
 
 // cacheBudget bounds the decoded columns kept in memory (4 bytes a row
@@ -138,20 +139,20 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column
 	for lo := 0; lo < ds.Parts; lo += len(window) {
 		n := min(len(window), ds.Parts-lo)
 		err := onAllCores(n, func(i int) error {
-			return r.withSegment(partKey(prefixSegment+ds.Upload, lo+i), func(seg []byte) error {
-				s, err := decodeSegment(seg)
+			return r.withSegment(store.Segments(ds.Upload).Key(lo+i), func(seg []byte) error {
+				p, err := store.DecodePart(seg)
 				if err != nil {
 					return err
 				}
-				if s.columns != len(ds.Columns) {
+				if p.Columns != len(ds.Columns) {
 					return ErrCorruptSegment
 				}
 				bs := make([]*analytics.ColumnBuilder, len(want))
 				for j := range bs {
-					bs[j] = analytics.NewColumnBuilder(s.rows)
+					bs[j] = analytics.NewColumnBuilder(p.Rows)
 				}
 				window[i] = bs
-				return s.eachValue(func(col int, v []byte) {
+				return p.EachValue(func(col int, v []byte) {
 					if j := slot[col]; j >= 0 {
 						bs[j].AddBytes(v)
 					}
@@ -199,7 +200,7 @@ func onAllCores(n int, fn func(i int) error) error {
 
 // table returns the join of a collaboration's latest match run.
 func (r *Room) table(c *collabRecord) (*analytics.Table, error) {
-	it, err := r.cache.get(fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run), func() (*cacheItem, error) {
+	it, err := r.cache.get(joinRef(c.ID, c.Match.Run), func() (*cacheItem, error) {
 		rows := make([][]uint32, len(c.Members))
 		for m := range rows {
 			rows[m] = make([]uint32, 0, c.Match.Matched)

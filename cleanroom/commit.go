@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/matcher"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -119,8 +120,8 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 		}
 	}
 	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
-	var replaced []string // the previous upload and its open tasks
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+	var replaced []store.Span // the previous upload and its open tasks
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		replaced = replaced[:0]
 		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
@@ -129,11 +130,11 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 			for tid, t := range c.Tasks {
 				if t.Owner == u.Member {
 					delete(c.Tasks, tid)
-					replaced = append(replaced, taskPrefixes(tid)...)
+					replaced = append(replaced, store.TaskData(tid)...)
 				}
 			}
 			if prev := c.Datasets[u.Member]; prev != nil && prev.Upload != id {
-				replaced = append(replaced, uploadPrefixes(prev.Upload)...)
+				replaced = append(replaced, store.UploadData(prev.Upload)...)
 			}
 			if task != nil {
 				if c.Tasks == nil {
@@ -147,7 +148,7 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 			return err
 		}
 		u.Committed = true
-		if err := tx.put(prefixUpload+id, u); err != nil {
+		if err := uploads.Put(tx, id, u); err != nil {
 			return err
 		}
 		_, err := r.debit(tx, collab, c.budgetShares(), d.Constraints, charge{upload: u.Member, member: u.Member})

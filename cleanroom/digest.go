@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -22,29 +23,27 @@ import (
 // fetch it to check what they received against the log; auditors never
 // get it, since with it they could test guesses of results they must not
 // learn. The room itself holds it, as it holds the results.
-const prefixDigestKey = "digestkey/" // collab → digest key
 
 // digestKey returns collaboration collab's digest key, making it the first
 // time. Two requests making it at once conflict in Badger; the loser reads
 // the winner's key.
 func (r *Room) digestKey(collab string) ([]byte, error) {
-	k := []byte(prefixDigestKey + collab)
 	for range 8 {
 		var key []byte
 		err := r.db.Update(func(txn *badger.Txn) error {
-			stored, err := r.getUnbound(txn, string(k))
+			stored, err := digestKeys.Get(r.txn(txn), collab)
 			if err == nil {
 				key = stored
 				return nil
 			}
-			if !errors.Is(err, badger.ErrKeyNotFound) {
+			if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 			key = make([]byte, api.DigestKeySize)
 			if _, err := io.ReadFull(r.rand, key); err != nil {
 				return fmt.Errorf("cleanroom: making a digest key: %w", err)
 			}
-			return r.putUnbound(txn, string(k), key)
+			return digestKeys.Put(r.txn(txn), collab, key)
 		})
 		if errors.Is(err, badger.ErrConflict) {
 			continue
@@ -110,7 +109,7 @@ func (r *Room) digestKeyFor(ctx context.Context, who *actor, id string) (*api.Di
 		return nil, err
 	}
 	k := &api.DigestKey{Collaboration: c.ID, Key: key, ID: api.DigestKeyID(key)}
-	refs := []audit.DataRef{{Name: prefixDigestKey + c.ID, Digest: k.ID, Bytes: int64(len(key))}}
+	refs := []audit.DataRef{{Name: digestKeys.Key(c.ID), Digest: k.ID, Bytes: int64(len(key))}}
 	if err := r.commit(ctx, who, a, d, refs, "", nil); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,9 @@
 // One data directory (DataDir): the room's identity files, and one Badger
 // database holding principals, collaborations, uploads and their
 // checksummed segments, relay tasks, join tables, the token replay cache,
-// the privacy budget and the audit log.
+// the privacy budget and the audit log. Package cleanroom/internal/store
+// owns its layout: every key family, the records and formats stored under
+// them, and how each is checked when read.
 //
 // The HTTP interface is described in cleanroom/api and its openapi.yaml.
 package cleanroom

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 )
 
 // Finding is something wrong with a room's data directory, and what to do.
@@ -85,7 +86,7 @@ func Diagnose(ctx context.Context, dir DataDir) (*Diagnosis, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Room{db: db, audit: log, stateKey: stateKey}
+	r := &Room{db: db, audit: log, stateKey: stateKey, sealer: store.NewSealer(stateKey)}
 	ran("state")
 	problems, err := r.checkState()
 	if err != nil {
@@ -99,7 +100,7 @@ func Diagnose(ctx context.Context, dir DataDir) (*Diagnosis, error) {
 		find("ledger", f, "the ledger disagrees with the charges its audit log records: "+adviceRestore)
 	}
 	ran("segments")
-	if err := verifySegments(db); err != nil {
+	if err := db.View(store.CheckSegments); err != nil {
 		find("segments", err.Error(), adviceRestore)
 	}
 	return d, nil
@@ -180,7 +181,7 @@ func (r *Room) reconcileLedgers(ctx context.Context) []string {
 	var out []string
 	var ids []string
 	err := r.db.View(func(txn *badger.Txn) error {
-		return eachRecord(r, txn, prefixCollab, func(c *collabRecord) { ids = append(ids, c.ID) })
+		return collabs.Scan(r.txn(txn), func(c *collabRecord) error { ids = append(ids, c.ID); return nil })
 	})
 	if err != nil {
 		return []string{err.Error()}
@@ -197,9 +198,12 @@ func (r *Room) reconcileLedgers(ctx context.Context) []string {
 			out = append(out, fmt.Sprintf("the log of %s cannot be read: %v", id, err))
 			continue
 		}
-		var b budgetRecord
-		err = r.db.View(func(txn *badger.Txn) error { return r.get(txn, prefixBudget+id, &b) })
-		if err != nil && !errors.Is(err, errNotFound) {
+		b := &budgetRecord{}
+		err = r.db.View(func(txn *badger.Txn) (err error) { b, err = budgets.Get(r.txn(txn), id); return })
+		if errors.Is(err, store.ErrNotFound) {
+			b, err = &budgetRecord{}, nil
+		}
+		if err != nil {
 			out = append(out, fmt.Sprintf("the ledger of %s cannot be read: %v", id, err))
 			continue
 		}
@@ -208,23 +212,4 @@ func (r *Room) reconcileLedgers(ctx context.Context) []string {
 		}
 	}
 	return out
-}
-
-// verifySegments reads every stored segment (upload parts, relayed layers
-// and tasks, join tables) and checks its seal.
-func verifySegments(db *badger.DB) error {
-	return db.View(func(txn *badger.Txn) error {
-		for _, p := range []string{prefixSegment, prefixLayer, prefixTask, prefixJoin} {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p), PrefetchValues: true})
-			for it.Rewind(); it.Valid(); it.Next() {
-				key := it.Item().KeyCopy(nil)
-				if err := it.Item().Value(func(v []byte) error { _, err := openSegment(key, v); return err }); err != nil {
-					it.Close()
-					return err
-				}
-			}
-			it.Close()
-		}
-		return nil
-	})
 }

@@ -81,7 +81,8 @@ func TestStateAgreesWithLog(t *testing.T) {
 			withDB(t, tr, func(db *badger.DB) { flip(db, "budget/c1", func(v []byte) int { return len(v) - 3 }) })
 		}},
 		{"a bit of a seal's index flipped", "collab/c1 fails its seal", func(t *testing.T, tr *testRoom) {
-			withDB(t, tr, func(db *badger.DB) { flip(db, "collab/c1", func([]byte) int { return len(stateTag) + 7 }) })
+			// The index's last byte, after the tag "st1".
+			withDB(t, tr, func(db *badger.DB) { flip(db, "collab/c1", func([]byte) int { return 3 + 7 }) })
 		}},
 		{"the budget gone", "budget/c1 is missing", func(t *testing.T, tr *testRoom) {
 			withDB(t, tr, func(db *badger.DB) {

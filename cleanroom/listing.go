@@ -24,20 +24,13 @@ func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.Collaborat
 	}
 	out := []api.CollaborationSummary{}
 	err = r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCollab), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var c collabRecord
-			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &c) }); err != nil {
-				return err
+		return collabs.Scan(r.txn(txn), func(c *collabRecord) error {
+			if who.Role == policy.RoleRoomAuditor || c.isMember(who.partner()) {
+				out = append(out, api.CollaborationSummary{ID: c.ID, Mode: c.Mode, Kind: c.Kind, Members: c.Members,
+					CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, NoiseOff: c.Settings.NoiseOff, Matched: c.Match != nil})
 			}
-			if who.Role != policy.RoleRoomAuditor && !c.isMember(who.partner()) {
-				continue
-			}
-			out = append(out, api.CollaborationSummary{ID: c.ID, Mode: c.Mode, Kind: c.Kind, Members: c.Members,
-				CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, NoiseOff: c.Settings.NoiseOff, Matched: c.Match != nil})
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }

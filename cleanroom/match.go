@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/matcher"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -27,7 +27,7 @@ const joinPartSize = 16384
 
 // matchRecord is the latest match run of a collaboration: its exact
 // figures (which stay inside the room), what was released to the members,
-// the uploads it matched, and where its join table is (prefixJoin, in Parts
+// the uploads it matched, and where its join table is (store.Join, in Parts
 // parts of len(Members) little-endian uint32 rows per match, members in the
 // collaboration's order).
 type matchRecord struct {
@@ -139,7 +139,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	for i, m := range c.Members {
 		sets[i] = r.newLayerReader(c.Datasets[m], false)
 	}
-	jw := &joinWriter{r: r, prefix: fmt.Sprintf("%s%s/%d", prefixJoin, c.ID, run), h: sha256.New()}
+	jw := &joinWriter{r: r, parts: store.Join(c.ID, run), h: sha256.New()}
 	res, err := matcher.Intersect(ctx, sets, matcher.Options{MemoryBudget: memory, TempDir: r.cfg.TempDir, DuplicateRows: true}, jw.add)
 	if err == nil {
 		err = jw.flush()
@@ -151,7 +151,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		return nil, fmt.Errorf("cleanroom: matching: %w", err)
 	}
 	mr := &matchRecord{Run: run, At: r.now().UTC(), Matched: res.Matches, Rows: map[string]int64{}, Distinct: map[string]int64{},
-		Uploads: map[string]string{}, Parts: jw.parts}
+		Uploads: map[string]string{}, Parts: jw.written}
 	refs := make([]audit.DataRef, 0, len(c.Members)+1)
 	for i, m := range c.Members {
 		ds := c.Datasets[m]
@@ -163,7 +163,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	mr.JoinDigest = hex.EncodeToString(jw.h.Sum(nil))
 	// The join is named by its digest, not its size: the exact overlap
 	// stays inside the room.
-	joinRef := fmt.Sprintf("join/%s/%d", c.ID, run)
+	joinRef := joinRef(c.ID, run)
 	refs = append(refs, audit.DataRef{Name: joinRef, Digest: r.dataDigest(joinRef, mr.JoinDigest)})
 	ch := charge{match: true, member: who.partner()}
 	var eps float64
@@ -179,7 +179,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	}
 	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, digest, func(tx *stateTx) error {
+	err = r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
 		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
@@ -199,16 +199,16 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	})
 	var ld ledgerDenial
 	if errors.As(err, &ld) {
-		r.forget(ctx, fmt.Sprintf("refused-join/%s", c.ID), joinPrefix(c.ID, run))
+		r.forget(ctx, fmt.Sprintf("refused-join/%s", c.ID), store.Join(c.ID, run).Span())
 		return nil, r.refuseCharge(ctx, who, a, d, ld)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if run > 1 {
-		var older []string
+		var older []store.Span
 		for prev := range run - 1 {
-			older = append(older, joinPrefix(c.ID, prev+1))
+			older = append(older, store.Join(c.ID, prev+1).Span())
 		}
 		r.forget(ctx, fmt.Sprintf("older-joins/%s", c.ID), older...)
 	}
@@ -218,6 +218,10 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	rel.Budget = &info
 	return &rel, nil
 }
+
+// joinRef names a match run's join in the audit log (by the room's
+// commitment to it) and in the column cache.
+func joinRef(collab string, run int64) string { return fmt.Sprintf("join/%s/%d", collab, run) }
 
 // canaryMismatch reports the first two members whose canary tokens differ.
 func canaryMismatch(c *collabRecord) (string, string, bool) {
@@ -239,18 +243,16 @@ func canaryMismatch(c *collabRecord) (string, string, bool) {
 // joinWriter stores the join table a part at a time, under keys nothing
 // reads until the match run is committed.
 type joinWriter struct {
-	r      *Room
-	prefix string
-	buf    []byte
-	n      int
-	parts  int
-	h      hash.Hash
+	r       *Room
+	parts   store.Parts
+	buf     []byte
+	n       int
+	written int // parts
+	h       hash.Hash
 }
 
 func (w *joinWriter) add(rows []uint32) error {
-	for _, row := range rows {
-		w.buf = binary.LittleEndian.AppendUint32(w.buf, row)
-	}
+	w.buf = store.AppendRows(w.buf, rows...)
 	w.n++
 	if w.n == joinPartSize {
 		return w.flush()
@@ -263,19 +265,13 @@ func (w *joinWriter) flush() error {
 		return nil
 	}
 	w.h.Write(w.buf)
-	key := partKey(w.prefix, w.parts)
-	val := sealSegment(w.buf)
-	if err := w.r.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(key), val) }); err != nil {
+	if err := w.r.db.Update(func(txn *badger.Txn) error { return store.PutSegment(txn, w.parts.Key(w.written), w.buf) }); err != nil {
 		return err
 	}
-	w.parts++
+	w.written++
 	w.buf, w.n = w.buf[:0], 0
 	return nil
 }
-
-// dupKey is where a match run keeps the rows of member m's list dropped as
-// duplicates (under the run's join prefix, so they go with it).
-func dupKey(collab string, run int64, m string) string { return joinPrefix(collab, run) + "dups/" + m }
 
 // writeDuplicates stores, for each member, the rows of its list that the
 // match dropped as duplicates (little-endian uint32, ascending): a match
@@ -284,11 +280,8 @@ func dupKey(collab string, run int64, m string) string { return joinPrefix(colla
 func (r *Room) writeDuplicates(c *collabRecord, run int64, sets []matcher.SetStats) error {
 	return r.db.Update(func(txn *badger.Txn) error {
 		for i, m := range c.Members {
-			b := make([]byte, 0, 4*len(sets[i].DuplicateRows))
-			for _, row := range sets[i].DuplicateRows {
-				b = binary.LittleEndian.AppendUint32(b, row)
-			}
-			if err := txn.Set([]byte(dupKey(c.ID, run, m)), sealSegment(b)); err != nil {
+			b := store.AppendRows(make([]byte, 0, 4*len(sets[i].DuplicateRows)), sets[i].DuplicateRows...)
+			if err := store.PutSegment(txn, store.Duplicates(c.ID, run, m), b); err != nil {
 				return err
 			}
 		}
@@ -300,31 +293,18 @@ func (r *Room) writeDuplicates(c *collabRecord, run int64, sets []matcher.SetSta
 // dropped as duplicates, ascending.
 func (r *Room) duplicates(c *collabRecord, m string) ([]uint32, error) {
 	var rows []uint32
-	err := r.withSegment(dupKey(c.ID, c.Match.Run, m), func(b []byte) error {
-		rows = make([]uint32, 0, len(b)/4)
-		for ; len(b) >= 4; b = b[4:] {
-			rows = append(rows, binary.LittleEndian.Uint32(b))
-		}
-		return nil
+	err := r.withSegment(store.Duplicates(c.ID, c.Match.Run, m), func(b []byte) (err error) {
+		rows, err = store.DecodeRows(b)
+		return err
 	})
 	return rows, err
 }
 
 // readJoin calls fn with every match's rows (one per member), part by part.
 func (r *Room) readJoin(c *collabRecord, fn func(rows []uint32)) error {
-	m := c.Match
-	n := len(c.Members)
-	rows := make([]uint32, n)
-	for p := range m.Parts {
-		err := r.withSegment(partKey(fmt.Sprintf("%s%s/%d", prefixJoin, c.ID, m.Run), p), func(b []byte) error {
-			for ; len(b) >= 4*n; b = b[4*n:] {
-				for i := range rows {
-					rows[i] = binary.LittleEndian.Uint32(b[4*i:])
-				}
-				fn(rows)
-			}
-			return nil
-		})
+	join := store.Join(c.ID, c.Match.Run)
+	for p := range c.Match.Parts {
+		err := r.withSegment(join.Key(p), func(b []byte) error { return store.EachMatch(b, len(c.Members), fn) })
 		if err != nil {
 			return err
 		}

@@ -11,22 +11,20 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // maxModule bounds a proposed policy module's source.
 const maxModule = 64 << 10
 
-// prefixPolicySource keeps module sources apart from the collaboration's
-// record: collab/hash → the module's source, while it is pending or active.
-const prefixPolicySource = "policysrc/"
-
-func policySourceKey(collab, hash string) string { return prefixPolicySource + collab + "/" + hash }
+// Module sources are kept apart from the collaboration's record
+// (policySources), while the module is pending or active.
 
 // dropSources deletes the sources of modules no longer pending or active.
-func dropSources(tx *stateTx, collab string, hashes []string) error {
+func dropSources(tx *store.Tx, collab string, hashes []string) error {
 	for _, h := range hashes {
-		if err := tx.del(policySourceKey(collab, h)); err != nil {
+		if err := policySources.Delete(tx, store.In{Collab: collab, ID: h}); err != nil {
 			return err
 		}
 	}
@@ -61,7 +59,7 @@ func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src
 	sum := sha256.Sum256(src)
 	refs := []audit.DataRef{{Name: "policy/" + collab, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(src))}}
 	var activated bool
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		var dropped []string
 		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			before := c.Policy.Active
@@ -74,7 +72,7 @@ func (r *Room) proposePolicy(ctx context.Context, who *actor, collab string, src
 		}); err != nil {
 			return err
 		}
-		if err := tx.put(policySourceKey(collab, m.Hash), m.Source); err != nil {
+		if err := policySources.Put(tx, store.In{Collab: collab, ID: m.Hash}, &m.Source); err != nil {
 			return err
 		}
 		return dropSources(tx, collab, dropped)
@@ -106,7 +104,7 @@ func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash strin
 	if len(hash) == 64 {
 		refs = append(refs, audit.DataRef{Name: "policy/" + collab, Digest: hash})
 	}
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		var dropped []string
 		if err := updateCollab(tx, collab, func(c *collabRecord) error {
 			var err error
@@ -122,9 +120,11 @@ func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash strin
 			return err
 		}
 		if activated {
-			if err := tx.get(policySourceKey(collab, hash), &src); err != nil {
+			stored, err := policySources.Get(tx.Txn, store.In{Collab: collab, ID: hash})
+			if err != nil {
 				return err
 			}
+			src = *stored
 		}
 		return dropSources(tx, collab, dropped)
 	})
@@ -141,28 +141,19 @@ func (r *Room) approvePolicy(ctx context.Context, who *actor, collab, hash strin
 // loadPolicies activates, at start, every collaboration's approved module.
 func (r *Room) loadPolicies(ctx context.Context) error {
 	return r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCollab), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var c collabRecord
-			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &c) }); err != nil {
-				return err
-			}
+		return collabs.Scan(r.txn(txn), func(c *collabRecord) error {
 			if c.Policy.Active == "" {
-				continue
+				return nil
 			}
-			var src []byte
-			if err := r.get(txn, policySourceKey(c.ID, c.Policy.Active), &src); err != nil {
-				return err
-			}
-			m, err := r.policy.ParseModule(ctx, src)
+			src, err := policySources.Get(r.txn(txn), store.In{Collab: c.ID, ID: c.Policy.Active})
 			if err != nil {
 				return err
 			}
-			if err := r.policy.SetCollaborationPolicy(ctx, c.ID, m); err != nil {
+			m, err := r.policy.ParseModule(ctx, *src)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			return r.policy.SetCollaborationPolicy(ctx, c.ID, m)
+		})
 	})
 }

@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -44,22 +44,20 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 	}
 	rec := principalRecord{ID: p.ID, Role: p.Role, Partner: p.Partner, Keys: raw, Added: r.now().UTC()}
 	sum := sha256.Sum256(raw)
-	refs := []audit.DataRef{{Name: "principal/" + p.ID, Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(raw))}}
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+	refs := []audit.DataRef{{Name: principals.Key(p.ID), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(raw))}}
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		if p.Partner != "" {
-			var partner principalRecord
-			if err := tx.get(prefixPrincipal+p.Partner, &partner); err != nil || partner.Role != policy.RolePartner {
+			if partner, err := principals.Get(tx.Txn, p.Partner); err != nil || partner.Role != policy.RolePartner {
 				return badRequest("the partner an analyst or auditor works for must be registered first")
 			}
 		}
-		var old principalRecord
-		switch err := tx.get(prefixPrincipal+p.ID, &old); {
-		case err == nil:
-			return conflict("a principal with this id is already registered")
-		case !errors.Is(err, errNotFound):
+		switch exists, err := principals.Exists(tx.Txn, p.ID); {
+		case err != nil:
 			return err
+		case exists:
+			return conflict("a principal with this id is already registered")
 		}
-		return tx.put(prefixPrincipal+p.ID, rec)
+		return principals.Put(tx, p.ID, &rec)
 	})
 	return err
 }
@@ -79,12 +77,9 @@ func (r *Room) self(ctx context.Context, who *actor) (*api.Principal, error) {
 
 // principal returns a registered principal.
 func (r *Room) principal(id string) (*principalRecord, error) {
-	var p principalRecord
-	err := r.db.View(func(txn *badger.Txn) error { return r.get(txn, prefixPrincipal+id, &p) })
-	if err != nil {
-		return nil, err
-	}
-	return &p, nil
+	var p *principalRecord
+	err := r.db.View(func(txn *badger.Txn) (err error) { p, err = principals.Get(r.txn(txn), id); return })
+	return p, err
 }
 
 // publicKeys returns a principal's parsed public keys.
@@ -112,16 +107,10 @@ func (r *Room) principals(ctx context.Context, who *actor) ([]api.Principal, err
 	}
 	var out []api.Principal
 	err = r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixPrincipal), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var p principalRecord
-			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &p) }); err != nil {
-				return err
-			}
+		return principals.Scan(r.txn(txn), func(p *principalRecord) error {
 			out = append(out, api.Principal{ID: p.ID, Role: p.Role, Partner: p.Partner, Keys: p.Keys})
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -81,7 +81,7 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	}
 	// The join's reference names the match run and its digest, not its
 	// size: the exact overlap stays inside the room.
-	joinRef := fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run)
+	joinRef := joinRef(c.ID, c.Match.Run)
 	refs := []audit.DataRef{{Name: joinRef, Digest: r.dataDigest(joinRef, c.Match.JoinDigest)}}
 	// The entry records what the query was charged and a keyed digest of
 	// what it asked, so the budget reconciles from the log alone.
@@ -90,8 +90,8 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	}
 	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, digest, func(tx *stateTx) error {
-		c, err := r.loadCollab(tx.Txn, collab)
+	err = r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
+		c, err := loadCollab(tx.Txn, collab)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/matcher"
 	"github.com/opencleanroom/cleanroom/policy"
@@ -32,8 +32,6 @@ import (
 // taskPartSize is how many elements one relay part holds (2 MiB).
 const taskPartSize = 65536
 
-const prefixTaskCanary = "tcanary/" // task/part → canary elements found in that part
-
 // datasetRecord is a member's committed dataset in a collaboration.
 type datasetRecord struct {
 	Upload      string    `json:"upload"`
@@ -46,7 +44,7 @@ type datasetRecord struct {
 	Parts       int       `json:"parts"`
 	Uploaded    time.Time `json:"uploaded"`
 	// Layers is how many members' keys the set carries. Layer 1 is the
-	// upload's segments; layer L > 1 is stored under prefixLayer in
+	// upload's segments; layer L > 1 is store.Layer(upload, L), in
 	// LayerParts parts of (element, row) pairs.
 	Layers     int `json:"layers"`
 	LayerParts int `json:"layer_parts,omitempty"`
@@ -151,16 +149,14 @@ func (l *layerReader) load() error {
 			return nil
 		}
 		l.part++
-		return l.r.withSegment(partKey(fmt.Sprintf("%s%s/%d", prefixLayer, ds.Upload, ds.Layers), l.part-1), func(b []byte) error {
-			for ; len(b) >= 36; b = b[36:] {
-				var pr matcher.Pair
-				copy(pr.Token[:], b[:32])
-				pr.Row = binary.LittleEndian.Uint32(b[32:36])
-				if l.canaries || int64(pr.Row) < ds.Rows {
+		return l.r.withSegment(store.Layer(ds.Upload, ds.Layers).Key(l.part-1), func(b []byte) error {
+			return store.EachPair(b, func(elem []byte, row uint32) {
+				if l.canaries || int64(row) < ds.Rows {
+					pr := matcher.Pair{Row: row}
+					copy(pr.Token[:], elem)
 					l.buf = append(l.buf, pr)
 				}
-			}
-			return nil
+			})
 		})
 	}
 	if l.part == ds.Parts {
@@ -178,15 +174,14 @@ func (l *layerReader) load() error {
 	}
 	base := uint32(l.part * ds.RowsPerPart)
 	l.part++
-	return l.r.withSegment(partKey(prefixSegment+ds.Upload, l.part-1), func(b []byte) error {
-		s, err := decodeSegment(b)
+	return l.r.withSegment(store.Segments(ds.Upload).Key(l.part-1), func(b []byte) error {
+		p, err := store.DecodePart(b)
 		if err != nil {
 			return err
 		}
-		for i := range s.rows {
-			var pr matcher.Pair
-			copy(pr.Token[:], s.tokens[i*api.TokenSize:])
-			pr.Row = base + uint32(i)
+		for i := range p.Rows {
+			pr := matcher.Pair{Row: base + uint32(i)}
+			copy(pr.Token[:], p.Token(i))
 			l.buf = append(l.buf, pr)
 		}
 		return nil
@@ -194,9 +189,9 @@ func (l *layerReader) load() error {
 }
 
 // withSegment reads and checks one stored segment and calls fn with it in
-// place (readSegment): b is valid only during fn.
-func (r *Room) withSegment(key string, fn func(b []byte) error) error {
-	return r.db.View(func(txn *badger.Txn) error { return readSegment(txn, key, fn) })
+// place (store.ReadSegment): b is valid only during fn.
+func (r *Room) withSegment(key []byte, fn func(b []byte) error) error {
+	return r.db.View(func(txn *badger.Txn) error { return store.ReadSegment(txn, key, fn) })
 }
 
 // offer writes owner's set, shuffled, as a relay task for the next member
@@ -235,15 +230,9 @@ func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRec
 	t.Parts = (len(all) + taskPartSize - 1) / taskPartSize
 	for p := range t.Parts {
 		chunk := all[p*taskPartSize : min(len(all), (p+1)*taskPartSize)]
-		payload := make([]byte, 0, len(chunk)*36)
-		for _, pr := range chunk {
-			payload = append(payload, pr.Token[:]...)
-		}
-		for _, pr := range chunk {
-			payload = binary.LittleEndian.AppendUint32(payload, pr.Row)
-		}
+		payload := store.AppendTaskPart(make([]byte, 0, len(chunk)*store.PairSize), chunk)
 		if err := r.db.Update(func(txn *badger.Txn) error {
-			return txn.Set([]byte(partKey(prefixTask+t.ID, p)), sealSegment(payload))
+			return store.PutSegment(txn, store.TaskParts(t.ID).Key(p), payload)
 		}); err != nil {
 			return nil, err
 		}
@@ -265,6 +254,19 @@ func (r *Room) tasks(ctx context.Context, who *actor, collab string) ([]api.Task
 	}
 	slices.SortFunc(out, func(a, b api.Task) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// readTaskPart reads part of task t as stored.
+func (r *Room) readTaskPart(t *taskRecord, part int) (store.TaskPart, error) {
+	var b []byte
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		b, err = store.GetSegment(txn, store.TaskParts(t.ID).Key(part))
+		return
+	})
+	if err != nil {
+		return store.TaskPart{}, err
+	}
+	return store.DecodeTaskPart(b)
 }
 
 // task finds a task of the caller's.
@@ -294,11 +296,11 @@ func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part
 	if err != nil {
 		return nil, err
 	}
-	var b []byte
-	if err := r.db.View(func(txn *badger.Txn) (err error) { b, err = getSegment(txn, partKey(prefixTask+t.ID, part)); return }); err != nil {
+	tp, err := r.readTaskPart(t, part)
+	if err != nil {
 		return nil, err
 	}
-	elems := b[:t.partLen(part)*api.TokenSize]
+	elems := tp.Elements
 	sum := sha256.Sum256(elems)
 	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(elems)), Rows: int64(t.partLen(part))}}
 	if err := r.commit(ctx, who, a, d, refs, "", nil); err != nil {
@@ -331,38 +333,36 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 		return invalidData("part %d must be exactly %d elements of 32 bytes", part, n)
 	}
 	got = got[:k]
-	var src []byte
-	if err := r.db.View(func(txn *badger.Txn) (err error) { src, err = getSegment(txn, partKey(prefixTask+t.ID, part)); return }); err != nil {
+	src, err := r.readTaskPart(t, part)
+	if err != nil {
 		return err
 	}
-	ds := c.Datasets[t.Owner]
-	rows := src[n*api.TokenSize:]
-	out := make([]byte, 0, n*36)
-	var canary []byte
+	if src.Len() != n {
+		return fmt.Errorf("cleanroom: relay task %s part %d holds %d elements, not %d", t.ID, part, src.Len(), n)
+	}
 	if err := crypto.CheckElements(got); err != nil {
 		return invalidData("part %d holds an invalid ristretto255 element (%v)", part, err)
 	}
+	ds := c.Datasets[t.Owner]
+	out := make([]byte, 0, n*store.PairSize)
+	var canary []byte
 	for i := range n {
-		e := got[i*api.TokenSize : (i+1)*api.TokenSize]
-		row := binary.LittleEndian.Uint32(rows[i*4:])
-		out = append(out, e...)
-		out = binary.LittleEndian.AppendUint32(out, row)
+		e, row := got[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
+		out = store.AppendPair(out, e, row)
 		if ds != nil && int64(row) >= ds.Rows {
-			canary = binary.LittleEndian.AppendUint32(canary, row-uint32(ds.Rows))
-			canary = append(canary, e...)
+			canary = store.AppendPair(canary, e, row-uint32(ds.Rows))
 		}
 	}
-	layerKey := partKey(fmt.Sprintf("%s%s/%d", prefixLayer, t.Upload, t.Layer+1), part)
 	release, err := r.disk.reserve(int64(len(out) + len(canary)))
 	if err != nil {
 		return err
 	}
 	defer release()
 	err = r.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set([]byte(layerKey), sealSegment(out)); err != nil {
+		if err := store.PutSegment(txn, store.Layer(t.Upload, t.Layer+1).Key(part), out); err != nil {
 			return err
 		}
-		return txn.Set([]byte(partKey(prefixTaskCanary+t.ID, part)), canary)
+		return store.PutSegment(txn, store.TaskCanaries(t.ID).Key(part), canary)
 	})
 	if err != nil {
 		return err
@@ -370,7 +370,7 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	sum := sha256.Sum256(got)
 	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
 	completed := false
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		return updateCollab(tx, collab, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
@@ -387,7 +387,7 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 			if ds == nil || ds.Upload != t.Upload {
 				return conflict("the set was replaced")
 			}
-			can, err := gatherCanary(tx.Txn, t, len(ds.Canary))
+			can, err := gatherCanary(tx.Txn.Txn, t, len(ds.Canary))
 			if err != nil {
 				return err
 			}
@@ -404,9 +404,9 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	}
 	r.metrics.elementsReencrypted.Add(float64(n))
 	if completed {
-		done := taskPrefixes(t.ID)
+		done := store.TaskData(t.ID)
 		if t.Layer >= 2 {
-			done = append(done, fmt.Sprintf("%s%s/%d/", prefixLayer, t.Upload, t.Layer))
+			done = append(done, store.Layer(t.Upload, t.Layer).Span())
 		}
 		r.forget(ctx, "completed-task/"+t.ID, done...)
 		return r.relayNext(ctx, collab, t.Owner)
@@ -414,22 +414,20 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	return nil
 }
 
+// gatherCanary collects the canary elements a task's parts returned, in
+// the order of the collaboration's canary identifiers.
 func gatherCanary(txn *badger.Txn, t *taskRecord, n int) ([][]byte, error) {
 	out := make([][]byte, n)
 	for p := range t.Parts {
-		it, err := txn.Get([]byte(partKey(prefixTaskCanary+t.ID, p)))
+		err := store.ReadSegment(txn, store.TaskCanaries(t.ID).Key(p), func(b []byte) error {
+			return store.EachPair(b, func(elem []byte, i uint32) {
+				if int(i) < n {
+					out[i] = slices.Clone(elem)
+				}
+			})
+		})
 		if err != nil {
 			return nil, err
-		}
-		b, err := it.ValueCopy(nil)
-		if err != nil {
-			return nil, err
-		}
-		for ; len(b) >= 36; b = b[36:] {
-			i := int(binary.LittleEndian.Uint32(b))
-			if i < n {
-				out[i] = slices.Clone(b[4:36])
-			}
 		}
 	}
 	for _, e := range out {
@@ -446,7 +444,7 @@ func gatherCanary(txn *badger.Txn, t *taskRecord, n int) ([][]byte, error) {
 // two loses nothing).
 func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 	var c *collabRecord
-	if err := r.db.View(func(txn *badger.Txn) (err error) { c, err = r.loadCollab(txn, collab); return }); err != nil {
+	if err := r.db.View(func(txn *badger.Txn) (err error) { c, err = loadCollab(r.txn(txn), collab); return }); err != nil {
 		return err
 	}
 	ds := c.Datasets[owner]
@@ -465,7 +463,7 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: t.ID}
 	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	refs := []audit.DataRef{{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows}}
-	return r.commit(ctx, who, act{action: actionDatasetRelay, collab: c}, d, refs, "", func(tx *stateTx) error {
+	return r.commit(ctx, who, act{action: actionDatasetRelay, collab: c}, d, refs, "", func(tx *store.Tx) error {
 		return updateCollab(tx, collab, func(c *collabRecord) error {
 			now := c.Datasets[owner]
 			if now == nil || now.Upload != ds.Upload || now.Layers != ds.Layers {
@@ -490,18 +488,12 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 func (r *Room) resumeRelays(ctx context.Context) error {
 	var pending [][2]string
 	err := r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCollab), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var c collabRecord
-			if err := it.Item().Value(func(b []byte) error { return r.decode(string(it.Item().Key()), b, &c) }); err != nil {
-				return err
-			}
+		return collabs.Scan(r.txn(txn), func(c *collabRecord) error {
 			for m := range c.Datasets {
 				pending = append(pending, [2]string{c.ID, m})
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return err

@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -28,19 +28,10 @@ import (
 // are; if the entry cannot be written, nothing is deleted.
 const abandonedAfter = 7 * 24 * time.Hour
 
-// deleteData deletes every key under the prefixes, recording it as name.
-func (r *Room) deleteData(ctx context.Context, name string, prefixes ...string) error {
+// deleteData deletes every key of the spans, recording it as name.
+func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span) error {
 	var keys [][]byte
-	err := r.db.View(func(txn *badger.Txn) error {
-		for _, p := range prefixes {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p)})
-			for it.Rewind(); it.Valid(); it.Next() {
-				keys = append(keys, it.Item().KeyCopy(nil))
-			}
-			it.Close()
-		}
-		return nil
-	})
+	err := r.db.View(func(txn *badger.Txn) (err error) { keys, err = store.Keys(txn, spans...); return })
 	if err != nil || len(keys) == 0 {
 		return err
 	}
@@ -69,18 +60,10 @@ func (r *Room) deleteData(ctx context.Context, name string, prefixes ...string) 
 
 // forget deletes data after the action that made it unreachable
 // committed. A failure costs disk space, not correctness: it is logged.
-func (r *Room) forget(ctx context.Context, name string, prefixes ...string) {
-	if err := r.deleteData(context.WithoutCancel(ctx), name, prefixes...); err != nil {
+func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
+	if err := r.deleteData(context.WithoutCancel(ctx), name, spans...); err != nil {
 		r.log.Warn("deleting unreachable data failed; it stays on disk", "what", name, "err", err)
 	}
-}
-
-func uploadPrefixes(upload string) []string {
-	return []string{prefixSegment + upload + "/", prefixLayer + upload + "/"}
-}
-
-func taskPrefixes(task string) []string {
-	return []string{prefixTask + task + "/", prefixTaskCanary + task + "/"}
 }
 
 // sweepAbandoned deletes uploads that were started a week ago or more and
@@ -89,25 +72,18 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 	var old []string
 	cutoff := r.now().Add(-abandonedAfter)
 	err := r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixUpload), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var u uploadRecord
-			if err := r.get(txn, string(it.Item().Key()), &u); err != nil {
-				return err
-			}
+		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
 			if !u.Committed && u.Started.Before(cutoff) {
 				old = append(old, u.ID)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return err
 	}
 	for _, id := range old {
-		// The upload's record goes with its high-water mark.
-		if err := r.deleteData(ctx, "abandoned-upload/"+id, append(uploadPrefixes(id), prefixUpload+id, prefixStateHW+prefixUpload+id)...); err != nil {
+		if err := r.deleteData(ctx, "abandoned-upload/"+id, append(store.UploadData(id), uploads.Span(id)...)...); err != nil {
 			return err
 		}
 	}
@@ -137,8 +113,4 @@ func (r *Room) housekeeping(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
-}
-
-func joinPrefix(collab string, run int64) string {
-	return fmt.Sprintf("%s%s/%d/", prefixJoin, collab, run)
 }

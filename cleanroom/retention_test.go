@@ -2,6 +2,8 @@ package cleanroom
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,23 +11,39 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 )
 
-func countKeys(t *testing.T, r *Room, prefix string) int {
+func countKeys(t *testing.T, r *Room, spans ...store.Span) int {
 	t.Helper()
-	n := 0
-	err := r.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
+	var keys [][]byte
+	err := r.db.View(func(txn *badger.Txn) (err error) { keys, err = store.Keys(txn, spans...); return })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return len(keys)
+}
+
+// servedTasks returns the relay tasks whose parts the room's audit log
+// says it served.
+func servedTasks(t *testing.T, r *Room) []string {
+	var ids []string
+	for i := range r.audit.Size() {
+		b, err := r.audit.Entry(context.Background(), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := audit.ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range e.Data {
+			if f := strings.Split(d.Name, "/"); len(f) == 3 && f[0] == "task" && !slices.Contains(ids, f[1]) {
+				ids = append(ids, f[1])
+			}
+		}
+	}
+	return ids
 }
 
 // TestRetention: relay tasks, intermediate layers, replaced uploads, older
@@ -37,10 +55,16 @@ func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	c, _ := r.collab("c1")
 	oldUpload := c.Datasets["alpha"].Upload
-	if n := countKeys(t, r, prefixTask); n != 0 {
-		t.Errorf("%d relay task keys left after every task completed", n)
+	tasks := servedTasks(t, r)
+	if len(tasks) < 2 {
+		t.Fatalf("%d relay tasks served", len(tasks))
 	}
-	if n := countKeys(t, r, prefixLayer+oldUpload+"/2/"); n == 0 {
+	for _, id := range tasks {
+		if n := countKeys(t, r, store.TaskData(id)...); n != 0 {
+			t.Errorf("%d keys of relay task %s left after it completed", n, id)
+		}
+	}
+	if n := countKeys(t, r, store.Layer(oldUpload, 2).Span()); n == 0 {
 		t.Error("the final layer of a set in use was deleted")
 	}
 	deletes := func() int {
@@ -63,7 +87,7 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if countKeys(t, r, prefixJoin+"c1/1/") != 0 || countKeys(t, r, prefixJoin+"c1/2/") == 0 {
+	if countKeys(t, r, store.Join("c1", 1).Span()) != 0 || countKeys(t, r, store.Join("c1", 2).Span()) == 0 {
 		t.Error("the older join was kept, or the current one deleted")
 	}
 	if _, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5}); err != nil {
@@ -74,20 +98,20 @@ func TestRetention(t *testing.T) {
 	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(200, 1700)), states["alpha"])); err != nil {
 		t.Fatal(err)
 	}
-	if n := countKeys(t, r, prefixSegment+oldUpload+"/") + countKeys(t, r, prefixLayer+oldUpload+"/"); n != 0 {
+	if n := countKeys(t, r, store.UploadData(oldUpload)...); n != 0 {
 		t.Errorf("%d keys of the replaced upload left", n)
 	}
 
 	// An upload started and abandoned goes after a week.
 	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{}, Rows: 1000, RowsPerPart: 1000, Canary: c.Datasets["alpha"].Canary})
-	if err := r.sweepAbandoned(ctx); err != nil || countKeys(t, r, prefixUpload+up.ID) != 1 {
+	if err := r.sweepAbandoned(ctx); err != nil || countKeys(t, r, uploads.Span(up.ID)...) != 2 {
 		t.Fatalf("a fresh upload was swept: %v", err)
 	}
 	r.now = func() time.Time { return time.Now().Add(abandonedAfter + time.Hour) }
 	if err := r.sweepAbandoned(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if countKeys(t, r, prefixUpload+up.ID) != 0 {
+	if countKeys(t, r, uploads.Span(up.ID)...) != 0 {
 		t.Error("an upload abandoned for a week was kept")
 	}
 	if deletes() < before+3 {

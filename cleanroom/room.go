@@ -21,6 +21,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -71,8 +72,10 @@ type Room struct {
 	inflight sync.Map
 	disk     *diskWatch
 
-	// stateKey seals the room's state records (state.go).
+	// stateKey seals the room's state records (sealer) and keys its
+	// commitments to data (dataDigest).
 	stateKey []byte
+	sealer   *store.Sealer
 
 	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
 	cache columnCache
@@ -113,7 +116,7 @@ func Init(ctx context.Context, cfg Config) (*crypto.PartnerKey, error) {
 	rec := principalRecord{ID: OperatorID, Role: policy.RoleOperator, Keys: keys, Added: r.now().UTC()}
 	_, err = r.audit.AppendTxAt(ctx, r.entry(who, actionRoomInit, "", policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}, nil, ""),
 		func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
-			return (&stateTx{Txn: txn, r: r, index: index, leaf: leaf}).put(prefixPrincipal+OperatorID, rec)
+			return principals.Put(r.stateTx(txn, index, leaf), OperatorID, &rec)
 		})
 	if err != nil {
 		return nil, err
@@ -172,7 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
-		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
+		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
 		matchMem: semaphore.NewWeighted(4)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
@@ -327,7 +330,7 @@ func (e applyError) Error() string { return e.err.Error() }
 // is applied and the request fails: an action that cannot be audited is not
 // taken. If apply fails, neither the change nor the entry is written, and
 // the request is not marked recorded: the wrapper records the refusal.
-func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(tx *stateTx) error) error {
+func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(tx *store.Tx) error) error {
 	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
 	e.EpsilonMicro, e.SpecDigest = a.spent.epsilonMicro, a.spent.specDigest
@@ -336,7 +339,7 @@ func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision,
 		_, err = r.audit.Append(ctx, e)
 	} else {
 		_, err = r.audit.AppendTxAt(ctx, e, func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
-			if err := apply(&stateTx{Txn: txn, r: r, index: index, leaf: leaf}); err != nil {
+			if err := apply(r.stateTx(txn, index, leaf)); err != nil {
 				return applyError{err}
 			}
 			return nil

@@ -17,12 +17,13 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // uploadRecord is an upload in progress or committed. Its parts are
-// segments under prefixSegment; none is part of a dataset until the commit
+// segments (store.Segments); none is part of a dataset until the commit
 // makes the upload the member's dataset, in the transaction of its audit
 // entry, so a crash mid-upload leaves nothing visible and the upload
 // resumes with the parts not yet received.
@@ -68,18 +69,12 @@ func (u *uploadRecord) view() *api.Upload {
 	return v
 }
 
-func (r *Room) loadUpload(txn *badger.Txn, collab, id string) (*uploadRecord, error) {
-	var u uploadRecord
-	if err := r.get(txn, prefixUpload+id, &u); err != nil {
-		if errors.Is(err, errNotFound) {
-			return nil, notFound("upload")
-		}
-		return nil, err
-	}
-	if u.Collab != collab {
+func loadUpload(t store.Txn, collab, id string) (*uploadRecord, error) {
+	u, err := uploads.Get(t, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && u.Collab != collab {
 		return nil, notFound("upload")
 	}
-	return &u, nil
+	return u, err
 }
 
 // startUpload opens an upload of the caller's list to collaboration id.
@@ -111,15 +106,15 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 		Parts:    int((req.Rows + int64(req.RowsPerPart) - 1) / int64(req.RowsPerPart)),
 		Received: map[int]partInfo{}, Canary: req.Canary, Started: r.now().UTC(),
 	}
-	err = r.commit(ctx, who, a, d, nil, "", func(tx *stateTx) error {
-		c, err := r.loadCollab(tx.Txn, id)
+	err = r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
+		c, err := loadCollab(tx.Txn, id)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		return tx.put(prefixUpload+u.ID, u)
+		return uploads.Put(tx, u.ID, u)
 	})
 	if err != nil {
 		return nil, err
@@ -220,7 +215,7 @@ func (r *Room) ownUpload(who *actor, collab, id string) (*collabRecord, *uploadR
 		return nil, nil, err
 	}
 	var u *uploadRecord
-	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = r.loadUpload(txn, collab, id); return }); err != nil {
+	if err := r.db.View(func(txn *badger.Txn) (err error) { u, err = loadUpload(r.txn(txn), collab, id); return }); err != nil {
 		return nil, nil, err
 	}
 	if u.Member != who.partner() {
@@ -273,7 +268,7 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	} else {
 		var seg []byte
 		seg, rows, digest, err = encodePart(body, len(u.Columns), u.RowsPerPart, blinded)
-		sealed = sealSegment(seg)
+		sealed = store.SealSegment(seg)
 	}
 	if err != nil {
 		return nil, err
@@ -286,22 +281,22 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 		return nil, err
 	}
 	defer release()
-	key := partKey(prefixSegment+id, part)
-	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - sealSize)}
+	key := store.Segments(id).Key(part)
+	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - store.SegmentSeal)}
 	// The part is named by the room's commitment to its digest, and by its
 	// rows, not its bytes: a part of one row is a token a member can make
 	// and a few values whose lengths its size would tell.
 	partRef := fmt.Sprintf("upload/%s/%d", id, part)
 	refs := []audit.DataRef{{Name: partRef, Digest: r.dataDigest(partRef, digest), Rows: int64(rows)}}
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *stateTx) error {
-		c, err := r.loadCollab(tx.Txn, collab)
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		c, err := loadCollab(tx.Txn, collab)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		u, err := r.loadUpload(tx.Txn, collab, id)
+		u, err := loadUpload(tx.Txn, collab, id)
 		if err != nil {
 			return err
 		}
@@ -311,10 +306,10 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 		u.Received[part] = info
 		// The rows, their record and the audit entry in one transaction:
 		// one sync to disk a part, and no stored part without its entry.
-		if err := tx.Set([]byte(key), sealed); err != nil {
+		if err := tx.Set(key, sealed); err != nil {
 			return err
 		}
-		return tx.put(prefixUpload+id, u)
+		return uploads.Put(tx, id, u)
 	})
 	if err != nil {
 		return nil, err
@@ -369,7 +364,7 @@ func encodePart(body io.Reader, columns, maxRows int, blinded bool) ([]byte, int
 // returns it sealed as the segment it already is: read once into place after
 // room for the seal, and its digest.
 func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int, blinded bool) ([]byte, int, string, error) {
-	buf = slices.Grow(buf[:0], sealSize+int(min(max(size, 0), api.MaxPartBytes))+1)[:sealSize]
+	buf = slices.Grow(buf[:0], store.SegmentSeal+int(min(max(size, 0), api.MaxPartBytes))+1)[:store.SegmentSeal]
 	for {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, 64<<10)
@@ -381,13 +376,13 @@ func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int
 		}
 		if err != nil {
 			var mb *http.MaxBytesError
-			if errors.As(err, &mb) || len(buf) > sealSize+api.MaxPartBytes {
+			if errors.As(err, &mb) || len(buf) > store.SegmentSeal+api.MaxPartBytes {
 				return nil, 0, "", problem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "the part is larger than the room accepts")
 			}
 			return nil, 0, "", err
 		}
 	}
-	p, err := api.ParsePart(buf[sealSize:], api.PartLimits{Columns: columns, MaxRows: maxRows})
+	p, err := api.ParsePart(buf[store.SegmentSeal:], api.PartLimits{Columns: columns, MaxRows: maxRows})
 	if err != nil {
 		return nil, 0, "", invalidData("%v", err)
 	}
@@ -396,45 +391,6 @@ func readBinaryPart(buf []byte, body io.Reader, size int64, columns, maxRows int
 			return nil, 0, "", invalidData("a token of the part is not a valid ristretto255 element (%v)", err)
 		}
 	}
-	sum := sha256.Sum256(buf[sealSize:])
-	return sealInPlace(buf), p.Rows, hex.EncodeToString(sum[:]), nil
-}
-
-// segment is a decoded upload part.
-type segment struct {
-	rows, columns int
-	tokens        []byte
-	attrs         []byte
-}
-
-func decodeSegment(b []byte) (segment, error) {
-	rows, n := binary.Uvarint(b)
-	if n <= 0 {
-		return segment{}, ErrCorruptSegment
-	}
-	b = b[n:]
-	cols, n := binary.Uvarint(b)
-	if n <= 0 || rows > uint64(len(b))/api.TokenSize {
-		return segment{}, ErrCorruptSegment
-	}
-	b = b[n:]
-	t := int(rows) * api.TokenSize
-	return segment{rows: int(rows), columns: int(cols), tokens: b[:t], attrs: b[t:]}, nil
-}
-
-// eachValue calls fn with every row's values, in order, each with its
-// column and in a buffer fn must not keep.
-func (s segment) eachValue(fn func(col int, v []byte)) error {
-	b := s.attrs
-	for range s.rows {
-		for col := range s.columns {
-			l, n := binary.Uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
-				return ErrCorruptSegment
-			}
-			fn(col, b[n:n+int(l)])
-			b = b[n+int(l):]
-		}
-	}
-	return nil
+	sum := sha256.Sum256(buf[store.SegmentSeal:])
+	return store.SealInPlace(buf), p.Rows, hex.EncodeToString(sum[:]), nil
 }

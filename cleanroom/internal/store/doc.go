@@ -1,0 +1,33 @@
+// Package store is the layout of a room's Badger database: every key family
+// the room writes, the records and formats stored under them, and how they
+// are checked when read. The room spells no key itself: it names a family
+// and an id here, and deletes through the same functions that write.
+//
+// The families, each with what one key holds:
+//
+//	principal/<id>                       Principals: a registered principal (sealed record)
+//	collab/<id>                          Collabs: a collaboration (sealed record)
+//	budget/<collab>                      Budgets: a collaboration's privacy ledger (sealed record)
+//	upload/<id>                          Uploads: an upload in progress or committed (sealed record)
+//	secret/<collab>/<to>                 Secrets: a collaboration secret sealed to one member (sealed record)
+//	policysrc/<collab>/<hash>            PolicySources: a pending or active module's source (sealed record)
+//	digestkey/<collab>                   DigestKeys: a collaboration's result-digest key (sealed, unbound)
+//	statehw/<record key>                 the high-water mark of a sealed record (Tx.Put, Check)
+//	seg/<upload>/<part>                  Segments: an upload part (segment)
+//	layer/<upload>/<layer>/<part>        Layer: a relayed set's (element, row) pairs (segment)
+//	task/<task>/<part>                   TaskParts: a relay task's shuffled elements, then their rows (segment)
+//	tcanary/<task>/<part>                TaskCanaries: the canary pairs a task's part returned (segment)
+//	join/<collab>/<run>/<part>           Join: a match run's rows, one per member a match (segment)
+//	join/<collab>/<run>/dups/<member>    Duplicates: a member's rows the run dropped (segment)
+//	jti/<issuer>/<sha256(jti)>           JTIKey: a token seen, until it expires (no value)
+//
+// Ids are principal, collaboration, upload and task names, which never
+// contain "/", and numbers; part numbers are eight decimal digits, so a
+// family's parts sort in order. The audit log keeps its own keys under
+// "audit/" (package audit), in the same database, so that a state change
+// and the entry recording it commit together.
+//
+// Sealed records (seal.go) are bound to the audit entry that wrote them
+// and MACed with a key only the room holds; segments (segment.go) carry a
+// CRC-32C against decay on disk.
+package store

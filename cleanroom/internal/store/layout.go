@@ -1,0 +1,120 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The families' prefixes. Callers never use them: they name a family and
+// an id through the functions below, which are the only places keys are
+// spelled.
+const (
+	principalPrefix    = "principal/"
+	collabPrefix       = "collab/"
+	budgetPrefix       = "budget/"
+	uploadPrefix       = "upload/"
+	secretPrefix       = "secret/"
+	policySourcePrefix = "policysrc/"
+	digestKeyPrefix    = "digestkey/"
+	highWaterPrefix    = "statehw/"
+	segmentPrefix      = "seg/"
+	layerPrefix        = "layer/"
+	taskPrefix         = "task/"
+	taskCanaryPrefix   = "tcanary/"
+	joinPrefix         = "join/"
+	jtiPrefix          = "jti/"
+)
+
+// sealedPrefixes are the families of sealed records, which Check reads.
+var sealedPrefixes = []string{principalPrefix, collabPrefix, budgetPrefix, uploadPrefix, secretPrefix, policySourcePrefix, digestKeyPrefix}
+
+// segmentPrefixes are the families of segments, which CheckSegments reads.
+var segmentPrefixes = []string{segmentPrefix, layerPrefix, taskPrefix, taskCanaryPrefix, joinPrefix}
+
+// A Span is keys deleted together: one key, or every key under a prefix.
+type Span struct {
+	key   string
+	exact bool
+}
+
+func keySpan(key string) Span       { return Span{key: key, exact: true} }
+func prefixSpan(prefix string) Span { return Span{key: prefix} }
+
+// Keys returns every key of the spans that txn holds, in span order.
+func Keys(txn *badger.Txn, spans ...Span) ([][]byte, error) {
+	var keys [][]byte
+	for _, s := range spans {
+		if s.exact {
+			switch _, err := txn.Get([]byte(s.key)); {
+			case err == nil:
+				keys = append(keys, []byte(s.key))
+			case err != badger.ErrKeyNotFound:
+				return nil, fmt.Errorf("store: reading %s: %w", s.key, err)
+			}
+			continue
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(s.key)})
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		it.Close()
+	}
+	return keys, nil
+}
+
+// Parts names the keys of one object stored in numbered parts.
+type Parts struct{ prefix string } // ends in "/"
+
+// Key returns the key of part number part.
+func (p Parts) Key(part int) []byte { return fmt.Appendf(nil, "%s%08d", p.prefix, part) }
+
+// Span returns every part, and anything else kept under the object.
+func (p Parts) Span() Span { return prefixSpan(p.prefix) }
+
+// Segments are the parts of an upload, as received.
+func Segments(upload string) Parts { return Parts{segmentPrefix + upload + "/"} }
+
+// Layer holds the pairs of an upload's set once it carries layer members'
+// keys (layer ≥ 2; layer 1 is the upload's segments).
+func Layer(upload string, layer int) Parts {
+	return Parts{fmt.Sprintf("%s%s/%d/", layerPrefix, upload, layer)}
+}
+
+// TaskParts are the parts of a relay task, offered to a member.
+func TaskParts(task string) Parts { return Parts{taskPrefix + task + "/"} }
+
+// TaskCanaries are the canary pairs found in each part a member returned.
+func TaskCanaries(task string) Parts { return Parts{taskCanaryPrefix + task + "/"} }
+
+// Join holds the join table of a collaboration's match run, and (under the
+// same prefix, so they are deleted with it) the run's Duplicates.
+func Join(collab string, run int64) Parts {
+	return Parts{fmt.Sprintf("%s%s/%d/", joinPrefix, collab, run)}
+}
+
+// Duplicates is the key of the rows of member's list that a match run
+// dropped as duplicates.
+func Duplicates(collab string, run int64, member string) []byte {
+	return []byte(Join(collab, run).prefix + "dups/" + member)
+}
+
+// UploadData is an upload's data: its segments and every layer made from
+// them.
+func UploadData(upload string) []Span {
+	return []Span{Segments(upload).Span(), prefixSpan(layerPrefix + upload + "/")}
+}
+
+// TaskData is a relay task's data: its parts and the canaries returned.
+func TaskData(task string) []Span {
+	return []Span{TaskParts(task).Span(), TaskCanaries(task).Span()}
+}
+
+// JTIKey is the key that records a token's jti as used by issuer. The jti
+// is hashed: it is the issuer's string, of any length and content.
+func JTIKey(issuer, jti string) []byte {
+	sum := sha256.Sum256([]byte(jti))
+	return []byte(jtiPrefix + issuer + "/" + hex.EncodeToString(sum[:]))
+}
