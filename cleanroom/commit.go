@@ -67,32 +67,13 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	if _, err := r.authorize(ctx, who, act{action: policy.ActionDatasetUpload, collab: c, resource: uploadResource(u.Rows)}); err != nil {
 		return nil, err
 	}
-	// Every stored part is numbered below u.Parts (putPart and declare
-	// refuse others), so all are present when as many are stored, and the
-	// digests are allocated only then: as many as the parts stored.
-	if missing := u.Parts - len(u.Received); missing > 0 {
-		return nil, conflict("parts not received yet: %d of %d (resume the upload)", missing, u.Parts)
+	digest, err := u.datasetDigest(req.Digest)
+	if err != nil {
+		return nil, err
 	}
-	digests := make([]string, u.Parts)
-	for p, info := range u.Received {
-		if p < 0 || p >= u.Parts {
-			return nil, fmt.Errorf("cleanroom: upload %s holds part %d of %d", id, p, u.Parts)
-		}
-		digests[p] = info.Digest
-	}
-	digest := api.DatasetDigest(digests)
-	if req.Digest != digest {
-		return nil, conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
-	}
-	stats := &policy.DatasetStats{Rows: u.Rows}
-	if !u.Committed {
-		prev := c.Datasets[u.Member]
-		if prev != nil && prev.Upload == id {
-			prev = nil
-		}
-		if stats.Distinct, stats.DifferenceFromPrevious, err = r.compareUpload(ctx, prev, u); err != nil {
-			return nil, err
-		}
+	stats, err := r.uploadStats(ctx, c, u)
+	if err != nil {
+		return nil, err
 	}
 	usage, err := r.readBudget(collab)
 	if err != nil {
@@ -110,61 +91,123 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 		Upload: id, Rows: u.Rows, Columns: u.Columns, Digest: digest, Kind: u.Kind, Profile: u.Profile,
 		RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1, Canary: u.Canary, Uploaded: r.now().UTC(),
 	}
-	// In blinded mode the set goes on to the next member for re-encryption:
-	// the shuffled task is written before the commit, and becomes visible
-	// with it.
+	if err := r.installDataset(ctx, who, a, d, u, ds); err != nil {
+		return nil, err
+	}
+	return ds.view(c), nil
+}
+
+// datasetDigest returns the digest of the upload's parts, if every part is
+// in and it is the digest the client computed.
+func (u *uploadRecord) datasetDigest(want string) (string, error) {
+	// Every stored part is numbered below u.Parts (putPart and declare
+	// refuse others), so all are present when as many are stored, and the
+	// digests are allocated only then: as many as the parts stored.
+	if missing := u.Parts - len(u.Received); missing > 0 {
+		return "", conflict("parts not received yet: %d of %d (resume the upload)", missing, u.Parts)
+	}
+	digests := make([]string, u.Parts)
+	for p, info := range u.Received {
+		if p < 0 || p >= u.Parts {
+			return "", fmt.Errorf("cleanroom: upload %s holds part %d of %d", u.ID, p, u.Parts)
+		}
+		digests[p] = info.Digest
+	}
+	digest := api.DatasetDigest(digests)
+	if want != digest {
+		return "", conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
+	}
+	return digest, nil
+}
+
+// uploadStats describes an upload for the policy's decision on it: its
+// rows and, until it is committed, its distinct identifiers and difference
+// from the member's current dataset.
+func (r *Room) uploadStats(ctx context.Context, c *collabRecord, u *uploadRecord) (*policy.DatasetStats, error) {
+	stats := &policy.DatasetStats{Rows: u.Rows}
+	if u.Committed {
+		return stats, nil
+	}
+	prev := c.Datasets[u.Member]
+	if prev != nil && prev.Upload == u.ID {
+		prev = nil
+	}
+	var err error
+	stats.Distinct, stats.DifferenceFromPrevious, err = r.compareUpload(ctx, prev, u)
+	return stats, err
+}
+
+// installDataset makes ds, of upload u, the member's dataset in the
+// transaction of the commit's audit entry, and deletes what it replaced: the
+// previous upload and its open relay tasks. In blinded mode the set goes on
+// to the next member for re-encryption: the shuffled task is written
+// before the commit, becomes visible with it, and goes if it fails.
+func (r *Room) installDataset(ctx context.Context, who *actor, a act, d policy.Decision, u *uploadRecord, ds *datasetRecord) error {
+	c := a.collab
 	var task *taskRecord
 	if c.Mode == api.ModeBlinded && len(c.Members) > 1 {
+		var err error
 		if task, err = r.offer(c, u.Member, ds); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	refs := []audit.DataRef{{Name: "dataset/" + id, Digest: digest, Rows: u.Rows}}
-	var replaced []store.Span // the previous upload and its open tasks
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+	refs := []audit.DataRef{{Name: "dataset/" + u.ID, Digest: ds.Digest, Rows: u.Rows}}
+	var replaced []store.Span
+	err := r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		replaced = replaced[:0]
-		if err := updateCollab(tx, collab, func(c *collabRecord) error {
+		if err := updateCollab(tx, c.ID, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
-			for tid, t := range c.Tasks {
-				if t.Owner == u.Member {
-					delete(c.Tasks, tid)
-					replaced = append(replaced, store.TaskData(tid)...)
-				}
-			}
-			if prev := c.Datasets[u.Member]; prev != nil && prev.Upload != id {
-				replaced = append(replaced, store.UploadData(prev.Upload)...)
-			}
-			if task != nil {
-				if c.Tasks == nil {
-					c.Tasks = map[string]*taskRecord{}
-				}
-				c.Tasks[task.ID] = task
-			}
-			c.Datasets[u.Member] = ds
+			replaced = append(replaced, c.replaceDataset(u.Member, ds, task)...)
 			return nil
 		}); err != nil {
 			return err
 		}
 		u.Committed = true
-		if err := uploads.Put(tx, id, u); err != nil {
+		if err := uploads.Put(tx, u.ID, u); err != nil {
 			return err
 		}
-		_, err := r.debit(tx, collab, c.budgetShares(), d.Constraints, charge{upload: u.Member, member: u.Member})
+		_, err := r.debit(tx, c.ID, c.budgetShares(), d.Constraints, charge{upload: u.Member, member: u.Member})
 		return err
 	})
+	if err != nil && task != nil {
+		r.forget(ctx, "unoffered-task/"+task.ID, store.TaskData(task.ID)...)
+	}
 	var ld ledgerDenial
 	if errors.As(err, &ld) {
-		return nil, r.refuseCharge(ctx, who, a, d, ld)
+		return r.refuseCharge(ctx, who, a, d, ld)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(replaced) > 0 {
 		r.forget(ctx, "replaced-dataset/"+u.Member, replaced...)
 	}
-	return ds.view(c), nil
+	return nil
+}
+
+// replaceDataset makes ds member's dataset, with task (if any) its open
+// relay task, and returns the data of what it replaced.
+func (c *collabRecord) replaceDataset(member string, ds *datasetRecord, task *taskRecord) []store.Span {
+	var replaced []store.Span
+	for tid, t := range c.Tasks {
+		if t.Owner == member {
+			delete(c.Tasks, tid)
+			replaced = append(replaced, store.TaskData(tid)...)
+		}
+	}
+	if prev := c.Datasets[member]; prev != nil && prev.Upload != ds.Upload {
+		replaced = append(replaced, store.UploadData(prev.Upload)...)
+	}
+	if task != nil {
+		if c.Tasks == nil {
+			c.Tasks = map[string]*taskRecord{}
+		}
+		c.Tasks[task.ID] = task
+	}
+	c.Datasets[member] = ds
+	return replaced
 }
 
 // compareUpload counts the distinct identifiers of a member's new upload

@@ -101,23 +101,60 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	if err != nil {
 		return nil, err
 	}
+	if err := r.checkMatchable(ctx, who, a, d); err != nil {
+		return nil, err
+	}
+	mr, err := r.intersect(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	total, err := r.recordMatch(ctx, who, a, d, mr)
+	if err != nil {
+		return nil, err
+	}
+	if mr.Run > 1 {
+		var older []store.Span
+		for prev := range mr.Run - 1 {
+			older = append(older, store.Join(c.ID, prev+1).Span())
+		}
+		r.forget(ctx, fmt.Sprintf("older-joins/%s", c.ID), older...)
+	}
+	r.metrics.matches.Inc()
+	rel := mr.Released
+	info := total.info(d.Constraints, c.budgetShares())
+	rel.Budget = &info
+	return &rel, nil
+}
+
+// checkMatchable refuses a match of sets not all ready, data no longer
+// allowed, or canary tokens that differ; the last is recorded as the
+// refusal it is.
+func (r *Room) checkMatchable(ctx context.Context, who *actor, a act, d policy.Decision) error {
+	c := a.collab
 	for _, m := range c.Members {
 		if ds := c.Datasets[m]; ds == nil || !ds.ready(c) {
-			return nil, conflict("the set of %s still waits for re-encryption by the other members (run cleanroom sync)", m)
+			return conflict("the set of %s still waits for re-encryption by the other members (run cleanroom sync)", m)
 		}
 	}
 	if err := dataAllowed(c, r.now()); err != nil {
-		return nil, err
+		return err
 	}
-	if m1, m2, ok := canaryMismatch(c); !ok {
-		reason := fmt.Sprintf("the canary identifiers of %s and %s do not match: they normalized differently (profile %s, kind %s) or hold different collaboration secrets", m1, m2, c.Profile, c.Kind)
-		d.Allow, d.Reasons = false, []string{reason}
-		if _, err := r.audit.Append(ctx, r.entry(who, a.action, c.ID, d, nil, "")); err != nil {
-			return nil, r.auditFailed(err)
-		}
-		return nil, &api.Problem{Type: api.ProblemCanaryMismatch, Title: "the members' canary identifiers do not match", Detail: reason, Status: http.StatusConflict}
+	m1, m2, ok := canaryMismatch(c)
+	if ok {
+		return nil
 	}
+	reason := fmt.Sprintf("the canary identifiers of %s and %s do not match: they normalized differently (profile %s, kind %s) or hold different collaboration secrets", m1, m2, c.Profile, c.Kind)
+	d.Allow, d.Reasons = false, []string{reason}
+	if _, err := r.audit.Append(ctx, r.entry(who, a.action, c.ID, d, nil, "")); err != nil {
+		return r.auditFailed(err)
+	}
+	return &api.Problem{Type: api.ProblemCanaryMismatch, Title: "the members' canary identifiers do not match", Detail: reason, Status: http.StatusConflict}
+}
 
+// intersect runs the matcher over the members' sets and stores the join of
+// the next run, under keys nothing reads until recordMatch commits it. The
+// record it returns has everything but what is released.
+func (r *Room) intersect(ctx context.Context, c *collabRecord) (*matchRecord, error) {
 	// What a match may write on the data directory's disk: its spill files
 	// (about 36 bytes a token) and its join, reserved before it starts.
 	var need int64
@@ -151,19 +188,28 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 		return nil, fmt.Errorf("cleanroom: matching: %w", err)
 	}
 	mr := &matchRecord{Run: run, At: r.now().UTC(), Matched: res.Matches, Rows: map[string]int64{}, Distinct: map[string]int64{},
-		Uploads: map[string]string{}, Parts: jw.written}
-	refs := make([]audit.DataRef, 0, len(c.Members)+1)
+		Uploads: map[string]string{}, Parts: jw.written, JoinDigest: hex.EncodeToString(jw.h.Sum(nil))}
 	for i, m := range c.Members {
-		ds := c.Datasets[m]
 		mr.Rows[m] = res.Sets[i].Rows
 		mr.Distinct[m] = res.Sets[i].Rows - res.Sets[i].Duplicates
-		mr.Uploads[m] = ds.Upload
+		mr.Uploads[m] = c.Datasets[m].Upload
+	}
+	return mr, nil
+}
+
+// recordMatch releases a match run's noisy figures and, with its audit
+// entry and charge, makes it the collaboration's latest, unless a member
+// replaced its dataset meanwhile. A join the ledger refuses is deleted.
+func (r *Room) recordMatch(ctx context.Context, who *actor, a act, d policy.Decision, mr *matchRecord) (budgetRecord, error) {
+	c := a.collab
+	refs := make([]audit.DataRef, 0, len(c.Members)+1)
+	for _, m := range c.Members {
+		ds := c.Datasets[m]
 		refs = append(refs, audit.DataRef{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows})
 	}
-	mr.JoinDigest = hex.EncodeToString(jw.h.Sum(nil))
-	// The join is named by its digest, not its size: the exact overlap
-	// stays inside the room.
-	joinRef := joinRef(c.ID, run)
+	// The join is named by the room's commitment to its digest, not its
+	// size: the exact overlap stays inside the room.
+	joinRef := joinRef(c.ID, mr.Run)
 	refs = append(refs, audit.DataRef{Name: joinRef, Digest: r.dataDigest(joinRef, mr.JoinDigest)})
 	ch := charge{match: true, member: who.partner()}
 	var eps float64
@@ -175,12 +221,12 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	out, _ := json.Marshal(mr.Released)
 	digest, err := r.resultDigest(ctx, c.ID, out)
 	if err != nil {
-		return nil, err
+		return budgetRecord{}, err
 	}
 	a.spent.epsilonMicro = ch.epsilon
 	var total budgetRecord
 	err = r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
-		if err := updateCollab(tx, collab, func(c *collabRecord) error {
+		if err := updateCollab(tx, c.ID, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
 			}
@@ -189,34 +235,20 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 					return conflict("a member replaced its dataset during the match; match again")
 				}
 			}
-			c.Match, c.Runs = mr, run
+			c.Match, c.Runs = mr, mr.Run
 			return nil
 		}); err != nil {
 			return err
 		}
-		total, err = r.debit(tx, collab, c.budgetShares(), d.Constraints, ch)
+		total, err = r.debit(tx, c.ID, c.budgetShares(), d.Constraints, ch)
 		return err
 	})
 	var ld ledgerDenial
 	if errors.As(err, &ld) {
-		r.forget(ctx, fmt.Sprintf("refused-join/%s", c.ID), store.Join(c.ID, run).Span())
-		return nil, r.refuseCharge(ctx, who, a, d, ld)
+		r.forget(ctx, fmt.Sprintf("refused-join/%s", c.ID), store.Join(c.ID, mr.Run).Span())
+		return budgetRecord{}, r.refuseCharge(ctx, who, a, d, ld)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if run > 1 {
-		var older []store.Span
-		for prev := range run - 1 {
-			older = append(older, store.Join(c.ID, prev+1).Span())
-		}
-		r.forget(ctx, fmt.Sprintf("older-joins/%s", c.ID), older...)
-	}
-	r.metrics.matches.Inc()
-	rel := mr.Released
-	info := total.info(d.Constraints, c.budgetShares())
-	rel.Budget = &info
-	return &rel, nil
+	return total, err
 }
 
 // joinRef names a match run's join in the audit log (by the room's

@@ -41,38 +41,10 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if c.Match == nil {
 		return nil, conflict("no match has run yet")
 	}
-	ch := charge{query: true, member: who.partner()}
-	var eps, delta float64
-	if !c.Settings.NoiseOff {
-		// What the query spends is what it is charged, to the unit.
-		ch.epsilon = epsilonUnits(spec.Epsilon)
-		eps = float64(ch.epsilon) / unitsPerEpsilon
-		if shape.SelectsPartitions {
-			delta = d.Constraints.DeltaPerQuery
-			ch.delta = deltaUnits(delta)
-		}
-	}
-	plan, err := r.plan(c, spec, d.Constraints.MinGroupSize, eps, delta)
+	ch, eps, delta := queryCharge(c, who, shape, d.Constraints, spec.Epsilon)
+	res, err := r.runQuery(ctx, c, spec, d.Constraints.MinGroupSize, eps, delta)
 	if err != nil {
 		return nil, err
-	}
-	out, err := analytics.Run(ctx, plan)
-	if errors.Is(err, analytics.ErrPlan) {
-		return nil, badRequest("%v", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	res := &api.QueryResult{Columns: out.Columns, Rows: out.Rows, Partitions: api.PartitionsSelected,
-		ClustersWithheld: out.ClustersWithheld, MinGroup: plan.MinGroup, Epsilon: eps, Delta: delta, Noise: !c.Settings.NoiseOff}
-	if out.Declared {
-		res.Partitions, res.Withheld = api.PartitionsDeclared, &out.Withheld
-	}
-	if res.Rows == nil {
-		res.Rows = [][]any{}
-	}
-	for _, cl := range out.Clusters {
-		res.Clusters = append(res.Clusters, api.Cluster{Centroid: cl.Centroid, Size: cl.Size})
 	}
 	body, _ := json.Marshal(res)
 	digest, err := r.resultDigest(ctx, c.ID, body)
@@ -110,5 +82,48 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	}
 	res.Budget = total.info(d.Constraints, c.budgetShares())
 	r.metrics.queries.Inc()
+	return res, nil
+}
+
+// queryCharge is what a query is charged, and the epsilon and delta it
+// spends: exactly what it is charged, to the unit (nothing with noise off).
+func queryCharge(c *collabRecord, who *actor, shape *policy.QueryShape, k policy.Constraints, epsilon float64) (ch charge, eps, delta float64) {
+	ch = charge{query: true, member: who.partner()}
+	if c.Settings.NoiseOff {
+		return ch, 0, 0
+	}
+	ch.epsilon = epsilonUnits(epsilon)
+	eps = float64(ch.epsilon) / unitsPerEpsilon
+	if shape.SelectsPartitions {
+		delta = k.DeltaPerQuery
+		ch.delta = deltaUnits(delta)
+	}
+	return ch, eps, delta
+}
+
+// runQuery computes a query's result on the collaboration's latest join.
+func (r *Room) runQuery(ctx context.Context, c *collabRecord, spec api.QuerySpec, minGroup int, eps, delta float64) (*api.QueryResult, error) {
+	plan, err := r.plan(c, spec, minGroup, eps, delta)
+	if err != nil {
+		return nil, err
+	}
+	out, err := analytics.Run(ctx, plan)
+	if errors.Is(err, analytics.ErrPlan) {
+		return nil, badRequest("%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &api.QueryResult{Columns: out.Columns, Rows: out.Rows, Partitions: api.PartitionsSelected,
+		ClustersWithheld: out.ClustersWithheld, MinGroup: plan.MinGroup, Epsilon: eps, Delta: delta, Noise: !c.Settings.NoiseOff}
+	if out.Declared {
+		res.Partitions, res.Withheld = api.PartitionsDeclared, &out.Withheld
+	}
+	if res.Rows == nil {
+		res.Rows = [][]any{}
+	}
+	for _, cl := range out.Clusters {
+		res.Clusters = append(res.Clusters, api.Cluster{Centroid: cl.Centroid, Size: cl.Size})
+	}
 	return res, nil
 }

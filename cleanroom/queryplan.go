@@ -127,125 +127,151 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float
 	for i := range 8 {
 		p.Seed = p.Seed<<8 | uint64(c.Match.JoinDigest[i])
 	}
-	ref := func(name string) (analytics.Ref, error) {
-		member, col, ok := strings.Cut(name, ".")
-		set := slices.Index(c.Members, member)
-		if !ok || set < 0 || c.Datasets[member] == nil {
-			return analytics.Ref{}, badRequest("columns are named member.column, after a member that uploaded")
-		}
-		ds := c.Datasets[member]
-		if ds.Upload != c.Match.Uploads[member] {
-			return analytics.Ref{}, conflict("the dataset of %s changed since the match; match again", member)
-		}
-		i := slices.Index(ds.Columns, col)
-		if i < 0 {
-			return analytics.Ref{}, badRequest("the dataset of %s has no column %s", member, col)
-		}
-		cl, err := r.column(ds, i)
-		return analytics.Ref{Member: set, Col: cl, Name: name}, err
-	}
-	bounded := func(name string) (analytics.Bounded, error) {
-		rf, err := ref(name)
-		if err != nil {
-			return analytics.Bounded{}, err
-		}
-		b, ok := c.Settings.Bounds[name]
-		if !ok {
-			return analytics.Bounded{}, badRequest("%s has no declared bounds in this collaboration: sums, averages, clusters and numeric filters need them", name)
-		}
-		return analytics.Bounded{Ref: rf, Lo: b[0], Hi: b[1]}, nil
-	}
+	pl := planner{r: r, c: c}
 	for _, g := range spec.GroupBy {
-		rf, err := ref(g)
+		rf, err := pl.ref(g)
 		if err != nil {
 			return nil, err
 		}
 		p.GroupBy = append(p.GroupBy, analytics.Group{Ref: rf, Domain: c.Settings.Domains[g]})
 	}
 	for _, f := range spec.Filters {
-		var keep []bool
-		if numericOp(f.Op) {
-			b, err := bounded(f.Column)
-			if err != nil {
-				return nil, err
-			}
-			keep, err = compareCodes(b, f)
-			if err != nil {
-				return nil, err
-			}
-			p.Filters = append(p.Filters, analytics.Filter{Ref: b.Ref, Keep: keep})
-			continue
-		}
-		rf, err := ref(f.Column)
+		pf, err := pl.filter(f)
 		if err != nil {
 			return nil, err
 		}
-		if keep, err = matchCodes(rf.Col, f); err != nil {
-			return nil, err
-		}
-		p.Filters = append(p.Filters, analytics.Filter{Ref: rf, Keep: keep})
+		p.Filters = append(p.Filters, pf)
 	}
 	for _, m := range spec.Metrics {
-		pm := analytics.Metric{Kind: m.Kind}
-		switch m.Kind {
-		case api.MetricSum, api.MetricAvg:
-			if pm.Column, err = bounded(m.Column); err != nil {
-				return nil, err
-			}
-		case api.MetricMatchRate:
-			pm.Member = slices.Index(c.Members, m.Member)
-			if pm.Member < 0 || c.Datasets[m.Member] == nil {
-				return nil, badRequest("match_rate names a member of the collaboration")
-			}
-			pm.MemberRows = int(c.Datasets[m.Member].Rows)
-			// The denominator counts distinct identifiers, each at its
-			// first row: the rows the match dropped as duplicates are not.
-			if pm.Duplicates, err = r.duplicates(c, m.Member); err != nil {
-				return nil, err
-			}
-		case api.MetricROI:
-			for _, rv := range m.Revenue {
-				b, err := bounded(rv)
-				if err != nil {
-					return nil, err
-				}
-				pm.Revenue = append(pm.Revenue, b)
-			}
-			if m.Cost == nil {
-				return nil, badRequest("roi needs a cost: a value or a column")
-			}
-			pm.CostValue = m.Cost.Value
-			if m.Cost.Column != "" {
-				b, err := bounded(m.Cost.Column)
-				if err != nil {
-					return nil, err
-				}
-				pm.Cost = &b
-			}
-		case api.MetricLift:
-			if pm.Exposed, err = ref(m.Exposed); err != nil {
-				return nil, err
-			}
-			if pm.Converted, err = ref(m.Converted); err != nil {
-				return nil, err
-			}
+		pm, err := pl.metric(m)
+		if err != nil {
+			return nil, err
 		}
 		p.Metrics = append(p.Metrics, pm)
 	}
-	if km := spec.KMeans; km != nil {
-		p.KMeans = &analytics.KMeans{K: km.K, Iterations: km.Iterations}
-		if p.KMeans.Iterations == 0 {
-			p.KMeans.Iterations = 5
-		}
-		for _, col := range km.Columns {
-			b, err := bounded(col)
-			if err != nil {
-				return nil, err
-			}
-			p.KMeans.Columns = append(p.KMeans.Columns, b)
+	if spec.KMeans != nil {
+		if p.KMeans, err = pl.kmeans(spec.KMeans); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// planner resolves a spec's parts against one collaboration.
+type planner struct {
+	r *Room
+	c *collabRecord
+}
+
+// ref resolves a column named member.column of the matched datasets.
+func (pl planner) ref(name string) (analytics.Ref, error) {
+	c := pl.c
+	member, col, ok := strings.Cut(name, ".")
+	set := slices.Index(c.Members, member)
+	if !ok || set < 0 || c.Datasets[member] == nil {
+		return analytics.Ref{}, badRequest("columns are named member.column, after a member that uploaded")
+	}
+	ds := c.Datasets[member]
+	if ds.Upload != c.Match.Uploads[member] {
+		return analytics.Ref{}, conflict("the dataset of %s changed since the match; match again", member)
+	}
+	i := slices.Index(ds.Columns, col)
+	if i < 0 {
+		return analytics.Ref{}, badRequest("the dataset of %s has no column %s", member, col)
+	}
+	cl, err := pl.r.column(ds, i)
+	return analytics.Ref{Member: set, Col: cl, Name: name}, err
+}
+
+// bounded resolves a column with its declared bounds.
+func (pl planner) bounded(name string) (analytics.Bounded, error) {
+	rf, err := pl.ref(name)
+	if err != nil {
+		return analytics.Bounded{}, err
+	}
+	b, ok := pl.c.Settings.Bounds[name]
+	if !ok {
+		return analytics.Bounded{}, badRequest("%s has no declared bounds in this collaboration: sums, averages, clusters and numeric filters need them", name)
+	}
+	return analytics.Bounded{Ref: rf, Lo: b[0], Hi: b[1]}, nil
+}
+
+// filter resolves a filter to the codes of its column it keeps.
+func (pl planner) filter(f api.Filter) (analytics.Filter, error) {
+	if numericOp(f.Op) {
+		b, err := pl.bounded(f.Column)
+		if err != nil {
+			return analytics.Filter{}, err
+		}
+		keep, err := compareCodes(b, f)
+		return analytics.Filter{Ref: b.Ref, Keep: keep}, err
+	}
+	rf, err := pl.ref(f.Column)
+	if err != nil {
+		return analytics.Filter{}, err
+	}
+	keep, err := matchCodes(rf.Col, f)
+	return analytics.Filter{Ref: rf, Keep: keep}, err
+}
+
+// metric resolves a metric's columns.
+func (pl planner) metric(m api.Metric) (analytics.Metric, error) {
+	c := pl.c
+	pm := analytics.Metric{Kind: m.Kind}
+	var err error
+	switch m.Kind {
+	case api.MetricSum, api.MetricAvg:
+		pm.Column, err = pl.bounded(m.Column)
+	case api.MetricMatchRate:
+		pm.Member = slices.Index(c.Members, m.Member)
+		if pm.Member < 0 || c.Datasets[m.Member] == nil {
+			return pm, badRequest("match_rate names a member of the collaboration")
+		}
+		pm.MemberRows = int(c.Datasets[m.Member].Rows)
+		// The denominator counts distinct identifiers, each at its first
+		// row: the rows the match dropped as duplicates are not.
+		pm.Duplicates, err = pl.r.duplicates(c, m.Member)
+	case api.MetricROI:
+		for _, rv := range m.Revenue {
+			b, err := pl.bounded(rv)
+			if err != nil {
+				return pm, err
+			}
+			pm.Revenue = append(pm.Revenue, b)
+		}
+		if m.Cost == nil {
+			return pm, badRequest("roi needs a cost: a value or a column")
+		}
+		pm.CostValue = m.Cost.Value
+		if m.Cost.Column != "" {
+			b, err := pl.bounded(m.Cost.Column)
+			if err != nil {
+				return pm, err
+			}
+			pm.Cost = &b
+		}
+	case api.MetricLift:
+		if pm.Exposed, err = pl.ref(m.Exposed); err == nil {
+			pm.Converted, err = pl.ref(m.Converted)
+		}
+	}
+	return pm, err
+}
+
+// kmeans resolves a kmeans profile's bounded columns.
+func (pl planner) kmeans(km *api.KMeans) (*analytics.KMeans, error) {
+	out := &analytics.KMeans{K: km.K, Iterations: km.Iterations}
+	if out.Iterations == 0 {
+		out.Iterations = 5
+	}
+	for _, col := range km.Columns {
+		b, err := pl.bounded(col)
+		if err != nil {
+			return nil, err
+		}
+		out.Columns = append(out.Columns, b)
+	}
+	return out, nil
 }
 
 func numericOp(op string) bool { return op == "lt" || op == "le" || op == "gt" || op == "ge" }

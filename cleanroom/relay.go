@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -31,39 +30,6 @@ import (
 
 // taskPartSize is how many elements one relay part holds (2 MiB).
 const taskPartSize = 65536
-
-// datasetRecord is a member's committed dataset in a collaboration.
-type datasetRecord struct {
-	Upload      string    `json:"upload"`
-	Rows        int64     `json:"rows"` // data rows; rows >= Rows are canaries
-	Columns     []string  `json:"columns"`
-	Digest      string    `json:"digest"`
-	Kind        string    `json:"kind"`
-	Profile     string    `json:"profile"`
-	RowsPerPart int       `json:"rows_per_part"`
-	Parts       int       `json:"parts"`
-	Uploaded    time.Time `json:"uploaded"`
-	// Layers is how many members' keys the set carries. Layer 1 is the
-	// upload's segments; layer L > 1 is store.Layer(upload, L), in
-	// LayerParts parts of (element, row) pairs.
-	Layers     int `json:"layers"`
-	LayerParts int `json:"layer_parts,omitempty"`
-	// Canary holds the canary tokens of the current layer, in the order of
-	// CanaryIdentifiers.
-	Canary [][]byte `json:"canary"`
-}
-
-func (d *datasetRecord) ready(c *collabRecord) bool {
-	return c.Mode == api.ModeHashed || d.Layers >= len(c.Members)
-}
-
-func (d *datasetRecord) view(c *collabRecord) *api.Dataset {
-	if d == nil {
-		return nil
-	}
-	return &api.Dataset{Upload: d.Upload, Rows: d.Rows, Columns: d.Columns, Digest: d.Digest, Kind: d.Kind,
-		Profile: d.Profile, Layers: d.Layers, Ready: d.ready(c), Uploaded: d.Uploaded}
-}
 
 // taskRecord asks Member to re-encrypt Owner's set, which carries Layer keys.
 type taskRecord struct {
@@ -106,92 +72,6 @@ func nextMember(c *collabRecord, owner string, layers int) string {
 		return others[layers-1]
 	}
 	return ""
-}
-
-// layerReader streams the (element, row) pairs of a dataset's current
-// layer, one stored part at a time; with canaries, the canary rows are
-// included. It is a matcher.Reader.
-type layerReader struct {
-	r        *Room
-	ds       *datasetRecord
-	canaries bool
-	part     int // next stored part to load
-	buf      []matcher.Pair
-	pos      int
-	done     bool
-}
-
-func (r *Room) newLayerReader(ds *datasetRecord, canaries bool) *layerReader {
-	return &layerReader{r: r, ds: ds, canaries: canaries, buf: make([]matcher.Pair, 0, taskPartSize)}
-}
-
-// Read implements matcher.Reader.
-func (l *layerReader) Read(dst []matcher.Pair) (int, error) {
-	for l.pos == len(l.buf) {
-		if l.done {
-			return 0, io.EOF
-		}
-		if err := l.load(); err != nil {
-			return 0, err
-		}
-	}
-	n := copy(dst, l.buf[l.pos:])
-	l.pos += n
-	return n, nil
-}
-
-func (l *layerReader) load() error {
-	l.buf, l.pos = l.buf[:0], 0
-	ds := l.ds
-	if ds.Layers > 1 {
-		if l.part == ds.LayerParts {
-			l.done = true
-			return nil
-		}
-		l.part++
-		return l.r.withSegment(store.Layer(ds.Upload, ds.Layers).Key(l.part-1), func(b []byte) error {
-			return store.EachPair(b, func(elem []byte, row uint32) {
-				if l.canaries || int64(row) < ds.Rows {
-					pr := matcher.Pair{Row: row}
-					copy(pr.Token[:], elem)
-					l.buf = append(l.buf, pr)
-				}
-			})
-		})
-	}
-	if l.part == ds.Parts {
-		// The first layer's canaries come with the upload, after its rows.
-		if l.canaries {
-			for i, t := range ds.Canary {
-				var pr matcher.Pair
-				copy(pr.Token[:], t)
-				pr.Row = uint32(ds.Rows) + uint32(i)
-				l.buf = append(l.buf, pr)
-			}
-		}
-		l.done = true
-		return nil
-	}
-	base := uint32(l.part * ds.RowsPerPart)
-	l.part++
-	return l.r.withSegment(store.Segments(ds.Upload).Key(l.part-1), func(b []byte) error {
-		p, err := store.DecodePart(b)
-		if err != nil {
-			return err
-		}
-		for i := range p.Rows {
-			pr := matcher.Pair{Row: base + uint32(i)}
-			copy(pr.Token[:], p.Token(i))
-			l.buf = append(l.buf, pr)
-		}
-		return nil
-	})
-}
-
-// withSegment reads and checks one stored segment and calls fn with it in
-// place (store.ReadSegment): b is valid only during fn.
-func (r *Room) withSegment(key []byte, fn func(b []byte) error) error {
-	return r.db.View(func(txn *badger.Txn) error { return store.ReadSegment(txn, key, fn) })
 }
 
 // offer writes owner's set, shuffled, as a relay task for the next member
@@ -333,21 +213,53 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 		return invalidData("part %d must be exactly %d elements of 32 bytes", part, n)
 	}
 	got = got[:k]
+	if err := crypto.CheckElements(got); err != nil {
+		return invalidData("part %d holds an invalid ristretto255 element (%v)", part, err)
+	}
+	if err := r.storeReencrypted(c.Datasets[t.Owner], t, part, got); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(got)
+	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
+	completed := false
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		return updateCollab(tx, collab, func(c *collabRecord) (err error) {
+			completed, err = r.partDone(tx, c, id, part)
+			return err
+		})
+	})
+	if err != nil {
+		return err
+	}
+	r.metrics.elementsReencrypted.Add(float64(n))
+	if !completed {
+		return nil
+	}
+	done := store.TaskData(t.ID)
+	if t.Layer >= 2 {
+		done = append(done, store.Layer(t.Upload, t.Layer).Span())
+	}
+	r.forget(ctx, "completed-task/"+t.ID, done...)
+	return r.relayNext(ctx, collab, t.Owner)
+}
+
+// storeReencrypted stores the elements a member returned for part of task
+// t as that part of the set's next layer, each at the row the task kept for
+// it, and the canaries among them. Nothing reads either until the task
+// completes.
+func (r *Room) storeReencrypted(ds *datasetRecord, t *taskRecord, part int, elems []byte) error {
 	src, err := r.readTaskPart(t, part)
 	if err != nil {
 		return err
 	}
+	n := len(elems) / api.TokenSize
 	if src.Len() != n {
 		return fmt.Errorf("cleanroom: relay task %s part %d holds %d elements, not %d", t.ID, part, src.Len(), n)
 	}
-	if err := crypto.CheckElements(got); err != nil {
-		return invalidData("part %d holds an invalid ristretto255 element (%v)", part, err)
-	}
-	ds := c.Datasets[t.Owner]
 	out := make([]byte, 0, n*store.PairSize)
 	var canary []byte
 	for i := range n {
-		e, row := got[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
+		e, row := elems[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
 		out = store.AppendPair(out, e, row)
 		if ds != nil && int64(row) >= ds.Rows {
 			canary = store.AppendPair(canary, e, row-uint32(ds.Rows))
@@ -358,60 +270,41 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 		return err
 	}
 	defer release()
-	err = r.db.Update(func(txn *badger.Txn) error {
+	return r.db.Update(func(txn *badger.Txn) error {
 		if err := store.PutSegment(txn, store.Layer(t.Upload, t.Layer+1).Key(part), out); err != nil {
 			return err
 		}
 		return store.PutSegment(txn, store.TaskCanaries(t.ID).Key(part), canary)
 	})
+}
+
+// partDone marks part of task id done in c and, once every part is, makes
+// the layer it built the set's current one and closes the task.
+func (r *Room) partDone(tx *store.Tx, c *collabRecord, id string, part int) (completed bool, err error) {
+	if err := dataAllowed(c, r.now()); err != nil {
+		return false, err
+	}
+	t := c.Tasks[id]
+	if t == nil {
+		return false, conflict("the task is no longer open (the set was replaced)")
+	}
+	t.Done[part] = true
+	if len(t.Done) < t.Parts {
+		return false, nil
+	}
+	ds := c.Datasets[t.Owner]
+	if ds == nil || ds.Upload != t.Upload {
+		return false, conflict("the set was replaced")
+	}
+	can, err := gatherCanary(tx.Txn.Txn, t, len(ds.Canary))
 	if err != nil {
-		return err
+		return false, err
 	}
-	sum := sha256.Sum256(got)
-	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
-	completed := false
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
-		return updateCollab(tx, collab, func(c *collabRecord) error {
-			if err := dataAllowed(c, r.now()); err != nil {
-				return err
-			}
-			t := c.Tasks[id]
-			if t == nil {
-				return conflict("the task is no longer open (the set was replaced)")
-			}
-			t.Done[part] = true
-			if len(t.Done) < t.Parts {
-				return nil
-			}
-			ds := c.Datasets[t.Owner]
-			if ds == nil || ds.Upload != t.Upload {
-				return conflict("the set was replaced")
-			}
-			can, err := gatherCanary(tx.Txn.Txn, t, len(ds.Canary))
-			if err != nil {
-				return err
-			}
-			ds.Canary = can
-			ds.Layers = t.Layer + 1
-			ds.LayerParts = t.Parts
-			delete(c.Tasks, id)
-			completed = true
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	r.metrics.elementsReencrypted.Add(float64(n))
-	if completed {
-		done := store.TaskData(t.ID)
-		if t.Layer >= 2 {
-			done = append(done, store.Layer(t.Upload, t.Layer).Span())
-		}
-		r.forget(ctx, "completed-task/"+t.ID, done...)
-		return r.relayNext(ctx, collab, t.Owner)
-	}
-	return nil
+	ds.Canary = can
+	ds.Layers = t.Layer + 1
+	ds.LayerParts = t.Parts
+	delete(c.Tasks, id)
+	return true, nil
 }
 
 // gatherCanary collects the canary elements a task's parts returned, in

@@ -130,24 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.MatchMemory <= 0 {
-		cfg.MatchMemory = 1 << 30
-	}
-	if cfg.TempDir == "" {
-		cfg.TempDir = string(cfg.Dir)
-	}
-	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
-	}
+	cfg = cfg.withDefaults()
 	stateKey, err := stateKeyFrom(id.key.Seed())
 	if err != nil {
 		return nil, err
@@ -173,7 +156,6 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		db.Close()
 		return nil, err
 	}
-	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
 		matchMem: semaphore.NewWeighted(4)}
@@ -186,17 +168,11 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		return nil, stateMismatch(problems)
 	}
 	r.metrics = newMetrics(cfg.Registry, r)
-	if err := r.loadPolicies(ctx); err != nil {
-		r.Close()
-		return nil, err
-	}
-	if err := r.resumeRelays(ctx); err != nil {
-		r.Close()
-		return nil, err
-	}
-	if err := r.sweepAbandoned(ctx); err != nil {
-		r.Close()
-		return nil, err
+	for _, resume := range []func(context.Context) error{r.loadPolicies, r.resumeRelays, r.sweepAbandoned} {
+		if err := resume(ctx); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	hctx, stop := context.WithCancel(context.Background())
 	r.stopHousekeeping = stop
@@ -204,6 +180,30 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	go func() { defer r.housekept.Done(); r.housekeeping(hctx, time.Hour) }()
 	go func() { defer r.housekept.Done(); r.recordAuthFailures(hctx, cfg.AuthFailures.Interval) }()
 	return r, nil
+}
+
+// withDefaults fills in what cfg leaves out.
+func (cfg Config) withDefaults() Config {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.MatchMemory <= 0 {
+		cfg.MatchMemory = 1 << 30
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = string(cfg.Dir)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	cfg.AuthFailures = cfg.AuthFailures.withDefaults()
+	return cfg
 }
 
 // Close stops the housekeeping, records the failed authentications not

@@ -240,40 +240,47 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 	if u.Committed {
 		return nil, conflict("the upload is committed")
 	}
-	parts := u.Parts
-	if u.Rows == 0 {
-		// Undeclared rows are bounded by the policy's list size already.
-		limit := maxListRows(len(u.Canary))
-		if m := d.Constraints.MaxListSize; m > 0 {
-			limit = min(limit, m)
-		}
-		parts = int((limit + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
+	if n := u.maxParts(d.Constraints); part < 0 || part >= n {
+		return nil, badRequest("part numbers run from 0 to %d", n-1)
 	}
-	if part < 0 || part >= parts {
-		return nil, badRequest("part numbers run from 0 to %d", parts-1)
-	}
-	want := u.partRows(part)
-	blinded := c.Mode == api.ModeBlinded
-	var sealed []byte
-	var rows int
-	var digest string
 	if contentType == api.PartContentType {
 		buf, _ := r.partBufs.Get().(*[]byte)
 		if buf == nil {
 			buf = new([]byte)
 		}
 		defer r.partBufs.Put(buf) // once the part is stored, or refused
-		sealed, rows, digest, err = readBinaryPart(*buf, body, size, len(u.Columns), u.RowsPerPart, blinded)
+		sealed, rows, digest, err := readBinaryPart(*buf, body, size, len(u.Columns), u.RowsPerPart, c.Mode == api.ModeBlinded)
 		*buf = sealed
-	} else {
-		var seg []byte
-		seg, rows, digest, err = encodePart(body, len(u.Columns), u.RowsPerPart, blinded)
-		sealed = store.SealSegment(seg)
+		if err != nil {
+			return nil, err
+		}
+		return r.storePart(ctx, who, a, d, u, part, sealed, rows, digest)
 	}
+	seg, rows, digest, err := encodePart(body, len(u.Columns), u.RowsPerPart, c.Mode == api.ModeBlinded)
 	if err != nil {
 		return nil, err
 	}
-	if want > 0 && rows != want || rows == 0 {
+	return r.storePart(ctx, who, a, d, u, part, store.SealSegment(seg), rows, digest)
+}
+
+// maxParts is how many parts the upload may have: as declared, or, for
+// rows not declared, as many as the policy's largest list fills.
+func (u *uploadRecord) maxParts(k policy.Constraints) int {
+	if u.Rows != 0 {
+		return u.Parts
+	}
+	limit := maxListRows(len(u.Canary))
+	if m := k.MaxListSize; m > 0 {
+		limit = min(limit, m)
+	}
+	return int((limit + int64(u.RowsPerPart) - 1) / int64(u.RowsPerPart))
+}
+
+// storePart stores a part read and checked, sealed, with the upload's
+// record and the audit entry in one transaction: one sync to disk a part,
+// and no stored part without its entry.
+func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decision, u *uploadRecord, part int, sealed []byte, rows int, digest string) (*api.PartReceipt, error) {
+	if want := u.partRows(part); want > 0 && rows != want || rows == 0 {
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
 	release, err := r.disk.reserve(int64(len(sealed)))
@@ -281,22 +288,21 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 		return nil, err
 	}
 	defer release()
-	key := store.Segments(id).Key(part)
 	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - store.SegmentSeal)}
 	// The part is named by the room's commitment to its digest, and by its
 	// rows, not its bytes: a part of one row is a token a member can make
 	// and a few values whose lengths its size would tell.
-	partRef := fmt.Sprintf("upload/%s/%d", id, part)
+	partRef := fmt.Sprintf("upload/%s/%d", u.ID, part)
 	refs := []audit.DataRef{{Name: partRef, Digest: r.dataDigest(partRef, digest), Rows: int64(rows)}}
 	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
-		c, err := loadCollab(tx.Txn, collab)
+		c, err := loadCollab(tx.Txn, u.Collab)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		u, err := loadUpload(tx.Txn, collab, id)
+		u, err := loadUpload(tx.Txn, u.Collab, u.ID)
 		if err != nil {
 			return err
 		}
@@ -304,12 +310,10 @@ func (r *Room) putPart(ctx context.Context, who *actor, collab, id string, part 
 			return conflict("the upload is committed")
 		}
 		u.Received[part] = info
-		// The rows, their record and the audit entry in one transaction:
-		// one sync to disk a part, and no stored part without its entry.
-		if err := tx.Set(key, sealed); err != nil {
+		if err := tx.Set(store.Segments(u.ID).Key(part), sealed); err != nil {
 			return err
 		}
-		return uploads.Put(tx, id, u)
+		return uploads.Put(tx, u.ID, u)
 	})
 	if err != nil {
 		return nil, err

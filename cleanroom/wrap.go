@@ -87,104 +87,126 @@ func (r *Room) wrap(rt route) http.Handler {
 	if deadline <= 0 {
 		deadline = deadlineWrite
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		start := time.Now()
-		id := req.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(id) {
-			id = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", id)
-		if deadline > writeTimeout {
-			// The server's write timeout would cut the answer off first.
-			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(deadline + 10*time.Second))
-		}
-		ctx, cancel := context.WithTimeout(req.Context(), deadline)
-		defer cancel()
-		ctx, cut := context.WithCancelCause(ctx)
-		defer cut(nil)
-		req = req.WithContext(ctx)
-		sw := &statusWriter{w: w, h: http.Header{}, status: http.StatusOK}
-		stopWatch := context.AfterFunc(ctx, func() {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				sw.expire(req, id, deadlineProblem)
-			}
-		})
-		self := &inflight{sw: sw, req: req, id: id, cancel: cut}
-		r.inflight.Store(self, self)
-		defer r.inflight.Delete(self)
-		var who *actor
-		defer func() {
-			stopWatch()
-			cutShort := false
-			if p := recover(); p != nil {
-				r.log.Error("handler panic", "route", rt.pattern, "request_id", id, "panic", fmt.Sprint(p))
-				cutShort = sw.started()
-				r.answer(sw, req, id, rt, who, &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}, reasonPanic)
-			}
-			if sw.expired() && who != nil && !who.recorded.Load() {
-				// Answered 503 at the deadline; the handler, finishing
-				// later, recorded nothing of its own.
-				if err := r.recordRefusal(ctx, who, rt, req, reasonDeadline); err != nil {
-					r.log.Error("recording a request past its deadline", "route", rt.pattern, "request_id", id, "err", err)
-				}
-			}
-			status := sw.finish()
-			d := time.Since(start)
-			r.metrics.requests.WithLabelValues(rt.pattern, strconv.Itoa(status)).Inc()
-			r.metrics.duration.WithLabelValues(rt.pattern).Observe(d.Seconds())
-			r.log.Info("request", "route", rt.pattern, "status", status, "duration_ms", d.Milliseconds(), "request_id", id)
-			if cutShort {
-				// An answer started before the panic must not look
-				// complete: the server aborts the connection.
-				panic(http.ErrAbortHandler)
-			}
-		}()
-		req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
-		if !rt.public {
-			// A disk too full to write on refuses before anything is
-			// written: below the critical mark without recording it (it
-			// cannot), below the low mark every change, recorded.
-			full, level := r.disk.diskRefusal(req.Method)
-			if full != nil {
-				r.metrics.storageRefusals.Inc()
-				sw.Header().Set("Retry-After", "30")
-			}
-			if level == diskCritical {
-				writeProblem(sw, req, id, full)
-				return
-			}
-			var err error
-			if who, err = r.authenticate(ctx, sw, req, id); err != nil {
-				p, _ := r.problemFor(ctx, id, err)
-				writeProblem(sw, req, id, p)
-				return
-			}
-			if full != nil {
-				r.answer(sw, req, id, rt, who, full, refusalReasons[api.ProblemStorage])
-				return
-			}
-		}
-		v, err := rt.fn(ctx, sw, req, who)
-		if err != nil {
-			p, reason := r.problemFor(ctx, id, err)
-			r.answer(sw, req, id, rt, who, p, reason)
-			return
-		}
-		switch v := v.(type) {
-		case []byte:
-			sw.Header().Set("Content-Type", "application/octet-stream")
-			sw.Header().Set("Content-Length", strconv.Itoa(len(v)))
-			sw.Write(v)
-		case rawBody:
-			if err := v.fn(sw); err != nil {
-				r.log.Error("streaming a response failed", "route", rt.pattern, "request_id", id, "err", err)
-			}
-		case statusBody:
-			writeJSON(sw, v.status, v.v)
-		default:
-			writeJSON(sw, http.StatusOK, v)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.serveRoute(rt, deadline, w, req) })
+}
+
+func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	id := req.Header.Get("X-Request-Id")
+	if !requestIDPattern.MatchString(id) {
+		id = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", id)
+	if deadline > writeTimeout {
+		// The server's write timeout would cut the answer off first.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(deadline + 10*time.Second))
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), deadline)
+	defer cancel()
+	ctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
+	req = req.WithContext(ctx)
+	sw := &statusWriter{w: w, h: http.Header{}, status: http.StatusOK}
+	stopWatch := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			sw.expire(req, id, deadlineProblem)
 		}
 	})
+	self := &inflight{sw: sw, req: req, id: id, cancel: cut}
+	r.inflight.Store(self, self)
+	defer r.inflight.Delete(self)
+	var who *actor
+	defer func() {
+		stopWatch()
+		r.finishRequest(rt, req, sw, id, who, start, recover())
+	}()
+	req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
+	if !rt.public {
+		var ok bool
+		if who, ok = r.admit(ctx, sw, req, id, rt); !ok {
+			return
+		}
+	}
+	v, err := rt.fn(ctx, sw, req, who)
+	if err != nil {
+		p, reason := r.problemFor(ctx, id, err)
+		r.answer(sw, req, id, rt, who, p, reason)
+		return
+	}
+	r.writeValue(sw, rt, id, v)
+}
+
+// admit authenticates a request, unless a disk too full to write on
+// refuses it first: below the critical mark without recording it (it
+// cannot), below the low mark every change, recorded. If it is refused,
+// admit has answered it.
+func (r *Room) admit(ctx context.Context, sw *statusWriter, req *http.Request, id string, rt route) (*actor, bool) {
+	full, level := r.disk.diskRefusal(req.Method)
+	if full != nil {
+		r.metrics.storageRefusals.Inc()
+		sw.Header().Set("Retry-After", "30")
+	}
+	if level == diskCritical {
+		writeProblem(sw, req, id, full)
+		return nil, false
+	}
+	who, err := r.authenticate(ctx, sw, req, id)
+	if err != nil {
+		p, _ := r.problemFor(ctx, id, err)
+		writeProblem(sw, req, id, p)
+		return nil, false
+	}
+	if full != nil {
+		r.answer(sw, req, id, rt, who, full, refusalReasons[api.ProblemStorage])
+		return who, false
+	}
+	return who, true
+}
+
+// writeValue writes what a handler returned.
+func (r *Room) writeValue(sw *statusWriter, rt route, id string, v any) {
+	switch v := v.(type) {
+	case []byte:
+		sw.Header().Set("Content-Type", "application/octet-stream")
+		sw.Header().Set("Content-Length", strconv.Itoa(len(v)))
+		sw.Write(v)
+	case rawBody:
+		if err := v.fn(sw); err != nil {
+			r.log.Error("streaming a response failed", "route", rt.pattern, "request_id", id, "err", err)
+		}
+	case statusBody:
+		writeJSON(sw, v.status, v.v)
+	default:
+		writeJSON(sw, http.StatusOK, v)
+	}
+}
+
+// finishRequest ends a request: a panic (p) answered 500 and recorded, a
+// request answered 503 at its deadline recorded, its metrics and log line.
+func (r *Room) finishRequest(rt route, req *http.Request, sw *statusWriter, id string, who *actor, start time.Time, p any) {
+	cutShort := false
+	if p != nil {
+		r.log.Error("handler panic", "route", rt.pattern, "request_id", id, "panic", fmt.Sprint(p))
+		cutShort = sw.started()
+		r.answer(sw, req, id, rt, who, &api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: http.StatusInternalServerError}, reasonPanic)
+	}
+	if sw.expired() && who != nil && !who.recorded.Load() {
+		// Answered 503 at the deadline; the handler, finishing later,
+		// recorded nothing of its own.
+		if err := r.recordRefusal(req.Context(), who, rt, req, reasonDeadline); err != nil {
+			r.log.Error("recording a request past its deadline", "route", rt.pattern, "request_id", id, "err", err)
+		}
+	}
+	status := sw.finish()
+	d := time.Since(start)
+	r.metrics.requests.WithLabelValues(rt.pattern, strconv.Itoa(status)).Inc()
+	r.metrics.duration.WithLabelValues(rt.pattern).Observe(d.Seconds())
+	r.log.Info("request", "route", rt.pattern, "status", status, "duration_ms", d.Milliseconds(), "request_id", id)
+	if cutShort {
+		// An answer started before the panic must not look complete: the
+		// server aborts the connection.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // answer records the refusal of who's request with reason, unless an entry

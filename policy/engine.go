@@ -48,9 +48,9 @@ type Options struct {
 	// Defaults are the room's constraints; zero means DefaultConstraints().
 	// Collaborations can only tighten them.
 	Defaults *Constraints
-	// Timeout bounds one evaluation (default 250 ms, some thousand times a
-	// normal decision); past it the action is
-	// denied.
+	// Timeout bounds one evaluation (default 1 s, some ten thousand times
+	// a normal decision, so that a loaded machine never refuses a sound
+	// one); past it the action is denied.
 	Timeout time.Duration
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -92,7 +92,7 @@ const maxCache = 4096
 // New compiles the embedded default bundle and prepares its query.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Timeout == 0 {
-		opts.Timeout = 250 * time.Millisecond
+		opts.Timeout = time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
