@@ -163,34 +163,46 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 		}
 		return l, nil
 	}
-	if opts.Origin == "" || len(opts.Key) != ed25519.PrivateKeySize {
-		return nil, errors.New("audit: Origin and an Ed25519 Key are required to write")
-	}
-	if origin != "" && origin != opts.Origin {
-		return nil, fmt.Errorf("audit: store belongs to origin %q, not %q", origin, opts.Origin)
-	}
-	if l.signer, l.verifier, err = newNoteKeys(opts.Origin, opts.Key); err != nil {
+	if err := l.openForWriting(ctx, origin); err != nil {
 		return nil, err
 	}
+	return l, nil
+}
+
+// openForWriting checks that the store is this log's (its origin, its
+// checkpoints, its anchor), completes its scope index, and starts the
+// writer and the checkpointer. origin is the store's, "" for a new one.
+func (l *Log) openForWriting(ctx context.Context, origin string) error {
+	opts := l.opts
+	if opts.Origin == "" || len(opts.Key) != ed25519.PrivateKeySize {
+		return errors.New("audit: Origin and an Ed25519 Key are required to write")
+	}
+	if origin != "" && origin != opts.Origin {
+		return fmt.Errorf("audit: store belongs to origin %q, not %q", origin, opts.Origin)
+	}
+	var err error
+	if l.signer, l.verifier, err = newNoteKeys(opts.Origin, opts.Key); err != nil {
+		return err
+	}
 	if origin == "" {
-		if err := db.Update(func(txn *badger.Txn) error { return txn.Set(keyOrigin, []byte(opts.Origin)) }); err != nil {
-			return nil, fmt.Errorf("audit: writing origin: %w", err)
+		if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(keyOrigin, []byte(opts.Origin)) }); err != nil {
+			return fmt.Errorf("audit: writing origin: %w", err)
 		}
 	}
 	if err := l.checkAgainstCheckpoint(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := l.checkAnchor(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := l.completeIndex(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	l.reqs = make(chan *appendReq, 4*maxBatch)
 	l.wg.Add(2)
 	go l.writer()
 	go l.checkpointLoop()
-	return l, nil
+	return nil
 }
 
 func logger(o Options) *slog.Logger {
