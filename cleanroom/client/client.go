@@ -2,6 +2,12 @@
 // request signed with the partner's own key, and the partner's workflows
 // (sealing the collaboration secret, normalizing and uploading a CSV,
 // re-encrypting relayed sets) built on it. The CLI and the demo use it.
+//
+// A call returns its result or an error, never both; a refusal is the
+// room's *api.Problem (see SyncError for what a failed Sync did). A part
+// upload, which the room stores idempotently, is tried again when it is
+// lost on the way or the room is briefly unavailable (RetryPolicy); no
+// other call is repeated.
 package client
 
 import (
