@@ -30,68 +30,94 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
 		return fmt.Errorf("audit: cannot export entries %d..%d against a checkpoint of size %d", from, to-1, c.Size)
 	}
 	return l.db.View(func(txn *badger.Txn) error {
-		store := txnHashReader{txn}
-		h := bundle.Header{Format: BundleFormat, Origin: c.Origin, From: from, To: to, Checkpoint: string(c.Note)}
-		if h.History, err = l.history(ctx, c, store); err != nil {
+		h, err := l.fullHeader(ctx, txnHashReader{txn}, c, from, to)
+		if err != nil {
 			return err
 		}
-		if to < c.Size {
-			if h.TailProof, err = tlog.ProveTree(c.Size, to, store); err != nil {
-				return err
-			}
-		}
-
-		// Replay the range once to learn which hashes before "from" the
-		// verifier will need.
-		rp := bundle.NewReplay(from, nil, func(idx int64) (tlog.Hash, error) {
-			hs, err := store.ReadHashes([]int64{idx})
-			if err != nil {
-				return tlog.Hash{}, err
-			}
-			h.Left = append(h.Left, bundle.StoredHash{Index: idx, Hash: hs[0]})
-			return hs[0], nil
-		})
-		for i := from; i < to; i++ {
-			// Which hashes are read depends only on positions, not on
-			// values, so the replay needs no leaf values here.
-			if err := rp.Add(tlog.Hash{}); err != nil {
-				return err
-			}
-		}
-		if _, err := rp.Root(); err != nil {
-			return err
-		}
-
 		bw := bufio.NewWriterSize(w, 1<<20)
-		hb, err := json.Marshal(h)
-		if err != nil {
+		if err := writeHeader(bw, h); err != nil {
 			return err
 		}
-		bw.Write(hb)
-		bw.WriteByte('\n')
-		var line []byte
-		err = l.scanEntries(ctx, txn, from, to, func(i int64, entry []byte) error {
-			line = strconv.AppendInt(line[:0], i, 10)
-			line = append(line, ' ')
-			// The leaf hash the room stored when it appended the entry, not
-			// one recomputed now: if the entry was edited since, the two
-			// differ and the verifier names it.
-			recorded, err := store.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
-			if err != nil {
-				return err
-			}
-			line = base64.StdEncoding.AppendEncode(line, recorded[0][:])
-			line = append(line, ' ')
-			line = append(line, entry...)
-			line = append(line, '\n')
-			_, err = bw.Write(line)
-			return err
-		})
-		if err != nil {
+		if err := l.writeEntries(ctx, txn, bw, from, to); err != nil {
 			return err
 		}
 		fmt.Fprintf(bw, "end %d\n", to-from)
 		return bw.Flush()
+	})
+}
+
+// fullHeader is the header of a full bundle of entries from..to-1 proved
+// against c.
+func (l *Log) fullHeader(ctx context.Context, store txnHashReader, c *Checkpoint, from, to int64) (bundle.Header, error) {
+	h := bundle.Header{Format: BundleFormat, Origin: c.Origin, From: from, To: to, Checkpoint: string(c.Note)}
+	var err error
+	if h.History, err = l.history(ctx, c, store); err != nil {
+		return h, err
+	}
+	if to < c.Size {
+		if h.TailProof, err = tlog.ProveTree(c.Size, to, store); err != nil {
+			return h, err
+		}
+	}
+	h.Left, err = leftHashes(store, from, to)
+	return h, err
+}
+
+// leftHashes returns the stored hashes from before entry from that a
+// verifier needs to recompute the tree over from..to-1: it replays the
+// range once, and the hashes the replay reads are those.
+func leftHashes(store txnHashReader, from, to int64) ([]bundle.StoredHash, error) {
+	var left []bundle.StoredHash
+	rp := bundle.NewReplay(from, nil, func(idx int64) (tlog.Hash, error) {
+		hs, err := store.ReadHashes([]int64{idx})
+		if err != nil {
+			return tlog.Hash{}, err
+		}
+		left = append(left, bundle.StoredHash{Index: idx, Hash: hs[0]})
+		return hs[0], nil
+	})
+	for i := from; i < to; i++ {
+		// Which hashes are read depends only on positions, not on
+		// values, so the replay needs no leaf values here.
+		if err := rp.Add(tlog.Hash{}); err != nil {
+			return nil, err
+		}
+	}
+	_, err := rp.Root()
+	return left, err
+}
+
+// writeHeader writes a bundle's header line.
+func writeHeader(bw *bufio.Writer, h any) error {
+	hb, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	bw.Write(hb)
+	return bw.WriteByte('\n')
+}
+
+// writeEntries writes the "<index> <leaf hash> <entry>" lines of entries
+// from..to-1.
+func (l *Log) writeEntries(ctx context.Context, txn *badger.Txn, bw *bufio.Writer, from, to int64) error {
+	store := txnHashReader{txn}
+	var line []byte
+	return l.scanEntries(ctx, txn, from, to, func(i int64, entry []byte) error {
+		line = strconv.AppendInt(line[:0], i, 10)
+		line = append(line, ' ')
+		// The leaf hash the room stored when it appended the entry, not
+		// one recomputed now: if the entry was edited since, the two
+		// differ and the verifier names it.
+		recorded, err := store.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
+		if err != nil {
+			return err
+		}
+		line = base64.StdEncoding.AppendEncode(line, recorded[0][:])
+		line = append(line, ' ')
+		line = append(line, entry...)
+		line = append(line, '\n')
+		_, err = bw.Write(line)
+		return err
 	})
 }
 

@@ -152,23 +152,29 @@ func selectScope(ctx context.Context, l *Log, txn *badger.Txn, s Scope, from, to
 	if tail := max(from, indexed); tail < to {
 		// Not yet indexed (a log written before the index, opened
 		// read-only): read those entries to select from them.
-		collabs, principals := setOf(s.Collaborations), setOf(s.Principals)
-		err := l.scanEntries(ctx, txn, tail, to, func(i int64, entry []byte) error {
-			var f scopeFields
-			if err := json.Unmarshal(entry, &f); err != nil {
-				return fmt.Errorf("%w: entry %d is not JSON", ErrCorrupt, i)
-			}
-			if (f.Collaboration != "" && collabs[f.Collaboration]) || (f.Collaboration == "" && principals[f.Principal]) {
-				out = append(out, i)
-			}
-			return nil
-		})
-		if err != nil {
+		if out, err = l.scanScope(ctx, txn, s, tail, to, out); err != nil {
 			return nil, err
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// scanScope appends to out the indexes in [from, to) of the entries s
+// selects, reading every entry of the range.
+func (l *Log) scanScope(ctx context.Context, txn *badger.Txn, s Scope, from, to int64, out []int64) ([]int64, error) {
+	collabs, principals := setOf(s.Collaborations), setOf(s.Principals)
+	err := l.scanEntries(ctx, txn, from, to, func(i int64, entry []byte) error {
+		var f scopeFields
+		if err := json.Unmarshal(entry, &f); err != nil {
+			return fmt.Errorf("%w: entry %d is not JSON", ErrCorrupt, i)
+		}
+		if (f.Collaboration != "" && collabs[f.Collaboration]) || (f.Collaboration == "" && principals[f.Principal]) {
+			out = append(out, i)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func setOf(xs []string) map[string]bool {

@@ -163,34 +163,46 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 		}
 		return l, nil
 	}
-	if opts.Origin == "" || len(opts.Key) != ed25519.PrivateKeySize {
-		return nil, errors.New("audit: Origin and an Ed25519 Key are required to write")
-	}
-	if origin != "" && origin != opts.Origin {
-		return nil, fmt.Errorf("audit: store belongs to origin %q, not %q", origin, opts.Origin)
-	}
-	if l.signer, l.verifier, err = newNoteKeys(opts.Origin, opts.Key); err != nil {
+	if err := l.openForWriting(ctx, origin); err != nil {
 		return nil, err
 	}
+	return l, nil
+}
+
+// openForWriting checks that the store is this log's (its origin, its
+// checkpoints, its anchor), completes its scope index, and starts the
+// writer and the checkpointer. origin is the store's, "" for a new one.
+func (l *Log) openForWriting(ctx context.Context, origin string) error {
+	opts := l.opts
+	if opts.Origin == "" || len(opts.Key) != ed25519.PrivateKeySize {
+		return errors.New("audit: Origin and an Ed25519 Key are required to write")
+	}
+	if origin != "" && origin != opts.Origin {
+		return fmt.Errorf("audit: store belongs to origin %q, not %q", origin, opts.Origin)
+	}
+	var err error
+	if l.signer, l.verifier, err = newNoteKeys(opts.Origin, opts.Key); err != nil {
+		return err
+	}
 	if origin == "" {
-		if err := db.Update(func(txn *badger.Txn) error { return txn.Set(keyOrigin, []byte(opts.Origin)) }); err != nil {
-			return nil, fmt.Errorf("audit: writing origin: %w", err)
+		if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(keyOrigin, []byte(opts.Origin)) }); err != nil {
+			return fmt.Errorf("audit: writing origin: %w", err)
 		}
 	}
 	if err := l.checkAgainstCheckpoint(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := l.checkAnchor(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	if err := l.completeIndex(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	l.reqs = make(chan *appendReq, 4*maxBatch)
 	l.wg.Add(2)
 	go l.writer()
 	go l.checkpointLoop()
-	return l, nil
+	return nil
 }
 
 func logger(o Options) *slog.Logger {
@@ -286,9 +298,15 @@ func (l *Log) Append(ctx context.Context, e Entry) (Receipt, error) {
 // AppendTx is Append with fn run inside the transaction that writes the
 // entry, so a state change (a privacy-budget debit, say) and its audit entry
 // commit together or not at all. fn runs on the log's single writer, so it
-// sees no concurrent AppendTx; if it returns an error, nothing it did may
-// have been written (check first, then write), the entry is not appended and
-// AppendTx returns that error.
+// sees no concurrent AppendTx: it sees the stored state with the changes of
+// the entries appended before it. If fn returns an error, the entry is not
+// appended, nothing fn wrote is kept (the log discards the transaction and
+// writes the rest of its batch again without it), and AppendTx returns that
+// error.
+//
+// So fn may run more than once, on a fresh transaction each time: it must
+// depend only on what it reads through txn, and it must set anything it
+// hands to its caller (through variables it captures) on every run.
 func (l *Log) AppendTx(ctx context.Context, e Entry, fn func(txn *badger.Txn) error) (Receipt, error) {
 	var at TxFunc
 	if fn != nil {
@@ -300,6 +318,7 @@ func (l *Log) AppendTx(ctx context.Context, e Entry, fn func(txn *badger.Txn) er
 // TxFunc is a state change committed with an audit entry: it runs in the
 // entry's transaction and learns the index and leaf hash the entry will
 // have, so that what it writes can be bound to the entry that records it.
+// It may run more than once, as AppendTx says.
 type TxFunc func(txn *badger.Txn, index int64, leaf tlog.Hash) error
 
 // AppendTxAt is AppendTx with fn told the entry's index and leaf hash.
@@ -392,64 +411,24 @@ func (l *Log) writer() {
 	}
 }
 
+// commit appends the requests of batch whose fn succeeds, in one
+// transaction (one fsync), and answers every request.
 func (l *Log) commit(batch []*appendReq) {
-	n := l.size.Load()
-	start := n
-	txn := l.db.NewTransaction(true)
-	defer txn.Discard()
+	start := l.size.Load()
 	results := make([]appendRes, len(batch))
-	hr := txnHashReader{txn}
-	err := func() error {
-		for i, req := range batch {
-			leaf := tlog.RecordHash(req.entry)
-			if req.fn != nil {
-				if err := req.fn(txn, n, leaf); err != nil {
-					results[i].err = err
-					continue
-				}
-			}
-			hashes, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
-			if err != nil {
-				return err
-			}
-			if err := txn.Set(indexKey(prefixEntry, n), req.entry); err != nil {
-				return err
-			}
-			if err := txn.Set(binary.BigEndian.AppendUint64(req.scope, uint64(n)), nil); err != nil {
-				return err
-			}
-			base := tlog.StoredHashIndex(0, n)
-			for j, h := range hashes {
-				if err := txn.Set(indexKey(prefixHash, base+int64(j)), append([]byte(nil), h[:]...)); err != nil {
-					return err
-				}
-			}
-			results[i].r = Receipt{Index: n, LeafHash: leaf}
-			n++
-		}
-		if err := txn.Set(keySize, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
-			return err
-		}
-		if err := txn.Set(keyIndexed, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
-			return err
-		}
-		if l.beforeCommit != nil {
-			if err := l.beforeCommit(); err != nil {
-				return err
-			}
-		}
-		return txn.Commit()
-	}()
+	n, err := l.writeBatch(batch, results, start)
 	if err != nil {
 		err = fmt.Errorf("audit: append failed, nothing written: %w", err)
 		l.log.Error("audit append failed", "entries", len(batch), "err", err)
-		for i := range batch {
-			batch[i].done <- appendRes{err: err}
+		for _, req := range batch {
+			req.done <- appendRes{err: err}
 		}
 		return
 	}
-	l.size.Store(n)
-	l.commits.Add(1)
+	if n > start {
+		l.size.Store(n)
+		l.commits.Add(1)
+	}
 	for i, req := range batch {
 		if results[i].err == nil {
 			results[i].r.TreeSize = n
@@ -462,6 +441,97 @@ func (l *Log) commit(batch []*appendReq) {
 		default:
 		}
 	}
+}
+
+// writeBatch writes the batch's requests from index start on, and commits
+// them, leaving out those whose fn fails, and returns the size the log has
+// after the commit. The results of the requests left out hold their fn's
+// error, the others' their receipt without its TreeSize.
+//
+// A fn that fails may have written to the transaction before it failed, and
+// Badger cannot undo part of a transaction. So at the first failure the
+// transaction is discarded and the batch written again, without the failed
+// request, on a fresh one: the requests before it run again on the same
+// state as before. A batch with f failures runs its fns at most f+1 times
+// each: in-memory work, while the fsync, which is what a batch shares, is
+// made once.
+func (l *Log) writeBatch(batch []*appendReq, results []appendRes, start int64) (int64, error) {
+	for {
+		txn := l.db.NewTransaction(true)
+		n, failed, err := l.stage(txn, batch, results, start)
+		if err == nil && !failed && n > start {
+			err = l.commitTxn(txn, n)
+		}
+		txn.Discard()
+		if err != nil || !failed {
+			return n, err
+		}
+	}
+}
+
+// stage runs the batch's requests in txn, skipping those refused already,
+// until one's fn fails: then it records that error in results and returns
+// failed, and txn holds what the failed fn may have written.
+func (l *Log) stage(txn *badger.Txn, batch []*appendReq, results []appendRes, start int64) (n int64, failed bool, err error) {
+	n = start
+	hr := txnHashReader{txn}
+	for i, req := range batch {
+		if results[i].err != nil {
+			continue
+		}
+		leaf := tlog.RecordHash(req.entry)
+		if req.fn != nil {
+			if err := req.fn(txn, n, leaf); err != nil {
+				results[i] = appendRes{err: err}
+				return n, true, nil
+			}
+		}
+		if err := writeEntry(txn, hr, n, leaf, req); err != nil {
+			return n, false, err
+		}
+		results[i].r = Receipt{Index: n, LeafHash: leaf}
+		n++
+	}
+	return n, false, nil
+}
+
+// writeEntry writes entry n, its scope index key and the Merkle hashes it
+// adds to the tree.
+func writeEntry(txn *badger.Txn, hr tlog.HashReader, n int64, leaf tlog.Hash, req *appendReq) error {
+	hashes, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
+	if err != nil {
+		return err
+	}
+	if err := txn.Set(indexKey(prefixEntry, n), req.entry); err != nil {
+		return err
+	}
+	if err := txn.Set(binary.BigEndian.AppendUint64(req.scope, uint64(n)), nil); err != nil {
+		return err
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for j, h := range hashes {
+		if err := txn.Set(indexKey(prefixHash, base+int64(j)), append([]byte(nil), h[:]...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitTxn records the new size (of the log, and of its scope index) and
+// commits txn.
+func (l *Log) commitTxn(txn *badger.Txn, n int64) error {
+	if err := txn.Set(keySize, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+		return err
+	}
+	if err := txn.Set(keyIndexed, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+		return err
+	}
+	if l.beforeCommit != nil {
+		if err := l.beforeCommit(); err != nil {
+			return err
+		}
+	}
+	return txn.Commit()
 }
 
 // txnHashReader reads stored hashes through a transaction, which sees its

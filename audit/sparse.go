@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,9 +46,8 @@ func (l *Log) ExportScoped(ctx context.Context, w io.Writer, s Scope) error {
 		return fmt.Errorf("audit: cannot export from entry %d", s.From)
 	}
 	return l.db.View(func(txn *badger.Txn) error {
-		store := txnHashReader{txn}
 		h := bundle.SparseHeader{Format: SparseBundleFormat, Origin: c.Origin, Scope: s.Description, Checkpoint: string(c.Note)}
-		if h.History, err = l.history(ctx, c, store); err != nil {
+		if h.History, err = l.history(ctx, c, txnHashReader{txn}); err != nil {
 			return err
 		}
 		idx, err := selectScope(ctx, l, txn, s, s.From, to)
@@ -57,64 +55,84 @@ func (l *Log) ExportScoped(ctx context.Context, w io.Writer, s Scope) error {
 			return err
 		}
 		bw := bufio.NewWriterSize(w, 1<<20)
-		hb, err := json.Marshal(h)
-		if err != nil {
+		if err := writeHeader(bw, h); err != nil {
 			return err
 		}
-		bw.Write(hb)
-		bw.WriteByte('\n')
-		proofs := newCachedHashes(store)
-		var line []byte
-		n := 0
-		for k, i := range idx {
-			if k%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			item, err := txn.Get(indexKey(prefixEntry, i))
-			if err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
-			}
-			entry, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if s.Keep != nil {
-				e, err := ParseEntry(entry)
-				if err != nil {
-					return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
-				}
-				if !s.Keep(i, e) {
-					continue
-				}
-			}
-			// As in Export, the leaf hash the room stored when it appended
-			// the entry, and a proof from the stored tree.
-			recorded, err := proofs.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
-			if err != nil {
-				return err
-			}
-			p, err := tlog.ProveRecord(c.Size, i, proofs)
-			if err != nil {
-				return fmt.Errorf("audit: inclusion proof of entry %d: %w", i, err)
-			}
-			line = strconv.AppendInt(line[:0], i, 10)
-			line = append(line, ' ')
-			line = base64.StdEncoding.AppendEncode(line, recorded[0][:])
-			line = append(line, ' ')
-			line = bundle.AppendProof(line, p)
-			line = append(line, ' ')
-			line = append(line, entry...)
-			line = append(line, '\n')
-			if _, err := bw.Write(line); err != nil {
-				return err
-			}
-			n++
+		n, err := writeProvedEntries(ctx, txn, bw, c.Size, idx, s.Keep)
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(bw, "end %d\n", n)
 		return bw.Flush()
 	})
+}
+
+// writeProvedEntries writes the "<index> <leaf hash> <proof> <entry>" line
+// of each entry of idx that keep (if set) keeps, with its inclusion proof
+// in the tree of size entries, and returns how many it wrote.
+func writeProvedEntries(ctx context.Context, txn *badger.Txn, bw *bufio.Writer, size int64, idx []int64, keep func(int64, Entry) bool) (int, error) {
+	proofs := newCachedHashes(txnHashReader{txn})
+	var line []byte
+	n := 0
+	for k, i := range idx {
+		if k%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+		entry, err := readEntry(txn, i)
+		if err != nil {
+			return n, err
+		}
+		if keep != nil {
+			e, err := ParseEntry(entry)
+			if err != nil {
+				return n, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
+			}
+			if !keep(i, e) {
+				continue
+			}
+		}
+		if line, err = appendProvedLine(line[:0], proofs, size, i, entry); err != nil {
+			return n, err
+		}
+		if _, err := bw.Write(line); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// readEntry reads entry i, which the scope index says is stored.
+func readEntry(txn *badger.Txn, i int64) ([]byte, error) {
+	item, err := txn.Get(indexKey(prefixEntry, i))
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, i, err)
+	}
+	return item.ValueCopy(nil)
+}
+
+// appendProvedLine appends entry i's line of a sparse bundle to line: as in
+// Export, the leaf hash the room stored when it appended the entry, and a
+// proof from the stored tree.
+func appendProvedLine(line []byte, proofs *cachedHashes, size, i int64, entry []byte) ([]byte, error) {
+	recorded, err := proofs.ReadHashes([]int64{tlog.StoredHashIndex(0, i)})
+	if err != nil {
+		return line, err
+	}
+	p, err := tlog.ProveRecord(size, i, proofs)
+	if err != nil {
+		return line, fmt.Errorf("audit: inclusion proof of entry %d: %w", i, err)
+	}
+	line = strconv.AppendInt(line, i, 10)
+	line = append(line, ' ')
+	line = base64.StdEncoding.AppendEncode(line, recorded[0][:])
+	line = append(line, ' ')
+	line = bundle.AppendProof(line, p)
+	line = append(line, ' ')
+	line = append(line, entry...)
+	return append(line, '\n'), nil
 }
 
 // exportCheckpoint is the checkpoint an export proves against: a new one

@@ -2,15 +2,11 @@ package bundle
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
-	"strconv"
-	"sync"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -72,9 +68,6 @@ func decodeHash(h *tlog.Hash, text []byte) bool {
 	copy(h[:], buf[:n])
 	return true
 }
-
-// verifyChunk is how many entries are checked in parallel at a time.
-const verifyChunk = 8192
 
 // Verify checks an export bundle of either format (BundleFormat or
 // SparseBundleFormat) offline with the room's signed-note verifier key. If
@@ -140,186 +133,6 @@ func verifyCheckpoints(v note.Verifier, signed string, history []History, since 
 		rep.Since = s.Size
 	}
 	return latest, older, nil
-}
-
-// verifyFull checks a BundleFormat bundle: every entry of a range, and the
-// tree recomputed from them.
-func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, fn func(int64, Entry) error) (*Report, error) {
-	var h Header
-	if err := json.Unmarshal(first, &h); err != nil {
-		return nil, failf(-1, "header is not JSON")
-	}
-	rep := &Report{Format: h.Format, From: h.From, To: h.To}
-	latest, older, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep)
-	if err != nil {
-		return nil, err
-	}
-	if h.From < 0 || h.From > h.To || h.To > latest.Size {
-		return nil, failf(-1, "range %d..%d does not fit a checkpoint of size %d", h.From, h.To, latest.Size)
-	}
-
-	// Earlier checkpoints inside the range are also recomputed below.
-	inRange := map[int64]*Checkpoint{}
-	for _, c := range older {
-		if c.Size > h.From && c.Size <= h.To {
-			inRange[c.Size] = c
-		}
-	}
-
-	rp := NewReplay(h.From, h.Left, nil)
-	prev := h.From
-	checkAt := func(size int64) error {
-		c, ok := inRange[size]
-		if !ok {
-			return nil
-		}
-		root, err := rp.Root()
-		if err != nil {
-			return failf(-1, "%v", err)
-		}
-		if root != c.Root {
-			return &VerifyError{Index: -1, Range: [2]int64{prev, size},
-				Reason: fmt.Sprintf("do not hash to the signed checkpoint of size %d", size)}
-		}
-		prev = size
-		return nil
-	}
-
-	leaves := make([]tlog.Hash, verifyChunk)
-	var parsed []Entry // kept only for fn
-	if fn != nil {
-		parsed = make([]Entry, verifyChunk)
-	}
-	lines := make([][]byte, 0, verifyChunk)
-	// One buffer holds a chunk's lines, so there is no allocation per line.
-	// When it grows, lines already taken keep pointing into the old array,
-	// whose bytes do not change.
-	var arena []byte
-	next := h.From
-	done := false
-	for !done {
-		lines, arena = lines[:0], arena[:0]
-		for len(lines) < verifyChunk {
-			line, err := readLine(br)
-			if err != nil {
-				return nil, failf(next+int64(len(lines)), "bundle ends early (no end line): truncated")
-			}
-			if bytes.HasPrefix(line, []byte("end ")) {
-				n, err := strconv.ParseInt(string(line[4:]), 10, 64)
-				if err != nil || n != h.To-h.From {
-					return nil, failf(-1, "end line says %q entries, header says %d", line[4:], h.To-h.From)
-				}
-				done = true
-				break
-			}
-			start := len(arena)
-			arena = append(arena, line...)
-			lines = append(lines, arena[start:len(arena):len(arena)])
-		}
-
-		if next+int64(len(lines)) > h.To {
-			return nil, failf(h.To, "more entries than the header's range")
-		}
-		if err := checkLines(next, lines, leaves, parsed); err != nil {
-			return nil, err
-		}
-		for i := range lines {
-			if err := rp.Add(leaves[i]); err != nil {
-				return nil, failf(next+int64(i), "%v", err)
-			}
-			if err := checkAt(rp.n); err != nil {
-				return nil, err
-			}
-			if fn != nil {
-				if err := fn(next+int64(i), parsed[i]); err != nil {
-					return nil, err
-				}
-			}
-		}
-		next += int64(len(lines))
-	}
-	if next != h.To {
-		return nil, failf(next, "entry missing: the bundle stops at %d of %d..%d", next, h.From, h.To-1)
-	}
-	root, err := rp.Root()
-	if err != nil {
-		return nil, failf(-1, "%v", err)
-	}
-	if h.To == latest.Size {
-		if root != latest.Root {
-			return nil, &VerifyError{Index: -1, Range: [2]int64{prev, h.To},
-				Reason: "do not hash to the latest signed checkpoint"}
-		}
-	} else if err := tlog.CheckTree(h.TailProof, latest.Size, latest.Root, h.To, root); err != nil {
-		return nil, &VerifyError{Index: -1, Range: [2]int64{prev, h.To},
-			Reason: "are not a prefix of the latest signed checkpoint"}
-	}
-	rep.Entries = h.To - h.From
-	return rep, nil
-}
-
-// checkLines parses and checks one chunk of entry lines on all cores: the
-// index sequence, the entry's canonical form and its recorded leaf hash.
-// It reports the lowest bad index. If parsed is not nil, it receives the
-// entries.
-func checkLines(first int64, lines [][]byte, leaves []tlog.Hash, parsed []Entry) error {
-	workers := min(runtime.GOMAXPROCS(0), 1+len(lines)/512)
-	per := (len(lines) + workers - 1) / workers
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*per, min((w+1)*per, len(lines))
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				var e *Entry
-				if parsed != nil {
-					e = &parsed[i]
-				}
-				if err := checkLine(first+int64(i), lines[i], &leaves[i], e); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err // workers cover ascending ranges: the first is lowest
-		}
-	}
-	return nil
-}
-
-func checkLine(want int64, line []byte, leaf *tlog.Hash, parsed *Entry) error {
-	idx, rest, ok1 := bytes.Cut(line, []byte(" "))
-	hash, entry, ok2 := bytes.Cut(rest, []byte(" "))
-	if !ok1 || !ok2 {
-		return failf(want, "malformed line")
-	}
-	i, err := strconv.ParseInt(string(idx), 10, 64)
-	if err != nil {
-		return failf(want, "malformed index")
-	}
-	if i != want {
-		return failf(want, "missing or out of order (found entry %d in its place)", i)
-	}
-	*leaf = tlog.RecordHash(entry)
-	var recorded tlog.Hash
-	if !decodeHash(&recorded, hash) {
-		return failf(want, "malformed leaf hash")
-	}
-	if recorded != *leaf {
-		return failf(want, "content does not match the leaf hash the room recorded")
-	}
-	e, err := ParseEntry(entry)
-	if err != nil {
-		return failf(want, "%v", err)
-	}
-	if parsed != nil {
-		*parsed = e
-	}
-	return nil
 }
 
 // checkSince proves the bundle's latest checkpoint extends the caller's

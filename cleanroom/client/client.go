@@ -2,6 +2,12 @@
 // request signed with the partner's own key, and the partner's workflows
 // (sealing the collaboration secret, normalizing and uploading a CSV,
 // re-encrypting relayed sets) built on it. The CLI and the demo use it.
+//
+// A call returns its result or an error, never both; a refusal is the
+// room's *api.Problem (see SyncError for what a failed Sync did). A part
+// upload, which the room stores idempotently, is tried again when it is
+// lost on the way or the room is briefly unavailable (RetryPolicy); no
+// other call is repeated.
 package client
 
 import (
@@ -34,6 +40,7 @@ type Client struct {
 	room      api.RoomInfo
 	http      *http.Client
 	now       func() time.Time
+	retries   RetryPolicy
 }
 
 // Options configure a Client. The zero value works.
@@ -45,6 +52,9 @@ type Options struct {
 	RoomID string
 	HTTP   *http.Client
 	Now    func() time.Time
+	// Retry says how a part upload that failed on the way is tried again
+	// (see RetryPolicy; the zero value is its defaults).
+	Retry RetryPolicy
 }
 
 // New connects to the room at base (e.g. "http://127.0.0.1:8080") and
@@ -54,7 +64,8 @@ func New(ctx context.Context, base string, key *crypto.PartnerKey, opts Options)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("client: the room URL must be http(s)://host:port")
 	}
-	c := &Client{base: strings.TrimRight(base, "/"), key: key, principal: opts.Principal, http: opts.HTTP, now: opts.Now}
+	c := &Client{base: strings.TrimRight(base, "/"), key: key, principal: opts.Principal, http: opts.HTTP, now: opts.Now,
+		retries: opts.Retry.withDefaults()}
 	if c.principal == "" && key != nil {
 		c.principal = key.Name()
 	}
@@ -90,8 +101,38 @@ func (c *Client) token() (string, error) {
 
 // call makes one request. body, if not nil, is sent with contentType (JSON
 // when body is not an io.Reader); out, if not nil, receives the JSON answer
-// (or, if it is an io.Writer, the raw answer).
+// (or, if it is an io.Writer, the raw answer). A refusal is an *api.Problem;
+// a request or answer lost on the way, a transportError.
 func (c *Client) call(ctx context.Context, method, path string, body any, contentType string, out any, auth bool) error {
+	req, err := c.request(ctx, method, path, body, contentType, auth)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &transportError{err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return refusal(resp, c.now())
+	}
+	rb := &bodyReader{r: resp.Body}
+	switch o := out.(type) {
+	case nil:
+		_, err = io.Copy(io.Discard, rb)
+	case io.Writer:
+		_, err = io.Copy(o, rb)
+	default:
+		err = json.NewDecoder(rb).Decode(out)
+	}
+	if rb.err != nil {
+		return &transportError{rb.err}
+	}
+	return err
+}
+
+// request makes the HTTP request of a call, with a fresh token if auth.
+func (c *Client) request(ctx context.Context, method, path string, body any, contentType string, auth bool) (*http.Request, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -100,13 +141,13 @@ func (c *Client) call(ctx context.Context, method, path string, body any, conten
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd, contentType = bytes.NewReader(j), "application/json"
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -114,28 +155,11 @@ func (c *Client) call(ctx context.Context, method, path string, body any, conten
 	if auth {
 		tok, err := c.token()
 		if err != nil {
-			return fmt.Errorf("client: signing the request token: %w", err)
+			return nil, fmt.Errorf("client: signing the request token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return api.ParseProblem(resp.StatusCode, b)
-	}
-	switch o := out.(type) {
-	case nil:
-		_, err = io.Copy(io.Discard, resp.Body)
-	case io.Writer:
-		_, err = io.Copy(o, resp.Body)
-	default:
-		err = json.NewDecoder(resp.Body).Decode(out)
-	}
-	return err
+	return req, nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -152,13 +176,19 @@ func (c *Client) RegisterPrincipal(ctx context.Context, p api.Principal) error {
 // CreateCollaboration creates a collaboration.
 func (c *Client) CreateCollaboration(ctx context.Context, req api.CreateCollaboration) (*api.Collaboration, error) {
 	var out api.Collaboration
-	return &out, c.do(ctx, "POST", "/v1/collaborations", req, &out)
+	if err := c.do(ctx, "POST", "/v1/collaborations", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Collaboration returns where a collaboration stands.
 func (c *Client) Collaboration(ctx context.Context, id string) (*api.Collaboration, error) {
 	var out api.Collaboration
-	return &out, c.do(ctx, "GET", "/v1/collaborations/"+esc(id), nil, &out)
+	if err := c.do(ctx, "GET", "/v1/collaborations/"+esc(id), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Accept agrees to a collaboration's terms, named by their digest
@@ -177,13 +207,19 @@ func (c *Client) Revoke(ctx context.Context, id string) error {
 // Match runs the match.
 func (c *Client) Match(ctx context.Context, id string) (*api.MatchResult, error) {
 	var out api.MatchResult
-	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/match", nil, &out)
+	if err := c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/match", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Query asks an aggregate question.
 func (c *Client) Query(ctx context.Context, id string, q api.QuerySpec) (*api.QueryResult, error) {
 	var out api.QueryResult
-	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/queries", q, &out)
+	if err := c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/queries", q, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Me returns the principal's own registration: its id, role and partner.
@@ -217,7 +253,10 @@ func (c *Client) BudgetHistory(ctx context.Context, id string) ([]api.BudgetEven
 // Budget returns a collaboration's privacy budget.
 func (c *Client) Budget(ctx context.Context, id string) (*api.BudgetInfo, error) {
 	var out api.BudgetInfo
-	return &out, c.do(ctx, "GET", "/v1/collaborations/"+esc(id)+"/budget", nil, &out)
+	if err := c.do(ctx, "GET", "/v1/collaborations/"+esc(id)+"/budget", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // ExportAudit writes the room's audit bundle to w (auditors, operator).
@@ -228,18 +267,26 @@ func (c *Client) ExportAudit(ctx context.Context, w io.Writer) error {
 // JWKS returns the room's published checkpoint key set.
 func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
 	var b bytes.Buffer
-	err := c.call(ctx, "GET", "/.well-known/jwks.json", nil, "", &b, false)
-	return b.Bytes(), err
+	if err := c.call(ctx, "GET", "/.well-known/jwks.json", nil, "", &b, false); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // ProposePolicy proposes a collaboration policy module (Rego source).
 func (c *Client) ProposePolicy(ctx context.Context, id string, src []byte) (*api.PolicyProposal, error) {
 	var out api.PolicyProposal
-	return &out, c.call(ctx, "POST", "/v1/collaborations/"+esc(id)+"/policy", bytes.NewReader(src), "text/plain", &out, true)
+	if err := c.call(ctx, "POST", "/v1/collaborations/"+esc(id)+"/policy", bytes.NewReader(src), "text/plain", &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // ApprovePolicy approves the proposed module with this hash.
 func (c *Client) ApprovePolicy(ctx context.Context, id, hash string) (*api.PolicyProposal, error) {
 	var out api.PolicyProposal
-	return &out, c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/policy/"+esc(hash)+"/approve", nil, &out)
+	if err := c.do(ctx, "POST", "/v1/collaborations/"+esc(id)+"/policy/"+esc(hash)+"/approve", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

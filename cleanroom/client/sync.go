@@ -42,48 +42,48 @@ func (c *Client) Sync(ctx context.Context, collab string, wait bool, interval ti
 	return c.SyncWith(ctx, collab, SyncOptions{Wait: wait, Interval: interval})
 }
 
-// SyncWith is Sync with its options. If ctx ends while it waits, its error
-// wraps ctx's cause and says what the collaboration was waiting for.
-func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) (rep *SyncReport, err error) {
-	rep = &SyncReport{}
+// SyncError is the error of a Sync that stopped before it was done. Report
+// says what it did until then and what the collaboration waited for when it
+// last looked (empty if it never did). If ctx ended, Err wraps ctx's cause
+// and says what the collaboration was waiting for.
+type SyncError struct {
+	Report SyncReport
+	Err    error
+}
+
+func (e *SyncError) Error() string { return e.Err.Error() }
+func (e *SyncError) Unwrap() error { return e.Err }
+
+// SyncWith is Sync with its options. Its error is a *SyncError.
+func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) (*SyncReport, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
-	defer func() {
-		if err != nil && ctx.Err() != nil {
+	rep := &SyncReport{}
+	if err := c.sync(ctx, collab, opts, rep); err != nil {
+		if ctx.Err() != nil {
 			err = context.Cause(ctx)
 			if len(rep.Waiting) > 0 {
 				err = fmt.Errorf("client: still %s: %w", Waiting(rep.Waiting), err)
 			}
 		}
-	}()
+		return nil, &SyncError{Report: *rep, Err: err}
+	}
+	return rep, nil
+}
+
+// sync re-encrypts what the room relays to this partner, then looks at the
+// collaboration, until it is ready or, without opts.Wait, once.
+func (c *Client) sync(ctx context.Context, collab string, opts SyncOptions, rep *SyncReport) error {
 	bk := c.key.BlindingKey()
 	for {
-		var tasks []api.Task
-		if err := c.do(ctx, "GET", "/v1/collaborations/"+esc(collab)+"/tasks", nil, &tasks); err != nil {
-			return rep, err
-		}
-		for _, t := range tasks {
-			done := map[int]bool{}
-			for _, p := range t.Done {
-				done[p] = true
-			}
-			var todo []int
-			for p := range t.Parts {
-				if !done[p] {
-					todo = append(todo, p)
-				}
-			}
-			n, err := c.reencryptTask(ctx, bk, collab, t.ID, todo)
-			rep.Elements += n
-			if err != nil {
-				return rep, err
-			}
-			rep.Tasks++
+		tasks, err := c.reencryptTasks(ctx, bk, collab, rep)
+		if err != nil {
+			return err
 		}
 		v, err := c.Collaboration(ctx, collab)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		rep.Ready = len(v.Datasets) == len(v.Members)
 		for _, d := range v.Datasets {
@@ -91,22 +91,51 @@ func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) 
 		}
 		rep.Waiting = PendingSteps(v)
 		if rep.Ready || !opts.Wait {
-			return rep, nil
+			return nil
 		}
 		if v.Revoked {
-			return rep, errors.New("client: the collaboration was revoked")
+			return errors.New("client: the collaboration was revoked")
 		}
-		if len(tasks) == 0 {
-			if opts.Status != nil {
-				opts.Status(rep.Waiting)
-			}
-			select {
-			case <-ctx.Done():
-				return rep, ctx.Err()
-			case <-time.After(opts.Interval):
-			}
+		if tasks > 0 {
+			continue // more may have come while these were done
+		}
+		if opts.Status != nil {
+			opts.Status(rep.Waiting)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(opts.Interval):
 		}
 	}
+}
+
+// reencryptTasks does every relay task the room has for this partner now,
+// counting them in rep, and returns how many there were.
+func (c *Client) reencryptTasks(ctx context.Context, bk *crypto.BlindingKey, collab string, rep *SyncReport) (int, error) {
+	var tasks []api.Task
+	if err := c.do(ctx, "GET", "/v1/collaborations/"+esc(collab)+"/tasks", nil, &tasks); err != nil {
+		return 0, err
+	}
+	for _, t := range tasks {
+		done := map[int]bool{}
+		for _, p := range t.Done {
+			done[p] = true
+		}
+		var todo []int
+		for p := range t.Parts {
+			if !done[p] {
+				todo = append(todo, p)
+			}
+		}
+		n, err := c.reencryptTask(ctx, bk, collab, t.ID, todo)
+		rep.Elements += n
+		if err != nil {
+			return 0, err
+		}
+		rep.Tasks++
+	}
+	return len(tasks), nil
 }
 
 // reencryptTask re-encrypts the given parts of a relay task. The next part
@@ -115,63 +144,80 @@ func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) 
 // part of 65,536 elements is tens of milliseconds of the room's time).
 // It returns how many elements the room accepted.
 func (c *Client) reencryptTask(ctx context.Context, bk *crypto.BlindingKey, collab, task string, parts []int) (int64, error) {
-	type part struct {
-		n int
-		b []byte
-	}
 	path := func(p int) string {
 		return fmt.Sprintf("/v1/collaborations/%s/tasks/%s/parts/%d", esc(collab), esc(task), p)
 	}
-	fetched, encrypted := make(chan part), make(chan part)
+	fetched, encrypted := make(chan relayPart), make(chan relayPart)
 	var accepted atomic.Int64
 	// Three stages at once: download the next part, re-encrypt this one,
 	// upload the last. The first error cancels ctx; the stages drain.
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(fetched)
-		for _, p := range parts {
-			var buf bytes.Buffer
-			if err := c.do(ctx, "GET", path(p), nil, &buf); err != nil {
-				return err
-			}
-			select {
-			case fetched <- part{p, buf.Bytes()}:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		return nil
-	})
-	g.Go(func() error {
-		var err error
-		for p := range encrypted {
-			if err != nil || ctx.Err() != nil {
-				continue // drain: an error has been recorded
-			}
-			if err = c.call(ctx, "PUT", path(p.n), bytes.NewReader(p.b), "application/octet-stream", nil, true); err == nil {
-				accepted.Add(int64(len(p.b) / api.TokenSize))
-			}
-		}
-		return err
+		return c.fetchParts(ctx, path, parts, fetched)
 	})
 	g.Go(func() error {
 		defer close(encrypted)
-		for p := range fetched {
-			if err := reencryptInPlace(ctx, bk, p.n, p.b); err != nil {
-				for range fetched {
-					// The downloader stops at ctx.Done; let it.
-				}
-				return err
-			}
-			select {
-			case encrypted <- p:
-			case <-ctx.Done():
-			}
-		}
-		return nil
+		return reencryptParts(ctx, bk, fetched, encrypted)
 	})
+	g.Go(func() error { return c.putParts(ctx, path, encrypted, &accepted) })
 	err := g.Wait()
 	return accepted.Load(), err
+}
+
+// relayPart is one part of a relay task: its number and elements.
+type relayPart struct {
+	n int
+	b []byte
+}
+
+// fetchParts downloads the parts, in order, into out; it stops when ctx
+// ends.
+func (c *Client) fetchParts(ctx context.Context, path func(int) string, parts []int, out chan<- relayPart) error {
+	for _, p := range parts {
+		var buf bytes.Buffer
+		if err := c.do(ctx, "GET", path(p), nil, &buf); err != nil {
+			return err
+		}
+		select {
+		case out <- relayPart{p, buf.Bytes()}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// reencryptParts re-encrypts the parts from in, in place, into out.
+func reencryptParts(ctx context.Context, bk *crypto.BlindingKey, in <-chan relayPart, out chan<- relayPart) error {
+	for p := range in {
+		if err := reencryptInPlace(ctx, bk, p.n, p.b); err != nil {
+			for range in {
+				// The downloader stops at ctx.Done; let it.
+			}
+			return err
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+		}
+	}
+	return nil
+}
+
+// putParts uploads the re-encrypted parts from in, counting the elements
+// the room accepts. After an error it drains in.
+func (c *Client) putParts(ctx context.Context, path func(int) string, in <-chan relayPart, accepted *atomic.Int64) error {
+	var err error
+	for p := range in {
+		if err != nil || ctx.Err() != nil {
+			continue // drain: an error has been recorded
+		}
+		if err = c.call(ctx, "PUT", path(p.n), bytes.NewReader(p.b), "application/octet-stream", nil, true); err == nil {
+			accepted.Add(int64(len(p.b) / api.TokenSize))
+		}
+	}
+	return err
 }
 
 // reencryptInPlace re-encrypts part n of a relay task, as the room sent it.

@@ -162,8 +162,12 @@ func TestSyncPipeline(t *testing.T) {
 		if !errors.As(err, &prob) || prob.Status != http.StatusUnprocessableEntity {
 			t.Fatalf("Sync = %v, want the room's 422", err)
 		}
-		if rep.Elements != int64(len(r.got))*per {
-			t.Fatalf("report says %d elements accepted, the room took %d parts", rep.Elements, len(r.got))
+		var se *SyncError
+		if rep != nil || !errors.As(err, &se) {
+			t.Fatalf("Sync = %+v, %T; want no report and a *SyncError", rep, err)
+		}
+		if se.Report.Elements != int64(len(r.got))*per {
+			t.Fatalf("the error says %d elements accepted, the room took %d parts", se.Report.Elements, len(r.got))
 		}
 		if _, ok := r.got[1]; ok {
 			t.Fatal("the refused part was recorded")

@@ -1,19 +1,12 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"slices"
-	"sync"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
-	"golang.org/x/sync/errgroup"
 )
 
 // UploadSpec says what to upload.
@@ -110,36 +103,63 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	if err != nil {
 		return nil, err
 	}
-	scan, err := scanInput(ctx, spec.Input)
+	scan, err := scanList(ctx, spec.Input, v.Constraints)
 	if err != nil {
 		return nil, err
-	}
-	if scan.rows == 0 {
-		return nil, fmt.Errorf("%w (the file has a header and no rows)", ErrEmptyInput)
-	}
-	if k := v.Constraints; k != nil && scan.rows < k.MinListSize {
-		return nil, fmt.Errorf("%w: the input has %d data rows; the collaboration requires at least %d distinct identifiers",
-			ErrListTooSmall, scan.rows, k.MinListSize)
 	}
 	if spec.RowsPerPart <= 0 {
 		spec.RowsPerPart = 50_000
 	}
 	spec.RowsPerPart = min(spec.RowsPerPart, api.MaxRowsPerPart)
 	tokens := c.tokenizer(v.Mode, ks)
-	canaryKeys := make([]crypto.MatchKey, 0, 4)
+	canary, err := canaryTokens(ctx, v, spec.Kind, profile, tokens)
+	if err != nil {
+		return nil, err
+	}
+	return c.sendUpload(ctx, spec, v, profile, tokens, canary, scan.fingerprint)
+}
+
+// scanList reads the input once, for its fingerprint and its rows, and
+// refuses an input with fewer rows than the collaboration's minimum list
+// size k.
+func scanList(ctx context.Context, input string, k *api.Constraints) (inputScan, error) {
+	scan, err := scanInput(ctx, input)
+	if err != nil {
+		return inputScan{}, err
+	}
+	if scan.rows == 0 {
+		return inputScan{}, fmt.Errorf("%w (the file has a header and no rows)", ErrEmptyInput)
+	}
+	if k != nil && scan.rows < k.MinListSize {
+		return inputScan{}, fmt.Errorf("%w: the input has %d data rows; the collaboration requires at least %d distinct identifiers",
+			ErrListTooSmall, scan.rows, k.MinListSize)
+	}
+	return scan, nil
+}
+
+// canaryTokens are the tokens of the collaboration's canary identifiers,
+// which the room compares across members before a match.
+func canaryTokens(ctx context.Context, v *api.Collaboration, kind crypto.Kind, profile crypto.Profile, tokens tokenizer) ([][32]byte, error) {
+	keys := make([]crypto.MatchKey, 0, 4)
 	for _, id := range api.CanaryIdentifiers(v.Kind) {
-		k, err := profile.MatchKey(spec.Kind, id)
+		k, err := profile.MatchKey(kind, id)
 		if err != nil {
 			return nil, fmt.Errorf("client: normalizing a canary identifier: %w", err)
 		}
-		canaryKeys = append(canaryKeys, k)
+		keys = append(keys, k)
 	}
-	canary := make([][32]byte, len(canaryKeys))
-	if err := tokens(ctx, canary, canaryKeys); err != nil {
+	canary := make([][32]byte, len(keys))
+	if err := tokens(ctx, canary, keys); err != nil {
 		return nil, err
 	}
+	return canary, nil
+}
+
+// sendUpload resumes the saved upload of the input, or starts one, sends
+// its parts and commits it.
+func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collaboration, profile crypto.Profile, tokens tokenizer, canary [][32]byte, input string) (*UploadReport, error) {
 	for fresh := false; ; fresh = true {
-		st, resumed, fromState, err := c.resumeOrStart(ctx, spec, v, canary, scan.fingerprint, fresh)
+		st, resumed, fromState, err := c.resumeOrStart(ctx, spec, v, canary, input, fresh)
 		if err != nil {
 			return nil, err
 		}
@@ -177,175 +197,4 @@ func (c *Client) commitUpload(ctx context.Context, spec UploadSpec, st *uploadSt
 	}
 	os.Remove(spec.State.uploadFile(spec.Collab))
 	return rep, nil
-}
-
-// partSender reads an upload's rows into parts and sends them.
-type partSender struct {
-	c      *Client
-	spec   UploadSpec
-	st     *uploadState
-	tokens tokenizer
-
-	mu   sync.Mutex // guards st.Digests, its file, sent and read
-	sent int64      // rows the room has, resumed parts included
-	read float64    // share of the input read, or -1 if its size is unknown
-}
-
-// batch is one part on its way: its match keys and encoded values, then its
-// tokens and body.
-type batch struct {
-	n    int
-	keys []crypto.MatchKey
-	part api.Part
-	toks [][32]byte
-	body []byte
-}
-
-// senders is how many parts are tokenized and sent at once, while the
-// reader fills the next: two keep the room and the tokenizer busy while the
-// other waits on the network.
-const senders = 2
-
-func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
-	// Parts the room has and whose digests this partner kept: decided before
-	// the senders start writing st.Digests.
-	have := map[int]bool{}
-	for p := range s.st.Digests {
-		have[p] = resumed[p]
-	}
-	free := make(chan *batch, senders+1)
-	for range cap(free) {
-		free <- &batch{part: api.Part{Columns: len(s.spec.Columns)}}
-	}
-	todo := make(chan *batch)
-	// The senders' first error cancels ctx: the reader stops at its next
-	// part, and that error is what the upload returns.
-	g, ctx := errgroup.WithContext(ctx)
-	for range senders {
-		g.Go(func() error {
-			for b := range todo {
-				if err := s.send(ctx, b); err != nil {
-					return err
-				}
-				free <- b
-			}
-			return nil
-		})
-	}
-	var size int64
-	if fi, err := os.Stat(s.spec.Input); err == nil {
-		size = fi.Size()
-	}
-	part := 0
-	b := <-free
-	flush := func() error {
-		defer func() { part++ }()
-		rep.Rows += int64(b.part.Rows)
-		if have[part] {
-			rep.Resumed++
-			s.progress(int64(b.part.Rows), -1)
-			b.keys = b.keys[:0]
-			b.part.Reset()
-			return nil
-		}
-		b.n = part
-		select {
-		case todo <- b:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		select {
-		case b = <-free:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		b.keys = b.keys[:0]
-		b.part.Reset()
-		return nil
-	}
-	err := csvRows(s.spec.Input, s.spec.IDColumn, s.spec.Columns, profile, s.spec.Kind, func(line int, key crypto.MatchKey, kerr error, a []string, offset int64) error {
-		if kerr != nil {
-			rep.Skipped++
-			if s.spec.Invalid != nil {
-				var ie *crypto.IdentifierError
-				reason := "invalid identifier"
-				if errors.As(kerr, &ie) {
-					reason = ie.Error()
-				}
-				s.spec.Invalid(line, reason)
-			}
-			return nil
-		}
-		if err := b.part.AppendValues(a); err != nil {
-			return lineError(line, err)
-		}
-		b.keys = append(b.keys, key)
-		if b.part.Rows == s.st.RowsPerPart {
-			if size > 0 {
-				s.progress(0, float64(offset)/float64(size))
-			}
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		s.progress(0, 1) // the whole input is read
-	}
-	if err == nil && b.part.Rows > 0 {
-		err = flush()
-	}
-	close(todo)
-	if gerr := g.Wait(); gerr != nil {
-		err = gerr
-	}
-	rep.Parts = part
-	return err
-}
-
-// send tokenizes one part and stores it in the room.
-func (s *partSender) send(ctx context.Context, b *batch) error {
-	b.toks = slices.Grow(b.toks[:0], len(b.keys))[:len(b.keys)]
-	if err := s.tokens(ctx, b.toks, b.keys); err != nil {
-		return err
-	}
-	for _, t := range b.toks {
-		b.part.AppendToken(t)
-	}
-	var err error
-	if b.body, err = b.part.AppendBinary(b.body[:0]); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(b.body)
-	digest := hex.EncodeToString(sum[:])
-	var rc api.PartReceipt
-	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/parts/%d", esc(s.spec.Collab), esc(s.st.Upload), b.n)
-	if err := s.c.call(ctx, "PUT", path, bytes.NewReader(b.body), api.PartContentType, &rc, true); err != nil {
-		return fmt.Errorf("sending part %d: %w", b.n, err)
-	}
-	if rc.Digest != digest {
-		return fmt.Errorf("client: the room stored part %d with another digest", b.n)
-	}
-	s.mu.Lock()
-	s.st.Digests[b.n] = digest
-	err = s.spec.State.saveUpload(s.spec.Collab, s.st)
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	s.progress(int64(b.part.Rows), -1)
-	return nil
-}
-
-// progress counts rows the room has and, if read is not negative, records
-// the share of the input read; then it tells spec.Progress.
-func (s *partSender) progress(rows int64, read float64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sent += rows
-	if read >= 0 {
-		s.read = read
-	}
-	if s.spec.Progress != nil {
-		s.spec.Progress(s.sent, s.read)
-	}
 }

@@ -215,10 +215,10 @@ member's key, saying on stderr what it waits for every few seconds.`)
 	rep, err := c.SyncWith(ctx, *v.collab, client.SyncOptions{Wait: *wait, Interval: time.Second, Status: waitReporter(e, start)})
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && e.Context().Err() == nil:
-		return withHint(fmt.Errorf("gave up after %s, %s", timeout.String(), stillWaiting(rep)),
+		return withHint(fmt.Errorf("gave up after %s, %s", timeout.String(), stillWaiting(err)),
 			"run cleanroom sync --wait again later, or with a longer --timeout; cleanroom status shows where the collaboration stands")
 	case err != nil && e.Context().Err() != nil:
-		return withHint(fmt.Errorf("interrupted after %s, %s", time.Since(start).Round(time.Second), stillWaiting(rep)),
+		return withHint(fmt.Errorf("interrupted after %s, %s", time.Since(start).Round(time.Second), stillWaiting(err)),
 			"run cleanroom sync --wait again to go on")
 	case err != nil:
 		return explain(err)
@@ -250,11 +250,12 @@ func waitReporter(e *env, start time.Time) func([]client.Pending) {
 
 // stillWaiting says what the collaboration was waiting for when sync
 // stopped.
-func stillWaiting(rep *client.SyncReport) string {
-	if rep == nil || len(rep.Waiting) == 0 {
+func stillWaiting(err error) string {
+	var se *client.SyncError
+	if !errors.As(err, &se) || len(se.Report.Waiting) == 0 {
 		return "before it learned what the collaboration waits for"
 	}
-	return "still " + client.Waiting(rep.Waiting)
+	return "still " + client.Waiting(se.Report.Waiting)
 }
 
 func plural(n int, one, many string) string {

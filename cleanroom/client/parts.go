@@ -1,0 +1,234 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"golang.org/x/sync/errgroup"
+)
+
+// partSender reads an upload's rows into parts and sends them.
+type partSender struct {
+	c      *Client
+	spec   UploadSpec
+	st     *uploadState
+	tokens tokenizer
+
+	mu   sync.Mutex // guards st.Digests, its file, sent and read
+	sent int64      // rows the room has, resumed parts included
+	read float64    // share of the input read, or -1 if its size is unknown
+}
+
+// batch is one part on its way: its match keys and encoded values, then its
+// tokens and body.
+type batch struct {
+	n    int
+	keys []crypto.MatchKey
+	part api.Part
+	toks [][32]byte
+	body []byte
+}
+
+// senders is how many parts are tokenized and sent at once, while the
+// reader fills the next: two keep the room and the tokenizer busy while the
+// other waits on the network.
+const senders = 2
+
+// run reads the input into parts, which senders goroutines tokenize and
+// send while the next is read, and counts them in rep.
+func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
+	r := s.newPartReader(resumed, rep)
+	// The senders' first error cancels ctx: the reader stops at its next
+	// part, and that error is what the upload returns.
+	g, ctx := errgroup.WithContext(ctx)
+	for range senders {
+		g.Go(func() error {
+			for b := range r.todo {
+				if err := s.send(ctx, b); err != nil {
+					return err
+				}
+				r.free <- b
+			}
+			return nil
+		})
+	}
+	err := r.readAll(ctx, profile)
+	close(r.todo)
+	if gerr := g.Wait(); gerr != nil {
+		err = gerr
+	}
+	rep.Parts = r.part
+	return err
+}
+
+// partReader is the reading side of a partSender: it fills one batch at a
+// time with rows, hands each full one to the senders, and takes a free one
+// back.
+type partReader struct {
+	s    *partSender
+	rep  *UploadReport
+	have map[int]bool // parts the room has and whose digests this partner kept
+	free chan *batch  // batches the senders are done with
+	todo chan *batch  // full batches for the senders
+	b    *batch       // the batch being filled
+	part int          // its part number
+	size int64        // the input's size, 0 if unknown
+}
+
+func (s *partSender) newPartReader(resumed map[int]bool, rep *UploadReport) *partReader {
+	// Decided before the senders start writing st.Digests.
+	have := map[int]bool{}
+	for p := range s.st.Digests {
+		have[p] = resumed[p]
+	}
+	r := &partReader{s: s, rep: rep, have: have, free: make(chan *batch, senders+1), todo: make(chan *batch)}
+	for range cap(r.free) {
+		r.free <- &batch{part: api.Part{Columns: len(s.spec.Columns)}}
+	}
+	r.b = <-r.free
+	if fi, err := os.Stat(s.spec.Input); err == nil {
+		r.size = fi.Size()
+	}
+	return r
+}
+
+// readAll reads the input's rows into parts and hands them on, the last
+// one (not full) included.
+func (r *partReader) readAll(ctx context.Context, profile crypto.Profile) error {
+	spec := r.s.spec
+	err := csvRows(spec.Input, spec.IDColumn, spec.Columns, profile, spec.Kind, func(line int, key crypto.MatchKey, kerr error, a []string, offset int64) error {
+		return r.row(ctx, line, key, kerr, a, offset)
+	})
+	if err != nil {
+		return err
+	}
+	r.s.progress(0, 1) // the whole input is read
+	if r.b.part.Rows > 0 {
+		return r.flush(ctx)
+	}
+	return nil
+}
+
+// row adds one row to the batch, or counts it skipped if its identifier
+// is invalid, and hands the batch on when it is full.
+func (r *partReader) row(ctx context.Context, line int, key crypto.MatchKey, kerr error, a []string, offset int64) error {
+	if kerr != nil {
+		r.rep.Skipped++
+		if r.s.spec.Invalid != nil {
+			var ie *crypto.IdentifierError
+			reason := "invalid identifier"
+			if errors.As(kerr, &ie) {
+				reason = ie.Error()
+			}
+			r.s.spec.Invalid(line, reason)
+		}
+		return nil
+	}
+	if err := r.b.part.AppendValues(a); err != nil {
+		return lineError(line, err)
+	}
+	r.b.keys = append(r.b.keys, key)
+	if r.b.part.Rows < r.s.st.RowsPerPart {
+		return nil
+	}
+	if r.size > 0 {
+		r.s.progress(0, float64(offset)/float64(r.size))
+	}
+	return r.flush(ctx)
+}
+
+// flush hands the batch to the senders, unless the room has its part
+// already, and takes a free one for the next part.
+func (r *partReader) flush(ctx context.Context) error {
+	defer func() { r.part++ }()
+	r.rep.Rows += int64(r.b.part.Rows)
+	if r.have[r.part] {
+		r.rep.Resumed++
+		r.s.progress(int64(r.b.part.Rows), -1)
+		r.b.keys = r.b.keys[:0]
+		r.b.part.Reset()
+		return nil
+	}
+	r.b.n = r.part
+	select {
+	case r.todo <- r.b:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case r.b = <-r.free:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	r.b.keys = r.b.keys[:0]
+	r.b.part.Reset()
+	return nil
+}
+
+// send tokenizes one part and stores it in the room, trying again as
+// c.retries allows: the room stores a part sent again in place of the
+// first.
+func (s *partSender) send(ctx context.Context, b *batch) error {
+	b.toks = slices.Grow(b.toks[:0], len(b.keys))[:len(b.keys)]
+	if err := s.tokens(ctx, b.toks, b.keys); err != nil {
+		return err
+	}
+	for _, t := range b.toks {
+		b.part.AppendToken(t)
+	}
+	var err error
+	if b.body, err = b.part.AppendBinary(b.body[:0]); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b.body)
+	digest := hex.EncodeToString(sum[:])
+	var rc api.PartReceipt
+	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/parts/%d", esc(s.spec.Collab), esc(s.st.Upload), b.n)
+	err = s.c.retries.run(ctx, func() error {
+		return s.c.call(ctx, "PUT", path, bytes.NewReader(b.body), api.PartContentType, &rc, true)
+	})
+	if err != nil {
+		return fmt.Errorf("sending part %d: %w", b.n, err)
+	}
+	if rc.Digest != digest {
+		return fmt.Errorf("client: the room stored part %d with another digest", b.n)
+	}
+	return s.acknowledged(b, digest)
+}
+
+// acknowledged records a part the room acknowledged, in the saved state and in the
+// progress.
+func (s *partSender) acknowledged(b *batch, digest string) error {
+	s.mu.Lock()
+	s.st.Digests[b.n] = digest
+	err := s.spec.State.saveUpload(s.spec.Collab, s.st)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.progress(int64(b.part.Rows), -1)
+	return nil
+}
+
+// progress counts rows the room has and, if read is not negative, records
+// the share of the input read; then it tells spec.Progress.
+func (s *partSender) progress(rows int64, read float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent += rows
+	if read >= 0 {
+		s.read = read
+	}
+	if s.spec.Progress != nil {
+		s.spec.Progress(s.sent, s.read)
+	}
+}
