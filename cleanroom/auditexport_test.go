@@ -129,3 +129,29 @@ func statAll(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// TestExportRange: a range outside the log, or backwards, is refused
+// before the answer starts; one within it exports.
+func TestExportRange(t *testing.T) {
+	tr := startRoom(t)
+	ctx := context.Background()
+	tr.partner("alpha", policy.RolePartner, "")
+	size := tr.room.audit.Size()
+	for _, tc := range []struct {
+		from, to int64
+		ok       bool
+	}{
+		{0, 0, true}, {1, size, true}, {size, 0, true},
+		// Each export is an entry of its own: well past the log stays past.
+		{3, 2, false}, {0, size + 1000, false}, {size + 1000, 0, false},
+	} {
+		var buf bytes.Buffer
+		err := tr.op.ExportAuditRange(ctx, &buf, tc.from, tc.to)
+		if tc.ok && (err != nil || buf.Len() == 0) {
+			t.Errorf("%d..%d: %v, %d bytes", tc.from, tc.to, err, buf.Len())
+		}
+		if !tc.ok {
+			wantProblem(t, err, api.ProblemBadRequest)
+		}
+	}
+}

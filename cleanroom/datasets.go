@@ -42,7 +42,7 @@ func (d *datasetRecord) view(c *collabRecord) *api.Dataset {
 	if d == nil {
 		return nil
 	}
-	return &api.Dataset{Upload: d.Upload, Rows: d.Rows, Columns: d.Columns, Digest: d.Digest, Kind: d.Kind,
+	return &api.Dataset{Upload: d.Upload, Rows: d.Rows, Columns: orEmpty(d.Columns), Digest: d.Digest, Kind: d.Kind,
 		Profile: d.Profile, Layers: d.Layers, Ready: d.ready(c), Uploaded: d.Uploaded}
 }
 
@@ -130,4 +130,12 @@ func (l *layerReader) load() error {
 // place (store.ReadSegment): b is valid only during fn.
 func (r *Room) withSegment(key []byte, fn func(b []byte) error) error {
 	return r.db.View(func(txn *badger.Txn) error { return store.ReadSegment(txn, key, fn) })
+}
+
+// orEmpty answers an empty list as [], never null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

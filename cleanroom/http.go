@@ -223,7 +223,7 @@ func (r *Room) serveJWKS(context.Context, http.ResponseWriter, *http.Request, *a
 	return audit.PublicJWKS(r.id.key.Public().(ed25519.PublicKey))
 }
 
-func (r *Room) serveCheckpoint(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+func (r *Room) serveCheckpoint(ctx context.Context, w http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 	a := act{action: policy.ActionAuditExport}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
@@ -236,7 +236,8 @@ func (r *Room) serveCheckpoint(ctx context.Context, _ http.ResponseWriter, _ *ht
 	if err != nil {
 		return nil, err
 	}
-	return rawBody{func(w io.Writer) error { _, err := w.Write(c.Note); return err }}, nil
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	return rawBody{func(out io.Writer) error { _, err := out.Write(c.Note); return err }}, nil
 }
 
 func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error) {
@@ -252,6 +253,11 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 		if to, err = strconv.ParseInt(s, 10, 64); err != nil || to < 0 {
 			return nil, badRequest("to must be a non-negative integer")
 		}
+	}
+	// The range is checked before the answer starts: the log only grows,
+	// so a range within it now is within the checkpoint the export signs.
+	if size := r.audit.Size(); to > size || from > max(to, size) || to > 0 && from > to {
+		return nil, badRequest("the export range runs from 0 to the log's %d entries, from before to", size)
 	}
 	a := act{action: policy.ActionAuditExport}
 	d, err := r.authorize(ctx, who, a)

@@ -61,7 +61,7 @@ func (u *uploadRecord) partRows(part int) int {
 
 func (u *uploadRecord) view() *api.Upload {
 	v := &api.Upload{ID: u.ID, Collaboration: u.Collab, Member: u.Member, Rows: u.Rows, RowsPerPart: u.RowsPerPart,
-		Parts: u.Parts, Committed: u.Committed, Columns: u.Columns, Received: []int{}}
+		Parts: u.Parts, Committed: u.Committed, Columns: orEmpty(u.Columns), Received: []int{}}
 	for p := range u.Received {
 		v.Received = append(v.Received, p)
 	}

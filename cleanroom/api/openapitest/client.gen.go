@@ -509,8 +509,8 @@ type CreateCollaboration struct {
 
 // Dataset A member's committed upload.
 type Dataset struct {
-	// Columns The attribute columns (null when the upload declared none).
-	Columns *[]string `json:"columns"`
+	// Columns The attribute columns (empty when the upload declared none).
+	Columns []string `json:"columns"`
 
 	// Digest A SHA-256 or HMAC-SHA256, in lowercase hex.
 	Digest Hex256 `json:"digest"`
@@ -973,10 +973,10 @@ type Upload struct {
 	// Collaboration An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
 	Collaboration Name `json:"collaboration"`
 
-	// Columns The attribute columns (null when the start declared none).
-	Columns   *[]string `json:"columns"`
-	Committed bool      `json:"committed"`
-	Id        string    `json:"id"`
+	// Columns The attribute columns (empty when the start declared none).
+	Columns   []string `json:"columns"`
+	Committed bool     `json:"committed"`
+	Id        string   `json:"id"`
 
 	// Member An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
 	Member Name `json:"member"`
