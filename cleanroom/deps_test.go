@@ -7,10 +7,11 @@ import (
 )
 
 // TestWireAndClientStayLight keeps the partner's side free of the room's
-// storage and policy engine: cleanroom/api and cleanroom/client import
+// storage and policy engine: cleanroom/api, cleanroom/client and
+// cleanroom/model (which a member applies on its own machine) import
 // neither Badger, nor OPA, nor the room itself.
 func TestWireAndClientStayLight(t *testing.T) {
-	for _, pkg := range []string{"./api", "./client"} {
+	for _, pkg := range []string{"./api", "./client", "./model"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)
