@@ -13,8 +13,8 @@ import "math/rand/v2"
 func grow(features []Feature, depth int, rng *rand.Rand) []Node {
 	type pending struct {
 		node, level int
-		used        uint32       // categorical features split on above
-		lo, hi      []float64    // numeric features' ranges on the path
+		used        uint32    // categorical features split on above
+		lo, hi      []float64 // numeric features' ranges on the path
 	}
 	lo0, hi0 := make([]float64, len(features)), make([]float64, len(features))
 	for i, f := range features {

@@ -165,4 +165,3 @@ func countTree(ctx context.Context, features []Feature, nodes []Node, d Data, he
 	}
 	return counts
 }
-
