@@ -186,7 +186,7 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float
 		p.Filters = append(p.Filters, analytics.Filter{Ref: rf, Keep: keep})
 	}
 	for _, m := range spec.Metrics {
-		pm := analytics.Metric{Kind: m.Kind}
+		pm := analytics.Metric{Kind: m.Kind, Level: m.Level}
 		switch m.Kind {
 		case api.MetricSum, api.MetricAvg:
 			if pm.Column, err = bounded(m.Column); err != nil {
