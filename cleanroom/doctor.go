@@ -214,7 +214,7 @@ func (r *Room) reconcileLedgers(ctx context.Context) []string {
 // and tasks, join tables) and checks its seal.
 func verifySegments(db *badger.DB) error {
 	return db.View(func(txn *badger.Txn) error {
-		for _, p := range []string{prefixSegment, prefixLayer, prefixTask, prefixJoin} {
+		for _, p := range []string{prefixSegment, prefixLayer, prefixTask, prefixJoin, prefixAudience} {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p), PrefetchValues: true})
 			for it.Rewind(); it.Valid(); it.Next() {
 				key := it.Item().KeyCopy(nil)

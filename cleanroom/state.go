@@ -80,7 +80,7 @@ func (r *Room) dataDigest(name, digest string) string {
 }
 
 // sealedPrefixes are the key families whose records are sealed.
-var sealedPrefixes = []string{prefixPrincipal, prefixCollab, prefixBudget, prefixUpload, prefixSecret, prefixDigestKey, prefixPolicySource}
+var sealedPrefixes = []string{prefixPrincipal, prefixCollab, prefixBudget, prefixUpload, prefixSecret, prefixDigestKey, prefixPolicySource, prefixActivation}
 
 func isSealed(key string) bool {
 	for _, p := range sealedPrefixes {
