@@ -170,6 +170,15 @@ func TestActivation(t *testing.T) {
 	_, err = s.alpha.Activate(ctx, "c1", api.SegmentSpec{Version: api.SegmentVersion,
 		Filters: []api.Filter{{Column: "bravo.revenue", Op: "ge", Value: "50"}}})
 	refusedWith(t, err, "filtering by bravo.revenue is not allowed")
+
+	// The activations' record and stored audiences pass the room's own
+	// checks: at its next start, and by cleanroom doctor.
+	s.tr.stop()
+	diag, err := Diagnose(ctx, s.tr.dir)
+	if err != nil || !diag.Healthy() {
+		t.Fatalf("doctor: %+v %v", diag, err)
+	}
+	s.tr.serve()
 }
 
 // TestAudienceMapsOnlyItsUpload: an audience written against another file

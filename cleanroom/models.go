@@ -91,6 +91,12 @@ func (r *Room) trainModel(ctx context.Context, who *actor, collab string, spec a
 	if err != nil {
 		return nil, err
 	}
+	// The spec is digested as the member sent it, so that the member can
+	// check the log's digest against its own file.
+	asked, err := json.Marshal(&spec)
+	if err != nil {
+		return nil, err
+	}
 	shape, err := modelShape(c, who.partner(), &spec)
 	if err != nil {
 		return nil, err
@@ -153,11 +159,7 @@ func (r *Room) trainModel(ctx context.Context, who *actor, collab string, spec a
 	if err != nil {
 		return nil, err
 	}
-	specBody, err := json.Marshal(&spec)
-	if err != nil {
-		return nil, err
-	}
-	if a.spent.specDigest, err = r.keyedDigest(c.ID, api.ModelSpecDigestLabel, specBody); err != nil {
+	if a.spent.specDigest, err = r.keyedDigest(c.ID, api.ModelSpecDigestLabel, asked); err != nil {
 		return nil, err
 	}
 	a.spent.epsilonMicro = ch.epsilon

@@ -70,6 +70,10 @@ func TestModelTrainedAndAppliedLocally(t *testing.T) {
 	if err := client.CheckResult(key, e.ResultDigest, res); err != nil {
 		t.Fatalf("the result digest: %v", err)
 	}
+	asked, _ := json.Marshal(&spec)
+	if err := api.CheckDigest(key.Key, api.ModelSpecDigestLabel, e.SpecDigest, asked); err != nil {
+		t.Fatalf("the spec digest is not of the spec as sent: %v", err)
+	}
 	if bytes.Contains(res.Model, []byte("@example")) {
 		t.Fatal("the model file holds an identifier")
 	}
