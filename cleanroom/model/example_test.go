@@ -27,7 +27,7 @@ func ExampleModel_ScoreCSV() {
 	}
 	// Output:
 	// email,age_band,score
-	// ann@example.com,18-24,0.444444
-	// bob@example.com,25-34,0.090909
-	// cy@example.com,65+,0.250000
+	// ann@example.com,18-24,0.445055
+	// bob@example.com,25-34,0.094595
+	// cy@example.com,65+,0.251244
 }

@@ -71,12 +71,12 @@ func TestScore(t *testing.T) {
 		band, spend string
 		want        float64
 	}{
-		{"x", "10", 5.0 / 55},   // leaf 2
-		{"x", "40", 15.0 / 25},  // leaf 3: the threshold goes right
-		{"x", "900", 15.0 / 25}, // clamped to 100
-		{"x", "n/a", 5.0 / 55},  // not a number: the bound nearest zero
-		{"y", "10", 30.0 / 100}, // the child is withheld: the root's counts
-		{"z", "10", 30.0 / 100}, // outside the domain: stops at the root
+		{"x", "10", 6.0 / 57},   // leaf 2, smoothed: (5+1)/(55+2)
+		{"x", "40", 16.0 / 27},  // leaf 3: the threshold goes right
+		{"x", "900", 16.0 / 27}, // clamped to 100
+		{"x", "n/a", 6.0 / 57},  // not a number: the bound nearest zero
+		{"y", "10", 31.0 / 102}, // the child is withheld: the root's counts
+		{"z", "10", 31.0 / 102}, // outside the domain: stops at the root
 	} {
 		if got := m.Score([]string{tt.band, tt.spend}); got != tt.want {
 			t.Errorf("Score(%s, %s) = %g, want %g", tt.band, tt.spend, got, tt.want)
@@ -95,7 +95,7 @@ func TestScoreCSV(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("scored %d rows: %v", n, err)
 	}
-	want := "email,spend,band,score\na@x.org,10,x,0.090909\nb@x.org,40,x,0.600000\n,1,y,0.300000\n"
+	want := "email,spend,band,score\na@x.org,10,x,0.105263\nb@x.org,40,x,0.592593\n,1,y,0.303922\n"
 	if out.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}

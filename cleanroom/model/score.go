@@ -42,19 +42,19 @@ func (m *Model) reach(t *Tree, x func(f int) float64) int {
 	}
 }
 
-// score is the share of label-true people among the counts of the nodes
-// a person reaches, summed over the trees; 0.5 when they hold nobody.
+// score is the mean over the trees of the share of label-true people at
+// the node a person reaches, each share smoothed by one person of either
+// label ((true + 1) / (all + 2)); 0.5 for a model without trees.
 func (m *Model) score(x func(f int) float64) float64 {
-	var pos, all int64
-	for t := range m.Trees {
-		n := &m.Trees[t].Nodes[m.reach(&m.Trees[t], x)]
-		pos += n.Counts[1]
-		all += n.Counts[0] + n.Counts[1]
-	}
-	if all == 0 {
+	if len(m.Trees) == 0 {
 		return 0.5
 	}
-	return float64(pos) / float64(all)
+	var sum float64
+	for t := range m.Trees {
+		c := m.Trees[t].Nodes[m.reach(&m.Trees[t], x)].Counts
+		sum += (float64(c[1]) + 1) / (float64(c[0]+c[1]) + 2)
+	}
+	return sum / float64(len(m.Trees))
 }
 
 // Score returns the model's probability that the label is true for a

@@ -117,7 +117,9 @@ func seedOf(n byte) [32]byte { return [32]byte{n} }
 // way the member does (from the values in its file), and compares its AUC
 // with a non-private random forest (CART) trained on the same people.
 func TestAUCAgainstNonPrivateForest(t *testing.T) {
-	const margin = 0.05 // the AUC the private model may lose
+	// The AUC the private model may lose: each training (its structure is
+	// a random draw) at most margin, their mean at most meanMargin.
+	const margin, meanMargin = 0.05, 0.03
 	features := truthFeatures()
 	for _, n := range []int{6000, 50_000} {
 		train, _, _ := truthData(7, n, features)
@@ -137,8 +139,9 @@ func TestAUCAgainstNonPrivateForest(t *testing.T) {
 			baseScores[i] = base.score(x)
 		}
 		baseAUC, bayes := auc(baseScores, labels), auc(chance, labels)
-		var worst float64 = 1
-		for run := range 5 {
+		var worst, mean float64 = 1, 0
+		const runs = 5
+		for run := range runs {
 			cfg := DefaultConfig(len(features), 0.5, 50, analytics.Laplace{})
 			cfg.Seed = seedOf(byte(run + 1))
 			m, err := Train(context.Background(), features, train, cfg)
@@ -150,16 +153,17 @@ func TestAUCAgainstNonPrivateForest(t *testing.T) {
 				scores[i] = m.Score(row)
 			}
 			a := auc(scores, labels)
-			worst = min(worst, a)
+			worst, mean = min(worst, a), mean+a/runs
 			acc := math.NaN()
 			if m.Accuracy != nil {
 				acc = *m.Accuracy
 			}
 			t.Logf("n=%d run %d: private AUC %.4f (accuracy %.3f, %d trees, %d withheld)", n, run, a, acc, len(m.Trees), m.TreesWithheld)
 		}
-		t.Logf("n=%d: non-private forest AUC %.4f, true chances' AUC %.4f, worst private %.4f", n, baseAUC, bayes, worst)
-		if worst < baseAUC-margin {
-			t.Errorf("n=%d: private AUC %.4f is more than %.2f below the non-private forest's %.4f", n, worst, margin, baseAUC)
+		t.Logf("n=%d: non-private forest AUC %.4f, true chances' AUC %.4f; private: mean %.4f, worst %.4f", n, baseAUC, bayes, mean, worst)
+		if worst < baseAUC-margin || mean < baseAUC-meanMargin {
+			t.Errorf("n=%d: private AUC mean %.4f, worst %.4f, more than %.2f (%.2f) below the non-private forest's %.4f",
+				n, mean, worst, meanMargin, margin, baseAUC)
 		}
 	}
 }
