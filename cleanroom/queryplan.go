@@ -217,7 +217,7 @@ func (pl planner) filter(f api.Filter) (analytics.Filter, error) {
 // metric resolves a metric's columns.
 func (pl planner) metric(m api.Metric) (analytics.Metric, error) {
 	c := pl.c
-	pm := analytics.Metric{Kind: m.Kind}
+	pm := analytics.Metric{Kind: m.Kind, Level: m.Level}
 	var err error
 	switch m.Kind {
 	case api.MetricSum, api.MetricAvg:

@@ -18,6 +18,8 @@ var (
 	secrets       = store.Secrets[api.SealedSecret]()
 	policySources = store.PolicySources[[]byte]()
 	digestKeys    = store.DigestKeys()
+
+	activationRecords = store.Activations[activationRecord]()
 )
 
 // txn reads txn with the room's sealer.

@@ -63,6 +63,7 @@ type Options struct {
 type Engine struct {
 	opts       Options
 	defaults   map[string]any
+	activation map[string]any // DefaultActivation, as data.room.activation
 	caps       *ast.Capabilities
 	bundle     map[string]*ast.Module
 	bundleHash string
@@ -114,6 +115,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	if err := toJSONMap(d, &e.defaults); err != nil {
+		return nil, err
+	}
+	if err := toJSONMap(DefaultActivation(), &e.activation); err != nil {
 		return nil, err
 	}
 	h := sha256.New()
@@ -174,7 +178,7 @@ func (e *Engine) prepare(ctx context.Context, m *ast.Module) (prepared, error) {
 	}
 	// The room's defaults are data, not input: converted to OPA's values
 	// once here rather than on every decision.
-	store := inmem.NewFromObjectWithOpts(map[string]any{"room": map[string]any{"defaults": e.defaults}},
+	store := inmem.NewFromObjectWithOpts(map[string]any{"room": map[string]any{"defaults": e.defaults, "activation": e.activation}},
 		inmem.OptReturnASTValuesOnRead(true))
 	var p prepared
 	for _, q := range []struct {
@@ -304,6 +308,8 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 			ast.Item(ast.InternedTerm("queries_today"), ast.InternedTerm(in.Usage.QueriesToday)),
 			ast.Item(ast.InternedTerm("matches_today"), ast.InternedTerm(in.Usage.MatchesToday)),
 			ast.Item(ast.InternedTerm("uploads_today"), ast.InternedTerm(in.Usage.UploadsToday)),
+			ast.Item(ast.InternedTerm("activations_today"), ast.InternedTerm(in.Usage.ActivationsToday)),
+			ast.Item(ast.InternedTerm("activations"), ast.InternedTerm(in.Usage.Activations)),
 		))),
 	)
 	if r, err := resourceValue(in.Resource); err != nil {
@@ -406,6 +412,20 @@ func resourceValue(r Resource) (ast.Value, error) {
 			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(q.Dimensions)),
 			ast.Item(ast.InternedTerm("epsilon"), ast.FloatNumberTerm(q.Epsilon)),
 			ast.Item(ast.InternedTerm("selects_partitions"), ast.InternedTerm(q.SelectsPartitions)),
+		)))), nil
+	case r.Model != nil:
+		m := r.Model
+		return ast.NewObject(ast.Item(ast.InternedTerm("model"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.InternedTerm("label"), ast.StringTerm(m.Label)),
+			ast.Item(ast.InternedTerm("features"), stringsTerm(m.Features)),
+			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(m.Dimensions)),
+			ast.Item(ast.InternedTerm("epsilon"), ast.FloatNumberTerm(m.Epsilon)),
+		)))), nil
+	case r.Activation != nil:
+		a := r.Activation
+		return ast.NewObject(ast.Item(ast.InternedTerm("activation"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.InternedTerm("filter_columns"), stringsTerm(a.FilterColumns)),
+			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(a.Dimensions)),
 		)))), nil
 	case r.Dataset != nil:
 		d := r.Dataset

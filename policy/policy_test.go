@@ -262,7 +262,7 @@ func TestConstraintsStrictestWins(t *testing.T) {
 	if !slices.Equal(c.AllowedDimensions, []string{"coursely.age_band", "coursely.region"}) {
 		t.Fatalf("allowed dimensions %v", c.AllowedDimensions)
 	}
-	if !slices.Contains(c.NeverOutputColumns, "email") || len(c.AllowedMetrics) != 7 {
+	if !slices.Contains(c.NeverOutputColumns, "email") || len(c.AllowedMetrics) != 8 {
 		t.Fatalf("constraints %+v", c)
 	}
 }

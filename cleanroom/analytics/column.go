@@ -91,6 +91,11 @@ func (c *Column) Len() int { return len(c.Codes) }
 // Number returns the value of code as a number (NaN if it is not one).
 func (c *Column) Number(code int) float64 { return c.nums[code] }
 
+// Truthy reports whether code's value counts as true where a metric reads
+// a column as a flag (lift's exposed and converted): true, yes, y, or a
+// number above 0.
+func (c *Column) Truthy(code int) bool { return c.truthy[code] }
+
 // Table is the join: Rows[m][i] is the row of matched person i in member
 // m's list.
 type Table struct {

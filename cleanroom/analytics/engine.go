@@ -364,6 +364,9 @@ func (p *Plan) columns() []string {
 		case Count:
 		case Lift:
 			cols = append(cols, "lift", "conversion_exposed", "conversion_unexposed", "n_exposed", "n_unexposed")
+			cols = append(cols, liftIntervalColumns...)
+		case ROI:
+			cols = append(cols, "roi", "roi_low", "roi_high")
 		case Sum, Avg:
 			cols = append(cols, m.Kind+"("+m.Column.Name+")")
 		case MatchRate:
@@ -405,9 +408,11 @@ func (p *Plan) metric(m Metric, mi, s int, n int64, eps float64, acc *accumulato
 			cost = p.Noise.Sum(at(acc.costs[mi], s), costSpan, eps)
 		}
 		if !(cost > 0) {
-			return []any{nil}
+			return []any{nil, nil, nil}
 		}
-		return []any{round(rev/cost, 4)}
+		roi := rev / cost
+		return append([]any{round(roi, 4)}, roiInterval(roi, m.revenueBound(rev, noiseVariance(p.Noise, revSpan, eps)),
+			m.costBound(cost, noiseVariance(p.Noise, costSpan, eps)), n, m.level())...)
 	case Lift:
 		// The four cells are disjoint: each person is in one, so one
 		// epsilon covers them all.
@@ -417,14 +422,14 @@ func (p *Plan) metric(m Metric, mi, s int, n int64, eps float64, acc *accumulato
 		}
 		nU, nE := c[0]+c[1], c[2]+c[3]
 		if nE < int64(p.MinGroup) || nU < int64(p.MinGroup) {
-			return []any{nil, nil, nil, nil, nil}
+			return make([]any, 5+len(liftIntervalColumns))
 		}
 		rateE, rateU := float64(c[3])/float64(nE), float64(c[1])/float64(nU)
 		var lift any
 		if rateU > 0 {
 			lift = round(rateE/rateU-1, 4)
 		}
-		return []any{lift, round(rateE, 4), round(rateU, 4), nE, nU}
+		return append([]any{lift, round(rateE, 4), round(rateU, 4), nE, nU}, liftInterval(c, noiseVariance(p.Noise, 1, eps), m.level())...)
 	}
 	return nil
 }

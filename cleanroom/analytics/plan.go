@@ -35,6 +35,9 @@ type Metric struct {
 	Cost      *Bounded
 	// Lift: who was exposed, and who converted.
 	Exposed, Converted Ref
+	// Level is the confidence level of a lift's or an ROI's interval
+	// (DefaultLevel when zero).
+	Level float64
 }
 
 // Filter keeps the people whose column's code is marked in Keep.
@@ -166,6 +169,9 @@ func (p *Plan) check() error {
 		case Lift:
 		default:
 			return planErr("unknown metric %q", m.Kind)
+		}
+		if m.Level != 0 && !(m.Level >= MinLevel && m.Level <= MaxLevel) {
+			return planErr("an interval's level is from %g to %g", MinLevel, MaxLevel)
 		}
 	}
 	if k := p.KMeans; k != nil {

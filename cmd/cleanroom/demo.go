@@ -64,6 +64,8 @@ type demoReport struct {
 	// synthetic lists), upload (both brands at once), relay (blinded
 	// mode), match, queries and audit.
 	Phases map[string]float64 `json:"phase_seconds"`
+	// Lookalike is the model, its local scoring and the activation.
+	Lookalike *lookalikeReport `json:"lookalike"`
 	// keys are the brands' and the auditor's, for --console.
 	keys map[string]*crypto.PartnerKey
 }
@@ -136,8 +138,14 @@ client the other verbs use.`)
 	}
 	say("\nSummary: %d and %d customers, %d in common; the room matched %d (%s mode), saw no identifier,",
 		rep.RowsA, rep.RowsB, rep.TrueOverlap, rep.MatchedOverlap, rep.Mode)
-	say("answered three noisy aggregates (overlap, ROI, lift), and wrote %d audit entries that verify offline: %v (%.1f s)",
-		rep.AuditEntries, rep.AuditVerified, rep.Seconds)
+	say("answered three noisy aggregates (overlap, ROI, lift, with intervals), trained a private lookalike model that %s applied",
+		brandA)
+	activated := fmt.Sprintf("activated a consented audience of %d", rep.Lookalike.Audience)
+	if rep.Lookalike.AudienceRefused != "" {
+		activated = "was refused an audience below the minimum"
+	}
+	say("on its own machine, %s, and wrote %d audit entries that verify offline: %v (%.1f s)",
+		activated, rep.AuditEntries, rep.AuditVerified, rep.Seconds)
 	if *withConsole {
 		return demoConsoles(e, dir, rep.keys)
 	}
@@ -224,9 +232,13 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	// The collaboration, its secret, and the other brand's acceptance of
 	// the settings it was shown.
 	settings := policy.Settings{
-		Constraints: policy.Constraints{AllowedDimensions: []string{brandA + ".age_band", brandA + ".region", brandB + ".age_band"}},
-		Domains:     map[string][]string{brandA + ".age_band": ageBands, brandB + ".age_band": ageBands},
-		Bounds:      map[string][2]float64{brandA + ".revenue": {0, 200}, brandA + ".campaign_cost": {0, 5}, brandB + ".revenue": {0, 100}},
+		Constraints: policy.Constraints{AllowedDimensions: []string{brandA + ".age_band", brandA + ".region", brandB + ".age_band",
+			brandA + ".revenue", brandA + ".exposed"}},
+		Domains: map[string][]string{brandA + ".age_band": ageBands, brandB + ".age_band": ageBands, brandA + ".exposed": {"false", "true"}},
+		// The course platform may receive audiences of its own customers
+		// in the overlap, for the joint campaign: every member sees it.
+		Activation: &policy.Activation{Members: []string{brandA}},
+		Bounds:     map[string][2]float64{brandA + ".revenue": {0, 200}, brandA + ".campaign_cost": {0, 5}, brandB + ".revenue": {0, 100}},
 	}
 	raw, err := settings.Canonical()
 	if err != nil {
@@ -353,7 +365,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	}
 	say("\nJoint campaign ROI by age band, (R_%s + R_%s) / C:", brandA, brandB)
 	for _, row := range roi.Rows {
-		say("  %-6v %v", row[0], row[2])
+		say("  %-6v %v (95%% interval %v to %v)", row[0], row[2], row[3], row[4])
 	}
 	lift, err := clients[brandB].Query(ctx, demoCollab, api.QuerySpec{
 		Version: api.QueryVersion, Epsilon: 0.5,
@@ -367,8 +379,13 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 		liftRow = lift.Rows[0]
 		say("\nConversion lift at %s from %s's campaign: %v (conversion %v of %v exposed, %v of %v not exposed)",
 			brandB, brandA, liftRow[1], liftRow[2], liftRow[4], liftRow[3], liftRow[5])
+		say("  difference %v (95%% interval %v to %v, noise and sampling): %v", liftRow[6], liftRow[7], liftRow[8], liftRow[11])
 	}
-	say("Privacy budget: %.1f of %.1f epsilon left", lift.Budget.Remaining, lift.Budget.Total)
+	look, err := lookalike(ctx, cfg, clients, files, overlap)
+	if err != nil {
+		return nil, err
+	}
+	say("Privacy budget: %.1f of %.1f epsilon left", look.budget.Remaining, look.budget.Total)
 	phase("queries")
 
 	// The auditor exports the log over the API and verifies it offline
@@ -413,8 +430,9 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	phase("audit")
 	rep := &demoReport{
 		Mode: cfg.mode, RowsA: cfg.rows, RowsB: cfg.rows, TrueOverlap: overlap, MatchedOverlap: stats.Matched, MatchRate: m.MatchRate,
-		ByAgeBand: q.Rows, Withheld: withheld, Epsilon: lift.Budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
-		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow, Phases: phases, keys: keys,
+		ByAgeBand: q.Rows, Withheld: withheld, Epsilon: look.budget.Spent, AuditVerified: verr == nil, DataDir: cfg.dir,
+		ROIColumns: roi.Columns, ROIByAgeBand: roi.Rows, LiftColumns: lift.Columns, Lift: liftRow, Phases: phases, Lookalike: look,
+		keys: keys,
 	}
 	if verr != nil {
 		say("Audit log verification FAILED: %v", verr)
