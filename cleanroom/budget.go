@@ -208,7 +208,7 @@ func (r *Room) debit(tx *store.Tx, collab string, shares int, k policy.Constrain
 // the caller answers with.
 func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Decision, ld ledgerDenial) error {
 	d.Allow, d.Reasons = false, []string{ld.reason}
-	if _, err := r.audit.Append(ctx, r.entry(who, a.action, a.collabID(), d, nil, "")); err != nil {
+	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
 		return r.auditFailed(err)
 	}
 	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}

@@ -126,7 +126,7 @@ func (r *Room) recordRefusal(ctx context.Context, who *actor, rt route, req *htt
 		RequestID: who.requestID,
 	}
 	who.recorded.Store(true)
-	if _, err := r.audit.Append(actx, e); err != nil {
+	if _, err := r.appendEntry(actx, who, e, nil); err != nil {
 		return r.auditFailed(err)
 	}
 	return nil

@@ -90,6 +90,9 @@ type Room struct {
 	gates    gates
 	matchMem *semaphore.Weighted
 
+	// jtiClaims holds the jtis of requests in flight (auth.go), by key.
+	jtiClaims sync.Map
+
 	// jtiFault, when set (by tests only), fails the replay cache's
 	// transaction with its error, as a storage failure would.
 	jtiFault atomic.Pointer[error]
@@ -256,6 +259,9 @@ type actor struct {
 	// audit log (see entry): then the HTTP wrapper records no refusal of
 	// its own for an error the request returns.
 	recorded atomic.Bool
+	// jti is the request's claim on its token's jti, recorded with its
+	// first entry (appendEntry); nil for the room's own actions.
+	jti *jtiClaim
 }
 
 // act is an action about to be decided.
@@ -306,7 +312,7 @@ func (r *Room) authorize(ctx context.Context, who *actor, a act) (policy.Decisio
 	if d.Allow {
 		return d, nil
 	}
-	if _, err := r.audit.Append(ctx, r.entry(who, a.action, a.collabID(), d, nil, "")); err != nil {
+	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
 		return d, r.auditFailed(err)
 	}
 	return d, &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
@@ -334,17 +340,16 @@ func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision,
 	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
 	e.EpsilonMicro, e.SpecDigest = a.spent.epsilonMicro, a.spent.specDigest
-	var err error
-	if apply == nil {
-		_, err = r.audit.Append(ctx, e)
-	} else {
-		_, err = r.audit.AppendTxAt(ctx, e, func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
+	var fn audit.TxFunc
+	if apply != nil {
+		fn = func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
 			if err := apply(r.stateTx(txn, index, leaf)); err != nil {
 				return applyError{err}
 			}
 			return nil
-		})
+		}
 	}
+	_, err := r.appendEntry(ctx, who, e, fn)
 	var ae applyError
 	if errors.As(err, &ae) {
 		who.recorded.Store(before)

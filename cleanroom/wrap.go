@@ -117,6 +117,7 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 	var who *actor
 	defer func() {
 		stopWatch()
+		defer r.releaseJTI(who)
 		r.finishRequest(rt, req, sw, id, who, start, recover())
 	}()
 	req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
