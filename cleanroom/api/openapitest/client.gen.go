@@ -922,7 +922,7 @@ type ModelResult struct {
 // each an allowed dimension with a declared domain (categorical, at most 64 values) or bounds (numeric), since
 // the caller applies the model to its own list.
 type ModelSpec struct {
-	// Depth Each tree's depth; 0 or unset, half the features, at least 2.
+	// Depth Each tree's depth; 0 or unset, half the features rounded up, at least 2.
 	Depth *int `json:"depth,omitempty"`
 
 	// Epsilon What the model spends, of which a tenth measures the accuracy when people are held out; 0 or unset, 0.5 (the room's largest epsilon for one query).
