@@ -170,8 +170,11 @@ func TestLiftIntervalCoverage(t *testing.T) {
 		}
 	}
 	// At this noise the test has little power (about a third of the runs
-	// find the effect), but a negative verdict would be a gross error.
-	if verdicts["works"][VerdictPositive] < runs/4 || verdicts["works"][VerdictNegative] > 0 {
+	// find the effect). A negative verdict on a campaign that works is
+	// rarer than on one that does nothing (at most 2.5% of runs, the
+	// interval's lower tail), but not impossible under Laplace noise: more
+	// than that is a gross error, such as a sign flipped.
+	if verdicts["works"][VerdictPositive] < runs/4 || verdicts["works"][VerdictNegative] > runs*25/1000 {
 		t.Errorf("a campaign that works: verdicts %v", verdicts["works"])
 	}
 	if v := verdicts["idle"]; float64(v[VerdictPositive]+v[VerdictNegative]) > (0.05+tol)*runs {
