@@ -37,3 +37,9 @@ func lookup(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
 		lookupGeneric(out, table, idx, neg)
 	}
 }
+
+//go:noescape
+func doubleAVX512(p *projP1xP1, n int)
+
+//go:noescape
+func addCachedAVX512(p *projP1xP1, q *cached8)

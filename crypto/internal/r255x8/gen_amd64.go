@@ -1,9 +1,11 @@
 //go:build ignore
 
 // gen_amd64.go writes field_amd64.s: the 8-lane field arithmetic in AVX-512
-// IFMA. Run it with go generate. It is a program rather than hand-written
-// assembly because the multiplication is 50 regular instructions whose
-// register numbers are easier to get right in a loop than by hand.
+// IFMA, and the point doubling and addition built from it. Run it with go
+// generate. It is a program rather than hand-written assembly because a
+// multiplication is 50 regular instructions whose register numbers are
+// easier to get right in a loop than by hand, and a doubling is seven of
+// those.
 package main
 
 import (
@@ -19,62 +21,163 @@ func p(format string, args ...any) { fmt.Fprintf(&out, "\t"+format+"\n", args...
 
 func z(i int) string { return fmt.Sprintf("Z%d", i) }
 
-// Register plan for mul and square: Z0-Z4 hold a, Z5-Z9 hold b (mul only),
-// Z10-Z18 the low-half column sums L0..L8, Z19-Z27 the high-half sums
-// H0..H8, Z28-Z30 temporaries and Z31 the 51-bit mask.
+// Register plan for a multiplication or squaring: Z0-Z4 hold a, Z5-Z9 hold
+// b (mul only), Z10-Z18 the low-half column sums L0..L8 (the result lands in
+// Z10-Z14), Z19-Z27 the high-half sums H0..H8, later the carries, Z28-Z29
+// are scratch, Z30 holds 19 and Z31 the 51-bit mask in every lane.
 const (
 	regA, regB, regL, regH = 0, 5, 10, 19
+	nineteen               = "Z30"
 	mask                   = "Z31"
 )
 
-func loadMask() {
+// constants loads the two constants every routine uses.
+func constants() {
 	p("MOVQ $0x7ffffffffffff, AX")
 	p("VPBROADCASTQ AX, %s", mask)
+	p("MOVQ $19, AX")
+	p("VPBROADCASTQ AX, %s", nineteen)
 }
 
-func zeroAcc() {
-	for k := 0; k < 9; k++ {
-		p("VPXORQ %s, %s, %s", z(regL+k), z(regL+k), z(regL+k))
-		p("VPXORQ %s, %s, %s", z(regH+k), z(regH+k), z(regH+k))
+// A src is where a field element's five limb rows are: in memory or in five
+// consecutive registers.
+type src interface{ row(i int) string }
+
+// mem is an element in memory: five rows of 64 bytes (one limb of every
+// lane each) from off(base).
+type mem struct {
+	base string
+	off  int
+}
+
+func (m mem) row(i int) string { return fmt.Sprintf("%d(%s)", m.off+64*i, m.base) }
+
+// field is the k-th element of a struct of consecutive fe8 values.
+func (m mem) field(k int) mem { return mem{m.base, m.off + 320*k} }
+
+// regs is an element in Z(r)..Z(r+4).
+type regs int
+
+func (r regs) row(i int) string { return z(int(r) + i) }
+
+func load(s src, r int) {
+	if rr, ok := s.(regs); ok {
+		if int(rr) != r {
+			for i := 0; i < 5; i++ {
+				p("VMOVDQA64 %s, %s", s.row(i), z(r+i))
+			}
+		}
+		return
+	}
+	for i := 0; i < 5; i++ {
+		p("VMOVDQU64 %s, %s", s.row(i), z(r+i))
 	}
 }
 
-// product accumulates a_i·b_j: its low 52 bits into column i+j and its high
-// 52 bits into H_{i+j}, which carries weight 2^52 = 2·2^51 in column i+j+1.
-func product(ai, bj string, k int) {
-	p("VPMADD52LUQ %s, %s, %s", bj, ai, z(regL+k))
-	p("VPMADD52HUQ %s, %s, %s", bj, ai, z(regH+k))
+func store(r int, m mem) {
+	for i := 0; i < 5; i++ {
+		p("VMOVDQU64 %s, %s", z(r+i), m.row(i))
+	}
 }
 
-// reduce turns the column sums into five limbs in Z10-Z14 (< 2^52 each):
-// C_k = L_k + 2·H_{k-1}, then r_m = C_m + 19·C_{m+5} since 2^255 = 19, then
-// one parallel carry. Column sums are below 2^56, so r_m < 2^61 and each
-// carry is below 2^10.
-func reduce() {
-	for k := 0; k < 9; k++ {
-		p("VPADDQ %s, %s, %s", z(regH+k), z(regH+k), z(regH+k))
+func zero(rs ...int) {
+	for _, r := range rs {
+		p("VPXORQ %s, %s, %s", z(r), z(r), z(r))
 	}
-	for k := 1; k < 9; k++ {
+}
+
+// Bounds. An element is "tight" when its limbs are below 2^52, the width
+// IFMA multiplies: every input of a multiplication must be. A product's
+// column sums are below 15·2^52 < 2^56 and, folded (r_m = C_m + 19·C_{m+5}),
+// below 267·2^52 < 2^61: a product is "loose" until its carry. Loose values
+// are only ever added to or subtracted from (see comb), and a sum of a few
+// stays below 2^64; one carry brings any limb below 2^64 to below
+// 2^51 + 2^13, and limb 0 to below 2^51 + 19·2^13: tight again.
+
+// mul emits Z10-Z14 = a·b, carried (tight) when carry is set, loose
+// otherwise.
+func mul(a, b src, carry bool) {
+	load(a, regA)
+	load(b, regB)
+	for k := 0; k < 9; k++ {
+		zero(regL+k, regH+k)
+	}
+	// a_i·b_j: its low 52 bits into column i+j, its high 52 bits into
+	// H_{i+j}, which carries weight 2^52 = 2·2^51 in column i+j+1.
+	for i := 0; i < 5; i++ {
+		for j := 0; j < 5; j++ {
+			p("VPMADD52LUQ %s, %s, %s", z(regB+j), z(regA+i), z(regL+i+j))
+			p("VPMADD52HUQ %s, %s, %s", z(regB+j), z(regA+i), z(regH+i+j))
+		}
+	}
+	// C_k = L_k + 2·H_{k-1}, the high columns first (they have further to
+	// go), and C_9 = 2·H_8 in place.
+	for _, k := range []int{5, 6, 7, 8, 1, 2, 3, 4} {
+		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
 		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
 	}
-	for m := 0; m < 5; m++ {
-		t := z(regL + m + 5)
-		if m == 4 {
-			t = z(regH + 8)
-		}
-		p("VPSLLQ $4, %s, Z28", t)
-		p("VPADDQ %s, %s, Z29", t, t)
-		p("VPADDQ %s, %s, %s", t, z(regL+m), z(regL+m))
-		p("VPADDQ Z28, %s, %s", z(regL+m), z(regL+m))
-		p("VPADDQ Z29, %s, %s", z(regL+m), z(regL+m))
-	}
-	carry(regL, regH)
+	p("VPADDQ %s, %s, %s", z(regH+8), z(regH+8), z(regH+8))
+	fold([10]int{10, 11, 12, 13, 14, 15, 16, 17, 18, 27}, carry)
 }
 
-// carry does one parallel carry over limbs r..r+4 using temporaries t..t+4:
-// each limb keeps its low 51 bits and passes the rest up, the top limb's
-// carry coming back into limb 0 times 19.
-func carry(r, t int) {
+// sqr emits Z10-Z14 = a², carried when carry is set. Each off-diagonal
+// product counts twice; rather than doubling its two halves separately, the
+// column sums are arranged so that one doubling serves both:
+// C_k = 2·(offL_k + 2·offH_{k-1} + dH_{k-1}) + dL_k, where off are the
+// off-diagonal products' halves and d the diagonal's. A_k (Z10+k) collects
+// offL_k and dH_{k-1}, B_k (Z19+k) offH_k; C_9 = 2·dH_8 is in Z27.
+func sqr(a src, carry bool) {
+	load(a, regA)
+	for k := 0; k < 9; k++ {
+		zero(regL + k)
+	}
+	for k := 1; k < 8; k++ {
+		zero(regH + k)
+	}
+	zero(27)
+	for i := 0; i < 5; i++ {
+		for j := i + 1; j < 5; j++ {
+			p("VPMADD52LUQ %s, %s, %s", z(regA+j), z(regA+i), z(regL+i+j))
+			p("VPMADD52HUQ %s, %s, %s", z(regA+j), z(regA+i), z(regH+i+j))
+		}
+	}
+	for i := 0; i < 4; i++ {
+		p("VPMADD52HUQ %s, %s, %s", z(regA+i), z(regA+i), z(regL+2*i+1))
+	}
+	p("VPMADD52HUQ %s, %s, Z27", z(regA+4), z(regA+4))
+	for _, k := range []int{5, 6, 7, 8, 2, 3, 4} {
+		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
+		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
+	}
+	for _, k := range []int{5, 6, 7, 8, 1, 2, 3, 4} {
+		p("VPADDQ %s, %s, %s", z(regL+k), z(regL+k), z(regL+k))
+	}
+	p("VPADDQ Z27, Z27, Z27")
+	for i := 0; i < 5; i++ {
+		p("VPMADD52LUQ %s, %s, %s", z(regA+i), z(regA+i), z(regL+2*i))
+	}
+	fold([10]int{10, 11, 12, 13, 14, 15, 16, 17, 18, 27}, carry)
+}
+
+// fold turns column sums C_0..C_9 (registers c) into five limbs in
+// Z10-Z14: r_m = C_m + 19·C_{m+5}, since 2^255 = 19. Then, when carry is
+// set, one parallel carry. It uses Z19-Z23 for the carries.
+func fold(c [10]int, carry bool) {
+	for m := 0; m < 5; m++ {
+		p("VPMULLQ %s, %s, %s", nineteen, z(c[m+5]), z(c[m+5]))
+	}
+	for m := 0; m < 5; m++ {
+		p("VPADDQ %s, %s, %s", z(c[m+5]), z(c[m]), z(regL+m))
+	}
+	if carry {
+		carryRegs(regL, regH)
+	}
+}
+
+// carryRegs does one parallel carry over limbs r..r+4 using temporaries
+// t..t+4: each limb keeps its low 51 bits and passes the rest up, the top
+// limb's carry coming back into limb 0 times 19.
+func carryRegs(r, t int) {
 	for i := 0; i < 5; i++ {
 		p("VPSRLQ $51, %s, %s", z(r+i), z(t+i))
 	}
@@ -84,128 +187,256 @@ func carry(r, t int) {
 	for i := 1; i < 5; i++ {
 		p("VPADDQ %s, %s, %s", z(t+i-1), z(r+i), z(r+i))
 	}
-	c := z(t + 4)
-	p("VPSLLQ $4, %s, Z28", c)
-	p("VPADDQ %s, %s, Z29", c, c)
-	p("VPADDQ %s, %s, %s", c, z(r), z(r))
-	p("VPADDQ Z28, %s, %s", z(r), z(r))
-	p("VPADDQ Z29, %s, %s", z(r), z(r))
+	p("VPMULLQ %s, %s, %s", nineteen, z(t+4), z(t+4))
+	p("VPADDQ %s, %s, %s", z(t+4), z(r), z(r))
 }
 
-func load(base string, r int) {
-	for i := 0; i < 5; i++ {
-		p("VMOVDQU64 %d(%s), %s", 64*i, base, z(r+i))
+// term is c·x in a linear combination; loose says x may be an uncarried
+// product.
+type term struct {
+	c     int // 1, 2 or -1
+	x     src
+	loose bool
+}
+
+// comb emits Z(r)..Z(r+4) = Σ c·x, carried. For every negative term it adds
+// a multiple of p larger than any limb of that term (4p for a tight one,
+// 2^10·p for a loose one), so no limb goes negative; the sum stays below
+// 2^64 for the combinations used here (each at most 2^61 + 2^61 + 2^62).
+// It uses Z28, Z29 and Z(t)..Z(t+4).
+func comb(r, t int, terms ...term) {
+	k := 0
+	for _, x := range terms {
+		if x.c < 0 {
+			if x.loose {
+				k += 1 << 10
+			} else {
+				k += 4
+			}
+		}
 	}
-}
-
-func store(r int, base string) {
-	for i := 0; i < 5; i++ {
-		p("VMOVDQU64 %s, %d(%s)", z(r+i), 64*i, base)
+	first := true
+	for _, x := range terms {
+		if x.c < 0 {
+			continue
+		}
+		for i := 0; i < 5; i++ {
+			if first {
+				if rr, ok := x.x.(regs); ok && int(rr) == r {
+					// already there
+				} else if _, ok := x.x.(regs); ok {
+					p("VMOVDQA64 %s, %s", x.x.row(i), z(r+i))
+				} else {
+					p("VMOVDQU64 %s, %s", x.x.row(i), z(r+i))
+				}
+				if x.c == 2 {
+					p("VPADDQ %s, %s, %s", z(r+i), z(r+i), z(r+i))
+				}
+			} else {
+				for range x.c {
+					p("VPADDQ %s, %s, %s", x.x.row(i), z(r+i), z(r+i))
+				}
+			}
+		}
+		first = false
 	}
+	if first {
+		log.Fatal("comb without a positive term")
+	}
+	if k > 0 {
+		p("MOVQ $0x%x, AX", k*(1<<51-19))
+		p("VPBROADCASTQ AX, Z28")
+		p("MOVQ $0x%x, AX", k*(1<<51-1))
+		p("VPBROADCASTQ AX, Z29")
+		p("VPADDQ Z28, %s, %s", z(r), z(r))
+		for i := 1; i < 5; i++ {
+			p("VPADDQ Z29, %s, %s", z(r+i), z(r+i))
+		}
+		for _, x := range terms {
+			if x.c < 0 {
+				for i := 0; i < 5; i++ {
+					p("VPSUBQ %s, %s, %s", x.x.row(i), z(r+i), z(r+i))
+				}
+			}
+		}
+	}
+	carryRegs(r, t)
 }
 
-func header(name, args string, frame int) {
-	fmt.Fprintf(&out, "\n// func %s(%s)\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, args, name, frame)
+func header(name, args string, frame, argSize int) {
+	flag := "NOSPLIT"
+	if frame > 0 {
+		flag = "0" // a large frame needs the stack check
+	}
+	fmt.Fprintf(&out, "\n// func %s(%s)\nTEXT ·%s(SB), %s, $%d-%d\n", name, args, name, flag, frame, argSize)
 }
+
+func label(s string) { fmt.Fprintf(&out, "%s:\n", s) }
 
 func ret() {
 	p("VZEROUPPER")
 	p("RET")
 }
 
+// scratchFrame is the frame that holds n elements of 64-byte-aligned
+// scratch space; scratch points R8 at its start. A 64-byte load or store
+// that crosses a cache line costs twice.
+func scratchFrame(n int) int { return 320*n + 64 }
+
+func scratch() {
+	p("LEAQ 63(SP), R8")
+	p("ANDQ $-64, R8")
+}
+
 func main() {
 	out.WriteString("// Code generated by gen_amd64.go; DO NOT EDIT.\n\n//go:build !purego\n\n#include \"textflag.h\"\n")
+	fieldOps()
+	pointOps()
+	lookupOp()
+	canonicalOp()
+	if err := os.WriteFile("field_amd64.s", out.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
 
-	header("mulAVX512", "out, a, b *fe8", 24)
+func fieldOps() {
+	header("mulAVX512", "out, a, b *fe8", 0, 24)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), BX")
-	loadMask()
-	load("SI", regA)
-	load("BX", regB)
-	zeroAcc()
-	for i := 0; i < 5; i++ {
-		for j := 0; j < 5; j++ {
-			product(z(regA+i), z(regB+j), i+j)
-		}
-	}
-	reduce()
-	store(regL, "DI")
+	constants()
+	mul(mem{"SI", 0}, mem{"BX", 0}, true)
+	store(regL, mem{"DI", 0})
 	ret()
 
 	// sqrAVX512 squares n ≥ 1 times in registers: the long chains of an
 	// inverse square root cost one call.
-	header("sqrAVX512", "out, a *fe8, n int", 24)
+	header("sqrAVX512", "out, a *fe8, n int", 0, 24)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ n+16(FP), CX")
-	loadMask()
-	load("SI", regA)
-	out.WriteString("sqrloop:\n")
-	zeroAcc()
-	// Off-diagonal products once, doubled; then the diagonal.
-	for i := 0; i < 5; i++ {
-		for j := i + 1; j < 5; j++ {
-			product(z(regA+i), z(regA+j), i+j)
-		}
-	}
-	for k := 1; k < 8; k++ {
-		p("VPADDQ %s, %s, %s", z(regL+k), z(regL+k), z(regL+k))
-		p("VPADDQ %s, %s, %s", z(regH+k), z(regH+k), z(regH+k))
-	}
-	for i := 0; i < 5; i++ {
-		product(z(regA+i), z(regA+i), 2*i)
-	}
-	reduce()
-	for i := 0; i < 5; i++ {
-		p("VMOVDQA64 %s, %s", z(regL+i), z(regA+i))
-	}
+	constants()
+	load(mem{"SI", 0}, regA)
+	label("sqrloop")
+	sqr(regs(regA), true)
+	load(regs(regL), regA)
 	p("DECQ CX")
 	p("JNZ sqrloop")
-	store(regA, "DI")
+	store(regA, mem{"DI", 0})
 	ret()
 
-	header("addAVX512", "out, a, b *fe8", 24)
+	header("addAVX512", "out, a, b *fe8", 0, 24)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), BX")
-	loadMask()
-	load("SI", 0)
-	for i := 0; i < 5; i++ {
-		p("VPADDQ %d(BX), %s, %s", 64*i, z(i), z(i))
-	}
-	carry(0, 5)
-	store(0, "DI")
+	constants()
+	comb(0, 5, term{1, mem{"SI", 0}, false}, term{1, mem{"BX", 0}, false})
+	store(0, mem{"DI", 0})
 	ret()
 
 	// subAVX512 computes a + 4p - b: limbs below 2^52 never underflow.
-	header("subAVX512", "out, a, b *fe8", 24)
+	header("subAVX512", "out, a, b *fe8", 0, 24)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), BX")
-	loadMask()
-	p("MOVQ $0x1fffffffffffb4, AX") // 4·(2^51 - 19)
-	p("VPBROADCASTQ AX, Z10")
-	p("MOVQ $0x1ffffffffffffc, AX") // 4·(2^51 - 1)
-	p("VPBROADCASTQ AX, Z11")
-	load("SI", 0)
-	p("VPADDQ Z10, Z0, Z0")
-	for i := 1; i < 5; i++ {
-		p("VPADDQ Z11, %s, %s", z(i), z(i))
-	}
-	for i := 0; i < 5; i++ {
-		p("VPSUBQ %d(BX), %s, %s", 64*i, z(i), z(i))
-	}
-	carry(0, 5)
-	store(0, "DI")
+	constants()
+	comb(0, 5, term{1, mem{"SI", 0}, false}, term{-1, mem{"BX", 0}, false})
+	store(0, mem{"DI", 0})
+	ret()
+}
+
+// pointOps writes the point doubling and the addition of a table entry,
+// each one routine so that the intermediate values never go back to Go.
+// Both are a fixed sequence of instructions whatever the data: no branch
+// and no address depends on a coordinate or on the scalar (doubleAVX512's n
+// is the public count of doublings), so they are constant time.
+func pointOps() {
+	// doubleAVX512 doubles a point in completed coordinates n ≥ 1 times:
+	// each time to projective (3 multiplications), then the doubling
+	// (4 squarings), as projP2.fromP1xP1 and projP1xP1.double do.
+	s := mem{"R8", 0}
+	x2, y2, z2, xx, yy, zz, ss := s.field(0), s.field(1), s.field(2), s.field(3), s.field(4), s.field(5), s.field(6)
+	header("doubleAVX512", "p *projP1xP1, n int", scratchFrame(7), 16)
+	scratch()
+	P := mem{"DI", 0}
+	X, Y, Z, T := P.field(0), P.field(1), P.field(2), P.field(3)
+	p("MOVQ p+0(FP), DI")
+	p("MOVQ n+8(FP), CX")
+	constants()
+	label("doubleloop")
+	mul(X, T, true)
+	store(regL, x2)
+	mul(Y, Z, true)
+	store(regL, y2)
+	mul(Z, T, true)
+	store(regL, z2)
+	sqr(x2, false)
+	store(regL, xx)
+	sqr(y2, false)
+	store(regL, yy)
+	sqr(z2, false)
+	store(regL, zz)
+	comb(0, 5, term{1, x2, false}, term{1, y2, false})
+	sqr(regs(0), false)
+	store(regL, ss)
+	comb(0, 5, term{1, yy, true}, term{1, xx, true})
+	store(0, Y)
+	comb(0, 5, term{1, yy, true}, term{-1, xx, true})
+	store(0, Z)
+	comb(0, 5, term{1, ss, true}, term{-1, yy, true}, term{-1, xx, true})
+	store(0, X)
+	comb(0, 5, term{2, zz, true}, term{-1, yy, true}, term{1, xx, true})
+	store(0, T)
+	p("DECQ CX")
+	p("JNZ doubleloop")
 	ret()
 
-	// lookupAVX512 sets out to sign·table[idx] for idx in [0, 9), reading
-	// every entry: the index and sign come from a digit of the secret
-	// scalar, so neither a branch nor an address may depend on them. An
-	// entry is 25 rows of 64 bytes: Y+X, Y−X, Z, 2dT and −2dT. neg is zero
-	// or all ones; negating swaps Y+X with Y−X and takes −2dT.
-	header("lookupAVX512", "out *cached8, table *[tableSize]tableEntry, idx, neg uint64", 32)
+	// addCachedAVX512 sets p = p + q: p in completed coordinates goes to
+	// extended ones (4 multiplications), then q is added (4 more), as
+	// point8.fromP1xP1 and projP1xP1.addCached do.
+	header("addCachedAVX512", "p *projP1xP1, q *cached8", scratchFrame(8), 16)
+	scratch()
+	x3, y3, z3, t3, pp, mm, tt, zq := s.field(0), s.field(1), s.field(2), s.field(3), s.field(4), s.field(5), s.field(6), s.field(7)
+	Q := mem{"SI", 0}
+	p("MOVQ p+0(FP), DI")
+	p("MOVQ q+8(FP), SI")
+	constants()
+	mul(X, T, true)
+	store(regL, x3)
+	mul(Y, Z, true)
+	store(regL, y3)
+	mul(Z, T, true)
+	store(regL, z3)
+	mul(X, Y, true)
+	store(regL, t3)
+	comb(0, 5, term{1, y3, false}, term{1, x3, false})
+	mul(regs(0), Q.field(0), false)
+	store(regL, pp)
+	comb(0, 5, term{1, y3, false}, term{-1, x3, false})
+	mul(regs(0), Q.field(1), false)
+	store(regL, mm)
+	mul(t3, Q.field(3), false)
+	store(regL, tt)
+	mul(z3, Q.field(2), false)
+	store(regL, zq)
+	comb(0, 5, term{1, pp, true}, term{-1, mm, true})
+	store(0, X)
+	comb(0, 5, term{1, pp, true}, term{1, mm, true})
+	store(0, Y)
+	comb(0, 5, term{2, zq, true}, term{1, tt, true})
+	store(0, Z)
+	comb(0, 5, term{2, zq, true}, term{-1, tt, true})
+	store(0, T)
+	ret()
+}
+
+// lookupOp writes lookupAVX512, which sets out to sign·table[idx] for idx
+// in [0, 9), reading every entry: the index and sign come from a digit of
+// the secret scalar, so neither a branch nor an address may depend on them.
+// An entry is 25 rows of 64 bytes: Y+X, Y−X, Z, 2dT and −2dT. neg is zero or
+// all ones; negating swaps Y+X with Y−X and takes −2dT.
+func lookupOp() {
+	header("lookupAVX512", "out *cached8, table *[tableSize]tableEntry, idx, neg uint64", 0, 32)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ table+8(FP), SI")
 	p("MOVQ idx+16(FP), DX")
@@ -252,16 +483,20 @@ func main() {
 		p("VMOVDQU64 %s, %d(DI)", z(i), (15+i)*64)
 	}
 	ret()
+}
 
-	// canonicalAVX512 fully reduces every lane, as canonical does one lane:
-	// two carry passes, then p subtracted where the value is at least p.
-	header("canonicalAVX512", "out, a *fe8", 16)
+// canonicalOp writes canonicalAVX512, which fully reduces every lane, as
+// canonical does one lane: two carry passes, then p subtracted where the
+// value is at least p.
+func canonicalOp() {
+	header("canonicalAVX512", "out, a *fe8", 0, 16)
 	p("MOVQ out+0(FP), DI")
 	p("MOVQ a+8(FP), SI")
-	loadMask()
+	p("MOVQ $0x7ffffffffffff, AX")
+	p("VPBROADCASTQ AX, %s", mask)
 	p("MOVQ $19, AX")
 	p("VPBROADCASTQ AX, Z30")
-	load("SI", 0)
+	load(mem{"SI", 0}, 0)
 	times19 := func(src, dst int) { // dst = 19·src = 16·src + 2·src + src
 		p("VPSLLQ $4, %s, %s", z(src), z(dst))
 		p("VPADDQ %s, %s, %s", z(src), z(dst), z(dst))
@@ -294,10 +529,6 @@ func main() {
 	p("VPADDQ Z11, Z0, Z0")
 	chain()
 	p("VPANDQ %s, Z4, Z4", mask)
-	store(0, "DI")
+	store(0, mem{"DI", 0})
 	ret()
-
-	if err := os.WriteFile("field_amd64.s", out.Bytes(), 0o644); err != nil {
-		log.Fatal(err)
-	}
 }

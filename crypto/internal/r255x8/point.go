@@ -131,37 +131,56 @@ func selectDigit(out *cached8, table *[tableSize]tableEntry, d int8) {
 	lookup(out, table, abs, uint64(neg))
 }
 
+// doubleN sets v = 2^n·v, n ≥ 1, going through projective coordinates
+// before each doubling.
+func (v *projP1xP1) doubleN(n int) *projP1xP1 {
+	if useAVX512 {
+		doubleAVX512(v, n)
+		return v
+	}
+	var t projP2
+	for range n {
+		v.double(t.fromP1xP1(v))
+	}
+	return v
+}
+
+// addCachedP1 sets v = v + q, v in completed coordinates.
+func (v *projP1xP1) addCachedP1(q *cached8) *projP1xP1 {
+	if useAVX512 {
+		addCachedAVX512(v, q)
+		return v
+	}
+	var t point8
+	return v.addCached(t.fromP1xP1(v), q)
+}
+
+// identityP1xP1 is the identity in completed coordinates: (0 : 1 : 1 : 1)
+// goes to (0 : 1 : 1 : 0) in extended ones.
+func identityP1xP1() projP1xP1 { return projP1xP1{Y: one8, Z: one8, T: one8} }
+
 // scalarMult sets v = s·p in every lane with a fixed sequence of 252
 // doublings and 64 additions.
 func (v *point8) scalarMult(s *Scalar, p *point8) *point8 {
 	var table [tableSize]tableEntry
 	table[0].cached8 = cached8{YplusX: one8, YminusX: one8, Z: one8}
 	table[1].fromP3(p)
-	var acc point8
-	acc = *p
+	acc := identityP1xP1()
+	acc.addCachedP1(&table[1].cached8)
+	var t point8
 	for i := 2; i < tableSize; i++ {
-		acc.add(&acc, p)
-		table[i].fromP3(&acc)
+		acc.addCachedP1(&table[1].cached8)
+		table[i].fromP3(t.fromP1xP1(&acc))
 	}
 
 	var multiple cached8
-	var tmp1 projP1xP1
-	var tmp2 projP2
-	v.setIdentity()
+	acc = identityP1xP1()
 	selectDigit(&multiple, &table, s.digits[63])
-	tmp1.addCached(v, &multiple)
+	acc.addCachedP1(&multiple)
 	for i := 62; i >= 0; i-- {
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		v.fromP1xP1(&tmp1)
+		acc.doubleN(4)
 		selectDigit(&multiple, &table, s.digits[i])
-		tmp1.addCached(v, &multiple)
+		acc.addCachedP1(&multiple)
 	}
-	return v.fromP1xP1(&tmp1)
+	return v.fromP1xP1(&acc)
 }
