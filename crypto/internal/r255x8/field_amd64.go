@@ -39,7 +39,10 @@ func lookup(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
 }
 
 //go:noescape
-func doubleAVX512(p *projP1xP1, n int)
+func doubleAVX512(p *[2]projP1xP1, n int)
 
 //go:noescape
-func addCachedAVX512(p *projP1xP1, q *cached8)
+func addCachedAVX512(p *[2]projP1xP1, q *[2]cached8)
+
+//go:noescape
+func pow22523AVX512(out, a *[2]fe8)

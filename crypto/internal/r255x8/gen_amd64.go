@@ -120,14 +120,20 @@ func mul(a, b src, carry bool) {
 	fold([10]int{10, 11, 12, 13, 14, 15, 16, 17, 18, 27}, carry)
 }
 
-// sqr emits Z10-Z14 = a², carried when carry is set. Each off-diagonal
+// sqr emits Z10-Z14 = a², carried when carry is set. a may be in Z0-Z4 or
+// Z5-Z9 and is left there; from anywhere else it is loaded into Z0-Z4. Each off-diagonal
 // product counts twice; rather than doubling its two halves separately, the
 // column sums are arranged so that one doubling serves both:
 // C_k = 2·(offL_k + 2·offH_{k-1} + dH_{k-1}) + dL_k, where off are the
 // off-diagonal products' halves and d the diagonal's. A_k (Z10+k) collects
 // offL_k and dH_{k-1}, B_k (Z19+k) offH_k; C_9 = 2·dH_8 is in Z27.
 func sqr(a src, carry bool) {
-	load(a, regA)
+	in := regA
+	if r, ok := a.(regs); ok && (r == 0 || r == 5) {
+		in = int(r)
+	} else {
+		load(a, regA)
+	}
 	for k := 0; k < 9; k++ {
 		zero(regL + k)
 	}
@@ -137,14 +143,14 @@ func sqr(a src, carry bool) {
 	zero(27)
 	for i := 0; i < 5; i++ {
 		for j := i + 1; j < 5; j++ {
-			p("VPMADD52LUQ %s, %s, %s", z(regA+j), z(regA+i), z(regL+i+j))
-			p("VPMADD52HUQ %s, %s, %s", z(regA+j), z(regA+i), z(regH+i+j))
+			p("VPMADD52LUQ %s, %s, %s", z(in+j), z(in+i), z(regL+i+j))
+			p("VPMADD52HUQ %s, %s, %s", z(in+j), z(in+i), z(regH+i+j))
 		}
 	}
 	for i := 0; i < 4; i++ {
-		p("VPMADD52HUQ %s, %s, %s", z(regA+i), z(regA+i), z(regL+2*i+1))
+		p("VPMADD52HUQ %s, %s, %s", z(in+i), z(in+i), z(regL+2*i+1))
 	}
-	p("VPMADD52HUQ %s, %s, Z27", z(regA+4), z(regA+4))
+	p("VPMADD52HUQ %s, %s, Z27", z(in+4), z(in+4))
 	for _, k := range []int{5, 6, 7, 8, 2, 3, 4} {
 		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
 		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
@@ -154,7 +160,7 @@ func sqr(a src, carry bool) {
 	}
 	p("VPADDQ Z27, Z27, Z27")
 	for i := 0; i < 5; i++ {
-		p("VPMADD52LUQ %s, %s, %s", z(regA+i), z(regA+i), z(regL+2*i))
+		p("VPMADD52LUQ %s, %s, %s", z(in+i), z(in+i), z(regL+2*i))
 	}
 	fold([10]int{10, 11, 12, 13, 14, 15, 16, 17, 18, 27}, carry)
 }
@@ -273,6 +279,37 @@ func header(name, args string, frame, argSize int) {
 
 func label(s string) { fmt.Fprintf(&out, "%s:\n", s) }
 
+// A stride is how far a base register moves from batch 0's values to
+// batch 1's.
+type stride struct {
+	reg string
+	n   int
+}
+
+var loops int
+
+// twice emits body once and runs it for batch 0, then for batch 1, moving
+// each base register on by its stride in between and back after. The code
+// of a routine on a pair is then no larger than on one batch: the point
+// routines run one after the other for every digit of the scalar, and
+// unrolled for two batches they would not fit the instruction cache
+// together. The loop runs twice whatever the data.
+func twice(strides []stride, body func()) {
+	loops++
+	l := fmt.Sprintf("pair%d", loops)
+	p("MOVQ $2, R9")
+	label(l)
+	body()
+	for _, s := range strides {
+		p("ADDQ $%d, %s", s.n, s.reg)
+	}
+	p("DECQ R9")
+	p("JNZ %s", l)
+	for _, s := range strides {
+		p("SUBQ $%d, %s", 2*s.n, s.reg)
+	}
+}
+
 func ret() {
 	p("VZEROUPPER")
 	p("RET")
@@ -346,47 +383,59 @@ func fieldOps() {
 }
 
 // pointOps writes the point doubling and the addition of a table entry,
-// each one routine so that the intermediate values never go back to Go.
-// Both are a fixed sequence of instructions whatever the data: no branch
-// and no address depends on a coordinate or on the scalar (doubleAVX512's n
-// is the public count of doublings), so they are constant time.
+// each one routine so that the intermediate values never go back to Go,
+// and the exponentiation of the inverse square roots. Each works on a pair
+// of batches (two sets of eight lanes under the same scalar) and alternates
+// their operations: one batch's chain of dependent operations is too short
+// to keep the multipliers busy, two are not.
+//
+// All three are a fixed sequence of instructions whatever the data: no
+// branch and no address depends on a coordinate or on the scalar
+// (doubleAVX512's n is the public count of doublings), so they are
+// constant time.
 func pointOps() {
+	s := mem{"R8", 0}
+	const pointSize = 4 * 320
+
 	// doubleAVX512 doubles a point in completed coordinates n ≥ 1 times:
 	// each time to projective (3 multiplications), then the doubling
 	// (4 squarings), as projP2.fromP1xP1 and projP1xP1.double do.
-	s := mem{"R8", 0}
-	x2, y2, z2, xx, yy, zz, ss := s.field(0), s.field(1), s.field(2), s.field(3), s.field(4), s.field(5), s.field(6)
-	header("doubleAVX512", "p *projP1xP1, n int", scratchFrame(7), 16)
+	const dblScratch = 7 * 320
+	header("doubleAVX512", "p *[2]projP1xP1, n int", scratchFrame(14), 16)
 	scratch()
-	P := mem{"DI", 0}
-	X, Y, Z, T := P.field(0), P.field(1), P.field(2), P.field(3)
 	p("MOVQ p+0(FP), DI")
 	p("MOVQ n+8(FP), CX")
 	constants()
 	label("doubleloop")
-	mul(X, T, true)
-	store(regL, x2)
-	mul(Y, Z, true)
-	store(regL, y2)
-	mul(Z, T, true)
-	store(regL, z2)
-	sqr(x2, false)
-	store(regL, xx)
-	sqr(y2, false)
-	store(regL, yy)
-	sqr(z2, false)
-	store(regL, zz)
-	comb(0, 5, term{1, x2, false}, term{1, y2, false})
-	sqr(regs(0), false)
-	store(regL, ss)
-	comb(0, 5, term{1, yy, true}, term{1, xx, true})
-	store(0, Y)
-	comb(0, 5, term{1, yy, true}, term{-1, xx, true})
-	store(0, Z)
-	comb(0, 5, term{1, ss, true}, term{-1, yy, true}, term{-1, xx, true})
-	store(0, X)
-	comb(0, 5, term{2, zz, true}, term{-1, yy, true}, term{1, xx, true})
-	store(0, T)
+	{
+		P := mem{"DI", 0}
+		X, Y, Z, T := P.field(0), P.field(1), P.field(2), P.field(3)
+		x2, y2, z2, xx, yy, zz, ss := s.field(0), s.field(1), s.field(2), s.field(3), s.field(4), s.field(5), s.field(6)
+		each := func(body func()) { twice([]stride{{"DI", pointSize}, {"R8", dblScratch}}, body) }
+		each(func() { mul(X, T, true); store(regL, x2) })
+		each(func() { mul(Y, Z, true); store(regL, y2) })
+		each(func() { mul(Z, T, true); store(regL, z2) })
+		each(func() { sqr(x2, false); store(regL, xx) })
+		each(func() { sqr(y2, false); store(regL, yy) })
+		each(func() { sqr(z2, false); store(regL, zz) })
+		each(func() {
+			comb(0, 5, term{1, x2, false}, term{1, y2, false})
+			sqr(regs(0), false)
+			store(regL, ss)
+		})
+		each(func() {
+			comb(0, 5, term{1, yy, true}, term{1, xx, true})
+			store(0, Y)
+			comb(0, 5, term{1, yy, true}, term{-1, xx, true})
+			store(0, Z)
+		})
+		each(func() {
+			comb(0, 5, term{1, ss, true}, term{-1, yy, true}, term{-1, xx, true})
+			store(0, X)
+			comb(0, 5, term{2, zz, true}, term{-1, yy, true}, term{1, xx, true})
+			store(0, T)
+		})
+	}
 	p("DECQ CX")
 	p("JNZ doubleloop")
 	ret()
@@ -394,39 +443,111 @@ func pointOps() {
 	// addCachedAVX512 sets p = p + q: p in completed coordinates goes to
 	// extended ones (4 multiplications), then q is added (4 more), as
 	// point8.fromP1xP1 and projP1xP1.addCached do.
-	header("addCachedAVX512", "p *projP1xP1, q *cached8", scratchFrame(8), 16)
+	const addScratch = 8 * 320
+	header("addCachedAVX512", "p *[2]projP1xP1, q *[2]cached8", scratchFrame(16), 16)
 	scratch()
-	x3, y3, z3, t3, pp, mm, tt, zq := s.field(0), s.field(1), s.field(2), s.field(3), s.field(4), s.field(5), s.field(6), s.field(7)
-	Q := mem{"SI", 0}
 	p("MOVQ p+0(FP), DI")
 	p("MOVQ q+8(FP), SI")
 	constants()
-	mul(X, T, true)
-	store(regL, x3)
-	mul(Y, Z, true)
-	store(regL, y3)
-	mul(Z, T, true)
-	store(regL, z3)
-	mul(X, Y, true)
-	store(regL, t3)
-	comb(0, 5, term{1, y3, false}, term{1, x3, false})
-	mul(regs(0), Q.field(0), false)
-	store(regL, pp)
-	comb(0, 5, term{1, y3, false}, term{-1, x3, false})
-	mul(regs(0), Q.field(1), false)
-	store(regL, mm)
-	mul(t3, Q.field(3), false)
-	store(regL, tt)
-	mul(z3, Q.field(2), false)
-	store(regL, zq)
-	comb(0, 5, term{1, pp, true}, term{-1, mm, true})
-	store(0, X)
-	comb(0, 5, term{1, pp, true}, term{1, mm, true})
-	store(0, Y)
-	comb(0, 5, term{2, zq, true}, term{1, tt, true})
-	store(0, Z)
-	comb(0, 5, term{2, zq, true}, term{-1, tt, true})
-	store(0, T)
+	{
+		P, Q := mem{"DI", 0}, mem{"SI", 0}
+		X, Y, Z, T := P.field(0), P.field(1), P.field(2), P.field(3)
+		x3, y3, z3, t3, pp, mm, tt, zq := s.field(0), s.field(1), s.field(2), s.field(3), s.field(4), s.field(5), s.field(6), s.field(7)
+		each := func(body func()) { twice([]stride{{"DI", pointSize}, {"SI", pointSize}, {"R8", addScratch}}, body) }
+		each(func() { mul(X, T, true); store(regL, x3) })
+		each(func() { mul(Y, Z, true); store(regL, y3) })
+		each(func() { mul(Z, T, true); store(regL, z3) })
+		each(func() { mul(X, Y, true); store(regL, t3) })
+		each(func() {
+			comb(0, 5, term{1, y3, false}, term{1, x3, false})
+			mul(regs(0), Q.field(0), false)
+			store(regL, pp)
+		})
+		each(func() {
+			comb(0, 5, term{1, y3, false}, term{-1, x3, false})
+			mul(regs(0), Q.field(1), false)
+			store(regL, mm)
+		})
+		each(func() { mul(t3, Q.field(3), false); store(regL, tt) })
+		each(func() { mul(z3, Q.field(2), false); store(regL, zq) })
+		each(func() {
+			comb(0, 5, term{1, pp, true}, term{-1, mm, true})
+			store(0, X)
+			comb(0, 5, term{1, pp, true}, term{1, mm, true})
+			store(0, Y)
+		})
+		each(func() {
+			comb(0, 5, term{2, zq, true}, term{1, tt, true})
+			store(0, Z)
+			comb(0, 5, term{2, zq, true}, term{-1, tt, true})
+			store(0, T)
+		})
+	}
+	ret()
+
+	// pow22523AVX512 sets out[h] = a[h]^((p-5)/8) = a[h]^(2^252 - 3), with
+	// fe8.pow22523's addition chain. The squarings, 249 of the chain's 254,
+	// run in registers: batch 0's element in Z0-Z4, batch 1's in Z5-Z9.
+	header("pow22523AVX512", "out, a *[2]fe8", scratchFrame(6), 16)
+	scratch()
+	p("MOVQ out+0(FP), DI")
+	p("MOVQ a+8(FP), SI")
+	constants()
+	slot := func(k int) func(h int) mem { return func(h int) mem { return s.field(2*k + h) } }
+	in := func(h int) mem { return mem{"SI", 320 * h} }
+	outp := func(h int) mem { return mem{"DI", 320 * h} }
+	t0, t1, t2 := slot(0), slot(1), slot(2)
+	// sqrN: dst = x^(2^n) in both batches.
+	sqrN := func(dst, x func(int) mem, n int) {
+		load(x(0), 0)
+		load(x(1), 5)
+		step := func() {
+			sqr(regs(0), true)
+			load(regs(regL), 0)
+			sqr(regs(5), true)
+			load(regs(regL), 5)
+		}
+		if n == 1 {
+			step()
+		} else {
+			loops++
+			p("MOVQ $%d, CX", n)
+			label(fmt.Sprintf("sqr%d", loops))
+			step()
+			p("DECQ CX")
+			p("JNZ sqr%d", loops)
+		}
+		store(0, dst(0))
+		store(5, dst(1))
+	}
+	mulP := func(dst, x, y func(int) mem) {
+		for h := 0; h < 2; h++ {
+			mul(x(h), y(h), true)
+			store(regL, dst(h))
+		}
+	}
+	sqrN(t0, in, 1)    // 2
+	sqrN(t1, t0, 2)    // 8
+	mulP(t1, in, t1)   // 9
+	mulP(t0, t0, t1)   // 11
+	sqrN(t0, t0, 1)    // 22
+	mulP(t0, t1, t0)   // 2^5 - 1
+	sqrN(t1, t0, 5)    // 2^10 - 2^5
+	mulP(t0, t1, t0)   // 2^10 - 1
+	sqrN(t1, t0, 10)   // 2^20 - 2^10
+	mulP(t1, t1, t0)   // 2^20 - 1
+	sqrN(t2, t1, 20)   // 2^40 - 2^20
+	mulP(t1, t2, t1)   // 2^40 - 1
+	sqrN(t1, t1, 10)   // 2^50 - 2^10
+	mulP(t0, t1, t0)   // 2^50 - 1
+	sqrN(t1, t0, 50)   // 2^100 - 2^50
+	mulP(t1, t1, t0)   // 2^100 - 1
+	sqrN(t2, t1, 100)  // 2^200 - 2^100
+	mulP(t1, t2, t1)   // 2^200 - 1
+	sqrN(t1, t1, 50)   // 2^250 - 2^50
+	mulP(t0, t1, t0)   // 2^250 - 1
+	sqrN(t0, t0, 2)    // 2^252 - 4
+	mulP(outp, t0, in) // 2^252 - 3
 	ret()
 }
 
