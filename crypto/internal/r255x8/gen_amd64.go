@@ -95,38 +95,45 @@ func zero(rs ...int) {
 // 2^51 + 2^13, and limb 0 to below 2^51 + 19·2^13: tight again.
 
 // mul emits Z10-Z14 = a·b, carried (tight) when carry is set, loose
-// otherwise.
+// otherwise. Product a_i·b_j puts its low 52 bits in column i+j and its
+// high 52 bits, of weight 2^52 = 2·2^51, in column i+j+1, so column k sums
+// to C_k = L_k + 2·H_{k-1}. The high halves go first (H_k in Z19+k); then
+// each L_k (Z10+k) starts as 2·H_{k-1} rather than zero and collects its
+// low halves, which is C_k with one addition per column. C_9 = 2·H_8 is in
+// Z27.
 func mul(a, b src, carry bool) {
 	load(a, regA)
 	load(b, regB)
 	for k := 0; k < 9; k++ {
-		zero(regL+k, regH+k)
+		zero(regH + k)
 	}
-	// a_i·b_j: its low 52 bits into column i+j, its high 52 bits into
-	// H_{i+j}, which carries weight 2^52 = 2·2^51 in column i+j+1.
 	for i := 0; i < 5; i++ {
 		for j := 0; j < 5; j++ {
-			p("VPMADD52LUQ %s, %s, %s", z(regB+j), z(regA+i), z(regL+i+j))
 			p("VPMADD52HUQ %s, %s, %s", z(regB+j), z(regA+i), z(regH+i+j))
 		}
 	}
-	// C_k = L_k + 2·H_{k-1}, the high columns first (they have further to
-	// go), and C_9 = 2·H_8 in place.
+	zero(regL)
 	for _, k := range []int{5, 6, 7, 8, 1, 2, 3, 4} {
-		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
-		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
+		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regH+k-1), z(regL+k))
 	}
 	p("VPADDQ %s, %s, %s", z(regH+8), z(regH+8), z(regH+8))
+	for i := 0; i < 5; i++ {
+		for j := 0; j < 5; j++ {
+			p("VPMADD52LUQ %s, %s, %s", z(regB+j), z(regA+i), z(regL+i+j))
+		}
+	}
 	fold([10]int{10, 11, 12, 13, 14, 15, 16, 17, 18, 27}, carry)
 }
 
 // sqr emits Z10-Z14 = a², carried when carry is set. a may be in Z0-Z4 or
-// Z5-Z9 and is left there; from anywhere else it is loaded into Z0-Z4. Each off-diagonal
-// product counts twice; rather than doubling its two halves separately, the
-// column sums are arranged so that one doubling serves both:
-// C_k = 2·(offL_k + 2·offH_{k-1} + dH_{k-1}) + dL_k, where off are the
-// off-diagonal products' halves and d the diagonal's. A_k (Z10+k) collects
-// offL_k and dH_{k-1}, B_k (Z19+k) offH_k; C_9 = 2·dH_8 is in Z27.
+// Z5-Z9 and is left there; from anywhere else it is loaded into Z0-Z4.
+// Each off-diagonal product counts twice; rather than doubling its two
+// halves separately, the column sums are arranged so that one doubling
+// serves both: C_k = 2·(offL_k + 2·offH_{k-1} + dH_{k-1}) + dL_k, where off
+// are the off-diagonal products' halves and d the diagonal's. The
+// off-diagonal high halves go first (B_k in Z19+k); then A_k (Z10+k)
+// starts as 2·B_{k-1} and collects offL_k and dH_{k-1}, is doubled, and
+// collects dL_k. C_9 = 2·dH_8 is in Z27.
 func sqr(a src, carry bool) {
 	in := regA
 	if r, ok := a.(regs); ok && (r == 0 || r == 5) {
@@ -134,27 +141,27 @@ func sqr(a src, carry bool) {
 	} else {
 		load(a, regA)
 	}
-	for k := 0; k < 9; k++ {
-		zero(regL + k)
-	}
 	for k := 1; k < 8; k++ {
 		zero(regH + k)
 	}
-	zero(27)
+	for i := 0; i < 5; i++ {
+		for j := i + 1; j < 5; j++ {
+			p("VPMADD52HUQ %s, %s, %s", z(in+j), z(in+i), z(regH+i+j))
+		}
+	}
+	zero(regL, regL+1, 27)
+	for _, k := range []int{5, 6, 7, 8, 2, 3, 4} {
+		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regH+k-1), z(regL+k))
+	}
 	for i := 0; i < 5; i++ {
 		for j := i + 1; j < 5; j++ {
 			p("VPMADD52LUQ %s, %s, %s", z(in+j), z(in+i), z(regL+i+j))
-			p("VPMADD52HUQ %s, %s, %s", z(in+j), z(in+i), z(regH+i+j))
 		}
 	}
 	for i := 0; i < 4; i++ {
 		p("VPMADD52HUQ %s, %s, %s", z(in+i), z(in+i), z(regL+2*i+1))
 	}
 	p("VPMADD52HUQ %s, %s, Z27", z(in+4), z(in+4))
-	for _, k := range []int{5, 6, 7, 8, 2, 3, 4} {
-		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
-		p("VPADDQ %s, %s, %s", z(regH+k-1), z(regL+k), z(regL+k))
-	}
 	for _, k := range []int{5, 6, 7, 8, 1, 2, 3, 4} {
 		p("VPADDQ %s, %s, %s", z(regL+k), z(regL+k), z(regL+k))
 	}
@@ -195,6 +202,52 @@ func carryRegs(r, t int) {
 	}
 	p("VPMULLQ %s, %s, %s", nineteen, z(t+4), z(t+4))
 	p("VPADDQ %s, %s, %s", z(t+4), z(r), z(r))
+}
+
+// bias loads 2^e·p into Z(r) (limb 0) and Z(r+1) (limbs 1-4): added to a
+// sum before subtracting a term whose limbs are below it, it keeps every
+// limb from going negative without changing the value.
+func bias(r, e int) {
+	p("MOVQ $0x%x, AX", (1<<51-19)<<e)
+	p("VPBROADCASTQ AX, %s", z(r))
+	p("MOVQ $0x%x, AX", (1<<51-1)<<e)
+	p("VPBROADCASTQ AX, %s", z(r+1))
+}
+
+func addBias(r, b int) {
+	p("VPADDQ %s, %s, %s", z(b), z(r), z(r))
+	for i := 1; i < 5; i++ {
+		p("VPADDQ %s, %s, %s", z(b+1), z(r+i), z(r+i))
+	}
+}
+
+// addRows emits Z(dst..) = Z(a..) + x; subRows Z(dst..) = Z(a..) - x.
+func addRows(dst, a int, x src) {
+	for i := 0; i < 5; i++ {
+		p("VPADDQ %s, %s, %s", x.row(i), z(a+i), z(dst+i))
+	}
+}
+
+func subRows(dst, a int, x src) {
+	for i := 0; i < 5; i++ {
+		p("VPSUBQ %s, %s, %s", x.row(i), z(a+i), z(dst+i))
+	}
+}
+
+// carryTo is carryRegs into other registers: Z(dst..) is Z(src..) carried,
+// and Z(src..) is left as it was.
+func carryTo(src, dst, t int) {
+	for i := 0; i < 5; i++ {
+		p("VPSRLQ $51, %s, %s", z(src+i), z(t+i))
+	}
+	for i := 0; i < 5; i++ {
+		p("VPANDQ %s, %s, %s", mask, z(src+i), z(dst+i))
+	}
+	for i := 1; i < 5; i++ {
+		p("VPADDQ %s, %s, %s", z(t+i-1), z(dst+i), z(dst+i))
+	}
+	p("VPMULLQ %s, %s, %s", nineteen, z(t+4), z(t+4))
+	p("VPADDQ %s, %s, %s", z(t+4), z(dst), z(dst))
 }
 
 // term is c·x in a linear combination; loose says x may be an uncarried
@@ -424,16 +477,29 @@ func pointOps() {
 			store(regL, ss)
 		})
 		each(func() {
-			comb(0, 5, term{1, yy, true}, term{1, xx, true})
-			store(0, Y)
-			comb(0, 5, term{1, yy, true}, term{-1, xx, true})
-			store(0, Z)
-		})
-		each(func() {
-			comb(0, 5, term{1, ss, true}, term{-1, yy, true}, term{-1, xx, true})
-			store(0, X)
-			comb(0, 5, term{2, zz, true}, term{-1, yy, true}, term{1, xx, true})
-			store(0, T)
+			// Y = yy + xx and Z = yy - xx are kept uncarried (below
+			// 2^61.1 and 2^61.6) for X = ss - Y and T = 2·zz - Z.
+			bias(26, 10)
+			bias(28, 11)
+			load(yy, 0)
+			addRows(5, 0, xx) // Y
+			carryTo(5, 10, 15)
+			store(10, Y)
+			addBias(0, 26)
+			subRows(0, 0, xx) // Z
+			carryTo(0, 10, 15)
+			store(10, Z)
+			load(ss, 20)
+			addBias(20, 28)
+			subRows(20, 20, regs(5)) // X
+			carryTo(20, 10, 15)
+			store(10, X)
+			load(zz, 20)
+			addRows(20, 20, zz)
+			addBias(20, 28)
+			subRows(20, 20, regs(0)) // T
+			carryTo(20, 10, 15)
+			store(10, T)
 		})
 	}
 	p("DECQ CX")
@@ -471,16 +537,26 @@ func pointOps() {
 		each(func() { mul(t3, Q.field(3), false); store(regL, tt) })
 		each(func() { mul(z3, Q.field(2), false); store(regL, zq) })
 		each(func() {
-			comb(0, 5, term{1, pp, true}, term{-1, mm, true})
-			store(0, X)
-			comb(0, 5, term{1, pp, true}, term{1, mm, true})
-			store(0, Y)
-		})
-		each(func() {
-			comb(0, 5, term{2, zq, true}, term{1, tt, true})
-			store(0, Z)
-			comb(0, 5, term{2, zq, true}, term{-1, tt, true})
-			store(0, T)
+			// X = pp - mm and T = 2·zq - tt take 2^10·p first; every sum
+			// is below 2^62 before its carry.
+			bias(28, 10)
+			load(pp, 0)
+			addRows(5, 0, mm) // Y
+			carryTo(5, 10, 15)
+			store(10, Y)
+			addBias(0, 28)
+			subRows(0, 0, mm) // X
+			carryTo(0, 10, 15)
+			store(10, X)
+			load(zq, 20)
+			addRows(20, 20, zq)
+			addRows(5, 20, tt) // Z
+			carryTo(5, 10, 15)
+			store(10, Z)
+			addBias(20, 28)
+			subRows(20, 20, tt) // T
+			carryTo(20, 10, 15)
+			store(10, T)
 		})
 	}
 	ret()
