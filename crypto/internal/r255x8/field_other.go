@@ -15,6 +15,6 @@ func doubleAVX512(p *[2]projP1xP1, n int)            { panic("unreachable") }
 func addCachedAVX512(p *[2]projP1xP1, q *[2]cached8) { panic("unreachable") }
 func pow22523AVX512(out, a *[2]fe8)                  { panic("unreachable") }
 
-func lookup(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
-	lookupGeneric(out, table, idx, neg)
+func lookup(out *cached8, t *table, idx, neg uint64) {
+	lookupGeneric(out, t, idx, neg)
 }

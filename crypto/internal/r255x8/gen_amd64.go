@@ -627,56 +627,75 @@ func pointOps() {
 	ret()
 }
 
-// lookupOp writes lookupAVX512, which sets out to sign·table[idx] for idx
-// in [0, 9), reading every entry: the index and sign come from a digit of
-// the secret scalar, so neither a branch nor an address may depend on them.
-// An entry is 25 rows of 64 bytes: Y+X, Y−X, Z, 2dT and −2dT. neg is zero or
-// all ones; negating swaps Y+X with Y−X and takes −2dT.
+// lookupOp writes lookupAVX512, which sets out to sign·idx·P from a table
+// of 1·P..8·P for idx in [0, 8], reading every entry: the index and sign
+// come from a digit of the secret scalar, so neither a branch nor an
+// address may depend on them. An entry is 20 rows of 64 bytes: Y+X, Y−X, Z
+// and 2dT. idx = 0 gives the identity (Y+X = Y−X = Z = 1, 2dT = 0). neg is
+// zero or all ones; negating swaps Y+X with Y−X and takes 2p − 2dT, which
+// stays below 2^52 because 2dT is a product's carried output (its limbs
+// below 2p's).
 func lookupOp() {
-	header("lookupAVX512", "out *cached8, table *[tableSize]tableEntry, idx, neg uint64", 0, 32)
+	header("lookupAVX512", "out *cached8, t *table, idx, neg uint64", 0, 32)
 	p("MOVQ out+0(FP), DI")
-	p("MOVQ table+8(FP), SI")
+	p("MOVQ t+8(FP), SI")
 	p("MOVQ idx+16(FP), DX")
 	p("MOVQ neg+24(FP), AX")
 	p("VPBROADCASTQ AX, Z29")
-	for i := 0; i < 9; i++ {
+	// Z20+i is all ones when idx = i+1; Z28 is 1 when idx = 0.
+	for i := 0; i < 8; i++ {
 		p("XORQ AX, AX")
-		p("CMPQ DX, $%d", i)
+		p("CMPQ DX, $%d", i+1)
 		p("SETEQ AX")
 		p("NEGQ AX")
 		p("VPBROADCASTQ AX, %s", z(20+i))
 	}
+	p("XORQ AX, AX")
+	p("TESTQ DX, DX")
+	p("SETEQ AX")
+	p("VPBROADCASTQ AX, Z28")
 	gather := func(row, reg int) {
 		p("VPXORQ %s, %s, %s", z(reg), z(reg), z(reg))
-		for i := 0; i < 9; i++ {
-			p("VPTERNLOGQ $0xf8, %d(SI), %s, %s", i*1600+row*64, z(20+i), z(reg))
+		for i := 0; i < 8; i++ {
+			p("VPTERNLOGQ $0xf8, %d(SI), %s, %s", i*1280+row*64, z(20+i), z(reg))
 		}
 	}
-	// swap exchanges a and b where Z29 is set.
-	swap := func(a, b int) {
-		p("VPXORQ %s, %s, Z30", z(a), z(b))
-		p("VPANDQ Z29, Z30, Z30")
-		p("VPXORQ Z30, %s, %s", z(a), z(a))
-		p("VPXORQ Z30, %s, %s", z(b), z(b))
-	}
+	// sel sets dst to b where Z29 is set (dst = Z29 ? b : dst).
+	sel := func(b, dst int) { p("VPTERNLOGQ $0xb8, %s, Z29, %s", z(b), z(dst)) }
 	for row := 0; row < 10; row++ {
 		gather(row, row)
 	}
+	p("VPORQ Z28, Z0, Z0")
+	p("VPORQ Z28, Z5, Z5")
 	for i := 0; i < 5; i++ {
-		swap(i, i+5)
+		p("VMOVDQA64 %s, Z10", z(i))
+		sel(i+5, i)
+		sel(10, i+5)
 	}
 	for row := 0; row < 10; row++ {
 		p("VMOVDQU64 %s, %d(DI)", z(row), row*64)
 	}
 	for row := 10; row < 15; row++ {
 		gather(row, row-10)
+	}
+	p("VPORQ Z28, Z0, Z0")
+	for row := 10; row < 15; row++ {
 		p("VMOVDQU64 %s, %d(DI)", z(row-10), row*64)
 	}
-	for row := 15; row < 25; row++ {
+	for row := 15; row < 20; row++ {
 		gather(row, row-15)
 	}
+	p("MOVQ $0x%x, AX", 2*(1<<51-19))
+	p("VPBROADCASTQ AX, Z30")
+	p("MOVQ $0x%x, AX", 2*(1<<51-1))
+	p("VPBROADCASTQ AX, Z31")
 	for i := 0; i < 5; i++ {
-		swap(i, i+5)
+		c := "Z31"
+		if i == 0 {
+			c = "Z30"
+		}
+		p("VPSUBQ %s, %s, %s", z(i), c, z(i+5))
+		sel(i+5, i)
 		p("VMOVDQU64 %s, %d(DI)", z(i), (15+i)*64)
 	}
 	ret()

@@ -1,5 +1,7 @@
 package r255x8
 
+import "unsafe"
+
 // Points are kept in the coordinate systems of the "ref10" implementation of
 // Ed25519 (Hisil–Wong–Carter–Dawson extended coordinates on the a = -1 twisted
 // Edwards curve), eight points per value.
@@ -15,6 +17,8 @@ type projP2 struct{ X, Y, Z fe8 }
 
 // cached8 is a point prepared as the second operand of an addition.
 type cached8 struct{ YplusX, YminusX, Z, T2d fe8 }
+
+func (c *cached8) words() *[20 * lanes]uint64 { return (*[20 * lanes]uint64)(unsafe.Pointer(c)) }
 
 func (v *cached8) fromP3(p *point8) *cached8 {
 	v.YplusX.add(&p.Y, &p.X)

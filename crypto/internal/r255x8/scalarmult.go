@@ -5,22 +5,14 @@ import "unsafe"
 // Scalar multiplication: a fixed window of signed radix-16 digits over a
 // table of 0·P..8·P, for a pair of batches at once.
 
-// tableSize is 0·P through 8·P: the signed radix-16 digits' magnitudes.
-const tableSize = 9
+// tableSize is how many multiples of P a table holds: 1·P through 8·P, the
+// magnitudes of the signed radix-16 digits. A zero digit's entry, the
+// identity, the lookup makes itself.
+const tableSize = 8
 
-// tableEntry is a multiple of P with its 2dT also negated, so that a
-// negative digit costs a masked swap rather than a field negation.
-type tableEntry struct {
-	cached8
-	negT2d fe8
-}
-
-func (e *tableEntry) words() *[25 * lanes]uint64 { return (*[25 * lanes]uint64)(unsafe.Pointer(e)) }
-
-func (e *tableEntry) fromP3(p *point8) {
-	e.cached8.fromP3(p)
-	e.negT2d.neg(&e.T2d)
-}
+// A table holds (i+1)·P at index i, prepared for addition. A negative
+// digit swaps Y+X with Y−X and negates 2dT as it is looked up.
+type table [tableSize]cached8
 
 // Scalar is a scalar recoded for multiplication: 64 signed radix-16 digits
 // in [-8, 8], most significant last.
@@ -48,7 +40,7 @@ func NewScalar(b *[32]byte) *Scalar {
 // selectPair sets out[h] to d·P_h from table h in constant time: the index
 // and the sign come from a digit of the secret scalar, and lookup reads
 // every entry with masks.
-func selectPair(out *[2]cached8, tables *[2][tableSize]tableEntry, d int8) {
+func selectPair(out *[2]cached8, tables *[2]table, d int8) {
 	// neg is all ones for a negative digit; abs = (d ^ neg) - neg.
 	neg := int64(d) >> 7
 	abs := uint64((int64(d) ^ neg) - neg)
@@ -59,13 +51,13 @@ func selectPair(out *[2]cached8, tables *[2][tableSize]tableEntry, d int8) {
 
 // multWork is scalarMultPair's working memory.
 type multWork struct {
-	tables [2][tableSize]tableEntry
+	tables [2]table
 	acc    [2]projP1xP1
 	q      [2]cached8
 }
 
 // multWorkBuf holds a multWork at a 64-byte boundary: a 64-byte load that
-// crosses a cache line costs two, and the table lookups alone read 28.8 kB
+// crosses a cache line costs two, and the table lookups alone read 20 kB
 // per digit. The alignment is only a matter of speed, so it does not
 // matter that a goroutine's stack, where the buffer lives, may move.
 type multWorkBuf [unsafe.Sizeof(multWork{}) + 63]byte
@@ -81,14 +73,13 @@ func scalarMultPair(v *[2]point8, s *Scalar, p *[2]point8) {
 	var buf multWorkBuf
 	w := buf.get()
 	for h := range 2 {
-		w.tables[h][0] = tableEntry{cached8: cached8{YplusX: one8, YminusX: one8, Z: one8}}
-		w.tables[h][1].fromP3(&p[h])
-		w.q[h] = w.tables[h][1].cached8
+		w.tables[h][0].fromP3(&p[h])
+		w.q[h] = w.tables[h][0]
 		w.acc[h] = identityP1xP1()
 	}
 	addCachedPair(&w.acc, &w.q)
 	var t point8
-	for i := 2; i < tableSize; i++ {
+	for i := 1; i < tableSize; i++ {
 		addCachedPair(&w.acc, &w.q)
 		for h := range 2 {
 			w.tables[h][i].fromP3(t.fromP1xP1(&w.acc[h]))
