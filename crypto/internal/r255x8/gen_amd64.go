@@ -173,8 +173,10 @@ func sqr(a src, carry bool) {
 }
 
 // fold turns column sums C_0..C_9 (registers c) into five limbs in
-// Z10-Z14: r_m = C_m + 19·C_{m+5}, since 2^255 = 19. Then, when carry is
-// set, one parallel carry. It uses Z19-Z23 for the carries.
+// Z10-Z14: r_m = C_m + 19·C_{m+5}, since 2^255 = 19. C_{m+5} may exceed 52
+// bits, so the multiplication by 19 is VPMULLQ (64-bit) rather than IFMA.
+// Then, when carry is set, one parallel carry. It uses Z19-Z23 for the
+// carries.
 func fold(c [10]int, carry bool) {
 	for m := 0; m < 5; m++ {
 		p("VPMULLQ %s, %s, %s", nineteen, z(c[m+5]), z(c[m+5]))
@@ -189,7 +191,8 @@ func fold(c [10]int, carry bool) {
 
 // carryRegs does one parallel carry over limbs r..r+4 using temporaries
 // t..t+4: each limb keeps its low 51 bits and passes the rest up, the top
-// limb's carry coming back into limb 0 times 19.
+// limb's carry coming back into limb 0 times 19. That carry is below 2^13,
+// so one IFMA multiplies and adds it exactly.
 func carryRegs(r, t int) {
 	for i := 0; i < 5; i++ {
 		p("VPSRLQ $51, %s, %s", z(r+i), z(t+i))
@@ -200,8 +203,7 @@ func carryRegs(r, t int) {
 	for i := 1; i < 5; i++ {
 		p("VPADDQ %s, %s, %s", z(t+i-1), z(r+i), z(r+i))
 	}
-	p("VPMULLQ %s, %s, %s", nineteen, z(t+4), z(t+4))
-	p("VPADDQ %s, %s, %s", z(t+4), z(r), z(r))
+	p("VPMADD52LUQ %s, %s, %s", nineteen, z(t+4), z(r))
 }
 
 // bias loads 2^e·p into Z(r) (limb 0) and Z(r+1) (limbs 1-4): added to a
@@ -246,8 +248,7 @@ func carryTo(src, dst, t int) {
 	for i := 1; i < 5; i++ {
 		p("VPADDQ %s, %s, %s", z(t+i-1), z(dst+i), z(dst+i))
 	}
-	p("VPMULLQ %s, %s, %s", nineteen, z(t+4), z(t+4))
-	p("VPADDQ %s, %s, %s", z(t+4), z(dst), z(dst))
+	p("VPMADD52LUQ %s, %s, %s", nineteen, z(t+4), z(dst))
 }
 
 // term is c·x in a linear combination; loose says x may be an uncarried
