@@ -133,8 +133,8 @@ func diffCount() int {
 
 // TestDifferential compares both paths with gtank/ristretto255 and the
 // decoding path also with circl's group, on random inputs and a new random
-// scalar for every batch. One lane in eight is random bytes, almost never a
-// valid encoding, so validity is compared too.
+// scalar for every call (sixteen lanes). One lane in each batch of eight is
+// random bytes, almost never a valid encoding, so validity is compared too.
 func TestDifferential(t *testing.T) {
 	n := diffCount()
 	t.Run("field=default", func(t *testing.T) { differential(t, n) })
