@@ -114,3 +114,48 @@ func blocksEnd(t *testing.T, b []byte) int {
 	at -= 4
 	return at - int(y.BytesToU32(b[at:]))
 }
+
+// TestCheckTableFilesOrphan: a table file the MANIFEST does not name (a
+// crash while a table was being written leaves one, cut short) is not the
+// check's business: the room opens, and Badger removes the file.
+func TestCheckTableFilesOrphan(t *testing.T) {
+	dir := t.TempDir()
+	db, err := openDatabase(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(dir, "000099.sst")
+	if err := os.WriteFile(orphan, []byte("a table cut short by a crash\xff\xff\xff\x7f"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTableFiles(dir); err != nil {
+		t.Fatalf("checkTableFiles = %v, want nil", err)
+	}
+	db, err = openDatabase(dir, false)
+	if err != nil {
+		t.Fatalf("openDatabase = %v", err)
+	}
+	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the orphan table is still there: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A table the MANIFEST names, cut short, is damage.
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(tables) == 0 {
+		t.Fatal("no table")
+	}
+	if err := os.Truncate(tables[0], 40); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTableFiles(dir); !errors.Is(err, ErrDamaged) {
+		t.Errorf("a named table cut short: checkTableFiles = %v, want ErrDamaged", err)
+	}
+}
