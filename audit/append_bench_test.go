@@ -1,0 +1,139 @@
+package audit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// BenchmarkAppendConcurrent: n goroutines append as fast as they can, each
+// waiting for its own durable receipt (SyncWrites on, Badger on disk).
+//
+// With few appenders the disk bounds the log: every group commit pays one
+// synced Badger commit, and an appender waits for it before it appends
+// again, so n appenders can append at most n per commit, n ÷ (commit time)
+// per second. The run measures that commit time on the same filesystem,
+// between its rounds of appends, with a store of its own (a one-key
+// transaction: the least a durable append can cost), and reports it
+// (sync-µs), the bound (bound-entries/s) and the share of it the log
+// reached (of-bound). fdatasync-µs is an fdatasync of one page of a file
+// next to it, for scale: a synced Badger commit syncs two files, its value
+// log and its write-ahead log.
+//
+// With many appenders a commit carries hundreds of entries and the CPU
+// bounds the log instead: entries/s measures what one entry costs.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, n := range []int{8, 256} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) { benchAppendConcurrent(b, n) })
+	}
+}
+
+func benchAppendConcurrent(b *testing.B, appenders int) {
+	l := openLog(b, filepath.Join(b.TempDir(), "log"), testOpts())
+	p := newSyncProbe(b, b.TempDir())
+	e := entry(1)
+	const rounds = 4
+	b.ReportAllocs()
+	b.ResetTimer()
+	var appending time.Duration
+	done := 0
+	for r := range rounds {
+		b.StopTimer()
+		p.run(b, 32)
+		n := b.N * (r + 1) / rounds
+		b.StartTimer()
+		start := time.Now()
+		appendConcurrently(b, l, e, n-done, appenders)
+		appending += time.Since(start)
+		done = n
+	}
+	b.StopTimer()
+	p.run(b, 32)
+	rate := float64(b.N) / appending.Seconds()
+	sync := p.mean()
+	bound := float64(appenders) / sync.Seconds()
+	b.ReportMetric(rate, "entries/s")
+	b.ReportMetric(float64(l.Size())/float64(l.Commits()), "entries/commit")
+	b.ReportMetric(float64(sync.Nanoseconds())/1e3, "sync-µs")
+	b.ReportMetric(float64(p.fdatasync.Nanoseconds())/1e3/float64(p.n), "fdatasync-µs")
+	b.ReportMetric(bound, "bound-entries/s")
+	b.ReportMetric(rate/bound, "of-bound")
+}
+
+// appendConcurrently appends n entries from the given number of goroutines.
+func appendConcurrently(b *testing.B, l *Log, e Entry, n, appenders int) {
+	var wg sync.WaitGroup
+	for w := range appenders {
+		k := n / appenders
+		if w < n%appenders {
+			k++
+		}
+		wg.Go(func() {
+			for range k {
+				if _, err := l.Append(context.Background(), e); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// syncProbe times the durable writes that bound a synced log: a one-key
+// Badger commit (with the options Open uses) and an fdatasync of a file.
+type syncProbe struct {
+	db        *badger.DB
+	f         *os.File
+	n         int
+	commit    time.Duration
+	fdatasync time.Duration
+}
+
+func newSyncProbe(b *testing.B, dir string) *syncProbe {
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "badger")).
+		WithSyncWrites(true).
+		WithLogger(nil).
+		WithMemTableSize(16 << 20).
+		WithBlockCacheSize(16 << 20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "file"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close(); f.Close() })
+	return &syncProbe{db: db, f: f}
+}
+
+// run makes k of each write, alternating them.
+func (p *syncProbe) run(b *testing.B, k int) {
+	page := make([]byte, 4096)
+	for i := range k {
+		v := []byte(strconv.Itoa(p.n + i))
+		t := time.Now()
+		if err := p.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("probe"), v) }); err != nil {
+			b.Fatal(err)
+		}
+		p.commit += time.Since(t)
+		copy(page, v)
+		t = time.Now()
+		if _, err := p.f.WriteAt(page, 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := fdatasync(p.f); err != nil {
+			b.Fatal(err)
+		}
+		p.fdatasync += time.Since(t)
+	}
+	p.n += k
+}
+
+func (p *syncProbe) mean() time.Duration { return p.commit / time.Duration(p.n) }
