@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -33,6 +34,9 @@ func loadFrontier(txn *badger.Txn, size int64) (frontier, error) {
 		indexes = append(indexes, tlog.StoredHashIndex(l, size>>l-1))
 	}
 	hashes, err := txnHashReader{txn}.ReadHashes(indexes)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
 	if err != nil {
 		return frontier{}, fmt.Errorf("audit: reading the tree's right edge: %w", err)
 	}
