@@ -75,10 +75,14 @@ func (r *Room) self(ctx context.Context, who *actor) (*api.Principal, error) {
 	return &api.Principal{ID: who.ID, Role: who.Role, Partner: who.Partner, Keys: who.Keys}, nil
 }
 
-// principal returns a registered principal.
+// principal returns a registered principal. The record is shared with
+// every other request (Room.records): it must not be modified.
 func (r *Room) principal(id string) (*principalRecord, error) {
 	var p *principalRecord
-	err := r.db.View(func(txn *badger.Txn) (err error) { p, err = principals.Get(r.txn(txn), id); return })
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		p, err = principals.GetShared(r.txn(txn), r.records.principals, id)
+		return
+	})
 	return p, err
 }
 
