@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -88,10 +89,20 @@ func (r *Room) principal(id string) (*principalRecord, error) {
 
 // publicKeys returns a principal's parsed public keys.
 func (r *Room) publicKeys(p *principalRecord) (*crypto.PublicKeys, error) {
-	if k, ok := r.keys.Load(p.ID); ok {
-		return k.(*crypto.PublicKeys), nil
+	k, err := r.tokenKey(p)
+	if err != nil {
+		return nil, err
 	}
-	k, err := crypto.ParsePublicKeys(p.Keys)
+	return k.keys, nil
+}
+
+// tokenKey returns a principal's signing key, parsed once for the keys
+// its record holds: a record whose keys changed is parsed again.
+func (r *Room) tokenKey(p *principalRecord) (*tokenKey, error) {
+	if k, ok := r.keys.Load(p.ID); ok && bytes.Equal(k.(*tokenKey).raw, p.Keys) {
+		return k.(*tokenKey), nil
+	}
+	k, err := newTokenKey(bytes.Clone(p.Keys))
 	if err != nil {
 		return nil, err
 	}

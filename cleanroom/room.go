@@ -81,7 +81,7 @@ type Room struct {
 	stateKey []byte
 	sealer   *store.Sealer
 
-	keys    sync.Map // principal id → *crypto.PublicKeys, parsed once
+	keys    sync.Map // principal id → *tokenKey, parsed once for its record's keys
 	records recordCaches
 	cache   columnCache
 	// partBufs holds buffers of binary upload parts, *[]byte, for reuse
