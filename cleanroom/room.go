@@ -53,6 +53,10 @@ type Config struct {
 	// Disk sets the free-space watermarks of the data directory's disk
 	// (diskspace.go).
 	Disk DiskLimits
+
+	// checkCaches makes every read of a cached record check that no reader
+	// modified it (recordCaches); the tests set it.
+	checkCaches bool
 }
 
 // Room is a running clean room. It is safe for concurrent use.
@@ -77,8 +81,9 @@ type Room struct {
 	stateKey []byte
 	sealer   *store.Sealer
 
-	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
-	cache columnCache
+	keys    sync.Map // principal id → *tokenKey, parsed once for its record's keys
+	records recordCaches
+	cache   columnCache
 	// partBufs holds buffers of binary upload parts, *[]byte, for reuse
 	// once a part is stored: parts are megabytes each, and fresh ones cost
 	// page faults on every request.
@@ -161,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
-		matchMem: semaphore.NewWeighted(4)}
+		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()
