@@ -196,7 +196,7 @@ func BenchmarkDecodeColumns(b *testing.B) {
 	}
 	ds := col.Datasets["alpha"]
 	for b.Loop() {
-		cols, err := tr.room.decodeColumns(ds, []int{0, 1})
+		cols, err := tr.room.decodeColumns(ds, []int{0, 1}, []columnForm{asDict, asNumbers})
 		if err != nil || cols[1].Len() != rows {
 			b.Fatal(err)
 		}
