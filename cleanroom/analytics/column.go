@@ -94,14 +94,61 @@ func (b *ColumnBuilder) Column() *Column {
 }
 
 // parseNumber reads a value, already trimmed, as a number: NaN if it is
-// not one, or not a finite one. Both forms of a column read values through
-// it.
-func parseNumber(v string) float64 {
-	f, err := strconv.ParseFloat(v, 64)
+// not one, or not a finite one, as strconv.ParseFloat reads it. Both forms
+// of a column read values through it.
+func parseNumber[T string | []byte](v T) float64 {
+	if f, ok := parseDecimal(v); ok {
+		return f
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
 	if err != nil || math.IsInf(f, 0) {
 		return math.NaN()
 	}
 	return f
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseDecimal reads the common form of a number in a file, an optional
+// sign, digits and an optional fraction, when its digits fit a float64's
+// mantissa: then the number is the quotient of two floats held exactly,
+// which IEEE division rounds as ParseFloat rounds the decimal (strconv's
+// own exact path). A column held as numbers parses every row, so this is
+// its decode's inner loop; anything else is left to ParseFloat.
+func parseDecimal[T string | []byte](v T) (float64, bool) {
+	i, neg := 0, false
+	if len(v) > 0 && (v[0] == '-' || v[0] == '+') {
+		i, neg = 1, v[0] == '-'
+	}
+	var mant uint64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			if digits == 19 {
+				return 0, false // mant would overflow
+			}
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || mant >= 1<<52 || frac >= len(pow10) {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // NumberBuilder builds a Column held as numbers, a value at a time: each
@@ -123,7 +170,7 @@ func (b *NumberBuilder) Add(v string) {
 
 // AddBytes is Add for a value in a buffer, which it does not keep.
 func (b *NumberBuilder) AddBytes(v []byte) {
-	b.vals = append(b.vals, parseNumber(string(bytes.TrimSpace(v))))
+	b.vals = append(b.vals, parseNumber(bytes.TrimSpace(v)))
 }
 
 // Append appends the rows of another builder, in order.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -148,24 +150,60 @@ func TestMatchRateFormsAgree(t *testing.T) {
 
 // FuzzNumberForms: a value reads as the same number (or as not one) in a
 // column held as numbers, built from a string or from bytes, as in a
-// dictionary column.
+// dictionary column, and as strconv.ParseFloat reads it, to the bit.
 func FuzzNumberForms(f *testing.F) {
-	for _, v := range oddNumbers {
+	for _, v := range append(oddNumbers, "123.45", "-0.10", "4503599627370495", "4503599627370496", "0.1234567890123456789",
+		"9999999999999999999", "+.5", "-.", "1.2.3", "00000000000000000000000001", "12345678.9012345") {
 		f.Add(v)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
+		want, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsInf(want, 0) {
+			want = math.NaN()
+		}
 		d := NewColumnBuilder(1)
 		d.Add(v)
-		want := d.Column().Number(0)
 		s, b := NewNumberBuilder(1), NewNumberBuilder(1)
 		s.Add(v)
 		b.AddBytes([]byte(v))
-		for _, got := range []float64{s.Column().vals[0], b.Column().vals[0]} {
+		for _, got := range []float64{d.Column().Number(0), s.Column().vals[0], b.Column().vals[0]} {
 			if math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
-				t.Fatalf("%q: %v, the dictionary reads %v", v, got, want)
+				t.Fatalf("%q: read as %v, ParseFloat reads %v", v, got, want)
 			}
 		}
 	})
+}
+
+// TestParseDecimal: the fast path reads every decimal of up to 15 digits as
+// ParseFloat does, to the bit, across magnitudes and fraction lengths.
+func TestParseDecimal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 5))
+	fast := 0
+	for range 200_000 {
+		mant := rng.Uint64N(1 << uint(1+rng.IntN(52)))
+		v := strconv.FormatUint(mant, 10)
+		if k := rng.IntN(len(v) + 3); k <= len(v) {
+			v = v[:len(v)-k] + "." + v[len(v)-k:]
+		}
+		if rng.IntN(2) == 0 {
+			v = "-" + v
+		}
+		want, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		got, ok := parseDecimal(v)
+		if !ok {
+			continue
+		}
+		fast++
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%q: %v, ParseFloat reads %v", v, got, want)
+		}
+	}
+	if fast < 150_000 {
+		t.Fatalf("only %d of 200000 decimals took the fast path", fast)
+	}
 }
 
 // TestProject: a projection holds, at matched person i, the value the
