@@ -206,7 +206,7 @@ func (r *Room) keyedDigest(collab, label string, body []byte) (string, error) {
 func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, spec *api.ModelSpec) ([]model.Feature, model.Data, error) {
 	// The plan resolves columns and filters exactly as a query's: the
 	// label's predicate is a filter's, on the same codes.
-	p, err := r.plan(c, api.QuerySpec{Filters: labelFilter(spec.Label)}, 1, 0, 0)
+	p, err := r.planFor(c, api.QuerySpec{Filters: labelFilter(spec.Label)}, 1, 0, 0, false)
 	if err != nil {
 		return nil, model.Data{}, err
 	}
@@ -228,6 +228,16 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 			return nil, model.Data{}, badRequest("the feature %s has no declared domain or bounds: a tree splits only on those, never on the data", name)
 		}
 		features[i] = f
+		if f.Kind == model.Numeric {
+			// A numeric feature is a bounded column, read as an aggregate
+			// reads it, which is as f.Value reads a value.
+			b, err := r.planBounded(c, name)
+			if err != nil {
+				return nil, model.Data{}, err
+			}
+			d.Values[i] = b.Values(p.Table.Rows[mi])
+			continue
+		}
 		col, err := r.planColumn(c, name)
 		if err != nil {
 			return nil, model.Data{}, err
@@ -247,9 +257,7 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 	}
 	if len(p.Filters) == 1 {
 		lf := p.Filters[0]
-		for j, row := range p.Table.Rows[lf.Member] {
-			d.Label[j] = lf.Keep[lf.Col.Codes[row]]
-		}
+		d.Label = lf.Kept(p.Table.Rows[lf.Member])
 		return features, d, nil
 	}
 	// A label without an op is the column read as a flag.
@@ -276,9 +284,19 @@ func labelFilter(l api.Filter) []api.Filter {
 // uploaded, the dataset of the latest match, a column it has), through a
 // plan grouped by that column alone.
 func (r *Room) planColumn(c *collabRecord, name string) (*analytics.Column, error) {
-	p, err := r.plan(c, api.QuerySpec{GroupBy: []string{name}}, 1, 0, 0)
+	p, err := r.planFor(c, api.QuerySpec{GroupBy: []string{name}}, 1, 0, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	return p.GroupBy[0].Col, nil
+}
+
+// planBounded resolves a bounded column as a query's plan does, through a
+// plan summing that column alone.
+func (r *Room) planBounded(c *collabRecord, name string) (analytics.Bounded, error) {
+	p, err := r.planFor(c, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: name}}}, 1, 0, 0, false)
+	if err != nil {
+		return analytics.Bounded{}, err
+	}
+	return p.Metrics[0].Column, nil
 }

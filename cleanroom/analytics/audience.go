@@ -12,12 +12,18 @@ import (
 func Audience(ctx context.Context, t *Table, filters []Filter, member int) ([]uint32, error) {
 	p := &Plan{Table: t, Filters: filters}
 	var rows []uint32
-	for i := range t.Len() {
-		if i%checkEvery == 0 && ctx.Err() != nil {
+	b := p.newBlock(true)
+	for lo := 0; lo < t.Len(); lo += blockRows {
+		if lo%checkEvery == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if p.kept(i) {
-			rows = append(rows, t.Rows[member][i])
+		b.at(t, lo, min(lo+blockRows, t.Len()))
+		clear(b.slots)
+		p.filter(b, 1)
+		for j, s := range b.slots {
+			if s == 0 {
+				rows = append(rows, b.rows[member][j])
+			}
 		}
 	}
 	slices.Sort(rows)
