@@ -19,38 +19,35 @@ import (
 // file mapping the kernel keeps their contents (a dirty page stays dirty in
 // the page cache and is written back as before), and the next access maps
 // them again from the page cache, without reading the disk. It is done only
-// to a value Badger hands out, during the call in which Badger keeps it
-// mapped, and only once /proc/self/maps shows it inside a shared mapping of
-// a value log file: on private or anonymous memory (a value Badger copied,
-// or stored in its tree) the same call would discard the contents.
+// during the call in which Badger hands out a value and holds its log file's
+// lock, so that the file cannot be remapped meanwhile, and only once
+// /proc/self/maps shows the value inside a shared mapping of a value log
+// file: on private or anonymous memory (a value Badger copied, or stored in
+// its tree) the same call would discard the contents.
+//
+// It drops the whole mapping, not just the value's pages: the page cache
+// holds the log in large folios, and a write or read of the next value maps
+// a whole folio again, the end of this value included.
 
 // releaseMin is the smallest value whose pages are released: below it,
 // reading /proc/self/maps costs more than the pages are worth.
 const releaseMin = 1 << 20
 
-// pageSize is the kernel's page size.
-var pageSize = uintptr(os.Getpagesize())
-
-// releaseMapped drops the whole pages of b from the process's resident
-// memory if b lies in a shared mapping of a value log file; otherwise it
-// does nothing. It is a hint, and its errors are not the caller's: b's
-// contents are the same whether or not it worked.
+// releaseMapped drops the pages of the value log file mapping that holds b
+// from the process's resident memory, if b lies in a shared mapping of a
+// value log file; otherwise it does nothing. It is a hint, and its errors
+// are not the caller's: b's contents are the same whether or not it worked.
 func releaseMapped(b []byte) {
 	if len(b) < releaseMin {
-		return
-	}
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	start := (addr + pageSize - 1) &^ (pageSize - 1)
-	end := (addr + uintptr(len(b))) &^ (pageSize - 1)
-	if end <= start {
 		return
 	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return
 	}
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	if m, ok := mappingOf(maps, addr, addr+uintptr(len(b))); ok && m.shared && strings.HasSuffix(m.path, ".vlog") {
-		dropShared(start, end)
+		dropShared(m.start, m.end)
 	}
 }
 
