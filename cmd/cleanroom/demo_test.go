@@ -42,3 +42,22 @@ func TestDemoHashed(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstLastFields(t *testing.T) {
+	for _, tc := range []struct{ line, first, last string }{
+		{"customer0000042@example.com,18-24,north,12.50,1,3.50,0.523456\n", "customer0000042@example.com", "0.523456"},
+		{"customer0000042@example.com,0.5\r\n", "customer0000042@example.com", "0.5"},
+		{"customer0000042@example.com,0.5", "customer0000042@example.com", "0.5"},
+		{`" Customer0000042@example.com ","a,b",0.25` + "\n", " Customer0000042@example.com ", "0.25"},
+	} {
+		first, last, err := firstLastFields([]byte(tc.line))
+		if err != nil || string(first) != tc.first || string(last) != tc.last {
+			t.Errorf("firstLastFields(%q) = %q, %q, %v", tc.line, first, last, err)
+		}
+	}
+	for _, bad := range []string{"one field\n", `"unterminated,0.5` + "\n"} {
+		if _, _, err := firstLastFields([]byte(bad)); err == nil {
+			t.Errorf("firstLastFields(%q): no error", bad)
+		}
+	}
+}
