@@ -77,7 +77,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 	if rep.RowsScored, err = scoreToFile(m, in, scoresFile); err != nil {
 		return nil, err
 	}
-	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap); err != nil {
+	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap, int(rep.RowsScored)); err != nil {
 		return nil, err
 	}
 	say("%s scored all %d of its customers on its own machine; among those %s does not have, the scores rank its future converters with an AUC of %.2f",
@@ -117,7 +117,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 // outsideAUC is the AUC of the scores against whether each person really
 // converted, among the course platform's customers outside the overlap
 // (person ids from overlap on, in the demo's data).
-func outsideAUC(scoredCSV string, seed uint64, overlap int) (float64, error) {
+func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, error) {
 	f, err := os.Open(scoredCSV)
 	if err != nil {
 		return 0, err
@@ -128,11 +128,13 @@ func outsideAUC(scoredCSV string, seed uint64, overlap int) (float64, error) {
 		return 0, err
 	}
 	who := newPeople(seed)
+	// A score has six decimals in [0, 1]: float32 orders and ties them as
+	// float64 would, in half the memory (8 bytes a row at 50M rows).
 	type pt struct {
-		score float64
+		score float32
 		conv  bool
 	}
-	var pts []pt
+	pts := make([]pt, 0, max(rows-overlap, 0))
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
@@ -149,11 +151,11 @@ func outsideAUC(scoredCSV string, seed uint64, overlap int) (float64, error) {
 		if err != nil || id < overlap {
 			continue
 		}
-		s, err := strconv.ParseFloat(string(last), 64)
+		s, err := strconv.ParseFloat(string(last), 32)
 		if err != nil {
 			return 0, err
 		}
-		pts = append(pts, pt{s, who.person(id).conversions > 0})
+		pts = append(pts, pt{float32(s), who.person(id).conversions > 0})
 	}
 	slices.SortFunc(pts, func(a, b pt) int {
 		switch {
