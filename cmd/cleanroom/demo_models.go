@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/cleanroom/model"
 	"github.com/opencleanroom/cleanroom/crypto"
 )
 
@@ -68,24 +71,28 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, err
 	}
 	defer in.Close()
-	var scored bytes.Buffer
-	if rep.RowsScored, err = m.ScoreCSV(in, &scored, "score"); err != nil {
+	// The scores go to a file and are read back a row at a time: at 10M
+	// rows, held in memory as text and records they were gigabytes.
+	scoresFile := filepath.Join(cfg.work, brandA+"-scores.csv")
+	if rep.RowsScored, err = scoreToFile(m, in, scoresFile); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(cfg.work, brandA+"-scores.csv"), scored.Bytes(), 0o600); err != nil {
-		return nil, err
-	}
-	if rep.AUCOutside, err = outsideAUC(scored.Bytes(), cfg.seed, overlap); err != nil {
+	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap, int(rep.RowsScored)); err != nil {
 		return nil, err
 	}
 	say("%s scored all %d of its customers on its own machine; among those %s does not have, the scores rank its future converters with an AUC of %.2f",
 		brandA, rep.RowsScored, brandB, rep.AUCOutside)
 
 	// The joint campaign's audience: consented in the settings, exact.
-	var audience bytes.Buffer
+	audience, err := os.OpenFile(filepath.Join(cfg.work, brandA+"-audience.csv"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer audience.Close()
+	aw := bufio.NewWriterSize(audience, 1<<20)
 	_, n, err := c.ActivateCSV(ctx, demoCollab, api.SegmentSpec{Version: api.SegmentVersion,
 		Filters: []api.Filter{{Column: brandA + ".age_band", Op: "in", Values: []string{"18-24", "25-34"}}}},
-		client.AudienceInput{Input: files[brandA], IDColumn: "email", Kind: crypto.KindEmail}, &audience)
+		client.AudienceInput{Input: files[brandA], IDColumn: "email", Kind: crypto.KindEmail}, aw)
 	var p *api.Problem
 	if errors.As(err, &p) && slices.Contains(p.Reasons, tooSmall) {
 		// Small demo lists: the room refuses, as it must.
@@ -97,7 +104,10 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, fmt.Errorf("activating the segment: %w", err)
 	}
 	rep.Audience = n
-	if err := os.WriteFile(filepath.Join(cfg.work, brandA+"-audience.csv"), audience.Bytes(), 0o600); err != nil {
+	if err := aw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := audience.Close(); err != nil {
 		return nil, err
 	}
 	say("%s activated the consented segment \"shared customers aged 18-34\": %d of its own rows, exactly (outside the privacy budget, as the settings say)", brandA, n)
@@ -107,27 +117,45 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 // outsideAUC is the AUC of the scores against whether each person really
 // converted, among the course platform's customers outside the overlap
 // (person ids from overlap on, in the demo's data).
-func outsideAUC(scoredCSV []byte, seed uint64, overlap int) (float64, error) {
-	recs, err := csv.NewReader(bytes.NewReader(scoredCSV)).ReadAll()
+func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, error) {
+	f, err := os.Open(scoredCSV)
 	if err != nil {
 		return 0, err
 	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	if _, err := br.ReadSlice('\n'); err != nil { // the header
+		return 0, err
+	}
 	who := newPeople(seed)
+	// A score has six decimals in [0, 1]: float32 orders and ties them as
+	// float64 would, in half the memory (8 bytes a row at 50M rows).
 	type pt struct {
-		score float64
+		score float32
 		conv  bool
 	}
-	var pts []pt
-	for _, r := range recs[1:] {
-		id, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r[0], "customer"), "@example.com"))
-		if err != nil || id < overlap {
-			continue
+	pts := make([]pt, 0, max(rows-overlap, 0))
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == io.EOF && len(line) == 0 {
+			break
 		}
-		s, err := strconv.ParseFloat(r[len(r)-1], 64)
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		first, last, err := firstLastFields(line)
 		if err != nil {
 			return 0, err
 		}
-		pts = append(pts, pt{s, who.person(id).conversions > 0})
+		id, err := strconv.Atoi(string(bytes.TrimSuffix(bytes.TrimPrefix(first, []byte("customer")), []byte("@example.com"))))
+		if err != nil || id < overlap {
+			continue
+		}
+		s, err := strconv.ParseFloat(string(last), 32)
+		if err != nil {
+			return 0, err
+		}
+		pts = append(pts, pt{float32(s), who.person(id).conversions > 0})
 	}
 	slices.SortFunc(pts, func(a, b pt) int {
 		switch {
@@ -157,4 +185,43 @@ func outsideAUC(scoredCSV []byte, seed uint64, overlap int) (float64, error) {
 		return 0.5, nil
 	}
 	return (rankSum - pos*(pos+1)/2) / (pos * neg), nil
+}
+
+// scoreToFile scores the CSV in with m into the file at path, a row at a
+// time.
+func scoreToFile(m *model.Model, in io.Reader, path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	n, err := m.ScoreCSV(bufio.NewReaderSize(in, 1<<20), w, "score")
+	if err != nil {
+		return 0, err
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	return n, f.Close()
+}
+
+// firstLastFields returns the first and last fields of one CSV line of the
+// scores: split at its first and last commas, or, if it has a quote, parsed
+// by encoding/csv (the course platform's emails are never quoted, nor is
+// anything ScoreCSV writes after them).
+func firstLastFields(line []byte) (first, last []byte, err error) {
+	line = bytes.TrimRight(line, "\r\n")
+	if bytes.IndexByte(line, '"') >= 0 {
+		r, err := csv.NewReader(bytes.NewReader(line)).Read()
+		if err != nil {
+			return nil, nil, err
+		}
+		return []byte(r[0]), []byte(r[len(r)-1]), nil
+	}
+	i, j := bytes.IndexByte(line, ','), bytes.LastIndexByte(line, ',')
+	if i < 0 {
+		return nil, nil, errors.New("a line of the scores has one field")
+	}
+	return line[:i], line[j+1:], nil
 }

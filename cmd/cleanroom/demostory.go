@@ -80,8 +80,9 @@ func (d *demoRun) startRoom(ctx context.Context, cancel context.CancelFunc) erro
 		return err
 	}
 	// The room shares this process with both brands, so its match spills
-	// past 256 MiB rather than the default 1 GiB: at 10M × 10M that keeps
-	// the whole demo under 2 GiB for a fraction of a second more.
+	// past 256 MiB rather than the default 1 GiB: at 10M × 10M that costs
+	// a fraction of a second, and keeps the match within the demo's memory
+	// limit (demoMemoryLimit).
 	room, err := cleanroom.Open(ctx, cleanroom.Config{Dir: dir, MatchMemory: 256 << 20})
 	if err != nil {
 		return err
