@@ -47,8 +47,7 @@ func window(commit time.Duration) time.Duration {
 // queued during its commit: steady appenders then share every commit, and a
 // lone appender (previous batch of one) never waits. An appender that has
 // gone costs one window once: the batch that waited for it sets the next
-// target without it. The requests are staged as they arrive, so the wait
-// for the last one covers the work of the others.
+// target without it.
 func (l *Log) writer(f frontier) {
 	defer l.wg.Done()
 	b := &batch{reqs: make([]*appendReq, 0, maxBatch), results: make([]appendRes, 0, maxBatch)}
@@ -62,7 +61,7 @@ func (l *Log) writer(f frontier) {
 		if target > 1 {
 			timer.Reset(window(cost))
 		}
-		l.add(b, req)
+		b.add(req)
 		if len(b.reqs) < target {
 		wait:
 			for len(b.reqs) < target {
@@ -72,7 +71,7 @@ func (l *Log) writer(f frontier) {
 						open = false
 						break wait
 					}
-					l.add(b, r)
+					b.add(r)
 				case <-timer.C:
 					break wait
 				}
@@ -86,12 +85,13 @@ func (l *Log) writer(f frontier) {
 				if !ok {
 					break fill
 				}
-				l.add(b, r)
+				b.add(r)
 			default:
 				break fill
 			}
 		}
 		began := time.Now()
+		l.stageAll(b)
 		f = l.commit(b)
 		cost += (time.Since(began) - cost) / 8
 		// Those in this batch come back once acknowledged; those queued
@@ -101,12 +101,12 @@ func (l *Log) writer(f frontier) {
 	}
 }
 
-// batch is a group commit being gathered: the writer stages each request in
-// the batch's transaction as it arrives.
+// batch is a group commit being gathered, then staged in one transaction
+// and committed.
 type batch struct {
 	from    frontier    // of the committed log
 	f       frontier    // of the log with the staged entries
-	txn     *badger.Txn // nil before the first request
+	txn     *badger.Txn // nil until the batch is staged
 	reqs    []*appendReq
 	results []appendRes // a refused request's holds its fn's error
 	err     error       // the store failed: the batch fails as a whole
@@ -116,8 +116,17 @@ func (b *batch) reset(f frontier) {
 	*b = batch{from: f, f: f, reqs: b.reqs[:0], results: b.results[:0]}
 }
 
-// add stages req in b, after the requests staged already, leaving it out
-// if its fn fails.
+// add gathers req in b.
+func (b *batch) add(req *appendReq) {
+	b.reqs = append(b.reqs, req)
+	b.results = append(b.results, appendRes{})
+}
+
+// stageAll runs the batch's requests, in order, in one transaction opened
+// once the batch is gathered: a fn must see every write its caller made
+// before it appended (a transaction opened at the batch's first request
+// would read from before a later request's own writes), leaving out the
+// requests whose fn fails.
 //
 // A fn that fails may have written to the transaction before it failed, and
 // Badger cannot undo part of a transaction. So the transaction is discarded
@@ -126,19 +135,11 @@ func (b *batch) reset(f frontier) {
 // state as before. A batch with k failures runs its fns at most k+1 times
 // each: in-memory work, while the synced commit, which is what a batch
 // shares, is made once.
-func (l *Log) add(b *batch, req *appendReq) {
-	b.reqs = append(b.reqs, req)
-	b.results = append(b.results, appendRes{})
-	if b.err != nil {
-		return
-	}
-	i := len(b.reqs) - 1
+func (l *Log) stageAll(b *batch) {
 	for {
-		if b.txn == nil {
-			b.txn = l.db.NewTransaction(true)
-			b.f, i = b.from, 0
-		}
-		failed, err := l.stage(b.txn, b.reqs[i:], b.results[i:], &b.f)
+		b.txn = l.db.NewTransaction(true)
+		b.f = b.from
+		failed, err := l.stage(b.txn, b.reqs, b.results, &b.f)
 		if err != nil {
 			b.err = err
 			return
