@@ -3,17 +3,14 @@ package cleanroom
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 	"strings"
 
-	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/cleanroom/model"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -164,29 +161,9 @@ func (r *Room) trainModel(ctx context.Context, who *actor, collab string, spec a
 		return nil, err
 	}
 	a.spent.epsilonMicro = ch.epsilon
-	joinRef := fmt.Sprintf("join/%s/%d", c.ID, c.Match.Run)
-	refs := []audit.DataRef{{Name: joinRef, Digest: r.dataDigest(joinRef, c.Match.JoinDigest)}}
-	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
-		c, err := loadCollab(tx.Txn, collab)
-		if err != nil {
-			return err
-		}
-		if err := dataAllowed(c, r.now()); err != nil {
-			return err
-		}
-		total, err = r.debit(tx, collab, c.budgetShares(), d.Constraints, ch)
-		return err
-	})
-	var ld ledgerDenial
-	if errors.As(err, &ld) {
-		return nil, r.refuseCharge(ctx, who, a, d, ld)
-	}
-	if err != nil {
+	if res.Budget, err = r.chargeOnJoin(ctx, who, a, d, c, digest, ch); err != nil {
 		return nil, err
 	}
-	res.Budget = total.info(d.Constraints, c.budgetShares())
-	r.metrics.queries.Inc()
 	return res, nil
 }
 
