@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"embed"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -78,10 +79,17 @@ type Engine struct {
 	// cache holds the default bundle's constraints for each collaboration
 	// state seen (by a digest of its members and settings); see Decide.
 	cache map[string]cachedCollab
+	// decisions remembers the decisions of pure policies (decisioncache.go);
+	// noDecisionCache turns it off, for tests that compare.
+	decisions       *decisionCache
+	noDecisionCache bool
 }
 
 type prepared struct {
 	decision, constraints rego.PreparedEvalQuery
+	// pure: the policy's decisions depend on its input alone
+	// (decisioncache.go).
+	pure bool
 }
 
 // cachedCollab is a collaboration state already converted for OPA.
@@ -113,6 +121,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		prepared: map[string]prepared{},
 		active:   map[string]string{},
 		cache:    map[string]cachedCollab{},
+
+		decisions: newDecisionCache(),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -183,7 +193,7 @@ func (e *Engine) prepare(ctx context.Context, m *ast.Module) (prepared, error) {
 	// once here rather than on every decision.
 	store := inmem.NewFromObjectWithOpts(map[string]any{"room": map[string]any{"defaults": e.defaults, "activation": e.activation}},
 		inmem.OptReturnASTValuesOnRead(true))
-	var p prepared
+	p := prepared{pure: pureRules(c)}
 	for _, q := range []struct {
 		query string
 		out   *rego.PreparedEvalQuery
@@ -209,6 +219,7 @@ func (e *Engine) SetCollaborationPolicy(ctx context.Context, id string, m *Modul
 		e.mu.Lock()
 		delete(e.active, id)
 		e.mu.Unlock()
+		e.decisions.reset()
 		return nil
 	}
 	e.mu.RLock()
@@ -226,6 +237,10 @@ func (e *Engine) SetCollaborationPolicy(ctx context.Context, id string, m *Modul
 	e.mu.Lock()
 	e.active[id] = m.Hash
 	e.mu.Unlock()
+	// Keys name the policy by its hash, so no decision of another policy
+	// could be found; forgetting them all on a change keeps that true
+	// without having to argue it.
+	e.decisions.reset()
 	return nil
 }
 
@@ -268,9 +283,15 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 		e.log.Error("policy "+what, "action", in.Action, "err", err)
 		return deny("the policy could not be evaluated; the action is refused")
 	}
-	value, err := e.inputValue(ctx, in, hash, pq)
+	value, key, err := e.inputValue(ctx, in, hash, pq)
 	if err != nil {
 		return fail("input", err)
+	}
+	cacheable := pq.pure && !e.noDecisionCache
+	if cacheable {
+		if d, ok := e.decisions.get(key); ok {
+			return d
+		}
 	}
 	rs, err := pq.decision.Eval(ctx, rego.EvalParsedInput(value))
 	if err != nil {
@@ -288,12 +309,18 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 		d.Reasons = []string{"the policy denied the action without a reason"}
 	}
 	d.PolicyHash, d.BundleHash = hash, e.bundleHash
+	if cacheable {
+		e.decisions.put(key, d)
+	}
 	return d
 }
 
 // inputValue builds the Rego input document directly as OPA values (a JSON
-// round trip per decision cost more than the evaluation of most rules).
-func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepared) (ast.Value, error) {
+// round trip per decision cost more than the evaluation of most rules), and
+// the key its decision is remembered under (decisioncache.go): the policy's
+// hash and the input printed, with the collaboration's settings and
+// constraints standing as the digest of the state they are computed from.
+func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepared) (ast.Value, []byte, error) {
 	if in.Principal.Partner == "" && in.Principal.Role == RolePartner {
 		in.Principal.Partner = in.Principal.ID // a partner acts for itself
 	}
@@ -316,17 +343,21 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 		))),
 	)
 	if r, err := resourceValue(in.Resource); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if r != nil {
 		obj.Insert(ast.InternedTerm("resource"), ast.NewTerm(r))
 	}
+	key := make([]byte, 0, 512)
+	key = append(key, hash...)
+	key = append(key, 0)
+	key = appendValue(key, obj)
 	if in.Collaboration == nil {
-		return obj, nil
+		return obj, key, nil
 	}
 	c := in.Collaboration
-	cached, err := e.collabState(ctx, c, hash, pq)
+	cached, state, err := e.collabState(ctx, c, hash, pq)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	datasets := ast.NewObject()
 	for m, st := range c.Datasets {
@@ -338,29 +369,34 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 	co := ast.NewObject(
 		ast.Item(ast.InternedTerm("id"), ast.StringTerm(c.ID)),
 		ast.Item(ast.InternedTerm("members"), stringsTerm(c.Members)),
-		ast.Item(ast.InternedTerm("settings"), ast.NewTerm(cached.settings)),
 		ast.Item(ast.InternedTerm("datasets"), ast.NewTerm(datasets)),
 		ast.Item(ast.InternedTerm("revoked"), ast.InternedTerm(c.Revoked)),
 	)
 	if !c.ExpiresAt.IsZero() {
 		co.Insert(ast.InternedTerm("expires_unix"), ast.IntNumberTerm(int(c.ExpiresAt.Unix())))
 	}
+	key = append(key, 0)
+	key = appendValue(key, co)
+	key = append(key, 0)
+	key = append(key, state...)
+	co.Insert(ast.InternedTerm("settings"), ast.NewTerm(cached.settings))
 	obj.Insert(ast.InternedTerm("collaboration"), ast.NewTerm(co))
 	if cached.constraints != nil {
 		obj.Insert(ast.InternedTerm("constraints"), ast.NewTerm(cached.constraints))
 	}
-	return obj, nil
+	return obj, key, nil
 }
 
 // collabState returns the collaboration's settings as an OPA value and,
-// under the default bundle, its constraints, from the cache or computed now.
-func (e *Engine) collabState(ctx context.Context, c *Collaboration, hash string, pq prepared) (cachedCollab, error) {
+// under the default bundle, its constraints, from the cache or computed now,
+// with the digest of the state they are a function of (its key).
+func (e *Engine) collabState(ctx context.Context, c *Collaboration, hash string, pq prepared) (cachedCollab, string, error) {
 	b, err := json.Marshal(struct {
 		M []string
 		S Settings
 	}{c.Members, c.Settings})
 	if err != nil {
-		return cachedCollab{}, err
+		return cachedCollab{}, "", err
 	}
 	sum := sha256.Sum256(b)
 	key := hash + string(sum[:])
@@ -368,17 +404,17 @@ func (e *Engine) collabState(ctx context.Context, c *Collaboration, hash string,
 	cc, ok := e.cache[key]
 	e.mu.RUnlock()
 	if ok {
-		return cc, nil
+		return cc, key, nil
 	}
 	var settings map[string]any
 	if err := toJSONMap(c.Settings, &settings); err != nil {
-		return cachedCollab{}, err
+		return cachedCollab{}, "", err
 	}
 	if cc.settings, err = ast.InterfaceToValue(settings); err != nil {
-		return cachedCollab{}, err
+		return cachedCollab{}, "", err
 	}
 	if hash != e.bundleHash {
-		return cc, nil // a module's constraints are computed per decision
+		return cc, key, nil // a module's constraints are computed per decision
 	}
 	in := ast.NewObject(ast.Item(ast.InternedTerm("collaboration"), ast.NewTerm(ast.NewObject(
 		ast.Item(ast.InternedTerm("members"), stringsTerm(c.Members)),
@@ -386,13 +422,13 @@ func (e *Engine) collabState(ctx context.Context, c *Collaboration, hash string,
 	))))
 	rs, err := pq.constraints.Eval(ctx, rego.EvalParsedInput(in))
 	if err != nil {
-		return cachedCollab{}, err
+		return cachedCollab{}, "", err
 	}
 	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return cachedCollab{}, errors.New("no constraints")
+		return cachedCollab{}, "", errors.New("no constraints")
 	}
 	if cc.constraints, err = ast.InterfaceToValue(rs[0].Expressions[0].Value); err != nil {
-		return cachedCollab{}, err
+		return cachedCollab{}, "", err
 	}
 	e.mu.Lock()
 	if len(e.cache) >= maxCache {
@@ -400,7 +436,18 @@ func (e *Engine) collabState(ctx context.Context, c *Collaboration, hash string,
 	}
 	e.cache[key] = cc
 	e.mu.Unlock()
-	return cc, nil
+	return cc, key, nil
+}
+
+// appendValue appends v printed as Rego, which tells every two distinct
+// values apart.
+func appendValue(b []byte, v ast.Value) []byte {
+	if a, ok := v.(encoding.TextAppender); ok {
+		if out, err := a.AppendText(b); err == nil {
+			return out
+		}
+	}
+	return append(b, v.String()...)
 }
 
 func resourceValue(r Resource) (ast.Value, error) {
