@@ -145,7 +145,7 @@ func TestDecisionCacheNeverAnswersAChangedPolicy(t *testing.T) {
 func TestDecisionCacheSkipsImpurePolicies(t *testing.T) {
 	ctx := context.Background()
 	for name, src := range map[string]string{
-		"jwt verification reads the clock": "package collaboration\n\ndeny contains \"bad token\" if {\n\tnot io.jwt.decode_verify(\"a.b.c\", {\"secret\": \"s\"})[0]\n\tinput.action == \"none\"\n}\n",
+		"jwt verification reads the clock":  "package collaboration\n\ndeny contains \"bad token\" if {\n\tnot io.jwt.decode_verify(\"a.b.c\", {\"secret\": \"s\"})[0]\n\tinput.action == \"none\"\n}\n",
 		"x509 verification reads the clock": "package collaboration\n\ndeny contains \"bad chain\" if {\n\tinput.action == \"none\"\n\tnot crypto.x509.parse_and_verify_certificates(\"\")[0]\n}\n",
 		"schemas may be fetched":            "package collaboration\n\ndeny contains \"bad\" if {\n\tinput.action == \"none\"\n\tnot json.verify_schema({})[0]\n}\n",
 	} {
