@@ -14,14 +14,14 @@ import (
 // A decision is computed from three things only: the compiled policy (the
 // default bundle and the collaboration's module, named by its hash), the
 // data the engine loaded with it (the room's defaults and activation rules,
-// fixed for the Engine's life), and the input document. The key holds the
-// policy's hash and the whole input, as OPA values printed canonically,
-// including now_unix (the policy reads it, to expire collaborations): a
-// remembered decision is reused within the second it was made in, for the
-// same principal, action, collaboration state, usage and resource. The
-// collaboration's settings and constraints, the largest part of an input,
-// enter the key as the digest they are cached under (collabState), of which
-// they are a function.
+// fixed for the Engine's life), and the input document. The key
+// (decisionkey.go) holds the policy's hash and everything the input
+// document is built from, including now_unix (the policy reads it, to
+// expire collaborations): a remembered decision is reused within the second
+// it was made in, for the same principal, action, collaboration state,
+// usage and resource. The collaboration's settings and constraints, the
+// largest part of an input, enter the key as the digest they are cached
+// under (collabState), of which they are a function.
 //
 // The evaluation must not read anything else. The engine's capabilities
 // already leave out the built-ins that reach outside it (http.send, clocks,

@@ -179,3 +179,116 @@ func TestDecisionCacheSkipsImpurePolicies(t *testing.T) {
 		})
 	}
 }
+
+// TestDecisionKeyCoversInput changes each field of a full Input in turn,
+// and each part of the decision's context (policy, clock), and checks that
+// the decision's key changes: a field the key left out would let a
+// decision made for one input answer another.
+func TestDecisionKeyCoversInput(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	full := func() Input {
+		c := collab()
+		c.ExpiresAt = testNow.Add(time.Hour)
+		c.PolicyHash = "p"
+		c.Settings.Members = map[string]Constraints{"coursely": {MinGroupSize: 60, AllowedMetrics: []string{"count"}}}
+		c.Settings.Domains = map[string][]string{"coursely.region": {"north"}}
+		c.Settings.Bounds = map[string][2]float64{"fitapp.spend": {0, 100}}
+		c.Settings.Activation = &Activation{}
+		return Input{
+			Principal: Principal{ID: "ana", Role: RoleAnalyst, Partner: "coursely"}, Action: ActionQueryRun, Collaboration: c,
+			Resource: Resource{Dataset: &DatasetStats{Rows: 1}, Query: new(okQuery()), Model: &ModelShape{Label: "l", Features: []string{"f"}, Dimensions: []string{"d"}, Epsilon: 1},
+				Activation: &ActivationShape{FilterColumns: []string{"f"}, Dimensions: []string{"d"}}},
+			Usage: Usage{EpsilonSpent: 1, DeltaSpent: 1, QueriesToday: 1, MatchesToday: 1, UploadsToday: 1, ActivationsToday: 1, Activations: 1},
+		}
+	}
+	keyOf := func(in Input, hash string, now time.Time) string {
+		t.Helper()
+		var state string
+		if in.Collaboration != nil {
+			var err error
+			if _, state, err = e.collabState(ctx, in.Collaboration, hash, e.prepared[e.bundleHash]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k, err := e.key(in, hash, now, state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(k)
+	}
+	base := keyOf(full(), e.bundleHash, testNow)
+	if keyOf(full(), e.bundleHash, testNow) != base {
+		t.Fatal("the key of one input differs between two calls")
+	}
+	if keyOf(full(), "another policy", testNow) == base {
+		t.Error("the policy is not in the key")
+	}
+	if keyOf(full(), e.bundleHash, testNow.Add(time.Second)) == base {
+		t.Error("the clock's second is not in the key")
+	}
+	if keyOf(Input{Principal: analyst, Action: ActionQueryRun}, e.bundleHash, testNow) == keyOf(Input{Principal: analyst, Action: ActionQueryRun, Collaboration: &Collaboration{}}, e.bundleHash, testNow) {
+		t.Error("an empty collaboration has the key of none")
+	}
+	noExpiry := full()
+	noExpiry.Collaboration.ExpiresAt = time.Time{}
+	epoch := full()
+	epoch.Collaboration.ExpiresAt = time.Unix(0, 0)
+	if keyOf(noExpiry, e.bundleHash, testNow) == keyOf(epoch, e.bundleHash, testNow) {
+		t.Error("no expiry has the key of an expiry at 0")
+	}
+	// Every leaf of the input, reached by its path of field names.
+	n := 0
+	var walk func(path string, get func(*Input) reflect.Value, typ reflect.Type)
+	walk = func(path string, get func(*Input) reflect.Value, typ reflect.Type) {
+		if typ == reflect.TypeFor[time.Time]() {
+			n++
+			in := full()
+			v := get(&in)
+			v.Set(reflect.ValueOf(v.Interface().(time.Time).Add(time.Hour)))
+			if keyOf(in, e.bundleHash, testNow) == base {
+				t.Errorf("changing %s leaves the key as it was", path)
+			}
+			return
+		}
+		switch typ.Kind() {
+		case reflect.Struct:
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				walk(path+"."+f.Name, func(in *Input) reflect.Value { return get(in).Field(i) }, f.Type)
+			}
+			return
+		case reflect.Pointer:
+			walk(path, func(in *Input) reflect.Value { return get(in).Elem() }, typ.Elem())
+			return
+		}
+		n++
+		in := full()
+		v := get(&in)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Int, reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Float64:
+			v.SetFloat(v.Float() + 0.5)
+		case reflect.Slice:
+			v.Set(reflect.Append(v, reflect.New(typ.Elem()).Elem()))
+		case reflect.Map:
+			v.SetMapIndex(reflect.ValueOf("another"), reflect.New(typ.Elem()).Elem())
+		case reflect.Array:
+			v.Index(0).Set(reflect.New(typ.Elem()).Elem())
+		default:
+			t.Fatalf("%s: a %s: teach this test to change it", path, typ)
+		}
+		if keyOf(in, e.bundleHash, testNow) == base {
+			t.Errorf("changing %s leaves the key as it was", path)
+		}
+	}
+	walk("Input", func(in *Input) reflect.Value { return reflect.ValueOf(in).Elem() }, reflect.TypeFor[Input]())
+	if n < 40 {
+		t.Fatalf("only %d fields changed", n)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"embed"
-	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -283,15 +282,29 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 		e.log.Error("policy "+what, "action", in.Action, "err", err)
 		return deny("the policy could not be evaluated; the action is refused")
 	}
-	value, key, err := e.inputValue(ctx, in, hash, pq)
-	if err != nil {
-		return fail("input", err)
+	now := e.opts.Now() // read once: the key and the input hold the same second
+	var cc cachedCollab
+	var state string
+	if in.Collaboration != nil {
+		var err error
+		if cc, state, err = e.collabState(ctx, in.Collaboration, hash, pq); err != nil {
+			return fail("input", err)
+		}
 	}
 	cacheable := pq.pure && !e.noDecisionCache
+	var key []byte
 	if cacheable {
+		var err error
+		if key, err = e.key(in, hash, now, state); err != nil {
+			return fail("input", err)
+		}
 		if d, ok := e.decisions.get(key); ok {
 			return d
 		}
+	}
+	value, err := e.inputValue(in, now, cc)
+	if err != nil {
+		return fail("input", err)
 	}
 	rs, err := pq.decision.Eval(ctx, rego.EvalParsedInput(value))
 	if err != nil {
@@ -316,11 +329,10 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 }
 
 // inputValue builds the Rego input document directly as OPA values (a JSON
-// round trip per decision cost more than the evaluation of most rules), and
-// the key its decision is remembered under (decisioncache.go): the policy's
-// hash and the input printed, with the collaboration's settings and
-// constraints standing as the digest of the state they are computed from.
-func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepared) (ast.Value, []byte, error) {
+// round trip per decision cost more than the evaluation of most rules), at
+// now, with the collaboration's settings and constraints cached (by
+// collabState).
+func (e *Engine) inputValue(in Input, now time.Time, cached cachedCollab) (ast.Value, error) {
 	if in.Principal.Partner == "" && in.Principal.Role == RolePartner {
 		in.Principal.Partner = in.Principal.ID // a partner acts for itself
 	}
@@ -331,7 +343,7 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 			ast.Item(ast.InternedTerm("partner"), ast.StringTerm(in.Principal.Partner)),
 		))),
 		ast.Item(ast.InternedTerm("action"), ast.StringTerm(string(in.Action))),
-		ast.Item(ast.InternedTerm("now_unix"), ast.InternedTerm(int(e.opts.Now().Unix()))),
+		ast.Item(ast.InternedTerm("now_unix"), ast.InternedTerm(int(now.Unix()))),
 		ast.Item(ast.InternedTerm("usage"), ast.NewTerm(ast.NewObject(
 			ast.Item(ast.InternedTerm("epsilon_spent"), ast.FloatNumberTerm(in.Usage.EpsilonSpent)),
 			ast.Item(ast.InternedTerm("delta_spent"), ast.FloatNumberTerm(in.Usage.DeltaSpent)),
@@ -343,22 +355,14 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 		))),
 	)
 	if r, err := resourceValue(in.Resource); err != nil {
-		return nil, nil, err
+		return nil, err
 	} else if r != nil {
 		obj.Insert(ast.InternedTerm("resource"), ast.NewTerm(r))
 	}
-	key := make([]byte, 0, 512)
-	key = append(key, hash...)
-	key = append(key, 0)
-	key = appendValue(key, obj)
 	if in.Collaboration == nil {
-		return obj, key, nil
+		return obj, nil
 	}
 	c := in.Collaboration
-	cached, state, err := e.collabState(ctx, c, hash, pq)
-	if err != nil {
-		return nil, nil, err
-	}
 	datasets := ast.NewObject()
 	for m, st := range c.Datasets {
 		datasets.Insert(ast.StringTerm(m), ast.NewTerm(ast.NewObject(
@@ -369,22 +373,18 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 	co := ast.NewObject(
 		ast.Item(ast.InternedTerm("id"), ast.StringTerm(c.ID)),
 		ast.Item(ast.InternedTerm("members"), stringsTerm(c.Members)),
+		ast.Item(ast.InternedTerm("settings"), ast.NewTerm(cached.settings)),
 		ast.Item(ast.InternedTerm("datasets"), ast.NewTerm(datasets)),
 		ast.Item(ast.InternedTerm("revoked"), ast.InternedTerm(c.Revoked)),
 	)
 	if !c.ExpiresAt.IsZero() {
 		co.Insert(ast.InternedTerm("expires_unix"), ast.IntNumberTerm(int(c.ExpiresAt.Unix())))
 	}
-	key = append(key, 0)
-	key = appendValue(key, co)
-	key = append(key, 0)
-	key = append(key, state...)
-	co.Insert(ast.InternedTerm("settings"), ast.NewTerm(cached.settings))
 	obj.Insert(ast.InternedTerm("collaboration"), ast.NewTerm(co))
 	if cached.constraints != nil {
 		obj.Insert(ast.InternedTerm("constraints"), ast.NewTerm(cached.constraints))
 	}
-	return obj, key, nil
+	return obj, nil
 }
 
 // collabState returns the collaboration's settings as an OPA value and,
@@ -437,17 +437,6 @@ func (e *Engine) collabState(ctx context.Context, c *Collaboration, hash string,
 	e.cache[key] = cc
 	e.mu.Unlock()
 	return cc, key, nil
-}
-
-// appendValue appends v printed as Rego, which tells every two distinct
-// values apart.
-func appendValue(b []byte, v ast.Value) []byte {
-	if a, ok := v.(encoding.TextAppender); ok {
-		if out, err := a.AppendText(b); err == nil {
-			return out
-		}
-	}
-	return append(b, v.String()...)
 }
 
 func resourceValue(r Resource) (ast.Value, error) {
