@@ -349,10 +349,18 @@ func (s *statusWriter) finish() int {
 	return s.status
 }
 
+// writeJSON writes v with its length, so that the answer is one body
+// rather than chunks the client reassembles.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	b, err := json.Marshal(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if err == nil {
+		b = append(b, '\n') // as json.Encoder ends a value
+		h.Set("Content-Length", strconv.Itoa(len(b)))
+	}
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	w.Write(b)
 }
 
 func writeProblem(w http.ResponseWriter, req *http.Request, id string, p *api.Problem) {
