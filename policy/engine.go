@@ -251,6 +251,11 @@ func (e *Engine) SetCollaborationPolicy(ctx context.Context, id string, m *Modul
 // per collaboration state and passed in; each decision then evaluates only
 // the denial rules. A collaboration module may make its constraints depend
 // on anything, so with one active they are computed on every decision.
+//
+// A decision of a pure policy is remembered, and the same input under the
+// same policy within the same second is answered with it without
+// evaluating again (decisioncache.go); every decision, remembered or not,
+// is returned for the caller to record.
 func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 	hash := e.bundleHash
 	// Revoking is every member's kill switch: the default bundle alone
