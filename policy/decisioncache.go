@@ -26,8 +26,8 @@ import (
 // The evaluation must not read anything else. The engine's capabilities
 // already leave out the built-ins that reach outside it (http.send, clocks,
 // randomness); a policy whose compiled rules still name a built-in that
-// OPA marks non-deterministic, or one that reads the clock on its own
-// (x509 chain verification), is never cached: its decisions are evaluated
+// OPA marks non-deterministic, or one that reads the clock or a random
+// source on its own (impureBuiltins), is never cached: its decisions are evaluated
 // every time. Only decisions evaluated to completion are remembered; a
 // timeout or an evaluation error depends on more than the key.
 //
@@ -39,12 +39,15 @@ import (
 // carry the second they were made in, so a full cache is mostly stale.
 const maxDecisions = 4096
 
-// clockReaders are built-ins that read the wall clock although OPA does not
-// mark them non-deterministic.
-var clockReaders = map[string]bool{
+// impureBuiltins read the wall clock or a random source although OPA does
+// not mark them non-deterministic: x509 chain verification checks validity
+// at the current time, and AWS's SigV4a signatures are ECDSA with a random
+// nonce.
+var impureBuiltins = map[string]bool{
 	ast.CryptoX509ParseAndVerifyCertificates.Name:            true,
 	ast.CryptoX509ParseAndVerifyCertificatesWithOptions.Name: true,
-	ast.NowNanos.Name: true,
+	ast.ProvidersAWSSignReqObj.Name:                          true,
+	ast.NowNanos.Name:                                        true,
 }
 
 // pureRules reports whether the compiled modules name no built-in whose
@@ -54,7 +57,7 @@ func pureRules(c *ast.Compiler) bool {
 	for _, m := range c.Modules {
 		ast.WalkRefs(m, func(r ast.Ref) bool {
 			name := r.String()
-			if b, ok := ast.BuiltinMap[name]; ok && (b.IsNondeterministic() || clockReaders[name]) {
+			if b, ok := ast.BuiltinMap[name]; ok && (b.IsNondeterministic() || impureBuiltins[name]) {
 				pure = false
 			}
 			return !pure

@@ -148,6 +148,7 @@ func TestDecisionCacheSkipsImpurePolicies(t *testing.T) {
 		"jwt verification reads the clock":  "package collaboration\n\ndeny contains \"bad token\" if {\n\tnot io.jwt.decode_verify(\"a.b.c\", {\"secret\": \"s\"})[0]\n\tinput.action == \"none\"\n}\n",
 		"x509 verification reads the clock": "package collaboration\n\ndeny contains \"bad chain\" if {\n\tinput.action == \"none\"\n\tnot crypto.x509.parse_and_verify_certificates(\"\")[0]\n}\n",
 		"schemas may be fetched":            "package collaboration\n\ndeny contains \"bad\" if {\n\tinput.action == \"none\"\n\tnot json.verify_schema({})[0]\n}\n",
+		"SigV4a signatures are random":      "package collaboration\n\ndeny contains \"bad\" if {\n\tinput.action == \"none\"\n\tproviders.aws.sign_req({\"method\": \"get\", \"url\": \"https://x\"}, {\"aws_access_key\": \"a\", \"aws_secret_access_key\": \"s\", \"aws_service\": \"s3\", \"aws_region\": \"r\"}, 0)\n}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEngine(t)
