@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // BenchmarkAppendConcurrent: n goroutines append as fast as they can, each
@@ -25,6 +26,20 @@ import (
 // reached (of-bound). fdatasync-µs is an fdatasync of one page of a file
 // next to it, for scale: a synced Badger commit syncs two files, its value
 // log and its write-ahead log.
+//
+// A commit's sync also grows with what it writes: Badger's write-ahead log
+// is a sparse file, and a commit that reaches pages not yet written makes
+// the file system allocate blocks, so its sync commits the file system's
+// journal too. A batch of 8 entries writes about 5 KB, a page or two,
+// where the one-key commit writes a page every hundred or so. So the run
+// also times, alternating with the one-key commit, a one-key commit whose
+// value is as large as the log's mean batch (the keys and values of its
+// entries: batch-sync-µs), and reports the share of the bound that sets
+// (of-batch-bound): what a log that did nothing but that commit, one after
+// another, would reach. It does so with few appenders only (batchProbe):
+// with many, the disk does not bound the log, and commits of a batch's
+// bytes (100 KB and more) would fill the probe's memtable and have it
+// flushed in the background while the log appends, on the same CPUs.
 //
 // With many appenders a commit carries hundreds of entries and what bounds
 // the log is what the store does per entry: Badger writes its four keys
@@ -45,6 +60,10 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	}
 }
 
+// batchProbe is the most appenders for which BenchmarkAppendConcurrent
+// times a commit of a batch's bytes.
+const batchProbe = 32
+
 func benchAppendConcurrent(b *testing.B, appenders int) {
 	l := openLog(b, filepath.Join(b.TempDir(), "log"), testOpts())
 	p := newSyncProbe(b, b.TempDir())
@@ -59,7 +78,11 @@ func benchAppendConcurrent(b *testing.B, appenders int) {
 	b.ResetTimer()
 	b.StopTimer()
 	var appending, cpu, runq time.Duration
-	p.run(b, 0)
+	batchBytes := 0 // no batch-sized probe
+	if appenders <= batchProbe {
+		batchBytes = appenders * entryBytes(b, e)
+	}
+	p.run(b, 0, batchBytes)
 	done := 0
 	for r := range rounds {
 		n := b.N * (r + 1) / rounds
@@ -72,7 +95,10 @@ func benchAppendConcurrent(b *testing.B, appenders int) {
 		cpu += cpuTime() - c
 		runq += runqWait() - q
 		appending += took
-		p.run(b, took)
+		if c := l.Commits(); c > 0 && batchBytes > 0 {
+			batchBytes = int(l.Size()) * entryBytes(b, e) / int(c)
+		}
+		p.run(b, took, batchBytes)
 		done = n
 	}
 	rate := float64(b.N) / appending.Seconds()
@@ -84,8 +110,24 @@ func benchAppendConcurrent(b *testing.B, appenders int) {
 	b.ReportMetric(float64(p.fdatasync.Nanoseconds())/1e3/float64(p.fdatasyncs), "fdatasync-µs")
 	b.ReportMetric(bound, "bound-entries/s")
 	b.ReportMetric(rate/bound, "of-bound")
+	if p.batches > 0 {
+		batchSync := p.batch / time.Duration(p.batches)
+		b.ReportMetric(float64(batchSync.Nanoseconds())/1e3, "batch-sync-µs")
+		b.ReportMetric(rate/(float64(appenders)/batchSync.Seconds()), "of-batch-bound")
+	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/1e3/float64(b.N), "cpu-µs/entry")
 	b.ReportMetric(float64(runq.Nanoseconds())/1e3/float64(b.N), "runq-µs/entry")
+}
+
+// entryBytes returns the bytes of the keys and values that e adds to the
+// store: the entry, its scope index key, and two stored hashes on average.
+func entryBytes(b *testing.B, e Entry) int {
+	body, err := e.MarshalCanonical()
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := len(indexKey(prefixHash, 0)) + tlog.HashSize
+	return len(indexKey(prefixEntry, 0)) + len(body) + len(scopeKeyPrefix(e.Collaboration, e.Principal)) + 8 + 2*hash
 }
 
 // appendConcurrently appends n entries from the given number of goroutines.
@@ -109,12 +151,15 @@ func appendConcurrently(b *testing.B, l *Log, e Entry, n, appenders int) {
 }
 
 // syncProbe times the durable writes that bound a synced log: a one-key
-// Badger commit (with the options Open uses) and an fdatasync of a file.
+// Badger commit (with the options Open uses), the same with a batch's
+// bytes, and an fdatasync of a file.
 type syncProbe struct {
 	db         *badger.DB
 	f          *os.File
 	commits    int
-	commit     time.Duration // the commits' total time
+	commit     time.Duration // the one-key commits' total time
+	batches    int
+	batch      time.Duration // the batch-sized commits' total time
 	fdatasyncs int
 	fdatasync  time.Duration
 }
@@ -136,17 +181,27 @@ func newSyncProbe(b *testing.B, dir string) *syncProbe {
 	return &syncProbe{db: db, f: f}
 }
 
-// run commits one key at a time for d, and at least 4 times, then makes 4
-// fdatasyncs of a page.
-func (p *syncProbe) run(b *testing.B, d time.Duration) {
-	for i, start := 0, time.Now(); i < 4 || time.Since(start) < d; i++ {
+// run commits one key at a time for d, and at least 4 times, alternating
+// a small value and, unless batchBytes is 0, one of batchBytes; then it
+// makes 4 fdatasyncs of a page.
+func (p *syncProbe) run(b *testing.B, d time.Duration, batchBytes int) {
+	big := make([]byte, batchBytes)
+	for i, start := 0, time.Now(); i < 8 || time.Since(start) < d; i++ {
 		v := []byte(strconv.Itoa(p.commits))
+		if batchBytes > 0 && i%2 == 1 {
+			v = big
+		}
 		t := time.Now()
 		if err := p.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("probe"), v) }); err != nil {
 			b.Fatal(err)
 		}
-		p.commit += time.Since(t)
-		p.commits++
+		if batchBytes > 0 && i%2 == 1 {
+			p.batch += time.Since(t)
+			p.batches++
+		} else {
+			p.commit += time.Since(t)
+			p.commits++
+		}
 	}
 	page := make([]byte, 4096)
 	for range 4 {
@@ -178,7 +233,7 @@ func BenchmarkAppendStore(b *testing.B) {
 	const batchSize = 256
 	reqs := make([]*appendReq, batchSize)
 	for i := range reqs {
-		reqs[i] = &appendReq{entry: body, scope: scopeKeyPrefix(e.Collaboration, e.Principal)}
+		reqs[i] = &appendReq{entry: body, leaf: tlog.RecordHash(body), scope: scopeKeyPrefix(e.Collaboration, e.Principal)}
 	}
 	var f frontier
 	b.ReportAllocs()

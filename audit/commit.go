@@ -14,8 +14,8 @@ import (
 // synced commit, per batch. An append is answered once its batch's commit
 // has returned, so a receipt always names a durable entry.
 //
-// What an entry costs the batch: its canonical bytes (the appender encoded
-// them), its leaf hash and the node hashes it completes (computed from the
+// What an entry costs the batch: its canonical bytes and its leaf hash (the
+// appender computed both), the node hashes it completes (computed from the
 // frontier, with nothing read back from the store), and four keys on
 // average: the entry, its scope index key, and its stored hashes (one, plus
 // one per level it completes). What a batch costs: the synced commit, whose
@@ -200,7 +200,7 @@ func (l *Log) stage(txn *badger.Txn, reqs []*appendReq, results []appendRes, f *
 			continue
 		}
 		n := f.size
-		leaf := tlog.RecordHash(req.entry)
+		leaf := req.leaf
 		if req.fn != nil {
 			if err := req.fn(txn, n, leaf); err != nil {
 				results[i] = appendRes{err: err}

@@ -94,7 +94,8 @@ type Log struct {
 
 type appendReq struct {
 	entry []byte
-	scope []byte // its key in the scope index (see index.go)
+	leaf  tlog.Hash // RFC 6962 leaf hash of entry, computed by the appender
+	scope []byte    // its key in the scope index (see index.go)
 	fn    TxFunc
 	done  chan appendRes
 }
@@ -334,7 +335,9 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	if l.opts.ReadOnly {
 		return Receipt{}, ErrReadOnly
 	}
-	req := &appendReq{entry: b, scope: scopeKeyPrefix(e.Collaboration, e.Principal), fn: fn, done: make(chan appendRes, 1)}
+	// The appender hashes its own entry: the writer's work is what every
+	// appender of a batch waits for, one after another.
+	req := &appendReq{entry: b, leaf: tlog.RecordHash(b), scope: scopeKeyPrefix(e.Collaboration, e.Principal), fn: fn, done: make(chan appendRes, 1)}
 	l.closeMu.RLock()
 	if l.closed {
 		l.closeMu.RUnlock()
