@@ -34,8 +34,20 @@ type batch struct {
 	n    int
 	keys []crypto.MatchKey
 	part api.Part
-	toks [][32]byte
+	toks []crypto.Token
 	body []byte
+}
+
+// newBatch returns a batch with room for a part of rows rows and columns
+// attribute values, so that filling it grows only its values and body,
+// once: a batch goes round from the reader to a sender and back for the
+// whole upload.
+func newBatch(rows, columns int) *batch {
+	return &batch{
+		keys: make([]crypto.MatchKey, 0, rows),
+		part: api.Part{Columns: columns, Tokens: make([]byte, 0, rows*api.TokenSize)},
+		toks: make([]crypto.Token, rows),
+	}
 }
 
 // senders is how many parts are tokenized and sent at once, while the
@@ -92,7 +104,7 @@ func (s *partSender) newPartReader(resumed map[int]bool, rep *UploadReport) *par
 	}
 	r := &partReader{s: s, rep: rep, have: have, free: make(chan *batch, senders+1), todo: make(chan *batch)}
 	for range cap(r.free) {
-		r.free <- &batch{part: api.Part{Columns: len(s.spec.Columns)}}
+		r.free <- newBatch(min(s.st.RowsPerPart, api.MaxRowsPerPart), len(s.spec.Columns))
 	}
 	r.b = <-r.free
 	if fi, err := os.Stat(s.spec.Input); err == nil {
