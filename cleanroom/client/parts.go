@@ -13,7 +13,6 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
-	"golang.org/x/sync/errgroup"
 )
 
 // partSender reads an upload's rows into parts and sends them.
@@ -57,26 +56,44 @@ const senders = 2
 
 // run reads the input into parts, which senders goroutines tokenize and
 // send while the next is read, and counts them in rep.
+//
+// A part that fails stops the reading, and the parts not yet taken are not
+// sent; those in flight finish. The error returned is the lowest failed
+// part's, whatever the order the senders failed in: the room's refusal of
+// a part that does not fit a saved upload (misfit) is then the one the
+// caller sees, not the refusal of a later part the same misfit caused.
 func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
 	r := s.newPartReader(resumed, rep)
-	// The senders' first error cancels ctx: the reader stops at its next
-	// part, and that error is what the upload returns.
-	g, ctx := errgroup.WithContext(ctx)
+	readCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var (
+		mu     sync.Mutex
+		failed = -1 // the lowest part that failed
+		first  error
+	)
+	var wg sync.WaitGroup
 	for range senders {
-		g.Go(func() error {
+		wg.Go(func() {
 			for b := range r.todo {
-				if err := s.send(ctx, b); err != nil {
-					return err
+				if readCtx.Err() == nil {
+					if err := s.send(ctx, b); err != nil {
+						mu.Lock()
+						if failed < 0 || b.n < failed {
+							failed, first = b.n, err
+						}
+						mu.Unlock()
+						stop(err)
+					}
 				}
 				r.free <- b
 			}
-			return nil
 		})
 	}
-	err := r.readAll(ctx, profile)
+	err := r.readAll(readCtx, profile)
 	close(r.todo)
-	if gerr := g.Wait(); gerr != nil {
-		err = gerr
+	wg.Wait()
+	if first != nil {
+		err = first
 	}
 	rep.Parts = r.part
 	return err
