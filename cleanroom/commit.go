@@ -219,27 +219,27 @@ func (c *collabRecord) replaceDataset(member string, ds *datasetRecord, task *ta
 // previous one by a handful of identifiers.
 func (r *Room) compareUpload(ctx context.Context, prev *datasetRecord, u *uploadRecord) (distinct, difference int64, err error) {
 	next := &datasetRecord{Upload: u.ID, Rows: u.Rows, RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1}
-	// A set intersected with itself matches each distinct token once.
-	other := next
-	if prev != nil {
-		old := *prev
-		old.Layers = 1
-		other = &old
-	}
 	memory, release, err := r.matchMemory(ctx, compareShare)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer release()
-	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(other, false), r.newLayerReader(next, false)},
-		matcher.Options{CardinalityOnly: true, MemoryBudget: memory, TempDir: r.cfg.TempDir}, nil)
+	opts := matcher.Options{CardinalityOnly: true, MemoryBudget: memory, TempDir: r.cfg.TempDir}
+	if prev == nil {
+		// A first list is only counted: its set is read once.
+		set, err := matcher.Distinct(ctx, r.newLayerReader(next, false), opts)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cleanroom: counting the upload's identifiers: %w", err)
+		}
+		return set.Rows - set.Duplicates, 0, nil
+	}
+	old := *prev
+	old.Layers = 1
+	res, err := matcher.Intersect(ctx, []matcher.Reader{r.newLayerReader(&old, false), r.newLayerReader(next, false)}, opts, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("cleanroom: counting the upload's identifiers: %w", err)
 	}
 	distinct = res.Sets[1].Rows - res.Sets[1].Duplicates
-	if prev == nil {
-		return distinct, 0, nil
-	}
 	a := res.Sets[0].Rows - res.Sets[0].Duplicates
 	return distinct, a + distinct - 2*res.Matches, nil
 }

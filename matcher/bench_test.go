@@ -131,3 +131,31 @@ func BenchmarkReaderOnly(b *testing.B) {
 	}
 	b.ReportMetric(10e6*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// BenchmarkDistinct1M counts the distinct tokens of one set of 1M, as an
+// upload's commit does, against intersecting the set with itself in the
+// same run.
+func BenchmarkDistinct1M(b *testing.B) {
+	const n = 1_000_000
+	b.Run("distinct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s, err := Distinct(context.Background(), &genReader{hi: n}, Options{})
+			if err != nil || s.Rows-s.Duplicates != n {
+				b.Fatalf("%d distinct of %d, %v", s.Rows-s.Duplicates, n, err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+	b.Run("self-intersection", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			res, err := Intersect(context.Background(), []Reader{&genReader{hi: n}, &genReader{hi: n}},
+				Options{CardinalityOnly: true}, nil)
+			if err != nil || res.Matches != n {
+				b.Fatalf("%d matches of %d, %v", res.Matches, n, err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+}

@@ -94,6 +94,25 @@ func Intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	if len(sets) < 2 {
 		return Result{}, ErrTooFewSets
 	}
+	return intersect(ctx, sets, opts, emit)
+}
+
+// Distinct reads one set and counts its pairs and its duplicates, exactly,
+// in the memory Intersect would take for it (opts.CardinalityOnly is
+// implied; its distinct tokens are Rows - Duplicates). It reads the set
+// once, where intersecting a set with itself reads it twice.
+func Distinct(ctx context.Context, set Reader, opts Options) (SetStats, error) {
+	opts.CardinalityOnly = true
+	res, err := intersect(ctx, []Reader{set}, opts, nil)
+	if err != nil {
+		return SetStats{}, err
+	}
+	return res.Sets[0], nil
+}
+
+// intersect is Intersect for one set or more: with one, every distinct
+// token is a match.
+func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows []uint32) error) (Result, error) {
 	if len(sets) > maxSets {
 		return Result{}, fmt.Errorf("matcher: at most %d sets", maxSets)
 	}

@@ -25,7 +25,11 @@ func readAll(read func() ([]string, error), line func() int) ([][]string, []int,
 		if err != nil {
 			return recs, lines, err
 		}
-		recs = append(recs, slices.Clone(rec))
+		c := make([]string, len(rec))
+		for i, f := range rec {
+			c[i] = strings.Clone(f) // a transient reader's fields change at the next read
+		}
+		recs = append(recs, c)
 		lines = append(lines, line())
 	}
 }
@@ -49,6 +53,14 @@ func sameAsEncodingCSV(t *testing.T, in []byte) {
 	}
 	if (gerr == nil) != (werr == nil) {
 		t.Fatalf("input %q: error %v, want %v", in, gerr, werr)
+	}
+	// A transient reader reads the same records, lines and error.
+	tr := newCSVReader(iotest.HalfReader(bytes.NewReader(in)))
+	tr.transient = true
+	tgot, tlines, terr := readAll(tr.Read, tr.Line)
+	if !slices.EqualFunc(tgot, got, slices.Equal) || !slices.Equal(tlines, gotLines) || fmt.Sprint(terr) != fmt.Sprint(gerr) {
+		t.Fatalf("input %q: a transient reader reads\nrecords %q on lines %v, error %v\nwant    %q on lines %v, error %v",
+			in, tgot, tlines, terr, got, gotLines, gerr)
 	}
 	if werr != nil {
 		var gp, wp *csv.ParseError
@@ -153,6 +165,11 @@ func BenchmarkCSVReader(b *testing.B) {
 		read func(io.Reader) func() ([]string, error)
 	}{
 		{"cleanroom", func(r io.Reader) func() ([]string, error) { return newCSVReader(r).Read }},
+		{"cleanroom-transient", func(r io.Reader) func() ([]string, error) {
+			c := newCSVReader(r)
+			c.transient = true
+			return c.Read
+		}},
 		{"encoding-csv", func(r io.Reader) func() ([]string, error) {
 			c := csv.NewReader(r)
 			c.ReuseRecord = true

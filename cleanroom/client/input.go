@@ -133,7 +133,8 @@ func csvError(err error) error {
 }
 
 // csvRows reads the input, calling fn with each row's line number, match key
-// (or an error), attribute values and the input's offset after the row.
+// (or an error), attribute values and the input's offset after the row. The
+// values are valid only until fn returns: fn copies what it keeps.
 func csvRows(path, idColumn string, columns []string, profile crypto.Profile, kind crypto.Kind,
 	fn func(line int, key crypto.MatchKey, err error, attrs []string, offset int64) error) error {
 	f, err := os.Open(path)
@@ -150,6 +151,8 @@ func csvRows(path, idColumn string, columns []string, profile crypto.Profile, ki
 	if err != nil {
 		return err
 	}
+	// Each record is hashed and its values copied before the next is read.
+	r.transient = true
 	attrs := make([]string, len(l.cols))
 	for {
 		rec, err := r.Read()

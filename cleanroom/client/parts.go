@@ -13,7 +13,6 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
-	"golang.org/x/sync/errgroup"
 )
 
 // partSender reads an upload's rows into parts and sends them.
@@ -34,8 +33,20 @@ type batch struct {
 	n    int
 	keys []crypto.MatchKey
 	part api.Part
-	toks [][32]byte
+	toks []crypto.Token
 	body []byte
+}
+
+// newBatch returns a batch with room for a part of rows rows and columns
+// attribute values, so that filling it grows only its values and body,
+// once: a batch goes round from the reader to a sender and back for the
+// whole upload.
+func newBatch(rows, columns int) *batch {
+	return &batch{
+		keys: make([]crypto.MatchKey, 0, rows),
+		part: api.Part{Columns: columns, Tokens: make([]byte, 0, rows*api.TokenSize)},
+		toks: make([]crypto.Token, rows),
+	}
 }
 
 // senders is how many parts are tokenized and sent at once, while the
@@ -45,26 +56,44 @@ const senders = 2
 
 // run reads the input into parts, which senders goroutines tokenize and
 // send while the next is read, and counts them in rep.
+//
+// A part that fails stops the reading, and the parts not yet taken are not
+// sent; those in flight finish. The error returned is the lowest failed
+// part's, whatever the order the senders failed in: the room's refusal of
+// a part that does not fit a saved upload (misfit) is then the one the
+// caller sees, not the refusal of a later part the same misfit caused.
 func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
 	r := s.newPartReader(resumed, rep)
-	// The senders' first error cancels ctx: the reader stops at its next
-	// part, and that error is what the upload returns.
-	g, ctx := errgroup.WithContext(ctx)
+	readCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var (
+		mu     sync.Mutex
+		failed = -1 // the lowest part that failed
+		first  error
+	)
+	var wg sync.WaitGroup
 	for range senders {
-		g.Go(func() error {
+		wg.Go(func() {
 			for b := range r.todo {
-				if err := s.send(ctx, b); err != nil {
-					return err
+				if readCtx.Err() == nil {
+					if err := s.send(ctx, b); err != nil {
+						mu.Lock()
+						if failed < 0 || b.n < failed {
+							failed, first = b.n, err
+						}
+						mu.Unlock()
+						stop(err)
+					}
 				}
 				r.free <- b
 			}
-			return nil
 		})
 	}
-	err := r.readAll(ctx, profile)
+	err := r.readAll(readCtx, profile)
 	close(r.todo)
-	if gerr := g.Wait(); gerr != nil {
-		err = gerr
+	wg.Wait()
+	if first != nil {
+		err = first
 	}
 	rep.Parts = r.part
 	return err
@@ -92,7 +121,7 @@ func (s *partSender) newPartReader(resumed map[int]bool, rep *UploadReport) *par
 	}
 	r := &partReader{s: s, rep: rep, have: have, free: make(chan *batch, senders+1), todo: make(chan *batch)}
 	for range cap(r.free) {
-		r.free <- &batch{part: api.Part{Columns: len(s.spec.Columns)}}
+		r.free <- newBatch(min(s.st.RowsPerPart, api.MaxRowsPerPart), len(s.spec.Columns))
 	}
 	r.b = <-r.free
 	if fi, err := os.Stat(s.spec.Input); err == nil {

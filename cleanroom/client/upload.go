@@ -41,25 +41,20 @@ type UploadReport struct {
 	Mode    string `json:"mode"`
 }
 
-// tokenizer turns a part's match keys into tokens: HMAC tokens in hashed
-// mode, PAIR encryptions with the partner's key in blinded mode.
-type tokenizer func(ctx context.Context, dst [][32]byte, keys []crypto.MatchKey) error
+// tokenizer turns a part's match keys into the 32 bytes each row sends:
+// HMAC tokens in hashed mode, PAIR encryptions with the partner's key in
+// blinded mode. It writes into dst, which the caller reuses from part to
+// part: a part's tokens take no allocation of their own in hashed mode.
+type tokenizer func(ctx context.Context, dst []crypto.Token, keys []crypto.MatchKey) error
 
 func (c *Client) tokenizer(mode string, ks *crypto.Secret) tokenizer {
 	if mode == api.ModeHashed {
-		return func(ctx context.Context, dst [][32]byte, keys []crypto.MatchKey) error {
-			toks := make([]crypto.Token, len(keys))
-			if err := crypto.HashTokens(ctx, ks, toks, keys); err != nil {
-				return err
-			}
-			for i, t := range toks {
-				dst[i] = t
-			}
-			return nil
+		return func(ctx context.Context, dst []crypto.Token, keys []crypto.MatchKey) error {
+			return crypto.HashTokens(ctx, ks, dst, keys)
 		}
 	}
 	bk := c.key.BlindingKey()
-	return func(ctx context.Context, dst [][32]byte, keys []crypto.MatchKey) error {
+	return func(ctx context.Context, dst []crypto.Token, keys []crypto.MatchKey) error {
 		els := make([]crypto.Element, len(keys))
 		if err := bk.EncryptBatch(ctx, ks, els, keys); err != nil {
 			return err
@@ -148,9 +143,13 @@ func canaryTokens(ctx context.Context, v *api.Collaboration, kind crypto.Kind, p
 		}
 		keys = append(keys, k)
 	}
-	canary := make([][32]byte, len(keys))
-	if err := tokens(ctx, canary, keys); err != nil {
+	toks := make([]crypto.Token, len(keys))
+	if err := tokens(ctx, toks, keys); err != nil {
 		return nil, err
+	}
+	canary := make([][32]byte, len(toks))
+	for i, t := range toks {
+		canary[i] = t
 	}
 	return canary, nil
 }

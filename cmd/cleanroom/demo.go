@@ -58,6 +58,10 @@ type demoReport struct {
 	// synthetic lists), upload (both brands at once), relay (blinded
 	// mode), match, queries and audit.
 	Phases map[string]float64 `json:"phase_seconds"`
+	// PhaseCPU is the CPU time (user and system) of each step, in seconds,
+	// where the platform reports it: of this one process, which holds the
+	// room and both brands.
+	PhaseCPU map[string]float64 `json:"phase_cpu_seconds,omitempty"`
 	// Lookalike is the model, its local scoring and the activation.
 	Lookalike *lookalikeReport `json:"lookalike"`
 	// keys are the brands' and the auditor's, for --console.

@@ -22,6 +22,7 @@ func TestDemoHashed(t *testing.T) {
 		True      int                `json:"true_overlap"`
 		Verified  bool               `json:"audit_verified"`
 		Phases    map[string]float64 `json:"phase_seconds"`
+		PhaseCPU  map[string]float64 `json:"phase_cpu_seconds"`
 		Lookalike struct {
 			RowsScored int64   `json:"rows_scored"`
 			AUC        float64 `json:"model_auc_outside_overlap"`
@@ -39,6 +40,9 @@ func TestDemoHashed(t *testing.T) {
 	for _, p := range []string{"data", "upload", "match", "queries", "audit"} {
 		if _, ok := rep.Phases[p]; !ok {
 			t.Errorf("no %s phase in %v", p, rep.Phases)
+		}
+		if _, ok := processCPU(); ok && rep.PhaseCPU[p] <= 0 && p != "audit" && p != "data" {
+			t.Errorf("no CPU time of the %s phase in %v", p, rep.PhaseCPU)
 		}
 	}
 }

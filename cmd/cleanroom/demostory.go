@@ -24,7 +24,7 @@ import (
 func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d := &demoRun{cfg: cfg, say: cfg.say, phases: map[string]float64{}}
+	d := &demoRun{cfg: cfg, say: cfg.say, phases: map[string]float64{}, cpu: map[string]float64{}}
 	if err := d.startRoom(ctx, cancel); err != nil {
 		return nil, err
 	}
@@ -63,13 +63,25 @@ type demoRun struct {
 	overlap int
 	rep     *demoReport
 	phases  map[string]float64
+	cpu     map[string]float64
 	mark    time.Time
+	cpuMark time.Duration
 }
 
-// phase records the wall time since the previous phase under name.
+// phase records the wall time and the process's CPU time since the
+// previous phase (or restart) under name.
 func (d *demoRun) phase(name string) {
 	d.phases[name] = time.Since(d.mark).Seconds()
+	if cpu, ok := processCPU(); ok {
+		d.cpu[name] = (cpu - d.cpuMark).Seconds()
+	}
+	d.restart()
+}
+
+// restart starts the next phase's clocks.
+func (d *demoRun) restart() {
 	d.mark = time.Now()
+	d.cpuMark, _ = processCPU()
 }
 
 // startRoom is the operator's side: a room on loopback.
@@ -213,7 +225,7 @@ func (d *demoRun) agreePolicy(ctx context.Context) error {
 // uploadLists writes the synthetic lists with a known overlap, and each
 // brand normalizes, hashes or encrypts, and uploads its own.
 func (d *demoRun) uploadLists(ctx context.Context) error {
-	d.mark = time.Now()
+	d.restart()
 	var err error
 	d.files, d.overlap, err = writeDemoData(d.cfg.work, d.cfg.rows, d.cfg.rows*d.cfg.overlap/100, d.cfg.seed)
 	if err != nil {
@@ -270,7 +282,7 @@ func (d *demoRun) matchSets(ctx context.Context) error {
 	d.say("Inside the room: %d people in common (true overlap %d)", stats.Matched, d.overlap)
 	d.rep = &demoReport{
 		Mode: d.cfg.mode, RowsA: d.cfg.rows, RowsB: d.cfg.rows, TrueOverlap: d.overlap, MatchedOverlap: stats.Matched,
-		MatchRate: m.MatchRate, DataDir: d.cfg.dir, Phases: d.phases, keys: d.keys,
+		MatchRate: m.MatchRate, DataDir: d.cfg.dir, Phases: d.phases, PhaseCPU: d.cpu, keys: d.keys,
 	}
 	return nil
 }
