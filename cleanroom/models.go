@@ -114,7 +114,11 @@ func (r *Room) trainModel(ctx context.Context, who *actor, collab string, spec a
 	if c.Match == nil {
 		return nil, conflict("no match has run yet")
 	}
-	features, data, err := r.modelData(ctx, c, who.partner(), &spec)
+	var sampleSeed [32]byte
+	if _, err := io.ReadFull(r.rand, sampleSeed[:]); err != nil {
+		return nil, fmt.Errorf("cleanroom: drawing a model's sample: %w", err)
+	}
+	features, data, err := r.modelData(ctx, c, who.partner(), &spec, sampleSeed)
 	if err != nil {
 		return nil, err
 	}
@@ -178,16 +182,39 @@ func (r *Room) keyedDigest(collab, label string, body []byte) (string, error) {
 }
 
 // modelData resolves a model spec against the collaboration: each feature
-// with its declared domain or bounds, every matched person's value of it
+// with its declared domain or bounds, the training sample's values of it
 // (as model.Feature.Value reads the member's file), and their labels.
-func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, spec *api.ModelSpec) ([]model.Feature, model.Data, error) {
+//
+// The sample (model.Sample, seeded by seed) draws each matched person on
+// its own, at the rate that gives about Config.ModelSample people of the
+// match's noisy overlap: the rate is post-processing of a figure released
+// and charged with the match, never of the exact overlap, so one person
+// more or less changes the sample by that person alone.
+func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, spec *api.ModelSpec, seed [32]byte) ([]model.Feature, model.Data, error) {
 	// The plan resolves columns and filters exactly as a query's: the
 	// label's predicate is a filter's, on the same codes.
 	p, err := r.planFor(c, api.QuerySpec{Filters: labelFilter(spec.Label)}, 1, 0, 0, false)
 	if err != nil {
 		return nil, model.Data{}, err
 	}
-	n := p.Table.Len()
+	// A match recorded before the room kept its noisy overlap trains on
+	// everyone.
+	rate := 1.0
+	if c.Match.Noisy > 0 {
+		rate = model.SampleRate(r.modelSample(), c.Match.Noisy)
+	}
+	rows := p.Table.Rows
+	if rate < 1 {
+		picked := model.Sample(p.Table.Len(), rate, seed)
+		rows = make([][]uint32, len(p.Table.Rows))
+		for m, all := range p.Table.Rows {
+			rows[m] = make([]uint32, len(picked))
+			for j, i := range picked {
+				rows[m][j] = all[i]
+			}
+		}
+	}
+	n := len(rows[0])
 	mi := slices.Index(c.Members, member)
 	features := make([]model.Feature, len(spec.Features))
 	d := model.Data{Values: make([][]float64, len(spec.Features)), Label: make([]bool, n)}
@@ -212,7 +239,7 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 			if err != nil {
 				return nil, model.Data{}, err
 			}
-			d.Values[i] = b.Values(p.Table.Rows[mi])
+			d.Values[i] = b.Values(rows[mi])
 			continue
 		}
 		col, err := r.planColumn(c, name)
@@ -224,7 +251,7 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 			perCode[code] = f.Value(v)
 		}
 		vals := make([]float64, n)
-		for j, row := range p.Table.Rows[mi] {
+		for j, row := range rows[mi] {
 			vals[j] = perCode[col.Codes[row]]
 		}
 		d.Values[i] = vals
@@ -234,7 +261,7 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 	}
 	if len(p.Filters) == 1 {
 		lf := p.Filters[0]
-		d.Label = lf.Kept(p.Table.Rows[lf.Member])
+		d.Label = lf.Kept(rows[lf.Member])
 		return features, d, nil
 	}
 	// A label without an op is the column read as a flag.
@@ -243,10 +270,23 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 		return nil, model.Data{}, err
 	}
 	li := slices.Index(c.Members, strings.SplitN(spec.Label.Column, ".", 2)[0])
-	for j, row := range p.Table.Rows[li] {
+	for j, row := range rows[li] {
 		d.Label[j] = col.Truthy(int(col.Codes[row]))
 	}
 	return features, d, nil
+}
+
+// modelSample is how many people a model trains on, on average, at most;
+// 0 for all of them.
+func (r *Room) modelSample() int {
+	switch s := r.cfg.ModelSample; {
+	case s == 0:
+		return model.DefaultSample
+	case s < 0:
+		return 0
+	default:
+		return s
+	}
 }
 
 // labelFilter is a label with an op as the query filter it is.

@@ -38,6 +38,12 @@ type Config struct {
 	// TempDir holds the spill files (default: the data directory).
 	MatchMemory int64
 	TempDir     string
+	// ModelSample is the number of matched people a lookalike model
+	// trains on, on average, when there are more (model.DefaultSample
+	// when zero; negative: all of them). Each person is drawn on its own
+	// (model.Sample), so the model's guarantee and charge are unchanged;
+	// training's time and memory follow the sample, not the lists.
+	ModelSample int
 	// CheckpointEvery and CheckpointInterval are the audit log's (package
 	// audit's defaults when zero).
 	CheckpointEvery    int64
