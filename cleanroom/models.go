@@ -184,6 +184,8 @@ func (r *Room) keyedDigest(collab, label string, body []byte) (string, error) {
 // modelData resolves a model spec against the collaboration: each feature
 // with its declared domain or bounds, the training sample's values of it
 // (as model.Feature.Value reads the member's file), and their labels.
+// One plan reads them all, so that each dataset's columns are decoded in
+// one pass and stay in hand however few of them the column cache keeps.
 //
 // The sample (model.Sample, seeded by seed) draws each matched person on
 // its own, at the rate that gives about Config.ModelSample people of the
@@ -191,9 +193,33 @@ func (r *Room) keyedDigest(collab, label string, body []byte) (string, error) {
 // and charged with the match, never of the exact overlap, so one person
 // more or less changes the sample by that person alone.
 func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, spec *api.ModelSpec, seed [32]byte) ([]model.Feature, model.Data, error) {
-	// The plan resolves columns and filters exactly as a query's: the
-	// label's predicate is a filter's, on the same codes.
-	p, err := r.planFor(c, api.QuerySpec{Filters: labelFilter(spec.Label)}, 1, 0, 0, false)
+	features := make([]model.Feature, len(spec.Features))
+	// The plan resolves columns and filters exactly as a query's: a
+	// categorical feature as a grouping, a numeric one as a sum, the
+	// label's predicate as a filter, on the same codes; a label without
+	// an op as a grouping, read as a flag.
+	q := api.QuerySpec{Filters: labelFilter(spec.Label)}
+	for i, name := range spec.Features {
+		_, column, _ := strings.Cut(name, ".")
+		f := model.Feature{Name: name, Column: column}
+		if dom, ok := c.Settings.Domains[name]; ok {
+			if len(dom) > model.MaxDomain {
+				return nil, model.Data{}, badRequest("the feature %s has more than %d declared values: a model splits on at most %d", name, model.MaxDomain, model.MaxDomain)
+			}
+			f.Kind, f.Domain = model.Categorical, dom
+			q.GroupBy = append(q.GroupBy, name)
+		} else if b, ok := c.Settings.Bounds[name]; ok {
+			f.Kind, f.Bounds = model.Numeric, &b
+			q.Metrics = append(q.Metrics, api.Metric{Kind: api.MetricSum, Column: name})
+		} else {
+			return nil, model.Data{}, badRequest("the feature %s has no declared domain or bounds: a tree splits only on those, never on the data", name)
+		}
+		features[i] = f
+	}
+	if spec.Label.Op == "" {
+		q.GroupBy = append(q.GroupBy, spec.Label.Column)
+	}
+	p, err := r.planFor(c, q, 1, 0, 0, false)
 	if err != nil {
 		return nil, model.Data{}, err
 	}
@@ -216,36 +242,18 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 	}
 	n := len(rows[0])
 	mi := slices.Index(c.Members, member)
-	features := make([]model.Feature, len(spec.Features))
-	d := model.Data{Values: make([][]float64, len(spec.Features)), Label: make([]bool, n)}
-	for i, name := range spec.Features {
-		_, column, _ := strings.Cut(name, ".")
-		f := model.Feature{Name: name, Column: column}
-		if dom, ok := c.Settings.Domains[name]; ok {
-			if len(dom) > model.MaxDomain {
-				return nil, model.Data{}, badRequest("the feature %s has more than %d declared values: a model splits on at most %d", name, model.MaxDomain, model.MaxDomain)
-			}
-			f.Kind, f.Domain = model.Categorical, dom
-		} else if b, ok := c.Settings.Bounds[name]; ok {
-			f.Kind, f.Bounds = model.Numeric, &b
-		} else {
-			return nil, model.Data{}, badRequest("the feature %s has no declared domain or bounds: a tree splits only on those, never on the data", name)
-		}
-		features[i] = f
+	d := model.Data{Values: make([][]float64, len(features)), Label: make([]bool, n)}
+	var groups, sums int
+	for i, f := range features {
 		if f.Kind == model.Numeric {
 			// A numeric feature is a bounded column, read as an aggregate
 			// reads it, which is as f.Value reads a value.
-			b, err := r.planBounded(c, name)
-			if err != nil {
-				return nil, model.Data{}, err
-			}
-			d.Values[i] = b.Values(rows[mi])
+			d.Values[i] = p.Metrics[sums].Column.Values(rows[mi])
+			sums++
 			continue
 		}
-		col, err := r.planColumn(c, name)
-		if err != nil {
-			return nil, model.Data{}, err
-		}
+		col := p.GroupBy[groups].Col
+		groups++
 		perCode := make([]float64, len(col.Dict))
 		for code, v := range col.Dict {
 			perCode[code] = f.Value(v)
@@ -264,11 +272,7 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 		d.Label = lf.Kept(rows[lf.Member])
 		return features, d, nil
 	}
-	// A label without an op is the column read as a flag.
-	col, err := r.planColumn(c, spec.Label.Column)
-	if err != nil {
-		return nil, model.Data{}, err
-	}
+	col := p.GroupBy[groups].Col
 	li := slices.Index(c.Members, strings.SplitN(spec.Label.Column, ".", 2)[0])
 	for j, row := range rows[li] {
 		d.Label[j] = col.Truthy(int(col.Codes[row]))
@@ -295,25 +299,4 @@ func labelFilter(l api.Filter) []api.Filter {
 		return nil
 	}
 	return []api.Filter{l}
-}
-
-// planColumn resolves a column as a query's plan does (a member that
-// uploaded, the dataset of the latest match, a column it has), through a
-// plan grouped by that column alone.
-func (r *Room) planColumn(c *collabRecord, name string) (*analytics.Column, error) {
-	p, err := r.planFor(c, api.QuerySpec{GroupBy: []string{name}}, 1, 0, 0, false)
-	if err != nil {
-		return nil, err
-	}
-	return p.GroupBy[0].Col, nil
-}
-
-// planBounded resolves a bounded column as a query's plan does, through a
-// plan summing that column alone.
-func (r *Room) planBounded(c *collabRecord, name string) (analytics.Bounded, error) {
-	p, err := r.planFor(c, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: name}}}, 1, 0, 0, false)
-	if err != nil {
-		return analytics.Bounded{}, err
-	}
-	return p.Metrics[0].Column, nil
 }
