@@ -17,9 +17,9 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 )
 
-// cacheBudget bounds the decoded columns, joins and projections kept in
-// memory.
-const cacheBudget = 1 << 30
+// defaultColumnMemory bounds the decoded columns, joins and projections
+// kept in memory, unless Config.ColumnMemory sets another bound.
+const defaultColumnMemory = 1 << 30
 
 // columnCache keeps decoded attribute columns, join tables and columns
 // projected onto a join: queries on a collaboration read the same few
@@ -44,6 +44,15 @@ type columnCache struct {
 	items    map[string]*cacheItem
 	order    []string
 	bytes    int64
+	budget   int64 // Config.ColumnMemory; defaultColumnMemory when 0
+}
+
+// limit is the bytes the cache keeps at most.
+func (c *columnCache) limit() int64 {
+	if c.budget <= 0 {
+		return defaultColumnMemory
+	}
+	return c.budget
 }
 
 type cacheItem struct {
@@ -93,7 +102,7 @@ func (c *columnCache) store(key string, it *cacheItem) {
 	c.items[key] = it
 	c.order = append(c.order, key)
 	c.bytes += it.size
-	for c.bytes > cacheBudget && len(c.order) > 1 {
+	for c.bytes > c.limit() && len(c.order) > 1 {
 		c.removeLocked(c.order[0])
 	}
 }
@@ -163,7 +172,7 @@ func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int
 	if out, missing = r.cachedColumns(ds, want); len(missing) == 0 {
 		return out, nil
 	}
-	if 8*ds.Rows*int64(len(ds.Columns)) <= cacheBudget/4 {
+	if 8*ds.Rows*int64(len(ds.Columns)) <= r.cache.limit()/4 {
 		for i := range ds.Columns {
 			if _, ok := missing[i]; !ok {
 				if _, cached := r.cache.lookup(columnKey(ds.Upload, i)); !cached {

@@ -146,7 +146,13 @@ const laAlpha, laBravoFrom, laBravoTo = 12000, 4000, 16000
 
 func newLAScene(t *testing.T, settings map[string]any) *laScene {
 	t.Helper()
-	tr := startRoom(t)
+	return newLASceneWith(t, settings, nil)
+}
+
+// newLASceneWith is newLAScene in a room whose Config configure adjusts.
+func newLASceneWith(t *testing.T, settings map[string]any, configure func(*Config)) *laScene {
+	t.Helper()
+	tr := startRoomWith(t, configure)
 	s := &laScene{tr: tr, alpha: tr.partner("alpha", policy.RolePartner, ""), bravo: tr.partner("bravo", policy.RolePartner, ""),
 		inBravo: func(id int) bool { return id >= laBravoFrom && id < laBravoTo }}
 	s.states = tr.collab("c1", api.ModeHashed, settings, s.alpha, s.bravo)

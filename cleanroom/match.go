@@ -34,6 +34,9 @@ type matchRecord struct {
 	Run     int64     `json:"run"`
 	At      time.Time `json:"at"`
 	Matched int64     `json:"matched"`
+	// Noisy is the noisy overlap behind the released rates (the exact
+	// one with noise off): a model's training sample is sized by it.
+	Noisy int64 `json:"noisy,omitempty"`
 	// Rows and Distinct are each member's rows matched and distinct
 	// identifiers among them.
 	Rows     map[string]int64  `json:"rows"`
@@ -52,7 +55,8 @@ func (m *matchRecord) release() api.MatchResult { return m.Released }
 // Laplace noise (epsilon eps, a person is in it at most once), as a share of
 // each member's distinct identifiers, rounded to whole percent and capped at
 // ">85%". One person more or less in any list changes it only through the
-// noise. With noise off, the exact overlap as well.
+// noise. With noise off, the exact overlap as well. It keeps the noisy
+// overlap in m.Noisy.
 func releaseMatch(m *matchRecord, members []string, eps float64, noiseOff bool) api.MatchResult {
 	rel := api.MatchResult{Run: m.Run, At: m.At, MatchRate: map[string]string{}, Epsilon: eps, Noise: !noiseOff}
 	var n analytics.Noise = analytics.Laplace{}
@@ -62,6 +66,7 @@ func releaseMatch(m *matchRecord, members []string, eps float64, noiseOff bool) 
 		rel.Matched = &matched
 	}
 	noisy := n.Count(m.Matched, eps)
+	m.Noisy = noisy
 	for _, member := range members {
 		if d := m.Distinct[member]; d > 0 {
 			rel.MatchRate[member] = analytics.Percent(float64(noisy) / float64(d))

@@ -114,7 +114,11 @@ func (r *Room) trainModel(ctx context.Context, who *actor, collab string, spec a
 	if c.Match == nil {
 		return nil, conflict("no match has run yet")
 	}
-	features, data, err := r.modelData(ctx, c, who.partner(), &spec)
+	var sampleSeed [32]byte
+	if _, err := io.ReadFull(r.rand, sampleSeed[:]); err != nil {
+		return nil, fmt.Errorf("cleanroom: drawing a model's sample: %w", err)
+	}
+	features, data, err := r.modelData(ctx, c, who.partner(), &spec, sampleSeed)
 	if err != nil {
 		return nil, err
 	}
@@ -178,19 +182,23 @@ func (r *Room) keyedDigest(collab, label string, body []byte) (string, error) {
 }
 
 // modelData resolves a model spec against the collaboration: each feature
-// with its declared domain or bounds, every matched person's value of it
+// with its declared domain or bounds, the training sample's values of it
 // (as model.Feature.Value reads the member's file), and their labels.
-func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, spec *api.ModelSpec) ([]model.Feature, model.Data, error) {
-	// The plan resolves columns and filters exactly as a query's: the
-	// label's predicate is a filter's, on the same codes.
-	p, err := r.planFor(c, api.QuerySpec{Filters: labelFilter(spec.Label)}, 1, 0, 0, false)
-	if err != nil {
-		return nil, model.Data{}, err
-	}
-	n := p.Table.Len()
-	mi := slices.Index(c.Members, member)
+// One plan reads them all, so that each dataset's columns are decoded in
+// one pass and stay in hand however few of them the column cache keeps.
+//
+// The sample (model.Sample, seeded by seed) draws each matched person on
+// its own, at the rate that gives about Config.ModelSample people of the
+// match's noisy overlap: the rate is post-processing of a figure released
+// and charged with the match, never of the exact overlap, so one person
+// more or less changes the sample by that person alone.
+func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, spec *api.ModelSpec, seed [32]byte) ([]model.Feature, model.Data, error) {
 	features := make([]model.Feature, len(spec.Features))
-	d := model.Data{Values: make([][]float64, len(spec.Features)), Label: make([]bool, n)}
+	// The plan resolves columns and filters exactly as a query's: a
+	// categorical feature as a grouping, a numeric one as a sum, the
+	// label's predicate as a filter, on the same codes; a label without
+	// an op as a grouping, read as a flag.
+	q := api.QuerySpec{Filters: labelFilter(spec.Label)}
 	for i, name := range spec.Features {
 		_, column, _ := strings.Cut(name, ".")
 		f := model.Feature{Name: name, Column: column}
@@ -199,32 +207,59 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 				return nil, model.Data{}, badRequest("the feature %s has more than %d declared values: a model splits on at most %d", name, model.MaxDomain, model.MaxDomain)
 			}
 			f.Kind, f.Domain = model.Categorical, dom
+			q.GroupBy = append(q.GroupBy, name)
 		} else if b, ok := c.Settings.Bounds[name]; ok {
 			f.Kind, f.Bounds = model.Numeric, &b
+			q.Metrics = append(q.Metrics, api.Metric{Kind: api.MetricSum, Column: name})
 		} else {
 			return nil, model.Data{}, badRequest("the feature %s has no declared domain or bounds: a tree splits only on those, never on the data", name)
 		}
 		features[i] = f
+	}
+	if spec.Label.Op == "" {
+		q.GroupBy = append(q.GroupBy, spec.Label.Column)
+	}
+	p, err := r.planFor(c, q, 1, 0, 0, false)
+	if err != nil {
+		return nil, model.Data{}, err
+	}
+	// A match recorded before the room kept its noisy overlap trains on
+	// everyone.
+	rate := 1.0
+	if c.Match.Noisy > 0 {
+		rate = model.SampleRate(r.modelSample(), c.Match.Noisy)
+	}
+	rows := p.Table.Rows
+	if rate < 1 {
+		picked := model.Sample(p.Table.Len(), rate, seed)
+		rows = make([][]uint32, len(p.Table.Rows))
+		for m, all := range p.Table.Rows {
+			rows[m] = make([]uint32, len(picked))
+			for j, i := range picked {
+				rows[m][j] = all[i]
+			}
+		}
+	}
+	n := len(rows[0])
+	mi := slices.Index(c.Members, member)
+	d := model.Data{Values: make([][]float64, len(features)), Label: make([]bool, n)}
+	var groups, sums int
+	for i, f := range features {
 		if f.Kind == model.Numeric {
 			// A numeric feature is a bounded column, read as an aggregate
 			// reads it, which is as f.Value reads a value.
-			b, err := r.planBounded(c, name)
-			if err != nil {
-				return nil, model.Data{}, err
-			}
-			d.Values[i] = b.Values(p.Table.Rows[mi])
+			d.Values[i] = p.Metrics[sums].Column.Values(rows[mi])
+			sums++
 			continue
 		}
-		col, err := r.planColumn(c, name)
-		if err != nil {
-			return nil, model.Data{}, err
-		}
+		col := p.GroupBy[groups].Col
+		groups++
 		perCode := make([]float64, len(col.Dict))
 		for code, v := range col.Dict {
 			perCode[code] = f.Value(v)
 		}
 		vals := make([]float64, n)
-		for j, row := range p.Table.Rows[mi] {
+		for j, row := range rows[mi] {
 			vals[j] = perCode[col.Codes[row]]
 		}
 		d.Values[i] = vals
@@ -234,19 +269,28 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 	}
 	if len(p.Filters) == 1 {
 		lf := p.Filters[0]
-		d.Label = lf.Kept(p.Table.Rows[lf.Member])
+		d.Label = lf.Kept(rows[lf.Member])
 		return features, d, nil
 	}
-	// A label without an op is the column read as a flag.
-	col, err := r.planColumn(c, spec.Label.Column)
-	if err != nil {
-		return nil, model.Data{}, err
-	}
+	col := p.GroupBy[groups].Col
 	li := slices.Index(c.Members, strings.SplitN(spec.Label.Column, ".", 2)[0])
-	for j, row := range p.Table.Rows[li] {
+	for j, row := range rows[li] {
 		d.Label[j] = col.Truthy(int(col.Codes[row]))
 	}
 	return features, d, nil
+}
+
+// modelSample is how many people a model trains on, on average, at most;
+// 0 for all of them.
+func (r *Room) modelSample() int {
+	switch s := r.cfg.ModelSample; {
+	case s == 0:
+		return model.DefaultSample
+	case s < 0:
+		return 0
+	default:
+		return s
+	}
 }
 
 // labelFilter is a label with an op as the query filter it is.
@@ -255,25 +299,4 @@ func labelFilter(l api.Filter) []api.Filter {
 		return nil
 	}
 	return []api.Filter{l}
-}
-
-// planColumn resolves a column as a query's plan does (a member that
-// uploaded, the dataset of the latest match, a column it has), through a
-// plan grouped by that column alone.
-func (r *Room) planColumn(c *collabRecord, name string) (*analytics.Column, error) {
-	p, err := r.planFor(c, api.QuerySpec{GroupBy: []string{name}}, 1, 0, 0, false)
-	if err != nil {
-		return nil, err
-	}
-	return p.GroupBy[0].Col, nil
-}
-
-// planBounded resolves a bounded column as a query's plan does, through a
-// plan summing that column alone.
-func (r *Room) planBounded(c *collabRecord, name string) (analytics.Bounded, error) {
-	p, err := r.planFor(c, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: name}}}, 1, 0, 0, false)
-	if err != nil {
-		return analytics.Bounded{}, err
-	}
-	return p.Metrics[0].Column, nil
 }

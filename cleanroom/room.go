@@ -38,6 +38,17 @@ type Config struct {
 	// TempDir holds the spill files (default: the data directory).
 	MatchMemory int64
 	TempDir     string
+	// ModelSample is the number of matched people a lookalike model
+	// trains on, on average, when there are more (model.DefaultSample
+	// when zero; negative: all of them). Each person is drawn on its own
+	// (model.Sample), so the model's guarantee and charge are unchanged;
+	// training's time and memory follow the sample, not the lists.
+	ModelSample int
+	// ColumnMemory bounds the decoded columns, joins and projections the
+	// room keeps between queries (default 1 GiB). A query holds what it
+	// reads beyond that until it ends; below what the queries read
+	// together, they decode their columns again.
+	ColumnMemory int64
 	// CheckpointEvery and CheckpointInterval are the audit log's (package
 	// audit's defaults when zero).
 	CheckpointEvery    int64
@@ -166,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
-		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches)}
+		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches), cache: columnCache{budget: cfg.ColumnMemory}}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()
@@ -203,6 +214,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MatchMemory <= 0 {
 		cfg.MatchMemory = 1 << 30
+	}
+	if cfg.ColumnMemory <= 0 {
+		cfg.ColumnMemory = defaultColumnMemory
 	}
 	if cfg.TempDir == "" {
 		cfg.TempDir = string(cfg.Dir)

@@ -33,6 +33,15 @@
 // random for each person, independently of everyone else. The whole model
 // is (T·ε_tree + ε_acc, 0)-DP; the room charges exactly that, Model.Epsilon.
 //
+// The room trains on a sample of the matched people when there are more
+// than it is configured to train on (DefaultSample, a million): each is
+// drawn on its own with one probability (Sample), derived from the
+// match's noisy overlap, which the match's own charge paid for. One person
+// more or less changes the sample by that person alone, so the guarantee
+// above holds on the whole list as it does on the sample. Subsampling
+// would also amplify privacy; the room does not count on it and charges
+// the full ε.
+//
 // Everything else in the file is post-processing of those noisy counts: a
 // node's counts are the sums of the noisy counts in its subtree, and a node
 // whose noisy total is below MinLeaf (the collaboration's k) is withheld

@@ -94,8 +94,10 @@ func (d *demoRun) startRoom(ctx context.Context, cancel context.CancelFunc) erro
 	// The room shares this process with both brands, so its match spills
 	// past 256 MiB rather than the default 1 GiB: at 10M × 10M that costs
 	// a fraction of a second, and keeps the match within the demo's memory
-	// limit (demoMemoryLimit).
-	room, err := cleanroom.Open(ctx, cleanroom.Config{Dir: dir, MatchMemory: 256 << 20})
+	// limit (demoMemoryLimit). For the same reason its queries keep 512
+	// MiB of decoded columns, not 1 GiB: at 10M that is all of them, and
+	// at 50M a query decodes again what an earlier one read.
+	room, err := cleanroom.Open(ctx, cleanroom.Config{Dir: dir, MatchMemory: 256 << 20, ColumnMemory: 512 << 20})
 	if err != nil {
 		return err
 	}
