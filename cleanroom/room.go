@@ -53,6 +53,9 @@ type Config struct {
 	// Disk sets the free-space watermarks of the data directory's disk
 	// (diskspace.go).
 	Disk DiskLimits
+	// Engine chooses where queries are computed (engine.go): in the
+	// room's process, the default, or in a Beam job.
+	Engine EngineConfig
 }
 
 // Room is a running clean room. It is safe for concurrent use.
