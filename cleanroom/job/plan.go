@@ -184,6 +184,9 @@ func (p *Plan) Validate() error {
 	}
 	var refs []Ref
 	for _, g := range p.GroupBy {
+		if g.Domain != nil && len(g.Domain) == 0 {
+			return planErr("a declared domain has at least one value")
+		}
 		refs = append(refs, g.Ref)
 	}
 	for _, f := range p.Filters {

@@ -96,6 +96,9 @@ func TestValidate(t *testing.T) {
 		"numeric filter outside": func(p *Plan) {
 			p.Filters = []Filter{{Ref: Ref{"a", "x"}, Op: "lt", Value: "11", Bounds: &[2]float64{0, 10}}}
 		},
+		"empty declared domain": func(p *Plan) {
+			p.GroupBy = []Group{{Ref{"a", "g"}, []string{}}}
+		},
 		"too many groups": func(p *Plan) {
 			big := make([]string, 1000)
 			p.GroupBy = []Group{{Ref{"a", "g"}, big}, {Ref{"a", "h"}, big}}
