@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,5 +147,86 @@ func checkBound(t *testing.T, l *Log, w int, r Receipt) {
 	})
 	if err != nil {
 		t.Errorf("appender %d: %v", w, err)
+	}
+}
+
+// TestAppendTxSeesEarlierEntries: concurrent fns that read a counter and
+// write it back plus one, as a budget debit does, each see the writes of
+// every entry appended before theirs, in their batch and in earlier ones:
+// the counter a fn reads is its entry's index. Some fns fail after
+// writing, and leave nothing.
+func TestAppendTxSeesEarlierEntries(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, t.TempDir(), testOpts())
+	key := []byte("test/counter")
+	refused := errors.New("refused after writing")
+	const appenders, each = 16, 40
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for w := range appenders {
+		wg.Go(func() {
+			for i := range each {
+				bad := (w*each+i)%7 == 3
+				_, err := l.AppendTxAt(ctx, entry(w*each+i), func(txn *badger.Txn, index int64, _ tlog.Hash) error {
+					var n int64
+					it, err := txn.Get(key)
+					switch {
+					case errors.Is(err, badger.ErrKeyNotFound):
+					case err != nil:
+						return err
+					default:
+						v, err := it.ValueCopy(nil)
+						if err != nil {
+							return err
+						}
+						n = int64(binary.BigEndian.Uint64(v))
+					}
+					if err := txn.Set(key, binary.BigEndian.AppendUint64(nil, uint64(n+1))); err != nil {
+						return err
+					}
+					if bad {
+						return refused
+					}
+					if n != index {
+						return fmt.Errorf("fn of entry %d read counter %d", index, n)
+					}
+					return nil
+				})
+				switch {
+				case bad && errors.Is(err, refused):
+					failures.Add(1)
+				case err != nil:
+					t.Errorf("appender %d, append %d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	want := int64(appenders*each) - failures.Load()
+	if l.Size() != want {
+		t.Fatalf("size %d, want %d", l.Size(), want)
+	}
+	err := l.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if n := int64(binary.BigEndian.Uint64(v)); n != want {
+				return fmt.Errorf("counter %d, want %d", n, want)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := l.Export(ctx, &buf, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(&buf, testVerifier(t), nil); err != nil || rep.Entries != want {
+		t.Fatalf("verify: %+v, %v", rep, err)
 	}
 }

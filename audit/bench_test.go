@@ -14,36 +14,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// BenchmarkAppendConcurrent: 8 goroutines append as fast as they can, each
-// waiting for its own durable receipt (SyncWrites on), so throughput is how
-// many entries one fsync carries.
-func BenchmarkAppendConcurrent(b *testing.B) {
-	l := openLog(b, b.TempDir(), testOpts())
-	e := entry(1)
-	const appenders = 8
-	b.ReportAllocs()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	per := b.N / appenders
-	for w := range appenders {
-		n := per
-		if w == 0 {
-			n += b.N % appenders
-		}
-		wg.Go(func() {
-			for range n {
-				if _, err := l.Append(context.Background(), e); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-	b.ReportMetric(float64(l.Size())/float64(l.Commits()), "entries/commit")
-}
-
 // BenchmarkAppendLatency: one appender; reports the median and 99th
 // percentile of one durable append.
 func BenchmarkAppendLatency(b *testing.B) {

@@ -54,10 +54,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// maxBatch bounds one group commit: enough to amortize an fsync over every
-// appender that is waiting, far below Badger's transaction size limit.
-const maxBatch = 512
-
 // Receipt acknowledges a durable append.
 type Receipt struct {
 	Index    int64     // the entry's index: dense, 0, 1, 2, ...
@@ -198,9 +194,14 @@ func (l *Log) openForWriting(ctx context.Context, origin string) error {
 	if err := l.completeIndex(ctx); err != nil {
 		return err
 	}
+	var f frontier
+	err = l.db.View(func(txn *badger.Txn) (err error) { f, err = loadFrontier(txn, l.size.Load()); return err })
+	if err != nil {
+		return err
+	}
 	l.reqs = make(chan *appendReq, 4*maxBatch)
 	l.wg.Add(2)
-	go l.writer()
+	go l.writer(f)
 	go l.checkpointLoop()
 	return nil
 }
@@ -348,214 +349,6 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	l.closeMu.RUnlock()
 	res := <-req.done
 	return res.r, res.err
-}
-
-// batchWindow bounds how long the writer waits for a batch to fill. It is
-// a fraction of one fsync (~350 µs on the machines we measured), so waiting
-// for an appender that is about to arrive costs less than the commit it saves.
-const batchWindow = 100 * time.Microsecond
-
-// writer is the single goroutine that commits appends. Taking only what is
-// queued makes batches alternate (1 while 7 wait, then 7 while 1 waits);
-// instead it waits, at most batchWindow, for as many appends as the previous
-// batch held: steady appenders then share every fsync, and a lone appender
-// (previous batch of one) never waits.
-func (l *Log) writer() {
-	defer l.wg.Done()
-	batch := make([]*appendReq, 0, maxBatch)
-	target := 1
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for req := range l.reqs {
-		batch = append(batch[:0], req)
-		open := true
-		if len(batch) < target {
-			timer.Reset(batchWindow)
-		wait:
-			for len(batch) < target {
-				select {
-				case r, ok := <-l.reqs:
-					if !ok {
-						open = false
-						break wait
-					}
-					batch = append(batch, r)
-				case <-timer.C:
-					break wait
-				}
-			}
-			if !timer.Stop() {
-				select { // drain a fire that raced with Stop
-				case <-timer.C:
-				default:
-				}
-			}
-		}
-	fill:
-		for open && len(batch) < maxBatch {
-			select {
-			case r, ok := <-l.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		l.commit(batch)
-		// Those in this batch come back once acknowledged; those queued
-		// during the commit are waiting already: the next batch should hold
-		// both.
-		target = min(len(batch)+len(l.reqs), maxBatch)
-	}
-}
-
-// commit appends the requests of batch whose fn succeeds, in one
-// transaction (one fsync), and answers every request.
-func (l *Log) commit(batch []*appendReq) {
-	start := l.size.Load()
-	results := make([]appendRes, len(batch))
-	n, err := l.writeBatch(batch, results, start)
-	if err != nil {
-		err = fmt.Errorf("audit: append failed, nothing written: %w", err)
-		l.log.Error("audit append failed", "entries", len(batch), "err", err)
-		for _, req := range batch {
-			req.done <- appendRes{err: err}
-		}
-		return
-	}
-	if n > start {
-		l.size.Store(n)
-		l.commits.Add(1)
-	}
-	for i, req := range batch {
-		if results[i].err == nil {
-			results[i].r.TreeSize = n
-		}
-		req.done <- results[i]
-	}
-	if every := l.opts.CheckpointEvery; every > 0 && n-l.lastCkpt.Load() >= every && n > start {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// writeBatch writes the batch's requests from index start on, and commits
-// them, leaving out those whose fn fails, and returns the size the log has
-// after the commit. The results of the requests left out hold their fn's
-// error, the others' their receipt without its TreeSize.
-//
-// A fn that fails may have written to the transaction before it failed, and
-// Badger cannot undo part of a transaction. So at the first failure the
-// transaction is discarded and the batch written again, without the failed
-// request, on a fresh one: the requests before it run again on the same
-// state as before. A batch with f failures runs its fns at most f+1 times
-// each: in-memory work, while the fsync, which is what a batch shares, is
-// made once.
-func (l *Log) writeBatch(batch []*appendReq, results []appendRes, start int64) (int64, error) {
-	for {
-		txn := l.db.NewTransaction(true)
-		n, failed, err := l.stage(txn, batch, results, start)
-		if err == nil && !failed && n > start {
-			err = l.commitTxn(txn, n)
-		}
-		txn.Discard()
-		if err != nil || !failed {
-			return n, err
-		}
-	}
-}
-
-// stage runs the batch's requests in txn, skipping those refused already,
-// until one's fn fails: then it records that error in results and returns
-// failed, and txn holds what the failed fn may have written.
-func (l *Log) stage(txn *badger.Txn, batch []*appendReq, results []appendRes, start int64) (n int64, failed bool, err error) {
-	n = start
-	hr := txnHashReader{txn}
-	for i, req := range batch {
-		if results[i].err != nil {
-			continue
-		}
-		leaf := tlog.RecordHash(req.entry)
-		if req.fn != nil {
-			if err := req.fn(txn, n, leaf); err != nil {
-				results[i] = appendRes{err: err}
-				return n, true, nil
-			}
-		}
-		if err := writeEntry(txn, hr, n, leaf, req); err != nil {
-			return n, false, err
-		}
-		results[i].r = Receipt{Index: n, LeafHash: leaf}
-		n++
-	}
-	return n, false, nil
-}
-
-// writeEntry writes entry n, its scope index key and the Merkle hashes it
-// adds to the tree.
-func writeEntry(txn *badger.Txn, hr tlog.HashReader, n int64, leaf tlog.Hash, req *appendReq) error {
-	hashes, err := tlog.StoredHashesForRecordHash(n, leaf, hr)
-	if err != nil {
-		return err
-	}
-	if err := txn.Set(indexKey(prefixEntry, n), req.entry); err != nil {
-		return err
-	}
-	if err := txn.Set(binary.BigEndian.AppendUint64(req.scope, uint64(n)), nil); err != nil {
-		return err
-	}
-	base := tlog.StoredHashIndex(0, n)
-	for j, h := range hashes {
-		if err := txn.Set(indexKey(prefixHash, base+int64(j)), append([]byte(nil), h[:]...)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// commitTxn records the new size (of the log, and of its scope index) and
-// commits txn.
-func (l *Log) commitTxn(txn *badger.Txn, n int64) error {
-	if err := txn.Set(keySize, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
-		return err
-	}
-	if err := txn.Set(keyIndexed, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
-		return err
-	}
-	if l.beforeCommit != nil {
-		if err := l.beforeCommit(); err != nil {
-			return err
-		}
-	}
-	return txn.Commit()
-}
-
-// txnHashReader reads stored hashes through a transaction, which sees its
-// own uncommitted writes: the hashes of earlier entries in the same batch.
-type txnHashReader struct{ txn *badger.Txn }
-
-func (r txnHashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		it, err := r.txn.Get(indexKey(prefixHash, idx))
-		if err != nil {
-			return nil, fmt.Errorf("stored hash %d: %w", idx, err)
-		}
-		if err := it.Value(func(v []byte) error {
-			if len(v) != tlog.HashSize {
-				return fmt.Errorf("%w: stored hash %d has %d bytes", ErrCorrupt, idx, len(v))
-			}
-			copy(out[i][:], v)
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 func (l *Log) gcLoop() {

@@ -115,6 +115,15 @@ func TestTamperStore(t *testing.T) {
 		}
 		wantVerifyError(t, b, nil, 17, "does not match the leaf hash")
 	})
+	t.Run("hash on the right edge deleted", func(t *testing.T) {
+		// The next append would not need it, but the tree does: the log
+		// refuses to grow on it.
+		dir := buildLog(t)
+		editStore(t, dir, func(txn *badger.Txn) error { return txn.Delete(indexKey(prefixHash, tlog.StoredHashIndex(0, 49))) })
+		if _, err := Open(context.Background(), dir, testOpts()); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open = %v, want ErrCorrupt", err)
+		}
+	})
 	t.Run("log truncated", func(t *testing.T) {
 		dir := buildLog(t)
 		editStore(t, dir, func(txn *badger.Txn) error {

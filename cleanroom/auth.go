@@ -10,12 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
-	"github.com/lestrrat-go/jwx/v2/jwt"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -62,7 +61,7 @@ func (r *Room) authenticate(ctx context.Context, w http.ResponseWriter, req *htt
 		w.Header().Set("Retry-After", strconv.Itoa(int(max(1, (wait+time.Second-1)/time.Second))))
 		return nil, &api.Problem{Type: api.ProblemRateLimited, Title: "too many failed authentications from this address", Detail: authLimited, Status: http.StatusTooManyRequests}
 	}
-	p, reason, err := r.verifyToken(req)
+	p, claim, reason, err := r.verifyToken(req)
 	if err != nil {
 		r.log.Error("checking a request token failed", "request_id", requestID, "err", err)
 		r.metrics.authFailures.WithLabelValues(authStorage).Inc()
@@ -81,108 +80,148 @@ func (r *Room) authenticate(ctx context.Context, w http.ResponseWriter, req *htt
 		r.guard.fail(src, reason)
 		return nil, &api.Problem{Type: api.ProblemUnauthenticated, Title: "authentication failed", Detail: reason, Status: http.StatusUnauthorized}
 	}
-	return &actor{principalRecord: *p, requestID: requestID}, nil
+	return &actor{principalRecord: *p, requestID: requestID, jti: claim}, nil
 }
 
-// verifyToken returns the principal the request's token authenticates, or
-// the reason it is refused; an error is the room's own failure.
-func (r *Room) verifyToken(req *http.Request) (*principalRecord, string, error) {
+// verifyToken returns the principal the request's token authenticates,
+// with its claim on the token's jti, or the reason it is refused; an error
+// is the room's own failure.
+func (r *Room) verifyToken(req *http.Request) (*principalRecord, *jtiClaim, string, error) {
 	h := req.Header.Get("Authorization")
 	raw, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || raw == "" {
-		return nil, authNoToken, nil
+		return nil, nil, authNoToken, nil
 	}
 	if len(raw) > maxToken {
-		return nil, authMalformed, nil
+		return nil, nil, authMalformed, nil
 	}
-	if reason := checkTokenForm(raw); reason != "" {
-		return nil, reason, nil
+	tok, reason := parseToken(raw)
+	if reason != "" {
+		return nil, nil, reason, nil
 	}
-	// The issuer picks the key set; nothing else is read before the
-	// signature is verified with that principal's keys only.
-	unverified, err := jwt.ParseInsecure([]byte(raw))
-	if err != nil {
-		return nil, authMalformed, nil
+	claims, ok := tok.claims.decode()
+	if !ok {
+		return nil, nil, authMalformed, nil
 	}
-	iss := unverified.Issuer()
-	if !crypto.ValidPartnerName(iss) {
-		return nil, authIssuer, nil
+	// The issuer picks the key; no other claim is acted on before the
+	// signature is verified with that principal's key only.
+	if !crypto.ValidPartnerName(claims.iss) {
+		return nil, nil, authIssuer, nil
 	}
-	p, err := r.principal(iss)
+	p, err := r.principal(claims.iss)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, authIssuer, nil
+		return nil, nil, authIssuer, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("cleanroom: reading a token's issuer: %w", err)
+		return nil, nil, "", fmt.Errorf("cleanroom: reading a token's issuer: %w", err)
 	}
-	keys, err := r.publicKeys(p)
+	key, err := r.tokenKey(p)
 	if err != nil {
-		return nil, authIssuer, nil
+		return nil, nil, authIssuer, nil
 	}
-	set := jwk.NewSet()
-	set.AddKey(keys.SigningKey())
-	tok, err := jwt.Parse([]byte(raw),
-		jwt.WithKeySet(set, jws.WithRequireKid(true), jws.WithInferAlgorithmFromKey(false)),
-		jwt.WithValidate(false))
-	if err != nil {
-		return nil, authSignature, nil
+	if reason := key.admits(&tok, claims, r.now(), p.ID, r.id.info.ID); reason != "" {
+		return nil, nil, reason, nil
 	}
-	if err := jwt.Validate(tok,
-		jwt.WithClock(jwt.ClockFunc(r.now)),
-		jwt.WithAcceptableSkew(clockSkew),
-		jwt.WithIssuer(p.ID),
-		jwt.WithAudience(r.id.info.ID),
-		jwt.WithRequiredClaim(jwt.ExpirationKey),
-		jwt.WithRequiredClaim(jwt.IssuedAtKey),
-		jwt.WithRequiredClaim(jwt.JwtIDKey),
-		jwt.WithMaxDelta(api.MaxTokenLifetime, jwt.ExpirationKey, jwt.IssuedAtKey),
-		jwt.WithMaxDelta(api.MaxTokenLifetime, jwt.ExpirationKey, ""),
-	); err != nil {
-		return nil, authClaims, nil
-	}
-	jti := tok.JwtID()
-	if jti == "" || len(jti) > maxJTI {
-		return nil, authClaims, nil
-	}
-	switch err := r.firstUse(p.ID, jti, tok.Expiration()); {
+	claim, err := r.claimJTI(p.ID, claims.jti, time.Unix(claims.exp, 0))
+	switch {
 	case errors.Is(err, errReplay):
-		return nil, authReplay, nil
+		return nil, nil, authReplay, nil
 	case err != nil:
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	return p, "", nil
+	return p, claim, "", nil
 }
 
-// errReplay is returned by firstUse for a jti already used.
+// errReplay is returned by claimJTI for a jti already used.
 var errReplay = errors.New("replayed token")
 
-// firstUse records jti as used until exp; errReplay means it was used
-// before. Two concurrent uses of one jti conflict in Badger, and the loser
-// is a replay; any other error is the store's, not the token's.
-func (r *Room) firstUse(issuer, jti string, exp time.Time) error {
+// A token's jti is used once. The request that presents it claims it in
+// memory (so a concurrent replay is refused at once) after checking that
+// no audit entry recorded it; the request's first audit entry then records
+// it, durably, in the same transaction (appendEntry), so a request costs
+// one commit to disk, not two. Claims live only while their request runs: a
+// request that ends without an entry had no effect, and its token may be
+// used again until it expires. Recorded jtis expire from Badger with their
+// token.
+type jtiClaim struct {
+	key      []byte
+	ttl      time.Duration
+	recorded atomic.Bool
+}
+
+// claimJTI claims issuer's jti for the request; errReplay means another
+// request holds it or an entry recorded it. Any other error is the store's,
+// not the token's.
+func (r *Room) claimJTI(issuer, jti string, exp time.Time) (*jtiClaim, error) {
 	if err := r.jtiFault.Load(); err != nil {
-		return fmt.Errorf("cleanroom: replay cache: %w", *err)
+		return nil, fmt.Errorf("cleanroom: replay cache: %w", *err)
 	}
-	key := store.JTIKey(issuer, jti)
-	ttl := exp.Sub(r.now()) + 2*clockSkew
-	if ttl <= 0 {
-		ttl = clockSkew
+	c := &jtiClaim{key: store.JTIKey(issuer, jti), ttl: exp.Sub(r.now()) + 2*clockSkew}
+	if c.ttl <= 0 {
+		c.ttl = clockSkew
 	}
-	err := r.db.Update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(key); err == nil {
-			return errReplay
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
+	// Claim first, then look: a request that finds the claim free and the
+	// key absent is the only one, since a claim is released only once its
+	// entry is durable.
+	if _, held := r.jtiClaims.LoadOrStore(string(c.key), c); held {
+		return nil, errReplay
+	}
+	err := r.db.View(func(txn *badger.Txn) error { _, err := txn.Get(c.key); return err })
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return c, nil
+	case err == nil:
+		err = errReplay
+	default:
+		err = fmt.Errorf("cleanroom: replay cache: %w", err)
+	}
+	r.jtiClaims.Delete(string(c.key))
+	return nil, err
+}
+
+// record records the claimed jti in txn, the transaction of the request's
+// first audit entry.
+func (c *jtiClaim) record(txn *badger.Txn) error {
+	switch _, err := txn.Get(c.key); {
+	case err == nil:
+		return errReplay // not reachable while claims hold: kept as the store's last word
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
+	return txn.SetEntry(badger.NewEntry(c.key, nil).WithTTL(c.ttl))
+}
+
+// releaseJTI ends who's claim, once its request is over.
+func (r *Room) releaseJTI(who *actor) {
+	if who != nil && who.jti != nil {
+		r.jtiClaims.CompareAndDelete(string(who.jti.key), who.jti)
+	}
+}
+
+// appendEntry appends e, an entry of who's request, with fn (which may be
+// nil) in its transaction; the request's first entry records its token's
+// jti there too.
+func (r *Room) appendEntry(ctx context.Context, who *actor, e audit.Entry, fn audit.TxFunc) (audit.Receipt, error) {
+	c := who.jti
+	if c == nil || c.recorded.Load() {
+		if fn == nil {
+			return r.audit.Append(ctx, e)
 		}
-		return txn.SetEntry(badger.NewEntry(key, nil).WithTTL(ttl))
+		return r.audit.AppendTxAt(ctx, e, fn)
+	}
+	rc, err := r.audit.AppendTxAt(ctx, e, func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
+		if fn != nil {
+			if err := fn(txn, index, leaf); err != nil {
+				return err
+			}
+		}
+		return c.record(txn)
 	})
-	if errors.Is(err, badger.ErrConflict) {
-		return errReplay
+	if err == nil {
+		c.recorded.Store(true)
+		r.jtiClaims.CompareAndDelete(string(c.key), c)
 	}
-	if err != nil && !errors.Is(err, errReplay) {
-		return fmt.Errorf("cleanroom: replay cache: %w", err)
-	}
-	return err
+	return rc, err
 }
 
 // flushAuthFailures appends one audit entry for every source refused since

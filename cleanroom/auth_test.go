@@ -12,15 +12,18 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -259,3 +262,86 @@ func lastEntry(t *testing.T, r *Room) audit.Entry {
 }
 
 func randID() string { return newRequestID() }
+
+// TestTokenUsedOnce: of sixteen requests presenting one token at once,
+// exactly one is served; the token's jti is recorded with that request's
+// audit entry, so the token stays spent after the room restarts.
+func TestTokenUsedOnce(t *testing.T) {
+	t.Parallel()
+	tr := startRoom(t)
+	tr.partner("alpha", policy.RolePartner, "")
+	jti := randID()
+	tok, err := api.SignRequestToken(tr.keys["alpha"].SigningKey(), "alpha", tr.room.Info().ID, jti, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() int {
+		req, _ := http.NewRequest("GET", tr.url+"/v1/collaborations", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	before := tr.room.audit.Size()
+	statuses := make([]int, 16)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = get() })
+	}
+	wg.Wait()
+	served := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			served++
+		case http.StatusUnauthorized:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if served != 1 {
+		t.Fatalf("%d of 16 requests with one token served: %v", served, statuses)
+	}
+	if got := tr.room.audit.Size() - before; got != 1 {
+		t.Errorf("the log grew by %d entries, want the served request's one", got)
+	}
+	err = tr.room.db.View(func(txn *badger.Txn) error { _, err := txn.Get(store.JTIKey("alpha", jti)); return err })
+	if err != nil {
+		t.Errorf("the served request's jti is not recorded: %v", err)
+	}
+	tr.restart()
+	if s := get(); s != http.StatusUnauthorized {
+		t.Errorf("the token after a restart: %d", s)
+	}
+}
+
+// BenchmarkVerifyToken: a request's token, from its header to the claim on
+// its jti, for a registered principal (each token used once, signed before
+// the clock starts).
+func BenchmarkVerifyToken(b *testing.B) {
+	tr := startRoom(b)
+	tr.partner("alpha", policy.RolePartner, "")
+	key, roomID := tr.keys["alpha"].SigningKey(), tr.room.Info().ID
+	reqs := make([]*http.Request, b.N)
+	for i := range reqs {
+		tok, err := api.SignRequestToken(key, "alpha", roomID, randID(), time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		reqs[i], _ = http.NewRequest("GET", "/", nil)
+		reqs[i].Header.Set("Authorization", "Bearer "+tok)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		p, claim, reason, err := tr.room.verifyToken(reqs[i])
+		if err != nil || reason != "" || p == nil {
+			b.Fatal(reason, err)
+		}
+		tr.room.releaseJTI(&actor{jti: claim})
+	}
+}

@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"time"
@@ -66,17 +67,38 @@ func (r *Room) budget(txn store.Txn, collab string) (budgetRecord, error) {
 	case errors.Is(err, store.ErrNotFound):
 		err = nil
 	}
-	if day := r.now().UTC().Format(time.DateOnly); b.Day != day {
-		b.Day, b.QueriesToday, b.MatchesToday, b.UploadsToday, b.MemberQueries = day, 0, 0, nil, nil
-	}
+	r.today(&b)
 	return b, err
 }
 
-// readBudget reads a collaboration's ledger outside a change.
+// readBudget reads a collaboration's ledger outside a change, through the
+// room's cache; the ledger returned is the caller's own (debit, which
+// changes it, reads it in the change's transaction with budget instead).
 func (r *Room) readBudget(collab string) (budgetRecord, error) {
 	var b budgetRecord
-	err := r.db.View(func(txn *badger.Txn) (err error) { b, err = r.budget(r.txn(txn), collab); return })
-	return b, err
+	err := r.db.View(func(txn *badger.Txn) error {
+		stored, err := budgets.GetShared(r.txn(txn), r.records.budgets, collab)
+		switch {
+		case err == nil:
+			b = *stored
+			b.UploadsToday, b.MemberUnits, b.MemberQueries = maps.Clone(b.UploadsToday), maps.Clone(b.MemberUnits), maps.Clone(b.MemberQueries)
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return b, err
+	}
+	r.today(&b)
+	return b, nil
+}
+
+// today starts b's daily counts over if they are of another day.
+func (r *Room) today(b *budgetRecord) {
+	if day := r.now().UTC().Format(time.DateOnly); b.Day != day {
+		b.Day, b.QueriesToday, b.MatchesToday, b.UploadsToday, b.MemberQueries = day, 0, 0, nil, nil
+	}
 }
 
 // usage is what policy sees of the ledger, for member's principal.
@@ -208,7 +230,7 @@ func (r *Room) debit(tx *store.Tx, collab string, shares int, k policy.Constrain
 // the caller answers with.
 func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Decision, ld ledgerDenial) error {
 	d.Allow, d.Reasons = false, []string{ld.reason}
-	if _, err := r.audit.Append(ctx, r.entry(who, a.action, a.collabID(), d, nil, "")); err != nil {
+	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
 		return r.auditFailed(err)
 	}
 	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -77,13 +78,30 @@ func loadCollab(t store.Txn, id string) (*collabRecord, error) {
 	return c, err
 }
 
-// collab reads a collaboration.
+// collab reads a collaboration, a copy of the caller's own.
 func (r *Room) collab(id string) (*collabRecord, error) {
 	var c *collabRecord
 	err := r.db.View(func(txn *badger.Txn) (err error) {
 		c, err = loadCollab(r.txn(txn), id)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// sharedCollab reads a collaboration through the room's cache: the record
+// is shared with other requests and must not be modified.
+func (r *Room) sharedCollab(id string) (*collabRecord, error) {
+	var c *collabRecord
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		c, err = collabs.GetShared(r.txn(txn), r.records.collabs, id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("collaboration")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -204,9 +222,11 @@ func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.C
 	return r.view(c, d.Constraints)
 }
 
-// readCollab decides and records a read of collaboration id.
+// readCollab decides and records a read of collaboration id. The record
+// it returns is shared with other requests (Room.records): callers read it
+// and never modify it.
 func (r *Room) readCollab(ctx context.Context, who *actor, id string, action policy.Action) (*collabRecord, policy.Decision, error) {
-	c, err := r.collabFor(who, id)
+	c, err := r.sharedCollabFor(who, id)
 	if err != nil {
 		return nil, policy.Decision{}, err
 	}
@@ -225,9 +245,11 @@ func (r *Room) view(c *collabRecord, k policy.Constraints) (*api.Collaboration, 
 	if err != nil {
 		return nil, err
 	}
+	// c may be shared (readCollab): the view holds copies of what it could
+	// change.
 	v := &api.Collaboration{
-		ID: c.ID, Mode: c.Mode, Profile: c.Profile, Kind: c.Kind, Members: c.Members,
-		CreatedBy: c.CreatedBy, Accepted: c.Accepted, Revoked: c.Revoked, RevokedBy: c.RevokedBy,
+		ID: c.ID, Mode: c.Mode, Profile: c.Profile, Kind: c.Kind, Members: slices.Clone(c.Members),
+		CreatedBy: c.CreatedBy, Accepted: maps.Clone(c.Accepted), Revoked: c.Revoked, RevokedBy: c.RevokedBy,
 		Settings: settings, NoiseOff: c.Settings.NoiseOff, Datasets: map[string]*api.Dataset{}, Keys: map[string]any{},
 		PendingReencryption: map[string]int{},
 	}
@@ -254,7 +276,7 @@ func (r *Room) view(c *collabRecord, k policy.Constraints) (*api.Collaboration, 
 		if err != nil {
 			return nil, err
 		}
-		v.Keys[m] = p.Keys
+		v.Keys[m] = slices.Clone(p.Keys)
 	}
 	if c.Match != nil {
 		mr := c.Match.release()

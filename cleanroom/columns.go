@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -16,29 +17,37 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 )
 
-// cacheBudget bounds the decoded columns kept in memory (4 bytes a row
-// each, and their dictionaries).
+// cacheBudget bounds the decoded columns, joins and projections kept in
+// memory.
 const cacheBudget = 1 << 30
 
-// columnCache keeps decoded attribute columns and join tables: queries on
-// a collaboration read the same few columns again and again, and decoding a
-// million-row column from its segments costs more than answering a query.
-// Entries are keyed by upload and match run, which never change once
-// written, so nothing is ever stale; the oldest go first past the budget.
+// columnCache keeps decoded attribute columns, join tables and columns
+// projected onto a join: queries on a collaboration read the same few
+// columns again and again, and decoding a million-row column from its
+// segments costs more than answering a query. Entries are keyed by upload
+// and match run, which never change once written, so nothing is ever
+// stale; the oldest go first past the budget.
+//
+// A column is decoded in the form its use needs (columnForm) and kept in
+// one form only: a dictionary serves every use, so a column decoded as
+// numbers and then grouped by is decoded again as a dictionary, which
+// replaces it.
 //
 // Loading happens outside the lock, once per key however many queries ask
-// for it at the same time (singleflight): a query on one dataset never
-// waits for another dataset's decode.
+// for it at the same time (singleflight, or for a dataset's columns its
+// decode gate): a query on one dataset never waits for another dataset's
+// decode.
 type columnCache struct {
-	flight singleflight.Group
-	mu     sync.Mutex // guards what follows
-	items  map[string]*cacheItem
-	order  []string
-	bytes  int64
+	flight   singleflight.Group
+	decoding gates      // by upload: one decode of a dataset's columns at a time
+	mu       sync.Mutex // guards what follows
+	items    map[string]*cacheItem
+	order    []string
+	bytes    int64
 }
 
 type cacheItem struct {
-	cols  map[int]*analytics.Column // by column index
+	col   *analytics.Column
 	table *analytics.Table
 	size  int64
 }
@@ -73,69 +82,145 @@ func (c *columnCache) lookup(key string) (*cacheItem, bool) {
 	return it, ok
 }
 
+// store keeps it under key, in place of what key held.
 func (c *columnCache) store(key string, it *cacheItem) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.items == nil {
 		c.items = map[string]*cacheItem{}
 	}
+	c.removeLocked(key)
 	c.items[key] = it
 	c.order = append(c.order, key)
 	c.bytes += it.size
 	for c.bytes > cacheBudget && len(c.order) > 1 {
-		old := c.order[0]
-		c.order = c.order[1:]
-		c.bytes -= c.items[old].size
-		delete(c.items, old)
+		c.removeLocked(c.order[0])
 	}
 }
 
-// column returns column index of a member's dataset, decoded. A dataset
-// whose columns together take at most a quarter of the cache is decoded
-// whole, in one pass over its segments, since queries come back for its
-// other columns; a larger one a column at a time.
-func (r *Room) column(ds *datasetRecord, index int) (*analytics.Column, error) {
-	key, want := fmt.Sprintf("col/%s/%d", ds.Upload, index), []int{index}
-	if 4*ds.Rows*int64(len(ds.Columns)) <= cacheBudget/4 {
-		key, want = "cols/"+ds.Upload, make([]int, len(ds.Columns))
-		for i := range want {
-			want[i] = i
-		}
+// remove drops key's entry, if any.
+func (c *columnCache) remove(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeLocked(key)
+}
+
+func (c *columnCache) removeLocked(key string) {
+	old, ok := c.items[key]
+	if !ok {
+		return
 	}
-	it, err := r.cache.get(key, func() (*cacheItem, error) {
-		cols, err := r.decodeColumns(ds, want)
-		if err != nil {
-			return nil, err
-		}
-		it := &cacheItem{cols: map[int]*analytics.Column{}}
-		for i, col := range cols {
-			it.cols[want[i]] = col
-			it.size += int64(4 * col.Len())
-			for _, v := range col.Dict {
-				it.size += int64(len(v)) + 16
-			}
-		}
-		return it, nil
-	})
+	delete(c.items, key)
+	c.bytes -= old.size
+	if i := slices.Index(c.order, key); i >= 0 {
+		c.order = slices.Delete(c.order, i, i+1)
+	}
+}
+
+// columnForm is the form a use of a column needs it in.
+type columnForm uint8
+
+const (
+	// asNumbers: read only as a bounded number (sum, avg, roi, kmeans, a
+	// numeric filter, a model's numeric feature): a float64 a row, parsed
+	// once, no dictionary.
+	asNumbers columnForm = iota + 1
+	// asDict: grouped by, filtered by value, or read as a flag: codes and
+	// their dictionary.
+	asDict
+)
+
+func formOf(c *analytics.Column) columnForm {
+	if c.Dictionary() {
+		return asDict
+	}
+	return asNumbers
+}
+
+// serves reports whether a column in form have serves a use needing want:
+// a dictionary serves every use.
+func serves(have, want columnForm) bool { return have == asDict || want == asNumbers }
+
+func columnKey(upload string, index int) string { return fmt.Sprintf("col/%s/%d", upload, index) }
+
+// columns returns the columns of a member's dataset that want names, by
+// index, each in a form that serves its use. Those not cached are decoded
+// in one pass over the dataset's segments; a dataset whose columns
+// together take at most a quarter of the cache is decoded whole, the
+// columns not asked for in the form hint gives, since queries come back
+// for them.
+func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
+	out, missing := r.cachedColumns(ds, want)
+	if len(missing) == 0 {
+		return out, nil
+	}
+	release, err := r.cache.decoding.acquire(context.Background(), ds.Upload, gateWidth)
 	if err != nil {
 		return nil, err
 	}
-	return it.cols[index], nil
+	defer release()
+	// Another query may have decoded them while this one waited.
+	if out, missing = r.cachedColumns(ds, want); len(missing) == 0 {
+		return out, nil
+	}
+	if 8*ds.Rows*int64(len(ds.Columns)) <= cacheBudget/4 {
+		for i := range ds.Columns {
+			if _, ok := missing[i]; !ok {
+				if _, cached := r.cache.lookup(columnKey(ds.Upload, i)); !cached {
+					missing[i] = hint(i)
+				}
+			}
+		}
+	}
+	idx := slices.Sorted(func(yield func(int) bool) {
+		for i := range missing {
+			if !yield(i) {
+				return
+			}
+		}
+	})
+	forms := make([]columnForm, len(idx))
+	for j, i := range idx {
+		forms[j] = missing[i]
+	}
+	cols, err := r.decodeColumns(ds, idx, forms)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range idx {
+		r.cache.store(columnKey(ds.Upload, i), &cacheItem{col: cols[j], size: cols[j].Bytes()})
+		if _, asked := want[i]; asked {
+			out[i] = cols[j]
+		}
+	}
+	return out, nil
 }
 
-// decodeColumns decodes the columns want of a dataset in one pass over its
-// segments. Parts are decoded on all cores, a window at a time, each into
-// dictionaries of its own, then appended in order.
-func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column, error) {
+// cachedColumns splits want into the columns cached in a form that serves
+// their use and the others.
+func (r *Room) cachedColumns(ds *datasetRecord, want map[int]columnForm) (map[int]*analytics.Column, map[int]columnForm) {
+	out := map[int]*analytics.Column{}
+	missing := map[int]columnForm{}
+	for i, form := range want {
+		if it, ok := r.cache.lookup(columnKey(ds.Upload, i)); ok && serves(formOf(it.col), form) {
+			out[i] = it.col
+		} else {
+			missing[i] = form
+		}
+	}
+	return out, missing
+}
+
+// decodeColumns decodes the columns want of a dataset, each in its form,
+// in one pass over its segments. Parts are decoded on all cores, a window
+// at a time, each into builders of its own, then appended in order.
+func (r *Room) decodeColumns(ds *datasetRecord, want []int, forms []columnForm) ([]*analytics.Column, error) {
 	slot := make([]int, len(ds.Columns)) // column → its place in want, or -1
 	for i := range slot {
 		slot[i] = slices.Index(want, i)
 	}
-	all := make([]*analytics.ColumnBuilder, len(want))
-	for i := range all {
-		all[i] = analytics.NewColumnBuilder(int(ds.Rows))
-	}
-	window := make([][]*analytics.ColumnBuilder, 8*runtime.GOMAXPROCS(0))
+	all := newBuilders(forms, int(ds.Rows))
+	window := make([]builders, 8*runtime.GOMAXPROCS(0))
 	for lo := 0; lo < ds.Parts; lo += len(window) {
 		n := min(len(window), ds.Parts-lo)
 		err := onAllCores(n, func(i int) error {
@@ -147,14 +232,11 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column
 				if p.Columns != len(ds.Columns) {
 					return ErrCorruptSegment
 				}
-				bs := make([]*analytics.ColumnBuilder, len(want))
-				for j := range bs {
-					bs[j] = analytics.NewColumnBuilder(p.Rows)
-				}
+				bs := newBuilders(forms, p.Rows)
 				window[i] = bs
 				return p.EachValue(func(col int, v []byte) {
 					if j := slot[col]; j >= 0 {
-						bs[j].AddBytes(v)
+						bs.add(j, v)
 					}
 				})
 			})
@@ -163,18 +245,61 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int) ([]*analytics.Column
 			return nil, err
 		}
 		// Columns are appended to on all cores too: they are independent.
-		onAllCores(len(all), func(j int) error {
+		onAllCores(len(want), func(j int) error {
 			for _, bs := range window[:n] {
-				all[j].Append(bs[j])
+				all.append(j, bs)
 			}
 			return nil
 		})
 	}
-	cols := make([]*analytics.Column, len(all))
-	for i, b := range all {
-		cols[i] = b.Column()
+	return all.columns(), nil
+}
+
+// builders build columns of a dataset, each in its form: a dictionary
+// (dict[j]) or numbers (nums[j]).
+type builders struct {
+	dict []*analytics.ColumnBuilder
+	nums []*analytics.NumberBuilder
+}
+
+func newBuilders(forms []columnForm, rows int) builders {
+	b := builders{dict: make([]*analytics.ColumnBuilder, len(forms)), nums: make([]*analytics.NumberBuilder, len(forms))}
+	for j, f := range forms {
+		if f == asNumbers {
+			b.nums[j] = analytics.NewNumberBuilder(rows)
+		} else {
+			b.dict[j] = analytics.NewColumnBuilder(rows)
+		}
 	}
-	return cols, nil
+	return b
+}
+
+func (b builders) add(j int, v []byte) {
+	if d := b.dict[j]; d != nil {
+		d.AddBytes(v)
+		return
+	}
+	b.nums[j].AddBytes(v)
+}
+
+func (b builders) append(j int, o builders) {
+	if d := b.dict[j]; d != nil {
+		d.Append(o.dict[j])
+		return
+	}
+	b.nums[j].Append(o.nums[j])
+}
+
+func (b builders) columns() []*analytics.Column {
+	cols := make([]*analytics.Column, len(b.dict))
+	for j := range cols {
+		if d := b.dict[j]; d != nil {
+			cols[j] = d.Column()
+		} else {
+			cols[j] = b.nums[j].Column()
+		}
+	}
+	return cols
 }
 
 // onAllCores calls fn(0) to fn(n-1), GOMAXPROCS at a time, and returns
@@ -222,4 +347,50 @@ func (r *Room) table(c *collabRecord) (*analytics.Table, error) {
 		return nil, err
 	}
 	return it.table, nil
+}
+
+// projection returns col, column index of member m's dataset, projected
+// onto the collaboration's latest join (analytics.Table.Project), made
+// once a join and kept in the form of col. A projection costs the join's
+// length in codes or numbers, and spares every query after the first a
+// read at random per matched person; the first member's columns are not
+// projected, since the join is in the order of its rows already.
+func (r *Room) projection(c *collabRecord, t *analytics.Table, m int, ds *datasetRecord, index int, col *analytics.Column) (*analytics.Column, error) {
+	base := fmt.Sprintf("proj/%s/%s/%d/", joinRef(c.ID, c.Match.Run), ds.Upload, index)
+	key, other := base+"d", base+"n"
+	if !col.Dictionary() {
+		key, other = other, key
+	}
+	project := func() (*cacheItem, error) {
+		p := t.Project(col, m)
+		// One projection a column: the other form's goes.
+		r.cache.remove(other)
+		width := int64(8)
+		if p.Dictionary() {
+			width = 4 // the dictionary is col's
+		}
+		return &cacheItem{col: p, size: width * int64(p.Len())}, nil
+	}
+	it, err := r.cache.get(key, project)
+	if err != nil {
+		return nil, err
+	}
+	if !sameDict(it.col, col) {
+		// Made from an earlier decode of the column, since evicted: the
+		// codes are the same, but a projection shares its column's
+		// dictionary, so it is made again.
+		if it, err = project(); err != nil {
+			return nil, err
+		}
+		r.cache.store(key, it)
+	}
+	return it.col, nil
+}
+
+// sameDict reports whether a projection p shares col's dictionary.
+func sameDict(p, col *analytics.Column) bool {
+	if len(p.Dict) != len(col.Dict) {
+		return false
+	}
+	return len(p.Dict) == 0 || &p.Dict[0] == &col.Dict[0]
 }

@@ -7,11 +7,12 @@ import (
 )
 
 // TestWireAndClientStayLight keeps the partner's side free of the room's
-// storage and policy engine: cleanroom/api, cleanroom/client and the
-// console import neither Badger, nor OPA, nor the room itself (the console's
-// tests run a room; the console does not).
+// storage and policy engine: cleanroom/api, cleanroom/client, the console
+// and cleanroom/model (which a member applies on its own machine) import
+// neither Badger, nor OPA, nor the room itself (the console's tests run a
+// room; the console does not).
 func TestWireAndClientStayLight(t *testing.T) {
-	for _, pkg := range []string{"./api", "./client", "./console"} {
+	for _, pkg := range []string{"./api", "./client", "./console", "./model"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)

@@ -99,7 +99,7 @@ func (r *Room) digestKeyFor(ctx context.Context, who *actor, id string) (*api.Di
 	if who.Role != policy.RolePartner && who.Role != policy.RoleAnalyst {
 		const reason = "auditors do not receive the digest key: with it they could test guesses of results"
 		d.Allow, d.Reasons = false, []string{reason}
-		if _, err := r.audit.Append(ctx, r.entry(who, a.action, c.ID, d, nil, "")); err != nil {
+		if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, c.ID, d, nil, ""), nil); err != nil {
 			return nil, r.auditFailed(err)
 		}
 		return nil, &api.Problem{Type: api.ProblemDenied, Title: "refused by the room", Status: http.StatusForbidden, Reasons: d.Reasons}

@@ -83,7 +83,7 @@ func TestExportMatchesTheRoom(t *testing.T) {
 				if int64(len(pairs)) != ds.Rows || int64(len(vals)) != ds.Rows || !slices.Equal(mem.Columns, ds.Columns) {
 					t.Fatalf("%s: %d pairs, %d rows of values, for %d rows", mem.Name, len(pairs), len(vals), ds.Rows)
 				}
-				cols, err := r.decodeColumns(ds, []int{0, 1})
+				cols, err := r.decodeColumns(ds, []int{0, 1}, []columnForm{asDict, asDict})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -137,6 +137,20 @@ func (r *Room) routes() []route {
 			}
 			return r.query(ctx, who, req.PathValue("id"), q)
 		}},
+		{pattern: "POST /v1/collaborations/{id}/models", action: policy.ActionModelTrain, body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			var s api.ModelSpec
+			if err := decodeJSON(req, &s); err != nil {
+				return nil, err
+			}
+			return r.trainModel(ctx, who, req.PathValue("id"), s)
+		}},
+		{pattern: "POST /v1/collaborations/{id}/activations", action: policy.ActionAudienceActivate, body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			var s api.SegmentSpec
+			if err := decodeJSON(req, &s); err != nil {
+				return nil, err
+			}
+			return r.activate(ctx, who, req.PathValue("id"), s)
+		}},
 		{pattern: "GET /v1/collaborations/{id}/digest-key", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.digestKeyFor(ctx, who, req.PathValue("id"))
 		}},

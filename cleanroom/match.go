@@ -145,7 +145,7 @@ func (r *Room) checkMatchable(ctx context.Context, who *actor, a act, d policy.D
 	}
 	reason := fmt.Sprintf("the canary identifiers of %s and %s do not match: they normalized differently (profile %s, kind %s) or hold different collaboration secrets", m1, m2, c.Profile, c.Kind)
 	d.Allow, d.Reasons = false, []string{reason}
-	if _, err := r.audit.Append(ctx, r.entry(who, a.action, c.ID, d, nil, "")); err != nil {
+	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, c.ID, d, nil, ""), nil); err != nil {
 		return r.auditFailed(err)
 	}
 	return &api.Problem{Type: api.ProblemCanaryMismatch, Title: "the members' canary identifiers do not match", Detail: reason, Status: http.StatusConflict}

@@ -9,9 +9,12 @@ import (
 	"syscall"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/fb"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/pb"
+	"github.com/dgraph-io/badger/v4/table"
 	"github.com/dgraph-io/badger/v4/y"
+	"github.com/klauspost/compress/snappy"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -84,29 +87,56 @@ func classifyOpenError(err error) error {
 	return fmt.Errorf("cleanroom: opening the database: %w", err)
 }
 
-// checkTableFiles checks the footer of every table in the database
-// directory before Badger opens it: Badger reads a table's index from
-// offsets in its footer without checking them, in goroutines of its own,
-// so a damaged footer makes it panic where nothing can recover. Here the
-// same footer is read with every offset checked, and the index verified
-// against its checksum; a table that fails is named in ErrDamaged.
+// checkTableFiles checks every table the database's MANIFEST names before
+// Badger opens it: Badger reads a table's index from offsets in its footer
+// without checking them, and slices its first and last blocks by their
+// trailers before verifying their checksums, in goroutines of its own, so
+// a damaged table makes it panic where nothing can recover. Here the same
+// footer and every block are read with every length checked and every
+// checksum verified; a table that fails is named in ErrDamaged. Table
+// files the MANIFEST does not name are left alone: a crash while a table
+// was being written leaves one, and Badger deletes it as it opens.
 func checkTableFiles(dir string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	tables, err := manifestTables(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: its MANIFEST: %v; run cleanroom doctor", ErrDamaged, err)
 	}
-	for _, f := range files {
-		if err := checkTableFooter(f); err != nil {
-			return fmt.Errorf("%w: table %s: %v; run cleanroom doctor", ErrDamaged, filepath.Base(f), err)
+	for id, tm := range tables {
+		name := table.IDToFilename(id)
+		if err := checkTable(filepath.Join(dir, name), tm.Compression); err != nil {
+			return fmt.Errorf("%w: table %s: %v; run cleanroom doctor", ErrDamaged, name, err)
 		}
 	}
 	return nil
 }
 
-// checkTableFooter reads a table's footer as Badger's table.initIndex does:
-// from the end, the checksum's length (4 bytes), the checksum of the index,
-// the index's length (4 bytes), the index.
-func checkTableFooter(path string) error {
+// manifestTables are the tables the MANIFEST in dir names, none if there
+// is no MANIFEST yet (a new database).
+func manifestTables(dir string) (tables map[uint64]badger.TableManifest, err error) {
+	f, err := os.Open(filepath.Join(dir, badger.ManifestFilename))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	defer func() {
+		if p := recover(); p != nil {
+			tables, err = nil, fmt.Errorf("reading it failed (%v)", p)
+		}
+	}()
+	m, _, err := badger.ReplayManifestFile(f, 0, databaseOptions(dir, true))
+	if err != nil {
+		return nil, err
+	}
+	return m.Tables, nil
+}
+
+// checkTable reads a table's footer as Badger's table.initIndex does: from
+// the end, the checksum's length (4 bytes), the checksum of the index, the
+// index's length (4 bytes), the index; then its blocks.
+func checkTable(path string, compression options.CompressionType) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -140,6 +170,74 @@ func checkTableFooter(path string) error {
 	}
 	if err := y.VerifyChecksum(index, &chk); err != nil {
 		return errors.New("its index fails its checksum")
+	}
+	return checkTableBlocks(b[:at], index, compression)
+}
+
+// checkTableBlocks checks every block the verified index names: its place
+// in the file, its decompression and its checksum, reading the block's
+// trailer as Badger's table.block does but with every length checked.
+// Badger reads a table's first and last blocks while it opens, in
+// goroutines of its own, and slices a block by its trailer's lengths
+// before it verifies the checksum: a flipped bit there is a panic nothing
+// can recover.
+func checkTableBlocks(data, index []byte, compression options.CompressionType) error {
+	ti := fb.GetRootAsTableIndex(index, 0)
+	var ko fb.BlockOffset
+	for i := range ti.OffsetsLength() {
+		if !ti.Offsets(&ko, i) {
+			return fmt.Errorf("block %d is missing from its index", i)
+		}
+		off, n := int(ko.Offset()), int(ko.Len())
+		if off < 0 || n < 0 || off > len(data)-n {
+			return fmt.Errorf("block %d lies outside the file", i)
+		}
+		blk, err := decompressBlock(data[off:off+n], compression)
+		if err != nil {
+			return fmt.Errorf("block %d does not decompress", i)
+		}
+		if err := checkBlock(blk); err != nil {
+			return fmt.Errorf("block %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
+// decompressBlock undoes a block's compression as Badger's
+// table.decompress does.
+func decompressBlock(b []byte, compression options.CompressionType) ([]byte, error) {
+	switch compression {
+	case options.None:
+		return b, nil
+	case options.Snappy:
+		return snappy.Decode(nil, b)
+	case options.ZSTD:
+		return y.ZSTDDecompress(nil, b)
+	}
+	return nil, fmt.Errorf("unknown compression %d", compression)
+}
+
+// checkBlock checks a decompressed block's trailer (from the end: the
+// checksum's length, the checksum, the entry count, the entry offsets) and
+// its checksum, which covers everything before the checksum.
+func checkBlock(b []byte) error {
+	if len(b) < 8 {
+		return errors.New("it is too short")
+	}
+	n := int(y.BytesToU32(b[len(b)-4:]))
+	if n > len(b)-8 {
+		return errors.New("its checksum's length is beyond it")
+	}
+	end := len(b) - 4 - n
+	var chk pb.Checksum
+	if err := proto.Unmarshal(b[end:end+n], &chk); err != nil {
+		return errors.New("its checksum is unreadable")
+	}
+	if entries := int(y.BytesToU32(b[end-4 : end])); entries > (end-4)/4 {
+		return errors.New("its entry count is beyond it")
+	}
+	if err := y.VerifyChecksum(b[:end], &chk); err != nil {
+		return errors.New("it fails its checksum")
 	}
 	return nil
 }

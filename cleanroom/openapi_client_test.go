@@ -75,6 +75,8 @@ func TestOpenAPIClientFlow(t *testing.T) {
 	f.deliverSecret(collab)
 	f.uploadAndRelay()
 	f.matchAndQuery(bands)
+	f.trainModel(bands)
+	f.activate(bands)
 	f.policyModule()
 	f.audit()
 
@@ -89,15 +91,17 @@ func TestOpenAPIClientFlow(t *testing.T) {
 	}
 }
 
-// createAndAccept: alpha creates c1 with beta; beta accepts it by the digest
-// of the terms it read, which it checks against the room's answer.
+// createAndAccept: alpha creates c1 with beta, with settings that let alpha
+// receive audiences; beta accepts it by the digest of the terms it read,
+// which it checks against the room's answer.
 func (f *apiFlow) createAndAccept(bands []string) *openapitest.Collaboration {
 	t, ctx := f.t, f.ctx
 	mode := openapitest.Mode(api.ModeBlinded)
 	dims := []string{"alpha.band"}
 	domains := map[string][]string{"alpha.band": bands}
 	body := openapitest.CreateCollaboration{Id: "c1", Mode: &mode, Kind: "email", Members: []string{"alpha", "beta"},
-		Settings: &openapitest.Settings{AllowedDimensions: &dims, Domains: &domains}}
+		Settings: &openapitest.Settings{AllowedDimensions: &dims, Domains: &domains,
+			Activation: &openapitest.Activation{Members: []string{"alpha"}}}}
 	created, err := f.as["alpha"].CreateCollaborationWithResponse(ctx, body)
 	check(f, "create", created, err, http.StatusCreated)
 	if c := created.JSON201; !c.Accepted["alpha"] || c.Accepted["beta"] || c.Profile != crypto.ProfilePAIRv1 {

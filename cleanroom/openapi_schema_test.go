@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/model"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -32,6 +33,7 @@ var wireSchemas = []struct {
 	{schema: "Principal", v: api.Principal{}, request: true, required: []string{"id", "role", "keys"}},
 	{schema: "CreateCollaboration", v: api.CreateCollaboration{}, request: true, required: []string{"id", "kind", "members"}},
 	{schema: "Settings", v: policy.Settings{}, request: true},
+	{schema: "Activation", v: policy.Activation{}, request: true, required: []string{"members"}},
 	{schema: "SettingsConstraints", v: policy.Constraints{}, request: true},
 	{schema: "Collaboration", v: api.Collaboration{}},
 	{schema: "Constraints", v: api.Constraints{}},
@@ -57,6 +59,18 @@ var wireSchemas = []struct {
 	{schema: "PolicyState", v: api.PolicyState{}},
 	{schema: "PolicyProposal", v: api.PolicyProposal{}},
 	{schema: "DigestKey", v: api.DigestKey{}},
+	{schema: "ModelSpec", v: api.ModelSpec{}, request: true, required: []string{"version", "label", "features"}},
+	{schema: "ModelLabel", v: api.Filter{}, request: true, required: []string{"column"}},
+	{schema: "ModelResult", v: api.ModelResult{}},
+	// The model file as the room writes it and the member reads it; its
+	// label has the members of the spec's (ModelLabel).
+	{schema: "ModelFile", v: model.Model{}},
+	{schema: "ModelLabel", v: model.Label{}, request: true, required: []string{"column"}},
+	{schema: "ModelFeature", v: model.Feature{}},
+	{schema: "ModelTree", v: model.Tree{}},
+	{schema: "ModelNode", v: model.Node{}},
+	{schema: "SegmentSpec", v: api.SegmentSpec{}, request: true, required: []string{"version"}},
+	{schema: "Audience", v: api.Audience{}},
 	{schema: "Problem", v: api.Problem{}},
 	{schema: "OK", v: okBody{}},
 }
@@ -224,6 +238,10 @@ func TestOpenAPIEnums(t *testing.T) {
 		{"MetricKindOrKMeans", enum(schemas["MetricKindOrKMeans"]), policy.DefaultConstraints().AllowedMetrics},
 		{"QueryResult.partitions", enum(obj(schemas, "QueryResult", "properties", "partitions")), []string{api.PartitionsDeclared, api.PartitionsSelected}},
 		{"QuerySpec.version", []string{fmtAny(obj(schemas, "QuerySpec", "properties", "version")["const"])}, []string{api.QueryVersion}},
+		{"ModelSpec.version", []string{fmtAny(obj(schemas, "ModelSpec", "properties", "version")["const"])}, []string{api.ModelSpecVersion}},
+		{"SegmentSpec.version", []string{fmtAny(obj(schemas, "SegmentSpec", "properties", "version")["const"])}, []string{api.SegmentVersion}},
+		{"ModelFile.format", []string{fmtAny(obj(schemas, "ModelFile", "properties", "format")["const"])}, []string{model.Format}},
+		{"ModelFeature.kind", enum(obj(schemas, "ModelFeature", "properties", "kind")), []string{model.Categorical, model.Numeric}},
 	} {
 		got, want := slices.Sorted(slices.Values(tc.got)), slices.Sorted(slices.Values(tc.want))
 		if len(got) == 0 || !slices.Equal(got, want) {

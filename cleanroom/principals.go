@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -75,19 +76,33 @@ func (r *Room) self(ctx context.Context, who *actor) (*api.Principal, error) {
 	return &api.Principal{ID: who.ID, Role: who.Role, Partner: who.Partner, Keys: who.Keys}, nil
 }
 
-// principal returns a registered principal.
+// principal returns a registered principal. The record is shared with
+// every other request (Room.records): it must not be modified.
 func (r *Room) principal(id string) (*principalRecord, error) {
 	var p *principalRecord
-	err := r.db.View(func(txn *badger.Txn) (err error) { p, err = principals.Get(r.txn(txn), id); return })
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		p, err = principals.GetShared(r.txn(txn), r.records.principals, id)
+		return
+	})
 	return p, err
 }
 
 // publicKeys returns a principal's parsed public keys.
 func (r *Room) publicKeys(p *principalRecord) (*crypto.PublicKeys, error) {
-	if k, ok := r.keys.Load(p.ID); ok {
-		return k.(*crypto.PublicKeys), nil
+	k, err := r.tokenKey(p)
+	if err != nil {
+		return nil, err
 	}
-	k, err := crypto.ParsePublicKeys(p.Keys)
+	return k.keys, nil
+}
+
+// tokenKey returns a principal's signing key, parsed once for the keys
+// its record holds: a record whose keys changed is parsed again.
+func (r *Room) tokenKey(p *principalRecord) (*tokenKey, error) {
+	if k, ok := r.keys.Load(p.ID); ok && bytes.Equal(k.(*tokenKey).raw, p.Keys) {
+		return k.(*tokenKey), nil
+	}
+	k, err := newTokenKey(bytes.Clone(p.Keys))
 	if err != nil {
 		return nil, err
 	}

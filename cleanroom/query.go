@@ -51,38 +51,47 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if err != nil {
 		return nil, err
 	}
-	// The join's reference names the match run and its digest, not its
-	// size: the exact overlap stays inside the room.
-	joinRef := joinRef(c.ID, c.Match.Run)
-	refs := []audit.DataRef{{Name: joinRef, Digest: r.dataDigest(joinRef, c.Match.JoinDigest)}}
 	// The entry records what the query was charged and a keyed digest of
 	// what it asked, so the budget reconciles from the log alone.
 	if a.spent.specDigest, err = r.specDigest(ctx, c.ID, &spec); err != nil {
 		return nil, err
 	}
 	a.spent.epsilonMicro = ch.epsilon
+	if res.Budget, err = r.chargeOnJoin(ctx, who, a, d, c, digest, ch); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// chargeOnJoin records an answer computed on c's latest join (a query's, a
+// model's) in the audit log, and debits its charge in the entry's
+// transaction; it returns the budget after it. The join's reference names
+// the match run and its digest, not its size: the exact overlap stays
+// inside the room.
+func (r *Room) chargeOnJoin(ctx context.Context, who *actor, a act, d policy.Decision, c *collabRecord, digest string, ch charge) (api.BudgetInfo, error) {
+	joinRef := joinRef(c.ID, c.Match.Run)
+	refs := []audit.DataRef{{Name: joinRef, Digest: r.dataDigest(joinRef, c.Match.JoinDigest)}}
 	var total budgetRecord
-	err = r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
-		c, err := loadCollab(tx.Txn, collab)
+	err := r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
+		c, err := loadCollab(tx.Txn, c.ID)
 		if err != nil {
 			return err
 		}
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
-		total, err = r.debit(tx, collab, c.budgetShares(), d.Constraints, ch)
+		total, err = r.debit(tx, c.ID, c.budgetShares(), d.Constraints, ch)
 		return err
 	})
 	var ld ledgerDenial
 	if errors.As(err, &ld) {
-		return nil, r.refuseCharge(ctx, who, a, d, ld)
+		return api.BudgetInfo{}, r.refuseCharge(ctx, who, a, d, ld)
 	}
 	if err != nil {
-		return nil, err
+		return api.BudgetInfo{}, err
 	}
-	res.Budget = total.info(d.Constraints, c.budgetShares())
 	r.metrics.queries.Inc()
-	return res, nil
+	return total.info(d.Constraints, c.budgetShares()), nil
 }
 
 // queryCharge is what a query is charged, and the epsilon and delta it

@@ -116,6 +116,13 @@ func checkColumnName(c *collabRecord, col string) error {
 // match: columns by "member.column", their declared domains and bounds, and
 // the join. eps and delta are what the query is charged.
 func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float64) (*analytics.Plan, error) {
+	return r.planFor(c, spec, k, eps, delta, true)
+}
+
+// planFor is plan; project says whether the columns of members other than
+// the first come with their projections onto the join, for a group-by
+// pass (queries, audiences) to read in order.
+func (r *Room) planFor(c *collabRecord, spec api.QuerySpec, k int, eps, delta float64, project bool) (*analytics.Plan, error) {
 	table, err := r.table(c)
 	if err != nil {
 		return nil, err
@@ -127,7 +134,10 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float
 	for i := range 8 {
 		p.Seed = p.Seed<<8 | uint64(c.Match.JoinDigest[i])
 	}
-	pl := planner{r: r, c: c}
+	pl := &planner{r: r, c: c, table: table, project: project, uses: specUses(spec)}
+	if err := pl.load(); err != nil {
+		return nil, err
+	}
 	for _, g := range spec.GroupBy {
 		rf, err := pl.ref(g)
 		if err != nil {
@@ -157,14 +167,105 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float
 	return p, nil
 }
 
-// planner resolves a spec's parts against one collaboration.
-type planner struct {
-	r *Room
-	c *collabRecord
+// specUses says, for each column a spec names, the form its uses need: a
+// dictionary if any use reads it as codes (grouped by, filtered by value,
+// read as a flag), numbers if every use reads it as a bounded number.
+func specUses(spec api.QuerySpec) map[string]columnForm {
+	uses := map[string]columnForm{}
+	use := func(form columnForm, names ...string) {
+		for _, n := range names {
+			uses[n] = max(uses[n], form)
+		}
+	}
+	use(asDict, spec.GroupBy...)
+	for _, f := range spec.Filters {
+		if numericOp(f.Op) {
+			use(asNumbers, f.Column)
+		} else {
+			use(asDict, f.Column)
+		}
+	}
+	for _, m := range spec.Metrics {
+		switch m.Kind {
+		case api.MetricSum, api.MetricAvg:
+			use(asNumbers, m.Column)
+		case api.MetricROI:
+			use(asNumbers, m.Revenue...)
+			if m.Cost != nil && m.Cost.Column != "" {
+				use(asNumbers, m.Cost.Column)
+			}
+		case api.MetricLift:
+			use(asDict, m.Exposed, m.Converted)
+		}
+	}
+	if spec.KMeans != nil {
+		use(asNumbers, spec.KMeans.Columns...)
+	}
+	return uses
 }
 
-// ref resolves a column named member.column of the matched datasets.
-func (pl planner) ref(name string) (analytics.Ref, error) {
+// planner resolves a spec's parts against one collaboration.
+type planner struct {
+	r       *Room
+	c       *collabRecord
+	table   *analytics.Table
+	project bool
+	uses    map[string]columnForm
+	cols    map[string]*analytics.Column // resolved by load
+}
+
+// load decodes, or finds cached, the columns the spec uses, one pass a
+// dataset. Names that do not resolve are left to ref, which says why.
+func (pl *planner) load() error {
+	c := pl.c
+	want := map[string]map[int]columnForm{} // by member
+	for name, form := range pl.uses {
+		member, col, _ := strings.Cut(name, ".")
+		ds := c.Datasets[member]
+		if ds == nil || ds.Upload != c.Match.Uploads[member] {
+			continue
+		}
+		if i := slices.Index(ds.Columns, col); i >= 0 {
+			if want[member] == nil {
+				want[member] = map[int]columnForm{}
+			}
+			want[member][i] = form
+		}
+	}
+	pl.cols = map[string]*analytics.Column{}
+	for member, w := range want {
+		ds := c.Datasets[member]
+		cols, err := pl.r.columns(ds, w, pl.hint(member, ds))
+		if err != nil {
+			return err
+		}
+		for i, col := range cols {
+			pl.cols[member+"."+ds.Columns[i]] = col
+		}
+	}
+	return nil
+}
+
+// hint is the form a column of a member's dataset that this query does not
+// use is decoded in, when the dataset is decoded whole: numbers for a
+// column with declared bounds and no declared domain, which the settings
+// make a bounded numeric column, a dictionary otherwise.
+func (pl *planner) hint(member string, ds *datasetRecord) func(int) columnForm {
+	return func(i int) columnForm {
+		name := member + "." + ds.Columns[i]
+		_, bounded := pl.c.Settings.Bounds[name]
+		_, domain := pl.c.Settings.Domains[name]
+		if bounded && !domain {
+			return asNumbers
+		}
+		return asDict
+	}
+}
+
+// ref resolves a column named member.column of the matched datasets, in
+// the form the spec's uses of it need, with its projection onto the join
+// if the planner makes them.
+func (pl *planner) ref(name string) (analytics.Ref, error) {
 	c := pl.c
 	member, col, ok := strings.Cut(name, ".")
 	set := slices.Index(c.Members, member)
@@ -179,12 +280,30 @@ func (pl planner) ref(name string) (analytics.Ref, error) {
 	if i < 0 {
 		return analytics.Ref{}, badRequest("the dataset of %s has no column %s", member, col)
 	}
-	cl, err := pl.r.column(ds, i)
-	return analytics.Ref{Member: set, Col: cl, Name: name}, err
+	cl := pl.cols[name]
+	if cl == nil {
+		form := pl.uses[name]
+		if form == 0 {
+			form = asDict
+		}
+		cols, err := pl.r.columns(ds, map[int]columnForm{i: form}, pl.hint(member, ds))
+		if err != nil {
+			return analytics.Ref{}, err
+		}
+		cl = cols[i]
+	}
+	rf := analytics.Ref{Member: set, Col: cl, Name: name}
+	if pl.project && set > 0 {
+		var err error
+		if rf.Joined, err = pl.r.projection(c, pl.table, set, ds, i, cl); err != nil {
+			return analytics.Ref{}, err
+		}
+	}
+	return rf, nil
 }
 
 // bounded resolves a column with its declared bounds.
-func (pl planner) bounded(name string) (analytics.Bounded, error) {
+func (pl *planner) bounded(name string) (analytics.Bounded, error) {
 	rf, err := pl.ref(name)
 	if err != nil {
 		return analytics.Bounded{}, err
@@ -196,15 +315,25 @@ func (pl planner) bounded(name string) (analytics.Bounded, error) {
 	return analytics.Bounded{Ref: rf, Lo: b[0], Hi: b[1]}, nil
 }
 
-// filter resolves a filter to the codes of its column it keeps.
-func (pl planner) filter(f api.Filter) (analytics.Filter, error) {
+// filter resolves a filter: the codes of its column it keeps, or a numeric
+// comparison.
+func (pl *planner) filter(f api.Filter) (analytics.Filter, error) {
 	if numericOp(f.Op) {
 		b, err := pl.bounded(f.Column)
 		if err != nil {
 			return analytics.Filter{}, err
 		}
-		keep, err := compareCodes(b, f)
-		return analytics.Filter{Ref: b.Ref, Keep: keep}, err
+		x, err := strconv.ParseFloat(f.Value, 64)
+		if err != nil || x < b.Lo || x > b.Hi {
+			return analytics.Filter{}, badRequest("the filter on %s compares with a number within its declared bounds", f.Column)
+		}
+		// Values are compared as they are aggregated, clamped to the
+		// column's bounds.
+		pf, err := analytics.Compare(b, f.Op, x)
+		if err != nil {
+			return analytics.Filter{}, badRequest("the filter on %s compares with a number within its declared bounds", f.Column)
+		}
+		return pf, nil
 	}
 	rf, err := pl.ref(f.Column)
 	if err != nil {
@@ -215,9 +344,9 @@ func (pl planner) filter(f api.Filter) (analytics.Filter, error) {
 }
 
 // metric resolves a metric's columns.
-func (pl planner) metric(m api.Metric) (analytics.Metric, error) {
+func (pl *planner) metric(m api.Metric) (analytics.Metric, error) {
 	c := pl.c
-	pm := analytics.Metric{Kind: m.Kind}
+	pm := analytics.Metric{Kind: m.Kind, Level: m.Level}
 	var err error
 	switch m.Kind {
 	case api.MetricSum, api.MetricAvg:
@@ -259,7 +388,7 @@ func (pl planner) metric(m api.Metric) (analytics.Metric, error) {
 }
 
 // kmeans resolves a kmeans profile's bounded columns.
-func (pl planner) kmeans(km *api.KMeans) (*analytics.KMeans, error) {
+func (pl *planner) kmeans(km *api.KMeans) (*analytics.KMeans, error) {
 	out := &analytics.KMeans{K: km.K, Iterations: km.Iterations}
 	if out.Iterations == 0 {
 		out.Iterations = 5
@@ -289,31 +418,6 @@ func matchCodes(col *analytics.Column, f api.Filter) ([]bool, error) {
 			keep[i] = slices.Contains(f.Values, v)
 		default:
 			return nil, badRequest("filter ops are eq, ne, in, lt, le, gt and ge")
-		}
-	}
-	return keep, nil
-}
-
-// compareCodes marks the codes of a bounded column that a numeric filter
-// keeps. Values are compared as they are aggregated, clamped to the
-// column's bounds, and the number compared with must lie within them.
-func compareCodes(b analytics.Bounded, f api.Filter) ([]bool, error) {
-	x, err := strconv.ParseFloat(f.Value, 64)
-	if err != nil || x < b.Lo || x > b.Hi {
-		return nil, badRequest("the filter on %s compares with a number within its declared bounds", f.Column)
-	}
-	vals := b.Clamped()
-	keep := make([]bool, len(vals))
-	for i, n := range vals {
-		switch f.Op {
-		case "lt":
-			keep[i] = n < x
-		case "le":
-			keep[i] = n <= x
-		case "gt":
-			keep[i] = n > x
-		case "ge":
-			keep[i] = n >= x
 		}
 	}
 	return keep, nil

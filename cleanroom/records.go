@@ -18,7 +18,29 @@ var (
 	secrets       = store.Secrets[api.SealedSecret]()
 	policySources = store.PolicySources[[]byte]()
 	digestKeys    = store.DigestKeys()
+
+	activationRecords = store.Activations[activationRecord]()
 )
+
+// recordCaches hold, decoded, the records every request reads: the caller's
+// principal, the collaboration it asks about and its ledger. A record read
+// through them is checked against the stored one on every read
+// (store.Cache) and shared: only readers that do not change it use them.
+type recordCaches struct {
+	principals *store.Cache[principalRecord]
+	collabs    *store.Cache[collabRecord]
+	budgets    *store.Cache[budgetRecord]
+}
+
+// newRecordCaches makes the caches; with check, every read that finds its
+// record cached panics if a reader modified it (tests turn it on).
+func newRecordCaches(check bool) recordCaches {
+	return recordCaches{
+		principals: store.NewCache[principalRecord](4096, check),
+		collabs:    store.NewCache[collabRecord](1024, check),
+		budgets:    store.NewCache[budgetRecord](1024, check),
+	}
+}
 
 // txn reads txn with the room's sealer.
 func (r *Room) txn(txn *badger.Txn) store.Txn { return store.Txn{Txn: txn, Sealer: r.sealer} }

@@ -71,10 +71,21 @@ func notMember() error {
 // decide next (auditors of a member read; the operator, a member of none,
 // never acts on collaborations).
 func (r *Room) collabFor(who *actor, id string) (*collabRecord, error) {
+	return r.memberCollab(who, id, r.collab)
+}
+
+// sharedCollabFor is collabFor for requests that only read the
+// collaboration: the record is shared with other requests (Room.records)
+// and must not be modified.
+func (r *Room) sharedCollabFor(who *actor, id string) (*collabRecord, error) {
+	return r.memberCollab(who, id, r.sharedCollab)
+}
+
+func (r *Room) memberCollab(who *actor, id string, read func(string) (*collabRecord, error)) (*collabRecord, error) {
 	if !crypto.ValidPartnerName(id) {
 		return nil, notMember()
 	}
-	c, err := r.collab(id)
+	c, err := read(id)
 	var p *api.Problem
 	if errors.As(err, &p) && p.Type == api.ProblemNotFound {
 		return nil, notMember()
@@ -126,7 +137,7 @@ func (r *Room) recordRefusal(ctx context.Context, who *actor, rt route, req *htt
 		RequestID: who.requestID,
 	}
 	who.recorded.Store(true)
-	if _, err := r.audit.Append(actx, e); err != nil {
+	if _, err := r.appendEntry(actx, who, e, nil); err != nil {
 		return r.auditFailed(err)
 	}
 	return nil

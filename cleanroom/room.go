@@ -56,6 +56,10 @@ type Config struct {
 	// Engine chooses where queries are computed (engine.go): in the
 	// room's process, the default, or in a Beam job.
 	Engine EngineConfig
+
+	// checkCaches makes every read of a cached record check that no reader
+	// modified it (recordCaches); the tests set it.
+	checkCaches bool
 }
 
 // Room is a running clean room. It is safe for concurrent use.
@@ -80,8 +84,9 @@ type Room struct {
 	stateKey []byte
 	sealer   *store.Sealer
 
-	keys  sync.Map // principal id → *crypto.PublicKeys, parsed once
-	cache columnCache
+	keys    sync.Map // principal id → *tokenKey, parsed once for its record's keys
+	records recordCaches
+	cache   columnCache
 	// partBufs holds buffers of binary upload parts, *[]byte, for reuse
 	// once a part is stored: parts are megabytes each, and fresh ones cost
 	// page faults on every request.
@@ -92,6 +97,9 @@ type Room struct {
 	// gates and matchMem decide what runs beside a match (gate.go).
 	gates    gates
 	matchMem *semaphore.Weighted
+
+	// jtiClaims holds the jtis of requests in flight (auth.go), by key.
+	jtiClaims sync.Map
 
 	// jtiFault, when set (by tests only), fails the replay cache's
 	// transaction with its error, as a storage failure would.
@@ -161,7 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
-		matchMem: semaphore.NewWeighted(4)}
+		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()
@@ -259,6 +267,9 @@ type actor struct {
 	// audit log (see entry): then the HTTP wrapper records no refusal of
 	// its own for an error the request returns.
 	recorded atomic.Bool
+	// jti is the request's claim on its token's jti, recorded with its
+	// first entry (appendEntry); nil for the room's own actions.
+	jti *jtiClaim
 }
 
 // act is an action about to be decided.
@@ -309,7 +320,7 @@ func (r *Room) authorize(ctx context.Context, who *actor, a act) (policy.Decisio
 	if d.Allow {
 		return d, nil
 	}
-	if _, err := r.audit.Append(ctx, r.entry(who, a.action, a.collabID(), d, nil, "")); err != nil {
+	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
 		return d, r.auditFailed(err)
 	}
 	return d, &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
@@ -337,17 +348,16 @@ func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision,
 	before := who.recorded.Load()
 	e := r.entry(who, a.action, a.collabID(), d, refs, result)
 	e.EpsilonMicro, e.SpecDigest = a.spent.epsilonMicro, a.spent.specDigest
-	var err error
-	if apply == nil {
-		_, err = r.audit.Append(ctx, e)
-	} else {
-		_, err = r.audit.AppendTxAt(ctx, e, func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
+	var fn audit.TxFunc
+	if apply != nil {
+		fn = func(txn *badger.Txn, index int64, leaf tlog.Hash) error {
 			if err := apply(r.stateTx(txn, index, leaf)); err != nil {
 				return applyError{err}
 			}
 			return nil
-		})
+		}
 	}
+	_, err := r.appendEntry(ctx, who, e, fn)
 	var ae applyError
 	if errors.As(err, &ae) {
 		who.recorded.Store(before)

@@ -64,6 +64,13 @@ type StateProblem = store.Problem
 // checkState checks every sealed record against the audit log
 // (store.Check) and returns the problems found, the first hundred.
 func (r *Room) checkState() (problems []StateProblem, err error) {
+	// Badger slices a damaged block before it can fail its checksum, and
+	// panics: on this goroutine, that is a damaged database, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			problems, err = nil, fmt.Errorf("reading it failed (%v)", p)
+		}
+	}()
 	size := r.audit.Size()
 	err = r.db.View(func(txn *badger.Txn) error {
 		problems, err = store.Check(r.txn(txn), size)

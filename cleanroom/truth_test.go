@@ -335,7 +335,7 @@ func groundTruth(t *testing.T, mode string, members int) {
 		check(band+" sum(revenue)", row[2], round(g.rev, 2))
 		check(band+" avg(spend)", row[3], round(g.spend/float64(g.n), 4))
 		check(band+" roi", row[4], round((g.spend+g.rev)/1000, 4))
-		check(band+" lift", row[5:], []any{round(rateE/rateU-1, 4), round(rateE, 4), round(rateU, 4), nE, nU})
+		check(band+" lift", row[7:12], []any{round(rateE/rateU-1, 4), round(rateE, 4), round(rateU, 4), nE, nU})
 	}
 
 	// Filters, categorical and numeric, and a match rate over distinct people.

@@ -70,8 +70,7 @@ func (r *Room) cutInFlight() int {
 	n := 0
 	r.inflight.Range(func(_, v any) bool {
 		f := v.(*inflight)
-		f.sw.expire(f.req, f.id, shutdownProblem)
-		f.cancel(errShutdown)
+		f.sw.expire(f.req, f.id, shutdownProblem, func() { f.cancel(errShutdown) })
 		n++
 		return true
 	})
@@ -109,7 +108,7 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 	sw := &statusWriter{w: w, h: http.Header{}, status: http.StatusOK}
 	stopWatch := context.AfterFunc(ctx, func() {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			sw.expire(req, id, deadlineProblem)
+			sw.expire(req, id, deadlineProblem, nil)
 		}
 	})
 	self := &inflight{sw: sw, req: req, id: id, cancel: cut}
@@ -118,6 +117,7 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 	var who *actor
 	defer func() {
 		stopWatch()
+		defer r.releaseJTI(who)
 		r.finishRequest(rt, req, sw, id, who, start, recover())
 	}()
 	req.Body = http.MaxBytesReader(sw, req.Body, max(rt.body, 0))
@@ -296,14 +296,22 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 // expire answers p (a 503) if nothing was written yet, and drops what the
-// handler writes from then on.
-func (s *statusWriter) expire(req *http.Request, id string, p api.Problem) {
+// handler writes from then on. cancel, if not nil, runs first, once the
+// handler can no longer answer: the handler sees why it was cut short
+// before the client, answered, can close the connection (which would
+// cancel the request's context for another reason).
+func (s *statusWriter) expire(req *http.Request, id string, p api.Problem, cancel func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if cancel == nil {
+		cancel = func() {}
+	}
 	if s.closed || s.wrote {
+		cancel()
 		return
 	}
 	s.closed, s.timeout = true, true
+	cancel()
 	p.RequestID, p.Instance = id, req.URL.Path
 	b, _ := json.Marshal(p)
 	// A complete answer now, on a connection not to be reused: the

@@ -27,7 +27,7 @@ var ErrInvalidScalar = errors.New("blinding key must be a canonical non-zero ris
 // decrypting is k⁻¹·C. It is not comparable with ==, and it does not print.
 type BlindingKey struct {
 	k, inv r255.Scalar
-	// k8 and inv8 are k and k⁻¹ recoded for the eight-lane batches.
+	// k8 and inv8 are k and k⁻¹ recoded for the batches (crypto/internal/r255x8).
 	k8, inv8 r255x8.Scalar
 	_        [0]func() // incomparable
 }

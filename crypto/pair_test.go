@@ -394,7 +394,7 @@ func TestBatch(t *testing.T) {
 	if err := k.EncryptBatch(ctx, ks, enc, keys); err != nil {
 		t.Fatal(err)
 	}
-	// The batches run eight lanes at a time (crypto/internal/r255x8); every
+	// The batches run sixteen lanes at a time (crypto/internal/r255x8); every
 	// element must equal the serial path's, ragged end included.
 	re := make([]Element, n)
 	if err := k.ReencryptBatch(ctx, re, enc); err != nil {

@@ -24,6 +24,8 @@ const (
 	ActionBudgetRead          Action = "budget.read"
 	ActionPolicyPropose       Action = "policy.propose"
 	ActionPolicyApprove       Action = "policy.approve"
+	ActionModelTrain          Action = "model.train"
+	ActionAudienceActivate    Action = "audience.activate"
 )
 
 // Actions lists every action the policy decides.
@@ -32,6 +34,6 @@ func Actions() []Action {
 		ActionRoomRead, ActionPrincipalSelf, ActionPartnerRegister, ActionAuditExport, ActionCollaborationList,
 		ActionCollaborationCreate, ActionCollaborationRead, ActionCollaborationAccept, ActionCollaborationRevoke,
 		ActionSecretDeliver, ActionDatasetUpload, ActionDatasetReencrypt, ActionMatchRun, ActionQueryRun,
-		ActionBudgetRead, ActionPolicyPropose, ActionPolicyApprove,
+		ActionBudgetRead, ActionPolicyPropose, ActionPolicyApprove, ActionModelTrain, ActionAudienceActivate,
 	}
 }

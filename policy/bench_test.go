@@ -48,3 +48,17 @@ func BenchmarkDecideWithModule(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideRead: a member's read of its collaboration (status,
+// budget), the most frequent decision.
+func BenchmarkDecideRead(b *testing.B) {
+	e := newEngine(b)
+	in := Input{Principal: partner, Action: ActionCollaborationRead, Collaboration: collab()}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := e.Decide(ctx, in); !d.Allow {
+			b.Fatal(d.Reasons)
+		}
+	}
+}

@@ -48,9 +48,12 @@ type Options struct {
 	// Defaults are the room's constraints; zero means DefaultConstraints().
 	// Collaborations can only tighten them.
 	Defaults *Constraints
-	// Timeout bounds one evaluation (default 1 s, some ten thousand times
-	// a normal decision, so that a loaded machine never refuses a sound
-	// one); past it the action is denied.
+	// Timeout bounds one evaluation (default 5 s); past it the action is
+	// denied. A decision takes about 0.15 ms of CPU, but its wall time
+	// includes waiting for a core: with a load average of 30 on 2 cores,
+	// a burst of requests waits past 1 s. The bound is there to stop a
+	// pathological policy (which every member must have approved), not
+	// to shed load.
 	Timeout time.Duration
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -63,6 +66,7 @@ type Options struct {
 type Engine struct {
 	opts       Options
 	defaults   map[string]any
+	activation map[string]any // DefaultActivation, as data.room.activation
 	caps       *ast.Capabilities
 	bundle     map[string]*ast.Module
 	bundleHash string
@@ -92,7 +96,7 @@ const maxCache = 4096
 // New compiles the embedded default bundle and prepares its query.
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Timeout == 0 {
-		opts.Timeout = time.Second
+		opts.Timeout = 5 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -114,6 +118,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	if err := toJSONMap(d, &e.defaults); err != nil {
+		return nil, err
+	}
+	if err := toJSONMap(DefaultActivation(), &e.activation); err != nil {
 		return nil, err
 	}
 	h := sha256.New()
@@ -174,7 +181,7 @@ func (e *Engine) prepare(ctx context.Context, m *ast.Module) (prepared, error) {
 	}
 	// The room's defaults are data, not input: converted to OPA's values
 	// once here rather than on every decision.
-	store := inmem.NewFromObjectWithOpts(map[string]any{"room": map[string]any{"defaults": e.defaults}},
+	store := inmem.NewFromObjectWithOpts(map[string]any{"room": map[string]any{"defaults": e.defaults, "activation": e.activation}},
 		inmem.OptReturnASTValuesOnRead(true))
 	var p prepared
 	for _, q := range []struct {
@@ -304,6 +311,8 @@ func (e *Engine) inputValue(ctx context.Context, in Input, hash string, pq prepa
 			ast.Item(ast.InternedTerm("queries_today"), ast.InternedTerm(in.Usage.QueriesToday)),
 			ast.Item(ast.InternedTerm("matches_today"), ast.InternedTerm(in.Usage.MatchesToday)),
 			ast.Item(ast.InternedTerm("uploads_today"), ast.InternedTerm(in.Usage.UploadsToday)),
+			ast.Item(ast.InternedTerm("activations_today"), ast.InternedTerm(in.Usage.ActivationsToday)),
+			ast.Item(ast.InternedTerm("activations"), ast.InternedTerm(in.Usage.Activations)),
 		))),
 	)
 	if r, err := resourceValue(in.Resource); err != nil {
@@ -406,6 +415,20 @@ func resourceValue(r Resource) (ast.Value, error) {
 			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(q.Dimensions)),
 			ast.Item(ast.InternedTerm("epsilon"), ast.FloatNumberTerm(q.Epsilon)),
 			ast.Item(ast.InternedTerm("selects_partitions"), ast.InternedTerm(q.SelectsPartitions)),
+		)))), nil
+	case r.Model != nil:
+		m := r.Model
+		return ast.NewObject(ast.Item(ast.InternedTerm("model"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.InternedTerm("label"), ast.StringTerm(m.Label)),
+			ast.Item(ast.InternedTerm("features"), stringsTerm(m.Features)),
+			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(m.Dimensions)),
+			ast.Item(ast.InternedTerm("epsilon"), ast.FloatNumberTerm(m.Epsilon)),
+		)))), nil
+	case r.Activation != nil:
+		a := r.Activation
+		return ast.NewObject(ast.Item(ast.InternedTerm("activation"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.InternedTerm("filter_columns"), stringsTerm(a.FilterColumns)),
+			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(a.Dimensions)),
 		)))), nil
 	case r.Dataset != nil:
 		d := r.Dataset

@@ -62,11 +62,13 @@ type DatasetState struct {
 	Matched  bool `json:"matched,omitempty"`
 }
 
-// Resource is what the action touches: a dataset upload's statistics or a
-// query's shape.
+// Resource is what the action touches: a dataset upload's statistics, a
+// query's shape, a model's or an activation's.
 type Resource struct {
-	Dataset *DatasetStats `json:"dataset,omitempty"`
-	Query   *QueryShape   `json:"query,omitempty"`
+	Dataset    *DatasetStats    `json:"dataset,omitempty"`
+	Query      *QueryShape      `json:"query,omitempty"`
+	Model      *ModelShape      `json:"model,omitempty"`
+	Activation *ActivationShape `json:"activation,omitempty"`
 }
 
 // DatasetStats describe an upload without its contents.
@@ -104,6 +106,10 @@ type Usage struct {
 	MatchesToday int     `json:"matches_today"`
 	// UploadsToday counts the principal's member's committed uploads today.
 	UploadsToday int `json:"uploads_today"`
+	// ActivationsToday and Activations count the principal's member's
+	// audiences received today and in all.
+	ActivationsToday int `json:"activations_today"`
+	Activations      int `json:"activations"`
 }
 
 // Constraints bound what the room may do. In a decision, every field is the
@@ -156,7 +162,7 @@ func DefaultConstraints() Constraints {
 		MaxQueriesPerDay:    200,
 		MaxMatchesPerDay:    10,
 		MaxUploadsPerDay:    10,
-		AllowedMetrics:      []string{"avg", "count", "kmeans", "lift", "match_rate", "roi", "sum"},
+		AllowedMetrics:      []string{"avg", "count", "kmeans", "lift", "match_rate", "model", "roi", "sum"},
 		NeverOutputColumns:  []string{"email", "phone", "maid", "custom_id", "id", "identifier", "token", "match_key", "row"},
 	}
 }

@@ -42,6 +42,10 @@ type Settings struct {
 	// daily query limit, first come, first served. By default each member
 	// has an equal share of both, so that no member can spend another's.
 	PooledBudget bool `json:"pooled_budget,omitempty"`
+	// Activation, when set, lets the members it names receive audiences
+	// (see Activation): exact, outside the privacy budget, and shown to
+	// every member when it accepts.
+	Activation *Activation `json:"activation,omitempty"`
 }
 
 // Limits of a settings document, beyond the defaults it may only tighten.
@@ -174,6 +178,11 @@ func (s Settings) Check(defaults Constraints, members []string) error {
 		}
 		if m := max(math.Abs(b[0]), math.Abs(b[1])); m != 0 && m < MinBoundMagnitude {
 			return fmt.Errorf("settings: bounds.%s: the larger end must be at least %g in magnitude (or the range [0, 0])", name, MinBoundMagnitude)
+		}
+	}
+	if s.Activation != nil {
+		if err := s.Activation.check(members); err != nil {
+			return err
 		}
 	}
 	if s.ExpiresInHours < 0 || s.ExpiresInHours > MaxExpiresInHours {

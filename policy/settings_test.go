@@ -17,6 +17,7 @@ func TestDecodeSettingsStrict(t *testing.T) {
 		{`{"bounds": {"b.revenue": [0, 500]}, "columns": ["x"]}`, `unknown key "columns"`},
 		{`{"min_group_size": "100"}`, "min_group_size must be a number"},
 		{`{"noise_off": 1}`, "noise_off must be true or false"},
+		{`{"activation": {"members": ["a"], "min_size": 10}}`, `unknown key "min_size"`},
 		{`{} {}`, "one JSON object"},
 		{`{"min_group_size": 100`, "settings:"},
 		{`[]`, "settings:"},
@@ -61,6 +62,14 @@ func TestSettingsCheck(t *testing.T) {
 		{`{"never_output_columns": ["c.zip"]}`, `"c.zip" names no member`},
 		{`{"expires_in_hours": 9223372036854775807}`, "expires_in_hours: 0 (no expiry) to 87600"},
 		{`{"expires_in_hours": -1}`, "expires_in_hours"},
+		{`{"activation": {"members": ["a"], "min_audience": 5000, "max_per_day": 1, "max_total": 10}}`, ""},
+		{`{"activation": {"members": []}}`, "activation.members: name the members"},
+		{`{"activation": {"members": ["c"]}}`, `activation.members: "c" is not a member`},
+		{`{"activation": {"members": ["a", "a"]}}`, `"a" is not a member of the collaboration, or is named twice`},
+		{`{"activation": {"members": ["a"], "min_audience": 10}}`, "activation.min_audience: 10 is looser than the room's 1000"},
+		{`{"activation": {"members": ["a"], "max_per_day": 50}}`, "activation.max_per_day: 50 is looser"},
+		{`{"activation": {"members": ["a"], "max_total": 500}}`, "activation.max_total: 500 is looser"},
+		{`{"activation": {"members": ["a"], "max_total": -1}}`, "must not be negative"},
 	}
 	for _, tt := range tests {
 		s, err := DecodeSettings([]byte(tt.doc))
@@ -102,5 +111,19 @@ func TestSettingsCanonical(t *testing.T) {
 	}
 	if want := `{"min_group_size":60,"bounds":{"a.y":[0,2],"b.x":[0,1]}}`; string(ca) != want {
 		t.Fatalf("canonical %s, want %s", ca, want)
+	}
+}
+
+func TestActivationLimits(t *testing.T) {
+	s, err := DecodeSettings([]byte(`{"activation": {"members": ["a"], "max_per_day": 2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := s.ActivationLimits()
+	if d := DefaultActivation(); !ok || a.MaxPerDay != 2 || a.MinAudience != d.MinAudience || a.MaxTotal != d.MaxTotal {
+		t.Fatalf("limits %+v %v", a, ok)
+	}
+	if _, ok := (Settings{}).ActivationLimits(); ok {
+		t.Fatal("settings without an activation block allow activation")
 	}
 }

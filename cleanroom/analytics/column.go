@@ -1,23 +1,34 @@
 package analytics
 
 import (
+	"bytes"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
 
-// Column is one attribute column of a member's list, dictionary-encoded:
-// row r holds Dict[Codes[r]].
+// Column is one attribute column of a member's list, in one of two forms.
+//
+// A dimension (a column grouped by, filtered by value, or read as a flag)
+// is dictionary-encoded: row r holds Dict[Codes[r]], and each code's value
+// as a number and as a flag is worked out once. A column read only as a
+// bounded number (sums, averages, ROI, k-means, numeric filters) may
+// instead be held as numbers, one float64 a row, built without a
+// dictionary (see NumberBuilder); Dictionary reports which form a column
+// has. Both forms read the same value, row by row, wherever a number is
+// read, so an answer never depends on the form.
 type Column struct {
 	Codes []uint32
 	Dict  []string
 
 	nums   []float64 // per code: the value as a number, NaN if it is not one
 	truthy []bool    // per code: true, yes, or a number above 0
+
+	numbers bool      // the column is held as numbers, without a dictionary
+	vals    []float64 // numbers: per row, NaN if it is not one
 }
 
-// ColumnBuilder builds a Column a value at a time.
+// ColumnBuilder builds a dictionary-encoded Column a value at a time.
 type ColumnBuilder struct {
 	index map[string]uint32
 	col   Column
@@ -70,10 +81,7 @@ func (b *ColumnBuilder) Column() *Column {
 	c.truthy = make([]bool, len(c.Dict))
 	for i, v := range c.Dict {
 		v = strings.TrimSpace(v)
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsInf(f, 0) {
-			f = math.NaN()
-		}
+		f := parseNumber(v)
 		c.nums[i] = f
 		switch strings.ToLower(v) {
 		case "true", "yes", "y":
@@ -85,81 +93,121 @@ func (b *ColumnBuilder) Column() *Column {
 	return c
 }
 
+// parseNumber reads a value, already trimmed, as a number: NaN if it is
+// not one, or not a finite one, as strconv.ParseFloat reads it. Both forms
+// of a column read values through it.
+func parseNumber[T string | []byte](v T) float64 {
+	if f, ok := parseDecimal(v); ok {
+		return f
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return math.NaN()
+	}
+	return f
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseDecimal reads the common form of a number in a file, an optional
+// sign, digits and an optional fraction, when its digits fit a float64's
+// mantissa: then the number is the quotient of two floats held exactly,
+// which IEEE division rounds as ParseFloat rounds the decimal (strconv's
+// own exact path). A column held as numbers parses every row, so this is
+// its decode's inner loop; anything else is left to ParseFloat.
+func parseDecimal[T string | []byte](v T) (float64, bool) {
+	i, neg := 0, false
+	if len(v) > 0 && (v[0] == '-' || v[0] == '+') {
+		i, neg = 1, v[0] == '-'
+	}
+	var mant uint64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			if digits == 19 {
+				return 0, false // mant would overflow
+			}
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || mant >= 1<<52 || frac >= len(pow10) {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// NumberBuilder builds a Column held as numbers, a value at a time: each
+// value is parsed once, as a dictionary column parses each distinct
+// value, and nothing is interned.
+type NumberBuilder struct {
+	vals []float64
+}
+
+// NewNumberBuilder returns a builder expecting about rows values.
+func NewNumberBuilder(rows int) *NumberBuilder {
+	return &NumberBuilder{vals: make([]float64, 0, rows)}
+}
+
+// Add appends the next row's value.
+func (b *NumberBuilder) Add(v string) {
+	b.vals = append(b.vals, parseNumber(strings.TrimSpace(v)))
+}
+
+// AddBytes is Add for a value in a buffer, which it does not keep.
+func (b *NumberBuilder) AddBytes(v []byte) {
+	b.vals = append(b.vals, parseNumber(bytes.TrimSpace(v)))
+}
+
+// Append appends the rows of another builder, in order.
+func (b *NumberBuilder) Append(o *NumberBuilder) { b.vals = append(b.vals, o.vals...) }
+
+// Column returns the column built; the builder is not used again.
+func (b *NumberBuilder) Column() *Column { return &Column{numbers: true, vals: b.vals} }
+
 // Len is the number of rows.
-func (c *Column) Len() int { return len(c.Codes) }
+func (c *Column) Len() int {
+	if c.numbers {
+		return len(c.vals)
+	}
+	return len(c.Codes)
+}
+
+// Dictionary reports whether the column is dictionary-encoded (Codes and
+// Dict); if not, it is held as numbers and serves only as a bounded
+// numeric column.
+func (c *Column) Dictionary() bool { return !c.numbers }
 
 // Number returns the value of code as a number (NaN if it is not one).
 func (c *Column) Number(code int) float64 { return c.nums[code] }
 
-// Table is the join: Rows[m][i] is the row of matched person i in member
-// m's list.
-type Table struct {
-	Rows [][]uint32
-}
+// Truthy reports whether code's value counts as true where a metric reads
+// a column as a flag (lift's exposed and converted): true, yes, y, or a
+// number above 0.
+func (c *Column) Truthy(code int) bool { return c.truthy[code] }
 
-// NewTable returns the join of rows (rows[m][i] as in Table.Rows), ordered
-// by the first member's row, so that a query reads that member's columns
-// in order rather than at random: on a million rows that is a third of a
-// query's time. The order of matched people carries no meaning.
-func NewTable(rows [][]uint32) *Table {
-	if len(rows) == 0 {
-		return &Table{}
+// Bytes is about how much memory the column holds.
+func (c *Column) Bytes() int64 {
+	if c.numbers {
+		return int64(8 * len(c.vals))
 	}
-	n := len(rows[0])
-	// Sorted by the first member's row, as (row, index) pairs in one
-	// uint64: a plain integer sort is several times faster than sorting
-	// indexes through a comparison function.
-	perm := make([]uint64, n)
-	for i, row := range rows[0] {
-		perm[i] = uint64(row)<<32 | uint64(i)
+	n := int64(4*len(c.Codes)) + int64(len(c.Dict))*(16+8+1)
+	for _, v := range c.Dict {
+		n += int64(len(v))
 	}
-	slices.Sort(perm)
-	t := &Table{Rows: make([][]uint32, len(rows))}
-	for m, r := range rows {
-		out := make([]uint32, n)
-		for i, j := range perm {
-			out[i] = r[uint32(j)]
-		}
-		t.Rows[m] = out
-	}
-	return t
-}
-
-// Len is the number of matched people.
-func (t *Table) Len() int {
-	if len(t.Rows) == 0 {
-		return 0
-	}
-	return len(t.Rows[0])
-}
-
-// Ref is a column of one member: Member indexes Table.Rows; Name is how
-// the result names it.
-type Ref struct {
-	Member int
-	Col    *Column
-	Name   string
-}
-
-// Bounded is a numeric column with the range its values are clamped to.
-type Bounded struct {
-	Ref
-	Lo, Hi float64
-}
-
-// span is the most one person can add to a sum of the column.
-func (b Bounded) span() float64 { return math.Max(math.Abs(b.Lo), math.Abs(b.Hi)) }
-
-// Clamped returns the per-code values clamped to the bounds; a value that
-// is not a number counts as the bound nearest zero.
-func (b Bounded) Clamped() []float64 {
-	out := make([]float64, len(b.Col.nums))
-	zero := math.Min(math.Max(0, b.Lo), b.Hi)
-	for i, v := range b.Col.nums {
-		if math.IsNaN(v) {
-			v = zero
-		}
-		out[i] = math.Min(math.Max(v, b.Lo), b.Hi)
-	}
-	return out
+	return n
 }

@@ -3,10 +3,14 @@
 // ROI, lift and k-means profiles, per group of at least k people, with
 // differential-privacy noise.
 //
-// It works on columns in memory: each member's attribute columns,
-// dictionary-encoded (Column), and the join (Table: for every matched
-// person, the row in each member's list). It does no I/O and knows nothing
-// of tokens or identifiers; the room resolves a query spec into a Plan.
+// It works on columns in memory: each member's attribute columns (Column:
+// dictionary-encoded where a column is grouped by, filtered by value or
+// read as a flag, a float64 a row where it is read only as a bounded
+// number), and the join (Table: for every matched person, the row in each
+// member's list). It does no I/O and knows nothing of tokens or
+// identifiers; the room resolves a query spec into a Plan. A plan is
+// answered in one pass over the join, a block of people at a time, all
+// metrics together, on all cores (accumulate.go).
 //
 // # Privacy
 //

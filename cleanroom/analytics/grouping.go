@@ -1,5 +1,7 @@
 package analytics
 
+import "math"
+
 // Group is a group_by column: a member's column and, if the collaboration
 // declared one, its domain. Declared domains make a query's groups public
 // partitions; without one, a column's groups come from the data and pass
@@ -44,6 +46,7 @@ type groupCol struct {
 	Ref
 	coord  []int32  // per code: its coordinate, -1 outside a declared domain
 	values []string // per coordinate
+	part   []uint32 // dense: per code, its share of the slot (coordinate times multiplier), or size outside the domain
 }
 
 func newGrouping(groups []Group) (*grouping, error) {
@@ -94,8 +97,18 @@ func newGrouping(groups []Group) (*grouping, error) {
 	if w > denseLimit {
 		g.dense = false
 		g.slot = map[groupKey]int32{}
-	} else {
-		g.size = int(w)
+		return g, nil
+	}
+	g.size = int(w)
+	for i := range g.cols {
+		c := &g.cols[i]
+		c.part = make([]uint32, len(c.coord))
+		for code, x := range c.coord {
+			c.part[code] = uint32(g.size)
+			if x >= 0 {
+				c.part[code] = uint32(x) * uint32(g.mult[i])
+			}
+		}
 	}
 	return g, nil
 }
@@ -113,54 +126,67 @@ func declaredGroups(cols []groupCol) int {
 	return n
 }
 
-// slotOf returns the slot of matched person i's group (made if needed, in
-// sparse mode), and false when one of its values lies outside a declared
-// domain. Dense slots are computed directly: this is the query's inner loop.
-func (g *grouping) slotOf(rows [][]uint32, i int) (int, bool) {
-	if !g.dense {
-		k, ok := g.coords(rows, i)
-		if !ok {
-			return 0, false
-		}
-		return g.index(k), true
-	}
-	var s uint64
-	for j, c := range g.cols {
-		x := c.coord[c.Col.Codes[rows[c.Member][i]]]
-		if x < 0 {
-			return 0, false
-		}
-		s += uint64(x) * g.mult[j]
-	}
-	return int(s), true
-}
+// noSlot marks, in a block's slots, a person in no group before the
+// block's trash slot is known (sparse mode).
+const noSlot = math.MaxUint32
 
-// coords returns the group coordinates of row i of the table's members'
-// rows, and false when one of its values lies outside a declared domain.
-func (g *grouping) coords(rows [][]uint32, i int) (groupKey, bool) {
-	var k groupKey
-	for j, c := range g.cols {
-		x := c.coord[c.Col.Codes[rows[c.Member][i]]]
-		if x < 0 {
-			return k, false
+// blockSlots sets the slots of a block's people: dense slots computed
+// column by column (the query's inner loop), sparse ones through the map.
+// A person with a value outside a declared domain gets trash, which in
+// dense mode must be g.size (the slot past the last). Sparse mode makes a
+// slot for a group not seen before when insert is set, and gives trash to
+// the people of such a group otherwise.
+func (g *grouping) blockSlots(b *block, trash uint32, insert bool) {
+	slots := b.slots
+	if g.dense {
+		clear(slots)
+		for i := range g.cols {
+			c := &g.cols[i]
+			col, rows := b.col(&c.Ref)
+			part, codes := c.part, col.Codes
+			for j, r := range rows[:len(slots)] {
+				slots[j] += part[codes[r]]
+			}
 		}
-		k[j] = uint32(x)
-	}
-	return k, true
-}
-
-// memberCoords is coords for row r of one member's own list (match-rate
-// denominators group a member's list by its own columns).
-func (g *grouping) memberCoords(r int) (groupKey, bool) {
-	var k groupKey
-	for j, c := range g.cols {
-		x := c.coord[c.Col.Codes[r]]
-		if x < 0 {
-			return k, false
+		// Each column adds at most size (outside its domain), so a sum
+		// past the last slot is a person in no group.
+		if len(g.cols) > 1 {
+			for j, s := range slots {
+				slots[j] = min(s, trash)
+			}
 		}
-		k[j] = uint32(x)
+		return
 	}
-	return k, true
+	var codes [maxGroupBy][]uint32
+	var rows [maxGroupBy][]uint32
+	for i := range g.cols {
+		col, r := b.col(&g.cols[i].Ref)
+		codes[i], rows[i] = col.Codes, r
+	}
+	for j := range slots {
+		var k groupKey
+		ok := true
+		for i, c := range g.cols {
+			x := c.coord[codes[i][rows[i][j]]]
+			if x < 0 {
+				ok = false
+				break
+			}
+			k[i] = uint32(x)
+		}
+		switch {
+		case !ok:
+			slots[j] = trash
+		case insert:
+			slots[j] = uint32(g.index(k))
+		default:
+			s, seen := g.slot[k]
+			slots[j] = trash
+			if seen {
+				slots[j] = uint32(s)
+			}
+		}
+	}
 }
 
 // index returns the slot of a group, making one if needed (sparse mode).
@@ -179,16 +205,6 @@ func (g *grouping) index(k groupKey) int {
 		g.keys = append(g.keys, k)
 	}
 	return int(s)
-}
-
-// lookup returns the slot of a group already seen (sparse mode) or its
-// slot (dense mode).
-func (g *grouping) lookup(k groupKey) (int, bool) {
-	if g.dense {
-		return g.index(k), true
-	}
-	s, ok := g.slot[k]
-	return int(s), ok
 }
 
 // coordsOf is the coordinates of slot s.

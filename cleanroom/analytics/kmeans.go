@@ -15,28 +15,39 @@ import (
 func (p *Plan) kmeans(ctx context.Context, eps float64) ([]Cluster, int, error) {
 	km := p.KMeans
 	d, k := len(km.Columns), km.K
-	rows := p.Table.Rows
 	n := p.Table.Len()
 
 	// Points, scaled, for the people the filters keep.
-	scaled := make([][]float64, d) // per column, per code
+	readers := make([]reader, d)
+	vals := make([][]float64, d)
 	for j, c := range km.Columns {
-		vals := c.Clamped()
-		w := c.Hi - c.Lo
-		scaled[j] = make([]float64, len(vals))
-		for i, v := range vals {
-			if w > 0 {
-				scaled[j][i] = (v - c.Lo) / w
-			}
-		}
+		readers[j] = c.reader(c.inJoin())
+		vals[j] = make([]float64, blockRows)
 	}
 	pts := make([]float64, 0, n*d)
-	for i := range n {
-		if !p.kept(i) {
-			continue
+	b := p.newBlock(true)
+	for lo := 0; lo < n; lo += blockRows {
+		if lo%checkEvery == 0 && ctx.Err() != nil {
+			return nil, 0, ctx.Err()
 		}
-		for j, c := range km.Columns {
-			pts = append(pts, scaled[j][c.Col.Codes[rows[c.Member][i]]])
+		b.at(p.Table, lo, min(lo+blockRows, n))
+		clear(b.slots)
+		p.filter(b, 1)
+		for j := range km.Columns {
+			_, rows := b.col(&km.Columns[j].Ref)
+			readers[j].gather(vals[j], rows)
+		}
+		for i, s := range b.slots {
+			if s != 0 {
+				continue
+			}
+			for j, c := range km.Columns {
+				v := 0.0
+				if w := c.Hi - c.Lo; w > 0 {
+					v = (vals[j][i] - c.Lo) / w
+				}
+				pts = append(pts, v)
+			}
 		}
 	}
 	rng := rand.New(rand.NewPCG(p.Seed, 0x6b6d65616e73))

@@ -35,12 +35,9 @@ type Metric struct {
 	Cost      *Bounded
 	// Lift: who was exposed, and who converted.
 	Exposed, Converted Ref
-}
-
-// Filter keeps the people whose column's code is marked in Keep.
-type Filter struct {
-	Ref
-	Keep []bool // per code of Ref.Col
+	// Level is the confidence level of a lift's or an ROI's interval
+	// (DefaultLevel when zero).
+	Level float64
 }
 
 // KMeans is a k-means profile on bounded columns.
@@ -122,6 +119,9 @@ func (p *Plan) check() error {
 	if p.MinGroup < 1 {
 		return planErr("k must be at least 1")
 	}
+	if err := p.checkForms(); err != nil {
+		return err
+	}
 	if _, exact := p.Noise.(Exact); !exact {
 		if !(p.Epsilon/float64(max(p.parts(), 1)) >= minEpsilonPart) || math.IsInf(p.Epsilon, 0) {
 			return planErr("epsilon must be finite and at least %g per statistic", minEpsilonPart)
@@ -167,6 +167,9 @@ func (p *Plan) check() error {
 		default:
 			return planErr("unknown metric %q", m.Kind)
 		}
+		if m.Level != 0 && !(m.Level >= MinLevel && m.Level <= MaxLevel) {
+			return planErr("an interval's level is from %g to %g", MinLevel, MaxLevel)
+		}
 	}
 	if k := p.KMeans; k != nil {
 		if k.K < 1 || k.K > 16 || len(k.Columns) == 0 || len(k.Columns) > 8 || k.Iterations < 1 || k.Iterations > 20 {
@@ -176,6 +179,56 @@ func (p *Plan) check() error {
 			if err := checkBounds(c); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// checkForms refuses a column held as numbers where a plan reads codes
+// (grouped by, filtered by value, or read as a flag), and a projection
+// (Ref.Joined) that is not one of its column onto this join.
+func (p *Plan) checkForms() error {
+	var codes, all []Ref
+	codes = append(codes, groupRefs(p.GroupBy)...)
+	for _, f := range p.Filters {
+		if f.cmp == nil {
+			if f.Col == nil || !f.Col.Dictionary() || len(f.Keep) != len(f.Col.Dict) {
+				return planErr("a filter by value marks every code of a dictionary column")
+			}
+		}
+		all = append(all, f.Ref)
+	}
+	for _, m := range p.Metrics {
+		switch m.Kind {
+		case Lift:
+			codes = append(codes, m.Exposed, m.Converted)
+		case Sum, Avg:
+			all = append(all, m.Column.Ref)
+		case ROI:
+			for _, r := range m.Revenue {
+				all = append(all, r.Ref)
+			}
+			if m.Cost != nil {
+				all = append(all, m.Cost.Ref)
+			}
+		}
+	}
+	if p.KMeans != nil {
+		for _, c := range p.KMeans.Columns {
+			all = append(all, c.Ref)
+		}
+	}
+	for _, r := range codes {
+		if r.Col == nil || !r.Col.Dictionary() {
+			return planErr("a column grouped by, filtered by value or read as a flag needs its dictionary")
+		}
+	}
+	for _, r := range append(all, codes...) {
+		if r.Col == nil {
+			return planErr("a metric names no column")
+		}
+		if j := r.Joined; j != nil && (j.Dictionary() != r.Col.Dictionary() || len(j.Dict) != len(r.Col.Dict) || j.Len() != p.Table.Len()) {
+			return planErr("a column's projection is not one onto this join")
 		}
 	}
 	return nil

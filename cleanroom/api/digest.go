@@ -26,6 +26,11 @@ import (
 const (
 	ResultDigestLabel = "cleanroom.dev/result-digest/v1"
 	SpecDigestLabel   = "cleanroom.dev/spec-digest/v1"
+	// ModelSpecDigestLabel and SegmentDigestLabel digest a model spec
+	// (ModelSpec) and an activation's segment (SegmentSpec), as
+	// SpecDigestLabel a query spec.
+	ModelSpecDigestLabel = "cleanroom.dev/model-spec-digest/v1"
+	SegmentDigestLabel   = "cleanroom.dev/segment-digest/v1"
 	// DigestKeyIDLabel names a digest key in the audit log without
 	// revealing it: hex(SHA-256(label || 0x00 || key)).
 	DigestKeyIDLabel = "cleanroom.dev/digest-key-id/v1"
@@ -75,8 +80,9 @@ func KeyedDigest(key []byte, label string, body []byte) string {
 }
 
 // ResultBody returns the bytes the room digests for a result it returned:
-// the JSON of a *MatchResult or a *QueryResult without its budget (which the
-// room fills in after the entry is written, so that it shows the debit).
+// the JSON of a *MatchResult, *QueryResult or *ModelResult without its
+// budget (which the room fills in after the entry is written, so that it
+// shows the debit), or of an *Audience without the activations left.
 func ResultBody(result any) ([]byte, error) {
 	switch r := result.(type) {
 	case *MatchResult:
@@ -86,6 +92,14 @@ func ResultBody(result any) ([]byte, error) {
 	case *QueryResult:
 		c := *r
 		c.Budget = BudgetInfo{}
+		return json.Marshal(&c)
+	case *ModelResult:
+		c := *r
+		c.Budget = BudgetInfo{}
+		return json.Marshal(&c)
+	case *Audience:
+		c := *r
+		c.ActivationsLeftToday, c.ActivationsLeft = 0, 0
 		return json.Marshal(&c)
 	}
 	return nil, fmt.Errorf("api: no result digest is defined for %T", result)

@@ -331,6 +331,13 @@ type Metric struct {
 	// conversion when it is a number above 0 or true.
 	Exposed   string `json:"exposed,omitempty"`
 	Converted string `json:"converted,omitempty"`
+	// Level is the confidence level of lift's and roi's intervals (0.5
+	// to 0.999; 0.95 when unset): lift adds the difference of conversion
+	// rates with its interval, the relative lift's interval and a verdict
+	// (positive, negative, inconclusive); roi adds roi_low and roi_high.
+	// The intervals account for the DP noise and for sampling; see
+	// docs/PRIVACY.md.
+	Level float64 `json:"level,omitempty"`
 }
 
 // UnmarshalJSON takes a metric object or its kind alone.

@@ -36,6 +36,9 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 	"UploadCSV": func(ctx context.Context, c *client.Client) (any, error) {
 		return c.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: "unused.csv", IDColumn: "email", Kind: crypto.KindEmail})
 	},
+	"Activate": func(ctx context.Context, c *client.Client) (any, error) {
+		return c.Activate(ctx, "c1", api.SegmentSpec{})
+	},
 	"Sync": func(ctx context.Context, c *client.Client) (any, error) { return c.Sync(ctx, "c1", false, 0) },
 	"SyncWith": func(ctx context.Context, c *client.Client) (any, error) {
 		return c.SyncWith(ctx, "c1", client.SyncOptions{})

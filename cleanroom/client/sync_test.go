@@ -147,6 +147,10 @@ func TestSyncPipeline(t *testing.T) {
 		if !errors.Is(err, crypto.ErrIdentity) || !strings.Contains(err.Error(), "part 2") {
 			t.Fatalf("Sync = %v, want the identity in part 2", err)
 		}
+		// A cancelled upload's handler may still be running: read under
+		// the room's lock.
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		for p := range r.got {
 			if p >= 2 {
 				t.Fatalf("part %d was uploaded after part 2 failed", p)
@@ -166,6 +170,8 @@ func TestSyncPipeline(t *testing.T) {
 		if rep != nil || !errors.As(err, &se) {
 			t.Fatalf("Sync = %+v, %T; want no report and a *SyncError", rep, err)
 		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		if se.Report.Elements != int64(len(r.got))*per {
 			t.Fatalf("the error says %d elements accepted, the room took %d parts", se.Report.Elements, len(r.got))
 		}

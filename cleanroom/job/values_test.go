@@ -13,13 +13,18 @@ var values = []string{"", "0", "1", " 2.5 ", "-3", "1e9", "1e400", "-Inf", "NaN"
 
 func TestNumberAndClampMatchAnalytics(t *testing.T) {
 	col := column(values)
+	rows := make([]uint32, len(values))
+	for i := range rows {
+		rows[i] = uint32(i)
+	}
 	for _, bounds := range [][2]float64{{0, 100}, {-10, 10}, {5, 7}, {-7, -5}, {0, 0}} {
-		clamped := analytics.Bounded{Ref: analytics.Ref{Col: col}, Lo: bounds[0], Hi: bounds[1]}.Clamped()
-		for code, v := range col.Dict {
+		clamped := analytics.Bounded{Ref: analytics.Ref{Col: col}, Lo: bounds[0], Hi: bounds[1]}.Values(rows)
+		for row, v := range values {
+			code := int(col.Codes[row])
 			if got, want := Number([]byte(v)), col.Number(code); !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
 				t.Errorf("Number(%q) = %v, analytics %v", v, got, want)
 			}
-			if got, want := Clamp([]byte(v), bounds[0], bounds[1]), clamped[code]; got != want {
+			if got, want := Clamp([]byte(v), bounds[0], bounds[1]), clamped[row]; got != want {
 				t.Errorf("Clamp(%q, %v) = %v, analytics %v", v, bounds, got, want)
 			}
 		}

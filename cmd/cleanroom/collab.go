@@ -70,6 +70,9 @@ key is optional and none may be looser than the room's defaults:
   "bounds": {"member.column": [low, high]}       numeric columns: sums, averages, ROI, k-means, numeric filters
   "members": {"member": {constraints}}           a member's own requirements
   "noise_off": true                              exact answers (shown in capitals to every member)
+  "activation": {"members": ["member"], "min_audience": N, "max_per_day": N, "max_total": N}
+                                                 lets those members receive audiences: the rows of their own
+                                                 customers in a segment of the overlap, exactly (shown in capitals)
   "expires_in_hours": N`
 
 func runCollabCreate(e *env, args []string) error {
@@ -166,6 +169,12 @@ func printSettings(w io.Writer, v *api.Collaboration) {
 	}
 	if v.NoiseOff {
 		fmt.Fprintln(w, "  NOISE OFF: every answer is exact; with two queries a member can difference out one person's values")
+	}
+	if s, err := policy.DecodeSettings(v.Settings); err == nil {
+		if a, ok := s.ActivationLimits(); ok {
+			fmt.Fprintf(w, "  ACTIVATION: %s may receive audiences, the rows of their own customers in a segment of the overlap:\n", strings.Join(a.Members, ", "))
+			fmt.Fprintf(w, "    exact, not noisy, outside the privacy budget (at least %d people, %d a day, %d in all)\n", a.MinAudience, a.MaxPerDay, a.MaxTotal)
+		}
 	}
 	if v.ExpiresAt != nil {
 		fmt.Fprintf(w, "  expires %s\n", v.ExpiresAt.Format("2006-01-02 15:04 MST"))

@@ -44,17 +44,22 @@ func newPeople(seed uint64) *people {
 	return p
 }
 
-// person returns person i. The campaign works: an exposed person converts
-// at the fitness app half again as often.
+// person returns person i. Young people who spend more on courses buy
+// fitness subscriptions more often (what a lookalike model can find), and
+// the campaign works: an exposed person converts half again as often.
 func (p *people) person(i int) customer {
 	p.pcg.Seed(p.seed, uint64(i))
 	h := p.rng
-	c := customer{id: i, age: ageBands[h.IntN(len(ageBands))], region: regions[h.IntN(len(regions))]}
+	age := h.IntN(len(ageBands))
+	c := customer{id: i, age: ageBands[age], region: regions[h.IntN(len(regions))]}
 	c.revenue = 20 + h.Float64()*160
 	c.exposed = h.IntN(2) == 0
-	prob := 0.20
+	prob := 0.10 + 0.10*(c.revenue-20)/160
+	if age <= 1 {
+		prob += 0.14
+	}
 	if c.exposed {
-		prob = 0.30
+		prob *= 1.5
 	}
 	if h.Float64() < prob {
 		c.conversions = 1 + h.IntN(2)

@@ -41,6 +41,8 @@ A partner (every verb takes --room URL --key KEY):
   cleanroom sync --collab ID [--wait [--timeout 30m]]
   cleanroom match|status|budget --collab ID
   cleanroom query --collab ID --spec FILE
+  cleanroom model train --collab ID --spec FILE --out MODEL.json
+  cleanroom activate --collab ID --segment FILE --input LIST.csv --id-column COL --out AUDIENCE.csv
 
 On a partner's machine, offline:
   cleanroom normalize --kind email|phone|maid|custom [--profile pair-v1] < ids > match-keys
@@ -49,6 +51,7 @@ On a partner's machine, offline:
   cleanroom pair reencrypt --key-file F < blinded > blinded
   cleanroom pair decrypt --key-file F < blinded > blinded
   cleanroom keygen --name NAME --out FILE
+  cleanroom model apply --model MODEL.json --input LIST.csv --out SCORES.csv
 
 In a browser (a local console that signs requests with your key):
   cleanroom console --room URL --key KEY [--role partner|analyst|auditor|room-auditor] [--addr 127.0.0.1:8686]
@@ -100,6 +103,8 @@ func verbs() map[string]verb {
 		"budget":    runBudget,
 		"demo":      runDemo,
 		"policy":    runPolicy,
+		"model":     runModel,
+		"activate":  runActivate,
 		"version":   runVersion,
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -251,25 +252,27 @@ func TestInterruptedVerbs(t *testing.T) {
 	r.partners("coursely", "pulsefit")
 	r.collab("alliance", api.ModeHashed)
 	for _, tc := range []struct {
-		args  []string
-		after time.Duration // when the signal comes
+		args []string
+		// after is what the verb writes to stderr before the signal
+		// comes; the signal comes at once if it is empty.
+		after string
 		want  string
 	}{
-		{r.as("coursely", "status", "--collab", "alliance"), 0, "cleanroom status: interrupted (test signal)\n"},
-		{r.as("coursely", "sync", "--collab", "alliance", "--wait"), 300 * time.Millisecond,
+		{r.as("coursely", "status", "--collab", "alliance"), "", "cleanroom status: interrupted (test signal)\n"},
+		{r.as("coursely", "sync", "--collab", "alliance", "--wait"), "waiting for coursely to upload",
 			"cleanroom sync: interrupted after 0s, still waiting for coursely to upload; pulsefit to upload\n  hint: run cleanroom sync --wait again to go on\n"},
 	} {
 		t.Run(tc.args[0], func(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
-			time.AfterFunc(tc.after, func() { cancel(errors.New("test signal")) })
-			if tc.after == 0 {
+			var out strings.Builder
+			errs := &signalWriter{after: tc.after, signal: func() { cancel(errors.New("test signal")) }}
+			if tc.after == "" {
 				cancel(errors.New("test signal"))
 			}
-			var out, errs strings.Builder
 			done := make(chan int, 1)
 			go func() {
-				done <- run(&env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: &errs}, tc.args)
+				done <- run(&env{ctx: ctx, stdin: strings.NewReader(""), stdout: &out, stderr: errs}, tc.args)
 			}()
 			select {
 			case code := <-done:
@@ -281,6 +284,34 @@ func TestInterruptedVerbs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signalWriter collects what a verb writes and calls signal once the
+// text holds after: a signal that comes when the verb has reached a
+// state, whatever the machine's load.
+type signalWriter struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	after  string
+	signal func()
+	sent   bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if !w.sent && w.after != "" && strings.Contains(w.b.String(), w.after) {
+		w.sent = true
+		w.signal()
+	}
+	return len(p), nil
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 func TestPrintStatus(t *testing.T) {

@@ -47,10 +47,11 @@ collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
 	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
 	"budget.read", "policy.propose", "policy.approve",
+	"model.train", "audience.activate",
 }
 
 # Actions that touch data: refused once a member revoked or the collaboration expired.
-data_actions := {"dataset.upload", "dataset.reencrypt", "match.run", "query.run"}
+data_actions := {"dataset.upload", "dataset.reencrypt", "match.run", "query.run", "model.train", "audience.activate"}
 
 auditor_actions := {"collaboration.read", "budget.read"}
 
@@ -61,6 +62,7 @@ known_actions := (((operator_actions | collab_actions) | audit_actions) | listin
 partner_only := {
 	"collaboration.create", "collaboration.accept", "collaboration.revoke", "secret.deliver",
 	"dataset.upload", "dataset.reencrypt", "match.run", "policy.propose", "policy.approve",
+	"audience.activate",
 }
 
 collab := object.get(input, "collaboration", {})

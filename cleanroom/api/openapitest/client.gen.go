@@ -19,31 +19,31 @@ import (
 
 // Defines values for FilterOp.
 const (
-	Eq FilterOp = "eq"
-	Ge FilterOp = "ge"
-	Gt FilterOp = "gt"
-	In FilterOp = "in"
-	Le FilterOp = "le"
-	Lt FilterOp = "lt"
-	Ne FilterOp = "ne"
+	FilterOpEq FilterOp = "eq"
+	FilterOpGe FilterOp = "ge"
+	FilterOpGt FilterOp = "gt"
+	FilterOpIn FilterOp = "in"
+	FilterOpLe FilterOp = "le"
+	FilterOpLt FilterOp = "lt"
+	FilterOpNe FilterOp = "ne"
 )
 
 // Valid indicates whether the value is a known member of the FilterOp enum.
 func (e FilterOp) Valid() bool {
 	switch e {
-	case Eq:
+	case FilterOpEq:
 		return true
-	case Ge:
+	case FilterOpGe:
 		return true
-	case Gt:
+	case FilterOpGt:
 		return true
-	case In:
+	case FilterOpIn:
 		return true
-	case Le:
+	case FilterOpLe:
 		return true
-	case Lt:
+	case FilterOpLt:
 		return true
-	case Ne:
+	case FilterOpNe:
 		return true
 	default:
 		return false
@@ -126,6 +126,7 @@ const (
 	MetricKindOrKMeansKmeans    MetricKindOrKMeans = "kmeans"
 	MetricKindOrKMeansLift      MetricKindOrKMeans = "lift"
 	MetricKindOrKMeansMatchRate MetricKindOrKMeans = "match_rate"
+	MetricKindOrKMeansModel     MetricKindOrKMeans = "model"
 	MetricKindOrKMeansRoi       MetricKindOrKMeans = "roi"
 	MetricKindOrKMeansSum       MetricKindOrKMeans = "sum"
 )
@@ -142,6 +143,8 @@ func (e MetricKindOrKMeans) Valid() bool {
 	case MetricKindOrKMeansLift:
 		return true
 	case MetricKindOrKMeansMatchRate:
+		return true
+	case MetricKindOrKMeansModel:
 		return true
 	case MetricKindOrKMeansRoi:
 		return true
@@ -164,6 +167,87 @@ func (e Mode) Valid() bool {
 	case Blinded:
 		return true
 	case Hashed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ModelFeatureKind.
+const (
+	Categorical ModelFeatureKind = "categorical"
+	Numeric     ModelFeatureKind = "numeric"
+)
+
+// Valid indicates whether the value is a known member of the ModelFeatureKind enum.
+func (e ModelFeatureKind) Valid() bool {
+	switch e {
+	case Categorical:
+		return true
+	case Numeric:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ModelFileFormat.
+const (
+	CleanroomDevmodelv1 ModelFileFormat = "cleanroom.dev/model/v1"
+)
+
+// Valid indicates whether the value is a known member of the ModelFileFormat enum.
+func (e ModelFileFormat) Valid() bool {
+	switch e {
+	case CleanroomDevmodelv1:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ModelLabelOp.
+const (
+	ModelLabelOpEq ModelLabelOp = "eq"
+	ModelLabelOpGe ModelLabelOp = "ge"
+	ModelLabelOpGt ModelLabelOp = "gt"
+	ModelLabelOpIn ModelLabelOp = "in"
+	ModelLabelOpLe ModelLabelOp = "le"
+	ModelLabelOpLt ModelLabelOp = "lt"
+	ModelLabelOpNe ModelLabelOp = "ne"
+)
+
+// Valid indicates whether the value is a known member of the ModelLabelOp enum.
+func (e ModelLabelOp) Valid() bool {
+	switch e {
+	case ModelLabelOpEq:
+		return true
+	case ModelLabelOpGe:
+		return true
+	case ModelLabelOpGt:
+		return true
+	case ModelLabelOpIn:
+		return true
+	case ModelLabelOpLe:
+		return true
+	case ModelLabelOpLt:
+		return true
+	case ModelLabelOpNe:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ModelSpecVersion.
+const (
+	CleanroomDevmodelSpecv1 ModelSpecVersion = "cleanroom.dev/model-spec/v1"
+)
+
+// Valid indicates whether the value is a known member of the ModelSpecVersion enum.
+func (e ModelSpecVersion) Valid() bool {
+	switch e {
+	case CleanroomDevmodelSpecv1:
 		return true
 	default:
 		return false
@@ -314,15 +398,81 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for SegmentSpecVersion.
+const (
+	CleanroomDevsegmentv1 SegmentSpecVersion = "cleanroom.dev/segment/v1"
+)
+
+// Valid indicates whether the value is a known member of the SegmentSpecVersion enum.
+func (e SegmentSpecVersion) Valid() bool {
+	switch e {
+	case CleanroomDevsegmentv1:
+		return true
+	default:
+		return false
+	}
+}
+
 // AcceptCollaboration The digest of the terms a member saw and agrees to.
 type AcceptCollaboration struct {
 	// SettingsDigest A SHA-256 or HMAC-SHA256, in lowercase hex.
 	SettingsDigest Hex256 `json:"settings_digest"`
 }
 
+// Activation The settings' consent to activation (policy.Activation): the members that may receive an audience
+// (`POST /v1/collaborations/{id}/activations`), the smallest audience the room returns, and how many
+// activations each of them may make a day and in all. Without it no member receives an audience. An audience
+// is exact, not differentially private: it tells the member which of its own customers are also the other
+// members', and that they fall in the segment. Every member sees the block when it accepts the settings. A
+// limit left unset (or 0) takes the room's; a limit looser than the room's is refused (400), naming the key.
+type Activation struct {
+	// MaxPerDay Activations per member a day; the room's is 5, and a larger value is refused.
+	MaxPerDay *int `json:"max_per_day,omitempty"`
+
+	// MaxTotal Activations per member in all; the room's is 50, and a larger value is refused.
+	MaxTotal *int `json:"max_total,omitempty"`
+
+	// Members The members that may receive audiences, each a member of the collaboration, named once.
+	Members []Name `json:"members"`
+
+	// MinAudience The fewest people an audience may hold; the room's is 1,000, and a smaller value is refused.
+	MinAudience *int64 `json:"min_audience,omitempty"`
+}
+
+// Audience What an activation returns to the member that asked: the rows of its own list that hold the matched people
+// in the segment. Rows are numbered from 0 in its upload's order, counting only the rows the upload sent (those
+// with a valid identifier); `rows` is how many that upload sent, so that the member checks it maps them onto the
+// same list.
+type Audience struct {
+	// ActivationsLeft What the member may still activate in all.
+	ActivationsLeft int `json:"activations_left"`
+
+	// ActivationsLeftToday What the member may still activate today.
+	ActivationsLeftToday int `json:"activations_left_today"`
+
+	// Audience The rows, ascending.
+	Audience []int `json:"audience"`
+
+	// Collaboration An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
+	Collaboration Name `json:"collaboration"`
+
+	// Member An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
+	Member Name  `json:"member"`
+	Rows   int64 `json:"rows"`
+
+	// SegmentDigest The segment's keyed digest (label `cleanroom.dev/segment-digest/v1`), as the audit log records it with the activation.
+	SegmentDigest Hex256 `json:"segment_digest"`
+
+	// Size The audience's people.
+	Size int `json:"size"`
+
+	// Upload The id of the upload the rows number.
+	Upload string `json:"upload"`
+}
+
 // BudgetEvent One charge to the privacy budget, as the audit log records it.
 type BudgetEvent struct {
-	// Action Examples: query.run, match.run
+	// Action Examples: query.run, match.run, model.train
 	Action    string    `json:"action"`
 	At        time.Time `json:"at"`
 	Epsilon   float64   `json:"epsilon"`
@@ -411,10 +561,10 @@ type Collaboration struct {
 
 	// Settings Everything the members agree to, in one document (policy.Settings): the constraints, which can only tighten
 	// the room's defaults, each member's own requirements, the dimensions queries may group and filter by, the
-	// domains that make a dimension's groups public, the bounds of numeric columns, whether noise is off, the expiry
-	// and whether the budget is pooled. An unset key keeps the room's default. The room refuses an unknown key, or a
-	// value looser than its defaults, naming the key (400). In a `Collaboration` it is the canonical form, the one
-	// the settings digest covers.
+	// domains that make a dimension's groups public, the bounds of numeric columns, whether noise is off, the expiry,
+	// whether the budget is pooled and who may receive audiences (`activation`). An unset key keeps the room's
+	// default. The room refuses an unknown key, or a value looser than its defaults, naming the key (400). In a
+	// `Collaboration` it is the canonical form, the one the settings digest covers.
 	Settings Settings `json:"settings"`
 
 	// SettingsDigest The digest a member accepts (api.TermsDigest) of the id, mode, profile, kind, members and canonical settings.
@@ -500,10 +650,10 @@ type CreateCollaboration struct {
 
 	// Settings Everything the members agree to, in one document (policy.Settings): the constraints, which can only tighten
 	// the room's defaults, each member's own requirements, the dimensions queries may group and filter by, the
-	// domains that make a dimension's groups public, the bounds of numeric columns, whether noise is off, the expiry
-	// and whether the budget is pooled. An unset key keeps the room's default. The room refuses an unknown key, or a
-	// value looser than its defaults, naming the key (400). In a `Collaboration` it is the canonical form, the one
-	// the settings digest covers.
+	// domains that make a dimension's groups public, the bounds of numeric columns, whether noise is off, the expiry,
+	// whether the budget is pooled and who may receive audiences (`activation`). An unset key keeps the room's
+	// default. The room refuses an unknown key, or a value looser than its defaults, naming the key (400). In a
+	// `Collaboration` it is the canonical form, the one the settings digest covers.
 	Settings *Settings `json:"settings,omitempty"`
 }
 
@@ -533,7 +683,7 @@ type Dataset struct {
 	Uploaded time.Time `json:"uploaded"`
 }
 
-// DigestKey A collaboration's digest key, a secret of its members. digest = hex(HMAC-SHA256(key, label || 0x00 || body)), label `cleanroom.dev/result-digest/v1` or `cleanroom.dev/spec-digest/v1`.
+// DigestKey A collaboration's digest key, a secret of its members. digest = hex(HMAC-SHA256(key, label || 0x00 || body)), label `cleanroom.dev/result-digest/v1` (results, models and audiences), `cleanroom.dev/spec-digest/v1` (query specs), `cleanroom.dev/model-spec-digest/v1` (model specs) or `cleanroom.dev/segment-digest/v1` (segments).
 type DigestKey struct {
 	// Collaboration An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
 	Collaboration Name `json:"collaboration"`
@@ -619,7 +769,10 @@ type MatchResult struct {
 	Run     int64  `json:"run"`
 }
 
-// Metric One statistic per output row.
+// Metric One statistic per output row, in one or more of the result's columns (see `QueryResult`). lift and roi come
+// with intervals at a confidence level (`level`) that account for both the sampling of the group's people and
+// the DP noise of the released counts and sums; they are computed from released values and declared bounds
+// alone, so they cost no epsilon.
 type Metric struct {
 	// Column sum and avg.
 	Column *string `json:"column,omitempty"`
@@ -634,6 +787,9 @@ type Metric struct {
 	Exposed *string    `json:"exposed,omitempty"`
 	Kind    MetricKind `json:"kind"`
 
+	// Level lift and roi: the confidence level of their intervals; 0.95 when unset.
+	Level *float64 `json:"level,omitempty"`
+
 	// Member match_rate: the matched people over this member's list.
 	Member *string `json:"member,omitempty"`
 
@@ -644,11 +800,156 @@ type Metric struct {
 // MetricKind defines model for MetricKind.
 type MetricKind string
 
-// MetricKindOrKMeans A metric kind, or `kmeans` for a k-means profile.
+// MetricKindOrKMeans A metric kind, `kmeans` for a k-means profile, or `model` for lookalike models (`POST /v1/collaborations/{id}/models`).
 type MetricKindOrKMeans string
 
 // Mode How identifiers are matched. `hashed`, HMAC-SHA256 tokens under the collaboration secret; `blinded`, PAIR-compatible commutative encryption on ristretto255, re-encrypted by every member.
 type Mode string
+
+// ModelFeature A column of the member's list with its declared domain (categorical) or bounds (numeric).
+type ModelFeature struct {
+	// Bounds Numeric; values are clamped to them.
+	Bounds *[]float64 `json:"bounds,omitempty"`
+
+	// Column The column in the member's own list.
+	Column string `json:"column"`
+
+	// Domain Categorical; a person whose value lies outside it stops at a split on the feature.
+	Domain *[]string        `json:"domain,omitempty"`
+	Kind   ModelFeatureKind `json:"kind"`
+
+	// Name As the room names it, `member.column`.
+	Name string `json:"name"`
+}
+
+// ModelFeatureKind defines model for ModelFeature.Kind.
+type ModelFeatureKind string
+
+// ModelFile A model file (`cleanroom.dev/model/v1`, package `cleanroom/model`), which the member keeps and applies to its
+// own list (`model.Parse`, `Model.Score`): a forest of random decision trees whose structure comes from the
+// features' declared domains and bounds and whose counts carry Laplace noise. It holds no row, token or exact
+// count. `model.Parse` refuses a file with a key it does not know.
+type ModelFile struct {
+	// Accuracy The noisy share of the held-out people whose label the model predicts; absent when none were held out or too few to tell.
+	Accuracy        *float64 `json:"accuracy,omitempty"`
+	AccuracyEpsilon *float64 `json:"accuracy_epsilon,omitempty"`
+
+	// Collaboration An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
+	Collaboration *Name `json:"collaboration,omitempty"`
+	Depth         int   `json:"depth"`
+
+	// Epsilon What the model cost: `tree_epsilon` for each tree, withheld ones included, plus `accuracy_epsilon`.
+	Epsilon  float64         `json:"epsilon"`
+	Features []ModelFeature  `json:"features"`
+	Format   ModelFileFormat `json:"format"`
+
+	// Holdout The share of people held out of training.
+	Holdout *float64 `json:"holdout,omitempty"`
+
+	// Label What a model predicts: that the column is true (true, yes or a number above 0) or, with `op`, that it
+	// compares true as a query's filter would (lt, le, gt and ge need the column's bounds).
+	Label ModelLabel `json:"label"`
+
+	// Member An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
+	Member Name `json:"member"`
+
+	// Method The training algorithm (for people).
+	Method string `json:"method"`
+
+	// MinLeaf The least noisy total of any node the model holds, the collaboration's k.
+	MinLeaf int `json:"min_leaf"`
+
+	// Noise False when the collaboration turned noise off; the counts are then exact.
+	Noise       bool        `json:"noise"`
+	TreeEpsilon float64     `json:"tree_epsilon"`
+	Trees       []ModelTree `json:"trees"`
+
+	// TreesWithheld The trees whose root's noisy total fell below `min_leaf`.
+	TreesWithheld *int `json:"trees_withheld,omitempty"`
+}
+
+// ModelFileFormat defines model for ModelFile.Format.
+type ModelFileFormat string
+
+// ModelLabel What a model predicts: that the column is true (true, yes or a number above 0) or, with `op`, that it
+// compares true as a query's filter would (lt, le, gt and ge need the column's bounds).
+type ModelLabel struct {
+	// Column `member.column`, of any member.
+	Column string        `json:"column"`
+	Op     *ModelLabelOp `json:"op,omitempty"`
+	Value  *string       `json:"value,omitempty"`
+
+	// Values For `in`, at most 1,000.
+	Values *[]string `json:"values,omitempty"`
+}
+
+// ModelLabelOp defines model for ModelLabel.Op.
+type ModelLabelOp string
+
+// ModelNode A node of a tree.
+type ModelNode struct {
+	// Children The indexes of the node's children, one per domain value of a categorical feature or two for a numeric one; -1 for a child withheld (below `min_leaf`).
+	Children *[]int `json:"children,omitempty"`
+
+	// Counts The noisy counts of the node's subtree, people whose label is false, then true.
+	Counts []int64 `json:"counts"`
+
+	// Feature The index of the feature the node splits on; -1 at a leaf.
+	Feature int `json:"feature"`
+
+	// Threshold A numeric split: values below it go to the first child, the others to the second.
+	Threshold *float64 `json:"threshold,omitempty"`
+}
+
+// ModelResult A trained model, what it was charged, and the budget after it.
+type ModelResult struct {
+	// Budget A collaboration's privacy budget. The room keeps it in integer units (a millionth of epsilon, 1e-15 of delta), so every answer raises `spent` by exactly its epsilon.
+	Budget BudgetInfo `json:"budget"`
+
+	// Epsilon What the model was charged (0 when noise is off).
+	Epsilon float64 `json:"epsilon"`
+
+	// Model A model file (`cleanroom.dev/model/v1`, package `cleanroom/model`), which the member keeps and applies to its
+	// own list (`model.Parse`, `Model.Score`): a forest of random decision trees whose structure comes from the
+	// features' declared domains and bounds and whose counts carry Laplace noise. It holds no row, token or exact
+	// count. `model.Parse` refuses a file with a key it does not know.
+	Model ModelFile `json:"model"`
+	Noise bool      `json:"noise"`
+}
+
+// ModelSpec A lookalike model to train on the matched people (`cleanroom.dev/model-spec/v1`, api.ModelSpec). The label is
+// any member's column that the collaboration lets out; the features are columns of the caller's own list,
+// each an allowed dimension with a declared domain (categorical, at most 64 values) or bounds (numeric), since
+// the caller applies the model to its own list.
+type ModelSpec struct {
+	// Depth Each tree's depth; 0 or unset, half the features rounded up, at least 2.
+	Depth *int `json:"depth,omitempty"`
+
+	// Epsilon What the model spends, of which a tenth measures the accuracy when people are held out; 0 or unset, 0.5 (the room's largest epsilon for one query).
+	Epsilon *float64 `json:"epsilon,omitempty"`
+
+	// Features The caller's columns (`member.column`), each named once.
+	Features []string `json:"features"`
+
+	// Holdout The share of people held out of training to measure the model's accuracy; unset, 0.2; 0, none.
+	Holdout *float64 `json:"holdout,omitempty"`
+
+	// Label What a model predicts: that the column is true (true, yes or a number above 0) or, with `op`, that it
+	// compares true as a query's filter would (lt, le, gt and ge need the column's bounds).
+	Label ModelLabel `json:"label"`
+
+	// Trees The forest's trees; 0 or unset, 10.
+	Trees   *int             `json:"trees,omitempty"`
+	Version ModelSpecVersion `json:"version"`
+}
+
+// ModelSpecVersion defines model for ModelSpec.Version.
+type ModelSpecVersion string
+
+// ModelTree One random decision tree, its nodes the root first; a node's children come after it.
+type ModelTree struct {
+	Nodes []ModelNode `json:"nodes"`
+}
 
 // Name An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
 type Name = string
@@ -766,7 +1067,16 @@ type QueryResult struct {
 	Clusters         *[]Cluster `json:"clusters,omitempty"`
 	ClustersWithheld *int       `json:"clusters_withheld,omitempty"`
 
-	// Columns The group_by columns, then `count`, then each metric's columns.
+	// Columns The group_by columns (`member.column`, a string value), then `count`, then each metric's columns, in the
+	// spec's order:
+	// - sum, avg: `sum(member.column)`, `avg(member.column)`.
+	// - match_rate: `match_rate(member)`, a rounded, capped percentage as a string (`42%`, `>85%`).
+	// - roi: `roi`, then `roi_low` and `roi_high`, its interval at the metric's level.
+	// - lift: `lift` (the exposed people's conversion rate over the others', minus 1), `conversion_exposed`,
+	//   `conversion_unexposed`, `n_exposed`, `n_unexposed`; then `difference` (the exposed rate minus the
+	//   others'), `difference_low` and `difference_high` (its interval), `lift_low` and `lift_high` (the
+	//   interval of `lift`), `verdict` (a string: `positive` when the difference's interval lies above 0,
+	//   `negative` below it, else `inconclusive`) and `level` (the intervals' confidence level).
 	Columns      []string                   `json:"columns"`
 	Delta        *float64                   `json:"delta,omitempty"`
 	Epsilon      float64                    `json:"epsilon"`
@@ -844,13 +1154,31 @@ type SealedSecret struct {
 	To *string `json:"to,omitempty"`
 }
 
+// SegmentSpec The matched people to activate (`cleanroom.dev/segment/v1`, api.SegmentSpec), those every filter keeps; no filter keeps them all.
+type SegmentSpec struct {
+	// Filters The same filters, on the same allowed dimensions, as a query's; at most 8.
+	Filters *[]Filter          `json:"filters,omitempty"`
+	Version SegmentSpecVersion `json:"version"`
+}
+
+// SegmentSpecVersion defines model for SegmentSpec.Version.
+type SegmentSpecVersion string
+
 // Settings Everything the members agree to, in one document (policy.Settings): the constraints, which can only tighten
 // the room's defaults, each member's own requirements, the dimensions queries may group and filter by, the
-// domains that make a dimension's groups public, the bounds of numeric columns, whether noise is off, the expiry
-// and whether the budget is pooled. An unset key keeps the room's default. The room refuses an unknown key, or a
-// value looser than its defaults, naming the key (400). In a `Collaboration` it is the canonical form, the one
-// the settings digest covers.
+// domains that make a dimension's groups public, the bounds of numeric columns, whether noise is off, the expiry,
+// whether the budget is pooled and who may receive audiences (`activation`). An unset key keeps the room's
+// default. The room refuses an unknown key, or a value looser than its defaults, naming the key (400). In a
+// `Collaboration` it is the canonical form, the one the settings digest covers.
 type Settings struct {
+	// Activation The settings' consent to activation (policy.Activation): the members that may receive an audience
+	// (`POST /v1/collaborations/{id}/activations`), the smallest audience the room returns, and how many
+	// activations each of them may make a day and in all. Without it no member receives an audience. An audience
+	// is exact, not differentially private: it tells the member which of its own customers are also the other
+	// members', and that they fall in the segment. Every member sees the block when it accepts the settings. A
+	// limit left unset (or 0) takes the room's; a limit looser than the room's is refused (400), naming the key.
+	Activation *Activation `json:"activation,omitempty"`
+
 	// AllowedDimensions The `member.column` names queries may group and filter by.
 	AllowedDimensions *[]string             `json:"allowed_dimensions,omitempty"`
 	AllowedMetrics    *[]MetricKindOrKMeans `json:"allowed_metrics,omitempty"`
@@ -1057,6 +1385,12 @@ type CreateCollaborationJSONRequestBody = CreateCollaboration
 
 // AcceptCollaborationJSONRequestBody defines body for AcceptCollaboration for application/json ContentType.
 type AcceptCollaborationJSONRequestBody = AcceptCollaboration
+
+// ActivateAudienceJSONRequestBody defines body for ActivateAudience for application/json ContentType.
+type ActivateAudienceJSONRequestBody = SegmentSpec
+
+// TrainModelJSONRequestBody defines body for TrainModel for application/json ContentType.
+type TrainModelJSONRequestBody = ModelSpec
 
 // ProposePolicyTextRequestBody defines body for ProposePolicy for text/plain ContentType.
 type ProposePolicyTextRequestBody = ProposePolicyTextBody
@@ -1364,6 +1698,48 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/collaborations/{id}/accept (the `AcceptCollaboration` operationId).
 	AcceptCollaboration(ctx context.Context, id CollaborationID, body AcceptCollaborationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ActivateAudienceWithBody Receive the rows of the caller's own list that hold the matched people in a segment
+	//
+	// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+	// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+	// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+	// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+	// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+	// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+	//
+	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+	// filter on a column that is not an allowed dimension or is never output; any activation until every
+	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// accepted the settings, or when another activation of the caller's ran meanwhile.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+	ActivateAudienceWithBody(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ActivateAudience Receive the rows of the caller's own list that hold the matched people in a segment
+	//
+	// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+	// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+	// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+	// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+	// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+	// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+	//
+	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+	// filter on a column that is not an allowed dimension or is never output; any activation until every
+	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// accepted the settings, or when another activation of the caller's ran meanwhile.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+	ActivateAudience(ctx context.Context, id CollaborationID, body ActivateAudienceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetBudget The collaboration's privacy budget
 	//
 	// Corresponds with GET /v1/collaborations/{id}/budget (the `GetBudget` operationId).
@@ -1378,7 +1754,7 @@ type ClientInterface interface {
 
 	// GetDigestKey The key of the collaboration's keyed digests
 	//
-	// The audit log records an HMAC-SHA256 of every result and query spec under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
+	// The audit log records an HMAC-SHA256 of every result, query spec, model spec and segment under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
 	//
 	// Corresponds with GET /v1/collaborations/{id}/digest-key (the `GetDigestKey` operationId).
 	GetDigestKey(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1391,6 +1767,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/collaborations/{id}/match (the `RunMatch` operationId).
 	RunMatch(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TrainModelWithBody Train a lookalike model on the matched people
+	//
+	// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+	// features of its own list, and applies the model to its own list on its own machine (package
+	// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+	// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+	// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+	// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+	// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+	// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+	// an allowed dimension, a label or feature among the columns never output, and any model until every
+	// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+	// without a declared domain or bounds, limits out of range) is refused (400).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+	TrainModelWithBody(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TrainModel Train a lookalike model on the matched people
+	//
+	// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+	// features of its own list, and applies the model to its own list on its own machine (package
+	// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+	// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+	// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+	// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+	// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+	// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+	// an allowed dimension, a label or feature among the columns never output, and any model until every
+	// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+	// without a declared domain or bounds, limits out of range) is refused (400).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+	TrainModel(ctx context.Context, id CollaborationID, body TrainModelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProposePolicyWithBody Propose a policy module
 	//
@@ -1792,6 +2206,68 @@ func (c *Client) AcceptCollaboration(ctx context.Context, id CollaborationID, bo
 	return c.Client.Do(req)
 }
 
+// ActivateAudienceWithBody Receive the rows of the caller's own list that hold the matched people in a segment
+//
+// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+//
+// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+// filter on a column that is not an allowed dimension or is never output; any activation until every
+// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// accepted the settings, or when another activation of the caller's ran meanwhile.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+func (c *Client) ActivateAudienceWithBody(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewActivateAudienceRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ActivateAudience Receive the rows of the caller's own list that hold the matched people in a segment
+//
+// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+//
+// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+// filter on a column that is not an allowed dimension or is never output; any activation until every
+// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// accepted the settings, or when another activation of the caller's ran meanwhile.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+func (c *Client) ActivateAudience(ctx context.Context, id CollaborationID, body ActivateAudienceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewActivateAudienceRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetBudget The collaboration's privacy budget
 //
 // Corresponds with GET /v1/collaborations/{id}/budget (the `GetBudget` operationId).
@@ -1826,7 +2302,7 @@ func (c *Client) GetBudgetHistory(ctx context.Context, id CollaborationID, reqEd
 
 // GetDigestKey The key of the collaboration's keyed digests
 //
-// The audit log records an HMAC-SHA256 of every result and query spec under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
+// The audit log records an HMAC-SHA256 of every result, query spec, model spec and segment under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
 //
 // Corresponds with GET /v1/collaborations/{id}/digest-key (the `GetDigestKey` operationId).
 func (c *Client) GetDigestKey(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1850,6 +2326,64 @@ func (c *Client) GetDigestKey(ctx context.Context, id CollaborationID, reqEditor
 // Corresponds with POST /v1/collaborations/{id}/match (the `RunMatch` operationId).
 func (c *Client) RunMatch(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRunMatchRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TrainModelWithBody Train a lookalike model on the matched people
+//
+// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+// features of its own list, and applies the model to its own list on its own machine (package
+// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+// an allowed dimension, a label or feature among the columns never output, and any model until every
+// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+// without a declared domain or bounds, limits out of range) is refused (400).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+func (c *Client) TrainModelWithBody(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTrainModelRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TrainModel Train a lookalike model on the matched people
+//
+// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+// features of its own list, and applies the model to its own list on its own machine (package
+// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+// an allowed dimension, a label or feature among the columns never output, and any model until every
+// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+// without a declared domain or bounds, limits out of range) is refused (400).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+func (c *Client) TrainModel(ctx context.Context, id CollaborationID, body TrainModelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTrainModelRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2611,6 +3145,53 @@ func NewAcceptCollaborationRequestWithBody(server string, id CollaborationID, co
 	return req, nil
 }
 
+// NewActivateAudienceRequest calls the generic ActivateAudience builder with application/json body
+func NewActivateAudienceRequest(server string, id CollaborationID, body ActivateAudienceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewActivateAudienceRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewActivateAudienceRequestWithBody constructs an http.Request for the ActivateAudience method, with any body, and a specified content type
+func NewActivateAudienceRequestWithBody(server string, id CollaborationID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/collaborations/%s/activations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetBudgetRequest constructs an http.Request for the GetBudget method
 func NewGetBudgetRequest(server string, id CollaborationID) (*http.Request, error) {
 	var err error
@@ -2743,6 +3324,53 @@ func NewRunMatchRequest(server string, id CollaborationID) (*http.Request, error
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewTrainModelRequest calls the generic TrainModel builder with application/json body
+func NewTrainModelRequest(server string, id CollaborationID, body TrainModelJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTrainModelRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewTrainModelRequestWithBody constructs an http.Request for the TrainModel method, with any body, and a specified content type
+func NewTrainModelRequestWithBody(server string, id CollaborationID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/collaborations/%s/models", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3597,6 +4225,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/collaborations/{id}/accept (the `AcceptCollaboration` operationId).
 	AcceptCollaborationWithResponse(ctx context.Context, id CollaborationID, body AcceptCollaborationJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptCollaborationResponse, error)
 
+	// ActivateAudienceWithBodyWithResponse Receive the rows of the caller's own list that hold the matched people in a segment
+	//
+	// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+	// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+	// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+	// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+	// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+	// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+	//
+	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+	// filter on a column that is not an allowed dimension or is never output; any activation until every
+	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// accepted the settings, or when another activation of the caller's ran meanwhile.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+	ActivateAudienceWithBodyWithResponse(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ActivateAudienceResponse, error)
+
+	// ActivateAudienceWithResponse Receive the rows of the caller's own list that hold the matched people in a segment
+	//
+	// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+	// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+	// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+	// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+	// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+	// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+	//
+	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+	// filter on a column that is not an allowed dimension or is never output; any activation until every
+	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// accepted the settings, or when another activation of the caller's ran meanwhile.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+	ActivateAudienceWithResponse(ctx context.Context, id CollaborationID, body ActivateAudienceJSONRequestBody, reqEditors ...RequestEditorFn) (*ActivateAudienceResponse, error)
+
 	// GetBudgetWithResponse The collaboration's privacy budget
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3615,7 +4285,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetDigestKeyWithResponse The key of the collaboration's keyed digests
 	//
-	// The audit log records an HMAC-SHA256 of every result and query spec under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
+	// The audit log records an HMAC-SHA256 of every result, query spec, model spec and segment under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3632,6 +4302,44 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/collaborations/{id}/match (the `RunMatch` operationId).
 	RunMatchWithResponse(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*RunMatchResponse, error)
+
+	// TrainModelWithBodyWithResponse Train a lookalike model on the matched people
+	//
+	// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+	// features of its own list, and applies the model to its own list on its own machine (package
+	// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+	// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+	// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+	// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+	// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+	// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+	// an allowed dimension, a label or feature among the columns never output, and any model until every
+	// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+	// without a declared domain or bounds, limits out of range) is refused (400).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+	TrainModelWithBodyWithResponse(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TrainModelResponse, error)
+
+	// TrainModelWithResponse Train a lookalike model on the matched people
+	//
+	// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+	// features of its own list, and applies the model to its own list on its own machine (package
+	// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+	// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+	// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+	// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+	// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+	// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+	// an allowed dimension, a label or feature among the columns never output, and any model until every
+	// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+	// without a declared domain or bounds, limits out of range) is refused (400).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+	TrainModelWithResponse(ctx context.Context, id CollaborationID, body TrainModelJSONRequestBody, reqEditors ...RequestEditorFn) (*TrainModelResponse, error)
 
 	// ProposePolicyWithBodyWithResponse Propose a policy module
 	//
@@ -4764,6 +5472,162 @@ func (r AcceptCollaborationResponse) ContentType() string {
 	return ""
 }
 
+// ActivateAudienceResponse400Headers the declared response headers of an HTTP 400 response for ActivateAudience
+type ActivateAudienceResponse400Headers struct {
+	XRequestId *string
+}
+
+// ActivateAudienceResponse401Headers the declared response headers of an HTTP 401 response for ActivateAudience
+type ActivateAudienceResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestId      *string
+}
+
+// ActivateAudienceResponse403Headers the declared response headers of an HTTP 403 response for ActivateAudience
+type ActivateAudienceResponse403Headers struct {
+	XRequestId *string
+}
+
+// ActivateAudienceResponse409Headers the declared response headers of an HTTP 409 response for ActivateAudience
+type ActivateAudienceResponse409Headers struct {
+	XRequestId *string
+}
+
+// ActivateAudienceResponse413Headers the declared response headers of an HTTP 413 response for ActivateAudience
+type ActivateAudienceResponse413Headers struct {
+	XRequestId *string
+}
+
+// ActivateAudienceResponse429Headers the declared response headers of an HTTP 429 response for ActivateAudience
+type ActivateAudienceResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// ActivateAudienceResponse500Headers the declared response headers of an HTTP 500 response for ActivateAudience
+type ActivateAudienceResponse500Headers struct {
+	XRequestId *string
+}
+
+// ActivateAudienceResponse503Headers the declared response headers of an HTTP 503 response for ActivateAudience
+type ActivateAudienceResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type ActivateAudienceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Audience
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Denied
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ActivateAudienceResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ActivateAudienceResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ActivateAudienceResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ActivateAudienceResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ActivateAudienceResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ActivateAudienceResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ActivateAudienceResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ActivateAudienceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ActivateAudienceResponse) GetJSON200() *Audience {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON403() *Denied {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ActivateAudienceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ActivateAudienceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ActivateAudienceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ActivateAudienceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ActivateAudienceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetBudgetResponse401Headers the declared response headers of an HTTP 401 response for GetBudget
 type GetBudgetResponse401Headers struct {
 	WWWAuthenticate *string
@@ -5228,6 +6092,162 @@ func (r RunMatchResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RunMatchResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// TrainModelResponse400Headers the declared response headers of an HTTP 400 response for TrainModel
+type TrainModelResponse400Headers struct {
+	XRequestId *string
+}
+
+// TrainModelResponse401Headers the declared response headers of an HTTP 401 response for TrainModel
+type TrainModelResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestId      *string
+}
+
+// TrainModelResponse403Headers the declared response headers of an HTTP 403 response for TrainModel
+type TrainModelResponse403Headers struct {
+	XRequestId *string
+}
+
+// TrainModelResponse409Headers the declared response headers of an HTTP 409 response for TrainModel
+type TrainModelResponse409Headers struct {
+	XRequestId *string
+}
+
+// TrainModelResponse413Headers the declared response headers of an HTTP 413 response for TrainModel
+type TrainModelResponse413Headers struct {
+	XRequestId *string
+}
+
+// TrainModelResponse429Headers the declared response headers of an HTTP 429 response for TrainModel
+type TrainModelResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// TrainModelResponse500Headers the declared response headers of an HTTP 500 response for TrainModel
+type TrainModelResponse500Headers struct {
+	XRequestId *string
+}
+
+// TrainModelResponse503Headers the declared response headers of an HTTP 503 response for TrainModel
+type TrainModelResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type TrainModelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ModelResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Denied
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *TrainModelResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *TrainModelResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *TrainModelResponse403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *TrainModelResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *TrainModelResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *TrainModelResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *TrainModelResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *TrainModelResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TrainModelResponse) GetJSON200() *ModelResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON403() *Denied {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r TrainModelResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r TrainModelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TrainModelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TrainModelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TrainModelResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7738,6 +8758,60 @@ func (c *ClientWithResponses) AcceptCollaborationWithResponse(ctx context.Contex
 	return ParseAcceptCollaborationResponse(rsp)
 }
 
+// ActivateAudienceWithBodyWithResponse Receive the rows of the caller's own list that hold the matched people in a segment
+//
+// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+//
+// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+// filter on a column that is not an allowed dimension or is never output; any activation until every
+// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// accepted the settings, or when another activation of the caller's ran meanwhile.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+func (c *ClientWithResponses) ActivateAudienceWithBodyWithResponse(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ActivateAudienceResponse, error) {
+	rsp, err := c.ActivateAudienceWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseActivateAudienceResponse(rsp)
+}
+
+// ActivateAudienceWithResponse Receive the rows of the caller's own list that hold the matched people in a segment
+//
+// A member (a partner itself, not its analysts) that the settings' `activation` block names asks for the matched people that a segment's filters
+// keep (the same filters, on the same allowed dimensions, as a query's) and receives the rows of its own list
+// that hold them, so that it can reach those customers in a joint campaign. The other members' data never
+// leaves the room. The answer is exact, not differentially private, and outside the privacy budget: what it
+// reveals is what every member consented to by accepting settings that hold the block. The audit log records
+// each activation with the audience's size and the segment's keyed digest (`cleanroom.dev/segment-digest/v1`).
+//
+// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
+// filter on a column that is not an allowed dimension or is never output; any activation until every
+// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
+// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// accepted the settings, or when another activation of the caller's ran meanwhile.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/collaborations/{id}/activations (the `ActivateAudience` operationId).
+func (c *ClientWithResponses) ActivateAudienceWithResponse(ctx context.Context, id CollaborationID, body ActivateAudienceJSONRequestBody, reqEditors ...RequestEditorFn) (*ActivateAudienceResponse, error) {
+	rsp, err := c.ActivateAudience(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseActivateAudienceResponse(rsp)
+}
+
 // GetBudgetWithResponse The collaboration's privacy budget
 //
 // Returns a wrapper object for the known response body format(s).
@@ -7768,7 +8842,7 @@ func (c *ClientWithResponses) GetBudgetHistoryWithResponse(ctx context.Context, 
 
 // GetDigestKeyWithResponse The key of the collaboration's keyed digests
 //
-// The audit log records an HMAC-SHA256 of every result and query spec under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
+// The audit log records an HMAC-SHA256 of every result, query spec, model spec and segment under this key, so that a member can check its answers against the log and no one else can test guesses. Members' partners and analysts receive it; auditors are refused (403).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7796,6 +8870,56 @@ func (c *ClientWithResponses) RunMatchWithResponse(ctx context.Context, id Colla
 		return nil, err
 	}
 	return ParseRunMatchResponse(rsp)
+}
+
+// TrainModelWithBodyWithResponse Train a lookalike model on the matched people
+//
+// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+// features of its own list, and applies the model to its own list on its own machine (package
+// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+// an allowed dimension, a label or feature among the columns never output, and any model until every
+// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+// without a declared domain or bounds, limits out of range) is refused (400).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+func (c *ClientWithResponses) TrainModelWithBodyWithResponse(ctx context.Context, id CollaborationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TrainModelResponse, error) {
+	rsp, err := c.TrainModelWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTrainModelResponse(rsp)
+}
+
+// TrainModelWithResponse Train a lookalike model on the matched people
+//
+// A member (a partner, or an analyst for its partner) asks the room to train a model that predicts a label (any member's column, or a predicate on it) from
+// features of its own list, and applies the model to its own list on its own machine (package
+// `cleanroom/model`). Training is a release like a query's: decided by the policy (`model.train`, which needs
+// `model` among the allowed metrics), its epsilon charged to the caller's share of the budget and counted as one
+// of the day's queries, in the transaction of its audit entry, which records the spec's keyed digest
+// (`cleanroom.dev/model-spec-digest/v1`) and the result's. The trees' counts and the held-out accuracy carry
+// Laplace noise; a tree's structure comes from the features' declared domains and bounds, never from the data.
+// Refused (403, with the reason): a model that would overspend or pass the daily limit, a feature that is not
+// an allowed dimension, a label or feature among the columns never output, and any model until every
+// member's current list is matched. A spec the room cannot train (a feature of another member's list, one
+// without a declared domain or bounds, limits out of range) is refused (400).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/collaborations/{id}/models (the `TrainModel` operationId).
+func (c *ClientWithResponses) TrainModelWithResponse(ctx context.Context, id CollaborationID, body TrainModelJSONRequestBody, reqEditors ...RequestEditorFn) (*TrainModelResponse, error) {
+	rsp, err := c.TrainModel(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTrainModelResponse(rsp)
 }
 
 // ProposePolicyWithBodyWithResponse Propose a policy module
@@ -9183,6 +10307,192 @@ func ParseAcceptCollaborationResponse(rsp *http.Response) (*AcceptCollaborationR
 	return response, nil
 }
 
+// ParseActivateAudienceResponse parses an HTTP response from a ActivateAudienceWithResponse call
+func ParseActivateAudienceResponse(rsp *http.Response) (*ActivateAudienceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ActivateAudienceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Audience
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Denied
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers ActivateAudienceResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ActivateAudienceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ActivateAudienceResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers ActivateAudienceResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers ActivateAudienceResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers ActivateAudienceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ActivateAudienceResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ActivateAudienceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetBudgetResponse parses an HTTP response from a GetBudgetWithResponse call
 func ParseGetBudgetResponse(rsp *http.Response) (*GetBudgetResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9720,6 +11030,192 @@ func ParseRunMatchResponse(rsp *http.Response) (*RunMatchResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RunMatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseTrainModelResponse parses an HTTP response from a TrainModelWithResponse call
+func ParseTrainModelResponse(rsp *http.Response) (*TrainModelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TrainModelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ModelResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Denied
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers TrainModelResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers TrainModelResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers TrainModelResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers TrainModelResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers TrainModelResponse413Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers TrainModelResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers TrainModelResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers TrainModelResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

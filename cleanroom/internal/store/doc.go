@@ -12,6 +12,7 @@
 //	secret/<collab>/<to>                 Secrets: a collaboration secret sealed to one member (sealed record)
 //	policysrc/<collab>/<hash>            PolicySources: a pending or active module's source (sealed record)
 //	digestkey/<collab>                   DigestKeys: a collaboration's result-digest key (sealed, unbound)
+//	activation/<collab>                  Activations: a collaboration's activations (sealed record)
 //	statehw/<record key>                 the high-water mark of a sealed record (Tx.Put, Check)
 //	seg/<upload>/<part>                  Segments: an upload part (segment)
 //	layer/<upload>/<layer>/<part>        Layer: a relayed set's (element, row) pairs (segment)
@@ -19,6 +20,7 @@
 //	tcanary/<task>/<part>                TaskCanaries: the canary pairs a task's part returned (segment)
 //	join/<collab>/<run>/<part>           Join: a match run's rows, one per member a match (segment)
 //	join/<collab>/<run>/dups/<member>    Duplicates: a member's rows the run dropped (segment)
+//	audience/<collab>/<id>               Audience: the fingerprints of an activated audience (segment)
 //	jti/<issuer>/<sha256(jti)>           JTIKey: a token seen, until it expires (no value)
 //
 // Ids are principal, collaboration, upload and task names, which never

@@ -151,3 +151,26 @@ func EachMatch(b []byte, members int, fn func(rows []uint32)) error {
 	}
 	return nil
 }
+
+// Fingerprints are what an audience stores of its people: 64-bit keyed
+// fingerprints, ascending, each little-endian.
+
+// AppendFingerprints appends fps to b.
+func AppendFingerprints(b []byte, fps []uint64) []byte {
+	for _, f := range fps {
+		b = binary.LittleEndian.AppendUint64(b, f)
+	}
+	return b
+}
+
+// DecodeFingerprints returns the fingerprints of b.
+func DecodeFingerprints(b []byte) ([]uint64, error) {
+	if len(b)%8 != 0 {
+		return nil, ErrCorruptSegment
+	}
+	out := make([]uint64, len(b)/8)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return out, nil
+}

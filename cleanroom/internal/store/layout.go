@@ -19,6 +19,8 @@ const (
 	secretPrefix       = "secret/"
 	policySourcePrefix = "policysrc/"
 	digestKeyPrefix    = "digestkey/"
+	activationPrefix   = "activation/"
+	audiencePrefix     = "audience/"
 	highWaterPrefix    = "statehw/"
 	segmentPrefix      = "seg/"
 	layerPrefix        = "layer/"
@@ -29,10 +31,10 @@ const (
 )
 
 // sealedPrefixes are the families of sealed records, which Check reads.
-var sealedPrefixes = []string{principalPrefix, collabPrefix, budgetPrefix, uploadPrefix, secretPrefix, policySourcePrefix, digestKeyPrefix}
+var sealedPrefixes = []string{principalPrefix, collabPrefix, budgetPrefix, uploadPrefix, secretPrefix, policySourcePrefix, digestKeyPrefix, activationPrefix}
 
 // segmentPrefixes are the families of segments, which CheckSegments reads.
-var segmentPrefixes = []string{segmentPrefix, layerPrefix, taskPrefix, taskCanaryPrefix, joinPrefix}
+var segmentPrefixes = []string{segmentPrefix, layerPrefix, taskPrefix, taskCanaryPrefix, joinPrefix, audiencePrefix}
 
 // A Span is keys deleted together: one key, or every key under a prefix.
 type Span struct {
@@ -100,6 +102,13 @@ func Join(collab string, run int64) Parts {
 func Duplicates(collab string, run int64, member string) []byte {
 	return []byte(Join(collab, run).prefix + "dups/" + member)
 }
+
+// Audience is the key of the fingerprints of the people of an audience
+// activated in a collaboration, and the name its audit entry gives it.
+func Audience(collab, id string) []byte { return []byte(audiencePrefix + collab + "/" + id) }
+
+// AudienceSpan is an audience's fingerprints, for deleting them.
+func AudienceSpan(collab, id string) Span { return keySpan(string(Audience(collab, id))) }
 
 // UploadData is an upload's data: its segments and every layer made from
 // them.

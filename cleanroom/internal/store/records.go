@@ -40,6 +40,9 @@ func Secrets[T any]() Records[In, T] { return Records[In, T]{secretPrefix, inPat
 // PolicySources are proposed modules' sources: In{collab, module hash}.
 func PolicySources[T any]() Records[In, T] { return Records[In, T]{policySourcePrefix, inPath} }
 
+// Activations are the collaborations' activation ledgers, by collaboration.
+func Activations[T any]() Records[string, T] { return Records[string, T]{activationPrefix, name} }
+
 // Key returns the key of record id (for audit references and messages).
 func (f Records[K, T]) Key(id K) string { return f.prefix + f.path(id) }
 

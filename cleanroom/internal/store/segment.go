@@ -59,6 +59,8 @@ func PutSegment(txn *badger.Txn, key, payload []byte) error {
 
 // ReadSegment calls fn with the checked payload of the segment at key, in
 // place, without copying it out of the database: b is valid only during fn.
+// Afterwards the segment's pages leave the process's resident memory (see
+// releaseMapped).
 func ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
 	it, err := txn.Get(key)
 	if err != nil {
@@ -69,8 +71,21 @@ func ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
 		if err != nil {
 			return err
 		}
-		return fn(b)
+		err = fn(b)
+		releaseMapped(v)
+		return err
 	})
+}
+
+// ReleaseSegment drops the pages of the segment at key, once written, from
+// the process's resident memory, keeping them in the page cache (see
+// releaseMapped): a part stored is not read again until the match.
+func ReleaseSegment(txn *badger.Txn, key []byte) error {
+	it, err := txn.Get(key)
+	if err != nil {
+		return fmt.Errorf("store: reading %s: %w", key, err)
+	}
+	return it.Value(func(v []byte) error { releaseMapped(v); return nil })
 }
 
 // GetSegment returns a copy of the checked payload of the segment at key.

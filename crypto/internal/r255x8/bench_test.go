@@ -19,9 +19,9 @@ func benchScalar() (*Scalar, *gtank.Scalar) {
 	return NewScalar(&b), gs
 }
 
-func benchElements() [lanes][32]byte {
-	var in [lanes][32]byte
-	for l := range lanes {
+func benchElements() [Lanes][32]byte {
+	var in [Lanes][32]byte
+	for l := range Lanes {
 		u := sha512.Sum512([]byte{byte(l)})
 		copy(in[l][:], gtank.NewElement().FromUniformBytes(u[:]).Encode(nil))
 	}
@@ -32,8 +32,8 @@ func BenchmarkMulEncoded(b *testing.B) {
 	s, gs := benchScalar()
 	in := benchElements()
 	b.Run("impl=r255x8", func(b *testing.B) {
-		var out [lanes][32]byte
-		for i := 0; i < b.N; i += lanes {
+		var out [Lanes][32]byte
+		for i := 0; i < b.N; i += Lanes {
 			MulEncoded(&out, s, &in)
 		}
 	})
@@ -41,7 +41,7 @@ func BenchmarkMulEncoded(b *testing.B) {
 		e, r := gtank.NewElement(), gtank.NewElement()
 		out := make([]byte, 0, 32)
 		for i := 0; b.Loop(); i++ {
-			if err := e.Decode(in[i%lanes][:]); err != nil {
+			if err := e.Decode(in[i%Lanes][:]); err != nil {
 				b.Fatal(err)
 			}
 			out = r.ScalarMult(gs, e).Encode(out[:0])
@@ -51,13 +51,13 @@ func BenchmarkMulEncoded(b *testing.B) {
 
 func BenchmarkMulUniform(b *testing.B) {
 	s, gs := benchScalar()
-	var in [lanes][64]byte
-	for l := range lanes {
+	var in [Lanes][64]byte
+	for l := range Lanes {
 		in[l] = sha512.Sum512([]byte{byte(l)})
 	}
 	b.Run("impl=r255x8", func(b *testing.B) {
-		var out [lanes][32]byte
-		for i := 0; i < b.N; i += lanes {
+		var out [Lanes][32]byte
+		for i := 0; i < b.N; i += Lanes {
 			MulUniform(&out, s, &in)
 		}
 	})
@@ -65,7 +65,7 @@ func BenchmarkMulUniform(b *testing.B) {
 		e, r := gtank.NewElement(), gtank.NewElement()
 		out := make([]byte, 0, 32)
 		for i := 0; b.Loop(); i++ {
-			e.FromUniformBytes(in[i%lanes][:])
+			e.FromUniformBytes(in[i%Lanes][:])
 			out = r.ScalarMult(gs, e).Encode(out[:0])
 		}
 	})
@@ -96,8 +96,8 @@ func BenchmarkField(b *testing.B) {
 // check every element it receives.
 func BenchmarkValid(b *testing.B) {
 	in := benchElements()
-	for i := 0; i < b.N; i += lanes {
-		if Valid(&in) != 0xff {
+	for i := 0; i < b.N; i += Lanes {
+		if Valid(&in) != 0xffff {
 			b.Fatal("invalid")
 		}
 	}

@@ -190,60 +190,6 @@ func (v *fe8) abs(a *fe8) *fe8 {
 	return v.condNeg(a, &m)
 }
 
-// pow22523 sets v = a^((p-5)/8) = a^(2^252 - 3), with the addition chain
-// used throughout the curve25519 literature.
-func (v *fe8) pow22523(a *fe8) *fe8 {
-	var t0, t1, t2 fe8
-	t0.square(a)         // 2
-	t1.squareN(&t0, 2)   // 8
-	t1.mul(a, &t1)       // 9
-	t0.mul(&t0, &t1)     // 11
-	t0.square(&t0)       // 22
-	t0.mul(&t1, &t0)     // 2^5 - 1
-	t1.squareN(&t0, 5)   // 2^10 - 2^5
-	t0.mul(&t1, &t0)     // 2^10 - 1
-	t1.squareN(&t0, 10)  // 2^20 - 2^10
-	t1.mul(&t1, &t0)     // 2^20 - 1
-	t2.squareN(&t1, 20)  // 2^40 - 2^20
-	t1.mul(&t2, &t1)     // 2^40 - 1
-	t1.squareN(&t1, 10)  // 2^50 - 2^10
-	t0.mul(&t1, &t0)     // 2^50 - 1
-	t1.squareN(&t0, 50)  // 2^100 - 2^50
-	t1.mul(&t1, &t0)     // 2^100 - 1
-	t2.squareN(&t1, 100) // 2^200 - 2^100
-	t1.mul(&t2, &t1)     // 2^200 - 1
-	t1.squareN(&t1, 50)  // 2^250 - 2^50
-	t0.mul(&t1, &t0)     // 2^250 - 1
-	t0.squareN(&t0, 2)   // 2^252 - 4
-	return v.mul(&t0, a) // 2^252 - 3
-}
-
-// sqrtRatio is RFC 9496's SQRT_RATIO_M1 in every lane: r = sqrt(u/v) when
-// u/v is a square (wasSquare all ones), else sqrt(i·u/v); r is non-negative.
-func (r *fe8) sqrtRatio(u, v *fe8) (wasSquare [lanes]uint64) {
-	var v3, v7, uv3, uv7, check, uNeg, uNegI, rPrime fe8
-	v3.square(v).mul(&v3, v)       // v^3
-	v7.square(&v3).mul(&v7, v)     // v^7
-	uv3.mul(u, &v3)                // u·v^3
-	uv7.mul(u, &v7)                // u·v^7
-	r.pow22523(&uv7).mul(r, &uv3)  // (u·v^3)·(u·v^7)^((p-5)/8)
-	check.square(r).mul(&check, v) // v·r^2
-	uNeg.neg(u)
-	uNegI.mul(&uNeg, &sqrtM1)
-	correct := equalMask(&check, u)
-	flipped := equalMask(&check, &uNeg)
-	flippedI := equalMask(&check, &uNegI)
-	rPrime.mul(r, &sqrtM1)
-	var useI [lanes]uint64
-	for l := range lanes {
-		useI[l] = flipped[l] | flippedI[l]
-		wasSquare[l] = correct[l] | flipped[l]
-	}
-	r.selectLanes(r, &rPrime, &useI)
-	r.abs(r)
-	return wasSquare
-}
-
 // Constants, in every lane. They are parsed from RFC 9496's decimal values
 // once; the tests check each against its defining equation.
 var (

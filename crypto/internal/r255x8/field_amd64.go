@@ -25,15 +25,24 @@ func addAVX512(out, a, b *fe8)
 func subAVX512(out, a, b *fe8)
 
 //go:noescape
-func lookupAVX512(out *cached8, table *[tableSize]tableEntry, idx, neg uint64)
+func lookupAVX512(out *cached8, t *table, idx, neg uint64)
 
 //go:noescape
 func canonicalAVX512(out, a *fe8)
 
-func lookup(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
+func lookup(out *cached8, t *table, idx, neg uint64) {
 	if useAVX512 {
-		lookupAVX512(out, table, idx, neg)
+		lookupAVX512(out, t, idx, neg)
 	} else {
-		lookupGeneric(out, table, idx, neg)
+		lookupGeneric(out, t, idx, neg)
 	}
 }
+
+//go:noescape
+func doubleAVX512(p *[2]projP1xP1, n int)
+
+//go:noescape
+func addCachedAVX512(p *[2]projP1xP1, q *[2]cached8)
+
+//go:noescape
+func pow22523AVX512(out, a *[2]fe8)

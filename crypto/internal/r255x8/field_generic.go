@@ -99,20 +99,37 @@ func subGeneric(v, a, b *fe8) {
 	}
 }
 
-func lookupGeneric(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
-	var e tableEntry
-	for i := range table {
-		// m is all ones exactly when i = idx, without a branch.
-		d := uint64(i) ^ idx
+// twoP is 2p limb by limb: 2p - x negates an x whose limbs are at most
+// 2p's, keeping them below 2^52.
+var twoP = [5]uint64{2 * (1<<51 - 19), 2 * (1<<51 - 1), 2 * (1<<51 - 1), 2 * (1<<51 - 1), 2 * (1<<51 - 1)}
+
+func lookupGeneric(out *cached8, t *table, idx, neg uint64) {
+	var e cached8
+	ew := e.words()
+	for i := range t {
+		// m is all ones exactly when i+1 = idx, without a branch.
+		d := uint64(i+1) ^ idx
 		m := -((d - 1) >> 63)
-		ew := e.words()
-		for w, x := range table[i].words() {
+		for w, x := range t[i].words() {
 			ew[w] |= x & m
+		}
+	}
+	// idx = 0 is the identity: Y+X = Y−X = Z = 1, 2dT = 0.
+	one := (idx - 1) >> 63
+	for l := range lanes {
+		e.YplusX[0][l] |= one
+		e.YminusX[0][l] |= one
+		e.Z[0][l] |= one
+	}
+	var negT2d fe8
+	for i := range negT2d {
+		for l := range lanes {
+			negT2d[i][l] = twoP[i] - e.T2d[i][l]
 		}
 	}
 	ms := [lanes]uint64{neg, neg, neg, neg, neg, neg, neg, neg}
 	out.YplusX.selectLanes(&e.YplusX, &e.YminusX, &ms)
 	out.YminusX.selectLanes(&e.YminusX, &e.YplusX, &ms)
 	out.Z = e.Z
-	out.T2d.selectLanes(&e.T2d, &e.negT2d, &ms)
+	out.T2d.selectLanes(&e.T2d, &negT2d, &ms)
 }

@@ -11,6 +11,10 @@ func subAVX512(out, a, b *fe8)     { panic("unreachable") }
 
 func canonicalAVX512(out, a *fe8) { panic("unreachable") }
 
-func lookup(out *cached8, table *[tableSize]tableEntry, idx, neg uint64) {
-	lookupGeneric(out, table, idx, neg)
+func doubleAVX512(p *[2]projP1xP1, n int)            { panic("unreachable") }
+func addCachedAVX512(p *[2]projP1xP1, q *[2]cached8) { panic("unreachable") }
+func pow22523AVX512(out, a *[2]fe8)                  { panic("unreachable") }
+
+func lookup(out *cached8, t *table, idx, neg uint64) {
+	lookupGeneric(out, t, idx, neg)
 }

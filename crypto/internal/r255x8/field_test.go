@@ -181,21 +181,30 @@ func TestConstants(t *testing.T) {
 func TestLookup(t *testing.T) {
 	forEachField(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 8))
-		var table [tableSize]tableEntry
-		for i := range table {
-			for w := range table[i].words() {
-				table[i].words()[w] = r.Uint64()
+		var tab table
+		for i := range tab {
+			for w := range tab[i].words() {
+				tab[i].words()[w] = r.Uint64()
 			}
 		}
-		for idx := range uint64(tableSize) {
+		for idx := range uint64(tableSize + 1) {
+			want := cached8{YplusX: one8, YminusX: one8, Z: one8}
+			if idx > 0 {
+				want = tab[idx-1]
+			}
 			var out cached8
-			lookup(&out, &table, idx, 0)
-			if out != table[idx].cached8 {
+			lookup(&out, &tab, idx, 0)
+			if out != want {
 				t.Fatalf("lookup(%d) returned another entry", idx)
 			}
-			lookup(&out, &table, idx, ^uint64(0))
-			e := table[idx]
-			if want := (cached8{YplusX: e.YminusX, YminusX: e.YplusX, Z: e.Z, T2d: e.negT2d}); out != want {
+			lookup(&out, &tab, idx, ^uint64(0))
+			want.YplusX, want.YminusX = want.YminusX, want.YplusX
+			for i := range want.T2d {
+				for l := range lanes {
+					want.T2d[i][l] = twoP[i] - want.T2d[i][l]
+				}
+			}
+			if out != want {
 				t.Fatalf("negated lookup(%d) is not the negated entry", idx)
 			}
 		}

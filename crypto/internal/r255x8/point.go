@@ -18,27 +18,7 @@ type projP2 struct{ X, Y, Z fe8 }
 // cached8 is a point prepared as the second operand of an addition.
 type cached8 struct{ YplusX, YminusX, Z, T2d fe8 }
 
-// tableSize is 0·P through 8·P: the signed radix-16 digits' magnitudes.
-const tableSize = 9
-
-// tableEntry is a multiple of P with its 2dT also negated, so that a
-// negative digit costs a masked swap rather than a field negation.
-type tableEntry struct {
-	cached8
-	negT2d fe8
-}
-
-func (e *tableEntry) words() *[25 * lanes]uint64 { return (*[25 * lanes]uint64)(unsafe.Pointer(e)) }
-
-func (e *tableEntry) fromP3(p *point8) {
-	e.cached8.fromP3(p)
-	e.negT2d.neg(&e.T2d)
-}
-
-func (v *point8) setIdentity() *point8 {
-	*v = point8{Y: one8, Z: one8}
-	return v
-}
+func (c *cached8) words() *[20 * lanes]uint64 { return (*[20 * lanes]uint64)(unsafe.Pointer(c)) }
 
 func (v *cached8) fromP3(p *point8) *cached8 {
 	v.YplusX.add(&p.Y, &p.X)
@@ -100,68 +80,33 @@ func (v *point8) add(p, q *point8) *point8 {
 	return v.fromP1xP1(r.addCached(p, c.fromP3(q)))
 }
 
-// Scalar is a scalar recoded for multiplication: 64 signed radix-16 digits
-// in [-8, 8], most significant last.
-type Scalar struct {
-	digits [64]int8
+// doublePair sets v[h] = 2^n·v[h] for both batches of a pair, n ≥ 1,
+// going through projective coordinates before each doubling.
+func doublePair(v *[2]projP1xP1, n int) {
+	if useAVX512 {
+		doubleAVX512(v, n)
+		return
+	}
+	var t projP2
+	for h := range v {
+		for range n {
+			v[h].double(t.fromP1xP1(&v[h]))
+		}
+	}
 }
 
-// NewScalar recodes the canonical little-endian encoding of a scalar below
-// 2^255 (every reduced ristretto255 scalar is). The recoding branches on
-// nothing.
-func NewScalar(b *[32]byte) *Scalar {
-	s := new(Scalar)
-	for i, x := range b {
-		s.digits[2*i] = int8(x & 15)
-		s.digits[2*i+1] = int8(x >> 4)
+// addCachedPair sets v[h] = v[h] + q[h], v in completed coordinates.
+func addCachedPair(v *[2]projP1xP1, q *[2]cached8) {
+	if useAVX512 {
+		addCachedAVX512(v, q)
+		return
 	}
-	for i := 0; i < 63; i++ {
-		carry := (s.digits[i] + 8) >> 4
-		s.digits[i] -= carry << 4
-		s.digits[i+1] += carry
+	var t point8
+	for h := range v {
+		v[h].addCached(t.fromP1xP1(&v[h]), &q[h])
 	}
-	return s
 }
 
-// selectDigit sets out to d·P from a table of 0·P..8·P in constant time.
-func selectDigit(out *cached8, table *[tableSize]tableEntry, d int8) {
-	// neg is all ones for a negative digit; abs = (d ^ neg) - neg.
-	neg := int64(d) >> 7
-	abs := uint64((int64(d) ^ neg) - neg)
-	lookup(out, table, abs, uint64(neg))
-}
-
-// scalarMult sets v = s·p in every lane with a fixed sequence of 252
-// doublings and 64 additions.
-func (v *point8) scalarMult(s *Scalar, p *point8) *point8 {
-	var table [tableSize]tableEntry
-	table[0].cached8 = cached8{YplusX: one8, YminusX: one8, Z: one8}
-	table[1].fromP3(p)
-	var acc point8
-	acc = *p
-	for i := 2; i < tableSize; i++ {
-		acc.add(&acc, p)
-		table[i].fromP3(&acc)
-	}
-
-	var multiple cached8
-	var tmp1 projP1xP1
-	var tmp2 projP2
-	v.setIdentity()
-	selectDigit(&multiple, &table, s.digits[63])
-	tmp1.addCached(v, &multiple)
-	for i := 62; i >= 0; i-- {
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		tmp2.fromP1xP1(&tmp1)
-		tmp1.double(&tmp2)
-		v.fromP1xP1(&tmp1)
-		selectDigit(&multiple, &table, s.digits[i])
-		tmp1.addCached(v, &multiple)
-	}
-	return v.fromP1xP1(&tmp1)
-}
+// identityP1xP1 is the identity in completed coordinates: (0 : 1 : 1 : 1)
+// goes to (0 : 1 : 1 : 0) in extended ones.
+func identityP1xP1() projP1xP1 { return projP1xP1{Y: one8, Z: one8, T: one8} }

@@ -60,31 +60,38 @@ func scalarOf(x uint64) *Scalar {
 func TestRFC9496(t *testing.T) {
 	v := readVectors(t)
 	forEachField(t, func(t *testing.T) {
-		// Lane l holds (l+1)·B; times 2 it must be (2l+2)·B.
-		var in, out [lanes][32]byte
-		for l := range lanes {
-			in[l] = hex32(t, v.Multiples[l+1])
+		// Lane l holds k·B, k = l%7 + 1; times 2 it must be 2k·B (the
+		// vectors stop at 15·B).
+		var in, out [Lanes][32]byte
+		for l := range Lanes {
+			in[l] = hex32(t, v.Multiples[l%7+1])
 		}
-		if valid := MulEncoded(&out, scalarOf(2), &in); valid != 0xff {
-			t.Fatalf("valid multiples reported as %08b", valid)
+		if valid := MulEncoded(&out, scalarOf(2), &in); valid != 0xffff {
+			t.Fatalf("valid multiples reported as %016b", valid)
 		}
-		for l := range lanes - 1 { // the vectors stop at 15·B
-			if want := hex32(t, v.Multiples[2*l+2]); out[l] != want {
-				t.Errorf("2·%d·B = %x, want %x", l+1, out[l], want)
+		for l := range Lanes {
+			k := l%7 + 1
+			if want := hex32(t, v.Multiples[2*k]); out[l] != want {
+				t.Errorf("lane %d: 2·%d·B = %x, want %x", l, k, out[l], want)
 			}
 		}
-		// 7 · (2B) = 14B, and the identity encodes as zero bytes (1·0 = 0).
-		in[0] = hex32(t, v.Multiples[2])
-		in[1] = hex32(t, v.Multiples[0])
+		// 7 · (2B) = 14B, and the identity encodes as zero bytes (1·0 = 0),
+		// in both batches of the pair.
+		for _, l := range []int{0, lanes + 3} {
+			in[l] = hex32(t, v.Multiples[2])
+			in[l+1] = hex32(t, v.Multiples[0])
+		}
 		MulEncoded(&out, scalarOf(7), &in)
-		if out[0] != hex32(t, v.Multiples[14]) || out[1] != [32]byte{} {
-			t.Errorf("7·2B = %x; 7·O = %x", out[0], out[1])
+		for _, l := range []int{0, lanes + 3} {
+			if out[l] != hex32(t, v.Multiples[14]) || out[l+1] != [32]byte{} {
+				t.Errorf("lanes %d, %d: 7·2B = %x; 7·O = %x", l, l+1, out[l], out[l+1])
+			}
 		}
 
 		bad := append(v.Invalid.NonCanonical, v.Invalid.NotAnElement...)
-		for i := 0; i < len(bad); i += lanes {
+		for i := 0; i < len(bad); i += Lanes / 2 {
 			valid := 0
-			for l := range lanes {
+			for l := range Lanes {
 				// Alternate bad encodings with a good one in every batch, so a
 				// lane's verdict cannot leak into its neighbours.
 				if l%2 == 0 && i+l/2 < len(bad) {
@@ -95,18 +102,18 @@ func TestRFC9496(t *testing.T) {
 				}
 			}
 			if got := MulEncoded(&out, scalarOf(1), &in); int(got) != valid {
-				t.Errorf("batch %d: valid = %08b, want %08b", i/lanes, got, valid)
+				t.Errorf("bad encodings from %d: valid = %016b, want %016b", i, got, valid)
 			}
 		}
 	})
 	forEachField(t, func(t *testing.T) {
-		var in [lanes][64]byte
-		var out [lanes][32]byte
-		for l := range lanes {
+		var in [Lanes][64]byte
+		var out [Lanes][32]byte
+		for l := range Lanes {
 			in[l] = sha512.Sum512([]byte(v.OneWayMap[l%len(v.OneWayMap)].Label))
 		}
 		MulUniform(&out, scalarOf(1), &in)
-		for l := range lanes {
+		for l := range Lanes {
 			if want := hex32(t, v.OneWayMap[l%len(v.OneWayMap)].Element); out[l] != want {
 				t.Errorf("map(%q) = %x, want %x", v.OneWayMap[l%len(v.OneWayMap)].Label, out[l], want)
 			}
@@ -126,8 +133,8 @@ func diffCount() int {
 
 // TestDifferential compares both paths with gtank/ristretto255 and the
 // decoding path also with circl's group, on random inputs and a new random
-// scalar for every batch. One lane in eight is random bytes, almost never a
-// valid encoding, so validity is compared too.
+// scalar for every call (sixteen lanes). One lane in each batch of eight is
+// random bytes, almost never a valid encoding, so validity is compared too.
 func TestDifferential(t *testing.T) {
 	n := diffCount()
 	t.Run("field=default", func(t *testing.T) { differential(t, n) })
@@ -147,12 +154,12 @@ func differential(t *testing.T, n int) {
 		gtank.NewScalar().Negate(scalarFromBytes(8)),
 	}
 	var (
-		inE, outE [lanes][32]byte
-		inU       [lanes][64]byte
-		outU      [lanes][32]byte
+		inE, outE [Lanes][32]byte
+		inU       [Lanes][64]byte
+		outU      [Lanes][32]byte
 		wide      [64]byte
 	)
-	for batch := 0; batch*lanes < n; batch++ {
+	for batch := 0; batch*Lanes < n; batch++ {
 		gs := gtank.NewScalar()
 		if batch < len(edge) {
 			gs = edge[batch]
@@ -167,7 +174,7 @@ func differential(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 
-		for l := range lanes {
+		for l := range Lanes {
 			rng.Read(inU[l][:])
 			if l == batch%lanes {
 				rng.Read(inE[l][:])
@@ -179,7 +186,7 @@ func differential(t *testing.T, n int) {
 		valid := MulEncoded(&outE, s, &inE)
 		MulUniform(&outU, s, &inU)
 
-		for l := range lanes {
+		for l := range Lanes {
 			ge := gtank.NewElement()
 			ok := ge.Decode(inE[l][:]) == nil
 			if ok != (valid>>l&1 == 1) {

@@ -1,0 +1,314 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+	"github.com/opencleanroom/cleanroom/matcher"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// Activation. A member that the settings' activation block names asks for
+// the matched people in a segment (filters on allowed dimensions, as a
+// query's) and receives the rows of its own list that hold them, so that
+// it can reach those of its own customers in a joint campaign. The other
+// members' data never leaves the room; the answer is exact, not
+// differentially private, and outside the privacy budget: what it reveals
+// (that those customers are also the other members', and fall in the
+// segment) is what every member consented to by accepting the settings.
+// It is refused unless every member accepted them, below the minimum
+// audience, and when it differs from an audience the same member received
+// before by fewer than k people; every activation is audited with its size
+// and a keyed digest of its segment.
+
+// audienceFingerprintLabel keys the fingerprints by which the room compares
+// a member's audiences: the people's tokens in the member's fully encrypted
+// (or hashed) set, which stay the same across the member's uploads, so an
+// audience is compared with earlier ones even after a new upload.
+const audienceFingerprintLabel = "cleanroom.dev/audience-fingerprint/v1"
+
+// activationRecord is a collaboration's activations: today's and all-time
+// counts by member, and each audience returned.
+type activationRecord struct {
+	Day       string           `json:"day"`
+	Today     map[string]int   `json:"today,omitempty"`
+	Total     map[string]int   `json:"total,omitempty"`
+	Audiences []audienceRecord `json:"audiences,omitempty"`
+}
+
+type audienceRecord struct {
+	ID      string    `json:"id"`
+	Member  string    `json:"member"`
+	Upload  string    `json:"upload"`
+	Size    int       `json:"size"`
+	Segment string    `json:"segment"` // keyed digest of the segment spec
+	At      time.Time `json:"at"`
+}
+
+func (r *Room) activations(txn store.Txn, collab string) (activationRecord, error) {
+	var rec activationRecord
+	stored, err := activationRecords.Get(txn, collab)
+	switch {
+	case err == nil:
+		rec = *stored
+	case errors.Is(err, store.ErrNotFound):
+		err = nil
+	}
+	if day := r.now().UTC().Format(time.DateOnly); rec.Day != day {
+		rec.Day, rec.Today = day, nil
+	}
+	return rec, err
+}
+
+// Fixed reasons of the activation's own refusals, decided on the audience.
+const (
+	denyAudienceSmall = "the audience is smaller than the collaboration's minimum audience"
+	denyAudienceClose = "the audience differs from one you received before by fewer than the collaboration's minimum group size"
+	denyActivations   = "your limit of activations is reached"
+)
+
+// activate returns the caller's audience for a segment.
+func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api.SegmentSpec) (*api.Audience, error) {
+	c, err := r.collabFor(who, collab)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Version != api.SegmentVersion {
+		return nil, badRequest("the segment spec must name version %s", api.SegmentVersion)
+	}
+	if len(spec.Filters) > maxFilters {
+		return nil, badRequest("a segment has at most %d filters", maxFilters)
+	}
+	shape := &policy.ActivationShape{}
+	for _, f := range spec.Filters {
+		if len(f.Values) > policy.MaxDomainValues {
+			return nil, badRequest("a filter lists at most %d values", policy.MaxDomainValues)
+		}
+		if err := checkColumnName(c, f.Column); err != nil {
+			return nil, err
+		}
+		shape.FilterColumns = append(shape.FilterColumns, f.Column)
+		if !slices.Contains(shape.Dimensions, f.Column) {
+			shape.Dimensions = append(shape.Dimensions, f.Column)
+		}
+	}
+	member := who.partner()
+	var before activationRecord
+	err = r.db.View(func(txn *badger.Txn) (err error) { before, err = r.activations(r.txn(txn), collab); return })
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.readBudget(collab)
+	if err != nil {
+		return nil, err
+	}
+	usage := b.usage(member)
+	usage.ActivationsToday, usage.Activations = before.Today[member], before.Total[member]
+	a := act{action: policy.ActionAudienceActivate, collab: c, resource: policy.Resource{Activation: shape}, usage: usage}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := dataAllowed(c, r.now()); err != nil {
+		return nil, err
+	}
+	limits, ok := c.Settings.ActivationLimits()
+	switch {
+	case !ok:
+		return nil, r.refuseCharge(ctx, who, a, d, ledgerDenial{"this collaboration's settings do not allow activation"})
+	case !c.allAccepted():
+		return nil, conflict("every member must accept the collaboration's settings before an activation")
+	case c.Match == nil:
+		return nil, conflict("no match has run yet")
+	}
+	ds := c.Datasets[member]
+	if ds == nil || ds.Upload != c.Match.Uploads[member] {
+		return nil, conflict("your dataset changed since the match; match again")
+	}
+	p, err := r.plan(c, api.QuerySpec{Filters: spec.Filters}, 1, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := analytics.Audience(ctx, p.Table, p.Filters, slices.Index(c.Members, member))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(rows)) < limits.MinAudience {
+		return nil, r.refuseCharge(ctx, who, a, d, ledgerDenial{denyAudienceSmall})
+	}
+	fps, err := r.audienceFingerprints(ctx, ds, rows)
+	if err != nil {
+		return nil, err
+	}
+	k := d.Constraints.MinGroupSize
+	for _, earlier := range before.Audiences {
+		if earlier.Member != member {
+			continue
+		}
+		var old []uint64
+		if err := r.withSegment(store.Audience(collab, earlier.ID), func(b []byte) (err error) { old, err = store.DecodeFingerprints(b); return }); err != nil {
+			return nil, err
+		}
+		if diff := symmetricDifference(fps, old); diff > 0 && diff < k {
+			return nil, r.refuseCharge(ctx, who, a, d, ledgerDenial{denyAudienceClose})
+		}
+	}
+	specBody, err := json.Marshal(&spec)
+	if err != nil {
+		return nil, err
+	}
+	segment, err := r.keyedDigest(c.ID, api.SegmentDigestLabel, specBody)
+	if err != nil {
+		return nil, err
+	}
+	var idb [12]byte
+	if _, err := io.ReadFull(r.rand, idb[:]); err != nil {
+		return nil, err
+	}
+	id := hex.EncodeToString(idb[:])
+	res := &api.Audience{Collaboration: c.ID, Member: member, Upload: ds.Upload, Rows: ds.Rows, Size: len(rows),
+		Audience: rows, SegmentDigest: segment}
+	body, err := api.ResultBody(res)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := r.resultDigest(ctx, c.ID, body)
+	if err != nil {
+		return nil, err
+	}
+	// The fingerprints are stored first, under a key nothing reads until
+	// the activation's record names it.
+	seg := store.AppendFingerprints(make([]byte, 0, 8*len(fps)), fps)
+	key := store.Audience(collab, id)
+	if err := r.db.Update(func(txn *badger.Txn) error { return store.PutSegment(txn, key, seg) }); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(seg)
+	refs := []audit.DataRef{{Name: string(key), Digest: r.dataDigest(string(key), hex.EncodeToString(sum[:])), Rows: int64(len(rows))}}
+	a.spent.specDigest = segment
+	var after activationRecord
+	err = r.commit(ctx, who, a, d, refs, digest, func(tx *store.Tx) error {
+		c, err := loadCollab(tx.Txn, collab)
+		if err != nil {
+			return err
+		}
+		if err := dataAllowed(c, r.now()); err != nil {
+			return err
+		}
+		if after, err = r.activations(tx.Txn, collab); err != nil {
+			return err
+		}
+		if after.Today[member] >= limits.MaxPerDay || after.Total[member] >= limits.MaxTotal {
+			return ledgerDenial{denyActivations}
+		}
+		if audiencesOf(after.Audiences, member) != audiencesOf(before.Audiences, member) {
+			return conflict("another activation of yours ran meanwhile; ask again")
+		}
+		if after.Today == nil {
+			after.Today = map[string]int{}
+		}
+		if after.Total == nil {
+			after.Total = map[string]int{}
+		}
+		after.Today[member]++
+		after.Total[member]++
+		after.Audiences = append(after.Audiences, audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()})
+		return activationRecords.Put(tx, collab, &after)
+	})
+	if err != nil {
+		r.forget(ctx, "refused-audience/"+collab, store.AudienceSpan(collab, id))
+	}
+	var ld ledgerDenial
+	if errors.As(err, &ld) {
+		return nil, r.refuseCharge(ctx, who, a, d, ld)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.ActivationsLeftToday = max(0, limits.MaxPerDay-after.Today[member])
+	res.ActivationsLeft = max(0, limits.MaxTotal-after.Total[member])
+	return res, nil
+}
+
+func audiencesOf(as []audienceRecord, member string) int {
+	n := 0
+	for _, a := range as {
+		if a.Member == member {
+			n++
+		}
+	}
+	return n
+}
+
+// audienceFingerprints returns, sorted, a keyed 64-bit fingerprint of each
+// person of an audience: of the token its row has in the member's set (the
+// final layer in blinded mode), which a new upload of the same person
+// keeps.
+func (r *Room) audienceFingerprints(ctx context.Context, ds *datasetRecord, rows []uint32) ([]uint64, error) {
+	want := make([]uint64, (ds.Rows+63)/64) // a bit a row: 12.5 MB at 100M rows
+	for _, row := range rows {
+		want[row/64] |= 1 << (row % 64)
+	}
+	m := hmac.New(sha256.New, r.stateKey)
+	m.Write([]byte(audienceFingerprintLabel))
+	key := m.Sum(nil)
+	out := make([]uint64, 0, len(rows))
+	lr := r.newLayerReader(ds, false)
+	buf := make([]matcher.Pair, 4096)
+	h := hmac.New(sha256.New, key)
+	var sum []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := lr.Read(buf)
+		for _, pr := range buf[:n] {
+			if int64(pr.Row) < ds.Rows && want[pr.Row/64]&(1<<(pr.Row%64)) != 0 {
+				h.Reset()
+				h.Write(pr.Token[:])
+				sum = h.Sum(sum[:0])
+				out = append(out, binary.BigEndian.Uint64(sum))
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cleanroom: reading a dataset for an audience: %w", err)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// symmetricDifference counts the people in exactly one of two sorted sets
+// of fingerprints.
+func symmetricDifference(a, b []uint64) int {
+	i, j, d := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] == b[j]:
+			i, j = i+1, j+1
+		case a[i] < b[j]:
+			i, d = i+1, d+1
+		default:
+			j, d = j+1, d+1
+		}
+	}
+	return d + len(a) - i + len(b) - j
+}

@@ -1,0 +1,104 @@
+package cleanroom
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestColumnForms: through the room, a bounded column read only as a
+// number is decoded as numbers; grouped by later, it is decoded again as a
+// dictionary, which replaces the numbers (one form cached a column, and
+// one projection); and the same query answers the same, to the last digit
+// with noise off, from either form.
+func TestColumnForms(t *testing.T) {
+	names := []string{"alpha", "bravo"}
+	lists := makeTruthLists(names, 8)
+	tr := startRoom(t)
+	var ps []*client.Client
+	for _, n := range names {
+		ps = append(ps, tr.partner(n, policy.RolePartner, ""))
+	}
+	settings := map[string]any{
+		"noise_off":          true,
+		"allowed_dimensions": []string{"alpha.age_band", "alpha.spend", "bravo.revenue"},
+		"domains":            map[string][]string{"alpha.age_band": truthBands},
+		"bounds":             map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}},
+	}
+	states := tr.collab("c1", api.ModeHashed, settings, ps...)
+	ctx := context.Background()
+	for i, p := range ps {
+		l := lists[i]
+		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
+			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 700}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ps[0].Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dictionary reports the form member.column is cached in, and how many
+	// projections of it are cached.
+	dictionary := func(name string) (bool, int) {
+		t.Helper()
+		member, col, _ := strings.Cut(name, ".")
+		ds := c.Datasets[member]
+		i := slices.Index(ds.Columns, col)
+		it, ok := tr.room.cache.lookup(columnKey(ds.Upload, i))
+		if !ok {
+			t.Fatalf("%s is not cached", name)
+		}
+		tr.room.cache.mu.Lock()
+		defer tr.room.cache.mu.Unlock()
+		projections := 0
+		for key := range tr.room.cache.items {
+			if strings.HasPrefix(key, "proj/") && strings.HasSuffix(key[:len(key)-1], fmt.Sprintf("/%s/%d/", ds.Upload, i)) {
+				projections++
+			}
+		}
+		return it.col.Dictionary(), projections
+	}
+	query := func(q api.QuerySpec) string {
+		t.Helper()
+		q.Version = api.QueryVersion
+		res, err := ps[0].Query(ctx, "c1", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(res.Rows)
+	}
+	numeric := api.QuerySpec{GroupBy: []string{"alpha.age_band"},
+		Filters: []api.Filter{{Column: "alpha.spend", Op: "ge", Value: "100"}, {Column: "bravo.revenue", Op: "lt", Value: "90"}},
+		Metrics: []api.Metric{{Kind: api.MetricCount}, {Kind: api.MetricSum, Column: "bravo.revenue"}, {Kind: api.MetricAvg, Column: "alpha.spend"},
+			{Kind: api.MetricROI, Revenue: []string{"alpha.spend", "bravo.revenue"}, Cost: &api.Cost{Value: 1000}}}}
+	fromNumbers := query(numeric)
+	for _, name := range []string{"alpha.spend", "bravo.revenue"} {
+		if dict, _ := dictionary(name); dict {
+			t.Fatalf("%s, read only as a bounded number, is cached as a dictionary", name)
+		}
+	}
+	if _, proj := dictionary("bravo.revenue"); proj != 1 {
+		t.Fatalf("bravo.revenue has %d projections cached, want 1", proj)
+	}
+
+	query(api.QuerySpec{GroupBy: []string{"alpha.spend", "bravo.revenue"}, Metrics: []api.Metric{{Kind: api.MetricCount}}})
+	for _, name := range []string{"alpha.spend", "bravo.revenue"} {
+		if dict, proj := dictionary(name); !dict || (name == "bravo.revenue" && proj != 1) {
+			t.Fatalf("%s, grouped by: dictionary %v, %d projections", name, dict, proj)
+		}
+	}
+	if fromDict := query(numeric); fromDict != fromNumbers {
+		t.Fatalf("from numbers %s\nfrom the dictionary %s", fromNumbers, fromDict)
+	}
+}
