@@ -196,7 +196,7 @@ func (jr jobResolver) bounded(name string) (job.Bounded, error) {
 }
 
 func (jr jobResolver) metric(m api.Metric) (job.Metric, error) {
-	jm := job.Metric{Kind: m.Kind}
+	jm := job.Metric{Kind: m.Kind, Level: m.Level}
 	switch m.Kind {
 	case api.MetricSum, api.MetricAvg:
 		b, err := jr.bounded(m.Column)

@@ -232,7 +232,7 @@ func TestJobPlan(t *testing.T) {
 		Settings: policy.Settings{Domains: map[string][]string{"alpha.band": {"x", "y"}}, Bounds: map[string][2]float64{"alpha.spend": {0, 100}, "bravo.rev": {-5, 5}}}}
 	spec := api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.band"}, Epsilon: 1,
 		Filters: []api.Filter{{Column: "alpha.spend", Op: "ge", Value: "10"}, {Column: "bravo.rev", Op: "in", Values: []string{"1", "2"}}},
-		Metrics: []api.Metric{{Kind: api.MetricAvg, Column: "alpha.spend"}, {Kind: api.MetricROI, Revenue: []string{"bravo.rev"}, Cost: &api.Cost{Column: "alpha.spend"}}}}
+		Metrics: []api.Metric{{Kind: api.MetricAvg, Column: "alpha.spend"}, {Kind: api.MetricROI, Revenue: []string{"bravo.rev"}, Cost: &api.Cost{Column: "alpha.spend"}, Level: 0.9}}}
 	p, err := jobPlan(c, spec, 50, 0.5, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -241,11 +241,11 @@ func TestJobPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"version":"cleanroom-job/1","members":["alpha","bravo"],` +
+	want := `{"version":"cleanroom-job/2","members":["alpha","bravo"],` +
 		`"group_by":[{"member":"alpha","column":"band","domain":["x","y"]}],` +
 		`"filters":[{"member":"alpha","column":"spend","op":"ge","value":"10","bounds":[0,100]},{"member":"bravo","column":"rev","op":"in","values":["1","2"]}],` +
 		`"metrics":[{"kind":"avg","column":{"member":"alpha","column":"spend","lo":0,"hi":100}},` +
-		`{"kind":"roi","revenue":[{"member":"bravo","column":"rev","lo":-5,"hi":5}],"cost":{"member":"alpha","column":"spend","lo":0,"hi":100}}],` +
+		`{"kind":"roi","revenue":[{"member":"bravo","column":"rev","lo":-5,"hi":5}],"cost":{"member":"alpha","column":"spend","lo":0,"hi":100},"level":0.9}],` +
 		`"min_group":50,"epsilon":0.5}`
 	if string(got) != want {
 		t.Errorf("plan\n got %s\nwant %s", got, want)

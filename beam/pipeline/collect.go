@@ -106,7 +106,7 @@ func (c *Collector) Collect(r io.Reader) (*job.Result, error) {
 	sort.Slice(groups, func(i, j int) bool {
 		return strings.Join(groups[i].Values, "\x00") < strings.Join(groups[j].Values, "\x00")
 	})
-	return job.Finish(c.plan, groups)
+	return job.Finish(c.plan, groups, c.eps)
 }
 
 // Collector makes a query's result from its pipeline's output.
@@ -114,6 +114,7 @@ type Collector struct {
 	stats []stat
 	first []int
 	plan  *job.Plan
+	eps   float64 // the epsilon of each statistic's noise (privacy)
 }
 
 // groupStats turns a line into a group's statistics. A sum the pipeline

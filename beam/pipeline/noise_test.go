@@ -20,7 +20,8 @@ import (
 // each give a thousand samples of each noise per run; their variance must
 // be within 30% of the documented one (the sample variance of a thousand
 // Laplace draws has a relative standard deviation of about 7%), and their
-// mean within five standard errors of 0.
+// mean within five standard errors of 0. Beam's result reports the share
+// it used, from which job.Finish computes a lift's and an ROI's intervals.
 func TestNoiseScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four pipelines of 60,000 people")
@@ -64,6 +65,11 @@ func TestNoiseScale(t *testing.T) {
 				res, err := RunQuery(context.Background(), "prism", dir, &p, t.TempDir())
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The share the result reports is the one its intervals
+				// use (job.Finish), and must be the noise measured here.
+				if res.StatisticEpsilon != tc.share {
+					t.Errorf("the result reports a statistic's epsilon of %v, the pipeline's is %v", res.StatisticEpsilon, tc.share)
 				}
 				rows = res.Rows
 			} else {

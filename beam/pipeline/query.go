@@ -132,7 +132,7 @@ func Query(s beam.Scope, dir string, m *columnar.Manifest, p *job.Plan) (beam.PC
 			outs = append(outs, beam.ParDo(s, &tagLiftFn{Stat: i}, n))
 		}
 	}
-	return lines(s, outs), &Collector{stats: l.stats, first: l.first, plan: p}, nil
+	return lines(s, outs), &Collector{stats: l.stats, first: l.first, plan: p, eps: eps}, nil
 }
 
 // privacy returns the epsilon of each statistic and the privacy spec

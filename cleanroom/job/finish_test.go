@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -56,8 +57,8 @@ func column(vals []string) *analytics.Column {
 	return cb.Column()
 }
 
-// analyticsPlan is p for package analytics, with exact noise.
-func analyticsPlan(t *testing.T, p *Plan, data map[string]dataset, join [2][]uint32, dupsA []uint32) *analytics.Plan {
+// analyticsPlan is p for package analytics, with noise n.
+func analyticsPlan(t *testing.T, p *Plan, data map[string]dataset, join [2][]uint32, dupsA []uint32, n analytics.Noise) *analytics.Plan {
 	t.Helper()
 	cols := map[string]*analytics.Column{}
 	ref := func(r Ref) analytics.Ref {
@@ -68,7 +69,7 @@ func analyticsPlan(t *testing.T, p *Plan, data map[string]dataset, join [2][]uin
 	}
 	bounded := func(b *Bounded) analytics.Bounded { return analytics.Bounded{Ref: ref(b.Ref), Lo: b.Lo, Hi: b.Hi} }
 	ap := &analytics.Plan{Table: analytics.NewTable([][]uint32{join[0], join[1]}), Members: p.Members, MinGroup: p.MinGroup,
-		Epsilon: p.Epsilon, Delta: p.Delta, Noise: analytics.Exact{}}
+		Epsilon: p.Epsilon, Delta: p.Delta, Noise: n}
 	for _, g := range p.GroupBy {
 		ap.GroupBy = append(ap.GroupBy, analytics.Group{Ref: ref(g.Ref), Domain: g.Domain})
 	}
@@ -82,7 +83,7 @@ func analyticsPlan(t *testing.T, p *Plan, data map[string]dataset, join [2][]uin
 		ap.Filters = append(ap.Filters, analytics.Filter{Ref: r, Keep: keep})
 	}
 	for _, m := range p.Metrics {
-		am := analytics.Metric{Kind: m.Kind}
+		am := analytics.Metric{Kind: m.Kind, Level: m.Level}
 		switch m.Kind {
 		case Sum, Avg:
 			am.Column = bounded(m.Column)
@@ -248,42 +249,59 @@ func TestFinishMatchesAnalytics(t *testing.T) {
 			Filters: []Filter{{Ref: Ref{"b", "revenue"}, Op: "ge", Value: "0", Bounds: &[2]float64{-10, 100}}},
 			Metrics: []Metric{{Kind: Avg, Column: &revA}}}},
 		{"groups from the data", Plan{GroupBy: []Group{{Ref: Ref{"b", "band"}}}, Delta: 1e-8,
-			Metrics: []Metric{{Kind: ROI, Revenue: []Bounded{revA, revB}, Cost: &cost}, {Kind: ROI, Revenue: []Bounded{revB}, CostValue: 3}}}},
-		{"lift", Plan{Metrics: []Metric{{Kind: Lift, Exposed: &Ref{"a", "exposed"}, Converted: &Ref{"b", "converted"}}}}},
+			Metrics: []Metric{{Kind: ROI, Revenue: []Bounded{revA, revB}, Cost: &cost}, {Kind: ROI, Revenue: []Bounded{revB}, CostValue: 3, Level: 0.8}}}},
+		{"lift", Plan{Metrics: []Metric{{Kind: Lift, Exposed: &Ref{"a", "exposed"}, Converted: &Ref{"b", "converted"}},
+			{Kind: Lift, Exposed: &Ref{"a", "exposed"}, Converted: &Ref{"b", "converted"}, Level: 0.99}}}},
+		{"lift with groups", Plan{GroupBy: []Group{{Ref{"a", "band"}, bands}},
+			Metrics: []Metric{{Kind: Lift, Exposed: &Ref{"a", "exposed"}, Converted: &Ref{"b", "converted"}}, {Kind: Count}}}},
 		{"match rate by the member's own column", Plan{GroupBy: []Group{{Ref: Ref{"a", "band"}}}, Delta: 1e-8,
 			Filters: []Filter{{Ref: Ref{"a", "band"}, Op: "ne", Value: "45+"}},
 			Metrics: []Metric{{Kind: MatchRate, Member: "a"}}}},
 		{"high k withholds", Plan{GroupBy: []Group{{Ref{"a", "band"}, append(bands, "none")}}, MinGroup: 420, Metrics: []Metric{{Kind: Count}}}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := tc.p
-			p.Version, p.Members, p.Epsilon = Version, []string{"a", "b"}, 1
-			if p.MinGroup == 0 {
-				p.MinGroup = 5
-			}
-			if err := p.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			want, err := analytics.Run(context.Background(), analyticsPlan(t, &p, data, join, dupsA))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := Finish(&p, reference(&p, data, join, dupsA))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(want.Rows) == 0 {
-				t.Fatal("the comparison releases no row")
-			}
-			if gj, wj := js(t, got.Rows), js(t, want.Rows); gj != wj {
-				t.Errorf("rows\n got %s\nwant %s", gj, wj)
-			}
-			if js(t, got.Columns) != js(t, want.Columns) || got.Declared != want.Declared || got.Withheld != want.Withheld {
-				t.Errorf("got %v %v %d, want %v %v %d", got.Columns, got.Declared, got.Withheld, want.Columns, want.Declared, want.Withheld)
-			}
-		})
+		// Both engines from the same statistics: exact (noise off), and
+		// as if noise on had drawn zeros (quietNoise), so that the
+		// intervals' noise variances, from a statistic's epsilon, count.
+		for _, noiseOff := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/noise off %v", tc.name, noiseOff), func(t *testing.T) {
+				p := tc.p
+				p.Version, p.Members, p.Epsilon, p.NoiseOff = Version, []string{"a", "b"}, 1, noiseOff
+				if p.MinGroup == 0 {
+					p.MinGroup = 5
+				}
+				if err := p.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				var n analytics.Noise = analytics.Exact{}
+				if !noiseOff {
+					n = quietNoise{}
+				}
+				want, err := analytics.Run(context.Background(), analyticsPlan(t, &p, data, join, dupsA, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := Finish(&p, reference(&p, data, join, dupsA), p.ShareEpsilon())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(want.Rows) == 0 {
+					t.Fatal("the comparison releases no row")
+				}
+				if gj, wj := js(t, got.Rows), js(t, want.Rows); gj != wj {
+					t.Errorf("rows\n got %s\nwant %s", gj, wj)
+				}
+				if js(t, got.Columns) != js(t, want.Columns) || got.Declared != want.Declared || got.Withheld != want.Withheld {
+					t.Errorf("got %v %v %d, want %v %v %d", got.Columns, got.Declared, got.Withheld, want.Columns, want.Declared, want.Withheld)
+				}
+			})
+		}
 	}
 }
+
+// quietNoise is noise on that happens to draw zeros: answers are exact,
+// but it is not analytics.Exact, so intervals count the variance of the
+// Laplace noise a statistic would have had.
+type quietNoise struct{ analytics.Exact }
 
 func js(t *testing.T, v any) string {
 	t.Helper()
@@ -297,10 +315,19 @@ func js(t *testing.T, v any) string {
 func TestFinishRefusesMismatch(t *testing.T) {
 	p := &Plan{Version: Version, Members: []string{"a", "b"}, MinGroup: 1, Epsilon: 1,
 		GroupBy: []Group{{Ref{"a", "band"}, []string{"x", "y"}}}, Metrics: []Metric{{Kind: Count}}}
-	if _, err := Finish(p, []GroupStats{{Values: []string{"x"}, Count: 3, Metrics: [][]float64{nil}}}); err == nil {
+	if _, err := Finish(p, []GroupStats{{Values: []string{"x"}, Count: 3, Metrics: [][]float64{nil}}}, 1); err == nil {
 		t.Error("one group of two declared ones was finished")
 	}
-	if _, err := Finish(p, []GroupStats{{Values: []string{"x"}, Count: 10, Metrics: [][]float64{{1}}}, {Values: []string{"y"}, Metrics: [][]float64{nil}}}); err == nil {
+	if _, err := Finish(p, []GroupStats{{Values: []string{"x"}, Count: 10, Metrics: [][]float64{{1}}}, {Values: []string{"y"}, Metrics: [][]float64{nil}}}, 1); err == nil {
 		t.Error("a count metric with a statistic was finished")
+	}
+	both := []GroupStats{{Values: []string{"x"}, Count: 10, Metrics: [][]float64{nil}}, {Values: []string{"y"}, Metrics: [][]float64{nil}}}
+	for _, eps := range []float64{0, -1, 1.01, math.NaN()} {
+		if _, err := Finish(p, both, eps); err == nil {
+			t.Errorf("finished with a statistic's epsilon of %v for a plan's 1", eps)
+		}
+	}
+	if res, err := Finish(p, both, 0.5); err != nil || res.StatisticEpsilon != 0.5 {
+		t.Errorf("a smaller share than the plan's: %v, %v", res, err)
 	}
 }

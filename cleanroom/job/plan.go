@@ -6,10 +6,12 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 )
 
 // Version names the plan and result format.
-const Version = "cleanroom-job/1"
+const Version = "cleanroom-job/2"
 
 // Metric kinds, as in the query spec.
 const (
@@ -92,6 +94,9 @@ type Metric struct {
 	// Lift: who was exposed and who converted.
 	Exposed   *Ref `json:"exposed,omitempty"`
 	Converted *Ref `json:"converted,omitempty"`
+	// Level is the confidence level of a lift's or an ROI's interval
+	// (analytics.DefaultLevel when zero).
+	Level float64 `json:"level,omitempty"`
 }
 
 // Limits, as package analytics has them.
@@ -232,6 +237,9 @@ func (p *Plan) checkBounded(b *Bounded) error {
 }
 
 func (p *Plan) checkMetric(m Metric, dims []Ref) error {
+	if m.Level != 0 && !(m.Level >= analytics.MinLevel && m.Level <= analytics.MaxLevel) {
+		return planErr("an interval's level is from %g to %g", analytics.MinLevel, analytics.MaxLevel)
+	}
 	switch m.Kind {
 	case Count:
 	case Sum, Avg:

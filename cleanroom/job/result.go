@@ -19,6 +19,10 @@ type Result struct {
 	// is Withheld (declared groups whose noisy count fell below k) told.
 	Declared bool `json:"declared"`
 	Withheld int  `json:"withheld"`
+	// StatisticEpsilon is the epsilon of the Laplace noise the engine
+	// added to each statistic (its share of the plan's), from which the
+	// intervals were computed; 0 with noise off.
+	StatisticEpsilon float64 `json:"statistic_epsilon,omitempty"`
 }
 
 // GroupStats are one group's noisy statistics, as an engine computed
@@ -38,12 +42,24 @@ type GroupStats struct {
 // included); otherwise the groups partition selection kept. Rows are
 // released when their noisy count reaches k, and ordered by their group
 // values.
-func Finish(p *Plan, groups []GroupStats) (*Result, error) {
+//
+// eps is the epsilon of the Laplace noise the engine added to each
+// statistic (0 with noise off): a lift's and an ROI's intervals account
+// for that noise, as package analytics' account for its own. An engine
+// whose split of the plan's epsilon differs from package analytics'
+// (ShareEpsilon) passes its own share, so that the intervals describe the
+// noise the answer carries.
+func Finish(p *Plan, groups []GroupStats, eps float64) (*Result, error) {
 	declared := p.Declared()
 	if declared && len(groups) != p.DeclaredGroups() {
 		return nil, fmt.Errorf("job: %d groups for %d declared ones", len(groups), p.DeclaredGroups())
 	}
-	res := &Result{Version: Version, Columns: p.Columns(), Rows: [][]any{}, Declared: declared}
+	if p.NoiseOff {
+		eps = 0
+	} else if !(eps > 0) || eps > p.ShareEpsilon() {
+		return nil, fmt.Errorf("job: a statistic's epsilon outside (0, epsilon/parts]")
+	}
+	res := &Result{Version: Version, Columns: p.Columns(), Rows: [][]any{}, Declared: declared, StatisticEpsilon: eps}
 	for _, g := range groups {
 		if len(g.Values) != len(p.GroupBy) || len(g.Metrics) != len(p.Metrics) {
 			return nil, fmt.Errorf("job: a group's statistics do not match the plan")
@@ -60,7 +76,7 @@ func Finish(p *Plan, groups []GroupStats) (*Result, error) {
 		}
 		row = append(row, g.Count)
 		for i, m := range p.Metrics {
-			cells, err := p.metric(m, g.Count, g.Metrics[i])
+			cells, err := p.metric(m, g.Count, g.Metrics[i], eps)
 			if err != nil {
 				return nil, err
 			}
@@ -91,6 +107,9 @@ func (p *Plan) Columns() []string {
 		case Count:
 		case Lift:
 			cols = append(cols, "lift", "conversion_exposed", "conversion_unexposed", "n_exposed", "n_unexposed")
+			cols = append(cols, m.analytics().IntervalColumns()...)
+		case ROI:
+			cols = append(append(cols, "roi"), m.analytics().IntervalColumns()...)
 		case Sum, Avg:
 			cols = append(cols, m.Kind+"("+m.Column.Name()+")")
 		case MatchRate:
@@ -102,8 +121,26 @@ func (p *Plan) Columns() []string {
 	return cols
 }
 
-// metric computes one metric's cells for a group whose noisy count is n.
-func (p *Plan) metric(m Metric, n int64, s []float64) ([]any, error) {
+// ShareEpsilon is the epsilon of each statistic as package analytics
+// splits the plan's: evenly among its Parts.
+func (p *Plan) ShareEpsilon() float64 { return p.Epsilon / float64(p.Parts()) }
+
+// analytics is what package analytics' interval code reads of a metric:
+// its kind, its bounds and its level.
+func (m Metric) analytics() analytics.Metric {
+	am := analytics.Metric{Kind: m.Kind, CostValue: m.CostValue, Level: m.Level}
+	for _, r := range m.Revenue {
+		am.Revenue = append(am.Revenue, analytics.Bounded{Lo: r.Lo, Hi: r.Hi})
+	}
+	if m.Cost != nil {
+		am.Cost = &analytics.Bounded{Lo: m.Cost.Lo, Hi: m.Cost.Hi}
+	}
+	return am
+}
+
+// metric computes one metric's cells for a group whose noisy count is n,
+// each statistic having had Laplace noise at eps (none if 0).
+func (p *Plan) metric(m Metric, n int64, s []float64, eps float64) ([]any, error) {
 	want := map[string]int{Count: 0, Sum: 1, Avg: 1, MatchRate: 1, Lift: 4, ROI: 1}[m.Kind]
 	if m.Kind == ROI && m.Cost != nil {
 		want = 2
@@ -126,29 +163,36 @@ func (p *Plan) metric(m Metric, n int64, s []float64) ([]any, error) {
 		}
 		return []any{analytics.Percent(float64(n) / float64(den))}, nil
 	case ROI:
-		cost := m.CostValue
+		cost, costSpan := m.CostValue, 0.0
 		if m.Cost != nil {
-			cost = s[1]
+			cost, costSpan = s[1], m.Cost.Span()
 		}
 		if !(cost > 0) {
-			return []any{nil}, nil
+			return []any{nil, nil, nil}, nil
 		}
-		return []any{round(s[0]/cost, 4)}, nil
+		revSpan := 0.0
+		for _, r := range m.Revenue {
+			revSpan += r.Span()
+		}
+		roi := s[0] / cost
+		return append([]any{round(roi, 4)}, m.analytics().ROIInterval(roi, s[0], analytics.LaplaceVariance(revSpan, eps),
+			cost, analytics.LaplaceVariance(costSpan, eps), n)...), nil
 	case Lift:
 		var c [4]int64
 		for i := range c {
 			c[i] = max(0, int64(s[i]))
 		}
 		nU, nE := c[0]+c[1], c[2]+c[3]
+		am := m.analytics()
 		if nE < int64(p.MinGroup) || nU < int64(p.MinGroup) {
-			return []any{nil, nil, nil, nil, nil}, nil
+			return make([]any, 5+len(am.IntervalColumns())), nil
 		}
 		rateE, rateU := float64(c[3])/float64(nE), float64(c[1])/float64(nU)
 		var lift any
 		if rateU > 0 {
 			lift = round(rateE/rateU-1, 4)
 		}
-		return []any{lift, round(rateE, 4), round(rateU, 4), nE, nU}, nil
+		return append([]any{lift, round(rateE, 4), round(rateU, 4), nE, nU}, am.LiftInterval(c, analytics.LaplaceVariance(1, eps))...), nil
 	}
 	return nil, fmt.Errorf("job: unknown metric %q", m.Kind)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -64,7 +65,8 @@ func (r *Runner) Query(ctx context.Context, dir string, p *Plan) (*Result, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w (log: %s)", ErrJob, err, logFile)
 	}
-	if len(res.Columns) != len(p.Columns()) || res.Declared != p.Declared() {
+	if !slices.Equal(res.Columns, p.Columns()) || res.Declared != p.Declared() ||
+		!p.NoiseOff && !(res.StatisticEpsilon > 0 && res.StatisticEpsilon <= p.ShareEpsilon()) {
 		return nil, fmt.Errorf("%w: its result does not answer the plan (log: %s)", ErrJob, logFile)
 	}
 	os.RemoveAll(jobDir)

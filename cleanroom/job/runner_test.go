@@ -51,7 +51,7 @@ func helper(mode string, args []string) int {
 	case "wrong":
 		return boolExit(WriteResult(*out, &Result{Version: Version, Columns: []string{"x"}, Rows: [][]any{}}) == nil)
 	}
-	res, err := Finish(p, []GroupStats{{Values: []string{}, Count: 12, Metrics: [][]float64{nil}}})
+	res, err := Finish(p, []GroupStats{{Values: []string{}, Count: 12, Metrics: [][]float64{nil}}}, p.ShareEpsilon())
 	if err != nil {
 		return 1
 	}
@@ -120,8 +120,8 @@ func TestRunnerRefusesInvalidPlan(t *testing.T) {
 }
 
 func FuzzReadPlan(f *testing.F) {
-	f.Add([]byte(`{"version":"cleanroom-job/1","members":["a","b"],"metrics":[{"kind":"count"}],"min_group":1,"epsilon":1}`))
-	f.Add([]byte(`{"version":"cleanroom-job/1","members":["a","b"],"group_by":[{"member":"a","column":"g"}],"metrics":[{"kind":"lift"}],"min_group":1,"epsilon":1,"delta":1e-8}`))
+	f.Add([]byte(`{"version":"cleanroom-job/2","members":["a","b"],"metrics":[{"kind":"count"}],"min_group":1,"epsilon":1}`))
+	f.Add([]byte(`{"version":"cleanroom-job/2","members":["a","b"],"group_by":[{"member":"a","column":"g"}],"metrics":[{"kind":"lift"}],"min_group":1,"epsilon":1,"delta":1e-8}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		path := filepath.Join(t.TempDir(), "plan.json")
 		if err := os.WriteFile(path, b, 0o600); err != nil {
@@ -148,7 +148,7 @@ func FuzzReadPlan(f *testing.F) {
 				}
 				groups = append(groups, g)
 			}
-			if _, err := Finish(p, groups); err != nil {
+			if _, err := Finish(p, groups, p.ShareEpsilon()); err != nil {
 				t.Fatalf("a valid plan did not finish: %v", err)
 			}
 		}
