@@ -50,7 +50,12 @@
 // thresholding, with no share of its own; the charge (epsilon and delta)
 // is the same, and both are (epsilon, delta)-DP in a person, but on
 // data-drawn groups Beam's statistics get a share of ε/(parts+1) rather
-// than ε/parts. k applies to noisy counts in both.
+// than ε/parts. k applies to noisy counts in both. The result reports the
+// share its statistics had (job.Result.StatisticEpsilon), and a lift's and
+// an ROI's intervals are computed from that share's Laplace variance,
+// 2(span/ε)², by package analytics' interval code (job.Finish): on
+// data-drawn groups they count the larger noise of Beam's smaller share,
+// so that they cover what Beam releases.
 //
 // With noise off (a setting every member agreed to), the privacy spec is
 // in pbeam's TestModeWithContributionBounding: no noise, every non-empty

@@ -28,4 +28,12 @@
 // turn an attribute value into a number, a truth value or a filter's
 // decision are here (Number, Clamp, Truthy, Filter.Keep), tested against
 // package analytics, so that both engines read values alike.
+//
+// A lift's and an ROI's intervals are computed by package analytics' own
+// code (analytics.Metric.LiftInterval, ROIInterval) from the released
+// statistics and the variance of the noise they carry. That noise is the
+// engine's: Finish takes the epsilon of each statistic as the engine
+// spent it, which may be a smaller share than package analytics' (Beam
+// spends one on partition selection), and the Result reports it; the
+// room refuses a result whose share exceeds the plan's.
 package job
