@@ -199,7 +199,7 @@ func TestRoomQueriesOnBeam(t *testing.T) {
 		q([]api.Metric{{Kind: api.MetricSum, Column: "alpha.spend"}, {Kind: api.MetricAvg, Column: "bravo.revenue"}}, []string{"alpha.band", "bravo.band"},
 			[]api.Filter{{Column: "alpha.spend", Op: "ge", Value: "100"}}),
 		q([]api.Metric{{Kind: api.MetricROI, Revenue: []string{"alpha.spend", "bravo.revenue"}, Cost: &api.Cost{Value: 20}}}, []string{"bravo.band"}, nil),
-		q([]api.Metric{{Kind: api.MetricLift, Exposed: "alpha.exposed", Converted: "bravo.converted"}}, nil, nil),
+		q([]api.Metric{{Kind: api.MetricLift, Exposed: "alpha.exposed", Converted: "bravo.converted", Level: 0.9}}, nil, nil),
 		q([]api.Metric{{Kind: api.MetricMatchRate, Member: "alpha"}}, []string{"alpha.band"}, []api.Filter{{Column: "alpha.band", Op: "ne", Value: "45+"}}),
 	}
 	answer := func(c *client.Client) []string {
