@@ -50,6 +50,10 @@ func helper(mode string, args []string) int {
 		return 0
 	case "wrong":
 		return boolExit(WriteResult(*out, &Result{Version: Version, Columns: []string{"x"}, Rows: [][]any{}}) == nil)
+	case "greedy":
+		// A result whose noise had more epsilon than the plan's share.
+		res := &Result{Version: Version, Columns: p.Columns(), Rows: [][]any{{12}}, Declared: true, StatisticEpsilon: 2 * p.ShareEpsilon()}
+		return boolExit(WriteResult(*out, res) == nil)
 	}
 	res, err := Finish(p, []GroupStats{{Values: []string{}, Count: 12, Metrics: [][]float64{nil}}}, p.ShareEpsilon())
 	if err != nil {
@@ -79,6 +83,7 @@ func TestRunnerQuery(t *testing.T) {
 		{"ok", time.Minute, nil},
 		{"fail", time.Minute, ErrJob},
 		{"wrong", time.Minute, ErrJob},
+		{"greedy", time.Minute, ErrJob},
 		{"hang", 2 * time.Second, context.DeadlineExceeded},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
