@@ -112,6 +112,9 @@ func queryCharge(c *collabRecord, who *actor, shape *policy.QueryShape, k policy
 
 // runQuery computes a query's result on the collaboration's latest join.
 func (r *Room) runQuery(ctx context.Context, c *collabRecord, spec api.QuerySpec, minGroup int, eps, delta float64) (*api.QueryResult, error) {
+	if r.cfg.Engine.Kind == EngineBeam {
+		return r.runQueryJob(ctx, c, spec, minGroup, eps, delta)
+	}
 	plan, err := r.plan(c, spec, minGroup, eps, delta)
 	if err != nil {
 		return nil, err

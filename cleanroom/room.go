@@ -64,6 +64,9 @@ type Config struct {
 	// Disk sets the free-space watermarks of the data directory's disk
 	// (diskspace.go).
 	Disk DiskLimits
+	// Engine chooses where queries are computed (engine.go): in the
+	// room's process, the default, or in a Beam job.
+	Engine EngineConfig
 
 	// checkCaches makes every read of a cached record check that no reader
 	// modified it (recordCaches); the tests set it.

@@ -124,7 +124,7 @@ func (p *Plan) columns() []string {
 			cols = append(cols, "lift", "conversion_exposed", "conversion_unexposed", "n_exposed", "n_unexposed")
 			cols = append(cols, liftIntervalColumns...)
 		case ROI:
-			cols = append(cols, "roi", "roi_low", "roi_high")
+			cols = append(append(cols, "roi"), roiIntervalColumns...)
 		case Sum, Avg:
 			cols = append(cols, m.Kind+"("+m.Column.Name+")")
 		case MatchRate:

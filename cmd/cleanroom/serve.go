@@ -47,21 +47,29 @@ registers partners with cleanroom partner add.`)
 }
 
 func runServe(e *env, args []string) error {
-	fs := newFlags(e, "serve", "--data DIR [--addr 127.0.0.1:8080]", `
+	fs := newFlags(e, "serve", "--data DIR [--addr 127.0.0.1:8080] [--engine local|beam --runner prism|flink|... --runner-endpoint HOST:PORT]", `
 Runs the room over HTTP until SIGINT or SIGTERM, then shuts down
 gracefully. Logs (JSON, no data values) go to stderr.`)
 	data := fs.String("data", "", "the room's data directory, made by cleanroom init (required)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	var eng cleanroom.EngineConfig
+	fs.StringVar(&eng.Kind, "engine", cleanroom.EngineLocal, "where queries are computed: local (this process) or beam (jobs of cleanroom-beam, docs/SCALING.md)")
+	fs.StringVar(&eng.Binary, "beam-binary", "", "with --engine beam: the engine's executable (default: cleanroom-beam on the PATH)")
+	fs.StringVar(&eng.Runner, "runner", "prism", "with --engine beam: the Beam runner (prism, flink, spark, dataflow, universal)")
+	fs.StringVar(&eng.Endpoint, "runner-endpoint", "", "with --engine beam: the runner's job service, host:port (none for prism)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *data == "" {
 		return usagef("--data is required")
 	}
+	if err := eng.Check(); err != nil {
+		return usagef("%v", err)
+	}
 	ctx, stop := signal.NotifyContext(e.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(*data), Logger: log})
+	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(*data), Logger: log, Engine: eng})
 	if err != nil {
 		switch {
 		case errors.Is(err, cleanroom.ErrNoRoom):

@@ -1,0 +1,188 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/google/differential-privacy/privacy-on-beam/v3/pbeam"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/columnar"
+	"github.com/opencleanroom/cleanroom/cleanroom/job"
+)
+
+func init() {
+	register.DoFn4x1[context.Context, int, func(Person), func(Listed), error](&joinFn{})
+	register.Emitter1[Person]()
+	register.Emitter1[Listed]()
+	register.Function1x2[Person, int64, string](personGroup)
+	register.DoFn2x0[Person, func(int64, Contribution)](&sumFn{})
+	register.DoFn2x0[Person, func(int64, string)](&liftFn{})
+	register.DoFn2x0[Listed, func(int64, string)](&listedFn{})
+	register.Emitter2[int64, Contribution]()
+	register.Emitter2[int64, string]()
+	register.Function1x2[Contribution, string, float64](contributionKV)
+	beam.RegisterType(reflect.TypeOf((*Person)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Listed)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*Contribution)(nil)).Elem())
+}
+
+// Contribution is one person's value for a sum statistic, in its group.
+type Contribution struct {
+	Group string
+	Value float64
+}
+
+func personGroup(p Person) (int64, string) { return p.ID, p.Group }
+
+func contributionKV(c Contribution) (string, float64) { return c.Group, c.Value }
+
+// sumFn projects people onto one sum statistic (Person.Values[Value]).
+type sumFn struct{ Value int }
+
+func (f *sumFn) ProcessElement(p Person, emit func(int64, Contribution)) {
+	emit(p.ID, Contribution{Group: p.Group, Value: p.Values[f.Value]})
+}
+
+// liftFn projects people onto one lift's cells: its partition is the
+// group and the cell.
+type liftFn struct{ Cell int }
+
+func (f *liftFn) ProcessElement(p Person, emit func(int64, string)) {
+	emit(p.ID, liftKey(p.Group, p.Cells[f.Cell]))
+}
+
+func liftKey(group string, cell int32) string { return fmt.Sprintf("%s\x00%d", group, cell) }
+
+// listedFn keeps the members' own people of one match-rate metric.
+type listedFn struct{ Metric int32 }
+
+func (f *listedFn) ProcessElement(l Listed, emit func(int64, string)) {
+	if l.Metric == f.Metric {
+		emit(l.ID, l.Group)
+	}
+}
+
+// Query adds to s the pipeline that answers plan p on the export at dir
+// (described by m) and returns its output, one line per group with the
+// group's noisy statistics, and what makes the result of those lines.
+func Query(s beam.Scope, dir string, m *columnar.Manifest, p *job.Plan) (beam.PCollection, *Collector, error) {
+	if err := p.Validate(); err != nil {
+		return beam.PCollection{}, nil, err
+	}
+	l, err := newLayout(p, m)
+	if err != nil {
+		return beam.PCollection{}, nil, err
+	}
+	jf, err := newJoinFn(dir, p)
+	if err != nil {
+		return beam.PCollection{}, nil, err
+	}
+	shards := make([]int, m.Shards)
+	for i := range shards {
+		shards[i] = i
+	}
+	// Reshuffled, so that a runner spreads the shards over its workers
+	// rather than fusing them with their one-element source.
+	in := beam.Reshuffle(s, beam.CreateList(s, shards))
+	people, listed := beam.ParDo2(s.Scope("join"), jf, in)
+
+	eps, spec, err := privacy(p)
+	if err != nil {
+		return beam.PCollection{}, nil, err
+	}
+	groups := beam.ParDo(s, personGroup, people)
+	private := pbeam.MakePrivate(s, groups, spec)
+	// The partitions: declared, or chosen by DP partition selection.
+	var parts any
+	if p.Declared() {
+		parts = declaredKeys(p)
+	} else {
+		parts = pbeam.SelectPartitions(s.Scope("select"), private, pbeam.PartitionSelectionParams{
+			Epsilon: eps, Delta: partitionDelta(p), MaxPartitionsContributed: 1})
+	}
+	count := pbeam.Count(s.Scope("count"), private, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
+		AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: parts, AllowNegativeOutputs: true})
+	outs := []beam.PCollection{beam.ParDo(s, &tagCountFn{Stat: 0}, count)}
+	for i, st := range l.stats {
+		switch st.kind {
+		case statSum:
+			if st.lo == 0 && st.hi == 0 {
+				continue // every value is 0: so is the sum, exactly (collect.go)
+			}
+			c := pbeam.MakePrivate(s, beam.ParDo(s, &sumFn{Value: st.value}, people), spec)
+			kv := pbeam.ParDo(s, contributionKV, c)
+			sum := pbeam.SumPerKey(s.Scope(fmt.Sprintf("sum%d", i)), kv, pbeam.SumParams{NoiseKind: pbeam.LaplaceNoise{},
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MinValue: st.lo, MaxValue: st.hi, PublicPartitions: parts})
+			outs = append(outs, beam.ParDo(s, &tagSumFn{Stat: i}, sum))
+		case statDenom:
+			c := pbeam.MakePrivate(s, beam.ParDo(s, &listedFn{Metric: int32(st.metric)}, listed), spec)
+			n := pbeam.Count(s.Scope(fmt.Sprintf("denominator%d", i)), c, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: parts, AllowNegativeOutputs: true})
+			outs = append(outs, beam.ParDo(s, &tagCountFn{Stat: i}, n))
+		case statLift:
+			if i != l.first[st.metric] {
+				continue // one Count gives a lift's four cells
+			}
+			c := pbeam.MakePrivate(s, beam.ParDo(s, &liftFn{Cell: st.value}, people), spec)
+			n := pbeam.Count(s.Scope(fmt.Sprintf("lift%d", i)), c, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: liftPartitions(s, parts), AllowNegativeOutputs: true})
+			outs = append(outs, beam.ParDo(s, &tagLiftFn{Stat: i}, n))
+		}
+	}
+	return lines(s, outs), &Collector{stats: l.stats, first: l.first, plan: p, eps: eps}, nil
+}
+
+// privacy returns the epsilon of each statistic and the privacy spec
+// that holds them: the plan's epsilon split evenly among its statistics
+// (package analytics' split), and one more share for partition selection
+// when groups come from the data. With noise off, a spec in pbeam's test
+// mode: no noise, every non-empty group kept.
+func privacy(p *job.Plan) (float64, *pbeam.PrivacySpec, error) {
+	shares := p.Parts()
+	if !p.Declared() {
+		shares++
+	}
+	if p.NoiseOff {
+		// The spec's budget is not spent as noise: any valid one will do.
+		spec, err := pbeam.NewPrivacySpec(pbeam.PrivacySpecParams{AggregationEpsilon: float64(shares),
+			PartitionSelectionEpsilon: 1, PartitionSelectionDelta: 0.5, TestMode: pbeam.TestModeWithContributionBounding})
+		return 1, spec, err
+	}
+	eps := p.Epsilon / float64(shares)
+	params := pbeam.PrivacySpecParams{AggregationEpsilon: eps * float64(p.Parts())}
+	if !p.Declared() {
+		params.PartitionSelectionEpsilon, params.PartitionSelectionDelta = eps, p.Delta
+	}
+	spec, err := pbeam.NewPrivacySpec(params)
+	return eps, spec, err
+}
+
+func partitionDelta(p *job.Plan) float64 {
+	if p.NoiseOff {
+		return 0.5
+	}
+	return p.Delta
+}
+
+// liftPartitions are a lift's partitions: each group's four cells.
+func liftPartitions(s beam.Scope, parts any) any {
+	if keys, ok := parts.([]string); ok {
+		var out []string
+		for _, k := range keys {
+			for cell := range int32(4) {
+				out = append(out, liftKey(k, cell))
+			}
+		}
+		return out
+	}
+	return beam.ParDo(s, expandCells, parts.(beam.PCollection))
+}
+
+func expandCells(group string, emit func(string)) {
+	for cell := range int32(4) {
+		emit(liftKey(group, cell))
+	}
+}

@@ -1,0 +1,279 @@
+package cleanroom
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/cleanroom/columnar"
+	"github.com/opencleanroom/cleanroom/matcher"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// matchedRoom is a room with a matched collaboration "c1" of alpha and
+// bravo in mode, whose lists repeat some identifiers.
+func matchedRoom(t *testing.T, mode string, configure func(*Config)) (*testRoom, *client.Client) {
+	t.Helper()
+	tr := startRoomWith(t, configure)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", mode, map[string]any{"noise_off": true, "bounds": map[string][2]float64{"alpha.spend": {0, 300}}}, a, b)
+	ctx := context.Background()
+	// alpha's list names 20 people twice; the room keeps each at its
+	// first row.
+	lists := map[*client.Client][]int{a: append(span(0, 1500), span(100, 120)...), b: span(900, 2400)}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, p := range []*client.Client{a, b} {
+		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, lists[p]), states[p.Principal()])); err != nil {
+			t.Fatal(err)
+		}
+		if mode == api.ModeBlinded {
+			wg.Go(func() { _, errs[i] = p.Sync(ctx, "c1", true, 10*time.Millisecond) })
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	return tr, a
+}
+
+// TestExportMatchesTheRoom: the export holds each member's tokens as the
+// match compared them and its values as the room decodes them; matching
+// the exported pairs gives the room's join; an export is made once per
+// match run.
+func TestExportMatchesTheRoom(t *testing.T) {
+	for _, mode := range []string{api.ModeHashed, api.ModeBlinded} {
+		t.Run(mode, func(t *testing.T) {
+			tr, a := matchedRoom(t, mode, func(cfg *Config) { cfg.Engine = EngineConfig{Kind: EngineBeam, Shards: 8} })
+			r := tr.room
+			c, err := r.collab("c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			dir, err := r.exportForJob(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := columnar.ReadManifest(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Shards != 8 || len(m.Members) != 2 || m.Members[0].Name != "alpha" || m.Members[1].Name != "bravo" {
+				t.Fatalf("manifest: %d shards, members %+v", m.Shards, m.Members)
+			}
+			var sets []matcher.Reader
+			for _, mem := range m.Members {
+				ds := c.Datasets[mem.Name]
+				pairs, vals := readExported(t, dir, &mem)
+				if int64(len(pairs)) != ds.Rows || int64(len(vals)) != ds.Rows || !slices.Equal(mem.Columns, ds.Columns) {
+					t.Fatalf("%s: %d pairs, %d rows of values, for %d rows", mem.Name, len(pairs), len(vals), ds.Rows)
+				}
+				cols, err := r.decodeColumns(ds, []int{0, 1}, []columnForm{asDict, asDict})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for row, v := range vals {
+					for j, col := range cols {
+						if want := col.Dict[col.Codes[row]]; v[j] != want {
+							t.Fatalf("%s row %d column %d: exported %q, the room holds %q", mem.Name, row, j, v[j], want)
+						}
+					}
+				}
+				sets = append(sets, &matcher.SliceReader{Pairs: pairs})
+			}
+			var join [][2]uint32
+			res, err := matcher.Intersect(ctx, sets, matcher.Options{}, func(rows []uint32) error {
+				join = append(join, [2]uint32{rows[0], rows[1]})
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var roomJoin [][2]uint32
+			if err := r.readJoin(c, func(rows []uint32) { roomJoin = append(roomJoin, [2]uint32{rows[0], rows[1]}) }); err != nil {
+				t.Fatal(err)
+			}
+			cmp := func(x, y [2]uint32) int { return int(x[0]) - int(y[0]) }
+			slices.SortFunc(join, cmp)
+			slices.SortFunc(roomJoin, cmp)
+			if res.Matches != 600 || !slices.Equal(join, roomJoin) {
+				t.Fatalf("the export matches %d people, the room %d; joins equal: %v", res.Matches, len(roomJoin), slices.Equal(join, roomJoin))
+			}
+
+			// The same run's export is reused; a new run's replaces it.
+			info, _ := os.Stat(filepath.Join(dir, columnar.ManifestName))
+			again, err := r.exportForJob(ctx, c)
+			if err != nil || again != dir {
+				t.Fatalf("second export: %v, %s", err, again)
+			}
+			if info2, _ := os.Stat(filepath.Join(dir, columnar.ManifestName)); !info2.ModTime().Equal(info.ModTime()) {
+				t.Error("the export was written again for the same run")
+			}
+			if _, err := a.Match(ctx, "c1"); err != nil {
+				t.Fatal(err)
+			}
+			if c, err = r.collab("c1"); err != nil {
+				t.Fatal(err)
+			}
+			next, err := r.exportForJob(ctx, c)
+			if err != nil || next == dir {
+				t.Fatalf("the next run's export: %v, %s", err, next)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the older run's export was kept: %v", err)
+			}
+		})
+	}
+}
+
+// readExported reads a member's exported pairs and values.
+func readExported(t *testing.T, dir string, mem *columnar.Member) ([]matcher.Pair, map[uint32][]string) {
+	t.Helper()
+	var pairs []matcher.Pair
+	vals := map[uint32][]string{}
+	for s := range mem.Pairs {
+		f, err := columnar.Open(dir, mem.Pairs[s])
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = columnar.ReadPairs(f, func(tokens []byte, rows []uint32) error {
+			for i, row := range rows {
+				p := matcher.Pair{Row: row}
+				copy(p.Token[:], tokens[i*columnar.TokenSize:])
+				pairs = append(pairs, p)
+			}
+			return nil
+		})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err = columnar.Open(dir, mem.Cols[s])
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = columnar.ReadCols(f, len(mem.Columns), nil, func(rows []uint32, cols []*columnar.Column) error {
+			for i, row := range rows {
+				for _, c := range cols {
+					vals[row] = append(vals[row], string(bytes.Clone(c.Value(i))))
+				}
+			}
+			return nil
+		})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pairs, vals
+}
+
+// TestFailedJobChargesNothing: with the Beam engine and no engine binary,
+// a query fails with a server error, is not charged, and the room keeps
+// serving.
+func TestFailedJobChargesNothing(t *testing.T) {
+	tr := startRoomWith(t, func(cfg *Config) {
+		cfg.Engine = EngineConfig{Kind: EngineBeam, Binary: filepath.Join(t.TempDir(), "no-such-engine")}
+	})
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, map[string]any{"allowed_dimensions": []string{"alpha.age_band"}, "domains": map[string][]string{"alpha.age_band": {"18-24", "25-34"}}, "bounds": map[string][2]float64{"alpha.spend": {0, 500}}}, a, b)
+	ctx := context.Background()
+	for _, p := range []*client.Client{a, b} {
+		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1200)), states[p.Principal()])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := a.Budget(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.age_band"}, Epsilon: 0.5})
+	var p *api.Problem
+	if !errors.As(err, &p) || p.Status != http.StatusInternalServerError {
+		t.Fatalf("the failed job answered %v", err)
+	}
+	after, err := a.Budget(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Spent != before.Spent {
+		t.Errorf("a failed job was charged: spent %v, then %v", before.Spent, after.Spent)
+	}
+	// A query the Beam engine cannot run is refused as such.
+	_, err = a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, KMeans: &api.KMeans{K: 2, Columns: []string{"alpha.spend"}}, Epsilon: 0.5})
+	if !errors.As(err, &p) || p.Status != http.StatusBadRequest {
+		t.Fatalf("a k-means query answered %v", err)
+	}
+}
+
+func TestJobPlan(t *testing.T) {
+	c := &collabRecord{ID: "c1", Members: []string{"alpha", "bravo"},
+		Datasets: map[string]*datasetRecord{"alpha": {Upload: "u1", Columns: []string{"band", "spend"}}, "bravo": {Upload: "u2", Columns: []string{"rev"}}},
+		Match:    &matchRecord{Uploads: map[string]string{"alpha": "u1", "bravo": "u2"}},
+		Settings: policy.Settings{Domains: map[string][]string{"alpha.band": {"x", "y"}}, Bounds: map[string][2]float64{"alpha.spend": {0, 100}, "bravo.rev": {-5, 5}}}}
+	spec := api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.band"}, Epsilon: 1,
+		Filters: []api.Filter{{Column: "alpha.spend", Op: "ge", Value: "10"}, {Column: "bravo.rev", Op: "in", Values: []string{"1", "2"}}},
+		Metrics: []api.Metric{{Kind: api.MetricAvg, Column: "alpha.spend"}, {Kind: api.MetricROI, Revenue: []string{"bravo.rev"}, Cost: &api.Cost{Column: "alpha.spend"}, Level: 0.9}}}
+	p, err := jobPlan(c, spec, 50, 0.5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := jsonMarshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"version":"cleanroom-job/2","members":["alpha","bravo"],` +
+		`"group_by":[{"member":"alpha","column":"band","domain":["x","y"]}],` +
+		`"filters":[{"member":"alpha","column":"spend","op":"ge","value":"10","bounds":[0,100]},{"member":"bravo","column":"rev","op":"in","values":["1","2"]}],` +
+		`"metrics":[{"kind":"avg","column":{"member":"alpha","column":"spend","lo":0,"hi":100}},` +
+		`{"kind":"roi","revenue":[{"member":"bravo","column":"rev","lo":-5,"hi":5}],"cost":{"member":"alpha","column":"spend","lo":0,"hi":100},"level":0.9}],` +
+		`"min_group":50,"epsilon":0.5}`
+	if string(got) != want {
+		t.Errorf("plan\n got %s\nwant %s", got, want)
+	}
+	for name, tc := range map[string]struct {
+		spec   api.QuerySpec
+		status int
+	}{
+		"unknown column":      {api.QuerySpec{GroupBy: []string{"alpha.nope"}}, http.StatusBadRequest},
+		"no bounds":           {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: "alpha.band"}}}, http.StatusBadRequest},
+		"filter outside":      {api.QuerySpec{Filters: []api.Filter{{Column: "alpha.spend", Op: "lt", Value: "101"}}}, http.StatusBadRequest},
+		"k-means":             {api.QuerySpec{KMeans: &api.KMeans{K: 2, Columns: []string{"alpha.spend"}}}, http.StatusBadRequest},
+		"roi without a cost":  {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricROI, Revenue: []string{"bravo.rev"}}}}, http.StatusBadRequest},
+		"changed since match": {api.QuerySpec{GroupBy: []string{"bravo.rev"}}, http.StatusConflict},
+	} {
+		c := *c
+		if name == "changed since match" {
+			c.Match = &matchRecord{Uploads: map[string]string{"alpha": "u1", "bravo": "u0"}}
+		}
+		spec := tc.spec
+		spec.Version, spec.Epsilon = api.QueryVersion, 1
+		if spec.Metrics == nil && spec.KMeans == nil {
+			spec.Metrics = []api.Metric{{Kind: api.MetricCount}}
+		}
+		_, err := jobPlan(&c, spec, 50, 1, 1e-8)
+		var p *api.Problem
+		if !errors.As(err, &p) || p.Status != tc.status {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/columnar"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+	"github.com/opencleanroom/cleanroom/matcher"
+)
+
+// The export of a collaboration's datasets for the query engine outside
+// the room (package columnar): what a Beam job reads. It lives under the
+// engine's work directory, one directory per collaboration and match run,
+// made at the first query after the match and removed when a newer run's
+// is made. It holds the same tokens and attribute columns as the room's
+// database, on the room's disk, readable by the operator alone (0700).
+
+// exportsDir is where a collaboration's exports are.
+func (r *Room) exportsDir(collab string) string {
+	// Collaboration ids are names; a digest keeps any of them a single,
+	// plain path element.
+	h := sha256.Sum256([]byte(collab))
+	return filepath.Join(r.engineDir(), "exports", hex.EncodeToString(h[:8]))
+}
+
+// exportForJob returns the directory of the export of c's datasets as its
+// latest match run matched them, writing it first if needed (once however
+// many queries ask at the same time).
+func (r *Room) exportForJob(ctx context.Context, c *collabRecord) (string, error) {
+	for _, m := range c.Members {
+		if ds := c.Datasets[m]; ds == nil || ds.Upload != c.Match.Uploads[m] {
+			return "", conflict("the dataset of %s changed since the match; match again", m)
+		}
+	}
+	base := r.exportsDir(c.ID)
+	dir := filepath.Join(base, fmt.Sprintf("run-%d-%.16s", c.Match.Run, c.Match.JoinDigest))
+	_, err, _ := r.cache.flight.Do("export/"+dir, func() (any, error) {
+		if _, err := columnar.ReadManifest(dir); err == nil {
+			return nil, nil
+		}
+		// A directory without a manifest is an export that did not
+		// finish: made again from the start.
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(base, 0o700); err != nil {
+			return nil, err
+		}
+		if err := r.writeExport(ctx, c, dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("cleanroom: exporting the datasets for the query engine: %w", err)
+		}
+		removeOtherExports(base, dir)
+		return nil, nil
+	})
+	return dir, err
+}
+
+// removeOtherExports deletes a collaboration's exports of older runs.
+func removeOtherExports(base, keep string) {
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		if p := filepath.Join(base, e.Name()); p != keep && strings.HasPrefix(e.Name(), "run-") {
+			os.RemoveAll(p)
+		}
+	}
+}
+
+// writeExport writes the export of c's matched datasets into dir: each
+// member's tokens of its current layer (those the match compared) with
+// their rows, and its attribute columns from its upload.
+func (r *Room) writeExport(ctx context.Context, c *collabRecord, dir string) error {
+	var rows, need int64
+	for _, m := range c.Members {
+		ds := c.Datasets[m]
+		rows = max(rows, ds.Rows)
+		need += 40*ds.Rows + ds.bytesOfValues()
+	}
+	release, err := r.disk.reserve(need)
+	if err != nil {
+		return err
+	}
+	defer release()
+	shards := r.cfg.Engine.Shards
+	if shards <= 0 {
+		shards = columnar.Shards(rows)
+	}
+	w, err := columnar.Create(dir, shards)
+	if err != nil {
+		return err
+	}
+	for _, m := range c.Members {
+		if err := r.exportMember(ctx, w, m, c.Datasets[m]); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// bytesOfValues estimates a dataset's attribute values on disk: its
+// segments hold them with its tokens.
+func (d *datasetRecord) bytesOfValues() int64 { return int64(len(d.Columns)) * 16 * d.Rows }
+
+func (r *Room) exportMember(ctx context.Context, w *columnar.Writer, member string, ds *datasetRecord) error {
+	mw, err := w.Member(member, ds.Rows, ds.Columns)
+	if err != nil {
+		return err
+	}
+	// The pairs, as the matcher reads them (no canaries).
+	lr := r.newLayerReader(ds, false)
+	buf := make([]matcher.Pair, 4096)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := lr.Read(buf)
+		for _, p := range buf[:n] {
+			if err := mw.Pair(p.Token[:], p.Row); err != nil {
+				return err
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	// The values, by row, from the upload's parts.
+	vals := make([][]byte, len(ds.Columns))
+	for part := range ds.Parts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		base := uint32(part * ds.RowsPerPart)
+		err := r.withSegment(store.Segments(ds.Upload).Key(part), func(seg []byte) error {
+			p, err := store.DecodePart(seg)
+			if err != nil {
+				return err
+			}
+			if p.Columns != len(ds.Columns) {
+				return ErrCorruptSegment
+			}
+			row, col := base, 0
+			var werr error
+			err = p.EachValue(func(j int, v []byte) {
+				vals[j] = v
+				if col++; col == p.Columns {
+					if werr == nil {
+						werr = mw.Values(row, vals)
+					}
+					row, col = row+1, 0
+				}
+			})
+			if err == nil && p.Columns == 0 {
+				for i := range p.Rows {
+					if werr == nil {
+						werr = mw.Values(base+uint32(i), vals)
+					}
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return werr
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
