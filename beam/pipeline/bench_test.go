@@ -116,9 +116,13 @@ func BenchmarkJoinShard(b *testing.B) {
 // BenchmarkPipelines runs, once per iteration, at CLEANROOM_BENCH_ROWS
 // people per side on Prism in this process: the room's export, the match
 // pipeline and a query pipeline (a sum and an average over four declared
-// groups), each timed.
+// groups), each timed. CLEANROOM_BENCH_QUERY=0 leaves the query out: the
+// query's Privacy on Beam stage holds every matched person in Prism's
+// memory (about 6 GB at 500,000), which past a million per side is more
+// than one machine has, where the match joins one shard at a time.
 func BenchmarkPipelines(b *testing.B) {
 	n := benchRows(b)
+	withQuery := os.Getenv("CLEANROOM_BENCH_QUERY") != "0"
 	ctx := context.Background()
 	for range b.N {
 		dir := filepath.Join(b.TempDir(), "export")
@@ -135,6 +139,13 @@ func BenchmarkPipelines(b *testing.B) {
 		if counts.Matched != int64(n/2) {
 			b.Fatalf("matched %d, want %d", counts.Matched, n/2)
 		}
+		b.ReportMetric(export.Seconds(), "export-s")
+		b.ReportMetric(match.Seconds(), "match-s")
+		b.ReportMetric(float64(shards), "shards")
+		fmt.Fprintf(os.Stderr, "%d per side, %d shards: export %.1f s, match %.1f s\n", n, shards, export.Seconds(), match.Seconds())
+		if !withQuery {
+			continue
+		}
 		start = time.Now()
 		res, err := RunQuery(ctx, "prism", dir, benchPlan(), b.TempDir())
 		if err != nil {
@@ -144,10 +155,7 @@ func BenchmarkPipelines(b *testing.B) {
 		if len(res.Rows) != 4 {
 			b.Fatalf("%d rows", len(res.Rows))
 		}
-		b.ReportMetric(export.Seconds(), "export-s")
-		b.ReportMetric(match.Seconds(), "match-s")
 		b.ReportMetric(query.Seconds(), "query-s")
-		b.ReportMetric(float64(shards), "shards")
-		fmt.Fprintf(os.Stderr, "%d per side, %d shards: export %.1f s, match %.1f s, query %.1f s\n", n, shards, export.Seconds(), match.Seconds(), query.Seconds())
+		fmt.Fprintf(os.Stderr, "%d per side: query %.1f s\n", n, query.Seconds())
 	}
 }
