@@ -57,6 +57,10 @@ gracefully. Logs (JSON, no data values) go to stderr.`)
 	fs.StringVar(&eng.Binary, "beam-binary", "", "with --engine beam: the engine's executable (default: cleanroom-beam on the PATH)")
 	fs.StringVar(&eng.Runner, "runner", "prism", "with --engine beam: the Beam runner (prism, flink, spark, dataflow, universal)")
 	fs.StringVar(&eng.Endpoint, "runner-endpoint", "", "with --engine beam: the runner's job service, host:port (none for prism)")
+	var lim serveLimits
+	fs.Int64Var(&lim.matchMiB, "match-memory", 0, "MiB the room's matches hold in memory before they spill to disk (default 1024)")
+	fs.Int64Var(&lim.columnMiB, "column-memory", 0, "MiB of decoded columns the room keeps between queries (default 1024)")
+	fs.IntVar(&lim.modelSample, "model-sample", 0, "matched people a lookalike model trains on, on average (default 1000000; -1: all of them)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -66,10 +70,15 @@ gracefully. Logs (JSON, no data values) go to stderr.`)
 	if err := eng.Check(); err != nil {
 		return usagef("%v", err)
 	}
+	cfg := cleanroom.Config{Dir: cleanroom.DataDir(*data), Engine: eng}
+	if err := lim.apply(&cfg); err != nil {
+		return usagef("%v", err)
+	}
 	ctx, stop := signal.NotifyContext(e.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(*data), Logger: log, Engine: eng})
+	cfg.Logger = log
+	r, err := cleanroom.Open(ctx, cfg)
 	if err != nil {
 		switch {
 		case errors.Is(err, cleanroom.ErrNoRoom):
@@ -133,5 +142,33 @@ concern its partner; a room-auditor (no --partner) sees the whole log.`)
 		return explain(err)
 	}
 	fmt.Fprintf(e.stdout, "registered %s %s\n", *role, *id)
+	return nil
+}
+
+// serveLimits are serve's memory and training limits; zero leaves the
+// room's default.
+type serveLimits struct {
+	matchMiB, columnMiB int64
+	modelSample         int
+}
+
+// maxMiB bounds the memory flags (1 PiB): a larger value is a typo.
+const maxMiB = 1 << 30
+
+func (l serveLimits) apply(cfg *cleanroom.Config) error {
+	for _, f := range []struct {
+		name string
+		mib  int64
+		to   *int64
+	}{{"--match-memory", l.matchMiB, &cfg.MatchMemory}, {"--column-memory", l.columnMiB, &cfg.ColumnMemory}} {
+		if f.mib < 0 || f.mib > maxMiB {
+			return fmt.Errorf("%s: %d MiB is not between 0 (the default) and %d", f.name, f.mib, maxMiB)
+		}
+		*f.to = f.mib << 20
+	}
+	if l.modelSample < -1 {
+		return fmt.Errorf("--model-sample: %d is neither a number of people, 0 (the default) nor -1 (all of them)", l.modelSample)
+	}
+	cfg.ModelSample = l.modelSample
 	return nil
 }
