@@ -58,7 +58,7 @@ func TestAttackModelDifferencing(t *testing.T) {
 		noiseOff bool
 	}{{"noise off", true}, {"noise", false}} {
 		t.Run(sc.name, func(t *testing.T) {
-			right, n := modelDifferencing(t, sc.noiseOff)
+			right, n, _ := modelDifferencing(t, sc.noiseOff, 0)
 			acc := float64(right) / float64(n)
 			t.Logf("%s: the attacker read %s of the targets' labels (bound with noise %.3f)", sc.name, pct(right, n), attackModelBound())
 			if sc.noiseOff && acc < 0.95 {
@@ -71,7 +71,10 @@ func TestAttackModelDifferencing(t *testing.T) {
 	}
 }
 
-func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
+// modelDifferencing runs the attack in a room whose Config.ModelSample is
+// sample (0: the default, above the overlap) and returns how many labels
+// it read right, of how many, and what the four models were charged.
+func modelDifferencing(t *testing.T, noiseOff bool, sample int) (right, n int, charged float64) {
 	// Overlap: people [500, 6000): the victim holds [500, 6500).
 	attackerIDs, victimIDs := span(0, 6000), span(500, 6500)
 	var targets []int
@@ -108,7 +111,7 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 	if noiseOff {
 		settings["noise_off"] = true
 	}
-	s := attackRoom(t, attackOpts{settings: settings, noUpload: true})
+	s := newAttackScene(t, startRoomWith(t, func(c *Config) { c.ModelSample = sample }), attackOpts{settings: settings, noUpload: true})
 	cols := []string{"grp0", "grp1", "grp20", "grp21"}
 	path := filepath.Join(t.TempDir(), "attacker.csv")
 	f, err := os.Create(path)
@@ -140,6 +143,7 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 		t.Fatal(err)
 	}
 	none := 0.0
+	before := s.budgetSpent(s.attacker)
 	train := func(feature string) *model.Model {
 		m, _, err := s.attacker.TrainModel(s.ctx, s.collab, api.ModelSpec{Version: api.ModelSpecVersion,
 			Label: api.Filter{Column: atkVictim + ".converted"}, Features: []string{atkAttacker + "." + feature},
@@ -174,5 +178,5 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 			n++
 		}
 	}
-	return right, n
+	return right, n, s.budgetSpent(s.attacker) - before
 }
