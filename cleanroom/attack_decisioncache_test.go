@@ -208,3 +208,41 @@ func TestAttackDecisionCachePolicyChange(t *testing.T) {
 		t.Errorf("%d queries answered under the replaced policy", after)
 	}
 }
+
+// attackActivationsPerDay is the daily limit of activations in the burst
+// attack: no more audiences may leave the room in a day.
+const attackActivationsPerDay = 2
+
+// TestAttackDecisionCacheActivationBurst: an audience is exact, not DP,
+// so its limits are what bound it. The attacker asks for the same
+// audience 16 times at once, in the same second, against a daily limit of
+// two: all read the same usage, and one evaluated decision answers the
+// rest from the cache. Then it asks once more in that second.
+func TestAttackDecisionCacheActivationBurst(t *testing.T) {
+	s, _, _ := clockedAttackRoom(t, attackOpts{settings: cacheSettings(map[string]any{
+		"activation": map[string]any{"members": []string{atkAttacker}, "max_per_day": attackActivationsPerDay}})})
+	seg := api.SegmentSpec{Version: api.SegmentVersion}
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if aud, err := s.attacker.Activate(s.ctx, s.collab, seg); err == nil && aud.Size > 0 {
+				answered.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	// Ask until the limit refuses: the burst may have left some of it.
+	for range attackActivationsPerDay {
+		if _, err := s.attacker.Activate(s.ctx, s.collab, seg); err == nil {
+			answered.Add(1)
+		}
+	}
+	t.Logf("activation burst: %d audiences of 18 requests in one second, bound %d", answered.Load(), attackActivationsPerDay)
+	if answered.Load() > attackActivationsPerDay {
+		t.Errorf("%d audiences in a day, bound %d", answered.Load(), attackActivationsPerDay)
+	}
+	if answered.Load() == 0 {
+		t.Errorf("no audience at all: the attack tests nothing")
+	}
+}
