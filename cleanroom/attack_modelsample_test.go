@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/model"
 )
@@ -54,7 +56,8 @@ const attackSeedTrainings = 6
 // sample would have the same leaf counts; with a fresh seed each time, two
 // samples of about 2,000 of 8,000 match in all four leaves with a
 // probability far below 10⁻⁶. The bound is no pair alike, and a request
-// naming a seed either refused or its seed ignored.
+// naming a seed either refused or its seed ignored. The trainings' audit
+// entries carry no count of the rows they read.
 func TestAttackModelSampleSeed(t *testing.T) {
 	settings := laSettings()
 	settings["noise_off"] = true
@@ -77,6 +80,13 @@ func TestAttackModelSampleSeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		samples = append(samples, leaves(m))
+		// The log names the join the model read by its digest alone: not
+		// the sample's size, nor the overlap's.
+		if e := lastEntry(t, s.tr.room); e.Action != "model.train" || !e.Decision.Allow {
+			t.Fatalf("the training's entry: %+v", e)
+		} else if i := slices.IndexFunc(e.Data, func(r audit.DataRef) bool { return r.Rows != 0 }); i >= 0 {
+			t.Errorf("the training's entry tells the auditors a count of %d rows", e.Data[i].Rows)
+		}
 	}
 	// The spec as JSON, with a seed the room does not define.
 	raw, err := json.Marshal(spec)
@@ -86,6 +96,11 @@ func TestAttackModelSampleSeed(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
+	}
+	// The control: the same JSON without a seed is answered as the
+	// client's request is.
+	if status, out := atkRaw(t, s.tr, "alpha", "POST", "/v1/collaborations/c1/models", "application/json", raw); status != http.StatusOK {
+		t.Fatalf("the spec as raw JSON: %d %s", status, out)
 	}
 	seed := make([]int, 32)
 	doc["seed"], doc["sample_seed"] = seed, seed
@@ -97,6 +112,9 @@ func TestAttackModelSampleSeed(t *testing.T) {
 	for range 2 {
 		status, out := atkRaw(t, s.tr, "alpha", "POST", "/v1/collaborations/c1/models", "application/json", body)
 		if status != http.StatusOK {
+			if status != http.StatusBadRequest || !strings.Contains(string(out), "not the JSON this endpoint takes") {
+				t.Fatalf("a request naming a seed: %d %s: refused for something else", status, out)
+			}
 			refused++
 			continue
 		}
