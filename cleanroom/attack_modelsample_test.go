@@ -22,25 +22,41 @@ import (
 )
 
 // attackSampleOverlap is the differencing attack's overlap, and
-// attackSample how many of it the room trains each model on: about half.
-const attackSampleOverlap, attackSample = 5500, 2750
+// attackSample how many of it the room trains each model on: about 73%.
+// attackSampleBlock is how many other people share a target's leaf, so
+// that a leaf still holds about 95 people, well above k, once sampled.
+const attackSampleOverlap, attackSample, attackSampleBlock = 5500, 4000, 130
 
 // TestAttackModelSampleDifferencing: the differencing attack of
-// TestAttackModelDifferencing (80 targets, four one-tree models at ε = 0.1)
-// in a room that trains on about half of the overlap. The attacker's
-// accuracy is held to the same bound (the room claims no amplification),
-// and the four trainings are charged four times their ε, no more, no less.
+// TestAttackModelDifferencing (one round of 40 targets, two one-tree models
+// at ε = 0.1) in a room that trains each model on about 73% of the
+// overlap, a fresh sample each time. The attacker's accuracy is held to the
+// same bound (the room claims no amplification); most targets must be
+// read from two leaves the models held, or the attack tests nothing; and
+// the two trainings are charged twice their ε, no more, no less.
 func TestAttackModelSampleDifferencing(t *testing.T) {
-	right, n, charged := modelDifferencing(t, false, attackSample)
-	acc := float64(right) / float64(n)
-	want := 4 * attackModelEpsilon
-	t.Logf("sampled at %d of %d: the attacker read %s of the targets' labels (bound %.3f); four models charged %g (want %g)",
-		attackSample, attackSampleOverlap, pct(right, n), attackModelBound(), charged, want)
-	if acc > attackModelBound() {
-		t.Errorf("the attacker read %s of the labels, above the bound %.3f", pct(right, n), attackModelBound())
+	res := modelDifferencing(t, diffAttack{sample: attackSample, rounds: 1, block: attackSampleBlock})
+	acc := float64(res.right) / float64(res.n)
+	bound := attackModelBoundOf(res.n)
+	want := 2 * attackModelEpsilon
+	t.Logf("sampled at %d of %d: the attacker read %s of the targets' labels (bound %.3f), %d of them from two leaves; two models charged %g (want %g)",
+		attackSample, attackSampleOverlap, pct(res.right, res.n), bound, res.read, res.charged, want)
+	if acc > bound {
+		t.Errorf("the attacker read %s of the labels, above the bound %.3f", pct(res.right, res.n), bound)
 	}
-	if charged < want*(1-attackLedgerTolerance) || charged > want*(1+attackLedgerTolerance) {
-		t.Errorf("four models of ε %g charged %g, want %g", attackModelEpsilon, charged, want)
+	if res.read < res.n/2 {
+		t.Errorf("only %d of %d targets read from two leaves: the models withheld the rest, and the attack tests nothing", res.read, res.n)
+	}
+	if res.charged < want*(1-attackLedgerTolerance) || res.charged > want*(1+attackLedgerTolerance) {
+		t.Errorf("two models of ε %g charged %g, want %g", attackModelEpsilon, res.charged, want)
+	}
+	// The control: with noise off, the unsampled attack reads every label
+	// (TestAttackModelDifferencing); sampled, the two leaves hold
+	// different people, which shows that the room did sample.
+	off := modelDifferencing(t, diffAttack{noiseOff: true, sample: attackSample, rounds: 1, block: attackSampleBlock})
+	t.Logf("sampled, noise off: the attacker read %s", pct(off.right, off.n))
+	if off.right == off.n {
+		t.Errorf("with noise off, the sampled attack read every label: the models trained on the whole overlap")
 	}
 }
 
