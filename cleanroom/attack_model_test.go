@@ -38,10 +38,13 @@ const (
 // reading the targets' labels (a fair coin each): e^ε/(1+e^ε) for the ε
 // that protects each label, 2 × attackModelEpsilon, plus three binomial
 // standard deviations over the targets, for chance.
-func attackModelBound() float64 {
+func attackModelBound() float64 { return attackModelBoundOf(attackModelTargets) }
+
+// attackModelBoundOf is attackModelBound over n targets.
+func attackModelBoundOf(n int) float64 {
 	e := math.Exp(2 * attackModelEpsilon)
 	p := e / (1 + e)
-	return p + 3*math.Sqrt(p*(1-p)/attackModelTargets)
+	return p + 3*math.Sqrt(p*(1-p)/float64(n))
 }
 
 // TestAttackModelDifferencing: the attacker uploads two columns of its
@@ -58,7 +61,8 @@ func TestAttackModelDifferencing(t *testing.T) {
 		noiseOff bool
 	}{{"noise off", true}, {"noise", false}} {
 		t.Run(sc.name, func(t *testing.T) {
-			right, n := modelDifferencing(t, sc.noiseOff)
+			res := modelDifferencing(t, diffAttack{noiseOff: sc.noiseOff, rounds: 2, block: attackModelBlock})
+			right, n := res.right, res.n
 			acc := float64(right) / float64(n)
 			t.Logf("%s: the attacker read %s of the targets' labels (bound with noise %.3f)", sc.name, pct(right, n), attackModelBound())
 			if sc.noiseOff && acc < 0.95 {
@@ -71,11 +75,29 @@ func TestAttackModelDifferencing(t *testing.T) {
 	}
 }
 
-func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
+// diffAttack is a run of the differencing attack: rounds of
+// attackModelRound targets, each in a leaf with block other people, in a
+// room whose Config.ModelSample is sample (0: the default, above the
+// overlap).
+type diffAttack struct {
+	noiseOff      bool
+	sample        int
+	rounds, block int
+}
+
+// diffResult is what a run read: right of n labels, read of them from two
+// leaves the models held (the others are guessed from the prior), and
+// what the models were charged.
+type diffResult struct {
+	right, n, read int
+	charged        float64
+}
+
+func modelDifferencing(t *testing.T, o diffAttack) (res diffResult) {
 	// Overlap: people [500, 6000): the victim holds [500, 6500).
 	attackerIDs, victimIDs := span(0, 6000), span(500, 6500)
 	var targets []int
-	for i := range attackModelTargets {
+	for i := range o.rounds * attackModelRound {
 		targets = append(targets, 600+i*67)
 	}
 	// Each round's values: t00..t39 and "x" for everyone else.
@@ -88,10 +110,13 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 	next := 500
 	for r := range 2 {
 		grp[r], grp2[r] = map[int]string{}, map[int]string{}
+		if r >= o.rounds {
+			continue
+		}
 		for i := range attackModelRound {
 			target := targets[r*attackModelRound+i]
 			grp[r][target] = values[i]
-			for range attackModelBlock {
+			for range o.block {
 				for slices.Contains(targets, next) {
 					next++
 				}
@@ -105,10 +130,10 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 		"domains": map[string][]string{"attacker.grp0": values, "attacker.grp1": values,
 			"attacker.grp20": values, "attacker.grp21": values},
 	}
-	if noiseOff {
+	if o.noiseOff {
 		settings["noise_off"] = true
 	}
-	s := attackRoom(t, attackOpts{settings: settings, noUpload: true})
+	s := newAttackScene(t, startRoomWith(t, func(c *Config) { c.ModelSample = o.sample }), attackOpts{settings: settings, noUpload: true})
 	cols := []string{"grp0", "grp1", "grp20", "grp21"}
 	path := filepath.Join(t.TempDir(), "attacker.csv")
 	f, err := os.Create(path)
@@ -140,6 +165,7 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 		t.Fatal(err)
 	}
 	none := 0.0
+	before := s.budgetSpent(s.attacker)
 	train := func(feature string) *model.Model {
 		m, _, err := s.attacker.TrainModel(s.ctx, s.collab, api.ModelSpec{Version: api.ModelSpecVersion,
 			Label: api.Filter{Column: atkVictim + ".converted"}, Features: []string{atkAttacker + "." + feature},
@@ -161,18 +187,22 @@ func modelDifferencing(t *testing.T, noiseOff bool) (right, n int) {
 		}
 		return m.Trees[0].Nodes[c].Counts[1], true
 	}
-	for r := range 2 {
+	for r := range o.rounds {
 		with, without := train(fmt.Sprintf("grp%d", r)), train(fmt.Sprintf("grp2%d", r))
 		for i := range attackModelRound {
 			target := targets[r*attackModelRound+i]
 			a, okA := leafTrue(with, i)
 			b, okB := leafTrue(without, i)
+			if okA && okB {
+				res.read++
+			}
 			guess := okA && okB && a-b >= 1 // withheld: the prior, "not converted"
 			if guess == (atkValue("converted", target) == "1") {
-				right++
+				res.right++
 			}
-			n++
+			res.n++
 		}
 	}
-	return right, n
+	res.charged = s.budgetSpent(s.attacker) - before
+	return res
 }
