@@ -11,9 +11,9 @@ type Group struct {
 	Domain []string // nil: the values present in the data
 }
 
-// maxDeclaredGroups bounds the combinations of declared domains one query
+// MaxDeclaredGroups bounds the combinations of declared domains one query
 // evaluates (each is a noisy count, released or withheld).
-const maxDeclaredGroups = 100_000
+const MaxDeclaredGroups = 100_000
 
 // denseLimit is the most groups kept in flat arrays; beyond it, groups are
 // found through a map.
@@ -37,10 +37,10 @@ type grouping struct {
 // groupKey is a group's coordinates, one per group_by column (at most
 // four): the key of the sparse map, which never overflows, so no query is
 // refused on how many distinct values a member's column holds.
-type groupKey [maxGroupBy]uint32
+type groupKey [MaxGroupBy]uint32
 
-// maxGroupBy bounds the group_by columns of a plan.
-const maxGroupBy = 4
+// MaxGroupBy bounds the group_by columns of a plan.
+const MaxGroupBy = 4
 
 type groupCol struct {
 	Ref
@@ -90,8 +90,8 @@ func newGrouping(groups []Group) (*grouping, error) {
 		w *= n
 	}
 	if g.declared {
-		if total := declaredGroups(g.cols); total > maxDeclaredGroups {
-			return nil, planErr("the declared domains of the group_by columns make more than %d groups", maxDeclaredGroups)
+		if total := declaredGroups(g.cols); total > MaxDeclaredGroups {
+			return nil, planErr("the declared domains of the group_by columns make more than %d groups", MaxDeclaredGroups)
 		}
 	}
 	if w > denseLimit {
@@ -114,13 +114,13 @@ func newGrouping(groups []Group) (*grouping, error) {
 }
 
 // declaredGroups is the number of combinations of the columns' domains,
-// capped just past maxDeclaredGroups.
+// capped just past MaxDeclaredGroups.
 func declaredGroups(cols []groupCol) int {
 	n := 1
 	for _, c := range cols {
 		n *= max(len(c.values), 1)
-		if n > maxDeclaredGroups {
-			return maxDeclaredGroups + 1
+		if n > MaxDeclaredGroups {
+			return MaxDeclaredGroups + 1
 		}
 	}
 	return n
@@ -157,8 +157,8 @@ func (g *grouping) blockSlots(b *block, trash uint32, insert bool) {
 		}
 		return
 	}
-	var codes [maxGroupBy][]uint32
-	var rows [maxGroupBy][]uint32
+	var codes [MaxGroupBy][]uint32
+	var rows [MaxGroupBy][]uint32
 	for i := range g.cols {
 		col, r := b.col(&g.cols[i].Ref)
 		codes[i], rows[i] = col.Codes, r

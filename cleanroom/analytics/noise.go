@@ -19,7 +19,7 @@ type Noise interface {
 
 // Laplace is the Laplace mechanism of Google's differential-privacy
 // library (secure sampling, no floating-point leaks). Plans are checked
-// before they run (epsilon at least minEpsilonPart a statistic, bounds
+// before they run (epsilon at least MinEpsilonPart a statistic, bounds
 // within the room's limit), which are the only ways the library fails; a
 // failure anyway yields an answer that is withheld, never an exact one.
 type Laplace struct{}

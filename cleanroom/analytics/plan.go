@@ -64,15 +64,15 @@ type Plan struct {
 	Seed  uint64 // of k-means' data-independent initial centroids
 }
 
-// minEpsilonPart is the least epsilon one statistic of a query may get: far
+// MinEpsilonPart is the least epsilon one statistic of a query may get: far
 // above the DP library's floor (2^-50), where its noise is well defined.
-const minEpsilonPart = 1e-5
+const MinEpsilonPart = 1e-5
 
 // The sensitivities a bounded column may have (the larger magnitude of its
 // bounds): the room's settings hold bounds to the same range.
 const (
-	minSensitivity = 1e-6
-	maxSensitivity = 1e9
+	MinSensitivity = 1e-6
+	MaxSensitivity = 1e9
 )
 
 // ErrPlan is wrapped by every error in a plan: the query is malformed.
@@ -113,8 +113,8 @@ func (p *Plan) check() error {
 	if len(p.Metrics) == 0 && p.KMeans == nil {
 		return planErr("no metric and no kmeans")
 	}
-	if len(p.GroupBy) > maxGroupBy {
-		return planErr("at most %d group_by columns", maxGroupBy)
+	if len(p.GroupBy) > MaxGroupBy {
+		return planErr("at most %d group_by columns", MaxGroupBy)
 	}
 	if p.MinGroup < 1 {
 		return planErr("k must be at least 1")
@@ -123,8 +123,8 @@ func (p *Plan) check() error {
 		return err
 	}
 	if _, exact := p.Noise.(Exact); !exact {
-		if !(p.Epsilon/float64(max(p.parts(), 1)) >= minEpsilonPart) || math.IsInf(p.Epsilon, 0) {
-			return planErr("epsilon must be finite and at least %g per statistic", minEpsilonPart)
+		if !(p.Epsilon/float64(max(p.parts(), 1)) >= MinEpsilonPart) || math.IsInf(p.Epsilon, 0) {
+			return planErr("epsilon must be finite and at least %g per statistic", MinEpsilonPart)
 		}
 		if !declared(p.GroupBy) && !(p.Delta > 0 && p.Delta < 1) {
 			return planErr("groups drawn from the data need a delta in (0, 1)")
@@ -136,8 +136,8 @@ func (p *Plan) check() error {
 		}
 		// The noise's granularity is a power of two of sensitivity/epsilon:
 		// it must stay a normal float, or the library's sampler loops.
-		if s := b.span(); s != 0 && !(s >= minSensitivity && s <= maxSensitivity) {
-			return planErr("a column's bounds must lie within [%g, %g] in magnitude", minSensitivity, maxSensitivity)
+		if s := b.span(); s != 0 && !(s >= MinSensitivity && s <= MaxSensitivity) {
+			return planErr("a column's bounds must lie within [%g, %g] in magnitude", MinSensitivity, MaxSensitivity)
 		}
 		return nil
 	}

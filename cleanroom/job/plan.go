@@ -99,15 +99,6 @@ type Metric struct {
 	Level float64 `json:"level,omitempty"`
 }
 
-// Limits, as package analytics has them.
-const (
-	maxGroupBy        = 4
-	maxDeclaredGroups = 100_000
-	minEpsilonPart    = 1e-5
-	minSensitivity    = 1e-6
-	maxSensitivity    = 1e9
-)
-
 // ErrPlan is wrapped by every error of Validate: the query is malformed,
 // and the room answers it as a bad request.
 var ErrPlan = errors.New("job: invalid query")
@@ -151,8 +142,8 @@ func (p *Plan) DeclaredGroups() int {
 	n := 1
 	for _, g := range p.GroupBy {
 		n *= max(len(g.Domain), 1)
-		if n > maxDeclaredGroups {
-			return maxDeclaredGroups + 1
+		if n > analytics.MaxDeclaredGroups {
+			return analytics.MaxDeclaredGroups + 1
 		}
 	}
 	return n
@@ -170,22 +161,22 @@ func (p *Plan) Validate() error {
 	if len(p.Metrics) == 0 {
 		return planErr("no metric")
 	}
-	if len(p.GroupBy) > maxGroupBy {
-		return planErr("at most %d group_by columns", maxGroupBy)
+	if len(p.GroupBy) > analytics.MaxGroupBy {
+		return planErr("at most %d group_by columns", analytics.MaxGroupBy)
 	}
 	if p.MinGroup < 1 {
 		return planErr("k must be at least 1")
 	}
 	if !p.NoiseOff {
-		if !(p.Epsilon/float64(p.Parts()+1) >= minEpsilonPart) || math.IsInf(p.Epsilon, 0) {
-			return planErr("epsilon must be finite and at least %g per statistic", minEpsilonPart)
+		if !(p.Epsilon/float64(p.Parts()+1) >= analytics.MinEpsilonPart) || math.IsInf(p.Epsilon, 0) {
+			return planErr("epsilon must be finite and at least %g per statistic", analytics.MinEpsilonPart)
 		}
 		if !p.Declared() && !(p.Delta > 0 && p.Delta < 1) {
 			return planErr("groups drawn from the data need a delta in (0, 1)")
 		}
 	}
-	if p.Declared() && p.DeclaredGroups() > maxDeclaredGroups {
-		return planErr("the declared domains of the group_by columns make more than %d groups", maxDeclaredGroups)
+	if p.Declared() && p.DeclaredGroups() > analytics.MaxDeclaredGroups {
+		return planErr("the declared domains of the group_by columns make more than %d groups", analytics.MaxDeclaredGroups)
 	}
 	var refs []Ref
 	for _, g := range p.GroupBy {
@@ -230,8 +221,8 @@ func (p *Plan) checkBounded(b *Bounded) error {
 	if !(b.Lo <= b.Hi) {
 		return planErr("a column's bounds are empty")
 	}
-	if s := b.Span(); s != 0 && !(s >= minSensitivity && s <= maxSensitivity) {
-		return planErr("a column's bounds must lie within [%g, %g] in magnitude", minSensitivity, maxSensitivity)
+	if s := b.Span(); s != 0 && !(s >= analytics.MinSensitivity && s <= analytics.MaxSensitivity) {
+		return planErr("a column's bounds must lie within [%g, %g] in magnitude", analytics.MinSensitivity, analytics.MaxSensitivity)
 	}
 	return nil
 }
