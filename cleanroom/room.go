@@ -38,6 +38,9 @@ type Config struct {
 	// TempDir holds the spill files (default: the data directory).
 	MatchMemory int64
 	TempDir     string
+	// PolicyTimeout bounds one policy decision (package policy's default
+	// when zero); past it the action is not taken, and the answer is 503.
+	PolicyTimeout time.Duration
 	// ModelSample is the number of matched people a lookalike model
 	// trains on, on average, when there are more (model.DefaultSample
 	// when zero; negative: all of them). Each person is drawn on its own
@@ -172,7 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		}
 		return nil, fmt.Errorf("cleanroom: opening audit log: %w", err)
 	}
-	eng, err := policy.New(ctx, policy.Options{Defaults: cfg.Defaults, Now: cfg.Now, Logger: cfg.Logger})
+	eng, err := policy.New(ctx, policy.Options{Defaults: cfg.Defaults, Now: cfg.Now, Logger: cfg.Logger, Timeout: cfg.PolicyTimeout})
 	if err != nil {
 		log.Close()
 		db.Close()
@@ -336,6 +339,11 @@ func (r *Room) authorize(ctx context.Context, who *actor, a act) (policy.Decisio
 	}
 	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
 		return d, r.auditFailed(err)
+	}
+	if d.Undecided {
+		// Not a denial of the action: the room could not decide it now.
+		return d, &api.Problem{Type: api.ProblemUnavailable, Title: "the room could not decide this action in time, so it was not taken; try again",
+			Status: http.StatusServiceUnavailable, Reasons: d.Reasons}
 	}
 	return d, &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
 }

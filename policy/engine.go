@@ -41,6 +41,11 @@ type Decision struct {
 	PolicyHash string
 	// BundleHash is the SHA-256 (hex) of the default bundle in this build.
 	BundleHash string
+	// Undecided: the policy reached no decision in time (Options.Timeout,
+	// or the caller's context ended). The action is refused like any
+	// denial, but the refusal says nothing about the action: the same
+	// request may be allowed once the room is less loaded.
+	Undecided bool
 }
 
 // Options configure an Engine.
@@ -49,7 +54,7 @@ type Options struct {
 	// Collaborations can only tighten them.
 	Defaults *Constraints
 	// Timeout bounds one evaluation (default 5 s); past it the action is
-	// denied. A decision takes about 0.15 ms of CPU, but its wall time
+	// refused, as Undecided. A decision takes about 0.15 ms of CPU, but its wall time
 	// includes waiting for a core: with a load average of 30 on 2 cores,
 	// a burst of requests waits past 1 s. The bound is there to stop a
 	// pathological policy (which every member must have approved), not
@@ -280,7 +285,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) Decision {
 	defer cancel()
 	fail := func(what string, err error) Decision {
 		if ctx.Err() != nil {
-			return deny("the policy took too long to decide; the action is refused")
+			d := deny("the policy took too long to decide; the action is refused")
+			d.Undecided = true
+			return d
 		}
 		// OPA's message may quote input; it goes to the operator's log,
 		// not to the caller or the audit log.

@@ -370,11 +370,12 @@ func TestEvaluationFailuresDeny(t *testing.T) {
 		// does not turn the runtime error into a timeout.
 		timeout     time.Duration
 		src, reason string
+		undecided   bool // a timeout; an error is a decision
 	}{
 		"runtime error": {10 * time.Second, "package collaboration\n\ndeny contains \"never\" if {\n\tx := 1 / 0\n\tx > 0\n}\n",
-			"the policy could not be evaluated; the action is refused"},
+			"the policy could not be evaluated; the action is refused", false},
 		"too slow": {50 * time.Millisecond, "package collaboration\n\ndeny contains \"never\" if {\n\tcount([y | some y in numbers.range(1, 100000000)]) < 0\n}\n",
-			"the policy took too long to decide; the action is refused"},
+			"the policy took too long to decide; the action is refused", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e, err := New(ctx, Options{Timeout: tc.timeout})
@@ -389,7 +390,7 @@ func TestEvaluationFailuresDeny(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := e.Decide(ctx, queryInput(okQuery()))
-			if d.Allow || !slices.Equal(d.Reasons, []string{tc.reason}) || d.PolicyHash != m.Hash {
+			if d.Allow || !slices.Equal(d.Reasons, []string{tc.reason}) || d.PolicyHash != m.Hash || d.Undecided != tc.undecided {
 				t.Fatalf("decision %+v", d)
 			}
 		})
