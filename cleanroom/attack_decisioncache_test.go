@@ -10,7 +10,6 @@ package cleanroom
 // repeat falls in the same second as the decision it hopes to reuse.
 
 import (
-	"context"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/cleanroom/client"
-	"github.com/opencleanroom/cleanroom/crypto"
 )
 
 // attackAnsweredFromStale is how many requests may be answered once the
@@ -34,18 +31,7 @@ func clockedAttackRoom(t *testing.T, o attackOpts) (*attackScene, *atomic.Int64,
 	base := time.Unix(time.Now().Unix(), int64(500*time.Millisecond))
 	var offset atomic.Int64
 	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
-	dir := DataDir(t.TempDir())
-	ctx := context.Background()
-	op, err := Init(ctx, Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, now: now}
-	tr.serve()
-	if tr.op, err = client.New(ctx, tr.url, op, client.Options{Now: now}); err != nil {
-		t.Fatal(err)
-	}
-	return newAttackScene(t, tr, o), &offset, base
+	return newAttackScene(t, startRoomAt(t, now, nil), o), &offset, base
 }
 
 // cacheSettings declare what the cache attacks' queries and models read.

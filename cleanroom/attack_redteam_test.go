@@ -17,7 +17,6 @@ package cleanroom
 // Both are exact: no epsilon the room charges bounds what they tell.
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -28,7 +27,6 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -66,24 +64,6 @@ func (c *redteamClock) advance(d time.Duration) {
 	c.at = c.at.Add(d)
 }
 
-// startRoomAt starts a room on loopback whose clock, and every client's
-// that the harness makes for it, is clk.
-func startRoomAt(t *testing.T, clk *redteamClock) *testRoom {
-	t.Helper()
-	dir := DataDir(t.TempDir())
-	ctx := context.Background()
-	op, err := Init(ctx, Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, now: clk.now}
-	tr.serve()
-	if tr.op, err = client.New(ctx, tr.url, op, client.Options{Now: clk.now}); err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
 // redteamAuditor registers the attacker's own auditor: the compliance
 // officer of the attacking partner.
 const redteamAuditor = atkAttacker + "-auditor"
@@ -111,7 +91,7 @@ func joinDigestOf(entries []audit.Entry) string {
 // matched) or of one row (the victim holds the target).
 func TestAttackRedteamJoinDigestMembership(t *testing.T) {
 	clk := &redteamClock{at: time.Now()}
-	s := newAttackScene(t, startRoomAt(t, clk), attackOpts{noMatch: true})
+	s := newAttackScene(t, startRoomAt(t, clk.now, nil), attackOpts{noMatch: true})
 	s.tr.partner(redteamAuditor, policy.RoleAuditor, atkAttacker)
 	empty := sha256.Sum256(nil)
 	emptyJoin := hex.EncodeToString(empty[:])

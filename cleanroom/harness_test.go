@@ -43,15 +43,22 @@ func startRoom(t testing.TB) *testRoom {
 // startRoomWith starts a room whose Config configure adjusts.
 func startRoomWith(t testing.TB, configure func(*Config)) *testRoom {
 	t.Helper()
+	return startRoomAt(t, nil, configure)
+}
+
+// startRoomAt starts a room whose clock, and its operator's, is now (nil:
+// the system's), and whose Config configure adjusts (nil: none).
+func startRoomAt(t testing.TB, now func() time.Time, configure func(*Config)) *testRoom {
+	t.Helper()
 	dir := DataDir(t.TempDir())
 	ctx := context.Background()
 	op, err := Init(ctx, Config{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, configure: configure}
+	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, now: now, configure: configure}
 	tr.serve()
-	if tr.op, err = client.New(ctx, tr.url, op, client.Options{}); err != nil {
+	if tr.op, err = client.New(ctx, tr.url, op, client.Options{Now: now}); err != nil {
 		t.Fatal(err)
 	}
 	return tr

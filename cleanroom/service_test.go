@@ -11,7 +11,6 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
-	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -37,17 +36,8 @@ func TestFailClosed(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	dir := DataDir(t.TempDir())
 	ctx := context.Background()
-	op, err := Init(ctx, Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &testRoom{t: t, dir: dir, keys: map[string]*crypto.PartnerKey{}, now: now}
-	tr.serve()
-	if tr.op, err = client.New(ctx, tr.url, op, client.Options{Now: now}); err != nil {
-		t.Fatal(err)
-	}
+	tr := startRoomAt(t, now, nil)
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
 	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Kind: "email", Members: []string{"alpha", "bravo"}, Settings: []byte(`{"expires_in_hours": 1}`)}); err != nil {
@@ -59,7 +49,7 @@ func TestExpiry(t *testing.T) {
 	}
 	acceptAsShown(t, b, "c1")
 	offset.Store(int64(2 * time.Hour))
-	_, err = a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"]))
+	_, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"]))
 	p := wantProblem(t, err, api.ProblemDenied)
 	if !strings.Contains(strings.Join(p.Reasons, "|"), "the collaboration has expired") {
 		t.Errorf("reasons %v", p.Reasons)
