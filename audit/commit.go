@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -156,14 +157,18 @@ func (l *Log) stageAll(b *batch) {
 // answers every request, and returns the frontier of the log after it.
 func (l *Log) commit(b *batch) frontier {
 	err := b.err
-	if err == nil && b.f.size > b.from.size {
+	if stopped := l.Err(); stopped != nil {
+		err = stopped // queued before the log stopped: nothing is staged on top of an unknown state
+	} else if err == nil && b.f.size > b.from.size {
 		err = l.commitTxn(b.txn, b.f.size)
 	}
 	if b.txn != nil {
 		b.txn.Discard()
 	}
 	if err != nil {
-		err = fmt.Errorf("audit: append failed, nothing written: %w", err)
+		if !errors.Is(err, ErrStopped) {
+			err = fmt.Errorf("audit: append failed, nothing written: %w", err)
+		}
 		l.log.Error("audit append failed", "entries", len(b.reqs), "err", err)
 		for _, req := range b.reqs {
 			req.done <- appendRes{err: err}
@@ -245,7 +250,9 @@ func writeEntry(txn *badger.Txn, n int64, hashes []tlog.Hash, req *appendReq) er
 }
 
 // commitTxn records the new size (of the log, and of its scope index) and
-// commits txn.
+// commits txn. An error before the commit means nothing was written; an error
+// from the commit itself leaves the outcome unknown (see ErrStopped), so the
+// log stops and the error says so.
 func (l *Log) commitTxn(txn *badger.Txn, n int64) error {
 	if err := txn.Set(keySize, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
 		return err
@@ -258,5 +265,33 @@ func (l *Log) commitTxn(txn *badger.Txn, n int64) error {
 			return err
 		}
 	}
-	return txn.Commit()
+	commit := (*badger.Txn).Commit
+	if l.commitStore != nil {
+		commit = l.commitStore
+	}
+	if err := commit(txn); err != nil && !refusedUnwritten(err) {
+		stopped := fmt.Errorf("audit: append failed, %d entries may or may not have been written: %w", n-l.size.Load(), errors.Join(ErrStopped, err))
+		l.stopped.Store(&stopped)
+		return stopped
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// refusedUnwritten reports whether err is one Badger returns from a commit
+// before it writes anything (txn.Commit's precheck and its send to the write
+// channel): the batch is known not to be in the store.
+func refusedUnwritten(err error) bool {
+	return errors.Is(err, badger.ErrConflict) || errors.Is(err, badger.ErrTxnTooBig) || errors.Is(err, badger.ErrBlockedWrites)
+}
+
+// Err reports why the log stopped taking appends (ErrStopped), or nil while
+// it takes them. A room reports it as unhealthy: it can record nothing more
+// until it is restarted.
+func (l *Log) Err() error {
+	if err := l.stopped.Load(); err != nil {
+		return *err
+	}
+	return nil
 }

@@ -50,6 +50,13 @@
 // verification) is package audit/bundle, whose names this package re-exports:
 // a verifier on another machine imports it without Badger.
 //
+// # Failures
+//
+// A batch the store refuses before writing (a disk full at staging, a
+// conflict) fails its appends and the log goes on. A commit the store may
+// have applied and then failed (a failed sync) leaves the log's size
+// unknown, so the log stops (ErrStopped, Log.Err) until it is reopened.
+//
 // OpenForExport reads a stopped room's store without changing it, also
 // after a crash, when Badger can only open it read-write (it recovers a
 // copy).

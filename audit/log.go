@@ -27,6 +27,12 @@ var (
 	ErrCorrupt = errors.New("audit log does not match its signed checkpoint")
 	// ErrReadOnly: the log was opened read-only (for export).
 	ErrReadOnly = errors.New("audit log opened read-only")
+	// ErrStopped: a commit failed in the store after the store may have
+	// applied it (Badger applies a batch to its memtable before it syncs
+	// the write-ahead log, so a failed sync leaves the batch readable and
+	// perhaps durable). The log cannot know its own size any more, so it
+	// takes no more appends; reopening it reads what the store kept.
+	ErrStopped = errors.New("audit log stopped after a commit of unknown outcome; reopen it")
 )
 
 // Options configure a Log. Origin and Key are required unless ReadOnly.
@@ -87,9 +93,13 @@ type Log struct {
 	ckptMu   sync.Mutex   // serializes signing
 	lastCkpt atomic.Int64 // size of the latest checkpoint
 
+	stopped atomic.Pointer[error] // why the log stopped (ErrStopped), nil while it runs
+
 	// beforeCommit, when set by tests, runs before each batch commits; an
-	// error fails the batch as a failing disk would.
+	// error fails the batch as a failing disk would. commitStore, when set
+	// by tests, commits a batch's transaction in place of txn.Commit.
 	beforeCommit func() error
+	commitStore  func(txn *badger.Txn) error
 }
 
 type appendReq struct {
@@ -334,6 +344,9 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	}
 	if l.opts.ReadOnly {
 		return Receipt{}, ErrReadOnly
+	}
+	if err := l.Err(); err != nil {
+		return Receipt{}, err
 	}
 	// The appender hashes its own entry: the writer's work is what every
 	// appender of a batch waits for, one after another.
