@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -71,7 +72,9 @@ func benchRequests(b *testing.B, path string, clients int) {
 	}
 	before := tr.room.audit.Size()
 	latencies := make([][]time.Duration, clients)
-	cpuBefore, cpuOK := processCPU()
+	var msBefore, msAfter runtime.MemStats
+	runtime.ReadMemStats(&msBefore)
+	uBefore, cpuOK := processUsage()
 	var next atomic.Int64
 	var failed atomic.Pointer[error]
 	b.ResetTimer()
@@ -90,7 +93,8 @@ func benchRequests(b *testing.B, path string, clients int) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	cpuAfter, _ := processCPU()
+	uAfter, _ := processUsage()
+	runtime.ReadMemStats(&msAfter)
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
 	}
@@ -102,8 +106,16 @@ func benchRequests(b *testing.B, path string, clients int) {
 	if cpuOK {
 		// The process's CPU time, server and load generator together: what
 		// a request costs the machine, however loaded it is.
-		b.ReportMetric(float64((cpuAfter-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/req")
+		n := float64(b.N)
+		b.ReportMetric(float64((uAfter.user+uAfter.sys-uBefore.user-uBefore.sys).Microseconds())/n, "cpu-µs/req")
+		b.ReportMetric(float64((uAfter.sys-uBefore.sys).Microseconds())/n, "sys-µs/req")
+		b.ReportMetric(float64(uAfter.faults-uBefore.faults)/n, "faults/req")
+		b.ReportMetric(float64(uAfter.switches-uBefore.switches)/n, "preempted/req")
 	}
+	// What the heap costs: bytes allocated a request and the collections
+	// they caused in the run.
+	b.ReportMetric(float64(msAfter.TotalAlloc-msBefore.TotalAlloc)/float64(b.N), "B/req")
+	b.ReportMetric(float64(msAfter.NumGC-msBefore.NumGC), "gcs")
 	if got := tr.room.audit.Size() - before; got != int64(b.N) {
 		b.Fatalf("%d requests made %d audit entries", b.N, got)
 	}
