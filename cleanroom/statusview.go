@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 
@@ -60,10 +59,22 @@ func (s *statusViews) lookup(c *collabRecord, members []*principalRecord, k *pol
 	s.mu.RLock()
 	v := s.m[c.ID]
 	s.mu.RUnlock()
-	if v == nil || v.collab != c || !slices.Equal(v.members, members) || !reflect.DeepEqual(v.k, *k) {
+	if v == nil || v.collab != c || !slices.Equal(v.members, members) || !sameConstraints(&v.k, k) {
 		return nil
 	}
 	return v.body
+}
+
+// sameConstraints reports whether a and b are equal, field by field
+// (TestSameConstraintsComparesEveryField keeps it to every field).
+func sameConstraints(a, b *policy.Constraints) bool {
+	return a.MinGroupSize == b.MinGroupSize && a.EpsilonPerQuery == b.EpsilonPerQuery &&
+		a.EpsilonMinPerQuery == b.EpsilonMinPerQuery && a.EpsilonBudget == b.EpsilonBudget &&
+		a.EpsilonMatch == b.EpsilonMatch && a.DeltaPerQuery == b.DeltaPerQuery && a.DeltaBudget == b.DeltaBudget &&
+		a.MinListSize == b.MinListSize && a.MaxListSize == b.MaxListSize && a.MinUploadDifference == b.MinUploadDifference &&
+		a.MaxQueriesPerDay == b.MaxQueriesPerDay && a.MaxMatchesPerDay == b.MaxMatchesPerDay &&
+		a.MaxUploadsPerDay == b.MaxUploadsPerDay && slices.Equal(a.AllowedDimensions, b.AllowedDimensions) &&
+		slices.Equal(a.AllowedMetrics, b.AllowedMetrics) && slices.Equal(a.NeverOutputColumns, b.NeverOutputColumns)
 }
 
 func (s *statusViews) store(v *statusView) {

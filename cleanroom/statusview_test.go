@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -162,4 +164,41 @@ func jsonEqual(a, b []byte) bool {
 	x2, _ := json.Marshal(x)
 	y2, _ := json.Marshal(y)
 	return bytes.Equal(x2, y2)
+}
+
+// TestSameConstraintsComparesEveryField: two constraints that differ in
+// any one field are not the same, so a status answer kept for one is never
+// served for the other.
+func TestSameConstraintsComparesEveryField(t *testing.T) {
+	base := policy.DefaultConstraints()
+	if c := base; !sameConstraints(&base, &c) {
+		t.Fatal("equal constraints compare different")
+	}
+	typ := reflect.TypeFor[policy.Constraints]()
+	for i := range typ.NumField() {
+		t.Run(typ.Field(i).Name, func(t *testing.T) {
+			c := base
+			c.AllowedDimensions = slices.Clone(base.AllowedDimensions)
+			c.AllowedMetrics = slices.Clone(base.AllowedMetrics)
+			c.NeverOutputColumns = slices.Clone(base.NeverOutputColumns)
+			f := reflect.ValueOf(&c).Elem().Field(i)
+			switch f.Kind() {
+			case reflect.Int, reflect.Int64:
+				f.SetInt(f.Int() + 1)
+			case reflect.Float64:
+				f.SetFloat(f.Float() + 0.5)
+			case reflect.String:
+				f.SetString(f.String() + "x")
+			case reflect.Bool:
+				f.SetBool(!f.Bool())
+			case reflect.Slice:
+				f.Set(reflect.Append(f, reflect.ValueOf("x")))
+			default:
+				t.Fatalf("a field of kind %s: teach this test (and sameConstraints) to change it", f.Kind())
+			}
+			if sameConstraints(&base, &c) {
+				t.Errorf("constraints that differ in %s compare the same", typ.Field(i).Name)
+			}
+		})
+	}
 }
