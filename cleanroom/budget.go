@@ -236,16 +236,55 @@ func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Dec
 	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
 }
 
-// budgetInfo returns the collaboration's privacy budget.
+// budgetInfo returns the collaboration's privacy budget, read with the
+// collaboration in one transaction.
 func (r *Room) budgetInfo(ctx context.Context, who *actor, collab string) (*api.BudgetInfo, error) {
-	c, d, err := r.readCollab(ctx, who, collab, policy.ActionBudgetRead)
+	var b budgetRecord
+	c, err := r.memberCollab(who, collab, func(id string) (c *collabRecord, err error) {
+		c, b, err = r.collabWithBudget(id)
+		return c, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.readBudget(collab)
+	a := act{action: policy.ActionBudgetRead, collab: c}
+	d, err := r.authorize(ctx, who, a)
+	if err == nil {
+		err = r.commit(ctx, who, a, d, nil, "", nil)
+	}
 	if err != nil {
 		return nil, err
 	}
 	info := b.info(d.Constraints, c.budgetShares())
 	return &info, nil
+}
+
+// collabWithBudget reads collaboration id and its ledger in one
+// transaction, through the record caches. The collaboration is shared and
+// must not be modified; the ledger is a shallow copy, to be read only
+// (its maps are shared), with today's counts.
+func (r *Room) collabWithBudget(id string) (*collabRecord, budgetRecord, error) {
+	var c *collabRecord
+	var b budgetRecord
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		t := r.txn(txn)
+		if c, err = collabs.GetShared(t, r.records.collabs, id); err != nil {
+			return err
+		}
+		switch stored, err := budgets.GetShared(t, r.records.budgets, id); {
+		case err == nil:
+			b = *stored
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, b, notFound("collaboration")
+	}
+	if err != nil {
+		return nil, b, err
+	}
+	r.today(&b)
+	return c, b, nil
 }

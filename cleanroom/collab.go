@@ -213,15 +213,6 @@ func (r *Room) defaults() policy.Constraints {
 	return policy.DefaultConstraints()
 }
 
-// collaboration returns where a collaboration stands.
-func (r *Room) collaboration(ctx context.Context, who *actor, id string) (*api.Collaboration, error) {
-	c, d, err := r.readCollab(ctx, who, id, policy.ActionCollaborationRead)
-	if err != nil {
-		return nil, err
-	}
-	return r.view(c, d.Constraints)
-}
-
 // readCollab decides and records a read of collaboration id. The record
 // it returns is shared with other requests (Room.records): callers read it
 // and never modify it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,11 @@ func BenchmarkRequests(b *testing.B) {
 	}
 }
 
+// warmUp is the most requests the load generator sends before it starts
+// the clock (at most as many as it times): enough for a collection cycle's
+// worth of allocation.
+const warmUp = 4000
+
 func benchRequests(b *testing.B, path string, clients int) {
 	tr := startRoom(b)
 	a := tr.partner("alpha", policy.RolePartner, "")
@@ -47,13 +53,16 @@ func benchRequests(b *testing.B, path string, clients int) {
 	key, roomID := tr.keys["alpha"].SigningKey(), tr.room.Info().ID
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}}
 	defer hc.CloseIdleConnections()
-	tokens := make([]string, b.N)
-	for i := range tokens {
-		tok, err := api.SignRequestToken(key, "alpha", roomID, newRequestID(), time.Now())
-		if err != nil {
-			b.Fatal(err)
+	sign := func(n int) []string {
+		tokens := make([]string, n)
+		for i := range tokens {
+			tok, err := api.SignRequestToken(key, "alpha", roomID, newRequestID(), time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens[i] = tok
 		}
-		tokens[i] = tok
+		return tokens
 	}
 	ask := func(tok string) error {
 		req, _ := http.NewRequest("GET", tr.url+path, nil)
@@ -69,31 +78,46 @@ func benchRequests(b *testing.B, path string, clients int) {
 		}
 		return nil
 	}
-	before := tr.room.audit.Size()
-	latencies := make([][]time.Duration, clients)
-	cpuBefore, cpuOK := processCPU()
-	var next atomic.Int64
-	var failed atomic.Pointer[error]
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Go(func() {
-			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-				start := time.Now()
-				if err := ask(tokens[n-1]); err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
+	// drive sends the requests of tokens from the clients at once and
+	// returns each client's latencies.
+	drive := func(tokens []string) [][]time.Duration {
+		latencies := make([][]time.Duration, clients)
+		var next atomic.Int64
+		var failed atomic.Pointer[error]
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Go(func() {
+				for n := next.Add(1); n <= int64(len(tokens)); n = next.Add(1) {
+					start := time.Now()
+					if err := ask(tokens[n-1]); err != nil {
+						failed.CompareAndSwap(nil, &err)
+						return
+					}
+					latencies[i] = append(latencies[i], time.Since(start))
 				}
-				latencies[i] = append(latencies[i], time.Since(start))
-			}
-		})
+			})
+		}
+		wg.Wait()
+		if err := failed.Load(); err != nil {
+			b.Fatal(*err)
+		}
+		return latencies
 	}
-	wg.Wait()
+	// A server that has run a while has its connections open and its
+	// heap grown to its working size; a fresh process pays for both
+	// (page faults on fresh memory) in its first requests. The warm-up's
+	// requests are answered and audited like the others, before the clock.
+	before := tr.room.audit.Size()
+	warm := drive(sign(min(warmUp, b.N)))
+	tokens := sign(b.N)
+	var msBefore, msAfter runtime.MemStats
+	runtime.ReadMemStats(&msBefore)
+	uBefore, cpuOK := processUsage()
+	b.ResetTimer()
+	latencies := drive(tokens)
 	b.StopTimer()
-	cpuAfter, _ := processCPU()
-	if err := failed.Load(); err != nil {
-		b.Fatal(*err)
-	}
+	uAfter, _ := processUsage()
+	runtime.ReadMemStats(&msAfter)
 	all := slices.Concat(latencies...)
 	slices.Sort(all)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
@@ -102,10 +126,18 @@ func benchRequests(b *testing.B, path string, clients int) {
 	if cpuOK {
 		// The process's CPU time, server and load generator together: what
 		// a request costs the machine, however loaded it is.
-		b.ReportMetric(float64((cpuAfter-cpuBefore).Microseconds())/float64(b.N), "cpu-µs/req")
+		n := float64(b.N)
+		b.ReportMetric(float64((uAfter.user+uAfter.sys-uBefore.user-uBefore.sys).Microseconds())/n, "cpu-µs/req")
+		b.ReportMetric(float64((uAfter.sys-uBefore.sys).Microseconds())/n, "sys-µs/req")
+		b.ReportMetric(float64(uAfter.faults-uBefore.faults)/n, "faults/req")
+		b.ReportMetric(float64(uAfter.switches-uBefore.switches)/n, "preempted/req")
 	}
-	if got := tr.room.audit.Size() - before; got != int64(b.N) {
-		b.Fatalf("%d requests made %d audit entries", b.N, got)
+	// What the heap costs: bytes allocated a request and the collections
+	// they caused in the run.
+	b.ReportMetric(float64(msAfter.TotalAlloc-msBefore.TotalAlloc)/float64(b.N), "B/req")
+	b.ReportMetric(float64(msAfter.NumGC-msBefore.NumGC), "gcs")
+	if got, want := tr.room.audit.Size()-before, int64(b.N+len(slices.Concat(warm...))); got != want {
+		b.Fatalf("%d requests made %d audit entries", want, got)
 	}
 	checkLog(b, tr)
 }

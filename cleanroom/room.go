@@ -105,6 +105,8 @@ type Room struct {
 	// once a part is stored: parts are megabytes each, and fresh ones cost
 	// page faults on every request.
 	partBufs sync.Pool
+	// statusViews holds each collaboration's status answer (statusview.go).
+	statusViews statusViews
 
 	stopHousekeeping context.CancelFunc
 	housekept        sync.WaitGroup

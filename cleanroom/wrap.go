@@ -174,6 +174,10 @@ func (r *Room) writeValue(sw *statusWriter, rt route, id string, v any) {
 		if err := v.fn(sw); err != nil {
 			r.log.Error("streaming a response failed", "route", rt.pattern, "request_id", id, "err", err)
 		}
+	case encodedJSON:
+		sw.Header().Set("Content-Type", "application/json")
+		sw.Header().Set("Content-Length", strconv.Itoa(len(v)))
+		sw.Write(v)
 	case statusBody:
 		writeJSON(sw, v.status, v.v)
 	default:
