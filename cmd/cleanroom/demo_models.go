@@ -49,7 +49,11 @@ const tooSmall = "the audience is smaller than the collaboration's minimum audie
 // demoFeatures are the course platform's columns the model reads.
 var demoFeatures = []string{brandA + ".age_band", brandA + ".revenue", brandA + ".exposed"}
 
-func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, overlap int) (*lookalikeReport, error) {
+// lookalike runs the demo's second half. phase closes each of its steps'
+// clocks (the report's phase_seconds and phase_cpu_seconds): "model"
+// (training in the room), "scoring" (on the brand's machine), "auc" and
+// "activation".
+func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, overlap int, phase func(string)) (*lookalikeReport, error) {
 	say := cfg.say
 	c := clients[brandA]
 	m, res, err := c.TrainModel(ctx, demoCollab, api.ModelSpec{Version: api.ModelSpecVersion,
@@ -64,6 +68,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 	}
 	say("\n%s trained a lookalike model of %s's converters from its own %s (random decision trees, Laplace leaf counts, epsilon %g; noisy held-out accuracy %s)",
 		brandA, brandB, strings.Join(demoFeatures, ", "), res.Epsilon, acc)
+	phase("model")
 
 	// Scored on the course platform's machine, without the room.
 	in, err := os.Open(files[brandA])
@@ -77,11 +82,13 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 	if rep.RowsScored, err = scoreToFile(m, in, scoresFile); err != nil {
 		return nil, err
 	}
+	phase("scoring")
 	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap, int(rep.RowsScored)); err != nil {
 		return nil, err
 	}
 	say("%s scored all %d of its customers on its own machine; among those %s does not have, the scores rank its future converters with an AUC of %.2f",
 		brandA, rep.RowsScored, brandB, rep.AUCOutside)
+	phase("auc")
 
 	// The joint campaign's audience: consented in the settings, exact.
 	audience, err := os.OpenFile(filepath.Join(cfg.work, brandA+"-audience.csv"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -98,6 +105,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		// Small demo lists: the room refuses, as it must.
 		rep.AudienceRefused = tooSmall
 		say("%s asked to activate \"shared customers aged 18-34\": refused, %s (run the demo with more --rows)", brandA, tooSmall)
+		phase("activation")
 		return rep, nil
 	}
 	if err != nil {
@@ -111,6 +119,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, err
 	}
 	say("%s activated the consented segment \"shared customers aged 18-34\": %d of its own rows, exactly (outside the privacy budget, as the settings say)", brandA, n)
+	phase("activation")
 	return rep, nil
 }
 
