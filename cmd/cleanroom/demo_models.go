@@ -83,7 +83,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, err
 	}
 	phase("scoring")
-	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap, int(rep.RowsScored)); err != nil {
+	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap); err != nil {
 		return nil, err
 	}
 	say("%s scored all %d of its customers on its own machine; among those %s does not have, the scores rank its future converters with an AUC of %.2f",
@@ -126,7 +126,13 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 // outsideAUC is the AUC of the scores against whether each person really
 // converted, among the course platform's customers outside the overlap
 // (person ids from overlap on, in the demo's data).
-func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, error) {
+//
+// A score has six decimals in [0, 1] (ScoreCSV writes them so): it is
+// counted by its millionths, people and converters for each of the
+// 1,000,001 possible scores, so the ranks come from running totals in one
+// pass, without sorting the scores. Ties are the people of one score, as
+// a sort would group them, and every sum is exact (halves, below 2^53).
+func outsideAUC(scoredCSV string, seed uint64, overlap int) (float64, error) {
 	f, err := os.Open(scoredCSV)
 	if err != nil {
 		return 0, err
@@ -137,13 +143,8 @@ func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, erro
 		return 0, err
 	}
 	who := newPeople(seed)
-	// A score has six decimals in [0, 1]: float32 orders and ties them as
-	// float64 would, in half the memory (8 bytes a row at 50M rows).
-	type pt struct {
-		score float32
-		conv  bool
-	}
-	pts := make([]pt, 0, max(rows-overlap, 0))
+	people := make([]uint32, scoreSteps+1)
+	converters := make([]uint32, scoreSteps+1)
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
@@ -160,40 +161,48 @@ func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, erro
 		if err != nil || id < overlap {
 			continue
 		}
-		s, err := strconv.ParseFloat(string(last), 32)
-		if err != nil {
-			return 0, err
+		s, ok := millionths(last)
+		if !ok {
+			return 0, errors.New("a score in the scores is not a number from 0 to 1 with six decimals")
 		}
-		pts = append(pts, pt{float32(s), who.person(id).conversions > 0})
+		people[s]++
+		if who.person(id).conversions > 0 {
+			converters[s]++
+		}
 	}
-	slices.SortFunc(pts, func(a, b pt) int {
-		switch {
-		case a.score < b.score:
-			return -1
-		case a.score > b.score:
-			return 1
-		}
-		return 0
-	})
-	var pos, rankSum float64
-	for lo := 0; lo < len(pts); {
-		hi := lo
-		for hi < len(pts) && pts[hi].score == pts[lo].score {
-			hi++
-		}
-		for _, p := range pts[lo:hi] {
-			if p.conv {
-				pos++
-				rankSum += float64(lo+hi+1) / 2
-			}
-		}
-		lo = hi
+	var pos, below, rankSum float64
+	for s := range people {
+		n, p := float64(people[s]), float64(converters[s])
+		// The people of this score hold ranks below+1 to below+n: each
+		// converter among them gets their mean.
+		rankSum += p * (2*below + n + 1) / 2
+		pos += p
+		below += n
 	}
-	neg := float64(len(pts)) - pos
+	neg := below - pos
 	if pos == 0 || neg == 0 {
 		return 0.5, nil
 	}
 	return (rankSum - pos*(pos+1)/2) / (pos * neg), nil
+}
+
+// scoreSteps is how many steps of a millionth a score in [0, 1] takes.
+const scoreSteps = 1_000_000
+
+// millionths reads a score written with six decimals, 0.000000 to
+// 1.000000, as a whole number of millionths.
+func millionths(b []byte) (int, bool) {
+	if len(b) != 8 || b[1] != '.' || b[0] != '0' && b[0] != '1' {
+		return 0, false
+	}
+	n := int(b[0] - '0')
+	for _, c := range b[2:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = 10*n + int(c-'0')
+	}
+	return n, n <= scoreSteps
 }
 
 // scoreToFile scores the CSV in with m into the file at path, a row at a
