@@ -72,6 +72,8 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	defer f.Close()
 	r := newCSVReader(f)
 	header, err := readHeader(r)
+	// Each record is written (copied) before the next is read.
+	r.transient = true
 	if err != nil {
 		return 0, err
 	}
