@@ -95,3 +95,46 @@ func TestForestScoresAsModel(t *testing.T) {
 		t.Fatalf("a model without trees scores %g", got)
 	}
 }
+
+// TestTableScoresAsForest: a forest's table holds, for every row, the
+// forest's score of it to the same bits, and its text with six decimals;
+// a forest of more cells than maxCells has no table.
+func TestTableScoresAsForest(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	tables, untabled := 0, 0
+	for range 300 {
+		m := randomModel(t, rng)
+		f := m.flatten()
+		tb := m.tabulate(f)
+		if tb == nil {
+			untabled++
+			continue
+		}
+		tables++
+		x := make([]float64, len(m.Features))
+		for range 500 {
+			for i := range m.Features {
+				x[i] = m.Features[i].Value(randomValue(&m.Features[i], rng))
+				// Now and then exactly a threshold, or a bound.
+				if m.Features[i].Kind == Numeric && rng.IntN(4) == 0 {
+					if cuts := tb.cuts[i]; len(cuts) > 0 {
+						x[i] = cuts[rng.IntN(len(cuts))]
+					} else {
+						x[i] = m.Features[i].Bounds[rng.IntN(2)]
+					}
+				}
+			}
+			c := tb.cell(x)
+			want := f.score(x)
+			if got := tb.score[c]; math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("table %g, forest %g", got, want)
+			}
+			if got, want := string(tb.text[c*scoreWidth:(c+1)*scoreWidth]), strconv.FormatFloat(want, 'f', 6, 64); got != want {
+				t.Fatalf("table text %s, forest %s", got, want)
+			}
+		}
+	}
+	if tables < 100 || untabled < 10 {
+		t.Fatalf("%d of 300 forests had a table, %d had none", tables, untabled)
+	}
+}

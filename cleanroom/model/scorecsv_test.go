@@ -75,7 +75,17 @@ func TestScoreCSVAsEncodingCSV(t *testing.T) {
 // found at its line.
 func TestScoreCSVBlocks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	m := randomModel(t, rng)
+	// A forest scored from its table, and one of too many cells for one.
+	for _, tabled := range []bool{true, false} {
+		m := randomModel(t, rng)
+		for (m.tabulate(m.flatten()) != nil) != tabled {
+			m = randomModel(t, rng)
+		}
+		t.Run(map[bool]string{true: "table", false: "trees"}[tabled], func(t *testing.T) { scoreBlocks(t, m, rng) })
+	}
+}
+
+func scoreBlocks(t *testing.T, m *Model, rng *rand.Rand) {
 	var sb strings.Builder
 	cols := make([]string, len(m.Features))
 	for i, f := range m.Features {

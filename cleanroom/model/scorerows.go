@@ -14,8 +14,9 @@ import (
 type rowScorer struct {
 	m      *Model
 	forest *forest
-	fields int   // fields of every record, as many as the header's
-	cols   []int // the column of each feature
+	table  *table // nil when the forest has too many cells
+	fields int    // fields of every record, as many as the header's
+	cols   []int  // the column of each feature
 	// domain maps a categorical feature's values to their indexes (nil
 	// for a numeric feature).
 	domain []map[string]int
@@ -30,6 +31,7 @@ type rowScorer struct {
 
 func newRowScorer(m *Model, fields int, cols []int) *rowScorer {
 	s := &rowScorer{m: m, forest: m.flatten(), fields: fields, cols: cols, domain: make([]map[string]int, len(m.Features))}
+	s.table = m.tabulate(s.forest)
 	for i, f := range m.Features {
 		if f.Kind != Categorical {
 			continue
@@ -44,7 +46,7 @@ func newRowScorer(m *Model, fields int, cols []int) *rowScorer {
 
 // clone is a scorer of the same model and layout with buffers of its own.
 func (s *rowScorer) clone() *rowScorer {
-	c := &rowScorer{m: s.m, forest: s.forest, fields: s.fields, cols: s.cols, domain: s.domain,
+	c := &rowScorer{m: s.m, forest: s.forest, table: s.table, fields: s.fields, cols: s.cols, domain: s.domain,
 		at: make([][]byte, 0, s.fields), x: make([]float64, len(s.m.Features))}
 	c.w = csv.NewWriter(&c.scratch)
 	return c
@@ -123,14 +125,14 @@ func (s *rowScorer) plain(b *block, body []byte) error {
 	for i, c := range s.cols {
 		s.x[i] = s.value(i, s.at[c])
 	}
-	s.num = strconv.AppendFloat(s.num[:0], s.forest.score(s.x), 'f', 6, 64)
 	if !quoted {
 		b.out = append(b.out, body...)
 		b.out = append(b.out, ',')
-		b.out = append(b.out, s.num...)
+		b.out = s.appendScore(b.out)
 		b.out = append(b.out, '\n')
 		return nil
 	}
+	s.num = s.appendScore(s.num[:0])
 	s.rec = s.rec[:0]
 	for _, f := range s.at {
 		s.rec = append(s.rec, string(f))
@@ -162,7 +164,7 @@ func (s *rowScorer) quoted(b *block, rec []byte) (int, error) {
 	for i, c := range s.cols {
 		s.x[i] = s.value(i, []byte(fields[c]))
 	}
-	s.num = strconv.AppendFloat(s.num[:0], s.forest.score(s.x), 'f', 6, 64)
+	s.num = s.appendScore(s.num[:0])
 	s.rec = append(s.rec[:0], fields...)
 	return 0, s.write(b)
 }
@@ -179,6 +181,16 @@ func (s *rowScorer) write(b *block) error {
 	}
 	b.out = append(b.out, s.scratch.Bytes()...)
 	return nil
+}
+
+// appendScore appends the score of the person whose feature values are
+// s.x, with six decimals: its cell's, or the forest's.
+func (s *rowScorer) appendScore(dst []byte) []byte {
+	if s.table != nil {
+		c := s.table.cell(s.x) * scoreWidth
+		return append(dst, s.table.text[c:c+scoreWidth]...)
+	}
+	return strconv.AppendFloat(dst, s.forest.score(s.x), 'f', 6, 64)
 }
 
 // value is Feature.Value of feature i for the field v.
