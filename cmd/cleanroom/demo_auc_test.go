@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/csv"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/model"
 )
 
 // aucBySort is the AUC of scores against labels by sorting them, ties
@@ -78,7 +83,12 @@ func TestOutsideAUC(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		got, err := outsideAUC(path, seed, overlap)
+		scoresFile, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := outsideAUC(scoresFile, seed, overlap)
+		scoresFile.Close()
 		if want := aucBySort(scores, conv); err != nil || got != want || got <= 0.5 {
 			t.Fatalf("%d steps: AUC %v, %v; by sorting %v", steps, got, err, want)
 		}
@@ -99,5 +109,34 @@ func TestMillionths(t *testing.T) {
 		if ok != tc.ok || ok && got != tc.want {
 			t.Errorf("millionths(%q) = %d, %v", tc.in, got, ok)
 		}
+	}
+}
+
+// TestScoreAndRankErrors: a list the model cannot score fails with the
+// scorer's error, and the AUC's goroutine does not hang on it.
+func TestScoreAndRankErrors(t *testing.T) {
+	m, err := model.Parse([]byte(`{"format": "cleanroom.dev/model/v1", "method": "m", "member": "coursely",
+ "label": {"column": "pulsefit.conversions"},
+ "features": [{"name": "coursely.age_band", "column": "age_band", "kind": "categorical", "domain": ["18-24", "25-34"]}],
+ "trees": [{"nodes": [{"feature": 0, "children": [1, 2], "counts": [70, 30]},
+                      {"feature": -1, "counts": [50, 5]}, {"feature": -1, "counts": [10, 15]}]}],
+ "depth": 1, "min_leaf": 1, "epsilon": 0.5, "tree_epsilon": 0.5, "noise": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in  string
+		err error
+	}{
+		{"email,region\ncustomer0000001@example.com,north\n", model.ErrMissingColumn},
+		{"email,age_band\ncustomer0000001@example.com,18-24\ncustomer0000002@example.com\n", csv.ErrFieldCount},
+	} {
+		if _, _, err := scoreAndRank(m, strings.NewReader(tc.in), 1, 0); !errors.Is(err, tc.err) {
+			t.Errorf("error %v, want %v", err, tc.err)
+		}
+	}
+	n, auc, err := scoreAndRank(m, strings.NewReader("email,age_band\ncustomer0000001@example.com,18-24\ncustomer0000002@example.com,25-34\n"), 1, 0)
+	if err != nil || n != 2 || !(auc >= 0 && auc <= 1) {
+		t.Fatalf("scored %d rows, AUC %v, %v", n, auc, err)
 	}
 }

@@ -51,8 +51,8 @@ var demoFeatures = []string{brandA + ".age_band", brandA + ".revenue", brandA + 
 
 // lookalike runs the demo's second half. phase closes each of its steps'
 // clocks (the report's phase_seconds and phase_cpu_seconds): "model"
-// (training in the room), "scoring" (on the brand's machine), "auc" and
-// "activation".
+// (training in the room), "scoring" (on the brand's machine, with the
+// AUC of the scores) and "activation".
 func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, overlap int, phase func(string)) (*lookalikeReport, error) {
 	say := cfg.say
 	c := clients[brandA]
@@ -76,19 +76,16 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, err
 	}
 	defer in.Close()
-	// The scores go to a file and are read back a row at a time: at 10M
-	// rows, held in memory as text and records they were gigabytes.
-	scoresFile := filepath.Join(cfg.work, brandA+"-scores.csv")
-	if rep.RowsScored, err = scoreToFile(m, in, scoresFile); err != nil {
-		return nil, err
-	}
-	phase("scoring")
-	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap); err != nil {
+	// The scores stream, as ScoreCSV writes them, into the AUC, a row at a
+	// time, on the other core: at 10M rows, held in memory as text and
+	// records they were gigabytes, and written to a file and read back
+	// they cost the kernel more than the AUC costs.
+	if rep.RowsScored, rep.AUCOutside, err = scoreAndRank(m, in, cfg.seed, overlap); err != nil {
 		return nil, err
 	}
 	say("%s scored all %d of its customers on its own machine; among those %s does not have, the scores rank its future converters with an AUC of %.2f",
 		brandA, rep.RowsScored, brandB, rep.AUCOutside)
-	phase("auc")
+	phase("scoring")
 
 	// The joint campaign's audience: consented in the settings, exact.
 	audience, err := os.OpenFile(filepath.Join(cfg.work, brandA+"-audience.csv"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -123,8 +120,8 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 	return rep, nil
 }
 
-// outsideAUC is the AUC of the scores against whether each person really
-// converted, among the course platform's customers outside the overlap
+// outsideAUC is the AUC of the scores (ScoreCSV's output) against
+// whether each person really converted, among the course platform's customers outside the overlap
 // (person ids from overlap on, in the demo's data).
 //
 // A score has six decimals in [0, 1] (ScoreCSV writes them so): it is
@@ -132,13 +129,8 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 // 1,000,001 possible scores, so the ranks come from running totals in one
 // pass, without sorting the scores. Ties are the people of one score, as
 // a sort would group them, and every sum is exact (halves, below 2^53).
-func outsideAUC(scoredCSV string, seed uint64, overlap int) (float64, error) {
-	f, err := os.Open(scoredCSV)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+func outsideAUC(scores io.Reader, seed uint64, overlap int) (float64, error) {
+	br := bufio.NewReaderSize(scores, 1<<20)
 	if _, err := br.ReadSlice('\n'); err != nil { // the header
 		return 0, err
 	}
@@ -205,24 +197,33 @@ func millionths(b []byte) (int, bool) {
 	return n, n <= scoreSteps
 }
 
-// scoreToFile scores the CSV in with m into the file at path, a row at a
-// time.
-func scoreToFile(m *model.Model, in io.Reader, path string) (int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+// scoreAndRank scores the CSV in with m and returns the rows scored and
+// the AUC of their scores outside the overlap (outsideAUC), which reads
+// the scores as they are written.
+func scoreAndRank(m *model.Model, in io.Reader, seed uint64, overlap int) (int64, float64, error) {
+	pr, pw := io.Pipe()
+	var n int64
+	scored := make(chan error, 1)
+	go func() {
+		var err error
+		n, err = m.ScoreCSV(bufio.NewReaderSize(in, 1<<20), pw, "score")
+		pw.CloseWithError(err) // nil: the reader sees the end
+		scored <- err
+	}()
+	auc, err := outsideAUC(pr, seed, overlap)
+	pr.CloseWithError(errAUCStopped) // a scorer still writing stops
+	if serr := <-scored; serr != nil && serr != errAUCStopped {
+		return 0, 0, serr
+	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	n, err := m.ScoreCSV(bufio.NewReaderSize(in, 1<<20), w, "score")
-	if err != nil {
-		return 0, err
-	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	return n, f.Close()
+	return n, auc, nil
 }
+
+// errAUCStopped is what the scorer's writes return once the AUC stopped
+// reading.
+var errAUCStopped = errors.New("the AUC stopped reading the scores")
 
 // firstLastFields returns the first and last fields of one CSV line of the
 // scores: split at its first and last commas, or, if it has a quote, parsed
