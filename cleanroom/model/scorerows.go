@@ -195,6 +195,15 @@ func (s *rowScorer) appendScore(dst []byte) []byte {
 
 // value is Feature.Value of feature i for the field v.
 func (s *rowScorer) value(i int, v []byte) float64 {
+	if dom := s.m.Features[i].Domain; len(dom) > 0 && len(dom) <= 8 {
+		// A few values are compared faster than one is hashed.
+		for k, d := range dom {
+			if string(v) == d {
+				return float64(k)
+			}
+		}
+		return -1
+	}
 	if d := s.domain[i]; d != nil {
 		if k, ok := d[string(v)]; ok {
 			return float64(k)
