@@ -138,3 +138,22 @@ func TestTableScoresAsForest(t *testing.T) {
 		t.Fatalf("%d of 300 forests had a table, %d had none", tables, untabled)
 	}
 }
+
+// FuzzPlainDecimal: where plainDecimal reads a number, it is the number
+// strconv.ParseFloat reads, to the bit.
+func FuzzPlainDecimal(f *testing.F) {
+	for _, s := range []string{"110.57", "0", "-0", "-0.5", ".5", "5.", "007", "123456789012345", "1234567890123456",
+		"0.000000000000001", "99999999999999.9", "1e5", "+1", " 1", "1.2.3", "-", ".", "", "NaN", "0x10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		x, ok := plainDecimal([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(x) != math.Float64bits(want) {
+			t.Fatalf("plainDecimal(%q) = %v, ParseFloat %v, %v", s, x, want, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"math"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -210,5 +211,51 @@ func (s *rowScorer) value(i int, v []byte) float64 {
 		}
 		return -1
 	}
-	return s.m.Features[i].Value(string(v))
+	f := &s.m.Features[i]
+	if x, ok := plainDecimal(v); ok {
+		return math.Min(math.Max(x, f.Bounds[0]), f.Bounds[1])
+	}
+	return f.Value(string(v))
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// plainDecimal reads digits with at most one point among them, 15 digits
+// at most, optionally after a minus: the number strconv.ParseFloat reads,
+// to the bit, since the digits as an integer and the power of ten are
+// both exact in a float64 and a division rounds correctly. Anything else
+// (spaces, a plus, an exponent, more digits) is false, for ParseFloat.
+func plainDecimal(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var m uint64
+	point, digits := -1, 0
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			m = 10*m + uint64(c-'0')
+			digits++
+		case c == '.' && point < 0:
+			point = i
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	x := float64(m)
+	if point >= 0 {
+		x /= pow10[len(b)-1-point]
+	}
+	if neg {
+		x = -x
+	}
+	return x, true
 }
