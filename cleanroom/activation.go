@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"time"
 
@@ -75,11 +76,15 @@ func (r *Room) activations(txn store.Txn, collab string) (activationRecord, erro
 	return rec, err
 }
 
-// Fixed reasons of the activation's own refusals, decided on the audience.
+// Fixed reasons of the activation's own refusals. The guards decided on the
+// audience (its size, its distance from earlier ones) give one reason: which
+// guard refused would tell whether one person is in the other list (an
+// audience one person short of the minimum, or one person away from an
+// earlier one, is refused by one guard or the other depending on that
+// person).
 const (
-	denyAudienceSmall = "the audience is smaller than the collaboration's minimum audience"
-	denyAudienceClose = "the audience differs from one you received before by fewer than the collaboration's minimum group size"
-	denyActivations   = "your limit of activations is reached"
+	denyAudience    = "the audience is smaller than the collaboration's minimum audience, or differs from one you received before by fewer than the collaboration's minimum group size"
+	denyActivations = "your limit of activations is reached"
 )
 
 // activate returns the caller's audience for a segment.
@@ -149,7 +154,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		return nil, err
 	}
 	if int64(len(rows)) < limits.MinAudience {
-		return nil, r.refuseCharge(ctx, who, a, d, ledgerDenial{denyAudienceSmall})
+		return nil, r.refuseAudience(ctx, who, a, d, member, limits)
 	}
 	fps, err := r.audienceFingerprints(ctx, ds, rows)
 	if err != nil {
@@ -165,7 +170,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 			return nil, err
 		}
 		if diff := symmetricDifference(fps, old); diff > 0 && diff < k {
-			return nil, r.refuseCharge(ctx, who, a, d, ledgerDenial{denyAudienceClose})
+			return nil, r.refuseAudience(ctx, who, a, d, member, limits)
 		}
 	}
 	specBody, err := json.Marshal(&spec)
@@ -219,14 +224,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		if audiencesOf(after.Audiences, member) != audiencesOf(before.Audiences, member) {
 			return conflict("another activation of yours ran meanwhile; ask again")
 		}
-		if after.Today == nil {
-			after.Today = map[string]int{}
-		}
-		if after.Total == nil {
-			after.Total = map[string]int{}
-		}
-		after.Today[member]++
-		after.Total[member]++
+		after.count(member)
 		after.Audiences = append(after.Audiences, audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()})
 		return activationRecords.Put(tx, collab, &after)
 	})
@@ -243,6 +241,47 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	res.ActivationsLeftToday = max(0, limits.MaxPerDay-after.Today[member])
 	res.ActivationsLeft = max(0, limits.MaxTotal-after.Total[member])
 	return res, nil
+}
+
+// refuseAudience refuses an audience the guards turned down. The refusal
+// depends on the data as an answer does, so it costs what an answer costs:
+// one of the member's activations, counted in the transaction of its audit
+// entry. Otherwise refusals would be free probes, each telling, for a
+// crafted segment, whether one person is in the other list.
+func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation) error {
+	d.Allow, d.Reasons = false, []string{denyAudience}
+	collab := a.collabID()
+	err := r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
+		rec, err := r.activations(tx.Txn, collab)
+		if err != nil {
+			return err
+		}
+		if rec.Today[member] >= limits.MaxPerDay || rec.Total[member] >= limits.MaxTotal {
+			return ledgerDenial{denyActivations}
+		}
+		rec.count(member)
+		return activationRecords.Put(tx, collab, &rec)
+	})
+	var ld ledgerDenial
+	if errors.As(err, &ld) {
+		return r.refuseCharge(ctx, who, a, d, ld)
+	}
+	if err != nil {
+		return err
+	}
+	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+}
+
+// count counts one activation of member's, answered or refused by a guard.
+func (rec *activationRecord) count(member string) {
+	if rec.Today == nil {
+		rec.Today = map[string]int{}
+	}
+	if rec.Total == nil {
+		rec.Total = map[string]int{}
+	}
+	rec.Today[member]++
+	rec.Total[member]++
 }
 
 func audiencesOf(as []audienceRecord, member string) int {

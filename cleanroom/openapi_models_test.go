@@ -107,7 +107,7 @@ func (f *apiFlow) activate(bands []string) {
 		Filters: &[]openapitest.Filter{{Column: "alpha.band", Op: openapitest.FilterOpIn, Values: &one}}}
 	tooSmall, err := f.as["alpha"].ActivateAudienceWithResponse(ctx, "c1", small)
 	check(f, "an audience below the minimum", tooSmall, err, http.StatusForbidden)
-	refused(t, "an audience below the minimum", tooSmall.ApplicationproblemJSON403, api.ProblemDenied, denyAudienceSmall)
+	refused(t, "an audience below the minimum", tooSmall.ApplicationproblemJSON403, api.ProblemDenied, denyAudience)
 
 	// Activations are outside the privacy budget.
 	budget, err = f.as["alpha"].GetBudgetWithResponse(ctx, "c1")

@@ -43,8 +43,10 @@ type lookalikeReport struct {
 	budget api.BudgetInfo
 }
 
-// tooSmall is the room's refusal of an audience below the minimum.
-const tooSmall = "the audience is smaller than the collaboration's minimum audience"
+// tooSmall is the room's refusal of an audience its guards turned down: in
+// the demo, below the minimum (one reason covers both guards, so that which
+// one refused tells nothing about a person).
+const tooSmall = "the audience is smaller than the collaboration's minimum audience, or differs from one you received before by fewer than the collaboration's minimum group size"
 
 // demoFeatures are the course platform's columns the model reads.
 var demoFeatures = []string{brandA + ".age_band", brandA + ".revenue", brandA + ".exposed"}

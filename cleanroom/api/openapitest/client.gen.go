@@ -1709,9 +1709,11 @@ type ClientInterface interface {
 	//
 	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 	// filter on a column that is not an allowed dimension or is never output; any activation until every
-	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+	// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+	// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+	// activations. Refused (409) until every member
 	// accepted the settings, or when another activation of the caller's ran meanwhile.
 	//
 	// Takes any type of body and a specified content type.
@@ -1730,9 +1732,11 @@ type ClientInterface interface {
 	//
 	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 	// filter on a column that is not an allowed dimension or is never output; any activation until every
-	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+	// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+	// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+	// activations. Refused (409) until every member
 	// accepted the settings, or when another activation of the caller's ran meanwhile.
 	//
 	// Takes a body of the `application/json` content type.
@@ -2217,9 +2221,11 @@ func (c *Client) AcceptCollaboration(ctx context.Context, id CollaborationID, bo
 //
 // Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 // filter on a column that is not an allowed dimension or is never output; any activation until every
-// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+// activations. Refused (409) until every member
 // accepted the settings, or when another activation of the caller's ran meanwhile.
 //
 // Takes any type of body and a specified content type.
@@ -2248,9 +2254,11 @@ func (c *Client) ActivateAudienceWithBody(ctx context.Context, id CollaborationI
 //
 // Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 // filter on a column that is not an allowed dimension or is never output; any activation until every
-// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+// activations. Refused (409) until every member
 // accepted the settings, or when another activation of the caller's ran meanwhile.
 //
 // Takes a body of the `application/json` content type.
@@ -4236,9 +4244,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 	// filter on a column that is not an allowed dimension or is never output; any activation until every
-	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+	// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+	// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+	// activations. Refused (409) until every member
 	// accepted the settings, or when another activation of the caller's ran meanwhile.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4257,9 +4267,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 	// filter on a column that is not an allowed dimension or is never output; any activation until every
-	// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-	// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-	// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+	// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+	// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+	// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+	// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+	// activations. Refused (409) until every member
 	// accepted the settings, or when another activation of the caller's ran meanwhile.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -8769,9 +8781,11 @@ func (c *ClientWithResponses) AcceptCollaborationWithResponse(ctx context.Contex
 //
 // Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 // filter on a column that is not an allowed dimension or is never output; any activation until every
-// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+// activations. Refused (409) until every member
 // accepted the settings, or when another activation of the caller's ran meanwhile.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8796,9 +8810,11 @@ func (c *ClientWithResponses) ActivateAudienceWithBodyWithResponse(ctx context.C
 //
 // Refused (403, with the reason): when the settings hold no activation block or do not name the caller; a
 // filter on a column that is not an allowed dimension or is never output; any activation until every
-// member's current list is matched; an audience smaller than the minimum audience; one that differs from an
-// audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
-// its uploads; and past the caller's daily or total limit of activations. Refused (409) until every member
+// member's current list is matched; an audience smaller than the minimum audience, or one that differs from
+// an audience the caller received before by fewer than k people (the strictest `min_group_size`), even across
+// its uploads: these two give one reason, and count against the caller's activations as an answered one does
+// (whether one person is in the other list can decide them); and past the caller's daily or total limit of
+// activations. Refused (409) until every member
 // accepted the settings, or when another activation of the caller's ran meanwhile.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
