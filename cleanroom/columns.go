@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -152,14 +153,35 @@ func serves(have, want columnForm) bool { return have == asDict || want == asNum
 
 func columnKey(upload string, index int) string { return fmt.Sprintf("col/%s/%d", upload, index) }
 
+// columnSource is where a dataset's columns come from: the whole list
+// (columns) or its matched rows in a join's order (joinedColumns).
+type columnSource struct {
+	key    func(index int) string // the cache key of a column
+	rows   int64                  // the rows a column holds
+	decode func(want []int, forms []columnForm) ([]*analytics.Column, error)
+}
+
 // columns returns the columns of a member's dataset that want names, by
-// index, each in a form that serves its use. Those not cached are decoded
-// in one pass over the dataset's segments; a dataset whose columns
-// together take at most a quarter of the cache is decoded whole, the
-// columns not asked for in the form hint gives, since queries come back
-// for them.
+// index, each in a form that serves its use, for every row of the list.
 func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
-	out, missing := r.cachedColumns(ds, want)
+	src := columnSource{
+		key:  func(i int) string { return columnKey(ds.Upload, i) },
+		rows: ds.Rows,
+		decode: func(idx []int, forms []columnForm) ([]*analytics.Column, error) {
+			return r.decodeColumns(ds, idx, forms)
+		},
+	}
+	return r.loadColumns(ds, src, want, hint)
+}
+
+// loadColumns returns the columns of a member's dataset that want names,
+// by index, each in a form that serves its use, from src. Those not cached
+// are decoded in one pass over the dataset's segments; where the dataset's
+// columns together take at most a quarter of the cache, the columns not
+// asked for are decoded too, in the form hint gives, since queries come
+// back for them.
+func (r *Room) loadColumns(ds *datasetRecord, src columnSource, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
+	out, missing := r.cachedColumns(src.key, want)
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -169,35 +191,29 @@ func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int
 	}
 	defer release()
 	// Another query may have decoded them while this one waited.
-	if out, missing = r.cachedColumns(ds, want); len(missing) == 0 {
+	if out, missing = r.cachedColumns(src.key, want); len(missing) == 0 {
 		return out, nil
 	}
-	if 8*ds.Rows*int64(len(ds.Columns)) <= r.cache.limit()/4 {
+	if 8*src.rows*int64(len(ds.Columns)) <= r.cache.limit()/4 {
 		for i := range ds.Columns {
 			if _, ok := missing[i]; !ok {
-				if _, cached := r.cache.lookup(columnKey(ds.Upload, i)); !cached {
+				if _, cached := r.cache.lookup(src.key(i)); !cached {
 					missing[i] = hint(i)
 				}
 			}
 		}
 	}
-	idx := slices.Sorted(func(yield func(int) bool) {
-		for i := range missing {
-			if !yield(i) {
-				return
-			}
-		}
-	})
+	idx := slices.Sorted(maps.Keys(missing))
 	forms := make([]columnForm, len(idx))
 	for j, i := range idx {
 		forms[j] = missing[i]
 	}
-	cols, err := r.decodeColumns(ds, idx, forms)
+	cols, err := src.decode(idx, forms)
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range idx {
-		r.cache.store(columnKey(ds.Upload, i), &cacheItem{col: cols[j], size: cols[j].Bytes()})
+		r.cache.store(src.key(i), &cacheItem{col: cols[j], size: cols[j].Bytes()})
 		if _, asked := want[i]; asked {
 			out[i] = cols[j]
 		}
@@ -205,13 +221,13 @@ func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int
 	return out, nil
 }
 
-// cachedColumns splits want into the columns cached in a form that serves
-// their use and the others.
-func (r *Room) cachedColumns(ds *datasetRecord, want map[int]columnForm) (map[int]*analytics.Column, map[int]columnForm) {
+// cachedColumns splits want into the columns cached (under key) in a form
+// that serves their use and the others.
+func (r *Room) cachedColumns(key func(int) string, want map[int]columnForm) (map[int]*analytics.Column, map[int]columnForm) {
 	out := map[int]*analytics.Column{}
 	missing := map[int]columnForm{}
 	for i, form := range want {
-		if it, ok := r.cache.lookup(columnKey(ds.Upload, i)); ok && serves(formOf(it.col), form) {
+		if it, ok := r.cache.lookup(key(i)); ok && serves(formOf(it.col), form) {
 			out[i] = it.col
 		} else {
 			missing[i] = form

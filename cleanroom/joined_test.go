@@ -1,0 +1,146 @@
+package cleanroom
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestGather: each matched row's rank among a member's matched rows goes to
+// the row's place in the join, whether the join is in the member's row
+// order or not; a join naming a row twice or outside the list is refused.
+func TestGather(t *testing.T) {
+	ds := &datasetRecord{RowsPerPart: 5, Parts: 40} // 200 rows
+	for _, tc := range []struct {
+		name string
+		rows []uint32
+		bad  bool
+	}{
+		{"empty", nil, false},
+		{"in order", []uint32{0, 3, 4, 5, 63, 64, 65, 127, 128, 199}, false},
+		{"out of order", []uint32{199, 0, 64, 7, 63, 128, 5, 12, 130}, false},
+		{"twice", []uint32{4, 9, 4}, true},
+		{"outside", []uint32{3, 200}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := newGather(ds, tc.rows)
+			if tc.bad {
+				if !errors.Is(err, ErrCorruptSegment) {
+					t.Fatalf("err %v, want ErrCorruptSegment", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sorted := slices.Sorted(slices.Values(tc.rows))
+			for k, row := range sorted {
+				if i := g.at(k); tc.rows[i] != row {
+					t.Errorf("rank %d (row %d) goes to place %d, which holds row %d", k, row, i, tc.rows[i])
+				}
+			}
+			for p := range ds.Parts {
+				n := 0
+				for _, row := range tc.rows {
+					if int(row)/ds.RowsPerPart == p {
+						n++
+						if !g.has(int(row)) {
+							t.Errorf("row %d is not marked", row)
+						}
+					}
+				}
+				if got := g.first[p+1] - g.first[p]; got != n {
+					t.Errorf("part %d: %d matched rows, want %d", p, got, n)
+				}
+			}
+		})
+	}
+}
+
+// TestJoinedColumnsAreProjections: every column of every member, in either
+// form, decoded at the matched rows in the join's order, is the column of
+// the whole list projected onto the join: the same dictionary in the same
+// order, the same codes, the same numbers.
+func TestJoinedColumnsAreProjections(t *testing.T) {
+	names := []string{"alpha", "bravo", "charlie"}
+	lists := makeTruthLists(names, 11)
+	tr := startRoom(t)
+	var ps []*client.Client
+	for _, n := range names {
+		ps = append(ps, tr.partner(n, policy.RolePartner, ""))
+	}
+	states := tr.collab("c1", api.ModeHashed, map[string]any{}, ps...)
+	ctx := context.Background()
+	for i, p := range ps {
+		l := lists[i]
+		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
+			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 300}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ps[0].Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := tr.room.table(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if table.Len() < 100 {
+		t.Fatalf("%d matched: too few to test", table.Len())
+	}
+	compared := 0
+	for m, name := range names {
+		ds := c.Datasets[name]
+		if m > 0 && slices.IsSorted(table.Rows[m]) {
+			t.Fatalf("%s's rows are in the join's order: the permutation goes untested", name)
+		}
+		for i := range ds.Columns {
+			for _, form := range []columnForm{asNumbers, asDict} {
+				whole, err := tr.room.decodeColumns(ds, []int{i}, []columnForm{form})
+				if err != nil {
+					t.Fatal(err)
+				}
+				joined, err := tr.room.decodeJoined(ds, table.Rows[m], []int{i}, []columnForm{form})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, got := table.Project(whole[0], m), joined[0]
+				if got.Len() != table.Len() || got.Dictionary() != (form == asDict) {
+					t.Fatalf("%s column %d: %d rows, dictionary %v", name, i, got.Len(), got.Dictionary())
+				}
+				if form == asDict {
+					if !slices.Equal(got.Dict, want.Dict) || !slices.Equal(got.Codes, want.Codes) {
+						t.Fatalf("%s column %d: dictionary %q, codes %v\nwant %q, %v", name, i, got.Dict, got.Codes[:10], want.Dict, want.Codes[:10])
+					}
+					continue
+				}
+				all := make([]uint32, table.Len())
+				for j := range all {
+					all[j] = uint32(j)
+				}
+				wide := analytics.Bounded{Ref: analytics.Ref{Col: want}, Lo: -math.MaxFloat64, Hi: math.MaxFloat64}
+				narrow := wide
+				narrow.Col = got
+				if !slices.Equal(narrow.Values(all), wide.Values(all)) {
+					t.Fatalf("%s column %d: the numbers differ", name, i)
+				}
+				compared++
+			}
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no column was compared as numbers")
+	}
+}
