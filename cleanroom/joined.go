@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -149,12 +150,92 @@ func (pv *partValues) reset(forms []columnForm) {
 	}
 }
 
-// joinedOut is a column being filled in join order.
+// joinedOut is a column being filled in join order: codes and their
+// dictionary, or numbers, held as decimals in 4 bytes (ints at scale) as
+// long as every value so far is one, else as float64s (nums).
 type joinedOut struct {
-	nums  []float64
 	codes []uint32
 	dict  localDict
 	remap []uint32 // a part's codes to the column's
+
+	ints  []int32
+	scale int
+	nums  []float64
+}
+
+// put sets the number at place.
+func (o *joinedOut) put(place int, v float64) {
+	if o.ints != nil {
+		m, ok := analytics.ToScaled(v, o.scale)
+		if ok || o.widen(v) {
+			if !ok {
+				m, _ = analytics.ToScaled(v, o.scale)
+			}
+			o.ints[place] = m
+			return
+		}
+	}
+	o.nums[place] = v
+}
+
+// widen makes room for v, which the scale does not hold: a larger scale if
+// one holds v and every number so far, else float64s. It reports whether
+// the numbers are still held as decimals.
+func (o *joinedOut) widen(v float64) bool {
+	for s := o.scale + 1; s <= analytics.MaxScale; s++ {
+		if _, ok := analytics.ToScaled(v, s); !ok {
+			continue
+		}
+		f := int64(1)
+		for range s - o.scale {
+			f *= 10
+		}
+		limit := int64(math.MaxInt32) / f
+		fits := true
+		for _, m := range o.ints {
+			if m != analytics.NotNumber && (int64(m) > limit || int64(m) < -limit) {
+				fits = false
+				break
+			}
+		}
+		if !fits {
+			break
+		}
+		for i, m := range o.ints {
+			if m != analytics.NotNumber {
+				o.ints[i] = int32(int64(m) * f)
+			}
+		}
+		o.scale = s
+		return true
+	}
+	// Float64s, each the value its int held.
+	o.nums = make([]float64, len(o.ints))
+	div := math.Pow10(o.scale)
+	for i, m := range o.ints {
+		if m == analytics.NotNumber {
+			o.nums[i] = math.NaN()
+		} else {
+			o.nums[i] = float64(m) / div
+		}
+	}
+	o.ints = nil
+	return false
+}
+
+// column is the column filled.
+func (o *joinedOut) column() (*analytics.Column, error) {
+	switch {
+	case o.ints != nil:
+		return analytics.NewScaledColumn(o.ints, o.scale)
+	case o.nums != nil:
+		return analytics.NewNumberColumn(o.nums), nil
+	}
+	col, err := analytics.NewDictColumn(o.codes, o.dict.dict)
+	if err != nil {
+		return nil, errors.Join(ErrCorruptSegment, err)
+	}
+	return col, nil
 }
 
 // decodeJoined decodes the columns want of ds, each in its form, at the
@@ -176,7 +257,7 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 		if f == asDict {
 			outs[j] = joinedOut{codes: make([]uint32, len(rows)), dict: localDict{index: map[string]uint32{}}}
 		} else {
-			outs[j] = joinedOut{nums: make([]float64, len(rows))}
+			outs[j] = joinedOut{ints: make([]int32, len(rows))}
 		}
 	}
 	window := make([]partValues, 8*runtime.GOMAXPROCS(0))
@@ -201,9 +282,9 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 			o := &outs[j]
 			for i := range n {
 				pv, k := &window[i], g.first[lo+i]
-				if o.nums != nil {
+				if forms[j] == asNumbers {
 					for t, v := range pv.nums[j] {
-						o.nums[g.at(k+t)] = v
+						o.put(g.at(k+t), v)
 					}
 					continue
 				}
@@ -221,12 +302,8 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 	}
 	cols := make([]*analytics.Column, len(want))
 	for j := range outs {
-		if outs[j].nums != nil {
-			cols[j] = analytics.NewNumberColumn(outs[j].nums)
-			continue
-		}
-		if cols[j], err = analytics.NewDictColumn(outs[j].codes, outs[j].dict.dict); err != nil {
-			return nil, errors.Join(ErrCorruptSegment, err)
+		if cols[j], err = outs[j].column(); err != nil {
+			return nil, err
 		}
 	}
 	return cols, nil

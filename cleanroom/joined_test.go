@@ -144,3 +144,60 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 		t.Fatal("no column was compared as numbers")
 	}
 }
+
+// TestJoinedNumbersForm: numbers decoded in the join's order are held as
+// decimals in 4 bytes a row at the fewest places that hold every value,
+// the places growing as values need, and as float64s once a value is no
+// decimal an int32 holds; either way every value reads back bit for bit.
+func TestJoinedNumbersForm(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+		bytes  int // a row
+		scale  int
+	}{
+		{"integers", []string{"3", "-25", "0", "n/a", "2147483647"}, 4, 0},
+		{"cents", []string{"3", "19.99", "0.5", "n/a", "-0.01"}, 4, 2},
+		{"places grow", []string{"1", "2.5", "3.25", "4.125"}, 4, 3},
+		{"too many places for its digits", []string{"1.5", "3000000", "0.001"}, 8, 0},
+		{"too many places", []string{"1", "0.0000000001"}, 8, 0},
+		{"too large", []string{"1.5", "3000000000"}, 8, 0},
+		{"negative zero", []string{"1", "-0"}, 8, 0},
+		{"exponent", []string{"1e3", "2.5"}, 4, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := len(tc.values)
+			o := &joinedOut{ints: make([]int32, n)}
+			want := make([]float64, n)
+			for i, v := range tc.values {
+				want[n-1-i] = analytics.ParseNumber([]byte(v))
+				o.put(n-1-i, want[n-1-i]) // in an order of their own
+			}
+			col, err := o.column()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := col.Bytes() / int64(n); got != int64(tc.bytes) {
+				t.Errorf("%d bytes a row, want %d", got, tc.bytes)
+			}
+			if tc.bytes == 4 && o.scale != tc.scale {
+				t.Errorf("%d places, want %d", o.scale, tc.scale)
+			}
+			rows := make([]uint32, n)
+			for i := range rows {
+				rows[i] = uint32(i)
+			}
+			// Bounds wide enough to clamp nothing: NaN reads as 0.
+			b := analytics.Bounded{Ref: analytics.Ref{Col: col}, Lo: -math.MaxFloat64, Hi: math.MaxFloat64}
+			for i, got := range b.Values(rows) {
+				w := want[i]
+				if w != w {
+					w = 0
+				}
+				if math.Float64bits(got) != math.Float64bits(w) {
+					t.Errorf("row %d reads %v, want %v", i, got, w)
+				}
+			}
+		})
+	}
+}

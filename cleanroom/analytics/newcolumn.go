@@ -3,6 +3,7 @@ package analytics
 import (
 	"bytes"
 	"fmt"
+	"math"
 )
 
 // Columns assembled by a caller that reads the values itself, in an order
@@ -32,3 +33,59 @@ func NewDictColumn(codes []uint32, dict []string) (*Column, error) {
 // ParseNumber reads a stored value as a column held as numbers reads it
 // (NumberBuilder.AddBytes): trimmed, NaN if it is not a finite number.
 func ParseNumber(v []byte) float64 { return parseNumber(bytes.TrimSpace(v)) }
+
+// scaled holds a column of numbers in 4 bytes a row where its values
+// allow: row r is float64(ints[r]) / div, div a power of ten (10^scale),
+// which for the values a column's decode accepts (ToScaled) is the very
+// float64 parsed, so an answer does not depend on the form. NotNumber in
+// ints is a value that is not a number (NaN).
+type scaled struct {
+	ints []int32
+	div  float64
+}
+
+// NotNumber is how ToScaled holds a value that is not a number.
+const NotNumber = math.MinInt32
+
+// MaxScale is the most decimal places a scaled column holds.
+const MaxScale = 9
+
+// value is row's number.
+func (s *scaled) value(row uint32) float64 {
+	m := s.ints[row]
+	if m == NotNumber {
+		return math.NaN()
+	}
+	return float64(m) / s.div
+}
+
+// ToScaled returns v as the int m that a scaled column of scale decimal
+// places (0 to MaxScale) holds for it: float64(m) / 10^scale is v, bit for
+// bit. ok is false where no int32 does that (too many places, too large,
+// or a negative zero); NaN, a value that is not a number, is held.
+func ToScaled(v float64, scale int) (m int32, ok bool) {
+	if v != v {
+		return NotNumber, true
+	}
+	if scale < 0 || scale > MaxScale || (v == 0 && math.Signbit(v)) {
+		return 0, false
+	}
+	f := math.Round(v * pow10[scale])
+	if !(f > NotNumber && f <= math.MaxInt32) || float64(int32(f))/pow10[scale] != v {
+		return 0, false
+	}
+	return int32(f), true
+}
+
+// NewScaledColumn returns a column held as numbers, 4 bytes a row: row r
+// holds float64(ints[r]) / 10^scale, the ints made by ToScaled at scale.
+// The column keeps ints.
+func NewScaledColumn(ints []int32, scale int) (*Column, error) {
+	if scale < 0 || scale > MaxScale {
+		return nil, fmt.Errorf("analytics: a scaled column holds 0 to %d decimal places", MaxScale)
+	}
+	if ints == nil {
+		ints = []int32{}
+	}
+	return &Column{numbers: true, scaled: scaled{ints: ints, div: pow10[scale]}}, nil
+}
