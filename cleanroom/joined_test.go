@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -162,7 +163,7 @@ func TestJoinedNumbersForm(t *testing.T) {
 		{"too many places for its digits", []string{"1.5", "3000000", "0.001"}, 8, 0},
 		{"too many places", []string{"1", "0.0000000001"}, 8, 0},
 		{"too large", []string{"1.5", "3000000000"}, 8, 0},
-		{"negative zero", []string{"1", "-0"}, 8, 0},
+		{"negative zero", []string{"1", "-0.00"}, 4, 0}, // read as 0
 		{"exponent", []string{"1e3", "2.5"}, 4, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,10 +195,57 @@ func TestJoinedNumbersForm(t *testing.T) {
 				if w != w {
 					w = 0
 				}
-				if math.Float64bits(got) != math.Float64bits(w) {
+				if math.Float64bits(got) != math.Float64bits(w) && !(w == 0 && got == 0) {
 					t.Errorf("row %d reads %v, want %v", i, got, w)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkDecodeJoined: a first query's decode in the join's order, half
+// of a 400,000-row list matched, for the member the join is ordered by
+// (sorted) and for another (shuffled): age_band as a dimension, spend as
+// a bounded number. rows/s counts the list's rows; cpu-ms/op is the CPU
+// time a decode takes, on all cores together. BenchmarkDecodeColumns is
+// the whole list's decode.
+func BenchmarkDecodeJoined(b *testing.B) {
+	const rows = 400_000
+	tr := startRoom(b)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	c := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, nil, a, c)
+	spec := uploadSpec("c1", writeList(b, span(0, rows)), states["alpha"])
+	spec.RowsPerPart = 50_000
+	if _, err := a.UploadCSV(context.Background(), spec); err != nil {
+		b.Fatal(err)
+	}
+	col, err := tr.room.collab("c1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds := col.Datasets["alpha"]
+	rng := rand.New(rand.NewPCG(1, 2))
+	matched := rng.Perm(rows)[:rows/2]
+	for _, order := range []string{"sorted", "shuffled"} {
+		join := make([]uint32, len(matched))
+		for i, r := range matched {
+			join[i] = uint32(r)
+		}
+		if order == "sorted" {
+			slices.Sort(join)
+		}
+		b.Run("order="+order, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				cols, err := tr.room.decodeJoined(ds, join, []int{0, 1}, []columnForm{asDict, asNumbers})
+				if err != nil || cols[1].Len() != len(join) {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

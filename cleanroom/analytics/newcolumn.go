@@ -61,13 +61,16 @@ func (s *scaled) value(row uint32) float64 {
 
 // ToScaled returns v as the int m that a scaled column of scale decimal
 // places (0 to MaxScale) holds for it: float64(m) / 10^scale is v, bit for
-// bit. ok is false where no int32 does that (too many places, too large,
-// or a negative zero); NaN, a value that is not a number, is held.
+// bit, but for a negative zero, held as 0: every read of a bounded value
+// is a clamp, then a sum that starts at +0, a comparison or a difference,
+// where the two zeros are the same. ok is false where no int32 does that
+// (too many places, too large); NaN, a value that is not a number, is
+// held.
 func ToScaled(v float64, scale int) (m int32, ok bool) {
 	if v != v {
 		return NotNumber, true
 	}
-	if scale < 0 || scale > MaxScale || (v == 0 && math.Signbit(v)) {
+	if scale < 0 || scale > MaxScale {
 		return 0, false
 	}
 	f := math.Round(v * pow10[scale])

@@ -29,7 +29,7 @@ func TestToScaled(t *testing.T) {
 		{"21474836.48", 2, false},
 		{"0.000000001", 9, true},
 		{"0.0000000001", MaxScale, false},
-		{"-0", 0, false},
+		{"-0", 0, true}, // read as 0
 		{"1e300", 0, false},
 		{"9.99", 2, true},
 		{"n/a", 0, true}, // not a number: held as NotNumber
@@ -44,7 +44,7 @@ func TestToScaled(t *testing.T) {
 			continue
 		}
 		s := scaled{ints: []int32{m}, div: pow10[tc.scale]}
-		if got := s.value(0); math.Float64bits(got) != math.Float64bits(v) && !(v != v && got != got) {
+		if got := s.value(0); math.Float64bits(got) != math.Float64bits(v) && !(v != v && got != got) && !(v == 0 && got == 0) {
 			t.Errorf("%s at %d places reads back %v", tc.text, tc.scale, got)
 		}
 	}
@@ -72,7 +72,7 @@ func FuzzToScaled(f *testing.F) {
 		v := ParseNumber([]byte(text))
 		m, ok := ToScaled(v, s)
 		if !ok {
-			if frac <= s && s <= MaxScale && mant != 0 && float64(mant)*math.Pow10(s-frac) < math.MaxInt32 {
+			if frac <= s && s <= MaxScale && float64(mant)*math.Pow10(s-frac) < math.MaxInt32 {
 				t.Fatalf("%s at %d places refused", text, s)
 			}
 			return
@@ -81,7 +81,7 @@ func FuzzToScaled(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := c.value(0); math.Float64bits(got) != math.Float64bits(v) {
+		if got := c.value(0); math.Float64bits(got) != math.Float64bits(v) && !(v == 0 && got == 0) {
 			t.Fatalf("%s at %d places reads back %v", text, s, got)
 		}
 	})
