@@ -20,9 +20,11 @@ import (
 // value. A column then costs the overlap in codes or numbers, not the
 // list, and needs no projection. The segments are read in row order, a
 // window of parts on all cores, against a bitmap of the member's matched
-// rows. A matched row's place in the join is its rank among them for the
-// member the join is ordered by; for the others a permutation, made once a
-// decode (4 bytes a matched person), says where each rank goes.
+// rows. For the member the join is ordered by, a matched row's place in
+// the join is its rank among the matched rows; for the others, each window
+// is placed by one pass over the member's rows in join order, which finds
+// the rows in the window and their ranks (from the bitmap), so nothing the
+// size of the join is made beyond the columns themselves.
 //
 // A dictionary is built from every row of the list, matched or not, in the
 // order values first appear, as a column of the whole list is: the same
@@ -54,8 +56,9 @@ func (r *Room) joinedColumns(c *collabRecord, t *analytics.Table, m int, ds *dat
 type gather struct {
 	rowsPerPart int
 	matched     []uint64 // a bit a row of the list: matched
+	before      []uint32 // per word of matched: the matched rows before it
 	first       []int    // per part, and one past the last: the rank of its first matched row
-	place       []uint32 // by rank: the row's place in the join; nil where it is the rank
+	sorted      bool     // the join is in the order of the member's rows: a row's place is its rank
 }
 
 // newGather makes the gather of rows (a member's rows in join order) from
@@ -66,7 +69,8 @@ func newGather(ds *datasetRecord, rows []uint32) (*gather, error) {
 		return nil, ErrCorruptSegment
 	}
 	size := ds.Parts * ds.RowsPerPart
-	g := &gather{rowsPerPart: ds.RowsPerPart, matched: make([]uint64, (size+63)/64), first: make([]int, ds.Parts+1)}
+	g := &gather{rowsPerPart: ds.RowsPerPart, matched: make([]uint64, (size+63)/64), first: make([]int, ds.Parts+1),
+		sorted: slices.IsSorted(rows)}
 	for _, row := range rows {
 		w, bit := row/64, uint64(1)<<(row%64)
 		if int(row) >= size || g.matched[w]&bit != 0 {
@@ -78,39 +82,22 @@ func newGather(ds *datasetRecord, rows []uint32) (*gather, error) {
 	for p := range ds.Parts {
 		g.first[p+1] += g.first[p]
 	}
-	if slices.IsSorted(rows) {
-		return g, nil
-	}
-	// rank of a row: the matched rows before its word, then in its word.
-	before := make([]uint32, len(g.matched))
+	g.before = make([]uint32, len(g.matched))
 	n := uint32(0)
 	for w, b := range g.matched {
-		before[w] = n
+		g.before[w] = n
 		n += uint32(bits.OnesCount64(b))
 	}
-	g.place = make([]uint32, len(rows))
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/100_000))
-	onAllCores(workers, func(w int) error {
-		lo, hi := w*len(rows)/workers, (w+1)*len(rows)/workers
-		for i, row := range rows[lo:hi] {
-			word := row / 64
-			rank := before[word] + uint32(bits.OnesCount64(g.matched[word]&(uint64(1)<<(row%64)-1)))
-			g.place[rank] = uint32(lo + i)
-		}
-		return nil
-	})
 	return g, nil
 }
 
 // has reports whether row is matched.
 func (g *gather) has(row int) bool { return g.matched[row/64]&(1<<(row%64)) != 0 }
 
-// at is the place in the join of the matched row of rank k.
-func (g *gather) at(k int) int {
-	if g.place == nil {
-		return k
-	}
-	return int(g.place[k])
+// rank is a matched row's rank among the matched rows.
+func (g *gather) rank(row uint32) int {
+	w := row / 64
+	return int(g.before[w]) + bits.OnesCount64(g.matched[w]&(uint64(1)<<(row%64)-1))
 }
 
 // partValues are one part's values of the columns decoded: every matched
@@ -154,26 +141,29 @@ func (pv *partValues) reset(forms []columnForm) {
 // dictionary, or numbers, held as decimals in 4 bytes (ints at scale) as
 // long as every value so far is one, else as float64s (nums).
 type joinedOut struct {
-	codes []uint32
-	dict  localDict
-	remap []uint32 // a part's codes to the column's
+	codes  []uint32
+	dict   localDict
+	remaps [][]uint32 // per part of the window: its codes to the column's
 
 	ints  []int32
 	scale int
 	nums  []float64
 }
 
-// put sets the number at place.
-func (o *joinedOut) put(place int, v float64) {
+// fit makes the numbers' form hold v: a larger scale, or float64s.
+func (o *joinedOut) fit(v float64) {
 	if o.ints != nil {
-		m, ok := analytics.ToScaled(v, o.scale)
-		if ok || o.widen(v) {
-			if !ok {
-				m, _ = analytics.ToScaled(v, o.scale)
-			}
-			o.ints[place] = m
-			return
+		if _, ok := analytics.ToScaled(v, o.scale); !ok {
+			o.widen(v)
 		}
+	}
+}
+
+// set sets the number at place, in a form fit made hold it.
+func (o *joinedOut) set(place int, v float64) {
+	if o.ints != nil {
+		o.ints[place], _ = analytics.ToScaled(v, o.scale)
+		return
 	}
 	o.nums[place] = v
 }
@@ -223,6 +213,31 @@ func (o *joinedOut) widen(v float64) bool {
 	return false
 }
 
+// place sets the matched rows of part i of the window, column j, in rank
+// order from rank k, at their ranks.
+func (o *joinedOut) place(pv *partValues, j, k, i int) {
+	if o.codes == nil {
+		for t, v := range pv.nums[j] {
+			o.set(k+t, v)
+		}
+		return
+	}
+	remap := o.remaps[i]
+	for t, c := range pv.codes[j] {
+		o.codes[k+t] = remap[c]
+	}
+}
+
+// setFrom sets, at place, the value of the t-th matched row of part i of
+// the window, column j.
+func (o *joinedOut) setFrom(pv *partValues, j, t, i, place int) {
+	if o.codes == nil {
+		o.set(place, pv.nums[j][t])
+		return
+	}
+	o.codes[place] = o.remaps[i][pv.codes[j][t]]
+}
+
 // column is the column filled.
 func (o *joinedOut) column() (*analytics.Column, error) {
 	switch {
@@ -260,7 +275,14 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 			outs[j] = joinedOut{ints: make([]int32, len(rows))}
 		}
 	}
-	window := make([]partValues, 8*runtime.GOMAXPROCS(0))
+	// A window of parts is decoded on all cores; for a member the join is
+	// not ordered by, a larger one, each window costing a pass over the
+	// member's rows.
+	parts := 8 * runtime.GOMAXPROCS(0)
+	if !g.sorted {
+		parts = max(parts, 32)
+	}
+	window := make([]partValues, parts)
 	for lo := 0; lo < ds.Parts; lo += len(window) {
 		n := min(len(window), ds.Parts-lo)
 		err := onAllCores(n, func(i int) error {
@@ -276,25 +298,52 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 		if err != nil {
 			return nil, err
 		}
-		// Columns are independent, and a part's matched rows go to places
-		// no other part's do.
+		// Each column's form is made to hold the window's values, in part
+		// order (a dictionary grows as the list's values first appear):
+		// columns are independent.
 		onAllCores(len(want), func(j int) error {
 			o := &outs[j]
+			o.remaps = o.remaps[:0]
 			for i := range n {
-				pv, k := &window[i], g.first[lo+i]
+				pv := &window[i]
 				if forms[j] == asNumbers {
-					for t, v := range pv.nums[j] {
-						o.put(g.at(k+t), v)
+					for _, v := range pv.nums[j] {
+						o.fit(v)
 					}
 					continue
 				}
-				d := &pv.dicts[j]
-				o.remap = o.remap[:0]
-				for _, v := range d.dict {
-					o.remap = append(o.remap, o.dict.intern([]byte(v)))
+				remap := make([]uint32, len(pv.dicts[j].dict))
+				for c, v := range pv.dicts[j].dict {
+					remap[c] = o.dict.intern([]byte(v))
 				}
-				for t, c := range pv.codes[j] {
-					o.codes[g.at(k+t)] = o.remap[c]
+				o.remaps = append(o.remaps, remap)
+			}
+			return nil
+		})
+		if g.sorted {
+			// A matched row's place is its rank.
+			onAllCores(len(want), func(j int) error {
+				for i := range n {
+					outs[j].place(&window[i], j, g.first[lo+i], i)
+				}
+				return nil
+			})
+			continue
+		}
+		// The member's rows in the window, found in one pass over its rows
+		// in join order, shared by the cores: each sets its own places.
+		first, end := lo*g.rowsPerPart, (lo+n)*g.rowsPerPart
+		workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/100_000))
+		onAllCores(workers, func(w int) error {
+			from, to := w*len(rows)/workers, (w+1)*len(rows)/workers
+			for i, row := range rows[from:to] {
+				if int(row) < first || int(row) >= end {
+					continue
+				}
+				p := int(row)/g.rowsPerPart - lo
+				t := g.rank(row) - g.first[lo+p]
+				for j := range outs {
+					outs[j].setFrom(&window[p], j, t, p, from+i)
 				}
 			}
 			return nil

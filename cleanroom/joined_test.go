@@ -15,9 +15,9 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-// TestGather: each matched row's rank among a member's matched rows goes to
-// the row's place in the join, whether the join is in the member's row
-// order or not; a join naming a row twice or outside the list is refused.
+// TestGather: each matched row's rank among a member's matched rows, and
+// each part's first rank, whether the join is in the member's row order
+// or not; a join naming a row twice or outside the list is refused.
 func TestGather(t *testing.T) {
 	ds := &datasetRecord{RowsPerPart: 5, Parts: 40} // 200 rows
 	for _, tc := range []struct {
@@ -43,9 +43,12 @@ func TestGather(t *testing.T) {
 				t.Fatal(err)
 			}
 			sorted := slices.Sorted(slices.Values(tc.rows))
+			if g.sorted != slices.IsSorted(tc.rows) {
+				t.Errorf("sorted %v", g.sorted)
+			}
 			for k, row := range sorted {
-				if i := g.at(k); tc.rows[i] != row {
-					t.Errorf("rank %d (row %d) goes to place %d, which holds row %d", k, row, i, tc.rows[i])
+				if got := g.rank(row); got != k {
+					t.Errorf("row %d has rank %d, want %d", row, got, k)
 				}
 			}
 			for p := range ds.Parts {
@@ -83,7 +86,7 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 	for i, p := range ps {
 		l := lists[i]
 		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
-			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 300}); err != nil {
+			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 20}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,6 +107,9 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 	compared := 0
 	for m, name := range names {
 		ds := c.Datasets[name]
+		if ds.Parts < 3*32 {
+			t.Fatalf("%s has %d parts: too few for several windows", name, ds.Parts)
+		}
 		if m > 0 && slices.IsSorted(table.Rows[m]) {
 			t.Fatalf("%s's rows are in the join's order: the permutation goes untested", name)
 		}
@@ -172,7 +178,8 @@ func TestJoinedNumbersForm(t *testing.T) {
 			want := make([]float64, n)
 			for i, v := range tc.values {
 				want[n-1-i] = analytics.ParseNumber([]byte(v))
-				o.put(n-1-i, want[n-1-i]) // in an order of their own
+				o.fit(want[n-1-i])
+				o.set(n-1-i, want[n-1-i]) // in an order of their own
 			}
 			col, err := o.column()
 			if err != nil {
