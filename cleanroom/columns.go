@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -348,30 +349,84 @@ func onAllCores(n int, fn func(i int) error) error {
 	return g.Wait()
 }
 
-// table returns the join of a collaboration's latest match run.
+// table returns the join of a collaboration's latest match, ordered by the
+// first member's rows (as analytics.NewTable orders a join).
 func (r *Room) table(c *collabRecord) (*analytics.Table, error) {
 	it, err := r.cache.get(joinRef(c.ID, c.Match.Run), func() (*cacheItem, error) {
-		rows := make([][]uint32, len(c.Members))
-		for m := range rows {
-			rows[m] = make([]uint32, 0, c.Match.Matched)
-		}
-		err := r.readJoin(c, func(match []uint32) {
-			for m, row := range match {
-				rows[m] = append(rows[m], row)
-			}
-		})
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		t, err := r.readTable(c)
+		if errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, errJoinChanged) {
 			return nil, conflict("a newer match replaced this join while the query ran; ask again")
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &cacheItem{table: analytics.NewTable(rows), size: int64(4 * len(c.Members) * int(c.Match.Matched))}, nil
+		return &cacheItem{table: t, size: int64(4 * len(c.Members) * t.Len())}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return it.table, nil
+}
+
+// errJoinChanged: the join's two reads differ.
+var errJoinChanged = errors.New("cleanroom: the join changed while it was read")
+
+// readTable reads the join in two passes over its segments, so that it is
+// made in its order without sorting it or holding it twice: the first
+// marks the first member's rows in a bitmap (each matched person has a
+// row of its own there), the second puts each matched person at the rank
+// of that row.
+func (r *Room) readTable(c *collabRecord) (*analytics.Table, error) {
+	if len(c.Members) == 0 {
+		return &analytics.Table{}, nil
+	}
+	var first []uint64
+	n, twice := 0, false
+	err := r.readJoin(c, func(match []uint32) {
+		w, bit := int(match[0]/64), uint64(1)<<(match[0]%64)
+		if w >= len(first) {
+			first = append(first, make([]uint64, w+1-len(first))...)
+		}
+		twice = twice || first[w]&bit != 0
+		first[w] |= bit
+		n++
+	})
+	if err != nil {
+		return nil, err
+	}
+	if twice {
+		return nil, fmt.Errorf("cleanroom: a join names a row of the first member twice: %w", ErrCorruptSegment)
+	}
+	before := make([]uint32, len(first)) // per word: the marked rows before it
+	marked := uint32(0)
+	for w, b := range first {
+		before[w] = marked
+		marked += uint32(bits.OnesCount64(b))
+	}
+	rows := make([][]uint32, len(c.Members))
+	for m := range rows {
+		rows[m] = make([]uint32, n)
+	}
+	seen, changed := 0, false
+	err = r.readJoin(c, func(match []uint32) {
+		w := int(match[0] / 64)
+		if seen == n || w >= len(first) || first[w]&(uint64(1)<<(match[0]%64)) == 0 {
+			changed = true
+			return
+		}
+		seen++
+		k := before[w] + uint32(bits.OnesCount64(first[w]&(uint64(1)<<(match[0]%64)-1)))
+		for m, row := range match {
+			rows[m][k] = row
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed || seen != n {
+		return nil, errJoinChanged
+	}
+	return &analytics.Table{Rows: rows}, nil
 }
 
 // projection returns col, column index of member m's dataset, projected

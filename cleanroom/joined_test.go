@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -103,6 +104,21 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 	}
 	if table.Len() < 100 {
 		t.Fatalf("%d matched: too few to test", table.Len())
+	}
+	// The table read in place is the join as NewTable orders it.
+	read := make([][]uint32, len(names))
+	if err := tr.room.readJoin(c, func(match []uint32) {
+		for m, row := range match {
+			read[m] = append(read[m], row)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if slices.IsSorted(read[0]) {
+		t.Fatal("the join is stored in the first member's order: its ordering goes untested")
+	}
+	if want := analytics.NewTable(read); !reflect.DeepEqual(table.Rows, want.Rows) {
+		t.Fatal("the table differs from the join NewTable orders")
 	}
 	compared := 0
 	for m, name := range names {
