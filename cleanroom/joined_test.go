@@ -169,9 +169,10 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 }
 
 // TestJoinedNumbersForm: numbers decoded in the join's order are held as
-// decimals in 4 bytes a row at the fewest places that hold every value,
-// the places growing as values need, and as float64s once a value is no
-// decimal an int32 holds; either way every value reads back bit for bit.
+// decimals at the fewest places that hold every value, the places growing
+// as values need, in 2 bytes a row while int16s hold them, then 4, and as
+// float64s once a value is no decimal an int32 holds; every value reads
+// back bit for bit.
 func TestJoinedNumbersForm(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -179,18 +180,22 @@ func TestJoinedNumbersForm(t *testing.T) {
 		bytes  int // a row
 		scale  int
 	}{
+		{"small integers", []string{"3", "-25", "0", "n/a", "32767"}, 2, 0},
 		{"integers", []string{"3", "-25", "0", "n/a", "2147483647"}, 4, 0},
-		{"cents", []string{"3", "19.99", "0.5", "n/a", "-0.01"}, 4, 2},
-		{"places grow", []string{"1", "2.5", "3.25", "4.125"}, 4, 3},
+		{"cents", []string{"3", "19.99", "0.5", "n/a", "-0.01"}, 2, 2},
+		{"cents past int16", []string{"3", "19.99", "400.5", "n/a", "-0.01"}, 4, 2},
+		{"places grow", []string{"1", "2.5", "3.25", "4.125"}, 2, 3},
+		{"places grow past int16", []string{"1", "2.5", "3.25", "40.125"}, 4, 3},
 		{"too many places for its digits", []string{"1.5", "3000000", "0.001"}, 8, 0},
 		{"too many places", []string{"1", "0.0000000001"}, 8, 0},
 		{"too large", []string{"1.5", "3000000000"}, 8, 0},
-		{"negative zero", []string{"1", "-0.00"}, 4, 0}, // read as 0
-		{"exponent", []string{"1e3", "2.5"}, 4, 1},
+		{"too large from int16s", []string{"1.5", "n/a", "3000000000"}, 8, 0},
+		{"negative zero", []string{"1", "-0.00"}, 2, 0}, // read as 0
+		{"exponent", []string{"1e3", "2.5"}, 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := len(tc.values)
-			o := &joinedOut{ints: make([]int32, n)}
+			o := &joinedOut{i16: make([]int16, n)}
 			want := make([]float64, n)
 			for i, v := range tc.values {
 				want[n-1-i] = analytics.ParseNumber([]byte(v))
@@ -204,7 +209,7 @@ func TestJoinedNumbersForm(t *testing.T) {
 			if got := col.Bytes() / int64(n); got != int64(tc.bytes) {
 				t.Errorf("%d bytes a row, want %d", got, tc.bytes)
 			}
-			if tc.bytes == 4 && o.scale != tc.scale {
+			if tc.bytes < 8 && o.scale != tc.scale {
 				t.Errorf("%d places, want %d", o.scale, tc.scale)
 			}
 			rows := make([]uint32, n)

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -55,7 +56,7 @@ func newBenchNumbers(rows int) *NumberBuilder { return NewNumberBuilder(rows) }
 
 // layouts are the two ways the room's planner hands a plan its columns:
 // "joined", the matched people's values in the join's order, numbers as
-// decimals in 4 bytes (a plan without a match rate); "projected", each
+// decimals in 2 or 4 bytes (a plan without a match rate); "projected", each
 // member's whole column, numbers as float64s, a member other than the
 // first's projected onto the join (a plan with a match rate).
 var layouts = map[string]func(t *Table, m int, name string, c *Column) Ref{
@@ -70,6 +71,16 @@ var layouts = map[string]func(t *Table, m int, name string, c *Column) Ref{
 				}
 			}
 			j = &Column{numbers: true, scaled: scaled{ints: ints, div: pow10[2]}}
+			if !slices.ContainsFunc(ints, func(m int32) bool { return m != NotNumber && (m > math.MaxInt16 || m < -math.MaxInt16) }) {
+				i16 := make([]int16, len(ints))
+				for i, m := range ints {
+					i16[i] = int16(m)
+					if m == NotNumber {
+						i16[i] = NotNumber16
+					}
+				}
+				j.scaled = scaled{i16: i16, div: pow10[2]}
+			}
 		}
 		return Ref{Member: m, Col: j, Joined: j, Name: name}
 	},

@@ -92,7 +92,7 @@ func (f *Filter) drop(slots []uint32, col *Column, rows []uint32, trash uint32) 
 	slots = slots[:len(rows)]
 	if c := f.cmp; c != nil {
 		vals, lo, hi, z := col.vals, c.Lo, c.Hi, c.zero()
-		if col.ints != nil {
+		if col.isScaled() {
 			r := c.reader(col)
 			for j, row := range rows {
 				if !c.keeps(r.clampedInt(row)) {

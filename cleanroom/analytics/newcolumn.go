@@ -34,24 +34,40 @@ func NewDictColumn(codes []uint32, dict []string) (*Column, error) {
 // (NumberBuilder.AddBytes): trimmed, NaN if it is not a finite number.
 func ParseNumber(v []byte) float64 { return parseNumber(bytes.TrimSpace(v)) }
 
-// scaled holds a column of numbers in 4 bytes a row where its values
-// allow: row r is float64(ints[r]) / div, div a power of ten (10^scale),
-// which for the values a column's decode accepts (ToScaled) is the very
-// float64 parsed, so an answer does not depend on the form. NotNumber in
-// ints is a value that is not a number (NaN).
+// scaled holds a column of numbers in 2 or 4 bytes a row where its values
+// allow: row r is float64(m) / div, m = i16[r] or ints[r], div a power of
+// ten (10^scale), which for the values a column's decode accepts
+// (ToScaled) is the very float64 parsed, so an answer does not depend on
+// the form. The least int of the type (NotNumber, NotNumber16) is a value
+// that is not a number (NaN).
 type scaled struct {
 	ints []int32
+	i16  []int16
 	div  float64
 }
 
-// NotNumber is how ToScaled holds a value that is not a number.
-const NotNumber = math.MinInt32
+// NotNumber is how ToScaled holds a value that is not a number, and
+// NotNumber16 how a column of int16s does.
+const (
+	NotNumber   = math.MinInt32
+	NotNumber16 = math.MinInt16
+)
 
 // MaxScale is the most decimal places a scaled column holds.
 const MaxScale = 9
 
+// isScaled reports whether the column is held as scaled ints.
+func (s *scaled) isScaled() bool { return s.ints != nil || s.i16 != nil }
+
 // value is row's number.
 func (s *scaled) value(row uint32) float64 {
+	if s.i16 != nil {
+		m := s.i16[row]
+		if m == NotNumber16 {
+			return math.NaN()
+		}
+		return float64(m) / s.div
+	}
 	m := s.ints[row]
 	if m == NotNumber {
 		return math.NaN()
@@ -80,15 +96,25 @@ func ToScaled(v float64, scale int) (m int32, ok bool) {
 	return int32(f), true
 }
 
-// NewScaledColumn returns a column held as numbers, 4 bytes a row: row r
-// holds float64(ints[r]) / 10^scale, the ints made by ToScaled at scale.
-// The column keeps ints.
-func NewScaledColumn(ints []int32, scale int) (*Column, error) {
+// NewScaledColumn returns a column held as numbers, 2 or 4 bytes a row:
+// row r holds float64(ints[r]) / 10^scale, the ints made by ToScaled at
+// scale (NotNumber16 for NotNumber in int16s). The column keeps ints.
+func NewScaledColumn[T int16 | int32](ints []T, scale int) (*Column, error) {
 	if scale < 0 || scale > MaxScale {
 		return nil, fmt.Errorf("analytics: a scaled column holds 0 to %d decimal places", MaxScale)
 	}
-	if ints == nil {
-		ints = []int32{}
+	s := scaled{div: pow10[scale]}
+	switch v := any(ints).(type) {
+	case []int16:
+		s.i16 = v
+		if v == nil {
+			s.i16 = []int16{}
+		}
+	case []int32:
+		s.ints = v
+		if v == nil {
+			s.ints = []int32{}
+		}
 	}
-	return &Column{numbers: true, scaled: scaled{ints: ints, div: pow10[scale]}}, nil
+	return &Column{numbers: true, scaled: s}, nil
 }

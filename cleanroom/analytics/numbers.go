@@ -60,10 +60,10 @@ func (b Bounded) reader(c *Column) reader {
 func (r *reader) gather(dst []float64, rows []uint32) {
 	dst = dst[:len(rows)]
 	switch {
+	case r.i16 != nil:
+		gatherScaled(dst, rows, r.i16, NotNumber16, r)
 	case r.ints != nil:
-		for j, row := range rows {
-			dst[j] = r.clampedInt(row)
-		}
+		gatherScaled(dst, rows, r.ints, NotNumber, r)
 	case r.vals == nil:
 		for j, row := range rows {
 			dst[j] = r.perCode[r.codes[row]]
@@ -79,10 +79,10 @@ func (r *reader) gather(dst []float64, rows []uint32) {
 func (r *reader) addTo(sums []float64, slots, rows []uint32) {
 	slots = slots[:len(rows)]
 	switch {
+	case r.i16 != nil:
+		addScaled(sums, slots, rows, r.i16, NotNumber16, r)
 	case r.ints != nil:
-		for j, row := range rows {
-			sums[slots[j]] += r.clampedInt(row)
-		}
+		addScaled(sums, slots, rows, r.ints, NotNumber, r)
 	case r.vals == nil:
 		for j, row := range rows {
 			sums[slots[j]] += r.perCode[r.codes[row]]
@@ -96,6 +96,32 @@ func (r *reader) addTo(sums []float64, slots, rows []uint32) {
 
 // clampedInt is row's value of a scaled column, clamped.
 func (r *reader) clampedInt(row uint32) float64 { return clampTo(r.value(row), r.lo, r.hi, r.z) }
+
+// gatherScaled and addScaled are gather and addTo for a scaled column's
+// ints, a loop for each type: a value is float64(m) / div, NaN for nan.
+func gatherScaled[T int16 | int32](dst []float64, rows []uint32, ints []T, nan T, r *reader) {
+	div, lo, hi, z := r.div, r.lo, r.hi, r.z
+	for j, row := range rows {
+		m := ints[row]
+		v := float64(m) / div
+		if m == nan {
+			v = math.NaN()
+		}
+		dst[j] = clampTo(v, lo, hi, z)
+	}
+}
+
+func addScaled[T int16 | int32](sums []float64, slots, rows []uint32, ints []T, nan T, r *reader) {
+	div, lo, hi, z := r.div, r.lo, r.hi, r.z
+	for j, row := range rows {
+		m := ints[row]
+		v := float64(m) / div
+		if m == nan {
+			v = math.NaN()
+		}
+		sums[slots[j]] += clampTo(v, lo, hi, z)
+	}
+}
 
 // Values returns the clamped values of rows of the column's member list,
 // in order, as an aggregate reads them.

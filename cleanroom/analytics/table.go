@@ -79,6 +79,8 @@ func (t *Table) Project(c *Column, m int) *Column {
 	rows := t.Rows[m]
 	out := &Column{Dict: c.Dict, nums: c.nums, truthy: c.truthy, numbers: c.numbers, scaled: scaled{div: c.div}}
 	switch {
+	case c.i16 != nil:
+		out.i16 = make([]int16, len(rows))
 	case c.ints != nil:
 		out.ints = make([]int32, len(rows))
 	case c.numbers:
@@ -92,6 +94,11 @@ func (t *Table) Project(c *Column, m int) *Column {
 		lo, hi := w*len(rows)/workers, (w+1)*len(rows)/workers
 		wg.Go(func() {
 			switch {
+			case c.i16 != nil:
+				for i, r := range rows[lo:hi] {
+					out.i16[lo+i] = c.i16[r]
+				}
+				return
 			case c.ints != nil:
 				for i, r := range rows[lo:hi] {
 					out.ints[lo+i] = c.ints[r]
