@@ -277,7 +277,10 @@ func (r *Room) audienceFingerprints(ctx context.Context, ds *datasetRecord, rows
 			return nil, err
 		}
 		n, err := lr.Read(buf)
-		for _, pr := range buf[:n] {
+		for i := range buf[:n] {
+			// By index: a copy of the pair, sliced for Write, would be
+			// allocated for every pair of the dataset.
+			pr := &buf[i]
 			if int64(pr.Row) < ds.Rows && want[pr.Row/64]&(1<<(pr.Row%64)) != 0 {
 				h.Reset()
 				h.Write(pr.Token[:])

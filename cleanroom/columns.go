@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -152,14 +154,35 @@ func serves(have, want columnForm) bool { return have == asDict || want == asNum
 
 func columnKey(upload string, index int) string { return fmt.Sprintf("col/%s/%d", upload, index) }
 
+// columnSource is where a dataset's columns come from: the whole list
+// (columns) or its matched rows in a join's order (joinedColumns).
+type columnSource struct {
+	key    func(index int) string // the cache key of a column
+	rows   int64                  // the rows a column holds
+	decode func(want []int, forms []columnForm) ([]*analytics.Column, error)
+}
+
 // columns returns the columns of a member's dataset that want names, by
-// index, each in a form that serves its use. Those not cached are decoded
-// in one pass over the dataset's segments; a dataset whose columns
-// together take at most a quarter of the cache is decoded whole, the
-// columns not asked for in the form hint gives, since queries come back
-// for them.
+// index, each in a form that serves its use, for every row of the list.
 func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
-	out, missing := r.cachedColumns(ds, want)
+	src := columnSource{
+		key:  func(i int) string { return columnKey(ds.Upload, i) },
+		rows: ds.Rows,
+		decode: func(idx []int, forms []columnForm) ([]*analytics.Column, error) {
+			return r.decodeColumns(ds, idx, forms)
+		},
+	}
+	return r.loadColumns(ds, src, want, hint)
+}
+
+// loadColumns returns the columns of a member's dataset that want names,
+// by index, each in a form that serves its use, from src. Those not cached
+// are decoded in one pass over the dataset's segments; where the dataset's
+// columns together take at most a quarter of the cache, the columns not
+// asked for are decoded too, in the form hint gives, since queries come
+// back for them.
+func (r *Room) loadColumns(ds *datasetRecord, src columnSource, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
+	out, missing := r.cachedColumns(src.key, want)
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -169,35 +192,29 @@ func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int
 	}
 	defer release()
 	// Another query may have decoded them while this one waited.
-	if out, missing = r.cachedColumns(ds, want); len(missing) == 0 {
+	if out, missing = r.cachedColumns(src.key, want); len(missing) == 0 {
 		return out, nil
 	}
-	if 8*ds.Rows*int64(len(ds.Columns)) <= r.cache.limit()/4 {
+	if 8*src.rows*int64(len(ds.Columns)) <= r.cache.limit()/4 {
 		for i := range ds.Columns {
 			if _, ok := missing[i]; !ok {
-				if _, cached := r.cache.lookup(columnKey(ds.Upload, i)); !cached {
+				if _, cached := r.cache.lookup(src.key(i)); !cached {
 					missing[i] = hint(i)
 				}
 			}
 		}
 	}
-	idx := slices.Sorted(func(yield func(int) bool) {
-		for i := range missing {
-			if !yield(i) {
-				return
-			}
-		}
-	})
+	idx := slices.Sorted(maps.Keys(missing))
 	forms := make([]columnForm, len(idx))
 	for j, i := range idx {
 		forms[j] = missing[i]
 	}
-	cols, err := r.decodeColumns(ds, idx, forms)
+	cols, err := src.decode(idx, forms)
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range idx {
-		r.cache.store(columnKey(ds.Upload, i), &cacheItem{col: cols[j], size: cols[j].Bytes()})
+		r.cache.store(src.key(i), &cacheItem{col: cols[j], size: cols[j].Bytes()})
 		if _, asked := want[i]; asked {
 			out[i] = cols[j]
 		}
@@ -205,13 +222,13 @@ func (r *Room) columns(ds *datasetRecord, want map[int]columnForm, hint func(int
 	return out, nil
 }
 
-// cachedColumns splits want into the columns cached in a form that serves
-// their use and the others.
-func (r *Room) cachedColumns(ds *datasetRecord, want map[int]columnForm) (map[int]*analytics.Column, map[int]columnForm) {
+// cachedColumns splits want into the columns cached (under key) in a form
+// that serves their use and the others.
+func (r *Room) cachedColumns(key func(int) string, want map[int]columnForm) (map[int]*analytics.Column, map[int]columnForm) {
 	out := map[int]*analytics.Column{}
 	missing := map[int]columnForm{}
 	for i, form := range want {
-		if it, ok := r.cache.lookup(columnKey(ds.Upload, i)); ok && serves(formOf(it.col), form) {
+		if it, ok := r.cache.lookup(key(i)); ok && serves(formOf(it.col), form) {
 			out[i] = it.col
 		} else {
 			missing[i] = form
@@ -332,30 +349,84 @@ func onAllCores(n int, fn func(i int) error) error {
 	return g.Wait()
 }
 
-// table returns the join of a collaboration's latest match run.
+// table returns the join of a collaboration's latest match, ordered by the
+// first member's rows (as analytics.NewTable orders a join).
 func (r *Room) table(c *collabRecord) (*analytics.Table, error) {
 	it, err := r.cache.get(joinRef(c.ID, c.Match.Run), func() (*cacheItem, error) {
-		rows := make([][]uint32, len(c.Members))
-		for m := range rows {
-			rows[m] = make([]uint32, 0, c.Match.Matched)
-		}
-		err := r.readJoin(c, func(match []uint32) {
-			for m, row := range match {
-				rows[m] = append(rows[m], row)
-			}
-		})
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		t, err := r.readTable(c)
+		if errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, errJoinChanged) {
 			return nil, conflict("a newer match replaced this join while the query ran; ask again")
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &cacheItem{table: analytics.NewTable(rows), size: int64(4 * len(c.Members) * int(c.Match.Matched))}, nil
+		return &cacheItem{table: t, size: int64(4 * len(c.Members) * t.Len())}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return it.table, nil
+}
+
+// errJoinChanged: the join's two reads differ.
+var errJoinChanged = errors.New("cleanroom: the join changed while it was read")
+
+// readTable reads the join in two passes over its segments, so that it is
+// made in its order without sorting it or holding it twice: the first
+// marks the first member's rows in a bitmap (each matched person has a
+// row of its own there), the second puts each matched person at the rank
+// of that row.
+func (r *Room) readTable(c *collabRecord) (*analytics.Table, error) {
+	if len(c.Members) == 0 {
+		return &analytics.Table{}, nil
+	}
+	var first []uint64
+	n, twice := 0, false
+	err := r.readJoin(c, func(match []uint32) {
+		w, bit := int(match[0]/64), uint64(1)<<(match[0]%64)
+		if w >= len(first) {
+			first = append(first, make([]uint64, w+1-len(first))...)
+		}
+		twice = twice || first[w]&bit != 0
+		first[w] |= bit
+		n++
+	})
+	if err != nil {
+		return nil, err
+	}
+	if twice {
+		return nil, fmt.Errorf("cleanroom: a join names a row of the first member twice: %w", ErrCorruptSegment)
+	}
+	before := make([]uint32, len(first)) // per word: the marked rows before it
+	marked := uint32(0)
+	for w, b := range first {
+		before[w] = marked
+		marked += uint32(bits.OnesCount64(b))
+	}
+	rows := make([][]uint32, len(c.Members))
+	for m := range rows {
+		rows[m] = make([]uint32, n)
+	}
+	seen, changed := 0, false
+	err = r.readJoin(c, func(match []uint32) {
+		w := int(match[0] / 64)
+		if seen == n || w >= len(first) || first[w]&(uint64(1)<<(match[0]%64)) == 0 {
+			changed = true
+			return
+		}
+		seen++
+		k := before[w] + uint32(bits.OnesCount64(first[w]&(uint64(1)<<(match[0]%64)-1)))
+		for m, row := range match {
+			rows[m][k] = row
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed || seen != n {
+		return nil, errJoinChanged
+	}
+	return &analytics.Table{Rows: rows}, nil
 }
 
 // projection returns col, column index of member m's dataset, projected

@@ -14,10 +14,11 @@ import (
 )
 
 // TestColumnForms: through the room, a bounded column read only as a
-// number is decoded as numbers; grouped by later, it is decoded again as a
-// dictionary, which replaces the numbers (one form cached a column, and
-// one projection); and the same query answers the same, to the last digit
-// with noise off, from either form.
+// number is decoded as numbers, in the join's order; grouped by later, it
+// is decoded again as a dictionary, which replaces the numbers (one form
+// cached a column, and no projection); and the same query answers the
+// same, to the last digit with noise off, from either form, and from whole
+// columns with projections (a match rate's plan) as from the matched rows.
 func TestColumnForms(t *testing.T) {
 	names := []string{"alpha", "bravo"}
 	lists := makeTruthLists(names, 8)
@@ -48,14 +49,14 @@ func TestColumnForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// dictionary reports the form member.column is cached in, and how many
-	// projections of it are cached.
+	// dictionary reports the form member.column is cached in, in the
+	// join's order, and how many projections are cached.
 	dictionary := func(name string) (bool, int) {
 		t.Helper()
 		member, col, _ := strings.Cut(name, ".")
 		ds := c.Datasets[member]
 		i := slices.Index(ds.Columns, col)
-		it, ok := tr.room.cache.lookup(columnKey(ds.Upload, i))
+		it, ok := tr.room.cache.lookup(joinedKey(c, ds.Upload, i))
 		if !ok {
 			t.Fatalf("%s is not cached", name)
 		}
@@ -63,7 +64,7 @@ func TestColumnForms(t *testing.T) {
 		defer tr.room.cache.mu.Unlock()
 		projections := 0
 		for key := range tr.room.cache.items {
-			if strings.HasPrefix(key, "proj/") && strings.HasSuffix(key[:len(key)-1], fmt.Sprintf("/%s/%d/", ds.Upload, i)) {
+			if strings.HasPrefix(key, "proj/") {
 				projections++
 			}
 		}
@@ -84,21 +85,37 @@ func TestColumnForms(t *testing.T) {
 			{Kind: api.MetricROI, Revenue: []string{"alpha.spend", "bravo.revenue"}, Cost: &api.Cost{Value: 1000}}}}
 	fromNumbers := query(numeric)
 	for _, name := range []string{"alpha.spend", "bravo.revenue"} {
-		if dict, _ := dictionary(name); dict {
-			t.Fatalf("%s, read only as a bounded number, is cached as a dictionary", name)
+		if dict, proj := dictionary(name); dict || proj != 0 {
+			t.Fatalf("%s, read only as a bounded number: dictionary %v, %d projections", name, dict, proj)
 		}
-	}
-	if _, proj := dictionary("bravo.revenue"); proj != 1 {
-		t.Fatalf("bravo.revenue has %d projections cached, want 1", proj)
 	}
 
 	query(api.QuerySpec{GroupBy: []string{"alpha.spend", "bravo.revenue"}, Metrics: []api.Metric{{Kind: api.MetricCount}}})
 	for _, name := range []string{"alpha.spend", "bravo.revenue"} {
-		if dict, proj := dictionary(name); !dict || (name == "bravo.revenue" && proj != 1) {
+		if dict, proj := dictionary(name); !dict || proj != 0 {
 			t.Fatalf("%s, grouped by: dictionary %v, %d projections", name, dict, proj)
 		}
 	}
 	if fromDict := query(numeric); fromDict != fromNumbers {
 		t.Fatalf("from numbers %s\nfrom the dictionary %s", fromNumbers, fromDict)
+	}
+	// The same metrics with a match rate read whole columns, projected.
+	own := numeric
+	own.Filters = numeric.Filters[:1] // a match rate's filters are its member's
+	fromJoined := query(own)
+	own.Metrics = append(slices.Clone(numeric.Metrics), api.Metric{Kind: api.MetricMatchRate, Member: "alpha"})
+	own.Version = api.QueryVersion
+	res, err := ps[0].Query(ctx, "c1", own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, proj := dictionary("bravo.revenue"); proj == 0 {
+		t.Fatal("a match rate's plan made no projection")
+	}
+	for i, row := range res.Rows {
+		res.Rows[i] = row[:len(row)-1] // without the match rate
+	}
+	if got := fmt.Sprint(res.Rows); got != fromJoined {
+		t.Fatalf("from the matched rows %s\nfrom whole columns %s", fromJoined, got)
 	}
 }

@@ -219,7 +219,7 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 	if spec.Label.Op == "" {
 		q.GroupBy = append(q.GroupBy, spec.Label.Column)
 	}
-	p, err := r.planFor(c, q, 1, 0, 0, false)
+	p, err := r.plan(c, q, 1, 0, 0)
 	if err != nil {
 		return nil, model.Data{}, err
 	}
@@ -229,16 +229,16 @@ func (r *Room) modelData(ctx context.Context, c *collabRecord, member string, sp
 	if c.Match.Noisy > 0 {
 		rate = model.SampleRate(r.modelSample(), c.Match.Noisy)
 	}
-	rows := p.Table.Rows
-	if rate < 1 {
-		picked := model.Sample(p.Table.Len(), rate, seed)
-		rows = make([][]uint32, len(p.Table.Rows))
-		for m, all := range p.Table.Rows {
-			rows[m] = make([]uint32, len(picked))
-			for j, i := range picked {
-				rows[m][j] = all[i]
-			}
-		}
+	// The plan's columns are in the join's order (Room.plan): every
+	// member's column is read at the picked people's places in the join.
+	picked := model.Sample(p.Table.Len(), rate, seed)
+	people := make([]uint32, len(picked))
+	for j, i := range picked {
+		people[j] = uint32(i)
+	}
+	rows := make([][]uint32, len(p.Table.Rows))
+	for m := range rows {
+		rows[m] = people
 	}
 	n := len(rows[0])
 	mi := slices.Index(c.Members, member)

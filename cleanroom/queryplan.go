@@ -115,14 +115,13 @@ func checkColumnName(c *collabRecord, col string) error {
 // plan resolves a spec against the collaboration's datasets and its latest
 // match: columns by "member.column", their declared domains and bounds, and
 // the join. eps and delta are what the query is charged.
+//
+// The columns are the matched people's values in the join's order
+// (joinedColumns), each Ref's Col and Joined alike, so a plan costs the
+// overlap, not the lists. A match rate's denominators count a member's
+// whole list, so a spec with one reads whole columns instead, with the
+// columns of members other than the first projected onto the join.
 func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float64) (*analytics.Plan, error) {
-	return r.planFor(c, spec, k, eps, delta, true)
-}
-
-// planFor is plan; project says whether the columns of members other than
-// the first come with their projections onto the join, for a group-by
-// pass (queries, audiences) to read in order.
-func (r *Room) planFor(c *collabRecord, spec api.QuerySpec, k int, eps, delta float64, project bool) (*analytics.Plan, error) {
 	table, err := r.table(c)
 	if err != nil {
 		return nil, err
@@ -134,7 +133,8 @@ func (r *Room) planFor(c *collabRecord, spec api.QuerySpec, k int, eps, delta fl
 	for i := range 8 {
 		p.Seed = p.Seed<<8 | uint64(c.Match.JoinDigest[i])
 	}
-	pl := &planner{r: r, c: c, table: table, project: project, uses: specUses(spec)}
+	joined := !slices.ContainsFunc(spec.Metrics, func(m api.Metric) bool { return m.Kind == api.MetricMatchRate })
+	pl := &planner{r: r, c: c, table: table, joined: joined, uses: specUses(spec)}
 	if err := pl.load(); err != nil {
 		return nil, err
 	}
@@ -206,12 +206,12 @@ func specUses(spec api.QuerySpec) map[string]columnForm {
 
 // planner resolves a spec's parts against one collaboration.
 type planner struct {
-	r       *Room
-	c       *collabRecord
-	table   *analytics.Table
-	project bool
-	uses    map[string]columnForm
-	cols    map[string]*analytics.Column // resolved by load
+	r      *Room
+	c      *collabRecord
+	table  *analytics.Table
+	joined bool // columns in the join's order; else whole, projected
+	uses   map[string]columnForm
+	cols   map[string]*analytics.Column // resolved by load
 }
 
 // load decodes, or finds cached, the columns the spec uses, one pass a
@@ -235,7 +235,7 @@ func (pl *planner) load() error {
 	pl.cols = map[string]*analytics.Column{}
 	for member, w := range want {
 		ds := c.Datasets[member]
-		cols, err := pl.r.columns(ds, w, pl.hint(member, ds))
+		cols, err := pl.columns(member, ds, w)
 		if err != nil {
 			return err
 		}
@@ -244,6 +244,15 @@ func (pl *planner) load() error {
 		}
 	}
 	return nil
+}
+
+// columns loads the columns want of a member's dataset, in the join's
+// order or whole.
+func (pl *planner) columns(member string, ds *datasetRecord, want map[int]columnForm) (map[int]*analytics.Column, error) {
+	if pl.joined {
+		return pl.r.joinedColumns(pl.c, pl.table, slices.Index(pl.c.Members, member), ds, want, pl.hint(member, ds))
+	}
+	return pl.r.columns(ds, want, pl.hint(member, ds))
 }
 
 // hint is the form a column of a member's dataset that this query does not
@@ -263,8 +272,8 @@ func (pl *planner) hint(member string, ds *datasetRecord) func(int) columnForm {
 }
 
 // ref resolves a column named member.column of the matched datasets, in
-// the form the spec's uses of it need, with its projection onto the join
-// if the planner makes them.
+// the form the spec's uses of it need: in the join's order, or whole with
+// its projection onto the join (a member other than the first).
 func (pl *planner) ref(name string) (analytics.Ref, error) {
 	c := pl.c
 	member, col, ok := strings.Cut(name, ".")
@@ -286,14 +295,16 @@ func (pl *planner) ref(name string) (analytics.Ref, error) {
 		if form == 0 {
 			form = asDict
 		}
-		cols, err := pl.r.columns(ds, map[int]columnForm{i: form}, pl.hint(member, ds))
+		cols, err := pl.columns(member, ds, map[int]columnForm{i: form})
 		if err != nil {
 			return analytics.Ref{}, err
 		}
 		cl = cols[i]
 	}
 	rf := analytics.Ref{Member: set, Col: cl, Name: name}
-	if pl.project && set > 0 {
+	if pl.joined {
+		rf.Joined = cl
+	} else if set > 0 {
 		var err error
 		if rf.Joined, err = pl.r.projection(c, pl.table, set, ds, i, cl); err != nil {
 			return analytics.Ref{}, err

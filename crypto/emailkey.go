@@ -10,6 +10,17 @@ import "crypto/sha256"
 // which the general path then normalizes or refuses with its reasons;
 // FuzzEmailKey holds the two to the same keys.
 func (p Profile) asciiEmailKey(raw string) (MatchKey, bool) {
+	var buf [254]byte
+	b, ok := p.asciiEmail(raw, &buf)
+	if !ok {
+		return MatchKey{}, false
+	}
+	return sha256.Sum256(b), true
+}
+
+// asciiEmail is the normalized address asciiEmailKey hashes, in buf, or
+// false where asciiEmailKey returns false.
+func (p Profile) asciiEmail(raw string, buf *[254]byte) ([]byte, bool) {
 	lo, hi := 0, len(raw)
 	for lo < hi && asciiSpace(raw[lo]) {
 		lo++
@@ -20,27 +31,26 @@ func (p Profile) asciiEmailKey(raw string) (MatchKey, bool) {
 	s := raw[lo:hi]
 	// 44 and 64 characters may be a SHA-256 passed through (prehashed).
 	if len(s) == 0 || len(s) > 254 || len(s) == 44 || len(s) == 64 {
-		return MatchKey{}, false
+		return nil, false
 	}
-	var buf [254]byte
 	at := -1
 	for i := range len(s) {
 		c := s[i]
 		switch {
 		case c >= 0x7f || c <= ' ':
-			return MatchKey{}, false
+			return nil, false
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
 		case c == '@':
 			if at >= 0 {
-				return MatchKey{}, false
+				return nil, false
 			}
 			at = i
 		}
 		buf[i] = c
 	}
 	if at <= 0 {
-		return MatchKey{}, false
+		return nil, false
 	}
 	b := buf[:len(s)]
 	local, domain := b[:at], b[at+1:]
@@ -48,13 +58,13 @@ func (p Profile) asciiEmailKey(raw string) (MatchKey, bool) {
 	for i, c := range domain {
 		if c == '.' {
 			if i == 0 || i == len(domain)-1 || domain[i-1] == '.' {
-				return MatchKey{}, false
+				return nil, false
 			}
 			dot = true
 		}
 	}
 	if !dot {
-		return MatchKey{}, false
+		return nil, false
 	}
 	if p.gmailFolds && (string(domain) == "gmail.com" || string(domain) == "googlemail.com") {
 		n := 0
@@ -68,11 +78,11 @@ func (p Profile) asciiEmailKey(raw string) (MatchKey, bool) {
 			}
 		}
 		if n == 0 {
-			return MatchKey{}, false
+			return nil, false
 		}
 		b = append(local[:n], "@gmail.com"...)
 	}
-	return sha256.Sum256(b), true
+	return b, true
 }
 
 // asciiSpace reports whether c is white space strings.TrimSpace trims.

@@ -26,6 +26,7 @@ type Column struct {
 
 	numbers bool      // the column is held as numbers, without a dictionary
 	vals    []float64 // numbers: per row, NaN if it is not one
+	scaled            // numbers: per row, as decimals; vals is nil
 }
 
 // ColumnBuilder builds a dictionary-encoded Column a value at a time.
@@ -181,7 +182,12 @@ func (b *NumberBuilder) Column() *Column { return &Column{numbers: true, vals: b
 
 // Len is the number of rows.
 func (c *Column) Len() int {
-	if c.numbers {
+	switch {
+	case c.i16 != nil:
+		return len(c.i16)
+	case c.ints != nil:
+		return len(c.ints)
+	case c.numbers:
 		return len(c.vals)
 	}
 	return len(c.Codes)
@@ -203,7 +209,7 @@ func (c *Column) Truthy(code int) bool { return c.truthy[code] }
 // Bytes is about how much memory the column holds.
 func (c *Column) Bytes() int64 {
 	if c.numbers {
-		return int64(8 * len(c.vals))
+		return int64(8*len(c.vals) + 4*len(c.ints) + 2*len(c.i16))
 	}
 	n := int64(4*len(c.Codes)) + int64(len(c.Dict))*(16+8+1)
 	for _, v := range c.Dict {

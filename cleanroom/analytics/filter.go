@@ -92,6 +92,15 @@ func (f *Filter) drop(slots []uint32, col *Column, rows []uint32, trash uint32) 
 	slots = slots[:len(rows)]
 	if c := f.cmp; c != nil {
 		vals, lo, hi, z := col.vals, c.Lo, c.Hi, c.zero()
+		if col.isScaled() {
+			r := c.reader(col)
+			for j, row := range rows {
+				if !c.keeps(r.clampedInt(row)) {
+					slots[j] = trash
+				}
+			}
+			return
+		}
 		for j, row := range rows {
 			if !c.keeps(clampTo(vals[row], lo, hi, z)) {
 				slots[j] = trash

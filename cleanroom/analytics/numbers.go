@@ -43,6 +43,7 @@ type reader struct {
 	perCode []float64 // dictionary: clamped value per code
 	codes   []uint32
 	vals    []float64 // numbers: the values, clamped as they are read
+	scaled            // numbers as decimals, where vals is nil: the same
 	lo, hi  float64
 	z       float64
 }
@@ -50,7 +51,7 @@ type reader struct {
 // reader reads c, which is b's column or its projection (Ref.Joined).
 func (b Bounded) reader(c *Column) reader {
 	if c.numbers {
-		return reader{vals: c.vals, lo: b.Lo, hi: b.Hi, z: b.zero()}
+		return reader{vals: c.vals, scaled: c.scaled, lo: b.Lo, hi: b.Hi, z: b.zero()}
 	}
 	return reader{perCode: b.clampedCodes(), codes: c.Codes}
 }
@@ -58,28 +59,67 @@ func (b Bounded) reader(c *Column) reader {
 // gather sets dst[j] to the value of row rows[j].
 func (r *reader) gather(dst []float64, rows []uint32) {
 	dst = dst[:len(rows)]
-	if r.vals == nil {
+	switch {
+	case r.i16 != nil:
+		gatherScaled(dst, rows, r.i16, NotNumber16, r)
+	case r.ints != nil:
+		gatherScaled(dst, rows, r.ints, NotNumber, r)
+	case r.vals == nil:
 		for j, row := range rows {
 			dst[j] = r.perCode[r.codes[row]]
 		}
-		return
-	}
-	for j, row := range rows {
-		dst[j] = clampTo(r.vals[row], r.lo, r.hi, r.z)
+	default:
+		for j, row := range rows {
+			dst[j] = clampTo(r.vals[row], r.lo, r.hi, r.z)
+		}
 	}
 }
 
 // addTo adds the value of row rows[j] to sums[slots[j]].
 func (r *reader) addTo(sums []float64, slots, rows []uint32) {
 	slots = slots[:len(rows)]
-	if r.vals == nil {
+	switch {
+	case r.i16 != nil:
+		addScaled(sums, slots, rows, r.i16, NotNumber16, r)
+	case r.ints != nil:
+		addScaled(sums, slots, rows, r.ints, NotNumber, r)
+	case r.vals == nil:
 		for j, row := range rows {
 			sums[slots[j]] += r.perCode[r.codes[row]]
 		}
-		return
+	default:
+		for j, row := range rows {
+			sums[slots[j]] += clampTo(r.vals[row], r.lo, r.hi, r.z)
+		}
 	}
+}
+
+// clampedInt is row's value of a scaled column, clamped.
+func (r *reader) clampedInt(row uint32) float64 { return clampTo(r.value(row), r.lo, r.hi, r.z) }
+
+// gatherScaled and addScaled are gather and addTo for a scaled column's
+// ints, a loop for each type: a value is float64(m) / div, NaN for nan.
+func gatherScaled[T int16 | int32](dst []float64, rows []uint32, ints []T, nan T, r *reader) {
+	div, lo, hi, z := r.div, r.lo, r.hi, r.z
 	for j, row := range rows {
-		sums[slots[j]] += clampTo(r.vals[row], r.lo, r.hi, r.z)
+		m := ints[row]
+		v := float64(m) / div
+		if m == nan {
+			v = math.NaN()
+		}
+		dst[j] = clampTo(v, lo, hi, z)
+	}
+}
+
+func addScaled[T int16 | int32](sums []float64, slots, rows []uint32, ints []T, nan T, r *reader) {
+	div, lo, hi, z := r.div, r.lo, r.hi, r.z
+	for j, row := range rows {
+		m := ints[row]
+		v := float64(m) / div
+		if m == nan {
+			v = math.NaN()
+		}
+		sums[slots[j]] += clampTo(v, lo, hi, z)
 	}
 }
 

@@ -77,10 +77,15 @@ func (r *Ref) inJoin() *Column {
 // on a large list, which a projection made once saves every query after.
 func (t *Table) Project(c *Column, m int) *Column {
 	rows := t.Rows[m]
-	out := &Column{Dict: c.Dict, nums: c.nums, truthy: c.truthy, numbers: c.numbers}
-	if c.numbers {
+	out := &Column{Dict: c.Dict, nums: c.nums, truthy: c.truthy, numbers: c.numbers, scaled: scaled{div: c.div}}
+	switch {
+	case c.i16 != nil:
+		out.i16 = make([]int16, len(rows))
+	case c.ints != nil:
+		out.ints = make([]int32, len(rows))
+	case c.numbers:
 		out.vals = make([]float64, len(rows))
-	} else {
+	default:
 		out.Codes = make([]uint32, len(rows))
 	}
 	workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/50_000))
@@ -88,7 +93,18 @@ func (t *Table) Project(c *Column, m int) *Column {
 	for w := range workers {
 		lo, hi := w*len(rows)/workers, (w+1)*len(rows)/workers
 		wg.Go(func() {
-			if c.numbers {
+			switch {
+			case c.i16 != nil:
+				for i, r := range rows[lo:hi] {
+					out.i16[lo+i] = c.i16[r]
+				}
+				return
+			case c.ints != nil:
+				for i, r := range rows[lo:hi] {
+					out.ints[lo+i] = c.ints[r]
+				}
+				return
+			case c.numbers:
 				for i, r := range rows[lo:hi] {
 					out.vals[lo+i] = c.vals[r]
 				}

@@ -72,6 +72,8 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	defer f.Close()
 	r := newCSVReader(f)
 	header, err := readHeader(r)
+	// Each record is written (copied) before the next is read.
+	r.transient = true
 	if err != nil {
 		return 0, err
 	}
@@ -97,7 +99,7 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 		if err != nil {
 			return written, csvError(err)
 		}
-		if _, kerr := profile.MatchKey(in.Kind, rec[l.id]); kerr != nil {
+		if !profile.Valid(in.Kind, rec[l.id]) {
 			continue // the upload skipped it
 		}
 		if len(want) > 0 && int64(want[0]) == row {

@@ -56,7 +56,9 @@ type demoReport struct {
 	Seconds        float64           `json:"seconds"`
 	// Phases is the wall time of each step, in seconds: data (writing the
 	// synthetic lists), upload (both brands at once), relay (blinded
-	// mode), match, queries and audit.
+	// mode), match, queries (the three aggregates), model (training the
+	// lookalike in the room), scoring (the brand's whole list, on its
+	// side, and the AUC of the scores), activation and audit.
 	Phases map[string]float64 `json:"phase_seconds"`
 	// PhaseCPU is the CPU time (user and system) of each step, in seconds,
 	// where the platform reports it: of this one process, which holds the

@@ -49,7 +49,11 @@ const tooSmall = "the audience is smaller than the collaboration's minimum audie
 // demoFeatures are the course platform's columns the model reads.
 var demoFeatures = []string{brandA + ".age_band", brandA + ".revenue", brandA + ".exposed"}
 
-func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, overlap int) (*lookalikeReport, error) {
+// lookalike runs the demo's second half. phase closes each of its steps'
+// clocks (the report's phase_seconds and phase_cpu_seconds): "model"
+// (training in the room), "scoring" (on the brand's machine, with the
+// AUC of the scores) and "activation".
+func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, overlap int, phase func(string)) (*lookalikeReport, error) {
 	say := cfg.say
 	c := clients[brandA]
 	m, res, err := c.TrainModel(ctx, demoCollab, api.ModelSpec{Version: api.ModelSpecVersion,
@@ -64,6 +68,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 	}
 	say("\n%s trained a lookalike model of %s's converters from its own %s (random decision trees, Laplace leaf counts, epsilon %g; noisy held-out accuracy %s)",
 		brandA, brandB, strings.Join(demoFeatures, ", "), res.Epsilon, acc)
+	phase("model")
 
 	// Scored on the course platform's machine, without the room.
 	in, err := os.Open(files[brandA])
@@ -71,17 +76,16 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, err
 	}
 	defer in.Close()
-	// The scores go to a file and are read back a row at a time: at 10M
-	// rows, held in memory as text and records they were gigabytes.
-	scoresFile := filepath.Join(cfg.work, brandA+"-scores.csv")
-	if rep.RowsScored, err = scoreToFile(m, in, scoresFile); err != nil {
-		return nil, err
-	}
-	if rep.AUCOutside, err = outsideAUC(scoresFile, cfg.seed, overlap, int(rep.RowsScored)); err != nil {
+	// The scores stream, as ScoreCSV writes them, into the AUC, a row at a
+	// time, on the other core: at 10M rows, held in memory as text and
+	// records they were gigabytes, and written to a file and read back
+	// they cost the kernel more than the AUC costs.
+	if rep.RowsScored, rep.AUCOutside, err = scoreAndRank(m, in, cfg.seed, overlap); err != nil {
 		return nil, err
 	}
 	say("%s scored all %d of its customers on its own machine; among those %s does not have, the scores rank its future converters with an AUC of %.2f",
 		brandA, rep.RowsScored, brandB, rep.AUCOutside)
+	phase("scoring")
 
 	// The joint campaign's audience: consented in the settings, exact.
 	audience, err := os.OpenFile(filepath.Join(cfg.work, brandA+"-audience.csv"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -98,6 +102,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		// Small demo lists: the room refuses, as it must.
 		rep.AudienceRefused = tooSmall
 		say("%s asked to activate \"shared customers aged 18-34\": refused, %s (run the demo with more --rows)", brandA, tooSmall)
+		phase("activation")
 		return rep, nil
 	}
 	if err != nil {
@@ -111,30 +116,27 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 		return nil, err
 	}
 	say("%s activated the consented segment \"shared customers aged 18-34\": %d of its own rows, exactly (outside the privacy budget, as the settings say)", brandA, n)
+	phase("activation")
 	return rep, nil
 }
 
-// outsideAUC is the AUC of the scores against whether each person really
-// converted, among the course platform's customers outside the overlap
+// outsideAUC is the AUC of the scores (ScoreCSV's output) against
+// whether each person really converted, among the course platform's customers outside the overlap
 // (person ids from overlap on, in the demo's data).
-func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, error) {
-	f, err := os.Open(scoredCSV)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
+//
+// A score has six decimals in [0, 1] (ScoreCSV writes them so): it is
+// counted by its millionths, people and converters for each of the
+// 1,000,001 possible scores, so the ranks come from running totals in one
+// pass, without sorting the scores. Ties are the people of one score, as
+// a sort would group them, and every sum is exact (halves, below 2^53).
+func outsideAUC(scores io.Reader, seed uint64, overlap int) (float64, error) {
+	br := bufio.NewReaderSize(scores, 1<<20)
 	if _, err := br.ReadSlice('\n'); err != nil { // the header
 		return 0, err
 	}
 	who := newPeople(seed)
-	// A score has six decimals in [0, 1]: float32 orders and ties them as
-	// float64 would, in half the memory (8 bytes a row at 50M rows).
-	type pt struct {
-		score float32
-		conv  bool
-	}
-	pts := make([]pt, 0, max(rows-overlap, 0))
+	people := make([]uint32, scoreSteps+1)
+	converters := make([]uint32, scoreSteps+1)
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == io.EOF && len(line) == 0 {
@@ -151,60 +153,77 @@ func outsideAUC(scoredCSV string, seed uint64, overlap, rows int) (float64, erro
 		if err != nil || id < overlap {
 			continue
 		}
-		s, err := strconv.ParseFloat(string(last), 32)
-		if err != nil {
-			return 0, err
+		s, ok := millionths(last)
+		if !ok {
+			return 0, errors.New("a score in the scores is not a number from 0 to 1 with six decimals")
 		}
-		pts = append(pts, pt{float32(s), who.person(id).conversions > 0})
+		people[s]++
+		if who.person(id).conversions > 0 {
+			converters[s]++
+		}
 	}
-	slices.SortFunc(pts, func(a, b pt) int {
-		switch {
-		case a.score < b.score:
-			return -1
-		case a.score > b.score:
-			return 1
-		}
-		return 0
-	})
-	var pos, rankSum float64
-	for lo := 0; lo < len(pts); {
-		hi := lo
-		for hi < len(pts) && pts[hi].score == pts[lo].score {
-			hi++
-		}
-		for _, p := range pts[lo:hi] {
-			if p.conv {
-				pos++
-				rankSum += float64(lo+hi+1) / 2
-			}
-		}
-		lo = hi
+	var pos, below, rankSum float64
+	for s := range people {
+		n, p := float64(people[s]), float64(converters[s])
+		// The people of this score hold ranks below+1 to below+n: each
+		// converter among them gets their mean.
+		rankSum += p * (2*below + n + 1) / 2
+		pos += p
+		below += n
 	}
-	neg := float64(len(pts)) - pos
+	neg := below - pos
 	if pos == 0 || neg == 0 {
 		return 0.5, nil
 	}
 	return (rankSum - pos*(pos+1)/2) / (pos * neg), nil
 }
 
-// scoreToFile scores the CSV in with m into the file at path, a row at a
-// time.
-func scoreToFile(m *model.Model, in io.Reader, path string) (int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return 0, err
+// scoreSteps is how many steps of a millionth a score in [0, 1] takes.
+const scoreSteps = 1_000_000
+
+// millionths reads a score written with six decimals, 0.000000 to
+// 1.000000, as a whole number of millionths.
+func millionths(b []byte) (int, bool) {
+	if len(b) != 8 || b[1] != '.' || b[0] != '0' && b[0] != '1' {
+		return 0, false
 	}
-	defer f.Close()
-	w := bufio.NewWriterSize(f, 1<<20)
-	n, err := m.ScoreCSV(bufio.NewReaderSize(in, 1<<20), w, "score")
-	if err != nil {
-		return 0, err
+	n := int(b[0] - '0')
+	for _, c := range b[2:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = 10*n + int(c-'0')
 	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	return n, f.Close()
+	return n, n <= scoreSteps
 }
+
+// scoreAndRank scores the CSV in with m and returns the rows scored and
+// the AUC of their scores outside the overlap (outsideAUC), which reads
+// the scores as they are written.
+func scoreAndRank(m *model.Model, in io.Reader, seed uint64, overlap int) (int64, float64, error) {
+	pr, pw := io.Pipe()
+	var n int64
+	scored := make(chan error, 1)
+	go func() {
+		var err error
+		n, err = m.ScoreCSV(bufio.NewReaderSize(in, 1<<20), pw, "score")
+		pw.CloseWithError(err) // nil: the reader sees the end
+		scored <- err
+	}()
+	auc, err := outsideAUC(pr, seed, overlap)
+	pr.CloseWithError(errAUCStopped) // a scorer still writing stops
+	if serr := <-scored; serr != nil && serr != errAUCStopped {
+		return 0, 0, serr
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, auc, nil
+}
+
+// errAUCStopped is what the scorer's writes return once the AUC stopped
+// reading.
+var errAUCStopped = errors.New("the AUC stopped reading the scores")
 
 // firstLastFields returns the first and last fields of one CSV line of the
 // scores: split at its first and last commas, or, if it has a quote, parsed

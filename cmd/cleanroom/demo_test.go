@@ -37,7 +37,7 @@ func TestDemoHashed(t *testing.T) {
 	if rep.Lookalike.RowsScored != 4000 || rep.Lookalike.AUC <= 0 || rep.Lookalike.AUC > 1 {
 		t.Fatalf("scored %d rows, AUC outside the overlap %v", rep.Lookalike.RowsScored, rep.Lookalike.AUC)
 	}
-	for _, p := range []string{"data", "upload", "match", "queries", "audit"} {
+	for _, p := range []string{"data", "upload", "match", "queries", "model", "scoring", "activation", "audit"} {
 		if _, ok := rep.Phases[p]; !ok {
 			t.Errorf("no %s phase in %v", p, rep.Phases)
 		}

@@ -35,12 +35,12 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 			return nil, err
 		}
 	}
-	look, err := lookalike(ctx, cfg, d.clients, d.files, d.overlap)
+	d.phase("queries")
+	look, err := lookalike(ctx, cfg, d.clients, d.files, d.overlap, d.phase)
 	if err != nil {
 		return nil, err
 	}
 	d.say("Privacy budget: %.1f of %.1f epsilon left", look.budget.Remaining, look.budget.Total)
-	d.phase("queries")
 	d.rep.Lookalike, d.rep.Epsilon = look, look.budget.Spent
 	if err := d.auditOffline(ctx); err != nil {
 		return nil, err

@@ -1,0 +1,88 @@
+package analytics
+
+import (
+	"math"
+	"strconv"
+	"testing"
+)
+
+// TestToScaled: a decimal with up to MaxScale places and an int32's
+// digits is held at its places or more, and reads back bit for bit;
+// other values are refused, never rounded.
+func TestToScaled(t *testing.T) {
+	for _, tc := range []struct {
+		text  string
+		scale int
+		ok    bool
+	}{
+		{"0", 0, true},
+		{"123.45", 2, true},
+		{"123.45", 5, true},
+		{"123.45", 1, false},
+		{"-25", 0, true},
+		{"780.5", 3, true},
+		{"0.1", 1, true},
+		{"2147483647", 0, true},
+		{"2147483648", 0, false},
+		{"-2147483647", 0, true},
+		{"-2147483648", 0, false}, // NotNumber
+		{"21474836.48", 2, false},
+		{"0.000000001", 9, true},
+		{"0.0000000001", MaxScale, false},
+		{"-0", 0, true}, // read as 0
+		{"1e300", 0, false},
+		{"9.99", 2, true},
+		{"n/a", 0, true}, // not a number: held as NotNumber
+	} {
+		v := ParseNumber([]byte(tc.text))
+		m, ok := ToScaled(v, tc.scale)
+		if ok != tc.ok {
+			t.Errorf("%s at %d places: ok %v, want %v", tc.text, tc.scale, ok, tc.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		s := scaled{ints: []int32{m}, div: pow10[tc.scale]}
+		if got := s.value(0); math.Float64bits(got) != math.Float64bits(v) && !(v != v && got != got) && !(v == 0 && got == 0) {
+			t.Errorf("%s at %d places reads back %v", tc.text, tc.scale, got)
+		}
+	}
+}
+
+// FuzzToScaled: a decimal of frac places is held at any scale from frac
+// to MaxScale where its digits fit an int32, and whatever ToScaled holds
+// reads back bit for bit.
+func FuzzToScaled(f *testing.F) {
+	f.Add(uint32(12345), true, uint8(2), uint8(2))
+	f.Add(uint32(7), false, uint8(0), uint8(3))
+	f.Fuzz(func(t *testing.T, mant uint32, neg bool, places, scale uint8) {
+		frac, s := int(places%12), int(scale%12)
+		digits := strconv.FormatUint(uint64(mant), 10)
+		for len(digits) <= frac {
+			digits = "0" + digits
+		}
+		text := digits
+		if frac > 0 {
+			text = digits[:len(digits)-frac] + "." + digits[len(digits)-frac:]
+		}
+		if neg {
+			text = "-" + text
+		}
+		v := ParseNumber([]byte(text))
+		m, ok := ToScaled(v, s)
+		if !ok {
+			if frac <= s && s <= MaxScale && float64(mant)*math.Pow10(s-frac) < math.MaxInt32 {
+				t.Fatalf("%s at %d places refused", text, s)
+			}
+			return
+		}
+		c, err := NewScaledColumn([]int32{m}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.value(0); math.Float64bits(got) != math.Float64bits(v) && !(v == 0 && got == 0) {
+			t.Fatalf("%s at %d places reads back %v", text, s, got)
+		}
+	})
+}

@@ -1,0 +1,463 @@
+package cleanroom
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+)
+
+// Columns in the join's order.
+//
+// A query aggregates matched people only, so for the columns a query reads
+// the room decodes only the matched rows of each member's list, straight
+// into the join's order: row i of such a column holds matched person i's
+// value. A column then costs the overlap in codes or numbers, not the
+// list, and needs no projection. The segments are read in row order, a
+// window of parts on all cores, against a bitmap of the member's matched
+// rows. For the member the join is ordered by, a matched row's place in
+// the join is its rank among the matched rows; for the others, each window
+// is placed by one pass over the member's rows in join order, which finds
+// the rows in the window and their ranks (from the bitmap), so nothing the
+// size of the join is made beyond the columns themselves.
+//
+// A dictionary is built from every row of the list, matched or not, in the
+// order values first appear, as a column of the whole list is: the same
+// codes, the same dictionary, so the same answers.
+
+// joinedKey is the cache key of column index of an upload in the order of
+// c's latest join.
+func joinedKey(c *collabRecord, upload string, index int) string {
+	return fmt.Sprintf("joined/%s/%s/%d", joinRef(c.ID, c.Match.Run), upload, index)
+}
+
+// joinedColumns returns the columns of member m's dataset that want names,
+// by index, in the order of the join t of c's latest match, each in a
+// form that serves its use. Those not cached are decoded in one pass over
+// the dataset's segments, with the others of the dataset, in the form hint
+// gives, where they all take at most a quarter of the cache.
+func (r *Room) joinedColumns(c *collabRecord, t *analytics.Table, m int, ds *datasetRecord, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
+	src := columnSource{
+		key:  func(i int) string { return joinedKey(c, ds.Upload, i) },
+		rows: int64(t.Len()),
+		decode: func(idx []int, forms []columnForm) ([]*analytics.Column, error) {
+			return r.decodeJoined(ds, t.Rows[m], idx, forms)
+		},
+	}
+	return r.loadColumns(ds, src, want, hint)
+}
+
+// gather says where each matched row of a member's list goes in the join.
+type gather struct {
+	rowsPerPart int
+	matched     []uint64 // a bit a row of the list: matched
+	before      []uint32 // per word of matched: the matched rows before it
+	first       []int    // per part, and one past the last: the rank of its first matched row
+	sorted      bool     // the join is in the order of the member's rows: a row's place is its rank
+}
+
+// newGather makes the gather of rows (a member's rows in join order) from
+// a list of ds's shape. A row outside the list or twice in the join is
+// refused: the join is damaged.
+func newGather(ds *datasetRecord, rows []uint32) (*gather, error) {
+	if ds.RowsPerPart <= 0 {
+		return nil, ErrCorruptSegment
+	}
+	size := ds.Parts * ds.RowsPerPart
+	g := &gather{rowsPerPart: ds.RowsPerPart, matched: make([]uint64, (size+63)/64), first: make([]int, ds.Parts+1),
+		sorted: slices.IsSorted(rows)}
+	for _, row := range rows {
+		w, bit := row/64, uint64(1)<<(row%64)
+		if int(row) >= size || g.matched[w]&bit != 0 {
+			return nil, fmt.Errorf("cleanroom: a join names a row of a list outside it or twice: %w", ErrCorruptSegment)
+		}
+		g.matched[w] |= bit
+		g.first[int(row)/ds.RowsPerPart+1]++
+	}
+	for p := range ds.Parts {
+		g.first[p+1] += g.first[p]
+	}
+	g.before = make([]uint32, len(g.matched))
+	n := uint32(0)
+	for w, b := range g.matched {
+		g.before[w] = n
+		n += uint32(bits.OnesCount64(b))
+	}
+	return g, nil
+}
+
+// has reports whether row is matched.
+func (g *gather) has(row int) bool { return g.matched[row/64]&(1<<(row%64)) != 0 }
+
+// rank is a matched row's rank among the matched rows.
+func (g *gather) rank(row uint32) int {
+	w := row / 64
+	return int(g.before[w]) + bits.OnesCount64(g.matched[w]&(uint64(1)<<(row%64)-1))
+}
+
+// partValues are one part's values of the columns decoded: every matched
+// row's number, or its code in the part's own dictionary, which holds the
+// values of every row of the part.
+type partValues struct {
+	nums  [][]float64
+	codes [][]uint32
+	dicts []localDict
+}
+
+type localDict struct {
+	index map[string]uint32
+	dict  []string
+}
+
+func (d *localDict) intern(v []byte) uint32 {
+	code, ok := d.index[string(v)]
+	if !ok {
+		code = uint32(len(d.dict))
+		d.dict = append(d.dict, string(v))
+		d.index[d.dict[code]] = code
+	}
+	return code
+}
+
+// reset empties pv for a part of forms, keeping its buffers.
+func (pv *partValues) reset(forms []columnForm) {
+	if pv.nums == nil {
+		pv.nums, pv.codes, pv.dicts = make([][]float64, len(forms)), make([][]uint32, len(forms)), make([]localDict, len(forms))
+	}
+	for j, f := range forms {
+		pv.nums[j], pv.codes[j] = pv.nums[j][:0], pv.codes[j][:0]
+		if f == asDict {
+			pv.dicts[j] = localDict{index: map[string]uint32{}}
+		}
+	}
+}
+
+// joinedOut is a column being filled in join order: codes and their
+// dictionary, or numbers. Numbers are held as decimals at the fewest
+// places that hold every value so far, in int16s while those hold them
+// (2 bytes a row), then int32s, and as float64s once a value is no
+// decimal an int32 holds.
+type joinedOut struct {
+	codes  []uint32
+	dict   localDict
+	remaps [][]uint32 // per part of the window: its codes to the column's
+
+	i16   []int16
+	ints  []int32
+	nums  []float64
+	scale int
+	most  int64 // the largest magnitude of an int held
+}
+
+// limit is the largest magnitude the ints hold.
+func (o *joinedOut) limit() int64 {
+	if o.i16 != nil {
+		return math.MaxInt16
+	}
+	return math.MaxInt32
+}
+
+// fit makes the numbers' form hold v.
+func (o *joinedOut) fit(v float64) {
+	if o.nums != nil {
+		return
+	}
+	m, ok := analytics.ToScaled(v, o.scale)
+	if ok && m == analytics.NotNumber {
+		return
+	}
+	if a := abs64(m); ok && a <= o.limit() {
+		o.most = max(o.most, a)
+		return
+	}
+	o.widen(v)
+}
+
+func abs64(m int32) int64 { return max(int64(m), -int64(m)) }
+
+// set sets the number at place, in a form fit made hold it.
+func (o *joinedOut) set(place int, v float64) {
+	switch {
+	case o.i16 != nil:
+		m, _ := analytics.ToScaled(v, o.scale)
+		if m == analytics.NotNumber {
+			o.i16[place] = analytics.NotNumber16
+		} else {
+			o.i16[place] = int16(m)
+		}
+	case o.ints != nil:
+		o.ints[place], _ = analytics.ToScaled(v, o.scale)
+	default:
+		o.nums[place] = v
+	}
+}
+
+// widen makes room for v, which the form does not hold: the fewest places
+// from the current ones that hold v and every number so far, in int16s if
+// they still hold them all, else in int32s; else float64s.
+func (o *joinedOut) widen(v float64) {
+	for s := o.scale; s <= analytics.MaxScale; s++ {
+		m, ok := analytics.ToScaled(v, s)
+		if !ok {
+			continue
+		}
+		f := int64(math.Pow10(s - o.scale))
+		most := o.most * f
+		if m != analytics.NotNumber {
+			most = max(most, abs64(m))
+		}
+		if most > math.MaxInt32 {
+			break // more places only make the ints larger
+		}
+		o.rescale(f, o.i16 != nil && most <= math.MaxInt16)
+		o.scale, o.most = s, most
+		return
+	}
+	o.toFloats()
+}
+
+// rescale multiplies the ints by f, into int16s if small, else int32s.
+func (o *joinedOut) rescale(f int64, small bool) {
+	switch {
+	case small:
+		for i, m := range o.i16 {
+			if m != analytics.NotNumber16 {
+				o.i16[i] = int16(int64(m) * f)
+			}
+		}
+	case o.i16 != nil:
+		o.ints = make([]int32, len(o.i16))
+		for i, m := range o.i16 {
+			if m == analytics.NotNumber16 {
+				o.ints[i] = analytics.NotNumber
+			} else {
+				o.ints[i] = int32(int64(m) * f)
+			}
+		}
+		o.i16 = nil
+	default:
+		for i, m := range o.ints {
+			if m != analytics.NotNumber {
+				o.ints[i] = int32(int64(m) * f)
+			}
+		}
+	}
+}
+
+// toFloats holds the numbers as float64s, each the value its int held.
+func (o *joinedOut) toFloats() {
+	div := math.Pow10(o.scale)
+	if o.i16 != nil {
+		o.nums = make([]float64, len(o.i16))
+		for i, m := range o.i16 {
+			o.nums[i] = float64(m) / div
+			if m == analytics.NotNumber16 {
+				o.nums[i] = math.NaN()
+			}
+		}
+	} else {
+		o.nums = make([]float64, len(o.ints))
+		for i, m := range o.ints {
+			o.nums[i] = float64(m) / div
+			if m == analytics.NotNumber {
+				o.nums[i] = math.NaN()
+			}
+		}
+	}
+	o.i16, o.ints = nil, nil
+}
+
+// place sets the matched rows of part i of the window, column j, in rank
+// order from rank k, at their ranks.
+func (o *joinedOut) place(pv *partValues, j, k, i int) {
+	if o.codes == nil {
+		for t, v := range pv.nums[j] {
+			o.set(k+t, v)
+		}
+		return
+	}
+	remap := o.remaps[i]
+	for t, c := range pv.codes[j] {
+		o.codes[k+t] = remap[c]
+	}
+}
+
+// setFrom sets, at place, the value of the t-th matched row of part i of
+// the window, column j.
+func (o *joinedOut) setFrom(pv *partValues, j, t, i, place int) {
+	if o.codes == nil {
+		o.set(place, pv.nums[j][t])
+		return
+	}
+	o.codes[place] = o.remaps[i][pv.codes[j][t]]
+}
+
+// column is the column filled.
+func (o *joinedOut) column() (*analytics.Column, error) {
+	switch {
+	case o.i16 != nil:
+		return analytics.NewScaledColumn(o.i16, o.scale)
+	case o.ints != nil:
+		return analytics.NewScaledColumn(o.ints, o.scale)
+	case o.nums != nil:
+		return analytics.NewNumberColumn(o.nums), nil
+	}
+	col, err := analytics.NewDictColumn(o.codes, o.dict.dict)
+	if err != nil {
+		return nil, errors.Join(ErrCorruptSegment, err)
+	}
+	return col, nil
+}
+
+// decodeJoined decodes the columns want of ds, each in its form, at the
+// matched rows (rows: the member's rows in join order), in join order.
+func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms []columnForm) ([]*analytics.Column, error) {
+	g, err := newGather(ds, rows)
+	if err != nil {
+		return nil, err
+	}
+	slot := make([]int, len(ds.Columns)) // column → its place in want, or -1
+	for i := range slot {
+		slot[i] = slices.Index(want, i)
+	}
+	// A part with no matched row adds nothing to a column held as numbers,
+	// but its values are in a dictionary's.
+	numbersOnly := !slices.Contains(forms, asDict)
+	outs := make([]joinedOut, len(want))
+	for j, f := range forms {
+		if f == asDict {
+			outs[j] = joinedOut{codes: make([]uint32, len(rows)), dict: localDict{index: map[string]uint32{}}}
+		} else {
+			outs[j] = joinedOut{i16: make([]int16, len(rows))}
+		}
+	}
+	// A window of parts is decoded on all cores; for a member the join is
+	// not ordered by, a larger one, each window costing a pass over the
+	// member's rows.
+	parts := 8 * runtime.GOMAXPROCS(0)
+	if !g.sorted {
+		parts = max(parts, 32)
+	}
+	window := make([]partValues, parts)
+	for lo := 0; lo < ds.Parts; lo += len(window) {
+		n := min(len(window), ds.Parts-lo)
+		err := onAllCores(n, func(i int) error {
+			part := lo + i
+			window[i].reset(forms)
+			if numbersOnly && g.first[part+1] == g.first[part] {
+				return nil
+			}
+			return r.withSegment(store.Segments(ds.Upload).Key(part), func(seg []byte) error {
+				return decodePartAt(seg, len(ds.Columns), part, g, slot, forms, &window[i])
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Each column's form is made to hold the window's values, in part
+		// order (a dictionary grows as the list's values first appear):
+		// columns are independent.
+		onAllCores(len(want), func(j int) error {
+			o := &outs[j]
+			o.remaps = o.remaps[:0]
+			for i := range n {
+				pv := &window[i]
+				if forms[j] == asNumbers {
+					for _, v := range pv.nums[j] {
+						o.fit(v)
+					}
+					continue
+				}
+				remap := make([]uint32, len(pv.dicts[j].dict))
+				for c, v := range pv.dicts[j].dict {
+					remap[c] = o.dict.intern([]byte(v))
+				}
+				o.remaps = append(o.remaps, remap)
+			}
+			return nil
+		})
+		if g.sorted {
+			// A matched row's place is its rank.
+			onAllCores(len(want), func(j int) error {
+				for i := range n {
+					outs[j].place(&window[i], j, g.first[lo+i], i)
+				}
+				return nil
+			})
+			continue
+		}
+		// The member's rows in the window, found in one pass over its rows
+		// in join order, shared by the cores: each sets its own places.
+		first, end := lo*g.rowsPerPart, (lo+n)*g.rowsPerPart
+		workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/100_000))
+		onAllCores(workers, func(w int) error {
+			from, to := w*len(rows)/workers, (w+1)*len(rows)/workers
+			for i, row := range rows[from:to] {
+				if int(row) < first || int(row) >= end {
+					continue
+				}
+				p := int(row)/g.rowsPerPart - lo
+				t := g.rank(row) - g.first[lo+p]
+				for j := range outs {
+					outs[j].setFrom(&window[p], j, t, p, from+i)
+				}
+			}
+			return nil
+		})
+	}
+	cols := make([]*analytics.Column, len(want))
+	for j := range outs {
+		if cols[j], err = outs[j].column(); err != nil {
+			return nil, err
+		}
+	}
+	return cols, nil
+}
+
+// decodePartAt reads one stored part into pv: the matched rows' values of
+// the columns decoded, and every row's value into a dictionary's.
+func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []columnForm, pv *partValues) error {
+	p, err := store.DecodePart(seg)
+	if err != nil {
+		return err
+	}
+	if p.Columns != columns || p.Rows > g.rowsPerPart {
+		return ErrCorruptSegment
+	}
+	row := part * g.rowsPerPart
+	matched := g.has(row)
+	err = p.EachValue(func(col int, v []byte) {
+		if j := slot[col]; j >= 0 {
+			switch {
+			case forms[j] == asDict:
+				code := pv.dicts[j].intern(v)
+				if matched {
+					pv.codes[j] = append(pv.codes[j], code)
+				}
+			case matched:
+				pv.nums[j] = append(pv.nums[j], analytics.ParseNumber(v))
+			}
+		}
+		if col == columns-1 {
+			row++
+			matched = row < len(g.matched)*64 && g.has(row)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	// Every matched row of the part was read: the join names no row the
+	// part lacks.
+	want := g.first[part+1] - g.first[part]
+	for j := range forms {
+		if len(pv.nums[j]) != want && len(pv.codes[j]) != want {
+			return ErrCorruptSegment
+		}
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+package cleanroom
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestGather: each matched row's rank among a member's matched rows, and
+// each part's first rank, whether the join is in the member's row order
+// or not; a join naming a row twice or outside the list is refused.
+func TestGather(t *testing.T) {
+	ds := &datasetRecord{RowsPerPart: 5, Parts: 40} // 200 rows
+	for _, tc := range []struct {
+		name string
+		rows []uint32
+		bad  bool
+	}{
+		{"empty", nil, false},
+		{"in order", []uint32{0, 3, 4, 5, 63, 64, 65, 127, 128, 199}, false},
+		{"out of order", []uint32{199, 0, 64, 7, 63, 128, 5, 12, 130}, false},
+		{"twice", []uint32{4, 9, 4}, true},
+		{"outside", []uint32{3, 200}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := newGather(ds, tc.rows)
+			if tc.bad {
+				if !errors.Is(err, ErrCorruptSegment) {
+					t.Fatalf("err %v, want ErrCorruptSegment", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sorted := slices.Sorted(slices.Values(tc.rows))
+			if g.sorted != slices.IsSorted(tc.rows) {
+				t.Errorf("sorted %v", g.sorted)
+			}
+			for k, row := range sorted {
+				if got := g.rank(row); got != k {
+					t.Errorf("row %d has rank %d, want %d", row, got, k)
+				}
+			}
+			for p := range ds.Parts {
+				n := 0
+				for _, row := range tc.rows {
+					if int(row)/ds.RowsPerPart == p {
+						n++
+						if !g.has(int(row)) {
+							t.Errorf("row %d is not marked", row)
+						}
+					}
+				}
+				if got := g.first[p+1] - g.first[p]; got != n {
+					t.Errorf("part %d: %d matched rows, want %d", p, got, n)
+				}
+			}
+		})
+	}
+}
+
+// TestJoinedColumnsAreProjections: every column of every member, in either
+// form, decoded at the matched rows in the join's order, is the column of
+// the whole list projected onto the join: the same dictionary in the same
+// order, the same codes, the same numbers.
+func TestJoinedColumnsAreProjections(t *testing.T) {
+	names := []string{"alpha", "bravo", "charlie"}
+	lists := makeTruthLists(names, 11)
+	tr := startRoom(t)
+	var ps []*client.Client
+	for _, n := range names {
+		ps = append(ps, tr.partner(n, policy.RolePartner, ""))
+	}
+	states := tr.collab("c1", api.ModeHashed, map[string]any{}, ps...)
+	ctx := context.Background()
+	for i, p := range ps {
+		l := lists[i]
+		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
+			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ps[0].Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := tr.room.table(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if table.Len() < 100 {
+		t.Fatalf("%d matched: too few to test", table.Len())
+	}
+	// The table read in place is the join as NewTable orders it.
+	read := make([][]uint32, len(names))
+	if err := tr.room.readJoin(c, func(match []uint32) {
+		for m, row := range match {
+			read[m] = append(read[m], row)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if slices.IsSorted(read[0]) {
+		t.Fatal("the join is stored in the first member's order: its ordering goes untested")
+	}
+	if want := analytics.NewTable(read); !reflect.DeepEqual(table.Rows, want.Rows) {
+		t.Fatal("the table differs from the join NewTable orders")
+	}
+	compared := 0
+	for m, name := range names {
+		ds := c.Datasets[name]
+		if ds.Parts < 3*32 {
+			t.Fatalf("%s has %d parts: too few for several windows", name, ds.Parts)
+		}
+		if m > 0 && slices.IsSorted(table.Rows[m]) {
+			t.Fatalf("%s's rows are in the join's order: the permutation goes untested", name)
+		}
+		for i := range ds.Columns {
+			for _, form := range []columnForm{asNumbers, asDict} {
+				whole, err := tr.room.decodeColumns(ds, []int{i}, []columnForm{form})
+				if err != nil {
+					t.Fatal(err)
+				}
+				joined, err := tr.room.decodeJoined(ds, table.Rows[m], []int{i}, []columnForm{form})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, got := table.Project(whole[0], m), joined[0]
+				if got.Len() != table.Len() || got.Dictionary() != (form == asDict) {
+					t.Fatalf("%s column %d: %d rows, dictionary %v", name, i, got.Len(), got.Dictionary())
+				}
+				if form == asDict {
+					if !slices.Equal(got.Dict, want.Dict) || !slices.Equal(got.Codes, want.Codes) {
+						t.Fatalf("%s column %d: dictionary %q, codes %v\nwant %q, %v", name, i, got.Dict, got.Codes[:10], want.Dict, want.Codes[:10])
+					}
+					continue
+				}
+				all := make([]uint32, table.Len())
+				for j := range all {
+					all[j] = uint32(j)
+				}
+				wide := analytics.Bounded{Ref: analytics.Ref{Col: want}, Lo: -math.MaxFloat64, Hi: math.MaxFloat64}
+				narrow := wide
+				narrow.Col = got
+				if !slices.Equal(narrow.Values(all), wide.Values(all)) {
+					t.Fatalf("%s column %d: the numbers differ", name, i)
+				}
+				compared++
+			}
+		}
+	}
+	if compared == 0 {
+		t.Fatal("no column was compared as numbers")
+	}
+}
+
+// TestJoinedNumbersForm: numbers decoded in the join's order are held as
+// decimals at the fewest places that hold every value, the places growing
+// as values need, in 2 bytes a row while int16s hold them, then 4, and as
+// float64s once a value is no decimal an int32 holds; every value reads
+// back bit for bit.
+func TestJoinedNumbersForm(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+		bytes  int // a row
+		scale  int
+	}{
+		{"small integers", []string{"3", "-25", "0", "n/a", "32767"}, 2, 0},
+		{"integers", []string{"3", "-25", "0", "n/a", "2147483647"}, 4, 0},
+		{"cents", []string{"3", "19.99", "0.5", "n/a", "-0.01"}, 2, 2},
+		{"cents past int16", []string{"3", "19.99", "400.5", "n/a", "-0.01"}, 4, 2},
+		{"places grow", []string{"1", "2.5", "3.25", "4.125"}, 2, 3},
+		{"places grow past int16", []string{"1", "2.5", "3.25", "40.125"}, 4, 3},
+		{"too many places for its digits", []string{"1.5", "3000000", "0.001"}, 8, 0},
+		{"too many places", []string{"1", "0.0000000001"}, 8, 0},
+		{"too large", []string{"1.5", "3000000000"}, 8, 0},
+		{"too large from int16s", []string{"1.5", "n/a", "3000000000"}, 8, 0},
+		{"negative zero", []string{"1", "-0.00"}, 2, 0}, // read as 0
+		{"exponent", []string{"1e3", "2.5"}, 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := len(tc.values)
+			o := &joinedOut{i16: make([]int16, n)}
+			want := make([]float64, n)
+			for i, v := range tc.values {
+				want[n-1-i] = analytics.ParseNumber([]byte(v))
+				o.fit(want[n-1-i])
+				o.set(n-1-i, want[n-1-i]) // in an order of their own
+			}
+			col, err := o.column()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := col.Bytes() / int64(n); got != int64(tc.bytes) {
+				t.Errorf("%d bytes a row, want %d", got, tc.bytes)
+			}
+			if tc.bytes < 8 && o.scale != tc.scale {
+				t.Errorf("%d places, want %d", o.scale, tc.scale)
+			}
+			rows := make([]uint32, n)
+			for i := range rows {
+				rows[i] = uint32(i)
+			}
+			// Bounds wide enough to clamp nothing: NaN reads as 0.
+			b := analytics.Bounded{Ref: analytics.Ref{Col: col}, Lo: -math.MaxFloat64, Hi: math.MaxFloat64}
+			for i, got := range b.Values(rows) {
+				w := want[i]
+				if w != w {
+					w = 0
+				}
+				if math.Float64bits(got) != math.Float64bits(w) && !(w == 0 && got == 0) {
+					t.Errorf("row %d reads %v, want %v", i, got, w)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeJoined: a first query's decode in the join's order, half
+// of a 400,000-row list matched, for the member the join is ordered by
+// (sorted) and for another (shuffled): age_band as a dimension, spend as
+// a bounded number. rows/s counts the list's rows; cpu-ms/op is the CPU
+// time a decode takes, on all cores together. BenchmarkDecodeColumns is
+// the whole list's decode.
+func BenchmarkDecodeJoined(b *testing.B) {
+	const rows = 400_000
+	tr := startRoom(b)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	c := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, nil, a, c)
+	spec := uploadSpec("c1", writeList(b, span(0, rows)), states["alpha"])
+	spec.RowsPerPart = 50_000
+	if _, err := a.UploadCSV(context.Background(), spec); err != nil {
+		b.Fatal(err)
+	}
+	col, err := tr.room.collab("c1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds := col.Datasets["alpha"]
+	rng := rand.New(rand.NewPCG(1, 2))
+	matched := rng.Perm(rows)[:rows/2]
+	for _, order := range []string{"sorted", "shuffled"} {
+		join := make([]uint32, len(matched))
+		for i, r := range matched {
+			join[i] = uint32(r)
+		}
+		if order == "sorted" {
+			slices.Sort(join)
+		}
+		b.Run("order="+order, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				cols, err := tr.room.decodeJoined(ds, join, []int{0, 1}, []columnForm{asDict, asNumbers})
+				if err != nil || cols[1].Len() != len(join) {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
