@@ -13,9 +13,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
@@ -276,4 +278,86 @@ func groupNames(n int) []string {
 		out[i] = fmt.Sprintf("g%02d", i)
 	}
 	return out
+}
+
+// TestAttackColumnFormTiming: does a query's latency tell whether one
+// person of the other list holds a value that makes its column float64s
+// (8 bytes a row) rather than int16s (2)? Two columns of the victim over a
+// join of 20,000 differ in that one person's value only (7 against
+// 1.23456789012); the attacker times alternate sums of each (noise off, so
+// that only time is measured) and guesses a query's column from its
+// latency against the midpoint of the two medians. It reports the medians,
+// their spreads, the effect in spreads, and the guess's accuracy over the
+// queries, which must stay within what chance allows (50% plus three
+// binomial deviations): the room's own jitter (a signed token, a policy
+// decision, a committed audit entry) must drown the difference.
+func TestAttackColumnFormTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times 90 queries")
+	}
+	const n, target, rounds = 20_000, 777, 45 // 92 queries: a member's share of the day's 200
+	bounds := map[string][2]float64{atkVictim + ".a": {0, 100}, atkVictim + ".b": {0, 100}}
+	s := attackRoom(t, attackOpts{settings: map[string]any{"noise_off": true}, bounds: bounds, noUpload: true})
+	emails := make([]string, n)
+	for i := range emails {
+		emails[i] = atkEmail(10_000 + i)
+	}
+	s.uploadRaw(s.victim, writeRawList(t, emails, []string{"a", "b"}, func(i int) []string {
+		v := strconv.Itoa(i % 100)
+		if i == target {
+			return []string{"7", "1.23456789012"}
+		}
+		return []string{v, v}
+	}), []string{"a", "b"})
+	s.uploadRaw(s.attacker, writeRawList(t, emails, []string{"tag"}, func(int) []string { return []string{"x"} }), []string{"tag"})
+	if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
+		t.Fatalf("match: %v", err)
+	}
+	sum := func(col string) time.Duration {
+		began := time.Now()
+		if _, err := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: atkVictim + "." + col}}}); err != nil {
+			t.Fatalf("sum of %s: %v", col, err)
+		}
+		return time.Since(began)
+	}
+	sum("a") // the columns decoded and kept: every timed query reads them
+	sum("b")
+	times := map[string][]time.Duration{}
+	for range rounds {
+		for _, col := range []string{"a", "b"} {
+			times[col] = append(times[col], sum(col))
+		}
+	}
+	ma, ia := medianIQR(times["a"])
+	mb, ib := medianIQR(times["b"])
+	t.Logf("int16s (%g bytes a row): median %v, IQR %v; float64s (%g bytes a row): median %v, IQR %v",
+		s.joinedBytesPerRow("a", 0), ma, ia, s.joinedBytesPerRow("b", 1), mb, ib)
+	mid := (ma + mb) / 2
+	right := 0
+	for _, d := range times["a"] {
+		if (d < mid) == (ma < mb) {
+			right++
+		}
+	}
+	for _, d := range times["b"] {
+		if (d >= mid) == (ma < mb) {
+			right++
+		}
+	}
+	spread := max(ia, ib, time.Microsecond)
+	total := 2 * rounds
+	bound := 0.5 + 3*math.Sqrt(0.25/float64(total))
+	t.Logf("difference of medians %v = %.2f IQRs; a query's column told from its latency: %s (chance bound %.1f%%)",
+		mb-ma, float64(mb-ma)/float64(spread), pct(right, total), 100*bound)
+	if float64(right)/float64(total) > bound {
+		t.Errorf("a query's latency tells the form of the other member's column, set by one person's value: %s > %.1f%%",
+			pct(right, total), 100*bound)
+	}
+}
+
+// medianIQR is the median of ds and their interquartile range.
+func medianIQR(ds []time.Duration) (median, iqr time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2], s[3*len(s)/4] - s[len(s)/4]
 }
