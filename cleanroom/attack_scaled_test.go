@@ -104,8 +104,9 @@ func resultColumn(res *api.QueryResult, name string) float64 {
 
 // TestAttackPlantedValuesStayInBounds: the victim plants one odd value per
 // column among 999 ordinary ones (1), so that each column gets its own
-// form; with noise off, the attacker reads each column's sum, average and
-// a numeric filter's count (answers are released rounded: sums to 2
+// form; with noise off, the attacker reads each column's sum (in the
+// join's order, and read whole beside a match rate), average and a
+// numeric filter's count (answers are released rounded: sums to 2
 // places, averages to 4). One person's contribution must be its value
 // clamped to [0, 100] (0 if it is not a finite number) in every form, with
 // no error, refusal or other field: the measured success of planting (a
@@ -163,12 +164,22 @@ func TestAttackPlantedValuesStayInBounds(t *testing.T) {
 		if err == nil {
 			kept = resultColumn(filtered, "count")
 		}
+		// With a match rate, the columns are read whole and projected onto
+		// the join: the other path a query takes.
+		whole := math.NaN()
+		wholeRes, wholeErr := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: name},
+			{Kind: api.MetricMatchRate, Member: atkVictim}}})
+		if wholeErr == nil {
+			whole = resultColumn(wholeRes, "sum("+name+")")
+		}
 		bytesPerRow := s.joinedBytesPerRow(cols[j], j)
-		t.Logf("%-14q %-36s %g bytes a row: sum %v (want %v), avg %v, kept by ge 1: %v (want %v)", p.value, p.form, bytesPerRow, sum, want, avg, kept, wantKept)
+		t.Logf("%-14q %-36s %g bytes a row: sum %v (want %v; read whole %v), avg %v, kept by ge 1: %v (want %v)",
+			p.value, p.form, bytesPerRow, sum, want, whole, avg, kept, wantKept)
 		// Answers are released rounded (sums to 2 places, averages to 4).
-		if math.Abs(sum-want) > 0.006 || math.Abs(avg-want/n) > 0.00006 || kept != wantKept || err != nil {
-			t.Errorf("%q (%s): one person's planted value moved an answer beyond its clamped contribution: sum %v want %v, avg %v, count %v want %v, %v",
-				p.value, p.form, sum, want, avg, kept, wantKept, err)
+		if math.Abs(sum-want) > 0.006 || math.Abs(whole-want) > 0.006 || math.Abs(avg-want/n) > 0.00006 || kept != wantKept ||
+			err != nil || wholeErr != nil {
+			t.Errorf("%q (%s): one person's planted value moved an answer beyond its clamped contribution: sum %v (whole %v) want %v, avg %v, count %v want %v, %v, %v",
+				p.value, p.form, sum, whole, want, avg, kept, wantKept, err, wholeErr)
 			beyond++
 		}
 	}
