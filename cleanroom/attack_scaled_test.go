@@ -106,7 +106,7 @@ func resultColumn(res *api.QueryResult, name string) float64 {
 // column among 999 ordinary ones (1), so that each column gets its own
 // form; with noise off, the attacker reads each column's sum (in the
 // join's order, and read whole beside a match rate), average and a
-// numeric filter's count (answers are released rounded: sums to 2
+// numeric filter's count, and an ROI over a fixed cost of 1,000 (answers are released rounded: sums to 2
 // places, averages to 4). One person's contribution must be its value
 // clamped to [0, 100] (0 if it is not a finite number) in every form, with
 // no error, refusal or other field: the measured success of planting (a
@@ -147,13 +147,14 @@ func TestAttackPlantedValuesStayInBounds(t *testing.T) {
 	for j, p := range plantedValues {
 		name := atkVictim + "." + cols[j]
 		want := float64(n-1) + plantedClamp(p.value, 0, 100)
-		res, err := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: name}, {Kind: api.MetricAvg, Column: name}}})
+		res, err := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricSum, Column: name}, {Kind: api.MetricAvg, Column: name},
+			{Kind: api.MetricROI, Revenue: []string{name}, Cost: &api.Cost{Value: 1000}}}})
 		if err != nil {
 			t.Errorf("%q (%s): the query failed: %v", p.value, p.form, err)
 			beyond++
 			continue
 		}
-		sum, avg := resultColumn(res, "sum("+name+")"), resultColumn(res, "avg("+name+")")
+		sum, avg, roi := resultColumn(res, "sum("+name+")"), resultColumn(res, "avg("+name+")"), resultColumn(res, "roi")
 		wantKept := float64(n - 1)
 		if plantedClamp(p.value, 0, 100) >= 1 {
 			wantKept = n
@@ -173,13 +174,13 @@ func TestAttackPlantedValuesStayInBounds(t *testing.T) {
 			whole = resultColumn(wholeRes, "sum("+name+")")
 		}
 		bytesPerRow := s.joinedBytesPerRow(cols[j], j)
-		t.Logf("%-14q %-36s %g bytes a row: sum %v (want %v; read whole %v), avg %v, kept by ge 1: %v (want %v)",
-			p.value, p.form, bytesPerRow, sum, want, whole, avg, kept, wantKept)
+		t.Logf("%-14q %-36s %g bytes a row: sum %v (want %v; read whole %v), avg %v, roi %v, kept by ge 1: %v (want %v)",
+			p.value, p.form, bytesPerRow, sum, want, whole, avg, roi, kept, wantKept)
 		// Answers are released rounded (sums to 2 places, averages to 4).
-		if math.Abs(sum-want) > 0.006 || math.Abs(whole-want) > 0.006 || math.Abs(avg-want/n) > 0.00006 || kept != wantKept ||
+		if math.Abs(sum-want) > 0.006 || math.Abs(whole-want) > 0.006 || math.Abs(avg-want/n) > 0.00006 || math.Abs(roi-want/1000) > 0.00006 || kept != wantKept ||
 			err != nil || wholeErr != nil {
-			t.Errorf("%q (%s): one person's planted value moved an answer beyond its clamped contribution: sum %v (whole %v) want %v, avg %v, count %v want %v, %v, %v",
-				p.value, p.form, sum, whole, want, avg, kept, wantKept, err, wholeErr)
+			t.Errorf("%q (%s): one person's planted value moved an answer beyond its clamped contribution: sum %v (whole %v) want %v, avg %v, roi %v, count %v want %v, %v, %v",
+				p.value, p.form, sum, whole, want, avg, roi, kept, wantKept, err, wholeErr)
 			beyond++
 		}
 	}
