@@ -373,3 +373,54 @@ func medianIQR(ds []time.Duration) (median, iqr time.Duration) {
 	slices.Sort(s)
 	return s[len(s)/2], s[3*len(s)/4] - s[len(s)/4]
 }
+
+// TestAttackPresenceTiming: does a query's latency tell whether one person
+// is in the other member's list? The attacker isolates a person of its own
+// list with a filter on its own near-unique column and asks a count and a
+// sum of the victim's revenue (ε = 0.01, noise on), alternately for a
+// person the victim holds and one it does not, and guesses presence from
+// the latency against the midpoint of the two medians. Its accuracy must
+// stay within chance (50% plus three binomial deviations).
+func TestAttackPresenceTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times 90 queries")
+	}
+	const rounds = 45 // 90 queries: within a member's share of the day's 200
+	s := attackRoom(t, attackOpts{settings: map[string]any{"allowed_dimensions": []string{atkAttacker + ".customer_no"}},
+		bounds: map[string][2]float64{atkVictim + ".revenue": {atkRevenueLo, atkRevenueHi}}})
+	in, out := atkTargets(1)
+	ask := func(id int) time.Duration {
+		began := time.Now()
+		if _, err := s.query(s.attacker, api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount},
+			{Kind: api.MetricSum, Column: atkVictim + ".revenue"}}, Filters: []api.Filter{isolate(id)}, Epsilon: 0.01}); err != nil {
+			t.Fatalf("query: %v", err)
+		}
+		return time.Since(began)
+	}
+	var present, absent []time.Duration
+	for range rounds {
+		present = append(present, ask(in[0]))
+		absent = append(absent, ask(out[0]))
+	}
+	mp, ip := medianIQR(present)
+	ma, ia := medianIQR(absent)
+	mid := (mp + ma) / 2
+	right := 0
+	for _, d := range present {
+		if (d >= mid) == (mp > ma) {
+			right++
+		}
+	}
+	for _, d := range absent {
+		if (d < mid) == (mp > ma) {
+			right++
+		}
+	}
+	total := 2 * rounds
+	bound := 0.5 + 3*math.Sqrt(0.25/float64(total))
+	t.Logf("present: median %v (IQR %v); absent: median %v (IQR %v); difference %.2f IQRs; presence told from latency: %s (chance bound %.1f%%)",
+		mp, ip, ma, ia, float64(mp-ma)/float64(max(ip, ia, time.Microsecond)), pct(right, total), 100*bound)
+	if float64(right)/float64(total) > bound {
+		t.Errorf("a query's latency tells whether the victim holds one person: %s > %.1f%%", pct(right, total), 100*bound)
+	}
+}
