@@ -7,7 +7,6 @@ package cleanroom
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -85,8 +84,8 @@ func TestAttackActivationSinglingOut(t *testing.T) {
 		case err == nil:
 			answered++
 			t.Errorf("round %d: an audience one person from the first was answered (%d people)", round, aud.Size)
-		case !errors.As(err, &p) || !strings.Contains(strings.Join(p.Reasons, "; "), denyAudienceClose):
-			t.Fatalf("round %d: %v, want the refusal %q", round, err, denyAudienceClose)
+		case !errors.As(err, &p) || !strings.Contains(strings.Join(p.Reasons, "; "), denyAudience):
+			t.Fatalf("round %d: %v, want the refusal %q", round, err, denyAudience)
 		}
 	}
 	t.Logf("audiences one person from an earlier one answered: %s (bound 0)", pct(answered, attempts))
@@ -97,26 +96,22 @@ func TestAttackActivationSinglingOut(t *testing.T) {
 	t.Logf("control: %d people, answered", control.Size)
 }
 
-// TestAttackActivationRefusalOracle: the guards' refusals are free (an
-// activation refused counts against no limit) and name their guard. The
-// attacker receives one audience A of exactly 1,000 people (groups a and
-// p, p one person), then adds 80 targets to its list, each in a group of
-// its own, half of them the victim's customers. For each target it asks
-// for groups a and t: 999 people and the target. If the victim holds the
-// target the audience is 1,000, two people from A, and is refused as too
-// close; if not, it is 999 and refused as too small. The reason reads the
-// target's membership, and no activation is counted. An answered
-// activation would tell the same of the attacker's own customers, counted
-// and only at least k people from an earlier audience; the refusals tell
-// it one person at a time, through the guard meant to stop exactly that,
-// uncounted. The measured accuracy is held to the suite's bound for
-// singling one person out (70% over 80 targets).
+// TestAttackActivationRefusalOracle: the attacker receives one audience A
+// of exactly 1,000 people (groups a and p, p one person), then adds 80
+// targets to its list, each in a group of its own, half of them the
+// victim's customers. For each target it asks for groups a and t: 999
+// people and the target. If the victim holds the target the audience is
+// 1,000, two people from A, and the closeness guard refuses it; if not, it
+// is 999 and the size guard refuses it. Had the guards their own reasons,
+// or were their refusals free, the responses would read every target's
+// membership. The guards give one reason, and each refusal counts against
+// the attacker's activations, so past its daily limit the policy refuses
+// before the data is read. The attacker's success is measured with the best
+// decoder of the responses there is (each distinct response guessed as the
+// truth most of its targets have, which needs the truth: an upper bound on
+// any real attacker), held to the suite's bound for singling one person
+// out (70% over 80 targets).
 func TestAttackActivationRefusalOracle(t *testing.T) {
-	if os.Getenv("CLEANROOM_ATTACK_GAPS") == "" {
-		t.Skip("GAP: an activation's refusals are uncounted and name their guard (too small / too close): " +
-			"an audience of 999 known people plus one target is refused as too close if the victim holds the target and as too small if not, " +
-			"reading 80/80 targets' membership with no activation counted; CLEANROOM_ATTACK_GAPS=1 runs it")
-	}
 	settings := map[string]any{
 		"allowed_dimensions": []string{atkAttacker + ".grp"},
 		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": 5, "max_total": 50},
@@ -156,17 +151,27 @@ func TestAttackActivationRefusalOracle(t *testing.T) {
 		t.Fatalf("the first audience: %+v %v", first, err)
 	}
 	upload(append(span(1000, 2000), targets...))
-	right := 0
+	type tally struct{ held, not int }
+	responses := map[string]*tally{}
 	for i, id := range targets {
 		_, err := activate("a", group[id])
 		var p *api.Problem
 		if err == nil || !errors.As(err, &p) {
 			t.Fatalf("target %d: %v, want a refusal", i, err)
 		}
-		held := strings.Contains(strings.Join(p.Reasons, "; "), denyAudienceClose)
-		if held == (id >= 1000 && id < 3000) {
-			right++
+		key := fmt.Sprintf("%d %s %s", p.Status, p.Type, strings.Join(p.Reasons, "; "))
+		if responses[key] == nil {
+			responses[key] = &tally{}
 		}
+		if id >= 1000 && id < 3000 {
+			responses[key].held++
+		} else {
+			responses[key].not++
+		}
+	}
+	right := 0
+	for _, c := range responses {
+		right += max(c.held, c.not)
 	}
 	var rec activationRecord
 	r := s.tr.room
@@ -174,7 +179,11 @@ func TestAttackActivationRefusalOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	counted := rec.Total[atkAttacker] - 1 // the first audience
-	t.Logf("memberships read from refusals: %s; activations counted for the probes: %d", pct(right, len(targets)), counted)
+	t.Logf("memberships read from refusals (best decoder of %d distinct responses): %s; activations counted for the probes: %d",
+		len(responses), pct(right, len(targets)), counted)
+	if counted != 4 {
+		t.Errorf("the probes counted %d activations, want 4 (the daily limit of 5, less the first audience)", counted)
+	}
 	if float64(right)/float64(len(targets)) > attackMembershipBound {
 		t.Errorf("the activation's refusals read one person's membership: %s > %.0f%%", pct(right, len(targets)), 100*attackMembershipBound)
 	}
