@@ -147,7 +147,9 @@ func BenchmarkPipelines(b *testing.B) {
 			continue
 		}
 		start = time.Now()
+		stop := peakHeap(b)
 		res, err := RunQuery(ctx, "prism", dir, benchPlan(), b.TempDir())
+		peak := stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -156,6 +158,7 @@ func BenchmarkPipelines(b *testing.B) {
 			b.Fatalf("%d rows", len(res.Rows))
 		}
 		b.ReportMetric(query.Seconds(), "query-s")
-		fmt.Fprintf(os.Stderr, "%d per side: query %.1f s\n", n, query.Seconds())
+		b.ReportMetric(float64(peak)/1e6, "query-live-MB")
+		fmt.Fprintf(os.Stderr, "%d per side: query %.1f s, peak live heap %.0f MB\n", n, query.Seconds(), float64(peak)/1e6)
 	}
 }
