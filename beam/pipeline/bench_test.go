@@ -116,10 +116,12 @@ func BenchmarkJoinShard(b *testing.B) {
 // BenchmarkPipelines runs, once per iteration, at CLEANROOM_BENCH_ROWS
 // people per side on Prism in this process: the room's export, the match
 // pipeline and a query pipeline (a sum and an average over four declared
-// groups), each timed. CLEANROOM_BENCH_QUERY=0 leaves the query out: the
-// query's Privacy on Beam stage holds every matched person in Prism's
-// memory (about 6 GB at 500,000), which past a million per side is more
-// than one machine has, where the match joins one shard at a time.
+// groups), each timed, and the query's peak live heap (sampled each
+// second; CLEANROOM_BENCH_HEAPPROFILE=FILE writes a heap profile at the
+// peak). CLEANROOM_BENCH_QUERY=0 leaves the query out: on Prism each
+// Privacy on Beam aggregation holds every matched person in memory (about
+// 2.5 KB each), one aggregation at a time, where the match joins one shard
+// at a time.
 func BenchmarkPipelines(b *testing.B) {
 	n := benchRows(b)
 	withQuery := os.Getenv("CLEANROOM_BENCH_QUERY") != "0"

@@ -83,11 +83,10 @@ func (l *layout) aggregations() []int {
 }
 
 // Query adds to s one pass of the pipeline that answers plan p on the
-// export at dir (described by m): the aggregations aggs (statistic indexes
-// from layout.aggregations; the counts, 0, must be among them when parts
-// is nil), on the public partitions parts, or, when parts is nil, on the
-// partitions it selects (p's declared domains' combinations, or DP
-// partition selection). It returns its output, one line per group with the
+// export at dir (described by m): the aggregations aggs (statistic indexes,
+// as Passes gives them) on the public partitions parts or, when parts is
+// nil, on p's declared domains' combinations or the partitions it selects
+// by DP partition selection (a pass that selects computes the counts, 0). It returns its output, one line per group with the
 // group's noisy statistics, and, when it selected partitions from the data,
 // their keys (otherwise a PCollection that is not valid).
 func Query(s beam.Scope, dir string, m *columnar.Manifest, p *job.Plan, aggs []int, parts []string) (out, selected beam.PCollection, err error) {
