@@ -116,10 +116,12 @@ func BenchmarkJoinShard(b *testing.B) {
 // BenchmarkPipelines runs, once per iteration, at CLEANROOM_BENCH_ROWS
 // people per side on Prism in this process: the room's export, the match
 // pipeline and a query pipeline (a sum and an average over four declared
-// groups), each timed. CLEANROOM_BENCH_QUERY=0 leaves the query out: the
-// query's Privacy on Beam stage holds every matched person in Prism's
-// memory (about 6 GB at 500,000), which past a million per side is more
-// than one machine has, where the match joins one shard at a time.
+// groups), each timed, and the query's peak live heap (sampled each
+// second; CLEANROOM_BENCH_HEAPPROFILE=FILE writes a heap profile at the
+// peak). CLEANROOM_BENCH_QUERY=0 leaves the query out: on Prism each
+// Privacy on Beam aggregation holds every matched person in memory (about
+// 2.5 KB each), one aggregation at a time, where the match joins one shard
+// at a time.
 func BenchmarkPipelines(b *testing.B) {
 	n := benchRows(b)
 	withQuery := os.Getenv("CLEANROOM_BENCH_QUERY") != "0"
@@ -147,7 +149,9 @@ func BenchmarkPipelines(b *testing.B) {
 			continue
 		}
 		start = time.Now()
+		stop := peakHeap(b)
 		res, err := RunQuery(ctx, "prism", dir, benchPlan(), b.TempDir())
+		peak := stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -156,6 +160,7 @@ func BenchmarkPipelines(b *testing.B) {
 			b.Fatalf("%d rows", len(res.Rows))
 		}
 		b.ReportMetric(query.Seconds(), "query-s")
-		fmt.Fprintf(os.Stderr, "%d per side: query %.1f s\n", n, query.Seconds())
+		b.ReportMetric(float64(peak)/1e6, "query-live-MB")
+		fmt.Fprintf(os.Stderr, "%d per side: query %.1f s, peak live heap %.0f MB\n", n, query.Seconds(), float64(peak)/1e6)
 	}
 }

@@ -81,26 +81,42 @@ func lines(s beam.Scope, outs []beam.PCollection) beam.PCollection {
 	return beam.ParDo(s, groupLine, beam.GroupByKey(s, beam.Flatten(s, outs...)))
 }
 
-// Collect reads a query pipeline's output lines and makes the plan's
-// result (job.Finish): every group's statistics in the order of
-// job.GroupStats.
-func (c *Collector) Collect(r io.Reader) (*job.Result, error) {
-	var groups []job.GroupStats
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var ln line
-		if err := json.Unmarshal(sc.Bytes(), &ln); err != nil {
-			return nil, fmt.Errorf("pipeline: an output line: %w", err)
+// Collect reads a query's output lines, from all its passes, and makes
+// the plan's result (job.Finish): every group's statistics in the order
+// of job.GroupStats.
+func (c *Collector) Collect(rs ...io.Reader) (*job.Result, error) {
+	stats := map[string]map[int]float64{} // group → its statistics, from every pass
+	for _, r := range rs {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var ln line
+			if err := json.Unmarshal(sc.Bytes(), &ln); err != nil {
+				return nil, fmt.Errorf("pipeline: an output line: %w", err)
+			}
+			have := stats[ln.Group]
+			if have == nil {
+				have = map[int]float64{}
+				stats[ln.Group] = have
+			}
+			for i, v := range ln.Stats {
+				if _, ok := have[i]; ok {
+					return nil, fmt.Errorf("pipeline: a group's statistic %d twice", i)
+				}
+				have[i] = v
+			}
 		}
-		g, err := c.groupStats(ln)
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	groups := make([]job.GroupStats, 0, len(stats))
+	for g, s := range stats {
+		gs, err := c.groupStats(line{Group: g, Stats: s})
 		if err != nil {
 			return nil, err
 		}
-		groups = append(groups, g)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+		groups = append(groups, gs)
 	}
 	// A stable input order for Finish (which sorts rows by their values).
 	sort.Slice(groups, func(i, j int) bool {

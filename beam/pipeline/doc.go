@@ -15,6 +15,18 @@
 //	       ──pbeam.MakePrivate, Count / SumPerKey (SelectPartitions)──► noisy statistics per group
 //	       ──Flatten, GroupByKey──► one line per group
 //
+// Each Privacy on Beam aggregation (the group counts, each sum, each match
+// rate's denominator, each lift's cells) keys every person by its privacy
+// unit twice: its per-person combine and its contribution bounding. On a
+// distributed runner the aggregations run as one pipeline. On Prism, which
+// holds all of a pipeline's elements in its one process, each aggregation
+// is a pipeline of its own, run one after another on its own join of the
+// shards (RunQuery, Passes), so that only one aggregation's people are in
+// memory at a time. The first computes the group counts and, for groups
+// drawn from the data, selects the partitions; the others take the
+// selected keys as public partitions (post-processing of a DP release).
+// The output lines of all the passes are merged by group.
+//
 // The join of a shard runs on one worker, in memory: each member's tokens
 // at their lowest row (a repeated token is a duplicate, resolved as package
 // matcher resolves it), the tokens present in every member, and the values

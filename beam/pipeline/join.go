@@ -35,6 +35,8 @@ type Listed struct {
 type joinFn struct {
 	Export string // the export's directory or URL
 	Plan   string // the job.Plan, JSON
+	People bool   // emit the matched people
+	Listed bool   // emit the match rates' own people
 
 	m *columnar.Manifest
 	l *layout
@@ -43,7 +45,7 @@ type joinFn struct {
 
 func newJoinFn(export string, p *job.Plan) (*joinFn, error) {
 	b, err := json.Marshal(p)
-	return &joinFn{Export: export, Plan: string(b)}, err
+	return &joinFn{Export: export, Plan: string(b), People: true, Listed: true}, err
 }
 
 func (f *joinFn) Setup(ctx context.Context) error {
@@ -99,16 +101,18 @@ func (f *joinFn) ProcessElement(ctx context.Context, shard int, emit func(Person
 			}
 			rows[pm] = r
 		}
-		if all {
+		if all && f.People {
 			matched = append(matched, rows)
 			for pm, r := range rows {
 				data[pm].needRow(r)
 			}
 		}
 	}
-	for _, pm := range f.c.denomMembers {
-		for _, r := range data[pm].lowest {
-			data[pm].needRow(r)
+	if f.Listed {
+		for _, pm := range f.c.denomMembers {
+			for _, r := range data[pm].lowest {
+				data[pm].needRow(r)
+			}
 		}
 	}
 	for pm := range data {
@@ -129,6 +133,9 @@ func (f *joinFn) ProcessElement(ctx context.Context, shard int, emit func(Person
 		}
 	}
 	for _, dm := range f.c.denoms {
+		if !f.Listed {
+			break
+		}
 		rows := make([]uint32, n)
 		for _, r := range data[dm.member].lowest {
 			rows[dm.member] = r

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -65,20 +66,51 @@ func (f *listedFn) ProcessElement(l Listed, emit func(int64, string)) {
 	}
 }
 
-// Query adds to s the pipeline that answers plan p on the export at dir
-// (described by m) and returns its output, one line per group with the
-// group's noisy statistics, and what makes the result of those lines.
-func Query(s beam.Scope, dir string, m *columnar.Manifest, p *job.Plan) (beam.PCollection, *Collector, error) {
+// aggregations lists the statistics that each need a Privacy on Beam
+// aggregation of their own, by the index of the first statistic each
+// gives: the group counts (0), each sum whose bounds are not [0, 0], each
+// match rate's denominator, each lift's first cell.
+func (l *layout) aggregations() []int {
+	out := []int{0}
+	for i, st := range l.stats {
+		switch {
+		case st.kind == statSum && (st.lo != 0 || st.hi != 0), st.kind == statDenom,
+			st.kind == statLift && i == l.first[st.metric]:
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Query adds to s one pass of the pipeline that answers plan p on the
+// export at dir (described by m): the aggregations aggs (statistic indexes,
+// as Passes gives them) on the public partitions parts or, when parts is
+// nil, on p's declared domains' combinations or the partitions it selects
+// by DP partition selection (a pass that selects computes the counts, 0). It returns its output, one line per group with the
+// group's noisy statistics, and, when it selected partitions from the data,
+// their keys (otherwise a PCollection that is not valid).
+func Query(s beam.Scope, dir string, m *columnar.Manifest, p *job.Plan, aggs []int, parts []string) (out, selected beam.PCollection, err error) {
 	if err := p.Validate(); err != nil {
-		return beam.PCollection{}, nil, err
+		return out, selected, err
 	}
 	l, err := newLayout(p, m)
 	if err != nil {
-		return beam.PCollection{}, nil, err
+		return out, selected, err
 	}
 	jf, err := newJoinFn(dir, p)
 	if err != nil {
-		return beam.PCollection{}, nil, err
+		return out, selected, err
+	}
+	jf.People, jf.Listed = false, false
+	for _, i := range aggs {
+		if i < 0 || i >= len(l.stats) {
+			return out, selected, fmt.Errorf("pipeline: no statistic %d", i)
+		}
+		if l.stats[i].kind == statDenom {
+			jf.Listed = true
+		} else {
+			jf.People = true
+		}
 	}
 	shards := make([]int, m.Shards)
 	for i := range shards {
@@ -91,48 +123,51 @@ func Query(s beam.Scope, dir string, m *columnar.Manifest, p *job.Plan) (beam.PC
 
 	eps, spec, err := privacy(p)
 	if err != nil {
-		return beam.PCollection{}, nil, err
+		return out, selected, err
 	}
-	groups := beam.ParDo(s, personGroup, people)
-	private := pbeam.MakePrivate(s, groups, spec)
-	// The partitions: declared, or chosen by DP partition selection.
-	var parts any
-	if p.Declared() {
-		parts = declaredKeys(p)
-	} else {
-		parts = pbeam.SelectPartitions(s.Scope("select"), private, pbeam.PartitionSelectionParams{
+	var private pbeam.PrivatePCollection
+	if slices.Contains(aggs, 0) || parts == nil && !p.Declared() {
+		private = pbeam.MakePrivate(s, beam.ParDo(s, personGroup, people), spec)
+	}
+	// The partitions: given, declared, or chosen by DP partition selection.
+	var pub any = parts
+	switch {
+	case parts != nil:
+	case p.Declared():
+		pub = declaredKeys(p)
+	case !slices.Contains(aggs, 0):
+		return out, selected, fmt.Errorf("pipeline: a pass that selects partitions computes the counts")
+	default:
+		selected = pbeam.SelectPartitions(s.Scope("select"), private, pbeam.PartitionSelectionParams{
 			Epsilon: eps, Delta: partitionDelta(p), MaxPartitionsContributed: 1})
+		pub = selected
 	}
-	count := pbeam.Count(s.Scope("count"), private, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
-		AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: parts, AllowNegativeOutputs: true})
-	outs := []beam.PCollection{beam.ParDo(s, &tagCountFn{Stat: 0}, count)}
-	for i, st := range l.stats {
-		switch st.kind {
+	var outs []beam.PCollection
+	for _, i := range aggs {
+		switch st := l.stats[i]; st.kind {
+		case statCount:
+			count := pbeam.Count(s.Scope("count"), private, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: pub, AllowNegativeOutputs: true})
+			outs = append(outs, beam.ParDo(s, &tagCountFn{Stat: 0}, count))
 		case statSum:
-			if st.lo == 0 && st.hi == 0 {
-				continue // every value is 0: so is the sum, exactly (collect.go)
-			}
 			c := pbeam.MakePrivate(s, beam.ParDo(s, &sumFn{Value: st.value}, people), spec)
 			kv := pbeam.ParDo(s, contributionKV, c)
 			sum := pbeam.SumPerKey(s.Scope(fmt.Sprintf("sum%d", i)), kv, pbeam.SumParams{NoiseKind: pbeam.LaplaceNoise{},
-				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MinValue: st.lo, MaxValue: st.hi, PublicPartitions: parts})
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MinValue: st.lo, MaxValue: st.hi, PublicPartitions: pub})
 			outs = append(outs, beam.ParDo(s, &tagSumFn{Stat: i}, sum))
 		case statDenom:
 			c := pbeam.MakePrivate(s, beam.ParDo(s, &listedFn{Metric: int32(st.metric)}, listed), spec)
 			n := pbeam.Count(s.Scope(fmt.Sprintf("denominator%d", i)), c, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
-				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: parts, AllowNegativeOutputs: true})
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: pub, AllowNegativeOutputs: true})
 			outs = append(outs, beam.ParDo(s, &tagCountFn{Stat: i}, n))
 		case statLift:
-			if i != l.first[st.metric] {
-				continue // one Count gives a lift's four cells
-			}
 			c := pbeam.MakePrivate(s, beam.ParDo(s, &liftFn{Cell: st.value}, people), spec)
 			n := pbeam.Count(s.Scope(fmt.Sprintf("lift%d", i)), c, pbeam.CountParams{NoiseKind: pbeam.LaplaceNoise{},
-				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: liftPartitions(s, parts), AllowNegativeOutputs: true})
+				AggregationEpsilon: eps, MaxPartitionsContributed: 1, MaxValue: 1, PublicPartitions: liftPartitions(s, pub), AllowNegativeOutputs: true})
 			outs = append(outs, beam.ParDo(s, &tagLiftFn{Stat: i}, n))
 		}
 	}
-	return lines(s, outs), &Collector{stats: l.stats, first: l.first, plan: p, eps: eps}, nil
+	return lines(s, outs), selected, nil
 }
 
 // privacy returns the epsilon of each statistic and the privacy spec
