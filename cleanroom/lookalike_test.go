@@ -13,7 +13,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 
@@ -171,41 +170,4 @@ func newLASceneWith(t *testing.T, settings map[string]any, configure func(*Confi
 		t.Fatal(err)
 	}
 	return s
-}
-
-// auc is the area under the ROC curve of scores against labels (ties
-// counted half).
-func auc(scores []float64, labels []bool) float64 {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		switch {
-		case scores[a] < scores[b]:
-			return -1
-		case scores[a] > scores[b]:
-			return 1
-		}
-		return 0
-	})
-	var pos, rankSum float64
-	for lo := 0; lo < len(idx); {
-		hi := lo
-		for hi < len(idx) && scores[idx[hi]] == scores[idx[lo]] {
-			hi++
-		}
-		for _, i := range idx[lo:hi] {
-			if labels[i] {
-				pos++
-				rankSum += float64(lo+hi+1) / 2
-			}
-		}
-		lo = hi
-	}
-	neg := float64(len(scores)) - pos
-	if pos == 0 || neg == 0 {
-		return 0.5
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }

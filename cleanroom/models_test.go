@@ -14,6 +14,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/cleanroom/model"
 )
 
 // modelMargin is the AUC the room's model, applied to a member's whole
@@ -116,7 +117,7 @@ func TestModelTrainedAndAppliedLocally(t *testing.T) {
 			outside, outsideLabels = append(outside, p), append(outsideLabels, laConverted(row.id))
 		}
 	}
-	got, best, out2 := auc(scores, labels), auc(truth, labels), auc(outside, outsideLabels)
+	got, best, out2 := model.AUC(scores, labels), model.AUC(truth, labels), model.AUC(outside, outsideLabels)
 	t.Logf("AUC of the private model on alpha's whole list %.4f (outside the overlap %.4f); of the true chances %.4f; held-out accuracy %v",
 		got, out2, best, *m.Accuracy)
 	if got < best-modelMargin || out2 < best-modelMargin-0.02 {

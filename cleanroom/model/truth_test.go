@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 
@@ -72,44 +71,6 @@ func truthData(seed uint64, n int, features []Feature) (Data, [][]string, []floa
 	return d, raw, chance
 }
 
-// auc is the area under the ROC curve of scores against labels (the
-// Mann-Whitney statistic, ties counted half).
-func auc(scores []float64, labels []bool) float64 {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		switch {
-		case scores[a] < scores[b]:
-			return -1
-		case scores[a] > scores[b]:
-			return 1
-		}
-		return 0
-	})
-	var pos, rankSum float64
-	for lo := 0; lo < len(idx); {
-		hi := lo
-		for hi < len(idx) && scores[idx[hi]] == scores[idx[lo]] {
-			hi++
-		}
-		rank := float64(lo+hi+1) / 2 // average of ranks lo+1..hi
-		for _, i := range idx[lo:hi] {
-			if labels[i] {
-				pos++
-				rankSum += rank
-			}
-		}
-		lo = hi
-	}
-	neg := float64(len(scores)) - pos
-	if pos == 0 || neg == 0 {
-		return 0.5
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
-}
-
 func seedOf(n byte) [32]byte { return [32]byte{n} }
 
 // TestAUCAgainstNonPrivateForest trains the private forest at the room's
@@ -138,7 +99,7 @@ func TestAUCAgainstNonPrivateForest(t *testing.T) {
 			}
 			baseScores[i] = base.score(x)
 		}
-		baseAUC, bayes := auc(baseScores, labels), auc(chance, labels)
+		baseAUC, bayes := AUC(baseScores, labels), AUC(chance, labels)
 		var worst, mean float64 = 1, 0
 		const runs = 5
 		for run := range runs {
@@ -152,7 +113,7 @@ func TestAUCAgainstNonPrivateForest(t *testing.T) {
 			for i, row := range list {
 				scores[i] = m.Score(row)
 			}
-			a := auc(scores, labels)
+			a := AUC(scores, labels)
 			worst, mean = min(worst, a), mean+a/runs
 			acc := math.NaN()
 			if m.Accuracy != nil {

@@ -7,49 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/model"
 )
-
-// aucBySort is the AUC of scores against labels by sorting them, ties
-// counted half: the reference for outsideAUC.
-func aucBySort(scores []float64, conv []bool) float64 {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		switch {
-		case scores[a] < scores[b]:
-			return -1
-		case scores[a] > scores[b]:
-			return 1
-		}
-		return 0
-	})
-	var pos, rankSum float64
-	for lo := 0; lo < len(idx); {
-		hi := lo
-		for hi < len(idx) && scores[idx[hi]] == scores[idx[lo]] {
-			hi++
-		}
-		for _, i := range idx[lo:hi] {
-			if conv[i] {
-				pos++
-				rankSum += float64(lo+hi+1) / 2
-			}
-		}
-		lo = hi
-	}
-	neg := float64(len(idx)) - pos
-	if pos == 0 || neg == 0 {
-		return 0.5
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
-}
 
 // TestOutsideAUC: the AUC counted by millionths is the AUC of a sort, to
 // the bit, on scores with many ties and on scores all distinct; the
@@ -89,7 +51,7 @@ func TestOutsideAUC(t *testing.T) {
 		}
 		got, err := outsideAUC(scoresFile, seed, overlap)
 		scoresFile.Close()
-		if want := aucBySort(scores, conv); err != nil || got != want || got <= 0.5 {
+		if want := model.AUC(scores, conv); err != nil || got != want || got <= 0.5 {
 			t.Fatalf("%d steps: AUC %v, %v; by sorting %v", steps, got, err, want)
 		}
 	}
