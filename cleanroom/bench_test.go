@@ -192,7 +192,9 @@ func BenchmarkDecodeColumns10M(b *testing.B) {
 	benchmarkDecode(b, 10_000_000)
 }
 
-func benchmarkDecode(b *testing.B, rows int) {
+// decodeBench starts a room in which alpha has uploaded a list of rows
+// (in parts of 50,000), and returns the room and alpha's dataset.
+func decodeBench(b *testing.B, rows int) (*testRoom, *datasetRecord) {
 	tr := startRoom(b)
 	a := tr.partner("alpha", policy.RolePartner, "")
 	c := tr.partner("bravo", policy.RolePartner, "")
@@ -206,7 +208,11 @@ func benchmarkDecode(b *testing.B, rows int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ds := col.Datasets["alpha"]
+	return tr, col.Datasets["alpha"]
+}
+
+func benchmarkDecode(b *testing.B, rows int) {
+	tr, ds := decodeBench(b, rows)
 	b.ReportAllocs()
 	cpu := cpuTime()
 	for b.Loop() {

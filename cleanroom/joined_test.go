@@ -239,20 +239,7 @@ func TestJoinedNumbersForm(t *testing.T) {
 // the whole list's decode.
 func BenchmarkDecodeJoined(b *testing.B) {
 	const rows = 400_000
-	tr := startRoom(b)
-	a := tr.partner("alpha", policy.RolePartner, "")
-	c := tr.partner("bravo", policy.RolePartner, "")
-	states := tr.collab("c1", api.ModeHashed, nil, a, c)
-	spec := uploadSpec("c1", writeList(b, span(0, rows)), states["alpha"])
-	spec.RowsPerPart = 50_000
-	if _, err := a.UploadCSV(context.Background(), spec); err != nil {
-		b.Fatal(err)
-	}
-	col, err := tr.room.collab("c1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ds := col.Datasets["alpha"]
+	tr, ds := decodeBench(b, rows)
 	rng := rand.New(rand.NewPCG(1, 2))
 	matched := rng.Perm(rows)[:rows/2]
 	for _, order := range []string{"sorted", "shuffled"} {
