@@ -85,7 +85,12 @@ func (r *Room) activations(txn store.Txn, collab string) (activationRecord, erro
 const (
 	denyAudience    = "the audience is smaller than the collaboration's minimum audience, or differs from one you received before by fewer than the collaboration's minimum group size"
 	denyActivations = "your limit of activations is reached"
+	denyRaced       = "another activation of yours ran meanwhile; ask again"
 )
+
+// errRaced is the answer's transaction finding that another activation of
+// the member's was recorded after the guards read the earlier audiences.
+var errRaced = errors.New("cleanroom: another activation ran meanwhile")
 
 // activate returns the caller's audience for a segment.
 func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api.SegmentSpec) (*api.Audience, error) {
@@ -222,7 +227,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 			return ledgerDenial{denyActivations}
 		}
 		if audiencesOf(after.Audiences, member) != audiencesOf(before.Audiences, member) {
-			return conflict("another activation of yours ran meanwhile; ask again")
+			return errRaced
 		}
 		after.count(member)
 		after.Audiences = append(after.Audiences, audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()})
@@ -232,10 +237,14 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		r.forget(ctx, "refused-audience/"+collab, store.AudienceSpan(collab, id))
 	}
 	var ld ledgerDenial
-	if errors.As(err, &ld) {
+	switch {
+	case errors.As(err, &ld):
 		return nil, r.refuseCharge(ctx, who, a, d, ld)
-	}
-	if err != nil {
+	case errors.Is(err, errRaced):
+		// Only an audience the guards passed gets here, so this refusal
+		// depends on the data too, and is counted like the guards' own.
+		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyRaced, conflict("%s", denyRaced))
+	case err != nil:
 		return nil, err
 	}
 	res.ActivationsLeftToday = max(0, limits.MaxPerDay-after.Today[member])
@@ -249,7 +258,16 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 // entry. Otherwise refusals would be free probes, each telling, for a
 // crafted segment, whether one person is in the other list.
 func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation) error {
-	d.Allow, d.Reasons = false, []string{denyAudience}
+	p := &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: []string{denyAudience}}
+	return r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, p)
+}
+
+// refuseCounted refuses an activation whose refusal depends on the data,
+// for a fixed reason, counting it against the member's activations in the
+// transaction of its audit entry; at the limit it is refused as every
+// activation there is.
+func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation, reason string, p *api.Problem) error {
+	d.Allow, d.Reasons = false, []string{reason}
 	collab := a.collabID()
 	err := r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
 		rec, err := r.activations(tx.Txn, collab)
@@ -269,7 +287,7 @@ func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.D
 	if err != nil {
 		return err
 	}
-	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+	return p
 }
 
 // count counts one activation of member's, answered or refused by a guard.

@@ -1,0 +1,129 @@
+package cleanroom
+
+// Attacks on the activation's count of data-dependent responses: many
+// activations of one member at once, and the "same audience again" path.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+)
+
+// activationProbeScene sets the scene of the refusal oracle: the victim
+// holds [1000, 3000); the attacker's list is 999 of the victim's people in
+// group "a" and 80 targets, each in a group of its own, half of them the
+// victim's. The segment {a, t} of a target is 1,000 people, passing the
+// guards, iff the victim holds it, and 999, refused, if not.
+func activationProbeScene(t *testing.T, maxPerDay int) (*attackScene, []int, map[int]string) {
+	settings := map[string]any{
+		"allowed_dimensions": []string{atkAttacker + ".grp"},
+		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": maxPerDay, "max_total": 50},
+	}
+	s := attackRoom(t, attackOpts{settings: settings, noUpload: true})
+	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols)
+	group := map[int]string{}
+	var targets []int
+	for i := range 40 {
+		in, out := 2000+20*i, 20*i
+		targets = append(targets, in, out)
+		group[in], group[out] = fmt.Sprintf("t%02d", 2*i), fmt.Sprintf("t%02d", 2*i+1)
+	}
+	rows := atkRows(append(span(1000, 1999), targets...))
+	emails := make([]string, len(rows))
+	for i, r := range rows {
+		emails[i] = r.email
+	}
+	s.uploadRaw(s.attacker, writeRawList(t, emails, []string{"grp"}, func(i int) []string {
+		if g, ok := group[rows[i].id]; ok {
+			return []string{g}
+		}
+		return []string{"a"}
+	}), []string{"grp"})
+	if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
+		t.Fatalf("match: %v", err)
+	}
+	return s, targets, group
+}
+
+func (s *attackScene) activateGroups(groups ...string) (*api.Audience, error) {
+	return s.attacker.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
+		Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: groups}}})
+}
+
+// activationResponse renders a response as the attacker sees it (status,
+// type, title, reasons; an answer by its size), and tells whether it
+// depends on the data: an answer, a refusal by a guard, or anything other
+// than the refusal at the limit (which every probe gets alike).
+func activationResponse(t *testing.T, aud *api.Audience, err error) (key string, dataDependent bool) {
+	t.Helper()
+	if err == nil {
+		return fmt.Sprintf("200 answer of %d", aud.Size), true
+	}
+	var p *api.Problem
+	if !errors.As(err, &p) {
+		t.Fatalf("not a problem: %v", err)
+	}
+	reasons := strings.Join(p.Reasons, "; ")
+	key = fmt.Sprintf("%d %s %s %s", p.Status, p.Type, p.Title, reasons)
+	atLimit := p.Status == http.StatusForbidden && !strings.Contains(reasons, denyAudience)
+	return key, !atLimit
+}
+
+// TestAttackActivationRace: the attacker sends six probes at once, three
+// targets the victim holds and three it does not. Every probe passes the
+// policy (no activation counted yet) and reads the data: the three the
+// size guard refuses are counted, the first of the three answered is
+// counted, and the two others find, in their transaction, that another
+// activation ran meanwhile. The bound is that the attacker receives at
+// most max_per_day (5) responses that depend on the data in a day, in each
+// of three rooms. The best decoder's reading of the six memberships
+// (each distinct response guessed as the truth most of its targets have)
+// is logged.
+func TestAttackActivationRace(t *testing.T) {
+	const maxPerDay, rooms = 5, 3
+	type tally struct{ held, not int }
+	dependent, right, probes := 0, 0, 0
+	for room := range rooms {
+		s, targets, group := activationProbeScene(t, maxPerDay)
+		var mu sync.Mutex
+		responses := map[string]*tally{}
+		today := 0
+		var wg sync.WaitGroup
+		for _, id := range targets[:6] {
+			wg.Go(func() {
+				aud, err := s.activateGroups("a", group[id])
+				key, dep := activationResponse(t, aud, err)
+				mu.Lock()
+				defer mu.Unlock()
+				if dep {
+					today++
+				}
+				if responses[key] == nil {
+					responses[key] = &tally{}
+				}
+				if id >= 1000 && id < 3000 {
+					responses[key].held++
+				} else {
+					responses[key].not++
+				}
+			})
+		}
+		wg.Wait()
+		for k, c := range responses {
+			right += max(c.held, c.not)
+			t.Logf("room %d: response %q: %d held, %d not", room, k, c.held, c.not)
+		}
+		probes += 6
+		dependent += today
+		if today > maxPerDay {
+			t.Errorf("room %d: %d responses that depend on the data in a day, more than max_per_day %d", room, today, maxPerDay)
+		}
+	}
+	t.Logf("data-dependent responses: %d in %d rooms (bound %d = %d a day); memberships read: %s",
+		dependent, rooms, rooms*maxPerDay, maxPerDay, pct(right, probes))
+}
