@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -118,6 +119,15 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		}
 	}
 	member := who.partner()
+	// One activation of a collaboration at a time, from the read of the
+	// member's activations to their record: the policy then decides on the
+	// count every earlier activation left, so none reads the data past the
+	// limit, where its refusal would come after work that depends on the
+	// data (and take its time), nor is answered against earlier audiences
+	// that another activation has meanwhile added to.
+	lock, _ := r.activating.LoadOrStore(collab, new(sync.Mutex))
+	lock.(*sync.Mutex).Lock()
+	defer lock.(*sync.Mutex).Unlock()
 	var before activationRecord
 	err = r.db.View(func(txn *badger.Txn) (err error) { before, err = r.activations(r.txn(txn), collab); return })
 	if err != nil {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
@@ -19,7 +21,10 @@ import (
 // group "a" and 80 targets, each in a group of its own, half of them the
 // victim's. The segment {a, t} of a target is 1,000 people, passing the
 // guards, iff the victim holds it, and 999, refused, if not.
-func activationProbeScene(t *testing.T, maxPerDay int) (*attackScene, []int, map[int]string) {
+//
+// junk rows that match nobody pad the attacker's list: the room reads the
+// whole list to fingerprint an audience the size guard passed.
+func activationProbeScene(t *testing.T, maxPerDay, junk int) (*attackScene, []int, map[int]string) {
 	settings := map[string]any{
 		"allowed_dimensions": []string{atkAttacker + ".grp"},
 		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": maxPerDay, "max_total": 50},
@@ -34,6 +39,9 @@ func activationProbeScene(t *testing.T, maxPerDay int) (*attackScene, []int, map
 		group[in], group[out] = fmt.Sprintf("t%02d", 2*i), fmt.Sprintf("t%02d", 2*i+1)
 	}
 	rows := atkRows(append(span(1000, 1999), targets...))
+	for i := range junk {
+		rows = append(rows, atkJunk("pad", i))
+	}
 	emails := make([]string, len(rows))
 	for i, r := range rows {
 		emails[i] = r.email
@@ -89,7 +97,7 @@ func TestAttackActivationRace(t *testing.T) {
 	type tally struct{ held, not int }
 	dependent, right, probes := 0, 0, 0
 	for room := range rooms {
-		s, targets, group := activationProbeScene(t, maxPerDay)
+		s, targets, group := activationProbeScene(t, maxPerDay, 0)
 		var mu sync.Mutex
 		responses := map[string]*tally{}
 		today := 0
@@ -126,4 +134,82 @@ func TestAttackActivationRace(t *testing.T) {
 	}
 	t.Logf("data-dependent responses: %d in %d rooms (bound %d = %d a day); memberships read: %s",
 		dependent, rooms, rooms*maxPerDay, maxPerDay, pct(right, probes))
+}
+
+// TestAttackActivationRefusalTiming: the attacker pads its list (the room
+// fingerprints the whole list for an audience the size guard passed, not
+// for one it refused) and sends its 80 probes at once. Five are counted;
+// were the others to pass the policy together and reach the limit in their
+// transaction, they would be refused alike, free, but each after the work
+// its audience took. Measured: how many refusals came from the
+// transaction, after reading the data (bound 0), and the memberships read
+// from the free refusals by their latency, with the best threshold there
+// is (an upper bound on any real decoder), held to the suite's 70%.
+func TestAttackActivationRefusalTiming(t *testing.T) {
+	s, targets, group := activationProbeScene(t, 5, 300000)
+	type probe struct {
+		held    bool
+		latency time.Duration
+	}
+	var mu sync.Mutex
+	var free []probe
+	dependent, afterData := 0, 0
+	var wg sync.WaitGroup
+	for _, id := range targets {
+		wg.Go(func() {
+			start := time.Now()
+			aud, err := s.activateGroups("a", group[id])
+			took := time.Since(start)
+			key, dep := activationResponse(t, aud, err)
+			mu.Lock()
+			defer mu.Unlock()
+			if dep {
+				dependent++
+				return
+			}
+			if strings.Contains(key, denyActivations) {
+				afterData++ // the transaction's refusal: after reading the data
+			}
+			free = append(free, probe{id >= 1000 && id < 3000, took})
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(free, func(a, b probe) int { return int(a.latency - b.latency) })
+	// The best threshold: the fast ones guessed one way, the slow ones the
+	// other, whichever way reads more.
+	best := 0
+	for cut := 0; cut <= len(free); cut++ {
+		a, b := 0, 0
+		for i, p := range free {
+			if (i < cut) != p.held {
+				a++
+			} else {
+				b++
+			}
+		}
+		best = max(best, a, b)
+	}
+	var held, not []time.Duration
+	for _, p := range free {
+		if p.held {
+			held = append(held, p.latency)
+		} else {
+			not = append(not, p.latency)
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		return d[len(d)/2]
+	}
+	t.Logf("free refusals at the limit after reading the data: %d of %d (bound 0)", afterData, len(free))
+	if afterData > 0 {
+		t.Errorf("%d probes read the data past the limit and were refused for free", afterData)
+	}
+	t.Logf("data-dependent responses: %d (bound 5); free refusals at the limit: %d, median latency %v held, %v not; memberships read from their latency: %s (bound %.0f%%)",
+		dependent, len(free), median(held), median(not), pct(best, len(free)), 100*attackMembershipBound)
+	if len(free) > 0 && float64(best)/float64(len(free)) > attackMembershipBound {
+		t.Errorf("the latency of refusals at the limit reads one person's membership: %s", pct(best, len(free)))
+	}
 }
