@@ -213,3 +213,52 @@ func TestAttackActivationRefusalTiming(t *testing.T) {
 		t.Errorf("the latency of refusals at the limit reads one person's membership: %s", pct(best, len(free)))
 	}
 }
+
+// TestAttackActivationSameAudience: the "same audience again" path. The
+// attacker receives E, the audience of a and its first target (which the
+// victim holds: 1,000 people), then asks for E's groups and one more
+// target, for each of the other 78: the audience is E again (difference 0,
+// answered) iff the victim does not hold the target, and one person away
+// (refused) iff it does. Each answer or refusal must count: measured, the
+// responses that depend on the data (bound max_per_day, 5, with E) and
+// the memberships the best decoder reads (each distinct response guessed
+// as the truth most of its targets have), against the suite's 70%.
+func TestAttackActivationSameAudience(t *testing.T) {
+	const maxPerDay = 5
+	s, targets, group := activationProbeScene(t, maxPerDay, 0)
+	e, err := s.activateGroups("a", group[targets[0]])
+	if err != nil || e.Size != 1000 {
+		t.Fatalf("the first audience: %+v %v", e, err)
+	}
+	type tally struct{ held, not int }
+	responses := map[string]*tally{}
+	dependent := 1 // E
+	for _, id := range targets[2:] {
+		aud, err := s.activateGroups("a", group[targets[0]], group[id])
+		key, dep := activationResponse(t, aud, err)
+		if dep {
+			dependent++
+		}
+		if responses[key] == nil {
+			responses[key] = &tally{}
+		}
+		if id >= 1000 && id < 3000 {
+			responses[key].held++
+		} else {
+			responses[key].not++
+		}
+	}
+	right := 0
+	for k, c := range responses {
+		right += max(c.held, c.not)
+		t.Logf("response %q: %d held, %d not", k, c.held, c.not)
+	}
+	t.Logf("data-dependent responses: %d (bound %d); memberships read: %s (bound %.0f%%)",
+		dependent, maxPerDay, pct(right, len(targets)-2), 100*attackMembershipBound)
+	if dependent > maxPerDay {
+		t.Errorf("%d responses that depend on the data in a day, more than max_per_day %d", dependent, maxPerDay)
+	}
+	if float64(right)/float64(len(targets)-2) > attackMembershipBound {
+		t.Errorf("the same audience again reads one person's membership: %s", pct(right, len(targets)-2))
+	}
+}
