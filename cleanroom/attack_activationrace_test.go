@@ -4,6 +4,7 @@ package cleanroom
 // activations of one member at once, and the "same audience again" path.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -260,5 +263,60 @@ func TestAttackActivationSameAudience(t *testing.T) {
 	}
 	if float64(right)/float64(len(targets)-2) > attackMembershipBound {
 		t.Errorf("the same audience again reads one person's membership: %s", pct(right, len(targets)-2))
+	}
+}
+
+// TestAttackActivationCancel: the attacker pads its list so that an
+// audience the size guard passes takes long to fingerprint, and abandons
+// each probe after a delay longer than a refusal takes: a refused probe
+// (the target absent) is counted and its audit entry appended; a probe
+// still at work (the target held) is cancelled. It reads which by the
+// public count of audit entries (/healthz). Measured: probes whose outcome
+// the attacker reads without an activation counted (bound 0), and the
+// memberships read from the audit count, against the suite's 70%.
+func TestAttackActivationCancel(t *testing.T) {
+	const maxPerDay = 5
+	s, targets, group := activationProbeScene(t, maxPerDay, 300000)
+	// Calibrate on a refusal: a target the attacker knows is absent (its
+	// own, outside the overlap) is refused by the size guard. It is counted.
+	start := time.Now()
+	if _, err := s.activateGroups("a", group[targets[1]]); err == nil {
+		t.Fatal("the calibration probe was answered")
+	}
+	delay := time.Since(start) * 3 / 2
+	r := s.tr.room
+	count := func() int {
+		var rec activationRecord
+		if err := r.db.View(func(txn *badger.Txn) (err error) { rec, err = r.activations(r.txn(txn), s.collab); return }); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Total[atkAttacker]
+	}
+	right, free, probes := 0, 0, 0
+	for _, id := range targets[2:40] {
+		if count() >= maxPerDay {
+			break
+		}
+		before, counted := auditEntries(t, s.tr), count()
+		ctx, cancel := context.WithTimeout(s.ctx, delay)
+		_, err := s.attacker.Activate(ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
+			Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: []string{"a", group[id]}}}})
+		cancel()
+		time.Sleep(2 * delay) // let the room finish or abandon it
+		grew := auditEntries(t, s.tr) > before
+		held := id >= 1000 && id < 3000
+		probes++
+		t.Logf("probe: held %v, audit grew %v, counted %d, err %v", held, grew, count()-counted, err)
+		if grew != held {
+			right++
+		}
+		if count() == counted && err != nil && errors.Is(err, context.DeadlineExceeded) && grew != held {
+			free++ // read right, and nothing counted
+		}
+	}
+	t.Logf("probes: %d (delay %v); read right from the audit count: %s; read with no activation counted: %d (bound 0)",
+		probes, delay, pct(right, probes), free)
+	if free > 0 {
+		t.Errorf("%d abandoned probes told a membership for free", free)
 	}
 }
