@@ -171,6 +171,11 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	if int64(len(rows)) < limits.MinAudience {
 		return nil, r.refuseAudience(ctx, who, a, d, member, limits)
 	}
+	// From here the work depends on the data (only an audience the size
+	// guard passed gets it), so it is not abandoned with the request:
+	// otherwise a client that closes its connection now would learn, from
+	// an activation not counted, that the guard passed it.
+	ctx = context.WithoutCancel(ctx)
 	fps, err := r.audienceFingerprints(ctx, ds, rows)
 	if err != nil {
 		return nil, err
