@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -85,7 +86,12 @@ func (r *Room) activations(txn store.Txn, collab string) (activationRecord, erro
 const (
 	denyAudience    = "the audience is smaller than the collaboration's minimum audience, or differs from one you received before by fewer than the collaboration's minimum group size"
 	denyActivations = "your limit of activations is reached"
+	denyRaced       = "another activation of yours ran meanwhile; ask again"
 )
+
+// errRaced is the answer's transaction finding that another activation of
+// the member's was recorded after the guards read the earlier audiences.
+var errRaced = errors.New("cleanroom: another activation ran meanwhile")
 
 // activate returns the caller's audience for a segment.
 func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api.SegmentSpec) (*api.Audience, error) {
@@ -113,6 +119,15 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		}
 	}
 	member := who.partner()
+	// One activation of a collaboration at a time, from the read of the
+	// member's activations to their record: the policy then decides on the
+	// count every earlier activation left, so none reads the data past the
+	// limit, where its refusal would come after work that depends on the
+	// data (and take its time), nor is answered against earlier audiences
+	// that another activation has meanwhile added to.
+	lock, _ := r.activating.LoadOrStore(collab, new(sync.Mutex))
+	lock.(*sync.Mutex).Lock()
+	defer lock.(*sync.Mutex).Unlock()
 	var before activationRecord
 	err = r.db.View(func(txn *badger.Txn) (err error) { before, err = r.activations(r.txn(txn), collab); return })
 	if err != nil {
@@ -156,6 +171,11 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	if int64(len(rows)) < limits.MinAudience {
 		return nil, r.refuseAudience(ctx, who, a, d, member, limits)
 	}
+	// From here the work depends on the data (only an audience the size
+	// guard passed gets it), so it is not abandoned with the request:
+	// otherwise a client that closes its connection now would learn, from
+	// an activation not counted, that the guard passed it.
+	ctx = context.WithoutCancel(ctx)
 	fps, err := r.audienceFingerprints(ctx, ds, rows)
 	if err != nil {
 		return nil, err
@@ -222,7 +242,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 			return ledgerDenial{denyActivations}
 		}
 		if audiencesOf(after.Audiences, member) != audiencesOf(before.Audiences, member) {
-			return conflict("another activation of yours ran meanwhile; ask again")
+			return errRaced
 		}
 		after.count(member)
 		after.Audiences = append(after.Audiences, audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()})
@@ -232,10 +252,14 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		r.forget(ctx, "refused-audience/"+collab, store.AudienceSpan(collab, id))
 	}
 	var ld ledgerDenial
-	if errors.As(err, &ld) {
+	switch {
+	case errors.As(err, &ld):
 		return nil, r.refuseCharge(ctx, who, a, d, ld)
-	}
-	if err != nil {
+	case errors.Is(err, errRaced):
+		// Only an audience the guards passed gets here, so this refusal
+		// depends on the data too, and is counted like the guards' own.
+		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyRaced, conflict("%s", denyRaced))
+	case err != nil:
 		return nil, err
 	}
 	res.ActivationsLeftToday = max(0, limits.MaxPerDay-after.Today[member])
@@ -249,7 +273,16 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 // entry. Otherwise refusals would be free probes, each telling, for a
 // crafted segment, whether one person is in the other list.
 func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation) error {
-	d.Allow, d.Reasons = false, []string{denyAudience}
+	p := &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: []string{denyAudience}}
+	return r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, p)
+}
+
+// refuseCounted refuses an activation whose refusal depends on the data,
+// for a fixed reason, counting it against the member's activations in the
+// transaction of its audit entry; at the limit it is refused as every
+// activation there is.
+func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation, reason string, p *api.Problem) error {
+	d.Allow, d.Reasons = false, []string{reason}
 	collab := a.collabID()
 	err := r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
 		rec, err := r.activations(tx.Txn, collab)
@@ -269,7 +302,7 @@ func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.D
 	if err != nil {
 		return err
 	}
-	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+	return p
 }
 
 // count counts one activation of member's, answered or refused by a guard.

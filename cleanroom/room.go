@@ -116,6 +116,9 @@ type Room struct {
 
 	// jtiClaims holds the jtis of requests in flight (auth.go), by key.
 	jtiClaims sync.Map
+	// activating holds a *sync.Mutex by collaboration: its activations run
+	// one at a time (activation.go).
+	activating sync.Map
 
 	// jtiFault, when set (by tests only), fails the replay cache's
 	// transaction with its error, as a storage failure would.
