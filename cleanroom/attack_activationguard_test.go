@@ -45,16 +45,7 @@ func TestAttackActivationSinglingOut(t *testing.T) {
 	}
 	s := attackRoom(t, attackOpts{settings: settings, noUpload: true})
 	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols)
-	upload := func(rows []atkRow) {
-		emails := make([]string, len(rows))
-		for i, r := range rows {
-			emails[i] = r.email
-		}
-		s.uploadRaw(s.attacker, writeRawList(t, emails, []string{"grp"}, func(i int) []string { return []string{group(rows[i].id)} }), []string{"grp"})
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatalf("match: %v", err)
-		}
-	}
+	upload := func(rows []atkRow) { s.uploadGroups(t, rows, group) }
 	upload(atkRows(ids))
 	activate := func(groups ...string) (*api.Audience, error) {
 		return s.attacker.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
@@ -125,22 +116,7 @@ func TestAttackActivationRefusalOracle(t *testing.T) {
 		targets = append(targets, in, out)
 		group[in], group[out] = fmt.Sprintf("t%02d", 2*i), fmt.Sprintf("t%02d", 2*i+1)
 	}
-	upload := func(ids []int) {
-		rows := atkRows(ids)
-		emails := make([]string, len(rows))
-		for i, r := range rows {
-			emails[i] = r.email
-		}
-		s.uploadRaw(s.attacker, writeRawList(t, emails, []string{"grp"}, func(i int) []string {
-			if g, ok := group[rows[i].id]; ok {
-				return []string{g}
-			}
-			return []string{"a"}
-		}), []string{"grp"})
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatalf("match: %v", err)
-		}
-	}
+	upload := func(ids []int) { s.uploadGroups(t, atkRows(ids), groupOr(group, "a")) }
 	activate := func(groups ...string) (*api.Audience, error) {
 		return s.attacker.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
 			Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: groups}}})
@@ -186,5 +162,29 @@ func TestAttackActivationRefusalOracle(t *testing.T) {
 	}
 	if float64(right)/float64(len(targets)) > attackMembershipBound {
 		t.Errorf("the activation's refusals read one person's membership: %s > %.0f%%", pct(right, len(targets)), 100*attackMembershipBound)
+	}
+}
+
+// uploadGroups uploads rows as the attacker's list, with one column, grp,
+// each row's group(id), and matches.
+func (s *attackScene) uploadGroups(t *testing.T, rows []atkRow, group func(id int) string) {
+	t.Helper()
+	emails := make([]string, len(rows))
+	for i, r := range rows {
+		emails[i] = r.email
+	}
+	s.uploadRaw(s.attacker, writeRawList(t, emails, []string{"grp"}, func(i int) []string { return []string{group(rows[i].id)} }), []string{"grp"})
+	if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
+		t.Fatalf("match: %v", err)
+	}
+}
+
+// groupOr is the group m gives a person, or else def.
+func groupOr(m map[int]string, def string) func(id int) string {
+	return func(id int) string {
+		if g, ok := m[id]; ok {
+			return g
+		}
+		return def
 	}
 }

@@ -13,8 +13,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
@@ -45,19 +46,7 @@ func activationProbeScene(t *testing.T, maxPerDay, junk int) (*attackScene, []in
 	for i := range junk {
 		rows = append(rows, atkJunk("pad", i))
 	}
-	emails := make([]string, len(rows))
-	for i, r := range rows {
-		emails[i] = r.email
-	}
-	s.uploadRaw(s.attacker, writeRawList(t, emails, []string{"grp"}, func(i int) []string {
-		if g, ok := group[rows[i].id]; ok {
-			return []string{g}
-		}
-		return []string{"a"}
-	}), []string{"grp"})
-	if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-		t.Fatalf("match: %v", err)
-	}
+	s.uploadGroups(t, rows, groupOr(group, "a"))
 	return s, targets, group
 }
 
