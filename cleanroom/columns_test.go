@@ -8,9 +8,6 @@ import (
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/cleanroom/client"
-	"github.com/opencleanroom/cleanroom/crypto"
-	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // TestColumnForms: through the room, a bounded column read only as a
@@ -23,32 +20,14 @@ func TestColumnForms(t *testing.T) {
 	names := []string{"alpha", "bravo"}
 	lists := makeTruthLists(names, 8)
 	tr := startRoom(t)
-	var ps []*client.Client
-	for _, n := range names {
-		ps = append(ps, tr.partner(n, policy.RolePartner, ""))
-	}
 	settings := map[string]any{
 		"noise_off":          true,
 		"allowed_dimensions": []string{"alpha.age_band", "alpha.spend", "bravo.revenue"},
 		"domains":            map[string][]string{"alpha.age_band": truthBands},
 		"bounds":             map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}},
 	}
-	states := tr.collab("c1", api.ModeHashed, settings, ps...)
+	c, ps := matchTruthLists(t, tr, lists, settings, 700)
 	ctx := context.Background()
-	for i, p := range ps {
-		l := lists[i]
-		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
-			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 700}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ps[0].Match(ctx, "c1"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := tr.room.collab("c1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// dictionary reports the form member.column is cached in, in the
 	// join's order, and how many projections are cached.
 	dictionary := func(name string) (bool, int) {

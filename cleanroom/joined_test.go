@@ -78,26 +78,7 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 	names := []string{"alpha", "bravo", "charlie"}
 	lists := makeTruthLists(names, 11)
 	tr := startRoom(t)
-	var ps []*client.Client
-	for _, n := range names {
-		ps = append(ps, tr.partner(n, policy.RolePartner, ""))
-	}
-	states := tr.collab("c1", api.ModeHashed, map[string]any{}, ps...)
-	ctx := context.Background()
-	for i, p := range ps {
-		l := lists[i]
-		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
-			Columns: l.cols, State: states[p.Principal()], RowsPerPart: 20}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := ps[0].Match(ctx, "c1"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := tr.room.collab("c1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := matchTruthLists(t, tr, lists, map[string]any{}, 20)
 	table, err := tr.room.table(c)
 	if err != nil {
 		t.Fatal(err)
@@ -263,4 +244,32 @@ func BenchmarkDecodeJoined(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
+}
+
+// matchTruthLists has each list's member upload it (in parts of
+// rowsPerPart rows) to a hashed collaboration c1 with settings, matches, and
+// returns the collaboration and the members' clients, in the lists' order.
+func matchTruthLists(t *testing.T, tr *testRoom, lists []truthList, settings map[string]any, rowsPerPart int) (*collabRecord, []*client.Client) {
+	t.Helper()
+	var ps []*client.Client
+	for _, l := range lists {
+		ps = append(ps, tr.partner(l.member, policy.RolePartner, ""))
+	}
+	states := tr.collab("c1", api.ModeHashed, settings, ps...)
+	ctx := context.Background()
+	for i, p := range ps {
+		l := lists[i]
+		if _, err := p.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: l.write(t), IDColumn: "email", Kind: crypto.KindEmail,
+			Columns: l.cols, State: states[p.Principal()], RowsPerPart: rowsPerPart}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ps[0].Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ps
 }
