@@ -127,28 +127,16 @@ func TestAttackActivationRefusalOracle(t *testing.T) {
 		t.Fatalf("the first audience: %+v %v", first, err)
 	}
 	upload(append(span(1000, 2000), targets...))
-	type tally struct{ held, not int }
-	responses := map[string]*tally{}
+	responses := responseDecoder{}
 	for i, id := range targets {
 		_, err := activate("a", group[id])
 		var p *api.Problem
 		if err == nil || !errors.As(err, &p) {
 			t.Fatalf("target %d: %v, want a refusal", i, err)
 		}
-		key := fmt.Sprintf("%d %s %s", p.Status, p.Type, strings.Join(p.Reasons, "; "))
-		if responses[key] == nil {
-			responses[key] = &tally{}
-		}
-		if id >= 1000 && id < 3000 {
-			responses[key].held++
-		} else {
-			responses[key].not++
-		}
+		responses.add(fmt.Sprintf("%d %s %s", p.Status, p.Type, strings.Join(p.Reasons, "; ")), id >= 1000 && id < 3000)
 	}
-	right := 0
-	for _, c := range responses {
-		right += max(c.held, c.not)
-	}
+	right := responses.best(nil)
 	var rec activationRecord
 	r := s.tr.room
 	if err := r.db.View(func(txn *badger.Txn) (err error) { rec, err = r.activations(r.txn(txn), s.collab); return }); err != nil {
@@ -187,4 +175,37 @@ func groupOr(m map[int]string, def string) func(id int) string {
 		}
 		return def
 	}
+}
+
+// responseDecoder tallies, for each distinct response, the targets the
+// victim holds and those it does not that got it. Its best is the success
+// of the best decoder of the responses there is (each guessed as the truth
+// most of its targets have, which needs the truth): an upper bound on any
+// attacker's.
+type responseDecoder map[string]*[2]int // response → {held, not held}
+
+func (d responseDecoder) add(response string, held bool) {
+	c := d[response]
+	if c == nil {
+		c = new([2]int)
+		d[response] = c
+	}
+	if held {
+		c[0]++
+	} else {
+		c[1]++
+	}
+}
+
+// best returns the best decoder's right guesses, logging each response's
+// tally when log is set.
+func (d responseDecoder) best(log func(format string, args ...any)) int {
+	right := 0
+	for k, c := range d {
+		right += max(c[0], c[1])
+		if log != nil {
+			log("response %q: %d held, %d not", k, c[0], c[1])
+		}
+	}
+	return right
 }

@@ -86,12 +86,11 @@ func activationResponse(t *testing.T, aud *api.Audience, err error) (key string,
 // is logged.
 func TestAttackActivationRace(t *testing.T) {
 	const maxPerDay, rooms = 5, 3
-	type tally struct{ held, not int }
 	dependent, right, probes := 0, 0, 0
 	for room := range rooms {
 		s, targets, group := activationProbeScene(t, maxPerDay, 0)
 		var mu sync.Mutex
-		responses := map[string]*tally{}
+		responses := responseDecoder{}
 		today := 0
 		var wg sync.WaitGroup
 		for _, id := range targets[:6] {
@@ -103,21 +102,11 @@ func TestAttackActivationRace(t *testing.T) {
 				if dep {
 					today++
 				}
-				if responses[key] == nil {
-					responses[key] = &tally{}
-				}
-				if id >= 1000 && id < 3000 {
-					responses[key].held++
-				} else {
-					responses[key].not++
-				}
+				responses.add(key, id >= 1000 && id < 3000)
 			})
 		}
 		wg.Wait()
-		for k, c := range responses {
-			right += max(c.held, c.not)
-			t.Logf("room %d: response %q: %d held, %d not", room, k, c.held, c.not)
-		}
+		right += responses.best(func(format string, args ...any) { t.Logf("room %d: "+format, append([]any{room}, args...)...) })
 		probes += 6
 		dependent += today
 		if today > maxPerDay {
@@ -222,8 +211,7 @@ func TestAttackActivationSameAudience(t *testing.T) {
 	if err != nil || e.Size != 1000 {
 		t.Fatalf("the first audience: %+v %v", e, err)
 	}
-	type tally struct{ held, not int }
-	responses := map[string]*tally{}
+	responses := responseDecoder{}
 	dependent := 1 // E
 	for _, id := range targets[2:] {
 		aud, err := s.activateGroups("a", group[targets[0]], group[id])
@@ -231,20 +219,9 @@ func TestAttackActivationSameAudience(t *testing.T) {
 		if dep {
 			dependent++
 		}
-		if responses[key] == nil {
-			responses[key] = &tally{}
-		}
-		if id >= 1000 && id < 3000 {
-			responses[key].held++
-		} else {
-			responses[key].not++
-		}
+		responses.add(key, id >= 1000 && id < 3000)
 	}
-	right := 0
-	for k, c := range responses {
-		right += max(c.held, c.not)
-		t.Logf("response %q: %d held, %d not", k, c.held, c.not)
-	}
+	right := responses.best(t.Logf)
 	t.Logf("data-dependent responses: %d (bound %d); memberships read: %s (bound %.0f%%)",
 		dependent, maxPerDay, pct(right, len(targets)-2), 100*attackMembershipBound)
 	if dependent > maxPerDay {
