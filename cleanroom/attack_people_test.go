@@ -6,10 +6,7 @@ package cleanroom
 // list holds it.
 
 import (
-	"encoding/csv"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -108,23 +105,15 @@ func atkRows(ids []int) []atkRow {
 // writeAttackList writes a CSV of rows with the columns' true values.
 func writeAttackList(t testing.TB, rows []atkRow, cols []string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "list.csv")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
+	emails := make([]string, len(rows))
+	for i, r := range rows {
+		emails[i] = r.email
 	}
-	w := csv.NewWriter(f)
-	w.Write(append([]string{"email"}, cols...))
-	for _, r := range rows {
-		rec := []string{r.email}
-		for _, c := range cols {
-			rec = append(rec, atkValue(c, r.id))
+	return writeRawList(t, emails, cols, func(i int) []string {
+		rec := make([]string, len(cols))
+		for j, c := range cols {
+			rec[j] = atkValue(c, rows[i].id)
 		}
-		w.Write(rec)
-	}
-	w.Flush()
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
+		return rec
+	})
 }

@@ -62,7 +62,7 @@ func plantedClamp(value string, lo, hi float64) float64 {
 
 // writeRawList writes a CSV with an email column and cols, one row per
 // person: values(i) are row i's values of cols.
-func writeRawList(t *testing.T, emails []string, cols []string, values func(i int) []string) string {
+func writeRawList(t testing.TB, emails []string, cols []string, values func(i int) []string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "list.csv")
 	f, err := os.Create(path)

@@ -118,20 +118,9 @@ func BenchmarkQuery10M(b *testing.B) {
 	}
 	for _, layout := range []string{"joined", "projected"} {
 		b.Run("layout="+layout, func(b *testing.B) {
-			p := plans[layout]
-			var lat []time.Duration
 			b.ReportAllocs()
 			cpu := cpuTime()
-			for b.Loop() {
-				start := time.Now()
-				if _, err := Run(context.Background(), p); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(1e7*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			benchRun(b, plans[layout], 1e7)
 			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
