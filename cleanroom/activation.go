@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -273,8 +272,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 // entry. Otherwise refusals would be free probes, each telling, for a
 // crafted segment, whether one person is in the other list.
 func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation) error {
-	p := &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: []string{denyAudience}}
-	return r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, p)
+	return r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, denied(denyAudience))
 }
 
 // refuseCounted refuses an activation whose refusal depends on the data,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"math"
-	"net/http"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -233,7 +232,7 @@ func (r *Room) refuseCharge(ctx context.Context, who *actor, a act, d policy.Dec
 	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
 		return r.auditFailed(err)
 	}
-	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+	return denied(d.Reasons...)
 }
 
 // budgetInfo returns the collaboration's privacy budget, read with the

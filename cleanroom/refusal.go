@@ -58,10 +58,13 @@ func (e *refusal) Error() string { return e.p.Error() }
 func (e *refusal) Unwrap() error { return e.p }
 
 func notMember() error {
-	return &refusal{reason: reasonNotMember, p: &api.Problem{
-		Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden,
-		Reasons: []string{reasonNotMember},
-	}}
+	return &refusal{reason: reasonNotMember, p: denied(reasonNotMember)}
+}
+
+// denied is the problem of an action the collaboration's policy, or a
+// limit it sets, refused, for these reasons.
+func denied(reasons ...string) *api.Problem {
+	return &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: reasons}
 }
 
 // collabFor returns collaboration id for a request of who's, if who's

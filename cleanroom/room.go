@@ -350,7 +350,7 @@ func (r *Room) authorize(ctx context.Context, who *actor, a act) (policy.Decisio
 		return d, &api.Problem{Type: api.ProblemUnavailable, Title: "the room could not decide this action in time, so it was not taken; try again",
 			Status: http.StatusServiceUnavailable, Reasons: d.Reasons}
 	}
-	return d, &api.Problem{Type: api.ProblemDenied, Title: "refused by the collaboration's policy", Status: http.StatusForbidden, Reasons: d.Reasons}
+	return d, denied(d.Reasons...)
 }
 
 func (a act) collabID() string {
