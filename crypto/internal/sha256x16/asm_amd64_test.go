@@ -1,0 +1,5 @@
+//go:build !purego
+
+package sha256x16
+
+const haveAsm = true

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package sha256x16
+
+const haveAsm = false

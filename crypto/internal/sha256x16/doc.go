@@ -1,0 +1,26 @@
+// Package sha256x16 runs sixteen SHA-256 compressions at once (FIPS 180-4,
+// section 6.2.2), one independent message per 32-bit lane of an AVX-512
+// register.
+//
+// Hashed matching computes, for every row, SHA-256 of the normalized
+// identifier and HMAC-SHA256 of its hex form: millions of messages of the
+// same length, each going through exactly the same sequence of blocks. The
+// CPU's SHA extensions work on one message at a time; here each of
+// SHA-256's 32-bit operations (additions, rotations, and the Ch, Maj and
+// three-way xor functions as one VPTERNLOGD each) works on sixteen messages
+// in one instruction. The assembly (block_amd64.s, written by gen_amd64.go)
+// loads sixteen 64-byte blocks, byte-swaps and transposes them into sixteen
+// registers of message words, and runs the 64 rounds with the state in
+// registers. Callers that already hold big-endian words side by side (the
+// padding block, or an HMAC's outer block made of the inner digests) skip
+// the transpose with BlockWords.
+//
+// Without AVX-512 (F and BW), or built with -tags purego, the same API runs
+// a portable compression lane after lane.
+//
+// The package only compresses: padding and the final encoding are the
+// caller's, since its callers know their message lengths in advance and
+// pad once for all sixteen lanes. SHA-256 has no data-dependent branch or
+// memory access, and neither path adds one, so it is constant time in the
+// message and the state (an HMAC key's padded states included).
+package sha256x16
