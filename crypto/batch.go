@@ -129,9 +129,9 @@ func HashTokens(ctx context.Context, ks *Secret, dst []Token, keys []MatchKey) e
 		return fmt.Errorf("crypto: HashTokens: %d outputs for %d inputs", len(dst), len(keys))
 	}
 	lanes := 1
-	var h *hmacStates
+	var hk *sha256x16.HMACKey
 	if sha256x16.Accelerated() {
-		lanes, h = sha256x16.Lanes, newHMACStates(ks)
+		lanes, hk = sha256x16.Lanes, sha256x16.NewHMACKey(ks.b[:])
 	}
 	// A token costs a few hundred nanoseconds, so a chunk of tokens is
 	// much cheaper than a chunk of scalar multiplications; parallel still
@@ -141,7 +141,7 @@ func HashTokens(ctx context.Context, ks *Secret, dst []Token, keys []MatchKey) e
 		if lanes > 1 {
 			var b tokenBatch
 			for ; i+lanes <= hi; i += lanes {
-				b.tokens(h, (*[sha256x16.Lanes]Token)(dst[i:]), (*[sha256x16.Lanes]MatchKey)(keys[i:]))
+				b.tokens(hk, dst[i:i+lanes], keys[i:i+lanes])
 			}
 		}
 		if i < hi {

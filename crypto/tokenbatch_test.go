@@ -56,7 +56,7 @@ func TestTokenBatch(t *testing.T) {
 		}
 		var out [sha256x16.Lanes]Token
 		var b tokenBatch
-		b.tokens(newHMACStates(ks), &out, (*[sha256x16.Lanes]MatchKey)(keys))
+		b.tokens(sha256x16.NewHMACKey(ks.b[:]), out[:], keys)
 		for l, k := range keys {
 			if want := stdToken(ks, k); out[l] != want {
 				t.Fatalf("call %d, lane %d: got %x, want %x", i, l, out[l], want)

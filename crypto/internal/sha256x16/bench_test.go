@@ -60,3 +60,29 @@ func BenchmarkBlock(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/block-lane")
 	})
 }
+
+// BenchmarkHMACHex is sixteen HMACs of 64 hex characters (three blocks
+// each), per message.
+func BenchmarkHMACHex(b *testing.B) {
+	key := NewHMACKey(make([]byte, 32))
+	var msgs [Lanes][HexSize]byte
+	var out [Lanes][Size]byte
+	for _, avx := range []bool{true, false} {
+		name := "avx512"
+		if !avx {
+			name = "generic"
+		}
+		b.Run(name, func(b *testing.B) {
+			if avx && !haveAVX512 {
+				b.Skip("no AVX-512 path")
+			}
+			defer func(u bool) { useAVX512 = u }(useAVX512)
+			useAVX512 = avx
+			b.ReportAllocs()
+			for b.Loop() {
+				HMACHex(&out, key, &msgs)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*Lanes), "ns/mac")
+		})
+	}
+}

@@ -18,3 +18,6 @@ func blockAVX512(s *State, msg *[Lanes][BlockSize]byte)
 
 //go:noescape
 func blockWordsAVX512(s *State, w *Words)
+
+//go:noescape
+func hmacHexAVX512(out *[Lanes][Size]byte, key *HMACKey, msgs *[Lanes][HexSize]byte)
