@@ -11,9 +11,18 @@
 // in one instruction. The assembly (block_amd64.s, written by gen_amd64.go)
 // loads sixteen 64-byte blocks, byte-swaps and transposes them into sixteen
 // registers of message words, and runs the 64 rounds with the state in
-// registers. Callers that already hold big-endian words side by side (the
-// padding block, or an HMAC's outer block made of the inner digests) skip
+// registers. Callers that already hold big-endian words side by side skip
 // the transpose with BlockWords.
+//
+// HMACHex is the hashed-mode token whole: HMAC-SHA256 of the 64 hex
+// characters of a 32-byte value, sixteen values a call. It encodes the hex
+// in registers (a byte shuffle per nibble), and since every message has the
+// same length, the inner hash's second block is the same padding in every
+// lane: its schedule plus the round constants is a table made by the
+// generator, so that block costs rounds only. The state stays in registers
+// from the first block to the last, and the digests are transposed back
+// and byte-swapped on the way out. The key's two padded blocks are
+// compressed once, by NewHMACKey.
 //
 // Without AVX-512 (F and BW), or built with -tags purego, the same API runs
 // a portable compression lane after lane.
