@@ -27,9 +27,11 @@
 // Without AVX-512 (F and BW), or built with -tags purego, the same API runs
 // a portable compression lane after lane.
 //
-// The package only compresses: padding and the final encoding are the
-// caller's, since its callers know their message lengths in advance and
-// pad once for all sixteen lanes. SHA-256 has no data-dependent branch or
-// memory access, and neither path adds one, so it is constant time in the
-// message and the state (an HMAC key's padded states included).
+// Apart from HMACHex the package only compresses: padding and the final
+// encoding are the caller's, since its callers know their message lengths
+// in advance and pad once for all sixteen lanes. SHA-256 has no
+// data-dependent branch or memory access, and neither path adds one (the
+// hex encoding is a register shuffle in the assembly and arithmetic in Go,
+// never a table in memory), so it is constant time in the message and the
+// key.
 package sha256x16

@@ -3,7 +3,6 @@ package sha256x16
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 )
 
 // HMACKey is an HMAC-SHA256 key (RFC 2104) made ready: the chaining values
@@ -58,7 +57,7 @@ func HMACHex(out *[Lanes][Size]byte, key *HMACKey, msgs *[Lanes][HexSize]byte) {
 	}
 	for l := range Lanes {
 		var blk [BlockSize]byte
-		hex.Encode(blk[:], msgs[l][:])
+		hexEncode(&blk, &msgs[l])
 		h := key.inner
 		Compress(&h, &blk)
 		compress(&h, &innerPad)
@@ -69,5 +68,17 @@ func HMACHex(out *[Lanes][Size]byte, key *HMACKey, msgs *[Lanes][HexSize]byte) {
 		for i, v := range h {
 			binary.BigEndian.PutUint32(out[l][4*i:], v)
 		}
+	}
+}
+
+// hexEncode writes the lowercase hex of m without indexing a table by its
+// nibbles: a nibble n becomes '0'+n, plus 'a'-'0'-10 when n > 9, the
+// comparison done by the sign of 9-n.
+func hexEncode(dst *[BlockSize]byte, m *[HexSize]byte) {
+	digit := func(n byte) byte {
+		return '0' + n + byte(int32(9-int32(n))>>8)&('a'-'0'-10)
+	}
+	for i, b := range m {
+		dst[2*i], dst[2*i+1] = digit(b>>4), digit(b&15)
 	}
 }

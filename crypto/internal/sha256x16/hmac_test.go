@@ -68,3 +68,17 @@ func FuzzHMACHex(f *testing.F) {
 		}
 	})
 }
+
+func TestHexEncode(t *testing.T) {
+	for v := range 256 {
+		var m [HexSize]byte
+		for i := range m {
+			m[i] = byte(v + i)
+		}
+		var got [BlockSize]byte
+		hexEncode(&got, &m)
+		if want := hex.EncodeToString(m[:]); string(got[:]) != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+}
