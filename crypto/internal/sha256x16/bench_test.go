@@ -44,6 +44,7 @@ func BenchmarkBlock(b *testing.B) {
 		var w Words
 		s.Broadcast(&IV)
 		b.SetBytes(Lanes * BlockSize)
+		b.ReportAllocs()
 		for b.Loop() {
 			s.BlockWords(&w)
 		}

@@ -2,7 +2,14 @@
 
 package sha256x16
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// hmacHexAVX512 reads an HMACKey's outer chaining value at offset 32.
+var _ = [1]struct{}{}[unsafe.Offsetof(HMACKey{}.outer)-32]
 
 // haveAVX512 comes from CPUID and the OS saving the registers (x/sys/cpu
 // checks both): F for the 32-bit lanes, rotations and VPTERNLOGD, BW for
