@@ -133,9 +133,10 @@ func HashTokens(ctx context.Context, ks *Secret, dst []Token, keys []MatchKey) e
 	if sha256x16.Accelerated() {
 		lanes, hk = sha256x16.Lanes, sha256x16.NewHMACKey(ks.b[:])
 	}
-	// A token costs a few hundred nanoseconds, so a chunk of tokens is
-	// much cheaper than a chunk of scalar multiplications; parallel still
-	// pays beyond a few thousand keys.
+	// A token costs 50 ns of CPU sixteen at a time, 250 through a
+	// Tokenizer, so a chunk of tokens is much cheaper than a chunk of
+	// scalar multiplications; parallel still pays beyond a few thousand
+	// keys.
 	return parallel(ctx, len(keys), func(lo, hi int) (int, error) {
 		i := lo
 		if lanes > 1 {
