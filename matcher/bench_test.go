@@ -12,19 +12,27 @@ import (
 	"time"
 )
 
-// cpuTime is the process's user and system CPU time so far: on a shared
-// machine, wall time per op varies with the load, CPU time much less.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+// usage is the process's CPU time and page faults so far: on a shared
+// machine, wall time per op varies with the load, CPU time less, and the
+// page faults (each costs microseconds on a virtual machine) not at all.
+type usage struct {
+	cpu    time.Duration
+	faults int64
 }
 
-// reportCPU reports the CPU seconds an op took, since start.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
+func cpuTime() usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return usage{}
+	}
+	return usage{time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Minflt + ru.Majflt}
+}
+
+// reportCPU reports the CPU seconds and page faults an op took, since start.
+func reportCPU(b *testing.B, start usage) {
+	now := cpuTime()
+	b.ReportMetric((now.cpu-start.cpu).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(now.faults-start.faults)/float64(b.N), "faults/op")
 }
 
 // genReader streams pairs whose tokens are a fixed mix of the numbers
@@ -129,6 +137,10 @@ func BenchmarkIntersect2x10M(b *testing.B) {
 	b.Run("spill", func(b *testing.B) {
 		benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{MemoryBudget: 64 << 20, TempDir: b.TempDir()})
 	})
+	// The demo room's share for a match (MatchMemory 256 MiB).
+	b.Run("spill192", func(b *testing.B) {
+		benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{MemoryBudget: 192 << 20, TempDir: b.TempDir()})
+	})
 }
 
 // BenchmarkIntersect3x1M: three sets of 1M tokens.
@@ -212,4 +224,34 @@ func BenchmarkDistinct10M(b *testing.B) {
 			b.ReportMetric(float64(peak)/n, "peak-heap-B/token")
 		})
 	}
+}
+
+// BenchmarkJoin2x10M is the join alone (every partition's table, counting
+// matches), over two sets of 10M tokens partitioned in memory once.
+func BenchmarkJoin2x10M(b *testing.B) {
+	h := newHasher()
+	mem := &budget{limit: 1 << 40}
+	stores := make([]*setStore, 2)
+	for k := range stores {
+		stores[k] = newSetStore(&h, mem, "", defaultChunk)
+		lo := uint64(k) * 5_000_000
+		if err := stores[k].readAll(context.Background(), &genReader{next: lo, hi: lo + 10_000_000, base: lo}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w := newWorker(2, &h, defaultChunk, 1<<30)
+	b.ResetTimer()
+	cpu := cpuTime()
+	for b.Loop() {
+		matches := 0
+		for p := range partitions {
+			if err := w.join(p, stores, func() error { matches += w.matches(); return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if matches != 5_000_000 {
+			b.Fatalf("%d matches", matches)
+		}
+	}
+	reportCPU(b, cpu)
 }

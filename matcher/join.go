@@ -33,6 +33,8 @@ func joinAll(ctx context.Context, stores []*setStore, h *hasher, opts Options, e
 	for range opts.Workers {
 		g.Go(func() error {
 			w := newWorker(len(stores), h, opts.chunk, maxEntries)
+			// Counting needs no rows: neither matches' nor duplicates'.
+			w.noRows = opts.CardinalityOnly && !opts.DuplicateRows
 			// flush hands on what one table found.
 			flush := func() error {
 				for k, d := range w.dups {
@@ -89,21 +91,28 @@ func joinAll(ctx context.Context, stores []*setStore, h *hasher, opts Options, e
 // (linear probing, load at most 1/2) over the distinct tokens of every set
 // in the partition. It keeps its buffers from one partition to the next.
 //
-// A slot holds an entry's index and 32 bits of its token's hash, so a probe
-// that meets another token is nearly always rejected without reading the
-// entry (a cache miss); equal tags are confirmed on the whole token.
+// A slot is 32 bits: an entry's index (which needs at most log2 of the
+// table's size, the table being at most half full) and, above it, a tag of
+// the token's hash, so a probe that meets another token is mostly rejected
+// without reading the entry (a cache miss); equal tags are confirmed on
+// the whole token.
 type worker struct {
 	n   int // sets
 	h   *hasher
 	sub hasher // splits an overfull partition, independently of h
 	all uint64 // mask with a bit for every set
 	max int    // distinct tokens a table may hold
+	// noRows: only counts are wanted, so the table keeps no rows.
+	noRows bool
 
-	slots   []uint64 // tag<<32 | entry index+1, or 0 when empty
+	slots   []uint32 // tag | entry index+1, or 0 when empty
+	idxMask uint32   // the bits of a slot that hold the index
 	entries []entry
 	rows    []uint32 // n rows per entry
 	dups    []int64
 	dupRows [][]uint32 // per set: rows dropped in this table
+
+	touched uint64 // the sum of prefetched slots, kept so the loads stay
 
 	buf  []Pair // a spilled chunk, read back
 	out  []uint32
@@ -114,6 +123,9 @@ type entry struct {
 	tok  words
 	mask uint64 // the sets the token was seen in
 }
+
+// probeBatch is how many pairs' slots are loaded ahead of their probes.
+const probeBatch = 16
 
 // entryBytes is what a table takes for each distinct token of n sets.
 func entryBytes(n int) int { return 2*8 + 40 + 4*n }
@@ -139,8 +151,9 @@ func (w *worker) reset(size int) {
 		w.slots = w.slots[:capacity]
 		clear(w.slots)
 	} else {
-		w.slots = make([]uint64, capacity)
+		w.slots = make([]uint32, capacity)
 	}
+	w.idxMask = uint32(capacity - 1)
 	w.entries = w.entries[:0]
 	w.rows = w.rows[:0]
 	clear(w.dups)
@@ -196,33 +209,9 @@ func (w *worker) scan(p int, stores []*setStore, size int, prefix uint64, depth 
 				if depth > 0 && w.sub.sum(&pr.Token)>>(64-depth) != prefix {
 					continue
 				}
-				// The high bits chose the partition; the low bits pick
-				// the slot, the middle ones make the tag.
-				h := w.h.sum(&pr.Token)
-				tag := h >> 24 << 32
-				tw := wordsOf(&pr.Token)
-				j := h & mask
-				for {
-					sl := w.slots[j]
-					if sl == 0 {
-						if len(w.entries) == w.max {
-							full = true
-							return false
-						}
-						w.entries = append(w.entries, entry{tok: tw, mask: bit})
-						w.slots[j] = tag | uint64(len(w.entries))
-						w.rows = append(w.rows, w.zero...)
-						w.rows[len(w.rows)-w.n+k] = pr.Row
-						break
-					}
-					if sl&^(1<<32-1) == tag {
-						e := int(uint32(sl)) - 1
-						if en := &w.entries[e]; en.tok == tw {
-							w.add(en, e, k, bit, pr.Row)
-							break
-						}
-					}
-					j = (j + 1) & mask
+				if !w.insert(w.h.sum(&pr.Token), mask, pr, k, bit) {
+					full = true
+					return false
 				}
 			}
 			return true
@@ -234,16 +223,53 @@ func (w *worker) scan(p int, stores []*setStore, size int, prefix uint64, depth 
 	return true, nil
 }
 
+// insert adds set k's pair, of hash h, to the table; it reports false if
+// the table is full.
+func (w *worker) insert(h, mask uint64, pr *Pair, k int, bit uint64) bool {
+	// The high bits chose the partition; the low bits pick the slot, the
+	// middle ones make the tag.
+	tag := uint32(h>>24) &^ w.idxMask
+	tw := wordsOf(&pr.Token)
+	for j := h & mask; ; j = (j + 1) & mask {
+		sl := w.slots[j]
+		if sl == 0 {
+			if len(w.entries) == w.max {
+				return false
+			}
+			w.entries = append(w.entries, entry{tok: tw, mask: bit})
+			w.slots[j] = tag | uint32(len(w.entries))
+			if w.noRows {
+				return true
+			}
+			w.rows = append(w.rows, w.zero...)
+			w.rows[len(w.rows)-w.n+k] = pr.Row
+			return true
+		}
+		if sl&^w.idxMask == tag {
+			e := int(sl&w.idxMask) - 1
+			if en := &w.entries[e]; en.tok == tw {
+				w.add(en, e, k, bit, pr.Row)
+				return true
+			}
+		}
+	}
+}
+
 // add records set k's row for a token already in the table.
 func (w *worker) add(en *entry, e, k int, bit uint64, row uint32) {
 	if en.mask&bit == 0 {
 		en.mask |= bit
-		w.rows[e*w.n+k] = row
+		if !w.noRows {
+			w.rows[e*w.n+k] = row
+		}
+		return
+	}
+	w.dups[k]++
+	if w.noRows {
 		return
 	}
 	// The lowest row wins: the first occurrence in the member's list, in
 	// any read order.
-	w.dups[k]++
 	kept := &w.rows[e*w.n+k]
 	dropped := row
 	if dropped < *kept {
