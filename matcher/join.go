@@ -154,7 +154,15 @@ func (w *worker) reset(size int) {
 		w.slots = make([]uint32, capacity)
 	}
 	w.idxMask = uint32(capacity - 1)
+	// The table holds at most size entries: sized once, it never grows
+	// during a scan.
+	if cap(w.entries) < size {
+		w.entries = make([]entry, 0, size)
+	}
 	w.entries = w.entries[:0]
+	if !w.noRows && cap(w.rows) < size*w.n {
+		w.rows = make([]uint32, 0, size*w.n)
+	}
 	w.rows = w.rows[:0]
 	clear(w.dups)
 	for k := range w.dupRows {
