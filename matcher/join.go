@@ -21,11 +21,12 @@ func joinAll(ctx context.Context, stores []*setStore, h *hasher, opts Options, e
 	)
 	maxEntries := opts.maxTable
 	if maxEntries <= 0 {
-		// The tables of all workers take at most a quarter of the budget
-		// on top of it; a partition with more distinct tokens than that
-		// (only a crafted one: at 10M a partition holds ~40K a set) is
-		// joined in parts.
-		maxEntries = int(min(opts.MemoryBudget/int64(4*opts.Workers*entryBytes(len(stores))), 1<<30))
+		// The tables of all workers take at most half the budget on top
+		// of it; a partition with more distinct tokens than that (only a
+		// crafted one: a partition holds 1/256 of a set, ~40K tokens at
+		// 10M, against over 260K a table may hold in the demo's smallest share,
+		// 64 MiB on 2 cores) is joined in parts.
+		maxEntries = int(min(opts.MemoryBudget/int64(2*opts.Workers*entryBytes(len(stores))), 1<<30))
 		maxEntries = max(maxEntries, 1<<12)
 	}
 	// The first error (a worker's, or emit's) cancels the others.

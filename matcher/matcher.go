@@ -47,7 +47,7 @@ type Options struct {
 	// MemoryBudget is roughly how many bytes the stored sets may take in
 	// memory before full chunks spill to disk (default 1 GiB; set it
 	// below the sets' size, about 36 bytes a token, to force spilling).
-	// The join's tables take at most a quarter of it besides.
+	// The join's tables take at most half of it besides.
 	MemoryBudget int64
 	// TempDir holds spill files (default os.TempDir()).
 	TempDir string
