@@ -22,12 +22,17 @@ func joinAll(ctx context.Context, stores []*setStore, h *hasher, opts Options, e
 	maxEntries := opts.maxTable
 	if maxEntries <= 0 {
 		// The tables of all workers take at most half the budget on top
-		// of it; a partition with more distinct tokens than that (only a
-		// crafted one: a partition holds 1/256 of a set, ~40K tokens at
-		// 10M, against over 260K a table may hold in the demo's smallest share,
-		// 64 MiB on 2 cores) is joined in parts.
+		// of it, or twice an average partition each if that is more (as
+		// many cores as there are workers, with a small budget); a
+		// partition with more distinct tokens than that, which only a
+		// crafted one has (the keyed hash spreads honest tokens evenly),
+		// is joined in parts.
+		var rows int64
+		for _, s := range stores {
+			rows += s.rows
+		}
 		maxEntries = int(min(opts.MemoryBudget/int64(2*opts.Workers*entryBytes(len(stores))), 1<<30))
-		maxEntries = max(maxEntries, 1<<12)
+		maxEntries = max(maxEntries, int(min(2*rows/partitions, 1<<30)), 1<<12)
 	}
 	// The first error (a worker's, or emit's) cancels the others.
 	g, gctx := errgroup.WithContext(ctx)
