@@ -22,7 +22,8 @@
 // tokens present in all sets and the duplicates within each. Equal hashes
 // are always confirmed on the whole token, so a collision, crafted or not,
 // never makes unequal tokens match. A table holds at most a bounded number
-// of distinct tokens (half the budget across the workers): a
+// of distinct tokens (half the budget across the workers, or twice an
+// average partition each if that is more): a
 // partition with more, which only a member who could predict the key would
 // make, is joined in parts, split under a second independent key; repeats
 // of one token take no room in a table.
