@@ -7,9 +7,33 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
+
+// usage is the process's CPU time and page faults so far: on a shared
+// machine, wall time per op varies with the load, CPU time less, and the
+// page faults (each costs microseconds on a virtual machine) not at all.
+type usage struct {
+	cpu    time.Duration
+	faults int64
+}
+
+func cpuTime() usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return usage{}
+	}
+	return usage{time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Minflt + ru.Majflt}
+}
+
+// reportCPU reports the CPU seconds and page faults an op took, since start.
+func reportCPU(b *testing.B, start usage) {
+	now := cpuTime()
+	b.ReportMetric((now.cpu-start.cpu).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(now.faults-start.faults)/float64(b.N), "faults/op")
+}
 
 // genReader streams pairs whose tokens are a fixed mix of the numbers
 // lo..hi-1, so two generators over overlapping ranges share tokens, with
@@ -78,6 +102,7 @@ func benchIntersect(b *testing.B, sizes []uint64, overlap float64, opts Options)
 	var peak uint64
 	var matches atomic.Int64
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		readers := make([]Reader, len(sizes))
 		for k, s := range sizes {
@@ -100,6 +125,7 @@ func benchIntersect(b *testing.B, sizes []uint64, overlap float64, opts Options)
 			b.Fatal("expected to spill")
 		}
 	}
+	reportCPU(b, cpu)
 	b.ReportMetric(float64(total)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 	b.ReportMetric(float64(peak)/float64(total), "peak-heap-B/token")
 	b.ReportMetric(float64(matches.Load()), "matches")
@@ -110,6 +136,10 @@ func BenchmarkIntersect2x10M(b *testing.B) {
 	b.Run("memory", func(b *testing.B) { benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{}) })
 	b.Run("spill", func(b *testing.B) {
 		benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{MemoryBudget: 64 << 20, TempDir: b.TempDir()})
+	})
+	// The demo room's share for a match (MatchMemory 256 MiB).
+	b.Run("spill192", func(b *testing.B) {
+		benchIntersect(b, []uint64{10_000_000, 10_000_000}, 0.5, Options{MemoryBudget: 192 << 20, TempDir: b.TempDir()})
 	})
 }
 
@@ -139,16 +169,19 @@ func BenchmarkDistinct1M(b *testing.B) {
 	const n = 1_000_000
 	b.Run("distinct", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cpuTime()
 		for b.Loop() {
 			s, err := Distinct(context.Background(), &genReader{hi: n}, Options{})
 			if err != nil || s.Rows-s.Duplicates != n {
 				b.Fatalf("%d distinct of %d, %v", s.Rows-s.Duplicates, n, err)
 			}
 		}
+		reportCPU(b, cpu)
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 	})
 	b.Run("self-intersection", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := cpuTime()
 		for b.Loop() {
 			res, err := Intersect(context.Background(), []Reader{&genReader{hi: n}, &genReader{hi: n}},
 				Options{CardinalityOnly: true}, nil)
@@ -156,6 +189,69 @@ func BenchmarkDistinct1M(b *testing.B) {
 				b.Fatalf("%d matches of %d, %v", res.Matches, n, err)
 			}
 		}
+		reportCPU(b, cpu)
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 	})
+}
+
+// BenchmarkDistinct10M counts the distinct tokens of one set of 10M, as
+// the commit of a 10M upload does: in memory, and within the 64 MiB share
+// the demo's room gives an upload's comparison.
+func BenchmarkDistinct10M(b *testing.B) {
+	const n = 10_000_000
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"memory", Options{}},
+		{"spill", Options{MemoryBudget: 64 << 20, TempDir: b.TempDir()}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var peak uint64
+			cpu := cpuTime()
+			for b.Loop() {
+				stop := make(chan struct{})
+				peakCh := peakHeap(stop)
+				s, err := Distinct(context.Background(), &genReader{hi: n}, c.opts)
+				close(stop)
+				if err != nil || s.Rows-s.Duplicates != n {
+					b.Fatalf("%d distinct of %d, %v", s.Rows-s.Duplicates, n, err)
+				}
+				peak = max(peak, <-peakCh)
+			}
+			reportCPU(b, cpu)
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+			b.ReportMetric(float64(peak)/n, "peak-heap-B/token")
+		})
+	}
+}
+
+// BenchmarkJoin2x10M is the join alone (every partition's table, counting
+// matches), over two sets of 10M tokens partitioned in memory once.
+func BenchmarkJoin2x10M(b *testing.B) {
+	h := newHasher()
+	mem := &budget{limit: 1 << 40}
+	stores := make([]*setStore, 2)
+	for k := range stores {
+		stores[k] = newSetStore(&h, mem, "", defaultChunk)
+		lo := uint64(k) * 5_000_000
+		if err := stores[k].readAll(context.Background(), &genReader{next: lo, hi: lo + 10_000_000, base: lo}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w := newWorker(2, &h, defaultChunk, 1<<30)
+	b.ResetTimer()
+	cpu := cpuTime()
+	for b.Loop() {
+		matches := 0
+		for p := range partitions {
+			if err := w.join(p, stores, func() error { matches += w.matches(); return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if matches != 5_000_000 {
+			b.Fatalf("%d matches", matches)
+		}
+	}
+	reportCPU(b, cpu)
 }

@@ -9,17 +9,24 @@
 // # How
 //
 // Each set is read as a stream of (token, row) pairs and split into
-// partitions by a keyed hash of the token (hash/maphash with a random seed
-// per run: tokens come from partners who may be malicious, and a fixed split
-// would let one craft tokens that all land in one partition). Partitions
-// are kept in fixed-size chunks, so a set costs about 36 bytes a token.
-// When the chunks of all sets exceed the memory budget, full chunks are
-// written to one spill file per set (unlinked at creation, so nothing stays
-// on disk after a crash) and read back one partition at a time.
+// partitions by a keyed hash of the token (a secret key drawn per run:
+// tokens come from partners who may be malicious, and a fixed split would
+// let one craft tokens that all land in one partition). Partitions are
+// kept in fixed-size chunks, so a set costs about 36 bytes a token. When
+// the chunks of all sets exceed the memory budget, full chunks are written
+// to one spill file per set (unlinked at creation, so nothing stays on disk
+// after a crash) and read back one partition at a time.
 //
 // Partitions are then joined independently on all cores: each worker builds
 // an open-addressing table of one partition of every set, which finds the
-// tokens present in all sets and the duplicates within each.
+// tokens present in all sets and the duplicates within each. Equal hashes
+// are always confirmed on the whole token, so a collision, crafted or not,
+// never makes unequal tokens match. A table holds at most a bounded number
+// of distinct tokens (half the budget across the workers, or twice an
+// average partition each if that is more): a
+// partition with more, which only a member who could predict the key would
+// make, is joined in parts, split under a second independent key; repeats
+// of one token take no room in a table.
 //
 // # Duplicates
 //

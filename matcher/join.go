@@ -2,7 +2,7 @@ package matcher
 
 import (
 	"context"
-	"hash/maphash"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,7 +11,7 @@ import (
 )
 
 // joinAll joins the partitions on opts.Workers goroutines.
-func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Options, emit func([]uint32) error, res *Result) error {
+func joinAll(ctx context.Context, stores []*setStore, h *hasher, opts Options, emit func([]uint32) error, res *Result) error {
 	var (
 		next    atomic.Int64
 		matches atomic.Int64
@@ -19,22 +19,30 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 		dups    = make([]atomic.Int64, len(stores))
 		dupRows = make([][]uint32, len(stores)) // under emitMu
 	)
+	maxEntries := opts.maxTable
+	if maxEntries <= 0 {
+		// The tables of all workers take at most half the budget on top
+		// of it, or twice an average partition each if that is more (as
+		// many cores as there are workers, with a small budget); a
+		// partition with more distinct tokens than that, which only a
+		// crafted one has (the keyed hash spreads honest tokens evenly),
+		// is joined in parts.
+		var rows int64
+		for _, s := range stores {
+			rows += s.rows
+		}
+		maxEntries = int(min(opts.MemoryBudget/int64(2*opts.Workers*entryBytes(len(stores))), 1<<30))
+		maxEntries = max(maxEntries, int(min(2*rows/partitions, 1<<30)), 1<<12)
+	}
 	// The first error (a worker's, or emit's) cancels the others.
 	g, gctx := errgroup.WithContext(ctx)
 	for range opts.Workers {
 		g.Go(func() error {
-			w := newWorker(len(stores), seed, opts.chunk)
-			for {
-				p := int(next.Add(1) - 1)
-				if p >= partitions {
-					return nil
-				}
-				if err := gctx.Err(); err != nil {
-					return err
-				}
-				if err := w.join(p, stores); err != nil {
-					return err
-				}
+			w := newWorker(len(stores), h, opts.chunk, maxEntries)
+			// Counting needs no rows: neither matches' nor duplicates'.
+			w.noRows = opts.CardinalityOnly && !opts.DuplicateRows
+			// flush hands on what one table found.
+			flush := func() error {
 				for k, d := range w.dups {
 					dups[k].Add(d)
 				}
@@ -48,12 +56,21 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 				n := w.matches()
 				matches.Add(int64(n))
 				if opts.CardinalityOnly || n == 0 {
-					continue
+					return nil
 				}
 				emitMu.Lock()
-				err := w.emit(emit)
-				emitMu.Unlock()
-				if err != nil {
+				defer emitMu.Unlock()
+				return w.emit(emit)
+			}
+			for {
+				p := int(next.Add(1) - 1)
+				if p >= partitions {
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				if err := w.join(p, stores, flush); err != nil {
 					return err
 				}
 			}
@@ -79,33 +96,55 @@ func joinAll(ctx context.Context, stores []*setStore, seed maphash.Seed, opts Op
 // worker joins one partition at a time with an open-addressing hash table
 // (linear probing, load at most 1/2) over the distinct tokens of every set
 // in the partition. It keeps its buffers from one partition to the next.
+//
+// A slot is 32 bits: an entry's index (which needs at most log2 of the
+// table's size, the table being at most half full) and, above it, a tag of
+// the token's hash, so a probe that meets another token is mostly rejected
+// without reading the entry (a cache miss); equal tags are confirmed on
+// the whole token.
 type worker struct {
-	n    int // sets
-	seed maphash.Seed
-	all  uint64 // mask with a bit for every set
+	n   int // sets
+	h   *hasher
+	sub hasher // splits an overfull partition, independently of h
+	all uint64 // mask with a bit for every set
+	max int    // distinct tokens a table may hold
+	// noRows: only counts are wanted, so the table keeps no rows.
+	noRows bool
 
-	slots   []int32 // index into entries, or -1
+	slots   []uint32 // tag | entry index+1, or 0 when empty
+	idxMask uint32   // the bits of a slot that hold the index
 	entries []entry
 	rows    []uint32 // n rows per entry
 	dups    []int64
-	dupRows [][]uint32 // per set: rows dropped in this partition
+	dupRows [][]uint32 // per set: rows dropped in this table
 
-	buf  []byte
-	dec  []Pair
+	touched uint64 // the sum of prefetched slots, kept so the loads stay
+
+	buf  []Pair // a spilled chunk, read back
 	out  []uint32
 	zero []uint32 // n zero rows, appended for each new entry
 }
 
 type entry struct {
-	tok  [TokenSize]byte
+	tok  words
 	mask uint64 // the sets the token was seen in
 }
 
-func newWorker(n int, seed maphash.Seed, chunk int) *worker {
+// probeBatch is how many pairs' slots are loaded ahead of their probes.
+const probeBatch = 16
+
+// entryBytes is what a table takes for each distinct token of n sets.
+func entryBytes(n int) int { return 2*8 + 40 + 4*n }
+
+// errPartitionUnsplittable: more distinct tokens than a table may hold
+// share both keyed hashes, which only breaking the hash achieves.
+var errPartitionUnsplittable = errors.New("matcher: a partition cannot be split to fit the memory budget")
+
+func newWorker(n int, h *hasher, chunk, maxEntries int) *worker {
 	return &worker{
-		n: n, seed: seed, all: 1<<uint(n) - 1, dups: make([]int64, n), dupRows: make([][]uint32, n),
-		buf: make([]byte, chunk*pairBytes), dec: make([]Pair, chunk), out: make([]uint32, n),
-		zero: make([]uint32, n),
+		n: n, h: h, sub: newHasher(), all: 1<<uint(n) - 1, max: maxEntries,
+		dups: make([]int64, n), dupRows: make([][]uint32, n),
+		buf: make([]Pair, chunk), out: make([]uint32, n), zero: make([]uint32, n),
 	}
 }
 
@@ -116,13 +155,20 @@ func (w *worker) reset(size int) {
 	}
 	if cap(w.slots) >= capacity {
 		w.slots = w.slots[:capacity]
+		clear(w.slots)
 	} else {
-		w.slots = make([]int32, capacity)
+		w.slots = make([]uint32, capacity)
 	}
-	for i := range w.slots {
-		w.slots[i] = -1
+	w.idxMask = uint32(capacity - 1)
+	// The table holds at most size entries: sized once, it never grows
+	// during a scan.
+	if cap(w.entries) < size {
+		w.entries = make([]entry, 0, size)
 	}
 	w.entries = w.entries[:0]
+	if !w.noRows && cap(w.rows) < size*w.n {
+		w.rows = make([]uint32, 0, size*w.n)
+	}
 	w.rows = w.rows[:0]
 	clear(w.dups)
 	for k := range w.dupRows {
@@ -130,57 +176,120 @@ func (w *worker) reset(size int) {
 	}
 }
 
-func (w *worker) join(p int, stores []*setStore) error {
+// join joins partition p, calling flush after each table.
+func (w *worker) join(p int, stores []*setStore, flush func() error) error {
 	size := 0
 	for _, s := range stores {
 		size += s.partitionSize(p)
 	}
-	w.reset(size)
-	mask := uint64(len(w.slots) - 1)
-	for k, s := range stores {
-		bit := uint64(1) << uint(k)
-		err := s.each(p, w.buf, w.dec, func(pairs []Pair) {
-			for i := range pairs {
-				pr := &pairs[i]
-				// The high bits chose the partition; the low bits pick
-				// the slot.
-				j := maphash.Bytes(w.seed, pr.Token[:]) & mask
-				for {
-					e := w.slots[j]
-					if e < 0 {
-						w.slots[j] = int32(len(w.entries))
-						w.entries = append(w.entries, entry{tok: pr.Token, mask: bit})
-						w.rows = append(w.rows, w.zero...)
-						w.rows[len(w.rows)-w.n+k] = pr.Row
-						break
-					}
-					en := &w.entries[e]
-					if en.tok == pr.Token {
-						if en.mask&bit != 0 {
-							// The lowest row wins: the first occurrence
-							// in the member's list, in any read order.
-							w.dups[k]++
-							kept := &w.rows[int(e)*w.n+k]
-							dropped := pr.Row
-							if dropped < *kept {
-								*kept, dropped = dropped, *kept
-							}
-							w.dupRows[k] = append(w.dupRows[k], dropped)
-						} else {
-							en.mask |= bit
-							w.rows[int(e)*w.n+k] = pr.Row
-						}
-						break
-					}
-					j = (j + 1) & mask
-				}
-			}
-		})
-		if err != nil {
+	return w.joinRange(p, stores, size, 0, 0, flush)
+}
+
+// joinRange joins the tokens of partition p whose hash under w.sub starts
+// with the depth bits of prefix (all of them at depth 0). If they hold
+// more distinct tokens than a table may, it drops the table and joins the
+// two halves of the range in turn: no token is in both, so each match and
+// each duplicate is found in exactly one table.
+func (w *worker) joinRange(p int, stores []*setStore, size int, prefix uint64, depth uint, flush func() error) error {
+	fits, err := w.scan(p, stores, size, prefix, depth)
+	if err != nil {
+		return err
+	}
+	if fits {
+		return flush()
+	}
+	if depth == 64 {
+		return errPartitionUnsplittable
+	}
+	for half := range uint64(2) {
+		if err := w.joinRange(p, stores, size, prefix<<1|half, depth+1, flush); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scan builds the table of one range of partition p; it reports false,
+// leaving the table unfinished, if the range has too many distinct tokens.
+func (w *worker) scan(p int, stores []*setStore, size int, prefix uint64, depth uint) (bool, error) {
+	w.reset(min(size, w.max))
+	mask := uint64(len(w.slots) - 1)
+	full := false
+	for k, s := range stores {
+		bit := uint64(1) << uint(k)
+		err := s.each(p, w.buf, func(pairs []Pair) bool {
+			for i := range pairs {
+				pr := &pairs[i]
+				if depth > 0 && w.sub.sum(&pr.Token)>>(64-depth) != prefix {
+					continue
+				}
+				if !w.insert(w.h.sum(&pr.Token), mask, pr, k, bit) {
+					full = true
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil || full {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// insert adds set k's pair, of hash h, to the table; it reports false if
+// the table is full.
+func (w *worker) insert(h, mask uint64, pr *Pair, k int, bit uint64) bool {
+	// The high bits chose the partition; the low bits pick the slot, the
+	// middle ones make the tag.
+	tag := uint32(h>>24) &^ w.idxMask
+	tw := wordsOf(&pr.Token)
+	for j := h & mask; ; j = (j + 1) & mask {
+		sl := w.slots[j]
+		if sl == 0 {
+			if len(w.entries) == w.max {
+				return false
+			}
+			w.entries = append(w.entries, entry{tok: tw, mask: bit})
+			w.slots[j] = tag | uint32(len(w.entries))
+			if w.noRows {
+				return true
+			}
+			w.rows = append(w.rows, w.zero...)
+			w.rows[len(w.rows)-w.n+k] = pr.Row
+			return true
+		}
+		if sl&^w.idxMask == tag {
+			e := int(sl&w.idxMask) - 1
+			if en := &w.entries[e]; en.tok == tw {
+				w.add(en, e, k, bit, pr.Row)
+				return true
+			}
+		}
+	}
+}
+
+// add records set k's row for a token already in the table.
+func (w *worker) add(en *entry, e, k int, bit uint64, row uint32) {
+	if en.mask&bit == 0 {
+		en.mask |= bit
+		if !w.noRows {
+			w.rows[e*w.n+k] = row
+		}
+		return
+	}
+	w.dups[k]++
+	if w.noRows {
+		return
+	}
+	// The lowest row wins: the first occurrence in the member's list, in
+	// any read order.
+	kept := &w.rows[e*w.n+k]
+	dropped := row
+	if dropped < *kept {
+		*kept, dropped = dropped, *kept
+	}
+	w.dupRows[k] = append(w.dupRows[k], dropped)
 }
 
 func (w *worker) matches() int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
 	"runtime"
@@ -48,6 +47,7 @@ type Options struct {
 	// MemoryBudget is roughly how many bytes the stored sets may take in
 	// memory before full chunks spill to disk (default 1 GiB; set it
 	// below the sets' size, about 36 bytes a token, to force spilling).
+	// The join's tables take at most half of it besides.
 	MemoryBudget int64
 	// TempDir holds spill files (default os.TempDir()).
 	TempDir string
@@ -60,8 +60,10 @@ type Options struct {
 	DuplicateRows bool
 
 	// chunk overrides the full chunk size (tests use it to take the spill
-	// path with small sets).
-	chunk int
+	// path with small sets); maxTable, the distinct tokens a join table
+	// holds (tests use it to split partitions).
+	chunk    int
+	maxTable int
 }
 
 // Result summarizes an intersection.
@@ -134,11 +136,11 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	seed := maphash.MakeSeed()
+	h := newHasher()
 	mem := &budget{limit: opts.MemoryBudget}
 	stores := make([]*setStore, len(sets))
 	for i := range stores {
-		stores[i] = newSetStore(seed, mem, opts.TempDir, opts.chunk)
+		stores[i] = newSetStore(&h, mem, opts.TempDir, opts.chunk)
 	}
 	defer func() {
 		for _, s := range stores {
@@ -170,7 +172,7 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 		res.Sets[i].Rows = s.rows
 		res.Spilled = res.Spilled || s.spilled()
 	}
-	if err := joinAll(ctx, stores, seed, opts, emit, &res); err != nil {
+	if err := joinAll(ctx, stores, &h, opts, emit, &res); err != nil {
 		return Result{}, err
 	}
 	return res, nil

@@ -2,12 +2,11 @@ package matcher
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"os"
+	"unsafe"
 )
 
 const (
@@ -19,7 +18,7 @@ const (
 	// read. Chunks start at firstChunk and double, so small sets stay small.
 	defaultChunk = 1024
 	firstChunk   = 16
-	pairBytes    = TokenSize + 4 // on disk: token, then the row little-endian
+	pairBytes    = TokenSize + 4 // in memory (no padding) and on disk
 	readBatch    = 4096
 	stagePairs   = 16
 )
@@ -34,7 +33,7 @@ type chunk struct {
 
 // setStore is one set, partitioned.
 type setStore struct {
-	seed  maphash.Seed
+	h     *hasher
 	mem   *budget
 	dir   string
 	chunk int // pairs in a full chunk
@@ -52,17 +51,31 @@ type setStore struct {
 	spill    *os.File
 	spillOff int64
 	free     [][]Pair // chunk buffers released by spilling, for reuse
-	enc      []byte
+	out      []byte   // a chunk on its way to the spill file
 }
 
-func newSetStore(seed maphash.Seed, mem *budget, dir string, chunk int) *setStore {
-	return &setStore{seed: seed, mem: mem, dir: dir, chunk: chunk}
+func newSetStore(h *hasher, mem *budget, dir string, chunk int) *setStore {
+	return &setStore{h: h, mem: mem, dir: dir, chunk: chunk}
 }
 
 // partitionOf takes the high bits of the keyed hash; the join's table uses
 // the low bits of the same hash, so the two are independent.
-func partitionOf(seed maphash.Seed, tok *[TokenSize]byte) int {
-	return int(maphash.Bytes(seed, tok[:]) >> (64 - partitionBits))
+func partitionOf(h *hasher, tok *[TokenSize]byte) int {
+	return int(h.sum(tok) >> (64 - partitionBits))
+}
+
+// pairBytesOf is the memory of pairs as bytes, which is how they are
+// spilled: the spill file is read back by the process that wrote it, so
+// the in-memory layout (no padding, no pointers) is the file format, and
+// spilling and reading back copy nothing but the file's pages.
+func pairBytesOf(p []Pair) []byte {
+	// A compile-time check that a Pair is pairBytes long.
+	var _ [unsafe.Sizeof(Pair{}) - pairBytes]struct{}
+	var _ [pairBytes - unsafe.Sizeof(Pair{})]struct{}
+	if len(p) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&p[0])), len(p)*pairBytes)
 }
 
 // readAll reads r to the end, partitioning its pairs.
@@ -81,7 +94,7 @@ func (s *setStore) readAll(ctx context.Context, r Reader) error {
 		}
 		s.rows += int64(n)
 		for i := range buf[:n] {
-			part := partitionOf(s.seed, &buf[i].Token)
+			part := partitionOf(s.h, &buf[i].Token)
 			k := s.staged[part]
 			s.stage[part][k] = buf[i]
 			if k+1 < stagePairs {
@@ -171,14 +184,12 @@ func (s *setStore) spillFull() error {
 		// so a crash leaves no tokens on disk.
 		os.Remove(f.Name())
 		s.spill = f
-		s.enc = make([]byte, s.chunk*pairBytes)
+		s.out = make([]byte, s.chunk*pairBytes)
 	}
 	for _, c := range s.full {
-		b := s.enc[:0]
-		for i := range c.mem {
-			b = append(b, c.mem[i].Token[:]...)
-			b = binary.LittleEndian.AppendUint32(b, c.mem[i].Row)
-		}
+		// Copied into one buffer that stays in the cache before the write:
+		// the kernel's copy from a cold chunk costs twice this one.
+		b := s.out[:copy(s.out, pairBytesOf(c.mem))]
 		if _, err := s.spill.WriteAt(b, s.spillOff); err != nil {
 			return fmt.Errorf("spilling: %w", err)
 		}
@@ -208,24 +219,23 @@ func (s *setStore) partitionSize(p int) int {
 }
 
 // each calls fn with the pairs of partition p, chunk by chunk, in the order
-// they were read. Spilled chunks are read into buf (a full chunk's bytes)
-// and decoded into dec (a full chunk's pairs).
-func (s *setStore) each(p int, buf []byte, dec []Pair, fn func([]Pair)) error {
+// they were read, until fn returns false. Spilled chunks are read into buf
+// (a full chunk's pairs).
+func (s *setStore) each(p int, buf []Pair, fn func([]Pair) bool) error {
 	for _, c := range s.parts[p] {
 		if c.mem != nil {
-			fn(c.mem)
+			if !fn(c.mem) {
+				return nil
+			}
 			continue
 		}
-		b := buf[:c.n*pairBytes]
-		if _, err := s.spill.ReadAt(b, c.off); err != nil {
+		out := buf[:c.n]
+		if _, err := s.spill.ReadAt(pairBytesOf(out), c.off); err != nil {
 			return fmt.Errorf("reading spill: %w", err)
 		}
-		out := dec[:c.n]
-		for i := range out {
-			copy(out[i].Token[:], b[i*pairBytes:])
-			out[i].Row = binary.LittleEndian.Uint32(b[i*pairBytes+TokenSize:])
+		if !fn(out) {
+			return nil
 		}
-		fn(out)
 	}
 	return nil
 }

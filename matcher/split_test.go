@@ -1,0 +1,134 @@
+package matcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestSplitPartitions holds the join to the reference when partitions
+// hold more distinct tokens than a table may (as a member who could
+// predict the keyed hash would make them), so that each is joined in
+// parts, in memory and spilling, with duplicates in any order.
+func TestSplitPartitions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	sets := genSets(rng, []int{30000, 20000, 25000}, 0.5, 0.1)
+	for k := range sets {
+		rng.Shuffle(len(sets[k]), func(i, j int) { sets[k][i], sets[k][j] = sets[k][j], sets[k][i] })
+	}
+	want, wantDups := reference(sets)
+	for _, opts := range []Options{
+		{maxTable: 7, DuplicateRows: true},
+		{maxTable: 100, Workers: 3, MemoryBudget: 1, TempDir: t.TempDir(), chunk: 16, DuplicateRows: true},
+		{maxTable: 1, Workers: 1},
+		{maxTable: 5, CardinalityOnly: true},
+	} {
+		t.Run(fmt.Sprint(opts.maxTable, opts.MemoryBudget), func(t *testing.T) {
+			got, res := run(t, sets, opts)
+			if res.Matches != int64(len(want)) || !opts.CardinalityOnly && !slices.EqualFunc(got, want, slices.Equal) {
+				t.Fatalf("%d matches (%d emitted), want %d", res.Matches, len(got), len(want))
+			}
+			for k := range sets {
+				if res.Sets[k].Duplicates != wantDups[k] {
+					t.Fatalf("set %d: %d duplicates, want %d", k, res.Sets[k].Duplicates, wantDups[k])
+				}
+				if want := droppedRows(sets[k]); opts.DuplicateRows && !slices.Equal(res.Sets[k].DuplicateRows, want) {
+					t.Fatalf("set %d: duplicate rows %v…, want %v…", k, head(res.Sets[k].DuplicateRows), head(want))
+				}
+			}
+		})
+	}
+}
+
+// TestAllEqualTokens: a set that is one token repeated is one distinct
+// token and the rest duplicates, whatever the table's bound: repeats of
+// a token take no room in the table.
+func TestAllEqualTokens(t *testing.T) {
+	const n = 50000
+	a := make([]Pair, n)
+	for i := range a {
+		a[i] = Pair{Token: tok(42), Row: uint32(n - 1 - i)}
+	}
+	b := []Pair{{Token: tok(42), Row: 7}, {Token: tok(43), Row: 8}}
+	for _, opts := range []Options{
+		{maxTable: 1},
+		{maxTable: 1, MemoryBudget: 1, TempDir: t.TempDir(), chunk: 64},
+	} {
+		got, res := run(t, [][]Pair{a, b}, opts)
+		if len(got) != 1 || got[0][0] != 0 || got[0][1] != 7 {
+			t.Fatalf("opts %+v: matches %v, want [[0 7]]", opts, got)
+		}
+		if res.Sets[0].Duplicates != n-1 || res.Sets[1].Duplicates != 0 {
+			t.Fatalf("opts %+v: duplicates %d, %d; want %d, 0", opts, res.Sets[0].Duplicates, res.Sets[1].Duplicates, n-1)
+		}
+		s, err := Distinct(context.Background(), &SliceReader{Pairs: a}, opts)
+		if err != nil || s.Rows != n || s.Duplicates != n-1 {
+			t.Fatalf("opts %+v: Distinct %+v, %v", opts, s, err)
+		}
+	}
+}
+
+// TestHashCollisionsStayExact: tokens that share the hash the room keys
+// its tables with (as if a member had broken it) still match only when
+// equal, and a partition whose tokens all share both keyed hashes is
+// refused rather than joined beyond the memory bound.
+func TestHashCollisionsStayExact(t *testing.T) {
+	w := newWorker(2, &hasher{}, 4, 3)
+	w.sub = hasher{}
+	s := &setStore{h: &hasher{}, mem: &budget{limit: 1 << 30}, chunk: 4}
+	a := make([]Pair, 10)
+	for i := range a {
+		// With a zero key, a token whose first and third words are zero
+		// hashes to zero whatever its other words.
+		var tk [TokenSize]byte
+		tk[8] = byte(i + 1)
+		tk[24] = byte(i + 1)
+		a[i] = Pair{Token: tk, Row: uint32(i)}
+	}
+	if err := s.readAll(context.Background(), &SliceReader{Pairs: a}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if w.h.sum(&a[i].Token) != 0 {
+			t.Fatalf("token %d does not collide", i)
+		}
+	}
+	other := &setStore{h: &hasher{}, mem: &budget{limit: 1 << 30}, chunk: 4}
+	if err := other.readAll(context.Background(), &SliceReader{Pairs: a[:2]}); err != nil {
+		t.Fatal(err)
+	}
+	err := w.join(0, []*setStore{s, other}, func() error { return nil })
+	if !errors.Is(err, errPartitionUnsplittable) {
+		t.Fatalf("a partition of colliding tokens: %v, want %v", err, errPartitionUnsplittable)
+	}
+	w.max = len(a)
+	var matched int
+	if err := w.join(0, []*setStore{s, other}, func() error { matched += w.matches(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if matched != 2 {
+		t.Fatalf("%d matches among colliding tokens, want 2", matched)
+	}
+}
+
+// droppedRows are the rows of a set that are not its token's lowest,
+// ascending.
+func droppedRows(set []Pair) []uint32 {
+	lowest := map[[TokenSize]byte]uint32{}
+	for _, p := range set {
+		if r, ok := lowest[p.Token]; !ok || p.Row < r {
+			lowest[p.Token] = p.Row
+		}
+	}
+	var dropped []uint32
+	for _, p := range set {
+		if lowest[p.Token] != p.Row {
+			dropped = append(dropped, p.Row)
+		}
+	}
+	slices.Sort(dropped)
+	return dropped
+}
