@@ -281,6 +281,16 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 	if p.Columns != columns || p.Rows > g.rowsPerPart {
 		return ErrCorruptSegment
 	}
+	// The part's matched rows are counted (g.first): each column holds
+	// them without growing.
+	want := g.first[part+1] - g.first[part]
+	for j, f := range forms {
+		if f == asDict {
+			pv.codes[j] = slices.Grow(pv.codes[j][:0], want)
+		} else {
+			pv.nums[j] = slices.Grow(pv.nums[j][:0], want)
+		}
+	}
 	// The columns not decoded are stepped over by their lengths; a number
 	// is parsed only where its row is matched.
 	first := part * g.rowsPerPart
@@ -302,7 +312,6 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 	}
 	// Every matched row of the part was read: the join names no row the
 	// part lacks.
-	want := g.first[part+1] - g.first[part]
 	for j, f := range forms {
 		got := len(pv.nums[j])
 		if f == asDict {
