@@ -15,12 +15,13 @@ import (
 var ErrCorruptSegment = errors.New("cleanroom: stored segment fails its checksum")
 
 // Segments are sealed with a checksum, so that one damaged on disk is
-// detected when read, not silently matched or aggregated. The seal is
-// segmentTag and a big-endian CRC-32C of the payload, the checksum Badger
-// and ext4 keep for the same purpose: it guards against decay, not against
-// an adversary (who could recompute any unkeyed hash as easily), and every
-// query and match reads whole datasets back, which a CRC-32C checks at
-// several times SHA-256's speed.
+// detected, not silently matched or aggregated: by the whole-database check
+// (CheckSegments), and on every read by Badger's checksum of the same bytes
+// (see openChecked). The seal is segmentTag and a big-endian CRC-32C of the
+// payload, the checksum Badger and ext4 keep for the same purpose: it
+// guards against decay, not against an adversary (who could recompute any
+// unkeyed hash as easily), and every query and match reads whole datasets
+// back, which a CRC-32C checks at several times SHA-256's speed.
 const (
 	segmentTag = "crc1"
 	// SegmentSeal is the size of a segment's seal, before its payload.
