@@ -260,11 +260,7 @@ func (r *Room) decodeColumns(ds *datasetRecord, want []int, forms []columnForm) 
 				}
 				bs := newBuilders(forms, p.Rows)
 				window[i] = bs
-				return p.EachValue(func(col int, v []byte) {
-					if j := slot[col]; j >= 0 {
-						bs.add(j, v)
-					}
-				})
+				return p.EachWanted(wanted(slot), func(int) {}, func(col int, v []byte) { bs.add(slot[col], v) })
 			})
 		})
 		if err != nil {

@@ -126,10 +126,10 @@ func (l *layerReader) load() error {
 	})
 }
 
-// withSegment reads and checks one stored segment and calls fn with it in
-// place (store.ReadSegment): b is valid only during fn.
+// withSegment reads one stored segment, checked, and calls fn with it in
+// place (store.Resident.ReadSegment): b is valid only during fn.
 func (r *Room) withSegment(key []byte, fn func(b []byte) error) error {
-	return r.db.View(func(txn *badger.Txn) error { return store.ReadSegment(txn, key, fn) })
+	return r.db.View(func(txn *badger.Txn) error { return r.resident.ReadSegment(txn, key, fn) })
 }
 
 // orEmpty answers an empty list as [], never null.

@@ -107,12 +107,34 @@ type partValues struct {
 	dicts []localDict
 }
 
+// localDict is a dictionary being built: codes in the order values first
+// appear. Most columns a query groups by have a handful of values, which
+// are found faster by comparing them in turn than by hashing: the index
+// is made only once the dictionary outgrows smallDict.
 type localDict struct {
-	index map[string]uint32
+	index map[string]uint32 // nil while len(dict) <= smallDict
 	dict  []string
 }
 
+// smallDict is the largest dictionary searched without its index.
+const smallDict = 16
+
 func (d *localDict) intern(v []byte) uint32 {
+	if d.index == nil {
+		for c, s := range d.dict {
+			if s == string(v) {
+				return uint32(c)
+			}
+		}
+		d.dict = append(d.dict, string(v))
+		if len(d.dict) > smallDict {
+			d.index = make(map[string]uint32, 2*len(d.dict))
+			for c, s := range d.dict {
+				d.index[s] = uint32(c)
+			}
+		}
+		return uint32(len(d.dict) - 1)
+	}
 	code, ok := d.index[string(v)]
 	if !ok {
 		code = uint32(len(d.dict))
@@ -130,7 +152,7 @@ func (pv *partValues) reset(forms []columnForm) {
 	for j, f := range forms {
 		pv.nums[j], pv.codes[j] = pv.nums[j][:0], pv.codes[j][:0]
 		if f == asDict {
-			pv.dicts[j] = localDict{index: map[string]uint32{}}
+			pv.dicts[j] = localDict{}
 		}
 	}
 }
@@ -152,7 +174,7 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 	outs := make([]joinedOut, len(want))
 	for j, f := range forms {
 		if f == asDict {
-			outs[j] = joinedOut{codes: make([]uint32, len(rows)), dict: localDict{index: map[string]uint32{}}}
+			outs[j] = joinedOut{codes: make([]uint32, len(rows))}
 		} else {
 			outs[j] = joinedOut{i16: make([]int16, len(rows))}
 		}
@@ -240,6 +262,15 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 	return cols, nil
 }
 
+// wanted marks the columns slot places (slot[col] >= 0).
+func wanted(slot []int) []bool {
+	w := make([]bool, len(slot))
+	for col, j := range slot {
+		w[col] = j >= 0
+	}
+	return w
+}
+
 // decodePartAt reads one stored part into pv: the matched rows' values of
 // the columns decoded, and every row's value into a dictionary's.
 func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []columnForm, pv *partValues) error {
@@ -250,23 +281,30 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 	if p.Columns != columns || p.Rows > g.rowsPerPart {
 		return ErrCorruptSegment
 	}
-	row := part * g.rowsPerPart
-	matched := g.has(row)
-	err = p.EachValue(func(col int, v []byte) {
-		if j := slot[col]; j >= 0 {
-			switch {
-			case forms[j] == asDict:
-				code := pv.dicts[j].intern(v)
-				if matched {
-					pv.codes[j] = append(pv.codes[j], code)
-				}
-			case matched:
-				pv.nums[j] = append(pv.nums[j], analytics.ParseNumber(v))
-			}
+	// The part's matched rows are counted (g.first): each column holds
+	// them without growing.
+	want := g.first[part+1] - g.first[part]
+	for j, f := range forms {
+		if f == asDict {
+			pv.codes[j] = slices.Grow(pv.codes[j][:0], want)
+		} else {
+			pv.nums[j] = slices.Grow(pv.nums[j][:0], want)
 		}
-		if col == columns-1 {
-			row++
-			matched = row < len(g.matched)*64 && g.has(row)
+	}
+	// The columns not decoded are stepped over by their lengths; a number
+	// is parsed only where its row is matched.
+	first := part * g.rowsPerPart
+	matched := false
+	err = p.EachWanted(wanted(slot), func(r int) { matched = g.has(first + r) }, func(col int, v []byte) {
+		j := slot[col]
+		switch {
+		case forms[j] == asDict:
+			code := pv.dicts[j].intern(v)
+			if matched {
+				pv.codes[j] = append(pv.codes[j], code)
+			}
+		case matched:
+			pv.nums[j] = append(pv.nums[j], analytics.ParseNumber(v))
 		}
 	})
 	if err != nil {
@@ -274,7 +312,6 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 	}
 	// Every matched row of the part was read: the join names no row the
 	// part lacks.
-	want := g.first[part+1] - g.first[part]
 	for j, f := range forms {
 		got := len(pv.nums[j])
 		if f == asDict {

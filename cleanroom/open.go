@@ -41,6 +41,17 @@ var (
 // against its CRC. The whole-table check at open (OnTableRead) is left to
 // cleanroom doctor: it reads every table, and Badger v4.9.6 panics on a
 // table whose block fails it.
+//
+// Badger's value checksum is the one check on read of every value the
+// value log holds (those over the 1 KiB ValueThreshold), so it stays on:
+// sealed records have their MAC as well, but audit entries are read by the
+// room (Entries: budget history, the state check at open) without their
+// leaf hash being compared, and checkpoints without their signature, so
+// without it a decayed entry would be read as written. Segments (upload
+// parts, layers, relay tasks, join tables, audiences) rely on it alone when
+// read: a second CRC-32C pass over the same bytes, the segment's seal,
+// would find nothing the first did not, and is left to the checks that
+// read every segment at rest (cleanroom doctor). See store.ReadSegment.
 func databaseOptions(dir string, readOnly bool) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithSyncWrites(true).

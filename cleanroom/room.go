@@ -105,6 +105,8 @@ type Room struct {
 	// once a part is stored: parts are megabytes each, and fresh ones cost
 	// page faults on every request.
 	partBufs sync.Pool
+	// resident releases the pages of segments read and written (store.Resident).
+	resident *store.Resident
 	// statusViews holds each collaboration's status answer (statusview.go).
 	statusViews statusViews
 
@@ -188,7 +190,8 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
-		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches), cache: columnCache{budget: cfg.ColumnMemory}}
+		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches), cache: columnCache{budget: cfg.ColumnMemory},
+		resident: store.NewResident(store.ReleaseEvery)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()

@@ -318,10 +318,14 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 	if err != nil {
 		return nil, err
 	}
-	// The part's pages, just written through Badger's mapping of its value
-	// log, are not read again until the match. Releasing them is a hint:
-	// the part is stored either way, so its failure is not the request's.
-	_ = r.db.View(func(txn *badger.Txn) error { return store.ReleaseSegment(txn, store.Segments(u.ID).Key(part)) })
+	// The parts' pages, just written through Badger's mapping of its value
+	// log, are not read again until the match: once a run of them has been
+	// written, the mapping holding them is released (store.Resident).
+	// Releasing is a hint: the part is stored either way, so its failure is
+	// not the request's.
+	if r.resident.Wrote(len(sealed)) {
+		_ = r.db.View(func(txn *badger.Txn) error { return store.ReleaseSegment(txn, store.Segments(u.ID).Key(part)) })
+	}
 	r.metrics.rowsReceived.Add(float64(rows))
 	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
 }

@@ -31,5 +31,8 @@
 //
 // Sealed records (seal.go) are bound to the audit entry that wrote them
 // and MACed with a key only the room holds; segments (segment.go) carry a
-// CRC-32C against decay on disk.
+// CRC-32C against decay on disk, which the whole-database check reads,
+// while a read in place relies on Badger's checksum of the same bytes.
+// Resident (resident.go) drops the value log's pages from the process once
+// a run of segments has been read or written.
 package store

@@ -46,15 +46,58 @@ func (p Part) EachValue(fn func(col int, v []byte)) error {
 	b := p.values
 	for range p.Rows {
 		for col := range p.Columns {
-			l, n := binary.Uvarint(b)
-			if n <= 0 || uint64(len(b)-n) < l {
+			v, rest, ok := nextValue(b)
+			if !ok {
 				return ErrCorruptSegment
 			}
-			fn(col, b[n:n+int(l)])
-			b = b[n+int(l):]
+			fn(col, v)
+			b = rest
 		}
 	}
 	return nil
+}
+
+// EachWanted is EachValue for the columns want marks (want[col], one a
+// column): it calls row with each row's index in the part before that
+// row's values, and fn with the values of the marked columns only; the
+// others are stepped over by their lengths, never handed out.
+func (p Part) EachWanted(want []bool, row func(r int), fn func(col int, v []byte)) error {
+	if len(want) != p.Columns {
+		return ErrCorruptSegment
+	}
+	b := p.values
+	for r := range p.Rows {
+		row(r)
+		for col, w := range want {
+			v, rest, ok := nextValue(b)
+			if !ok {
+				return ErrCorruptSegment
+			}
+			if w {
+				fn(col, v)
+			}
+			b = rest
+		}
+	}
+	return nil
+}
+
+// nextValue splits b's first value, a uvarint length and its bytes, from
+// the rest. Most values are shorter than 128 bytes: their length is one
+// byte, read without the general decoder.
+func nextValue(b []byte) (v, rest []byte, ok bool) {
+	if len(b) > 0 && b[0] < 0x80 {
+		l := int(b[0])
+		if len(b)-1 < l {
+			return nil, nil, false
+		}
+		return b[1 : 1+l], b[1+l:], true
+	}
+	l, n := binary.Uvarint(b)
+	if n <= 0 || uint64(len(b)-n) < l {
+		return nil, nil, false
+	}
+	return b[n : n+int(l)], b[n+int(l):], true
 }
 
 // PairSize is the size of one stored (element, row) pair: the element, then

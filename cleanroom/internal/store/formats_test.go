@@ -27,7 +27,7 @@ func TestPartRoundTrip(t *testing.T) {
 		for i := range 50 {
 			vals := make([]string, cols)
 			for c := range vals {
-				vals[c] = string(bytes.Repeat([]byte{'a' + byte(c)}, i%7))
+				vals[c] = string(bytes.Repeat([]byte{'a' + byte(c)}, i%7+(i%5)*60)) // lengths of one and two bytes
 			}
 			if err := p.AppendValues(vals); err != nil {
 				t.Fatal(err)
@@ -58,6 +58,21 @@ func TestPartRoundTrip(t *testing.T) {
 		if err != nil || n != 50*cols {
 			t.Fatalf("%d values, %v", n, err)
 		}
+		// Every other column, the others stepped over.
+		wanted := make([]bool, cols)
+		for c := range wanted {
+			wanted[c] = c%2 == 1
+		}
+		row, n := -1, 0
+		err = got.EachWanted(wanted, func(r int) { row = r }, func(col int, v []byte) {
+			if !wanted[col] || string(v) != want[row][col] {
+				t.Fatalf("row %d column %d: %d bytes, wanted %v", row, col, len(v), wanted[col])
+			}
+			n++
+		})
+		if err != nil || row != 49 || n != 50*(cols/2) {
+			t.Fatalf("%d columns: %d wanted values to row %d, %v", cols, n, row, err)
+		}
 	}
 }
 
@@ -79,8 +94,25 @@ func FuzzDecodePart(f *testing.F) {
 		if len(p.Tokens) != p.Rows*api.TokenSize {
 			t.Fatalf("%d rows, %d token bytes", p.Rows, len(p.Tokens))
 		}
-		if err := p.EachValue(func(int, []byte) {}); err != nil && !errors.Is(err, ErrCorruptSegment) {
-			t.Fatal(err)
+		var all [][]byte
+		errAll := p.EachValue(func(_ int, v []byte) { all = append(all, v) })
+		if errAll != nil && !errors.Is(errAll, ErrCorruptSegment) {
+			t.Fatal(errAll)
+		}
+		// Stepping over values agrees with reading them all.
+		wanted := make([]bool, p.Columns)
+		for c := range wanted {
+			wanted[c] = true
+		}
+		n := 0
+		err = p.EachWanted(wanted, func(int) {}, func(_ int, v []byte) {
+			if n >= len(all) || !bytes.Equal(v, all[n]) {
+				t.Fatalf("value %d differs from EachValue's", n)
+			}
+			n++
+		})
+		if (err == nil) != (errAll == nil) || err == nil && n != len(all) {
+			t.Fatalf("EachWanted: %d values, %v; EachValue: %d, %v", n, err, len(all), errAll)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -29,26 +30,109 @@ import (
 // holds the log in large folios, and a write or read of the next value maps
 // a whole folio again, the end of this value included.
 
-// releaseMin is the smallest value whose pages are released: below it,
-// reading /proc/self/maps costs more than the pages are worth.
-const releaseMin = 1 << 20
+// Resident decides when the pages of segments read or written leave the
+// room's resident memory. Releasing costs a read of /proc/self/maps and a
+// madvise, and the pages released fault in again when next touched, so it
+// is done once a run of segments has been touched, not after each: once
+// ReleaseEvery bytes have been read from one gigabyte of address space (a
+// value log file's mapping spans one or two), or written, since the last
+// release there. What stays resident between releases is bounded by
+// ReleaseEvery for each value log file being read, and once more for the
+// one being written. A nil *Resident releases after every segment of at
+// least a mebibyte.
+type Resident struct {
+	every int64
+	mu    sync.Mutex
+	// read is the bytes read since the last release, by region of
+	// address space (address >> regionShift).
+	read    map[uintptr]int64
+	written int64
+}
+
+const (
+	// ReleaseEvery is the bytes read from one region of address space, or
+	// written, between two releases.
+	ReleaseEvery = 32 << 20
+	regionShift  = 30
+	// releaseMin is the smallest value a nil *Resident releases: below
+	// it, reading /proc/self/maps costs more than the pages are worth.
+	releaseMin = 1 << 20
+)
+
+// NewResident returns a Resident that releases a region's pages once every
+// bytes have been touched there.
+func NewResident(every int64) *Resident {
+	return &Resident{every: every, read: make(map[uintptr]int64)}
+}
+
+// noteRead records that v, a value Badger handed out and still holds, has
+// been read, and releases the pages of its mapping if its region is due.
+func (r *Resident) noteRead(v []byte) {
+	if r == nil {
+		if len(v) >= releaseMin {
+			releaseMapped(v)
+		}
+		return
+	}
+	if len(v) == 0 {
+		return
+	}
+	region := uintptr(unsafe.Pointer(unsafe.SliceData(v))) >> regionShift
+	r.mu.Lock()
+	r.read[region] += int64(len(v))
+	due := r.read[region] >= r.every
+	if due {
+		delete(r.read, region)
+	}
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	if m, ok := releaseMapped(v); ok {
+		r.mu.Lock()
+		for g := m.start >> regionShift; g <= (m.end-1)>>regionShift; g++ {
+			delete(r.read, g)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Wrote records that a segment of n bytes has been written and reports
+// whether the pages written since the last release are due to be released
+// (ReleaseSegment on the segment just written).
+func (r *Resident) Wrote(n int) bool {
+	if r == nil {
+		return n >= releaseMin
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written += int64(n)
+	if r.written < r.every {
+		return false
+	}
+	r.written = 0
+	return true
+}
 
 // releaseMapped drops the pages of the value log file mapping that holds b
 // from the process's resident memory, if b lies in a shared mapping of a
 // value log file; otherwise it does nothing. It is a hint, and its errors
 // are not the caller's: b's contents are the same whether or not it worked.
-func releaseMapped(b []byte) {
-	if len(b) < releaseMin {
-		return
+// It returns the mapping it released, if any.
+func releaseMapped(b []byte) (mapping, bool) {
+	if len(b) == 0 {
+		return mapping{}, false
 	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return
+		return mapping{}, false
 	}
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	if m, ok := mappingOf(maps, addr, addr+uintptr(len(b))); ok && m.shared && strings.HasSuffix(m.path, ".vlog") {
 		dropShared(m.start, m.end)
+		return m, true
 	}
+	return mapping{}, false
 }
 
 // mapping is one line of /proc/self/maps.

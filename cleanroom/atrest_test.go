@@ -1,0 +1,92 @@
+package cleanroom
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+)
+
+// TestDatabaseChecksEveryRead: the room's reads of segments and audit
+// entries have no check of their own but Badger's (see databaseOptions),
+// so its options must keep both of Badger's checks on.
+func TestDatabaseChecksEveryRead(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		o := databaseOptions(t.TempDir(), ro)
+		if !o.VerifyValueChecksum || o.ChecksumVerificationMode != options.OnBlockRead {
+			t.Errorf("read-only %v: value checksum %v, block checks %v", ro, o.VerifyValueChecksum, o.ChecksumVerificationMode)
+		}
+	}
+}
+
+// TestSegmentDecayIsAProblem: an upload part whose bytes change in the
+// value log while the room runs is refused where it is read, a corrupt
+// problem, never aggregated.
+func TestSegmentDecayIsAProblem(t *testing.T) {
+	settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band"},
+		"bounds": map[string][2]float64{"bravo.spend": {0, 500}}}
+	tr, a, _, _ := readyPair(t, api.ModeHashed, settings)
+	ctx := context.Background()
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	var key, value []byte
+	err := tr.room.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("seg/")})
+		defer it.Close()
+		it.Rewind()
+		key = it.Item().KeyCopy(nil)
+		var err error
+		value, err = it.Item().ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(value) <= 1<<10 {
+		t.Fatalf("%s has %d bytes: stored inline, not in the value log", key, len(value))
+	}
+	flipInValueLog(t, tr.dir.Database(), value, len(value)/2)
+	// Both members' columns: whichever upload the part is of, it is read.
+	_, err = a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.age_band"},
+		Metrics: []api.Metric{{Kind: api.MetricCount}, {Kind: api.MetricSum, Column: "bravo.spend"}}})
+	wantProblem(t, err, api.ProblemCorrupt)
+	// The whole-database check reads it too.
+	if err := tr.room.db.View(store.CheckSegments); err == nil {
+		t.Error("CheckSegments passed a damaged segment")
+	}
+}
+
+// flipInValueLog flips a bit of byte at of value where it lies in one of
+// the value log files in dir, through the file, under Badger's mapping.
+func flipInValueLog(t *testing.T, dir string, value []byte, at int) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	for _, name := range files {
+		f, err := os.OpenFile(name, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, 64<<20) // the files are mapped sparse, far larger than their data
+		n, err := f.ReadAt(b, 0)
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b[:n], value); i >= 0 {
+			if _, err := f.WriteAt([]byte{b[i+at] ^ 0x08}, int64(i+at)); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("the value is in no value log file")
+}
