@@ -1,10 +1,7 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -28,23 +25,23 @@ type partSender struct {
 }
 
 // batch is one part on its way: its match keys (computed sixteen at a time
-// as rows come) and encoded values, then its tokens and body.
+// as rows come) and encoded values, then its tokens, and its body made of
+// those, uncopied.
 type batch struct {
 	n    int
 	keys *crypto.KeyBatch
 	part api.Part
 	toks []crypto.Token
-	body []byte
+	body partBody
 }
 
 // newBatch returns a batch with room for a part of rows rows and columns
-// attribute values, so that filling it grows only its values and body,
-// once: a batch goes round from the reader to a sender and back for the
+// attribute values, so that filling it grows only its values, once: a batch goes round from the reader to a sender and back for the
 // whole upload.
 func newBatch(profile crypto.Profile, rows, columns int) *batch {
 	return &batch{
 		keys: profile.NewKeyBatch(rows),
-		part: api.Part{Columns: columns, Tokens: make([]byte, 0, rows*api.TokenSize)},
+		part: api.Part{Columns: columns},
 		toks: make([]crypto.Token, rows),
 	}
 }
@@ -207,23 +204,19 @@ func (r *partReader) flush(ctx context.Context) error {
 // first.
 func (s *partSender) send(ctx context.Context, b *batch) error {
 	keys := b.keys.Keys()
+	if len(keys) != b.part.Rows {
+		return fmt.Errorf("client: part %d has %d match keys for %d rows", b.n, len(keys), b.part.Rows)
+	}
 	b.toks = slices.Grow(b.toks[:0], len(keys))[:len(keys)]
 	if err := s.tokens(ctx, b.toks, keys); err != nil {
 		return err
 	}
-	for _, t := range b.toks {
-		b.part.AppendToken(t)
-	}
-	var err error
-	if b.body, err = b.part.AppendBinary(b.body[:0]); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(b.body)
-	digest := hex.EncodeToString(sum[:])
+	b.body.setPart(b.part.Columns, b.toks, b.part.Values)
+	digest := b.body.digest()
 	var rc api.PartReceipt
 	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/parts/%d", esc(s.spec.Collab), esc(s.st.Upload), b.n)
-	err = s.c.retries.run(ctx, func() error {
-		return s.c.call(ctx, "PUT", path, bytes.NewReader(b.body), api.PartContentType, &rc, true)
+	err := s.c.retries.run(ctx, func() error {
+		return s.c.call(ctx, "PUT", path, &b.body, api.PartContentType, &rc, true)
 	})
 	if err != nil {
 		return fmt.Errorf("sending part %d: %w", b.n, err)
