@@ -12,7 +12,7 @@ import (
 // A match key is SHA-256 of the normalized identifier, and nearly every
 // normalized email, phone number and device id fits, with SHA-256's
 // padding, in one 64-byte block. KeyBatch pads those into sixteen lanes
-// and compresses them in one sha256x16 call; longer identifiers, and the
+// and hashes them in one sha256x16.Sum1 call; longer identifiers, and the
 // few left at the end, go through crypto/sha256 one at a time. Where the
 // CPU has no AVX-512, crypto/sha256 on the SHA extensions is the faster
 // and does all.
@@ -34,7 +34,7 @@ type KeyBatch struct {
 	at   [sha256x16.Lanes]int                       // their places in keys
 	size [sha256x16.Lanes]uint8                     // their lengths
 	msg  [sha256x16.Lanes][sha256x16.BlockSize]byte // padded, one block each
-	st   sha256x16.State
+	out  [sha256x16.Lanes][sha256x16.Size]byte
 	buf  [254]byte // asciiEmail's output
 }
 
@@ -93,10 +93,9 @@ func addMessage[S ~string | ~[]byte](b *KeyBatch, v S) {
 // hashLanes hashes the sixteen waiting messages, one block each, into
 // their places.
 func (b *KeyBatch) hashLanes() {
-	b.st.Broadcast(&sha256x16.IV)
-	b.st.Block(&b.msg)
-	for l := range sha256x16.Lanes {
-		b.st.Digest(l, (*[sha256x16.Size]byte)(&b.keys[b.at[l]]))
+	sha256x16.Sum1(&b.out, &b.msg)
+	for l, i := range b.at {
+		b.keys[i] = b.out[l]
 	}
 	b.n = 0
 }
