@@ -136,6 +136,8 @@ func (c *Client) request(ctx context.Context, method, path string, body any, con
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
+	case *partBody:
+		rd = b.reader()
 	case io.Reader:
 		rd = b
 	default:
@@ -148,6 +150,12 @@ func (c *Client) request(ctx context.Context, method, path string, body any, con
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
+	}
+	if b, ok := body.(*partBody); ok {
+		// What NewRequest does for a bytes.Reader: the length, and a
+		// fresh reader should the transport send the request again.
+		req.ContentLength = int64(rd.(*partBodyReader).Len())
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(b.reader()), nil }
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -132,11 +132,12 @@ func csvError(err error) error {
 	return err
 }
 
-// csvRows reads the input, calling fn with each row's line number, match key
-// (or an error), attribute values and the input's offset after the row. The
-// values are valid only until fn returns: fn copies what it keeps.
-func csvRows(path, idColumn string, columns []string, profile crypto.Profile, kind crypto.Kind,
-	fn func(line int, key crypto.MatchKey, err error, attrs []string, offset int64) error) error {
+// csvRows reads the input, calling fn with each row's line number,
+// identifier, attribute values and the input's offset after the row. The
+// identifier and values are valid only until fn returns: fn copies what it
+// keeps.
+func csvRows(path, idColumn string, columns []string,
+	fn func(line int, id string, attrs []string, offset int64) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -151,7 +152,8 @@ func csvRows(path, idColumn string, columns []string, profile crypto.Profile, ki
 	if err != nil {
 		return err
 	}
-	// Each record is hashed and its values copied before the next is read.
+	// Each record is normalized and its values copied before the next is
+	// read.
 	r.transient = true
 	attrs := make([]string, len(l.cols))
 	for {
@@ -162,11 +164,10 @@ func csvRows(path, idColumn string, columns []string, profile crypto.Profile, ki
 		if err != nil {
 			return csvError(err)
 		}
-		key, kerr := profile.MatchKey(kind, rec[l.id])
 		for i, c := range l.cols {
 			attrs[i] = rec[c]
 		}
-		if err := fn(r.Line(), key, kerr, attrs, r.InputOffset()); err != nil {
+		if err := fn(r.Line(), rec[l.id], attrs, r.InputOffset()); err != nil {
 			return err
 		}
 	}

@@ -43,8 +43,8 @@ func TestCSVRowsLines(t *testing.T) {
 				t.Fatal(err)
 			}
 			var invalid, rows []int
-			err = csvRows(path, "email", []string{"note"}, profile, crypto.KindEmail, func(line int, _ crypto.MatchKey, kerr error, attrs []string, _ int64) error {
-				if kerr != nil {
+			err = csvRows(path, "email", []string{"note"}, func(line int, id string, attrs []string, _ int64) error {
+				if _, kerr := profile.MatchKey(crypto.KindEmail, id); kerr != nil {
 					invalid = append(invalid, line)
 					return nil
 				}

@@ -1,10 +1,7 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -27,24 +24,24 @@ type partSender struct {
 	read float64    // share of the input read, or -1 if its size is unknown
 }
 
-// batch is one part on its way: its match keys and encoded values, then its
-// tokens and body.
+// batch is one part on its way: its match keys (computed sixteen at a time
+// as rows come) and encoded values, then its tokens, and its body made of
+// those, uncopied.
 type batch struct {
 	n    int
-	keys []crypto.MatchKey
+	keys *crypto.KeyBatch
 	part api.Part
 	toks []crypto.Token
-	body []byte
+	body partBody
 }
 
 // newBatch returns a batch with room for a part of rows rows and columns
-// attribute values, so that filling it grows only its values and body,
-// once: a batch goes round from the reader to a sender and back for the
+// attribute values, so that filling it grows only its values, once: a batch goes round from the reader to a sender and back for the
 // whole upload.
-func newBatch(rows, columns int) *batch {
+func newBatch(profile crypto.Profile, rows, columns int) *batch {
 	return &batch{
-		keys: make([]crypto.MatchKey, 0, rows),
-		part: api.Part{Columns: columns, Tokens: make([]byte, 0, rows*api.TokenSize)},
+		keys: profile.NewKeyBatch(rows),
+		part: api.Part{Columns: columns},
 		toks: make([]crypto.Token, rows),
 	}
 }
@@ -63,7 +60,7 @@ const senders = 2
 // a part that does not fit a saved upload (misfit) is then the one the
 // caller sees, not the refusal of a later part the same misfit caused.
 func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed map[int]bool, rep *UploadReport) error {
-	r := s.newPartReader(resumed, rep)
+	r := s.newPartReader(profile, resumed, rep)
 	readCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var (
@@ -89,7 +86,7 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 			}
 		})
 	}
-	err := r.readAll(readCtx, profile)
+	err := r.readAll(readCtx)
 	close(r.todo)
 	wg.Wait()
 	if first != nil {
@@ -113,7 +110,7 @@ type partReader struct {
 	size int64        // the input's size, 0 if unknown
 }
 
-func (s *partSender) newPartReader(resumed map[int]bool, rep *UploadReport) *partReader {
+func (s *partSender) newPartReader(profile crypto.Profile, resumed map[int]bool, rep *UploadReport) *partReader {
 	// Decided before the senders start writing st.Digests.
 	have := map[int]bool{}
 	for p := range s.st.Digests {
@@ -121,7 +118,7 @@ func (s *partSender) newPartReader(resumed map[int]bool, rep *UploadReport) *par
 	}
 	r := &partReader{s: s, rep: rep, have: have, free: make(chan *batch, senders+1), todo: make(chan *batch)}
 	for range cap(r.free) {
-		r.free <- newBatch(min(s.st.RowsPerPart, api.MaxRowsPerPart), len(s.spec.Columns))
+		r.free <- newBatch(profile, min(s.st.RowsPerPart, api.MaxRowsPerPart), len(s.spec.Columns))
 	}
 	r.b = <-r.free
 	if fi, err := os.Stat(s.spec.Input); err == nil {
@@ -132,10 +129,10 @@ func (s *partSender) newPartReader(resumed map[int]bool, rep *UploadReport) *par
 
 // readAll reads the input's rows into parts and hands them on, the last
 // one (not full) included.
-func (r *partReader) readAll(ctx context.Context, profile crypto.Profile) error {
+func (r *partReader) readAll(ctx context.Context) error {
 	spec := r.s.spec
-	err := csvRows(spec.Input, spec.IDColumn, spec.Columns, profile, spec.Kind, func(line int, key crypto.MatchKey, kerr error, a []string, offset int64) error {
-		return r.row(ctx, line, key, kerr, a, offset)
+	err := csvRows(spec.Input, spec.IDColumn, spec.Columns, func(line int, id string, a []string, offset int64) error {
+		return r.row(ctx, line, id, a, offset)
 	})
 	if err != nil {
 		return err
@@ -149,8 +146,8 @@ func (r *partReader) readAll(ctx context.Context, profile crypto.Profile) error 
 
 // row adds one row to the batch, or counts it skipped if its identifier
 // is invalid, and hands the batch on when it is full.
-func (r *partReader) row(ctx context.Context, line int, key crypto.MatchKey, kerr error, a []string, offset int64) error {
-	if kerr != nil {
+func (r *partReader) row(ctx context.Context, line int, id string, a []string, offset int64) error {
+	if kerr := r.b.keys.Add(r.s.spec.Kind, id); kerr != nil {
 		r.rep.Skipped++
 		if r.s.spec.Invalid != nil {
 			var ie *crypto.IdentifierError
@@ -163,9 +160,8 @@ func (r *partReader) row(ctx context.Context, line int, key crypto.MatchKey, ker
 		return nil
 	}
 	if err := r.b.part.AppendValues(a); err != nil {
-		return lineError(line, err)
+		return lineError(line, err) // the upload stops: its key goes unsent
 	}
-	r.b.keys = append(r.b.keys, key)
 	if r.b.part.Rows < r.s.st.RowsPerPart {
 		return nil
 	}
@@ -183,7 +179,7 @@ func (r *partReader) flush(ctx context.Context) error {
 	if r.have[r.part] {
 		r.rep.Resumed++
 		r.s.progress(int64(r.b.part.Rows), -1)
-		r.b.keys = r.b.keys[:0]
+		r.b.keys.Reset()
 		r.b.part.Reset()
 		return nil
 	}
@@ -198,7 +194,7 @@ func (r *partReader) flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-	r.b.keys = r.b.keys[:0]
+	r.b.keys.Reset()
 	r.b.part.Reset()
 	return nil
 }
@@ -207,23 +203,20 @@ func (r *partReader) flush(ctx context.Context) error {
 // c.retries allows: the room stores a part sent again in place of the
 // first.
 func (s *partSender) send(ctx context.Context, b *batch) error {
-	b.toks = slices.Grow(b.toks[:0], len(b.keys))[:len(b.keys)]
-	if err := s.tokens(ctx, b.toks, b.keys); err != nil {
+	keys := b.keys.Keys()
+	if len(keys) != b.part.Rows {
+		return fmt.Errorf("client: part %d has %d match keys for %d rows", b.n, len(keys), b.part.Rows)
+	}
+	b.toks = slices.Grow(b.toks[:0], len(keys))[:len(keys)]
+	if err := s.tokens(ctx, b.toks, keys); err != nil {
 		return err
 	}
-	for _, t := range b.toks {
-		b.part.AppendToken(t)
-	}
-	var err error
-	if b.body, err = b.part.AppendBinary(b.body[:0]); err != nil {
-		return err
-	}
-	sum := sha256.Sum256(b.body)
-	digest := hex.EncodeToString(sum[:])
+	b.body.setPart(b.part.Columns, b.toks, b.part.Values)
+	digest := b.body.digest()
 	var rc api.PartReceipt
 	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s/parts/%d", esc(s.spec.Collab), esc(s.st.Upload), b.n)
-	err = s.c.retries.run(ctx, func() error {
-		return s.c.call(ctx, "PUT", path, bytes.NewReader(b.body), api.PartContentType, &rc, true)
+	err := s.c.retries.run(ctx, func() error {
+		return s.c.call(ctx, "PUT", path, &b.body, api.PartContentType, &rc, true)
 	})
 	if err != nil {
 		return fmt.Errorf("sending part %d: %w", b.n, err)

@@ -28,3 +28,6 @@ func blockWordsAVX512(s *State, w *Words)
 
 //go:noescape
 func hmacHexAVX512(out *[Lanes][Size]byte, key *HMACKey, msgs *[Lanes][HexSize]byte)
+
+//go:noescape
+func sum1AVX512(out *[Lanes][Size]byte, msg *[Lanes][BlockSize]byte)

@@ -27,9 +27,14 @@
 // Without AVX-512 (F and BW), or built with -tags purego, the same API runs
 // a portable compression lane after lane.
 //
-// Apart from HMACHex the package only compresses: padding and the final
-// encoding are the caller's, since its callers know their message lengths
-// in advance and pad once for all sixteen lanes. SHA-256 has no
+// Sum1 is the match key's case: SHA-256 of sixteen messages that each fit
+// in one block with their padding, from the IV to the digests' bytes in one
+// call, the digests transposed back as in HMACHex. The padding is the
+// caller's, which writes each message into its lane's block anyway.
+//
+// Apart from HMACHex and Sum1 the package only compresses: padding and the
+// final encoding are the caller's, since its callers know their message
+// lengths in advance and pad once for all sixteen lanes. SHA-256 has no
 // data-dependent branch or memory access, and neither path adds one (the
 // hex encoding is a register shuffle in the assembly and arithmetic in Go,
 // never a table in memory), so it is constant time in the message and the

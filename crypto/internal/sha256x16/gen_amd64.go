@@ -59,8 +59,15 @@ func data() {
 		fmt.Fprintf(&out, "DATA bswap<>+%d(SB)/8, $0x0405060700010203\n", 16*i)
 		fmt.Fprintf(&out, "DATA bswap<>+%d(SB)/8, $0x0c0d0e0f08090a0b\n", 16*i+8)
 	}
-	fmt.Fprintf(&out, "GLOBL bswap<>(SB), RODATA|NOPTR, $64\n")
+	fmt.Fprintf(&out, "GLOBL bswap<>(SB), RODATA|NOPTR, $64\n\n")
+	for i, v := range iv {
+		fmt.Fprintf(&out, "DATA iv<>+%d(SB)/4, $0x%08x\n", 4*i, v)
+	}
+	fmt.Fprintf(&out, "GLOBL iv<>(SB), RODATA|NOPTR, $32\n")
 }
+
+// iv is SHA-256's initial chaining value, which sum1AVX512 starts from.
+var iv = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
 
 // HMACHex's message is 64 hex characters after the 64-byte key block, so
 // its inner hash's second block is padding alone, the same for every
@@ -188,8 +195,16 @@ func hmacHex() {
 	broadcastState(32)
 	rounds()
 	addBroadcastState(32)
-	// The digests: transposed back (rows 8-15 are don't-cares), so that
-	// Z(8+l) starts with lane l's eight words, byte-swapped and stored.
+	storeDigests()
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// storeDigests emits the store at (DI) of the sixteen digests whose words
+// are in Z0-Z7, one lane each: transposed back (rows 8-15 are
+// don't-cares), so that Z(8+l) starts with lane l's eight words,
+// byte-swapped and stored.
+func storeDigests() {
 	for i := 0; i < 8; i++ {
 		p("VMOVDQA32 %s, %s", z(i), z(regW+i))
 	}
@@ -199,6 +214,24 @@ func hmacHex() {
 		p("VPSHUFB Z0, %s, %s", z(regW+l), z(regW+l))
 		p("VMOVDQU32 Y%d, %d(DI)", regW+l, 32*l)
 	}
+}
+
+// sum1 writes sum1AVX512: the SHA-256 digests of sixteen messages of one
+// block each, padded by the caller, from the IV to the digests' bytes with
+// the state in registers.
+func sum1() {
+	header("sum1AVX512", "out *[Lanes][Size]byte, msg *[Lanes][BlockSize]byte", 16)
+	p("MOVQ out+0(FP), DI")
+	p("MOVQ msg+8(FP), SI")
+	loadBlocks()
+	for i := 0; i < 8; i++ {
+		p("VPBROADCASTD iv<>+%d(SB), %s", 4*i, z(i))
+	}
+	rounds()
+	for i := 0; i < 8; i++ {
+		p("VPADDD.BCST iv<>+%d(SB), %s, %s", 4*i, z(i), z(i))
+	}
+	storeDigests()
 	p("VZEROUPPER")
 	p("RET")
 }
@@ -374,6 +407,7 @@ func main() {
 	p("RET")
 
 	hmacHex()
+	sum1()
 
 	if err := os.WriteFile("block_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)

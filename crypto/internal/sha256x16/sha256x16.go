@@ -98,3 +98,22 @@ func Compress(h *[8]uint32, block *[BlockSize]byte) {
 	}
 	compress(h, &w)
 }
+
+// Sum1 sets out[l] to the SHA-256 of the message in msg[l], for every lane,
+// where each message fits in one block and msg[l] is that block padded
+// (the message, 0x80, zeros, and its length in bits as eight big-endian
+// bytes): the digest of a short message, such as a match key, in one call
+// from the IV to the digest's bytes.
+func Sum1(out *[Lanes][Size]byte, msg *[Lanes][BlockSize]byte) {
+	if useAVX512 {
+		sum1AVX512(out, msg)
+		return
+	}
+	for l := range Lanes {
+		h := IV
+		Compress(&h, &msg[l])
+		for i, v := range h {
+			binary.BigEndian.PutUint32(out[l][4*i:], v)
+		}
+	}
+}
