@@ -79,7 +79,9 @@ func PutSegment(txn *badger.Txn, key, payload []byte) error {
 // ReadSegment calls fn with the payload of the segment at key, in place,
 // without copying it out of the database: b is valid only during fn. The
 // payload has been checked once, by Badger, not again by its seal (see
-// openChecked); a checksum Badger finds wrong is ErrCorruptSegment. Afterwards
+// openChecked); a checksum Badger finds wrong is ErrCorruptSegment: Badger
+// v4 reports it by handing out the value empty, without an error, which is
+// shorter than a seal (TestDamagedValueArrivesEmpty). Afterwards
 // the segment's pages may leave the process's resident memory (see
 // Resident).
 func ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
@@ -101,6 +103,8 @@ func (r *Resident) ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) er
 		r.noteRead(v)
 		return err
 	})
+	// Badger v4 returns no such error today (see above), and y.Wrapf
+	// does not wrap with %w; kept for a version that does.
 	if errors.Is(err, y.ErrChecksumMismatch) {
 		return fmt.Errorf("%w: %s: %w", ErrCorruptSegment, key, err)
 	}
