@@ -149,13 +149,16 @@ func (c *Client) request(ctx context.Context, method, path string, body any, con
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
+		if pr, ok := rd.(*partBodyReader); ok {
+			pr.Close()
+		}
 		return nil, err
 	}
 	if b, ok := body.(*partBody); ok {
 		// What NewRequest does for a bytes.Reader: the length, and a
 		// fresh reader should the transport send the request again.
 		req.ContentLength = int64(rd.(*partBodyReader).Len())
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(b.reader()), nil }
+		req.GetBody = func() (io.ReadCloser, error) { return b.reader(), nil }
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -163,6 +166,9 @@ func (c *Client) request(ctx context.Context, method, path string, body any, con
 	if auth {
 		tok, err := c.token()
 		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
 			return nil, fmt.Errorf("client: signing the request token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)

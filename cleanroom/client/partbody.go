@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"sync"
 	"unsafe"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -18,6 +19,12 @@ import (
 type partBody struct {
 	head   [2 * binary.MaxVarintLen64]byte
 	pieces [3][]byte
+	// open counts the readers handed to net/http and not yet closed. The
+	// transport may still be writing a request's body after its response
+	// (one the room answered before reading it all), and closes the body
+	// only once done with it; the pieces are the batch's buffers, which
+	// the next part reuses.
+	open sync.WaitGroup
 }
 
 // setPart makes b the encoding of a part of columns columns whose tokens
@@ -48,16 +55,29 @@ func (b *partBody) digest() string {
 }
 
 // reader returns a new reader of the part's bytes, for one try of sending
-// it.
+// it. The part's buffers are not to be reused until it is closed (wait).
 func (b *partBody) reader() *partBodyReader {
-	return &partBodyReader{pieces: b.pieces}
+	b.open.Add(1)
+	return &partBodyReader{pieces: b.pieces, done: b.open.Done}
 }
+
+// wait returns once every reader of the part has been closed: net/http
+// closes a request's body, even on errors, once it no longer reads it.
+func (b *partBody) wait() { b.open.Wait() }
 
 // partBodyReader reads a partBody once. Its Len gives the request its
 // Content-Length, and WriteTo hands each piece to the connection whole.
 type partBodyReader struct {
 	pieces [3][]byte
 	i      int // the piece being read
+	done   func()
+	closed sync.Once
+}
+
+// Close tells the part that this reader no longer reads its buffers.
+func (r *partBodyReader) Close() error {
+	r.closed.Do(r.done)
+	return nil
 }
 
 // Len is the number of bytes not yet read.

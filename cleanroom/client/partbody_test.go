@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
@@ -105,4 +108,45 @@ func BenchmarkPartBody(b *testing.B) {
 			bytes.NewReader(body).WriteTo(io.Discard)
 		}
 	})
+}
+
+// TestPartBodyWaitsForTransport: the part's buffers are the batch's, which
+// the next part reuses, so the sender waits until net/http has closed every
+// reader of the part it was given, and that happens even when the room
+// answers before it has read the body.
+func TestPartBodyWaitsForTransport(t *testing.T) {
+	toks := make([]crypto.Token, api.MaxRowsPerPart)
+	var b partBody
+	b.setPart(0, toks, nil)
+
+	r := b.reader()
+	waited := make(chan struct{})
+	go func() { b.wait(); close(waited) }()
+	select {
+	case <-waited:
+		t.Fatal("wait returned while a reader of the part was open")
+	case <-time.After(50 * time.Millisecond):
+	}
+	r.Close()
+	r.Close() // a second Close is harmless
+	<-waited
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{}") // answered without reading the body
+	}))
+	defer srv.Close()
+	c := &Client{base: srv.URL, http: srv.Client(), now: time.Now}
+	for range 3 {
+		if err := c.call(t.Context(), "PUT", "/part", &b, api.PartContentType, nil, false); err != nil {
+			t.Logf("call: %v", err) // the transport may fail the write; the readers must be closed either way
+		}
+		done := make(chan struct{})
+		go func() { b.wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("net/http did not close the part's reader")
+		}
+	}
 }

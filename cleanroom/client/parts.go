@@ -36,8 +36,9 @@ type batch struct {
 }
 
 // newBatch returns a batch with room for a part of rows rows and columns
-// attribute values, so that filling it grows only its values, once: a batch goes round from the reader to a sender and back for the
-// whole upload.
+// attribute values, so that filling it grows only its values, once: a
+// batch goes round from the reader to a sender and back for the whole
+// upload.
 func newBatch(profile crypto.Profile, rows, columns int) *batch {
 	return &batch{
 		keys: profile.NewKeyBatch(rows),
@@ -218,6 +219,9 @@ func (s *partSender) send(ctx context.Context, b *batch) error {
 	err := s.c.retries.run(ctx, func() error {
 		return s.c.call(ctx, "PUT", path, &b.body, api.PartContentType, &rc, true)
 	})
+	// The batch goes back to the reader once sent: not before net/http has
+	// let go of its buffers.
+	b.body.wait()
 	if err != nil {
 		return fmt.Errorf("sending part %d: %w", b.n, err)
 	}
