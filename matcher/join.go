@@ -118,8 +118,6 @@ type worker struct {
 	dups    []int64
 	dupRows [][]uint32 // per set: rows dropped in this table
 
-	touched uint64 // the sum of prefetched slots, kept so the loads stay
-
 	buf  []Pair // a spilled chunk, read back
 	out  []uint32
 	zero []uint32 // n zero rows, appended for each new entry
@@ -129,9 +127,6 @@ type entry struct {
 	tok  words
 	mask uint64 // the sets the token was seen in
 }
-
-// probeBatch is how many pairs' slots are loaded ahead of their probes.
-const probeBatch = 16
 
 // entryBytes is what a table takes for each distinct token of n sets.
 func entryBytes(n int) int { return 2*8 + 40 + 4*n }
