@@ -548,21 +548,32 @@ func TestBatchAllocations(t *testing.T) {
 	}
 }
 
-func TestTokenVectors(t *testing.T) {
+// tokenVector is one of testdata/hmac-tokens.json's tokens.
+type tokenVector struct {
+	MatchKey string `json:"match_key"`
+	Token    string `json:"token_hex"`
+}
+
+// readTokenVectors reads testdata/hmac-tokens.json: a secret and tokens
+// made under it.
+func readTokenVectors(t *testing.T) (*Secret, []tokenVector) {
+	t.Helper()
 	var v struct {
-		KS      string `json:"ks_hex"`
-		Vectors []struct {
-			MatchKey string `json:"match_key"`
-			Token    string `json:"token_hex"`
-		} `json:"vectors"`
+		KS      string        `json:"ks_hex"`
+		Vectors []tokenVector `json:"vectors"`
 	}
 	readJSON(t, "hmac-tokens.json", &v)
 	ks, err := ParseSecret(v.KS)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ks, v.Vectors
+}
+
+func TestTokenVectors(t *testing.T) {
+	ks, vectors := readTokenVectors(t)
 	tk := NewTokenizer(ks)
-	for _, x := range v.Vectors {
+	for _, x := range vectors {
 		mk, _ := ParseMatchKey(x.MatchKey)
 		if got := tk.Token(mk); hex.EncodeToString(got[:]) != x.Token {
 			t.Errorf("Token(%s) = %x, want %s", x.MatchKey, got, x.Token)

@@ -88,23 +88,12 @@ func TestHashTokensLengths(t *testing.T) {
 }
 
 func TestHashTokensVectors(t *testing.T) {
-	var v struct {
-		KS      string `json:"ks_hex"`
-		Vectors []struct {
-			MatchKey string `json:"match_key"`
-			Token    string `json:"token_hex"`
-		} `json:"vectors"`
-	}
-	readJSON(t, "hmac-tokens.json", &v)
-	ks, err := ParseSecret(v.KS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks, vectors := readTokenVectors(t)
 	// Repeat the vectors to fill several batches of sixteen.
 	var keys []MatchKey
 	var want []string
 	for len(keys) < 3*sha256x16.Lanes {
-		for _, x := range v.Vectors {
+		for _, x := range vectors {
 			mk, err := ParseMatchKey(x.MatchKey)
 			if err != nil {
 				t.Fatal(err)
