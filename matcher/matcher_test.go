@@ -258,19 +258,7 @@ func TestDuplicatesLowestRowInAnyOrder(t *testing.T) {
 			t.Fatalf("opts %+v: matches differ from the lowest-row reference", opts)
 		}
 		for k, s := range sets {
-			lowest := map[[TokenSize]byte]uint32{}
-			for _, p := range s {
-				if r, ok := lowest[p.Token]; !ok || p.Row < r {
-					lowest[p.Token] = p.Row
-				}
-			}
-			var dropped []uint32
-			for _, p := range s {
-				if lowest[p.Token] != p.Row {
-					dropped = append(dropped, p.Row)
-				}
-			}
-			slices.Sort(dropped)
+			dropped := droppedRows(s)
 			if res.Sets[k].Duplicates != wantDups[k] || !slices.Equal(res.Sets[k].DuplicateRows, dropped) {
 				t.Fatalf("set %d: %d duplicates, rows %v…, want %d, %v…", k, res.Sets[k].Duplicates,
 					head(res.Sets[k].DuplicateRows), wantDups[k], head(dropped))

@@ -19,27 +19,33 @@ func TestSplitPartitions(t *testing.T) {
 	for k := range sets {
 		rng.Shuffle(len(sets[k]), func(i, j int) { sets[k][i], sets[k][j] = sets[k][j], sets[k][i] })
 	}
-	want, wantDups := reference(sets)
 	for _, opts := range []Options{
 		{maxTable: 7, DuplicateRows: true},
 		{maxTable: 100, Workers: 3, MemoryBudget: 1, TempDir: t.TempDir(), chunk: 16, DuplicateRows: true},
 		{maxTable: 1, Workers: 1},
 		{maxTable: 5, CardinalityOnly: true},
 	} {
-		t.Run(fmt.Sprint(opts.maxTable, opts.MemoryBudget), func(t *testing.T) {
-			got, res := run(t, sets, opts)
-			if res.Matches != int64(len(want)) || !opts.CardinalityOnly && !slices.EqualFunc(got, want, slices.Equal) {
-				t.Fatalf("%d matches (%d emitted), want %d", res.Matches, len(got), len(want))
-			}
-			for k := range sets {
-				if res.Sets[k].Duplicates != wantDups[k] {
-					t.Fatalf("set %d: %d duplicates, want %d", k, res.Sets[k].Duplicates, wantDups[k])
-				}
-				if want := droppedRows(sets[k]); opts.DuplicateRows && !slices.Equal(res.Sets[k].DuplicateRows, want) {
-					t.Fatalf("set %d: duplicate rows %v…, want %v…", k, head(res.Sets[k].DuplicateRows), head(want))
-				}
-			}
-		})
+		t.Run(fmt.Sprint(opts.maxTable, opts.MemoryBudget), func(t *testing.T) { checkReference(t, sets, opts) })
+	}
+}
+
+// checkReference holds Intersect with opts to the reference join of sets:
+// the matches (unless only counted), each set's duplicates and, with
+// DuplicateRows, the rows dropped as duplicates.
+func checkReference(t *testing.T, sets [][]Pair, opts Options) {
+	t.Helper()
+	want, wantDups := reference(sets)
+	got, res := run(t, sets, opts)
+	if res.Matches != int64(len(want)) || !opts.CardinalityOnly && !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("%d matches (%d emitted), want %d", res.Matches, len(got), len(want))
+	}
+	for k := range sets {
+		if res.Sets[k].Duplicates != wantDups[k] {
+			t.Fatalf("set %d: %d duplicates, want %d", k, res.Sets[k].Duplicates, wantDups[k])
+		}
+		if want := droppedRows(sets[k]); opts.DuplicateRows && !slices.Equal(res.Sets[k].DuplicateRows, want) {
+			t.Fatalf("set %d: duplicate rows %v…, want %v…", k, head(res.Sets[k].DuplicateRows), head(want))
+		}
 	}
 }
 
