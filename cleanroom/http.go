@@ -230,6 +230,13 @@ func (r *Room) serveHealth(context.Context, http.ResponseWriter, *http.Request, 
 	if r.db.IsClosed() {
 		return nil, problem(http.StatusServiceUnavailable, api.ProblemUnavailable, "the database is closed")
 	}
+	// A stopped audit log refuses every action the room would record, until
+	// the room restarts: a room that still answered healthy would keep its
+	// traffic, and an orchestrator would not restart it. The cause (a disk
+	// error) stays in the room's own log; this endpoint is public.
+	if r.auditStopped() != nil {
+		return nil, problem(http.StatusServiceUnavailable, api.ProblemUnavailable, "the audit log has stopped: the room can record nothing more until it is restarted")
+	}
 	return map[string]any{"status": "ok", "audit_entries": r.audit.Size()}, nil
 }
 

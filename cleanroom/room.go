@@ -125,6 +125,18 @@ type Room struct {
 	// jtiFault, when set (by tests only), fails the replay cache's
 	// transaction with its error, as a storage failure would.
 	jtiFault atomic.Pointer[error]
+	// auditFault, when set (by tests only), is reported as the audit log's
+	// stop (auditStopped), as a commit of unknown outcome would stop it.
+	auditFault atomic.Pointer[error]
+}
+
+// auditStopped reports why the room's audit log stopped taking appends
+// (audit.ErrStopped), or nil while it takes them.
+func (r *Room) auditStopped() error {
+	if err := r.auditFault.Load(); err != nil {
+		return *err
+	}
+	return r.audit.Err()
 }
 
 // Init creates a room in cfg.Dir, which must not hold one: its identity,

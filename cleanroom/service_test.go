@@ -2,6 +2,8 @@ package cleanroom
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/policy"
@@ -95,5 +98,42 @@ func TestHTTPHygiene(t *testing.T) {
 		if !strings.Contains(body, m) {
 			t.Errorf("metrics lack %s", m)
 		}
+	}
+}
+
+// A room whose audit log has stopped (a commit of unknown outcome: a disk
+// error) can record nothing more until it restarts: its health check says
+// so, to the orchestrator that would restart it, without the cause, which
+// names the room's disk and files to anyone who reaches the port.
+func TestHealthReportsStoppedAuditLog(t *testing.T) {
+	tr := startRoom(t)
+	health := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(tr.url + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := health(); code != http.StatusOK || tr.room.auditStopped() != nil {
+		t.Fatalf("a running room: %d %s (audit log: %v)", code, body, tr.room.auditStopped())
+	}
+	stop := fmt.Errorf("audit: append failed, 1 entries may or may not have been written: %w",
+		errors.Join(audit.ErrStopped, errors.New("sync /srv/room/db/000042.vlog: input/output error")))
+	tr.room.auditFault.Store(&stop)
+	code, body := health()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, api.ProblemUnavailable) || !strings.Contains(body, "audit log has stopped") {
+		t.Errorf("a stopped audit log: %d %s", code, body)
+	}
+	for _, leak := range []string{"000042", "/srv/room", "input/output"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("the health check tells anyone %q: %s", leak, body)
+		}
+	}
+	tr.room.auditFault.Store(nil)
+	if code, body := health(); code != http.StatusOK {
+		t.Errorf("health once the log runs again: %d %s", code, body)
 	}
 }
