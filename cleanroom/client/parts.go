@@ -48,9 +48,14 @@ func newBatch(profile crypto.Profile, rows, columns int) *batch {
 }
 
 // senders is how many parts are tokenized and sent at once, while the
-// reader fills the next: two keep the room and the tokenizer busy while the
-// other waits on the network.
-const senders = 2
+// reader fills the next. A part's receipt waits for the room's synced
+// commit, and the room commits the parts that arrive during one commit
+// together in the next: with four in flight a commit of the hashed 10M
+// demo's two uploads carries 2.1 parts on average, against 1.4 with two,
+// and the upload takes 0.4 s less in the median of eleven pairs of runs
+// (from 1.1 s less to 0.6 s more); six gain nothing over four. Each sender
+// holds a part's batch.
+const senders = 4
 
 // run reads the input into parts, which senders goroutines tokenize and
 // send while the next is read, and counts them in rep.
