@@ -40,18 +40,11 @@ func (s *State) Block(msg *[Lanes][BlockSize]byte) {
 		return
 	}
 	for l := range Lanes {
-		var h [8]uint32
 		var w [16]uint32
-		for i := range h {
-			h[i] = s[i][l]
-		}
 		for t := range w {
 			w[t] = binary.BigEndian.Uint32(msg[l][4*t:])
 		}
-		compress(&h, &w)
-		for i := range h {
-			s[i][l] = h[i]
-		}
+		s.compressLane(l, &w)
 	}
 }
 
@@ -63,18 +56,23 @@ func (s *State) BlockWords(w *Words) {
 		return
 	}
 	for l := range Lanes {
-		var h [8]uint32
 		var m [16]uint32
-		for i := range h {
-			h[i] = s[i][l]
-		}
 		for t := range m {
 			m[t] = w[t][l]
 		}
-		compress(&h, &m)
-		for i := range h {
-			s[i][l] = h[i]
-		}
+		s.compressLane(l, &m)
+	}
+}
+
+// compressLane compresses the block of words w into lane l of s, in Go.
+func (s *State) compressLane(l int, w *[16]uint32) {
+	var h [8]uint32
+	for i := range h {
+		h[i] = s[i][l]
+	}
+	compress(&h, w)
+	for i := range h {
+		s[i][l] = h[i]
 	}
 }
 
