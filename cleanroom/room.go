@@ -203,7 +203,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
 		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches), cache: columnCache{budget: cfg.ColumnMemory},
-		resident: store.NewResident(store.ReleaseEvery)}
+		resident: store.NewResident(store.ReleaseEvery, store.SettleAt)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()

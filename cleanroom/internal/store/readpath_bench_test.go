@@ -31,7 +31,7 @@ func BenchmarkReadSegment(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		r    *Resident
-	}{{"release=each", nil}, {"release=run", NewResident(ReleaseEvery)}, {"release=never", NewResident(1 << 62)}} {
+	}{{"release=each", nil}, {"release=run", NewResident(ReleaseEvery, SettleAt)}, {"release=never", NewResident(1<<62, 1<<62)}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(parts * size)

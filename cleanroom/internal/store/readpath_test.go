@@ -147,7 +147,7 @@ func TestResidentReleasesARun(t *testing.T) {
 	}
 	defer db.Close()
 	const part, parts = 4 << 20, 4
-	r := NewResident(3 * part)
+	r := NewResident(3*part, 1<<62)
 	payload := bytes.Repeat([]byte{0x3c}, part)
 	for p := range parts {
 		if err := db.Update(func(txn *badger.Txn) error { return PutSegment(txn, Segments("up-1").Key(p), payload) }); err != nil {
@@ -183,5 +183,70 @@ func TestResidentReleasesARun(t *testing.T) {
 		case p == 2 && n > part:
 			t.Fatalf("after part %d: %d bytes still resident, the run read was not released", p, n)
 		}
+	}
+}
+
+// TestResidentSettlesRegions: a pass that reads a little from many regions,
+// none of them due on its own, leaves nothing resident once the bytes read
+// and not released reach the settling point, in every value log file the
+// pass read, not only the one it read last.
+func TestResidentSettlesRegions(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("releasing mapped pages is Linux only")
+	}
+	// Value log files of 8 MiB: two 3 MiB parts a file, each file a
+	// mapping of its own.
+	db, err := badger.Open(checkingOptions(t.TempDir()).WithValueLogFileSize(8 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const part, parts = 3 << 20, 6
+	payload := bytes.Repeat([]byte{0x5d}, part)
+	for p := range parts {
+		key := Segments("up-1").Key(p)
+		if err := db.Update(func(txn *badger.Txn) error { return PutSegment(txn, key, payload) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.View(func(txn *badger.Txn) error { return ReleaseSegment(txn, key) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := vlogResident(t); n > part {
+		t.Fatalf("%d bytes resident before the pass", n)
+	}
+	// Regions of 2 MiB: no region sees a release's worth (every) of
+	// reads, and the pass settles after its fifth part.
+	r := NewResident(1<<62, 5*part)
+	r.shift = 21
+	read := func(p int) {
+		t.Helper()
+		err := db.View(func(txn *badger.Txn) error {
+			return r.ReadSegment(txn, Segments("up-1").Key(p), func(b []byte) error {
+				if !bytes.Equal(b, payload) {
+					t.Fatalf("part %d reads back different", p)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p := range 4 {
+		read(p)
+	}
+	if n := vlogResident(t); n < 4*part {
+		t.Fatalf("%d bytes resident after reading four parts: released before the settling point; the test cannot see a settle", n)
+	}
+	read(4)
+	if n := vlogResident(t); n > part {
+		t.Fatalf("%d bytes of the value log still resident once the pass reached the settling point", n)
+	}
+	r.mu.Lock()
+	left, regions := r.unreleased, len(r.read)
+	r.mu.Unlock()
+	if left != 0 || regions != 0 {
+		t.Fatalf("after settling, %d bytes in %d regions still counted", left, regions)
 	}
 }

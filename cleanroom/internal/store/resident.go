@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // Badger memory-maps its value log, shared, and both writes and reads
@@ -37,63 +39,122 @@ import (
 // ReleaseEvery bytes have been read from one gigabyte of address space (a
 // value log file's mapping spans one or two), or written, since the last
 // release there. What stays resident between releases is bounded by
-// ReleaseEvery for each value log file being read, and once more for the
-// one being written. A nil *Resident releases after every segment of at
-// least a mebibyte.
+// ReleaseEvery for each region being read, and once more for the value log
+// file being written. A pass over a large dataset reads from every region
+// its value log files span (two or three a gigabyte), and would leave up to
+// ReleaseEvery behind in each, so the regions are also settled, each
+// released through the last segment read there, once the bytes read and
+// not yet released reach SettleAt in all. A nil *Resident releases after
+// every segment of at least a mebibyte.
 type Resident struct {
-	every int64
-	mu    sync.Mutex
-	// read is the bytes read since the last release, by region of
-	// address space (address >> regionShift).
-	read    map[uintptr]int64
-	written int64
+	every, settleAt int64
+	shift           uint // of an address, its region (regionShift; smaller in tests)
+	mu              sync.Mutex
+	// read is what has been read since the last release, by region of
+	// address space (address >> regionShift); unreleased its bytes in all.
+	read       map[uintptr]regionRead
+	unreleased int64
+	written    int64
+}
+
+// regionRead is the bytes read from one region since its last release, and
+// the key of the segment read there last: releasing a mapping must go
+// through a value Badger hands out (see releaseMapped).
+type regionRead struct {
+	bytes int64
+	key   []byte
 }
 
 const (
 	// ReleaseEvery is the bytes read from one region of address space, or
 	// written, between two releases.
 	ReleaseEvery = 32 << 20
-	regionShift  = 30
+	// SettleAt is the bytes read and not yet released, in all regions,
+	// at which every region is released.
+	SettleAt    = 2 * ReleaseEvery
+	regionShift = 30
 	// releaseMin is the smallest value a nil *Resident releases: below
 	// it, reading /proc/self/maps costs more than the pages are worth.
 	releaseMin = 1 << 20
 )
 
 // NewResident returns a Resident that releases a region's pages once every
-// bytes have been touched there.
-func NewResident(every int64) *Resident {
-	return &Resident{every: every, read: make(map[uintptr]int64)}
+// bytes have been touched there, and every region's once settleAt bytes
+// read are unreleased in all.
+func NewResident(every, settleAt int64) *Resident {
+	return &Resident{every: every, settleAt: settleAt, shift: regionShift, read: make(map[uintptr]regionRead)}
 }
 
-// noteRead records that v, a value Badger handed out and still holds, has
-// been read, and releases the pages of its mapping if its region is due.
-func (r *Resident) noteRead(v []byte) {
+// noteRead records that v, the value of key that Badger handed out and
+// still holds, has been read, and releases the pages of its mapping if its
+// region is due. It reports whether the regions are due to be settled.
+func (r *Resident) noteRead(key, v []byte) (settle bool) {
 	if r == nil {
 		if len(v) >= releaseMin {
 			releaseMapped(v)
 		}
-		return
+		return false
 	}
 	if len(v) == 0 {
-		return
+		return false
 	}
-	region := uintptr(unsafe.Pointer(unsafe.SliceData(v))) >> regionShift
+	region := uintptr(unsafe.Pointer(unsafe.SliceData(v))) >> r.shift
 	r.mu.Lock()
-	r.read[region] += int64(len(v))
-	due := r.read[region] >= r.every
-	if due {
-		delete(r.read, region)
-	}
+	g := r.read[region]
+	g.bytes += int64(len(v))
+	g.key = append(g.key[:0], key...)
+	r.read[region] = g
+	r.unreleased += int64(len(v))
+	due := g.bytes >= r.every
 	r.mu.Unlock()
-	if !due {
-		return
-	}
-	if m, ok := releaseMapped(v); ok {
-		r.mu.Lock()
-		for g := m.start >> regionShift; g <= (m.end-1)>>regionShift; g++ {
-			delete(r.read, g)
+	if due {
+		if m, ok := releaseMapped(v); ok {
+			r.forget(m)
+		} else {
+			r.forgetRegion(region)
 		}
-		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unreleased >= r.settleAt
+}
+
+// forget drops the regions of mapping m, released, from the count.
+func (r *Resident) forget(m mapping) {
+	for g := m.start >> r.shift; g <= (m.end-1)>>r.shift; g++ {
+		r.forgetRegion(g)
+	}
+}
+
+func (r *Resident) forgetRegion(g uintptr) {
+	r.mu.Lock()
+	r.unreleased -= r.read[g].bytes
+	delete(r.read, g)
+	r.mu.Unlock()
+}
+
+// settle releases every region read since its last release, through the
+// segment read there last. Its value is read again to release it (Badger
+// hands out a value only through Item.Value, which checks it), which costs
+// one segment a region, not the run that region holds. A key this
+// transaction cannot see is skipped and its region forgotten: it is
+// settled with the next reads there. A region that holds the ends of two
+// mappings is released through one of them.
+func (r *Resident) settle(txn *badger.Txn) {
+	r.mu.Lock()
+	keys := make([][]byte, 0, len(r.read))
+	for g, rr := range r.read {
+		keys = append(keys, rr.key)
+		delete(r.read, g)
+	}
+	r.unreleased = 0
+	r.mu.Unlock()
+	for _, key := range keys {
+		it, err := txn.Get(key)
+		if err != nil {
+			continue
+		}
+		_ = it.Value(func(v []byte) error { releaseMapped(v); return nil })
 	}
 }
 

@@ -90,6 +90,7 @@ func ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
 
 // ReadSegment is store.ReadSegment, releasing pages as r decides.
 func (r *Resident) ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
+	var settle bool
 	it, err := txn.Get(key)
 	if err != nil {
 		return fmt.Errorf("store: reading %s: %w", key, err)
@@ -100,9 +101,12 @@ func (r *Resident) ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) er
 			return err
 		}
 		err = fn(b)
-		r.noteRead(v)
+		settle = r.noteRead(key, v)
 		return err
 	})
+	if settle {
+		r.settle(txn)
+	}
 	// Badger v4 returns no such error today (see above), and y.Wrapf
 	// does not wrap with %w; kept for a version that does.
 	if errors.Is(err, y.ErrChecksumMismatch) {
