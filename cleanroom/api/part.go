@@ -34,14 +34,24 @@ func (p *Part) AppendValues(vals []string) error {
 	if len(vals) != p.Columns {
 		return fmt.Errorf("%w: %d attribute values, want %d", ErrInvalidPart, len(vals), p.Columns)
 	}
-	for i, v := range vals {
-		if len(v) > MaxValueLen || !utf8.ValidString(v) {
-			return fmt.Errorf("%w: attribute %d is longer than %d bytes or not UTF-8", ErrInvalidPart, i+1, MaxValueLen)
-		}
-	}
+	start := len(p.Values)
 	for _, v := range vals {
 		p.Values = binary.AppendUvarint(p.Values, uint64(len(v)))
 		p.Values = append(p.Values, v...)
+	}
+	// A row in ASCII, lengths included, is valid whole: one pass over it,
+	// as ParsePart makes, not a call a value. Its lengths are below 128
+	// (a longer one has a varint byte of 0x80 or more), so within
+	// MaxValueLen too.
+	if isASCII(p.Values[start:]) {
+		p.Rows++
+		return nil
+	}
+	for i, v := range vals {
+		if len(v) > MaxValueLen || !utf8.ValidString(v) {
+			p.Values = p.Values[:start]
+			return fmt.Errorf("%w: attribute %d is longer than %d bytes or not UTF-8", ErrInvalidPart, i+1, MaxValueLen)
+		}
 	}
 	p.Rows++
 	return nil

@@ -60,6 +60,16 @@ func TestPartAppendRefuses(t *testing.T) {
 	if p.Rows != 0 || len(p.Values) != 0 {
 		t.Fatalf("a refused row was kept: %+v", p)
 	}
+	// Not ASCII but UTF-8, and ASCII at the longest: kept.
+	for _, v := range []string{"Zürich", strings.Repeat("v", MaxValueLen)} {
+		if err := p.AppendValues([]string{v}); err != nil {
+			t.Fatalf("AppendValues refused a valid value: %v", err)
+		}
+	}
+	if p.Rows != 2 {
+		t.Fatalf("%d rows kept, want 2", p.Rows)
+	}
+	p.Reset()
 	p.AppendValues([]string{"a"})
 	if _, err := p.AppendBinary(nil); err == nil {
 		t.Fatal("a part with a row and no token encoded")
