@@ -194,8 +194,9 @@ func TestResidentSettlesRegions(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("releasing mapped pages is Linux only")
 	}
-	// Value log files of 8 MiB: two 3 MiB parts a file, each file a
-	// mapping of its own.
+	// Value log files of 8 MiB: three 3 MiB parts a file (Badger moves to
+	// the next file once one is past its size), each file a mapping of its
+	// own.
 	db, err := badger.Open(checkingOptions(t.TempDir()).WithValueLogFileSize(8 << 20))
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ import (
 // release there. What stays resident between releases is bounded by
 // ReleaseEvery for each region being read, and once more for the value log
 // file being written. A pass over a large dataset reads from every region
-// its value log files span (two or three a gigabyte), and would leave up to
+// its value log files' mappings span (two or three a file), and would leave up to
 // ReleaseEvery behind in each, so the regions are also settled, each
 // released through the last segment read there, once the bytes read and
 // not yet released reach SettleAt in all. A nil *Resident releases after
@@ -58,11 +58,15 @@ type Resident struct {
 }
 
 // regionRead is the bytes read from one region since its last release, and
-// the key of the segment read there last: releasing a mapping must go
-// through a value Badger hands out (see releaseMapped).
+// the segments read there at the lowest and the highest address, by key:
+// releasing a mapping must go through a value Badger hands out (see
+// releaseMapped), and a region can hold the end of one mapping and the
+// start of the next (Badger's mappings lie side by side), each reached
+// through one of the two.
 type regionRead struct {
-	bytes int64
-	key   []byte
+	bytes        int64
+	lo, hi       uintptr
+	loKey, hiKey []byte
 }
 
 const (
@@ -98,11 +102,17 @@ func (r *Resident) noteRead(key, v []byte) (settle bool) {
 	if len(v) == 0 {
 		return false
 	}
-	region := uintptr(unsafe.Pointer(unsafe.SliceData(v))) >> r.shift
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	region := addr >> r.shift
 	r.mu.Lock()
 	g := r.read[region]
+	if g.bytes == 0 || addr < g.lo {
+		g.lo, g.loKey = addr, append(g.loKey[:0], key...)
+	}
+	if g.bytes == 0 || addr > g.hi {
+		g.hi, g.hiKey = addr, append(g.hiKey[:0], key...)
+	}
 	g.bytes += int64(len(v))
-	g.key = append(g.key[:0], key...)
 	r.read[region] = g
 	r.unreleased += int64(len(v))
 	due := g.bytes >= r.every
@@ -119,10 +129,19 @@ func (r *Resident) noteRead(key, v []byte) (settle bool) {
 	return r.unreleased >= r.settleAt
 }
 
-// forget drops the regions of mapping m, released, from the count.
+// forget drops the regions of mapping m, released, from the count: those
+// where every segment read lay in m. A region where one lay outside, in the
+// neighbouring mapping, keeps its count whole, which settles it early
+// rather than late.
 func (r *Resident) forget(m mapping) {
 	for g := m.start >> r.shift; g <= (m.end-1)>>r.shift; g++ {
-		r.forgetRegion(g)
+		r.mu.Lock()
+		rr, ok := r.read[g]
+		inside := ok && m.start <= rr.lo && rr.hi < m.end
+		r.mu.Unlock()
+		if inside {
+			r.forgetRegion(g)
+		}
 	}
 }
 
@@ -134,17 +153,22 @@ func (r *Resident) forgetRegion(g uintptr) {
 }
 
 // settle releases every region read since its last release, through the
-// segment read there last. Its value is read again to release it (Badger
-// hands out a value only through Item.Value, which checks it), which costs
-// one segment a region, not the run that region holds. A key this
-// transaction cannot see is skipped and its region forgotten: it is
-// settled with the next reads there. A region that holds the ends of two
-// mappings is released through one of them.
+// segments read there at its lowest and highest address. Their values are
+// read again to release them (Badger hands out a value only through
+// Item.Value, which checks it): up to two segments a region, not the run
+// that region holds, and the pages other readers were about to touch
+// there fault in again. A key this transaction cannot see is skipped and
+// its region forgotten: it is settled with the next reads there. txn must
+// be read-only: in an update the keys would join its reads, and their
+// writers could make it conflict.
 func (r *Resident) settle(txn *badger.Txn) {
 	r.mu.Lock()
-	keys := make([][]byte, 0, len(r.read))
+	keys := make([][]byte, 0, 2*len(r.read))
 	for g, rr := range r.read {
-		keys = append(keys, rr.key)
+		keys = append(keys, rr.loKey)
+		if rr.hi != rr.lo {
+			keys = append(keys, rr.hiKey)
+		}
 		delete(r.read, g)
 	}
 	r.unreleased = 0

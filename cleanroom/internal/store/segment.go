@@ -88,7 +88,8 @@ func ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
 	return (*Resident)(nil).ReadSegment(txn, key, fn)
 }
 
-// ReadSegment is store.ReadSegment, releasing pages as r decides.
+// ReadSegment is store.ReadSegment, releasing pages as r decides; txn must
+// be read-only (see Resident.settle).
 func (r *Resident) ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
 	var settle bool
 	it, err := txn.Get(key)
@@ -104,7 +105,7 @@ func (r *Resident) ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) er
 		settle = r.noteRead(key, v)
 		return err
 	})
-	if settle {
+	if settle && err == nil {
 		r.settle(txn)
 	}
 	// Badger v4 returns no such error today (see above), and y.Wrapf
