@@ -166,17 +166,7 @@ func TestResidentReleasesARun(t *testing.T) {
 		t.Fatalf("%d bytes resident after the run written was released", n)
 	}
 	for p := range parts {
-		err := db.View(func(txn *badger.Txn) error {
-			return r.ReadSegment(txn, Segments("up-1").Key(p), func(b []byte) error {
-				if !bytes.Equal(b, payload) {
-					t.Fatalf("part %d reads back different", p)
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		readPart(t, db, r, p, payload)
 		switch n := vlogResident(t); {
 		case p < 2 && n < int64((p+1)*part):
 			t.Fatalf("after part %d: only %d bytes resident: released before the run was read", p, n)
@@ -220,27 +210,13 @@ func TestResidentSettlesRegions(t *testing.T) {
 	// reads, and the pass settles after its fifth part.
 	r := NewResident(1<<62, 5*part)
 	r.shift = 21
-	read := func(p int) {
-		t.Helper()
-		err := db.View(func(txn *badger.Txn) error {
-			return r.ReadSegment(txn, Segments("up-1").Key(p), func(b []byte) error {
-				if !bytes.Equal(b, payload) {
-					t.Fatalf("part %d reads back different", p)
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	for p := range 4 {
-		read(p)
+		readPart(t, db, r, p, payload)
 	}
 	if n := vlogResident(t); n < 4*part {
 		t.Fatalf("%d bytes resident after reading four parts: released before the settling point; the test cannot see a settle", n)
 	}
-	read(4)
+	readPart(t, db, r, 4, payload)
 	if n := vlogResident(t); n > part {
 		t.Fatalf("%d bytes of the value log still resident once the pass reached the settling point", n)
 	}
@@ -249,5 +225,21 @@ func TestResidentSettlesRegions(t *testing.T) {
 	r.mu.Unlock()
 	if left != 0 || regions != 0 {
 		t.Fatalf("after settling, %d bytes in %d regions still counted", left, regions)
+	}
+}
+
+// readPart reads part p of upload up-1 through r and checks it is payload.
+func readPart(t *testing.T, db *badger.DB, r *Resident, p int, payload []byte) {
+	t.Helper()
+	err := db.View(func(txn *badger.Txn) error {
+		return r.ReadSegment(txn, Segments("up-1").Key(p), func(b []byte) error {
+			if !bytes.Equal(b, payload) {
+				t.Errorf("part %d reads back different", p)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
