@@ -106,10 +106,10 @@ func (r *Resident) noteRead(key, v []byte) (settle bool) {
 	region := addr >> r.shift
 	r.mu.Lock()
 	g := r.read[region]
-	if g.bytes == 0 || addr < g.lo {
+	if g.loKey == nil || addr < g.lo {
 		g.lo, g.loKey = addr, append(g.loKey[:0], key...)
 	}
-	if g.bytes == 0 || addr > g.hi {
+	if g.hiKey == nil || addr > g.hi {
 		g.hi, g.hiKey = addr, append(g.hiKey[:0], key...)
 	}
 	g.bytes += int64(len(v))
@@ -117,39 +117,39 @@ func (r *Resident) noteRead(key, v []byte) (settle bool) {
 	r.unreleased += int64(len(v))
 	due := g.bytes >= r.every
 	r.mu.Unlock()
+	var m mapping
+	var released bool
 	if due {
-		if m, ok := releaseMapped(v); ok {
-			r.forget(m)
-		} else {
-			r.forgetRegion(region)
-		}
+		m, released = releaseMapped(v)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if released {
+		r.forget(m)
+	}
+	if due {
+		// Counted afresh, whether or not the release dropped every
+		// mapping read there: a region with segments of the
+		// neighbouring mapping keeps its keys, to be settled.
+		if g, ok := r.read[region]; ok {
+			r.unreleased -= g.bytes
+			g.bytes = 0
+			r.read[region] = g
+		}
+	}
 	return r.unreleased >= r.settleAt
 }
 
 // forget drops the regions of mapping m, released, from the count: those
-// where every segment read lay in m. A region where one lay outside, in the
-// neighbouring mapping, keeps its count whole, which settles it early
-// rather than late.
+// where every segment read lay in m. A region where one lay outside it, in
+// the neighbouring mapping, keeps its count and its keys. r.mu is held.
 func (r *Resident) forget(m mapping) {
 	for g := m.start >> r.shift; g <= (m.end-1)>>r.shift; g++ {
-		r.mu.Lock()
-		rr, ok := r.read[g]
-		inside := ok && m.start <= rr.lo && rr.hi < m.end
-		r.mu.Unlock()
-		if inside {
-			r.forgetRegion(g)
+		if rr, ok := r.read[g]; ok && m.start <= rr.lo && rr.hi < m.end {
+			r.unreleased -= rr.bytes
+			delete(r.read, g)
 		}
 	}
-}
-
-func (r *Resident) forgetRegion(g uintptr) {
-	r.mu.Lock()
-	r.unreleased -= r.read[g].bytes
-	delete(r.read, g)
-	r.mu.Unlock()
 }
 
 // settle releases every region read since its last release, through the
