@@ -306,12 +306,8 @@ func (w *joinWriter) flush() error {
 	if err := w.r.db.Update(func(txn *badger.Txn) error { return store.PutSegment(txn, key, w.buf) }); err != nil {
 		return err
 	}
-	// As an upload's parts (see storePart): the join is not read again
-	// until the first query, so a run of its parts leaves the room's
-	// resident memory once written. A hint: its failure is not the match's.
-	if w.r.resident.Wrote(store.SegmentSeal + len(w.buf)) {
-		_ = w.r.db.View(func(txn *badger.Txn) error { return store.ReleaseSegment(txn, key) })
-	}
+	// The join is not read again until the first query.
+	w.r.wroteSegment(key, store.SegmentSeal+len(w.buf))
 	w.written++
 	w.buf, w.n = w.buf[:0], 0
 	return nil

@@ -319,13 +319,8 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		return nil, err
 	}
 	// The parts' pages, just written through Badger's mapping of its value
-	// log, are not read again until the match: once a run of them has been
-	// written, the mapping holding them is released (store.Resident).
-	// Releasing is a hint: the part is stored either way, so its failure is
-	// not the request's.
-	if r.resident.Wrote(len(sealed)) {
-		_ = r.db.View(func(txn *badger.Txn) error { return store.ReleaseSegment(txn, store.Segments(u.ID).Key(part)) })
-	}
+	// log, are not read again until the match.
+	r.wroteSegment(store.Segments(u.ID).Key(part), len(sealed))
 	r.metrics.rowsReceived.Add(float64(rows))
 	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
 }
