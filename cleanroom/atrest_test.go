@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -27,41 +28,75 @@ func TestDatabaseChecksEveryRead(t *testing.T) {
 	}
 }
 
-// TestSegmentDecayIsAProblem: an upload part whose bytes change in the
-// value log while the room runs is refused where it is read, a corrupt
-// problem, never aggregated.
+// TestSegmentDecayIsAProblem: a segment whose bytes change on disk while
+// the room runs, an upload part in its file or a join table in Badger's
+// value log, is refused where it is read, a corrupt problem, never
+// aggregated; the whole-database check finds it too.
 func TestSegmentDecayIsAProblem(t *testing.T) {
-	settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band"},
-		"bounds": map[string][2]float64{"bravo.spend": {0, 500}}}
-	tr, a, _, _ := readyPair(t, api.ModeHashed, settings)
-	ctx := context.Background()
-	if _, err := a.Match(ctx, "c1"); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, tr *testRoom)
+	}{
+		{"an upload part in its file", func(t *testing.T, tr *testRoom) {
+			files, _ := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
+			if len(files) == 0 {
+				t.Fatal("no segment file")
+			}
+			flipInFile(t, files[len(files)/2], -1)
+		}},
+		{"a join table in the value log", func(t *testing.T, tr *testRoom) {
+			var key, value []byte
+			err := tr.room.db.View(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("join/")})
+				defer it.Close()
+				it.Rewind()
+				key = it.Item().KeyCopy(nil)
+				var err error
+				value, err = it.Item().ValueCopy(nil)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(value) <= 1<<10 {
+				t.Fatalf("%s has %d bytes: stored inline, not in the value log", key, len(value))
+			}
+			flipInValueLog(t, tr.dir.Database(), value, len(value)/2)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band"},
+				"bounds": map[string][2]float64{"bravo.spend": {0, 500}}}
+			tr, a, _, _ := readyPair(t, api.ModeHashed, settings)
+			ctx := context.Background()
+			if _, err := a.Match(ctx, "c1"); err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(t, tr)
+			// Both members' columns: whichever upload a part is of, it is read.
+			_, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.age_band"},
+				Metrics: []api.Metric{{Kind: api.MetricCount}, {Kind: api.MetricSum, Column: "bravo.spend"}}})
+			wantProblem(t, err, api.ProblemCorrupt)
+			if err := tr.room.db.View(store.NewFiles(tr.dir.Segments(), tr.room.db).CheckSegments); !errors.Is(err, store.ErrCorruptSegment) {
+				t.Errorf("CheckSegments: %v, want ErrCorruptSegment", err)
+			}
+		})
 	}
-	var key, value []byte
-	err := tr.room.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("seg/")})
-		defer it.Close()
-		it.Rewind()
-		key = it.Item().KeyCopy(nil)
-		var err error
-		value, err = it.Item().ValueCopy(nil)
-		return err
-	})
+}
+
+// flipInFile flips a bit of the file's byte at (its middle byte for -1).
+func flipInFile(t *testing.T, name string, at int) {
+	t.Helper()
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(value) <= 1<<10 {
-		t.Fatalf("%s has %d bytes: stored inline, not in the value log", key, len(value))
+	if at < 0 {
+		at = len(b) / 2
 	}
-	flipInValueLog(t, tr.dir.Database(), value, len(value)/2)
-	// Both members' columns: whichever upload the part is of, it is read.
-	_, err = a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.age_band"},
-		Metrics: []api.Metric{{Kind: api.MetricCount}, {Kind: api.MetricSum, Column: "bravo.spend"}}})
-	wantProblem(t, err, api.ProblemCorrupt)
-	// The whole-database check reads it too.
-	if err := tr.room.db.View(store.CheckSegments); err == nil {
-		t.Error("CheckSegments passed a damaged segment")
+	b[at] ^= 0x08
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

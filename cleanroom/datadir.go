@@ -10,10 +10,15 @@ import "path/filepath"
 //	checkpoint    the audit log's latest signed checkpoint, outside the
 //	              database, so a database that went back is refused
 //	db/           the Badger database with everything else
+//	segments/     the upload parts, a file each, which keys in db/ name
+//	              (store.Files)
 type DataDir string
 
 // Database returns the path of the room's Badger database.
 func (d DataDir) Database() string { return filepath.Join(string(d), "db") }
+
+// Segments returns the path of the directory of the room's segment files.
+func (d DataDir) Segments() string { return filepath.Join(string(d), "segments") }
 
 // InfoFile returns the path of the room's public identity file.
 func (d DataDir) InfoFile() string { return filepath.Join(string(d), "room.json") }

@@ -126,10 +126,11 @@ func (l *layerReader) load() error {
 	})
 }
 
-// withSegment reads one stored segment, checked, and calls fn with it in
-// place (store.Resident.ReadSegment): b is valid only during fn.
+// withSegment reads one stored segment, checked, from its file or in place
+// in Badger (store.Files.ReadSegment), and calls fn with it: b is valid
+// only during fn.
 func (r *Room) withSegment(key []byte, fn func(b []byte) error) error {
-	return r.db.View(func(txn *badger.Txn) error { return r.resident.ReadSegment(txn, key, fn) })
+	return r.db.View(func(txn *badger.Txn) error { return r.files.ReadSegment(txn, key, r.resident, fn) })
 }
 
 // wroteSegment notes that the n-byte segment at key has been written and,

@@ -100,7 +100,7 @@ func Diagnose(ctx context.Context, dir DataDir) (*Diagnosis, error) {
 		find("ledger", f, "the ledger disagrees with the charges its audit log records: "+adviceRestore)
 	}
 	ran("segments")
-	if err := db.View(store.CheckSegments); err != nil {
+	if err := db.View(store.NewFiles(dir.Segments(), db).CheckSegments); err != nil {
 		find("segments", err.Error(), adviceRestore)
 	}
 	return d, nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,8 +147,8 @@ func copyDir(t *testing.T, from DataDir) DataDir {
 	return DataDir(to)
 }
 
-// TestFaultBitFlips flips one bit at a time in the SST and value-log files
-// of a stopped room and classifies what the room does.
+// TestFaultBitFlips flips one bit at a time in the SST, value-log and
+// segment files of a stopped room and classifies what the room does.
 func TestFaultBitFlips(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a room and runs a child process a trial: not in -short")
@@ -157,23 +158,24 @@ func TestFaultBitFlips(t *testing.T) {
 	if want.status != 0 || !strings.Contains(want.answers, `"audit":null`) {
 		t.Fatalf("the undamaged room: status %d, answers %s, stderr %s", want.status, want.answers, want.stderr)
 	}
-	var files []string
-	for _, pat := range []string{"*.sst", "*.vlog"} {
-		m, _ := filepath.Glob(filepath.Join(pristine.Database(), pat))
+	var files []string // relative to the room's directory
+	for _, pat := range []string{filepath.Join("db", "*.sst"), filepath.Join("db", "*.vlog"), filepath.Join("segments", "*.seg")} {
+		m, _ := filepath.Glob(filepath.Join(string(pristine), pat))
 		for _, f := range m {
 			if fi, err := os.Stat(f); err == nil && fi.Size() > 64 {
-				files = append(files, filepath.Base(f))
+				rel, _ := filepath.Rel(string(pristine), f)
+				files = append(files, rel)
 			}
 		}
 	}
-	if len(files) == 0 {
-		t.Fatal("no table or value-log file to damage")
+	if !slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, ".seg") }) {
+		t.Fatal("no segment file to damage")
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	counts := map[string]int{}
 	for i := range *faultFlips {
 		dir := copyDir(t, pristine)
-		file := filepath.Join(dir.Database(), files[rng.IntN(len(files))])
+		file := filepath.Join(string(dir), files[rng.IntN(len(files))])
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

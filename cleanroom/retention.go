@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -28,10 +30,18 @@ import (
 // are; if the entry cannot be written, nothing is deleted.
 const abandonedAfter = 7 * 24 * time.Hour
 
-// deleteData deletes every key of the spans, recording it as name.
+// deleteData deletes every key of the spans, recording it as name, and
+// then the segment files they name (store.Files): a file whose key is
+// deleted while the room stops on the way is removed when it opens again.
 func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span) error {
-	var keys [][]byte
-	err := r.db.View(func(txn *badger.Txn) (err error) { keys, err = store.Keys(txn, spans...); return })
+	var keys, files [][]byte
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		if keys, err = store.Keys(txn, spans...); err != nil {
+			return err
+		}
+		files, err = r.files.Named(txn, keys)
+		return err
+	})
 	if err != nil || len(keys) == 0 {
 		return err
 	}
@@ -55,7 +65,28 @@ func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span)
 			return err
 		}
 	}
-	return wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	if err := r.files.Remove(files...); err != nil {
+		r.log.Warn("removing deleted segments' files failed; they go when the room opens again", "what", name, "err", err)
+	}
+	return nil
+}
+
+// sweepSegmentFiles makes the directory of segment files and removes
+// those no key names (store.Files.Sweep): parts whose commit failed or was
+// refused, or whose keys were deleted, when the room stopped before it
+// removed them.
+func (r *Room) sweepSegmentFiles(context.Context) error {
+	if err := os.MkdirAll(r.cfg.Dir.Segments(), 0o700); err != nil {
+		return fmt.Errorf("cleanroom: making the segment directory: %w", err)
+	}
+	n, err := r.files.Sweep()
+	if n > 0 {
+		r.log.Info("removed segment files no key names", "files", n)
+	}
+	return err
 }
 
 // forget deletes data after the action that made it unreachable

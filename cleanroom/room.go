@@ -107,6 +107,8 @@ type Room struct {
 	partBufs sync.Pool
 	// resident releases the pages of segments read and written (store.Resident).
 	resident *store.Resident
+	// files holds the upload parts, a file each (store.Files).
+	files *store.Files
 	// statusViews holds each collaboration's status answer (statusview.go).
 	statusViews statusViews
 
@@ -203,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	r := &Room{cfg: cfg, id: id, db: db, audit: log, policy: eng, log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		guard: newAuthGuard(cfg.AuthFailures, cfg.Now), stateKey: stateKey, sealer: store.NewSealer(stateKey), disk: newDiskWatch(string(cfg.Dir), cfg.Disk),
 		matchMem: semaphore.NewWeighted(4), records: newRecordCaches(cfg.checkCaches), cache: columnCache{budget: cfg.ColumnMemory},
-		resident: store.NewResident(store.ReleaseEvery, store.SettleAt)}
+		resident: store.NewResident(store.ReleaseEvery, store.SettleAt), files: store.NewFiles(cfg.Dir.Segments(), db)}
 	if problems, err := r.checkState(); err != nil || len(problems) > 0 {
 		log.Close()
 		db.Close()
@@ -213,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		return nil, stateMismatch(problems)
 	}
 	r.metrics = newMetrics(cfg.Registry, r)
-	for _, resume := range []func(context.Context) error{r.loadPolicies, r.resumeRelays, r.sweepAbandoned} {
+	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadPolicies, r.resumeRelays, r.sweepAbandoned} {
 		if err := resume(ctx); err != nil {
 			r.Close()
 			return nil, err

@@ -277,24 +277,41 @@ func (u *uploadRecord) maxParts(k policy.Constraints) int {
 }
 
 // storePart stores a part read and checked, sealed, with the upload's
-// record and the audit entry in one transaction: one sync to disk a part,
-// and no stored part without its entry.
+// record and the audit entry in one transaction: no stored part without
+// its entry. The part's bytes go to a file of their own first
+// (store.Files), written and synced by this request, on its own core,
+// rather than by Badger's one writer for every request; the transaction
+// stores the file's name. The same part sent again (same digest) is kept as
+// stored; other bytes for a part replace it.
 func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decision, u *uploadRecord, part int, sealed []byte, rows int, digest string) (*api.PartReceipt, error) {
 	if want := u.partRows(part); want > 0 && rows != want || rows == 0 {
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
-	release, err := r.disk.reserve(int64(len(sealed)))
-	if err != nil {
-		return nil, err
+	key := store.Segments(u.ID).Key(part)
+	var ref []byte // the part's file, unless it is stored already
+	if have, ok := u.Received[part]; !ok || have.Digest != digest {
+		release, err := r.disk.reserve(int64(len(sealed)))
+		if err != nil {
+			return nil, err
+		}
+		ref, err = r.files.Write(sealed)
+		release()
+		if err != nil {
+			return nil, err
+		}
 	}
-	defer release()
 	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - store.SegmentSeal)}
 	// The part is named by the room's commitment to its digest, and by its
 	// rows, not its bytes: a part of one row is a token a member can make
 	// and a few values whose lengths its size would tell.
 	partRef := fmt.Sprintf("upload/%s/%d", u.ID, part)
 	refs := []audit.DataRef{{Name: partRef, Digest: r.dataDigest(partRef, digest), Rows: int64(rows)}}
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+	// named: ref, once the transaction stores it; replaced: the file of the
+	// part it replaces, if any. The function may run more than once.
+	var named bool
+	var replaced [][]byte
+	err := r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		named, replaced = false, nil
 		c, err := loadCollab(tx.Txn, u.Collab)
 		if err != nil {
 			return err
@@ -309,20 +326,60 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		if u.Committed {
 			return conflict("the upload is committed")
 		}
-		u.Received[part] = info
-		if err := tx.Set(store.Segments(u.ID).Key(part), sealed); err != nil {
+		if have, ok := u.Received[part]; ok && have.Digest == digest {
+			return nil
+		}
+		if ref == nil {
+			return conflict("part %d was replaced while it was sent again; send it again", part)
+		}
+		old, err := r.files.Named(tx.Txn.Txn, [][]byte{key})
+		if err != nil {
 			return err
 		}
-		return uploads.Put(tx, u.ID, u)
+		u.Received[part] = info
+		if err := tx.Set(key, ref); err != nil {
+			return err
+		}
+		if err := uploads.Put(tx, u.ID, u); err != nil {
+			return err
+		}
+		named, replaced = true, old
+		return nil
 	})
+	if !named && ref != nil {
+		// Refused, or the part was stored already: no transaction that may
+		// have committed names the file. (One that failed after it was
+		// staged may have: the file stays until the room opens again.)
+		r.removeFiles(ref)
+	}
 	if err != nil {
 		return nil, err
 	}
-	// The parts' pages, just written through Badger's mapping of its value
-	// log, are not read again until the match.
-	r.wroteSegment(store.Segments(u.ID).Key(part), len(sealed))
+	if len(replaced) > 0 {
+		r.removeReplaced(ctx, u, replaced)
+	}
 	r.metrics.rowsReceived.Add(float64(rows))
 	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
+}
+
+// removeReplaced removes the files of an upload's replaced parts. A commit
+// of the upload reads its parts under the member's gate, so the files go
+// once no commit can be reading them.
+func (r *Room) removeReplaced(ctx context.Context, u *uploadRecord, files [][]byte) {
+	release, err := r.gates.acquire(context.WithoutCancel(ctx), "member/"+u.Collab+"/"+u.Member, 1)
+	if err != nil {
+		return
+	}
+	defer release()
+	r.removeFiles(files...)
+}
+
+// removeFiles removes segment files no key names. A failure costs disk
+// space until the room opens again (store.Files.Sweep): it is logged.
+func (r *Room) removeFiles(files ...[]byte) {
+	if err := r.files.Remove(files...); err != nil {
+		r.log.Warn("removing unnamed segment files failed; they go when the room opens again", "err", err)
+	}
 }
 
 // encodePart decodes a part and encodes it as a segment:

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +146,103 @@ func TestResumeOnlySameInput(t *testing.T) {
 				t.Fatalf("dataset %+v after %+v", d, rep)
 			}
 		})
+	}
+}
+
+// TestPartFilesFollowTheirKeys: an upload part is stored in a file of its
+// own, and the files follow the keys that name them: the same part sent
+// again keeps its file, a part replaced loses its old one, a part refused
+// leaves none, a replaced dataset's go with it, and a file no key names
+// (a crash between the file and its commit) goes when the room opens.
+func TestPartFilesFollowTheirKeys(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, nil, a, b)
+	files := func() []string {
+		t.Helper()
+		m, err := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(m)
+		return m
+	}
+	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
+	for i := range canary {
+		canary[i] = make([]byte, 32)
+	}
+	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 2000, RowsPerPart: 1000, Canary: canary})
+	digests := map[int]string{}
+	put := func(part int, value string, want int) {
+		t.Helper()
+		body := binaryPart(t, 1000, 1, make([]byte, 32), value, distinctTokens(fmt.Sprint(part)))
+		resp, msg := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, part), api.PartContentType, body)
+		if resp.StatusCode != want {
+			t.Fatalf("part %d: %d %s, want %d", part, resp.StatusCode, msg, want)
+		}
+		if want == http.StatusOK {
+			sum := sha256.Sum256(body)
+			digests[part] = hex.EncodeToString(sum[:])
+		}
+	}
+	put(0, "west", http.StatusOK)
+	put(1, "west", http.StatusOK)
+	first := files()
+	if len(first) != 2 {
+		t.Fatalf("%d files for 2 parts", len(first))
+	}
+	put(1, "west", http.StatusOK) // the same bytes again
+	if got := files(); !slices.Equal(got, first) {
+		t.Fatalf("the same part again: files %v, want %v", got, first)
+	}
+	put(1, "east", http.StatusOK) // other bytes replace the part
+	if got := files(); len(got) != 2 || slices.Equal(got, first) {
+		t.Fatalf("a replaced part: files %v (before %v): want its old file gone and a new one", got, first)
+	}
+	body, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest([]string{digests[0], digests[1]}), Rows: 2000})
+	if resp, msg := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", body); resp.StatusCode != http.StatusOK {
+		t.Fatalf("commit: %d %s", resp.StatusCode, msg)
+	}
+	committed := files()
+	put(0, "north", http.StatusConflict) // refused: the upload is committed
+	if got := files(); !slices.Equal(got, committed) {
+		t.Fatalf("a refused part left a file: %v, want %v", got, committed)
+	}
+	// A new list replaces the dataset: its parts' files replace the old.
+	if _, err := a.UploadCSV(context.Background(), uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	now := files()
+	for _, f := range committed {
+		if slices.Contains(now, f) {
+			t.Fatalf("the replaced dataset's file %s stayed", filepath.Base(f))
+		}
+	}
+	if len(now) == 0 {
+		t.Fatal("the new dataset has no files")
+	}
+	// An unnamed file, as a crash between a part's file and its commit
+	// leaves, goes when the room opens; the named ones stay and read.
+	orphan := filepath.Join(tr.dir.Segments(), strings.Repeat("0", 32)+".seg")
+	if err := os.WriteFile(orphan, []byte("crc1...."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr.restart()
+	if got := files(); !slices.Equal(got, now) {
+		t.Fatalf("after a restart: files %v, want %v", got, now)
+	}
+	b, err := reconnect(tr, "bravo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.UploadCSV(context.Background(), uploadSpec("c1", writeList(t, span(500, 2000)), states["bravo"])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Match(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.matched("c1"); n != 1000 {
+		t.Fatalf("matched %d, want 1000", n)
 	}
 }

@@ -105,13 +105,14 @@ func checkMarks(t Txn, seen map[string]int64, add func(key, reason string)) (map
 }
 
 // CheckSegments reads every stored segment (upload parts, relayed layers,
-// relay tasks and their canaries, join tables) and checks its seal.
-func CheckSegments(txn *badger.Txn) error {
+// relay tasks and their canaries, join tables), in Badger or in its file,
+// and checks its seal. f may be nil for a database that names no files.
+func (f *Files) CheckSegments(txn *badger.Txn) error {
 	for _, p := range segmentPrefixes {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p), PrefetchValues: true})
 		for it.Rewind(); it.Valid(); it.Next() {
 			key := it.Item().KeyCopy(nil)
-			if err := it.Item().Value(func(v []byte) error { _, err := OpenSegment(key, v); return err }); err != nil {
+			if err := it.Item().Value(func(v []byte) error { return f.checkFile(key, v) }); err != nil {
 				it.Close()
 				return err
 			}

@@ -71,7 +71,7 @@ func TestParts(t *testing.T) {
 			t.Errorf("%s: %q, %v", tc.name, got, err)
 		}
 	}
-	if err := db.View(CheckSegments); err != nil {
+	if err := db.View((*Files)(nil).CheckSegments); err != nil {
 		t.Errorf("CheckSegments: %v", err)
 	}
 }
