@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,21 +67,23 @@ func TestCSVRowsLines(t *testing.T) {
 }
 
 // TestScanInput: the rows counted before an upload are the records after
-// the header, and the fingerprint follows the bytes.
+// the header, up to the count asked for and one more, and the fingerprint
+// follows the bytes, all of them.
 func TestScanInput(t *testing.T) {
 	dir := t.TempDir()
-	scan := func(in string) inputScan {
+	scanUpTo := func(in string, upTo int64) inputScan {
 		t.Helper()
 		path := filepath.Join(dir, "in.csv")
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := scanInput(context.Background(), path)
+		s, err := scanInput(context.Background(), path, upTo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
+	scan := func(in string) inputScan { t.Helper(); return scanUpTo(in, math.MaxInt64-1) }
 	for _, tc := range []struct {
 		in   string
 		rows int64
@@ -100,10 +103,29 @@ func TestScanInput(t *testing.T) {
 	if scan("email\na\n").fingerprint == scan("email\nb\n").fingerprint {
 		t.Error("two inputs, one fingerprint")
 	}
+	// Counting stops past upTo rows; the fingerprint still covers the
+	// whole input, its last byte included.
+	long := "email\n" + strings.Repeat("someone@example.com\n", 200_000)
+	for _, upTo := range []int64{1, 10, 199_999, 200_000, 200_001} {
+		got := scanUpTo(long, upTo)
+		if got.rows <= min(upTo, 199_999) || got.rows > 200_000 {
+			t.Errorf("upTo %d: %d rows counted, want more than %d and at most 200,000", upTo, got.rows, min(upTo, 199_999))
+		}
+		if upTo >= 200_000 && got.rows != 200_000 {
+			t.Errorf("upTo %d: %d rows, want all 200,000", upTo, got.rows)
+		}
+		if got.fingerprint != scan(long).fingerprint || got.fingerprint == scanUpTo(long[:len(long)-2]+"n\n", upTo).fingerprint {
+			t.Errorf("upTo %d: the fingerprint does not follow the whole input", upTo)
+		}
+	}
+	if got := scanUpTo("email\na\nb\n", 2).rows; got != 2 {
+		t.Errorf("exactly upTo rows: %d counted, want 2", got)
+	}
 }
 
-// BenchmarkScanInput reads a 100,000-row export for its fingerprint and
-// rows, the pass an upload makes before it encrypts anything.
+// BenchmarkScanInput reads a 100,000-row export for its fingerprint and its
+// rows up to a minimum list size of 1,000, the pass an upload makes before
+// it encrypts anything (rows=all: every row counted).
 func BenchmarkScanInput(b *testing.B) {
 	var sb strings.Builder
 	sb.WriteString("email,age_band,region,revenue\n")
@@ -118,11 +140,19 @@ func BenchmarkScanInput(b *testing.B) {
 	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(sb.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		if s, err := scanInput(context.Background(), path); err != nil || s.rows != 100_000 {
-			b.Fatal(s, err)
+	for _, upTo := range []int64{1000, math.MaxInt64 - 1} {
+		name := "rows=1000"
+		if upTo > 100_000 {
+			name = "rows=all"
 		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(sb.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				if s, err := scanInput(context.Background(), path, upTo); err != nil || s.rows <= min(upTo, 99_999) {
+					b.Fatal(s, err)
+				}
+			}
+		})
 	}
 }

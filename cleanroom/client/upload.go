@@ -118,7 +118,11 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 // refuses an input with fewer rows than the collaboration's minimum list
 // size k.
 func scanList(ctx context.Context, input string, k *api.Constraints) (inputScan, error) {
-	scan, err := scanInput(ctx, input)
+	upTo := int64(1)
+	if k != nil {
+		upTo = max(upTo, k.MinListSize)
+	}
+	scan, err := scanInput(ctx, input, upTo)
 	if err != nil {
 		return inputScan{}, err
 	}
