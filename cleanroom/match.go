@@ -22,8 +22,13 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-// joinPartSize is how many matches one stored join part holds.
-const joinPartSize = 16384
+// joinPartSize is how many matches one stored join part holds: 2 MiB of
+// rows for two members. Each part is one synced commit, written while the
+// match runs, so the part's size sets how often the match waits for the
+// disk: at 5M matches, 20 commits rather than 305 with parts of 16,384,
+// and the hashed 10M demo's match took 1.6–1.9 s against 2.4–2.8 s in
+// three interleaved pairs of runs.
+const joinPartSize = 1 << 18
 
 // matchRecord is the latest match run of a collaboration: its exact
 // figures (which stay inside the room), what was released to the members,
