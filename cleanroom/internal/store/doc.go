@@ -14,7 +14,7 @@
 //	digestkey/<collab>                   DigestKeys: a collaboration's result-digest key (sealed, unbound)
 //	activation/<collab>                  Activations: a collaboration's activations (sealed record)
 //	statehw/<record key>                 the high-water mark of a sealed record (Tx.Put, Check)
-//	seg/<upload>/<part>                  Segments: an upload part (segment)
+//	seg/<upload>/<part>                  Segments: an upload part (a reference to its file, Files)
 //	layer/<upload>/<layer>/<part>        Layer: a relayed set's (element, row) pairs (segment)
 //	task/<task>/<part>                   TaskParts: a relay task's shuffled elements, then their rows (segment)
 //	tcanary/<task>/<part>                TaskCanaries: the canary pairs a task's part returned (segment)
@@ -33,6 +33,9 @@
 // and MACed with a key only the room holds; segments (segment.go) carry a
 // CRC-32C against decay on disk, which the whole-database check reads,
 // while a read in place relies on Badger's checksum of the same bytes.
-// Resident (resident.go) drops the value log's pages from the process once
-// a run of segments has been read or written.
+// Upload parts, most of a room's data, are kept in files of their own
+// beside the database (Files, files.go), which their keys name and which a
+// read checks against their seal and the key's reference. Resident
+// (resident.go) drops the value log's pages from the process once a run of
+// the segments kept in Badger has been read or written.
 package store
