@@ -270,3 +270,26 @@ func FuzzParseFileRef(f *testing.F) {
 		}
 	})
 }
+
+// TestFilesSweepKeepsRefsInValueLog: a reference Badger keeps in its value
+// log (a database with a low value threshold), whose ValueSize is only
+// approximate, still names its file: Sweep keeps it and a read finds it.
+func TestFilesSweepKeepsRefsInValueLog(t *testing.T) {
+	db, err := badger.Open(checkingOptions(t.TempDir()).WithValueThreshold(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := t.TempDir()
+	f := NewFiles(dir, db)
+	ref := putFile(t, db, f, "seg/u1/00000000", []byte("kept in a file"))
+	if n, err := f.Sweep(); err != nil || n != 0 {
+		t.Fatalf("Sweep: %d removed, %v", n, err)
+	}
+	if got, err := readFrom(db, f, "seg/u1/00000000"); err != nil || string(got) != "kept in a file" {
+		t.Fatalf("read: %q, %v", got, err)
+	}
+	if _, err := os.Stat(fileOf(t, dir, ref)); err != nil {
+		t.Fatal(err)
+	}
+}
