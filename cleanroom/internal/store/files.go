@@ -311,17 +311,22 @@ func (f *Files) read(key []byte, r fileRef, fn func(b []byte) error) error {
 		return fmt.Errorf("store: reading %s: %w", key, err)
 	}
 	defer file.Close()
-	bp := f.buffer(int(r.size) + 1)
-	defer f.bufs.Put(bp)
-	// One byte more than the reference says: a file longer than its
-	// segment is damaged too, and a read that ends at the segment's size,
-	// one byte short, is the file as written.
-	n, err := io.ReadFull(file, *bp)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	// The size first, so that a damaged reference allocates nothing.
+	fi, err := file.Stat()
+	if err != nil {
 		return fmt.Errorf("store: reading %s: %w", key, err)
 	}
-	if n != int(r.size) {
-		return fmt.Errorf("%w: %s: its file %s holds %d bytes, not %d", ErrCorruptSegment, key, r.name, fileSize(file, n), r.size)
+	if fi.Size() != r.size {
+		return fmt.Errorf("%w: %s: its file %s holds %d bytes, not %d", ErrCorruptSegment, key, r.name, fi.Size(), r.size)
+	}
+	bp := f.buffer(int(r.size))
+	defer f.bufs.Put(bp)
+	n, err := io.ReadFull(file, *bp)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s: its file %s holds %d bytes, not %d", ErrCorruptSegment, key, r.name, n, r.size)
+	}
+	if err != nil {
+		return fmt.Errorf("store: reading %s: %w", key, err)
 	}
 	b := (*bp)[:n]
 	payload, err := OpenSegment(key, b)
@@ -332,15 +337,6 @@ func (f *Files) read(key []byte, r fileRef, fn func(b []byte) error) error {
 		return fmt.Errorf("%w: %s: its file %s holds another segment", ErrCorruptSegment, key, r.name)
 	}
 	return fn(payload)
-}
-
-// fileSize is the file's size for an error, n (what was read) if it
-// cannot be told.
-func fileSize(file *os.File, n int) int64 {
-	if fi, err := file.Stat(); err == nil {
-		return fi.Size()
-	}
-	return int64(n)
 }
 
 // buffer returns a pooled buffer of length n.

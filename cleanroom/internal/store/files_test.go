@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -133,6 +134,25 @@ func TestFilesRefuseDamage(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a reference claiming another size", func(t *testing.T) {
+		db, f, _ := filesRoom(t)
+		ref := putFile(t, db, f, "seg/u1/00000000", payload)
+		r, _ := parseFileRef(ref)
+		r.size = maxFileSegment // a read that trusted it would allocate a gibibyte
+		if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("seg/u1/00000000"), r.encode()) }); err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := readFrom(db, f, "seg/u1/00000000")
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrCorruptSegment) {
+			t.Fatalf("read: %v, want ErrCorruptSegment", err)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+			t.Errorf("the read allocated %d bytes for a damaged reference", grew)
+		}
+	})
 	t.Run("deleted while read", func(t *testing.T) {
 		db, f, _ := filesRoom(t)
 		key := []byte("seg/u1/00000000")
