@@ -250,7 +250,9 @@ func (f *Files) Sweep() (int, error) {
 	}
 	removed := 0
 	for _, e := range entries {
-		if name := e.Name(); validFileName(name) && !named[name] {
+		// A directory of a file's name is not one Write made: left for the
+		// operator (a read of it is damage), never a reason not to open.
+		if name := e.Name(); validFileName(name) && !named[name] && !e.IsDir() {
 			if err := os.Remove(filepath.Join(f.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return removed, fmt.Errorf("store: removing an unnamed segment file: %w", err)
 			}
@@ -286,18 +288,24 @@ func (f *Files) ReadSegment(txn *badger.Txn, key []byte, inDB *Resident, fn func
 
 // gone reports whether key, read as naming the file of ref, names it no
 // more: deleted (or replaced) since, so its file went with it.
+// A key that cannot be read again is not known to be gone: the missing
+// file is then damage, never a benign answer.
 func (f *Files) gone(key, ref []byte) bool {
-	var still bool
+	var gone bool
 	f.db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			gone = true
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		v, ok, err := refOf(it)
-		still = err == nil && ok && string(v) == string(ref)
+		gone = err == nil && (!ok || string(v) != string(ref))
 		return nil
 	})
-	return !still
+	return gone
 }
 
 // read reads the file of r into a buffer and calls fn with its checked
@@ -311,10 +319,15 @@ func (f *Files) read(key []byte, r fileRef, fn func(b []byte) error) error {
 		return fmt.Errorf("store: reading %s: %w", key, err)
 	}
 	defer file.Close()
-	// The size first, so that a damaged reference allocates nothing.
+	// The size first, so that a damaged reference allocates nothing; the
+	// kind too: a directory or device of the file's name is damage, not a
+	// read error.
 	fi, err := file.Stat()
 	if err != nil {
 		return fmt.Errorf("store: reading %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s: its file %s is not a regular file (%s)", ErrCorruptSegment, key, r.name, fi.Mode().Type())
 	}
 	if fi.Size() != r.size {
 		return fmt.Errorf("%w: %s: its file %s holds %d bytes, not %d", ErrCorruptSegment, key, r.name, fi.Size(), r.size)
