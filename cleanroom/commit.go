@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -163,6 +164,16 @@ func (r *Room) installDataset(ctx context.Context, who *actor, a act, d policy.D
 			return nil
 		}); err != nil {
 			return err
+		}
+		// The parts were read, and their digests checked, from u as it was
+		// when the commit took the member's gate; a part sent again takes
+		// no gate, so one may have been replaced since. Committing u then
+		// would record the parts it read while the keys name others (and
+		// write back their old digests).
+		if cur, err := loadUpload(tx.Txn, u.Collab, u.ID); err != nil {
+			return err
+		} else if cur.Committed || !maps.Equal(cur.Received, u.Received) {
+			return conflict("a part of the upload was sent again while it was committed; commit it again")
 		}
 		u.Committed = true
 		if err := uploads.Put(tx, u.ID, u); err != nil {

@@ -1,0 +1,110 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestPartReplacedWhileCommitted: a commit reads the upload under the
+// member's gate and checks its parts (their digest against the client's,
+// the list's distinct identifiers and its difference from the previous
+// one, which the policy decides on); a part sent again with other bytes
+// takes no gate, so it can commit after that read and before the upload's
+// commit. The commit must then be refused, not record the parts it read
+// while the keys name others.
+func TestPartReplacedWhileCommitted(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, a, b)
+	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
+	for i := range canary {
+		canary[i] = make([]byte, 32)
+	}
+	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 2000, RowsPerPart: 1000, Canary: canary})
+	partPath := func(part int) string { return fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, part) }
+	body := func(part int, value, seed string) ([]byte, string) {
+		b := binaryPart(t, 1000, 1, make([]byte, 32), value, distinctTokens(seed))
+		sum := sha256.Sum256(b)
+		return b, hex.EncodeToString(sum[:])
+	}
+	var digests []string
+	for part := range 2 {
+		b, d := body(part, "west", fmt.Sprint(part))
+		if resp, msg := rawRequestAs(t, tr, "alpha", "PUT", partPath(part), api.PartContentType, b); resp.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %d %s", part, resp.StatusCode, msg)
+		}
+		digests = append(digests, d)
+	}
+	// The commit waits for the matcher's memory once it has read the upload
+	// under the member's gate.
+	ctx := context.Background()
+	if err := tr.room.matchMem.Acquire(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	held := true
+	defer func() {
+		if held {
+			tr.room.matchMem.Release(4)
+		}
+	}()
+	commitBody, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest(digests), Rows: 2000})
+	committed := make(chan int, 1)
+	go func() {
+		resp, _ := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", commitBody)
+		committed <- resp.StatusCode
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		release, err := tr.room.gates.acquire(wctx, "member/c1/alpha", 1)
+		cancel()
+		if err != nil {
+			break // the commit holds the gate
+		}
+		release()
+		if time.Now().After(deadline) {
+			t.Fatal("the commit never took the member's gate")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // it reads the upload, is authorized, waits for memory
+	// Part 1 again, other people: it commits while the commit waits.
+	replacement, newDigest := body(1, "east", "other")
+	replaced := make(chan int, 1)
+	go func() {
+		resp, _ := rawRequestAs(t, tr, "alpha", "PUT", partPath(1), api.PartContentType, replacement)
+		replaced <- resp.StatusCode
+	}()
+	received := func() string {
+		var u *uploadRecord
+		if err := tr.room.db.View(func(txn *badger.Txn) (err error) { u, err = loadUpload(tr.room.txn(txn), "c1", up.ID); return }); err != nil {
+			t.Fatal(err)
+		}
+		return u.Received[1].Digest
+	}
+	for deadline := time.Now().Add(10 * time.Second); received() != newDigest; {
+		if time.Now().After(deadline) {
+			t.Fatal("the replacement never committed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	held = false
+	tr.room.matchMem.Release(4)
+	c, p := <-committed, <-replaced
+	if c == http.StatusOK && p == http.StatusOK {
+		t.Errorf("the commit (of parts %v) and the replacement of part 1 both succeeded; the upload records part 1 as %s, its key names %s",
+			digests, received()[:8], newDigest[:8])
+	}
+	if got := received(); got != newDigest {
+		t.Errorf("the upload records part 1 as %s, after a replacement by %s that was answered %d", got[:8], newDigest[:8], p)
+	}
+}
