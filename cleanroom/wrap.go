@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4/y"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 )
 
 // How long a request may run, by kind of route. The handler's context ends
@@ -245,6 +246,10 @@ func (r *Room) problemFor(ctx context.Context, id string, err error) (*api.Probl
 		return &dp, reasonDeadline
 	case errors.Is(err, context.Canceled):
 		p = &api.Problem{Type: api.ProblemBadRequest, Title: "the request was canceled", Status: 499}
+	case errors.Is(err, store.ErrSegmentGone):
+		// Data deleted while it was read (a dataset replaced during a
+		// query or an export): no damage, and the request may be sent again.
+		p = conflict("the data was replaced or deleted while it was read; send the request again")
 	case errors.Is(err, ErrCorruptState) || errors.Is(err, ErrCorruptSegment) || errors.Is(err, y.ErrChecksumMismatch):
 		r.log.Error("stored data failed its integrity check", "request_id", id, "err", err)
 		r.metrics.corruptReads.Inc()
