@@ -209,7 +209,7 @@ func scanInput(ctx context.Context, path string, upTo int64) (inputScan, error) 
 		}
 		m, err := f.Read(buf)
 		h.Write(buf[:m])
-		if rc.n <= upTo+1 { // the header, and one row more than upTo
+		if rc.n-1 <= upTo { // the header, and one row more than upTo (upTo+1 overflows at MaxInt64)
 			rc.Write(buf[:m])
 		}
 		n += int64(m)

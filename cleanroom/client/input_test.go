@@ -118,6 +118,10 @@ func TestScanInput(t *testing.T) {
 			t.Errorf("upTo %d: the fingerprint does not follow the whole input", upTo)
 		}
 	}
+	// A minimum of MaxInt64 (a room's constraint) counts every row, not none.
+	if got := scanUpTo("email\na\nb\n", math.MaxInt64).rows; got != 2 {
+		t.Errorf("upTo MaxInt64: %d rows counted, want 2", got)
+	}
 	if got := scanUpTo("email\na\nb\n", 2).rows; got != 2 {
 		t.Errorf("exactly upTo rows: %d counted, want 2", got)
 	}
