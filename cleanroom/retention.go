@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -79,8 +77,8 @@ func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span)
 // refused, or whose keys were deleted, when the room stopped before it
 // removed them.
 func (r *Room) sweepSegmentFiles(context.Context) error {
-	if err := os.MkdirAll(r.cfg.Dir.Segments(), 0o700); err != nil {
-		return fmt.Errorf("cleanroom: making the segment directory: %w", err)
+	if err := r.files.MakeDir(); err != nil {
+		return err
 	}
 	n, err := r.files.Sweep()
 	if n > 0 {

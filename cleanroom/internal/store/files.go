@@ -147,6 +147,21 @@ func (f *Files) Write(sealed []byte) (ref []byte, err error) {
 	return r.encode(), nil
 }
 
+// MakeDir makes the directory of the files, if it is not there, and makes
+// its own name durable: Write syncs a file and the directory's entries, not
+// the directory's entry in its parent, so a crash after the first parts
+// committed could otherwise lose the directory and every file their keys
+// name (POSIX leaves it to the caller; not every file system journals it).
+func (f *Files) MakeDir() error {
+	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+		return fmt.Errorf("store: making the segment directory: %w", err)
+	}
+	if err := syncDir(filepath.Dir(f.dir)); err != nil {
+		return fmt.Errorf("store: syncing the segment directory's parent: %w", err)
+	}
+	return nil
+}
+
 // syncDir makes the directory's entries durable: a file's own sync does
 // not, on every file system, make its name durable.
 func syncDir(dir string) error {
