@@ -12,11 +12,12 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Badger memory-maps its value log, shared, and both writes and reads
-// segments through that mapping: every page of a part stored or read stays
-// mapped into the room's process, and counted in its resident memory, until
-// the kernel needs it back. At 10M rows a list is a gigabyte of the room's
-// resident size for data it has finished with.
+// Badger memory-maps its value log, shared, and both writes and reads the
+// segments it keeps (the join table, the relay's layers; upload parts are in
+// files of their own, Files) through that mapping: every page of a segment
+// stored or read stays mapped into the room's process, and counted in its
+// resident memory, until the kernel needs it back. At 50M per side a join is
+// 200 MB of the room's resident size for data it has finished with.
 //
 // releaseMapped drops such pages from the process's mappings: for a shared
 // file mapping the kernel keeps their contents (a dirty page stays dirty in
