@@ -61,11 +61,7 @@ func TestFaultFullDisk(t *testing.T) {
 
 	// An upload whose rows are declared at the commit takes parts as they
 	// come: each of 30,000 rows, about 1.4 MB.
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
-	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, RowsPerPart: 30000, Canary: canary})
+	up := startRegionUpload(t, tr, 0, 30000)
 	put := func(part int) (int, string) {
 		body := binaryPart(t, 30000, 1, make([]byte, 32), strings.Repeat("x", 12), distinctTokens(fmt.Sprint(part)))
 		resp, msg := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, part), api.PartContentType, body)

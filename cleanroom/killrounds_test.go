@@ -54,11 +54,7 @@ func TestFaultKillRounds(t *testing.T) {
 	if _, err := alpha.Match(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
-	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, RowsPerPart: 1000, Canary: canary})
+	up := startRegionUpload(t, tr, 0, 1000)
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	var acked struct {

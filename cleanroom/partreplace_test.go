@@ -26,11 +26,7 @@ func TestPartReplacedWhileCommitted(t *testing.T) {
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
 	tr.collab("c1", api.ModeHashed, nil, a, b)
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
-	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 2000, RowsPerPart: 1000, Canary: canary})
+	up := startRegionUpload(t, tr, 2000, 1000)
 	partPath := func(part int) string { return fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, part) }
 	body := func(part int, value, seed string) ([]byte, string) {
 		b := binaryPart(t, 1000, 1, make([]byte, 32), value, distinctTokens(seed))

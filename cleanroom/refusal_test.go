@@ -286,6 +286,18 @@ func TestBadUploads(t *testing.T) {
 	}
 }
 
+// startRegionUpload starts alpha's upload in c1 of emails with one column,
+// region, canaries of zeros, and rows (0: declared at the commit) in parts
+// of rowsPerPart.
+func startRegionUpload(t *testing.T, tr *testRoom, rows int64, rowsPerPart int) api.Upload {
+	t.Helper()
+	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
+	for i := range canary {
+		canary[i] = make([]byte, 32)
+	}
+	return startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: rows, RowsPerPart: rowsPerPart, Canary: canary})
+}
+
 func startUpload(t *testing.T, tr *testRoom, req api.StartUpload) api.Upload {
 	t.Helper()
 	b, _ := jsonMarshal(req)

@@ -25,11 +25,7 @@ func TestRowsDeclaredAtCommit(t *testing.T) {
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
 	tr.collab("c1", api.ModeHashed, nil, a, b)
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
-	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, RowsPerPart: 1000, Canary: canary})
+	up := startRegionUpload(t, tr, 0, 1000)
 	if up.Rows != 0 || up.Parts != 0 {
 		t.Fatalf("undeclared upload: %+v", up)
 	}
@@ -90,7 +86,7 @@ func TestRowsDeclaredAtCommit(t *testing.T) {
 		t.Fatalf("dataset: %+v, want 2,300 rows", d)
 	}
 	// A declared upload keeps its count: a commit may repeat it, not change it.
-	up = startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
+	up = startRegionUpload(t, tr, 1000, 1000)
 	put(0, 1000)
 	if resp, msg := commit(999, 1); resp.StatusCode != http.StatusConflict || !strings.Contains(msg, "declared 1000 rows at its start") {
 		t.Fatalf("changing the declared rows: %d %s", resp.StatusCode, msg)
@@ -168,11 +164,7 @@ func TestPartFilesFollowTheirKeys(t *testing.T) {
 		slices.Sort(m)
 		return m
 	}
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
-	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 2000, RowsPerPart: 1000, Canary: canary})
+	up := startRegionUpload(t, tr, 2000, 1000)
 	digests := map[int]string{}
 	put := func(part int, value string, want int) {
 		t.Helper()
