@@ -294,7 +294,7 @@ func (f *Files) ReadSegment(txn *badger.Txn, key []byte, inDB *Resident, fn func
 		return err
 	}
 	if !ok {
-		return inDB.ReadSegment(txn, key, fn)
+		return inDB.readItem(txn, key, it, fn)
 	}
 	r, _ := parseFileRef(v)
 	err = f.read(key, r, fn)

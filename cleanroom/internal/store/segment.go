@@ -91,12 +91,17 @@ func ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
 // ReadSegment is store.ReadSegment, releasing pages as r decides; txn must
 // be read-only (see Resident.settle).
 func (r *Resident) ReadSegment(txn *badger.Txn, key []byte, fn func(b []byte) error) error {
-	var settle bool
 	it, err := txn.Get(key)
 	if err != nil {
 		return fmt.Errorf("store: reading %s: %w", key, err)
 	}
-	err = it.Value(func(v []byte) error {
+	return r.readItem(txn, key, it, fn)
+}
+
+// readItem is ReadSegment of the item txn found at key.
+func (r *Resident) readItem(txn *badger.Txn, key []byte, it *badger.Item, fn func(b []byte) error) error {
+	var settle bool
+	err := it.Value(func(v []byte) error {
 		b, err := openChecked(it.Key(), v)
 		if err != nil {
 			return err
