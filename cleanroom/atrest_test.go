@@ -65,13 +65,8 @@ func TestSegmentDecayIsAProblem(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band"},
-				"bounds": map[string][2]float64{"bravo.spend": {0, 500}}}
-			tr, a, _, _ := readyPair(t, api.ModeHashed, settings)
+			tr, a := matchedPair(t)
 			ctx := context.Background()
-			if _, err := a.Match(ctx, "c1"); err != nil {
-				t.Fatal(err)
-			}
 			tc.damage(t, tr)
 			// Both members' columns: whichever upload a part is of, it is read.
 			_, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, GroupBy: []string{"alpha.age_band"},

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 // The fault suite: damage a stopped room's files as a failing disk would
@@ -87,18 +88,27 @@ func faultAnswers(dir string) int {
 	return 0
 }
 
+// matchedPair is a hashed collaboration c1 of alpha and bravo, noise off
+// (so answers compare exactly), alpha.age_band a dimension and bravo.spend
+// bounded, both lists uploaded and matched.
+func matchedPair(t *testing.T) (*testRoom, *client.Client) {
+	t.Helper()
+	settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band"},
+		"bounds": map[string][2]float64{"bravo.spend": {0, 500}}}
+	tr, a, _, _ := readyPair(t, api.ModeHashed, settings)
+	if _, err := a.Match(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	return tr, a
+}
+
 // faultPristine makes the room the trials damage copies of: a noise-off
 // collaboration (so answers compare exactly), two uploads, a match and a
 // query, stopped cleanly.
 func faultPristine(t *testing.T) DataDir {
 	t.Helper()
-	settings := map[string]any{"noise_off": true, "allowed_dimensions": []string{"alpha.age_band"},
-		"bounds": map[string][2]float64{"bravo.spend": {0, 500}}}
-	tr, a, _, _ := readyPair(t, api.ModeHashed, settings)
+	tr, a := matchedPair(t)
 	ctx := context.Background()
-	if _, err := a.Match(ctx, "c1"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := a.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}}); err != nil {
 		t.Fatal(err)
 	}
