@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -31,7 +32,32 @@ const abandonedAfter = 7 * 24 * time.Hour
 // deleteData deletes every key of the spans, recording it as name, and
 // then the segment files they name (store.Files): a file whose key is
 // deleted while the room stops on the way is removed when it opens again.
+//
+// The keys are read in one transaction and deleted in a batch after the
+// audit entry, so a write that commits in between (a part of an upload
+// being swept, which read the upload's record before the batch deleted it)
+// is not among them: another round deletes it. A write that commits after
+// the batch read the record before it, and fails on the conflict. The
+// rounds stop once the spans are empty, or after maxDeleteRounds, with an
+// error, if writers keep landing in them.
 func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span) error {
+	for range maxDeleteRounds {
+		n, err := r.deleteRound(ctx, name, spans...)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+	return fmt.Errorf("cleanroom: deleting %s: keys still being written after %d rounds", name, maxDeleteRounds)
+}
+
+// maxDeleteRounds bounds deleteData: a round finds what the one before it
+// raced with, so a third round that still finds keys means writers that
+// nothing stops.
+const maxDeleteRounds = 3
+
+// deleteRound is one round of deleteData: it deletes the keys the spans
+// hold now and returns how many there were.
+func (r *Room) deleteRound(ctx context.Context, name string, spans ...store.Span) (int, error) {
 	var keys, files [][]byte
 	err := r.db.View(func(txn *badger.Txn) (err error) {
 		if keys, err = store.Keys(txn, spans...); err != nil {
@@ -41,7 +67,10 @@ func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span)
 		return err
 	})
 	if err != nil || len(keys) == 0 {
-		return err
+		return 0, err
+	}
+	if hook := r.beforeDelete.Load(); hook != nil {
+		(*hook)(name)
 	}
 	h := sha256.New()
 	for _, k := range keys {
@@ -54,22 +83,22 @@ func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span)
 	// their number: how many parts of a join go says how large it was.
 	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(h.Sum(nil)))}}
 	if err := r.commit(ctx, who, act{action: actionDataDelete}, d, refs, "", nil); err != nil {
-		return err
+		return 0, err
 	}
 	wb := r.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range keys {
 		if err := wb.Delete(k); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := wb.Flush(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := r.files.Remove(files...); err != nil {
 		r.log.Warn("removing deleted segments' files failed; they go when the room opens again", "what", name, "err", err)
 	}
-	return nil
+	return len(keys), nil
 }
 
 // sweepSegmentFiles makes the directory of segment files and removes
@@ -95,15 +124,17 @@ func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
 	}
 }
 
-// sweepAbandoned deletes uploads that were started a week ago or more and
-// never committed.
+// sweepAbandoned deletes the uploads never committed a week after they
+// started (abandonedAfter). Each is read again under its member's commit
+// lock, which a commit holds from its first read of the upload to its
+// last write: an upload committed since the scan found it is kept.
 func (r *Room) sweepAbandoned(ctx context.Context) error {
-	var old []string
+	var old []*uploadRecord
 	cutoff := r.now().Add(-abandonedAfter)
 	err := r.db.View(func(txn *badger.Txn) error {
 		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
 			if !u.Committed && u.Started.Before(cutoff) {
-				old = append(old, u.ID)
+				old = append(old, u)
 			}
 			return nil
 		})
@@ -111,12 +142,37 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range old {
-		if err := r.deleteData(ctx, "abandoned-upload/"+id, append(store.UploadData(id), uploads.Span(id)...)...); err != nil {
+	for _, u := range old {
+		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, cutoff); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sweepUpload deletes upload id of member in collab if, under the member's
+// commit lock, it is still stored, not committed, and started before
+// cutoff.
+func (r *Room) sweepUpload(ctx context.Context, collab, member, id string, cutoff time.Time) error {
+	unlock, err := r.lockForCommit(ctx, collab, member)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var u *uploadRecord
+	err = r.db.View(func(txn *badger.Txn) (err error) {
+		u, err = uploads.Get(r.txn(txn), id)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case u.Committed || !u.Started.Before(cutoff):
+		return nil
+	}
+	return r.deleteData(ctx, "abandoned-upload/"+id, append(store.UploadData(id), uploads.Span(id)...)...)
 }
 
 // housekeeping sweeps abandoned uploads and reclaims Badger's value log

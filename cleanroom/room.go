@@ -130,6 +130,9 @@ type Room struct {
 	// auditFault, when set (by tests only), is reported as the audit log's
 	// stop (auditStopped), as a commit of unknown outcome would stop it.
 	auditFault atomic.Pointer[error]
+	// beforeDelete, when set (by tests only), runs in each round of
+	// deleteData between the read of the keys and their deletion.
+	beforeDelete atomic.Pointer[func(name string)]
 }
 
 // auditStopped reports why the room's audit log stopped taking appends

@@ -1,0 +1,179 @@
+package cleanroom
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// sweepRace starts a hashed collaboration c1 in which alpha has an upload
+// of two parts of 1,000 rows, with part 0 received, and returns the room,
+// the upload, and a function that sends part p and returns its status and
+// digest.
+func sweepRace(t *testing.T) (*testRoom, api.Upload, func(p int) (int, string)) {
+	t.Helper()
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, a, b)
+	up := startRegionUpload(t, tr, 2000, 1000)
+	send := func(p int) (int, string) {
+		body := binaryPart(t, 1000, 1, make([]byte, 32), "west", distinctTokens(fmt.Sprint(p)))
+		sum := sha256.Sum256(body)
+		resp, _ := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, p), api.PartContentType, body)
+		return resp.StatusCode, hex.EncodeToString(sum[:])
+	}
+	if status, _ := send(0); status != http.StatusOK {
+		t.Fatalf("part 0: %d", status)
+	}
+	return tr, up, send
+}
+
+func segmentFiles(t *testing.T, tr *testRoom) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
+// TestSweepSparesUploadCommittedMeanwhile: the sweep of abandoned uploads
+// finds an upload not committed, and its member commits it before the
+// sweep deletes it. The sweep must wait for the commit and keep the
+// dataset, not delete the parts of a list just committed.
+func TestSweepSparesUploadCommittedMeanwhile(t *testing.T) {
+	tr, up, send := sweepRace(t)
+	_, d0 := sweepRaceDigest(t, tr, up.ID, 0)
+	status, d1 := send(1)
+	if status != http.StatusOK {
+		t.Fatalf("part 1: %d", status)
+	}
+	// The commit waits for the matcher's memory once it has read the upload
+	// under the member's commit lock.
+	ctx := context.Background()
+	if err := tr.room.matchMem.Acquire(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	held := true
+	defer func() {
+		if held {
+			tr.room.matchMem.Release(4)
+		}
+	}()
+	commitBody, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest([]string{d0, d1}), Rows: 2000})
+	committed := make(chan int, 1)
+	go func() {
+		resp, _ := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", commitBody)
+		committed <- resp.StatusCode
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		release, err := tr.room.gates.acquire(wctx, "member/c1/alpha", 1)
+		cancel()
+		if err != nil {
+			break // the commit holds the gate
+		}
+		release()
+		if time.Now().After(deadline) {
+			t.Fatal("the commit never took the member's gate")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The sweep's scan found the upload uncommitted and started before its
+	// cutoff (an hour from now: the upload counts as abandoned).
+	swept := make(chan error, 1)
+	go func() { swept <- tr.room.sweepUpload(ctx, "c1", "alpha", up.ID, time.Now().Add(time.Hour)) }()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-swept:
+		t.Fatalf("the sweep finished (%v) while the upload's commit was under way", err)
+	default:
+	}
+	held = false
+	tr.room.matchMem.Release(4)
+	if status := <-committed; status != http.StatusOK {
+		t.Fatalf("commit: %d", status)
+	}
+	if err := <-swept; err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := c.Datasets["alpha"]; ds == nil || ds.Upload != up.ID {
+		t.Fatalf("alpha's dataset is %+v, want upload %s", ds, up.ID)
+	}
+	for p := range 2 {
+		if err := tr.room.withSegment(store.Segments(up.ID).Key(p), func([]byte) error { return nil }); err != nil {
+			t.Errorf("part %d of the committed dataset: %v", p, err)
+		}
+	}
+}
+
+// sweepRaceDigest returns the digest the room recorded for part p of
+// upload id.
+func sweepRaceDigest(t *testing.T, tr *testRoom, id string, p int) (*uploadRecord, string) {
+	t.Helper()
+	var u *uploadRecord
+	if err := tr.room.db.View(func(txn *badger.Txn) (err error) { u, err = loadUpload(tr.room.txn(txn), "c1", id); return }); err != nil {
+		t.Fatal(err)
+	}
+	return u, u.Received[p].Digest
+}
+
+// TestSweepDeletesPartSentMeanwhile: a part of an abandoned upload commits
+// after the sweep read the upload's keys and before it deleted them. The
+// part's key and file must go too, in a further audited round, rather
+// than outlive the upload's record that would lead a later deletion to
+// them.
+func TestSweepDeletesPartSentMeanwhile(t *testing.T) {
+	tr, up, send := sweepRace(t)
+	ctx := context.Background()
+	deletes := func() int {
+		n := 0
+		for i := range tr.room.audit.Size() {
+			b, _ := tr.room.audit.Entry(ctx, i)
+			if e, _ := auditEntry(b); e == "data.delete" {
+				n++
+			}
+		}
+		return n
+	}
+	before := deletes()
+	sent := 0
+	hook := func(string) {
+		if sent == 0 {
+			sent, _ = send(1)
+		}
+	}
+	tr.room.beforeDelete.Store(&hook)
+	defer tr.room.beforeDelete.Store(nil)
+	if err := tr.room.sweepUpload(ctx, "c1", "alpha", up.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if sent != http.StatusOK {
+		t.Fatalf("the part sent during the sweep was answered %d; the race this test is about did not happen", sent)
+	}
+	if n := countKeys(t, tr.room, append(store.UploadData(up.ID), uploads.Span(up.ID)...)...); n != 0 {
+		t.Errorf("%d keys of the swept upload left", n)
+	}
+	if n := segmentFiles(t, tr); n != 0 {
+		t.Errorf("%d segment files left after the only upload was swept", n)
+	}
+	if got := deletes() - before; got != 2 {
+		t.Errorf("%d data.delete entries for the sweep, want 2 (the keys read first, then the part that raced with them)", got)
+	}
+}
