@@ -187,6 +187,7 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 		parts = max(parts, 32)
 	}
 	window := make([]partValues, parts)
+	var places []uint32 // for a member the join is not ordered by: a window's matched rows' places
 	for lo := 0; lo < ds.Parts; lo += len(window) {
 		n := min(len(window), ds.Parts-lo)
 		err := onAllCores(n, func(i int) error {
@@ -235,8 +236,14 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 			continue
 		}
 		// The member's rows in the window, found in one pass over its rows
-		// in join order, shared by the cores: each sets its own places.
+		// in join order, shared by the cores: each matched row's place in
+		// the join, by its rank in the window. The values then go to their
+		// places a column a core, each part's read in order: scattered
+		// writes, where reading each value at its place would be scattered
+		// reads that wait on the cache.
 		first, end := lo*g.rowsPerPart, (lo+n)*g.rowsPerPart
+		base := g.first[lo]
+		places = slices.Grow(places[:0], g.first[lo+n]-base)[:g.first[lo+n]-base]
 		workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/100_000))
 		onAllCores(workers, func(w int) error {
 			from, to := w*len(rows)/workers, (w+1)*len(rows)/workers
@@ -244,11 +251,13 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 				if int(row) < first || int(row) >= end {
 					continue
 				}
-				p := int(row)/g.rowsPerPart - lo
-				t := g.rank(row) - g.first[lo+p]
-				for j := range outs {
-					outs[j].setFrom(&window[p], j, t, p, from+i)
-				}
+				places[g.rank(row)-base] = uint32(from + i)
+			}
+			return nil
+		})
+		onAllCores(len(want), func(j int) error {
+			for i := range n {
+				outs[j].scatter(&window[i], j, places[g.first[lo+i]-base:g.first[lo+i+1]-base], i)
 			}
 			return nil
 		})

@@ -218,8 +218,18 @@ func TestJoinedNumbersForm(t *testing.T) {
 // a bounded number. rows/s counts the list's rows; cpu-ms/op is the CPU
 // time a decode takes, on all cores together. BenchmarkDecodeColumns is
 // the whole list's decode.
-func BenchmarkDecodeJoined(b *testing.B) {
-	const rows = 400_000
+func BenchmarkDecodeJoined(b *testing.B) { benchmarkDecodeJoined(b, 400_000) }
+
+// BenchmarkDecodeJoined5M is BenchmarkDecodeJoined on 5M rows, where a
+// window of parts' values no longer fits in the cache.
+func BenchmarkDecodeJoined5M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("5M rows")
+	}
+	benchmarkDecodeJoined(b, 5_000_000)
+}
+
+func benchmarkDecodeJoined(b *testing.B, rows int) {
 	tr, ds := decodeBench(b, rows)
 	rng := rand.New(rand.NewPCG(1, 2))
 	matched := rng.Perm(rows)[:rows/2]

@@ -160,14 +160,19 @@ func (o *joinedOut) place(pv *partValues, j, k, i int) {
 	}
 }
 
-// setFrom sets, at place, the value of the t-th matched row of part i of
-// the window, column j.
-func (o *joinedOut) setFrom(pv *partValues, j, t, i, place int) {
+// scatter sets the matched rows of part i of the window, column j, in
+// rank order, at places.
+func (o *joinedOut) scatter(pv *partValues, j int, places []uint32, i int) {
 	if o.codes == nil {
-		o.set(place, pv.nums[j][t])
+		for t, v := range pv.nums[j] {
+			o.set(int(places[t]), v)
+		}
 		return
 	}
-	o.codes[place] = o.remaps[i][pv.codes[j][t]]
+	remap := o.remaps[i]
+	for t, c := range pv.codes[j] {
+		o.codes[places[t]] = remap[c]
+	}
 }
 
 // column is the column filled.
