@@ -36,10 +36,10 @@ const abandonedAfter = 7 * 24 * time.Hour
 // The keys are read in one transaction and deleted in a batch after the
 // audit entry, so a write that commits in between (a part of an upload
 // being swept, which read the upload's record before the batch deleted it)
-// is not among them: another round deletes it. A write that commits after
-// the batch read the record before it, and fails on the conflict. The
-// rounds stop once the spans are empty, or after maxDeleteRounds, with an
-// error, if writers keep landing in them.
+// is not among them: another round deletes it. A write that would commit
+// after the batch read the record before the batch deleted it, and Badger
+// refuses it as a conflict. The rounds stop once the spans are empty, or
+// with an error once each of maxDeleteRounds found keys to delete.
 func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span) error {
 	for range maxDeleteRounds {
 		n, err := r.deleteRound(ctx, name, spans...)
@@ -47,7 +47,7 @@ func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span)
 			return err
 		}
 	}
-	return fmt.Errorf("cleanroom: deleting %s: keys still being written after %d rounds", name, maxDeleteRounds)
+	return fmt.Errorf("cleanroom: deleting %s: keys written meanwhile in each of %d rounds", name, maxDeleteRounds)
 }
 
 // maxDeleteRounds bounds deleteData: a round finds what the one before it
@@ -126,8 +126,8 @@ func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
 
 // sweepAbandoned deletes the uploads never committed a week after they
 // started (abandonedAfter). Each is read again under its member's commit
-// lock, which a commit holds from its first read of the upload to its
-// last write: an upload committed since the scan found it is kept.
+// lock, which a commit holds while it reads the upload and commits it: an
+// upload committed since the scan found it is kept.
 func (r *Room) sweepAbandoned(ctx context.Context) error {
 	var old []*uploadRecord
 	cutoff := r.now().Add(-abandonedAfter)
