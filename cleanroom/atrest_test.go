@@ -36,25 +36,14 @@ func TestSegmentDecayIsAProblem(t *testing.T) {
 		damage func(t *testing.T, tr *testRoom)
 	}{
 		{"an upload part in its file", func(t *testing.T, tr *testRoom) {
-			files, _ := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
-			if len(files) == 0 {
-				t.Fatal("no segment file")
-			}
-			flipInFile(t, files[len(files)/2], -1)
-		}},
-		{"a join table in its file", func(t *testing.T, tr *testRoom) {
-			var join []byte
-			if err := tr.room.withSegment(store.Join("c1", 1).Key(0), func(b []byte) error { join = bytes.Clone(b); return nil }); err != nil {
+			c, err := tr.room.collab("c1")
+			if err != nil {
 				t.Fatal(err)
 			}
-			files, _ := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
-			for _, name := range files {
-				if b, err := os.ReadFile(name); err == nil && len(b) == store.SegmentSeal+len(join) && bytes.Equal(b[store.SegmentSeal:], join) {
-					flipInFile(t, name, -1)
-					return
-				}
-			}
-			t.Fatal("no segment file holds the join's first part")
+			flipSegmentFile(t, tr, store.Segments(c.Datasets["bravo"].Upload).Key(0))
+		}},
+		{"a join table in its file", func(t *testing.T, tr *testRoom) {
+			flipSegmentFile(t, tr, store.Join("c1", 1).Key(0))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,6 +59,24 @@ func TestSegmentDecayIsAProblem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// flipSegmentFile flips a bit of the file that holds the segment at key,
+// found by its contents.
+func flipSegmentFile(t *testing.T, tr *testRoom, key []byte) {
+	t.Helper()
+	var seg []byte
+	if err := tr.room.withSegment(key, func(b []byte) error { seg = bytes.Clone(b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil && len(b) == store.SegmentSeal+len(seg) && bytes.Equal(b[store.SegmentSeal:], seg) {
+			flipInFile(t, name, -1)
+			return
+		}
+	}
+	t.Fatalf("no segment file holds %s", key)
 }
 
 // flipInFile flips a bit of the file's byte at (its middle byte for -1).

@@ -195,6 +195,9 @@ func (r *Room) intersect(ctx context.Context, c *collabRecord) (*matchRecord, er
 		err = r.writeDuplicates(c, run, res.Sets)
 	}
 	if err != nil {
+		// What the run wrote goes: no record names it, and the next run,
+		// with the same number, may write fewer parts.
+		r.forget(ctx, "failed-join/"+c.ID, store.Join(c.ID, run).Span())
 		return nil, fmt.Errorf("cleanroom: matching: %w", err)
 	}
 	mr := &matchRecord{Run: run, At: r.now().UTC(), Matched: res.Matches, Rows: map[string]int64{}, Distinct: map[string]int64{},
@@ -294,15 +297,19 @@ func (r *Room) putSegmentFile(key, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	var old [][]byte
-	err = r.db.Update(func(txn *badger.Txn) (err error) {
-		if old, err = r.files.Named(txn, [][]byte{key}); err != nil {
-			return err
-		}
-		return txn.Set(key, ref)
-	})
+	txn := r.db.NewTransaction(true)
+	defer txn.Discard()
+	old, err := r.files.Named(txn, [][]byte{key})
+	if err == nil {
+		err = txn.Set(key, ref)
+	}
 	if err != nil {
 		r.removeFiles(ref)
+		return err
+	}
+	// A commit that fails may have written the key all the same: the file
+	// stays, and goes when the room opens again if no key names it.
+	if err := txn.Commit(); err != nil {
 		return err
 	}
 	r.removeFiles(old...)
