@@ -33,13 +33,14 @@ const abandonedAfter = 7 * 24 * time.Hour
 // then the segment files they name (store.Files): a file whose key is
 // deleted while the room stops on the way is removed when it opens again.
 //
-// The keys are listed in one transaction and deleted after the audit
-// entry (deleteKeys), so a key written in between (a part of an upload
-// being swept, which read the upload's record before its deletion) is not
-// among them, or, changed since, stops the deletion: another round deletes
-// it, recorded again. A write that would commit after the deletion read
-// the record before it, and Badger refuses it as a conflict. The rounds
-// stop once the spans are empty, or with an error once each of
+// The keys are read in one transaction and deleted in a batch after the
+// audit entry, so a key written in between (a part of an upload being
+// swept, which read the upload's record before the batch deleted it) is
+// not among them: another round deletes it, recorded again. A write that
+// would commit after the batch read the record before it, and Badger
+// refuses it as a conflict. A part sent again in between names a new file
+// when its key goes: the request that wrote it removes it (settleFiles).
+// The rounds stop once the spans are empty, or with an error once each of
 // maxDeleteRounds found keys to delete.
 func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span) error {
 	for range maxDeleteRounds {
@@ -59,9 +60,12 @@ const maxDeleteRounds = 3
 // deleteRound is one round of deleteData: it deletes the keys the spans
 // hold now and returns how many there were.
 func (r *Room) deleteRound(ctx context.Context, name string, spans ...store.Span) (int, error) {
-	var keys [][]byte
+	var keys, files [][]byte
 	err := r.db.View(func(txn *badger.Txn) (err error) {
-		keys, err = store.Keys(txn, spans...)
+		if keys, err = store.Keys(txn, spans...); err != nil {
+			return err
+		}
+		files, err = r.files.Named(txn, keys)
 		return err
 	})
 	if err != nil || len(keys) == 0 {
@@ -83,48 +87,20 @@ func (r *Room) deleteRound(ctx context.Context, name string, spans ...store.Span
 	if err := r.commit(ctx, who, act{action: actionDataDelete}, d, refs, "", nil); err != nil {
 		return 0, err
 	}
-	if err := r.deleteKeys(keys); errors.Is(err, badger.ErrConflict) {
-		return len(keys), nil // a key changed since it was read: the next round reads them again
-	} else if err != nil {
+	wb := r.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range keys {
+		if err := wb.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	if err := wb.Flush(); err != nil {
 		return 0, err
 	}
-	return len(keys), nil
-}
-
-// deleteKeys deletes keys, each read and deleted in one transaction, as
-// many a transaction as Badger takes, and then the files they named: those
-// a key names when it goes, not when deleteData read it (a part sent
-// again since names another). A key written since a transaction read it
-// fails the transaction with badger.ErrConflict; the keys before it are
-// deleted.
-func (r *Room) deleteKeys(keys [][]byte) error {
-	for len(keys) > 0 {
-		txn := r.db.NewTransaction(true)
-		var files [][]byte
-		n := 0
-		for ; n < len(keys); n++ {
-			named, err := r.files.Named(txn, keys[n:n+1])
-			if err != nil {
-				txn.Discard()
-				return err
-			}
-			if err := txn.Delete(keys[n]); errors.Is(err, badger.ErrTxnTooBig) && n > 0 {
-				break
-			} else if err != nil {
-				txn.Discard()
-				return err
-			}
-			files = append(files, named...)
-		}
-		if err := txn.Commit(); err != nil {
-			return err
-		}
-		if err := r.files.Remove(files...); err != nil {
-			r.log.Warn("removing deleted segments' files failed; they go when the room opens again", "err", err)
-		}
-		keys = keys[n:]
+	if err := r.files.Remove(files...); err != nil {
+		r.log.Warn("removing deleted segments' files failed; they go when the room opens again", "what", name, "err", err)
 	}
-	return nil
+	return len(keys), nil
 }
 
 // sweepSegmentFiles makes the directory of segment files and removes
@@ -168,12 +144,17 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// One upload that cannot be swept now does not keep the others.
+	var errs []error
 	for _, u := range old {
-		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, cutoff); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, cutoff); err != nil {
+			errs = append(errs, fmt.Errorf("upload %s: %w", u.ID, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // sweepUpload deletes upload id of member in collab if, under the member's

@@ -153,10 +153,22 @@ func TestSweepDeletesPartSentMeanwhile(t *testing.T) {
 		return n
 	}
 	before := deletes()
-	sent := 0
+	status := make(chan int, 1)
+	started := false
 	hook := func(string) {
-		if sent == 0 {
-			sent, _ = send(1)
+		if started {
+			return
+		}
+		started = true
+		// The PUT, once committed, waits for the member's gate (which the
+		// sweep holds) to settle its files: it answers after the sweep, so
+		// it is sent aside and the hook waits for its commit.
+		go func() { s, _ := send(1); status <- s }()
+		for deadline := time.Now().Add(10 * time.Second); countKeys(t, tr.room, store.Segments(up.ID).Span()) < 2; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("the part sent during the sweep never committed")
+				return
+			}
 		}
 	}
 	tr.room.beforeDelete.Store(&hook)
@@ -164,7 +176,7 @@ func TestSweepDeletesPartSentMeanwhile(t *testing.T) {
 	if err := tr.room.sweepUpload(ctx, "c1", "alpha", up.ID, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if sent != http.StatusOK {
+	if sent := <-status; sent != http.StatusOK {
 		t.Fatalf("the part sent during the sweep was answered %d; the race this test is about did not happen", sent)
 	}
 	if n := countKeys(t, tr.room, append(store.UploadData(up.ID), uploads.Span(up.ID)...)...); n != 0 {

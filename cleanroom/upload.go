@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -355,23 +356,37 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 	if err != nil {
 		return nil, err
 	}
-	if len(replaced) > 0 {
-		r.removeReplaced(ctx, u, replaced)
+	if named {
+		r.settleFiles(ctx, u, key, ref, replaced)
 	}
 	r.metrics.rowsReceived.Add(float64(rows))
 	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
 }
 
-// removeReplaced removes the files of an upload's replaced parts. A commit
-// of the upload reads its parts under the member's gate, so the files go
-// once no commit can be reading them.
-func (r *Room) removeReplaced(ctx context.Context, u *uploadRecord, files [][]byte) {
+// settleFiles removes, once a part's transaction has committed, the file of
+// the part it replaced, if any, and its own file ref if the part's key no
+// longer names it: the upload was deleted meanwhile (a sweep that read the
+// keys before this part replaced one, and deleted them after), or the
+// part was sent again. Both hold the member's gate: a commit of the upload
+// reads its parts under it, so the files go once no commit can be reading
+// them, and a sweep deletes under it, so the key is read before or after
+// its deletion, never between.
+func (r *Room) settleFiles(ctx context.Context, u *uploadRecord, key, ref []byte, replaced [][]byte) {
 	release, err := r.gates.acquire(context.WithoutCancel(ctx), "member/"+u.Collab+"/"+u.Member, 1)
 	if err != nil {
 		return
 	}
 	defer release()
-	r.removeFiles(files...)
+	var named [][]byte
+	if err := r.db.View(func(txn *badger.Txn) (err error) {
+		named, err = r.files.Named(txn, [][]byte{key})
+		return err
+	}); err != nil {
+		r.log.Warn("reading a part's key after its commit failed; its file stays until the room opens again", "err", err)
+	} else if len(named) == 0 || !bytes.Equal(named[0], ref) {
+		replaced = append(replaced, ref)
+	}
+	r.removeFiles(replaced...)
 }
 
 // removeFiles removes segment files no key names. A failure costs disk
