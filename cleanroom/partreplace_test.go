@@ -59,19 +59,7 @@ func TestPartReplacedWhileCommitted(t *testing.T) {
 		resp, _ := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", commitBody)
 		committed <- resp.StatusCode
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-		release, err := tr.room.gates.acquire(wctx, "member/c1/alpha", 1)
-		cancel()
-		if err != nil {
-			break // the commit holds the gate
-		}
-		release()
-		if time.Now().After(deadline) {
-			t.Fatal("the commit never took the member's gate")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitGateHeld(t, tr, "member/c1/alpha")
 	time.Sleep(200 * time.Millisecond) // it reads the upload, is authorized, waits for memory
 	// Part 1 again, other people: it commits while the commit waits.
 	replacement, newDigest := body(1, "east", "other")
@@ -102,5 +90,23 @@ func TestPartReplacedWhileCommitted(t *testing.T) {
 	}
 	if got := received(); got != newDigest {
 		t.Errorf("the upload records part 1 as %s, after a replacement by %s that was answered %d", got[:8], newDigest[:8], p)
+	}
+}
+
+// waitGateHeld waits until someone holds the whole of gate key (a commit
+// holds a member's), failing t after 10 s.
+func waitGateHeld(t *testing.T, tr *testRoom, key string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		release, err := tr.room.gates.acquire(ctx, key, 1)
+		cancel()
+		if err != nil {
+			return
+		}
+		release()
+		if time.Now().After(deadline) {
+			t.Fatalf("no one took gate %s", key)
+		}
 	}
 }
