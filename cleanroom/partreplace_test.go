@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,16 +44,7 @@ func TestPartReplacedWhileCommitted(t *testing.T) {
 	}
 	// The commit waits for the matcher's memory once it has read the upload
 	// under the member's gate.
-	ctx := context.Background()
-	if err := tr.room.matchMem.Acquire(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
-	held := true
-	defer func() {
-		if held {
-			tr.room.matchMem.Release(4)
-		}
-	}()
+	releaseMemory := holdMatchMemory(t, tr)
 	commitBody, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest(digests), Rows: 2000})
 	committed := make(chan int, 1)
 	go func() {
@@ -81,8 +73,7 @@ func TestPartReplacedWhileCommitted(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	held = false
-	tr.room.matchMem.Release(4)
+	releaseMemory()
 	c, p := <-committed, <-replaced
 	if c == http.StatusOK && p == http.StatusOK {
 		t.Errorf("the commit (of parts %v) and the replacement of part 1 both succeeded; the upload records part 1 as %s, its key names %s",
@@ -109,4 +100,18 @@ func waitGateHeld(t *testing.T, tr *testRoom, key string) {
 			t.Fatalf("no one took gate %s", key)
 		}
 	}
+}
+
+// holdMatchMemory takes all of the room's matcher memory, so that a commit
+// waits for it once it has read its upload under the member's gate, until
+// the function it returns (or the test's end) gives it back.
+func holdMatchMemory(t *testing.T, tr *testRoom) (release func()) {
+	t.Helper()
+	if err := tr.room.matchMem.Acquire(context.Background(), 4); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { tr.room.matchMem.Release(4) }) }
+	t.Cleanup(release)
+	return release
 }

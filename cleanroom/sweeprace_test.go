@@ -63,15 +63,7 @@ func TestSweepSparesUploadCommittedMeanwhile(t *testing.T) {
 	// The commit waits for the matcher's memory once it has read the upload
 	// under the member's commit lock.
 	ctx := context.Background()
-	if err := tr.room.matchMem.Acquire(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
-	held := true
-	defer func() {
-		if held {
-			tr.room.matchMem.Release(4)
-		}
-	}()
+	releaseMemory := holdMatchMemory(t, tr)
 	commitBody, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest([]string{d0, d1}), Rows: 2000})
 	committed := make(chan int, 1)
 	go func() {
@@ -89,8 +81,7 @@ func TestSweepSparesUploadCommittedMeanwhile(t *testing.T) {
 		t.Fatalf("the sweep finished (%v) while the upload's commit was under way", err)
 	default:
 	}
-	held = false
-	tr.room.matchMem.Release(4)
+	releaseMemory()
 	if status := <-committed; status != http.StatusOK {
 		t.Fatalf("commit: %d", status)
 	}
