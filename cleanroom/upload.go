@@ -364,13 +364,13 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 }
 
 // settleFiles removes, once a part's transaction has committed, the file of
-// the part it replaced, if any, and its own file ref if the part's key no
-// longer names it: the upload was deleted meanwhile (a sweep that read the
-// keys before this part replaced one, and deleted them after), or the
-// part was sent again. Both hold the member's gate: a commit of the upload
-// reads its parts under it, so the files go once no commit can be reading
-// them, and a sweep deletes under it, so the key is read before or after
-// its deletion, never between.
+// the part it replaced, if any, and its own file if the part's key no
+// longer names it: the upload was deleted meanwhile (by a sweep that read
+// the keys before this part replaced one, and deleted them after), or the
+// part was sent again. A commit of the upload reads its parts, and a sweep
+// deletes them, under the member's gate, which this takes too: the files
+// go once no commit can be reading them, and the key is read before or
+// after a sweep's deletion, never in between.
 func (r *Room) settleFiles(ctx context.Context, u *uploadRecord, key, ref []byte, replaced [][]byte) {
 	release, err := r.gates.acquire(context.WithoutCancel(ctx), "member/"+u.Collab+"/"+u.Member, 1)
 	if err != nil {
