@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -27,8 +29,8 @@ func TestDatabaseChecksEveryRead(t *testing.T) {
 }
 
 // TestSegmentDecayIsAProblem: a segment whose bytes change on disk while
-// the room runs, an upload part or a join table in its file, is refused
-// where it is read, a corrupt problem, never
+// the room runs, an upload part in its file or a join table in Badger's
+// value log, is refused where it is read, a corrupt problem, never
 // aggregated; the whole-database check finds it too.
 func TestSegmentDecayIsAProblem(t *testing.T) {
 	for _, tc := range []struct {
@@ -42,8 +44,24 @@ func TestSegmentDecayIsAProblem(t *testing.T) {
 			}
 			flipSegmentFile(t, tr, store.Segments(c.Datasets["bravo"].Upload).Key(0))
 		}},
-		{"a join table in its file", func(t *testing.T, tr *testRoom) {
-			flipSegmentFile(t, tr, store.Join("c1", 1).Key(0))
+		{"a join table in the value log", func(t *testing.T, tr *testRoom) {
+			var key, value []byte
+			err := tr.room.db.View(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("join/")})
+				defer it.Close()
+				it.Rewind()
+				key = it.Item().KeyCopy(nil)
+				var err error
+				value, err = it.Item().ValueCopy(nil)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(value) <= 1<<10 {
+				t.Fatalf("%s has %d bytes: stored inline, not in the value log", key, len(value))
+			}
+			flipInValueLog(t, tr.dir.Database(), value, len(value)/2)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,4 +111,30 @@ func flipInFile(t *testing.T, name string, at int) {
 	if err := os.WriteFile(name, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// flipInValueLog flips a bit of byte at of value where it lies in one of
+// the value log files in dir, through the file, under Badger's mapping.
+func flipInValueLog(t *testing.T, dir string, value []byte, at int) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	for _, name := range files {
+		f, err := os.OpenFile(name, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, 64<<20) // the files are mapped sparse, far larger than their data
+		n, err := f.ReadAt(b, 0)
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b[:n], value); i >= 0 {
+			if _, err := f.WriteAt([]byte{b[i+at] ^ 0x08}, int64(i+at)); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("the value is in no value log file")
 }

@@ -10,8 +10,7 @@ import "path/filepath"
 //	checkpoint    the audit log's latest signed checkpoint, outside the
 //	              database, so a database that went back is refused
 //	db/           the Badger database with everything else
-//	segments/     the upload parts and join tables' parts, a file each,
-//	              which keys in db/ name
+//	segments/     the upload parts, a file each, which keys in db/ name
 //	              (store.Files)
 type DataDir string
 

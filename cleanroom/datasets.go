@@ -133,6 +133,17 @@ func (r *Room) withSegment(key []byte, fn func(b []byte) error) error {
 	return r.db.View(func(txn *badger.Txn) error { return r.files.ReadSegment(txn, key, r.resident, fn) })
 }
 
+// wroteSegment notes that the n-byte segment at key has been written and,
+// once a run of segments has been, releases the value log's mapping that
+// holds them (store.Resident): what is written now is not read again until
+// a later step. Releasing is a hint: the segment is stored either way, so
+// its failure is not the caller's.
+func (r *Room) wroteSegment(key []byte, n int) {
+	if r.resident.Wrote(n) {
+		_ = r.db.View(func(txn *badger.Txn) error { return store.ReleaseSegment(txn, key) })
+	}
+}
+
 // orEmpty answers an empty list as [], never null.
 func orEmpty(s []string) []string {
 	if s == nil {

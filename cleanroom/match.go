@@ -285,37 +285,6 @@ func canaryMismatch(c *collabRecord) (string, string, bool) {
 	return "", "", true
 }
 
-// putSegmentFile stores payload as a segment in a file of its own
-// (store.Files) that key names, in a synced transaction of its own: the
-// room writes it as a part is, on the caller's core and without Badger's
-// value log, whose copy of it would stay on disk until collected. A file
-// key named before goes once the key names the new one; a file no key
-// names (the room stopped between the two writes) goes when it opens
-// again.
-func (r *Room) putSegmentFile(key, payload []byte) error {
-	ref, err := r.files.Write(store.SealSegment(payload))
-	if err != nil {
-		return err
-	}
-	txn := r.db.NewTransaction(true)
-	defer txn.Discard()
-	old, err := r.files.Named(txn, [][]byte{key})
-	if err == nil {
-		err = txn.Set(key, ref)
-	}
-	if err != nil {
-		r.removeFiles(ref)
-		return err
-	}
-	// A commit that fails may have written the key all the same: the file
-	// stays, and goes when the room opens again if no key names it.
-	if err := txn.Commit(); err != nil {
-		return err
-	}
-	r.removeFiles(old...)
-	return nil
-}
-
 // joinWriter stores the join table a part at a time, under keys nothing
 // reads until the match run is committed.
 type joinWriter struct {
@@ -341,9 +310,12 @@ func (w *joinWriter) flush() error {
 		return nil
 	}
 	w.h.Write(w.buf)
-	if err := w.r.putSegmentFile(w.parts.Key(w.written), w.buf); err != nil {
+	key := w.parts.Key(w.written)
+	if err := w.r.db.Update(func(txn *badger.Txn) error { return store.PutSegment(txn, key, w.buf) }); err != nil {
 		return err
 	}
+	// The join is not read again until the first query.
+	w.r.wroteSegment(key, store.SegmentSeal+len(w.buf))
 	w.written++
 	w.buf, w.n = w.buf[:0], 0
 	return nil

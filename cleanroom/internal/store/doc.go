@@ -18,7 +18,7 @@
 //	layer/<upload>/<layer>/<part>        Layer: a relayed set's (element, row) pairs (segment)
 //	task/<task>/<part>                   TaskParts: a relay task's shuffled elements, then their rows (segment)
 //	tcanary/<task>/<part>                TaskCanaries: the canary pairs a task's part returned (segment)
-//	join/<collab>/<run>/<part>           Join: a match run's rows, one per member a match (a reference to its file, Files)
+//	join/<collab>/<run>/<part>           Join: a match run's rows, one per member a match (segment)
 //	join/<collab>/<run>/dups/<member>    Duplicates: a member's rows the run dropped (segment)
 //	audience/<collab>/<id>               Audience: the fingerprints of an activated audience (segment)
 //	jti/<issuer>/<sha256(jti)>           JTIKey: a token seen, until it expires (no value)
@@ -33,9 +33,9 @@
 // and MACed with a key only the room holds; segments (segment.go) carry a
 // CRC-32C against decay on disk, which the whole-database check reads,
 // while a read in place relies on Badger's checksum of the same bytes.
-// Upload parts and join tables, most of a room's data, are kept in files of
-// their own beside the database (Files, files.go), which their keys name and
-// which a read checks against their seal and the key's reference. Resident
+// Upload parts, most of a room's data, are kept in files of their own
+// beside the database (Files, files.go), which their keys name and which a
+// read checks against their seal and the key's reference. Resident
 // (resident.go) drops the value log's pages from the process once a run of
-// the segments kept in Badger has been read.
+// the segments kept in Badger has been read or written.
 package store

@@ -12,13 +12,12 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Badger memory-maps its value log, shared, and reads the segments it keeps
-// (the relay's layers; upload parts and join tables are in files of their
-// own, Files) through that mapping: every page of a segment read stays
-// mapped into the room's process, and counted in its resident memory, until
-// the kernel needs it back. A blinded match reads every member's final
-// layer, 32 bytes a row, which would stay in the room's resident size once
-// the match has finished with it.
+// Badger memory-maps its value log, shared, and both writes and reads the
+// segments it keeps (the join table, the relay's layers; upload parts are in
+// files of their own, Files) through that mapping: every page of a segment
+// stored or read stays mapped into the room's process, and counted in its
+// resident memory, until the kernel needs it back. At 50M per side a join is
+// 200 MB of the room's resident size for data it has finished with.
 //
 // releaseMapped drops such pages from the process's mappings: for a shared
 // file mapping the kernel keeps their contents (a dirty page stays dirty in
@@ -34,14 +33,15 @@ import (
 // holds the log in large folios, and a write or read of the next value maps
 // a whole folio again, the end of this value included.
 
-// Resident decides when the pages of segments read leave the
+// Resident decides when the pages of segments read or written leave the
 // room's resident memory. Releasing costs a read of /proc/self/maps and a
 // madvise, and the pages released fault in again when next touched, so it
 // is done once a run of segments has been touched, not after each: once
 // ReleaseEvery bytes have been read from one gigabyte of address space (a
-// value log file's mapping spans one or two) since the last release there.
-// What stays resident between releases is bounded by ReleaseEvery for each
-// region being read. A pass over a large dataset reads from every region
+// value log file's mapping spans one or two), or written, since the last
+// release there. What stays resident between releases is bounded by
+// ReleaseEvery for each region being read, and once more for the value log
+// file being written. A pass over a large dataset reads from every region
 // its value log files' mappings span (two or three a file), and would leave up to
 // ReleaseEvery behind in each, so the regions are also settled, each
 // released through the last segment read there, once the bytes read and
@@ -55,6 +55,7 @@ type Resident struct {
 	// address space (address >> regionShift); unreleased its bytes in all.
 	read       map[uintptr]regionRead
 	unreleased int64
+	written    int64
 }
 
 // regionRead is the bytes read from one region since its last release, and
@@ -70,8 +71,8 @@ type regionRead struct {
 }
 
 const (
-	// ReleaseEvery is the bytes read from one region of address space
-	// between two releases.
+	// ReleaseEvery is the bytes read from one region of address space, or
+	// written, between two releases.
 	ReleaseEvery = 32 << 20
 	// SettleAt is the bytes read and not yet released, in all regions,
 	// at which every region is released.
@@ -180,6 +181,23 @@ func (r *Resident) settle(txn *badger.Txn) {
 		}
 		_ = it.Value(func(v []byte) error { releaseMapped(v); return nil })
 	}
+}
+
+// Wrote records that a segment of n bytes has been written and reports
+// whether the pages written since the last release are due to be released
+// (ReleaseSegment on the segment just written).
+func (r *Resident) Wrote(n int) bool {
+	if r == nil {
+		return n >= releaseMin
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written += int64(n)
+	if r.written < r.every {
+		return false
+	}
+	r.written = 0
+	return true
 }
 
 // releaseMapped drops the pages of the value log file mapping that holds b

@@ -57,17 +57,6 @@ func vlogResident(t *testing.T) int64 {
 	return n
 }
 
-// releaseSegment drops the pages of the segment at key from the process's
-// resident memory (releaseMapped), as a read through a Resident does once
-// it is due: the tests start their reads from a log written and released.
-func releaseSegment(txn *badger.Txn, key []byte) error {
-	it, err := txn.Get(key)
-	if err != nil {
-		return err
-	}
-	return it.Value(func(v []byte) error { releaseMapped(v); return nil })
-}
-
 // TestReleaseSegment: a large segment written and read through Badger's
 // value log leaves the process's resident memory afterwards, and reads back
 // the same, again and again.
@@ -91,11 +80,11 @@ func TestReleaseSegment(t *testing.T) {
 	if r := vlogResident(t); r < int64(len(payload)) {
 		t.Fatalf("only %d bytes of the value log are resident after writing %d: the test cannot see a release", r, len(payload))
 	}
-	if err := db.View(func(txn *badger.Txn) error { return releaseSegment(txn, key) }); err != nil {
+	if err := db.View(func(txn *badger.Txn) error { return ReleaseSegment(txn, key) }); err != nil {
 		t.Fatal(err)
 	}
 	if r := vlogResident(t); r > 1<<20 {
-		t.Fatalf("%d bytes of the value log still resident after its release", r)
+		t.Fatalf("%d bytes of the value log still resident after ReleaseSegment", r)
 	}
 	for range 2 {
 		err := db.View(func(txn *badger.Txn) error {

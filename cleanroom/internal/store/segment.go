@@ -121,6 +121,17 @@ func (r *Resident) readItem(txn *badger.Txn, key []byte, it *badger.Item, fn fun
 	return err
 }
 
+// ReleaseSegment drops the pages of the segment at key, once written, from
+// the process's resident memory, keeping them in the page cache (see
+// releaseMapped): a part stored is not read again until the match.
+func ReleaseSegment(txn *badger.Txn, key []byte) error {
+	it, err := txn.Get(key)
+	if err != nil {
+		return fmt.Errorf("store: reading %s: %w", key, err)
+	}
+	return it.Value(func(v []byte) error { releaseMapped(v); return nil })
+}
+
 // GetSegment returns a copy of the checked payload of the segment at key.
 func GetSegment(txn *badger.Txn, key []byte) ([]byte, error) {
 	var out []byte
