@@ -118,8 +118,12 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 	if err != nil {
 		return nil, err
 	}
+	if hook := r.beforeRecord.Load(); hook != nil {
+		(*hook)()
+	}
 	total, err := r.recordMatch(ctx, who, a, d, mr)
 	if err != nil {
+		r.forgetUnrecorded(ctx, c.ID, mr.Run)
 		return nil, err
 	}
 	if mr.Run > 1 {
@@ -258,10 +262,29 @@ func (r *Room) recordMatch(ctx context.Context, who *actor, a act, d policy.Deci
 	})
 	var ld ledgerDenial
 	if errors.As(err, &ld) {
-		r.forget(ctx, fmt.Sprintf("refused-join/%s", c.ID), store.Join(c.ID, mr.Run).Span())
 		return budgetRecord{}, r.refuseCharge(ctx, who, a, d, ld)
 	}
 	return total, err
+}
+
+// forgetUnrecorded deletes the join of a match run that recordMatch did not
+// record (the ledger refused it, a member revoked the collaboration or it
+// expired during the match, the log could not record it), unless the
+// collaboration's record names it after all: a commit whose outcome was
+// not known may have landed. The caller holds the collaboration's match
+// lock, so no other run writes the same keys meanwhile. Left, the join
+// would stay on disk until a later run, which a revoked or expired
+// collaboration never has.
+func (r *Room) forgetUnrecorded(ctx context.Context, collab string, run int64) {
+	c, err := r.collab(collab)
+	if err != nil {
+		r.log.Warn("reading a collaboration after its match was not recorded failed; the run's join stays until a later run", "collab", collab, "err", err)
+		return
+	}
+	if c.Match != nil && c.Match.Run == run {
+		return
+	}
+	r.forget(ctx, "unrecorded-join/"+collab, store.Join(collab, run).Span())
 }
 
 // joinRef names a match run's join in the audit log (by the room's

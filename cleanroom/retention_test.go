@@ -123,3 +123,43 @@ func auditEntry(b []byte) (string, error) {
 	e, err := audit.ParseEntry(b)
 	return e.Action, err
 }
+
+// TestUnrecordedJoinGoes: a match run whose record is refused (here a
+// member revokes the collaboration while the room joins) leaves no join
+// on disk, and its deletion is audited; a revoked collaboration never runs
+// the later match that would otherwise have deleted it.
+func TestUnrecordedJoinGoes(t *testing.T) {
+	tr, a, b, _ := readyPair(t, api.ModeHashed, map[string]any{"noise_off": true})
+	r := tr.room
+	ctx := context.Background()
+	revoke := func() {
+		if err := b.Revoke(ctx, "c1"); err != nil {
+			t.Error(err)
+		}
+	}
+	r.beforeRecord.Store(&revoke)
+	defer r.beforeRecord.Store(nil)
+	if _, err := a.Match(ctx, "c1"); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a match recorded after its collaboration was revoked: %v", err)
+	}
+	if n := countKeys(t, r, store.Join("c1", 1).Span()); n != 0 {
+		t.Errorf("%d keys of the unrecorded run's join left", n)
+	}
+	named := false
+	for i := range r.audit.Size() {
+		b, err := r.audit.Entry(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := audit.ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range e.Data {
+			named = named || e.Action == "data.delete" && d.Name == "unrecorded-join/c1"
+		}
+	}
+	if !named {
+		t.Error("the unrecorded join's deletion is not in the audit log")
+	}
+}

@@ -133,6 +133,9 @@ type Room struct {
 	// beforeDelete, when set (by tests only), runs in each round of
 	// deleteData between the read of the keys and their deletion.
 	beforeDelete atomic.Pointer[func(name string)]
+	// beforeRecord, when set (by tests only), runs between a match run's
+	// join and its record.
+	beforeRecord atomic.Pointer[func()]
 }
 
 // auditStopped reports why the room's audit log stopped taking appends
