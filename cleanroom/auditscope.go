@@ -19,9 +19,21 @@ import (
 //   - every entry of a collaboration P is a member of, whoever made it: the
 //     members' actions, the room's on their behalf, and refusals of anyone
 //     else's attempt on the collaboration's id (probes by non-members, a
-//     refused attempt to create a collaboration under that id);
+//     refused attempt to create a collaboration under that id), but
+//     another member's activations (below);
 //   - the room-level entries (those of no collaboration) of P's own
 //     principals: P, its analysts and its auditors.
+//
+// Another member's activations (policy.ActionAudienceActivate), answered
+// or refused, are left out. An activation is exact and
+// goes to the member the settings name alone (docs/PRIVACY.md); its entry
+// says whether the room answered and the audience's size, and P changes
+// its own list at will: between two of the other member's activations of
+// the same segment, a list with one person more or less makes the second
+// one person away from the first exactly when that person is in the other
+// list, which the closeness guard refuses. Left out, each activation is
+// still one entry of the room's, answered or refused alike, so the tree
+// size says no more than that one happened.
 //
 // P's collaborations are read from the room's collaboration records, whose
 // members are fixed when they are created. Other collaborations' entries,
@@ -60,7 +72,14 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	if err != nil {
 		return audit.Scope{}, fmt.Errorf("cleanroom: reading an auditor's scope: %w", err)
 	}
-	s.Description = fmt.Sprintf("partner %s: collaborations [%s]; room-level entries of principals [%s]",
+	own := map[string]bool{}
+	for _, id := range s.Principals {
+		own[id] = true
+	}
+	s.Keep = func(_ int64, e audit.Entry) bool {
+		return e.Action != string(policy.ActionAudienceActivate) || own[e.Principal]
+	}
+	s.Description = fmt.Sprintf("partner %s: collaborations [%s] but other members' activations; room-level entries of principals [%s]",
 		p, strings.Join(s.Collaborations, " "), strings.Join(s.Principals, " "))
 	return s, nil
 }

@@ -177,17 +177,28 @@ func (r *Room) routes() []route {
 	}
 }
 
-// Handler returns the room's HTTP interface, with /metrics.
+// Handler returns the room's HTTP interface: the API members, auditors and
+// the operator reach. The metrics are not part of it (MetricsHandler).
 func (r *Room) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range r.routes() {
 		mux.Handle(rt.pattern, r.wrap(rt))
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(r.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", r.wrap(route{pattern: "unknown", public: true, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) {
 		return nil, &api.Problem{Type: api.ProblemNotFound, Title: "no such endpoint", Status: http.StatusNotFound}
 	}}))
 	return mux
+}
+
+// MetricsHandler returns the room's Prometheus metrics, for the operator's
+// monitoring, to serve on an address of the operator's own (cleanroom serve
+// --metrics-addr), never where members reach the room: they count the
+// room's requests by route and status and its decisions by action and
+// outcome, across collaborations, and so tell, among other things, whether
+// a member's activation was answered or refused, which no other member may
+// learn (docs/PRIVACY.md).
+func (r *Room) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(r.cfg.Registry, promhttp.HandlerOpts{})
 }
 
 // response wrappers a route returns instead of a plain value.

@@ -34,8 +34,6 @@ func TestOpenAPIClientFlow(t *testing.T) {
 	if len(jwks.JSON200.Keys) != 1 || jwks.JSON200.Keys[0].Kty != "OKP" {
 		t.Errorf("the room's JWK set: %+v", jwks.JSON200)
 	}
-	metrics, err := f.anon.GetMetricsWithResponse(ctx)
-	check(f, "metrics", metrics, err, http.StatusOK)
 	noToken, err := f.anon.ListCollaborationsWithResponse(ctx)
 	check(f, "no token", noToken, err, http.StatusUnauthorized)
 	refused(t, "no token", noToken.ApplicationproblemJSON401, api.ProblemUnauthenticated)

@@ -93,7 +93,7 @@ var methods = []string{"get", "put", "post", "delete", "patch"}
 // is served, and a request body exactly when the route reads one.
 func TestOpenAPIRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
-	served := map[string]route{"GET /metrics": {pattern: "GET /metrics", public: true}}
+	served := map[string]route{}
 	for _, rt := range (&Room{}).routes() {
 		served[rt.pattern] = rt
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -60,7 +61,7 @@ func TestExpiry(t *testing.T) {
 }
 
 // TestHTTPHygiene: request ids, problem documents for unknown routes,
-// health, metrics and the published key set.
+// health, metrics (apart from the API) and the published key set.
 func TestHTTPHygiene(t *testing.T) {
 	tr := startRoom(t)
 	get := func(path string, hdr ...string) (*http.Response, string) {
@@ -93,7 +94,12 @@ func TestHTTPHygiene(t *testing.T) {
 		t.Errorf("jwks: %s", body)
 	}
 	get("/v1/principals") // a refused request, to be counted
-	_, body = get("/metrics")
+	if resp, _ := get("/metrics"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the API's port: %d, want 404 (the operator serves MetricsHandler apart)", resp.StatusCode)
+	}
+	rec := httptest.NewRecorder()
+	tr.room.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body = rec.Body.String()
 	for _, m := range []string{`cleanroom_http_requests_total{code="401",route="GET /v1/principals"} 1`, "cleanroom_auth_failures_total", "cleanroom_audit_entries"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("metrics lack %s", m)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -47,11 +49,12 @@ registers partners with cleanroom partner add.`)
 }
 
 func runServe(e *env, args []string) error {
-	fs := newFlags(e, "serve", "--data DIR [--addr 127.0.0.1:8080] [--engine local|beam --runner prism|flink|... --runner-endpoint HOST:PORT]", `
+	fs := newFlags(e, "serve", "--data DIR [--addr 127.0.0.1:8080] [--metrics-addr 127.0.0.1:9464] [--engine local|beam --runner prism|flink|... --runner-endpoint HOST:PORT]", `
 Runs the room over HTTP until SIGINT or SIGTERM, then shuts down
 gracefully. Logs (JSON, no data values) go to stderr.`)
 	data := fs.String("data", "", "the room's data directory, made by cleanroom init (required)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	metricsAddr := fs.String("metrics-addr", "", "address to serve the operator's Prometheus metrics on, at /metrics (default: not served); never one members reach")
 	var eng cleanroom.EngineConfig
 	fs.StringVar(&eng.Kind, "engine", cleanroom.EngineLocal, "where queries are computed: local (this process) or beam (jobs of cleanroom-beam, docs/SCALING.md)")
 	fs.StringVar(&eng.Binary, "beam-binary", "", "with --engine beam: the engine's executable (default: cleanroom-beam on the PATH)")
@@ -96,6 +99,14 @@ gracefully. Logs (JSON, no data values) go to stderr.`)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		stop, err := serveMetrics(*metricsAddr, r.MetricsHandler(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
 	}
 	info := r.Info()
 	log.Info("room serving", "room", info.ID, "addr", ln.Addr().String(), "verifier_key", info.VerifierKey)
@@ -171,4 +182,19 @@ func (l serveLimits) apply(cfg *cleanroom.Config) error {
 	}
 	cfg.ModelSample = l.modelSample
 	return nil
+}
+
+// serveMetrics serves metrics at /metrics on addr, on a listener of its own
+// apart from the room's API, until stop is called.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics serving", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
