@@ -1,6 +1,8 @@
 package cleanroom
 
 import (
+	"encoding/binary"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -130,9 +132,15 @@ func (r *Room) plan(c *collabRecord, spec api.QuerySpec, k int, eps, delta float
 	if c.Settings.NoiseOff {
 		p.Noise = analytics.Exact{}
 	}
-	for i := range 8 {
-		p.Seed = p.Seed<<8 | uint64(c.Match.JoinDigest[i])
+	// k-means starts from centroids drawn with this seed: from the room's
+	// randomness, so that they depend on nothing in the data (DP-Lloyd's
+	// guarantee assumes it; the join's digest would make them a function of
+	// exactly who matched).
+	var seed [8]byte
+	if _, err := io.ReadFull(r.rand, seed[:]); err != nil {
+		return nil, err
 	}
+	p.Seed = binary.LittleEndian.Uint64(seed[:])
 	joined := !slices.ContainsFunc(spec.Metrics, func(m api.Metric) bool { return m.Kind == api.MetricMatchRate })
 	pl := &planner{r: r, c: c, table: table, joined: joined, uses: specUses(spec)}
 	if err := pl.load(); err != nil {
