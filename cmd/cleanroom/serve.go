@@ -194,7 +194,11 @@ func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (stop fun
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	go srv.Serve(ln)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
 	log.Info("metrics serving", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
 }
