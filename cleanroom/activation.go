@@ -118,13 +118,18 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		}
 	}
 	member := who.partner()
-	// One activation of a collaboration at a time, from the read of the
-	// member's activations to their record: the policy then decides on the
-	// count every earlier activation left, so none reads the data past the
-	// limit, where its refusal would come after work that depends on the
-	// data (and take its time), nor is answered against earlier audiences
-	// that another activation has meanwhile added to.
-	lock, _ := r.activating.LoadOrStore(collab, new(sync.Mutex))
+	// One activation of a member's in a collaboration at a time, from the
+	// read of its activations to their record: the policy then decides on
+	// the count every earlier activation left, so none reads the data past
+	// the limit, where its refusal would come after work that depends on
+	// the data (and take its time), nor is answered against earlier
+	// audiences that another activation has meanwhile added to. The count
+	// and the audiences compared are the member's own, so the lock is too:
+	// a lock of the collaboration's would make another member's requests
+	// wait for as long as this activation works, which is longer when it is
+	// answered than when a guard refuses it, and so tell that member
+	// whether one person of its own list is in this member's audience.
+	lock, _ := r.activating.LoadOrStore(collab+"\x00"+member, new(sync.Mutex))
 	lock.(*sync.Mutex).Lock()
 	defer lock.(*sync.Mutex).Unlock()
 	var before activationRecord
@@ -167,14 +172,20 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(rows)) < limits.MinAudience {
-		return nil, r.refuseAudience(ctx, who, a, d, member, limits)
-	}
-	// From here the work depends on the data (only an audience the size
-	// guard passed gets it), so it is not abandoned with the request:
-	// otherwise a client that closes its connection now would learn, from
-	// an activation not counted, that the guard passed it.
+	// Whether a guard refuses the audience depends on the data: on whether
+	// one person of another member's list is in it, when the audience is
+	// one person short of the minimum or one person away from an earlier
+	// one. From here the room does the same work either way (the
+	// fingerprints, every comparison, the answer's body and digest, and a
+	// write of the fingerprints' size in the transaction of the audit
+	// entry) and differs only in what it keeps and tells the caller: the
+	// time and the resources an activation takes are shared with the other
+	// members' requests, which would otherwise tell them whether it was
+	// answered. Nor is the work abandoned with the request: a client that
+	// closed its connection would learn, from an activation not counted,
+	// where the guards stopped.
 	ctx = context.WithoutCancel(ctx)
+	refuse := int64(len(rows)) < limits.MinAudience
 	fps, err := r.audienceFingerprints(ctx, ds, rows)
 	if err != nil {
 		return nil, err
@@ -189,7 +200,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 			return nil, err
 		}
 		if diff := symmetricDifference(fps, old); diff > 0 && diff < k {
-			return nil, r.refuseAudience(ctx, who, a, d, member, limits)
+			refuse = true
 		}
 	}
 	specBody, err := json.Marshal(&spec)
@@ -215,14 +226,22 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	if err != nil {
 		return nil, err
 	}
-	// The fingerprints are stored first, under a key nothing reads until
-	// the activation's record names it.
 	seg := store.AppendFingerprints(make([]byte, 0, 8*len(fps)), fps)
-	key := store.Audience(collab, id)
-	if err := r.db.Update(func(txn *badger.Txn) error { return store.PutSegment(txn, key, seg) }); err != nil {
-		return nil, err
-	}
 	sum := sha256.Sum256(seg)
+	if refuse {
+		// An answer is encoded again for its response (writeJSON): so is
+		// the audience refused, into nothing.
+		if _, err := json.Marshal(res); err != nil {
+			return nil, err
+		}
+		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, denied(denyAudience), len(seg))
+	}
+	// The fingerprints are stored in the transaction of the activation's
+	// record, so that an activation the record refuses (the collaboration
+	// revoked or expired meanwhile) leaves nothing to delete: a deletion
+	// would be an entry of the log that an answer adds and a guard's
+	// refusal does not, and the log's size is public.
+	key := store.Audience(collab, id)
 	refs := []audit.DataRef{{Name: string(key), Digest: r.dataDigest(string(key), hex.EncodeToString(sum[:])), Rows: int64(len(rows))}}
 	a.spent.specDigest = segment
 	var after activationRecord
@@ -245,11 +264,11 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		}
 		after.count(member)
 		after.Audiences = append(after.Audiences, audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()})
+		if err := store.PutSegment(tx.Txn.Txn, key, seg); err != nil {
+			return err
+		}
 		return activationRecords.Put(tx, collab, &after)
 	})
-	if err != nil {
-		r.forget(ctx, "refused-audience/"+collab, store.AudienceSpan(collab, id))
-	}
 	var ld ledgerDenial
 	switch {
 	case errors.As(err, &ld):
@@ -257,7 +276,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	case errors.Is(err, errRaced):
 		// Only an audience the guards passed gets here, so this refusal
 		// depends on the data too, and is counted like the guards' own.
-		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyRaced, conflict("%s", denyRaced))
+		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyRaced, conflict("%s", denyRaced), 0)
 	case err != nil:
 		return nil, err
 	}
@@ -266,23 +285,26 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	return res, nil
 }
 
-// refuseAudience refuses an audience the guards turned down. The refusal
-// depends on the data as an answer does, so it costs what an answer costs:
-// one of the member's activations, counted in the transaction of its audit
-// entry. Otherwise refusals would be free probes, each telling, for a
-// crafted segment, whether one person is in the other list.
-func (r *Room) refuseAudience(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation) error {
-	return r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, denied(denyAudience))
-}
-
 // refuseCounted refuses an activation whose refusal depends on the data,
-// for a fixed reason, counting it against the member's activations in the
-// transaction of its audit entry; at the limit it is refused as every
-// activation there is.
-func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation, reason string, p *api.Problem) error {
+// for a fixed reason. The refusal costs what an answer costs: one of the
+// member's activations, counted in the transaction of its audit entry
+// (otherwise refusals would be free probes, each telling, for a crafted
+// segment, whether one person is in the other list), and, for a guard's
+// refusal, pad zeros written in that transaction where an answer writes its
+// fingerprints (store.AudiencePad). Like an answer, it is refused if the
+// collaboration was revoked or expired meanwhile; at the limit it is
+// refused as every activation there is.
+func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation, reason string, p *api.Problem, pad int) error {
 	d.Allow, d.Reasons = false, []string{reason}
 	collab := a.collabID()
 	err := r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
+		c, err := loadCollab(tx.Txn, collab)
+		if err != nil {
+			return err
+		}
+		if err := dataAllowed(c, r.now()); err != nil {
+			return err
+		}
 		rec, err := r.activations(tx.Txn, collab)
 		if err != nil {
 			return err
@@ -291,6 +313,11 @@ func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.De
 			return ledgerDenial{denyActivations}
 		}
 		rec.count(member)
+		if pad > 0 {
+			if err := store.PutSegment(tx.Txn.Txn, store.AudiencePad(collab, member), make([]byte, pad)); err != nil {
+				return err
+			}
+		}
 		return activationRecords.Put(tx, collab, &rec)
 	})
 	var ld ledgerDenial

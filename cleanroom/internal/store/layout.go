@@ -107,8 +107,12 @@ func Duplicates(collab string, run int64, member string) []byte {
 // activated in a collaboration, and the name its audit entry gives it.
 func Audience(collab, id string) []byte { return []byte(audiencePrefix + collab + "/" + id) }
 
-// AudienceSpan is an audience's fingerprints, for deleting them.
-func AudienceSpan(collab, id string) Span { return keySpan(string(Audience(collab, id))) }
+// AudiencePad is the key a member's refused activations write as many
+// zeros to as their audience's fingerprints take, so that a refusal costs
+// the disk what an answer does; each overwrites the last.
+func AudiencePad(collab, member string) []byte {
+	return []byte(audiencePrefix + collab + "/pad/" + member)
+}
 
 // UploadData is an upload's data: its segments and every layer made from
 // them.
