@@ -708,11 +708,9 @@ type Filter struct {
 // FilterOp defines model for Filter.Op.
 type FilterOp string
 
-// Health defines model for Health.
+// Health Liveness only. The audit log's size is in its signed checkpoints, which auditors read; served here, anyone could poll it to time the moment another member's action is recorded.
 type Health struct {
-	// AuditEntries The audit log's size.
-	AuditEntries int64        `json:"audit_entries"`
-	Status       HealthStatus `json:"status"`
+	Status HealthStatus `json:"status"`
 }
 
 // HealthStatus defines model for Health.Status.
@@ -1615,7 +1613,7 @@ type ClientInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 	GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetHealth Liveness, and the audit log's size
+	// GetHealth Liveness
 	//
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2020,7 +2018,7 @@ func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
-// GetHealth Liveness, and the audit log's size
+// GetHealth Liveness
 //
 // Corresponds with GET /healthz (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4087,7 +4085,7 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `GetJWKS` operationId).
 	GetJWKSWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetJWKSResponse, error)
 
-	// GetHealthWithResponse Liveness, and the audit log's size
+	// GetHealthWithResponse Liveness
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8521,7 +8519,7 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 	return ParseGetJWKSResponse(rsp)
 }
 
-// GetHealthWithResponse Liveness, and the audit log's size
+// GetHealthWithResponse Liveness
 //
 // Returns a wrapper object for the known response body format(s).
 //
