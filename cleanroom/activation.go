@@ -59,6 +59,12 @@ type audienceRecord struct {
 	Size    int       `json:"size"`
 	Segment string    `json:"segment"` // keyed digest of the segment spec
 	At      time.Time `json:"at"`
+	// Refused: a guard refused it. Its key then holds zeros, as many as
+	// the audience's fingerprints would take, and later activations read
+	// and compare them as they do an answered audience's fingerprints,
+	// without acting on the comparison: how much later work there is, and
+	// how large the record grows, are the same whatever each outcome was.
+	Refused bool `json:"refused"`
 }
 
 func (r *Room) activations(txn store.Txn, collab string) (activationRecord, error) {
@@ -92,8 +98,9 @@ const (
 // the member's was recorded after the guards read the earlier audiences.
 var errRaced = errors.New("cleanroom: another activation ran meanwhile")
 
-// activate returns the caller's audience for a segment.
-func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api.SegmentSpec) (*api.Audience, error) {
+// activate returns the caller's audience for a segment (an *api.Audience),
+// encoded.
+func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api.SegmentSpec) (encodedJSON, error) {
 	c, err := r.collabFor(who, collab)
 	if err != nil {
 		return nil, err
@@ -199,7 +206,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 		if err := r.withSegment(store.Audience(collab, earlier.ID), func(b []byte) (err error) { old, err = store.DecodeFingerprints(b); return }); err != nil {
 			return nil, err
 		}
-		if diff := symmetricDifference(fps, old); diff > 0 && diff < k {
+		if diff := symmetricDifference(fps, old); !earlier.Refused && diff > 0 && diff < k {
 			refuse = true
 		}
 	}
@@ -226,15 +233,24 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	if err != nil {
 		return nil, err
 	}
+	// The response is encoded here, before the decision takes effect, for
+	// a refusal too: its bytes, and the garbage they leave, then come
+	// before the audit entry whatever the outcome, where encoding only an
+	// answer, after its entry, let another member time the two apart. The
+	// activations left are those the record will show; in the rare case it
+	// shows others (a day that ended meanwhile) the answer is encoded again.
+	res.ActivationsLeftToday = max(0, limits.MaxPerDay-(before.Today[member]+1))
+	res.ActivationsLeft = max(0, limits.MaxTotal-(before.Total[member]+1))
+	out, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
 	seg := store.AppendFingerprints(make([]byte, 0, 8*len(fps)), fps)
 	sum := sha256.Sum256(seg)
+	held := audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()}
 	if refuse {
-		// An answer is encoded again for its response (writeJSON): so is
-		// the audience refused, into nothing.
-		if _, err := json.Marshal(res); err != nil {
-			return nil, err
-		}
-		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, denied(denyAudience), len(seg))
+		held.Refused = true
+		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyAudience, denied(denyAudience), &heldAudience{held, len(seg)})
 	}
 	// The fingerprints are stored in the transaction of the activation's
 	// record, so that an activation the record refuses (the collaboration
@@ -263,7 +279,7 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 			return errRaced
 		}
 		after.count(member)
-		after.Audiences = append(after.Audiences, audienceRecord{ID: id, Member: member, Upload: ds.Upload, Size: len(rows), Segment: segment, At: r.now().UTC()})
+		after.Audiences = append(after.Audiences, held)
 		if err := store.PutSegment(tx.Txn.Txn, key, seg); err != nil {
 			return err
 		}
@@ -276,13 +292,25 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 	case errors.Is(err, errRaced):
 		// Only an audience the guards passed gets here, so this refusal
 		// depends on the data too, and is counted like the guards' own.
-		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyRaced, conflict("%s", denyRaced), 0)
+		return nil, r.refuseCounted(ctx, who, a, d, member, limits, denyRaced, conflict("%s", denyRaced), nil)
 	case err != nil:
 		return nil, err
 	}
-	res.ActivationsLeftToday = max(0, limits.MaxPerDay-after.Today[member])
-	res.ActivationsLeft = max(0, limits.MaxTotal-after.Total[member])
-	return res, nil
+	if today, total := max(0, limits.MaxPerDay-after.Today[member]), max(0, limits.MaxTotal-after.Total[member]); today != res.ActivationsLeftToday || total != res.ActivationsLeft {
+		res.ActivationsLeftToday, res.ActivationsLeft = today, total
+		if out, err = json.Marshal(res); err != nil {
+			return nil, err
+		}
+	}
+	return encodedJSON(append(out, '\n')), nil
+}
+
+// heldAudience is what a guard's refusal keeps of the audience it refused:
+// its record, marked refused, and the size of its fingerprints, which the
+// refusal writes as zeros under the audience's key.
+type heldAudience struct {
+	rec audienceRecord
+	pad int
 }
 
 // refuseCounted refuses an activation whose refusal depends on the data,
@@ -290,11 +318,11 @@ func (r *Room) activate(ctx context.Context, who *actor, collab string, spec api
 // member's activations, counted in the transaction of its audit entry
 // (otherwise refusals would be free probes, each telling, for a crafted
 // segment, whether one person is in the other list), and, for a guard's
-// refusal, pad zeros written in that transaction where an answer writes its
-// fingerprints (store.AudiencePad). Like an answer, it is refused if the
-// collaboration was revoked or expired meanwhile; at the limit it is
-// refused as every activation there is.
-func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation, reason string, p *api.Problem, pad int) error {
+// refusal, held: a record of the audience, marked refused, and zeros under
+// its key where an answer writes its fingerprints. Like an answer, it is
+// refused if the collaboration was revoked or expired meanwhile; at the
+// limit it is refused as every activation there is.
+func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.Decision, member string, limits policy.Activation, reason string, p *api.Problem, held *heldAudience) error {
 	d.Allow, d.Reasons = false, []string{reason}
 	collab := a.collabID()
 	err := r.commit(ctx, who, a, d, nil, "", func(tx *store.Tx) error {
@@ -313,8 +341,9 @@ func (r *Room) refuseCounted(ctx context.Context, who *actor, a act, d policy.De
 			return ledgerDenial{denyActivations}
 		}
 		rec.count(member)
-		if pad > 0 {
-			if err := store.PutSegment(tx.Txn.Txn, store.AudiencePad(collab, member), make([]byte, pad)); err != nil {
+		if held != nil {
+			rec.Audiences = append(rec.Audiences, held.rec)
+			if err := store.PutSegment(tx.Txn.Txn, store.Audience(collab, held.rec.ID), make([]byte, held.pad)); err != nil {
 				return err
 			}
 		}

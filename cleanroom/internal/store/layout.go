@@ -104,15 +104,9 @@ func Duplicates(collab string, run int64, member string) []byte {
 }
 
 // Audience is the key of the fingerprints of the people of an audience
-// activated in a collaboration, and the name its audit entry gives it.
+// activated in a collaboration, and the name its audit entry gives it; of
+// an audience a guard refused, as many zeros.
 func Audience(collab, id string) []byte { return []byte(audiencePrefix + collab + "/" + id) }
-
-// AudiencePad is the key a member's refused activations write as many
-// zeros to as their audience's fingerprints take, so that a refusal costs
-// the disk what an answer does; each overwrites the last.
-func AudiencePad(collab, member string) []byte {
-	return []byte(audiencePrefix + collab + "/pad/" + member)
-}
 
 // UploadData is an upload's data: its segments and every layer made from
 // them.

@@ -1,0 +1,167 @@
+package cleanroom
+
+// The activating member's own view of its guards, which do the same work
+// whatever they decide: an empty segment, a tiny one, one person short of
+// the minimum and exactly at it, the same audience again, then the limit;
+// and what each outcome leaves in the room.
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestAttackActivationGuards: every refusal by a guard has the one fixed reason
+// and is counted; exactly the minimum is answered; a refused audience
+// leaves a record of its own and zeros under its key, as many bytes as
+// its fingerprints, so the activation record, which every member's
+// attempt reads, grows by as much with a refusal as with an answer.
+func TestAttackActivationGuards(t *testing.T) {
+	settings := map[string]any{
+		"allowed_dimensions": []string{atkAttacker + ".grp"},
+		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": 5, "max_total": 50},
+	}
+	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
+	s := newAttackScene(t, startRoomAt(t, clock.Now, nil), attackOpts{settings: settings, noUpload: true})
+	s.tr.partner(atkAttacker+"-auditor", policy.RoleAuditor, atkAttacker)
+	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols) // [1000, 3000)
+	group := func(id int) string {
+		switch {
+		case id >= 1000 && id < 1999:
+			return "a" // 999
+		case id == 1999:
+			return "p"
+		case id >= 2000 && id < 2005:
+			return "s" // 5
+		case id >= 2005 && id < 2600:
+			return "x"
+		}
+		return "z" // not the victim's: matched by no one
+	}
+	s.uploadGroups(t, atkRows(span(0, 2600)), group)
+	act := func(groups ...string) (*api.Audience, error) {
+		return s.attacker.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
+			Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: groups}}})
+	}
+	refused := func(name string, err error, reason string) {
+		t.Helper()
+		var p *api.Problem
+		if !errors.As(err, &p) || p.Status != http.StatusForbidden || !slices.Equal(p.Reasons, []string{reason}) {
+			t.Errorf("%s: %v, want 403 %q", name, err, reason)
+		}
+	}
+	// padLen is the size of what the latest refusal of the attacker's
+	// keeps under its audience's key: zeros, as many as its fingerprints.
+	padLen := func() int {
+		n := -1
+		r := s.tr.room
+		r.db.View(func(txn *badger.Txn) error {
+			rec, err := r.activations(r.txn(txn), s.collab)
+			if err != nil || len(rec.Audiences) == 0 {
+				return err
+			}
+			last := rec.Audiences[len(rec.Audiences)-1]
+			if !last.Refused || last.Member != atkAttacker {
+				t.Errorf("the latest audience record is not the attacker's refused one: %+v", last)
+			}
+			return r.files.ReadSegment(txn, store.Audience(s.collab, last.ID), r.resident, func(b []byte) error {
+				n = len(b)
+				if slices.ContainsFunc(b, func(c byte) bool { return c != 0 }) {
+					t.Errorf("a refused audience's key holds something other than zeros")
+				}
+				if n != 8*last.Size {
+					t.Errorf("a refused audience of %d people keeps %d bytes, want %d", last.Size, n, 8*last.Size)
+				}
+				return nil
+			})
+		})
+		return n
+	}
+	// recordGrowth is how many audience records, and how many bytes of
+	// encoded record, the latest activation added.
+	var lastRecords, lastBytes int
+	recordGrowth := func() (records, bytes int) {
+		r := s.tr.room
+		var rec activationRecord
+		r.db.View(func(txn *badger.Txn) (err error) { rec, err = r.activations(r.txn(txn), s.collab); return })
+		b, _ := json.Marshal(rec.Audiences)
+		records, bytes = len(rec.Audiences)-lastRecords, len(b)-lastBytes
+		lastRecords, lastBytes = len(rec.Audiences), len(b)
+		return records, bytes
+	}
+	_, err := act("z")
+	refused("an empty segment", err, denyAudience)
+	t.Logf("after the empty segment's refusal: pad %d bytes (-1: none)", padLen())
+	_, err = act("nobody-has-this-value")
+	refused("a segment on a value no row has", err, denyAudience)
+	_, err = act("s")
+	refused("5 people", err, denyAudience)
+	t.Logf("after 5 people's refusal: pad %d bytes", padLen())
+	_, err = act("a")
+	refused("999 people", err, denyAudience)
+	if n := padLen(); n != 8*999 {
+		t.Errorf("after 999 people's refusal: pad %d bytes, want %d", n, 8*999)
+	}
+	// Four refusals so far, each counted: the day's limit is 5.
+	aud, err := act("a", "p")
+	if err != nil {
+		t.Fatalf("exactly the minimum, the fifth of the day: %v", err)
+	}
+	t.Logf("exactly the minimum: %d people, left today %d, left %d", aud.Size, aud.ActivationsLeftToday, aud.ActivationsLeft)
+	if aud.Size != 1000 || len(aud.Audience) != 1000 || aud.ActivationsLeftToday != 0 || aud.ActivationsLeft != 45 {
+		t.Errorf("exactly the minimum: size %d (%d rows), left today %d, left %d; want 1000, 0, 45", aud.Size, len(aud.Audience), aud.ActivationsLeftToday, aud.ActivationsLeft)
+	}
+	_, err = act("a", "p")
+	var p *api.Problem
+	if !errors.As(err, &p) || !strings.Contains(strings.Join(p.Reasons, " "), "limit of activations is reached") {
+		t.Errorf("the sixth of the day: %v, want %q", err, denyActivations)
+	}
+	clock.advance(24 * time.Hour)
+	again, err := act("a", "p")
+	if err != nil || again.Size != 1000 || again.ActivationsLeftToday != 4 || again.ActivationsLeft != 44 {
+		t.Fatalf("the same audience the next day: %+v %v", again, err)
+	}
+	recordGrowth()
+	_, err = act("a")
+	refused("999 people after the audience of 1,000 (one away, and short)", err, denyAudience)
+	refusedRecords, refusedBytes := recordGrowth()
+	_, err = act("a", "p", "s")
+	refused("1,005 people, 5 from the audience of 1,000", err, denyAudience)
+	recordGrowth()
+	far, err := act("a", "p", "x")
+	if err != nil || far.Size != 1595 {
+		t.Errorf("1,595 people, 595 from the earlier: %v (size %v)", err, far)
+	}
+	answeredRecords, answeredBytes := recordGrowth()
+	t.Logf("the activation record grew by %d record, %d bytes, with a refusal; %d, %d with an answer", refusedRecords, refusedBytes, answeredRecords, answeredBytes)
+	// The bytes differ only in the refused flag and the digits of the time
+	// and the size.
+	if refusedRecords != 1 || answeredRecords != 1 || refusedBytes-answeredBytes > 8 || answeredBytes-refusedBytes > 8 {
+		t.Errorf("the activation record grew by %d records, %d bytes, with a refusal and %d, %d with an answer", refusedRecords, refusedBytes, answeredRecords, answeredBytes)
+	}
+	// The activation entries: answered 3, refused by a guard 6, by the limit 1.
+	var ans, ref int
+	for _, e := range scopeExport(t, s, atkAttacker+"-auditor") {
+		if e.Action == string(policy.ActionAudienceActivate) && e.Principal == atkAttacker {
+			if e.Decision.Allow {
+				ans++
+			} else {
+				ref++
+			}
+		}
+	}
+	t.Logf("the member's auditor: %d answered, %d refused activation entries", ans, ref)
+	if ans != 3 || ref != 7 {
+		t.Errorf("activation entries: %d answered, %d refused; want 3 and 7", ans, ref)
+	}
+}
