@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -426,18 +427,29 @@ func (r *Room) audienceFingerprints(ctx context.Context, ds *datasetRecord, rows
 }
 
 // symmetricDifference counts the people in exactly one of two sorted sets
-// of fingerprints.
+// of fingerprints. It takes len(a)+len(b) steps, each taking the smaller
+// head, with the same instructions whatever the values (no branch on
+// them): an activation compares its audience with every earlier one of
+// the member's, answered (fingerprints) or refused (zeros), and a merge
+// that branched on the values ran ten times as long against an answered
+// audience of another segment as against a refused one
+// (BenchmarkSymmetricDifference), time that the other members' requests
+// share.
 func symmetricDifference(a, b []uint64) int {
-	i, j, d := 0, 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i] == b[j]:
-			i, j = i+1, j+1
-		case a[i] < b[j]:
-			i, d = i+1, d+1
-		default:
-			j, d = j+1, d+1
-		}
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) + len(b)
 	}
-	return d + len(a) - i + len(b) - j
+	i, j, common := 0, 0, uint64(0)
+	for range len(a) + len(b) {
+		x, y := a[min(i, len(a)-1)], b[min(j, len(b)-1)]
+		aDone := uint64(len(a)-1-i) >> 63 // 1 once a is used up
+		bDone := uint64(len(b)-1-j) >> 63
+		_, yLess := bits.Sub64(y, x, 0) // 1 if y < x
+		_, xLess := bits.Sub64(x, y, 0)
+		takeA := (1 - aDone) & (bDone | (1 - yLess))
+		common += takeA & (1 - bDone) & (1 - yLess) & (1 - xLess)
+		i += int(takeA)
+		j += int(1 - takeA)
+	}
+	return len(a) + len(b) - 2*int(common)
 }
