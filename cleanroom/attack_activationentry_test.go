@@ -9,7 +9,6 @@ package cleanroom
 // response is encoded before it either way.
 
 import (
-	"context"
 	"io"
 	"math"
 	"net/http"
@@ -19,78 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
-
-// entryScene is the scene of TestAttackActivationTiming: a victim of
-// victimSize people that may receive audiences, an attacker that may not,
-// 40 targets (20 held), and the attacker's re-upload and match with one
-// target.
-type entryScene struct {
-	s       *attackScene
-	tr      *testRoom
-	clock   *attackClock
-	targets []int
-	held    func(id int) bool
-	upload  func(tag string, extra ...int)
-	perDay  int
-}
-
-func newEntryScene(t *testing.T, victimSize int) *entryScene {
-	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
-	tr := startRoomAt(t, clock.Now, nil)
-	settings := map[string]any{
-		"activation": map[string]any{"members": []string{atkVictim}, "min_audience": 1000, "max_per_day": 5, "max_total": 50},
-	}
-	s := newAttackScene(t, tr, attackOpts{settings: settings, noUpload: true})
-	s.ctx = context.Background()
-	victimIDs := span(1000, 1000+victimSize)
-	s.uploadRaw(s.victim, writeAttackList(t, atkRows(victimIDs), atkVictimCols), atkVictimCols)
-	var targets []int
-	isTarget := map[int]bool{}
-	for i := range 20 {
-		in, out := 1003+25*i, 7+25*i
-		targets = append(targets, in, out)
-		isTarget[in], isTarget[out] = true, true
-	}
-	slices.SortFunc(targets, func(a, b int) int { return int(atkMix(a, 77)%1000) - int(atkMix(b, 77)%1000) })
-	var base []int
-	for id := range 600 + victimSize*4/5 {
-		if !isTarget[id] {
-			base = append(base, id)
-		}
-	}
-	p := &entryScene{s: s, tr: tr, clock: clock, targets: targets}
-	p.held = func(id int) bool { return id >= 1000 && id < 1000+victimSize }
-	p.upload = func(tag string, extra ...int) {
-		rows := atkRows(append(append([]int{}, base...), extra...))
-		for i := range 60 {
-			rows = append(rows, atkJunk(tag, i))
-		}
-		s.uploadRaw(s.attacker, writeAttackList(t, rows, atkAttackerCols), atkAttackerCols)
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatalf("match: %v", err)
-		}
-	}
-	return p
-}
-
-// refreshRaw is the victim's refresh of its whole audience, raw: it
-// returns whether it was answered.
-func (p *entryScene) refreshRaw(t *testing.T) bool {
-	if p.perDay == 5 {
-		p.clock.advance(24 * time.Hour)
-		p.perDay = 0
-	}
-	p.perDay++
-	tok, err := api.SignRequestToken(p.tr.keys[atkVictim].SigningKey(), atkVictim, p.tr.op.Room().ID, randID(), p.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, _ := atkRawToken(t, p.tr, "Bearer "+tok, "POST", "/v1/collaborations/"+p.s.collab+"/activations", "application/json", []byte(`{"version":"`+api.SegmentVersion+`"}`))
-	return status == http.StatusOK
-}
 
 // healthPoll is one anonymous /healthz read: when it was sent, when it
 // came back, and the log's size it read.
@@ -203,7 +131,7 @@ func TestAttackActivationEntryTiming(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("CLEANROOM_ATTACK_VICTIM")); err == nil {
 		victimSize = v
 	}
-	p := newEntryScene(t, victimSize)
+	p := newRefreshScene(t, victimSize)
 	poller := newHealthPoller(p.tr)
 	p.upload("base")
 	if !p.refreshRaw(t) {
@@ -217,6 +145,7 @@ func TestAttackActivationEntryTiming(t *testing.T) {
 	windows := []time.Duration{time.Millisecond, 4 * time.Millisecond}
 	var all []obs
 	for i, id := range p.targets {
+		p.nextDay()
 		p.upload("probe"+strconv.Itoa(i), id)
 		poller.start()
 		time.Sleep(30 * time.Millisecond)

@@ -16,29 +16,12 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/audit/bundle"
-	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/policy"
 )
-
-// attackClock is a test clock the attack advances a day at a time, so that
-// the victim's routine (a few activations a day) spans several days.
-type attackClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *attackClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *attackClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // exportView exports the audit log as principal who and returns the
 // victim's activation entries in it and the size of the tree the bundle is
@@ -98,50 +81,19 @@ func (s *attackScene) exportView(t *testing.T, who, victim string) (acts []audit
 // export holds none of the victim's activations, and each adds one entry to
 // the tree, answered or refused.
 func TestAttackActivationsInAuditExport(t *testing.T) {
-	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
-	tr := startRoomAt(t, clock.Now, nil)
-	settings := map[string]any{
-		// Only the victim may receive audiences: the attacker never does.
-		"activation": map[string]any{"members": []string{atkVictim}, "min_audience": 1000, "max_per_day": 5, "max_total": 50},
-	}
-	s := newAttackScene(t, tr, attackOpts{settings: settings, noUpload: true})
-	tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
-	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols)
-
-	// 20 targets the victim holds ([1000, 3000)) and 20 it does not.
-	var targets []int
-	isTarget := map[int]bool{}
-	for i := range 20 {
-		in, out := 1003+25*i, 7+25*i
-		targets = append(targets, in, out)
-		isTarget[in], isTarget[out] = true, true
-	}
-	var base []int
-	for id := range 2600 { // an overlap of about 1,580 without the targets
-		if !isTarget[id] {
-			base = append(base, id)
-		}
-	}
-	uploadAndMatch := func(tag string, extra ...int) {
-		rows := atkRows(append(append([]int{}, base...), extra...))
-		for i := range 60 {
-			rows = append(rows, atkJunk(tag, i)) // fresh junk: each list differs from the last by at least 50
-		}
-		s.uploadRaw(s.attacker, writeAttackList(t, rows, atkAttackerCols), atkAttackerCols)
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatalf("match: %v", err)
-		}
-	}
+	p := newRefreshScene(t, 2000)
+	s := p.s
+	p.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
 	answered := 0
-	victimRefresh := func() { // the victim's routine: its whole matched audience
-		if _, err := s.victim.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion}); err == nil {
+	refresh := func() {
+		if p.refreshRaw(t) {
 			answered++
 		}
 	}
 
-	uploadAndMatch("base")
+	p.upload("base")
 	_, before := s.exportView(t, "attacker-auditor", atkVictim)
-	victimRefresh()
+	refresh()
 	acts, after := s.exportView(t, "attacker-auditor", atkVictim)
 	if answered != 1 {
 		t.Fatal("the victim's first audience was refused")
@@ -152,16 +104,12 @@ func TestAttackActivationsInAuditExport(t *testing.T) {
 		baseline = acts[0].Data[0].Rows
 	}
 
-	correct, perDay, seen := 0, 1, len(acts)
-	for i, id := range targets {
-		if perDay == 5 { // the victim's daily limit: the next refresh is tomorrow
-			clock.advance(24 * time.Hour)
-			perDay = 0
-		}
-		uploadAndMatch("probe"+strconv.Itoa(i), id)
+	correct, seen := 0, len(acts)
+	for i, id := range p.targets {
+		p.nextDay()
+		p.upload("probe"+strconv.Itoa(i), id)
 		_, before := s.exportView(t, "attacker-auditor", atkVictim)
-		victimRefresh()
-		perDay++
+		refresh()
 		acts, after := s.exportView(t, "attacker-auditor", atkVictim)
 		guess := after-before != usual
 		if len(acts) > seen {
@@ -169,11 +117,11 @@ func TestAttackActivationsInAuditExport(t *testing.T) {
 			guess = guess || !e.Decision.Allow || len(e.Data) > 0 && e.Data[0].Rows != baseline
 		}
 		seen = max(seen, len(acts))
-		if guess == (id >= 1000 && id < 3000) {
+		if guess == p.held(id) {
 			correct++
 		}
 	}
-	n := len(targets)
+	n := len(p.targets)
 	t.Logf("membership read from the victim's activations in the attacker's audit export: %s over %d targets (bound %.0f%%); the victim's refreshes answered %d of %d, its activation entries in the export %d",
 		pct(correct, n), n, 100*attackMembershipBound, answered, n+1, seen)
 	if answered == n+1 || answered < 2 {

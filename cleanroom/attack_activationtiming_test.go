@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -151,42 +150,8 @@ func TestAttackActivationTiming(t *testing.T) {
 }
 
 func activationTiming(t *testing.T, kind string, victimSize int) {
-	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
-	tr := startRoomAt(t, clock.Now, nil)
-	settings := map[string]any{
-		"activation": map[string]any{"members": []string{atkVictim}, "min_audience": 1000, "max_per_day": 5, "max_total": 50},
-	}
-	s := newAttackScene(t, tr, attackOpts{settings: settings, noUpload: true})
-	s.ctx = context.Background() // the timing rounds take longer than the attack deadline on a shared machine
-	victimIDs := span(1000, 1000+victimSize)
-	s.uploadRaw(s.victim, writeAttackList(t, atkRows(victimIDs), atkVictimCols), atkVictimCols)
-
-	var targets []int
-	isTarget := map[int]bool{}
-	for i := range 20 {
-		in, out := 1003+25*i, 7+25*i
-		targets = append(targets, in, out)
-		isTarget[in], isTarget[out] = true, true
-	}
-	// Interleave held and not held in an order that does not alternate.
-	slices.SortFunc(targets, func(a, b int) int { return int(atkMix(a, 77)%1000) - int(atkMix(b, 77)%1000) })
-	var base []int
-	for id := range 600 + victimSize*4/5 { // an overlap of about 80% of the victim's list
-		if !isTarget[id] {
-			base = append(base, id)
-		}
-	}
-	uploadAndMatch := func(tag string, extra ...int) {
-		rows := atkRows(append(append([]int{}, base...), extra...))
-		for i := range 60 {
-			rows = append(rows, atkJunk(tag, i))
-		}
-		s.uploadRaw(s.attacker, writeAttackList(t, rows, atkAttackerCols), atkAttackerCols)
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatalf("match: %v", err)
-		}
-	}
-	prober := newTimingProber(t, tr, clock.Now, atkAttacker, s.collab, kind)
+	p := newRefreshScene(t, victimSize)
+	prober := newTimingProber(t, p.tr, p.clock.Now, atkAttacker, p.s.collab, kind)
 	// refresh is one of the victim's refreshes with the attacker probing
 	// around it: it returns whether the victim was answered, how long the
 	// victim waited, and the longest latency the attacker saw.
@@ -194,16 +159,7 @@ func activationTiming(t *testing.T, kind string, victimSize int) {
 		prober.start()
 		time.Sleep(30 * time.Millisecond)
 		start := time.Now()
-		// Raw, the body read but not decoded: the victim's client decodes
-		// its audience on its own machine, not on the room's cores.
-		tok, err := api.SignRequestToken(tr.keys[atkVictim].SigningKey(), atkVictim, tr.op.Room().ID, randID(), clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		status, _ := atkRawToken(t, tr, "Bearer "+tok, "POST", "/v1/collaborations/"+s.collab+"/activations", "application/json", []byte(`{"version":"`+api.SegmentVersion+`"}`))
-		if status != http.StatusOK {
-			err = fmt.Errorf("status %d", status)
-		}
+		answered = p.refreshRaw(t)
 		victim = time.Since(start)
 		time.Sleep(30 * time.Millisecond)
 		lat := prober.end()
@@ -215,10 +171,10 @@ func activationTiming(t *testing.T, kind string, victimSize int) {
 				excess += l - sorted[len(sorted)/2]
 			}
 		}
-		return err == nil, victim, seen, excess
+		return answered, victim, seen, excess
 	}
 
-	uploadAndMatch("base")
+	p.upload("base")
 	if ok, _, _, _ := refresh(); !ok {
 		t.Fatal("the victim's first audience was refused")
 	}
@@ -227,16 +183,11 @@ func activationTiming(t *testing.T, kind string, victimSize int) {
 		victim, seen, excess time.Duration
 	}
 	var all []obs
-	perDay := 1
-	for i, id := range targets {
-		if perDay == 5 {
-			clock.advance(24 * time.Hour)
-			perDay = 0
-		}
-		uploadAndMatch("probe"+strconv.Itoa(i), id)
+	for i, id := range p.targets {
+		p.nextDay()
+		p.upload("probe"+strconv.Itoa(i), id)
 		ok, v, seen, excess := refresh()
-		perDay++
-		all = append(all, obs{held: id >= 1000 && id < 1000+victimSize, answered: ok, victim: v, seen: seen, excess: excess})
+		all = append(all, obs{held: p.held(id), answered: ok, victim: v, seen: seen, excess: excess})
 	}
 	var xs []float64
 	for _, o := range all {
