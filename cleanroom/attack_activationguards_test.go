@@ -8,7 +8,6 @@ package cleanroom
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -27,39 +26,9 @@ import (
 // its fingerprints, so the activation record, which every member's
 // attempt reads, grows by as much with a refusal as with an answer.
 func TestAttackActivationGuards(t *testing.T) {
-	settings := map[string]any{
-		"allowed_dimensions": []string{atkAttacker + ".grp"},
-		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": 5, "max_total": 50},
-	}
-	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
-	s := newAttackScene(t, startRoomAt(t, clock.Now, nil), attackOpts{settings: settings, noUpload: true})
+	g := newGuardScene(t, 50)
+	s, clock, act := g.s, g.clock, g.act
 	s.tr.partner(atkAttacker+"-auditor", policy.RoleAuditor, atkAttacker)
-	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols) // [1000, 3000)
-	group := func(id int) string {
-		switch {
-		case id >= 1000 && id < 1999:
-			return "a" // 999
-		case id == 1999:
-			return "p"
-		case id >= 2000 && id < 2005:
-			return "s" // 5
-		case id >= 2005 && id < 2600:
-			return "x"
-		}
-		return "z" // not the victim's: matched by no one
-	}
-	s.uploadGroups(t, atkRows(span(0, 2600)), group)
-	act := func(groups ...string) (*api.Audience, error) {
-		return s.attacker.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
-			Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: groups}}})
-	}
-	refused := func(name string, err error, reason string) {
-		t.Helper()
-		var p *api.Problem
-		if !errors.As(err, &p) || p.Status != http.StatusForbidden || !slices.Equal(p.Reasons, []string{reason}) {
-			t.Errorf("%s: %v, want 403 %q", name, err, reason)
-		}
-	}
 	// padLen is the size of what the latest refusal of the attacker's
 	// keeps under its audience's key: zeros, as many as its fingerprints.
 	padLen := func() int {
@@ -100,15 +69,15 @@ func TestAttackActivationGuards(t *testing.T) {
 		return records, bytes
 	}
 	_, err := act("z")
-	refused("an empty segment", err, denyAudience)
+	g.refused(t, "an empty segment", err)
 	t.Logf("after the empty segment's refusal: pad %d bytes (-1: none)", padLen())
 	_, err = act("nobody-has-this-value")
-	refused("a segment on a value no row has", err, denyAudience)
+	g.refused(t, "a segment on a value no row has", err)
 	_, err = act("s")
-	refused("5 people", err, denyAudience)
+	g.refused(t, "5 people", err)
 	t.Logf("after 5 people's refusal: pad %d bytes", padLen())
 	_, err = act("a")
-	refused("999 people", err, denyAudience)
+	g.refused(t, "999 people", err)
 	if n := padLen(); n != 8*999 {
 		t.Errorf("after 999 people's refusal: pad %d bytes, want %d", n, 8*999)
 	}
@@ -133,10 +102,10 @@ func TestAttackActivationGuards(t *testing.T) {
 	}
 	recordGrowth()
 	_, err = act("a")
-	refused("999 people after the audience of 1,000 (one away, and short)", err, denyAudience)
+	g.refused(t, "999 people after the audience of 1,000 (one away, and short)", err)
 	refusedRecords, refusedBytes := recordGrowth()
 	_, err = act("a", "p", "s")
-	refused("1,005 people, 5 from the audience of 1,000", err, denyAudience)
+	g.refused(t, "1,005 people, 5 from the audience of 1,000", err)
 	recordGrowth()
 	far, err := act("a", "p", "x")
 	if err != nil || far.Size != 1595 {

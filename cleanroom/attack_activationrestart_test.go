@@ -27,42 +27,12 @@ import (
 // answered audiences alone, the counts carry over, a revocation refuses
 // without counting, and the other member's views never change.
 func TestAttackActivationRestart(t *testing.T) {
-	settings := map[string]any{
-		"allowed_dimensions": []string{atkAttacker + ".grp"},
-		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": 5, "max_total": 9},
-	}
-	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
-	s := newAttackScene(t, startRoomAt(t, clock.Now, nil), attackOpts{settings: settings, noUpload: true})
-	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols) // [1000, 3000)
-	group := func(id int) string {
-		switch {
-		case id >= 1000 && id < 1999:
-			return "a" // 999
-		case id == 1999:
-			return "p"
-		case id >= 2000 && id < 2005:
-			return "s" // 5
-		case id >= 2005 && id < 2600:
-			return "x"
-		}
-		return "z"
-	}
-	s.uploadGroups(t, atkRows(span(0, 2600)), group)
-	// activating is the member the settings name (here atkAttacker's
-	// principal, as in TestAttackActivationGuards); other is the member that
-	// may not receive audiences, whose views are compared.
-	activating, other := s.attacker, s.victim
-	act := func(groups ...string) (*api.Audience, error) {
-		return activating.Activate(s.ctx, s.collab, api.SegmentSpec{Version: api.SegmentVersion,
-			Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: groups}}})
-	}
-	refusedAudience := func(name string, err error) {
-		t.Helper()
-		var p *api.Problem
-		if !errors.As(err, &p) || p.Status != http.StatusForbidden || !slices.Equal(p.Reasons, []string{denyAudience}) {
-			t.Errorf("%s: %v, want 403 %q", name, err, denyAudience)
-		}
-	}
+	g := newGuardScene(t, 9)
+	s, clock := g.s, g.clock
+	// The member the settings name is atkAttacker's principal (guardScene);
+	// other, which may not receive audiences, has its views compared.
+	other := s.victim
+	act := g.act
 	views := func() []byte {
 		t.Helper()
 		c, err := other.Collaboration(s.ctx, s.collab)
@@ -83,13 +53,13 @@ func TestAttackActivationRestart(t *testing.T) {
 	v0 := views()
 
 	_, err := act("a")
-	refusedAudience("999 people", err) // below the minimum: a record, zeros
+	g.refused(t, "999 people", err) // below the minimum: a record, zeros
 	first, err := act("a", "p")
 	if err != nil || first.Size != 1000 || first.ActivationsLeft != 7 || first.ActivationsLeftToday != 3 {
 		t.Fatalf("1,000 people: %+v %v", first, err)
 	}
 	_, err = act("a", "p", "s")
-	refusedAudience("1,005 people, 5 away from the answered 1,000", err)
+	g.refused(t, "1,005 people, 5 away from the answered 1,000", err)
 	v1 := views()
 	if !bytes.Equal(v0, v1) {
 		t.Errorf("the other member's views changed with the activating member's activations:\n%s\n%s", v0, v1)
@@ -103,7 +73,7 @@ func TestAttackActivationRestart(t *testing.T) {
 	}
 	t.Logf("doctor with 2 refused and 1 answered audience records: checks %v, findings %d", diag.Checks, len(diag.Findings))
 	s.tr.serve()
-	if activating, err = reconnect(s.tr, atkAttacker); err != nil {
+	if s.attacker, err = reconnect(s.tr, atkAttacker); err != nil {
 		t.Fatal(err)
 	}
 	if other, err = reconnect(s.tr, atkVictim); err != nil {
@@ -140,7 +110,7 @@ func TestAttackActivationRestart(t *testing.T) {
 	// (1,005 refused again); the refused 1,005 does not (1,595, 590 away
 	// from it and 595 from the 1,000, answered).
 	_, err = act("a", "p", "s")
-	refusedAudience("1,005 people after the restart", err)
+	g.refused(t, "1,005 people after the restart", err)
 	far, err := act("a", "p", "x")
 	if err != nil || far.Size != 1595 || far.ActivationsLeftToday != 0 || far.ActivationsLeft != 4 {
 		t.Fatalf("1,595 people after the restart: %+v %v", far, err)
@@ -163,7 +133,7 @@ func TestAttackActivationRestart(t *testing.T) {
 		t.Fatalf("the same 1,595 the next day: %+v %v", again, err)
 	}
 	_, err = act("a", "p", "x", "s")
-	refusedAudience("1,600 people, 5 away from the 1,595", err)
+	g.refused(t, "1,600 people, 5 away from the 1,595", err)
 	if v4 := views(); !bytes.Equal(v3, v4) {
 		t.Errorf("the other member's views changed with the next day's activations:\n%s\n%s", v3, v4)
 	}

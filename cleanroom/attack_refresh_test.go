@@ -2,6 +2,7 @@ package cleanroom
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -105,5 +106,53 @@ func (p *refreshScene) nextDay() {
 	if p.perDay == 5 {
 		p.clock.advance(24 * time.Hour)
 		p.perDay = 0
+	}
+}
+
+// guardScene is the scene of the guards' own tests: the attacker's
+// principal is the member the settings name (maxTotal activations in all,
+// five a day), its column grp splits the victim's 2,000 people
+// ([1000, 3000)) into groups a (999), p (1), s (5) and x (595), and z
+// holds its people no one matched. act activates the attacker's people in
+// the groups named; refused checks a refusal by a guard.
+type guardScene struct {
+	s     *attackScene
+	clock *attackClock
+}
+
+func newGuardScene(t *testing.T, maxTotal int) *guardScene {
+	settings := map[string]any{
+		"allowed_dimensions": []string{atkAttacker + ".grp"},
+		"activation":         map[string]any{"members": []string{atkAttacker}, "min_audience": 1000, "max_per_day": 5, "max_total": maxTotal},
+	}
+	clock := &attackClock{now: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
+	s := newAttackScene(t, startRoomAt(t, clock.Now, nil), attackOpts{settings: settings, noUpload: true})
+	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols)
+	s.uploadGroups(t, atkRows(span(0, 2600)), func(id int) string {
+		switch {
+		case id >= 1000 && id < 1999:
+			return "a"
+		case id == 1999:
+			return "p"
+		case id >= 2000 && id < 2005:
+			return "s"
+		case id >= 2005 && id < 2600:
+			return "x"
+		}
+		return "z"
+	})
+	return &guardScene{s: s, clock: clock}
+}
+
+func (g *guardScene) act(groups ...string) (*api.Audience, error) {
+	return g.s.attacker.Activate(g.s.ctx, g.s.collab, api.SegmentSpec{Version: api.SegmentVersion,
+		Filters: []api.Filter{{Column: atkAttacker + ".grp", Op: "in", Values: groups}}})
+}
+
+func (g *guardScene) refused(t *testing.T, name string, err error) {
+	t.Helper()
+	var p *api.Problem
+	if !errors.As(err, &p) || p.Status != http.StatusForbidden || !slices.Equal(p.Reasons, []string{denyAudience}) {
+		t.Errorf("%s: %v, want 403 %q", name, err, denyAudience)
 	}
 }

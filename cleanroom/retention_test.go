@@ -24,10 +24,10 @@ func countKeys(t *testing.T, r *Room, spans ...store.Span) int {
 	return len(keys)
 }
 
-// servedTasks returns the relay tasks whose parts the room's audit log
-// says it served.
-func servedTasks(t *testing.T, r *Room) []string {
-	var ids []string
+// loggedEntries returns the room's audit log, parsed.
+func loggedEntries(t *testing.T, r *Room) []audit.Entry {
+	t.Helper()
+	var out []audit.Entry
 	for i := range r.audit.Size() {
 		b, err := r.audit.Entry(context.Background(), i)
 		if err != nil {
@@ -37,6 +37,16 @@ func servedTasks(t *testing.T, r *Room) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// servedTasks returns the relay tasks whose parts the room's audit log
+// says it served.
+func servedTasks(t *testing.T, r *Room) []string {
+	var ids []string
+	for _, e := range loggedEntries(t, r) {
 		for _, d := range e.Data {
 			if f := strings.Split(d.Name, "/"); len(f) == 3 && f[0] == "task" && !slices.Contains(ids, f[1]) {
 				ids = append(ids, f[1])
@@ -146,15 +156,7 @@ func TestUnrecordedJoinGoes(t *testing.T) {
 		t.Errorf("%d keys of the unrecorded run's join left", n)
 	}
 	named := false
-	for i := range r.audit.Size() {
-		b, err := r.audit.Entry(ctx, i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := audit.ParseEntry(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range loggedEntries(t, r) {
 		for _, d := range e.Data {
 			named = named || e.Action == "data.delete" && d.Name == "unrecorded-join/c1"
 		}
