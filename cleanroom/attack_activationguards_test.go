@@ -120,7 +120,7 @@ func TestAttackActivationGuards(t *testing.T) {
 	}
 	// The activation entries: answered 3, refused by a guard 6, by the limit 1.
 	var ans, ref int
-	for _, e := range scopeExport(t, s, atkAttacker+"-auditor") {
+	for _, e := range mustExport(t, s, atkAttacker+"-auditor") {
 		if e.Action == string(policy.ActionAudienceActivate) && e.Principal == atkAttacker {
 			if e.Decision.Allow {
 				ans++

@@ -11,15 +11,11 @@ package cleanroom
 // were served where members reach the room.
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/audit"
-	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -28,46 +24,14 @@ import (
 // proved against.
 func (s *attackScene) exportView(t *testing.T, who, victim string) (acts []audit.Entry, size int64) {
 	t.Helper()
-	c, err := reconnect(s.tr, who)
+	entries, size, err := s.exportLog(who)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := c.ExportAudit(s.ctx, &buf); err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(nil, 16<<20)
-	for first := true; sc.Scan(); first = false {
-		line := sc.Text()
-		if first {
-			var h bundle.SparseHeader
-			if err := json.Unmarshal([]byte(line), &h); err != nil {
-				t.Fatalf("bundle header: %v", err)
-			}
-			f := strings.Split(h.Checkpoint, "\n")
-			if len(f) < 2 {
-				t.Fatalf("checkpoint %q", h.Checkpoint)
-			}
-			if size, err = strconv.ParseInt(f[1], 10, 64); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		at := strings.IndexByte(line, '{')
-		if strings.HasPrefix(line, "end ") || at < 0 {
-			continue
-		}
-		e, err := audit.ParseEntry([]byte(line[at:]))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range entries {
 		if e.Action == string(policy.ActionAudienceActivate) && e.Principal == victim {
 			acts = append(acts, e)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return acts, size
 }

@@ -6,12 +6,11 @@ package cleanroom
 // its k-means queries.
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -33,16 +32,7 @@ func TestAttackActivationAuditScopes(t *testing.T) {
 	tr.partner("victim-analyst", policy.RoleAnalyst, atkVictim)
 	tr.partner("room-auditor", policy.RoleRoomAuditor, "")
 	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols)
-	up := func(extra ...int) {
-		rows := atkRows(append(span(0, 2600), extra...))
-		for i := range 60 {
-			rows = append(rows, atkJunk(strings.Repeat("x", len(extra)+1), i)) // each list differs from the last by at least 50
-		}
-		s.uploadRaw(s.attacker, writeAttackList(t, rows, atkAttackerCols), atkAttackerCols)
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatal(err)
-		}
-	}
+	up := func(extra ...int) { attackerMatches(t, s, extra...) }
 	up()
 	seg := api.SegmentSpec{Version: api.SegmentVersion}
 	if _, err := s.victim.Activate(s.ctx, s.collab, seg); err != nil {
@@ -62,7 +52,7 @@ func TestAttackActivationAuditScopes(t *testing.T) {
 	_, analystErr := analyst.Activate(s.ctx, s.collab, seg) // refused or answered: an entry of the victim's side either way
 
 	count := func(who, principal string) (acts, allowed int) {
-		for _, e := range scopeExport(t, s, who) {
+		for _, e := range mustExport(t, s, who) {
 			if e.Action == string(policy.ActionAudienceActivate) && e.Principal == principal {
 				acts++
 				if e.Decision.Allow {
@@ -95,40 +85,6 @@ func TestAttackActivationAuditScopes(t *testing.T) {
 	}
 }
 
-// scopeExport exports the audit log as who and returns its entries.
-func scopeExport(t *testing.T, s *attackScene, who string) []scopeEntry {
-	t.Helper()
-	c, err := reconnect(s.tr, who)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := c.ExportAudit(s.ctx, &buf); err != nil {
-		t.Fatalf("export as %s: %v", who, err)
-	}
-	var out []scopeEntry
-	for _, line := range strings.Split(buf.String(), "\n") {
-		at := strings.IndexByte(line, '{')
-		if at <= 0 || strings.HasPrefix(line, "{") {
-			continue // the header, the end line
-		}
-		var e scopeEntry
-		if err := json.Unmarshal([]byte(line[at:]), &e); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-type scopeEntry struct {
-	Principal string `json:"principal"`
-	Action    string `json:"action"`
-	Decision  struct {
-		Allow bool `json:"allow"`
-	} `json:"decision"`
-}
-
 // TestAttackActivationViews: everything the attacker reads of
 // the collaboration (its view, its budget and history, its own principal,
 // the room, the tasks) and the anonymous health endpoint, read after the
@@ -141,16 +97,7 @@ func TestAttackActivationViews(t *testing.T) {
 	}
 	s := newAttackScene(t, tr, attackOpts{settings: settings, noUpload: true})
 	s.uploadRaw(s.victim, writeAttackList(t, atkRows(atkVictimIDs), atkVictimCols), atkVictimCols)
-	up := func(extra ...int) {
-		rows := atkRows(append(span(0, 2600), extra...))
-		for i := range 60 {
-			rows = append(rows, atkJunk(strings.Repeat("x", len(extra)+1), i)) // each list differs from the last by at least 50
-		}
-		s.uploadRaw(s.attacker, writeAttackList(t, rows, atkAttackerCols), atkAttackerCols)
-		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
-			t.Fatal(err)
-		}
-	}
+	up := func(extra ...int) { attackerMatches(t, s, extra...) }
 	paths := []string{"/v1/collaborations/" + s.collab, "/v1/collaborations/" + s.collab + "/budget",
 		"/v1/collaborations/" + s.collab + "/budget/history", "/v1/collaborations/" + s.collab + "/tasks",
 		"/v1/principals/me", "/v1/collaborations", "/v1/room"}
@@ -225,4 +172,29 @@ func TestAttackKMeansSeed(t *testing.T) {
 	if len(seen) != 20 {
 		t.Errorf("k-means seeds repeat: %d distinct of 20", len(seen))
 	}
+}
+
+// attackerMatches uploads the attacker's list of people [0, 2600) and
+// extra, with fresh junk (each list differs from the last by at least 50),
+// and matches it with the victim's.
+func attackerMatches(t *testing.T, s *attackScene, extra ...int) {
+	t.Helper()
+	rows := atkRows(append(span(0, 2600), extra...))
+	for i := range 60 {
+		rows = append(rows, atkJunk(strings.Repeat("x", len(extra)+1), i))
+	}
+	s.uploadRaw(s.attacker, writeAttackList(t, rows, atkAttackerCols), atkAttackerCols)
+	if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustExport is exportEntries, failing the test on an error.
+func mustExport(t *testing.T, s *attackScene, who string) []audit.Entry {
+	t.Helper()
+	entries, err := s.exportEntries(who)
+	if err != nil {
+		t.Fatalf("export as %s: %v", who, err)
+	}
+	return entries
 }

@@ -11,10 +11,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -36,35 +38,54 @@ const (
 // exportEntries exports the audit log as principal who and parses its
 // entries.
 func (s *attackScene) exportEntries(who string) ([]audit.Entry, error) {
+	out, _, err := s.exportLog(who)
+	return out, err
+}
+
+// exportLog exports the audit log as principal who and returns its entries
+// and the size of the tree its bundle is proved against.
+func (s *attackScene) exportLog(who string) ([]audit.Entry, int64, error) {
 	var buf bytes.Buffer
 	c, err := reconnect(s.tr, who)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := c.ExportAudit(s.ctx, &buf); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out []audit.Entry
+	var size int64
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(nil, 16<<20)
 	for first := true; sc.Scan(); first = false {
 		line := sc.Text()
-		if first || strings.HasPrefix(line, "end ") {
+		if first {
+			// The header: its checkpoint's second line is the tree size.
+			var h bundle.SparseHeader
+			if err := json.Unmarshal([]byte(line), &h); err != nil {
+				return nil, 0, fmt.Errorf("bundle header: %w", err)
+			}
+			if f := strings.Split(h.Checkpoint, "\n"); len(f) > 1 {
+				size, _ = strconv.ParseInt(f[1], 10, 64)
+			}
+			continue
+		}
+		if strings.HasPrefix(line, "end ") {
 			continue
 		}
 		// "<index> <leaf hash> [<inclusion proof>] <entry JSON>": the
 		// entry is the line from its opening brace.
 		at := strings.IndexByte(line, '{')
 		if at < 0 {
-			return nil, fmt.Errorf("unreadable bundle line")
+			return nil, 0, fmt.Errorf("unreadable bundle line")
 		}
 		e, err := audit.ParseEntry([]byte(line[at:]))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, e)
 	}
-	return out, sc.Err()
+	return out, size, sc.Err()
 }
 
 // TestAttackAuditorScope: an auditor working for a partner in no
