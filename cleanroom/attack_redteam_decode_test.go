@@ -1,0 +1,218 @@
+package cleanroom
+
+// Red-team attacks on the query path's decode of the other member's
+// columns in the join's order (joined.go, decodeJoined) and on the column
+// cache (columns.go).
+//
+// A column held as numbers is decoded for the matched rows only, and
+// "a part with no matched row adds nothing to a column held as numbers"
+// (decodeJoined): such a part is not read at all. When every column of
+// the victim's dataset is a bounded number (no dictionary is wanted, so
+// numbersOnly holds), the first query after a match reads exactly the
+// victim's parts that hold a matched person. An attacker whose list is
+// one target and made-up identifiers therefore makes the room read one
+// of the victim's parts (the target's) or none, and times it: the first
+// query after each match is cold, the next ones warm, and their
+// difference is the decode of one part of the victim's list (50,000 rows
+// with the client's default part size) or nothing.
+//
+// The query need not be answered: a spec whose columns are decoded
+// before it is found malformed (an roi without a cost) is refused with a
+// 400 after the decode, charging no epsilon and no query of the day.
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+// uploadRawParts uploads a list written by writeRawList as c, in parts of
+// rowsPerPart rows (the client's default is 50,000).
+func (s *attackScene) uploadRawParts(c *client.Client, path string, cols []string, rowsPerPart int) {
+	s.t.Helper()
+	if _, err := c.UploadCSV(s.ctx, client.UploadSpec{Collab: s.collab, Input: path, IDColumn: "email", Kind: crypto.KindEmail,
+		Columns: cols, State: s.states[c.Principal()], RowsPerPart: rowsPerPart}); err != nil {
+		s.t.Fatalf("upload as %s: %v", c.Principal(), err)
+	}
+}
+
+// timingBound is chance plus three binomial deviations over n guesses.
+func timingBound(n int) float64 { return 0.5 + 3*math.Sqrt(0.25/float64(n)) }
+
+// midpointAccuracy scores a guess "present when the signal is on the side
+// of the midpoint of the two classes' medians where the present class's
+// median lies", as the other timing attacks do.
+func midpointAccuracy(present, absent []time.Duration) (right int, mp, ma time.Duration) {
+	mp, _ = medianIQR(present)
+	ma, _ = medianIQR(absent)
+	mid := (mp + ma) / 2
+	for _, d := range present {
+		if (d >= mid) == (mp > ma) {
+			right++
+		}
+	}
+	for _, d := range absent {
+		if (d < mid) == (mp > ma) {
+			right++
+		}
+	}
+	return right, mp, ma
+}
+
+// TestAttackColdDecodeTiming: the victim's list is 100,000 people with two
+// bounded number columns (revenue and orders), uploaded in the client's
+// default parts of 50,000 rows. The attacker offered settings the victim
+// has every reason to accept, since they are stricter than the room's
+// defaults: each match release costs epsilon_match = 0.001. For each of 40
+// targets (20 in the victim's list), three times, over days within the
+// daily limits, the attacker uploads the target and 1,000 made-up
+// identifiers, matches, and times three refused queries that read the
+// victim's revenue: the first decodes the victim's matched parts, the next
+// two find them cached. Its signal is the first's latency minus the
+// faster of the others; its guess, the median of a target's three signals
+// against a threshold fixed beforehand from calibration probes of people
+// whose presence it knows (the midpoint of their medians). Its accuracy
+// must stay within chance plus three deviations (73.7% over 40): the three
+// match releases charged for a target allow e^0.003/(1+e^0.003) ≈ 50.1%,
+// and the refused queries nothing.
+//
+// The same attack on a victim whose list also holds a column read as a
+// dictionary (a plan without declared bounds), where every part is read
+// whatever matched, is the control: there it must stay within chance.
+func TestAttackColdDecodeTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times 150 match runs")
+	}
+	if atkRace {
+		t.Skip("times queries: run without the race detector")
+	}
+	t.Run("numbers only", func(t *testing.T) { coldDecodeTiming(t, []string{"revenue", "orders"}, false) })
+	t.Run("a text column with bounds declared", func(t *testing.T) { coldDecodeTiming(t, []string{"revenue", "orders", "plan"}, true) })
+	t.Run("control: a dictionary column", func(t *testing.T) { coldDecodeTiming(t, []string{"revenue", "orders", "plan"}, false) })
+}
+
+// coldDecodeTiming runs the attack on a victim with columns vcols (plan,
+// the third, is text); boundPlan declares bounds on plan too in the
+// settings the attacker offers, which makes the room decode it as numbers
+// when a query does not use it.
+func coldDecodeTiming(t *testing.T, vcols []string, boundPlan bool) {
+	const victimSize, perDay, reps = 100_000, 10, 3
+	clk := &redteamClock{at: time.Now().UTC().Truncate(24 * time.Hour).Add(time.Hour)}
+	bounds := map[string][2]float64{atkVictim + ".revenue": {0, 1000}, atkVictim + ".orders": {0, 100}}
+	if boundPlan {
+		bounds[atkVictim+".plan"] = [2]float64{0, 1}
+	}
+	s := newAttackScene(t, startRoomAt(t, clk.now, nil), attackOpts{settings: map[string]any{"epsilon_match": 0.001}, bounds: bounds, noUpload: true})
+	emails := make([]string, victimSize)
+	for i := range emails {
+		emails[i] = atkEmail(10_000 + i)
+	}
+	s.uploadRawParts(s.victim, writeRawList(t, emails, vcols, func(i int) []string {
+		out := []string{atkValue("revenue", 10_000+i), fmt.Sprint(atkMix(10_000+i, 9) % 100)}
+		if len(vcols) > 2 {
+			out = append(out, atkValue("plan", 10_000+i))
+		}
+		return out
+	}), vcols, 50_000)
+
+	type probe struct {
+		id    int
+		in    bool
+		calib bool // a probe of a person whose presence the attacker knows
+	}
+	// Calibration probes of people the attacker knows the victim holds (a
+	// few customers of both it knows of) and of made-up ones, spread
+	// among the targets' (the room's speed drifts over a run), after two
+	// probes to warm the room up, whose signals are dropped.
+	var targets []probe
+	for i := range 20 {
+		targets = append(targets, probe{10_000 + 1237*i + 11, true, false}, probe{200_000 + 1237*i + 11, false, false})
+	}
+	slices.SortFunc(targets, func(a, b probe) int { return int(atkMix(a.id, 91)%1000) - int(atkMix(b.id, 91)%1000) })
+	probes := []probe{{950_000, false, true}, {950_001, false, true}}
+	for i, p := range targets {
+		if i%5 == 0 {
+			probes = append(probes, probe{10_003 + 7*i, true, true}, probe{900_000 + i, false, true})
+		}
+		probes = append(probes, p)
+	}
+
+	// A spec the room decodes the victim's revenue for and then refuses:
+	// an roi without a cost.
+	spec := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricROI, Revenue: []string{atkVictim + ".revenue"}}}, Epsilon: 0.01}
+	probeQuery := func() time.Duration {
+		began := time.Now()
+		_, err := s.attacker.Query(s.ctx, s.collab, spec)
+		d := time.Since(began)
+		if err == nil {
+			t.Fatalf("the roi without a cost was answered")
+		}
+		return d
+	}
+	var calP, calA, present, absent []time.Duration
+	before := s.budgetSpent(s.attacker)
+	runs := 0
+	for i, p := range probes {
+		var signals []time.Duration
+		for r := range reps {
+			if runs > 0 && runs%perDay == 0 {
+				clk.advance(24 * time.Hour)
+			}
+			runs++
+			rows := []atkRow{{atkEmail(p.id), p.id}}
+			for j := range 1000 {
+				rows = append(rows, atkJunk(fmt.Sprintf("cold%d-%d", i, r), j))
+			}
+			if err := s.upload(s.attacker, rows, atkAttackerCols); err != nil {
+				t.Fatalf("probe %d: upload: %v", i, err)
+			}
+			if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
+				t.Fatalf("probe %d: match: %v", i, err)
+			}
+			cold := probeQuery()
+			signals = append(signals, cold-min(probeQuery(), probeQuery()))
+		}
+		signal, _ := medianIQR(signals)
+		switch {
+		case i < 2:
+			// warming up
+		case p.calib && p.in:
+			calP = append(calP, signal)
+		case p.calib:
+			calA = append(calA, signal)
+		case p.in:
+			present = append(present, signal)
+		default:
+			absent = append(absent, signal)
+		}
+	}
+	// The threshold is fixed by the calibration alone.
+	cp, _ := medianIQR(calP)
+	ca, _ := medianIQR(calA)
+	mid := (cp + ca) / 2
+	right := 0
+	for _, d := range present {
+		right += b2i((d >= mid) == (cp > ca))
+	}
+	for _, d := range absent {
+		right += b2i((d < mid) == (cp > ca))
+	}
+	oracle, mp, ma := midpointAccuracy(present, absent)
+	_, ip := medianIQR(present)
+	_, ia := medianIQR(absent)
+	n := len(targets)
+	bound := timingBound(n)
+	t.Logf("cold minus warm (a target's median of %d): present median %v (IQR %v), absent median %v (IQR %v); calibration medians %v and %v; %d match runs over %d days, budget spent %g -> %g",
+		reps, mp, ip, ma, ia, cp, ca, runs, (runs+perDay-1)/perDay, before, s.budgetSpent(s.attacker))
+	t.Logf("presence told from the cold decode's latency, threshold from the calibration: %s (chance bound %.1f%%); at the midpoint of the targets' own medians: %s",
+		pct(right, n), 100*bound, pct(oracle, n))
+	if float64(right)/float64(n) > bound {
+		t.Errorf("the first query after a match tells whether the victim holds the one target: %s > %.1f%%", pct(right, n), 100*bound)
+	}
+}
