@@ -16,6 +16,16 @@ package cleanroom
 // difference is the decode of one part of the victim's list (50,000 rows
 // with the client's default part size) or nothing.
 //
+// Measured (four runs on a shared 2-core machine): numbers only 98%, 92%,
+// 88% (and 92% with the calibration drawn before the targets); bounds
+// declared on a text column 92%, 85%; the control 55–70%; bound 73.7%.
+// The decode reads the target's part (about 1 ms for 50,000 rows) or none.
+//
+// Suggested fix: make the parts a decode reads independent of who matched
+// (read every part for numbers too, as a dictionary's decode does, or
+// decode whole columns and project them), so that a cold query costs the
+// victim's list, not the overlap's placement in it.
+//
 // The query need not be answered: a spec whose columns are decoded
 // before it is found malformed (an roi without a cost) is refused with a
 // 400 after the decode, charging no epsilon and no query of the day.
