@@ -1,30 +1,18 @@
 package cleanroom
 
 // Red-team attacks on the query path's decode of the other member's
-// columns in the join's order (joined.go, decodeJoined) and on the column
-// cache (columns.go).
+// columns in the join's order (joined.go, decodeJoined).
 //
-// A column held as numbers is decoded for the matched rows only, and
-// "a part with no matched row adds nothing to a column held as numbers"
-// (decodeJoined): such a part is not read at all. When every column of
-// the victim's dataset is a bounded number (no dictionary is wanted, so
-// numbersOnly holds), the first query after a match reads exactly the
-// victim's parts that hold a matched person. An attacker whose list is
-// one target and made-up identifiers therefore makes the room read one
-// of the victim's parts (the target's) or none, and times it: the first
-// query after each match is cold, the next ones warm, and their
-// difference is the decode of one part of the victim's list (50,000 rows
-// with the client's default part size) or nothing.
-//
-// Measured (four runs on a shared 2-core machine): numbers only 98%, 92%,
-// 88% (and 92% with the calibration drawn before the targets); bounds
-// declared on a text column 92%, 85%; the control 55–70%; bound 73.7%.
-// The decode reads the target's part (about 1 ms for 50,000 rows) or none.
-//
-// Suggested fix: make the parts a decode reads independent of who matched
-// (read every part for numbers too, as a dictionary's decode does, or
-// decode whole columns and project them), so that a cold query costs the
-// victim's list, not the overlap's placement in it.
+// A column held as numbers is parsed at the matched rows only. Were a part
+// with no matched row skipped, the first query after a match would read
+// exactly the victim's parts that hold a matched person. An attacker whose
+// list is one target and made-up identifiers would then make the room read
+// one of the victim's parts (the target's) or none, and time it: the first
+// query after each match is cold, the next ones warm, and their difference
+// would be the decode of one part of the victim's list (50,000 rows with
+// the client's default part size, about 1 ms) or nothing. decodeJoined
+// reads every part of the list whatever matched, so the cold query costs
+// the victim's list, not where the overlap lies in it.
 //
 // The query need not be answered: a spec whose columns are decoded
 // before it is found malformed (an roi without a cost) is refused with a
