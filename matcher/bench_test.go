@@ -231,11 +231,11 @@ func BenchmarkDistinct10M(b *testing.B) {
 func BenchmarkJoin2x10M(b *testing.B) {
 	h := newHasher()
 	mem := &budget{limit: 1 << 40}
-	stores := make([]*setStore, 2)
+	stores := make([]*setStore[Pair], 2)
 	for k := range stores {
-		stores[k] = newSetStore(&h, mem, "", defaultChunk)
+		stores[k] = newSetStore[Pair](mem, "", defaultChunk)
 		lo := uint64(k) * 5_000_000
-		if err := stores[k].readAll(context.Background(), &genReader{next: lo, hi: lo + 10_000_000, base: lo}); err != nil {
+		if err := stores[k].readAll(context.Background(), &genReader{next: lo, hi: lo + 10_000_000, base: lo}, pairParts(&h)); err != nil {
 			b.Fatal(err)
 		}
 	}

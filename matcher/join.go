@@ -11,7 +11,7 @@ import (
 )
 
 // joinAll joins the partitions on opts.Workers goroutines.
-func joinAll(ctx context.Context, stores []*setStore, h *hasher, opts Options, emit func([]uint32) error, res *Result) error {
+func joinAll(ctx context.Context, stores []*setStore[Pair], h *hasher, opts Options, emit func([]uint32) error, res *Result) error {
 	var (
 		next    atomic.Int64
 		matches atomic.Int64
@@ -172,7 +172,7 @@ func (w *worker) reset(size int) {
 }
 
 // join joins partition p, calling flush after each table.
-func (w *worker) join(p int, stores []*setStore, flush func() error) error {
+func (w *worker) join(p int, stores []*setStore[Pair], flush func() error) error {
 	size := 0
 	for _, s := range stores {
 		size += s.partitionSize(p)
@@ -185,7 +185,7 @@ func (w *worker) join(p int, stores []*setStore, flush func() error) error {
 // more distinct tokens than a table may, it drops the table and joins the
 // two halves of the range in turn: no token is in both, so each match and
 // each duplicate is found in exactly one table.
-func (w *worker) joinRange(p int, stores []*setStore, size int, prefix uint64, depth uint, flush func() error) error {
+func (w *worker) joinRange(p int, stores []*setStore[Pair], size int, prefix uint64, depth uint, flush func() error) error {
 	fits, err := w.scan(p, stores, size, prefix, depth)
 	if err != nil {
 		return err
@@ -206,7 +206,7 @@ func (w *worker) joinRange(p int, stores []*setStore, size int, prefix uint64, d
 
 // scan builds the table of one range of partition p; it reports false,
 // leaving the table unfinished, if the range has too many distinct tokens.
-func (w *worker) scan(p int, stores []*setStore, size int, prefix uint64, depth uint) (bool, error) {
+func (w *worker) scan(p int, stores []*setStore[Pair], size int, prefix uint64, depth uint) (bool, error) {
 	w.reset(min(size, w.max))
 	mask := uint64(len(w.slots) - 1)
 	full := false

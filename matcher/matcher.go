@@ -53,7 +53,9 @@ type Options struct {
 	TempDir string
 	// Workers joins partitions in parallel (default GOMAXPROCS).
 	Workers int
-	// CardinalityOnly counts matches without emitting them.
+	// CardinalityOnly counts matches without emitting them. Without
+	// DuplicateRows, and for at most eight sets, the sets are then held as
+	// fingerprints (see the package's documentation on counting).
 	CardinalityOnly bool
 	// DuplicateRows lists, in SetStats.DuplicateRows, the rows of every
 	// set dropped as duplicates.
@@ -99,10 +101,10 @@ func Intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	return intersect(ctx, sets, opts, emit)
 }
 
-// Distinct reads one set and counts its pairs and its duplicates, exactly,
-// in the memory Intersect would take for it (opts.CardinalityOnly is
-// implied; its distinct tokens are Rows - Duplicates). It reads the set
-// once, where intersecting a set with itself reads it twice.
+// Distinct reads one set and counts its pairs and its duplicates, as a
+// count (opts.CardinalityOnly is implied; its distinct tokens are Rows -
+// Duplicates). It reads the set once, where intersecting a set with itself
+// reads it twice.
 func Distinct(ctx context.Context, set Reader, opts Options) (SetStats, error) {
 	opts.CardinalityOnly = true
 	res, err := intersect(ctx, []Reader{set}, opts, nil)
@@ -136,11 +138,15 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	if opts.CardinalityOnly && !opts.DuplicateRows && len(sets) <= maxCountSets {
+		return count(ctx, sets, opts)
+	}
+
 	h := newHasher()
 	mem := &budget{limit: opts.MemoryBudget}
-	stores := make([]*setStore, len(sets))
+	stores := make([]*setStore[Pair], len(sets))
 	for i := range stores {
-		stores[i] = newSetStore(&h, mem, opts.TempDir, opts.chunk)
+		stores[i] = newSetStore[Pair](mem, opts.TempDir, opts.chunk)
 	}
 	defer func() {
 		for _, s := range stores {
@@ -154,7 +160,7 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, r := range sets {
 		g.Go(func() error {
-			if err := stores[i].readAll(gctx, r); err != nil {
+			if err := stores[i].readAll(gctx, r, pairParts(&h)); err != nil {
 				return fmt.Errorf("matcher: set %d: %w", i, err)
 			}
 			return nil

@@ -84,7 +84,7 @@ func TestAllEqualTokens(t *testing.T) {
 func TestHashCollisionsStayExact(t *testing.T) {
 	w := newWorker(2, &hasher{}, 4, 3)
 	w.sub = hasher{}
-	s := &setStore{h: &hasher{}, mem: &budget{limit: 1 << 30}, chunk: 4}
+	s := &setStore[Pair]{mem: &budget{limit: 1 << 30}, chunk: 4}
 	a := make([]Pair, 10)
 	for i := range a {
 		// With a zero key, a token whose first and third words are zero
@@ -94,7 +94,7 @@ func TestHashCollisionsStayExact(t *testing.T) {
 		tk[24] = byte(i + 1)
 		a[i] = Pair{Token: tk, Row: uint32(i)}
 	}
-	if err := s.readAll(context.Background(), &SliceReader{Pairs: a}); err != nil {
+	if err := s.readAll(context.Background(), &SliceReader{Pairs: a}, pairParts(&hasher{})); err != nil {
 		t.Fatal(err)
 	}
 	for i := range a {
@@ -102,17 +102,17 @@ func TestHashCollisionsStayExact(t *testing.T) {
 			t.Fatalf("token %d does not collide", i)
 		}
 	}
-	other := &setStore{h: &hasher{}, mem: &budget{limit: 1 << 30}, chunk: 4}
-	if err := other.readAll(context.Background(), &SliceReader{Pairs: a[:2]}); err != nil {
+	other := &setStore[Pair]{mem: &budget{limit: 1 << 30}, chunk: 4}
+	if err := other.readAll(context.Background(), &SliceReader{Pairs: a[:2]}, pairParts(&hasher{})); err != nil {
 		t.Fatal(err)
 	}
-	err := w.join(0, []*setStore{s, other}, func() error { return nil })
+	err := w.join(0, []*setStore[Pair]{s, other}, func() error { return nil })
 	if !errors.Is(err, errPartitionUnsplittable) {
 		t.Fatalf("a partition of colliding tokens: %v, want %v", err, errPartitionUnsplittable)
 	}
 	w.max = len(a)
 	var matched int
-	if err := w.join(0, []*setStore{s, other}, func() error { matched += w.matches(); return nil }); err != nil {
+	if err := w.join(0, []*setStore[Pair]{s, other}, func() error { matched += w.matches(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if matched != 2 {

@@ -23,39 +23,43 @@ const (
 	stagePairs   = 16
 )
 
-// chunk holds up to chunkPairs pairs of one partition, in memory or, once
-// spilled, at an offset of the set's spill file.
-type chunk struct {
-	mem []Pair
+// element is what a set is stored as: pairs, for a join that yields rows,
+// or fingerprints, for one that only counts.
+type element interface{ Pair | print }
+
+// chunk holds up to chunkPairs elements of one partition, in memory or,
+// once spilled, at an offset of the set's spill file.
+type chunk[E element] struct {
+	mem []E
 	off int64
 	n   int
 }
 
 // setStore is one set, partitioned.
-type setStore struct {
-	h     *hasher
+type setStore[E element] struct {
 	mem   *budget
 	dir   string
-	chunk int // pairs in a full chunk
-	parts [partitions][]*chunk
+	chunk int // elements in a full chunk
+	parts [partitions][]*chunk[E]
 	rows  int64
 
-	// Write-combining buffers: a token goes first to its partition's small
-	// staging area here (all 256 fit in the L2 cache) and moves to the
-	// partition's chunk sixteen at a time; appending each pair straight to
-	// one of 256 scattered chunks missed the cache on nearly every pair.
-	stage  [partitions][stagePairs]Pair
+	// Write-combining buffers: an element goes first to its partition's
+	// small staging area here (all 256 fit in the L2 cache) and moves to
+	// the partition's chunk sixteen at a time; appending each element
+	// straight to one of 256 scattered chunks missed the cache on nearly
+	// every one.
+	stage  [partitions][stagePairs]E
 	staged [partitions]uint8
 
-	full     []*chunk // full chunks still in memory, oldest first
+	full     []*chunk[E] // full chunks still in memory, oldest first
 	spill    *os.File
 	spillOff int64
-	free     [][]Pair // chunk buffers released by spilling, for reuse
-	out      []byte   // a chunk on its way to the spill file
+	free     [][]E  // chunk buffers released by spilling, for reuse
+	out      []byte // a chunk on its way to the spill file
 }
 
-func newSetStore(h *hasher, mem *budget, dir string, chunk int) *setStore {
-	return &setStore{h: h, mem: mem, dir: dir, chunk: chunk}
+func newSetStore[E element](mem *budget, dir string, chunk int) *setStore[E] {
+	return &setStore[E]{mem: mem, dir: dir, chunk: chunk}
 }
 
 // partitionOf takes the high bits of the keyed hash; the join's table uses
@@ -64,23 +68,35 @@ func partitionOf(h *hasher, tok *[TokenSize]byte) int {
 	return int(h.sum(tok) >> (64 - partitionBits))
 }
 
-// pairBytesOf is the memory of pairs as bytes, which is how they are
+// bytesOf is the memory of elements as bytes, which is how they are
 // spilled: the spill file is read back by the process that wrote it, so
 // the in-memory layout (no padding, no pointers) is the file format, and
 // spilling and reading back copy nothing but the file's pages.
-func pairBytesOf(p []Pair) []byte {
-	// A compile-time check that a Pair is pairBytes long.
-	var _ [unsafe.Sizeof(Pair{}) - pairBytes]struct{}
-	var _ [pairBytes - unsafe.Sizeof(Pair{})]struct{}
+func bytesOf[E element](p []E) []byte {
 	if len(p) == 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&p[0])), len(p)*pairBytes)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&p[0])), len(p)*int(unsafe.Sizeof(p[0])))
 }
 
-// readAll reads r to the end, partitioning its pairs.
-func (s *setStore) readAll(ctx context.Context, r Reader) error {
+// A compile-time check that neither element has padding.
+var (
+	_ [unsafe.Sizeof(Pair{}) - pairBytes]struct{}
+	_ [pairBytes - unsafe.Sizeof(Pair{})]struct{}
+	_ [unsafe.Sizeof(print{}) - 16]struct{}
+	_ [16 - unsafe.Sizeof(print{})]struct{}
+)
+
+// readAll reads r to the end, partitioning its pairs as elements: convert
+// turns a batch of pairs into elements (in place, for pairs) and the
+// partition of each.
+func (s *setStore[E]) readAll(ctx context.Context, r Reader, convert func(in []Pair, out []E, part []uint8)) error {
 	buf := make([]Pair, readBatch)
+	elems, _ := any(buf).([]E) // pairs are their own elements
+	if elems == nil {
+		elems = make([]E, readBatch)
+	}
+	part := make([]uint8, readBatch)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -93,25 +109,26 @@ func (s *setStore) readAll(ctx context.Context, r Reader) error {
 			return errors.New("more than 4294967295 rows")
 		}
 		s.rows += int64(n)
-		for i := range buf[:n] {
-			part := partitionOf(s.h, &buf[i].Token)
-			k := s.staged[part]
-			s.stage[part][k] = buf[i]
+		convert(buf[:n], elems[:n], part[:n])
+		for i := range elems[:n] {
+			p := part[i]
+			k := s.staged[p]
+			s.stage[p][k] = elems[i]
 			if k+1 < stagePairs {
-				s.staged[part] = k + 1
+				s.staged[p] = k + 1
 				continue
 			}
-			s.staged[part] = 0
-			if err := s.appendPairs(part, s.stage[part][:]); err != nil {
+			s.staged[p] = 0
+			if err := s.appendPairs(int(p), s.stage[p][:]); err != nil {
 				return err
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			for part := range s.stage {
-				if err := s.appendPairs(part, s.stage[part][:s.staged[part]]); err != nil {
+			for p := range s.stage {
+				if err := s.appendPairs(p, s.stage[p][:s.staged[p]]); err != nil {
 					return err
 				}
-				s.staged[part] = 0
+				s.staged[p] = 0
 			}
 			return nil
 		}
@@ -121,21 +138,31 @@ func (s *setStore) readAll(ctx context.Context, r Reader) error {
 	}
 }
 
-// appendPairs adds pairs to partition part's chunks.
-func (s *setStore) appendPairs(part int, pairs []Pair) error {
+// pairParts is readAll's convert for pairs: they stay as they are, in the
+// partition of their keyed hash.
+func pairParts(h *hasher) func(in, out []Pair, part []uint8) {
+	return func(in, _ []Pair, part []uint8) {
+		for i := range in {
+			part[i] = uint8(partitionOf(h, &in[i].Token))
+		}
+	}
+}
+
+// appendPairs adds elements to partition part's chunks.
+func (s *setStore[E]) appendPairs(part int, pairs []E) error {
 	for len(pairs) > 0 {
 		cs := s.parts[part]
-		var c *chunk
+		var c *chunk[E]
 		if len(cs) > 0 && cs[len(cs)-1].mem != nil && len(cs[len(cs)-1].mem) < s.chunk {
 			c = cs[len(cs)-1]
 		} else {
-			c = &chunk{mem: s.newChunk(len(cs) == 0)}
+			c = &chunk[E]{mem: s.newChunk(len(cs) == 0)}
 			s.parts[part] = append(cs, c)
 		}
 		if len(c.mem) == cap(c.mem) { // grow a young chunk, doubling up to full size
-			grown := make([]Pair, len(c.mem), min(2*cap(c.mem), s.chunk))
+			grown := make([]E, len(c.mem), min(2*cap(c.mem), s.chunk))
 			copy(grown, c.mem)
-			s.mem.add(int64(cap(grown)-cap(c.mem)) * pairBytes)
+			s.mem.add(int64(cap(grown)-cap(c.mem)) * s.size())
 			c.mem = grown
 		}
 		n := min(len(pairs), cap(c.mem)-len(c.mem))
@@ -157,24 +184,30 @@ func (s *setStore) appendPairs(part int, pairs []Pair) error {
 // newChunk returns an empty chunk buffer: a partition's first one small, the
 // next ones full-sized (the partition has proven busy), reusing buffers
 // freed by spilling.
-func (s *setStore) newChunk(first bool) []Pair {
+func (s *setStore[E]) newChunk(first bool) []E {
 	if first {
 		n := min(firstChunk, s.chunk)
-		s.mem.add(int64(n) * pairBytes)
-		return make([]Pair, 0, n)
+		s.mem.add(int64(n) * s.size())
+		return make([]E, 0, n)
 	}
 	if n := len(s.free); n > 0 {
 		b := s.free[n-1][:0]
 		s.free = s.free[:n-1]
 		return b
 	}
-	s.mem.add(int64(s.chunk) * pairBytes)
-	return make([]Pair, 0, s.chunk)
+	s.mem.add(int64(s.chunk) * s.size())
+	return make([]E, 0, s.chunk)
+}
+
+// size is the bytes of one element.
+func (s *setStore[E]) size() int64 {
+	var e E
+	return int64(unsafe.Sizeof(e))
 }
 
 // spillFull writes every full in-memory chunk of this set to its spill
 // file and keeps the buffers for reuse.
-func (s *setStore) spillFull() error {
+func (s *setStore[E]) spillFull() error {
 	if s.spill == nil {
 		f, err := os.CreateTemp(s.dir, "cleanroom-match-*")
 		if err != nil {
@@ -184,12 +217,12 @@ func (s *setStore) spillFull() error {
 		// so a crash leaves no tokens on disk.
 		os.Remove(f.Name())
 		s.spill = f
-		s.out = make([]byte, s.chunk*pairBytes)
+		s.out = make([]byte, int64(s.chunk)*s.size())
 	}
 	for _, c := range s.full {
 		// Copied into one buffer that stays in the cache before the write:
 		// the kernel's copy from a cold chunk costs twice this one.
-		b := s.out[:copy(s.out, pairBytesOf(c.mem))]
+		b := s.out[:copy(s.out, bytesOf(c.mem))]
 		if _, err := s.spill.WriteAt(b, s.spillOff); err != nil {
 			return fmt.Errorf("spilling: %w", err)
 		}
@@ -203,14 +236,14 @@ func (s *setStore) spillFull() error {
 	// Buffers kept for reuse stay counted; beyond a few, give them back.
 	for len(s.free) > 4 {
 		s.free = s.free[:len(s.free)-1]
-		s.mem.add(-int64(s.chunk) * pairBytes)
+		s.mem.add(-int64(s.chunk) * s.size())
 	}
 	return nil
 }
 
-func (s *setStore) spilled() bool { return s.spill != nil }
+func (s *setStore[E]) spilled() bool { return s.spill != nil }
 
-func (s *setStore) partitionSize(p int) int {
+func (s *setStore[E]) partitionSize(p int) int {
 	n := 0
 	for _, c := range s.parts[p] {
 		n += c.n
@@ -218,10 +251,10 @@ func (s *setStore) partitionSize(p int) int {
 	return n
 }
 
-// each calls fn with the pairs of partition p, chunk by chunk, in the order
-// they were read, until fn returns false. Spilled chunks are read into buf
-// (a full chunk's pairs).
-func (s *setStore) each(p int, buf []Pair, fn func([]Pair) bool) error {
+// each calls fn with the elements of partition p, chunk by chunk, in the
+// order they were read, until fn returns false. Spilled chunks are read
+// into buf (a full chunk's elements).
+func (s *setStore[E]) each(p int, buf []E, fn func([]E) bool) error {
 	for _, c := range s.parts[p] {
 		if c.mem != nil {
 			if !fn(c.mem) {
@@ -230,7 +263,7 @@ func (s *setStore) each(p int, buf []Pair, fn func([]Pair) bool) error {
 			continue
 		}
 		out := buf[:c.n]
-		if _, err := s.spill.ReadAt(pairBytesOf(out), c.off); err != nil {
+		if _, err := s.spill.ReadAt(bytesOf(out), c.off); err != nil {
 			return fmt.Errorf("reading spill: %w", err)
 		}
 		if !fn(out) {
@@ -240,7 +273,7 @@ func (s *setStore) each(p int, buf []Pair, fn func([]Pair) bool) error {
 	return nil
 }
 
-func (s *setStore) close() {
+func (s *setStore[E]) close() {
 	if s.spill != nil {
 		s.spill.Close()
 	}

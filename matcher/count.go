@@ -1,0 +1,318 @@
+package matcher
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// A count (Options.CardinalityOnly, without Options.DuplicateRows) needs
+// neither rows nor tokens back, only which tokens are equal. It stores each
+// token as a 128-bit keyed fingerprint instead of a 36-byte pair: less than
+// half the memory, and at a budget smaller than the sets, less than a third
+// of the spilling. Two different tokens are counted as one only if their
+// fingerprints collide, which for n tokens has a probability below
+// n²/2^129 plus the advantage of distinguishing AES from a random
+// function: under 2^-60 for the most rows a set may hold. A member cannot
+// aim for a collision: the key is drawn for each run and never leaves it.
+//
+// The fingerprint's top bits choose the partition and its low bits the
+// table slot; the mask of the sets a fingerprint was seen in replaces the
+// top bits in the table, which are the partition's and so the same for
+// every fingerprint of it. That leaves a bit for each of up to eight sets.
+const maxCountSets = 8
+
+// print is a token's fingerprint.
+type print struct{ hi, lo uint64 }
+
+// printer computes fingerprints: AES-128 in CBC-MAC over the token's two
+// blocks, a pseudorandom function on messages of one fixed length, so
+// crafted tokens spread over partitions and slots like random ones.
+type printer struct {
+	b  cipher.Block
+	rk [11][16]byte // b's round keys, for macs16VAES
+}
+
+func newPrinter() *printer {
+	var key [16]byte
+	rand.Read(key[:]) // never fails (crypto/rand)
+	return newPrinterKey(&key)
+}
+
+func newPrinterKey(key *[16]byte) *printer {
+	b, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // unreachable: the key is 16 bytes
+	}
+	return &printer{b: b, rk: expandKey(key)}
+}
+
+// parts is readAll's convert for fingerprints, sixteen at a time in
+// macs16VAES where the CPU has it: there, a fingerprint takes about a
+// tenth of crypto/aes's two calls.
+func (f *printer) parts(in []Pair, out []print, part []uint8) {
+	n := 0
+	if useVAES {
+		for ; n+16 <= len(in); n += 16 {
+			macs16VAES(&f.rk, &in[n], &out[n])
+		}
+	}
+	f.macs(in[n:], out[n:])
+	for i := range out[:len(in)] {
+		part[i] = uint8(out[i].hi >> (64 - partitionBits))
+	}
+}
+
+// macs is the portable path of parts, through crypto/aes. A token's two
+// AES calls depend on each other, so a batch's first blocks are all
+// encrypted before its second ones: the calls overlap.
+func (f *printer) macs(in []Pair, out []print) {
+	const batch = 8
+	var x [batch][16]byte
+	for len(in) > 0 {
+		n := min(batch, len(in))
+		for i := range n {
+			f.b.Encrypt(x[i][:], in[i].Token[:16])
+		}
+		for i := range n {
+			t := &in[i].Token
+			binary.LittleEndian.PutUint64(x[i][0:], binary.LittleEndian.Uint64(x[i][0:])^binary.LittleEndian.Uint64(t[16:]))
+			binary.LittleEndian.PutUint64(x[i][8:], binary.LittleEndian.Uint64(x[i][8:])^binary.LittleEndian.Uint64(t[24:]))
+			f.b.Encrypt(x[i][:], x[i][:])
+			out[i] = print{hi: binary.LittleEndian.Uint64(x[i][0:]), lo: binary.LittleEndian.Uint64(x[i][8:])}
+		}
+		in, out = in[n:], out[n:]
+	}
+}
+
+// count is intersect for at most maxCountSets sets when only counts are
+// wanted.
+func count(ctx context.Context, sets []Reader, opts Options) (Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	f := newPrinter()
+	mem := &budget{limit: opts.MemoryBudget}
+	stores := make([]*setStore[print], len(sets))
+	for i := range stores {
+		stores[i] = newSetStore[print](mem, opts.TempDir, opts.chunk)
+	}
+	defer func() {
+		for _, s := range stores {
+			s.close()
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, r := range sets {
+		g.Go(func() error {
+			if err := stores[i].readAll(gctx, r, f.parts); err != nil {
+				return fmt.Errorf("matcher: set %d: %w", i, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	res := Result{Sets: make([]SetStats, len(sets))}
+	var rows int64
+	for i, s := range stores {
+		res.Sets[i].Rows = s.rows
+		res.Spilled = res.Spilled || s.spilled()
+		rows += s.rows
+	}
+
+	// A table slot is two of a fingerprint's size, at most half full: the
+	// tables of all workers take at most half the budget, or twice an
+	// average partition each if that is more, as the join's do.
+	maxEntries := opts.maxTable
+	if maxEntries <= 0 {
+		maxEntries = int(min(opts.MemoryBudget/int64(2*opts.Workers*2*16), 1<<30))
+		maxEntries = max(maxEntries, int(min(2*rows/partitions, 1<<30)), 1<<12)
+	}
+	var (
+		next    atomic.Int64
+		matches atomic.Int64
+		dups    = make([]atomic.Int64, len(sets))
+	)
+	g, gctx = errgroup.WithContext(ctx)
+	for range opts.Workers {
+		g.Go(func() error {
+			w := newCountWorker(len(sets), opts.chunk, maxEntries)
+			for {
+				p := int(next.Add(1) - 1)
+				if p >= partitions {
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				if err := w.join(p, stores, 0, 0); err != nil {
+					return err
+				}
+				matches.Add(w.matches)
+				for k, d := range w.dups {
+					dups[k].Add(d)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	res.Matches = matches.Load()
+	for k := range dups {
+		res.Sets[k].Duplicates = dups[k].Load()
+	}
+	return res, nil
+}
+
+// countWorker counts one partition at a time with an open-addressing table
+// (linear probing, load at most 1/2) of the partition's distinct
+// fingerprints, each with the mask of the sets it was seen in. It keeps its
+// buffers from one partition to the next.
+type countWorker struct {
+	all   uint64 // mask with a bit for every set
+	max   int    // distinct fingerprints a table may hold
+	slots []print
+	used  int   // slots in use
+	full  int64 // slots whose mask is w.all
+	buf   []print // a spilled chunk, read back
+
+	// What the last join counted, over all its tables.
+	matches int64
+	dups    []int64
+}
+
+// The bits of a table slot's hi that hold the fingerprint; the top ones
+// hold the mask of sets, which is never zero in a used slot.
+const printBits = 64 - partitionBits
+
+func newCountWorker(n, chunk, maxEntries int) *countWorker {
+	return &countWorker{all: 1<<uint(n) - 1, max: maxEntries, buf: make([]print, chunk), dups: make([]int64, n)}
+}
+
+// join counts partition p, restricted to the fingerprints whose bits below
+// the partition's start with the depth bits of prefix (all of them at
+// depth 0). If they are more distinct fingerprints than a table may hold
+// (with the default bound, more than twice an average partition's, which
+// pseudorandom fingerprints all but never are), it counts the two halves
+// of the range in turn: no fingerprint is in both.
+func (w *countWorker) join(p int, stores []*setStore[print], prefix uint64, depth uint) error {
+	if depth == 0 {
+		w.matches = 0
+		clear(w.dups)
+	}
+	size := 0
+	for _, s := range stores {
+		size += s.partitionSize(p)
+	}
+	dups := make([]int64, len(w.dups))
+	fits, err := w.scan(p, stores, min(size, w.max), prefix, depth, dups)
+	if err != nil {
+		return err
+	}
+	if fits {
+		w.matches += w.full
+		for k, d := range dups {
+			w.dups[k] += d
+		}
+		return nil
+	}
+	if depth == printBits {
+		return errPartitionUnsplittable
+	}
+	for half := range uint64(2) {
+		if err := w.join(p, stores, prefix<<1|half, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scan builds the table of one range of partition p, counting each set's
+// repeats in dups; it reports false, leaving the table unfinished, if the
+// range has more than w.max distinct fingerprints.
+func (w *countWorker) scan(p int, stores []*setStore[print], size int, prefix uint64, depth uint, dups []int64) (bool, error) {
+	capacity := 16
+	for capacity < 2*size {
+		capacity <<= 1
+	}
+	if cap(w.slots) >= capacity {
+		w.slots = w.slots[:capacity]
+		clear(w.slots)
+	} else {
+		w.slots = make([]print, capacity)
+	}
+	w.used, w.full = 0, 0
+	mask := uint64(capacity - 1)
+	full := false
+	for k, s := range stores {
+		bit := uint64(1) << uint(k)
+		err := s.each(p, w.buf, func(prints []print) bool {
+			for i := range prints {
+				e := prints[i]
+				if depth > 0 && e.hi<<partitionBits>>(64-depth) != prefix {
+					continue
+				}
+				seen, ok := w.insert(e, mask, bit)
+				if !ok {
+					full = true
+					return false
+				}
+				if seen {
+					dups[k]++
+				}
+			}
+			return true
+		})
+		if err != nil || full {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// insert adds fingerprint e of the set with mask bit; it reports whether
+// that set had it already, and false if the table is full.
+func (w *countWorker) insert(e print, mask, bit uint64) (seen, ok bool) {
+	const low = 1<<printBits - 1
+	key := e.hi & low
+	for j := e.lo & mask; ; j = (j + 1) & mask {
+		sl := &w.slots[j]
+		if sl.hi == 0 {
+			if w.used == w.max {
+				return false, false
+			}
+			w.used++
+			*sl = print{hi: bit<<printBits | key, lo: e.lo}
+			if bit == w.all {
+				w.full++
+			}
+			return false, true
+		}
+		if sl.lo == e.lo && sl.hi&low == key {
+			m := sl.hi >> printBits
+			if m&bit != 0 {
+				return true, true
+			}
+			if m|bit == w.all {
+				w.full++
+			}
+			sl.hi |= bit << printBits
+			return false, true
+		}
+	}
+}
