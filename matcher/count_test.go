@@ -156,3 +156,22 @@ func BenchmarkPrints(b *testing.B) {
 		})
 	}
 }
+
+// TestExpandKey checks the key schedule against FIPS 197's example
+// (appendix A.1): the first, second and last round keys.
+func TestExpandKey(t *testing.T) {
+	key := [16]byte{0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6, 0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f, 0x3c}
+	rk := expandKey(&key)
+	for _, c := range []struct {
+		round int
+		want  string
+	}{
+		{0, "2b7e151628aed2a6abf7158809cf4f3c"},
+		{1, "a0fafe1788542cb123a339392a6c7605"},
+		{10, "d014f9a8c9ee2589e13f0cc8b6630ca6"},
+	} {
+		if got := fmt.Sprintf("%x", rk[c.round]); got != c.want {
+			t.Errorf("round key %d: %s, want %s", c.round, got, c.want)
+		}
+	}
+}
