@@ -2,10 +2,6 @@ package matcher
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 
@@ -13,83 +9,12 @@ import (
 )
 
 // A count (Options.CardinalityOnly, without Options.DuplicateRows) needs
-// neither rows nor tokens back, only which tokens are equal. It stores each
-// token as a 128-bit keyed fingerprint instead of a 36-byte pair: less than
-// half the memory, and at a budget smaller than the sets, less than a third
-// of the spilling. Two different tokens are counted as one only if their
-// fingerprints collide, which for n tokens has a probability below
-// n²/2^129 plus the advantage of distinguishing AES from a random
-// function: under 2^-60 for the most rows a set may hold. A member cannot
-// aim for a collision: the key is drawn for each run and never leaves it.
-//
-// The fingerprint's top bits choose the partition and its low bits the
-// table slot; the mask of the sets a fingerprint was seen in replaces the
-// top bits in the table, which are the partition's and so the same for
-// every fingerprint of it. That leaves a bit for each of up to eight sets.
+// neither rows nor tokens back, only which are equal: its sets hold
+// fingerprints alone, 16 bytes a token, and its tables the fingerprints
+// with the mask of the sets each was seen in, in place of their top bits,
+// which are the partition's and so the same for every fingerprint of it.
+// That leaves a bit for each of up to eight sets.
 const maxCountSets = 8
-
-// print is a token's fingerprint.
-type print struct{ hi, lo uint64 }
-
-// printer computes fingerprints: AES-128 in CBC-MAC over the token's two
-// blocks, a pseudorandom function on messages of one fixed length, so
-// crafted tokens spread over partitions and slots like random ones.
-type printer struct {
-	b  cipher.Block
-	rk [11][16]byte // b's round keys, for macs16VAES
-}
-
-func newPrinter() *printer {
-	var key [16]byte
-	rand.Read(key[:]) // never fails (crypto/rand)
-	return newPrinterKey(&key)
-}
-
-func newPrinterKey(key *[16]byte) *printer {
-	b, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic(err) // unreachable: the key is 16 bytes
-	}
-	return &printer{b: b, rk: expandKey(key)}
-}
-
-// parts is readAll's convert for fingerprints, sixteen at a time in
-// macs16VAES where the CPU has it: there, a fingerprint takes about a
-// tenth of crypto/aes's two calls.
-func (f *printer) parts(in []Pair, out []print, part []uint8) {
-	n := 0
-	if useVAES {
-		for ; n+16 <= len(in); n += 16 {
-			macs16VAES(&f.rk, &in[n], &out[n])
-		}
-	}
-	f.macs(in[n:], out[n:])
-	for i := range out[:len(in)] {
-		part[i] = uint8(out[i].hi >> (64 - partitionBits))
-	}
-}
-
-// macs is the portable path of parts, through crypto/aes. A token's two
-// AES calls depend on each other, so a batch's first blocks are all
-// encrypted before its second ones: the calls overlap.
-func (f *printer) macs(in []Pair, out []print) {
-	const batch = 8
-	var x [batch][16]byte
-	for len(in) > 0 {
-		n := min(batch, len(in))
-		for i := range n {
-			f.b.Encrypt(x[i][:], in[i].Token[:16])
-		}
-		for i := range n {
-			t := &in[i].Token
-			binary.LittleEndian.PutUint64(x[i][0:], binary.LittleEndian.Uint64(x[i][0:])^binary.LittleEndian.Uint64(t[16:]))
-			binary.LittleEndian.PutUint64(x[i][8:], binary.LittleEndian.Uint64(x[i][8:])^binary.LittleEndian.Uint64(t[24:]))
-			f.b.Encrypt(x[i][:], x[i][:])
-			out[i] = print{hi: binary.LittleEndian.Uint64(x[i][0:]), lo: binary.LittleEndian.Uint64(x[i][8:])}
-		}
-		in, out = in[n:], out[n:]
-	}
-}
 
 // count is intersect for at most maxCountSets sets when only counts are
 // wanted.
@@ -187,8 +112,8 @@ type countWorker struct {
 	all   uint64 // mask with a bit for every set
 	max   int    // distinct fingerprints a table may hold
 	slots []print
-	used  int   // slots in use
-	full  int64 // slots whose mask is w.all
+	used  int     // slots in use
+	full  int64   // slots whose mask is w.all
 	buf   []print // a spilled chunk, read back
 
 	// What the last join counted, over all its tables.

@@ -6,7 +6,7 @@ import (
 )
 
 // craftedSets are two members' sets of tokens a member can send, built to
-// stress the keyed hash's structure rather than drawn at random: tokens
+// stress the fingerprint's structure rather than drawn at random: tokens
 // one bit apart, tokens equal but for one word, the zero token and the
 // all-ones token, a word's first bytes swapped (some of these equal, as a
 // member may send), with repeats whose lowest row comes last, shared in part

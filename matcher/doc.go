@@ -4,41 +4,39 @@
 //
 // It sees only 32-byte tokens and row numbers, yields the join (for each
 // token present in every set, the row number in each), and never hands
-// tokens back to its caller. It imports no other package of this project.
+// tokens or their fingerprints back to its caller. It imports no other package of this project.
 //
 // # How
 //
-// Each set is read as a stream of (token, row) pairs and split into
-// partitions by a keyed hash of the token (a secret key drawn per run:
-// tokens come from partners who may be malicious, and a fixed split would
-// let one craft tokens that all land in one partition). Partitions are
-// kept in fixed-size chunks, so a set costs about 36 bytes a token. When
-// the chunks of all sets exceed the memory budget, full chunks are written
-// to one spill file per set (unlinked at creation, so nothing stays on disk
-// after a crash) and read back one partition at a time.
+// Each set is read as a stream of (token, row) pairs. Each token becomes a
+// 128-bit fingerprint: AES-128 in CBC-MAC over its two blocks, under a key
+// drawn per run (sixteen tokens at a time in AVX-512 VAES where the CPU
+// has it). Tokens come from partners who may be malicious; with a secret
+// key, crafted tokens spread over partitions and table slots as random
+// ones do, and two different tokens are taken for one only if their
+// fingerprints collide: for the most rows the sets may hold, a probability
+// under 2^-60 that no member can raise. The fingerprint's top bits choose
+// the partition. Partitions are kept in fixed-size chunks, so a set costs
+// 20 bytes a token with its row (16 without, for a count). When the chunks
+// of all sets exceed the memory budget, full chunks are written to one
+// spill file per set (unlinked at creation, so nothing stays on disk after
+// a crash) and read back one partition at a time.
 //
 // Partitions are then joined independently on all cores: each worker builds
 // an open-addressing table of one partition of every set, which finds the
-// tokens present in all sets and the duplicates within each. Equal hashes
-// are always confirmed on the whole token, so a collision, crafted or not,
-// never makes unequal tokens match. A table holds at most a bounded number
-// of distinct tokens (half the budget across the workers, or twice an
-// average partition each if that is more): a
-// partition with more, which only a member who could predict the key would
-// make, is joined in parts, split under a second independent key; repeats
-// of one token take no room in a table.
+// fingerprints present in all sets and the duplicates within each. A table
+// holds at most a bounded number of distinct fingerprints (half the budget
+// across the workers, or twice an average partition each if that is
+// more): a partition with more, which only a member who could predict the
+// key would make, is joined in parts, split by the fingerprint's next bits;
+// repeats of one token take no room in a table.
 //
 // # Counting
 //
 // A count (Options.CardinalityOnly, as an upload's commit makes with
-// Distinct) needs no rows and no tokens, only which tokens are equal. Each
-// token is then stored as a 128-bit fingerprint under a key drawn per run
-// (AES-128 in CBC-MAC, sixteen tokens at a time in AVX-512 VAES where the
-// CPU has it): 16 bytes a token where a pair takes 36, so less than half
-// the memory and, past the budget, a fraction of the spilling. The counts
-// are exact unless two different tokens' fingerprints collide, which for
-// the most rows a set may hold has a probability under 2^-60 and, the key
-// being secret, no member can aim for.
+// Distinct) needs no rows, only which tokens are equal: its sets hold the
+// fingerprints alone, and its tables keep the mask of the sets each was
+// seen in within the fingerprint's partition bits.
 //
 // # Duplicates
 //

@@ -11,7 +11,7 @@ import (
 )
 
 // joinAll joins the partitions on opts.Workers goroutines.
-func joinAll(ctx context.Context, stores []*setStore[Pair], h *hasher, opts Options, emit func([]uint32) error, res *Result) error {
+func joinAll(ctx context.Context, stores []*setStore[printRow], opts Options, emit func([]uint32) error, res *Result) error {
 	var (
 		next    atomic.Int64
 		matches atomic.Int64
@@ -25,7 +25,7 @@ func joinAll(ctx context.Context, stores []*setStore[Pair], h *hasher, opts Opti
 		// of it, or twice an average partition each if that is more (as
 		// many cores as there are workers, with a small budget); a
 		// partition with more distinct tokens than that, which only a
-		// crafted one has (the keyed hash spreads honest tokens evenly),
+		// crafted one has (the keyed fingerprints spread tokens evenly),
 		// is joined in parts.
 		var rows int64
 		for _, s := range stores {
@@ -38,7 +38,7 @@ func joinAll(ctx context.Context, stores []*setStore[Pair], h *hasher, opts Opti
 	g, gctx := errgroup.WithContext(ctx)
 	for range opts.Workers {
 		g.Go(func() error {
-			w := newWorker(len(stores), h, opts.chunk, maxEntries)
+			w := newWorker(len(stores), opts.chunk, maxEntries)
 			// Counting needs no rows: neither matches' nor duplicates'.
 			w.noRows = opts.CardinalityOnly && !opts.DuplicateRows
 			// flush hands on what one table found.
@@ -94,18 +94,17 @@ func joinAll(ctx context.Context, stores []*setStore[Pair], h *hasher, opts Opti
 }
 
 // worker joins one partition at a time with an open-addressing hash table
-// (linear probing, load at most 1/2) over the distinct tokens of every set
-// in the partition. It keeps its buffers from one partition to the next.
+// (linear probing, load at most 1/2) over the distinct fingerprints of
+// every set in the partition. It keeps its buffers from one partition to
+// the next.
 //
 // A slot is 32 bits: an entry's index (which needs at most log2 of the
 // table's size, the table being at most half full) and, above it, a tag of
-// the token's hash, so a probe that meets another token is mostly rejected
+// the fingerprint, so a probe that meets another one is mostly rejected
 // without reading the entry (a cache miss); equal tags are confirmed on
-// the whole token.
+// the whole fingerprint.
 type worker struct {
-	n   int // sets
-	h   *hasher
-	sub hasher // splits an overfull partition, independently of h
+	n   int    // sets
 	all uint64 // mask with a bit for every set
 	max int    // distinct tokens a table may hold
 	// noRows: only counts are wanted, so the table keeps no rows.
@@ -118,28 +117,29 @@ type worker struct {
 	dups    []int64
 	dupRows [][]uint32 // per set: rows dropped in this table
 
-	buf  []Pair // a spilled chunk, read back
+	buf  []printRow // a spilled chunk, read back
 	out  []uint32
 	zero []uint32 // n zero rows, appended for each new entry
 }
 
 type entry struct {
-	tok  words
-	mask uint64 // the sets the token was seen in
+	key  print
+	mask uint64 // the sets the fingerprint was seen in
 }
 
-// entryBytes is what a table takes for each distinct token of n sets.
-func entryBytes(n int) int { return 2*8 + 40 + 4*n }
+// entryBytes is what a table takes for each distinct fingerprint of n
+// sets: two slots, the entry and its rows.
+func entryBytes(n int) int { return 2*4 + 24 + 4*n }
 
-// errPartitionUnsplittable: more distinct tokens than a table may hold
-// share both keyed hashes, which only breaking the hash achieves.
+// errPartitionUnsplittable: more distinct fingerprints than a table may
+// hold share every bit a split could use, which only a guessed key makes.
 var errPartitionUnsplittable = errors.New("matcher: a partition cannot be split to fit the memory budget")
 
-func newWorker(n int, h *hasher, chunk, maxEntries int) *worker {
+func newWorker(n, chunk, maxEntries int) *worker {
 	return &worker{
-		n: n, h: h, sub: newHasher(), all: 1<<uint(n) - 1, max: maxEntries,
+		n: n, all: 1<<uint(n) - 1, max: maxEntries,
 		dups: make([]int64, n), dupRows: make([][]uint32, n),
-		buf: make([]Pair, chunk), out: make([]uint32, n), zero: make([]uint32, n),
+		buf: make([]printRow, chunk), out: make([]uint32, n), zero: make([]uint32, n),
 	}
 }
 
@@ -172,7 +172,7 @@ func (w *worker) reset(size int) {
 }
 
 // join joins partition p, calling flush after each table.
-func (w *worker) join(p int, stores []*setStore[Pair], flush func() error) error {
+func (w *worker) join(p int, stores []*setStore[printRow], flush func() error) error {
 	size := 0
 	for _, s := range stores {
 		size += s.partitionSize(p)
@@ -180,12 +180,13 @@ func (w *worker) join(p int, stores []*setStore[Pair], flush func() error) error
 	return w.joinRange(p, stores, size, 0, 0, flush)
 }
 
-// joinRange joins the tokens of partition p whose hash under w.sub starts
-// with the depth bits of prefix (all of them at depth 0). If they hold
-// more distinct tokens than a table may, it drops the table and joins the
-// two halves of the range in turn: no token is in both, so each match and
-// each duplicate is found in exactly one table.
-func (w *worker) joinRange(p int, stores []*setStore[Pair], size int, prefix uint64, depth uint, flush func() error) error {
+// joinRange joins the fingerprints of partition p whose bits below the
+// partition's start with the depth bits of prefix (all of them at depth
+// 0). If they are more distinct fingerprints than a table may hold, it
+// drops the table and joins the two halves of the range in turn: no
+// fingerprint is in both, so each match and each duplicate is found in
+// exactly one table.
+func (w *worker) joinRange(p int, stores []*setStore[printRow], size int, prefix uint64, depth uint, flush func() error) error {
 	fits, err := w.scan(p, stores, size, prefix, depth)
 	if err != nil {
 		return err
@@ -193,7 +194,7 @@ func (w *worker) joinRange(p int, stores []*setStore[Pair], size int, prefix uin
 	if fits {
 		return flush()
 	}
-	if depth == 64 {
+	if depth == printBits {
 		return errPartitionUnsplittable
 	}
 	for half := range uint64(2) {
@@ -206,19 +207,20 @@ func (w *worker) joinRange(p int, stores []*setStore[Pair], size int, prefix uin
 
 // scan builds the table of one range of partition p; it reports false,
 // leaving the table unfinished, if the range has too many distinct tokens.
-func (w *worker) scan(p int, stores []*setStore[Pair], size int, prefix uint64, depth uint) (bool, error) {
+func (w *worker) scan(p int, stores []*setStore[printRow], size int, prefix uint64, depth uint) (bool, error) {
 	w.reset(min(size, w.max))
 	mask := uint64(len(w.slots) - 1)
 	full := false
 	for k, s := range stores {
 		bit := uint64(1) << uint(k)
-		err := s.each(p, w.buf, func(pairs []Pair) bool {
-			for i := range pairs {
-				pr := &pairs[i]
-				if depth > 0 && w.sub.sum(&pr.Token)>>(64-depth) != prefix {
+		err := s.each(p, w.buf, func(elems []printRow) bool {
+			for i := range elems {
+				pr := &elems[i]
+				key := pr.print()
+				if depth > 0 && key.hi<<partitionBits>>(64-depth) != prefix {
 					continue
 				}
-				if !w.insert(w.h.sum(&pr.Token), mask, pr, k, bit) {
+				if !w.insert(key, mask, pr.row, k, bit) {
 					full = true
 					return false
 				}
@@ -232,32 +234,31 @@ func (w *worker) scan(p int, stores []*setStore[Pair], size int, prefix uint64, 
 	return true, nil
 }
 
-// insert adds set k's pair, of hash h, to the table; it reports false if
-// the table is full.
-func (w *worker) insert(h, mask uint64, pr *Pair, k int, bit uint64) bool {
-	// The high bits chose the partition; the low bits pick the slot, the
-	// middle ones make the tag.
-	tag := uint32(h>>24) &^ w.idxMask
-	tw := wordsOf(&pr.Token)
-	for j := h & mask; ; j = (j + 1) & mask {
+// insert adds set k's fingerprint key, at row, to the table; it reports
+// false if the table is full.
+func (w *worker) insert(key print, mask uint64, row uint32, k int, bit uint64) bool {
+	// The high bits of hi chose the partition (and the lower ones split
+	// it); the low bits of lo pick the slot, the middle ones make the tag.
+	tag := uint32(key.lo>>24) &^ w.idxMask
+	for j := key.lo & mask; ; j = (j + 1) & mask {
 		sl := w.slots[j]
 		if sl == 0 {
 			if len(w.entries) == w.max {
 				return false
 			}
-			w.entries = append(w.entries, entry{tok: tw, mask: bit})
+			w.entries = append(w.entries, entry{key: key, mask: bit})
 			w.slots[j] = tag | uint32(len(w.entries))
 			if w.noRows {
 				return true
 			}
 			w.rows = append(w.rows, w.zero...)
-			w.rows[len(w.rows)-w.n+k] = pr.Row
+			w.rows[len(w.rows)-w.n+k] = row
 			return true
 		}
 		if sl&^w.idxMask == tag {
 			e := int(sl&w.idxMask) - 1
-			if en := &w.entries[e]; en.tok == tw {
-				w.add(en, e, k, bit, pr.Row)
+			if en := &w.entries[e]; en.key == key {
+				w.add(en, e, k, bit, row)
 				return true
 			}
 		}

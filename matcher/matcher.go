@@ -46,7 +46,7 @@ func (s *SliceReader) Read(dst []Pair) (int, error) {
 type Options struct {
 	// MemoryBudget is roughly how many bytes the stored sets may take in
 	// memory before full chunks spill to disk (default 1 GiB; set it
-	// below the sets' size, about 36 bytes a token, to force spilling).
+	// below the sets' size, about 20 bytes a token, to force spilling).
 	// The join's tables take at most half of it besides.
 	MemoryBudget int64
 	// TempDir holds spill files (default os.TempDir()).
@@ -142,11 +142,11 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 		return count(ctx, sets, opts)
 	}
 
-	h := newHasher()
+	f := newPrinter()
 	mem := &budget{limit: opts.MemoryBudget}
-	stores := make([]*setStore[Pair], len(sets))
+	stores := make([]*setStore[printRow], len(sets))
 	for i := range stores {
-		stores[i] = newSetStore[Pair](mem, opts.TempDir, opts.chunk)
+		stores[i] = newSetStore[printRow](mem, opts.TempDir, opts.chunk)
 	}
 	defer func() {
 		for _, s := range stores {
@@ -160,7 +160,7 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, r := range sets {
 		g.Go(func() error {
-			if err := stores[i].readAll(gctx, r, pairParts(&h)); err != nil {
+			if err := stores[i].readAll(gctx, r, f.rowParts); err != nil {
 				return fmt.Errorf("matcher: set %d: %w", i, err)
 			}
 			return nil
@@ -178,7 +178,7 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 		res.Sets[i].Rows = s.rows
 		res.Spilled = res.Spilled || s.spilled()
 	}
-	if err := joinAll(ctx, stores, &h, opts, emit, &res); err != nil {
+	if err := joinAll(ctx, stores, opts, emit, &res); err != nil {
 		return Result{}, err
 	}
 	return res, nil

@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,7 +12,7 @@ import (
 
 // TestSplitPartitions holds the join to the reference when partitions
 // hold more distinct tokens than a table may (as a member who could
-// predict the keyed hash would make them), so that each is joined in
+// predict the fingerprints would make them), so that each is joined in
 // parts, in memory and spilling, with duplicates in any order.
 func TestSplitPartitions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
@@ -77,46 +78,41 @@ func TestAllEqualTokens(t *testing.T) {
 	}
 }
 
-// TestHashCollisionsStayExact: tokens that share the hash the room keys
-// its tables with (as if a member had broken it) still match only when
-// equal, and a partition whose tokens all share both keyed hashes is
-// refused rather than joined beyond the memory bound.
-func TestHashCollisionsStayExact(t *testing.T) {
-	w := newWorker(2, &hasher{}, 4, 3)
-	w.sub = hasher{}
-	s := &setStore[Pair]{mem: &budget{limit: 1 << 30}, chunk: 4}
-	a := make([]Pair, 10)
-	for i := range a {
-		// With a zero key, a token whose first and third words are zero
-		// hashes to zero whatever its other words.
-		var tk [TokenSize]byte
-		tk[8] = byte(i + 1)
-		tk[24] = byte(i + 1)
-		a[i] = Pair{Token: tk, Row: uint32(i)}
+// TestUnsplittablePartition: a partition whose fingerprints, more than a
+// table may hold, share every bit a split could use (as if a member had
+// guessed the key) is refused rather than joined beyond the memory bound;
+// with room for them, it is joined, the fingerprints matching only when
+// equal.
+func TestUnsplittablePartition(t *testing.T) {
+	row := func(lo uint64, r uint32) printRow {
+		var e printRow
+		binary.LittleEndian.PutUint64(e.key[0:], 5)
+		binary.LittleEndian.PutUint64(e.key[8:], lo)
+		e.row = r
+		return e
 	}
-	if err := s.readAll(context.Background(), &SliceReader{Pairs: a}, pairParts(&hasher{})); err != nil {
-		t.Fatal(err)
-	}
-	for i := range a {
-		if w.h.sum(&a[i].Token) != 0 {
-			t.Fatalf("token %d does not collide", i)
+	s := &setStore[printRow]{mem: &budget{limit: 1 << 30}, chunk: 4}
+	other := &setStore[printRow]{mem: &budget{limit: 1 << 30}, chunk: 4}
+	for i := range 10 {
+		if err := s.appendPairs(0, []printRow{row(uint64(i+1), uint32(i))}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	other := &setStore[Pair]{mem: &budget{limit: 1 << 30}, chunk: 4}
-	if err := other.readAll(context.Background(), &SliceReader{Pairs: a[:2]}, pairParts(&hasher{})); err != nil {
+	if err := other.appendPairs(0, []printRow{row(1, 7), row(2, 8)}); err != nil {
 		t.Fatal(err)
 	}
-	err := w.join(0, []*setStore[Pair]{s, other}, func() error { return nil })
+	w := newWorker(2, 4, 3)
+	err := w.join(0, []*setStore[printRow]{s, other}, func() error { return nil })
 	if !errors.Is(err, errPartitionUnsplittable) {
-		t.Fatalf("a partition of colliding tokens: %v, want %v", err, errPartitionUnsplittable)
+		t.Fatalf("a partition that cannot be split: %v, want %v", err, errPartitionUnsplittable)
 	}
-	w.max = len(a)
+	w.max = 10
 	var matched int
-	if err := w.join(0, []*setStore[Pair]{s, other}, func() error { matched += w.matches(); return nil }); err != nil {
+	if err := w.join(0, []*setStore[printRow]{s, other}, func() error { matched += w.matches(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if matched != 2 {
-		t.Fatalf("%d matches among colliding tokens, want 2", matched)
+		t.Fatalf("%d matches, want 2", matched)
 	}
 }
 

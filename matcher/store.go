@@ -18,14 +18,13 @@ const (
 	// read. Chunks start at firstChunk and double, so small sets stay small.
 	defaultChunk = 1024
 	firstChunk   = 16
-	pairBytes    = TokenSize + 4 // in memory (no padding) and on disk
 	readBatch    = 4096
 	stagePairs   = 16
 )
 
-// element is what a set is stored as: pairs, for a join that yields rows,
-// or fingerprints, for one that only counts.
-type element interface{ Pair | print }
+// element is what a set is stored as: fingerprints with their rows, for a
+// join, or fingerprints alone, for a count.
+type element interface{ printRow | print }
 
 // chunk holds up to chunkPairs elements of one partition, in memory or,
 // once spilled, at an offset of the set's spill file.
@@ -62,12 +61,6 @@ func newSetStore[E element](mem *budget, dir string, chunk int) *setStore[E] {
 	return &setStore[E]{mem: mem, dir: dir, chunk: chunk}
 }
 
-// partitionOf takes the high bits of the keyed hash; the join's table uses
-// the low bits of the same hash, so the two are independent.
-func partitionOf(h *hasher, tok *[TokenSize]byte) int {
-	return int(h.sum(tok) >> (64 - partitionBits))
-}
-
 // bytesOf is the memory of elements as bytes, which is how they are
 // spilled: the spill file is read back by the process that wrote it, so
 // the in-memory layout (no padding, no pointers) is the file format, and
@@ -81,21 +74,17 @@ func bytesOf[E element](p []E) []byte {
 
 // A compile-time check that neither element has padding.
 var (
-	_ [unsafe.Sizeof(Pair{}) - pairBytes]struct{}
-	_ [pairBytes - unsafe.Sizeof(Pair{})]struct{}
+	_ [unsafe.Sizeof(printRow{}) - 20]struct{}
+	_ [20 - unsafe.Sizeof(printRow{})]struct{}
 	_ [unsafe.Sizeof(print{}) - 16]struct{}
 	_ [16 - unsafe.Sizeof(print{})]struct{}
 )
 
 // readAll reads r to the end, partitioning its pairs as elements: convert
-// turns a batch of pairs into elements (in place, for pairs) and the
-// partition of each.
+// turns a batch of pairs into elements and the partition of each.
 func (s *setStore[E]) readAll(ctx context.Context, r Reader, convert func(in []Pair, out []E, part []uint8)) error {
 	buf := make([]Pair, readBatch)
-	elems, _ := any(buf).([]E) // pairs are their own elements
-	if elems == nil {
-		elems = make([]E, readBatch)
-	}
+	elems := make([]E, readBatch)
 	part := make([]uint8, readBatch)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -134,16 +123,6 @@ func (s *setStore[E]) readAll(ctx context.Context, r Reader, convert func(in []P
 		}
 		if err != nil {
 			return err
-		}
-	}
-}
-
-// pairParts is readAll's convert for pairs: they stay as they are, in the
-// partition of their keyed hash.
-func pairParts(h *hasher) func(in, out []Pair, part []uint8) {
-	return func(in, _ []Pair, part []uint8) {
-		for i := range in {
-			part[i] = uint8(partitionOf(h, &in[i].Token))
 		}
 	}
 }
