@@ -12,46 +12,33 @@ package cleanroom
 // joins are surely empty, run just after, so that the room's drift (the
 // machine is shared) cancels.
 //
-// What it finds (TestAttackMatchRunTiming, fails on release time and
-// audit entry time): the join writer stores a part only when it holds a
-// match (match.go, joinWriter.flush: "if w.n == 0 { return nil }"), and
-// each part is a synced Badger commit (open.go, WithSyncWrites). So a
-// match whose join is one row does one more fsync than one whose join is
-// empty, before the room stamps the run's time (match.go, intersect:
-// matchRecord.At = r.now(), released as api.MatchResult.At to the
-// nanosecond) and its audit entry's (room.go, entry: Time = r.now(), in
-// the attacker's own auditor's export to the nanosecond). Read against the
-// moment the attacker sent the match, those timestamps measure the room's
-// work up to the intersection's end, without the three synced commits
-// that follow it (the run's entry, the deletion's entry and batch), which
-// hide the join's fsync in the whole request's latency. Recorded: 88% of
-// 40 targets from the release's time and 88% from the entry's (bound
-// 73.7%), and 85–90% when three earlier runs' release times are scored the
-// same way; the join's commit costs about 0.5–2 ms on this machine's disk.
-// The whole match's latency (38%; 35–68% in earlier runs with other
-// statistics), the next match's (62%), and the status and budget reads
-// after a match (45%, 52%) stay within chance plus three deviations.
+// Each join part is a synced Badger commit, a millisecond or more on this
+// machine's disk, made before the room stamps the run's time (released as
+// api.MatchResult.At, to the nanosecond) and its audit entry's (in the
+// attacker's own auditor's export). A join stored in as many parts as it
+// needs would be one part for a join of one row and none for an empty one,
+// and those timestamps, read against the moment the attacker sent the
+// match, would tell the two apart: 88% of 40 targets, from either time. The
+// match stores as many parts as the largest join the lists' sizes allow
+// (joinParts), empty ones included, so the number of commits is the same
+// whatever matched (TestJoinPartsPadded, at the part boundary too).
+// TestAttackMatchRunTiming holds the attacker to chance plus three
+// deviations (73.7%) with the release's time, the entry's, the match's own
+// latency, the next match's (which deletes the join) and the status and
+// budget reads right after a match.
 //
-// TestAttackMatchViewsDiffer (passes): nothing the attacker reads after a
-// match (status, budget, budget history, its collaborations, its own
-// auditor's export: tree size, entries, their data references, rows,
-// bytes and lengths) differs between a join of one row and an empty one,
-// after the match or after the next, which deletes it: 0 of 62.
-//
-// Suggested fix: make the synced commits a match does a function of
-// public sizes only: write the last part even when it is empty (so an
-// empty join is one empty part, as a join of one row is one part), or
-// better, write every join part unsynced and let the synced commit of the
-// duplicates (always written) make them durable, so that neither 0 vs 1
-// nor n vs n+1 at a part boundary (joinPartSize) changes the number of
-// fsyncs; and stamp the release's and the entries' times coarsely (to the
-// second), or at the request's start, so that no room timestamp brackets
-// the data-dependent work with a resolution finer than its noise.
+// TestAttackMatchViewsDiffer: nothing the attacker reads after a match
+// (status, budget, budget history, its collaborations, its own auditor's
+// export: tree size, entries, their data references, rows, bytes and
+// lengths) differs between a join of one row and an empty one, after the
+// match or after the next, which deletes it: 0 of 62.
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"maps"
 	"os"
 	"slices"
@@ -523,4 +510,39 @@ func TestAttackMatchViewsDiffer(t *testing.T) {
 		}
 	}
 	t.Logf("views that tell the target's presence: %s, bound 0", pct(differ, len(keys)))
+}
+
+// TestJoinPartsPadded: a match stores as many join parts, each a synced
+// commit, whatever its join's size up to the largest the lists allow, at
+// the part boundary too (a join of k parts' worth of matches and of one
+// fewer or one more).
+func TestJoinPartsPadded(t *testing.T) {
+	tr := startRoom(t)
+	for _, c := range []struct{ least, matches int64 }{
+		{1, 0}, {1, 1}, {2000, 0}, {2000, 1}, {2000, 2000},
+		{2 * joinPartSize, 0}, {2 * joinPartSize, joinPartSize - 1}, {2 * joinPartSize, joinPartSize},
+		{2 * joinPartSize, joinPartSize + 1}, {2 * joinPartSize, 2*joinPartSize - 1}, {2 * joinPartSize, 2 * joinPartSize},
+		{2*joinPartSize + 1, 2 * joinPartSize}, {2*joinPartSize + 1, 2*joinPartSize + 1},
+	} {
+		col := &collabRecord{ID: fmt.Sprintf("pad-%d-%d", c.least, c.matches), Members: []string{"a", "b"},
+			Datasets: map[string]*datasetRecord{"a": {Rows: c.least}, "b": {Rows: c.least + 7}}}
+		jw := &joinWriter{r: tr.room, parts: store.Join(col.ID, 1), h: sha256.New()}
+		for i := range c.matches {
+			if err := jw.add([]uint32{uint32(i), uint32(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := jw.finish(joinParts(col)); err != nil {
+			t.Fatal(err)
+		}
+		want := int((c.least + joinPartSize - 1) / joinPartSize)
+		if jw.written != want {
+			t.Errorf("lists of %d and more rows, %d matches: %d parts, want %d", c.least, c.matches, jw.written, want)
+		}
+		col.Match = &matchRecord{Run: 1, Parts: jw.written}
+		var n int64
+		if err := tr.room.readJoin(col, func([]uint32) { n++ }); err != nil || n != c.matches {
+			t.Errorf("lists of %d rows: read %d matches of %d back, %v", c.least, n, c.matches, err)
+		}
+	}
 }

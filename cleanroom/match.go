@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"net/http"
 	"time"
 
@@ -25,9 +26,10 @@ import (
 // joinPartSize is how many matches one stored join part holds: 2 MiB of
 // rows for two members. Each part is one synced commit, written while the
 // match runs, so the part's size sets how often the match waits for the
-// disk: at 5M matches, 20 commits rather than 305 with parts of 16,384,
-// and the hashed 10M demo's match took 1.6–1.9 s against 2.4–2.8 s in
-// three interleaved pairs of runs.
+// disk: at lists of 10M, 39 commits (joinParts) rather than 611 with parts
+// of 16,384; at 5M matches and 305 commits the hashed 10M demo's match
+// took 2.4–2.8 s against 1.6–1.9 s with 20, in three interleaved pairs of
+// runs.
 const joinPartSize = 1 << 18
 
 // matchRecord is the latest match run of a collaboration: its exact
@@ -193,7 +195,7 @@ func (r *Room) intersect(ctx context.Context, c *collabRecord) (*matchRecord, er
 	jw := &joinWriter{r: r, parts: store.Join(c.ID, run), h: sha256.New()}
 	res, err := matcher.Intersect(ctx, sets, matcher.Options{MemoryBudget: memory, TempDir: r.cfg.TempDir, DuplicateRows: true}, jw.add)
 	if err == nil {
-		err = jw.flush()
+		err = jw.finish(joinParts(c))
 	}
 	if err == nil {
 		err = r.writeDuplicates(c, run, res.Sets)
@@ -287,6 +289,17 @@ func (r *Room) forgetUnrecorded(ctx context.Context, collab string, run int64) {
 	r.forget(ctx, "unrecorded-join/"+collab, store.Join(collab, run).Span())
 }
 
+// joinParts is how many parts a match of c's datasets stores: as many as
+// the largest join their sizes allow (the fewest rows of a member's list),
+// which the members know, and at least one.
+func joinParts(c *collabRecord) int {
+	least := int64(math.MaxInt64)
+	for _, m := range c.Members {
+		least = min(least, c.Datasets[m].Rows)
+	}
+	return int(max(1, (least+joinPartSize-1)/joinPartSize))
+}
+
 // joinRef names a match run's join in the audit log (by the room's
 // commitment to it) and in the column cache.
 func joinRef(collab string, run int64) string { return fmt.Sprintf("join/%s/%d", collab, run) }
@@ -328,10 +341,28 @@ func (w *joinWriter) add(rows []uint32) error {
 	return nil
 }
 
-func (w *joinWriter) flush() error {
-	if w.n == 0 {
-		return nil
+// finish stores the last part, and empty ones after it up to parts in
+// all. Each part is a synced commit, which takes a millisecond or more:
+// were their number the join's size, the time a match takes (and the
+// times the room stamps on its release and its audit entry) would tell a
+// member whether its list of one target and made-up people matched
+// anyone. It is the largest join the lists' sizes allow instead.
+func (w *joinWriter) finish(parts int) error {
+	if w.n > 0 || w.written == 0 {
+		if err := w.flush(); err != nil {
+			return err
+		}
 	}
+	for w.written < parts {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush stores the part in w.buf, which may be empty.
+func (w *joinWriter) flush() error {
 	w.h.Write(w.buf)
 	key := w.parts.Key(w.written)
 	if err := w.r.db.Update(func(txn *badger.Txn) error { return store.PutSegment(txn, key, w.buf) }); err != nil {
