@@ -153,7 +153,7 @@ func coldDecodeTiming(t *testing.T, vcols []string, boundPlan bool) {
 		}
 		return d
 	}
-	var calP, calA, present, absent []time.Duration
+	var c calibration
 	before := s.budgetSpent(s.attacker)
 	runs := 0
 	for i, p := range probes {
@@ -177,40 +177,15 @@ func coldDecodeTiming(t *testing.T, vcols []string, boundPlan bool) {
 			signals = append(signals, cold-min(probeQuery(), probeQuery()))
 		}
 		signal, _ := medianIQR(signals)
-		switch {
-		case i < 2:
-			// warming up
-		case p.calib && p.in:
-			calP = append(calP, signal)
-		case p.calib:
-			calA = append(calA, signal)
-		case p.in:
-			present = append(present, signal)
-		default:
-			absent = append(absent, signal)
+		if i >= 2 { // the first two warm the room up
+			c.add(p.calib, p.in, float64(signal)/float64(time.Millisecond))
 		}
 	}
 	// The threshold is fixed by the calibration alone.
-	cp, _ := medianIQR(calP)
-	ca, _ := medianIQR(calA)
-	mid := (cp + ca) / 2
-	right := 0
-	for _, d := range present {
-		right += b2i((d >= mid) == (cp > ca))
-	}
-	for _, d := range absent {
-		right += b2i((d < mid) == (cp > ca))
-	}
-	oracle, mp, ma := midpointAccuracy(present, absent)
-	_, ip := medianIQR(present)
-	_, ia := medianIQR(absent)
-	n := len(targets)
-	bound := timingBound(n)
-	t.Logf("cold minus warm (a target's median of %d): present median %v (IQR %v), absent median %v (IQR %v); calibration medians %v and %v; %d match runs over %d days, budget spent %g -> %g",
-		reps, mp, ip, ma, ia, cp, ca, runs, (runs+perDay-1)/perDay, before, s.budgetSpent(s.attacker))
-	t.Logf("presence told from the cold decode's latency, threshold from the calibration: %s (chance bound %.1f%%); at the midpoint of the targets' own medians: %s",
-		pct(right, n), 100*bound, pct(oracle, n))
-	if float64(right)/float64(n) > bound {
-		t.Errorf("the first query after a match tells whether the victim holds the one target: %s > %.1f%%", pct(right, n), 100*bound)
+	t.Logf("cold minus warm, in ms (a target's median of %d); %d match runs over %d days, budget spent %g -> %g",
+		reps, runs, (runs+perDay-1)/perDay, before, s.budgetSpent(s.attacker))
+	accuracy := c.score(t, "presence told from the cold decode's latency")
+	if bound := timingBound(len(targets)); accuracy > bound {
+		t.Errorf("the first query after a match tells whether the victim holds the one target: %.0f%% > %.1f%%", 100*accuracy, 100*bound)
 	}
 }

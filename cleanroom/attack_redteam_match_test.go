@@ -162,12 +162,37 @@ func matchProbes(victimSize int) []matchProbe {
 	return probes
 }
 
+// calibration holds a timing attack's statistic for each probe by what
+// the attacker knows of it: calibration probes of people it knows are in
+// the victim's list or not, and targets, in it or not in truth.
+type calibration struct{ calP, calA, present, absent []float64 }
+
+func (c *calibration) add(calib, in bool, v float64) {
+	switch {
+	case calib && in:
+		c.calP = append(c.calP, v)
+	case calib:
+		c.calA = append(c.calA, v)
+	case in:
+		c.present = append(c.present, v)
+	default:
+		c.absent = append(c.absent, v)
+	}
+}
+
+// score is scoreVerdict of c.
+func (c *calibration) score(t *testing.T, name string) float64 {
+	t.Helper()
+	return scoreVerdict(t, name, c.calP, c.calA, c.present, c.absent)
+}
+
 // scoreVerdict scores the 40 targets' statistics against the midpoint of
 // the calibration probes' medians (the attacker's guess, "present" on the
 // side of it where the present probes' median lies), and reports the
 // oracle's accuracy (the midpoint of the targets' own medians) besides. It
 // returns the accuracy with the calibrated threshold.
 func scoreVerdict(t *testing.T, name string, calP, calA, present, absent []float64) float64 {
+	t.Helper()
 	median := func(x []float64) float64 {
 		s := slices.Clone(x)
 		slices.Sort(s)
@@ -363,25 +388,15 @@ func TestAttackMatchRunTiming(t *testing.T) {
 	bound := timingBound(40)
 	for _, st := range stats {
 		t.Run(st.name, func(t *testing.T) {
-			var calP, calA, present, absent []float64
+			var c calibration
 			for i, p := range probes {
 				if i < 2 {
 					continue // warming up
 				}
-				v := st.of(measured[i])
-				switch {
-				case p.calib && p.in:
-					calP = append(calP, v)
-				case p.calib:
-					calA = append(calA, v)
-				case p.in:
-					present = append(present, v)
-				default:
-					absent = append(absent, v)
-				}
+				c.add(p.calib, p.in, st.of(measured[i]))
 			}
 			t.Logf("%s: %s", st.name, st.what)
-			if acc := scoreVerdict(t, st.name, calP, calA, present, absent); acc > bound {
+			if acc := c.score(t, st.name); acc > bound {
 				t.Errorf("%s tells whether the victim holds the one target: %.0f%% > %.1f%%", st.name, 100*acc, 100*bound)
 			}
 		})

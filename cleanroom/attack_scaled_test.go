@@ -412,20 +412,9 @@ func TestAttackPresenceTiming(t *testing.T) {
 		present = append(present, ask(in[0]))
 		absent = append(absent, ask(out[0]))
 	}
-	mp, ip := medianIQR(present)
-	ma, ia := medianIQR(absent)
-	mid := (mp + ma) / 2
-	right := 0
-	for _, d := range present {
-		if (d >= mid) == (mp > ma) {
-			right++
-		}
-	}
-	for _, d := range absent {
-		if (d < mid) == (mp > ma) {
-			right++
-		}
-	}
+	right, mp, ma := midpointAccuracy(present, absent)
+	_, ip := medianIQR(present)
+	_, ia := medianIQR(absent)
 	total := 2 * rounds
 	bound := 0.5 + 3*math.Sqrt(0.25/float64(total))
 	t.Logf("present: median %v (IQR %v); absent: median %v (IQR %v); difference %.2f IQRs; presence told from latency: %s (chance bound %.1f%%)",

@@ -2,10 +2,7 @@ package matcher
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // A count (Options.CardinalityOnly, without Options.DuplicateRows) needs
@@ -19,41 +16,15 @@ const maxCountSets = 8
 // count is intersect for at most maxCountSets sets when only counts are
 // wanted.
 func count(ctx context.Context, sets []Reader, opts Options) (Result, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
 	f := newPrinter()
-	mem := &budget{limit: opts.MemoryBudget}
-	stores := make([]*setStore[print], len(sets))
-	for i := range stores {
-		stores[i] = newSetStore[print](mem, opts.TempDir, opts.chunk)
-	}
-	defer func() {
-		for _, s := range stores {
-			s.close()
-		}
-	}()
-	g, gctx := errgroup.WithContext(ctx)
-	for i, r := range sets {
-		g.Go(func() error {
-			if err := stores[i].readAll(gctx, r, f.parts); err != nil {
-				return fmt.Errorf("matcher: set %d: %w", i, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	stores, res, err := readSets(ctx, sets, opts, f.parts)
+	defer closeAll(stores)
+	if err != nil {
 		return Result{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-	res := Result{Sets: make([]SetStats, len(sets))}
 	var rows int64
-	for i, s := range stores {
-		res.Sets[i].Rows = s.rows
-		res.Spilled = res.Spilled || s.spilled()
-		rows += s.rows
+	for _, s := range res.Sets {
+		rows += s.Rows
 	}
 
 	// A table slot is two of a fingerprint's size, at most half full: the
@@ -65,36 +36,23 @@ func count(ctx context.Context, sets []Reader, opts Options) (Result, error) {
 		maxEntries = max(maxEntries, int(min(2*rows/partitions, 1<<30)), 1<<12)
 	}
 	var (
-		next    atomic.Int64
 		matches atomic.Int64
 		dups    = make([]atomic.Int64, len(sets))
 	)
-	g, gctx = errgroup.WithContext(ctx)
-	for range opts.Workers {
-		g.Go(func() error {
-			w := newCountWorker(len(sets), opts.chunk, maxEntries)
-			for {
-				p := int(next.Add(1) - 1)
-				if p >= partitions {
-					return nil
-				}
-				if err := gctx.Err(); err != nil {
-					return err
-				}
-				if err := w.join(p, stores, 0, 0); err != nil {
-					return err
-				}
-				matches.Add(w.matches)
-				for k, d := range w.dups {
-					dups[k].Add(d)
-				}
+	err = onPartitions(ctx, opts.Workers, func() func(p int) error {
+		w := newCountWorker(len(sets), opts.chunk, maxEntries)
+		return func(p int) error {
+			if err := w.join(p, stores, 0, 0); err != nil {
+				return err
 			}
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return Result{}, err
-	}
-	if err := ctx.Err(); err != nil {
+			matches.Add(w.matches)
+			for k, d := range w.dups {
+				dups[k].Add(d)
+			}
+			return nil
+		}
+	})
+	if err != nil {
 		return Result{}, err
 	}
 	res.Matches = matches.Load()
@@ -171,18 +129,9 @@ func (w *countWorker) join(p int, stores []*setStore[print], prefix uint64, dept
 // repeats in dups; it reports false, leaving the table unfinished, if the
 // range has more than w.max distinct fingerprints.
 func (w *countWorker) scan(p int, stores []*setStore[print], size int, prefix uint64, depth uint, dups []int64) (bool, error) {
-	capacity := 16
-	for capacity < 2*size {
-		capacity <<= 1
-	}
-	if cap(w.slots) >= capacity {
-		w.slots = w.slots[:capacity]
-		clear(w.slots)
-	} else {
-		w.slots = make([]print, capacity)
-	}
+	w.slots = tableSlots(w.slots, size)
 	w.used, w.full = 0, 0
-	mask := uint64(capacity - 1)
+	mask := uint64(len(w.slots) - 1)
 	full := false
 	for k, s := range stores {
 		bit := uint64(1) << uint(k)

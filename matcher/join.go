@@ -13,7 +13,6 @@ import (
 // joinAll joins the partitions on opts.Workers goroutines.
 func joinAll(ctx context.Context, stores []*setStore[printRow], opts Options, emit func([]uint32) error, res *Result) error {
 	var (
-		next    atomic.Int64
 		matches atomic.Int64
 		emitMu  sync.Mutex
 		dups    = make([]atomic.Int64, len(stores))
@@ -35,51 +34,34 @@ func joinAll(ctx context.Context, stores []*setStore[printRow], opts Options, em
 		maxEntries = max(maxEntries, int(min(2*rows/partitions, 1<<30)), 1<<12)
 	}
 	// The first error (a worker's, or emit's) cancels the others.
-	g, gctx := errgroup.WithContext(ctx)
-	for range opts.Workers {
-		g.Go(func() error {
-			w := newWorker(len(stores), opts.chunk, maxEntries)
-			// Counting needs no rows: neither matches' nor duplicates'.
-			w.noRows = opts.CardinalityOnly && !opts.DuplicateRows
-			// flush hands on what one table found.
-			flush := func() error {
-				for k, d := range w.dups {
-					dups[k].Add(d)
-				}
-				if opts.DuplicateRows {
-					emitMu.Lock()
-					for k, rows := range w.dupRows {
-						dupRows[k] = append(dupRows[k], rows...)
-					}
-					emitMu.Unlock()
-				}
-				n := w.matches()
-				matches.Add(int64(n))
-				if opts.CardinalityOnly || n == 0 {
-					return nil
-				}
+	err := onPartitions(ctx, opts.Workers, func() func(p int) error {
+		w := newWorker(len(stores), opts.chunk, maxEntries)
+		// Counting needs no rows: neither matches' nor duplicates'.
+		w.noRows = opts.CardinalityOnly && !opts.DuplicateRows
+		// flush hands on what one table found.
+		flush := func() error {
+			for k, d := range w.dups {
+				dups[k].Add(d)
+			}
+			if opts.DuplicateRows {
 				emitMu.Lock()
-				defer emitMu.Unlock()
-				return w.emit(emit)
+				for k, rows := range w.dupRows {
+					dupRows[k] = append(dupRows[k], rows...)
+				}
+				emitMu.Unlock()
 			}
-			for {
-				p := int(next.Add(1) - 1)
-				if p >= partitions {
-					return nil
-				}
-				if err := gctx.Err(); err != nil {
-					return err
-				}
-				if err := w.join(p, stores, flush); err != nil {
-					return err
-				}
+			n := w.matches()
+			matches.Add(int64(n))
+			if opts.CardinalityOnly || n == 0 {
+				return nil
 			}
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
+			emitMu.Lock()
+			defer emitMu.Unlock()
+			return w.emit(emit)
+		}
+		return func(p int) error { return w.join(p, stores, flush) }
+	})
+	if err != nil {
 		return err
 	}
 	res.Matches = matches.Load()
@@ -91,6 +73,35 @@ func joinAll(ctx context.Context, stores []*setStore[printRow], opts Options, em
 		}
 	}
 	return nil
+}
+
+// onPartitions calls a join for every partition, on workers goroutines,
+// each with a join of its own that newJoin makes; the first error cancels
+// the others.
+func onPartitions(ctx context.Context, workers int, newJoin func() func(p int) error) error {
+	var next atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		join := newJoin()
+		g.Go(func() error {
+			for {
+				p := int(next.Add(1) - 1)
+				if p >= partitions {
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				if err := join(p); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // worker joins one partition at a time with an open-addressing hash table
@@ -143,18 +154,24 @@ func newWorker(n, chunk, maxEntries int) *worker {
 	}
 }
 
-func (w *worker) reset(size int) {
+// tableSlots returns the slots of a table for size entries, at most half
+// full, cleared: slots itself if it has room, or a new slice.
+func tableSlots[T any](slots []T, size int) []T {
 	capacity := 16
 	for capacity < 2*size {
 		capacity <<= 1
 	}
-	if cap(w.slots) >= capacity {
-		w.slots = w.slots[:capacity]
-		clear(w.slots)
-	} else {
-		w.slots = make([]uint32, capacity)
+	if cap(slots) < capacity {
+		return make([]T, capacity)
 	}
-	w.idxMask = uint32(capacity - 1)
+	slots = slots[:capacity]
+	clear(slots)
+	return slots
+}
+
+func (w *worker) reset(size int) {
+	w.slots = tableSlots(w.slots, size)
+	w.idxMask = uint32(len(w.slots) - 1)
 	// The table holds at most size entries: sized once, it never grows
 	// during a scan.
 	if cap(w.entries) < size {

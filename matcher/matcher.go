@@ -143,45 +143,55 @@ func intersect(ctx context.Context, sets []Reader, opts Options, emit func(rows 
 	}
 
 	f := newPrinter()
-	mem := &budget{limit: opts.MemoryBudget}
-	stores := make([]*setStore[printRow], len(sets))
-	for i := range stores {
-		stores[i] = newSetStore[printRow](mem, opts.TempDir, opts.chunk)
+	stores, res, err := readSets(ctx, sets, opts, f.rowParts)
+	defer closeAll(stores)
+	if err != nil {
+		return Result{}, err
 	}
-	defer func() {
-		for _, s := range stores {
-			s.close()
-		}
-	}()
+	if err := joinAll(ctx, stores, opts, emit, &res); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
 
-	// Read every set at once, one goroutine each: reading is I/O or
-	// decoding bound in the caller's Reader, partitioning is cheap. The
-	// first failure cancels the others.
+// readSets reads every set at once, one goroutine each (reading is I/O or
+// decoding bound in the caller's Reader, partitioning is cheap), storing
+// each as elements that convert makes; the first failure cancels the
+// others. The result holds each set's rows. The stores are the caller's
+// to close, on error too.
+func readSets[E element](ctx context.Context, sets []Reader, opts Options, convert func([]Pair, []E, []uint8)) ([]*setStore[E], Result, error) {
+	mem := &budget{limit: opts.MemoryBudget}
+	stores := make([]*setStore[E], len(sets))
+	for i := range stores {
+		stores[i] = newSetStore[E](mem, opts.TempDir, opts.chunk)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i, r := range sets {
 		g.Go(func() error {
-			if err := stores[i].readAll(gctx, r, f.rowParts); err != nil {
+			if err := stores[i].readAll(gctx, r, convert); err != nil {
 				return fmt.Errorf("matcher: set %d: %w", i, err)
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return Result{}, err
+		return stores, Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return stores, Result{}, err
 	}
-
 	res := Result{Sets: make([]SetStats, len(sets))}
 	for i, s := range stores {
 		res.Sets[i].Rows = s.rows
 		res.Spilled = res.Spilled || s.spilled()
 	}
-	if err := joinAll(ctx, stores, opts, emit, &res); err != nil {
-		return Result{}, err
+	return stores, res, nil
+}
+
+func closeAll[E element](stores []*setStore[E]) {
+	for _, s := range stores {
+		s.close()
 	}
-	return res, nil
 }
 
 // budget counts the bytes of chunks held in memory across all sets.
