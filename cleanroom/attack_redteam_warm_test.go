@@ -9,23 +9,21 @@ package cleanroom
 // fixed from calibration probes of people whose presence the attacker
 // knows; the bound is chance plus three deviations (73.7% over 40).
 //
-// The break (TestAttackMatchRateDenominatorTiming, first case): a match
-// rate's denominator (analytics/accumulate.go:350, denominators) walks the
-// member's whole list, once per match_rate metric, and finds each row's
-// group among the groups of the matched people (accumulate.go:372,
-// blockSlots with insert false). With group_by columns whose dictionaries
-// multiply past what flat arrays hold (analytics/grouping.go:97,
-// denseLimit: 2^20 combinations, e.g. a zip code of 1,100 values and a
-// store of 1,000), the groups are found through a map keyed by the row's
-// coordinates (grouping.go:183, g.slot[k]): Go answers a lookup in an
-// empty map (nobody matched) without hashing, about 1.3 ns, and hashes
-// and probes a map of one group (the target matched), about 13 ns. Eight
-// match rates over a victim's list of 100,000 make that 8.5 ms a query
-// (16 ms against 7.6 ms), though both answers are empty (a group of one
-// is never released): 40 of 40 targets. More generally the lookup's cost
-// follows how many groups the matched people fall in, so n and n+1 can
-// differ too. Grouped by zip alone (flat arrays), the same attack reads
-// 50%.
+// TestAttackMatchRateDenominatorTiming: a match rate's denominator
+// (analytics/accumulate.go, denominators) walks the member's whole list,
+// once per match_rate metric. With group_by columns whose dictionaries
+// multiply past what flat arrays hold (analytics/grouping.go, denseLimit:
+// 2^20 combinations, e.g. a zip code of 1,100 values and a store of
+// 1,000), groups are found through a map. Were each of the member's
+// people looked up in the matched people's groups, the lookup's cost would
+// follow that map's size: Go answers a lookup in an empty map (nobody
+// matched) without hashing, about 1.3 ns, and hashes and probes a map of
+// one group (the target matched), about 13 ns; eight match rates over a
+// victim's list of 100,000 made that 8.5 ms a query, though both answers
+// are empty (a group of one is never released): 40 of 40 targets. The
+// denominators are counted in a grouping of the member's list alone and
+// read at the matched groups, so their cost follows the member's list:
+// 48-52% with the map, and 38-50% grouped by zip alone (flat arrays).
 //
 // Within chance: groups drawn from the data in flat arrays with a sum,
 // lift and roi and their intervals (50%), a filter on the victim's plan

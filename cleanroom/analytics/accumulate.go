@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -345,16 +346,29 @@ func (p *Plan) addBlock(b *block, acc *accumulators, prep []prepared) {
 // denominators counts, for each match-rate metric, the member's whole list
 // by the same groups and filters (all of that member's columns), once per
 // distinct person: the rows that repeat an earlier row's identifier are
-// skipped. A group with no matched people releases nothing, so people of
-// groups not seen among the matched are not counted.
+// skipped. Only the groups of the matched people release anything.
+//
+// Dense groups are slots of flat arrays. Sparse ones are counted in a
+// grouping of the member's list alone, which takes every group the list
+// holds, and then read at the matched people's groups: looking each of the
+// member's people up in the matched groups' map would take a time the
+// overlap sets (an empty map answers without hashing, one of a single
+// group hashes every key), and so tell a member whose list is one person
+// and made-up ones whether that person is in the other list.
 func (p *Plan) denominators(g *grouping, acc *accumulators) {
 	for mi := range p.Metrics {
 		m := &p.Metrics[mi]
 		if m.Kind != MatchRate {
 			continue
 		}
-		trash := uint32(len(acc.count))
-		denom := make([]int64, trash+1)
+		own, trash := g, uint32(len(acc.count))
+		if !g.dense {
+			own, trash = &grouping{cols: g.cols, mult: g.mult, slot: map[groupKey]int32{}}, noSlot
+		}
+		var denom []int64
+		if g.dense {
+			denom = make([]int64, trash+1)
+		}
 		b := p.newBlock(false)
 		ident := make([]uint32, blockRows)
 		dups := m.Duplicates
@@ -369,7 +383,7 @@ func (p *Plan) denominators(g *grouping, acc *accumulators) {
 				b.rows[mm] = ident
 			}
 			b.slots = b.slots[:hi-lo]
-			g.blockSlots(b, trash, false)
+			own.blockSlots(b, trash, !g.dense)
 			p.filter(b, trash)
 			for len(dups) > 0 && int(dups[0]) < hi {
 				if int(dups[0]) >= lo {
@@ -377,10 +391,25 @@ func (p *Plan) denominators(g *grouping, acc *accumulators) {
 				}
 				dups = dups[1:]
 			}
+			if !g.dense {
+				denom = slices.Grow(denom, len(own.keys)-len(denom))[:len(own.keys)]
+			}
 			for _, s := range b.slots {
-				denom[s]++
+				if s != noSlot {
+					denom[s]++
+				}
 			}
 		}
-		acc.denom[mi] = denom[:trash]
+		if g.dense {
+			acc.denom[mi] = denom[:trash]
+			continue
+		}
+		matched := make([]int64, len(acc.count))
+		for s, k := range g.keys {
+			if o, ok := own.slot[k]; ok {
+				matched[s] = denom[o]
+			}
+		}
+		acc.denom[mi] = matched
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,5 +247,55 @@ func TestFormsRefused(t *testing.T) {
 		if _, err := Run(context.Background(), p); err == nil {
 			t.Errorf("%s: answered", name)
 		}
+	}
+}
+
+// TestSparseMatchRateAgrees: a match rate grouped by columns whose
+// combinations are too many for flat arrays (a member's id twice, and its
+// age band: 1500 × 1500 × 6) counts its denominators in a grouping of the
+// member's whole list; it gives the answer of the same groups held in flat
+// arrays (the id once, and the age band), with a filter and duplicates.
+func TestSparseMatchRateAgrees(t *testing.T) {
+	f := newFixture(6000, 5000, 3500, 13)
+	id := make([]string, len(f.a["age"]))
+	for i := range id {
+		id[i] = strconv.Itoa(i % 1500)
+	}
+	f.cols["a.id"] = build(id)
+	flt, err := Compare(Bounded{Ref: f.ref("a.spend"), Lo: 0, Hi: 500}, Le, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(groups ...string) *Result {
+		p := &Plan{Table: f.table, Members: []string{"a", "b"}, MinGroup: 1, Noise: Exact{}, Filters: []Filter{flt},
+			Metrics: []Metric{{Kind: MatchRate, Member: 0, MemberRows: 6000, Duplicates: []uint32{3, 40, 2999, 5998}}, {Kind: Count}}}
+		for _, g := range groups {
+			p.GroupBy = append(p.GroupBy, f.group(g))
+		}
+		g, err := newGrouping(p.GroupBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dense := len(groups) == 2; g.dense != dense {
+			t.Fatalf("%v: dense %v, want %v", groups, g.dense, dense)
+		}
+		res, err := Run(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	sparse, dense := run("a.id", "a.id", "a.age"), run("a.id", "a.age")
+	if len(dense.Rows) < 100 {
+		t.Fatalf("%d groups: too few to compare", len(dense.Rows))
+	}
+	// The sparse answer's rows repeat the id; without it, they are the
+	// dense answer's, in the same order.
+	got := make([][]any, len(sparse.Rows))
+	for i, r := range sparse.Rows {
+		got[i] = slices.Delete(slices.Clone(r), 0, 1)
+	}
+	if !reflect.DeepEqual(got, dense.Rows) {
+		t.Errorf("sparse groups' match rates differ from the flat arrays': %v… against %v…", got[:3], dense.Rows[:3])
 	}
 }
