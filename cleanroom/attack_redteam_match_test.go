@@ -18,7 +18,7 @@ package cleanroom
 // attacker's own auditor's export). A join stored in as many parts as it
 // needs would be one part for a join of one row and none for an empty one,
 // and those timestamps, read against the moment the attacker sent the
-// match, would tell the two apart: 88% of 40 targets, from either time. The
+// match, would tell the two apart: 88–90% of 40 targets, from either time. The
 // match stores as many parts as the largest join the lists' sizes allow
 // (joinParts), empty ones included, so the number of commits is the same
 // whatever matched (TestJoinPartsPadded, at the part boundary too).
@@ -261,7 +261,7 @@ func slower(reps []matchRep, f func(r matchRep, k int) time.Duration, a int, bs 
 // TestAttackMatchRunTiming: the victim's list is 2,000 people; the
 // settings the attacker offered charge epsilon_match = 0.001 a release
 // (stricter than the room's defaults, so the victim has every reason to
-// accept). For each of 40 targets (20 in the victim's list), twelve
+// accept). For each of 40 targets (20 in the victim's list), six
 // times, the attacker uploads three lists in turn and matches each: the
 // target and 1,000 made-up identifiers (the join is one row or empty),
 // then twice 1,001 made-up identifiers (controls, whose joins are empty;
@@ -301,7 +301,7 @@ func TestAttackMatchRunTiming(t *testing.T) {
 	if atkRace {
 		t.Skip("times match runs: run without the race detector")
 	}
-	const victimSize, reps = 2000, 12
+	const victimSize, reps = 2000, 6
 	m := newMatchTimingScene(t, victimSize)
 	s := m.s
 	var dump *os.File
