@@ -296,7 +296,7 @@ func slower(reps []matchRep, f func(r matchRep, k int) time.Duration, a int, bs 
 // latencies, in nanoseconds.
 func TestAttackMatchRunTiming(t *testing.T) {
 	if testing.Short() {
-		t.Skip("times 2,000 match runs")
+		t.Skip("times about 1,000 match runs")
 	}
 	if atkRace {
 		t.Skip("times match runs: run without the race detector")
