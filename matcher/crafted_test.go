@@ -1,7 +1,9 @@
 package matcher
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -69,5 +71,48 @@ func TestCraftedTokens(t *testing.T) {
 		{maxTable: 2, CardinalityOnly: true},
 	} {
 		t.Run(fmt.Sprint(opts.maxTable, opts.MemoryBudget), func(t *testing.T) { checkReference(t, sets, opts) })
+	}
+}
+
+// TestCraftedThreeSets holds the join, the count and Distinct to
+// the reference for three members' crafted sets (craftedSets' tokens, and a
+// third set that repeats every shared token many times at rows that fall),
+// with partitions whole and split down to tables of one token: duplicates
+// across three sets, where a token's repeats meet the other sets' entries.
+func TestCraftedThreeSets(t *testing.T) {
+	ab := craftedSets()
+	var c []Pair
+	for i, p := range ab[1] {
+		for r := range 40 {
+			c = append(c, Pair{Token: p.Token, Row: uint32(100_000 - 40*i - r)})
+		}
+	}
+	sets := [][]Pair{ab[0], ab[1], c}
+	want, _ := reference(sets)
+	if len(want) == 0 {
+		t.Fatal("no shared token")
+	}
+	for _, opts := range []Options{
+		{DuplicateRows: true},
+		{maxTable: 1, DuplicateRows: true},
+		{maxTable: 5, Workers: 2, MemoryBudget: 1, TempDir: t.TempDir(), chunk: 16, DuplicateRows: true},
+		{CardinalityOnly: true},
+		{maxTable: 1, CardinalityOnly: true},
+	} {
+		t.Run(fmt.Sprint(opts.maxTable, opts.CardinalityOnly), func(t *testing.T) { checkReference(t, sets, opts) })
+	}
+	// An upload's distinct count, of the set of repeats alone.
+	distinct := map[[TokenSize]byte]bool{}
+	for _, p := range c {
+		distinct[p.Token] = true
+	}
+	for _, mt := range []int{0, 1} {
+		st, err := Distinct(context.Background(), &SliceReader{Pairs: slices.Clone(c)}, Options{maxTable: mt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Rows != int64(len(c)) || st.Rows-st.Duplicates != int64(len(distinct)) {
+			t.Fatalf("maxTable %d: %d rows, %d distinct, want %d and %d", mt, st.Rows, st.Rows-st.Duplicates, len(c), len(distinct))
+		}
 	}
 }
