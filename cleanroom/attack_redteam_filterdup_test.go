@@ -17,8 +17,6 @@ package cleanroom
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"slices"
 	"testing"
 
@@ -81,10 +79,4 @@ func TestAttackMatchRateFilterDupTiming(t *testing.T) {
 }
 
 // attackReps is 1, or ATTACK_REPS repetitions of each target.
-func attackReps() int {
-	reps := 1
-	if n := os.Getenv("ATTACK_REPS"); n != "" {
-		fmt.Sscan(n, &reps)
-	}
-	return reps
-}
+func attackReps() int { return envInt("ATTACK_REPS", 1) }

@@ -313,12 +313,14 @@ func TestAttackWarmQueryTiming(t *testing.T) {
 }
 
 // attackTargets is 40, or ATTACK_TARGETS for a shorter look.
-func attackTargets() int {
-	targets := 40
-	if n := os.Getenv("ATTACK_TARGETS"); n != "" {
-		fmt.Sscan(n, &targets)
+func attackTargets() int { return envInt("ATTACK_TARGETS", 40) }
+
+// envInt is the environment variable name as a number, or def.
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		fmt.Sscan(v, &def)
 	}
-	return targets
+	return def
 }
 
 // TestAttackModelTrainTiming: the same attack on lookalike models. The
