@@ -21,7 +21,6 @@ package cleanroom
 import (
 	"fmt"
 	"math"
-	"slices"
 	"testing"
 	"time"
 
@@ -119,27 +118,8 @@ func coldDecodeTiming(t *testing.T, vcols []string, boundPlan bool) {
 		return out
 	}), vcols, 50_000)
 
-	type probe struct {
-		id    int
-		in    bool
-		calib bool // a probe of a person whose presence the attacker knows
-	}
-	// Calibration probes of people the attacker knows the victim holds (a
-	// few customers of both it knows of) and of made-up ones, spread
-	// among the targets' (the room's speed drifts over a run), after two
-	// probes to warm the room up, whose signals are dropped.
-	var targets []probe
-	for i := range 20 {
-		targets = append(targets, probe{10_000 + 1237*i + 11, true, false}, probe{200_000 + 1237*i + 11, false, false})
-	}
-	slices.SortFunc(targets, func(a, b probe) int { return int(atkMix(a.id, 91)%1000) - int(atkMix(b.id, 91)%1000) })
-	probes := []probe{{950_000, false, true}, {950_001, false, true}}
-	for i, p := range targets {
-		if i%5 == 0 {
-			probes = append(probes, probe{10_003 + 7*i, true, true}, probe{900_000 + i, false, true})
-		}
-		probes = append(probes, p)
-	}
+	targets := 40
+	probes := timingProbes(targets, 1237, 200_000, 91)
 
 	// A spec the room decodes the victim's revenue for and then refuses:
 	// an roi without a cost.
@@ -185,7 +165,7 @@ func coldDecodeTiming(t *testing.T, vcols []string, boundPlan bool) {
 	t.Logf("cold minus warm, in ms (a target's median of %d); %d match runs over %d days, budget spent %g -> %g",
 		reps, runs, (runs+perDay-1)/perDay, before, s.budgetSpent(s.attacker))
 	accuracy := c.score(t, "presence told from the cold decode's latency")
-	if bound := timingBound(len(targets)); accuracy > bound {
+	if bound := timingBound(targets); accuracy > bound {
 		t.Errorf("the first query after a match tells whether the victim holds the one target: %.0f%% > %.1f%%", 100*accuracy, 100*bound)
 	}
 }

@@ -135,33 +135,6 @@ func timed(t *testing.T, what string, f func() error) time.Duration {
 	return d
 }
 
-// matchProbe is a probe of one person: whether the attacker knows its
-// presence (a calibration probe) and whether the victim holds it.
-type matchProbe struct {
-	id    int
-	in    bool
-	calib bool
-}
-
-// matchProbes are 40 targets (20 held by the victim) in an order that does
-// not alternate, after two probes that warm the room up and with a known
-// present and a known absent person every five targets for calibration.
-func matchProbes(victimSize int) []matchProbe {
-	var targets []matchProbe
-	for i := range 20 {
-		targets = append(targets, matchProbe{10_000 + (victimSize/23)*i + 11, true, false}, matchProbe{500_000 + 1237*i + 11, false, false})
-	}
-	slices.SortFunc(targets, func(a, b matchProbe) int { return int(atkMix(a.id, 93)%1000) - int(atkMix(b.id, 93)%1000) })
-	probes := []matchProbe{{950_000, false, true}, {950_001, false, true}}
-	for i, p := range targets {
-		if i%5 == 0 {
-			probes = append(probes, matchProbe{10_003 + 7*i, true, true}, matchProbe{900_000 + i, false, true})
-		}
-		probes = append(probes, p)
-	}
-	return probes
-}
-
 // calibration holds a timing attack's statistic for each probe by what
 // the attacker knows of it: calibration probes of people it knows are in
 // the victim's list or not, and targets, in it or not in truth.
@@ -313,7 +286,7 @@ func TestAttackMatchRunTiming(t *testing.T) {
 		defer dump.Close()
 	}
 	before := s.budgetSpent(s.attacker)
-	probes := matchProbes(victimSize)
+	probes := timingProbes(40, victimSize/23, 500_000, 93)
 	measured := make([][]matchRep, len(probes))
 	for i, p := range probes {
 		for r := range reps {

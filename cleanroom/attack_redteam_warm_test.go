@@ -43,28 +43,29 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
 
-// warmProbe is a probe of one person: whether the victim holds it, and
+// timingProbe is a probe of one person: whether the victim holds it, and
 // whether the attacker knows that (a calibration probe).
-type warmProbe struct {
+type timingProbe struct {
 	id    int
 	in    bool
 	calib bool
 }
 
-// warmProbes are targets (half held by the victim, ids from 10,000 up to
-// victimSize) in an order that does not alternate, after two probes that
-// warm the room up and with a known present and a known absent person
-// every five targets for calibration.
-func warmProbes(victimSize, targets int) []warmProbe {
-	var ts []warmProbe
+// timingProbes are targets, half held by the victim (ids 10,000 + 11 +
+// step·i) and half not (absent + 11 + 1237·i), in an order salt mixes so
+// that they do not alternate, after two probes that warm the room up and
+// with a known present and a known absent person every five targets for
+// calibration (the room's speed drifts over a run).
+func timingProbes(targets, step, absent int, salt uint64) []timingProbe {
+	var ts []timingProbe
 	for i := range targets / 2 {
-		ts = append(ts, warmProbe{10_000 + (victimSize/(targets/2+3))*i + 11, true, false}, warmProbe{500_000 + 1237*i + 11, false, false})
+		ts = append(ts, timingProbe{10_000 + step*i + 11, true, false}, timingProbe{absent + 1237*i + 11, false, false})
 	}
-	slices.SortFunc(ts, func(a, b warmProbe) int { return int(atkMix(a.id, 97)%1000) - int(atkMix(b.id, 97)%1000) })
-	probes := []warmProbe{{950_000, false, true}, {950_001, false, true}}
+	slices.SortFunc(ts, func(a, b timingProbe) int { return int(atkMix(a.id, salt)%1000) - int(atkMix(b.id, salt)%1000) })
+	probes := []timingProbe{{950_000, false, true}, {950_001, false, true}}
 	for i, p := range ts {
 		if i%5 == 0 {
-			probes = append(probes, warmProbe{10_003 + 7*i, true, true}, warmProbe{900_000 + i, false, true})
+			probes = append(probes, timingProbe{10_003 + 7*i, true, true}, timingProbe{900_000 + i, false, true})
 		}
 		probes = append(probes, p)
 	}
@@ -133,7 +134,7 @@ func (w *warmScene) matchList(t *testing.T, tag string, target int) {
 // accuracy is scored against a threshold fixed from the calibration
 // probes, and must stay within chance plus three deviations.
 func warmMeasure(t *testing.T, w *warmScene, name string, targets, reps, timed int, warm func() error, query func() error) {
-	probes := warmProbes(100_000, targets)
+	probes := timingProbes(targets, 100_000/(targets/2+3), 500_000, 97)
 	var calP, calA, present, absent []time.Duration
 	var dump *os.File
 	if path := os.Getenv("ATTACK_DUMP"); path != "" {
