@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/y"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -283,14 +284,24 @@ func (u *uploadRecord) maxParts(k policy.Constraints) int {
 // (store.Files), written and synced by this request, on its own core,
 // rather than by Badger's one writer for every request; the transaction
 // stores the file's name. The same part sent again (same digest) is kept as
-// stored; other bytes for a part replace it.
+// stored, unless its stored copy fails its check: then the bytes sent
+// again repair it. Other bytes for a part replace it.
 func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decision, u *uploadRecord, part int, sealed []byte, rows int, digest string) (*api.PartReceipt, error) {
 	if want := u.partRows(part); want > 0 && rows != want || rows == 0 {
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
 	key := store.Segments(u.ID).Key(part)
+	have, stored := u.Received[part]
+	stored = stored && have.Digest == digest
+	damaged := false // stored, and its copy fails its check
+	if stored {
+		var err error
+		if damaged, err = r.segmentDamaged(key); err != nil {
+			return nil, err
+		}
+	}
 	var ref []byte // the part's file, unless it is stored already
-	if have, ok := u.Received[part]; !ok || have.Digest != digest {
+	if !stored || damaged {
 		release, err := r.disk.reserve(int64(len(sealed)))
 		if err != nil {
 			return nil, err
@@ -327,7 +338,7 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		if u.Committed {
 			return conflict("the upload is committed")
 		}
-		if have, ok := u.Received[part]; ok && have.Digest == digest {
+		if have, ok := u.Received[part]; ok && have.Digest == digest && !damaged {
 			return nil
 		}
 		if ref == nil {
@@ -361,6 +372,22 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 	}
 	r.metrics.rowsReceived.Add(float64(rows))
 	return &api.PartReceipt{Part: part, Rows: rows, Digest: digest}, nil
+}
+
+// segmentDamaged reports whether the stored segment at key fails its check
+// (its file altered, cut short or missing), as the room's integrity check
+// would refuse it when it is read.
+func (r *Room) segmentDamaged(key []byte) (bool, error) {
+	err := r.withSegment(key, func([]byte) error { return nil })
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, ErrCorruptSegment) || errors.Is(err, y.ErrChecksumMismatch):
+		r.log.Warn("a stored part failed its integrity check; the same bytes sent again replace it", "key", string(key), "err", err)
+		return true, nil
+	default:
+		return false, err
+	}
 }
 
 // settleFiles removes, once a part's transaction has committed, the file of

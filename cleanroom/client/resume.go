@@ -170,3 +170,10 @@ func misfit(err error) bool {
 	var p *api.Problem
 	return errors.As(err, &p) && p.Type == api.ProblemInvalidData
 }
+
+// damagedInRoom reports whether err is the room refusing to use data it
+// stored because it failed its integrity check.
+func damagedInRoom(err error) bool {
+	var p *api.Problem
+	return errors.As(err, &p) && p.Type == api.ProblemCorrupt
+}

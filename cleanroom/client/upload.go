@@ -178,7 +178,14 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 		if err != nil {
 			return nil, err
 		}
-		return c.commitUpload(ctx, spec, st, rep)
+		rep, err = c.commitUpload(ctx, spec, st, rep)
+		if err != nil && len(resumed) > 0 && !fresh && damagedInRoom(err) {
+			// A part sent by an earlier run failed the room's integrity
+			// check: this run has every part at hand, so once, from scratch.
+			spec.discardUpload("the room found a part it had stored damaged")
+			continue
+		}
+		return rep, err
 	}
 }
 
