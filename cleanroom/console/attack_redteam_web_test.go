@@ -1,0 +1,334 @@
+package console
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+// Red-team attacks on the console by a member who controls strings the
+// other member, its analysts or its auditors later see. The attacker is
+// brandA (coursely), which uploads the attribute values the victim's
+// query groups by; the victim is brandB (pulsefit) and its console.
+
+// privateAlliance starts a room of its own for an attack that adds
+// collaborations or entries the shared room's tests would see (the
+// auditor's reconciliation expects one collaboration): the alliance's
+// principals, collaboration and policy, with lists of 1,000 people, every
+// one of them in both.
+func privateAlliance(t *testing.T) *fixture {
+	t.Helper()
+	f, err := startAlliance(t.TempDir(), 1000, 1000)
+	if err != nil {
+		t.Fatalf("starting a room: %v", err)
+	}
+	t.Cleanup(f.stop)
+	return f
+}
+
+// craftedCollab makes a collaboration of brandA and brandB (hashed, every
+// member accepted, secrets delivered), in which brandA uploads rows people
+// with attribute "tag" cycling through labels and brandB uploads the same
+// people with one column, and runs the match. It returns the
+// collaboration's id. The groups a query by brandA's tag makes come from
+// the data (no declared domain): their labels are brandA's values.
+func craftedCollab(t *testing.T, f *fixture, id string, labels []string, rows int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	settings, _ := json.Marshal(map[string]any{"allowed_dimensions": []string{brandA + ".tag"}})
+	a, b := f.clients[brandA], f.clients[brandB]
+	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Profile: crypto.ProfilePAIRv1,
+		Kind: "email", Members: []string{brandA, brandB}, Settings: settings}); err != nil {
+		t.Fatalf("creating %s: %v", id, err)
+	}
+	states := map[string]client.StateDir{brandA: client.StateDir(filepath.Join(dir, brandA)), brandB: client.StateDir(filepath.Join(dir, brandB))}
+	if err := a.DistributeSecret(ctx, id, states[brandA], nil); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := b.Collaboration(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Accept(ctx, id, shown.SettingsDigest); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReceiveSecret(ctx, id, states[brandB], nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		who, col string
+		val      func(i int) string
+	}{
+		{brandA, "tag", func(i int) string { return labels[i%len(labels)] }},
+		{brandB, "visits", func(i int) string { return fmt.Sprint(i % 7) }},
+	} {
+		path := filepath.Join(dir, m.who+".csv")
+		fh, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := csv.NewWriter(fh)
+		w.Write([]string{"email", m.col})
+		for i := range rows {
+			w.Write([]string{fmt.Sprintf("rtweb%06d@example.org", i), m.val(i)})
+		}
+		w.Flush()
+		if err := fh.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.clients[m.who].UploadCSV(ctx, client.UploadSpec{Collab: id, Input: path, IDColumn: "email",
+			Kind: crypto.KindEmail, Columns: []string{m.col}, State: states[m.who]}); err != nil {
+			t.Fatalf("%s's upload: %v", m.who, err)
+		}
+	}
+	if _, err := a.Match(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// postQuery posts the builder's form as the console's own page does and
+// returns the answer page.
+func postQuery(t *testing.T, c *http.Client, cu *consoleUnderTest, collabID string, form url.Values) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("POST", cu.base+"/c/"+collabID+"/query", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", cu.base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("query page: %d\n%s", resp.StatusCode, page)
+	}
+	return page
+}
+
+// formulaStart reports whether a spreadsheet would run s, a cell's text,
+// as a formula (OWASP's list: = + - @, tab, carriage return).
+func formulaStart(s string) bool {
+	return s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0]))
+}
+
+// TestAttackRedteamWebCSVSeparatorFormula: the attacker uploads attribute
+// values that hold a list separator followed by a formula, such as
+// "north;=1+1". The console's CSV prefixes only a cell that begins with a
+// formula character, and encoding/csv quotes a field only for a comma, a
+// quote, a line break or a leading space: the value is written bare.
+// Spreadsheets open a .csv with the locale's list separator (";" in most of
+// Europe, where "," is the decimal mark) and LibreOffice's import splits on
+// tabs and semicolons by default, so the victim who opens the download gets
+// a cell "=1+1", which it evaluates: the formula injection the CSV's prefix
+// is meant to stop (SECURITY.md: "a CSV download prefixes text that a
+// spreadsheet would run as a formula").
+//
+// The property: read with any of the separators a spreadsheet uses (",",
+// ";", tab), no cell of the download starts a formula.
+func TestAttackRedteamWebCSVSeparatorFormula(t *testing.T) {
+	f := privateAlliance(t)
+	labels := []string{"north;=1+1", "south\t=2+3", "east;@SUM(4+5)", "west;+6+7"}
+	id := craftedCollab(t, f, "rtweb-csv", labels, 1200)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cu, err := f.startConsole(ctx, brandB, RolePartner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := httpClient(t)
+	login(t, in, cu)
+	page := postQuery(t, in, cu, id, url.Values{"count": {"on"}, "group_by": {brandA + ".tag"}, "epsilon": {"0.5"}, "do": {"run"}})
+	link := regexp.MustCompile(`href="(/results/[0-9a-f]+\.csv)"`).FindSubmatch(page)
+	if link == nil {
+		t.Fatalf("no CSV link on the answer page:\n%s", page)
+	}
+	resp, err := in.Get(cu.base + string(link[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d", resp.StatusCode)
+	}
+	released := 0
+	for _, l := range labels {
+		if strings.Contains(string(body), strings.Split(strings.Split(l, ";")[0], "\t")[0]) {
+			released++
+		}
+	}
+	if released == 0 {
+		t.Fatalf("no crafted group was released; the CSV:\n%s", body)
+	}
+	for _, sep := range []rune{',', ';', '\t'} {
+		r := csv.NewReader(strings.NewReader(string(body)))
+		r.Comma, r.LazyQuotes, r.FieldsPerRecord = sep, true, -1
+		recs, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("reading the download with %q: %v", sep, err)
+		}
+		for _, rec := range recs[1:] {
+			for _, cell := range rec {
+				if formulaStart(cell) {
+					t.Errorf("read with separator %q, the download has the cell %q, which a spreadsheet runs as a formula (line %q)", sep, cell, strings.Join(rec, string(sep)))
+				}
+			}
+		}
+	}
+}
+
+// entryLinks are the audit entries a timeline page lists, by index.
+var entryLinks = regexp.MustCompile(`<a href="/audit/entries/([0-9]+)">`)
+
+// olderLink is a timeline page's "Older entries" link, as the browser
+// would request it (the attribute's entities decoded).
+var olderLink = regexp.MustCompile(`<a href="(/audit\?[^"]*)">Older entries</a>`)
+
+// getPage GETs path from the console and returns its body.
+func getPage(t *testing.T, c *http.Client, cu *consoleUnderTest, path string) string {
+	t.Helper()
+	resp, err := c.Get(cu.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestAttackRedteamWebAuditPagingHidesEntry: the other member does
+// something the victim's auditor should see (here, a query the alliance's
+// policy denies), then buries it under 220 cheap reads of the shared
+// collaboration, each an entry in the auditor's bundle. The timeline shows
+// the newest 200 entries and links to the older ones with the filter's
+// query (before=INDEX&...), but the template writes that query into
+// href="/audit?{{.}}", where html/template escapes it as one query
+// component: "before%3d123%26principal%3d...". The browser sends a query
+// with no key "before", so the link leads back to the newest page, and the
+// older entries, the denied query among them, are out of reach of the
+// timeline's paging (they show only if the auditor already suspects them
+// and filters for them).
+//
+// The property: following "Older entries" from the timeline reaches every
+// entry of the bundle; here, the denied query's entry.
+func TestAttackRedteamWebAuditPagingHidesEntry(t *testing.T) {
+	f := privateAlliance(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	b := f.clients[brandB]
+	_, err := b.Query(ctx, collab, api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}},
+		GroupBy: []string{brandA + ".region"}, Epsilon: 0.1})
+	if p := problemOf(err); p == nil || p.Status != http.StatusForbidden {
+		t.Fatalf("the region query: %v, want the alliance policy's denial", err)
+	}
+	for i := range 220 {
+		if _, err := b.Budget(ctx, collab); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	cu, err := f.startConsole(ctx, auditor, RoleAuditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := httpClient(t)
+	login(t, in, cu)
+	denied := entryLinks.FindAllStringSubmatch(getPage(t, in, cu, "/audit?principal="+brandB+"&decision=denied"), -1)
+	if len(denied) == 0 {
+		t.Fatal("the auditor's filtered timeline does not list the denied query")
+	}
+	target := denied[0][1] // the newest denial of the attacker
+	path, seen := "/audit", map[string]bool{}
+	for hop := 0; hop < 10; hop++ {
+		page := getPage(t, in, cu, path)
+		for _, m := range entryLinks.FindAllStringSubmatch(page, -1) {
+			if m[1] == target {
+				return
+			}
+		}
+		seen[path] = true
+		next := olderLink.FindStringSubmatch(page)
+		if next == nil {
+			t.Fatalf("the timeline's pages end at %s without entry %s, the attacker's denied query", path, target)
+		}
+		from := path
+		path = strings.ReplaceAll(next[1], "&amp;", "&")
+		if seen[path] {
+			t.Fatalf("\"Older entries\" on the page %s leads back to %s: entry %s (the attacker's denied query, before the 220 reads that buried it) is out of the timeline's reach", from, path, target)
+		}
+		// What the console reads of the link the browser follows.
+		u, _ := url.Parse(path)
+		if u.Query().Get("before") == "" {
+			t.Errorf("\"Older entries\" links to %q, whose query has no before= (the console reads %v): it shows the newest page again", path, u.Query())
+		}
+	}
+	t.Fatalf("entry %s not reached in 10 pages", target)
+}
+
+// TestAttackRedteamWebStaticPrefixBypass: the guard lets /static/ through
+// without the token (public assets), before the mux cleans the path. A page
+// of another site that guessed the console's port requests pages behind
+// /static/ with dot segments, encoded slashes and the like, without the
+// cookie: none may answer with a page of the console's (only the assets or
+// a refusal or redirect), nor run a query.
+func TestAttackRedteamWebStaticPrefixBypass(t *testing.T) {
+	f := alliance(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cu, err := f.startConsole(ctx, brandB, RolePartner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/static/../collaborations"},
+		{"GET", "/static/..%2fcollaborations"},
+		{"GET", "/static/%2e%2e/collaborations"},
+		{"GET", "/static/..%2fc%2f" + collab},
+		{"GET", "/static//../c/" + collab},
+		{"GET", "/static/../c/" + collab + "/query"},
+		{"POST", "/static/../c/" + collab + "/query"},
+		{"POST", "/static/..%2fc%2f" + collab + "%2fquery"},
+		{"GET", "/static/../results/0123456789abcdef01234567.csv"},
+	} {
+		req, err := http.NewRequest(tc.method, cu.base+"/", strings.NewReader(url.Values{"count": {"on"}, "epsilon": {"0.5"}, "do": {"run"}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = "//" + req.URL.Host + tc.path // sent as written, not cleaned by the client
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := anon.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		page := string(body)
+		if resp.StatusCode == http.StatusOK && (strings.Contains(page, "cleanroom console</a>") || strings.Contains(page, collab)) {
+			t.Errorf("%s %s without the token: %d, a page of the console:\n%.400s", tc.method, tc.path, resp.StatusCode, page)
+		}
+		if loc := resp.Header.Get("Location"); loc != "" && !strings.HasPrefix(loc, "/") {
+			t.Errorf("%s %s redirects off the console, to %q", tc.method, tc.path, loc)
+		}
+		t.Logf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
