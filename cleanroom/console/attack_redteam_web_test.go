@@ -48,10 +48,18 @@ func privateAlliance(t *testing.T) *fixture {
 // the data (no declared domain): their labels are brandA's values.
 func craftedCollab(t *testing.T, f *fixture, id string, labels []string, rows int) string {
 	t.Helper()
+	settings, _ := json.Marshal(map[string]any{"allowed_dimensions": []string{brandA + ".tag"}})
+	return craftedCollabWith(t, f, id, labels, rows, settings, "")
+}
+
+// craftedCollabWith is craftedCollab with brandA's settings document and,
+// if module is not empty, a collaboration policy module brandA proposes
+// and brandB approves (by its hash, as members do).
+func craftedCollabWith(t *testing.T, f *fixture, id string, labels []string, rows int, settings []byte, module string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	settings, _ := json.Marshal(map[string]any{"allowed_dimensions": []string{brandA + ".tag"}})
 	a, b := f.clients[brandA], f.clients[brandB]
 	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Profile: crypto.ProfilePAIRv1,
 		Kind: "email", Members: []string{brandA, brandB}, Settings: settings}); err != nil {
@@ -70,6 +78,15 @@ func craftedCollab(t *testing.T, f *fixture, id string, labels []string, rows in
 	}
 	if err := b.ReceiveSecret(ctx, id, states[brandB], nil); err != nil {
 		t.Fatal(err)
+	}
+	if module != "" {
+		prop, err := a.ProposePolicy(ctx, id, []byte(module))
+		if err != nil {
+			t.Fatalf("proposing the module: %v", err)
+		}
+		if _, err := b.ApprovePolicy(ctx, id, prop.Hash); err != nil {
+			t.Fatalf("approving the module: %v", err)
+		}
 	}
 	for _, m := range []struct {
 		who, col string
@@ -330,5 +347,153 @@ func TestAttackRedteamWebStaticPrefixBypass(t *testing.T) {
 			t.Errorf("%s %s redirects off the console, to %q", tc.method, tc.path, loc)
 		}
 		t.Logf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// markupPayloads are strings a member puts wherever the other member's
+// console shows its text: HTML, attribute, SVG, URL and CDATA breakouts.
+var markupPayloads = []string{
+	`<script>alert(1)</script>`,
+	`"><img src=x onerror=alert(2)>`,
+	`'><svg onload=alert(3)>`,
+	`</text><foreignObject><iframe src="javascript:alert(4)"></iframe></foreignObject><text>`,
+	`]]><style>*{display:none}</style>`,
+	`javascript:alert(5)`,
+}
+
+// injected lists the markup an attacker's string made in page: elements
+// the console never writes, an event handler, or a javascript: URL.
+func injected(page string) []string {
+	low := strings.ToLower(page)
+	var out []string
+	for _, bad := range []string{"<script", "<img", "<iframe", "<foreignobject", "<style", "<svg onload", "<object", "<embed"} {
+		if strings.Contains(low, bad) {
+			out = append(out, bad)
+		}
+	}
+	for _, a := range attributes(page) {
+		name, val := strings.ToLower(a[0]), strings.ToLower(strings.TrimSpace(a[1]))
+		if strings.HasPrefix(name, "on") || strings.HasPrefix(val, "javascript:") {
+			out = append(out, a[0]+"="+a[1])
+		}
+	}
+	for _, p := range markupPayloads {
+		if strings.Contains(p, "<") && strings.Contains(page, p) {
+			out = append(out, "verbatim "+p)
+		}
+	}
+	return out
+}
+
+// attributes returns every attribute (name, value) of every start tag of
+// page, read as a browser's tokenizer reads them: a quoted value runs to
+// its closing quote, whatever it holds.
+func attributes(page string) [][2]string {
+	var out [][2]string
+	for i := 0; i < len(page); i++ {
+		if page[i] != '<' || i+1 >= len(page) || !(page[i+1] >= 'a' && page[i+1] <= 'z' || page[i+1] >= 'A' && page[i+1] <= 'Z') {
+			continue
+		}
+		j := i + 1
+		for j < len(page) && !strings.ContainsRune(" \t\n/>", rune(page[j])) {
+			j++
+		}
+		for j < len(page) && page[j] != '>' {
+			if strings.ContainsRune(" \t\n/", rune(page[j])) {
+				j++
+				continue
+			}
+			k := j
+			for k < len(page) && !strings.ContainsRune(" \t\n/>=", rune(page[k])) {
+				k++
+			}
+			name, val := page[j:k], ""
+			j = k
+			if j < len(page) && page[j] == '=' {
+				j++
+				if j < len(page) && (page[j] == '"' || page[j] == '\'') {
+					q := page[j]
+					e := strings.IndexByte(page[j+1:], q)
+					if e < 0 {
+						e = len(page) - j - 1
+					}
+					val, j = page[j+1:j+1+e], j+2+e
+				} else {
+					k = j
+					for k < len(page) && !strings.ContainsRune(" \t\n>", rune(page[k])) {
+						k++
+					}
+					val, j = page[j:k], k
+				}
+			}
+			out = append(out, [2]string{name, val})
+		}
+		i = j
+	}
+	return out
+}
+
+// TestAttackRedteamWebStoredMarkup: brandA puts markup in every free text
+// of a collaboration the victim's console shows: its attribute values (the
+// groups' labels in the table, the SVG charts and their titles and
+// aria-labels), the declared domain of that column (the settings document),
+// and the reason of its policy module (the victim's refusal). The victim,
+// brandB, opens the collaboration, the builder, a grouped answer and a
+// refused query. No page may carry markup of the attacker's.
+func TestAttackRedteamWebStoredMarkup(t *testing.T) {
+	// The detector finds what an unescaped payload would make, and not
+	// what an escaped one is.
+	for _, bare := range []string{`<p title="x"><b onclick=alert(1)>`, `<a href=" javascript:alert(1)">`, `<svg role="img" onload='x'>`} {
+		if len(injected(bare)) == 0 {
+			t.Fatalf("the detector misses %q", bare)
+		}
+	}
+	if bad := injected(`<svg aria-label="&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" role="img">`); len(bad) > 0 {
+		t.Fatalf("the detector flags escaped text: %q", bad)
+	}
+	f := privateAlliance(t)
+	labels := markupPayloads
+	settings, _ := json.Marshal(map[string]any{"allowed_dimensions": []string{brandA + ".tag"},
+		"domains": map[string][]string{brandA + ".tag": labels}})
+	module := "package collaboration\n\ndeny contains `" + strings.Join(markupPayloads, " ") + "` if {\n" +
+		"\tinput.action == \"query.run\"\n\tcount(object.get(input.resource.query, \"dimensions\", [])) == 0\n}\n"
+	id := craftedCollabWith(t, f, "rtweb-markup", labels, 1200, settings, module)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cu, err := f.startConsole(ctx, brandB, RolePartner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := httpClient(t)
+	login(t, in, cu)
+	pages := map[string]string{
+		"the collaborations": getPage(t, in, cu, "/collaborations"),
+		"the collaboration":  getPage(t, in, cu, "/c/"+id),
+		"the builder":        getPage(t, in, cu, "/c/"+id+"/query"),
+		"a grouped answer":   string(postQuery(t, in, cu, id, url.Values{"count": {"on"}, "group_by": {brandA + ".tag"}, "epsilon": {"0.5"}, "do": {"run"}})),
+	}
+	if !strings.Contains(pages["a grouped answer"], `id="result-table"`) || !strings.Contains(pages["a grouped answer"], "<svg") {
+		t.Fatalf("the grouped query shows no table or chart:\n%s", pages["a grouped answer"])
+	}
+	if !strings.Contains(pages["a grouped answer"], "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the crafted label is not shown (escaped) in the answer: the attack did not reach the page")
+	}
+	req, _ := http.NewRequest("POST", cu.base+"/c/"+id+"/query", strings.NewReader(url.Values{"count": {"on"}, "epsilon": {"0.5"}, "do": {"run"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", cu.base)
+	resp, err := in.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(refusal), "alert(5)") {
+		t.Fatalf("the ungrouped query: %d, want the module's refusal with its reason:\n%s", resp.StatusCode, refusal)
+	}
+	pages["a refusal"] = string(refusal)
+	for name, page := range pages {
+		if bad := injected(page); len(bad) > 0 {
+			t.Errorf("%s carries the attacker's markup: %q", name, bad)
+		}
 	}
 }
