@@ -497,3 +497,70 @@ func TestAttackRedteamWebStoredMarkup(t *testing.T) {
 		}
 	}
 }
+
+// openBidiAt returns the bidi embeddings, overrides and isolates still
+// open at byte i of s (Unicode's rules: PDF closes the latest embedding or
+// override, PDI the latest isolate and whatever opened inside it).
+func openBidiAt(s string, i int) []rune {
+	var stack []rune
+	for j, r := range s {
+		if j >= i {
+			break
+		}
+		switch r {
+		case '\u202a', '\u202b', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068':
+			stack = append(stack, r)
+		case '\u202c':
+			if n := len(stack); n > 0 && stack[n-1] < '\u2066' {
+				stack = stack[:n-1]
+			}
+		case '\u2069':
+			for n := len(stack); n > 0; n = len(stack) {
+				top := stack[n-1]
+				stack = stack[:n-1]
+				if top >= '\u2066' {
+					break
+				}
+			}
+		}
+	}
+	return stack
+}
+
+// TestAttackRedteamWebBidiLabel: a group of a query by two members'
+// columns is labelled "A's value · B's value" in one SVG text (the bar's
+// label and its title). brandA's value ends in an unterminated
+// right-to-left override (U+202E), so the victim's own value after it is
+// drawn reversed ("gold" shows as "dlog", "25-34" as "43-52"): escaping
+// does not stop it, since the override is text. The table shows each value
+// in a cell of its own, which ends the override; the chart does not.
+//
+// The property: where the victim's value starts in a chart's text, no
+// embedding, override or isolate of the other member's value is open.
+func TestAttackRedteamWebBidiLabel(t *testing.T) {
+	victim := "25-34"
+	r := &api.QueryResult{Columns: []string{brandA + ".tag", brandB + ".band", "count"}, Rows: [][]any{
+		{"north\u202e", victim, 120.0}, {"south", "18-24", 80.0},
+	}}
+	charts := resultCharts(r, 2)
+	if len(charts) == 0 {
+		t.Fatal("no chart")
+	}
+	texts := regexp.MustCompile(`<(text|title)[^>]*>([^<]*)</`)
+	found := 0
+	for _, c := range charts {
+		for _, m := range texts.FindAllStringSubmatch(string(c), -1) {
+			i := strings.Index(m[2], victim)
+			if i < 0 {
+				continue
+			}
+			found++
+			if open := openBidiAt(m[2], i); len(open) > 0 {
+				t.Errorf("the chart's <%s> %q draws the victim's value %q under the other member's open bidi control(s) %U", m[1], m[2], victim, open)
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatalf("the victim's value is in no chart text: %s", charts)
+	}
+}
