@@ -147,15 +147,14 @@ func formulaStart(s string) bool {
 
 // TestAttackRedteamWebCSVSeparatorFormula: the attacker uploads attribute
 // values that hold a list separator followed by a formula, such as
-// "north;=1+1". The console's CSV prefixes only a cell that begins with a
-// formula character, and encoding/csv quotes a field only for a comma, a
-// quote, a line break or a leading space: the value is written bare.
-// Spreadsheets open a .csv with the locale's list separator (";" in most of
-// Europe, where "," is the decimal mark) and LibreOffice's import splits on
-// tabs and semicolons by default, so the victim who opens the download gets
-// a cell "=1+1", which it evaluates: the formula injection the CSV's prefix
-// is meant to stop (SECURITY.md: "a CSV download prefixes text that a
-// spreadsheet would run as a formula").
+// "north;=1+1". Spreadsheets open a .csv with the locale's list separator
+// (";" in most of Europe, where "," is the decimal mark) and LibreOffice's
+// import splits on tabs and semicolons by default, so a value written bare
+// (encoding/csv quotes a field only for a comma, a quote, a line break or a
+// leading space) would give the victim who opens the download a cell
+// "=1+1", which it evaluates. The console quotes every field, so a value is
+// one cell whatever the separator, and prefixes one that begins with a
+// formula character.
 //
 // The property: read with any of the separators a spreadsheet uses (",",
 // ";", tab), no cell of the download starts a formula.
@@ -238,13 +237,11 @@ func getPage(t *testing.T, c *http.Client, cu *consoleUnderTest, path string) st
 // policy denies), then buries it under 220 cheap reads of the shared
 // collaboration, each an entry in the auditor's bundle. The timeline shows
 // the newest 200 entries and links to the older ones with the filter's
-// query (before=INDEX&...), but the template writes that query into
-// href="/audit?{{.}}", where html/template escapes it as one query
-// component: "before%3d123%26principal%3d...". The browser sends a query
-// with no key "before", so the link leads back to the newest page, and the
-// older entries, the denied query among them, are out of reach of the
-// timeline's paging (they show only if the auditor already suspects them
-// and filters for them).
+// query (before=INDEX&...). Written as a query component into
+// href="/audit?{{.}}", html/template would escape it whole
+// ("before%3d123%26principal%3d..."), and the link would lead back to the
+// newest page, leaving the older entries, the denied query among them, out
+// of reach of the paging; the link is the whole address instead.
 //
 // The property: following "Older entries" from the timeline reaches every
 // entry of the bundle; here, the denied query's entry.
@@ -530,10 +527,11 @@ func openBidiAt(s string, i int) []rune {
 // TestAttackRedteamWebBidiLabel: a group of a query by two members'
 // columns is labelled "A's value · B's value" in one SVG text (the bar's
 // label and its title). brandA's value ends in an unterminated
-// right-to-left override (U+202E), so the victim's own value after it is
-// drawn reversed ("gold" shows as "dlog", "25-34" as "43-52"): escaping
-// does not stop it, since the override is text. The table shows each value
-// in a cell of its own, which ends the override; the chart does not.
+// right-to-left override (U+202E), which would draw the victim's own value
+// after it reversed ("gold" as "dlog", "25-34" as "43-52"): escaping does
+// not stop it, since the override is text. The table shows each value in a
+// cell of its own, which ends the override; a chart's label drops the
+// values' direction controls.
 //
 // The property: where the victim's value starts in a chart's text, no
 // embedding, override or isolate of the other member's value is open.

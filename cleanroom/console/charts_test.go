@@ -129,10 +129,10 @@ func TestWriteCSV(t *testing.T) {
 	}}
 	w := httptest.NewRecorder()
 	writeCSV(w, r)
-	want := "a.band,count,match_rate(a)\n" +
-		"\"'=HYPERLINK(\"\"http://x\"\")\",120.5,12%\n" +
-		"'+1,-3,\n" +
-		"plain,0.0000001,>85%\n"
+	want := `"a.band","count","match_rate(a)"` + "\n" +
+		`"'=HYPERLINK(""http://x"")","120.5","12%"` + "\n" +
+		`"'+1","-3",""` + "\n" +
+		`"plain","0.0000001",">85%"` + "\n"
 	if got := w.Body.String(); got != want {
 		t.Errorf("CSV\n got %q\nwant %q", got, want)
 	}

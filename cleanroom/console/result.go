@@ -1,8 +1,8 @@
 package console
 
 import (
+	"bufio"
 	"crypto/rand"
-	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"html/template"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
@@ -54,12 +55,31 @@ func segments(r *api.QueryResult, groupCols int) []string {
 		}
 		parts := make([]string, 0, groupCols)
 		for _, c := range row[:min(groupCols, len(row))] {
-			parts = append(parts, formatCell(c))
+			parts = append(parts, withoutBidiControls(formatCell(c)))
 		}
 		out[i] = strings.Join(parts, " · ")
 	}
 	return out
 }
+
+// withoutBidiControls drops the characters that set text direction
+// explicitly (embeddings, overrides, isolates, marks). A label joins
+// several members' values in one line of a chart, where one member's
+// unterminated override would reverse how the next member's value reads;
+// a value of a group has no use for them.
+func withoutBidiControls(s string) string {
+	if !strings.ContainsFunc(s, isBidiControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isBidiControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isBidiControl(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
 
 // withheldNote explains which groups are not in the table, as the privacy
 // model releases it: a count of declared groups below k, or nothing at all
@@ -140,27 +160,47 @@ func (s *Server) downloadCSV(w http.ResponseWriter, r *http.Request) {
 // spreadsheet would run as a formula is prefixed with a quote: group
 // labels are another member's uploaded values.
 func writeCSV(w http.ResponseWriter, r *api.QueryResult) {
-	cw := csv.NewWriter(w)
-	cw.Write(r.Columns)
+	bw := bufio.NewWriter(w)
+	writeCSVRecord(bw, r.Columns)
+	rec := make([]string, 0, len(r.Columns))
 	for _, row := range r.Rows {
-		rec := make([]string, len(row))
-		for i, c := range row {
+		rec = rec[:0]
+		for _, c := range row {
 			switch x := c.(type) {
 			case float64:
-				rec[i] = strconv.FormatFloat(x, 'f', -1, 64)
+				rec = append(rec, strconv.FormatFloat(x, 'f', -1, 64))
 			case string:
 				if x != "" && strings.ContainsRune("=+-@\t\r", rune(x[0])) {
 					x = "'" + x
 				}
-				rec[i] = x
+				rec = append(rec, x)
 			case nil:
+				rec = append(rec, "")
 			default:
-				rec[i] = formatCell(x)
+				rec = append(rec, formatCell(x))
 			}
 		}
-		cw.Write(rec)
+		writeCSVRecord(bw, rec)
 	}
-	cw.Flush()
+	bw.Flush()
+}
+
+// writeCSVRecord writes one line with every field quoted. encoding/csv
+// quotes only a field holding a comma, a quote or a line break, but a
+// spreadsheet opens a .csv with the locale's list separator (";" where ","
+// is the decimal mark, tabs in LibreOffice's import): a value such as
+// "north;=1+1" written bare would split there into a cell that runs as a
+// formula. A quoted field is one cell whatever the separator.
+func writeCSVRecord(w *bufio.Writer, rec []string) {
+	for i, f := range rec {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteByte('"')
+		w.WriteString(strings.ReplaceAll(f, `"`, `""`))
+		w.WriteByte('"')
+	}
+	w.WriteByte('\n')
 }
 
 // safeName keeps a collaboration id's letters, digits, dots, dashes and

@@ -77,7 +77,7 @@ type timelinePage struct {
 	Principals, Actions, Collab []string
 	Shown                       []indexedEntry
 	Matching, Denied            int
-	Next                        string // the next page's query, if any
+	Next                        string // the next page's address, if any
 	Strip                       template.HTML
 	VerifierKey                 string
 }
@@ -111,7 +111,7 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 		p.Shown = append(p.Shown, matching[i])
 	}
 	if n := len(p.Shown); n == pageSize && p.Shown[n-1].Index > matching[0].Index {
-		p.Next = p.Filter.query(p.Shown[n-1].Index)
+		p.Next = "/audit?" + p.Filter.query(p.Shown[n-1].Index)
 	}
 	s.render(w, http.StatusOK, "timeline", "Audit log", "audit", p)
 }
