@@ -86,6 +86,20 @@ func (k *BlindingKey) ReencryptBytes(ctx context.Context, dst, src []byte) error
 		func(i int) *[ElementSize]byte { return (*[ElementSize]byte)(dst[i*ElementSize:]) })
 }
 
+// DecryptBytes is DecryptBatch on runs of 32-byte encodings, validating
+// each element as ReencryptBytes does. dst may be src.
+func (k *BlindingKey) DecryptBytes(ctx context.Context, dst, src []byte) error {
+	if len(src)%ElementSize != 0 {
+		return ErrElementLength
+	}
+	if len(dst) != len(src) {
+		return fmt.Errorf("crypto: %d output bytes for %d input bytes", len(dst), len(src))
+	}
+	return mulEncodings(ctx, len(src)/ElementSize, &k.inv8,
+		func(i int) *[ElementSize]byte { return (*[ElementSize]byte)(src[i*ElementSize:]) },
+		func(i int) *[ElementSize]byte { return (*[ElementSize]byte)(dst[i*ElementSize:]) })
+}
+
 // mulEncodings sets *out(i) to s times the element *in(i) encodes, for i in
 // [0, n), sixteen at a time on all cores. Every input is validated; the first
 // invalid one is reported by index.

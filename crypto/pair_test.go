@@ -446,6 +446,19 @@ func TestBatch(t *testing.T) {
 	if err := k.ReencryptBytes(ctx, raw[:31], raw[:31]); !errors.Is(err, ErrElementLength) {
 		t.Fatalf("ragged ReencryptBytes = %v", err)
 	}
+	// DecryptBytes undoes it, into another buffer.
+	undone := make([]byte, len(raw))
+	if err := k.DecryptBytes(ctx, undone, raw); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if [ElementSize]byte(undone[i*ElementSize:]) != enc[i].b {
+			t.Fatalf("DecryptBytes element %d does not undo ReencryptBytes", i)
+		}
+	}
+	if err := k.DecryptBytes(ctx, undone[:ElementSize], raw); err == nil {
+		t.Fatal("DecryptBytes accepted a length mismatch")
+	}
 	if err := CheckElements(raw); err != nil {
 		t.Fatalf("CheckElements on %d valid elements: %v", n, err)
 	}
