@@ -91,6 +91,7 @@ func (r *Room) commitUpload(ctx context.Context, who *actor, collab, id string, 
 	ds := &datasetRecord{
 		Upload: id, Rows: u.Rows, Columns: u.Columns, Digest: digest, Kind: u.Kind, Profile: u.Profile,
 		RowsPerPart: u.RowsPerPart, Parts: u.Parts, Layers: 1, Canary: u.Canary, Uploaded: r.now().UTC(),
+		First: c.Datasets[u.Member] == nil,
 	}
 	if err := r.installDataset(ctx, who, a, d, u, ds); err != nil {
 		return nil, err
@@ -148,7 +149,7 @@ func (r *Room) installDataset(ctx context.Context, who *actor, a act, d policy.D
 	var task *taskRecord
 	if c.Mode == api.ModeBlinded && len(c.Members) > 1 {
 		var err error
-		if task, err = r.offer(c, u.Member, ds); err != nil {
+		if task, err = r.offer(ctx, c, u.Member, ds); err != nil {
 			return err
 		}
 	}
@@ -159,6 +160,11 @@ func (r *Room) installDataset(ctx context.Context, who *actor, a act, d policy.D
 		if err := updateCollab(tx, c.ID, func(c *collabRecord) error {
 			if err := dataAllowed(c, r.now()); err != nil {
 				return err
+			}
+			if ds.First && c.Datasets[u.Member] != nil {
+				// Offered unmasked as the member's first: another commit
+				// came first.
+				return conflict("another dataset of the member was committed meanwhile; commit the upload again")
 			}
 			replaced = append(replaced, c.replaceDataset(u.Member, ds, task)...)
 			return nil

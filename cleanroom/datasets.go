@@ -32,6 +32,9 @@ type datasetRecord struct {
 	// Canary holds the canary tokens of the current layer, in the order of
 	// CanaryIdentifiers.
 	Canary [][]byte `json:"canary"`
+	// First marks the member's first dataset in the collaboration, whose
+	// first relay offer is the one that goes unmasked (relay.go).
+	First bool `json:"first,omitempty"`
 }
 
 func (d *datasetRecord) ready(c *collabRecord) bool {

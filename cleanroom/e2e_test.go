@@ -124,6 +124,45 @@ func TestEndToEnd(t *testing.T) {
 			if q.Noise {
 				t.Error("noise_off collaboration answered with noise")
 			}
+			if tc.mode == api.ModeBlinded {
+				// A new list of the first member goes to the others masked
+				// (relay.go), and the match still finds the true overlap.
+				lists[0] = span(100, 1700)
+				if _, err := ps[0].UploadCSV(ctx, uploadSpec("c1", writeList(t, lists[0]), states[ps[0].Principal()])); err != nil {
+					t.Fatal(err)
+				}
+				for i, p := range ps {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						sctx, cancel := context.WithTimeout(ctx, time.Minute)
+						defer cancel()
+						_, errs[i] = p.Sync(sctx, "c1", true, 20*time.Millisecond)
+					}()
+				}
+				wg.Wait()
+				for _, err := range errs {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := ps[1].Match(ctx, "c1"); err != nil {
+					t.Fatal(err)
+				}
+				overlap = 0
+				for _, id := range lists[0] {
+					in := true
+					for _, l := range lists[1:] {
+						in = in && slices.Contains(l, id)
+					}
+					if in {
+						overlap++
+					}
+				}
+				if got := tr.matched("c1"); got != overlap {
+					t.Fatalf("after a new list: matched %d, true overlap %d", got, overlap)
+				}
+			}
 			// Every request went to the audit log, and it verifies.
 			if n := tr.room.audit.Size(); n < 10 {
 				t.Errorf("audit log has %d entries", n)

@@ -27,6 +27,19 @@ import (
 // (it kept the permutation) and offers the result to the next, until the set
 // carries every member's key. Only then is it matched. The shuffle hides
 // the owner's row order from the members that re-encrypt.
+//
+// A member that re-encrypts two sets under the same keys could compare them
+// element by element: the owner's successive lists under its one key (who
+// it kept and who it dropped), or, with three members or more, two members'
+// sets that reach the same third member carrying the same two keys (their
+// exact overlap, and, with a second account of its own, the other list's
+// people). So the room masks a set it offers with a scalar of its own,
+// fresh for the task (m·K·P), and takes it off what the member returns
+// (k·m·K·P becomes k·K·P) before anything else reads it. One kind of offer
+// goes unmasked: a member's first dataset in the collaboration, offered with
+// its owner's key alone, is the only set any member is ever shown under that
+// key, so there is nothing to compare it with, and a first match costs the
+// room no group operations.
 
 // taskPartSize is how many elements one relay part holds (2 MiB).
 const taskPartSize = 65536
@@ -41,6 +54,9 @@ type taskRecord struct {
 	Rows   int64        `json:"rows"` // elements, canaries included
 	Parts  int          `json:"parts"`
 	Done   map[int]bool `json:"done"`
+	// Mask is the room's scalar on the offered elements (32 bytes), nil
+	// for an unmasked offer. It never leaves the room.
+	Mask []byte `json:"mask,omitempty"`
 }
 
 func (t *taskRecord) view() api.Task {
@@ -77,7 +93,7 @@ func nextMember(c *collabRecord, owner string, layers int) string {
 // offer writes owner's set, shuffled, as a relay task for the next member
 // and returns the task; it becomes visible when the caller commits it into
 // the collaboration.
-func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRecord, error) {
+func (r *Room) offer(ctx context.Context, c *collabRecord, owner string, ds *datasetRecord) (*taskRecord, error) {
 	member := nextMember(c, owner, ds.Layers)
 	if member == "" {
 		return nil, nil
@@ -108,9 +124,23 @@ func (r *Room) offer(c *collabRecord, owner string, ds *datasetRecord) (*taskRec
 	t := &taskRecord{ID: "task-" + hex.EncodeToString(idb[:]), Owner: owner, Member: member, Upload: ds.Upload,
 		Layer: ds.Layers, Rows: int64(len(all)), Done: map[int]bool{}}
 	t.Parts = (len(all) + taskPartSize - 1) / taskPartSize
+	var mask *crypto.BlindingKey
+	if ds.Layers > 1 || !ds.First {
+		var err error
+		if mask, err = crypto.GenerateBlindingKey(crand.Reader); err != nil {
+			return nil, err
+		}
+		t.Mask = mask.Bytes()
+	}
 	for p := range t.Parts {
 		chunk := all[p*taskPartSize : min(len(all), (p+1)*taskPartSize)]
 		payload := store.AppendTaskPart(make([]byte, 0, len(chunk)*store.PairSize), chunk)
+		if mask != nil {
+			elems := payload[:len(chunk)*api.TokenSize]
+			if err := mask.ReencryptBytes(ctx, elems, elems); err != nil {
+				return nil, fmt.Errorf("cleanroom: masking relay task %s: %w", t.ID, err)
+			}
+		}
 		if err := r.db.Update(func(txn *badger.Txn) error {
 			return store.PutSegment(txn, store.TaskParts(t.ID).Key(p), payload)
 		}); err != nil {
@@ -181,8 +211,13 @@ func (r *Room) taskPart(ctx context.Context, who *actor, collab, id string, part
 		return nil, err
 	}
 	elems := tp.Elements
+	// Both digests of a relay part are the room's keyed commitments, as
+	// an upload part's are: another member that knew an element's plain
+	// digest could test it against an element it made (a part of one
+	// element, its re-encryption of a guess).
 	sum := sha256.Sum256(elems)
-	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(elems)), Rows: int64(t.partLen(part))}}
+	name := fmt.Sprintf("task/%s/%d", t.ID, part)
+	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(sum[:])), Bytes: int64(len(elems)), Rows: int64(t.partLen(part))}}
 	if err := r.commit(ctx, who, a, d, refs, "", nil); err != nil {
 		return nil, err
 	}
@@ -216,11 +251,12 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	if err := crypto.CheckElements(got); err != nil {
 		return invalidData("part %d holds an invalid ristretto255 element (%v)", part, err)
 	}
-	if err := r.storeReencrypted(c.Datasets[t.Owner], t, part, got); err != nil {
+	sum := sha256.Sum256(got)
+	name := fmt.Sprintf("task/%s/%d/result", t.ID, part)
+	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(sum[:])), Bytes: int64(len(got)), Rows: int64(n)}}
+	if err := r.storeReencrypted(ctx, c.Datasets[t.Owner], t, part, got); err != nil {
 		return err
 	}
-	sum := sha256.Sum256(got)
-	refs := []audit.DataRef{{Name: fmt.Sprintf("task/%s/%d/result", t.ID, part), Digest: hex.EncodeToString(sum[:]), Bytes: int64(len(got)), Rows: int64(n)}}
 	completed := false
 	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
 		return updateCollab(tx, collab, func(c *collabRecord) (err error) {
@@ -244,10 +280,10 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 }
 
 // storeReencrypted stores the elements a member returned for part of task
-// t as that part of the set's next layer, each at the row the task kept for
-// it, and the canaries among them. Nothing reads either until the task
-// completes.
-func (r *Room) storeReencrypted(ds *datasetRecord, t *taskRecord, part int, elems []byte) error {
+// t, the task's mask taken off, as that part of the set's next layer, each
+// at the row the task kept for it, and the canaries among them. Nothing
+// reads either until the task completes. elems is overwritten.
+func (r *Room) storeReencrypted(ctx context.Context, ds *datasetRecord, t *taskRecord, part int, elems []byte) error {
 	src, err := r.readTaskPart(t, part)
 	if err != nil {
 		return err
@@ -255,6 +291,15 @@ func (r *Room) storeReencrypted(ds *datasetRecord, t *taskRecord, part int, elem
 	n := len(elems) / api.TokenSize
 	if src.Len() != n {
 		return fmt.Errorf("cleanroom: relay task %s part %d holds %d elements, not %d", t.ID, part, src.Len(), n)
+	}
+	if t.Mask != nil {
+		mask, err := crypto.NewBlindingKey(t.Mask)
+		if err != nil {
+			return fmt.Errorf("cleanroom: relay task %s: its mask: %w", t.ID, err)
+		}
+		if err := mask.DecryptBytes(ctx, elems, elems); err != nil {
+			return fmt.Errorf("cleanroom: unmasking relay task %s part %d: %w", t.ID, part, err)
+		}
 	}
 	out := make([]byte, 0, n*store.PairSize)
 	var canary []byte
@@ -349,7 +394,7 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 			return nil
 		}
 	}
-	t, err := r.offer(c, owner, ds)
+	t, err := r.offer(ctx, c, owner, ds)
 	if err != nil || t == nil {
 		return err
 	}
