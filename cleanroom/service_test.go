@@ -82,6 +82,13 @@ func TestHTTPHygiene(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `"status":"ok"`) || resp.Header.Get("X-Request-Id") != "trace-42" {
 		t.Errorf("healthz: %d %s (request id %q)", resp.StatusCode, body, resp.Header.Get("X-Request-Id"))
 	}
+	// Answers and refusals alike: never cached, never sniffed.
+	for _, path := range []string{"/healthz", "/v1/principals", "/nope"} {
+		resp, _ := get(path)
+		if cc, nosniff := resp.Header.Get("Cache-Control"), resp.Header.Get("X-Content-Type-Options"); cc != "no-store" || nosniff != "nosniff" {
+			t.Errorf("%s (%d): Cache-Control %q, X-Content-Type-Options %q", path, resp.StatusCode, cc, nosniff)
+		}
+	}
 	resp, body = get("/nope", "X-Request-Id", "bad id with spaces")
 	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != api.ProblemContentType || !strings.Contains(body, "no such endpoint") {
 		t.Errorf("unknown route: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -93,14 +100,14 @@ func TestHTTPHygiene(t *testing.T) {
 	if !strings.Contains(body, `"crv":"Ed25519"`) || strings.Contains(body, `"d":`) {
 		t.Errorf("jwks: %s", body)
 	}
-	get("/v1/principals") // a refused request, to be counted
+	get("/v1/principals") // a refused request, to be counted (the second)
 	if resp, _ := get("/metrics"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/metrics on the API's port: %d, want 404 (the operator serves MetricsHandler apart)", resp.StatusCode)
 	}
 	rec := httptest.NewRecorder()
 	tr.room.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body = rec.Body.String()
-	for _, m := range []string{`cleanroom_http_requests_total{code="401",route="GET /v1/principals"} 1`, "cleanroom_auth_failures_total", "cleanroom_audit_entries"} {
+	for _, m := range []string{`cleanroom_http_requests_total{code="401",route="GET /v1/principals"} 2`, "cleanroom_auth_failures_total", "cleanroom_audit_entries"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("metrics lack %s", m)
 		}

@@ -97,6 +97,10 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 		id = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
+	// Every answer is the caller's alone and of the type it says: no cache
+	// keeps it, and no browser reads it as another type.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if deadline > writeTimeout {
 		// The server's write timeout would cut the answer off first.
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(deadline + 10*time.Second))

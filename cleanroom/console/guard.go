@@ -94,7 +94,9 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		// Referer from here on.
 		q := r.URL.Query()
 		q.Del(tokenParam)
-		to := r.URL.Path
+		// One leading slash: "//host/..." would send the browser to
+		// another site with the address it was given.
+		to := "/" + strings.TrimLeft(r.URL.Path, "/\\")
 		if len(q) > 0 {
 			to += "?" + q.Encode()
 		}

@@ -125,3 +125,38 @@ func TestListenLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardRedirectStaysOnSite: opening the console's link with a path
+// that begins with two slashes (or a backslash) redirects, after setting
+// the cookie, to a path of the console's own, never to the host the path
+// would name.
+func TestGuardRedirectStaysOnSite(t *testing.T) {
+	f := alliance(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cu, err := f.startConsole(ctx, brandA, RolePartner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(cu.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := u.Query().Get(tokenParam)
+	for _, path := range []string{"//attacker.example/", "///attacker.example/x", "/\\attacker.example/"} {
+		req, err := http.NewRequest("GET", cu.base+"/?"+tokenParam+"="+url.QueryEscape(token), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Path = path
+		resp, err := httpClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode == http.StatusSeeOther && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\")) {
+			t.Errorf("GET %s with the token: redirected to %q, off the console", path, loc)
+		}
+	}
+}
