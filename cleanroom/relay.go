@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -57,6 +58,11 @@ type taskRecord struct {
 	// Mask is the room's scalar on the offered elements (32 bytes), nil
 	// for an unmasked offer. It never leaves the room.
 	Mask []byte `json:"mask,omitempty"`
+	// Canaries is how many of the elements are the set's canaries (its
+	// last rows but the probes'); Probes are the room's checks of the
+	// answer (relayprobe.go), which never leave the room either.
+	Canaries int          `json:"canaries,omitempty"`
+	Probes   []relayProbe `json:"probes,omitempty"`
 }
 
 func (t *taskRecord) view() api.Task {
@@ -118,11 +124,15 @@ func (r *Room) offer(ctx context.Context, c *collabRecord, owner string, ds *dat
 	// ChaCha8 seeded from crypto/rand: a CSPRNG, fast enough to shuffle
 	// tens of millions of rows.
 	rng := rand.New(rand.NewChaCha8(seed))
+	all, probes, err := addProbes(all, ds.Rows, len(ds.Canary), rng)
+	if err != nil {
+		return nil, err
+	}
 	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	var idb [12]byte
 	crand.Read(idb[:])
 	t := &taskRecord{ID: "task-" + hex.EncodeToString(idb[:]), Owner: owner, Member: member, Upload: ds.Upload,
-		Layer: ds.Layers, Rows: int64(len(all)), Done: map[int]bool{}}
+		Layer: ds.Layers, Rows: int64(len(all)), Done: map[int]bool{}, Canaries: len(ds.Canary), Probes: probes}
 	t.Parts = (len(all) + taskPartSize - 1) / taskPartSize
 	var mask *crypto.BlindingKey
 	if ds.Layers > 1 || !ds.First {
@@ -254,16 +264,7 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	sum := sha256.Sum256(got)
 	name := fmt.Sprintf("task/%s/%d/result", t.ID, part)
 	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(sum[:])), Bytes: int64(len(got)), Rows: int64(n)}}
-	if err := r.storeReencrypted(ctx, c.Datasets[t.Owner], t, part, got); err != nil {
-		return err
-	}
-	completed := false
-	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
-		return updateCollab(tx, collab, func(c *collabRecord) (err error) {
-			completed, err = r.partDone(tx, c, id, part)
-			return err
-		})
-	})
+	completed, err := r.answerPart(ctx, who, a, d, c, t, part, got, refs)
 	if err != nil {
 		return err
 	}
@@ -277,6 +278,35 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	}
 	r.forget(ctx, "completed-task/"+t.ID, done...)
 	return r.relayNext(ctx, collab, t.Owner)
+}
+
+// answerPart stores a member's answer to part of task t, checks the task's
+// probes, and marks the part done in the transaction of the request's audit
+// entry; it reports whether that completed the task. One part of a task at
+// a time: the probes checked before the commit must be what the parts hold
+// when the last part completes the task, not an answer another request of
+// the member's stores meanwhile.
+func (r *Room) answerPart(ctx context.Context, who *actor, a act, d policy.Decision, c *collabRecord, t *taskRecord, part int, got []byte, refs []audit.DataRef) (completed bool, err error) {
+	release, err := r.gates.acquire(ctx, "task/"+t.ID, gateWidth)
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	if err := r.storeReencrypted(ctx, c.Datasets[t.Owner], t, part, got); err != nil {
+		return false, err
+	}
+	if err := r.checkProbes(t); errors.Is(err, errProbeMismatch) {
+		return false, invalidData("the re-encryption does not apply one key to every element it was sent; re-encrypt every part of the task with the collaboration's key and send it again")
+	} else if err != nil {
+		return false, err
+	}
+	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		return updateCollab(tx, c.ID, func(c *collabRecord) (err error) {
+			completed, err = r.partDone(tx, c, t.ID, part)
+			return err
+		})
+	})
+	return completed, err
 }
 
 // storeReencrypted stores the elements a member returned for part of task
@@ -301,13 +331,24 @@ func (r *Room) storeReencrypted(ctx context.Context, ds *datasetRecord, t *taskR
 			return fmt.Errorf("cleanroom: unmasking relay task %s part %d: %w", t.ID, part, err)
 		}
 	}
+	// Rows from base on are the canaries' and then the probes' (probes
+	// stay out of the layer); a task offered before tasks counted their
+	// canaries has none of the latter.
+	base, probes := int64(-1), t.Rows-int64(len(t.Probes))
+	if t.Canaries > 0 {
+		base = probes - int64(t.Canaries)
+	} else if ds != nil {
+		base = ds.Rows
+	}
 	out := make([]byte, 0, n*store.PairSize)
 	var canary []byte
 	for i := range n {
 		e, row := elems[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
-		out = store.AppendPair(out, e, row)
-		if ds != nil && int64(row) >= ds.Rows {
-			canary = store.AppendPair(canary, e, row-uint32(ds.Rows))
+		if int64(row) < probes {
+			out = store.AppendPair(out, e, row)
+		}
+		if base >= 0 && int64(row) >= base {
+			canary = store.AppendPair(canary, e, row-uint32(base))
 		}
 	}
 	release, err := r.disk.reserve(int64(len(out) + len(canary)))
