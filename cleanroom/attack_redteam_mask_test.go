@@ -10,27 +10,18 @@ package cleanroom
 // alone, the mask gone. And nothing checks that the answer is the member's
 // key times what it was sent; the canaries, which the room compares
 // exactly (and refuses the match, charging nothing, when they differ), turn
-// that into an equality test on whatever the member put there.
-//
-// The fix is in the room, not the mask: check that an answer is one scalar
-// times what was offered before storing it. In relay.go, offer appends to
-// each task d check elements (d = 16, say) s_i·e_{j_i} for offered elements
-// e_{j_i} at random positions and fresh random scalars s_i, shuffled in with
-// the rest and kept in the taskRecord (never shown); storeReencrypted (or
-// partDone, once every part is in) refuses the answer, and the task stays
-// open for an honest answer, unless answer(check_i) = s_i·answer(j_i) for
-// every i, and drops the check elements before storing the layer. Under the
-// mask (and DDH) the member cannot tell the check elements from the rest,
-// so any answer that is not one scalar times every element, such as the
-// same sum everywhere, fails them. The first offer needs them too (a sum
-// needs no mask to cancel). Stronger still: a batched Chaum-Pedersen proof
-// with each answered part that log(answer) = log(offer) = the member's
-// registered key (K = k·G).
+// that into an equality test on whatever the member put there, unless the
+// answer is refused first: the room hides probes among the elements
+// (relayprobe.go), each a canary times a scalar of its own that the
+// member cannot tell from the rest, and refuses an answer that is not one
+// scalar applied throughout, as the same sum everywhere is not. The
+// attacker then answers faithfully and reads only what a coin would.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 
 	r255 "github.com/bwesterb/go-ristretto"
@@ -101,15 +92,14 @@ func elementSum(t *testing.T, elems []byte, more ...[32]byte) [32]byte {
 // k_v·Q = k_v·Σ_y P_y, that is unless the slot holds the target. No noise,
 // one request. The model allows chance plus three deviations (73.7%).
 //
-// Measured: 40 of 40 (the mask does not stop it: a scalar commutes with a
-// sum). Fails until the room checks that an answer is one scalar times what
-// it sent (above).
+// Without the probes: 40 of 40 (the mask does not stop it: a scalar
+// commutes with a sum).
 func TestAttackRedteamMaskSumCanary(t *testing.T) {
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_MASK_TARGETS", lifeTargets)
 	const known = 1000 // the victim's entries the attacker knows
-	correct, passed := 0, 0
+	correct, passed, refused := 0, 0, 0
 	var firstRight, refreshRight, firstN, refreshN int
 	for j := range n {
 		s := maskCollab(b, fmt.Sprintf("m%d", j))
@@ -150,7 +140,7 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		}
 		s.uploadCSV(s.victim, list)
 		task, elems := s.victimTask()
-		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP); got != want {
+		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP)+relayProbes; got != want {
 			t.Fatalf("trial %d: the victim's task holds %d elements, not %d", j, got, want)
 		}
 		sum := elementSum(t, elems)
@@ -158,7 +148,9 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		for range len(elems) / api.TokenSize {
 			answer = append(answer, sum[:]...)
 		}
-		s.answerTask(task, answer)
+		if s.answerOrFaithful(task, answer, elems) {
+			refused++
+		}
 		s.sync(s.victim)
 
 		_, err := s.attacker.Match(s.ctx, s.collab)
@@ -191,8 +183,11 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		}
 	}
 	bound := timingBound(n)
-	t.Logf("sum answer and canary test: target told right in %s (bound %.1f%%): %d of %d on the victim's first list (unmasked), %d of %d on a refresh (masked); %d matches ran, %d refused for canaries",
-		pct(correct, n), 100*bound, firstRight, firstN, refreshRight, refreshN, passed, n-passed)
+	t.Logf("sum answer and canary test: the sum refused by the probes in %d of %d trials; target told right in %s (bound %.1f%%): %d of %d on the victim's first list (unmasked), %d of %d on a refresh (masked); %d matches ran, %d refused for canaries",
+		refused, n, pct(correct, n), 100*bound, firstRight, firstN, refreshRight, refreshN, passed, n-passed)
+	if refused != n {
+		t.Errorf("the room stored %d of %d answers that put one sum at every position", n-refused, n)
+	}
 	if float64(correct)/float64(n) > bound {
 		t.Errorf("a member that answers the victim's relay task with the sum of its elements reads, from the canary check, whether the one entry of the victim's list it does not know is the target: %s right, beyond chance plus three deviations (%.1f%%)",
 			pct(correct, n), 100*bound)
@@ -214,7 +209,7 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_MASK_TARGETS", lifeTargets)
-	correct := 0
+	correct, refused := 0, 0
 	for j := range n {
 		s := maskCollab(b, fmt.Sprintf("d%d", j))
 		id, in := lifeTarget(j)
@@ -263,7 +258,9 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 		for range len(elems) / api.TokenSize {
 			answer = append(answer, sum[:]...)
 		}
-		s.answerTask(task, answer)
+		if s.answerOrFaithful(task, answer, elems) {
+			refused++
+		}
 		s.sync(s.victim)
 		_, err := s.attacker.Match(s.ctx, s.collab)
 		var p *api.Problem
@@ -275,10 +272,30 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 		}
 	}
 	bound := timingBound(n)
-	t.Logf("sum over one repeat count and canary test: target told right in %s (bound %.1f%%), the attacker knowing 20 of the victim's 1,021 people",
-		pct(correct, n), 100*bound)
+	t.Logf("sum over one repeat count and canary test: the sum refused by the probes in %d of %d trials; target told right in %s (bound %.1f%%), the attacker knowing 20 of the victim's 1,021 people",
+		refused, n, pct(correct, n), 100*bound)
+	if refused != n {
+		t.Errorf("the room stored %d of %d answers that put one sum at every position", n-refused, n)
+	}
 	if float64(correct)/float64(n) > bound {
 		t.Errorf("a member that sums the victim's elements of one repeat count reads whether the target is among them from the canary check: %s right, beyond chance plus three deviations (%.1f%%)",
 			pct(correct, n), 100*bound)
 	}
+}
+
+// answerOrFaithful sends answer to the victim's task as the attacker's; if
+// the room refuses it as not one key applied throughout, it sends the
+// elements as they were sent (the scene's attacker re-encrypts with the
+// scalar 1) and reports the refusal.
+func (b *blindScene) answerOrFaithful(task api.Task, answer, sent []byte) (refused bool) {
+	b.t.Helper()
+	st, body := b.tryAnswerTask(task, answer)
+	if st/100 == 2 {
+		return false
+	}
+	if st != http.StatusUnprocessableEntity {
+		b.t.Fatalf("answering the task: %d %s", st, body)
+	}
+	b.answerTask(task, sent)
+	return true
 }
