@@ -1,0 +1,305 @@
+package cleanroom
+
+// Red team: the relay's probes (relayprobe.go), as a member would break
+// them. The probes are spot checks: an answer that changes K of the N
+// elements of a task passes all 64 of them (and the 4 canaries' answers they
+// are checked against) with probability about (1-K/N)^68. Two things turn
+// that into a break:
+//
+//   - the attacker does not need many changed elements, only an anchor
+//     that it knows and that the room's mask commutes with: the sum of the
+//     elements that repeat exactly twice (the owner's duplicates, which the
+//     relay shows) is k_v times the sum of the people listed twice; and a
+//     refused answer leaves the task open with the same probes, the same
+//     positions and the same mask, so the attacker draws new positions and
+//     sends again until one passes;
+//   - a part refused by the probes has already been stored (answerPart
+//     stores, then checks, and keeps what it stored), and a request for a
+//     part read the task when it started: a part that waits at the task's
+//     gate while the last part completes the task is stored over the
+//     finished layer and then refused.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/matcher"
+)
+
+// TestAttackRedteamProbeRetryRepeats: the setting of
+// TestAttackRedteamMaskSumRepeats (40 fresh collaborations; the victim's list
+// holds 1,000 people once, unknown to the attacker, 20 it knows twice, and
+// one more twice: the target or someone it does not know, a coin each; half
+// the lists offered masked after an earlier one), but the attacker no longer
+// puts the sum everywhere. Let S be the sum of the distinct elements sent
+// exactly twice (k_v·m·Σ P over the 20 and the slot). It answers 40 random
+// positions with r·S (r = 1..40) and every other position faithfully; if the
+// probes refuse it, it draws 40 other positions and sends again (the task
+// stays open, its probes unchanged). The room takes its mask off: the
+// victim's set holds k_v·r·Q' for r = 1..40, Q' = Σ P over the 20 and the
+// slot. The attacker's own list is 1,000 made-up people and r·Q for
+// r = 1..40, Q = Σ P over the 20 and the target, with honest canaries; the
+// victim's client re-encrypts it. The match's overlap is 40 when the slot
+// holds the target and 0 otherwise, against Laplace noise of scale 10
+// (epsilon_match 0.1): the attacker guesses "in" when its match rate is 2%
+// or more. Bound: chance plus three deviations (73.7%).
+func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
+	b := newBlindScene(t, nil)
+	b.ctx = lifeContext(t)
+	n := envInt("ATTACK_PROBE_TARGETS", lifeTargets)
+	const anchored = 40 // positions tampered, and the largest r
+	const maxTries = 300
+	correct, tries, gaveUp := 0, 0, 0
+	var rates []string
+	for j := range n {
+		s := maskCollab(b, fmt.Sprintf("pr%d", j))
+		id, in := lifeTarget(j)
+		singles := span(100_000+2_000*j, 100_000+2_000*j+1000)
+		doubles := span(500_000+100*j, 500_000+100*j+20)
+		slot := 900_000 + j
+		if in {
+			slot = id
+		}
+		list := append([]int{}, singles...)
+		for _, y := range append(append([]int{}, doubles...), slot) {
+			list = append(list, y, y)
+		}
+		var points [][32]byte
+		for _, y := range append(append([]int{}, doubles...), id) {
+			points = append(points, s.point(atkEmail(y)))
+		}
+		q := elementSum(t, nil, points...)
+		tokens := make([][32]byte, 0, 1000+anchored)
+		for i := range 1000 {
+			tokens = append(tokens, s.point(fmt.Sprintf("junk-%d-%d@attacker.example", j, i)))
+		}
+		for r := 1; r <= anchored; r++ {
+			tokens = append(tokens, mulElement(t, r, q[:]))
+		}
+		// Honest canaries: the scene's attacker holds the scalar 1.
+		s.uploadTokens(atkAttacker, tokens, s.canary(s.unit))
+		if j%2 == 1 { // a refresh: the list the attack reads is offered masked
+			s.uploadCSV(s.victim, span(200_000+2_000*j, 200_000+2_000*j+1100))
+			task, elems := s.victimTask()
+			s.answerTask(task, elems)
+		}
+		s.uploadCSV(s.victim, list)
+		task, elems := s.victimTask()
+		times := map[[32]byte]int{}
+		for i := 0; i+api.TokenSize <= len(elems); i += api.TokenSize {
+			times[[32]byte(elems[i:])]++
+		}
+		var twice []byte
+		for e, k := range times {
+			if k == 2 {
+				twice = append(twice, e[:]...)
+			}
+		}
+		if got := len(twice) / api.TokenSize; got != len(doubles)+1 {
+			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, len(doubles)+1)
+		}
+		sum := elementSum(t, twice)
+		anchors := make([][32]byte, anchored)
+		for r := range anchors {
+			anchors[r] = mulElement(t, r+1, sum[:])
+		}
+		rng := rand.New(rand.NewPCG(uint64(j), 77))
+		accepted := false
+		for try := 0; try < maxTries && !accepted; try++ {
+			ans := slices.Clone(elems)
+			for r, p := range rng.Perm(len(elems) / api.TokenSize)[:anchored] {
+				copy(ans[p*api.TokenSize:], anchors[r][:])
+			}
+			st, body := s.tryAnswerTask(task, ans)
+			tries++
+			switch {
+			case st/100 == 2:
+				accepted = true
+			case st != http.StatusUnprocessableEntity:
+				t.Fatalf("trial %d: a tampered answer refused with %d %s, not by the probes", j, st, body)
+			}
+		}
+		if !accepted {
+			gaveUp++
+			s.answerTask(task, elems)
+		}
+		s.sync(s.victim)
+		rel, err := s.attacker.Match(s.ctx, s.collab)
+		if err != nil {
+			var p *api.Problem
+			if errors.As(err, &p) && p.Type == api.ProblemCanaryMismatch {
+				t.Fatalf("trial %d: the canaries disagree after an answer the probes accepted: %v", j, err)
+			}
+			t.Fatalf("trial %d: match: %v", j, err)
+		}
+		rate := rel.MatchRate[atkAttacker]
+		rates = append(rates, rate)
+		v := 0
+		if rate == ">85%" {
+			v = 100
+		} else {
+			fmt.Sscanf(rate, "%d%%", &v)
+		}
+		if (v >= 2) == in {
+			correct++
+		}
+	}
+	bound := timingBound(n)
+	t.Logf("anchored on the sum of the elements sent twice, %d positions, resent until the probes pass: %d answers sent for %d tasks (%d given up), target told right in %s (bound %.1f%%); the attacker's match rates %v",
+		anchored, tries, n, gaveUp, pct(correct, n), 100*bound, rates)
+	if float64(correct)/float64(n) > bound {
+		t.Errorf("a member that answers 40 positions of the victim's relay task with multiples of the sum of its elements sent twice, and resends with other positions until the probes pass, reads whether the victim's list holds the target from the noisy overlap: %s right, beyond chance plus three deviations (%.1f%%)",
+			pct(correct, n), 100*bound)
+	}
+}
+
+// rawStream is b.raw with a body the caller writes as it likes.
+func (b *blindScene) rawStream(who, method, path, contentType string, body io.Reader) (int, error) {
+	tok, err := api.SignRequestToken(b.tr.keys[who].SigningKey(), who, b.tr.op.Room().ID, randID(), b.clock.Now())
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(b.ctx, method, b.tr.url+path, body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// TestAttackRedteamProbeCompletionRace: the victim's first list (1,000
+// people, one relay part) is offered to the attacker. The attacker opens six
+// requests for the part, each sending all of its answer but the last byte:
+// one element throughout, the sum of all it was sent, which the probes
+// refuse. The room has checked, for each, that the task is open, and waits
+// for the rest of the body. The attacker then sends the faithful answer,
+// which completes the task, and finishes the six requests 0, 5, ..., 25 ms
+// later. Each waits at the task's gate; one that takes it after the
+// faithful answer has completed the task, and before the room has deleted
+// the task's parts, stores its elements over the set's finished layer and is
+// then refused by the probes (422) or as a task no longer open (409). The
+// room claims to refuse it: the test fails if, in any of 10 trials, the
+// victim's stored set holds the refused answer while every tampered request
+// was refused. The canaries stay those of the faithful answer, so the
+// match's canary check does not see it.
+func TestAttackRedteamProbeCompletionRace(t *testing.T) {
+	b := newBlindScene(t, nil)
+	b.ctx = lifeContext(t)
+	n := envInt("ATTACK_PROBE_RACES", 10)
+	const stale = 6
+	vk := b.victim.Key().BlindingKey()
+	stored, anyAccepted := 0, 0
+	var outcomes []string
+	for j := range n {
+		s := maskCollab(b, fmt.Sprintf("rc%d", j))
+		s.uploadCSV(s.victim, span(100_000+2_000*j, 100_000+2_000*j+1000))
+		task, elems := s.victimTask()
+		if task.Parts != 1 {
+			t.Fatalf("trial %d: %d parts, want 1", j, task.Parts)
+		}
+		x := elementSum(t, elems)
+		tampered := bytes.Repeat(x[:], len(elems)/api.TokenSize)
+		path := s.taskPath(task.ID, 0)
+
+		var wg sync.WaitGroup
+		statuses := make([]int, stale)
+		pipes := make([]*io.PipeWriter, stale)
+		for i := range stale {
+			pr, pw := io.Pipe()
+			pipes[i] = pw
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := s.rawStream(atkAttacker, "PUT", path, "application/octet-stream", pr)
+				if err != nil {
+					st = -1
+				}
+				statuses[i] = st
+				pr.Close()
+			}()
+			if _, err := pw.Write(tampered[:len(tampered)-1]); err != nil {
+				t.Fatalf("trial %d: writing a stale request's body: %v", j, err)
+			}
+		}
+		time.Sleep(30 * time.Millisecond) // the room has read the task for each
+		var faithful int
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			faithful, _ = s.raw(atkAttacker, "PUT", path, "application/octet-stream", elems)
+		}()
+		for i, pw := range pipes {
+			time.Sleep(time.Duration(min(i, 1)) * 5 * time.Millisecond)
+			pw.Write(tampered[len(tampered)-1:])
+			pw.Close()
+		}
+		wg.Wait()
+		accepted := 0
+		for _, st := range statuses {
+			if st/100 == 2 {
+				accepted++
+			}
+		}
+		anyAccepted += accepted
+
+		c, err := s.tr.room.collab(s.collab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := c.Datasets[atkVictim]
+		if ds == nil || ds.Layers != 2 {
+			t.Fatalf("trial %d: the victim's set is not complete: %+v", j, ds)
+		}
+		lr := s.tr.room.newLayerReader(ds, false)
+		buf := make([]matcher.Pair, 4096)
+		rows, bad := 0, 0
+		for {
+			k, err := lr.Read(buf)
+			for _, p := range buf[:k] {
+				rows++
+				if p.Token == x {
+					bad++
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		canariesIntact := true
+		for i, c := range s.canary(vk) {
+			if !bytes.Equal(ds.Canary[i], c) {
+				canariesIntact = false
+			}
+		}
+		outcomes = append(outcomes, fmt.Sprintf("stale %v faithful %d: %d of %d stored rows the refused sum, canaries intact %v", statuses, faithful, bad, rows, canariesIntact))
+		if bad > 0 && accepted == 0 {
+			stored++
+		}
+	}
+	for i, o := range outcomes {
+		t.Logf("trial %d: %s", i, o)
+	}
+	t.Logf("a refused answer stored over the victim's finished set in %d of %d trials (%d tampered requests accepted)", stored, n, anyAccepted)
+	if stored > 0 {
+		t.Errorf("the room refused every tampered answer yet stored one as the victim's set in %d of %d trials: a part request that waits at the task's gate while the last part completes the task overwrites the finished layer before its check refuses it", stored, n)
+	}
+}
