@@ -303,3 +303,147 @@ func TestAttackRedteamProbeCompletionRace(t *testing.T) {
 		t.Errorf("the room refused every tampered answer yet stored one as the victim's set in %d of %d trials: a part request that waits at the task's gate while the last part completes the task overwrites the finished layer before its check refuses it", stored, n)
 	}
 }
+
+// TestAttackRedteamProbeLocate: the refusal as an oracle on the probes'
+// places. The victim's list of 70,000 people is offered in two parts (65,536
+// and the rest, canaries and probes shuffled among them). A part marked done
+// stays done when it is sent again and refused, and a refused part stays
+// stored; so the attacker
+//  1. answers the small part 1 faithfully (done),
+//  2. sends part 1 again, one element throughout (stored, refused or not),
+//  3. answers part 0 faithfully: refused, since part 1's stored answer
+//     fails the probes, but stored, and part 0 is not done,
+//  4. answers part 1 faithfully again: accepted (every answer stored and
+//     right), and the task stays open, part 0 not done.
+//
+// Now every probe is checked on every answer, and a part sent again does not
+// complete the task: sending part 1 with a set of positions changed is
+// refused exactly when the set holds a probe or a canary. Splitting the
+// refused sets in halves finds each of them in part 1, and the attacker
+// answers every other position of part 1 with one element of its choosing,
+// then part 0 faithfully, which completes the task. The probes claim that
+// an answer changing a share f of the set passes with probability about
+// (1-f)^64: the test fails if the room completes a task with 5% or more of
+// the victim's set changed (claimed at most 3.8%), on the victim's first
+// list (unmasked) or a later one (masked).
+func TestAttackRedteamProbeLocate(t *testing.T) {
+	b := newBlindScene(t, nil)
+	b.ctx = lifeContext(t)
+	const partBytes = taskPartSize * api.TokenSize
+	vk := b.victim.Key().BlindingKey()
+	for round, ids := range [][]int{span(100_000, 170_000), span(100_000, 171_000)} {
+		b.uploadCSV(b.victim, ids)
+		task, sent := b.victimTask()
+		if task.Parts != 2 {
+			t.Fatalf("round %d: the task has %d parts, want 2", round, task.Parts)
+		}
+		part1 := sent[partBytes:]
+		n1 := len(part1) / api.TokenSize
+		x := elementSum(t, part1)
+		put := func(p int, body []byte) int {
+			st, _ := b.raw(atkAttacker, "PUT", b.taskPath(task.ID, p), "application/octet-stream", body)
+			return st
+		}
+		changed := func(at []int) []byte {
+			ans := slices.Clone(part1)
+			for _, i := range at {
+				copy(ans[i*api.TokenSize:], x[:])
+			}
+			return ans
+		}
+		if st := put(1, part1); st/100 != 2 {
+			t.Fatalf("round %d: part 1 faithfully: %d", round, st)
+		}
+		put(1, bytes.Repeat(x[:], n1))
+		if st := put(0, sent[:partBytes]); st != http.StatusUnprocessableEntity {
+			t.Fatalf("round %d: part 0 faithfully after part 1 changed: %d, want 422", round, st)
+		}
+		if st := put(1, part1); st/100 != 2 {
+			t.Fatalf("round %d: part 1 faithfully again: %d", round, st)
+		}
+		if open := b.tasks(atkAttacker); len(open) == 0 {
+			t.Fatalf("round %d: the task completed with part 0 refused", round)
+		}
+		// Group testing: a refused set holds a probe or a canary.
+		queries := 0
+		var special []int
+		var find func(at []int)
+		find = func(at []int) {
+			queries++
+			st := put(1, changed(at))
+			if st/100 == 2 {
+				return
+			}
+			if st != http.StatusUnprocessableEntity {
+				t.Fatalf("round %d: a query answered %d", round, st)
+			}
+			if len(at) == 1 {
+				special = append(special, at[0])
+				return
+			}
+			find(at[:len(at)/2])
+			find(at[len(at)/2:])
+		}
+		all := make([]int, n1)
+		for i := range all {
+			all[i] = i
+		}
+		find(all)
+		var rest []int
+		for _, i := range all {
+			if !slices.Contains(special, i) {
+				rest = append(rest, i)
+			}
+		}
+		st1 := put(1, changed(rest))
+		st0 := put(0, sent[:partBytes])
+		completed := len(b.tasks(atkAttacker)) == 0
+
+		c, err := b.tr.room.collab(b.collab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := c.Datasets[atkVictim]
+		changedRows, rows := 0, 0
+		if ds.Layers == 2 {
+			lr := b.tr.room.newLayerReader(ds, false)
+			buf := make([]matcher.Pair, 4096)
+			// The room took its mask off the changed positions: they hold
+			// one element, the only one the victim's list repeats.
+			times := map[[32]byte]int{}
+			for {
+				k, err := lr.Read(buf)
+				for _, p := range buf[:k] {
+					rows++
+					times[p.Token]++
+					changedRows = max(changedRows, times[p.Token])
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		canariesIntact := ds.Layers == 2
+		for i, c := range b.canary(vk) {
+			if canariesIntact && !bytes.Equal(ds.Canary[i], c) {
+				canariesIntact = false
+			}
+		}
+		f := float64(changedRows) / float64(len(ids))
+		claimed := 1.0
+		for range relayProbes {
+			claimed *= 1 - f
+		}
+		t.Logf("round %d (%s): %d queries found %d probes and canaries among part 1's %d elements; the changed part 1 answered %d, part 0 %d, task completed %v; %d of the victim's %d stored rows changed (%.1f%%, which the probes claim to pass %.2f%% of the time), canaries intact %v",
+			round, map[int]string{0: "first list, unmasked", 1: "next list, masked"}[round], queries, len(special), n1, st1, st0, completed, changedRows, rows, 100*f, 100*claimed, canariesIntact)
+		if completed && f >= 0.05 {
+			t.Errorf("round %d: the room completed the victim's task with %.1f%% of its set changed, found by its own refusals (the probes claim %.2f%%)", round, 100*f, 100*claimed)
+		}
+		if !completed {
+			b.answerTask(task, sent)
+		}
+	}
+}
