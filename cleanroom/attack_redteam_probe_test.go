@@ -18,6 +18,21 @@ package cleanroom
 //     part read the task when it started: a part that waits at the task's
 //     gate while the last part completes the task is stored over the
 //     finished layer and then refused.
+//
+// The fixes (product code, not changed here): in relay.go answerPart, after
+// taking the task's gate, read the collaboration again and return
+// conflict if the task is no longer open, and store the answer where
+// nothing but the check reads it (a staging key of the task), moving it to
+// the layer only when the probes pass, so a refusal leaves no trace. And a
+// refusal must not be an oracle: either close the task on a refusal and
+// offer the set again under a fresh shuffle, fresh probes and a fresh mask,
+// with a small limit on refusals per member and set (after which the relay
+// stops and the owner is told), or, better, replace the spot checks by a
+// proof: each member registers K = k·G for its relay key, and each answered
+// part carries a batched Chaum-Pedersen proof that log_G K = log_E A for
+// E = Σ c_i·e_i, A = Σ c_i·a_i with c_i hashed from the task, the part,
+// what was sent and what is returned. An answer with one element not k·e_i
+// fails it except with probability about 1/ℓ, whatever positions it changes.
 
 import (
 	"bytes"
