@@ -140,7 +140,7 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		}
 		s.uploadCSV(s.victim, list)
 		task, elems := s.victimTask()
-		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP)+relayProbes; got != want {
+		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP)+probeCount(int64(len(list)), len(canaryP)); got != want {
 			t.Fatalf("trial %d: the victim's task holds %d elements, not %d", j, got, want)
 		}
 		sum := elementSum(t, elems)
@@ -148,17 +148,18 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		for range len(elems) / api.TokenSize {
 			answer = append(answer, sum[:]...)
 		}
-		if s.answerOrFaithful(task, answer, elems) {
+		err := errRelayClosed // the set goes no further: the attacker guesses
+		if s.answerRefused(task, answer) {
 			refused++
+		} else {
+			s.sync(s.victim)
+			_, err = s.attacker.Match(s.ctx, s.collab)
 		}
-		s.sync(s.victim)
-
-		_, err := s.attacker.Match(s.ctx, s.collab)
 		var p *api.Problem
 		switch {
 		case err == nil:
 			passed++
-		case errors.As(err, &p) && p.Type == api.ProblemCanaryMismatch:
+		case errors.Is(err, errRelayClosed), errors.As(err, &p) && p.Type == api.ProblemCanaryMismatch:
 		default:
 			t.Fatalf("trial %d: match: %v", j, err)
 		}
@@ -183,7 +184,7 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		}
 	}
 	bound := timingBound(n)
-	t.Logf("sum answer and canary test: the sum refused by the probes in %d of %d trials; target told right in %s (bound %.1f%%): %d of %d on the victim's first list (unmasked), %d of %d on a refresh (masked); %d matches ran, %d refused for canaries",
+	t.Logf("sum answer and canary test: the sum refused by the probes in %d of %d trials; target told right in %s (bound %.1f%%): %d of %d on the victim's first list (unmasked), %d of %d on a refresh (masked); %d matches ran, %d not run (the task closed) or refused for canaries",
 		refused, n, pct(correct, n), 100*bound, firstRight, firstN, refreshRight, refreshN, passed, n-passed)
 	if refused != n {
 		t.Errorf("the room stored %d of %d answers that put one sum at every position", n-refused, n)
@@ -258,13 +259,15 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 		for range len(elems) / api.TokenSize {
 			answer = append(answer, sum[:]...)
 		}
-		if s.answerOrFaithful(task, answer, elems) {
+		err := errRelayClosed // the set goes no further: the attacker guesses
+		if s.answerRefused(task, answer) {
 			refused++
+		} else {
+			s.sync(s.victim)
+			_, err = s.attacker.Match(s.ctx, s.collab)
 		}
-		s.sync(s.victim)
-		_, err := s.attacker.Match(s.ctx, s.collab)
 		var p *api.Problem
-		if err != nil && !(errors.As(err, &p) && p.Type == api.ProblemCanaryMismatch) {
+		if err != nil && !errors.Is(err, errRelayClosed) && !(errors.As(err, &p) && p.Type == api.ProblemCanaryMismatch) {
 			t.Fatalf("trial %d: match: %v", j, err)
 		}
 		if (err == nil) == in {
@@ -283,11 +286,14 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 	}
 }
 
-// answerOrFaithful sends answer to the victim's task as the attacker's; if
-// the room refuses it as not one key applied throughout, it sends the
-// elements as they were sent (the scene's attacker re-encrypts with the
-// scalar 1) and reports the refusal.
-func (b *blindScene) answerOrFaithful(task api.Task, answer, sent []byte) (refused bool) {
+// errRelayClosed stands for the match an attacker cannot ask for once the
+// room has closed the victim's relay task.
+var errRelayClosed = errors.New("the room closed the relay task")
+
+// answerRefused sends answer to the victim's task as the attacker's and
+// reports whether the room refused it as not one key applied throughout;
+// a refusal must close the task and name the attacker on the victim's set.
+func (b *blindScene) answerRefused(task api.Task, answer []byte) bool {
 	b.t.Helper()
 	st, body := b.tryAnswerTask(task, answer)
 	if st/100 == 2 {
@@ -296,6 +302,17 @@ func (b *blindScene) answerOrFaithful(task api.Task, answer, sent []byte) (refus
 	if st != http.StatusUnprocessableEntity {
 		b.t.Fatalf("answering the task: %d %s", st, body)
 	}
-	b.answerTask(task, sent)
+	for _, open := range b.tasks(atkAttacker) {
+		if open.ID == task.ID {
+			b.t.Fatalf("the refused task %s is still open", task.ID)
+		}
+	}
+	v, err := b.victim.Collaboration(b.ctx, b.collab)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if d := v.Datasets[atkVictim]; d == nil || d.RelayRefused != atkAttacker {
+		b.t.Fatalf("after a refused answer the victim's dataset reads %+v: want the attacker named as the member that failed", d)
+	}
 	return true
 }

@@ -35,6 +35,9 @@ type datasetRecord struct {
 	// First marks the member's first dataset in the collaboration, whose
 	// first relay offer is the one that goes unmasked (relay.go).
 	First bool `json:"first,omitempty"`
+	// RelayRefused names the member whose re-encryption of the set failed
+	// the room's probes: the set goes no further (relayprobe.go).
+	RelayRefused string `json:"relay_refused,omitempty"`
 }
 
 func (d *datasetRecord) ready(c *collabRecord) bool {
@@ -46,7 +49,7 @@ func (d *datasetRecord) view(c *collabRecord) *api.Dataset {
 		return nil
 	}
 	return &api.Dataset{Upload: d.Upload, Rows: d.Rows, Columns: orEmpty(d.Columns), Digest: d.Digest, Kind: d.Kind,
-		Profile: d.Profile, Layers: d.Layers, Ready: d.ready(c), Uploaded: d.Uploaded}
+		Profile: d.Profile, Layers: d.Layers, Ready: d.ready(c), Uploaded: d.Uploaded, RelayRefused: d.RelayRefused}
 }
 
 // layerReader streams the (element, row) pairs of a dataset's current

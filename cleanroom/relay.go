@@ -59,10 +59,12 @@ type taskRecord struct {
 	// for an unmasked offer. It never leaves the room.
 	Mask []byte `json:"mask,omitempty"`
 	// Canaries is how many of the elements are the set's canaries (its
-	// last rows but the probes'); Probes are the room's checks of the
-	// answer (relayprobe.go), which never leave the room either.
-	Canaries int          `json:"canaries,omitempty"`
-	Probes   []relayProbe `json:"probes,omitempty"`
+	// last rows but the probes'); ProbeCount is how many probes follow
+	// them (relayprobe.go), grown from ProbeSeed, which never leaves the
+	// room either.
+	Canaries   int    `json:"canaries,omitempty"`
+	ProbeCount int    `json:"probe_count,omitempty"`
+	ProbeSeed  []byte `json:"probe_seed,omitempty"`
 }
 
 func (t *taskRecord) view() api.Task {
@@ -124,15 +126,32 @@ func (r *Room) offer(ctx context.Context, c *collabRecord, owner string, ds *dat
 	// ChaCha8 seeded from crypto/rand: a CSPRNG, fast enough to shuffle
 	// tens of millions of rows.
 	rng := rand.New(rand.NewChaCha8(seed))
-	all, probes, err := addProbes(all, ds.Rows, len(ds.Canary), rng)
-	if err != nil {
-		return nil, err
-	}
-	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	var idb [12]byte
 	crand.Read(idb[:])
 	t := &taskRecord{ID: "task-" + hex.EncodeToString(idb[:]), Owner: owner, Member: member, Upload: ds.Upload,
-		Layer: ds.Layers, Rows: int64(len(all)), Done: map[int]bool{}, Canaries: len(ds.Canary), Probes: probes}
+		Layer: ds.Layers, Done: map[int]bool{}, Canaries: len(ds.Canary), ProbeCount: probeCount(ds.Rows, len(ds.Canary))}
+	if t.ProbeCount > 0 {
+		t.ProbeSeed = make([]byte, 32)
+		if _, err := io.ReadFull(crand.Reader, t.ProbeSeed); err != nil {
+			return nil, err
+		}
+		canary := make([]byte, t.Canaries*api.TokenSize)
+		for _, p := range all {
+			if i := int64(p.Row) - ds.Rows; i >= 0 && i < int64(t.Canaries) {
+				copy(canary[i*api.TokenSize:], p.Token[:])
+			}
+		}
+		probes, err := makeProbes(ctx, t.ProbeSeed, canary, t.ProbeCount)
+		if err != nil {
+			return nil, fmt.Errorf("cleanroom: the probes of relay task %s: %w", t.ID, err)
+		}
+		first := uint32(ds.Rows) + uint32(t.Canaries)
+		for j := range t.ProbeCount {
+			all = append(all, matcher.Pair{Row: first + uint32(j), Token: [api.TokenSize]byte(probes[j*api.TokenSize:])})
+		}
+	}
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	t.Rows = int64(len(all))
 	t.Parts = (len(all) + taskPartSize - 1) / taskPartSize
 	var mask *crypto.BlindingKey
 	if ds.Layers > 1 || !ds.First {
@@ -280,24 +299,41 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	return r.relayNext(ctx, collab, t.Owner)
 }
 
-// answerPart stores a member's answer to part of task t, checks the task's
-// probes, and marks the part done in the transaction of the request's audit
-// entry; it reports whether that completed the task. One part of a task at
-// a time: the probes checked before the commit must be what the parts hold
-// when the last part completes the task, not an answer another request of
-// the member's stores meanwhile.
+// answerPart stores a member's answer to part of task t, once the task's
+// probes pass with it, and marks the part done in the transaction of the
+// request's audit entry; it reports whether that completed the task. An
+// answer that fails the probes is stored nowhere, and closes the task:
+// the set goes no further until its owner uploads it again, and the owner
+// sees who failed (api.Dataset.RelayRefused). The parts of a task are
+// answered one at a time, from the check to the commit, so that no answer
+// lands once another has completed or closed the task.
 func (r *Room) answerPart(ctx context.Context, who *actor, a act, d policy.Decision, c *collabRecord, t *taskRecord, part int, got []byte, refs []audit.DataRef) (completed bool, err error) {
 	release, err := r.gates.acquire(ctx, "task/"+t.ID, gateWidth)
 	if err != nil {
 		return false, err
 	}
 	defer release()
-	if err := r.storeReencrypted(ctx, c.Datasets[t.Owner], t, part, got); err != nil {
+	if err := r.db.View(func(txn *badger.Txn) (err error) { c, err = loadCollab(r.txn(txn), c.ID); return }); err != nil {
 		return false, err
 	}
-	if err := r.checkProbes(t); errors.Is(err, errProbeMismatch) {
-		return false, invalidData("the re-encryption does not apply one key to every element it was sent; re-encrypt every part of the task with the collaboration's key and send it again")
-	} else if err != nil {
+	if c.Tasks[t.ID] == nil {
+		return false, conflict("the task is no longer open (it was completed, closed, or its set replaced)")
+	}
+	layer, canary, err := r.readAnswer(ctx, c.Datasets[t.Owner], t, part, got)
+	if err != nil {
+		return false, err
+	}
+	open := c.Tasks[t.ID]
+	if len(open.Done) == t.Parts-1 && !open.Done[part] {
+		// The answer that completes the task: every probe is checked now,
+		// once, against every part's answers.
+		if err := r.checkProbes(ctx, t, part, canary); errors.Is(err, errProbeMismatch) {
+			return false, r.closeRefusedTask(ctx, who, a, d, c, t, refs)
+		} else if err != nil {
+			return false, err
+		}
+	}
+	if err := r.storeAnswer(t, part, layer, canary); err != nil {
 		return false, err
 	}
 	err = r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
@@ -309,55 +345,91 @@ func (r *Room) answerPart(ctx context.Context, who *actor, a act, d policy.Decis
 	return completed, err
 }
 
-// storeReencrypted stores the elements a member returned for part of task
-// t, the task's mask taken off, as that part of the set's next layer, each
-// at the row the task kept for it, and the canaries among them. Nothing
-// reads either until the task completes. elems is overwritten.
-func (r *Room) storeReencrypted(ctx context.Context, ds *datasetRecord, t *taskRecord, part int, elems []byte) error {
-	src, err := r.readTaskPart(t, part)
+// closeRefusedTask closes task t, whose answer failed the room's probes,
+// records who failed on the set it was re-encrypting, and answers the
+// member with the refusal. Closing, rather than letting the member answer
+// again, keeps the refusal from telling it, try by try, where the probes
+// are.
+func (r *Room) closeRefusedTask(ctx context.Context, who *actor, a act, d policy.Decision, c *collabRecord, t *taskRecord, refs []audit.DataRef) error {
+	err := r.commit(ctx, who, a, d, refs, "", func(tx *store.Tx) error {
+		return updateCollab(tx, c.ID, func(c *collabRecord) error {
+			if c.Tasks[t.ID] == nil {
+				return conflict("the task is no longer open (it was completed, closed, or its set replaced)")
+			}
+			delete(c.Tasks, t.ID)
+			if ds := c.Datasets[t.Owner]; ds != nil && ds.Upload == t.Upload {
+				ds.RelayRefused = t.Member
+			}
+			return nil
+		})
+	})
 	if err != nil {
 		return err
 	}
+	done := store.TaskData(t.ID)
+	if t.Layer >= 2 {
+		done = append(done, store.Layer(t.Upload, t.Layer).Span())
+	}
+	r.forget(ctx, "refused-task/"+t.ID, append(done, store.Layer(t.Upload, t.Layer+1).Span())...)
+	r.log.Warn("a relay answer failed the room's probes; the task is closed", "collab", c.ID, "task", t.ID, "member", t.Member, "owner", t.Owner)
+	return invalidData("the re-encryption does not apply one key to every element it was sent, so the room closed the task; %s must upload its list again to have it relayed", t.Owner)
+}
+
+// readAnswer reads the elements a member returned for part of task t, the
+// task's mask taken off, as that part of the set's next layer, each at the
+// row the task kept for it, and as the answers to the canaries and probes
+// among them (numbered by canary, then by probe). elems is overwritten.
+func (r *Room) readAnswer(ctx context.Context, ds *datasetRecord, t *taskRecord, part int, elems []byte) (layer, canary []byte, err error) {
+	src, err := r.readTaskPart(t, part)
+	if err != nil {
+		return nil, nil, err
+	}
 	n := len(elems) / api.TokenSize
 	if src.Len() != n {
-		return fmt.Errorf("cleanroom: relay task %s part %d holds %d elements, not %d", t.ID, part, src.Len(), n)
+		return nil, nil, fmt.Errorf("cleanroom: relay task %s part %d holds %d elements, not %d", t.ID, part, src.Len(), n)
 	}
 	if t.Mask != nil {
 		mask, err := crypto.NewBlindingKey(t.Mask)
 		if err != nil {
-			return fmt.Errorf("cleanroom: relay task %s: its mask: %w", t.ID, err)
+			return nil, nil, fmt.Errorf("cleanroom: relay task %s: its mask: %w", t.ID, err)
 		}
 		if err := mask.DecryptBytes(ctx, elems, elems); err != nil {
-			return fmt.Errorf("cleanroom: unmasking relay task %s part %d: %w", t.ID, part, err)
+			return nil, nil, fmt.Errorf("cleanroom: unmasking relay task %s part %d: %w", t.ID, part, err)
 		}
 	}
 	// Rows from base on are the canaries' and then the probes' (probes
 	// stay out of the layer); a task offered before tasks counted their
 	// canaries has none of the latter.
-	base, probes := int64(-1), t.Rows-int64(len(t.Probes))
+	base, probes := int64(-1), t.Rows-int64(t.ProbeCount)
 	if t.Canaries > 0 {
 		base = probes - int64(t.Canaries)
 	} else if ds != nil {
 		base = ds.Rows
 	}
-	out := make([]byte, 0, n*store.PairSize)
-	var canary []byte
+	layer = make([]byte, 0, n*store.PairSize)
 	for i := range n {
 		e, row := elems[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
 		if int64(row) < probes {
-			out = store.AppendPair(out, e, row)
+			layer = store.AppendPair(layer, e, row)
 		}
 		if base >= 0 && int64(row) >= base {
 			canary = store.AppendPair(canary, e, row-uint32(base))
 		}
 	}
-	release, err := r.disk.reserve(int64(len(out) + len(canary)))
+	return layer, canary, nil
+}
+
+// storeAnswer stores part of a set's next layer and the answers to the
+// canaries and probes in it. Nothing reads either until the task
+// completes.
+func (r *Room) storeAnswer(t *taskRecord, part int, layer, canary []byte) error {
+	release, err := r.disk.reserve(int64(len(layer) + len(canary)))
 	if err != nil {
 		return err
 	}
 	defer release()
 	return r.db.Update(func(txn *badger.Txn) error {
-		if err := store.PutSegment(txn, store.Layer(t.Upload, t.Layer+1).Key(part), out); err != nil {
+		if err := store.PutSegment(txn, store.Layer(t.Upload, t.Layer+1).Key(part), layer); err != nil {
 			return err
 		}
 		return store.PutSegment(txn, store.TaskCanaries(t.ID).Key(part), canary)
@@ -427,7 +499,7 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 		return err
 	}
 	ds := c.Datasets[owner]
-	if ds == nil || ds.ready(c) || c.Revoked {
+	if ds == nil || ds.ready(c) || c.Revoked || ds.RelayRefused != "" {
 		return nil
 	}
 	for _, t := range c.Tasks {

@@ -3,22 +3,24 @@ package cleanroom
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 // TestRelayProbes: an answer to a relay task that is not one key applied
-// to every element is refused by the room's probes, whichever part holds
-// the elements changed and whichever part is answered last, and the task
-// stays open: the same task answered faithfully then completes. (The
+// to every element is refused by the room's probes when the task's last
+// part arrives, whichever part holds the elements changed; the refusal
+// closes the task, names the member on the owner's dataset, stores none of
+// it, and the owner's next upload is relayed afresh and completes. (The
 // scene's attacker answers with the elements unchanged, the scalar 1,
 // which its canary tokens are made with; a new list goes masked, a first
 // one not, and the probes hold either way.)
 func TestRelayProbes(t *testing.T) {
 	b := newBlindScene(t, nil)
-	// Two parts: 70,000 rows, the canaries and the probes.
-	b.uploadCSV(b.victim, span(100_000, 170_000))
 	const partBytes = taskPartSize * api.TokenSize
 	for round, tc := range []struct {
 		name   string
@@ -41,10 +43,9 @@ func TestRelayProbes(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if round == 1 {
-				// A new list: offered masked.
-				b.uploadCSV(b.victim, span(100_000, 171_000))
-			}
+			// Two parts: 70,000 rows, the canaries and the probes; the
+			// second list goes masked.
+			b.uploadCSV(b.victim, span(100_000, 170_000+1_000*round))
 			task, s := b.victimTask()
 			if task.Parts != 2 {
 				t.Fatalf("the task has %d parts, want 2", task.Parts)
@@ -59,20 +60,34 @@ func TestRelayProbes(t *testing.T) {
 			changed := slices.Clone(s)
 			tc.change(changed)
 			other := 1 - tc.first
-			st, body := put(changed, other)
-			if st != http.StatusUnprocessableEntity {
-				t.Fatalf("the changed part %d: %d %s, want 422", other, st, body)
+			if !b.answerRefused(task, changed) {
+				t.Fatalf("the changed part %d was taken", other)
 			}
-			if len(b.tasks(atkAttacker)) == 0 {
-				t.Fatal("a refused answer closed the task")
+			if st, body := put(s, other); st != http.StatusNotFound && st != http.StatusConflict {
+				t.Fatalf("part %d answered faithfully after the refusal: %d %s, want the task gone", other, st, body)
 			}
-			if st, body := put(s, other); st/100 != 2 {
-				t.Fatalf("part %d answered faithfully after its refusal: %d %s", other, st, body)
+			v, err := b.victim.Collaboration(b.ctx, b.collab)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, open := range b.tasks(atkAttacker) {
-				if open.ID == task.ID {
-					t.Fatalf("the task is still open after both parts were answered: %+v", open)
-				}
+			if d := v.Datasets[atkVictim]; d.Layers != 1 || d.Ready {
+				t.Fatalf("the refused set went on: %+v", d)
+			}
+			if _, err := b.victim.Sync(b.ctx, b.collab, true, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "upload your list again") {
+				t.Fatalf("the owner's sync after the refusal: %v, want it told to upload again", err)
+			}
+			if w := client.Waiting(client.PendingSteps(v)); !strings.Contains(w, atkVictim+" to upload its list again ("+atkAttacker+"'s re-encryption") {
+				t.Fatalf("waiting: %q", w)
+			}
+			// The owner's next list is relayed afresh, and completes.
+			b.uploadCSV(b.victim, span(100_000, 170_000+1_000*round+500))
+			task, s = b.victimTask()
+			b.answerTask(task, s)
+			if v, err = b.victim.Collaboration(b.ctx, b.collab); err != nil {
+				t.Fatal(err)
+			}
+			if d := v.Datasets[atkVictim]; d.Layers != 2 || d.RelayRefused != "" {
+				t.Fatalf("the next list after a refusal: %+v", d)
 			}
 		})
 	}

@@ -190,6 +190,10 @@ type Dataset struct {
 	Layers   int       `json:"layers"` // how many members' keys the set carries (blinded)
 	Ready    bool      `json:"ready"`  // carries every member's key: can be matched
 	Uploaded time.Time `json:"uploaded"`
+	// RelayRefused names the member whose re-encryption of the set failed
+	// the room's checks (blinded): the set goes no further until its
+	// owner uploads it again.
+	RelayRefused string `json:"relay_refused,omitempty"`
 }
 
 // SealedSecret is a collaboration secret sealed by From to To (HPKE,

@@ -13,6 +13,9 @@ const (
 	StepAccept    = "accept"    // a member has not accepted the settings
 	StepUpload    = "upload"    // a member has not uploaded its list
 	StepReencrypt = "reencrypt" // a member has to re-encrypt another's set (blinded)
+	// StepReupload: a member has to upload its list again, because another
+	// member's re-encryption of it failed the room's checks (blinded).
+	StepReupload = "reupload"
 )
 
 // Pending is one step a collaboration waits for before it can be matched:
@@ -25,6 +28,8 @@ type Pending struct {
 	Owner  string `json:"owner,omitempty"`
 	Layers int    `json:"layers,omitempty"`
 	Keys   int    `json:"keys,omitempty"`
+	// For StepReupload: the member whose re-encryption failed.
+	RefusedBy string `json:"refused_by,omitempty"`
 }
 
 func (p Pending) String() string {
@@ -35,6 +40,8 @@ func (p Pending) String() string {
 		return p.Member + " to upload"
 	case StepReencrypt:
 		return fmt.Sprintf("%s to re-encrypt %s's set (it carries %d of %d keys)", p.Member, p.Owner, p.Layers, p.Keys)
+	case StepReupload:
+		return fmt.Sprintf("%s to upload its list again (%s's re-encryption of it failed the room's checks)", p.Member, p.RefusedBy)
 	}
 	return p.Member + " to " + p.Step
 }
@@ -66,6 +73,8 @@ func PendingSteps(v *api.Collaboration) []Pending {
 			accept = append(accept, Pending{Member: m, Step: StepAccept})
 		case d == nil:
 			upload = append(upload, Pending{Member: m, Step: StepUpload})
+		case d.RelayRefused != "":
+			upload = append(upload, Pending{Member: m, Step: StepReupload, RefusedBy: d.RelayRefused})
 		case !d.Ready && v.Mode == api.ModeBlinded:
 			if next := nextMember(v.Members, m, d.Layers); next != "" {
 				reencrypt = append(reencrypt, Pending{Member: next, Step: StepReencrypt, Owner: m, Layers: d.Layers, Keys: len(v.Members)})

@@ -96,6 +96,9 @@ func (c *Client) sync(ctx context.Context, collab string, opts SyncOptions, rep 
 		if v.Revoked {
 			return errors.New("client: the collaboration was revoked")
 		}
+		if d := v.Datasets[c.Principal()]; d != nil && d.RelayRefused != "" {
+			return fmt.Errorf("client: %s's re-encryption of your set failed the room's checks, so the room stopped relaying it: upload your list again", d.RelayRefused)
+		}
 		if tasks > 0 {
 			continue // more may have come while these were done
 		}
