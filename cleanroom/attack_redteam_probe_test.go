@@ -60,7 +60,9 @@ func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_PROBE_TARGETS", lifeTargets)
-	const anchored = 40 // positions tampered, and the largest r
+	anchored := envInt("ATTACK_PROBE_ANCHORED", 40) // positions tampered, and the largest r
+	// "in" when the match rate reaches half of what the anchors give.
+	threshold := 100 * float64(anchored) / float64(2*(1000+anchored))
 	const maxTries = 300
 	correct, tries, gaveUp := 0, 0, 0
 	var rates []string
@@ -155,7 +157,7 @@ func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
 		} else {
 			fmt.Sscanf(rate, "%d%%", &v)
 		}
-		if (v >= 2) == in {
+		if (float64(v) >= threshold) == in {
 			correct++
 		}
 	}

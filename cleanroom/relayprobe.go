@@ -35,22 +35,24 @@ import (
 // that fails closes the task (answerPart): one try a set, so the refusal
 // cannot be used, try after try, to find where the probes are. A member
 // that changes t of a set's n elements passes with a probability of about
-// (1 - p/(n+p))^t for p probes: the probes are a sixteenth of the set, at
-// least 64, so about 5% at t = 50 and 55% at t = 10 on a large set. This is
-// a spot check, not a proof: a change of a few elements passes more often
-// than not, and one that passes can weigh a few elements of the set as the
-// member likes, and so a person by that factor in what the match releases.
+// (1 - p/(n+p))^t for p probes: the probes are a quarter as many as the
+// set's rows, at least 64, so (4/5)^t on a large set: 11% at t = 10, 51%
+// at t = 3. This is a spot check, not a proof: a change of a few elements
+// passes often, and one that passes can weigh a few elements of the set as
+// the member likes, and so a person by that factor in what the match
+// releases (attack_redteam_probe_test.go measures it).
 // A batched zero-knowledge proof of the whole answer (DLEQ over a random
 // combination of the elements) would leave nothing unchecked, at two
-// multi-scalar multiplications of the whole set on each side, about the
-// cost of the re-encryption itself. The probes cost the member a sixteenth
-// more elements and the room two vectorized multiplications a probe.
+// multi-scalar multiplications of the whole set on each side, more than the
+// re-encryption itself costs. The probes cost the member a quarter more
+// elements and the room two vectorized multiplications a probe: at 1M rows
+// a member, 2-3 s more of the blinded demo's 13-15 s (docs/PERFORMANCE.md).
 
 // minProbes is the fewest probes a task hides; probeShare the share of a
 // set's rows it hides as probes beyond that (one in probeShare).
 const (
 	minProbes  = 64
-	probeShare = 16
+	probeShare = 4
 )
 
 // errProbeMismatch: a member's answers are not one key applied to every

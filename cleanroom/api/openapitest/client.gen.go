@@ -675,8 +675,11 @@ type Dataset struct {
 	Profile Profile `json:"profile"`
 
 	// Ready The set carries every member's key and can be matched.
-	Ready bool  `json:"ready"`
-	Rows  int64 `json:"rows"`
+	Ready bool `json:"ready"`
+
+	// RelayRefused The member whose re-encryption of the set failed the room's checks (blinded): the set goes no further until its owner uploads it again.
+	RelayRefused *string `json:"relay_refused,omitempty"`
+	Rows         int64   `json:"rows"`
 
 	// Upload The upload's id.
 	Upload   string    `json:"upload"`
