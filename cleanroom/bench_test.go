@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -121,7 +122,9 @@ func BenchmarkBlindedPipeline(b *testing.B) {
 
 // groupOpsOnly times the group operations of a two-member blinded match of
 // rows each on all cores: the multiplications (two sets encrypted, each
-// re-encrypted once) and the room's four decodings of a set's size.
+// re-encrypted once, and the relay's probes made by the room, re-encrypted
+// by the member and checked by the room) and the room's decodings (each
+// set uploaded and returned, the probes returned).
 func groupOpsOnly(b *testing.B, rows int) (mul, decode time.Duration) {
 	ctx := context.Background()
 	ks, _ := crypto.NewSecret(nil)
@@ -147,6 +150,19 @@ func groupOpsOnly(b *testing.B, rows int) (mul, decode time.Duration) {
 			eb := e.Bytes()
 			raw = append(raw, eb[:]...)
 		}
+		probes := slices.Clone(raw[:min(len(raw), probeCount(int64(rows), 4)*crypto.ElementSize)])
+		start = time.Now()
+		for range 3 {
+			if err := k2.ReencryptBytes(ctx, probes, probes); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mul += time.Since(start)
+		start = time.Now()
+		if err := crypto.CheckElements(probes); err != nil {
+			b.Fatal(err)
+		}
+		decode += time.Since(start)
 		start = time.Now()
 		for range 2 {
 			// The room checks on one core per request; its requests come
