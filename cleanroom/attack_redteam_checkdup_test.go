@@ -50,7 +50,7 @@ func TestAttackRedteamCheckDuplicateAnchors(t *testing.T) {
 	const doublesN = 20
 	anchored := 2 * (doublesN + 1) // every position of an element sent twice
 	threshold := 100 * float64(anchored) / float64(2*(1000+anchored))
-	correct, passed := 0, 0
+	correct, passed, unmarked := 0, 0, 0
 	claimed := 0.0
 	var rates []string
 	for j := range n {
@@ -99,6 +99,15 @@ func TestAttackRedteamCheckDuplicateAnchors(t *testing.T) {
 				positions = append(positions, ps...)
 			}
 		}
+		if len(positions) == 0 {
+			// The relay offers each element once: nothing marks the
+			// people listed twice, and the attacker guesses.
+			unmarked++
+			if !in {
+				correct++
+			}
+			continue
+		}
 		if len(positions) != anchored {
 			t.Fatalf("trial %d: %d positions hold an element sent twice, not %d", j, len(positions), anchored)
 		}
@@ -144,6 +153,10 @@ func TestAttackRedteamCheckDuplicateAnchors(t *testing.T) {
 		}
 	}
 	bound := timingBound(n)
+	t.Logf("tasks that showed no element twice (the attacker guessed): %d of %d", unmarked, n)
+	if unmarked != n {
+		t.Errorf("the relay showed the victim's repeats in %d of %d tasks", n-unmarked, n)
+	}
 	t.Logf("%d positions answered with multiples of the sum of the elements sent twice (only those): the probes passed %d of %d tasks (they claim %.4f expected); target told right in %s (bound %.1f%%); the attacker's match rates %v",
 		anchored, passed, n, claimed, pct(correct, n), 100*bound, rates)
 	if float64(passed) > claimed+3 { // claimed is < 0.01; three passes is already beyond any chance

@@ -140,7 +140,7 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		}
 		s.uploadCSV(s.victim, list)
 		task, elems := s.victimTask()
-		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP)+probeCount(int64(len(list)), len(canaryP)); got != want {
+		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP)+probeCount(int64(len(list)+len(canaryP)), len(canaryP)); got != want {
 			t.Fatalf("trial %d: the victim's task holds %d elements, not %d", j, got, want)
 		}
 		sum := elementSum(t, elems)
@@ -210,7 +210,7 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_MASK_TARGETS", lifeTargets)
-	correct, refused := 0, 0
+	correct, refused, unmarked := 0, 0, 0
 	for j := range n {
 		s := maskCollab(b, fmt.Sprintf("d%d", j))
 		id, in := lifeTarget(j)
@@ -251,6 +251,15 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 				twice = append(twice, e[:]...)
 			}
 		}
+		if len(twice) == 0 {
+			// The relay offers each element once: nothing marks the
+			// people listed twice, and the attacker guesses.
+			unmarked++
+			if !in {
+				correct++
+			}
+			continue
+		}
 		if got := len(twice) / api.TokenSize; got != len(doubles)+1 {
 			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, len(doubles)+1)
 		}
@@ -275,9 +284,12 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 		}
 	}
 	bound := timingBound(n)
-	t.Logf("sum over one repeat count and canary test: the sum refused by the probes in %d of %d trials; target told right in %s (bound %.1f%%), the attacker knowing 20 of the victim's 1,021 people",
-		refused, n, pct(correct, n), 100*bound)
-	if refused != n {
+	t.Logf("sum over one repeat count and canary test: no element shown twice in %d of %d trials (the attacker guessed), the sum refused by the probes in %d; target told right in %s (bound %.1f%%), the attacker knowing 20 of the victim's 1,021 people",
+		unmarked, n, refused, pct(correct, n), 100*bound)
+	if unmarked != n {
+		t.Errorf("the relay showed the victim's repeats in %d of %d trials", n-unmarked, n)
+	}
+	if refused != n-unmarked {
 		t.Errorf("the room stored %d of %d answers that put one sum at every position", n-refused, n)
 	}
 	if float64(correct)/float64(n) > bound {

@@ -64,7 +64,7 @@ func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
 	// "in" when the match rate reaches half of what the anchors give.
 	threshold := 100 * float64(anchored) / float64(2*(1000+anchored))
 	const maxTries = 300
-	correct, tries, gaveUp := 0, 0, 0
+	correct, tries, gaveUp, unmarked := 0, 0, 0, 0
 	var rates []string
 	for j := range n {
 		s := maskCollab(b, fmt.Sprintf("pr%d", j))
@@ -109,6 +109,15 @@ func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
 			if k == 2 {
 				twice = append(twice, e[:]...)
 			}
+		}
+		if len(twice) == 0 {
+			// The relay offers each element once: nothing marks the
+			// people listed twice, and the attacker guesses.
+			unmarked++
+			if !in {
+				correct++
+			}
+			continue
 		}
 		if got := len(twice) / api.TokenSize; got != len(doubles)+1 {
 			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, len(doubles)+1)
@@ -162,8 +171,11 @@ func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
 		}
 	}
 	bound := timingBound(n)
-	t.Logf("anchored on the sum of the elements sent twice, %d positions, resent until the probes pass or the task closes: %d answers sent for %d tasks (%d refused, the task closed), target told right in %s (bound %.1f%%); the attacker's match rates %v",
-		anchored, tries, n, gaveUp, pct(correct, n), 100*bound, rates)
+	t.Logf("anchored on the sum of the elements sent twice, %d positions, resent until the probes pass or the task closes: no element shown twice in %d of %d tasks (the attacker guessed); %d answers sent (%d refused, the task closed), target told right in %s (bound %.1f%%); the attacker's match rates %v",
+		anchored, unmarked, n, tries, gaveUp, pct(correct, n), 100*bound, rates)
+	if unmarked != n {
+		t.Errorf("the relay showed the victim's repeats in %d of %d tasks", n-unmarked, n)
+	}
 	if float64(correct)/float64(n) > bound {
 		t.Errorf("a member that answers 40 positions of the victim's relay task with multiples of the sum of its elements sent twice, and resends with other positions until the probes pass, reads whether the victim's list holds the target from the noisy overlap: %s right, beyond chance plus three deviations (%.1f%%)",
 			pct(correct, n), 100*bound)

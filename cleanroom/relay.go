@@ -1,14 +1,17 @@
 package cleanroom
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -58,10 +61,11 @@ type taskRecord struct {
 	// Mask is the room's scalar on the offered elements (32 bytes), nil
 	// for an unmasked offer. It never leaves the room.
 	Mask []byte `json:"mask,omitempty"`
-	// Canaries is how many of the elements are the set's canaries (its
-	// last rows but the probes'); ProbeCount is how many probes follow
-	// them (relayprobe.go), grown from ProbeSeed, which never leaves the
-	// room either.
+	// DataRows is the set's rows before its Canaries canaries (rows
+	// DataRows on); ProbeCount is how many probes follow them
+	// (relayprobe.go), grown from ProbeSeed, which never leaves the room
+	// either.
+	DataRows   int64  `json:"data_rows,omitempty"`
 	Canaries   int    `json:"canaries,omitempty"`
 	ProbeCount int    `json:"probe_count,omitempty"`
 	ProbeSeed  []byte `json:"probe_seed,omitempty"`
@@ -128,18 +132,19 @@ func (r *Room) offer(ctx context.Context, c *collabRecord, owner string, ds *dat
 	rng := rand.New(rand.NewChaCha8(seed))
 	var idb [12]byte
 	crand.Read(idb[:])
+	canary := make([]byte, len(ds.Canary)*api.TokenSize)
+	for _, p := range all {
+		if i := int64(p.Row) - ds.Rows; i >= 0 && i < int64(len(ds.Canary)) {
+			copy(canary[i*api.TokenSize:], p.Token[:])
+		}
+	}
+	all, repeats := distinctPairs(all)
 	t := &taskRecord{ID: "task-" + hex.EncodeToString(idb[:]), Owner: owner, Member: member, Upload: ds.Upload,
-		Layer: ds.Layers, Done: map[int]bool{}, Canaries: len(ds.Canary), ProbeCount: probeCount(ds.Rows, len(ds.Canary))}
+		Layer: ds.Layers, Done: map[int]bool{}, DataRows: ds.Rows, Canaries: len(ds.Canary), ProbeCount: probeCount(int64(len(all)), len(ds.Canary))}
 	if t.ProbeCount > 0 {
 		t.ProbeSeed = make([]byte, 32)
 		if _, err := io.ReadFull(crand.Reader, t.ProbeSeed); err != nil {
 			return nil, err
-		}
-		canary := make([]byte, t.Canaries*api.TokenSize)
-		for _, p := range all {
-			if i := int64(p.Row) - ds.Rows; i >= 0 && i < int64(t.Canaries) {
-				copy(canary[i*api.TokenSize:], p.Token[:])
-			}
 		}
 		probes, err := makeProbes(ctx, t.ProbeSeed, canary, t.ProbeCount)
 		if err != nil {
@@ -170,13 +175,50 @@ func (r *Room) offer(ctx context.Context, c *collabRecord, owner string, ds *dat
 				return nil, fmt.Errorf("cleanroom: masking relay task %s: %w", t.ID, err)
 			}
 		}
+		var more []byte // the other rows of the part's elements
+		for _, pr := range chunk {
+			for _, row := range repeats[pr.Row] {
+				more = binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(more, pr.Row), row)
+			}
+		}
 		if err := r.db.Update(func(txn *badger.Txn) error {
+			if len(more) > 0 {
+				if err := store.PutSegment(txn, store.TaskRepeats(t.ID).Key(p), more); err != nil {
+					return err
+				}
+			}
 			return store.PutSegment(txn, store.TaskParts(t.ID).Key(p), payload)
 		}); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// distinctPairs keeps, of the pairs of a set about to be offered, one pair
+// for each distinct element (its first row), and returns the other rows of
+// each element that repeats, by that first row. A member re-encrypting the
+// set sees each element once: how often the owner's list repeats an element
+// stays in the room, and so does which elements are data (a repeated one
+// could never be one of the room's probes, which are distinct).
+func distinctPairs(all []matcher.Pair) ([]matcher.Pair, map[uint32][]uint32) {
+	slices.SortFunc(all, func(a, b matcher.Pair) int {
+		if c := bytes.Compare(a.Token[:], b.Token[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Row, b.Row)
+	})
+	repeats := map[uint32][]uint32{}
+	out := all[:0]
+	for i := 0; i < len(all); {
+		j := i + 1
+		for ; j < len(all) && all[j].Token == all[i].Token; j++ {
+			repeats[all[i].Row] = append(repeats[all[i].Row], all[j].Row)
+		}
+		out = append(out, all[i])
+		i = j
+	}
+	return out, repeats
 }
 
 // tasks lists the relay tasks waiting for the caller in a collaboration.
@@ -397,18 +439,21 @@ func (r *Room) readAnswer(ctx context.Context, ds *datasetRecord, t *taskRecord,
 			return nil, nil, fmt.Errorf("cleanroom: unmasking relay task %s part %d: %w", t.ID, part, err)
 		}
 	}
-	// Rows from base on are the canaries' and then the probes' (probes
-	// stay out of the layer); a task offered before tasks counted their
-	// canaries has none of the latter.
-	base, probes := int64(-1), t.Rows-int64(t.ProbeCount)
+	// Rows from base on are the canaries' and then, from probes on, the
+	// probes' (which stay out of the layer); a task offered before tasks
+	// counted their canaries has no probes.
+	base, probes := int64(-1), int64(math.MaxInt64)
 	if t.Canaries > 0 {
-		base = probes - int64(t.Canaries)
+		base, probes = t.DataRows, t.DataRows+int64(t.Canaries)
 	} else if ds != nil {
 		base = ds.Rows
 	}
+	repeats, err := r.readRepeats(t, part)
+	if err != nil {
+		return nil, nil, err
+	}
 	layer = make([]byte, 0, n*store.PairSize)
-	for i := range n {
-		e, row := elems[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
+	keep := func(e []byte, row uint32) {
 		if int64(row) < probes {
 			layer = store.AppendPair(layer, e, row)
 		}
@@ -416,7 +461,36 @@ func (r *Room) readAnswer(ctx context.Context, ds *datasetRecord, t *taskRecord,
 			canary = store.AppendPair(canary, e, row-uint32(base))
 		}
 	}
+	for i := range n {
+		e, row := elems[i*api.TokenSize:(i+1)*api.TokenSize], src.Row(i)
+		keep(e, row)
+		for _, other := range repeats[row] {
+			keep(e, other)
+		}
+	}
 	return layer, canary, nil
+}
+
+// readRepeats returns the other rows of the elements part of task t
+// offers once (store.TaskRepeats), by the row offered.
+func (r *Room) readRepeats(t *taskRecord, part int) (map[uint32][]uint32, error) {
+	repeats := map[uint32][]uint32{}
+	err := r.db.View(func(txn *badger.Txn) error {
+		return store.ReadSegment(txn, store.TaskRepeats(t.ID).Key(part), func(b []byte) error {
+			if len(b)%8 != 0 {
+				return store.ErrCorruptSegment
+			}
+			for ; len(b) > 0; b = b[8:] {
+				row := binary.LittleEndian.Uint32(b)
+				repeats[row] = append(repeats[row], binary.LittleEndian.Uint32(b[4:]))
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return repeats, nil // no element of the part repeats
+	}
+	return repeats, err
 }
 
 // storeAnswer stores part of a set's next layer and the answers to the

@@ -38,9 +38,12 @@ import (
 // (1 - p/(n+p))^t for p probes: the probes are a quarter as many as the
 // set's rows, at least 64, so (4/5)^t on a large set: 11% at t = 10, 51%
 // at t = 3. This is a spot check, not a proof: a change of a few elements
-// passes often, and one that passes can weigh a few elements of the set as
-// the member likes, and so a person by that factor in what the match
-// releases (attack_redteam_probe_test.go measures it).
+// passes often. What the member can put there is bounded by what it can
+// compute: it cannot tell which elements belong to whom (the masks, each
+// element offered once, so repeats mark nothing as data), and any sum of
+// what it was sent takes in probes it cannot find, so it cannot plant an
+// element that matches one of its own: a change corrupts the set without
+// aiming at a person.
 // A batched zero-knowledge proof of the whole answer (DLEQ over a random
 // combination of the elements) would leave nothing unchecked, at two
 // multi-scalar multiplications of the whole set on each side, more than the

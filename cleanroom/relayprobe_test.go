@@ -92,3 +92,50 @@ func TestRelayProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestRelayOffersEachElementOnce: a list that repeats people is offered to
+// the member that re-encrypts it with each element once (its distinct
+// people, the canaries and the probes, nothing twice), and every row of the
+// list gets its element's answer: the match counts the distinct people the
+// two lists share.
+func TestRelayOffersEachElementOnce(t *testing.T) {
+	b := newBlindScene(t, nil)
+	var list []int
+	for i := range 3000 {
+		id := 100_000 + i
+		list = append(list, id)
+		if i%3 == 0 {
+			list = append(list, id, id) // a third of the people three times
+		}
+	}
+	b.uploadCSV(b.victim, list)
+	task, s := b.victimTask()
+	const distinct, canaries = 3000, 4
+	seen := map[[32]byte]bool{}
+	for i := 0; i < len(s); i += api.TokenSize {
+		e := [32]byte(s[i:])
+		if seen[e] {
+			t.Fatalf("element %d of the task is offered twice", i/api.TokenSize)
+		}
+		seen[e] = true
+	}
+	if want := distinct + canaries + probeCount(distinct+canaries, canaries); len(seen) != want || task.Rows != int64(want) {
+		t.Fatalf("the task offers %d elements (rows %d), want %d: the distinct people, the canaries and the probes", len(seen), task.Rows, want)
+	}
+	b.answerTask(task, s) // faithful for the scene's attacker (the scalar 1)
+
+	// The attacker's list: 1,000 of the victim's people (some of them
+	// listed three times there) and 1,000 others.
+	var tokens [][32]byte
+	for i := range 2000 {
+		tokens = append(tokens, b.point(atkEmail(101_500+i)))
+	}
+	b.uploadTokens(atkAttacker, tokens, b.canary(b.unit))
+	b.sync(b.victim)
+	if _, err := b.attacker.Match(b.ctx, b.collab); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.tr.matched(b.collab); got != 1500 {
+		t.Fatalf("matched %d, want 1500 distinct people", got)
+	}
+}

@@ -26,6 +26,7 @@ const (
 	layerPrefix        = "layer/"
 	taskPrefix         = "task/"
 	taskCanaryPrefix   = "tcanary/"
+	taskRepeatPrefix   = "trepeat/"
 	joinPrefix         = "join/"
 	jtiPrefix          = "jti/"
 )
@@ -34,7 +35,7 @@ const (
 var sealedPrefixes = []string{principalPrefix, collabPrefix, budgetPrefix, uploadPrefix, secretPrefix, policySourcePrefix, digestKeyPrefix, activationPrefix}
 
 // segmentPrefixes are the families of segments, which CheckSegments reads.
-var segmentPrefixes = []string{segmentPrefix, layerPrefix, taskPrefix, taskCanaryPrefix, joinPrefix, audiencePrefix}
+var segmentPrefixes = []string{segmentPrefix, layerPrefix, taskPrefix, taskCanaryPrefix, taskRepeatPrefix, joinPrefix, audiencePrefix}
 
 // A Span is keys deleted together: one key, or every key under a prefix.
 type Span struct {
@@ -91,6 +92,11 @@ func TaskParts(task string) Parts { return Parts{taskPrefix + task + "/"} }
 // TaskCanaries are the canary pairs found in each part a member returned.
 func TaskCanaries(task string) Parts { return Parts{taskCanaryPrefix + task + "/"} }
 
+// TaskRepeats are, for each part of a task, the other rows of the set that
+// hold an element the part offers once: pairs of the offered row and
+// another row, each a little-endian uint32.
+func TaskRepeats(task string) Parts { return Parts{taskRepeatPrefix + task + "/"} }
+
 // Join holds the join table of a collaboration's match run, and (under the
 // same prefix, so they are deleted with it) the run's Duplicates.
 func Join(collab string, run int64) Parts {
@@ -114,9 +120,10 @@ func UploadData(upload string) []Span {
 	return []Span{Segments(upload).Span(), prefixSpan(layerPrefix + upload + "/")}
 }
 
-// TaskData is a relay task's data: its parts and the canaries returned.
+// TaskData is a relay task's data: its parts, the canaries returned and the
+// repeats of the elements it offers.
 func TaskData(task string) []Span {
-	return []Span{TaskParts(task).Span(), TaskCanaries(task).Span()}
+	return []Span{TaskParts(task).Span(), TaskCanaries(task).Span(), TaskRepeats(task).Span()}
 }
 
 // JTIKey is the key that records a token's jti as used by issuer. The jti
