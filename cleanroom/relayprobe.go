@@ -49,7 +49,8 @@ import (
 // multi-scalar multiplications of the whole set on each side, more than the
 // re-encryption itself costs. The probes cost the member a quarter more
 // elements and the room two vectorized multiplications a probe: at 1M rows
-// a member, 2-3 s more of the blinded demo's 13-15 s (docs/PERFORMANCE.md).
+// a member, the blinded demo takes 17-18 s with them, 13-15 s without
+// (docs/PERFORMANCE.md).
 
 // minProbes is the fewest probes a task hides; probeShare the share of a
 // set's rows it hides as probes beyond that (one in probeShare).
