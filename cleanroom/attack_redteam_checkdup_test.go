@@ -44,68 +44,28 @@ import (
 // elements, here below 0.01% a task (integrity: 42 elements changed,
 // stored as checked).
 func TestAttackRedteamCheckDuplicateAnchors(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_CHECK_TARGETS", lifeTargets)
-	const doublesN = 20
-	anchored := 2 * (doublesN + 1) // every position of an element sent twice
+	anchored := 2 * (repeatsDoubles + 1) // every position of an element sent twice
 	threshold := 100 * float64(anchored) / float64(2*(1000+anchored))
 	correct, passed, unmarked := 0, 0, 0
 	claimed := 0.0
 	var rates []string
 	for j := range n {
-		s := maskCollab(b, fmt.Sprintf("cd%d", j))
-		id, in := lifeTarget(j)
-		singles := span(100_000+2_000*j, 100_000+2_000*j+1000)
-		doubles := span(500_000+100*j, 500_000+100*j+doublesN)
-		slot := 900_000 + j
-		if in {
-			slot = id
-		}
-		list := append([]int{}, singles...)
-		for _, y := range append(slices.Clone(doubles), slot) {
-			list = append(list, y, y)
-		}
-		var points [][32]byte
-		for _, y := range append(slices.Clone(doubles), id) {
-			points = append(points, s.point(atkEmail(y)))
-		}
-		q := elementSum(t, nil, points...)
-		tokens := make([][32]byte, 0, 1000+anchored)
-		for i := range 1000 {
-			tokens = append(tokens, s.point(fmt.Sprintf("junk-%d-%d@attacker.example", j, i)))
-		}
+		tr := newRepeatsTrial(t, b, "cd", j)
+		s, in, q := tr.s, tr.in, tr.q
+		tokens := append(tr.junk(), make([][32]byte, 0, anchored)...)
 		for r := 1; r <= anchored; r++ {
 			tokens = append(tokens, mulElement(t, r, q[:]))
 		}
 		s.uploadTokens(atkAttacker, tokens, s.canary(s.unit))
-		if j%2 == 1 { // a refresh: the list the attack reads is offered masked
-			s.uploadCSV(s.victim, span(200_000+2_000*j, 200_000+2_000*j+1100))
-			task, elems := s.victimTask()
-			s.answerTask(task, elems)
-		}
-		s.uploadCSV(s.victim, list)
-		task, elems := s.victimTask()
-		at := map[[32]byte][]int{}
-		for i := 0; i+api.TokenSize <= len(elems); i += api.TokenSize {
-			e := [32]byte(elems[i:])
-			at[e] = append(at[e], i/api.TokenSize)
-		}
-		var twice []byte
-		var positions []int
-		for e, ps := range at {
-			if len(ps) == 2 {
-				twice = append(twice, e[:]...)
-				positions = append(positions, ps...)
-			}
-		}
-		if len(positions) == 0 {
-			// The relay offers each element once: nothing marks the
-			// people listed twice, and the attacker guesses.
+		task, elems := tr.offer()
+		twice, positions := sentTwice(elems)
+		if len(positions) == 0 { // the relay offers each element once
 			unmarked++
-			if !in {
-				correct++
-			}
+			correct += tr.guess()
 			continue
 		}
 		if len(positions) != anchored {
@@ -118,7 +78,7 @@ func TestAttackRedteamCheckDuplicateAnchors(t *testing.T) {
 			a := mulElement(t, r+1, sum[:])
 			copy(ans[p*api.TokenSize:], a[:])
 		}
-		probes := task.Rows - int64(len(list)) - 4
+		probes := task.Rows - int64(len(tr.list)) - 4
 		pass := 1.0
 		for range anchored {
 			pass *= 1 - float64(probes+4)/float64(task.Rows)

@@ -155,6 +155,7 @@ func unblind(ctx context.Context, t *testing.T, k *crypto.BlindingKey, elems [][
 // target is in the victim's list. No match runs and no epsilon is charged, so
 // the model allows chance: 50% plus three deviations over 40 targets.
 func TestAttackRedteamLifeSybilRelay(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	ctx := lifeContext(t)
 	tr := startRoom(t)
 	const collab = "c1"
@@ -278,6 +279,7 @@ func lifeRelay(ctx context.Context, t *testing.T, collab string, members []*clie
 // coin each), and guesses from the overlap it counts; nothing is charged, so
 // the model allows chance plus three deviations.
 func TestAttackRedteamLifeLastMemberOverlap(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	ctx := lifeContext(t)
 	tr := startRoom(t)
 	honest := tr.partner("hbrand", policy.RolePartner, "")
@@ -362,6 +364,7 @@ func TestAttackRedteamLifeLastMemberOverlap(t *testing.T) {
 // say why; the overlap of a member's successive lists is not among what
 // they make public.)
 func TestAttackRedteamLifeReuploadRelay(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	ctx := lifeContext(t)
 	tr := startRoom(t)
 	attacker := tr.partner(atkAttacker, policy.RolePartner, "")

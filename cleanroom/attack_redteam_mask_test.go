@@ -18,6 +18,7 @@ package cleanroom
 // attacker then answers faithfully and reads only what a coin would.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +96,7 @@ func elementSum(t *testing.T, elems []byte, more ...[32]byte) [32]byte {
 // Without the probes: 40 of 40 (the mask does not stop it: a scalar
 // commutes with a sum).
 func TestAttackRedteamMaskSumCanary(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_MASK_TARGETS", lifeTargets)
@@ -143,17 +145,9 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		if got, want := len(elems)/api.TokenSize, len(list)+len(canaryP)+probeCount(int64(len(list)+len(canaryP)), len(canaryP)); got != want {
 			t.Fatalf("trial %d: the victim's task holds %d elements, not %d", j, got, want)
 		}
-		sum := elementSum(t, elems)
-		answer := make([]byte, 0, len(elems))
-		for range len(elems) / api.TokenSize {
-			answer = append(answer, sum[:]...)
-		}
-		err := errRelayClosed // the set goes no further: the attacker guesses
-		if s.answerRefused(task, answer) {
+		closed, err := s.answerThenMatch(task, oneSum(t, elems, elems))
+		if closed {
 			refused++
-		} else {
-			s.sync(s.victim)
-			_, err = s.attacker.Match(s.ctx, s.collab)
 		}
 		var p *api.Problem
 		switch {
@@ -207,73 +201,28 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 // it was sent exactly twice, and tests Q = Σ_{the 20, the target} P through
 // the canaries as before. Bound: chance plus three deviations (73.7%).
 func TestAttackRedteamMaskSumRepeats(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_MASK_TARGETS", lifeTargets)
 	correct, refused, unmarked := 0, 0, 0
 	for j := range n {
-		s := maskCollab(b, fmt.Sprintf("d%d", j))
-		id, in := lifeTarget(j)
-		singles := span(100_000+2_000*j, 100_000+2_000*j+1000) // unknown to the attacker
-		doubles := span(500_000+100*j, 500_000+100*j+20)       // known to it
-		slot := 900_000 + j
-		if in {
-			slot = id
-		}
-		list := append([]int{}, singles...)
-		for _, y := range append(append([]int{}, doubles...), slot) {
-			list = append(list, y, y)
-		}
-		var points [][32]byte
-		for _, y := range append(append([]int{}, doubles...), id) {
-			points = append(points, s.point(atkEmail(y)))
-		}
-		q := elementSum(t, nil, points...)
-		junk := make([][32]byte, 0, 1000)
-		for i := range 1000 {
-			junk = append(junk, s.point(fmt.Sprintf("junk-%d-%d@attacker.example", j, i)))
-		}
-		s.uploadTokens(atkAttacker, junk, [][]byte{q[:], q[:], q[:], q[:]})
-		if j%2 == 1 { // a refresh: the list the attack reads is offered masked
-			s.uploadCSV(s.victim, span(200_000+2_000*j, 200_000+2_000*j+1100))
-			task, elems := s.victimTask()
-			s.answerTask(task, elems)
-		}
-		s.uploadCSV(s.victim, list)
-		task, elems := s.victimTask()
-		times := map[[32]byte]int{}
-		for i := 0; i+api.TokenSize <= len(elems); i += api.TokenSize {
-			times[[32]byte(elems[i:])]++
-		}
-		var twice []byte
-		for e, k := range times {
-			if k == 2 {
-				twice = append(twice, e[:]...)
-			}
-		}
-		if len(twice) == 0 {
-			// The relay offers each element once: nothing marks the
-			// people listed twice, and the attacker guesses.
+		tr := newRepeatsTrial(t, b, "d", j)
+		s, in, q := tr.s, tr.in, tr.q
+		s.uploadTokens(atkAttacker, tr.junk(), [][]byte{q[:], q[:], q[:], q[:]})
+		task, elems := tr.offer()
+		twice, _ := sentTwice(elems)
+		if len(twice) == 0 { // the relay offers each element once
 			unmarked++
-			if !in {
-				correct++
-			}
+			correct += tr.guess()
 			continue
 		}
-		if got := len(twice) / api.TokenSize; got != len(doubles)+1 {
-			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, len(doubles)+1)
+		if got := len(twice) / api.TokenSize; got != repeatsDoubles+1 {
+			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, repeatsDoubles+1)
 		}
-		sum := elementSum(t, twice)
-		answer := make([]byte, 0, len(elems))
-		for range len(elems) / api.TokenSize {
-			answer = append(answer, sum[:]...)
-		}
-		err := errRelayClosed // the set goes no further: the attacker guesses
-		if s.answerRefused(task, answer) {
+		closed, err := s.answerThenMatch(task, oneSum(t, elems, twice))
+		if closed {
 			refused++
-		} else {
-			s.sync(s.victim)
-			_, err = s.attacker.Match(s.ctx, s.collab)
 		}
 		var p *api.Problem
 		if err != nil && !errors.Is(err, errRelayClosed) && !(errors.As(err, &p) && p.Type == api.ProblemCanaryMismatch) {
@@ -301,6 +250,26 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 // errRelayClosed stands for the match an attacker cannot ask for once the
 // room has closed the victim's relay task.
 var errRelayClosed = errors.New("the room closed the relay task")
+
+// oneSum is an answer to a task of elems with the sum of over at every
+// position.
+func oneSum(t *testing.T, elems, over []byte) []byte {
+	sum := elementSum(t, over)
+	return bytes.Repeat(sum[:], len(elems)/api.TokenSize)
+}
+
+// answerThenMatch sends answer to the victim's task as the attacker's and,
+// unless the room refuses it and closes the task (closed, errRelayClosed),
+// has the victim re-encrypt what it is relayed and the attacker match.
+func (b *blindScene) answerThenMatch(task api.Task, answer []byte) (closed bool, err error) {
+	b.t.Helper()
+	if b.answerRefused(task, answer) {
+		return true, errRelayClosed
+	}
+	b.sync(b.victim)
+	_, err = b.attacker.Match(b.ctx, b.collab)
+	return false, err
+}
 
 // answerRefused sends answer to the victim's task as the attacker's and
 // reports whether the room refused it as not one key applied throughout;

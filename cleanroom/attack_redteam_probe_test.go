@@ -57,6 +57,7 @@ import (
 // (epsilon_match 0.1): the attacker guesses "in" when its match rate is 2%
 // or more. Bound: chance plus three deviations (73.7%).
 func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_PROBE_TARGETS", lifeTargets)
@@ -67,60 +68,23 @@ func TestAttackRedteamProbeRetryRepeats(t *testing.T) {
 	correct, tries, gaveUp, unmarked := 0, 0, 0, 0
 	var rates []string
 	for j := range n {
-		s := maskCollab(b, fmt.Sprintf("pr%d", j))
-		id, in := lifeTarget(j)
-		singles := span(100_000+2_000*j, 100_000+2_000*j+1000)
-		doubles := span(500_000+100*j, 500_000+100*j+20)
-		slot := 900_000 + j
-		if in {
-			slot = id
-		}
-		list := append([]int{}, singles...)
-		for _, y := range append(append([]int{}, doubles...), slot) {
-			list = append(list, y, y)
-		}
-		var points [][32]byte
-		for _, y := range append(append([]int{}, doubles...), id) {
-			points = append(points, s.point(atkEmail(y)))
-		}
-		q := elementSum(t, nil, points...)
-		tokens := make([][32]byte, 0, 1000+anchored)
-		for i := range 1000 {
-			tokens = append(tokens, s.point(fmt.Sprintf("junk-%d-%d@attacker.example", j, i)))
-		}
+		tr := newRepeatsTrial(t, b, "pr", j)
+		s, in, q := tr.s, tr.in, tr.q
+		tokens := append(tr.junk(), make([][32]byte, 0, anchored)...)
 		for r := 1; r <= anchored; r++ {
 			tokens = append(tokens, mulElement(t, r, q[:]))
 		}
 		// Honest canaries: the scene's attacker holds the scalar 1.
 		s.uploadTokens(atkAttacker, tokens, s.canary(s.unit))
-		if j%2 == 1 { // a refresh: the list the attack reads is offered masked
-			s.uploadCSV(s.victim, span(200_000+2_000*j, 200_000+2_000*j+1100))
-			task, elems := s.victimTask()
-			s.answerTask(task, elems)
-		}
-		s.uploadCSV(s.victim, list)
-		task, elems := s.victimTask()
-		times := map[[32]byte]int{}
-		for i := 0; i+api.TokenSize <= len(elems); i += api.TokenSize {
-			times[[32]byte(elems[i:])]++
-		}
-		var twice []byte
-		for e, k := range times {
-			if k == 2 {
-				twice = append(twice, e[:]...)
-			}
-		}
-		if len(twice) == 0 {
-			// The relay offers each element once: nothing marks the
-			// people listed twice, and the attacker guesses.
+		task, elems := tr.offer()
+		twice, _ := sentTwice(elems)
+		if len(twice) == 0 { // the relay offers each element once
 			unmarked++
-			if !in {
-				correct++
-			}
+			correct += tr.guess()
 			continue
 		}
-		if got := len(twice) / api.TokenSize; got != len(doubles)+1 {
-			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, len(doubles)+1)
+		if got := len(twice) / api.TokenSize; got != repeatsDoubles+1 {
+			t.Fatalf("trial %d: %d elements sent twice, not %d", j, got, repeatsDoubles+1)
 		}
 		sum := elementSum(t, twice)
 		anchors := make([][32]byte, anchored)
@@ -341,6 +305,7 @@ func TestAttackRedteamProbeCompletionRace(t *testing.T) {
 // with 5% or more of the victim's set changed, on the victim's first list
 // (unmasked) or a later one (masked).
 func TestAttackRedteamProbeLocate(t *testing.T) {
+	skipRelayAttackUnderRace(t)
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	const partBytes = taskPartSize * api.TokenSize

@@ -83,21 +83,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			if tc.mode == api.ModeBlinded {
-				for i, p := range ps {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						sctx, cancel := context.WithTimeout(ctx, time.Minute)
-						defer cancel()
-						_, errs[i] = p.Sync(sctx, "c1", true, 20*time.Millisecond)
-					}()
-				}
-				wg.Wait()
-				for _, err := range errs {
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
+				syncAll(t, ctx, "c1", ps)
 			}
 			if _, err := ps[1].Match(ctx, "c1"); err != nil {
 				t.Fatal(err)
@@ -131,21 +117,7 @@ func TestEndToEnd(t *testing.T) {
 				if _, err := ps[0].UploadCSV(ctx, uploadSpec("c1", writeList(t, lists[0]), states[ps[0].Principal()])); err != nil {
 					t.Fatal(err)
 				}
-				for i, p := range ps {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						sctx, cancel := context.WithTimeout(ctx, time.Minute)
-						defer cancel()
-						_, errs[i] = p.Sync(sctx, "c1", true, 20*time.Millisecond)
-					}()
-				}
-				wg.Wait()
-				for _, err := range errs {
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
+				syncAll(t, ctx, "c1", ps)
 				if _, err := ps[1].Match(ctx, "c1"); err != nil {
 					t.Fatal(err)
 				}
@@ -168,5 +140,26 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("audit log has %d entries", n)
 			}
 		})
+	}
+}
+
+// syncAll has every member re-encrypt, at once, what the room relays to it
+// until every set carries every key.
+func syncAll(t *testing.T, ctx context.Context, collab string, ps []*client.Client) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			_, errs[i] = p.Sync(sctx, collab, true, 20*time.Millisecond)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

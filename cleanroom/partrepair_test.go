@@ -50,15 +50,7 @@ func TestPartRepairedBySendingAgain(t *testing.T) {
 			a := tr.partner("alpha", policy.RolePartner, "")
 			b := tr.partner("bravo", policy.RolePartner, "")
 			tr.collab("c1", api.ModeHashed, nil, a, b)
-			files := func() []string {
-				t.Helper()
-				m, err := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				slices.Sort(m)
-				return m
-			}
+			files := tr.segmentFiles
 			up := startRegionUpload(t, tr, 2000, 1000)
 			bodies := [][]byte{
 				binaryPart(t, 1000, 1, make([]byte, 32), "west", distinctTokens("0")),
@@ -126,9 +118,9 @@ func TestResumeAfterDamagedPart(t *testing.T) {
 	if _, err := alpha.UploadCSV(ctx, spec); err == nil {
 		t.Fatal("the interrupted upload succeeded")
 	}
-	stored, err := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
-	if err != nil || len(stored) == 0 {
-		t.Fatalf("no part stored before the interruption (%v)", err)
+	stored := tr.segmentFiles()
+	if len(stored) == 0 {
+		t.Fatal("no part stored before the interruption")
 	}
 	for _, f := range stored {
 		if err := os.Truncate(f, 10); err != nil {

@@ -155,15 +155,7 @@ func TestPartFilesFollowTheirKeys(t *testing.T) {
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
 	states := tr.collab("c1", api.ModeHashed, nil, a, b)
-	files := func() []string {
-		t.Helper()
-		m, err := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(m)
-		return m
-	}
+	files := tr.segmentFiles
 	up := startRegionUpload(t, tr, 2000, 1000)
 	digests := map[int]string{}
 	put := func(part int, value string, want int) {
@@ -237,4 +229,15 @@ func TestPartFilesFollowTheirKeys(t *testing.T) {
 	if n := tr.matched("c1"); n != 1000 {
 		t.Fatalf("matched %d, want 1000", n)
 	}
+}
+
+// segmentFiles lists the room's segment files, sorted.
+func (tr *testRoom) segmentFiles() []string {
+	tr.t.Helper()
+	m, err := filepath.Glob(filepath.Join(tr.dir.Segments(), "*.seg"))
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	slices.Sort(m)
+	return m
 }

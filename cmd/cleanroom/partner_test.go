@@ -119,7 +119,7 @@ func TestPartnerVerbs(t *testing.T) {
 
 	must("uploaded 1500 rows", as("coursely", "upload", "--collab", "alliance", "--input", a, "--id-column", "email", "--columns", "age_band")...)
 	must("uploaded 1500 rows", as("pulsefit", "upload", "--collab", "alliance", "--input", b, "--id-column", "email")...)
-	must("re-encrypted 1879 elements", as("coursely", "sync", "--collab", "alliance")...)
+	must("re-encrypted 1880 elements", as("coursely", "sync", "--collab", "alliance")...)
 	must("every set is ready to match", as("pulsefit", "sync", "--collab", "alliance", "--wait")...)
 	must("match run 1: match rate coursely", as("pulsefit", "match", "--collab", "alliance")...)
 	out = must("from a noisy count, epsilon 0.1", as("coursely", "status", "--collab", "alliance")...)
