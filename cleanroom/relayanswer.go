@@ -137,11 +137,9 @@ func (r *Room) closeRefusedTask(ctx context.Context, who *actor, a act, d policy
 	if err != nil {
 		return err
 	}
-	done := store.TaskData(t.ID)
-	if t.Layer >= 2 {
-		done = append(done, store.Layer(t.Upload, t.Layer).Span())
-	}
-	r.forget(ctx, "refused-task/"+t.ID, append(done, store.Layer(t.Upload, t.Layer+1).Span())...)
+	// The task's data and the layer it was building go; the set keeps the
+	// layer it has, which its dataset still names.
+	r.forget(ctx, "refused-task/"+t.ID, append(store.TaskData(t.ID), store.Layer(t.Upload, t.Layer+1).Span())...)
 	r.log.Warn("a relay answer failed the room's probes; the task is closed", "collab", c.ID, "task", t.ID, "member", t.Member, "owner", t.Owner)
 	return invalidData("the re-encryption does not apply one key to every element it was sent, so the room closed the task; %s must upload its list again to have it relayed", t.Owner)
 }

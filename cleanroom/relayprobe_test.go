@@ -1,6 +1,11 @@
 package cleanroom
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,6 +14,8 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/matcher"
+	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // TestRelayProbes: an answer to a relay task that is not one key applied
@@ -137,5 +144,65 @@ func TestRelayOffersEachElementOnce(t *testing.T) {
 	}
 	if got := b.tr.matched(b.collab); got != 1500 {
 		t.Fatalf("matched %d, want 1500 distinct people", got)
+	}
+}
+
+// TestRelayRefusalKeepsTheSetsLayer: with three members, a set that
+// carries two keys is offered to the third; when the third's answer fails
+// the probes, the task closes and the set stays at the layer it has, which
+// its dataset still names and which still reads.
+func TestRelayRefusalKeepsTheSetsLayer(t *testing.T) {
+	tr := startRoom(t)
+	var ps []*client.Client
+	for _, n := range []string{"alpha", "bravo", "charlie"} {
+		ps = append(ps, tr.partner(n, policy.RolePartner, ""))
+	}
+	states := tr.collab("c1", api.ModeBlinded, nil, ps...)
+	ctx := context.Background()
+	if _, err := ps[0].UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	// bravo re-encrypts alpha's set (its second key); charlie is next.
+	if _, err := ps[1].Sync(ctx, "c1", false, 0); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := rawRequest(t, tr, "charlie", "GET", "/v1/collaborations/c1/tasks", nil)
+	var tasks []api.Task
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tasks) != nil || len(tasks) != 1 || tasks[0].Layer != 2 {
+		t.Fatalf("charlie's tasks: %d %s", resp.StatusCode, body)
+	}
+	task := tasks[0]
+	path := fmt.Sprintf("/v1/collaborations/c1/tasks/%s/parts/0", task.ID)
+	resp, elems := rawRequest(t, tr, "charlie", "GET", path, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the task's part: %d %s", resp.StatusCode, elems)
+	}
+	one := bytes.Repeat(elems[:api.TokenSize], len(elems)/api.TokenSize)
+	if resp, msg := rawRequestAs(t, tr, "charlie", "PUT", path, "application/octet-stream", one); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("one element throughout: %d %s, want 422", resp.StatusCode, msg)
+	}
+	c, err := tr.room.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := c.Datasets["alpha"]
+	if ds.Layers != 2 || ds.RelayRefused != "charlie" {
+		t.Fatalf("alpha's dataset after the refusal: layers %d, refused by %q", ds.Layers, ds.RelayRefused)
+	}
+	lr := tr.room.newLayerReader(ds, true)
+	buf := make([]matcher.Pair, 4096)
+	rows := 0
+	for {
+		n, err := lr.Read(buf)
+		rows += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("alpha's layer 2 after the refusal: %v", err)
+		}
+	}
+	if rows != 1500+4 {
+		t.Fatalf("alpha's layer 2 reads %d rows, want 1,504", rows)
 	}
 }
