@@ -70,14 +70,15 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 	return r.relayNext(ctx, collab, t.Owner)
 }
 
-// answerPart stores a member's answer to part of task t, once the task's
-// probes pass with it, and marks the part done in the transaction of the
-// request's audit entry; it reports whether that completed the task. An
-// answer that fails the probes is stored nowhere, and closes the task:
-// the set goes no further until its owner uploads it again, and the owner
-// sees who failed (api.Dataset.RelayRefused). The parts of a task are
-// answered one at a time, from the check to the commit, so that no answer
-// lands once another has completed or closed the task.
+// answerPart stores a member's answer to part of task t and marks the part
+// done in the transaction of the request's audit entry; it reports whether
+// that completed the task. The answer that would complete the task is
+// checked first, with every part's, against the task's probes: if they
+// fail it is stored nowhere, what the other parts stored goes, and the task
+// closes: the set goes no further until its owner uploads it again, and
+// the owner sees who failed (api.Dataset.RelayRefused). The parts of a task
+// are answered one at a time, from the check to the commit, so that no
+// answer lands once another has completed or closed the task.
 func (r *Room) answerPart(ctx context.Context, who *actor, a act, d policy.Decision, c *collabRecord, t *taskRecord, part int, got []byte, refs []audit.DataRef) (completed bool, err error) {
 	release, err := r.gates.acquire(ctx, "task/"+t.ID, gateWidth)
 	if err != nil {
