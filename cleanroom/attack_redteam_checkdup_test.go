@@ -55,21 +55,14 @@ func TestAttackRedteamCheckDuplicateAnchors(t *testing.T) {
 	var rates []string
 	for j := range n {
 		tr := newRepeatsTrial(t, b, "cd", j)
-		s, in, q := tr.s, tr.in, tr.q
-		tokens := append(tr.junk(), make([][32]byte, 0, anchored)...)
-		for r := 1; r <= anchored; r++ {
-			tokens = append(tokens, mulElement(t, r, q[:]))
-		}
-		s.uploadTokens(atkAttacker, tokens, s.canary(s.unit))
+		s, in := tr.s, tr.in
+		tr.uploadAnchored(t, anchored)
 		task, elems := tr.offer()
-		twice, positions := sentTwice(elems)
-		if len(positions) == 0 { // the relay offers each element once
+		twice, positions, ok := tr.repeated(t, elems)
+		if !ok {
 			unmarked++
 			correct += tr.guess()
 			continue
-		}
-		if len(positions) != anchored {
-			t.Fatalf("trial %d: %d positions hold an element sent twice, not %d", j, len(positions), anchored)
 		}
 		slices.Sort(positions)
 		sum := elementSum(t, twice)

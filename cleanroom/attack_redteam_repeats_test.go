@@ -69,6 +69,33 @@ func (tr *repeatsTrial) offer() (api.Task, []byte) {
 	return s.victimTask()
 }
 
+// uploadAnchored uploads the attacker's list: its made-up people and r·Q
+// for r = 1..anchored, with honest canaries (the scene's attacker holds the
+// scalar 1).
+func (tr *repeatsTrial) uploadAnchored(t *testing.T, anchored int) {
+	tokens := tr.junk()
+	for r := 1; r <= anchored; r++ {
+		tokens = append(tokens, mulElement(t, r, tr.q[:]))
+	}
+	tr.s.uploadTokens(atkAttacker, tokens, tr.s.canary(tr.s.unit))
+}
+
+// repeated returns the distinct elements of the task elems that stand in it
+// exactly twice, and their positions; ok is false when none does (the relay
+// offers each element once, so the attacker has nothing to anchor on), and
+// the test fails if some do but not the 20 people and the slot.
+func (tr *repeatsTrial) repeated(t *testing.T, elems []byte) (twice []byte, positions []int, ok bool) {
+	t.Helper()
+	twice, positions = sentTwice(elems)
+	if len(twice) == 0 {
+		return nil, nil, false
+	}
+	if got := len(twice) / api.TokenSize; got != repeatsDoubles+1 {
+		t.Fatalf("trial %d: %d elements sent twice, not %d", tr.j, got, repeatsDoubles+1)
+	}
+	return twice, positions, true
+}
+
 // sentTwice returns the distinct elements of elems that stand in it exactly
 // twice, and their positions.
 func sentTwice(elems []byte) (twice []byte, positions []int) {
