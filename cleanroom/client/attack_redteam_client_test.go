@@ -1,0 +1,980 @@
+package client_test
+
+// Red-team attacks on the partner's side (the client): what it sends to the
+// room, what its errors say, what it leaves on disk, and what the order and
+// sizes of what it sends teach the room's operator. Each test measures
+// against a real room on loopback, with every byte the client sends
+// recorded by its transport.
+//
+// Expected to FAIL while the weakness they measure is in the product:
+//   - TestAttackRedteamClientUploadOrderFollowsInput (rows go to the room in
+//     the input file's order)
+//   - TestAttackRedteamClientPinnedSecretSubstitution (a lying room gets a
+//     secret of its own accepted despite --pin)
+//   - TestAttackRedteamClientPinnedCreatorSealsToRoom (with every member
+//     pinned, the creator seals the secret to a member the room added)
+//   - TestAttackRedteamClientErrorsEchoNoValues/headerless (a file without
+//     a header row has its first row, an identifier, echoed in the error)
+//   - TestAttackRedteamClientTamperedResume/a_wrong_digest_... (saved
+//     progress whose digest is wrong makes every rerun fail at the commit)
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+// wireRecorder is a transport that keeps every request a client sends, its
+// method, URL, headers and body, byte for byte, before passing it on.
+type wireRecorder struct {
+	mu   sync.Mutex
+	reqs []wireReq
+}
+
+type wireReq struct {
+	method, url string
+	header      http.Header
+	body        []byte
+}
+
+func (w *wireRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	w.mu.Lock()
+	w.reqs = append(w.reqs, wireReq{req.Method, req.URL.String(), req.Header.Clone(), body})
+	w.mu.Unlock()
+	r2 := req.Clone(req.Context())
+	if body != nil {
+		r2.Body = io.NopCloser(bytes.NewReader(body))
+		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return http.DefaultTransport.RoundTrip(r2)
+}
+
+func (w *wireRecorder) snapshot() []wireReq {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.reqs)
+}
+
+// all is every byte sent: request lines, headers (with every JWT segment
+// decoded as well) and bodies.
+func (w *wireRecorder) all() []byte {
+	var b bytes.Buffer
+	for _, r := range w.snapshot() {
+		fmt.Fprintf(&b, "%s %s\n", r.method, r.url)
+		if u, err := url.PathUnescape(r.url); err == nil {
+			fmt.Fprintf(&b, "%s\n", u)
+		}
+		for k, vs := range r.header {
+			for _, v := range vs {
+				fmt.Fprintf(&b, "%s: %s\n", k, v)
+				for _, seg := range strings.Split(strings.TrimPrefix(v, "Bearer "), ".") {
+					if d, err := base64.RawURLEncoding.DecodeString(seg); err == nil {
+						b.Write(d)
+						b.WriteByte('\n')
+					}
+				}
+			}
+		}
+		b.Write(r.body)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// parts returns the bodies of the upload parts sent, by upload and part
+// number (the last try of each).
+func (w *wireRecorder) parts() map[string]map[int][]byte {
+	out := map[string]map[int][]byte{}
+	for _, r := range w.snapshot() {
+		u, _ := url.Parse(r.url)
+		segs := strings.Split(u.Path, "/")
+		if r.method != http.MethodPut || len(segs) < 4 || segs[len(segs)-2] != "parts" || segs[len(segs)-4] != "uploads" {
+			continue
+		}
+		var n int
+		fmt.Sscan(segs[len(segs)-1], &n)
+		up := segs[len(segs)-3]
+		if out[up] == nil {
+			out[up] = map[int][]byte{}
+		}
+		out[up][n] = r.body
+	}
+	return out
+}
+
+// rtPerson is one person of the red-team lists: the identifier as the file
+// holds it (mixed case, padded), so that raw, trimmed and normalized forms
+// all differ.
+func rtPerson(i int) string {
+	return fmt.Sprintf("  Rt%05d.Quixotic-Person@Example-Mail.ORG ", i)
+}
+
+// rtList writes the people from..from+n with attributes unrelated to the
+// identifiers, in ascending order.
+func rtList(t *testing.T, from, n int) string {
+	t.Helper()
+	rows := make([]string, n)
+	for i := range rows {
+		p := from + i
+		rows[i] = fmt.Sprintf("%q,%d,%d", rtPerson(p), 20+p%4*10, p%97)
+	}
+	return writeCSV(t, "email,age_band,spend", rows)
+}
+
+// identifierForms are the byte strings from which a person's identifier can
+// be read or tested: the raw and normalized forms and their local part, the
+// match key (the plain SHA-256 of the normalized form) in every encoding,
+// a truncated match key, the SHA-256 of the raw form, the unkeyed HMAC and
+// SHA-256 of hex(match key).
+func identifierForms(t *testing.T, raw string) map[string][]byte {
+	t.Helper()
+	p, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, err := p.Normalize(crypto.KindEmail, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := p.MatchKey(crypto.KindEmail, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hx := mk.String()
+	rawHash := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	unkeyed := hmac.New(sha256.New, nil)
+	unkeyed.Write([]byte(hx))
+	hexHash := sha256.Sum256([]byte(hx))
+	local, _, _ := strings.Cut(norm, "@")
+	return map[string][]byte{
+		"raw":                  []byte(raw),
+		"trimmed raw":          []byte(strings.TrimSpace(raw)),
+		"normalized":           []byte(norm),
+		"normalized local":     []byte(local),
+		"raw local":            []byte(strings.TrimSpace(raw)[:len(local)]),
+		"match key":            mk[:],
+		"match key[:12]":       mk[:12],
+		"hex(match key)":       []byte(hx),
+		"HEX(match key)":       []byte(strings.ToUpper(hx)),
+		"b64(match key)":       []byte(base64.StdEncoding.EncodeToString(mk[:])),
+		"b64url(match key)":    []byte(base64.RawURLEncoding.EncodeToString(mk[:])),
+		"sha256(raw)":          rawHash[:],
+		"hex(sha256(raw))":     []byte(hex.EncodeToString(rawHash[:])),
+		"hmac(nil,hex(mk))":    unkeyed.Sum(nil),
+		"sha256(hex(mk))":      hexHash[:],
+		"hex(sha256(hex(mk)))": []byte(hex.EncodeToString(hexHash[:])),
+	}
+}
+
+// TestAttackRedteamClientWireNoIdentifier records every byte two partners'
+// clients send through a whole collaboration (create, secret delivery,
+// accept, upload, re-encryption in blinded mode, match, a query) and
+// searches them for every form of every person's identifier from which it
+// could be read or tested without the collaboration secret.
+func TestAttackRedteamClientWireNoIdentifier(t *testing.T) {
+	for _, mode := range []string{api.ModeHashed, api.ModeBlinded} {
+		t.Run(mode, func(t *testing.T) {
+			rm := startRoom(t)
+			var wa, wb wireRecorder
+			a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &wa}})
+			b, _ := rm.partnerVia("bravo", rm.url, client.Options{HTTP: &http.Client{Transport: &wb}})
+			sa, sb := rm.collab("c1", mode, nil, a, b)
+			ctx := context.Background()
+			la, lb := rtList(t, 0, minList+100), rtList(t, 150, minList+100)
+			for _, u := range []struct {
+				c     *client.Client
+				state client.StateDir
+				in    string
+			}{{a, sa, la}, {b, sb, lb}} {
+				if _, err := u.c.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: u.in, IDColumn: "email", Kind: crypto.KindEmail,
+					Columns: []string{"age_band", "spend"}, State: u.state, RowsPerPart: 64}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if mode == api.ModeBlinded {
+				sctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				var wg sync.WaitGroup
+				errs := make([]error, 2)
+				for i, c := range []*client.Client{a, b} {
+					wg.Go(func() { _, errs[i] = c.Sync(sctx, "c1", true, 50*time.Millisecond) })
+				}
+				wg.Wait()
+				for _, err := range errs {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := a.Match(ctx, "c1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Query(ctx, "c1", api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5}); err != nil {
+				t.Fatal(err)
+			}
+
+			sent := append(wa.all(), wb.all()...)
+			hits := map[string]int{}
+			people := 0
+			for i := range 450 {
+				people++
+				for form, pat := range identifierForms(t, rtPerson(i)) {
+					if bytes.Contains(sent, pat) {
+						hits[form]++
+					}
+				}
+			}
+			// The input files' names and fingerprints are the partner's
+			// business too.
+			for _, in := range []string{la, lb} {
+				if bytes.Contains(sent, []byte(in)) || bytes.Contains(sent, []byte(filepath.Dir(in))) {
+					hits["input path"]++
+				}
+			}
+			t.Logf("%s: %d requests, %d bytes sent; %d people x %d forms searched; hits %v",
+				mode, len(wa.snapshot())+len(wb.snapshot()), len(sent), people, len(identifierForms(t, rtPerson(0))), hits)
+			if len(hits) > 0 {
+				t.Errorf("LEAK: the bytes the clients sent hold identifier forms: %v", hits)
+			}
+		})
+	}
+}
+
+// TestAttackRedteamClientPartShapeIndependentOfIdentifiers: the room sees
+// each part's size and row count. Identifiers of 20 or 200 characters, and
+// invalid rows (skipped) sprinkled in the file, must not change a single
+// part's size: the size follows the attribute values only.
+func TestAttackRedteamClientPartShapeIndependentOfIdentifiers(t *testing.T) {
+	rm := startRoom(t)
+	var w wireRecorder
+	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
+	b := rm.partner("bravo", nil)
+	lists := map[string][]string{}
+	n := minList + 56
+	for i := range n {
+		attrs := fmt.Sprintf("%d,%d", 20+i%4*10, i%97)
+		lists["short"] = append(lists["short"], fmt.Sprintf("s%d@x.io,%s", i, attrs))
+		lists["long"] = append(lists["long"], fmt.Sprintf("%s%d@%s.example.org,%s", strings.Repeat("l", 150), i, strings.Repeat("d", 40), attrs))
+		lists["invalid rows"] = append(lists["invalid rows"], fmt.Sprintf("v%d@x.io,%s", i, attrs))
+		if i%7 == 3 {
+			lists["invalid rows"] = append(lists["invalid rows"], fmt.Sprintf("not-an-email-%d,%s", i, attrs))
+		}
+	}
+	sizes := map[string][]int{}
+	for k, name := range []string{"short", "long", "invalid rows"} {
+		id := fmt.Sprintf("c%d", k)
+		sa, _ := rm.collab(id, api.ModeHashed, nil, a, b)
+		before := len(w.parts())
+		rep, err := a.UploadCSV(context.Background(), client.UploadSpec{Collab: id, Input: writeCSV(t, "email,age_band,spend", lists[name]),
+			IDColumn: "email", Kind: crypto.KindEmail, Columns: []string{"age_band", "spend"}, State: sa, RowsPerPart: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := w.parts()
+		if len(parts) != before+1 {
+			t.Fatalf("%d uploads recorded", len(parts))
+		}
+		up := parts[rep.Upload]
+		for p := range len(up) {
+			sizes[name] = append(sizes[name], len(up[p]))
+		}
+	}
+	t.Logf("part sizes: %v", sizes)
+	if !slices.Equal(sizes["short"], sizes["long"]) || !slices.Equal(sizes["short"], sizes["invalid rows"]) {
+		t.Errorf("LEAK: part sizes depend on the identifiers or on where invalid rows are: %v", sizes)
+	}
+}
+
+// spearman is the rank correlation of two permutations of 0..n-1.
+func spearman(x, y []int) float64 {
+	n := float64(len(x))
+	var d2 float64
+	for i := range x {
+		d := float64(x[i] - y[i])
+		d2 += d * d
+	}
+	return 1 - 6*d2/(n*(n*n-1))
+}
+
+// TestAttackRedteamClientUploadOrderFollowsInput: the operator holds every
+// part. It cannot compute a token, but it sees the position of each token
+// in the upload. Partners' exports are often sorted (by email, by sign-up
+// date); if the upload keeps the file's order, the operator learns for each
+// token, and so for each matched row with its attributes, where its
+// identifier sorts in the member's list. Measured in hashed mode with the
+// test holding the secret: each row's token is found in the parts and its
+// position compared with the row's place in the file, within each part and
+// over the upload.
+//
+// FAILS while the client sends rows in the file's order.
+func TestAttackRedteamClientUploadOrderFollowsInput(t *testing.T) {
+	rm := startRoom(t)
+	var w wireRecorder
+	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
+	b := rm.partner("bravo", nil)
+	sa, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
+	// A list sorted by email, as a CRM export often is.
+	n := minList + 200
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%c%05d@example.org", 'a'+i*26/n, (i*7919)%100000)
+	}
+	sort.Strings(ids)
+	rows := make([]string, n)
+	for i, id := range ids {
+		rows[i] = fmt.Sprintf("%s,%d", id, 20+i%4*10)
+	}
+	in := writeCSV(t, "email,age_band", rows)
+	rep, err := a.UploadCSV(context.Background(), client.UploadSpec{Collab: "c1", Input: in, IDColumn: "email", Kind: crypto.KindEmail,
+		Columns: []string{"age_band"}, State: sa, RowsPerPart: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := sa.LoadSecret("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
+	keys := make([]crypto.MatchKey, n)
+	for i, id := range ids {
+		keys[i], _ = p.MatchKey(crypto.KindEmail, id)
+	}
+	toks := make([]crypto.Token, n)
+	if err := crypto.HashTokens(context.Background(), ks, toks, keys); err != nil {
+		t.Fatal(err)
+	}
+	where := map[crypto.Token]int{}
+	for i, tk := range toks {
+		where[tk] = i
+	}
+	parts := w.parts()[rep.Upload]
+	var uploaded []int // input row of each uploaded position
+	var withinRho []float64
+	for pn := range len(parts) {
+		part, err := api.ParsePart(parts[pn], api.PartLimits{Columns: 1, MaxRows: api.MaxRowsPerPart})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inPart []int
+		for r := range part.Rows {
+			tk := crypto.Token(part.Tokens[r*api.TokenSize : (r+1)*api.TokenSize])
+			i, ok := where[tk]
+			if !ok {
+				t.Fatalf("part %d row %d: a token of no input row", pn, r)
+			}
+			inPart = append(inPart, i)
+		}
+		uploaded = append(uploaded, inPart...)
+		if len(inPart) > 2 {
+			// Ranks within the part: position vs the rows' input order.
+			ord := slices.Clone(inPart)
+			slices.Sort(ord)
+			rank := make([]int, len(inPart))
+			pos := make([]int, len(inPart))
+			for j, v := range inPart {
+				rank[j], _ = slices.BinarySearch(ord, v)
+				pos[j] = j
+			}
+			withinRho = append(withinRho, spearman(pos, rank))
+		}
+	}
+	same := 0
+	pos := make([]int, len(uploaded))
+	for j, i := range uploaded {
+		pos[j] = j
+		if i == j {
+			same++
+		}
+	}
+	overall := spearman(pos, uploaded)
+	minWithin := math.Inf(1)
+	for _, r := range withinRho {
+		minWithin = min(minWithin, math.Abs(r))
+	}
+	maxWithin := 0.0
+	for _, r := range withinRho {
+		maxWithin = max(maxWithin, math.Abs(r))
+	}
+	t.Logf("%d rows in %d parts: %d at their input position; rank correlation with the input (sorted by email) %.3f overall, |rho| within parts %.3f-%.3f",
+		n, len(parts), same, overall, minWithin, maxWithin)
+	// A permutation the operator cannot undo would give |rho| around
+	// 1/sqrt(rows per part) = 0.1 within parts; 0.5 is far beyond chance.
+	if maxWithin > 0.5 || same > n/10 {
+		t.Errorf("LEAK: the upload keeps the input file's order (%d of %d rows at their input position, within-part |rho| up to %.3f): "+
+			"the operator learns where each token's identifier sorts in a sorted export", same, n, maxWithin)
+	}
+}
+
+// TestAttackRedteamClientPinnedSecretSubstitution: a member that does not
+// trust the operator pins the other member's key (collab accept --pin),
+// which SECURITY.md gives as the defence against a room that lies about
+// keys to receive or substitute the collaboration secret. The lying room
+// here (a proxy in front of the real one) answers the secret request with a
+// secret of its own, sealed with a key of its own, claiming it comes from a
+// sender the member did not pin: the member itself (with its key replaced
+// in the collaboration's key list), or a name that is no member. If the
+// client saves it, the room knows the secret the member will hash its list
+// under, and in hashed mode tests any guess against the member's tokens:
+// the test then uploads through the proxy and counts how many of the
+// member's people the room finds by hashing guesses.
+//
+// FAILS while ReceiveSecret accepts a sender that is unpinned, not a
+// member, or the member itself.
+func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
+	for _, claim := range []string{"self", "non-member"} {
+		t.Run(claim, func(t *testing.T) {
+			rm := startRoom(t)
+			ctx := context.Background()
+			a := rm.partner("alpha", nil)
+			// The room's own key, and the secret it wants the member to use.
+			evil, err := crypto.GeneratePartnerKey("mallory", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evilKs, _ := crypto.NewSecret(nil)
+			var bravoPub *crypto.PublicKeys
+			from := "bravo"
+			if claim == "non-member" {
+				from = "mallory"
+			}
+			evilPub, _ := json.Marshal(evil.Public())
+			u, _ := url.Parse(rm.url)
+			rp := httputil.NewSingleHostReverseProxy(u)
+			var w wireRecorder
+			proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1/secret":
+					aad := []byte("cleanroom.dev/v1/seal\x00c1\x00" + from + "\x00bravo")
+					sealed, err := crypto.SealSecret(nil, evilKs, evil, bravoPub, aad)
+					if err != nil {
+						http.Error(rw, err.Error(), 500)
+						return
+					}
+					rw.Header().Set("Content-Type", "application/json")
+					json.NewEncoder(rw).Encode(api.SealedSecret{From: from, To: "bravo", Sealed: sealed})
+				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1":
+					rec := httptest.NewRecorder()
+					rp.ServeHTTP(rec, r)
+					var v map[string]any
+					if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+						rw.WriteHeader(rec.Code)
+						rw.Write(rec.Body.Bytes())
+						return
+					}
+					if keys, ok := v["keys"].(map[string]any); ok {
+						keys[from] = json.RawMessage(evilPub)
+					}
+					rw.Header().Set("Content-Type", "application/json")
+					json.NewEncoder(rw).Encode(v)
+				default:
+					rp.ServeHTTP(rw, r)
+				}
+			}))
+			defer proxy.Close()
+			b, bk := rm.partnerVia("bravo", proxy.URL, client.Options{HTTP: &http.Client{Transport: &w}})
+			bravoPub = bk.Public()
+			if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email",
+				Members: []string{"alpha", "bravo"}}); err != nil {
+				t.Fatal(err)
+			}
+			sa := client.StateDir(t.TempDir())
+			if err := a.DistributeSecret(ctx, "c1", sa, nil); err != nil {
+				t.Fatal(err)
+			}
+			v, err := b.Collaboration(ctx, "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Accept(ctx, "c1", v.SettingsDigest); err != nil {
+				t.Fatal(err)
+			}
+			// bravo pins alpha, the only other member, by the fingerprint
+			// alpha gave it out of band.
+			pins := map[string]string{"alpha": client.Fingerprint(a.Key().Public())}
+			sb := client.StateDir(t.TempDir())
+			err = b.ReceiveSecret(ctx, "c1", sb, pins)
+			if err != nil {
+				t.Logf("ReceiveSecret refused the substituted secret: %v", err)
+				return
+			}
+			got, err := sb.LoadSecret("c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(evilKs) {
+				t.Fatal("ReceiveSecret saved another secret than the room's")
+			}
+			// The room now tests guesses against bravo's upload.
+			in := rtList(t, 0, minList+50)
+			rep, err := b.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: in, IDColumn: "email", Kind: crypto.KindEmail, State: sb, RowsPerPart: 100})
+			if err != nil {
+				t.Logf("upload after substitution: %v", err)
+			}
+			found := 0
+			if rep != nil {
+				var sent []byte
+				for _, p := range w.parts()[rep.Upload] {
+					sent = append(sent, p...)
+				}
+				p, _ := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
+				for i := range minList + 50 {
+					mk, _ := p.MatchKey(crypto.KindEmail, rtPerson(i))
+					tok := make([]crypto.Token, 1)
+					crypto.HashTokens(ctx, evilKs, tok, []crypto.MatchKey{mk})
+					if bytes.Contains(sent, tok[0][:]) {
+						found++
+					}
+				}
+			}
+			t.Errorf("LEAK: with alpha pinned, bravo saved the room's own secret, claimed to come from %q; "+
+				"the room then read %d of %d of bravo's people by hashing guesses", from, found, minList+50)
+		})
+	}
+}
+
+// TestAttackRedteamClientErrorsEchoNoValues crafts inputs whose every
+// identifier and value carries a marker, for each way an upload or an
+// audience's mapping can go wrong, and searches every error, skipped row's
+// reason and notice for the markers.
+func TestAttackRedteamClientErrorsEchoNoValues(t *testing.T) {
+	rm := startRoom(t)
+	a := rm.partner("alpha", nil)
+	b := rm.partner("bravo", nil)
+	sa, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
+	good := func(n int) []string {
+		var rows []string
+		for i := range n {
+			rows = append(rows, fmt.Sprintf("ok%05d@example.org,MKVALOK%d", i, i))
+		}
+		return rows
+	}
+	bad := []string{
+		"MKID1-no-at-sign,MKVAL1",
+		"MKID2@@example.org,MKVAL2",
+		"MKID3 white@example.org,MKVAL3",
+		"@MKID4.example.org,MKVAL4",
+		"MKID5@,MKVAL5",
+		strings.Repeat("MKID6", 60) + "@example.org,MKVAL6",
+	}
+	cases := []struct {
+		name, header string
+		rows         []string
+	}{
+		{"invalid identifiers", "email,tier", append(good(minList+10), bad...)},
+		{"headerless", "", append([]string{"mkid7@example.org,MKVAL7"}, good(minList+10)...)},
+		{"bare quote", "email,tier", append(good(minList+10), `mkid8@example.org,MK"VAL8`)},
+		{"field count", "email,tier", append(good(minList+10), "mkid9@example.org,MKVAL9,MKEXTRA9")},
+		{"unterminated quote", "email,tier", append(good(minList+10), `mkid10@example.org,"MKVAL10`)},
+		{"oversize value", "email,tier", append(good(minList+10), "mkid11@example.org,é"+strings.Repeat("MKVAL11", 50))},
+		{"invalid utf-8", "email,tier", append(good(minList+10), "mkid12@example.org,MKVAL12\xff\xfe")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var said []string
+			path := filepath.Join(t.TempDir(), "list.csv")
+			body := strings.Join(tc.rows, "\n") + "\n"
+			if tc.header != "" {
+				body = tc.header + "\n" + body
+			}
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := a.UploadCSV(context.Background(), client.UploadSpec{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail,
+				Columns: []string{"tier"}, State: sa, RowsPerPart: 100,
+				Invalid: func(line int, reason string) { said = append(said, fmt.Sprintf("line %d: %s", line, reason)) },
+				Notice:  func(msg string) { said = append(said, msg) }})
+			if err != nil {
+				said = append(said, err.Error())
+			}
+			// The audience's mapping reads the same file again.
+			_, aerr := client.WriteAudience(context.Background(), mustProfile(t), client.AudienceInput{Input: path, IDColumn: "email", Kind: crypto.KindEmail},
+				&api.Audience{Rows: 1, Audience: []uint32{0}}, io.Discard)
+			if aerr != nil {
+				said = append(said, aerr.Error())
+			}
+			all := strings.Join(said, "\n")
+			if i := strings.Index(strings.ToUpper(all), "MK"); i >= 0 {
+				t.Errorf("LEAK: an error or report echoes input data (%q ...):\n%s", all[i:min(len(all), i+40)], all)
+			}
+			t.Logf("%d messages, e.g. %q", len(said), said[len(said)-1])
+		})
+	}
+}
+
+func mustProfile(t *testing.T) crypto.Profile {
+	t.Helper()
+	p, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// stateFiles walks a state directory: each entry's mode, and whether any
+// file other than a secret holds an identifier form or the secret.
+func stateFiles(t *testing.T, dir string, forms [][]byte, secret []byte) (modes map[string]fs.FileMode, leaks []string) {
+	t.Helper()
+	modes = map[string]fs.FileMode{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		rel, _ := filepath.Rel(dir, p)
+		modes[rel] = fi.Mode().Perm()
+		if d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, f := range forms {
+			if bytes.Contains(b, f) {
+				leaks = append(leaks, rel+" holds an identifier form")
+				break
+			}
+		}
+		if !strings.HasSuffix(rel, ".secret") && (bytes.Contains(b, secret) || bytes.Contains(b, []byte(hex.EncodeToString(secret)))) {
+			leaks = append(leaks, rel+" holds the collaboration secret")
+		}
+		return nil
+	})
+	return modes, leaks
+}
+
+// TestAttackRedteamClientLocalState: what the client leaves on disk across
+// an upload interrupted after its first part (the context cancelled, as at
+// a signal) and its resumption: every file 0600, the state directory 0700,
+// no identifier in any file, the secret only in its own file, nothing in
+// TMPDIR, nothing left after the commit but the secret, and no row lost or
+// sent twice. A state directory that already existed with mode 0755 is
+// measured too.
+func TestAttackRedteamClientLocalState(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	rm := startRoom(t)
+	var w wireRecorder
+	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
+	b := rm.partner("bravo", nil)
+	rm.collab("c1", api.ModeHashed, nil, a, b)
+	// A fresh state directory, as KEYFILE.d is the first time: the
+	// creator's client makes it, and the secret in it, delivering it again.
+	state := client.StateDir(filepath.Join(t.TempDir(), "alpha.key.d"))
+	if err := a.DistributeSecret(context.Background(), "c1", state, nil); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := state.LoadSecret("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := minList + 100
+	in := rtList(t, 0, n)
+	var forms [][]byte
+	for i := range n {
+		for _, f := range identifierForms(t, rtPerson(i)) {
+			forms = append(forms, f)
+		}
+	}
+	spec := client.UploadSpec{Collab: "c1", Input: in, IDColumn: "email", Kind: crypto.KindEmail, Columns: []string{"age_band"}, State: state, RowsPerPart: 50}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := spec
+	s.Progress = func(sent int64, _ float64) {
+		if sent > 0 {
+			cancel()
+		}
+	}
+	if _, err := a.UploadCSV(ctx, s); err == nil {
+		t.Fatal("the interrupted upload finished")
+	}
+	secret := ks.Bytes()
+	check := func(when string) {
+		t.Helper()
+		modes, leaks := stateFiles(t, string(state), forms, secret)
+		t.Logf("%s: %v", when, modes)
+		for name, m := range modes {
+			want := fs.FileMode(0o600)
+			if name == "." {
+				want = 0o700
+			}
+			if m != want {
+				t.Errorf("LEAK: %s: %s has mode %04o, want %04o", when, name, m, want)
+			}
+		}
+		for _, l := range leaks {
+			t.Errorf("LEAK: %s: %s", when, l)
+		}
+		if e, _ := os.ReadDir(tmp); len(e) > 0 {
+			t.Errorf("LEAK: %s: the client left %d files in TMPDIR", when, len(e))
+		}
+	}
+	check("after the interrupt")
+	if !exists(filepath.Join(string(state), "c1.upload.json")) {
+		t.Fatal("no progress saved at the interrupt")
+	}
+	rep, err := a.UploadCSV(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rows != int64(n) || rep.Resumed == 0 {
+		t.Errorf("the resumed upload: %+v", rep)
+	}
+	check("after the commit")
+	if exists(filepath.Join(string(state), "c1.upload.json")) {
+		t.Error("the progress file outlives the commit")
+	}
+	// Every row's token reached the room exactly once.
+	seen := map[string]int{}
+	for _, body := range w.parts()[rep.Upload] {
+		part, err := api.ParsePart(body, api.PartLimits{Columns: 1, MaxRows: api.MaxRowsPerPart})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := range part.Rows {
+			seen[string(part.Tokens[r*api.TokenSize:(r+1)*api.TokenSize])]++
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("LOSS: %d distinct tokens reached the room's upload, want %d", len(seen), n)
+	}
+
+	// A state directory the user made beforehand with mode 0755.
+	loose := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(loose, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(loose, 0o755)
+	if err := a.DistributeSecret(context.Background(), "c1", client.StateDir(loose), nil); err != nil {
+		t.Fatal(err)
+	}
+	ls := spec
+	ls.State = client.StateDir(loose)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	ls.Progress = func(sent int64, _ float64) {
+		if sent > 0 {
+			cancel2()
+		}
+	}
+	a.UploadCSV(ctx2, ls)
+	lks, err := ls.State.LoadSecret("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes, leaks := stateFiles(t, loose, forms, lks.Bytes())
+	t.Logf("a state directory made 0755 beforehand, after an interrupted upload: %v (its file names, collaboration ids, are listable by others)", modes)
+	for name, m := range modes {
+		if name != "." && m&0o077 != 0 {
+			t.Errorf("LEAK: %s has mode %04o in a 0755 state directory", name, m)
+		}
+	}
+	for _, l := range leaks {
+		t.Errorf("LEAK: %s", l)
+	}
+}
+
+// TestAttackRedteamClientTamperedResume: another hand edits the saved
+// progress of an interrupted upload (same user, or a state directory
+// others can write). It points the upload at another member's open upload,
+// at a path outside the collaboration, and gives a part the room holds a
+// wrong digest. Measured: where the client's requests go, whether another
+// member's upload receives anything, and whether the upload still
+// completes by running it again (the promise: an interrupted upload
+// resumes and nothing is lost).
+func TestAttackRedteamClientTamperedResume(t *testing.T) {
+	rm := startRoom(t)
+	var w wireRecorder
+	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
+	b := rm.partner("bravo", nil)
+	sa, sb := rm.collab("c1", api.ModeHashed, nil, a, b)
+	n := minList + 100
+	interrupt := func(c *client.Client, spec client.UploadSpec) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		spec.Progress = func(sent int64, _ float64) {
+			if sent > 0 {
+				cancel()
+			}
+		}
+		if _, err := c.UploadCSV(ctx, spec); err == nil {
+			t.Fatal("the interrupted upload finished")
+		}
+	}
+	specA := client.UploadSpec{Collab: "c1", Input: rtList(t, 0, n), IDColumn: "email", Kind: crypto.KindEmail, State: sa, RowsPerPart: 50}
+	specB := client.UploadSpec{Collab: "c1", Input: rtList(t, 1000, n), IDColumn: "email", Kind: crypto.KindEmail, State: sb, RowsPerPart: 50}
+	interrupt(b, specB)
+	var bravoState map[string]any
+	bb, _ := os.ReadFile(uploadFile(sb, "c1"))
+	json.Unmarshal(bb, &bravoState)
+	bravoUpload, _ := bravoState["upload"].(string)
+
+	edit := func(f func(st map[string]any)) {
+		t.Helper()
+		var st map[string]any
+		raw, err := os.ReadFile(uploadFile(sa, "c1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(raw, &st)
+		f(st)
+		out, _ := json.Marshal(st)
+		os.WriteFile(uploadFile(sa, "c1"), out, 0o600)
+	}
+	for _, tc := range []struct {
+		name string
+		f    func(st map[string]any)
+	}{
+		{"another member's upload", func(st map[string]any) { st["upload"] = bravoUpload }},
+		{"a path outside the collaboration", func(st map[string]any) { st["upload"] = "../../../principals" }},
+		{"a wrong digest for a part the room holds", func(st map[string]any) {
+			d := st["digests"].(map[string]any)
+			for k := range d {
+				d[k] = strings.Repeat("0", 64)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			interrupt(a, specA)
+			edit(tc.f)
+			w.mu.Lock()
+			w.reqs = nil
+			w.mu.Unlock()
+			var notices []string
+			spec := specA
+			spec.Notice = func(m string) { notices = append(notices, m) }
+			runs := 0
+			var rep *client.UploadReport
+			var err error
+			for runs < 3 {
+				runs++
+				if rep, err = a.UploadCSV(context.Background(), spec); err == nil {
+					break
+				}
+			}
+			for _, r := range w.snapshot() {
+				u, _ := url.Parse(r.url)
+				if r.method != "GET" && !strings.HasPrefix(u.EscapedPath(), "/v1/collaborations/c1/uploads") {
+					t.Errorf("LEAK: a change went outside the collaboration's uploads: %s %s", r.method, u.EscapedPath())
+				}
+				if bravoUpload != "" && strings.Contains(u.Path, "/uploads/"+bravoUpload+"/") && r.method != "GET" {
+					t.Errorf("LEAK: alpha's data was sent to bravo's upload: %s %s", r.method, u.Path)
+				}
+			}
+			t.Logf("runs %d, last error %v, report %+v, notices %q", runs, err, rep, notices)
+			if err != nil {
+				t.Errorf("STUCK: after the edit, %d runs of the same command did not complete the upload: %v", runs, err)
+			} else if rep.Rows != int64(n) {
+				t.Errorf("LOSS: the upload committed %d rows, want %d", rep.Rows, n)
+			}
+		})
+	}
+	// bravo's own upload is unharmed: it resumes and commits its rows.
+	rep, err := b.UploadCSV(context.Background(), specB)
+	if err != nil || rep.Rows != int64(n) {
+		t.Errorf("bravo's upload after alpha's edits: %+v, %v", rep, err)
+	}
+}
+
+// TestAttackRedteamClientPinnedCreatorSealsToRoom: the creator pins every
+// member it named (collab create --pin), then delivers the secret. The
+// lying room adds a member of its own, with its own key, to the
+// collaboration it shows the creator. If the creator's client seals the
+// secret to it, the room opens it.
+//
+// FAILS while DistributeSecret seals to members the room lists beyond
+// those pinned (or those the creator named).
+func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
+	rm := startRoom(t)
+	ctx := context.Background()
+	evil, _ := crypto.GeneratePartnerKey("mallory", nil)
+	evilPub, _ := json.Marshal(evil.Public())
+	u, _ := url.Parse(rm.url)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var (
+		mu       sync.Mutex
+		captured []byte
+	)
+	proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "PUT" && r.URL.Path == "/v1/collaborations/c1/secrets/mallory":
+			var s api.SealedSecret
+			json.NewDecoder(r.Body).Decode(&s)
+			mu.Lock()
+			captured = s.Sealed
+			mu.Unlock()
+			rw.WriteHeader(http.StatusNoContent)
+		case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1":
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			var v map[string]any
+			if json.Unmarshal(rec.Body.Bytes(), &v) != nil {
+				rw.WriteHeader(rec.Code)
+				rw.Write(rec.Body.Bytes())
+				return
+			}
+			if ms, ok := v["members"].([]any); ok {
+				v["members"] = append(ms, "mallory")
+			}
+			if keys, ok := v["keys"].(map[string]any); ok {
+				keys["mallory"] = json.RawMessage(evilPub)
+			}
+			rw.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(rw).Encode(v)
+		default:
+			rp.ServeHTTP(rw, r)
+		}
+	}))
+	defer proxy.Close()
+	a, ak := rm.partnerVia("alpha", proxy.URL, client.Options{})
+	b := rm.partner("bravo", nil)
+	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email",
+		Members: []string{"alpha", "bravo"}}); err != nil {
+		t.Fatal(err)
+	}
+	sa := client.StateDir(t.TempDir())
+	pins := map[string]string{"bravo": client.Fingerprint(b.Key().Public())}
+	derr := a.DistributeSecret(ctx, "c1", sa, pins)
+	mu.Lock()
+	sealed := captured
+	mu.Unlock()
+	if sealed == nil {
+		t.Logf("DistributeSecret sealed nothing to the room's member: %v", derr)
+		return
+	}
+	ks, err := crypto.OpenSecret(sealed, evil, ak.Public(), []byte("cleanroom.dev/v1/seal\x00c1\x00alpha\x00mallory"))
+	if err != nil {
+		t.Fatalf("the room could not open what it got: %v", err)
+	}
+	mine, _ := sa.LoadSecret("c1")
+	t.Errorf("LEAK: with bravo pinned, alpha sealed the collaboration secret to a member the room added (DistributeSecret: %v); "+
+		"the room opened it: the same secret as alpha's: %v", derr, ks.Equal(mine))
+}
