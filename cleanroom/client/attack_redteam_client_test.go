@@ -26,6 +26,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -449,12 +450,13 @@ func TestAttackRedteamClientUploadOrderFollowsInput(t *testing.T) {
 // client saves it, the room knows the secret the member will hash its list
 // under, and in hashed mode tests any guess against the member's tokens:
 // the test then uploads through the proxy and counts how many of the
-// member's people the room finds by hashing guesses.
-//
-// FAILS while ReceiveSecret accepts a sender that is unpinned, not a
-// member, or the member itself.
+// member's people the room finds by hashing guesses. A third claim names
+// the creator, whose key the room replaces with its own: the pin refuses it.
+// ReceiveSecret refuses all three unopened (a secret is the creator's
+// to seal, under the pinned key); it had saved the first two, and the room
+// read 250 of 250 people.
 func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
-	for _, claim := range []string{"self", "non-member"} {
+	for _, claim := range []string{"self", "non-member", "creator"} {
 		t.Run(claim, func(t *testing.T) {
 			rm := startRoom(t)
 			ctx := context.Background()
@@ -466,10 +468,7 @@ func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
 			}
 			evilKs, _ := crypto.NewSecret(nil)
 			var bravoPub *crypto.PublicKeys
-			from := "bravo"
-			if claim == "non-member" {
-				from = "mallory"
-			}
+			from := map[string]string{"self": "bravo", "non-member": "mallory", "creator": "alpha"}[claim]
 			evilPub, _ := json.Marshal(evil.Public())
 			u, _ := url.Parse(rm.url)
 			rp := httputil.NewSingleHostReverseProxy(u)
@@ -527,6 +526,12 @@ func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
 			sb := client.StateDir(t.TempDir())
 			err = b.ReceiveSecret(ctx, "c1", sb, pins)
 			if err != nil {
+				if !errors.Is(err, crypto.ErrSealedSecret) && !errors.Is(err, client.ErrKeyPin) {
+					t.Fatalf("ReceiveSecret failed for another reason than the substitution: %v", err)
+				}
+				if _, lerr := sb.LoadSecret("c1"); !errors.Is(lerr, client.ErrNoSecret) {
+					t.Fatalf("a refused secret was saved: %v", lerr)
+				}
 				t.Logf("ReceiveSecret refused the substituted secret: %v", err)
 				return
 			}
@@ -679,7 +684,7 @@ func stateFiles(t *testing.T, dir string, forms [][]byte, secret []byte) (modes 
 // no identifier in any file, the secret only in its own file, nothing in
 // TMPDIR, nothing left after the commit but the secret, and no row lost or
 // sent twice. A state directory that already existed with mode 0755 is
-// measured too.
+// closed to 0700 (its file names are the collaborations' ids).
 func TestAttackRedteamClientLocalState(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
@@ -791,9 +796,9 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 		t.Fatal(err)
 	}
 	modes, leaks := stateFiles(t, loose, forms, lks.Bytes())
-	t.Logf("a state directory made 0755 beforehand, after an interrupted upload: %v (its file names, collaboration ids, are listable by others)", modes)
+	t.Logf("a state directory made 0755 beforehand, after an interrupted upload: %v", modes)
 	for name, m := range modes {
-		if name != "." && m&0o077 != 0 {
+		if m&0o077 != 0 {
 			t.Errorf("LEAK: %s has mode %04o in a 0755 state directory", name, m)
 		}
 	}
@@ -910,8 +915,9 @@ func TestAttackRedteamClientTamperedResume(t *testing.T) {
 // collaboration it shows the creator. If the creator's client seals the
 // secret to it, the room opens it.
 //
-// FAILS while DistributeSecret seals to members the room lists beyond
-// those pinned (or those the creator named).
+// With pins, DistributeSecret seals only to pinned members: it refuses
+// the room's added member before sealing anything (it had sealed to it,
+// and the room opened the creator's secret).
 func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 	rm := startRoom(t)
 	ctx := context.Background()
@@ -967,6 +973,9 @@ func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 	sealed := captured
 	mu.Unlock()
 	if sealed == nil {
+		if !errors.Is(derr, client.ErrKeyPin) {
+			t.Fatalf("DistributeSecret failed for another reason than the unpinned member: %v", derr)
+		}
 		t.Logf("DistributeSecret sealed nothing to the room's member: %v", derr)
 		return
 	}

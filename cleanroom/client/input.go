@@ -72,7 +72,13 @@ func layout(header []string, idColumn string, columns []string) (csvLayout, erro
 	find := func(name string) (int, error) {
 		i := slices.Index(header, name)
 		if i < 0 {
-			return 0, fmt.Errorf("%w: %q (the header has: %s)", ErrUnknownColumn, name, strings.Join(header, ", "))
+			// The header's fields are not listed: a file without a header
+			// would have them be its first row's identifier and values. A
+			// field a typo away from the name is a column name.
+			if near := nearName(header, name); near != "" {
+				return 0, fmt.Errorf("%w: %q (did you mean %q?)", ErrUnknownColumn, name, near)
+			}
+			return 0, fmt.Errorf("%w: %q (the header, the file's first line, has %d fields; is it there, with the column named so?)", ErrUnknownColumn, name, len(header))
 		}
 		if slices.Contains(header[i+1:], name) {
 			return 0, fmt.Errorf("%w: the header names %q more than once", ErrColumnRefused, name)
@@ -91,6 +97,37 @@ func layout(header []string, idColumn string, columns []string) (csvLayout, erro
 		}
 	}
 	return l, nil
+}
+
+// nearName returns the field of header that is a column name the room
+// takes and at most two edits from name, or "".
+func nearName(header []string, name string) string {
+	for _, f := range header {
+		if crypto.ValidPartnerName(f) && editDistance(f, name) <= 2 {
+			return f
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // readHeader reads the input's header row.

@@ -33,7 +33,7 @@ func (d StateDir) uploadFile(collab string) string {
 }
 
 func (d StateDir) saveUpload(collab string, st *uploadState) error {
-	if err := os.MkdirAll(string(d), 0o700); err != nil {
+	if err := d.prepare(); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(st)

@@ -128,7 +128,7 @@ func TestUploadVerb(t *testing.T) {
 		name, hint, text string
 		args             []string
 	}{
-		{"a typo in --columns", "name columns exactly as in the CSV's header", `"age_bnd" (the header has: email, age_band, spend)`,
+		{"a typo in --columns", "name columns exactly as in the CSV's header", `"age_bnd" (did you mean "age_band"?)`,
 			[]string{"--input", list, "--id-column", "email", "--columns", "age_bnd,spend"}},
 		{"the id column as an attribute", "send attribute columns only", "the identifier column",
 			[]string{"--input", list, "--id-column", "email", "--columns", "email"}},
