@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -120,6 +121,11 @@ and their digest, which the other members accept.
 	v, err := c.CreateCollaboration(ctx, req)
 	if err != nil {
 		return explain(err)
+	}
+	// The secret is sealed to the members the room lists: they must be
+	// the ones named here.
+	if got, want := slices.Sorted(slices.Values(v.Members)), slices.Sorted(slices.Values(req.Members)); !slices.Equal(slices.Compact(got), slices.Compact(want)) {
+		return fmt.Errorf("the room created the collaboration with the members %s, not %s: no secret was delivered", strings.Join(got, ","), strings.Join(want, ","))
 	}
 	if err := c.DistributeSecret(ctx, *id, cf.stateDir(), pins); err != nil {
 		return explain(err)
