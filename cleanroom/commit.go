@@ -200,6 +200,7 @@ func (r *Room) installDataset(ctx context.Context, who *actor, a act, d policy.D
 	}
 	if len(replaced) > 0 {
 		r.forget(ctx, "replaced-dataset/"+u.Member, replaced...)
+		r.dropExports(c.ID)
 	}
 	return nil
 }

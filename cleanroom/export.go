@@ -19,8 +19,8 @@ import (
 // The export of a collaboration's datasets for the query engine outside
 // the room (package columnar): what a Beam job reads. It lives under the
 // engine's work directory, one directory per collaboration and match run,
-// made at the first query after the match and removed when a newer run's
-// is made. It holds the same tokens and attribute columns as the room's
+// made at the first query after the match and removed when a dataset it
+// holds is replaced or a newer run is recorded. It holds the same tokens and attribute columns as the room's
 // database, on the room's disk, readable by the operator alone (0700).
 
 // exportsDir is where a collaboration's exports are.
@@ -58,13 +58,51 @@ func (r *Room) exportForJob(ctx context.Context, c *collabRecord) (string, error
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("cleanroom: exporting the datasets for the query engine: %w", err)
 		}
+		// A dataset replaced, or a match recorded, while the export was
+		// written removed the exports it found (dropExports) before this
+		// one was done: read again, the export goes if it is stale.
+		if err := r.exportCurrent(c); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 		removeOtherExports(base, dir)
 		return nil, nil
 	})
 	return dir, err
 }
 
-// removeOtherExports deletes a collaboration's exports of older runs.
+// exportCurrent refuses if c's latest match run, the one an export was
+// made of, is no longer the collaboration's, or one of the datasets it
+// matched was replaced.
+func (r *Room) exportCurrent(c *collabRecord) error {
+	cur, err := r.collab(c.ID)
+	if err != nil {
+		return err
+	}
+	if cur.Match == nil || cur.Match.Run != c.Match.Run {
+		return conflict("the collaboration matched again meanwhile; ask again")
+	}
+	for _, m := range c.Members {
+		if ds := cur.Datasets[m]; ds == nil || ds.Upload != c.Match.Uploads[m] {
+			return conflict("the dataset of %s changed since the match; match again", m)
+		}
+	}
+	return nil
+}
+
+// dropExports deletes a collaboration's exports: a dataset they hold was
+// replaced, or a newer match run made them stale. (The data they were
+// made from is deleted with an audit entry of its own.) A job reading one
+// fails, and its query is answered with an error and charged nothing.
+func (r *Room) dropExports(collab string) {
+	if r.cfg.Engine.Kind != EngineBeam {
+		return
+	}
+	removeOtherExports(r.exportsDir(collab), "")
+}
+
+// removeOtherExports deletes a collaboration's exports of match runs but
+// keep's.
 func removeOtherExports(base, keep string) {
 	entries, _ := os.ReadDir(base)
 	for _, e := range entries {

@@ -134,6 +134,7 @@ func (r *Room) match(ctx context.Context, who *actor, collab string) (*api.Match
 			older = append(older, store.Join(c.ID, prev+1).Span())
 		}
 		r.forget(ctx, fmt.Sprintf("older-joins/%s", c.ID), older...)
+		r.dropExports(c.ID)
 	}
 	r.metrics.matches.Inc()
 	rel := mr.Released

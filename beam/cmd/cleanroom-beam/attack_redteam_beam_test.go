@@ -591,8 +591,9 @@ func TestAttackBeamErrorsAndFields(t *testing.T) {
 // SECURITY.md ("Retention"): the room deletes a member's replaced upload as
 // soon as nothing can read it again. The victim replaces its upload and the
 // collaboration matches again: the old export (the replaced upload's
-// tokens and values) must be gone; nothing can read it any more (every
-// query now runs on the new match).
+// tokens and values) must be gone as soon as the upload is committed, since
+// no query reads a match whose dataset was replaced; the next query
+// exports the new match.
 func TestAttackBeamExportRetention(t *testing.T) {
 	s := newBeamScene(t)
 	s.offer("r", paddedSettings())
@@ -622,11 +623,16 @@ func TestAttackBeamExportRetention(t *testing.T) {
 	s.match("r")
 	afterMatch := exports()
 	t.Logf("exports: after the first query %v; after the victim's new upload %v; after the new match %v", first, afterUpload, afterMatch)
+	if len(afterUpload) > 0 {
+		t.Errorf("exports are still on disk after the victim replaced its upload: %v", afterUpload)
+	}
 	if slices.Contains(afterMatch, first[0]) {
 		t.Errorf("the export of the victim's replaced upload %s is still on disk after the new upload and match (nothing can read it again)", first[0])
 	}
 	if _, err := s.c[beamAttacker].Query(s.ctx, "r", spec); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("exports after the next query: %v", exports())
+	if next := exports(); len(next) != 1 || next[0] == first[0] {
+		t.Errorf("exports after the next query: %v, want the new match's alone", next)
+	}
 }
