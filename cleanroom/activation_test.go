@@ -54,7 +54,7 @@ func (s *laScene) want(t *testing.T, seg laSegment) (string, []int) {
 func (s *laScene) activate(seg laSegment) (*api.Audience, string, error) {
 	var out bytes.Buffer
 	aud, _, err := s.alpha.ActivateCSV(context.Background(), "c1", seg.spec,
-		client.AudienceInput{Input: s.alphaFile, IDColumn: "email", Kind: crypto.KindEmail}, &out)
+		client.AudienceInput{Input: s.alphaFile, IDColumn: "email", Kind: crypto.KindEmail, State: s.states["alpha"]}, &out)
 	return aud, out.String(), err
 }
 
@@ -203,7 +203,7 @@ func TestAudienceMapsOnlyItsUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	_, err = client.WriteAudience(context.Background(), profile, client.AudienceInput{Input: other, IDColumn: "email", Kind: crypto.KindEmail}, aud, &out)
+	_, err = client.WriteAudience(context.Background(), profile, client.AudienceInput{Input: other, IDColumn: "email", Kind: crypto.KindEmail, State: s.states["alpha"]}, aud, &out)
 	if !errors.Is(err, client.ErrNotTheUpload) {
 		t.Fatalf("another file: %v", err)
 	}

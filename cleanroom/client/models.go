@@ -46,79 +46,116 @@ func (c *Client) Activate(ctx context.Context, id string, seg api.SegmentSpec) (
 var ErrNotTheUpload = errors.New("client: the input is not the list the audience's upload was made from")
 
 // AudienceInput is the member's own list an audience maps back to: the
-// file it uploaded and how its identifiers were read.
+// file it uploaded, how its identifiers were read, and the state directory
+// that holds the collaboration's secret, under which the upload ordered
+// the file's rows.
 type AudienceInput struct {
 	Input       string
 	IDColumn    string
 	Kind        crypto.Kind
 	CountryCode int
+	State       StateDir
 }
 
 // WriteAudience writes the header of in's file and the records of the
 // audience's rows, in the file's order. An audience names rows of the
-// upload, which skipped the rows without a valid identifier; the file is
-// read again with the same normalization, skipping the same rows, so that
-// upload row r is the r-th valid record. It returns the records written,
-// and ErrNotTheUpload if the file's valid rows are not as many as the
+// upload, which skipped the records without a valid identifier and sent
+// the others in its own order (order.go); the file is read again with the
+// same normalization and placed in the same order, so that upload row r is
+// the valid record of rank r. It returns the records written, and
+// ErrNotTheUpload if the file's valid records are not as many as the
 // upload's.
 func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput, aud *api.Audience, out io.Writer) (int, error) {
-	if !slices.IsSorted(aud.Audience) {
-		return 0, errors.New("client: the room's audience is not in ascending row order")
-	}
-	f, err := os.Open(in.Input)
+	ks, err := in.State.LoadSecret(aud.Collaboration)
 	if err != nil {
 		return 0, err
+	}
+	scan, err := scanInput(ctx, in.Input, 0)
+	if err != nil {
+		return 0, err
+	}
+	order := newRowOrder(ks, scan.fingerprint)
+	// The valid records' places, in the upload's order.
+	var placed []orderedRow
+	err = audienceRecords(ctx, profile, in, func(j int64, rec []string, valid bool) error {
+		if valid {
+			placed = append(placed, orderedRow{at: order.at(j), j: j})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(placed)) != aud.Rows {
+		return 0, fmt.Errorf("%w: it has %d rows with a valid identifier, the upload had %d", ErrNotTheUpload, len(placed), aud.Rows)
+	}
+	slices.SortFunc(placed, orderedRow.compare)
+	want := make([]int64, len(aud.Audience))
+	for i, r := range aud.Audience {
+		if int64(r) >= aud.Rows {
+			return 0, fmt.Errorf("client: the room's audience names row %d of an upload of %d", r, aud.Rows)
+		}
+		want[i] = placed[r].j
+	}
+	placed = nil
+	slices.Sort(want)
+	w := csv.NewWriter(out)
+	written := 0
+	err = audienceRecords(ctx, profile, in, func(j int64, rec []string, _ bool) error {
+		if j < 0 {
+			return w.Write(rec) // the header
+		}
+		if len(want) > 0 && want[0] == j {
+			want = want[1:]
+			written++
+			return w.Write(rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return written, err
+	}
+	w.Flush()
+	return written, w.Error()
+}
+
+// audienceRecords calls fn with the header of in's file (j = -1), then with
+// each data record, its index j and whether its identifier is valid. Each
+// record is fn's only until fn returns.
+func audienceRecords(ctx context.Context, profile crypto.Profile, in AudienceInput, fn func(j int64, rec []string, valid bool) error) error {
+	f, err := os.Open(in.Input)
+	if err != nil {
+		return err
 	}
 	defer f.Close()
 	r := newCSVReader(f)
 	header, err := readHeader(r)
-	// Each record is written (copied) before the next is read.
-	r.transient = true
 	if err != nil {
-		return 0, err
+		return err
 	}
+	r.transient = true
 	l, err := layout(header, in.IDColumn, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	w := csv.NewWriter(out)
-	if err := w.Write(header); err != nil {
-		return 0, err
+	if err := fn(-1, header, false); err != nil {
+		return err
 	}
-	want := aud.Audience
-	var row int64
-	written := 0
-	for {
-		if row%checkEvery == 0 && ctx.Err() != nil {
-			return written, ctx.Err()
+	for j := int64(0); ; j++ {
+		if j%checkEvery == 0 && ctx.Err() != nil {
+			return ctx.Err()
 		}
 		rec, err := r.Read()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return written, csvError(err)
+			return csvError(err)
 		}
-		if !profile.Valid(in.Kind, rec[l.id]) {
-			continue // the upload skipped it
+		if err := fn(j, rec, profile.Valid(in.Kind, rec[l.id])); err != nil {
+			return err
 		}
-		if len(want) > 0 && int64(want[0]) == row {
-			if err := w.Write(rec); err != nil {
-				return written, err
-			}
-			written++
-			want = want[1:]
-		}
-		row++
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return written, err
-	}
-	if row != aud.Rows || len(want) > 0 {
-		return written, fmt.Errorf("%w: it has %d rows with a valid identifier, the upload had %d", ErrNotTheUpload, row, aud.Rows)
-	}
-	return written, nil
 }
 
 // checkEvery is how many rows WriteAudience reads between looks at its

@@ -18,18 +18,18 @@ type partSender struct {
 	spec   UploadSpec
 	st     *uploadState
 	tokens tokenizer
+	order  *rowOrder
 
 	mu   sync.Mutex // guards st.Digests, its file, sent and read
 	sent int64      // rows the room has, resumed parts included
 	read float64    // share of the input read, or -1 if its size is unknown
 }
 
-// batch is one part on its way: its match keys (computed sixteen at a time
-// as rows come) and encoded values, then its tokens, and its body made of
-// those, uncopied.
+// batch is one part on its way: its match keys and encoded values, then
+// its tokens, and its body made of those, uncopied.
 type batch struct {
 	n    int
-	keys *crypto.KeyBatch
+	keys []crypto.MatchKey
 	part api.Part
 	toks []crypto.Token
 	body partBody
@@ -39,9 +39,9 @@ type batch struct {
 // attribute values, so that filling it grows only its values, once: a
 // batch goes round from the reader to a sender and back for the whole
 // upload.
-func newBatch(profile crypto.Profile, rows, columns int) *batch {
+func newBatch(rows, columns int) *batch {
 	return &batch{
-		keys: profile.NewKeyBatch(rows),
+		keys: make([]crypto.MatchKey, 0, rows),
 		part: api.Part{Columns: columns},
 		toks: make([]crypto.Token, rows),
 	}
@@ -57,8 +57,9 @@ func newBatch(profile crypto.Profile, rows, columns int) *batch {
 // holds a part's batch.
 const senders = 4
 
-// run reads the input into parts, which senders goroutines tokenize and
-// send while the next is read, and counts them in rep.
+// run reads the input into parts in the upload's order, which senders
+// goroutines tokenize and send while the next is filled, and counts them in
+// rep.
 //
 // A part that fails stops the reading, and the parts not yet taken are not
 // sent; those in flight finish. The error returned is the lowest failed
@@ -102,19 +103,36 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 	return err
 }
 
-// partReader is the reading side of a partSender: it fills one batch at a
-// time with rows, hands each full one to the senders, and takes a free one
-// back.
+// partReader is the reading side of a partSender. It reads the input
+// into a spill (its valid records' places in the upload's order, match keys
+// and values), then reads the spill back a group at a time in that order,
+// fills one batch at a time with rows, hands each full one to the senders,
+// and takes a free one back.
 type partReader struct {
-	s    *partSender
-	rep  *UploadReport
-	have map[int]bool // parts the room has and whose digests this partner kept
-	free chan *batch  // batches the senders are done with
-	todo chan *batch  // full batches for the senders
-	b    *batch       // the batch being filled
-	part int          // its part number
-	size int64        // the input's size, 0 if unknown
+	s     *partSender
+	rep   *UploadReport
+	have  map[int]bool // parts the room has and whose digests this partner kept
+	free  chan *batch  // batches the senders are done with
+	todo  chan *batch  // full batches for the senders
+	b     *batch       // the batch being filled
+	part  int          // its part number
+	size  int64        // the input's size, 0 if unknown
+	kb    *crypto.KeyBatch
+	held  []heldRow // the rows whose keys kb has
+	vals  api.Part  // their values, encoded
+	spill *spill
 }
+
+// heldRow is a record read whose match key its KeyBatch may still be
+// computing: its index and where its values end in partReader.vals.
+type heldRow struct {
+	j   int64
+	end int
+}
+
+// spillChunk is how many valid records are read before their keys are
+// computed and they go to the spill.
+const spillChunk = 4096
 
 func (s *partSender) newPartReader(profile crypto.Profile, resumed map[int]bool, rep *UploadReport) *partReader {
 	// Decided before the senders start writing st.Digests.
@@ -122,9 +140,10 @@ func (s *partSender) newPartReader(profile crypto.Profile, resumed map[int]bool,
 	for p := range s.st.Digests {
 		have[p] = resumed[p]
 	}
-	r := &partReader{s: s, rep: rep, have: have, free: make(chan *batch, senders+1), todo: make(chan *batch)}
+	r := &partReader{s: s, rep: rep, have: have, free: make(chan *batch, senders+1), todo: make(chan *batch),
+		kb: profile.NewKeyBatch(spillChunk), vals: api.Part{Columns: len(s.spec.Columns)}}
 	for range cap(r.free) {
-		r.free <- newBatch(profile, min(s.st.RowsPerPart, api.MaxRowsPerPart), len(s.spec.Columns))
+		r.free <- newBatch(min(s.st.RowsPerPart, api.MaxRowsPerPart), len(s.spec.Columns))
 	}
 	r.b = <-r.free
 	if fi, err := os.Stat(s.spec.Input); err == nil {
@@ -133,27 +152,54 @@ func (s *partSender) newPartReader(profile crypto.Profile, resumed map[int]bool,
 	return r
 }
 
-// readAll reads the input's rows into parts and hands them on, the last
-// one (not full) included.
+// readAll reads the input's rows into the spill, then into parts in the
+// upload's order, and hands them on, the last one (not full) included.
 func (r *partReader) readAll(ctx context.Context) error {
 	spec := r.s.spec
-	err := csvRows(spec.Input, spec.IDColumn, spec.Columns, func(line int, id string, a []string, offset int64) error {
-		return r.row(ctx, line, id, a, offset)
+	sp, err := newSpill(string(spec.State), spec.Collab, r.size)
+	if err != nil {
+		return fmt.Errorf("client: making room for the upload's rows in the state directory: %w", err)
+	}
+	defer sp.remove()
+	r.spill = sp
+	var j int64
+	err = csvRows(spec.Input, spec.IDColumn, spec.Columns, func(line int, id string, a []string, offset int64) error {
+		defer func() { j++ }()
+		return r.row(ctx, line, j, id, a, offset)
 	})
+	if err == nil {
+		err = r.spillHeld()
+	}
 	if err != nil {
 		return err
 	}
 	r.s.progress(0, 1) // the whole input is read
+	for g := range sp.groups() {
+		b, rows, err := sp.group(g)
+		if err != nil {
+			return err
+		}
+		for _, o := range rows {
+			key, vals := entry(b, o.off)
+			r.b.keys = append(r.b.keys, key)
+			r.b.part.Values = append(r.b.part.Values, vals...)
+			if r.b.part.Rows++; r.b.part.Rows == r.s.st.RowsPerPart {
+				if err := r.flush(ctx); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	if r.b.part.Rows > 0 {
 		return r.flush(ctx)
 	}
 	return nil
 }
 
-// row adds one row to the batch, or counts it skipped if its identifier
-// is invalid, and hands the batch on when it is full.
-func (r *partReader) row(ctx context.Context, line int, id string, a []string, offset int64) error {
-	if kerr := r.b.keys.Add(r.s.spec.Kind, id); kerr != nil {
+// row reads record j: it counts it skipped if its identifier is invalid,
+// and holds it for the spill otherwise.
+func (r *partReader) row(ctx context.Context, line int, j int64, id string, a []string, offset int64) error {
+	if kerr := r.kb.Add(r.s.spec.Kind, id); kerr != nil {
 		r.rep.Skipped++
 		if r.s.spec.Invalid != nil {
 			var ie *crypto.IdentifierError
@@ -165,16 +211,36 @@ func (r *partReader) row(ctx context.Context, line int, id string, a []string, o
 		}
 		return nil
 	}
-	if err := r.b.part.AppendValues(a); err != nil {
+	if err := r.vals.AppendValues(a); err != nil {
 		return lineError(line, err) // the upload stops: its key goes unsent
 	}
-	if r.b.part.Rows < r.s.st.RowsPerPart {
+	r.held = append(r.held, heldRow{j, len(r.vals.Values)})
+	if len(r.held) < spillChunk {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
 	}
 	if r.size > 0 {
 		r.s.progress(0, float64(offset)/float64(r.size))
 	}
-	return r.flush(ctx)
+	return r.spillHeld()
+}
+
+// spillHeld writes the held records to the spill, with their keys.
+func (r *partReader) spillHeld() error {
+	keys := r.kb.Keys()
+	start := 0
+	for i, h := range r.held {
+		if err := r.spill.add(r.s.order.at(h.j), h.j, &keys[i], r.vals.Values[start:h.end]); err != nil {
+			return fmt.Errorf("client: writing the upload's rows to the state directory: %w", err)
+		}
+		start = h.end
+	}
+	r.held = r.held[:0]
+	r.kb.Reset()
+	r.vals.Reset()
+	return nil
 }
 
 // flush hands the batch to the senders, unless the room has its part
@@ -185,7 +251,7 @@ func (r *partReader) flush(ctx context.Context) error {
 	if r.have[r.part] {
 		r.rep.Resumed++
 		r.s.progress(int64(r.b.part.Rows), -1)
-		r.b.keys.Reset()
+		r.b.keys = r.b.keys[:0]
 		r.b.part.Reset()
 		return nil
 	}
@@ -200,7 +266,7 @@ func (r *partReader) flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-	r.b.keys.Reset()
+	r.b.keys = r.b.keys[:0]
 	r.b.part.Reset()
 	return nil
 }
@@ -209,7 +275,7 @@ func (r *partReader) flush(ctx context.Context) error {
 // c.retries allows: the room stores a part sent again in place of the
 // first.
 func (s *partSender) send(ctx context.Context, b *batch) error {
-	keys := b.keys.Keys()
+	keys := b.keys
 	if len(keys) != b.part.Rows {
 		return fmt.Errorf("client: part %d has %d match keys for %d rows", b.n, len(keys), b.part.Rows)
 	}

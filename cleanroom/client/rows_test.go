@@ -40,20 +40,21 @@ func BenchmarkRows(b *testing.B) {
 	columns := []string{"age_band", "region", "revenue", "exposed", "campaign_cost"}
 	const perPart = 50_000
 	b.Run("keys=batch", func(b *testing.B) {
-		bt := newBatch(p, perPart, len(columns))
+		kb := p.NewKeyBatch(perPart)
+		part := api.Part{Columns: len(columns)}
 		b.ReportAllocs()
 		for b.Loop() {
 			err := csvRows(path, "email", columns, func(line int, id string, a []string, _ int64) error {
-				if err := bt.keys.Add(crypto.KindEmail, id); err != nil {
+				if err := kb.Add(crypto.KindEmail, id); err != nil {
 					return err
 				}
-				if err := bt.part.AppendValues(a); err != nil {
+				if err := part.AppendValues(a); err != nil {
 					return err
 				}
-				if bt.part.Rows == perPart {
-					bt.keys.Keys()
-					bt.keys.Reset()
-					bt.part.Reset()
+				if part.Rows == perPart {
+					kb.Keys()
+					kb.Reset()
+					part.Reset()
 				}
 				return nil
 			})

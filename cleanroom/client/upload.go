@@ -74,9 +74,11 @@ func (c *Client) tokenizer(mode string, ks *crypto.Secret) tokenizer {
 // collaboration (kind, columns it never lets out) and the input's header,
 // and the input's data rows are counted against the collaboration's minimum
 // list size; nothing is encrypted or sent for an input that would be
-// refused. Then the input is read once: one goroutine reads and normalizes
-// rows into parts while others tokenize and send the parts before, and the
-// row count is declared at the commit. If the upload is interrupted,
+// refused. Then the input is read once into files of the state directory
+// (about the input's size; removed when the run ends), and read back in an
+// order of the client's own (order.go): one goroutine fills parts while
+// others tokenize and send the parts before, and the row count is declared
+// at the commit. If the upload is interrupted,
 // running it again with the same input and flags resumes where the room
 // left off; saved progress that cannot go on is discarded, with a Notice.
 func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport, error) {
@@ -111,7 +113,7 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	if err != nil {
 		return nil, err
 	}
-	return c.sendUpload(ctx, spec, v, profile, tokens, canary, scan.fingerprint)
+	return c.sendUpload(ctx, spec, v, profile, tokens, newRowOrder(ks, scan.fingerprint), canary, scan.fingerprint)
 }
 
 // scanList reads the input once, for its fingerprint and its rows, and
@@ -160,14 +162,14 @@ func canaryTokens(ctx context.Context, v *api.Collaboration, kind crypto.Kind, p
 
 // sendUpload resumes the saved upload of the input, or starts one, sends
 // its parts and commits it.
-func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collaboration, profile crypto.Profile, tokens tokenizer, canary [][32]byte, input string) (*UploadReport, error) {
+func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collaboration, profile crypto.Profile, tokens tokenizer, order *rowOrder, canary [][32]byte, input string) (*UploadReport, error) {
 	for fresh := false; ; fresh = true {
 		st, resumed, fromState, err := c.resumeOrStart(ctx, spec, v, canary, input, fresh)
 		if err != nil {
 			return nil, err
 		}
 		rep := &UploadReport{Upload: st.Upload, Mode: v.Mode}
-		s := &partSender{c: c, spec: spec, st: st, tokens: tokens, read: -1}
+		s := &partSender{c: c, spec: spec, st: st, tokens: tokens, order: order, read: -1}
 		err = s.run(ctx, profile, resumed, rep)
 		if err != nil && fromState && !fresh && misfit(err) {
 			// A saved upload whose parts the room refuses as not fitting

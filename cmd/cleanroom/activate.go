@@ -14,9 +14,11 @@ func runActivate(e *env, args []string) error {
 	v := newCollabVerb(e, "activate", "--room URL --key KEY --collab ID --segment FILE --input LIST.csv --id-column COL --out AUDIENCE.csv", `
 Asks the room for the audience of a segment: your own customers, among the
 matched people, whom the segment's filters keep. The room answers with their
-rows in your upload, and this verb writes those rows of your list (which you
-uploaded: give the same file, identifier column and kind) to --out. The
-other members' data never leaves the room. Only where the settings every
+rows in your upload, and this verb writes those rows of your list to --out:
+give the file you uploaded, with the same identifier column and kind, and
+the same state directory (--state, or the key's), whose collaboration
+secret ordered the upload's rows. The other members' data never leaves the
+room. Only where the settings every
 member accepted allow it (their "activation" block names you); the answer
 is exact, outside the privacy budget. The segment (JSON):
   {"version": "`+api.SegmentVersion+`",
@@ -50,7 +52,7 @@ is exact, outside the privacy budget. The segment (JSON):
 	var n int
 	_, err = writeAtomic(*out, func(f *os.File) (int64, error) {
 		var err error
-		aud, n, err = c.ActivateCSV(e.Context(), *v.collab, seg, client.AudienceInput{Input: *input, IDColumn: *idCol, Kind: k, CountryCode: *cc}, f)
+		aud, n, err = c.ActivateCSV(e.Context(), *v.collab, seg, client.AudienceInput{Input: *input, IDColumn: *idCol, Kind: k, CountryCode: *cc, State: v.room.stateDir()}, f)
 		return int64(n), err
 	})
 	if errors.Is(err, client.ErrNotTheUpload) {

@@ -55,7 +55,7 @@ var demoFeatures = []string{brandA + ".age_band", brandA + ".revenue", brandA + 
 // clocks (the report's phase_seconds and phase_cpu_seconds): "model"
 // (training in the room), "scoring" (on the brand's machine, with the
 // AUC of the scores) and "activation".
-func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, overlap int, phase func(string)) (*lookalikeReport, error) {
+func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.Client, files map[string]string, state client.StateDir, overlap int, phase func(string)) (*lookalikeReport, error) {
 	say := cfg.say
 	c := clients[brandA]
 	m, res, err := c.TrainModel(ctx, demoCollab, api.ModelSpec{Version: api.ModelSpecVersion,
@@ -98,7 +98,7 @@ func lookalike(ctx context.Context, cfg demoConfig, clients map[string]*client.C
 	aw := bufio.NewWriterSize(audience, 1<<20)
 	_, n, err := c.ActivateCSV(ctx, demoCollab, api.SegmentSpec{Version: api.SegmentVersion,
 		Filters: []api.Filter{{Column: brandA + ".age_band", Op: "in", Values: []string{"18-24", "25-34"}}}},
-		client.AudienceInput{Input: files[brandA], IDColumn: "email", Kind: crypto.KindEmail}, aw)
+		client.AudienceInput{Input: files[brandA], IDColumn: "email", Kind: crypto.KindEmail, State: state}, aw)
 	var p *api.Problem
 	if errors.As(err, &p) && slices.Contains(p.Reasons, tooSmall) {
 		// Small demo lists: the room refuses, as it must.

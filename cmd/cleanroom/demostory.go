@@ -36,7 +36,7 @@ func demo(ctx context.Context, e *env, cfg demoConfig) (*demoReport, error) {
 		}
 	}
 	d.phase("queries")
-	look, err := lookalike(ctx, cfg, d.clients, d.files, d.overlap, d.phase)
+	look, err := lookalike(ctx, cfg, d.clients, d.files, d.state[brandA], d.overlap, d.phase)
 	if err != nil {
 		return nil, err
 	}
