@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -117,7 +118,8 @@ func (u *uploadRecord) datasetDigest(want string) (string, error) {
 	}
 	digest := api.DatasetDigest(digests)
 	if want != digest {
-		return "", conflict("the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again")
+		return "", &api.Problem{Type: api.ProblemDigestMismatch, Status: http.StatusConflict,
+			Title: "the dataset digest differs from the one the room computed: a part was altered or mixed up; upload again"}
 	}
 	return digest, nil
 }

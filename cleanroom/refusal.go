@@ -29,6 +29,7 @@ var refusalReasons = map[string]string{
 	api.ProblemConflict:       "refused: conflict with the collaboration's state",
 	api.ProblemDenied:         "refused: not allowed",
 	api.ProblemCanaryMismatch: "refused: the members' canary identifiers do not match",
+	api.ProblemDigestMismatch: "refused: the upload's parts make another digest than declared",
 	api.ProblemUnavailable:    "the room could not complete the request (unavailable)",
 	api.ProblemInternal:       "the room failed to complete the request",
 	api.ProblemCorrupt:        "the room refused to use stored data that failed its integrity check",

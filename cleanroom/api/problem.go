@@ -31,6 +31,11 @@ const (
 	ProblemTooLarge        = "/problems/too-large"
 	ProblemInvalidData     = "/problems/invalid-data"
 	ProblemCanaryMismatch  = "/problems/canary-mismatch"
+	// ProblemDigestMismatch: an upload's parts, as the room holds them,
+	// make another dataset digest than the one its commit declared: a
+	// part the client had a wrong digest of, or sent differently. The
+	// client sends the upload again from the start.
+	ProblemDigestMismatch = "/problems/digest-mismatch"
 	ProblemUnavailable     = "/problems/unavailable"
 	// ProblemRateLimited: too many failed authentications came from the
 	// caller's address; retry after the Retry-After header's seconds.

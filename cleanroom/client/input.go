@@ -219,6 +219,7 @@ type inputScan struct {
 	// at memory speed, where a SHA-256 cost a tenth of the client's time on
 	// a 10M-row upload.
 	fingerprint string
+	size        int64 // bytes
 	// rows counts the data rows (records after the header), as
 	// encoding/csv would read them if the input is well formed, up to the
 	// count the scan was asked for: an input with more has rows > upTo,
@@ -257,7 +258,7 @@ func scanInput(ctx context.Context, path string, upTo int64) (inputScan, error) 
 			return inputScan{}, err
 		}
 	}
-	return inputScan{fingerprint: fmt.Sprintf("crc32c:%08x:%d", h.Sum32(), n), rows: max(rc.records()-1, 0)}, nil
+	return inputScan{fingerprint: fmt.Sprintf("crc32c:%08x:%d", h.Sum32(), n), size: n, rows: max(rc.records()-1, 0)}, nil
 }
 
 // recordCounter counts CSV records as its input is written: lines that end

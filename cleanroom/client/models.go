@@ -75,11 +75,12 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 		return 0, err
 	}
 	order := newRowOrder(ks, scan.fingerprint)
-	// The valid records' places, in the upload's order.
-	var placed []orderedRow
-	err = audienceRecords(ctx, profile, in, func(j int64, rec []string, valid bool) error {
+	// The valid records' places, in the upload's order: as many as the
+	// upload's rows, which a file has fewer of than half its bytes.
+	placed := make([]orderedRow, 0, max(0, min(aud.Rows, scan.size/2)))
+	err = audienceRecords(ctx, &profile, in, func(j int64, rec []string, valid bool) error {
 		if valid {
-			placed = append(placed, orderedRow{at: order.at(j), j: j})
+			placed = append(placed, orderedRow{at: order.at(j), n: int(j)})
 		}
 		return nil
 	})
@@ -89,19 +90,19 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	if int64(len(placed)) != aud.Rows {
 		return 0, fmt.Errorf("%w: it has %d rows with a valid identifier, the upload had %d", ErrNotTheUpload, len(placed), aud.Rows)
 	}
-	slices.SortFunc(placed, orderedRow.compare)
+	sortPlaces(placed, 0)
 	want := make([]int64, len(aud.Audience))
 	for i, r := range aud.Audience {
 		if int64(r) >= aud.Rows {
 			return 0, fmt.Errorf("client: the room's audience names row %d of an upload of %d", r, aud.Rows)
 		}
-		want[i] = placed[r].j
+		want[i] = int64(placed[r].n)
 	}
 	placed = nil
 	slices.Sort(want)
 	w := csv.NewWriter(out)
 	written := 0
-	err = audienceRecords(ctx, profile, in, func(j int64, rec []string, _ bool) error {
+	err = audienceRecords(ctx, nil, in, func(j int64, rec []string, _ bool) error {
 		if j < 0 {
 			return w.Write(rec) // the header
 		}
@@ -120,9 +121,9 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 }
 
 // audienceRecords calls fn with the header of in's file (j = -1), then with
-// each data record, its index j and whether its identifier is valid. Each
-// record is fn's only until fn returns.
-func audienceRecords(ctx context.Context, profile crypto.Profile, in AudienceInput, fn func(j int64, rec []string, valid bool) error) error {
+// each data record, its index j and, with a profile, whether its
+// identifier is valid under it. Each record is fn's only until fn returns.
+func audienceRecords(ctx context.Context, profile *crypto.Profile, in AudienceInput, fn func(j int64, rec []string, valid bool) error) error {
 	f, err := os.Open(in.Input)
 	if err != nil {
 		return err
@@ -152,7 +153,7 @@ func audienceRecords(ctx context.Context, profile crypto.Profile, in AudienceInp
 		if err != nil {
 			return csvError(err)
 		}
-		if err := fn(j, rec, profile.Valid(in.Kind, rec[l.id])); err != nil {
+		if err := fn(j, rec, profile != nil && profile.Valid(in.Kind, rec[l.id])); err != nil {
 			return err
 		}
 	}

@@ -180,7 +180,7 @@ func (r *partReader) readAll(ctx context.Context) error {
 			return err
 		}
 		for _, o := range rows {
-			key, vals := entry(b, o.off)
+			key, vals := entry(b, o.n)
 			r.b.keys = append(r.b.keys, key)
 			r.b.part.Values = append(r.b.part.Values, vals...)
 			if r.b.part.Rows++; r.b.part.Rows == r.s.st.RowsPerPart {
@@ -232,7 +232,7 @@ func (r *partReader) spillHeld() error {
 	keys := r.kb.Keys()
 	start := 0
 	for i, h := range r.held {
-		if err := r.spill.add(r.s.order.at(h.j), h.j, &keys[i], r.vals.Values[start:h.end]); err != nil {
+		if err := r.spill.add(r.s.order.at(h.j), &keys[i], r.vals.Values[start:h.end]); err != nil {
 			return fmt.Errorf("client: writing the upload's rows to the state directory: %w", err)
 		}
 		start = h.end

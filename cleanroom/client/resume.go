@@ -171,6 +171,13 @@ func misfit(err error) bool {
 	return errors.As(err, &p) && p.Type == api.ProblemInvalidData
 }
 
+// digestMismatch reports whether err is the room refusing a commit whose
+// digest is not that of the parts it holds.
+func digestMismatch(err error) bool {
+	var p *api.Problem
+	return errors.As(err, &p) && p.Type == api.ProblemDigestMismatch
+}
+
 // damagedInRoom reports whether err is the room refusing to use data it
 // stored because it failed its integrity check.
 func damagedInRoom(err error) bool {

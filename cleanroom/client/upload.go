@@ -181,10 +181,11 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 			return nil, err
 		}
 		rep, err = c.commitUpload(ctx, spec, st, rep)
-		if err != nil && len(resumed) > 0 && !fresh && damagedInRoom(err) {
+		if err != nil && len(resumed) > 0 && !fresh && (damagedInRoom(err) || digestMismatch(err)) {
 			// A part sent by an earlier run failed the room's integrity
-			// check: this run has every part at hand, so once, from scratch.
-			spec.discardUpload("the room found a part it had stored damaged")
+			// check, or its saved digest is not the room's: this run has
+			// every part at hand, so once, from scratch.
+			spec.discardUpload("the room found a part it had stored damaged, or another than the saved progress says")
 			continue
 		}
 		return rep, err

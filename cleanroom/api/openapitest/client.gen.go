@@ -276,6 +276,7 @@ const (
 	Problemsconflict            ProblemType = "/problems/conflict"
 	Problemscorrupt             ProblemType = "/problems/corrupt"
 	Problemsdenied              ProblemType = "/problems/denied"
+	ProblemsdigestMismatch      ProblemType = "/problems/digest-mismatch"
 	ProblemsinsufficientStorage ProblemType = "/problems/insufficient-storage"
 	Problemsinternal            ProblemType = "/problems/internal"
 	ProblemsinvalidData         ProblemType = "/problems/invalid-data"
@@ -298,6 +299,8 @@ func (e ProblemType) Valid() bool {
 	case Problemscorrupt:
 		return true
 	case Problemsdenied:
+		return true
+	case ProblemsdigestMismatch:
 		return true
 	case ProblemsinsufficientStorage:
 		return true
@@ -1029,6 +1032,7 @@ type Problem struct {
 	// - `/problems/not-found` (404).
 	// - `/problems/conflict` (409): the collaboration's state does not allow it now.
 	// - `/problems/canary-mismatch` (409): the members' canary tokens differ.
+	// - `/problems/digest-mismatch` (409): an upload's parts, as the room holds them, make another digest than its commit declared; upload again from the start.
 	// - `/problems/too-large` (413).
 	// - `/problems/invalid-data` (422).
 	// - `/problems/rate-limited` (429): too many failed authentications from the address.
@@ -1046,6 +1050,7 @@ type Problem struct {
 // - `/problems/not-found` (404).
 // - `/problems/conflict` (409): the collaboration's state does not allow it now.
 // - `/problems/canary-mismatch` (409): the members' canary tokens differ.
+// - `/problems/digest-mismatch` (409): an upload's parts, as the room holds them, make another digest than its commit declared; upload again from the start.
 // - `/problems/too-large` (413).
 // - `/problems/invalid-data` (422).
 // - `/problems/rate-limited` (429): too many failed authentications from the address.
