@@ -36,7 +36,7 @@ const (
 	// part the client had a wrong digest of, or sent differently. The
 	// client sends the upload again from the start.
 	ProblemDigestMismatch = "/problems/digest-mismatch"
-	ProblemUnavailable     = "/problems/unavailable"
+	ProblemUnavailable    = "/problems/unavailable"
 	// ProblemRateLimited: too many failed authentications came from the
 	// caller's address; retry after the Retry-After header's seconds.
 	ProblemRateLimited = "/problems/rate-limited"
