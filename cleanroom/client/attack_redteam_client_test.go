@@ -628,7 +628,7 @@ func TestAttackRedteamClientErrorsEchoNoValues(t *testing.T) {
 				said = append(said, err.Error())
 			}
 			// The audience's mapping reads the same file again.
-			_, aerr := client.WriteAudience(context.Background(), mustProfile(t), client.AudienceInput{Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa},
+			_, aerr := client.WriteAudience(context.Background(), mustProfile(t), client.AudienceInput{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa},
 				&api.Audience{Collaboration: "c1", Rows: 1, Audience: []uint32{0}}, io.Discard)
 			if aerr != nil {
 				said = append(said, aerr.Error())

@@ -543,7 +543,11 @@ func TestAttackRedteamOrderReexportAlignment(t *testing.T) {
 // out of range, another row count, and (through ActivateCSV) another
 // collaboration of the member named in the answer. Each must write
 // exactly the people the room named, or fail: a record of another person
-// written without an error is a break.
+// written without an error is a break. WriteAudience now maps only the
+// uploaded file's bytes (its fingerprint, recorded at the commit) for the
+// recorded upload and the caller's collaboration, and refuses a row named
+// twice; it had written 357-369 other people for the edited files, kept
+// only the rows before a duplicate, and read the secret a path named.
 func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 	rm := startRoom(t)
 	u, _ := url.Parse(rm.url)
@@ -610,7 +614,7 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 		named = append(named, uint32(r))
 	}
 	ain := func(path string) client.AudienceInput {
-		return client.AudienceInput{Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa}
+		return client.AudienceInput{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa}
 	}
 	// judge compares what was written with the people named.
 	judge := func(t *testing.T, aud []uint32, out []byte, err error) {
@@ -649,20 +653,20 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 		path string
 		aud  api.Audience
 	}{
-		{"the uploaded file", in, api.Audience{Collaboration: "c1", Rows: rep.Rows, Audience: named}},
+		{"the uploaded file", in, api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows, Audience: named}},
 		{"one attribute edited", variant(func(s string) string {
 			return strings.Replace(s, "m01234@example.org,t1", "m01234@example.org,t2", 1)
-		}), api.Audience{Collaboration: "c1", Rows: rep.Rows, Audience: named}},
+		}), api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows, Audience: named}},
 		{"re-saved with CRLF", variant(func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }),
-			api.Audience{Collaboration: "c1", Rows: rep.Rows, Audience: named}},
+			api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows, Audience: named}},
 		{"one person replaced", variant(func(s string) string {
 			return strings.Replace(s, "m01234@example.org", "z99999@example.org", 1)
-		}), api.Audience{Collaboration: "c1", Rows: rep.Rows, Audience: named}},
-		{"a row named twice", in, api.Audience{Collaboration: "c1", Rows: rep.Rows,
+		}), api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows, Audience: named}},
+		{"a row named twice", in, api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows,
 			Audience: append([]uint32{named[0]}, named...)}},
-		{"a row out of range", in, api.Audience{Collaboration: "c1", Rows: rep.Rows,
+		{"a row out of range", in, api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows,
 			Audience: append(slices.Clone(named), uint32(rep.Rows))}},
-		{"another row count", in, api.Audience{Collaboration: "c1", Rows: rep.Rows + 1, Audience: named}},
+		{"another row count", in, api.Audience{Collaboration: "c1", Upload: rep.Upload, Rows: rep.Rows + 1, Audience: named}},
 	}
 	for _, tc := range direct {
 		t.Run(tc.name, func(t *testing.T) {
@@ -671,6 +675,9 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 			defer cancel()
 			_, err := client.WriteAudience(ctx, mustProfile(t), ain(tc.path), &tc.aud, &out)
 			judge(t, tc.aud.Audience, out.Bytes(), err)
+			if tc.path == in && err != nil && tc.name == "the uploaded file" {
+				t.Errorf("the uploaded file's audience was refused: %v", err)
+			}
 		})
 	}
 	t.Run("another collaboration named", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 
@@ -46,10 +47,12 @@ func (c *Client) Activate(ctx context.Context, id string, seg api.SegmentSpec) (
 var ErrNotTheUpload = errors.New("client: the input is not the list the audience's upload was made from")
 
 // AudienceInput is the member's own list an audience maps back to: the
-// file it uploaded, how its identifiers were read, and the state directory
-// that holds the collaboration's secret, under which the upload ordered
-// the file's rows.
+// file it uploaded to the collaboration, how its identifiers were read,
+// and the state directory the upload was made with, which holds the
+// collaboration's secret (under which the upload ordered the file's rows)
+// and a record of the upload.
 type AudienceInput struct {
+	Collab      string // ActivateCSV's collaboration, if empty
 	Input       string
 	IDColumn    string
 	Kind        crypto.Kind
@@ -62,17 +65,36 @@ type AudienceInput struct {
 // upload, which skipped the records without a valid identifier and sent
 // the others in its own order (order.go); the file is read again with the
 // same normalization and placed in the same order, so that upload row r is
-// the valid record of rank r. It returns the records written, and
-// ErrNotTheUpload if the file's valid records are not as many as the
-// upload's.
+// the valid record of rank r. The file must be byte for byte the one the
+// state directory's latest upload to the collaboration was made from, and
+// the audience of that upload (another file, even one edited in a single
+// value, would place its records otherwise). It returns the records
+// written, and ErrNotTheUpload if the file or the audience is not of that
+// upload.
 func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput, aud *api.Audience, out io.Writer) (int, error) {
-	ks, err := in.State.LoadSecret(aud.Collaboration)
+	if aud.Collaboration != in.Collab {
+		return 0, fmt.Errorf("client: the room's audience is of collaboration %q, not %q", aud.Collaboration, in.Collab)
+	}
+	ks, err := in.State.LoadSecret(in.Collab)
 	if err != nil {
 		return 0, err
+	}
+	made, err := in.State.loadCommitted(in.Collab)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: %s holds no record of an upload to %s (give the state directory the upload was made with)", ErrNotTheUpload, in.State, in.Collab)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if aud.Upload != made.Upload {
+		return 0, fmt.Errorf("%w: the audience is of upload %s; the latest one made from this state directory is %s", ErrNotTheUpload, aud.Upload, made.Upload)
 	}
 	scan, err := scanInput(ctx, in.Input, 0)
 	if err != nil {
 		return 0, err
+	}
+	if scan.fingerprint != made.Input {
+		return 0, fmt.Errorf("%w: the file is not byte for byte the one uploaded", ErrNotTheUpload)
 	}
 	order := newRowOrder(ks, scan.fingerprint)
 	// The valid records' places, in the upload's order: as many as the
@@ -100,6 +122,11 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	}
 	placed = nil
 	slices.Sort(want)
+	for i := 1; i < len(want); i++ {
+		if want[i] == want[i-1] {
+			return 0, errors.New("client: the room's audience names a row twice")
+		}
+	}
 	w := csv.NewWriter(out)
 	written := 0
 	err = audienceRecords(ctx, nil, in, func(j int64, rec []string, _ bool) error {
@@ -184,6 +211,15 @@ func (c *Client) ActivateCSV(ctx context.Context, id string, seg api.SegmentSpec
 	aud, err := c.Activate(ctx, id, seg)
 	if err != nil {
 		return nil, 0, err
+	}
+	if aud.Member != c.principal {
+		return nil, 0, fmt.Errorf("client: the room's audience is of member %q's upload, not this partner's", aud.Member)
+	}
+	if in.Collab == "" {
+		in.Collab = id
+	}
+	if in.Collab != id {
+		return nil, 0, fmt.Errorf("client: the audience's input names collaboration %q, the activation %q", in.Collab, id)
 	}
 	n, err := WriteAudience(ctx, profile, in, aud, out)
 	return aud, n, err

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
 )
 
 // uploadState is what the partner keeps while an upload is under way: the
@@ -33,15 +34,55 @@ func (d StateDir) uploadFile(collab string) string {
 }
 
 func (d StateDir) saveUpload(collab string, st *uploadState) error {
+	return d.writeJSON(d.uploadFile(collab), st)
+}
+
+// writeJSON replaces the state file path with v, whole.
+func (d StateDir) writeJSON(path string, v any) error {
 	if err := d.prepare(); err != nil {
 		return err
 	}
-	b, _ := json.Marshal(st)
-	tmp := d.uploadFile(collab) + ".tmp"
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, d.uploadFile(collab))
+	return os.Rename(tmp, path)
+}
+
+// committedUpload is what an audience's mapping needs of the member's
+// latest committed upload to a collaboration: which upload it was, and
+// the fingerprint of the file it was made from, whose bytes the upload's
+// order follows.
+type committedUpload struct {
+	Upload string `json:"upload"`
+	Input  string `json:"input"`
+}
+
+func (d StateDir) committedFile(collab string) string {
+	return filepath.Join(string(d), collab+".uploaded.json")
+}
+
+func (d StateDir) saveCommitted(collab string, st *uploadState) error {
+	return d.writeJSON(d.committedFile(collab), committedUpload{Upload: st.Upload, Input: st.Input})
+}
+
+func (d StateDir) loadCommitted(collab string) (*committedUpload, error) {
+	if !crypto.ValidPartnerName(collab) {
+		return nil, fmt.Errorf("client: %q is not a collaboration id", collab)
+	}
+	b, err := os.ReadFile(d.committedFile(collab))
+	if err != nil {
+		return nil, err
+	}
+	var u committedUpload
+	if err := json.Unmarshal(b, &u); err != nil {
+		return nil, fmt.Errorf("client: %s is damaged: %w", d.committedFile(collab), err)
+	}
+	return &u, nil
 }
 
 // newUploadState is the state of a new upload of spec's input.
@@ -149,6 +190,10 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 	}
 	switch {
 	case u.Committed:
+		// Committed by a run that stopped before it heard so.
+		if err := spec.State.saveCommitted(spec.Collab, &st); err != nil {
+			return nil, nil, err
+		}
 		spec.discardUpload("the room committed it already")
 		return nil, nil, nil
 	case u.RowsPerPart != st.RowsPerPart || !slices.Equal(columnsOrEmpty(u.Columns), st.Columns):

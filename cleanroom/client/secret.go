@@ -49,6 +49,9 @@ func (d StateDir) secretFile(collab string) string {
 
 // LoadSecret returns the collaboration secret saved for collab.
 func (d StateDir) LoadSecret(collab string) (*crypto.Secret, error) {
+	if !crypto.ValidPartnerName(collab) {
+		return nil, fmt.Errorf("client: %q is not a collaboration id", collab)
+	}
 	b, err := crypto.ReadSecretFile(d.secretFile(collab))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoSecret

@@ -208,6 +208,9 @@ func (c *Client) commitUpload(ctx context.Context, spec UploadSpec, st *uploadSt
 	if err := c.do(ctx, "POST", path, api.CommitUpload{Digest: rep.Digest, Rows: rep.Rows}, &ds); err != nil {
 		return nil, fmt.Errorf("committing the upload: %w", err)
 	}
+	if err := spec.State.saveCommitted(spec.Collab, st); err != nil {
+		return nil, fmt.Errorf("client: the upload is committed, but recording it here failed (an activation cannot map its audience back): %w", err)
+	}
 	os.Remove(spec.State.uploadFile(spec.Collab))
 	return rep, nil
 }

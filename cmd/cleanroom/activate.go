@@ -56,7 +56,7 @@ is exact, outside the privacy budget. The segment (JSON):
 		return int64(n), err
 	})
 	if errors.Is(err, client.ErrNotTheUpload) {
-		return withHint(err, "give the file you uploaded, with the same --id-column, --kind and --country-code")
+		return withHint(err, "give the file you uploaded, unchanged, with the same --id-column, --kind and --country-code, and the state directory the upload was made with")
 	}
 	if err != nil {
 		return explain(err)
