@@ -227,7 +227,7 @@ func (f *apiFlow) uploadAndRelay() {
 		}
 		wrong, err := c.CommitUploadWithResponse(ctx, "c1", up, openapitest.CommitUpload{Digest: strings.Repeat("0", 64)})
 		check(f, who+" commits another digest", wrong, err, http.StatusConflict)
-		refused(t, who+" commits another digest", wrong.ApplicationproblemJSON409, api.ProblemConflict)
+		refused(t, who+" commits another digest", wrong.ApplicationproblemJSON409, api.ProblemDigestMismatch)
 		done, err := c.CommitUploadWithResponse(ctx, "c1", up, openapitest.CommitUpload{Digest: api.DatasetDigest(digests)})
 		check(f, who+" commits", done, err, http.StatusOK)
 		if done.JSON200.Rows != rows {

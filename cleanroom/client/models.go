@@ -100,15 +100,27 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	// The valid records' places, in the upload's order: as many as the
 	// upload's rows, which a file has fewer of than half its bytes.
 	placed := make([]orderedRow, 0, max(0, min(aud.Rows, scan.size/2)))
-	err = audienceRecords(ctx, &profile, in, func(j int64, rec []string, valid bool) error {
-		if valid {
-			placed = append(placed, orderedRow{at: order.at(j), n: int(j)})
+	kb := profile.NewKeyBatch(spillChunk)
+	var held []int64 // the valid records whose keys kb holds
+	place := func() {
+		for i, k := range kb.Keys() {
+			placed = append(placed, orderedRow{at: order.at(&k), n: int(held[i])})
+		}
+		kb.Reset()
+		held = held[:0]
+	}
+	err = audienceRecords(ctx, in, func(j int64, rec []string, id string) error {
+		if j >= 0 && kb.Add(in.Kind, id) == nil {
+			if held = append(held, j); len(held) == spillChunk {
+				place()
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
+	place()
 	if int64(len(placed)) != aud.Rows {
 		return 0, fmt.Errorf("%w: it has %d rows with a valid identifier, the upload had %d", ErrNotTheUpload, len(placed), aud.Rows)
 	}
@@ -129,7 +141,7 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	}
 	w := csv.NewWriter(out)
 	written := 0
-	err = audienceRecords(ctx, nil, in, func(j int64, rec []string, _ bool) error {
+	err = audienceRecords(ctx, in, func(j int64, rec []string, _ string) error {
 		if j < 0 {
 			return w.Write(rec) // the header
 		}
@@ -148,9 +160,9 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 }
 
 // audienceRecords calls fn with the header of in's file (j = -1), then with
-// each data record, its index j and, with a profile, whether its
-// identifier is valid under it. Each record is fn's only until fn returns.
-func audienceRecords(ctx context.Context, profile *crypto.Profile, in AudienceInput, fn func(j int64, rec []string, valid bool) error) error {
+// each data record, its index j and its identifier. Each record is fn's
+// only until fn returns.
+func audienceRecords(ctx context.Context, in AudienceInput, fn func(j int64, rec []string, id string) error) error {
 	f, err := os.Open(in.Input)
 	if err != nil {
 		return err
@@ -166,7 +178,7 @@ func audienceRecords(ctx context.Context, profile *crypto.Profile, in AudienceIn
 	if err != nil {
 		return err
 	}
-	if err := fn(-1, header, false); err != nil {
+	if err := fn(-1, header, ""); err != nil {
 		return err
 	}
 	for j := int64(0); ; j++ {
@@ -180,7 +192,7 @@ func audienceRecords(ctx context.Context, profile *crypto.Profile, in AudienceIn
 		if err != nil {
 			return csvError(err)
 		}
-		if err := fn(j, rec, profile != nil && profile.Valid(in.Kind, rec[l.id])); err != nil {
+		if err := fn(j, rec, rec[l.id]); err != nil {
 			return err
 		}
 	}

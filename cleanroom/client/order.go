@@ -22,14 +22,16 @@ import (
 // sorted (by email, by sign-up date), and the room's operator holds the
 // parts and learns which of their rows matched: rows sent in the file's
 // order would tell it where each matched person stands in that sort. The
-// client sends them in an order of its own: the file's j-th data record
-// goes at the rank of rowOrder.at(j) among the valid records, where at is
-// AES under a key derived from the collaboration secret (which the room
-// never holds) and the file's fingerprint. To the room it is a random
-// permutation; it is the same on every run over the same file, so an
-// interrupted upload resumes part for part; and the member's client
-// computes it again to map an audience's upload rows back to its file
-// (WriteAudience).
+// client sends them in an order of its own: a valid record goes at the
+// rank of rowOrder.at(its match key), AES under a key derived from the
+// collaboration secret (which the room never holds) and the file's
+// fingerprint, and records that tie (the same identifier listed again, or
+// one tie in about 3·10⁵ lists of 10M) go in file order, so that the room
+// keeps a repeated identifier's first record, as the file has it. To the
+// room the order is a random permutation of the people; it is the same on
+// every run over the same file, so an interrupted upload resumes part for
+// part; and the member's client computes it again to map an audience's
+// upload rows back to its file (WriteAudience).
 
 // rowOrder places an input's records in the upload's order. It is one
 // goroutine's.
@@ -48,19 +50,18 @@ func newRowOrder(ks *crypto.Secret, fingerprint string) *rowOrder {
 	return &rowOrder{b: b}
 }
 
-// at is record j's place: records go in increasing at(j), and two that
-// tie in file order. It is the first half of AES of j, a 64-bit
-// pseudorandom value: a list of 10M has a tie about once in 3·10⁵.
-func (o *rowOrder) at(j int64) uint64 {
-	clear(o.blk[:8])
-	binary.BigEndian.PutUint64(o.blk[8:], uint64(j))
-	o.b.Encrypt(o.blk[:], o.blk[:])
+// at is the place of a record with match key k: records go in increasing
+// places, and those that tie in file order. It is the first half of AES of
+// the key's first half (a SHA-256 digest's: distinct keys differ there), a
+// 64-bit pseudorandom value.
+func (o *rowOrder) at(k *crypto.MatchKey) uint64 {
+	o.b.Encrypt(o.blk[:], k[:aes.BlockSize])
 	return binary.BigEndian.Uint64(o.blk[:8])
 }
 
 // orderedRow is a record's place in the upload's order, and n, which
-// breaks ties: the record's index in the file, or where its entry starts
-// in a spill group (entries are written in file order).
+// breaks ties in file order: the record's index in the file, or where its
+// entry starts in a spill group (entries are written in file order).
 type orderedRow struct {
 	at uint64
 	n  int

@@ -51,15 +51,15 @@ func TestSortPlaces(t *testing.T) {
 	}
 }
 
-// TestRowOrder: the order is a function of the secret and the file's
-// fingerprint alone, and another secret or file gives another.
+// TestRowOrder: a key's place is a function of the secret and the file's
+// fingerprint, and another secret or file gives another.
 func TestRowOrder(t *testing.T) {
 	k1, _ := crypto.NewSecret(nil)
 	k2, _ := crypto.NewSecret(nil)
 	places := func(o *rowOrder) []uint64 {
 		out := make([]uint64, 64)
 		for j := range out {
-			out[j] = o.at(int64(j))
+			out[j] = o.at(&crypto.MatchKey{byte(j)})
 		}
 		return out
 	}
@@ -71,7 +71,7 @@ func TestRowOrder(t *testing.T) {
 		t.Fatal("another secret or file placed the records the same")
 	}
 	if slices.IsSorted(a) {
-		t.Fatal("the places follow the file's order")
+		t.Fatal("the places follow the keys' order")
 	}
 }
 
@@ -138,8 +138,9 @@ func TestSpill(t *testing.T) {
 	}
 	var want []rec
 	for j := range n {
-		r := rec{at: order.at(int64(j)), vals: strings.Repeat("v", j%300)}
+		r := rec{vals: strings.Repeat("v", j%300)}
 		r.key[0], r.key[31] = byte(j), byte(j>>8)
+		r.at = order.at(&r.key)
 		if err := s.add(r.at, &r.key, []byte(r.vals)); err != nil {
 			t.Fatal(err)
 		}

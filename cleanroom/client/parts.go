@@ -118,16 +118,9 @@ type partReader struct {
 	part  int          // its part number
 	size  int64        // the input's size, 0 if unknown
 	kb    *crypto.KeyBatch
-	held  []heldRow // the rows whose keys kb has
-	vals  api.Part  // their values, encoded
+	held  []int    // where the values end, in vals, of each record whose key kb holds
+	vals  api.Part // their values, encoded
 	spill *spill
-}
-
-// heldRow is a record read whose match key its KeyBatch may still be
-// computing: its index and where its values end in partReader.vals.
-type heldRow struct {
-	j   int64
-	end int
 }
 
 // spillChunk is how many valid records are read before their keys are
@@ -162,10 +155,8 @@ func (r *partReader) readAll(ctx context.Context) error {
 	}
 	defer sp.remove()
 	r.spill = sp
-	var j int64
 	err = csvRows(spec.Input, spec.IDColumn, spec.Columns, func(line int, id string, a []string, offset int64) error {
-		defer func() { j++ }()
-		return r.row(ctx, line, j, id, a, offset)
+		return r.row(ctx, line, id, a, offset)
 	})
 	if err == nil {
 		err = r.spillHeld()
@@ -196,9 +187,9 @@ func (r *partReader) readAll(ctx context.Context) error {
 	return nil
 }
 
-// row reads record j: it counts it skipped if its identifier is invalid,
+// row reads a record: it counts it skipped if its identifier is invalid,
 // and holds it for the spill otherwise.
-func (r *partReader) row(ctx context.Context, line int, j int64, id string, a []string, offset int64) error {
+func (r *partReader) row(ctx context.Context, line int, id string, a []string, offset int64) error {
 	if kerr := r.kb.Add(r.s.spec.Kind, id); kerr != nil {
 		r.rep.Skipped++
 		if r.s.spec.Invalid != nil {
@@ -214,7 +205,7 @@ func (r *partReader) row(ctx context.Context, line int, j int64, id string, a []
 	if err := r.vals.AppendValues(a); err != nil {
 		return lineError(line, err) // the upload stops: its key goes unsent
 	}
-	r.held = append(r.held, heldRow{j, len(r.vals.Values)})
+	r.held = append(r.held, len(r.vals.Values))
 	if len(r.held) < spillChunk {
 		return nil
 	}
@@ -231,11 +222,11 @@ func (r *partReader) row(ctx context.Context, line int, j int64, id string, a []
 func (r *partReader) spillHeld() error {
 	keys := r.kb.Keys()
 	start := 0
-	for i, h := range r.held {
-		if err := r.spill.add(r.s.order.at(h.j), &keys[i], r.vals.Values[start:h.end]); err != nil {
+	for i, end := range r.held {
+		if err := r.spill.add(r.s.order.at(&keys[i]), &keys[i], r.vals.Values[start:end]); err != nil {
 			return fmt.Errorf("client: writing the upload's rows to the state directory: %w", err)
 		}
-		start = h.end
+		start = end
 	}
 	r.held = r.held[:0]
 	r.kb.Reset()
