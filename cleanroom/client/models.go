@@ -103,8 +103,9 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	kb := profile.NewKeyBatch(spillChunk)
 	var held []int64 // the valid records whose keys kb holds
 	place := func() {
-		for i, k := range kb.Keys() {
-			placed = append(placed, orderedRow{at: order.at(&k), n: int(held[i])})
+		keys := kb.Keys()
+		for i := range keys {
+			placed = append(placed, orderedRow{at: order.at(&keys[i]), n: int(held[i])})
 		}
 		kb.Reset()
 		held = held[:0]

@@ -194,11 +194,18 @@ func BenchmarkWriteAudience(b *testing.B) {
 	if err := state.saveSecret("c1", ks); err != nil {
 		b.Fatal(err)
 	}
-	aud := &api.Audience{Collaboration: "c1", Rows: rows}
+	scan, err := scanInput(context.Background(), path, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := state.saveCommitted("c1", &uploadState{Upload: "up-1", Input: scan.fingerprint}); err != nil {
+		b.Fatal(err)
+	}
+	aud := &api.Audience{Collaboration: "c1", Upload: "up-1", Rows: rows}
 	for r := 0; r < rows; r += 10 {
 		aud.Audience = append(aud.Audience, uint32(r))
 	}
-	in := AudienceInput{Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: state}
+	in := AudienceInput{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: state}
 	for b.Loop() {
 		n, err := WriteAudience(context.Background(), p, in, aud, io.Discard)
 		if err != nil || n != len(aud.Audience) {
