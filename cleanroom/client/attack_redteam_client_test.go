@@ -200,6 +200,17 @@ func identifierForms(t *testing.T, raw string) map[string][]byte {
 	}
 }
 
+// recordedAlpha starts a room with alpha, whose requests w records, and
+// bravo, members of the hashed collaboration c1.
+func recordedAlpha(t *testing.T) (rm *room, w *wireRecorder, a, b *client.Client, sa, sb client.StateDir) {
+	rm = startRoom(t)
+	w = new(wireRecorder)
+	a, _ = rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: w}})
+	b = rm.partner("bravo", nil)
+	sa, sb = rm.collab("c1", api.ModeHashed, nil, a, b)
+	return rm, w, a, b, sa, sb
+}
+
 // TestAttackRedteamClientWireNoIdentifier records every byte two partners'
 // clients send through a whole collaboration (create, secret delivery,
 // accept, upload, re-encryption in blinded mode, match, a query) and
@@ -344,11 +355,7 @@ func spearman(x, y []int) float64 {
 // (order.go): the correlation is at chance (it was 1.000 overall and in
 // every part, every row at its input position, in the file's order).
 func TestAttackRedteamClientUploadOrderFollowsInput(t *testing.T) {
-	rm := startRoom(t)
-	var w wireRecorder
-	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
-	b := rm.partner("bravo", nil)
-	sa, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
+	_, w, a, _, sa, _ := recordedAlpha(t)
 	// A list sorted by email, as a CRM export often is.
 	n := minList + 200
 	ids := make([]string, n)
@@ -691,11 +698,7 @@ func stateFiles(t *testing.T, dir string, forms [][]byte, secret []byte) (modes 
 func TestAttackRedteamClientLocalState(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	rm := startRoom(t)
-	var w wireRecorder
-	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
-	b := rm.partner("bravo", nil)
-	rm.collab("c1", api.ModeHashed, nil, a, b)
+	_, w, a, _, _, _ := recordedAlpha(t)
 	// A fresh state directory, as KEYFILE.d is the first time: the
 	// creator's client makes it, and the secret in it, delivering it again.
 	state := client.StateDir(filepath.Join(t.TempDir(), "alpha.key.d"))
@@ -819,11 +822,7 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 // completes by running it again (the promise: an interrupted upload
 // resumes and nothing is lost).
 func TestAttackRedteamClientTamperedResume(t *testing.T) {
-	rm := startRoom(t)
-	var w wireRecorder
-	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
-	b := rm.partner("bravo", nil)
-	sa, sb := rm.collab("c1", api.ModeHashed, nil, a, b)
+	_, w, a, b, sa, sb := recordedAlpha(t)
 	n := minList + 100
 	interrupt := func(c *client.Client, spec client.UploadSpec) {
 		t.Helper()

@@ -382,11 +382,7 @@ func TestAttackRedteamOrderLargeSortedInput(t *testing.T) {
 // same order (nothing new to learn). The resumed run sends only the parts
 // the room lacks, each the same bytes as any earlier try.
 func TestAttackRedteamOrderReexportAlignment(t *testing.T) {
-	rm := startRoom(t)
-	var w wireRecorder
-	a, _ := rm.partnerVia("alpha", rm.url, client.Options{HTTP: &http.Client{Transport: &w}})
-	b := rm.partner("bravo", nil)
-	sa, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
+	_, w, a, _, sa, _ := recordedAlpha(t)
 	const n, perPart = 20_000, 1_000
 	row := func(i int, tier string) string { return fmt.Sprintf("e%06d@example.org,%s,%d", i, tier, 20+i%4*10) }
 	base := make([]string, n)
