@@ -200,6 +200,22 @@ func identifierForms(t *testing.T, raw string) map[string][]byte {
 	}
 }
 
+// serveRewritten answers r as the room behind rp does, with its JSON
+// object changed by rewrite first: a room that lies about what it holds.
+func serveRewritten(rw http.ResponseWriter, r *http.Request, rp http.Handler, rewrite func(v map[string]any)) {
+	rec := httptest.NewRecorder()
+	rp.ServeHTTP(rec, r)
+	var v map[string]any
+	if json.Unmarshal(rec.Body.Bytes(), &v) != nil {
+		rw.WriteHeader(rec.Code)
+		rw.Write(rec.Body.Bytes())
+		return
+	}
+	rewrite(v)
+	rw.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(rw).Encode(v)
+}
+
 // recordedAlpha starts a room with alpha, whose requests w records, and
 // bravo, members of the hashed collaboration c1.
 func recordedAlpha(t *testing.T) (rm *room, w *wireRecorder, a, b *client.Client, sa, sb client.StateDir) {
@@ -495,19 +511,11 @@ func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
 					rw.Header().Set("Content-Type", "application/json")
 					json.NewEncoder(rw).Encode(api.SealedSecret{From: from, To: "bravo", Sealed: sealed})
 				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1":
-					rec := httptest.NewRecorder()
-					rp.ServeHTTP(rec, r)
-					var v map[string]any
-					if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-						rw.WriteHeader(rec.Code)
-						rw.Write(rec.Body.Bytes())
-						return
-					}
-					if keys, ok := v["keys"].(map[string]any); ok {
-						keys[from] = json.RawMessage(evilPub)
-					}
-					rw.Header().Set("Content-Type", "application/json")
-					json.NewEncoder(rw).Encode(v)
+					serveRewritten(rw, r, rp, func(v map[string]any) {
+						if keys, ok := v["keys"].(map[string]any); ok {
+							keys[from] = json.RawMessage(evilPub)
+						}
+					})
 				default:
 					rp.ServeHTTP(rw, r)
 				}
@@ -941,22 +949,14 @@ func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 			mu.Unlock()
 			rw.WriteHeader(http.StatusNoContent)
 		case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1":
-			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r)
-			var v map[string]any
-			if json.Unmarshal(rec.Body.Bytes(), &v) != nil {
-				rw.WriteHeader(rec.Code)
-				rw.Write(rec.Body.Bytes())
-				return
-			}
-			if ms, ok := v["members"].([]any); ok {
-				v["members"] = append(ms, "mallory")
-			}
-			if keys, ok := v["keys"].(map[string]any); ok {
-				keys["mallory"] = json.RawMessage(evilPub)
-			}
-			rw.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(rw).Encode(v)
+			serveRewritten(rw, r, rp, func(v map[string]any) {
+				if ms, ok := v["members"].([]any); ok {
+					v["members"] = append(ms, "mallory")
+				}
+				if keys, ok := v["keys"].(map[string]any); ok {
+					keys["mallory"] = json.RawMessage(evilPub)
+				}
+			})
 		default:
 			rp.ServeHTTP(rw, r)
 		}

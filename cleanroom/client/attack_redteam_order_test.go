@@ -785,17 +785,9 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1":
 					c, _ := calls.LoadOrStore("n", new(int))
 					*c.(*int)++
-					rec := httptest.NewRecorder()
-					rp.ServeHTTP(rec, r)
-					var v map[string]any
-					if json.Unmarshal(rec.Body.Bytes(), &v) != nil {
-						rw.WriteHeader(rec.Code)
-						rw.Write(rec.Body.Bytes())
-						return
-					}
-					l.rewrite(v, *c.(*int))
-					rw.Header().Set("Content-Type", "application/json")
-					json.NewEncoder(rw).Encode(v)
+					serveRewritten(rw, r, rp, func(v map[string]any) {
+						l.rewrite(v, *c.(*int))
+					})
 				default:
 					rp.ServeHTTP(rw, r)
 				}
@@ -858,17 +850,9 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 					r.Body = io.NopCloser(bytes.NewReader(body))
 					rp.ServeHTTP(rw, r)
 				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1":
-					rec := httptest.NewRecorder()
-					rp.ServeHTTP(rec, r)
-					var v map[string]any
-					if json.Unmarshal(rec.Body.Bytes(), &v) != nil {
-						rw.WriteHeader(rec.Code)
-						rw.Write(rec.Body.Bytes())
-						return
-					}
-					l.rewrite(v, 0)
-					rw.Header().Set("Content-Type", "application/json")
-					json.NewEncoder(rw).Encode(v)
+					serveRewritten(rw, r, rp, func(v map[string]any) {
+						l.rewrite(v, 0)
+					})
 				default:
 					rp.ServeHTTP(rw, r)
 				}
