@@ -19,7 +19,10 @@ type UploadSpec struct {
 	// CountryCode is assumed for phone numbers without one (0: refuse them).
 	CountryCode int
 	RowsPerPart int // default 50,000
-	State       StateDir
+	// State holds the collaboration's secret, the upload's progress, and,
+	// while the upload reads its input, the input's valid rows (about as
+	// many bytes as the input), in files removed when it ends.
+	State StateDir
 	// Progress, if set, is called as parts go with the rows the room has
 	// and the share of the input read (0 to 1, or -1 if unknown; 1 once
 	// the whole input is read); Invalid with the line number and reason of
