@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"os"
@@ -219,7 +220,6 @@ type inputScan struct {
 	// at memory speed, where a SHA-256 cost a tenth of the client's time on
 	// a 10M-row upload.
 	fingerprint string
-	size        int64 // bytes
 	// rows counts the data rows (records after the header), as
 	// encoding/csv would read them if the input is well formed, up to the
 	// count the scan was asked for: an input with more has rows > upTo,
@@ -237,10 +237,9 @@ func scanInput(ctx context.Context, path string, upTo int64) (inputScan, error) 
 		return inputScan{}, err
 	}
 	defer f.Close()
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	h := newFingerprinter()
 	var rc recordCounter
 	buf := make([]byte, 256<<10)
-	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return inputScan{}, err
@@ -250,7 +249,6 @@ func scanInput(ctx context.Context, path string, upTo int64) (inputScan, error) 
 		if rc.n-1 <= upTo { // the header, and one row more than upTo (upTo+1 overflows at MaxInt64)
 			rc.Write(buf[:m])
 		}
-		n += int64(m)
 		if err == io.EOF {
 			break
 		}
@@ -258,8 +256,26 @@ func scanInput(ctx context.Context, path string, upTo int64) (inputScan, error) 
 			return inputScan{}, err
 		}
 	}
-	return inputScan{fingerprint: fmt.Sprintf("crc32c:%08x:%d", h.Sum32(), n), size: n, rows: max(rc.records()-1, 0)}, nil
+	return inputScan{fingerprint: h.String(), rows: max(rc.records()-1, 0)}, nil
 }
+
+// fingerprinter computes an input's fingerprint from its bytes, written
+// in order.
+type fingerprinter struct {
+	h hash.Hash32
+	n int64
+}
+
+func newFingerprinter() *fingerprinter {
+	return &fingerprinter{h: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+}
+
+func (f *fingerprinter) Write(b []byte) (int, error) {
+	f.n += int64(len(b))
+	return f.h.Write(b)
+}
+
+func (f *fingerprinter) String() string { return fmt.Sprintf("crc32c:%08x:%d", f.h.Sum32(), f.n) }
 
 // recordCounter counts CSV records as its input is written: lines that end
 // outside quotes and are not blank (a blank line holds nothing, or a lone

@@ -89,17 +89,17 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	if aud.Upload != made.Upload {
 		return 0, fmt.Errorf("%w: the audience is of upload %s; the latest one made from this state directory is %s", ErrNotTheUpload, aud.Upload, made.Upload)
 	}
-	scan, err := scanInput(ctx, in.Input, 0)
+	fi, err := os.Stat(in.Input)
 	if err != nil {
 		return 0, err
 	}
-	if scan.fingerprint != made.Input {
-		return 0, fmt.Errorf("%w: the file is not byte for byte the one uploaded", ErrNotTheUpload)
-	}
-	order := newRowOrder(ks, scan.fingerprint)
+	// Placed in the order of the upload's file; the first read checks, by
+	// its fingerprint, that this file is that one before anything is
+	// written.
+	order := newRowOrder(ks, made.Input)
 	// The valid records' places, in the upload's order: as many as the
 	// upload's rows, which a file has fewer of than half its bytes.
-	placed := make([]orderedRow, 0, max(0, min(aud.Rows, scan.size/2)))
+	placed := make([]orderedRow, 0, max(0, min(aud.Rows, fi.Size()/2)))
 	kb := profile.NewKeyBatch(spillChunk)
 	var held []int64 // the valid records whose keys kb holds
 	place := func() {
@@ -110,7 +110,8 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 		kb.Reset()
 		held = held[:0]
 	}
-	err = audienceRecords(ctx, in, func(j int64, rec []string, id string) error {
+	read := newFingerprinter()
+	err = audienceRecords(ctx, in, read, func(j int64, rec []string, id string) error {
 		if j >= 0 && kb.Add(in.Kind, id) == nil {
 			if held = append(held, j); len(held) == spillChunk {
 				place()
@@ -120,6 +121,9 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	})
 	if err != nil {
 		return 0, err
+	}
+	if read.String() != made.Input {
+		return 0, fmt.Errorf("%w: the file is not byte for byte the one uploaded", ErrNotTheUpload)
 	}
 	place()
 	if int64(len(placed)) != aud.Rows {
@@ -142,7 +146,7 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	}
 	w := csv.NewWriter(out)
 	written := 0
-	err = audienceRecords(ctx, in, func(j int64, rec []string, _ string) error {
+	err = audienceRecords(ctx, in, nil, func(j int64, rec []string, _ string) error {
 		if j < 0 {
 			return w.Write(rec) // the header
 		}
@@ -161,15 +165,19 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 }
 
 // audienceRecords calls fn with the header of in's file (j = -1), then with
-// each data record, its index j and its identifier. Each record is fn's
-// only until fn returns.
-func audienceRecords(ctx context.Context, in AudienceInput, fn func(j int64, rec []string, id string) error) error {
+// each data record, its index j and its identifier; the file's bytes go to
+// tee too, if not nil. Each record is fn's only until fn returns.
+func audienceRecords(ctx context.Context, in AudienceInput, tee io.Writer, fn func(j int64, rec []string, id string) error) error {
 	f, err := os.Open(in.Input)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r := newCSVReader(f)
+	var src io.Reader = f
+	if tee != nil {
+		src = io.TeeReader(f, tee)
+	}
+	r := newCSVReader(src)
 	header, err := readHeader(r)
 	if err != nil {
 		return err
