@@ -189,12 +189,7 @@ func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 		}
 	}))
 	defer proxy.Close()
-	a, ak := rm.partnerVia("alpha", proxy.URL, client.Options{})
-	b := rm.partner("bravo", nil)
-	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email",
-		Members: []string{"alpha", "bravo"}}); err != nil {
-		t.Fatal(err)
-	}
+	a, ak, b := creatorVia(t, rm, proxy.URL)
 	sa := client.StateDir(t.TempDir())
 	pins := map[string]string{"bravo": client.Fingerprint(b.Key().Public())}
 	derr := a.DistributeSecret(ctx, "c1", sa, pins)
@@ -215,6 +210,19 @@ func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 	mine, _ := sa.LoadSecret("c1")
 	t.Errorf("LEAK: with bravo pinned, alpha sealed the collaboration secret to a member the room added (DistributeSecret: %v); "+
 		"the room opened it: the same secret as alpha's: %v", derr, ks.Equal(mine))
+}
+
+// creatorVia registers alpha, whose requests go through the proxy at url,
+// and bravo, and has alpha create the hashed collaboration c1 of both.
+func creatorVia(t *testing.T, rm *room, url string) (a *client.Client, ak *crypto.PartnerKey, b *client.Client) {
+	t.Helper()
+	a, ak = rm.partnerVia("alpha", url, client.Options{})
+	b = rm.partner("bravo", nil)
+	if _, err := a.CreateCollaboration(context.Background(), api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email",
+		Members: []string{"alpha", "bravo"}}); err != nil {
+		t.Fatal(err)
+	}
+	return a, ak, b
 }
 
 // serveRewritten answers r as the room behind rp does, with its JSON
@@ -385,12 +393,7 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 				}
 			}))
 			defer proxy.Close()
-			a, ak := rm.partnerVia("alpha", proxy.URL, client.Options{})
-			b := rm.partner("bravo", nil)
-			if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email",
-				Members: []string{"alpha", "bravo"}}); err != nil {
-				t.Fatal(err)
-			}
+			a, ak, b := creatorVia(t, rm, proxy.URL)
 			derr := a.DistributeSecret(ctx, "c1", client.StateDir(t.TempDir()), map[string]string{"bravo": client.Fingerprint(b.Key().Public())})
 			opened := 0
 			mu.Lock()
