@@ -30,6 +30,12 @@ func TestAttackMatchRateFilterDupTiming(t *testing.T) {
 	if atkRace {
 		t.Skip("times queries: run without the race detector")
 	}
+	holdWarmToBound(t, func() attackRate { return filterDupMeasure(t) })
+}
+
+// filterDupMeasure runs the attack of TestAttackMatchRateFilterDupTiming
+// once.
+func filterDupMeasure(t *testing.T) attackRate {
 	vcols := []string{"zip", "store", "plan", "converted", "revenue"}
 	clk := &offsetClock{}
 	s := newAttackScene(t, startRoomAt(t, clk.now, nil), attackOpts{settings: map[string]any{"epsilon_match": 0.001, "delta_per_query": 1e-9, "epsilon_budget": 10,
@@ -75,7 +81,7 @@ func TestAttackMatchRateFilterDupTiming(t *testing.T) {
 		}
 		return err
 	}
-	warmMeasure(t, w, "match rates by zip and store, filtered on plan, over a list with duplicates", attackTargets(), attackReps(), 3, warm, query)
+	return warmMeasure(t, w, "match rates by zip and store, filtered on plan, over a list with duplicates", attackTargets(), attackReps(), 3, warm, query)
 }
 
 // attackReps is 1, or ATTACK_REPS repetitions of each target.
