@@ -214,7 +214,22 @@ func (s *attackScene) joinedBytesPerRow(_ string, index int) float64 {
 // Had any form skipped the clamp, 30000 against noise of scale 2,000 would
 // read nearly every bit.
 func TestAttackPlantedValueNoisy(t *testing.T) {
-	const groups, per = 40, 100
+	const guesses = 2 * plantedGroups // two columns
+	p := math.Exp(0.2) / (1 + math.Exp(0.2))
+	bound := p + 3*math.Sqrt(p*(1-p)/float64(guesses))
+	holdToBound(t, "(one person's planted value read through the noise)", bound, func(int) []attackRate {
+		return []attackRate{plantedValueNoisy(t, bound)}
+	})
+}
+
+// plantedGroups is how many groups, one target each, a column of the
+// planted-value attack has.
+const plantedGroups = 40
+
+// plantedValueNoisy runs the attack of TestAttackPlantedValueNoisy on a new
+// scene and returns the bits it read.
+func plantedValueNoisy(t *testing.T, bound float64) attackRate {
+	const groups, per = plantedGroups, 100
 	n := groups * per
 	wild := map[string][]string{"a": {"30000"}, "b": {"1e300", "12345.678901234", "4294967296", "100.00000000001"}}
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -274,13 +289,8 @@ func TestAttackPlantedValueNoisy(t *testing.T) {
 		right += colRight
 		guesses += groups
 	}
-	p := math.Exp(0.2) / (1 + math.Exp(0.2))
-	bound := p + 3*math.Sqrt(p*(1-p)/float64(guesses))
-	acc := float64(right) / float64(guesses)
 	t.Logf("planted values read through the noise: %s (bound %.1f%%)", pct(right, guesses), 100*bound)
-	if acc > bound {
-		t.Errorf("an attacker reads one person's planted value through the noise: %.1f%% > %.1f%%", 100*acc, 100*bound)
-	}
+	return attackRate{name: "planted values read", right: right, trials: guesses}
 }
 
 // groupNames are the values g00, g01, ... of the attacker's group column.
@@ -312,7 +322,18 @@ func TestAttackColumnFormTiming(t *testing.T) {
 		// it times a room no member meets; .ci/run runs this test without it.
 		t.Skip("times queries: run without the race detector")
 	}
-	const n, target, rounds = 20_000, 777, 45 // 92 queries: a member's share of the day's 200
+	holdToBound(t, "(the form of the other member's column, set by one person's value, told from a query's latency)", timingBound(2*formRounds), func(int) []attackRate {
+		return []attackRate{columnFormTiming(t)}
+	})
+}
+
+// formRounds is how many times the column form attack times each column.
+const formRounds = 45 // 92 queries: a member's share of the day's 200
+
+// columnFormTiming runs the attack of TestAttackColumnFormTiming on a new
+// scene and returns its guesses.
+func columnFormTiming(t *testing.T) attackRate {
+	const n, target, rounds = 20_000, 777, formRounds
 	bounds := map[string][2]float64{atkVictim + ".a": {0, 100}, atkVictim + ".b": {0, 100}}
 	s := attackRoom(t, attackOpts{settings: map[string]any{"noise_off": true}, bounds: bounds, noUpload: true})
 	emails := make([]string, n)
@@ -363,13 +384,9 @@ func TestAttackColumnFormTiming(t *testing.T) {
 	}
 	spread := max(ia, ib, time.Microsecond)
 	total := 2 * rounds
-	bound := 0.5 + 3*math.Sqrt(0.25/float64(total))
 	t.Logf("difference of medians %v = %.2f IQRs; a query's column told from its latency: %s (chance bound %.1f%%)",
-		mb-ma, float64(mb-ma)/float64(spread), pct(right, total), 100*bound)
-	if float64(right)/float64(total) > bound {
-		t.Errorf("a query's latency tells the form of the other member's column, set by one person's value: %s > %.1f%%",
-			pct(right, total), 100*bound)
-	}
+		mb-ma, float64(mb-ma)/float64(spread), pct(right, total), 100*timingBound(total))
+	return attackRate{name: "a query's column", right: right, trials: total}
 }
 
 // medianIQR is the median of ds and their interquartile range.
@@ -395,7 +412,19 @@ func TestAttackPresenceTiming(t *testing.T) {
 		// it times a room no member meets; .ci/run runs this test without it.
 		t.Skip("times queries: run without the race detector")
 	}
-	const rounds = 45 // 90 queries: within a member's share of the day's 200
+	holdToBound(t, "(whether the victim holds one person, told from a query's latency)", timingBound(2*presenceRounds), func(int) []attackRate {
+		return []attackRate{presenceTiming(t)}
+	})
+}
+
+// presenceRounds is how many times the presence timing attack asks about
+// each of its two people.
+const presenceRounds = 45 // 90 queries: within a member's share of the day's 200
+
+// presenceTiming runs the attack of TestAttackPresenceTiming on a new
+// scene and returns its guesses.
+func presenceTiming(t *testing.T) attackRate {
+	const rounds = presenceRounds
 	s := attackRoom(t, attackOpts{settings: map[string]any{"allowed_dimensions": []string{atkAttacker + ".customer_no"}},
 		bounds: map[string][2]float64{atkVictim + ".revenue": {atkRevenueLo, atkRevenueHi}}})
 	in, out := atkTargets(1)
@@ -416,10 +445,7 @@ func TestAttackPresenceTiming(t *testing.T) {
 	_, ip := medianIQR(present)
 	_, ia := medianIQR(absent)
 	total := 2 * rounds
-	bound := 0.5 + 3*math.Sqrt(0.25/float64(total))
 	t.Logf("present: median %v (IQR %v); absent: median %v (IQR %v); difference %.2f IQRs; presence told from latency: %s (chance bound %.1f%%)",
-		mp, ip, ma, ia, float64(mp-ma)/float64(max(ip, ia, time.Microsecond)), pct(right, total), 100*bound)
-	if float64(right)/float64(total) > bound {
-		t.Errorf("a query's latency tells whether the victim holds one person: %s > %.1f%%", pct(right, total), 100*bound)
-	}
+		mp, ip, ma, ia, float64(mp-ma)/float64(max(ip, ia, time.Microsecond)), pct(right, total), 100*timingBound(total))
+	return attackRate{name: "presence", right: right, trials: total}
 }
