@@ -26,22 +26,25 @@ const maxMembers = 8
 
 // collabRecord is a collaboration as the room stores it.
 type collabRecord struct {
-	ID        string                    `json:"id"`
-	Mode      string                    `json:"mode"`
-	Profile   string                    `json:"profile"`
-	Kind      string                    `json:"kind"`
-	Members   []string                  `json:"members"`
-	CreatedBy string                    `json:"created_by"`
-	Accepted  map[string]bool           `json:"accepted"`
-	Settings  policy.Settings           `json:"settings"`
-	Revoked   bool                      `json:"revoked,omitempty"`
-	RevokedBy string                    `json:"revoked_by,omitempty"`
-	Created   time.Time                 `json:"created"`
-	ExpiresAt time.Time                 `json:"expires_at,omitzero"`
-	Datasets  map[string]*datasetRecord `json:"datasets"`
-	Tasks     map[string]*taskRecord    `json:"tasks,omitempty"`
-	Match     *matchRecord              `json:"match,omitempty"`
-	Runs      int64                     `json:"runs"`
+	ID        string          `json:"id"`
+	Mode      string          `json:"mode"`
+	Profile   string          `json:"profile"`
+	Kind      string          `json:"kind"`
+	Members   []string        `json:"members"`
+	CreatedBy string          `json:"created_by"`
+	Accepted  map[string]bool `json:"accepted"`
+	Settings  policy.Settings `json:"settings"`
+	Revoked   bool            `json:"revoked,omitempty"`
+	RevokedBy string          `json:"revoked_by,omitempty"`
+	Created   time.Time       `json:"created"`
+	ExpiresAt time.Time       `json:"expires_at,omitzero"`
+	// DataDeleted is when the room deleted the collaboration's data, once
+	// it was retired (retire.go).
+	DataDeleted time.Time                 `json:"data_deleted,omitzero"`
+	Datasets    map[string]*datasetRecord `json:"datasets"`
+	Tasks       map[string]*taskRecord    `json:"tasks,omitempty"`
+	Match       *matchRecord              `json:"match,omitempty"`
+	Runs        int64                     `json:"runs"`
 	// Policy is the collaboration's own module: active and proposed.
 	Policy policy.Proposals `json:"policy"`
 }
@@ -256,6 +259,10 @@ func (r *Room) view(c *collabRecord, k policy.Constraints) (*api.Collaboration, 
 		t := c.ExpiresAt
 		v.ExpiresAt = &t
 	}
+	if !c.DataDeleted.IsZero() {
+		t := c.DataDeleted
+		v.DataDeletedAt = &t
+	}
 	for m, d := range c.Datasets {
 		v.Datasets[m] = d.view(c)
 	}
@@ -310,15 +317,20 @@ func (r *Room) accept(ctx context.Context, who *actor, id, digest string) error 
 }
 
 // revoke is a member's kill switch: from then on the collaboration touches
-// no data, and every query is refused.
+// no data, and every query is refused. Its data is deleted before revoke
+// returns (retire.go).
 func (r *Room) revoke(ctx context.Context, who *actor, id string) error {
-	return r.changeCollab(ctx, who, id, policy.ActionCollaborationRevoke, func(c *collabRecord) error {
+	err := r.changeCollab(ctx, who, id, policy.ActionCollaborationRevoke, func(c *collabRecord) error {
 		if c.Revoked {
 			return conflict("the collaboration is already revoked (by %s)", c.RevokedBy)
 		}
 		c.Revoked, c.RevokedBy = true, who.partner()
 		return nil
 	})
+	if err == nil {
+		r.retireRevoked(ctx, id)
+	}
+	return err
 }
 
 func (r *Room) changeCollab(ctx context.Context, who *actor, id string, action policy.Action, change func(*collabRecord) error) error {

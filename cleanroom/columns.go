@@ -116,6 +116,20 @@ func (c *columnCache) remove(key string) {
 	c.removeLocked(key)
 }
 
+// removeIf drops every entry whose key drop reports.
+func (c *columnCache) removeIf(drop func(key string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order = slices.DeleteFunc(c.order, func(key string) bool {
+		if !drop(key) {
+			return false
+		}
+		c.bytes -= c.items[key].size
+		delete(c.items, key)
+		return true
+	})
+}
+
 func (c *columnCache) removeLocked(key string) {
 	old, ok := c.items[key]
 	if !ok {

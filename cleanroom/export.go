@@ -72,11 +72,15 @@ func (r *Room) exportForJob(ctx context.Context, c *collabRecord) (string, error
 }
 
 // exportCurrent refuses if c's latest match run, the one an export was
-// made of, is no longer the collaboration's, or one of the datasets it
-// matched was replaced.
+// made of, is no longer the collaboration's, one of the datasets it
+// matched was replaced, or the collaboration was revoked or expired.
 func (r *Room) exportCurrent(c *collabRecord) error {
 	cur, err := r.collab(c.ID)
 	if err != nil {
+		return err
+	}
+	// Revoked or expired meanwhile: its data is deleted (retire.go).
+	if err := dataAllowed(cur, r.now()); err != nil {
 		return err
 	}
 	if cur.Match == nil || cur.Match.Run != c.Match.Run {

@@ -306,7 +306,7 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 		return err
 	}
 	ds := c.Datasets[owner]
-	if ds == nil || ds.ready(c) || c.Revoked || ds.RelayRefused != "" {
+	if ds == nil || ds.ready(c) || r.retired(c) || ds.RelayRefused != "" {
 		return nil
 	}
 	for _, t := range c.Tasks {
@@ -321,8 +321,13 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: t.ID}
 	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	refs := []audit.DataRef{{Name: "dataset/" + ds.Upload, Digest: ds.Digest, Rows: ds.Rows}}
-	return r.commit(ctx, who, act{action: actionDatasetRelay, collab: c}, d, refs, "", func(tx *store.Tx) error {
+	err = r.commit(ctx, who, act{action: actionDatasetRelay, collab: c}, d, refs, "", func(tx *store.Tx) error {
 		return updateCollab(tx, collab, func(c *collabRecord) error {
+			// Revoked or expired while the set was offered: its data is
+			// being deleted (retire.go), and the task must not outlive it.
+			if err := dataAllowed(c, r.now()); err != nil {
+				return err
+			}
 			now := c.Datasets[owner]
 			if now == nil || now.Upload != ds.Upload || now.Layers != ds.Layers {
 				return conflict("the set changed while it was being offered")
@@ -339,6 +344,11 @@ func (r *Room) relayNext(ctx context.Context, collab, owner string) error {
 			return nil
 		})
 	})
+	if err != nil {
+		// No record names the task: its parts go.
+		r.forget(ctx, "unoffered-task/"+t.ID, store.TaskData(t.ID)...)
+	}
+	return err
 }
 
 // resumeRelays offers every set that needs its next key and has no task:
@@ -358,6 +368,11 @@ func (r *Room) resumeRelays(ctx context.Context) error {
 	}
 	for _, p := range pending {
 		if err := r.relayNext(ctx, p[0], p[1]); err != nil {
+			// One that expired while the room opened is refused, and its
+			// data goes with the sweep that follows: not damage.
+			if c, cerr := r.collab(p[0]); cerr == nil && r.retired(c) {
+				continue
+			}
 			return err
 		}
 	}

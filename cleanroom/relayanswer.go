@@ -67,7 +67,10 @@ func (r *Room) putTaskPart(ctx context.Context, who *actor, collab, id string, p
 		done = append(done, store.Layer(t.Upload, t.Layer).Span())
 	}
 	r.forget(ctx, "completed-task/"+t.ID, done...)
-	return r.relayNext(ctx, collab, t.Owner)
+	// The next offer is the room's, not the request's: a member that hangs
+	// up once its answer is stored does not leave the set unoffered until
+	// the room opens again.
+	return r.relayNext(context.WithoutCancel(ctx), collab, t.Owner)
 }
 
 // answerPart stores a member's answer to part of task t and marks the part

@@ -22,7 +22,10 @@ import (
 //   - a relay task's parts, and the layer it was made from (but the upload
 //     itself), when the task completes;
 //   - a collaboration's older join tables, when a newer match commits;
-//   - an upload never committed, a week after it started.
+//   - an upload never committed, a week after it started;
+//   - all of a collaboration's data (every member's uploads with their
+//     layers, its relay tasks, join tables and activated audiences), once
+//     a member revokes it or it expires: no action may touch it again.
 //
 // Every deletion is recorded in the audit log by the room (action
 // "data.delete") with a digest of exactly the keys deleted, before they
@@ -43,8 +46,14 @@ const abandonedAfter = 7 * 24 * time.Hour
 // The rounds stop once the spans are empty, or with an error once each of
 // maxDeleteRounds found keys to delete.
 func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span) error {
+	return r.deleteSpans(ctx, name, nil, spans...)
+}
+
+// deleteSpans is deleteData, its entries recorded in collab's part of the
+// log when collab is not nil.
+func (r *Room) deleteSpans(ctx context.Context, name string, collab *collabRecord, spans ...store.Span) error {
 	for range maxDeleteRounds {
-		n, err := r.deleteRound(ctx, name, spans...)
+		n, err := r.deleteRound(ctx, name, collab, nil, spans...)
 		if err != nil || n == 0 {
 			return err
 		}
@@ -58,8 +67,10 @@ func (r *Room) deleteData(ctx context.Context, name string, spans ...store.Span)
 const maxDeleteRounds = 3
 
 // deleteRound is one round of deleteData: it deletes the keys the spans
-// hold now and returns how many there were.
-func (r *Room) deleteRound(ctx context.Context, name string, spans ...store.Span) (int, error) {
+// hold now and returns how many there were. With apply, the round is
+// recorded even when it finds no keys, and apply runs in its entry's
+// transaction.
+func (r *Room) deleteRound(ctx context.Context, name string, collab *collabRecord, apply func(*store.Tx) error, spans ...store.Span) (int, error) {
 	var keys, files [][]byte
 	err := r.db.View(func(txn *badger.Txn) (err error) {
 		if keys, err = store.Keys(txn, spans...); err != nil {
@@ -68,7 +79,7 @@ func (r *Room) deleteRound(ctx context.Context, name string, spans ...store.Span
 		files, err = r.files.Named(txn, keys)
 		return err
 	})
-	if err != nil || len(keys) == 0 {
+	if err != nil || len(keys) == 0 && apply == nil {
 		return 0, err
 	}
 	if hook := r.beforeDelete.Load(); hook != nil {
@@ -84,7 +95,7 @@ func (r *Room) deleteRound(ctx context.Context, name string, spans ...store.Span
 	// The keys deleted are named by the room's commitment to them, without
 	// their number: how many parts of a join go says how large it was.
 	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(h.Sum(nil)))}}
-	if err := r.commit(ctx, who, act{action: actionDataDelete}, d, refs, "", nil); err != nil {
+	if err := r.commit(ctx, who, act{action: actionDataDelete, collab: collab}, d, refs, "", apply); err != nil {
 		return 0, err
 	}
 	wb := r.db.NewWriteBatch()
@@ -127,15 +138,24 @@ func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
 }
 
 // sweepAbandoned deletes the uploads never committed a week after they
-// started (abandonedAfter). Each is read again under its member's commit
+// started (abandonedAfter), and at once in a revoked or expired
+// collaboration. Each is read again under its member's commit
 // lock, which a commit holds while it reads the upload and commits it: an
 // upload committed since the scan found it is kept.
 func (r *Room) sweepAbandoned(ctx context.Context) error {
 	var old []*uploadRecord
 	cutoff := r.now().Add(-abandonedAfter)
+	retired := map[string]bool{}
 	err := r.db.View(func(txn *badger.Txn) error {
+		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
+			retired[c.ID] = r.retired(c)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
-			if !u.Committed && u.Started.Before(cutoff) {
+			if !u.Committed && (u.Started.Before(cutoff) || retired[u.Collab]) {
 				old = append(old, u)
 			}
 			return nil
@@ -150,7 +170,13 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, cutoff); err != nil {
+		// An upload of a revoked or expired collaboration is abandoned
+		// already: none can be committed.
+		at := cutoff
+		if retired[u.Collab] {
+			at = u.Started.Add(time.Nanosecond)
+		}
+		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, at); err != nil {
 			errs = append(errs, fmt.Errorf("upload %s: %w", u.ID, err))
 		}
 	}
@@ -179,11 +205,12 @@ func (r *Room) sweepUpload(ctx context.Context, collab, member, id string, cutof
 	case u.Committed || !u.Started.Before(cutoff):
 		return nil
 	}
-	return r.deleteData(ctx, "abandoned-upload/"+id, append(store.UploadData(id), uploads.Span(id)...)...)
+	spans := append(store.UploadData(id), uploads.Span(id)...)
+	return r.deleteData(ctx, "abandoned-upload/"+id, append(spans, store.CollabUploadSpan(collab, id))...)
 }
 
-// housekeeping sweeps abandoned uploads and reclaims Badger's value log
-// every interval, until ctx ends.
+// housekeeping sweeps abandoned uploads and retired collaborations' data,
+// and reclaims Badger's value log, every interval until ctx ends.
 func (r *Room) housekeeping(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -195,6 +222,9 @@ func (r *Room) housekeeping(ctx context.Context, interval time.Duration) {
 		}
 		if err := r.sweepAbandoned(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("sweeping abandoned uploads failed", "err", err)
+		}
+		if err := r.sweepRetired(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("deleting revoked or expired collaborations' data failed", "err", err)
 		}
 		for ctx.Err() == nil {
 			if err := r.db.RunValueLogGC(0.5); err != nil {

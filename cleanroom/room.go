@@ -120,6 +120,9 @@ type Room struct {
 
 	// jtiClaims holds the jtis of requests in flight (auth.go), by key.
 	jtiClaims sync.Map
+	// retiring serializes the deletions of retired collaborations' data
+	// (retire.go).
+	retiring sync.Mutex
 	// activating holds a *sync.Mutex by collaboration: its activations run
 	// one at a time (activation.go).
 	activating sync.Map
@@ -221,7 +224,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		return nil, stateMismatch(problems)
 	}
 	r.metrics = newMetrics(cfg.Registry, r)
-	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadPolicies, r.resumeRelays, r.sweepAbandoned} {
+	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadPolicies, r.sweepRetired, r.resumeRelays, r.sweepAbandoned} {
 		if err := resume(ctx); err != nil {
 			r.Close()
 			return nil, err

@@ -116,6 +116,9 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 		if err := dataAllowed(c, r.now()); err != nil {
 			return err
 		}
+		if err := tx.Txn.Txn.Set(store.CollabUpload(id, u.ID), nil); err != nil {
+			return err
+		}
 		return uploads.Put(tx, u.ID, u)
 	})
 	if err != nil {

@@ -134,6 +134,7 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 	}
 	v, err := rt.fn(ctx, sw, req, who)
 	if err != nil {
+		err = r.retiredMeanwhile(req, who, err)
 		p, reason := r.problemFor(ctx, id, err)
 		r.answer(sw, req, id, rt, who, p, reason)
 		return

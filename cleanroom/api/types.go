@@ -81,6 +81,10 @@ type Collaboration struct {
 	Revoked   bool            `json:"revoked,omitempty"`
 	RevokedBy string          `json:"revoked_by,omitempty"`
 	ExpiresAt *time.Time      `json:"expires_at,omitempty"`
+	// DataDeletedAt is when the room deleted the collaboration's data
+	// (every member's uploads, its relay tasks, joins and audiences), once
+	// a member revoked it or it expired.
+	DataDeletedAt *time.Time `json:"data_deleted_at,omitempty"`
 	// Settings are the agreed settings, in their canonical form, and
 	// SettingsDigest the digest a member accepts (TermsDigest).
 	Settings       json.RawMessage `json:"settings"`

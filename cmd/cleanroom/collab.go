@@ -290,7 +290,9 @@ func agreedDigest(v *api.Collaboration, file string) (string, error) {
 func runCollabRevoke(e *env, args []string) error {
 	v := newCollabVerb(e, "collab revoke", "--room URL --key KEY --collab ID", `
 Revokes the collaboration: from now on it touches no data and every query
-is refused. It cannot be undone.`)
+is refused, and the room deletes its data (every member's uploads, relay
+tasks, joins and audiences) before it answers; the deletion is in the
+audit log. It cannot be undone.`)
 	c, err := v.start(args)
 	if err != nil {
 		return err
@@ -298,5 +300,7 @@ is refused. It cannot be undone.`)
 	if err := c.Revoke(e.Context(), *v.collab); err != nil {
 		return explain(err)
 	}
-	return v.print(map[string]any{"revoked": *v.collab}, func() { fmt.Fprintf(e.stdout, "revoked %s\n", *v.collab) })
+	return v.print(map[string]any{"revoked": *v.collab}, func() {
+		fmt.Fprintf(e.stdout, "revoked %s; the room deleted its data\n", *v.collab)
+	})
 }

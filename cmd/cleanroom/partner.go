@@ -300,6 +300,9 @@ func printStatus(e *env, v *api.Collaboration) {
 	if v.Revoked {
 		fmt.Fprintf(e.stdout, "; REVOKED by %s", v.RevokedBy)
 	}
+	if v.DataDeletedAt != nil {
+		fmt.Fprintf(e.stdout, "; its data deleted at %s", v.DataDeletedAt.Format(time.RFC3339))
+	}
 	fmt.Fprintln(e.stdout)
 	for _, m := range v.Members {
 		fmt.Fprintf(e.stdout, "  %s: %s\n", m, memberStatus(v, m))

@@ -522,6 +522,9 @@ type Collaboration struct {
 	// CreatedBy An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
 	CreatedBy Name `json:"created_by"`
 
+	// DataDeletedAt When the room deleted the collaboration's data (every member's uploads, its relay tasks, joins and audiences), once a member revoked it or it expired.
+	DataDeletedAt *time.Time `json:"data_deleted_at,omitempty"`
+
 	// Datasets Each member's committed dataset, by member id.
 	Datasets  map[string]Dataset `json:"datasets"`
 	ExpiresAt *time.Time         `json:"expires_at,omitempty"`
@@ -1856,7 +1859,7 @@ type ClientInterface interface {
 
 	// RevokeCollaboration Revoke a collaboration (any member's kill switch)
 	//
-	// From then on the collaboration touches no data and every query is refused.
+	// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
 	//
 	// Corresponds with POST /v1/collaborations/{id}/revoke (the `RevokeCollaboration` operationId).
 	RevokeCollaboration(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2481,7 +2484,7 @@ func (c *Client) RunQuery(ctx context.Context, id CollaborationID, body RunQuery
 
 // RevokeCollaboration Revoke a collaboration (any member's kill switch)
 //
-// From then on the collaboration touches no data and every query is refused.
+// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
 //
 // Corresponds with POST /v1/collaborations/{id}/revoke (the `RevokeCollaboration` operationId).
 func (c *Client) RevokeCollaboration(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4348,7 +4351,7 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeCollaborationWithResponse Revoke a collaboration (any member's kill switch)
 	//
-	// From then on the collaboration touches no data and every query is refused.
+	// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8914,7 +8917,7 @@ func (c *ClientWithResponses) RunQueryWithResponse(ctx context.Context, id Colla
 
 // RevokeCollaborationWithResponse Revoke a collaboration (any member's kill switch)
 //
-// From then on the collaboration touches no data and every query is refused.
+// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
 //
 // Returns a wrapper object for the known response body format(s).
 //

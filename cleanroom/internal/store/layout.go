@@ -16,6 +16,7 @@ const (
 	collabPrefix       = "collab/"
 	budgetPrefix       = "budget/"
 	uploadPrefix       = "upload/"
+	collabUploadPrefix = "cupload/"
 	secretPrefix       = "secret/"
 	policySourcePrefix = "policysrc/"
 	digestKeyPrefix    = "digestkey/"
@@ -103,6 +104,9 @@ func Join(collab string, run int64) Parts {
 	return Parts{fmt.Sprintf("%s%s/%d/", joinPrefix, collab, run)}
 }
 
+// Joins are every join table of a collaboration, with their duplicates.
+func Joins(collab string) Span { return prefixSpan(joinPrefix + collab + "/") }
+
 // Duplicates is the key of the rows of member's list that a match run
 // dropped as duplicates.
 func Duplicates(collab string, run int64, member string) []byte {
@@ -113,6 +117,34 @@ func Duplicates(collab string, run int64, member string) []byte {
 // activated in a collaboration, and the name its audit entry gives it; of
 // an audience a guard refused, as many zeros.
 func Audience(collab, id string) []byte { return []byte(audiencePrefix + collab + "/" + id) }
+
+// CollabUpload is the key (no value) that lists upload among collab's, so
+// that a collaboration's uploads are found without reading every upload's
+// record.
+func CollabUpload(collab, upload string) []byte {
+	return []byte(collabUploadPrefix + collab + "/" + upload)
+}
+
+// CollabUploadSpan is CollabUpload's key, to delete with its upload.
+func CollabUploadSpan(collab, upload string) Span {
+	return keySpan(string(CollabUpload(collab, upload)))
+}
+
+// UploadsOf returns the uploads CollabUpload lists for collab.
+func UploadsOf(txn *badger.Txn, collab string) ([]string, error) {
+	prefix := []byte(collabUploadPrefix + collab + "/")
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	var ups []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		ups = append(ups, string(it.Item().Key()[len(prefix):]))
+	}
+	return ups, nil
+}
+
+// Audiences are the fingerprints of every audience activated, or refused,
+// in a collaboration.
+func Audiences(collab string) Span { return prefixSpan(audiencePrefix + collab + "/") }
 
 // UploadData is an upload's data: its segments and every layer made from
 // them.
