@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -44,8 +45,11 @@ import (
 // retire deletes the data of collaboration id if it is retired, recording
 // the deletion the first time.
 func (r *Room) retire(ctx context.Context, id string) error {
-	r.retiring.Lock()
-	defer r.retiring.Unlock()
+	// One retirement of a collaboration at a time; others' run beside it,
+	// so that one's deletion does not show in another's revocation time.
+	lock, _ := r.retiring.LoadOrStore(id, new(sync.Mutex))
+	lock.(*sync.Mutex).Lock()
+	defer lock.(*sync.Mutex).Unlock()
 	c, err := r.collab(id)
 	if err != nil {
 		return err

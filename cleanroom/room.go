@@ -120,9 +120,9 @@ type Room struct {
 
 	// jtiClaims holds the jtis of requests in flight (auth.go), by key.
 	jtiClaims sync.Map
-	// retiring serializes the deletions of retired collaborations' data
-	// (retire.go).
-	retiring sync.Mutex
+	// retiring holds a *sync.Mutex by collaboration: the deletions of its
+	// data once retired run one at a time (retire.go).
+	retiring sync.Map
 	// activating holds a *sync.Mutex by collaboration: its activations run
 	// one at a time (activation.go).
 	activating sync.Map
