@@ -43,8 +43,11 @@ type collabRecord struct {
 	DataDeleted time.Time                 `json:"data_deleted,omitzero"`
 	Datasets    map[string]*datasetRecord `json:"datasets"`
 	Tasks       map[string]*taskRecord    `json:"tasks,omitempty"`
-	Match       *matchRecord              `json:"match,omitempty"`
-	Runs        int64                     `json:"runs"`
+	// RetiredTasks are the relay tasks open when its data was deleted,
+	// whose data a later round of the deletion looks for (retire.go).
+	RetiredTasks []string     `json:"retired_tasks,omitempty"`
+	Match        *matchRecord `json:"match,omitempty"`
+	Runs         int64        `json:"runs"`
 	// Policy is the collaboration's own module: active and proposed.
 	Policy policy.Proposals `json:"policy"`
 }

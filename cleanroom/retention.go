@@ -71,22 +71,45 @@ const maxDeleteRounds = 3
 // recorded even when it finds no keys, and apply runs in its entry's
 // transaction.
 func (r *Room) deleteRound(ctx context.Context, name string, collab *collabRecord, apply func(*store.Tx) error, spans ...store.Span) (int, error) {
-	var keys, files [][]byte
-	err := r.db.View(func(txn *badger.Txn) (err error) {
-		if keys, err = store.Keys(txn, spans...); err != nil {
-			return err
-		}
-		files, err = r.files.Named(txn, keys)
-		return err
-	})
-	if err != nil || len(keys) == 0 && apply == nil {
+	del, err := r.listDeletion(name, collab, spans...)
+	if err != nil || len(del.keys) == 0 && apply == nil {
 		return 0, err
 	}
+	if err := r.recordDeletion(ctx, del, apply); err != nil {
+		return 0, err
+	}
+	return len(del.keys), r.applyDeletion(del)
+}
+
+// A deletion is the keys of a round of deleteData, and the files they name.
+type deletion struct {
+	name   string
+	collab *collabRecord // nil for the room's part of the log
+	keys   [][]byte
+	files  [][]byte
+}
+
+// listDeletion reads the keys the spans hold now.
+func (r *Room) listDeletion(name string, collab *collabRecord, spans ...store.Span) (*deletion, error) {
+	del := &deletion{name: name, collab: collab}
+	err := r.db.View(func(txn *badger.Txn) (err error) {
+		if del.keys, err = store.Keys(txn, spans...); err != nil {
+			return err
+		}
+		del.files, err = r.files.Named(txn, del.keys)
+		return err
+	})
+	return del, err
+}
+
+// recordDeletion records del in the audit log, with apply (if not nil) in
+// the entry's transaction.
+func (r *Room) recordDeletion(ctx context.Context, del *deletion, apply func(*store.Tx) error) error {
 	if hook := r.beforeDelete.Load(); hook != nil {
-		(*hook)(name)
+		(*hook)(del.name)
 	}
 	h := sha256.New()
-	for _, k := range keys {
+	for _, k := range del.keys {
 		h.Write(k)
 		h.Write([]byte{'\n'})
 	}
@@ -94,24 +117,26 @@ func (r *Room) deleteRound(ctx context.Context, name string, collab *collabRecor
 	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	// The keys deleted are named by the room's commitment to them, without
 	// their number: how many parts of a join go says how large it was.
-	refs := []audit.DataRef{{Name: name, Digest: r.dataDigest(name, hex.EncodeToString(h.Sum(nil)))}}
-	if err := r.commit(ctx, who, act{action: actionDataDelete, collab: collab}, d, refs, "", apply); err != nil {
-		return 0, err
-	}
+	refs := []audit.DataRef{{Name: del.name, Digest: r.dataDigest(del.name, hex.EncodeToString(h.Sum(nil)))}}
+	return r.commit(ctx, who, act{action: actionDataDelete, collab: del.collab}, d, refs, "", apply)
+}
+
+// applyDeletion deletes del's keys, then their files.
+func (r *Room) applyDeletion(del *deletion) error {
 	wb := r.db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, k := range keys {
+	for _, k := range del.keys {
 		if err := wb.Delete(k); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if err := wb.Flush(); err != nil {
-		return 0, err
+		return err
 	}
-	if err := r.files.Remove(files...); err != nil {
-		r.log.Warn("removing deleted segments' files failed; they go when the room opens again", "what", name, "err", err)
+	if err := r.files.Remove(del.files...); err != nil {
+		r.log.Warn("removing deleted segments' files failed; they go when the room opens again", "what", del.name, "err", err)
 	}
-	return len(keys), nil
+	return nil
 }
 
 // sweepSegmentFiles makes the directory of segment files and removes
@@ -220,11 +245,13 @@ func (r *Room) housekeeping(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := r.sweepAbandoned(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("sweeping abandoned uploads failed", "err", err)
-		}
+		// Retirements first: the time from the tick to their entries is
+		// then not the time the scan of every upload took.
 		if err := r.sweepRetired(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("deleting revoked or expired collaborations' data failed", "err", err)
+		}
+		if err := r.sweepAbandoned(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("sweeping abandoned uploads failed", "err", err)
 		}
 		for ctx.Err() == nil {
 			if err := r.db.RunValueLogGC(0.5); err != nil {

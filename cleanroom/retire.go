@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,70 +21,135 @@ import (
 // neither can be undone (a revocation is final, and the expiry is part of
 // the terms every member accepted), and the policy and every transaction
 // that touches data refuse it from then on (dataAllowed). So its data goes:
-// every member's uploads, committed or not (found by store.UploadsOf), with
-// their layers, its open relay tasks, its join tables and its activated
-// audiences, and the columns and joins decoded from them in memory; the
-// records of its uploads never committed go with the sweep of abandoned
-// uploads. The collaboration's records stay (its terms, members, budget
-// ledger, activation counts and the sizes of its datasets and match), as
-// does the log.
-//
-// A request allowed before the revocation may still write once the
-// deletion has read the keys (a relay answer's layer, a match's join, a
-// column decoded into memory): the transaction that would record it
-// refuses it, and what it wrote goes with the next sweep, which finds the
-// collaboration retired again.
+// every member's uploads, committed or not (found by store.UploadsOf, so
+// that a revocation's time does not follow other collaborations' uploads),
+// with their layers, the records of those never committed, its open relay
+// tasks, its join tables and its activated audiences, and the columns and
+// joins decoded from them in memory. The collaboration's records stay (its
+// terms, members, budget ledger, activation counts and the sizes of its
+// datasets and match), as does the log.
 //
 // The deletion is recorded once, in the collaboration's part of the log
-// (its members' auditors see it), in the transaction that marks the
-// record (DataDeleted): one entry whatever data there was, so the log's
-// size does not tell whether a member had started an upload or an
-// activation left fingerprints. A revocation retires its collaboration in
-// the request that revoked it; an expired one, and one whose retirement a
-// stop interrupted, at the room's next opening or hourly housekeeping.
+// (its members' auditors see it), in the transaction that marks the record
+// (DataDeleted): one entry whatever data there was, so the log's size does
+// not tell whether a member had started an upload or an activation left
+// fingerprints. A revocation retires its collaboration in the request that
+// revoked it; an expired one, and one whose retirement a stop interrupted,
+// at the room's next opening or hourly housekeeping.
+//
+// A request allowed before the revocation may still write once the
+// deletion has read the keys (a relay answer's layer or canaries, a match's
+// join, a column decoded into memory): the transaction that would record
+// it refuses it, and what it wrote goes with the next sweep, in a further
+// recorded round.
 
 // retire deletes the data of collaboration id if it is retired, recording
 // the deletion the first time.
 func (r *Room) retire(ctx context.Context, id string) error {
+	rt, err := r.prepareRetirement(id)
+	if err != nil || rt == nil {
+		return err
+	}
+	defer rt.unlock()
+	if err := r.recordRetirement(ctx, rt); err != nil {
+		return err
+	}
+	return r.finishRetirement(ctx, rt)
+}
+
+// A retirement is one collaboration's, under its lock (Room.retiring).
+type retirement struct {
+	c      *collabRecord
+	spans  []store.Span
+	ups    []string
+	del    *deletion // the keys the marked entry records; nil if recorded already
+	unlock func()
+}
+
+// prepareRetirement takes collaboration id's retirement lock and reads
+// what its retirement deletes; nil (and no lock held) if it is not
+// retired.
+func (r *Room) prepareRetirement(id string) (*retirement, error) {
 	// One retirement of a collaboration at a time; others' run beside it,
 	// so that one's deletion does not show in another's revocation time.
 	lock, _ := r.retiring.LoadOrStore(id, new(sync.Mutex))
-	lock.(*sync.Mutex).Lock()
-	defer lock.(*sync.Mutex).Unlock()
-	c, err := r.collab(id)
-	if err != nil {
-		return err
+	mu := lock.(*sync.Mutex)
+	mu.Lock()
+	rt, err := r.readRetirement(id)
+	if err != nil || rt == nil {
+		mu.Unlock()
+		return nil, err
 	}
-	if !r.retired(c) {
-		return nil
+	rt.unlock = mu.Unlock
+	return rt, nil
+}
+
+func (r *Room) readRetirement(id string) (*retirement, error) {
+	c, err := r.collab(id)
+	if err != nil || !r.retired(c) {
+		return nil, err
 	}
 	spans, ups, err := r.collabData(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	name := "retired-collaboration/" + id
+	rt := &retirement{c: c, spans: spans, ups: ups}
 	if c.DataDeleted.IsZero() {
-		mark := func(tx *store.Tx) error {
-			return updateCollab(tx, id, func(cur *collabRecord) error {
-				if !cur.DataDeleted.IsZero() {
-					return errAlreadyRetired
-				}
-				// To the second: a finer time would tell how long the keys
-				// took to find.
-				cur.DataDeleted = r.now().UTC().Truncate(time.Second)
-				// Their parts go with the rest; none will be answered.
-				cur.Tasks = nil
-				return nil
-			})
+		// The keys of its open uploads' records too: the only records
+		// that go, since nothing can commit them now.
+		if rt.del, err = r.listDeletion(retiredName(id), c, append(spans, r.openUploadRecords(c, ups)...)...); err != nil {
+			return nil, err
 		}
-		if _, err := r.deleteRound(ctx, name, c, mark, spans...); err != nil && !errors.Is(err, errAlreadyRetired) {
+	}
+	return rt, nil
+}
+
+func retiredName(id string) string { return "retired-collaboration/" + id }
+
+// recordRetirement records rt's deletion, once for its collaboration, in
+// the transaction that marks the record.
+func (r *Room) recordRetirement(ctx context.Context, rt *retirement) error {
+	if rt.del == nil {
+		return nil
+	}
+	id := rt.c.ID
+	err := r.recordDeletion(ctx, rt.del, func(tx *store.Tx) error {
+		return updateCollab(tx, id, func(cur *collabRecord) error {
+			if !cur.DataDeleted.IsZero() {
+				return errAlreadyRetired
+			}
+			cur.DataDeleted = r.now().UTC()
+			// Their parts go with the rest, and none will be answered; the
+			// ids stay, so that a later round finds what an answer in
+			// flight wrote for them.
+			for t := range cur.Tasks {
+				cur.RetiredTasks = append(cur.RetiredTasks, t)
+			}
+			slices.Sort(cur.RetiredTasks)
+			cur.Tasks = nil
+			return nil
+		})
+	})
+	if errors.Is(err, errAlreadyRetired) {
+		rt.del = nil
+		return nil
+	}
+	return err
+}
+
+// finishRetirement deletes what rt's entry recorded, then what was written
+// after its keys were read (an answer or a join in flight when the
+// collaboration was retired, refused by the transaction that would have
+// recorded it) or what a stop kept from being deleted, in further recorded
+// rounds; then the columns decoded from its data and its exports.
+func (r *Room) finishRetirement(ctx context.Context, rt *retirement) error {
+	id := rt.c.ID
+	if rt.del != nil {
+		if err := r.applyDeletion(rt.del); err != nil {
 			return err
 		}
 	}
-	// Keys a writer added after the marked round read them (a match's join
-	// being written when the revocation came, which its record then
-	// refuses), or that a stop kept from being deleted.
-	if err := r.deleteSpans(ctx, name, c, spans...); err != nil {
+	if err := r.deleteSpans(ctx, retiredName(id), rt.c, rt.spans...); err != nil {
 		return err
 	}
 	// Cached under the uploads' columns (col/upload/…) or a join of the
@@ -92,7 +158,7 @@ func (r *Room) retire(ctx context.Context, id string) error {
 		if strings.Contains(key, "join/"+id+"/") {
 			return true
 		}
-		for _, u := range ups {
+		for _, u := range rt.ups {
 			if strings.HasPrefix(key, "col/"+u+"/") {
 				return true
 			}
@@ -137,12 +203,63 @@ func (r *Room) collabData(c *collabRecord) ([]store.Span, []string, error) {
 	for id := range c.Tasks {
 		spans = append(spans, store.TaskData(id)...)
 	}
+	for _, id := range c.RetiredTasks {
+		spans = append(spans, store.TaskData(id)...)
+	}
 	spans = append(spans, store.Joins(c.ID), store.Audiences(c.ID))
 	return spans, ups, nil
 }
 
+// openUploadRecords returns the spans of the records (and index keys) of
+// those of ups that were never committed. One that cannot be read is
+// left to the sweep of abandoned uploads.
+func (r *Room) openUploadRecords(c *collabRecord, ups []string) []store.Span {
+	var spans []store.Span
+	r.db.View(func(txn *badger.Txn) error {
+		for _, id := range ups {
+			if u, err := loadUpload(r.txn(txn), c.ID, id); err == nil && !u.Committed {
+				spans = append(spans, uploads.Span(id)...)
+				spans = append(spans, store.CollabUploadSpan(c.ID, id))
+			}
+		}
+		return nil
+	})
+	return spans
+}
+
+// indexUploads writes the index key (store.CollabUpload) of every upload
+// whose record has none: those of a room from before the index, which a
+// retirement would not find otherwise.
+func (r *Room) indexUploads(context.Context) error {
+	var missing [][]byte
+	err := r.db.View(func(txn *badger.Txn) error {
+		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
+			key := store.CollabUpload(u.Collab, u.ID)
+			if _, err := txn.Get(key); errors.Is(err, badger.ErrKeyNotFound) {
+				missing = append(missing, key)
+			} else if err != nil {
+				return err
+			}
+			return nil
+		})
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	wb := r.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range missing {
+		if err := wb.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
 // sweepRetired retires every collaboration revoked or expired whose data
-// is not yet deleted, or whose deletion a stop interrupted.
+// is not yet deleted, or whose deletion a stop interrupted. It reads what
+// each deletes, then records them all, then deletes: the time between two
+// collaborations' entries is not the time the deletion of a third took.
 func (r *Room) sweepRetired(ctx context.Context) error {
 	var ids []string
 	err := r.db.View(func(txn *badger.Txn) error {
@@ -157,12 +274,34 @@ func (r *Room) sweepRetired(ctx context.Context) error {
 		return err
 	}
 	var errs []error
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return err
+	var rts []*retirement
+	defer func() {
+		for _, rt := range rts {
+			rt.unlock()
 		}
-		if err := r.retire(ctx, id); err != nil {
+	}()
+	for _, id := range ids { // in order of ids, as every retire takes one lock
+		rt, err := r.prepareRetirement(id)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("collaboration %s: %w", id, err))
+		} else if rt != nil {
+			rts = append(rts, rt)
+		}
+	}
+	ready := rts[:0:0]
+	for _, rt := range rts {
+		if err := r.recordRetirement(ctx, rt); err != nil {
+			errs = append(errs, fmt.Errorf("collaboration %s: %w", rt.c.ID, err))
+			continue
+		}
+		ready = append(ready, rt)
+	}
+	for _, rt := range ready {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if err := r.finishRetirement(ctx, rt); err != nil {
+			errs = append(errs, fmt.Errorf("collaboration %s: %w", rt.c.ID, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -172,12 +311,10 @@ func (r *Room) sweepRetired(ctx context.Context) error {
 // failed because its data went while the request read it (the collaboration
 // was revoked, or expired, after the request was allowed), the refusal the
 // request would have met had it come a moment later, instead of err. Any
-// other failure, and one the request already answers with a problem,
-// stays.
+// other failure stays: damage, a deadline, a problem the request answered.
 func (r *Room) retiredMeanwhile(req *http.Request, who *actor, err error) error {
-	var p *api.Problem
 	id := req.PathValue("id")
-	if errors.As(err, &p) || who == nil || id == "" || !strings.HasPrefix(req.URL.Path, "/v1/collaborations/") {
+	if !dataGone(err) || who == nil || id == "" || !strings.HasPrefix(req.URL.Path, "/v1/collaborations/") {
 		return err
 	}
 	c, cerr := r.collab(id)
@@ -188,6 +325,17 @@ func (r *Room) retiredMeanwhile(req *http.Request, who *actor, err error) error 
 		return derr
 	}
 	return err
+}
+
+// dataGone reports whether err is a read of a segment that is no longer
+// there: its key deleted, or its file. Damaged records, deadlines and
+// cancellations are not.
+func dataGone(err error) bool {
+	var p *api.Problem
+	if errors.As(err, &p) || errors.Is(err, ErrCorruptState) {
+		return false
+	}
+	return errors.Is(err, store.ErrSegmentGone) || errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, fs.ErrNotExist)
 }
 
 // retireRevoked retires collaboration id after its revocation committed.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -138,10 +139,13 @@ func TestRevokeDeletesData(t *testing.T) {
 			t.Errorf("a segment file of the other collaboration went: %v", err)
 		}
 	}
-	// The record of the upload never committed goes with the sweep of
-	// abandoned uploads, at once.
-	if err := r.sweepAbandoned(ctx); err != nil || countKeys(t, r, append(uploads.Span(open.ID), store.CollabUploadSpan("c1", open.ID))...) != 0 {
-		t.Errorf("the revoked collaboration's open upload kept its record: %v", err)
+	// The record of the upload never committed goes too; the committed
+	// ones' stay.
+	if n := countKeys(t, r, append(uploads.Span(open.ID), store.CollabUploadSpan("c1", open.ID))...); n != 0 {
+		t.Errorf("the revoked collaboration's open upload kept %d keys of its record", n)
+	}
+	if countKeys(t, r, uploads.Span(c1.Datasets["alpha"].Upload)...) == 0 {
+		t.Error("a committed upload's record was deleted")
 	}
 	if _, err := a.Match(ctx, "c2"); err != nil {
 		t.Errorf("the other collaboration no longer matches: %v", err)
@@ -253,6 +257,100 @@ func TestExpiryDeletesData(t *testing.T) {
 	}
 }
 
+// TestRetiredTasksData: a relay task open when a member revokes goes with
+// the collaboration's data, and what an answer in flight writes for it
+// afterwards goes at the next sweep; the sweep records all retirements
+// before it deletes any, and a room from before the uploads' index gets
+// the index when it opens.
+func TestRetiredTasksData(t *testing.T) {
+	tr := startRoom(t)
+	ctx := context.Background()
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	c := tr.partner("charlie", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeBlinded, nil, a, b, c)
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	r := tr.room
+	before, _ := r.collab("c1")
+	if len(before.Tasks) != 1 {
+		t.Fatalf("%d relay tasks open, want 1", len(before.Tasks))
+	}
+	var task string
+	for id := range before.Tasks {
+		task = id
+	}
+	if countKeys(t, r, store.TaskData(task)...) == 0 {
+		t.Fatal("the open task has no parts")
+	}
+	if err := c.Revoke(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := r.collab("c1")
+	if len(after.Tasks) != 0 || !slices.Contains(after.RetiredTasks, task) {
+		t.Errorf("tasks %v, retired %v", after.Tasks, after.RetiredTasks)
+	}
+	if n := countKeys(t, r, store.TaskData(task)...); n != 0 {
+		t.Errorf("%d keys of the open task left", n)
+	}
+	// What an answer in flight stores after the deletion read the keys.
+	if err := r.db.Update(func(txn *badger.Txn) error {
+		return store.PutSegment(txn, store.TaskCanaries(task).Key(0), []byte("late"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.sweepRetired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countKeys(t, r, store.TaskData(task)...); n != 0 {
+		t.Errorf("%d keys an answer wrote for the retired task left after a sweep", n)
+	}
+
+	// Two collaborations retired in one sweep: both recorded before
+	// either's data goes.
+	for _, id := range []string{"d1", "d2"} {
+		st := tr.collab(id, api.ModeHashed, nil, a, b)
+		if _, err := a.UploadCSV(ctx, uploadSpec(id, writeList(t, span(0, 1500)), st["alpha"])); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.changeCollab(ctx, &actor{principalRecord: principalRecord{ID: "bravo", Role: policy.RolePartner}, requestID: "t"}, id, policy.ActionCollaborationRevoke, func(c *collabRecord) error {
+			c.Revoked, c.RevokedBy = true, "bravo"
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d1, _ := r.collab("d1")
+	spans1, _, _ := r.collabData(d1)
+	var keysAtSecond int
+	hook := func(name string) {
+		if name == retiredName("d2") {
+			keysAtSecond = countKeys(t, r, spans1...)
+		}
+	}
+	r.beforeDelete.Store(&hook)
+	err := r.sweepRetired(ctx)
+	r.beforeDelete.Store(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keysAtSecond == 0 || countKeys(t, r, spans1...) != 0 {
+		t.Errorf("d1 held %d keys when d2's deletion was recorded (want them all, deleted after), %d after", keysAtSecond, countKeys(t, r, spans1...))
+	}
+
+	// A room from before the index: the key goes, and opening writes it.
+	up := after.Datasets["alpha"].Upload
+	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Delete(store.CollabUpload("c1", up)) }); err != nil {
+		t.Fatal(err)
+	}
+	tr.restart()
+	var ups []string
+	if err := tr.room.db.View(func(txn *badger.Txn) (err error) { ups, err = store.UploadsOf(txn, "c1"); return }); err != nil || !slices.Contains(ups, up) {
+		t.Errorf("the index after opening: %v %v", ups, err)
+	}
+}
+
 // TestRetiredMeanwhile: a member's request that failed because the
 // collaboration's data went while it read it is answered with the
 // revocation's refusal; a non-member's keeps its failure (it must not learn
@@ -288,6 +386,16 @@ func TestRetiredMeanwhile(t *testing.T) {
 	bad := badRequest("no such column")
 	if err := r.retiredMeanwhile(req(), member, bad); err != error(bad) {
 		t.Errorf("a problem the request answered became %v", err)
+	}
+	for _, other := range []error{
+		fmt.Errorf("reading the ledger: %w", ErrCorruptState),
+		fmt.Errorf("query: %w", context.DeadlineExceeded),
+		context.Canceled,
+		errors.New("disk full"),
+	} {
+		if err := r.retiredMeanwhile(req(), member, other); err != other {
+			t.Errorf("%v became %v: only data gone is the revocation's", other, err)
+		}
 	}
 }
 

@@ -81,9 +81,11 @@ type Collaboration struct {
 	Revoked   bool            `json:"revoked,omitempty"`
 	RevokedBy string          `json:"revoked_by,omitempty"`
 	ExpiresAt *time.Time      `json:"expires_at,omitempty"`
-	// DataDeletedAt is when the room deleted the collaboration's data
-	// (every member's uploads, its relay tasks, joins and audiences), once
-	// a member revoked it or it expired.
+	// DataDeletedAt is when the room recorded the deletion of the
+	// collaboration's data (every member's uploads, its relay tasks, joins
+	// and audiences), once a member revoked it or it expired; the keys go
+	// right after, and a deletion a failure interrupted is finished by the
+	// room's next sweep.
 	DataDeletedAt *time.Time `json:"data_deleted_at,omitempty"`
 	// Settings are the agreed settings, in their canonical form, and
 	// SettingsDigest the digest a member accepts (TermsDigest).

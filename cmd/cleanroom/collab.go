@@ -301,6 +301,6 @@ audit log. It cannot be undone.`)
 		return explain(err)
 	}
 	return v.print(map[string]any{"revoked": *v.collab}, func() {
-		fmt.Fprintf(e.stdout, "revoked %s; the room deleted its data\n", *v.collab)
+		fmt.Fprintf(e.stdout, "revoked %s; the room deletes its data (cleanroom status shows when)\n", *v.collab)
 	})
 }

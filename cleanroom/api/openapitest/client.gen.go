@@ -522,7 +522,7 @@ type Collaboration struct {
 	// CreatedBy An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
 	CreatedBy Name `json:"created_by"`
 
-	// DataDeletedAt When the room deleted the collaboration's data (every member's uploads, its relay tasks, joins and audiences), once a member revoked it or it expired.
+	// DataDeletedAt When the room recorded the deletion of the collaboration's data (every member's uploads, its relay tasks, joins and audiences), once a member revoked it or it expired; the data goes right after, and a deletion a failure interrupted is finished by the room's next hourly sweep.
 	DataDeletedAt *time.Time `json:"data_deleted_at,omitempty"`
 
 	// Datasets Each member's committed dataset, by member id.
