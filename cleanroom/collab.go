@@ -160,6 +160,7 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 	if err != nil {
 		return nil, err
 	}
+	r.expiries.schedule(r, c)
 	return r.view(c, d.Constraints)
 }
 

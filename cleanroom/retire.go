@@ -34,8 +34,9 @@ import (
 // (DataDeleted): one entry whatever data there was, so the log's size does
 // not tell whether a member had started an upload or an activation left
 // fingerprints. A revocation retires its collaboration in the request that
-// revoked it; an expired one, and one whose retirement a stop interrupted,
-// at the room's next opening or hourly housekeeping.
+// revoked it; an expiry, on a timer of its own (expiryTimers); one whose
+// retirement a stop or a failure interrupted, the room's next opening or
+// hourly housekeeping (sweepRetired).
 //
 // A request allowed before the revocation may still write once the
 // deletion has read the keys (a relay answer's layer or canaries, a match's
@@ -46,21 +47,96 @@ import (
 // retire deletes the data of collaboration id if it is retired, recording
 // the deletion the first time.
 func (r *Room) retire(ctx context.Context, id string) error {
-	rt, err := r.prepareRetirement(id)
-	if err != nil || rt == nil {
+	for range 3 {
+		rt, err := r.prepareRetirement(id, true)
+		if err != nil || rt == nil {
+			return err
+		}
+		err = r.recordRetirement(ctx, rt)
+		if errors.Is(err, errUploadCommitted) {
+			rt.unlock()
+			continue // read again, with the upload committed
+		}
+		if err == nil {
+			err = r.finishRetirement(ctx, rt)
+		}
+		rt.unlock()
 		return err
 	}
-	defer rt.unlock()
-	if err := r.recordRetirement(ctx, rt); err != nil {
-		return err
+	return errUploadCommitted
+}
+
+// expiryTimers retire each collaboration when it expires, on a timer of its
+// own: a sweep that retired every collaboration expired in the hour would
+// record them one after another, and the time between two members' entries
+// would tell how many others expired meanwhile. The hourly sweep finishes
+// what a timer could not (the room was stopped, or the deletion failed).
+type expiryTimers struct {
+	mu     sync.Mutex
+	ctx    context.Context // the housekeeping's: ends when the room closes
+	timers map[string]*time.Timer
+	closed bool
+}
+
+// scheduleExpiries starts the timers of the room's live collaborations
+// that expire, under ctx.
+func (r *Room) scheduleExpiries(ctx context.Context) error {
+	r.expiries.mu.Lock()
+	r.expiries.ctx = ctx
+	r.expiries.mu.Unlock()
+	return r.db.View(func(txn *badger.Txn) error {
+		return collabs.Scan(r.txn(txn), func(c *collabRecord) error {
+			r.expiries.schedule(r, c)
+			return nil
+		})
+	})
+}
+
+// schedule starts c's timer, if it expires and is live.
+func (e *expiryTimers) schedule(r *Room, c *collabRecord) {
+	if c.ExpiresAt.IsZero() || r.retired(c) {
+		return
 	}
-	return r.finishRetirement(ctx, rt)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.ctx == nil || e.timers[c.ID] != nil {
+		return
+	}
+	if e.timers == nil {
+		e.timers = map[string]*time.Timer{}
+	}
+	ctx, id := e.ctx, c.ID
+	r.housekept.Add(1)
+	e.timers[id] = time.AfterFunc(c.ExpiresAt.Sub(r.now()), func() {
+		defer r.housekept.Done()
+		e.mu.Lock()
+		delete(e.timers, id)
+		e.mu.Unlock()
+		if err := r.retire(ctx, id); err != nil && ctx.Err() == nil {
+			r.log.Warn("deleting an expired collaboration's data failed; the next sweep tries again", "collaboration", id, "err", err)
+		}
+	})
+}
+
+// stopExpiries stops the timers that have not fired.
+func (r *Room) stopExpiries() {
+	e := &r.expiries
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	for id, t := range e.timers {
+		if t.Stop() {
+			r.housekept.Done()
+		}
+		delete(e.timers, id)
+	}
 }
 
 // A retirement is one collaboration's, under its lock (Room.retiring).
 type retirement struct {
 	c      *collabRecord
-	spans  []store.Span
+	spans  []store.Span // its data
+	open   []string     // its uploads never committed, whose records go too
 	ups    []string
 	del    *deletion // the keys the marked entry records; nil if recorded already
 	unlock func()
@@ -69,12 +145,21 @@ type retirement struct {
 // prepareRetirement takes collaboration id's retirement lock and reads
 // what its retirement deletes; nil (and no lock held) if it is not
 // retired.
-func (r *Room) prepareRetirement(id string) (*retirement, error) {
+//
+// Without wait, a retirement already under way (a revocation's, a timer's)
+// is left to finish it: nil, at once.
+func (r *Room) prepareRetirement(id string, wait bool) (*retirement, error) {
 	// One retirement of a collaboration at a time; others' run beside it,
 	// so that one's deletion does not show in another's revocation time.
 	lock, _ := r.retiring.LoadOrStore(id, new(sync.Mutex))
 	mu := lock.(*sync.Mutex)
-	mu.Lock()
+	if !wait {
+		if !mu.TryLock() {
+			return nil, nil
+		}
+	} else {
+		mu.Lock()
+	}
 	rt, err := r.readRetirement(id)
 	if err != nil || rt == nil {
 		mu.Unlock()
@@ -93,11 +178,16 @@ func (r *Room) readRetirement(id string) (*retirement, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &retirement{c: c, spans: spans, ups: ups}
+	rt := &retirement{c: c, ups: ups, open: r.openUploads(c, ups)}
+	// The records of its open uploads go too: the only records that do,
+	// since nothing can commit them now.
+	rt.spans = spans
+	for _, u := range rt.open {
+		rt.spans = append(rt.spans, uploads.Span(u)...)
+		rt.spans = append(rt.spans, store.CollabUploadSpan(id, u))
+	}
 	if c.DataDeleted.IsZero() {
-		// The keys of its open uploads' records too: the only records
-		// that go, since nothing can commit them now.
-		if rt.del, err = r.listDeletion(retiredName(id), c, append(spans, r.openUploadRecords(c, ups)...)...); err != nil {
+		if rt.del, err = r.listDeletion(retiredName(id), c, rt.spans...); err != nil {
 			return nil, err
 		}
 	}
@@ -114,6 +204,13 @@ func (r *Room) recordRetirement(ctx context.Context, rt *retirement) error {
 	}
 	id := rt.c.ID
 	err := r.recordDeletion(ctx, rt.del, func(tx *store.Tx) error {
+		// An upload read as open and committed since (at an expiry, which
+		// no write orders against a commit) keeps its record: read again.
+		for _, u := range rt.open {
+			if cur, err := loadUpload(tx.Txn, id, u); err == nil && cur.Committed {
+				return errUploadCommitted
+			}
+		}
 		return updateCollab(tx, id, func(cur *collabRecord) error {
 			if !cur.DataDeleted.IsZero() {
 				return errAlreadyRetired
@@ -173,6 +270,10 @@ func (r *Room) finishRetirement(ctx context.Context, rt *retirement) error {
 // recorded first.
 var errAlreadyRetired = errors.New("cleanroom: the collaboration's data was deleted already")
 
+// errUploadCommitted is the marked round's apply finding an upload it read
+// as open committed since.
+var errUploadCommitted = errors.New("cleanroom: an upload of the collaboration was committed while its retirement was read")
+
 // retired reports whether c may never touch data again: revoked, or
 // expired.
 func (r *Room) retired(c *collabRecord) bool {
@@ -210,21 +311,19 @@ func (r *Room) collabData(c *collabRecord) ([]store.Span, []string, error) {
 	return spans, ups, nil
 }
 
-// openUploadRecords returns the spans of the records (and index keys) of
-// those of ups that were never committed. One that cannot be read is
-// left to the sweep of abandoned uploads.
-func (r *Room) openUploadRecords(c *collabRecord, ups []string) []store.Span {
-	var spans []store.Span
+// openUploads returns those of ups that were never committed. One that
+// cannot be read is left to the sweep of abandoned uploads.
+func (r *Room) openUploads(c *collabRecord, ups []string) []string {
+	var open []string
 	r.db.View(func(txn *badger.Txn) error {
 		for _, id := range ups {
 			if u, err := loadUpload(r.txn(txn), c.ID, id); err == nil && !u.Committed {
-				spans = append(spans, uploads.Span(id)...)
-				spans = append(spans, store.CollabUploadSpan(c.ID, id))
+				open = append(open, id)
 			}
 		}
 		return nil
 	})
-	return spans
+	return open
 }
 
 // indexUploads writes the index key (store.CollabUpload) of every upload
@@ -277,32 +376,40 @@ func (r *Room) sweepRetired(ctx context.Context) error {
 	var rts []*retirement
 	defer func() {
 		for _, rt := range rts {
-			rt.unlock()
+			if rt != nil {
+				rt.unlock()
+			}
 		}
 	}()
-	for _, id := range ids { // in order of ids, as every retire takes one lock
-		rt, err := r.prepareRetirement(id)
+	for _, id := range ids {
+		// A retirement under way is left to finish (and a revocation is
+		// never kept waiting for this sweep's other deletions).
+		rt, err := r.prepareRetirement(id, false)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("collaboration %s: %w", id, err))
 		} else if rt != nil {
 			rts = append(rts, rt)
 		}
 	}
-	ready := rts[:0:0]
-	for _, rt := range rts {
+	for i, rt := range rts {
 		if err := r.recordRetirement(ctx, rt); err != nil {
 			errs = append(errs, fmt.Errorf("collaboration %s: %w", rt.c.ID, err))
+			rt.unlock()
+			rts[i] = nil
+		}
+	}
+	for i, rt := range rts {
+		if rt == nil {
 			continue
 		}
-		ready = append(ready, rt)
-	}
-	for _, rt := range ready {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 		if err := r.finishRetirement(ctx, rt); err != nil {
 			errs = append(errs, fmt.Errorf("collaboration %s: %w", rt.c.ID, err))
 		}
+		rt.unlock()
+		rts[i] = nil
 	}
 	return errors.Join(errs...)
 }

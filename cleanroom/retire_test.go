@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -440,5 +441,89 @@ func TestExpiredRelayDoesNotBlockOpen(t *testing.T) {
 	tr.restart()
 	if cr, err := tr.room.collab("c1"); err != nil || len(cr.Tasks) != 0 {
 		t.Errorf("after reopening: %v, tasks %v", err, cr)
+	}
+}
+
+// TestExpiryTimerRetires: a collaboration is retired when it expires, by a
+// timer of its own that the room starts when it opens (or when the
+// collaboration is created), not at the next hourly sweep; a room closed
+// before it expires stops the timer.
+func TestExpiryTimerRetires(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	ctx := context.Background()
+	tr := startRoomAt(t, now, nil)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, map[string]any{"expires_in_hours": 1}, a, b)
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := tr.room.collab("c1")
+	spans, _, _ := tr.room.collabData(c)
+	// The room opens again 200 ms of the room's time before the expiry.
+	offset.Store(int64(time.Hour - 200*time.Millisecond))
+	tr.restart()
+	r := tr.room
+	if n, _ := retiredEntries(t, r, "c1"); n != 0 || countKeys(t, r, spans...) == 0 {
+		t.Fatalf("retired before it expired: %d entries", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if n, _ := retiredEntries(t, r, "c1"); n == 1 && countKeys(t, r, spans...) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expiry's timer did not retire the collaboration within 5 s of its expiry")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cur, _ := r.collab("c1"); cur.DataDeleted.Before(cur.ExpiresAt) {
+		t.Errorf("data deleted at %v, before the expiry at %v", cur.DataDeleted, cur.ExpiresAt)
+	}
+}
+
+// TestRetirementKeepsUploadCommittedMeanwhile: an upload read as open by a
+// retirement and committed before its entry (at an expiry, which nothing
+// orders against a commit) keeps its record: the retirement reads again.
+func TestRetirementKeepsUploadCommittedMeanwhile(t *testing.T) {
+	tr, _, b, _ := readyPair(t, api.ModeHashed, nil)
+	r := tr.room
+	ctx := context.Background()
+	c, _ := r.collab("c1")
+	open := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{}, Rows: 1000, RowsPerPart: 1000, Canary: c.Datasets["alpha"].Canary})
+	room := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "t"}
+	var once sync.Once
+	hook := func(name string) {
+		if name != retiredName("c1") {
+			return
+		}
+		once.Do(func() {
+			err := r.commit(ctx, room, act{action: actionDataDelete}, policy.Decision{Allow: true}, nil, "", func(tx *store.Tx) error {
+				u, err := loadUpload(tx.Txn, "c1", open.ID)
+				if err != nil {
+					return err
+				}
+				u.Committed = true
+				return uploads.Put(tx, u.ID, u)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	r.beforeDelete.Store(&hook)
+	defer r.beforeDelete.Store(nil)
+	if err := b.Revoke(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if countKeys(t, r, uploads.Span(open.ID)...) == 0 {
+		t.Error("the record of an upload committed while the retirement was read was deleted")
+	}
+	if n, _ := retiredEntries(t, r, "c1"); n != 1 {
+		t.Errorf("%d deletion entries, want 1", n)
+	}
+	if cur, _ := r.collab("c1"); cur.DataDeleted.IsZero() {
+		t.Error("the retirement gave up")
 	}
 }

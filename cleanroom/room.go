@@ -120,6 +120,8 @@ type Room struct {
 
 	// jtiClaims holds the jtis of requests in flight (auth.go), by key.
 	jtiClaims sync.Map
+	// expiries holds each live collaboration's expiry timer (retire.go).
+	expiries expiryTimers
 	// retiring holds a *sync.Mutex by collaboration: the deletions of its
 	// data once retired run one at a time (retire.go).
 	retiring sync.Map
@@ -232,6 +234,11 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	hctx, stop := context.WithCancel(context.Background())
 	r.stopHousekeeping = stop
+	if err := r.scheduleExpiries(hctx); err != nil {
+		stop()
+		r.Close()
+		return nil, err
+	}
 	r.housekept.Add(2)
 	go func() { defer r.housekept.Done(); r.housekeeping(hctx, time.Hour) }()
 	go func() { defer r.housekept.Done(); r.recordAuthFailures(hctx, cfg.AuthFailures.Interval) }()
@@ -271,6 +278,7 @@ func (cfg Config) withDefaults() Config {
 func (r *Room) Close() error {
 	var err error
 	if r.stopHousekeeping != nil {
+		r.stopExpiries()
 		r.stopHousekeeping()
 		r.housekept.Wait()
 		err = r.flushAuthFailures(context.Background())

@@ -1859,7 +1859,7 @@ type ClientInterface interface {
 
 	// RevokeCollaboration Revoke a collaboration (any member's kill switch)
 	//
-	// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
+	// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way when it expires.
 	//
 	// Corresponds with POST /v1/collaborations/{id}/revoke (the `RevokeCollaboration` operationId).
 	RevokeCollaboration(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2484,7 +2484,7 @@ func (c *Client) RunQuery(ctx context.Context, id CollaborationID, body RunQuery
 
 // RevokeCollaboration Revoke a collaboration (any member's kill switch)
 //
-// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
+// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way when it expires.
 //
 // Corresponds with POST /v1/collaborations/{id}/revoke (the `RevokeCollaboration` operationId).
 func (c *Client) RevokeCollaboration(ctx context.Context, id CollaborationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4351,7 +4351,7 @@ type ClientWithResponsesInterface interface {
 
 	// RevokeCollaborationWithResponse Revoke a collaboration (any member's kill switch)
 	//
-	// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
+	// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way when it expires.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8917,7 +8917,7 @@ func (c *ClientWithResponses) RunQueryWithResponse(ctx context.Context, id Colla
 
 // RevokeCollaborationWithResponse Revoke a collaboration (any member's kill switch)
 //
-// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way within the hour.
+// For good: from then on the collaboration touches no data and every query is refused, and before answering the room deletes its data (every member's uploads, its relay tasks, join tables and activated audiences), recorded in the collaboration's part of the audit log; its records (terms, budget ledger, sizes) stay. An expired collaboration's data goes the same way when it expires.
 //
 // Returns a wrapper object for the known response body format(s).
 //
