@@ -10,14 +10,12 @@ package cleanroom
 // victim's refresh runs.
 
 import (
-	"context"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -48,22 +46,12 @@ func TestAttackActivationRevokeTiming(t *testing.T) {
 	}
 	const victimSize = 20000
 	victimList := writeAttackList(t, atkRows(span(1000, 1000+victimSize)), atkVictimCols)
-	var base []int
-	for id := range 600 + victimSize*4/5 {
-		if id%25 != 3 && id%25 != 7 { // the targets' ids stay out of the base list
-			base = append(base, id)
-		}
-	}
+	base := revocationBase(victimSize)
 	correct, hits, n := 0, 0, 0
 	var deltas []string
 	for i := range trials {
-		held := i%2 == 0
-		target := 7 + 25*i // never the victim's (< 1000)
-		if held {
-			target = 1003 + 25*i
-		}
-		s := &attackScene{t: t, ctx: context.Background(), tr: tr, attacker: attacker, victim: victim, collab: "r" + strconv.Itoa(i),
-			states: map[string]client.StateDir{atkAttacker: client.StateDir(t.TempDir()), atkVictim: client.StateDir(t.TempDir())}}
+		held, target := revocationTarget(i)
+		s := newRevocationScene(t, tr, attacker, victim, "r"+strconv.Itoa(i))
 		if err := s.offer(s.collab, settings, nil, nil); err != nil {
 			t.Fatal(err)
 		}

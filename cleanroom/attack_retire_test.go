@@ -40,22 +40,11 @@ func revokeTiming(t *testing.T, round, trials int) []attackRate {
 	victim := tr.partner(atkVictim, policy.RolePartner, "")
 	const victimSize = 5000
 	victimList := writeAttackList(t, atkRows(span(1000, 1000+victimSize)), atkVictimCols)
-	var base []int
-	for id := range 600 + victimSize*4/5 {
-		if id%25 != 3 && id%25 != 7 { // the targets' ids stay out of the base list
-			base = append(base, id)
-		}
-	}
+	base := revocationBase(victimSize)
 	var present, absent []time.Duration
 	for i := range trials {
-		held := i%2 == 0
-		target := 7 + 25*i // never the victim's (< 1000)
-		if held {
-			target = 1003 + 25*i
-		}
-		s := &attackScene{t: t, ctx: context.Background(), tr: tr, attacker: attacker, victim: victim,
-			collab: "v" + strconv.Itoa(round) + "-" + strconv.Itoa(i),
-			states: map[string]client.StateDir{atkAttacker: client.StateDir(t.TempDir()), atkVictim: client.StateDir(t.TempDir())}}
+		held, target := revocationTarget(i)
+		s := newRevocationScene(t, tr, attacker, victim, "v"+strconv.Itoa(round)+"-"+strconv.Itoa(i))
 		if err := s.offer(s.collab, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -86,4 +75,32 @@ func revokeTiming(t *testing.T, round, trials int) []attackRate {
 	t.Logf("revocation latency: target held %v, not held %v (medians); membership by the midpoint: %s (bound %.1f%%)",
 		mp, ma, pct(right, trials), 100*timingBound(trials))
 	return []attackRate{{name: "revocation latency", right: right, trials: trials}}
+}
+
+// revocationBase is the attacker's list in a revocation attack: most of
+// the victim's people (ids 1000 on) and others, without the targets' ids.
+func revocationBase(victimSize int) []int {
+	var base []int
+	for id := range 600 + victimSize*4/5 {
+		if id%25 != 3 && id%25 != 7 { // the targets' ids stay out of the base list
+			base = append(base, id)
+		}
+	}
+	return base
+}
+
+// revocationTarget is trial i's target in a revocation attack: in the
+// victim's list (ids from 1000) on even trials, never on odd ones.
+func revocationTarget(i int) (held bool, target int) {
+	if i%2 == 0 {
+		return true, 1003 + 25*i
+	}
+	return false, 7 + 25*i
+}
+
+// newRevocationScene is a scene for one trial of a revocation attack, in a
+// collaboration of its own (a revocation ends one).
+func newRevocationScene(t *testing.T, tr *testRoom, attacker, victim *client.Client, collab string) *attackScene {
+	return &attackScene{t: t, ctx: context.Background(), tr: tr, attacker: attacker, victim: victim, collab: collab,
+		states: map[string]client.StateDir{atkAttacker: client.StateDir(t.TempDir()), atkVictim: client.StateDir(t.TempDir())}}
 }

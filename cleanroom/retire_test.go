@@ -189,23 +189,32 @@ func cachedUnder(r *Room, collab string, ups []string) bool {
 	return false
 }
 
+// expiringPair is a room on a clock the returned offset moves, with
+// collaboration c1 of alpha and bravo expiring an hour after it was made,
+// and alpha's list uploaded.
+func expiringPair(t *testing.T) (*testRoom, *atomic.Int64, *client.Client, *client.Client, map[string]client.StateDir) {
+	offset := new(atomic.Int64)
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	tr := startRoomAt(t, now, nil)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, map[string]any{"expires_in_hours": 1}, a, b)
+	if _, err := a.UploadCSV(context.Background(), uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	return tr, offset, a, b, states
+}
+
 // TestExpiryDeletesData: an expired collaboration's data goes at the next
 // sweep, recorded once; a key written after its deletion was recorded (a
 // writer the expiry overtook, or a stop between the entry and the
 // deletion) goes at the sweep after, in an entry of its own, and a sweep
 // that finds nothing records nothing.
 func TestExpiryDeletesData(t *testing.T) {
-	var offset atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	ctx := context.Background()
-	tr := startRoomAt(t, now, nil)
-	a := tr.partner("alpha", policy.RolePartner, "")
-	b := tr.partner("bravo", policy.RolePartner, "")
-	states := tr.collab("c1", api.ModeHashed, map[string]any{"expires_in_hours": 1}, a, b)
-	for i, p := range []*client.Client{a, b} {
-		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(i*500, i*500+1500)), states[p.Principal()])); err != nil {
-			t.Fatal(err)
-		}
+	tr, offset, a, b, states := expiringPair(t)
+	if _, err := b.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(500, 2000)), states["bravo"])); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := a.Match(ctx, "c1"); err != nil {
 		t.Fatal(err)
@@ -449,16 +458,7 @@ func TestExpiredRelayDoesNotBlockOpen(t *testing.T) {
 // collaboration is created), not at the next hourly sweep; a room closed
 // before it expires stops the timer.
 func TestExpiryTimerRetires(t *testing.T) {
-	var offset atomic.Int64
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	ctx := context.Background()
-	tr := startRoomAt(t, now, nil)
-	a := tr.partner("alpha", policy.RolePartner, "")
-	b := tr.partner("bravo", policy.RolePartner, "")
-	states := tr.collab("c1", api.ModeHashed, map[string]any{"expires_in_hours": 1}, a, b)
-	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1500)), states["alpha"])); err != nil {
-		t.Fatal(err)
-	}
+	tr, offset, _, _, _ := expiringPair(t)
 	c, _ := tr.room.collab("c1")
 	spans, _, _ := tr.room.collabData(c)
 	// The room opens again 200 ms of the room's time before the expiry.
