@@ -328,10 +328,19 @@ func (r *Room) openUploads(c *collabRecord, ups []string) []string {
 
 // indexUploads writes the index key (store.CollabUpload) of every upload
 // whose record has none: those of a room from before the index, which a
-// retirement would not find otherwise.
+// retirement would not find otherwise. It runs once: startUpload writes
+// the key of every upload since.
 func (r *Room) indexUploads(context.Context) error {
 	var missing [][]byte
+	done := false
 	err := r.db.View(func(txn *badger.Txn) error {
+		switch _, err := txn.Get(store.UploadsIndexed()); {
+		case err == nil:
+			done = true
+			return nil
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
 		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
 			key := store.CollabUpload(u.Collab, u.ID)
 			if _, err := txn.Get(key); errors.Is(err, badger.ErrKeyNotFound) {
@@ -342,12 +351,12 @@ func (r *Room) indexUploads(context.Context) error {
 			return nil
 		})
 	})
-	if err != nil || len(missing) == 0 {
+	if err != nil || done {
 		return err
 	}
 	wb := r.db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, k := range missing {
+	for _, k := range append(missing, store.UploadsIndexed()) {
 		if err := wb.Set(k, nil); err != nil {
 			return err
 		}

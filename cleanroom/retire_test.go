@@ -351,7 +351,12 @@ func TestRetiredTasksData(t *testing.T) {
 
 	// A room from before the index: the key goes, and opening writes it.
 	up := after.Datasets["alpha"].Upload
-	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Delete(store.CollabUpload("c1", up)) }); err != nil {
+	if err := r.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(store.UploadsIndexed()); err != nil {
+			return err
+		}
+		return txn.Delete(store.CollabUpload("c1", up))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	tr.restart()

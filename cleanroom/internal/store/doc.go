@@ -10,6 +10,7 @@
 //	budget/<collab>                      Budgets: a collaboration's privacy ledger (sealed record)
 //	upload/<id>                          Uploads: an upload in progress or committed (sealed record)
 //	cupload/<collab>/<upload>            CollabUpload: an upload of the collaboration's (no value)
+//	meta/uploads-indexed                 UploadsIndexed: every upload has its CollabUpload key (no value)
 //	secret/<collab>/<to>                 Secrets: a collaboration secret sealed to one member (sealed record)
 //	policysrc/<collab>/<hash>            PolicySources: a pending or active module's source (sealed record)
 //	digestkey/<collab>                   DigestKeys: a collaboration's result-digest key (sealed, unbound)

@@ -17,6 +17,7 @@ const (
 	budgetPrefix       = "budget/"
 	uploadPrefix       = "upload/"
 	collabUploadPrefix = "cupload/"
+	uploadIndexedKey   = "meta/uploads-indexed"
 	secretPrefix       = "secret/"
 	policySourcePrefix = "policysrc/"
 	digestKeyPrefix    = "digestkey/"
@@ -129,6 +130,10 @@ func CollabUpload(collab, upload string) []byte {
 func CollabUploadSpan(collab, upload string) Span {
 	return keySpan(string(CollabUpload(collab, upload)))
 }
+
+// UploadsIndexed is the key (no value) that says every upload has its
+// CollabUpload key: the room wrote the missing ones once.
+func UploadsIndexed() []byte { return []byte(uploadIndexedKey) }
 
 // UploadsOf returns the uploads CollabUpload lists for collab.
 func UploadsOf(txn *badger.Txn, collab string) ([]string, error) {
