@@ -391,8 +391,9 @@ func (r *Room) sweepRetired(ctx context.Context) error {
 		}
 	}()
 	for _, id := range ids {
-		// A retirement under way is left to finish (and a revocation is
-		// never kept waiting for this sweep's other deletions).
+		// A retirement under way (a revocation's, a timer's) is left to
+		// finish; each lock taken here goes as soon as its own deletion is
+		// done.
 		rt, err := r.prepareRetirement(id, false)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("collaboration %s: %w", id, err))
