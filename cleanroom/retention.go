@@ -163,24 +163,15 @@ func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
 }
 
 // sweepAbandoned deletes the uploads never committed a week after they
-// started (abandonedAfter), and at once in a revoked or expired
-// collaboration. Each is read again under its member's commit
+// started (abandonedAfter). Each is read again under its member's commit
 // lock, which a commit holds while it reads the upload and commits it: an
 // upload committed since the scan found it is kept.
 func (r *Room) sweepAbandoned(ctx context.Context) error {
 	var old []*uploadRecord
 	cutoff := r.now().Add(-abandonedAfter)
-	retired := map[string]bool{}
 	err := r.db.View(func(txn *badger.Txn) error {
-		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
-			retired[c.ID] = r.retired(c)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
 		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
-			if !u.Committed && (u.Started.Before(cutoff) || retired[u.Collab]) {
+			if !u.Committed && u.Started.Before(cutoff) {
 				old = append(old, u)
 			}
 			return nil
@@ -195,13 +186,7 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// An upload of a revoked or expired collaboration is abandoned
-		// already: none can be committed.
-		at := cutoff
-		if retired[u.Collab] {
-			at = u.Started.Add(time.Nanosecond)
-		}
-		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, at); err != nil {
+		if err := r.sweepUpload(ctx, u.Collab, u.Member, u.ID, cutoff); err != nil {
 			errs = append(errs, fmt.Errorf("upload %s: %w", u.ID, err))
 		}
 	}

@@ -311,8 +311,8 @@ func (r *Room) collabData(c *collabRecord) ([]store.Span, []string, error) {
 	return spans, ups, nil
 }
 
-// openUploads returns those of ups that were never committed. One that
-// cannot be read is left to the sweep of abandoned uploads.
+// openUploads returns those of ups that were never committed. One whose
+// record cannot be read is left to the week's sweep of abandoned uploads.
 func (r *Room) openUploads(c *collabRecord, ups []string) []string {
 	var open []string
 	r.db.View(func(txn *badger.Txn) error {
