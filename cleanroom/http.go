@@ -95,6 +95,9 @@ func (r *Room) routes() []route {
 		{pattern: "GET /v1/collaborations/{id}/uploads/{upload}", action: policy.ActionCollaborationRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.upload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
 		}},
+		{pattern: "DELETE /v1/collaborations/{id}/uploads/{upload}", action: policy.ActionDatasetDiscard, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+			return ok(), r.discardUpload(ctx, who, req.PathValue("id"), req.PathValue("upload"))
+		}},
 		{pattern: "PUT /v1/collaborations/{id}/uploads/{upload}/parts/{part}", action: policy.ActionDatasetUpload, body: api.MaxPartBytes, deadline: deadlineTransfer, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			part, err := pathInt(req, "part")
 			if err != nil {

@@ -237,6 +237,28 @@ func (f *apiFlow) uploadAndRelay() {
 	other, err := f.as["alpha"].GetUploadWithResponse(ctx, "c1", uploads["beta"])
 	check(f, "another member's upload", other, err, http.StatusNotFound)
 
+	// An upload in progress is its member's to discard; a committed one,
+	// or another member's, is not.
+	committed, err := f.as["alpha"].DiscardUploadWithResponse(ctx, "c1", uploads["alpha"])
+	check(f, "discard a committed upload", committed, err, http.StatusConflict)
+	refused(t, "discard a committed upload", committed.ApplicationproblemJSON409, api.ProblemConflict)
+	theirs, err := f.as["beta"].DiscardUploadWithResponse(ctx, "c1", uploads["alpha"])
+	check(f, "discard another member's upload", theirs, err, http.StatusNotFound)
+	refused(t, "discard another member's upload", theirs.ApplicationproblemJSON404, api.ProblemNotFound)
+	cols := []string{"band"}
+	again, err := f.as["alpha"].StartUploadWithResponse(ctx, "c1", openapitest.StartUpload{Kind: "email", Profile: crypto.ProfilePAIRv1,
+		Columns: &cols, RowsPerPart: partRows, Canary: lists["alpha"].canary})
+	check(f, "alpha starts again", again, err, http.StatusCreated)
+	body, _ := lists["alpha"].binaryPart(t, 0)
+	sent, err := f.as["alpha"].PutUploadPartWithBodyWithResponse(ctx, "c1", again.JSON201.Id, 0, api.PartContentType, bytes.NewReader(body))
+	check(f, "alpha sends a part", sent, err, http.StatusOK)
+	discarded, err := f.as["alpha"].DiscardUploadWithResponse(ctx, "c1", again.JSON201.Id)
+	check(f, "discard", discarded, err, http.StatusOK)
+	gone, err := f.as["alpha"].GetUploadWithResponse(ctx, "c1", again.JSON201.Id)
+	check(f, "a discarded upload", gone, err, http.StatusNotFound)
+	late, err := f.as["alpha"].PutUploadPartWithBodyWithResponse(ctx, "c1", again.JSON201.Id, 1, api.PartContentType, bytes.NewReader(body))
+	check(f, "a part of a discarded upload", late, err, http.StatusNotFound)
+
 	for round := 0; ; round++ {
 		pending := 0
 		for _, who := range []string{"alpha", "beta"} {

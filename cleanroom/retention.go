@@ -22,7 +22,9 @@ import (
 //   - a relay task's parts, and the layer it was made from (but the upload
 //     itself), when the task completes;
 //   - a collaboration's older join tables, when a newer match commits;
-//   - an upload never committed, a week after it started;
+//   - an upload never committed, a week after it started, or when its
+//     member discards it (DELETE on the upload; the client does so when it
+//     starts over);
 //   - all of a collaboration's data (every member's uploads with their
 //     layers, its relay tasks, join tables and activated audiences), once
 //     a member revokes it or it expires: no action may touch it again.
@@ -102,9 +104,16 @@ func (r *Room) listDeletion(name string, collab *collabRecord, spans ...store.Sp
 	return del, err
 }
 
-// recordDeletion records del in the audit log, with apply (if not nil) in
-// the entry's transaction.
+// recordDeletion records del in the audit log as the room's, with apply
+// (if not nil) in the entry's transaction.
 func (r *Room) recordDeletion(ctx context.Context, del *deletion, apply func(*store.Tx) error) error {
+	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "retention"}
+	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
+	return r.recordDeletionAs(ctx, who, act{action: actionDataDelete, collab: del.collab}, d, del, apply)
+}
+
+// recordDeletionAs records del as action a of who's, which d allowed.
+func (r *Room) recordDeletionAs(ctx context.Context, who *actor, a act, d policy.Decision, del *deletion, apply func(*store.Tx) error) error {
 	if hook := r.beforeDelete.Load(); hook != nil {
 		(*hook)(del.name)
 	}
@@ -113,12 +122,10 @@ func (r *Room) recordDeletion(ctx context.Context, del *deletion, apply func(*st
 		h.Write(k)
 		h.Write([]byte{'\n'})
 	}
-	who := &actor{principalRecord: principalRecord{ID: "room", Role: policy.RoleOperator}, requestID: "retention"}
-	d := policy.Decision{Allow: true, PolicyHash: r.policy.BundleHash()}
 	// The keys deleted are named by the room's commitment to them, without
 	// their number: how many parts of a join go says how large it was.
 	refs := []audit.DataRef{{Name: del.name, Digest: r.dataDigest(del.name, hex.EncodeToString(h.Sum(nil)))}}
-	return r.commit(ctx, who, act{action: actionDataDelete, collab: del.collab}, d, refs, "", apply)
+	return r.commit(ctx, who, a, d, refs, "", apply)
 }
 
 // applyDeletion deletes del's keys, then their files.
@@ -215,8 +222,14 @@ func (r *Room) sweepUpload(ctx context.Context, collab, member, id string, cutof
 	case u.Committed || !u.Started.Before(cutoff):
 		return nil
 	}
+	return r.deleteData(ctx, "abandoned-upload/"+id, openUploadSpans(collab, id)...)
+}
+
+// openUploadSpans holds an upload never committed: its parts (and any
+// layer), its record and its place in collab's index of uploads.
+func openUploadSpans(collab, id string) []store.Span {
 	spans := append(store.UploadData(id), uploads.Span(id)...)
-	return r.deleteData(ctx, "abandoned-upload/"+id, append(spans, store.CollabUploadSpan(collab, id))...)
+	return append(spans, store.CollabUploadSpan(collab, id))
 }
 
 // housekeeping sweeps abandoned uploads and retired collaborations' data,

@@ -19,6 +19,7 @@ const (
 	ActionSecretDeliver       Action = "secret.deliver"
 	ActionDatasetUpload       Action = "dataset.upload"
 	ActionDatasetReencrypt    Action = "dataset.reencrypt"
+	ActionDatasetDiscard      Action = "dataset.discard"
 	ActionMatchRun            Action = "match.run"
 	ActionQueryRun            Action = "query.run"
 	ActionBudgetRead          Action = "budget.read"
@@ -33,7 +34,7 @@ func Actions() []Action {
 	return []Action{
 		ActionRoomRead, ActionPrincipalSelf, ActionPartnerRegister, ActionAuditExport, ActionCollaborationList,
 		ActionCollaborationCreate, ActionCollaborationRead, ActionCollaborationAccept, ActionCollaborationRevoke,
-		ActionSecretDeliver, ActionDatasetUpload, ActionDatasetReencrypt, ActionMatchRun, ActionQueryRun,
-		ActionBudgetRead, ActionPolicyPropose, ActionPolicyApprove, ActionModelTrain, ActionAudienceActivate,
+		ActionSecretDeliver, ActionDatasetUpload, ActionDatasetReencrypt, ActionDatasetDiscard, ActionMatchRun,
+		ActionQueryRun, ActionBudgetRead, ActionPolicyPropose, ActionPolicyApprove, ActionModelTrain, ActionAudienceActivate,
 	}
 }

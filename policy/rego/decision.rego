@@ -45,12 +45,15 @@ self_actions := {"principal.self"}
 
 collab_actions := {
 	"collaboration.create", "collaboration.read", "collaboration.accept", "collaboration.revoke",
-	"secret.deliver", "dataset.upload", "dataset.reencrypt", "match.run", "query.run",
+	"secret.deliver", "dataset.upload", "dataset.reencrypt", "dataset.discard", "match.run", "query.run",
 	"budget.read", "policy.propose", "policy.approve",
 	"model.train", "audience.activate",
 }
 
 # Actions that touch data: refused once a member revoked or the collaboration expired.
+# A member discarding its own upload in progress (dataset.discard) only deletes
+# what it sent, which the room deletes anyway once the collaboration is revoked
+# or expired: it is not among them.
 data_actions := {"dataset.upload", "dataset.reencrypt", "match.run", "query.run", "model.train", "audience.activate"}
 
 auditor_actions := {"collaboration.read", "budget.read"}
@@ -61,7 +64,7 @@ known_actions := (((operator_actions | collab_actions) | audit_actions) | listin
 # Only a partner itself (not its analysts) shapes the collaboration and its data.
 partner_only := {
 	"collaboration.create", "collaboration.accept", "collaboration.revoke", "secret.deliver",
-	"dataset.upload", "dataset.reencrypt", "match.run", "policy.propose", "policy.approve",
+	"dataset.upload", "dataset.reencrypt", "dataset.discard", "match.run", "policy.propose", "policy.approve",
 	"audience.activate",
 }
 

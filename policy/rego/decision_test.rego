@@ -202,6 +202,22 @@ test_analyst_cannot_upload if {
 	"only a partner itself may do this, not its analysts" in d.reasons
 }
 
+# A member discards its own upload in progress: a partner's right, not its
+# analysts', auditors' or outsiders', and one it keeps after a revocation or
+# the expiry (the room deletes the data then anyway).
+test_discard if {
+	d := cleanroom.decision with data.room.defaults as defaults with input as inp(partner, "dataset.discard", {})
+	d.allow
+	a := cleanroom.decision with data.room.defaults as defaults with input as inp(analyst, "dataset.discard", {})
+	"only a partner itself may do this, not its analysts" in a.reasons
+	u := cleanroom.decision with data.room.defaults as defaults with input as inp({"id": "aud", "role": "auditor", "partner": "coursely"}, "dataset.discard", {})
+	"auditors read the audit log but never touch data" in u.reasons
+	r := cleanroom.decision with data.room.defaults as defaults with input as with_collab(inp(partner, "dataset.discard", {}), object.union(collab, {"revoked": true}))
+	r.allow
+	o := cleanroom.decision with data.room.defaults as defaults with input as with_collab(inp(partner, "dataset.discard", {}), object.union(collab, {"members": ["fitapp", "other"]}))
+	"only members of the collaboration may act on it" in o.reasons
+}
+
 test_match_waits_for_uploads if {
 	c := object.union(object.remove(collab, ["datasets"]), {"datasets": {"coursely": {"uploaded": true}}})
 	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(inp(partner, "match.run", {}), c)

@@ -1930,6 +1930,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/collaborations/{id}/uploads (the `StartUpload` operationId).
 	StartUpload(ctx context.Context, id CollaborationID, body StartUploadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DiscardUpload Discard an upload in progress
+	//
+	// Deletes an upload of the caller's that is not committed (its parts, its record), recorded in the collaboration's part of the audit log as `dataset.discard`; parts sent to it afterwards are refused (404). The partner client discards a saved upload when it starts over. An upload never committed is otherwise deleted a week after it started. A committed upload is the member's list in the collaboration (409): a newer upload replaces it, and a revocation or the expiry deletes it.
+	//
+	// Corresponds with DELETE /v1/collaborations/{id}/uploads/{upload} (the `DiscardUpload` operationId).
+	DiscardUpload(ctx context.Context, id CollaborationID, upload UploadID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetUpload An upload's progress, to resume it
 	//
 	// The caller's own uploads only; another member's upload does not exist for it (404).
@@ -2635,6 +2642,23 @@ func (c *Client) StartUploadWithBody(ctx context.Context, id CollaborationID, co
 // Corresponds with POST /v1/collaborations/{id}/uploads (the `StartUpload` operationId).
 func (c *Client) StartUpload(ctx context.Context, id CollaborationID, body StartUploadJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStartUploadRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DiscardUpload Discard an upload in progress
+//
+// Deletes an upload of the caller's that is not committed (its parts, its record), recorded in the collaboration's part of the audit log as `dataset.discard`; parts sent to it afterwards are refused (404). The partner client discards a saved upload when it starts over. An upload never committed is otherwise deleted a week after it started. A committed upload is the member's list in the collaboration (409): a newer upload replaces it, and a revocation or the expiry deletes it.
+//
+// Corresponds with DELETE /v1/collaborations/{id}/uploads/{upload} (the `DiscardUpload` operationId).
+func (c *Client) DiscardUpload(ctx context.Context, id CollaborationID, upload UploadID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDiscardUploadRequest(c.Server, id, upload)
 	if err != nil {
 		return nil, err
 	}
@@ -3777,6 +3801,47 @@ func NewStartUploadRequestWithBody(server string, id CollaborationID, contentTyp
 	return req, nil
 }
 
+// NewDiscardUploadRequest constructs an http.Request for the DiscardUpload method
+func NewDiscardUploadRequest(server string, id CollaborationID, upload UploadID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "upload", upload, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/collaborations/%s/uploads/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetUploadRequest constructs an http.Request for the GetUpload method
 func NewGetUploadRequest(server string, id CollaborationID, upload UploadID) (*http.Request, error) {
 	var err error
@@ -4429,6 +4494,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/collaborations/{id}/uploads (the `StartUpload` operationId).
 	StartUploadWithResponse(ctx context.Context, id CollaborationID, body StartUploadJSONRequestBody, reqEditors ...RequestEditorFn) (*StartUploadResponse, error)
+
+	// DiscardUploadWithResponse Discard an upload in progress
+	//
+	// Deletes an upload of the caller's that is not committed (its parts, its record), recorded in the collaboration's part of the audit log as `dataset.discard`; parts sent to it afterwards are refused (404). The partner client discards a saved upload when it starts over. An upload never committed is otherwise deleted a week after it started. A committed upload is the member's list in the collaboration (409): a newer upload replaces it, and a revocation or the expiry deletes it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/collaborations/{id}/uploads/{upload} (the `DiscardUpload` operationId).
+	DiscardUploadWithResponse(ctx context.Context, id CollaborationID, upload UploadID, reqEditors ...RequestEditorFn) (*DiscardUploadResponse, error)
 
 	// GetUploadWithResponse An upload's progress, to resume it
 	//
@@ -7608,6 +7682,148 @@ func (r StartUploadResponse) ContentType() string {
 	return ""
 }
 
+// DiscardUploadResponse401Headers the declared response headers of an HTTP 401 response for DiscardUpload
+type DiscardUploadResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestId      *string
+}
+
+// DiscardUploadResponse403Headers the declared response headers of an HTTP 403 response for DiscardUpload
+type DiscardUploadResponse403Headers struct {
+	XRequestId *string
+}
+
+// DiscardUploadResponse404Headers the declared response headers of an HTTP 404 response for DiscardUpload
+type DiscardUploadResponse404Headers struct {
+	XRequestId *string
+}
+
+// DiscardUploadResponse409Headers the declared response headers of an HTTP 409 response for DiscardUpload
+type DiscardUploadResponse409Headers struct {
+	XRequestId *string
+}
+
+// DiscardUploadResponse429Headers the declared response headers of an HTTP 429 response for DiscardUpload
+type DiscardUploadResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// DiscardUploadResponse500Headers the declared response headers of an HTTP 500 response for DiscardUpload
+type DiscardUploadResponse500Headers struct {
+	XRequestId *string
+}
+
+// DiscardUploadResponse503Headers the declared response headers of an HTTP 503 response for DiscardUpload
+type DiscardUploadResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type DiscardUploadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OK
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Denied
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DiscardUploadResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DiscardUploadResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DiscardUploadResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *DiscardUploadResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DiscardUploadResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DiscardUploadResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DiscardUploadResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DiscardUploadResponse) GetJSON200() *OK {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON403() *Denied {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DiscardUploadResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DiscardUploadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DiscardUploadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DiscardUploadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DiscardUploadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetUploadResponse401Headers the declared response headers of an HTTP 401 response for GetUpload
 type GetUploadResponse401Headers struct {
 	WWWAuthenticate *string
@@ -9048,6 +9264,21 @@ func (c *ClientWithResponses) StartUploadWithResponse(ctx context.Context, id Co
 		return nil, err
 	}
 	return ParseStartUploadResponse(rsp)
+}
+
+// DiscardUploadWithResponse Discard an upload in progress
+//
+// Deletes an upload of the caller's that is not committed (its parts, its record), recorded in the collaboration's part of the audit log as `dataset.discard`; parts sent to it afterwards are refused (404). The partner client discards a saved upload when it starts over. An upload never committed is otherwise deleted a week after it started. A committed upload is the member's list in the collaboration (409): a newer upload replaces it, and a revocation or the expiry deletes it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/collaborations/{id}/uploads/{upload} (the `DiscardUpload` operationId).
+func (c *ClientWithResponses) DiscardUploadWithResponse(ctx context.Context, id CollaborationID, upload UploadID, reqEditors ...RequestEditorFn) (*DiscardUploadResponse, error) {
+	rsp, err := c.DiscardUpload(ctx, id, upload, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDiscardUploadResponse(rsp)
 }
 
 // GetUploadWithResponse An upload's progress, to resume it
@@ -12816,6 +13047,175 @@ func ParseStartUploadResponse(rsp *http.Response) (*StartUploadResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers StartUploadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDiscardUploadResponse parses an HTTP response from a DiscardUploadWithResponse call
+func ParseDiscardUploadResponse(rsp *http.Response) (*DiscardUploadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DiscardUploadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OK
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Denied
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DiscardUploadResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DiscardUploadResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers DiscardUploadResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers DiscardUploadResponse409Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers DiscardUploadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DiscardUploadResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DiscardUploadResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
