@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"reflect"
 	"testing"
 
@@ -40,6 +41,15 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 		return c.Activate(ctx, "c1", api.SegmentSpec{})
 	},
 	"Sync": func(ctx context.Context, c *client.Client) (any, error) { return c.Sync(ctx, "c1", false, 0) },
+	"DiscardSaved": func(ctx context.Context, c *client.Client) (any, error) {
+		state, err := os.MkdirTemp("", "discard")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(state)
+		os.WriteFile(uploadFile(client.StateDir(state), "c1"), []byte(`{"upload":"up-1"}`), 0o600)
+		return c.DiscardSaved(ctx, client.StateDir(state), "c1")
+	},
 	"SyncWith": func(ctx context.Context, c *client.Client) (any, error) {
 		return c.SyncWith(ctx, "c1", client.SyncOptions{})
 	},
@@ -97,7 +107,7 @@ func TestResultOrError(t *testing.T) {
 				case err == nil && rc.public && name == "JWKS":
 				case err == nil:
 					t.Fatalf("no error, result %+v", res)
-				case got.IsValid() && !got.IsNil():
+				case got.IsValid() && !got.IsZero():
 					t.Fatalf("a result (%+v) came back with the error %v", res, err)
 				}
 				var p *api.Problem

@@ -133,6 +133,79 @@ func (spec UploadSpec) discardUpload(why string) {
 	spec.notice("the saved progress of an earlier upload is discarded (%s); starting over", why)
 }
 
+// discardOpen forgets the saved upload, as discardUpload does, and asks
+// the room to delete what it received of it (DiscardUpload), which it
+// would otherwise keep until a week after the upload started. A room that
+// cannot is told, not an error: the new upload does not depend on it.
+func (c *Client) discardOpen(ctx context.Context, spec UploadSpec, upload, why string) {
+	spec.discardUpload(why)
+	if upload == "" {
+		return
+	}
+	if err := c.DiscardUpload(ctx, spec.Collab, upload); err != nil && !gone(err) {
+		spec.notice("the room did not delete the parts of that upload now (%v); it deletes them a week after the upload started", err)
+	}
+}
+
+// DiscardUpload deletes an upload of this partner's that is not committed
+// from the room: its parts and its record. The room refuses a committed
+// upload (ProblemConflict) and answers ProblemNotFound for one it does not
+// hold open.
+func (c *Client) DiscardUpload(ctx context.Context, collab, upload string) error {
+	return c.do(ctx, "DELETE", "/v1/collaborations/"+esc(collab)+"/uploads/"+esc(upload), nil, nil)
+}
+
+// ErrNoSavedUpload is DiscardSaved finding no upload in progress saved
+// for the collaboration.
+var ErrNoSavedUpload = errors.New("client: no upload in progress is saved for this collaboration")
+
+// DiscardSaved discards the upload to collab whose progress is saved in
+// state: the room deletes the parts it received (DiscardUpload), and the
+// saved progress goes. It returns the upload's id. If the room committed
+// that upload already (a run stopped before it heard so), it is recorded
+// here as committed, as the next upload would, and the room's refusal is
+// returned.
+func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string) (string, error) {
+	if !crypto.ValidPartnerName(collab) {
+		return "", fmt.Errorf("client: %q is not a collaboration id", collab)
+	}
+	b, err := os.ReadFile(state.uploadFile(collab))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", ErrNoSavedUpload
+	}
+	if err != nil {
+		return "", err
+	}
+	var st uploadState
+	if err := json.Unmarshal(b, &st); err != nil || st.Upload == "" {
+		// Nothing names an upload in the room: the week's sweep has it.
+		return "", errors.Join(ErrNoSavedUpload, os.Remove(state.uploadFile(collab)))
+	}
+	err = c.DiscardUpload(ctx, collab, st.Upload)
+	var p *api.Problem
+	switch {
+	case errors.As(err, &p) && p.Type == api.ProblemConflict:
+		if serr := state.saveCommitted(collab, &st); serr != nil {
+			return "", serr
+		}
+		os.Remove(state.uploadFile(collab))
+		return "", fmt.Errorf("the room committed that upload already: %w", err)
+	case err != nil && !gone(err):
+		return "", err // nothing is decided: the progress stays
+	}
+	if err := os.Remove(state.uploadFile(collab)); err != nil {
+		return "", err
+	}
+	return st.Upload, nil
+}
+
+// gone reports whether err is the room saying that an upload it was asked
+// to discard is not open there: deleted already, or committed.
+func gone(err error) bool {
+	var p *api.Problem
+	return errors.As(err, &p) && (p.Type == api.ProblemNotFound || p.Type == api.ProblemConflict)
+}
+
 // resumeOrStart continues the upload recorded in the state directory if it
 // is of the same input and settings and still open in the room, or starts a
 // new one (always, with fresh). Saved progress that cannot go on is
@@ -175,7 +248,7 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 		return nil, nil, nil
 	}
 	if why := st.differs(want); why != "" {
-		spec.discardUpload(why)
+		c.discardOpen(ctx, spec, st.Upload, why)
 		return nil, nil, nil
 	}
 	var u api.Upload
@@ -197,7 +270,7 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 		spec.discardUpload("the room committed it already")
 		return nil, nil, nil
 	case u.RowsPerPart != st.RowsPerPart || !slices.Equal(columnsOrEmpty(u.Columns), st.Columns):
-		spec.discardUpload("the room holds it with other columns")
+		c.discardOpen(ctx, spec, st.Upload, "the room holds it with other columns")
 		return nil, nil, nil
 	}
 	have := map[int]bool{}

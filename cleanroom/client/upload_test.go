@@ -90,8 +90,8 @@ func TestUploadRefusedBeforeOpening(t *testing.T) {
 
 // TestUploadStartsOverWhenSavedProgressCannotGoOn: progress saved by an
 // interrupted upload is resumed only by the same command on the same input;
-// any other is told why it starts over (Notice), and never meets a refusal
-// from the room.
+// any other is told why it starts over (Notice), never meets a refusal
+// from the room, and has the room delete the upload it leaves.
 func TestUploadStartsOverWhenSavedProgressCannotGoOn(t *testing.T) {
 	rm := startRoom(t)
 	a := rm.partner("alpha", nil)
@@ -182,6 +182,10 @@ func TestUploadStartsOverWhenSavedProgressCannotGoOn(t *testing.T) {
 			e.base = client.UploadSpec{Collab: e.collab, Input: list, IDColumn: "email", Kind: crypto.KindEmail,
 				Columns: []string{"age_band"}, State: state, RowsPerPart: 100}
 			tc.first(t, e)
+			var st struct{ Upload string }
+			if b, err := os.ReadFile(uploadFile(e.base.State, e.collab)); err != nil || json.Unmarshal(b, &st) != nil {
+				t.Fatalf("reading the saved progress: %v", err)
+			}
 			var mu sync.Mutex
 			var notices []string
 			spec := with(e.base, tc.second)
@@ -210,6 +214,9 @@ func TestUploadStartsOverWhenSavedProgressCannotGoOn(t *testing.T) {
 			if exists(uploadFile(state, e.collab)) {
 				t.Fatal("progress is still saved after the commit")
 			}
+			if got := uploadStatus(t, rm.url, a, e.collab, st.Upload); tc.notice != "" && got != http.StatusNotFound || tc.notice == "" && got != http.StatusOK {
+				t.Fatalf("the room answers %d for the earlier upload", got)
+			}
 		})
 	}
 }
@@ -217,6 +224,24 @@ func TestUploadStartsOverWhenSavedProgressCannotGoOn(t *testing.T) {
 func with(s client.UploadSpec, edit func(*client.UploadSpec)) client.UploadSpec {
 	edit(&s)
 	return s
+}
+
+// uploadStatus returns the status of the room's answer to a reading
+// upload id of a's in collab: 404 once it is discarded.
+func uploadStatus(t *testing.T, url string, a *client.Client, collab, id string) int {
+	t.Helper()
+	tok, err := api.SignRequestToken(a.Key().SigningKey(), a.Principal(), a.Room().ID, "read-"+collab+"-"+id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, _ := http.NewRequest("GET", url+"/v1/collaborations/"+collab+"/uploads/"+id, nil)
+	hr.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // openByHand opens an upload of a's to collab, as a client would that
@@ -287,5 +312,47 @@ func TestUploadSpreadsheetExport(t *testing.T) {
 	}
 	if sent != rep.Rows || read != 1 {
 		t.Fatalf("progress ended at %d rows sent, %.2f of the input read; want %d and 1", sent, read, rep.Rows)
+	}
+}
+
+// TestDiscardSaved: an interrupted upload is discarded from the state
+// directory: the room no longer has it, the progress saved goes, and the
+// next upload starts afresh without a notice. With nothing saved,
+// DiscardSaved says so.
+func TestDiscardSaved(t *testing.T) {
+	rm := startRoom(t)
+	a := rm.partner("alpha", nil)
+	b := rm.partner("bravo", nil)
+	state, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
+	spec := client.UploadSpec{Collab: "c1", Input: writeCSV(t, peopleHeader, people(0, 3*minList)), IDColumn: "email",
+		Kind: crypto.KindEmail, Columns: []string{"age_band"}, State: state, RowsPerPart: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	interrupted := spec
+	interrupted.Progress = func(sent int64, _ float64) {
+		if sent > 0 {
+			cancel()
+		}
+	}
+	if _, err := a.UploadCSV(ctx, interrupted); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the interrupted upload: %v", err)
+	}
+	id, err := a.DiscardSaved(context.Background(), state, "c1")
+	if err != nil || id == "" {
+		t.Fatalf("DiscardSaved = %q, %v", id, err)
+	}
+	if got := uploadStatus(t, rm.url, a, "c1", id); got != http.StatusNotFound {
+		t.Errorf("the room answers %d for the discarded upload", got)
+	}
+	if exists(uploadFile(state, "c1")) {
+		t.Error("the progress of the discarded upload is still saved")
+	}
+	if _, err := a.DiscardSaved(context.Background(), state, "c1"); !errors.Is(err, client.ErrNoSavedUpload) {
+		t.Errorf("DiscardSaved with nothing saved = %v", err)
+	}
+	var notices []string
+	spec.Notice = func(msg string) { notices = append(notices, msg) }
+	rep, err := a.UploadCSV(context.Background(), spec)
+	if err != nil || rep.Resumed != 0 || len(notices) != 0 || rep.Upload == id {
+		t.Fatalf("the next upload: %+v, %v, notices %q", rep, err, notices)
 	}
 }

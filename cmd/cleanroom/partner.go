@@ -140,11 +140,12 @@ func printJSON(e *env, v any) error {
 }
 
 func runUpload(e *env, args []string) error {
-	fs := newFlags(e, "upload", "--room URL --key KEY --collab ID --input FILE.csv --id-column COL --kind KIND [--columns a,b]", `
+	fs := newFlags(e, "upload", "--room URL --key KEY --collab ID (--input FILE.csv --id-column COL --kind KIND [--columns a,b] | --discard)", `
 Normalizes the identifiers in a CSV on this machine, hashes (hashed mode) or
 encrypts (blinded mode) them, and streams the tokens with the chosen
 attribute columns to the room, a part at a time. Identifiers never leave this
-machine. Run it again to resume an interrupted upload.`)
+machine. Run it again to resume an interrupted upload; with --discard, the
+room deletes the parts of the interrupted upload instead.`)
 	cf := clientFlags(fs)
 	collab := fs.collabFlag()
 	input := fs.String("input", "", "CSV file with a header row (required)")
@@ -152,8 +153,12 @@ machine. Run it again to resume an interrupted upload.`)
 	kind := fs.String("kind", "email", "identifier kind: email, phone, maid or custom")
 	columns := fs.String("columns", "", "comma-separated attribute columns to send")
 	cc := fs.Int("country-code", 0, "country calling code for phone numbers written without one")
+	discard := fs.Bool("discard", false, "discard the interrupted upload saved for --collab: the room deletes the parts it received, and the progress saved here goes")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *discard {
+		return discardUpload(e, cf, *collab)
 	}
 	if *collab == "" || *input == "" || *idCol == "" {
 		return usagef("--collab, --input and --id-column are required")
@@ -195,6 +200,32 @@ machine. Run it again to resume an interrupted upload.`)
 	}
 	fmt.Fprintf(e.stdout, "uploaded %d rows to %s in %d %s (%d resumed, %d rows skipped); dataset digest %s\n",
 		rep.Rows, *collab, rep.Parts, plural(rep.Parts, "part", "parts"), rep.Resumed, rep.Skipped, rep.Digest)
+	return nil
+}
+
+// discardUpload is upload --discard.
+func discardUpload(e *env, cf *roomFlags, collab string) error {
+	if collab == "" {
+		return usagef("--collab is required")
+	}
+	c, err := cf.connect(e)
+	if err != nil {
+		return err
+	}
+	id, err := c.DiscardSaved(e.Context(), cf.stateDir(), collab)
+	var p *api.Problem
+	switch {
+	case errors.Is(err, client.ErrNoSavedUpload):
+		return withHint(err, "only an interrupted upload is saved; a committed list stays until a newer upload replaces it or the collaboration is revoked")
+	case errors.As(err, &p) && p.Type == api.ProblemConflict:
+		return withHint(err, "the list is in the collaboration; a newer upload replaces it, and cleanroom collab revoke deletes every member's data")
+	case err != nil:
+		return explain(err)
+	}
+	if *cf.json {
+		return printJSON(e, map[string]string{"discarded": id})
+	}
+	fmt.Fprintf(e.stdout, "discarded upload %s of %s: the room deleted the parts it had received\n", id, collab)
 	return nil
 }
 

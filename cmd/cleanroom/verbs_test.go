@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -173,6 +174,54 @@ func TestUploadVerb(t *testing.T) {
 	}
 	if strings.Contains(out, "keys") {
 		t.Errorf("hashed status speaks of keys:\n%s", out)
+	}
+}
+
+// TestUploadDiscardVerb: upload --discard with nothing saved says so; over
+// progress naming an upload the room does not hold, it forgets it; over
+// progress naming the committed list, the room refuses and the command says
+// how that list goes, recording it as committed.
+func TestUploadDiscardVerb(t *testing.T) {
+	r := startCLIRoom(t)
+	r.partners("coursely", "pulsefit")
+	r.collab("alliance", api.ModeHashed)
+	discard := r.as("coursely", "upload", "--collab", "alliance", "--discard")
+	code, _, errs := cli(discard...)
+	if code != 1 || !strings.Contains(errs, "no upload in progress is saved for this collaboration") || !strings.Contains(errs, "hint: only an interrupted upload is saved") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+
+	saved := r.path("coursely.key.d/alliance.upload.json")
+	os.MkdirAll(r.path("coursely.key.d"), 0o700)
+	os.WriteFile(saved, []byte(`{"upload":"up-1","input":"crc32c:00000000:1","digests":{}}`), 0o600)
+	if out, _ := r.must(discard...); out != "discarded upload up-1 of alliance: the room deleted the parts it had received\n" {
+		t.Errorf("stdout: %q", out)
+	}
+	if _, err := os.Stat(saved); err == nil {
+		t.Error("the progress is still saved")
+	}
+
+	r.must(r.as("coursely", "upload", "--collab", "alliance", "--input", r.list("c.csv", "", 0, cliMinList), "--id-column", "email")...)
+	var committed struct{ Upload string }
+	b, _ := os.ReadFile(r.path("coursely.key.d/alliance.uploaded.json"))
+	if err := json.Unmarshal(b, &committed); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(r.path("coursely.key.d/alliance.uploaded.json"))
+	os.WriteFile(saved, []byte(`{"upload":"`+committed.Upload+`","input":"crc32c:00000000:1","digests":{}}`), 0o600)
+	code, _, errs = cli(discard...)
+	if code != 1 || !strings.Contains(errs, "the room committed that upload already: ") || !strings.Contains(errs, "hint: the list is in the collaboration") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+	if _, err := os.Stat(saved); err == nil {
+		t.Error("the progress of the committed upload is still saved")
+	}
+	if _, err := os.Stat(r.path("coursely.key.d/alliance.uploaded.json")); err != nil {
+		t.Errorf("the committed upload is not recorded: %v", err)
+	}
+	out, _ := r.must(r.as("coursely", "status", "--collab", "alliance")...)
+	if !strings.Contains(out, fmt.Sprintf("coursely: %d rows uploaded", cliMinList)) {
+		t.Errorf("status after the refused discard:\n%s", out)
 	}
 }
 
