@@ -153,6 +153,10 @@ func (l *Log) stageAll(b *batch) {
 	}
 }
 
+// maxStagings bounds how often a batch is staged and committed when each
+// commit conflicts with writes outside the log.
+const maxStagings = 4
+
 // commit commits the batch's staged entries, if any, in one transaction,
 // answers every request, and returns the frontier of the log after it.
 func (l *Log) commit(b *batch) frontier {
@@ -161,6 +165,22 @@ func (l *Log) commit(b *batch) frontier {
 		err = stopped // queued before the log stopped: nothing is staged on top of an unknown state
 	} else if err == nil && b.f.size > b.from.size {
 		err = l.commitTxn(b.txn, b.f.size)
+		// A write outside the log (a deletion's batch) changed a key a fn
+		// read after the transaction began: Badger refused the batch before
+		// writing it. Staged again on what is committed now, each fn sees
+		// that write (and may refuse its request), rather than every request
+		// of the batch failing for one of them.
+		for tries := 1; errors.Is(err, badger.ErrConflict) && tries < maxStagings; tries++ {
+			b.txn.Discard()
+			if l.stageAll(b); b.err != nil {
+				err = b.err
+				break
+			}
+			err = nil
+			if b.f.size > b.from.size {
+				err = l.commitTxn(b.txn, b.f.size)
+			}
+		}
 	}
 	if b.txn != nil {
 		b.txn.Discard()

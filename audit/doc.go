@@ -53,7 +53,10 @@
 // # Failures
 //
 // A batch the store refuses before writing (a disk full at staging, a
-// conflict) fails its appends and the log goes on. A commit the store may
+// transaction too large) fails its appends and the log goes on. A conflict
+// (a write outside the log to a key a fn read, between the staging and the
+// commit) makes the batch be staged again on what is committed now, each
+// fn seeing that write, up to maxStagings times before it fails. A commit the store may
 // have applied and then failed (a failed sync) leaves the log's size
 // unknown, so the log stops (ErrStopped, Log.Err) until it is reopened.
 //

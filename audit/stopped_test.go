@@ -32,7 +32,7 @@ func TestCommitOfUnknownOutcomeStopsLog(t *testing.T) {
 			return ioErr
 		}, true, true},
 		{"failed before applying", func(*badger.Txn) error { return ioErr }, true, false},
-		{"refused before writing", func(*badger.Txn) error { return badger.ErrConflict }, false, false},
+		{"refused before writing", func(*badger.Txn) error { return badger.ErrBlockedWrites }, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()

@@ -1,13 +1,19 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +141,171 @@ func TestEmptyUploadDiscarded(t *testing.T) {
 	}
 	if n := segmentFiles(t, tr); n != 0 {
 		t.Errorf("%d segment files left", n)
+	}
+}
+
+// proxied is a client of alpha's that reaches the room through a proxy
+// whose answers to DELETE requests del makes.
+func proxied(t *testing.T, tr *testRoom, del func(w http.ResponseWriter, r *http.Request, room http.Handler)) *client.Client {
+	t.Helper()
+	u, _ := url.Parse(tr.url)
+	room := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			del(w, r, room)
+			return
+		}
+		room.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(context.Background(), srv.URL, tr.keys["alpha"], client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestDiscardSavedConfirmsRefusals: the client believes a refusal of a
+// discard only once the room's upload agrees with it. A room without the
+// route (its catch-all answers 404) leaves the progress saved and says
+// so; a room that answers 409 for an upload it holds open does not make
+// the client record that upload as its committed list.
+func TestDiscardSavedConfirmsRefusals(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	state := tr.collab("c1", api.ModeHashed, nil, a, b)["alpha"]
+	ctx := context.Background()
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 2000)), state)); err != nil {
+		t.Fatal(err)
+	}
+	committedFile := filepath.Join(string(state), "c1.uploaded.json")
+	committed, _ := os.ReadFile(committedFile)
+	up := startRegionUpload(t, tr, 2000, 1000)
+	saved := filepath.Join(string(state), "c1.upload.json")
+	for _, tc := range []struct {
+		name string
+		del  func(w http.ResponseWriter, r *http.Request, room http.Handler)
+	}{
+		{"a room without the route", func(w http.ResponseWriter, r *http.Request, room http.Handler) {
+			r.URL.Path, r.URL.RawPath = "/v1/no-such-endpoint", ""
+			room.ServeHTTP(w, r)
+		}},
+		{"a room that answers 409", func(w http.ResponseWriter, _ *http.Request, _ http.Handler) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprintf(w, `{"type":%q,"title":"the upload is committed","status":409}`, api.ProblemConflict)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.WriteFile(saved, []byte(`{"upload":"`+up.ID+`","input":"crc32c:00000000:1","digests":{}}`), 0o600)
+			id, err := proxied(t, tr, tc.del).DiscardSaved(ctx, state, "c1")
+			if err == nil || id != "" {
+				t.Errorf("DiscardSaved = %q, %v, with the upload still open in the room", id, err)
+			}
+			if _, serr := os.Stat(saved); serr != nil {
+				t.Errorf("the progress of the upload still open is gone: %v", serr)
+			}
+			if now, _ := os.ReadFile(committedFile); !bytes.Equal(now, committed) {
+				t.Errorf("the record of the committed list became %s", now)
+			}
+		})
+	}
+	if n := countKeys(t, tr.room, openUploadSpans("c1", up.ID)...); n == 0 {
+		t.Error("the upload is gone from the room")
+	}
+}
+
+// TestStartingOverRecordsCommitted: a run committed its list and stopped
+// before it heard so; the next run, of another file, asks the room to
+// discard that upload, and the room refuses: it is the member's list. The
+// client records it as committed, so that an audience can be mapped back
+// to it even if this run never commits.
+func TestStartingOverRecordsCommitted(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	state := tr.collab("c1", api.ModeHashed, nil, a, b)["alpha"]
+	ctx := context.Background()
+	committedFile := filepath.Join(string(state), "c1.uploaded.json")
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 2000)), state)); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(committedFile)
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(1000, 3000)), state)); err != nil {
+		t.Fatal(err)
+	}
+	var second struct{ Upload, Input string }
+	b2, _ := os.ReadFile(committedFile)
+	if err := json.Unmarshal(b2, &second); err != nil {
+		t.Fatal(err)
+	}
+	// As the second run would have left it, stopped before it heard.
+	os.WriteFile(committedFile, first, 0o600)
+	progress, _ := json.Marshal(map[string]any{"upload": second.Upload, "input": second.Input, "id_column": "email", "kind": "email",
+		"columns": []string{"age_band", "spend"}, "rows_per_part": 500, "digests": map[int]string{}})
+	os.WriteFile(filepath.Join(string(state), "c1.upload.json"), progress, 0o600)
+
+	var rows strings.Builder
+	rows.WriteString("email,age_band,spend\n")
+	for i := range 1500 {
+		fmt.Fprintf(&rows, "not-an-email-%d,18-24,1\n", i)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.csv")
+	os.WriteFile(empty, []byte(rows.String()), 0o600)
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", empty, state)); !errors.Is(err, client.ErrEmptyInput) {
+		t.Fatalf("the third run: %v", err)
+	}
+	var recorded struct{ Upload string }
+	b3, _ := os.ReadFile(committedFile)
+	json.Unmarshal(b3, &recorded)
+	if c, err := tr.room.collab("c1"); err != nil || recorded.Upload != c.Datasets["alpha"].Upload || recorded.Upload != second.Upload {
+		t.Errorf("the state directory records upload %s as committed; the room's list is %s (%v)", recorded.Upload, c.Datasets["alpha"].Upload, err)
+	}
+}
+
+// TestDiscardWithPartsInFlight: a member discards uploads while ten parts
+// of each are in flight. The discard's deletion, outside the audit log's
+// group commit, conflicts with parts staged there: those batches are
+// staged again, so each part is stored (and then deleted) or refused as
+// not found, never failed with the requests that shared its batch, and no
+// part's file outlives its upload.
+func TestDiscardWithPartsInFlight(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, a, b)
+	const rows, trials = 2000, 40
+	answers := map[int]int{}
+	var mu sync.Mutex
+	for i := range trials {
+		up := startRegionUpload(t, tr, 0, rows)
+		put := func(p int) {
+			body := binaryPart(t, rows, 1, make([]byte, 32), "west", distinctTokens(fmt.Sprint(i, "/", p)))
+			resp, _ := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, p), api.PartContentType, body)
+			mu.Lock()
+			answers[resp.StatusCode]++
+			mu.Unlock()
+		}
+		put(0)
+		var wg sync.WaitGroup
+		for p := 1; p <= 10; p++ {
+			wg.Go(func() { put(p) })
+		}
+		time.Sleep(time.Duration(i%7) * time.Millisecond)
+		if resp, body := rawRequest(t, tr, "alpha", "DELETE", "/v1/collaborations/c1/uploads/"+up.ID, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("discard %d: %d %s", i, resp.StatusCode, body)
+		}
+		wg.Wait()
+		if n := countKeys(t, tr.room, openUploadSpans("c1", up.ID)...); n != 0 {
+			t.Errorf("discard %d: %d keys of the upload left", i, n)
+		}
+	}
+	t.Logf("parts answered, by status: %v", answers)
+	if len(answers) > 2 || answers[http.StatusOK]+answers[http.StatusNotFound] != trials*11 {
+		t.Errorf("parts answered %v: want only 200 (stored, then deleted) and 404 (after the discard)", answers)
+	}
+	if n := segmentFiles(t, tr); n != 0 {
+		t.Errorf("%d segment files of discarded uploads left while the room runs", n)
 	}
 }

@@ -168,12 +168,14 @@ func (s diskState) String() string {
 }
 
 // diskRefusal is the problem a request meets when the disk is too full for
-// it, or nil: method is the request's.
+// it, or nil: method is the request's. Below the low mark, reads and
+// deletions (a discarded upload) go on: they write no more than their
+// audit entry, and a deletion frees space.
 func (d *diskWatch) diskRefusal(method string) (*api.Problem, diskState) {
 	switch st := d.current(); {
 	case st == diskCritical:
 		return storageProblem(), st
-	case st == diskLow && method != http.MethodGet && method != http.MethodHead:
+	case st == diskLow && method != http.MethodGet && method != http.MethodHead && method != http.MethodDelete:
 		return storageProblem(), st
 	default:
 		return nil, st

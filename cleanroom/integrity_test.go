@@ -187,7 +187,7 @@ func TestCorruptReadIsAProblem(t *testing.T) {
 }
 
 // TestDiskWatermarks: below the low mark, changes are refused 503
-// insufficient-storage (and recorded) while reads go on; below the
+// insufficient-storage (and recorded) while reads and deletions go on; below the
 // critical mark every authenticated request is refused; above the high
 // mark the room takes writes again, by itself.
 func TestDiskWatermarks(t *testing.T) {
@@ -206,6 +206,8 @@ func TestDiskWatermarks(t *testing.T) {
 		return err
 	}
 
+	up := startRegionUpload(t, tr, 2000, 1000)
+
 	free.Store(50 << 20) // below low
 	before := tr.room.audit.Size()
 	p := wantProblem(t, create("c2"), api.ProblemStorage)
@@ -217,6 +219,9 @@ func TestDiskWatermarks(t *testing.T) {
 	}
 	if _, err := a.Collaboration(ctx, "c1"); err != nil {
 		t.Errorf("a read below the low mark: %v", err)
+	}
+	if resp, body := rawRequest(t, tr, "alpha", "DELETE", "/v1/collaborations/c1/uploads/"+up.ID, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("discarding an upload below the low mark, which frees space: %d %s", resp.StatusCode, body)
 	}
 	free.Store(150 << 20) // between low and high: still refused
 	wantProblem(t, create("c2"), api.ProblemStorage)

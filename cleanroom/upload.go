@@ -361,10 +361,12 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		named, replaced = true, old
 		return nil
 	})
-	if !named && ref != nil {
+	if ref != nil && (!named || err != nil && r.audit.Err() == nil) {
 		// Refused, or the part was stored already: no transaction that may
-		// have committed names the file. (One that failed after it was
-		// staged may have: the file stays until the room opens again.)
+		// have committed names the file. Nor does one whose commit failed
+		// while the log runs on: the log stops at any commit it cannot
+		// vouch was not written, and then the file stays until the room
+		// opens again.
 		r.removeFiles(ref)
 	}
 	if err != nil {

@@ -133,16 +133,24 @@ func (spec UploadSpec) discardUpload(why string) {
 	spec.notice("the saved progress of an earlier upload is discarded (%s); starting over", why)
 }
 
-// discardOpen forgets the saved upload, as discardUpload does, and asks
-// the room to delete what it received of it (DiscardUpload), which it
-// would otherwise keep until a week after the upload started. A room that
-// cannot is told, not an error: the new upload does not depend on it.
-func (c *Client) discardOpen(ctx context.Context, spec UploadSpec, upload, why string) {
+// discardOpen forgets the saved upload st, as discardUpload does, and asks
+// the room to delete what it received of it (discardInRoom), which it
+// would otherwise keep until a week after the upload started. An upload
+// the room committed (a run stopped before it heard so) is recorded as
+// committed, as resume records it. A room that cannot discard is told,
+// not an error: the new upload does not depend on it.
+func (c *Client) discardOpen(ctx context.Context, spec UploadSpec, st *uploadState, why string) {
 	spec.discardUpload(why)
-	if upload == "" {
+	if st.Upload == "" {
 		return
 	}
-	if err := c.DiscardUpload(ctx, spec.Collab, upload); err != nil && !gone(err) {
+	committed, err := c.discardInRoom(ctx, spec.Collab, st.Upload)
+	switch {
+	case committed:
+		if err := spec.State.saveCommitted(spec.Collab, st); err != nil {
+			spec.notice("recording that the room committed that upload failed (%v): an activation cannot map its audience back", err)
+		}
+	case err != nil:
 		spec.notice("the room did not delete the parts of that upload now (%v); it deletes them a week after the upload started", err)
 	}
 }
@@ -153,6 +161,31 @@ func (c *Client) discardOpen(ctx context.Context, spec UploadSpec, upload, why s
 // hold open.
 func (c *Client) DiscardUpload(ctx context.Context, collab, upload string) error {
 	return c.do(ctx, "DELETE", "/v1/collaborations/"+esc(collab)+"/uploads/"+esc(upload), nil, nil)
+}
+
+// discardInRoom asks the room to discard upload (DiscardUpload) and says
+// what became of it: nil once the room holds it open no more, committed
+// (with the room's refusal) if it is the member's list. A refusal is
+// confirmed by reading the upload, since a 404 also comes from a room that
+// has no such route, and a room that refuses with a 409 must show the
+// upload committed before this client records it so.
+func (c *Client) discardInRoom(ctx context.Context, collab, upload string) (committed bool, err error) {
+	err = c.DiscardUpload(ctx, collab, upload)
+	var p *api.Problem
+	if err == nil || !errors.As(err, &p) || p.Type != api.ProblemNotFound && p.Type != api.ProblemConflict {
+		return false, err
+	}
+	var u api.Upload
+	switch rerr := c.do(ctx, "GET", "/v1/collaborations/"+esc(collab)+"/uploads/"+esc(upload), nil, &u); {
+	case rerr == nil && u.Committed:
+		return true, err
+	case rerr == nil:
+		return false, fmt.Errorf("client: the room still holds the upload open after refusing to discard it: %w", err)
+	case errors.As(rerr, &p) && p.Type == api.ProblemNotFound:
+		return false, nil
+	default:
+		return false, rerr
+	}
 }
 
 // ErrNoSavedUpload is DiscardSaved finding no upload in progress saved
@@ -181,29 +214,21 @@ func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string
 		// Nothing names an upload in the room: the week's sweep has it.
 		return "", errors.Join(ErrNoSavedUpload, os.Remove(state.uploadFile(collab)))
 	}
-	err = c.DiscardUpload(ctx, collab, st.Upload)
-	var p *api.Problem
+	committed, err := c.discardInRoom(ctx, collab, st.Upload)
 	switch {
-	case errors.As(err, &p) && p.Type == api.ProblemConflict:
+	case committed:
 		if serr := state.saveCommitted(collab, &st); serr != nil {
 			return "", serr
 		}
 		os.Remove(state.uploadFile(collab))
 		return "", fmt.Errorf("the room committed that upload already: %w", err)
-	case err != nil && !gone(err):
+	case err != nil:
 		return "", err // nothing is decided: the progress stays
 	}
 	if err := os.Remove(state.uploadFile(collab)); err != nil {
 		return "", err
 	}
 	return st.Upload, nil
-}
-
-// gone reports whether err is the room saying that an upload it was asked
-// to discard is not open there: deleted already, or committed.
-func gone(err error) bool {
-	var p *api.Problem
-	return errors.As(err, &p) && (p.Type == api.ProblemNotFound || p.Type == api.ProblemConflict)
 }
 
 // resumeOrStart continues the upload recorded in the state directory if it
@@ -248,7 +273,7 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 		return nil, nil, nil
 	}
 	if why := st.differs(want); why != "" {
-		c.discardOpen(ctx, spec, st.Upload, why)
+		c.discardOpen(ctx, spec, &st, why)
 		return nil, nil, nil
 	}
 	var u api.Upload
@@ -270,7 +295,7 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 		spec.discardUpload("the room committed it already")
 		return nil, nil, nil
 	case u.RowsPerPart != st.RowsPerPart || !slices.Equal(columnsOrEmpty(u.Columns), st.Columns):
-		c.discardOpen(ctx, spec, st.Upload, "the room holds it with other columns")
+		c.discardOpen(ctx, spec, &st, "the room holds it with other columns")
 		return nil, nil, nil
 	}
 	have := map[int]bool{}

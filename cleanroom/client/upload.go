@@ -177,7 +177,7 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 		if err != nil && fromState && !fresh && misfit(err) {
 			// A saved upload whose parts the room refuses as not fitting
 			// it (made by an older client, or by hand): once, from scratch.
-			c.discardOpen(ctx, spec, st.Upload, "the room refused a part as not fitting it")
+			c.discardOpen(ctx, spec, st, "the room refused a part as not fitting it")
 			continue
 		}
 		if err != nil {
@@ -188,7 +188,7 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 			// A part sent by an earlier run failed the room's integrity
 			// check, or its saved digest is not the room's: this run has
 			// every part at hand, so once, from scratch.
-			c.discardOpen(ctx, spec, st.Upload, "the room found a part it had stored damaged, or another than the saved progress says")
+			c.discardOpen(ctx, spec, st, "the room found a part it had stored damaged, or another than the saved progress says")
 			continue
 		}
 		return rep, err
@@ -199,7 +199,7 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 func (c *Client) commitUpload(ctx context.Context, spec UploadSpec, st *uploadState, rep *UploadReport) (*UploadReport, error) {
 	if rep.Rows == 0 {
 		os.Remove(spec.State.uploadFile(spec.Collab)) // nothing to resume
-		if err := c.DiscardUpload(ctx, spec.Collab, st.Upload); err != nil && !gone(err) {
+		if _, err := c.discardInRoom(ctx, spec.Collab, st.Upload); err != nil {
 			spec.notice("the room did not delete the empty upload now (%v); it deletes it a week after it started", err)
 		}
 		return nil, ErrEmptyInput
