@@ -145,24 +145,29 @@ func TestEmptyUploadDiscarded(t *testing.T) {
 }
 
 // proxied is a client of alpha's that reaches the room through a proxy
-// whose answers to DELETE requests del makes.
-func proxied(t *testing.T, tr *testRoom, del func(w http.ResponseWriter, r *http.Request, room http.Handler)) *client.Client {
+// which lets handle answer every request (room forwards it).
+func proxied(t *testing.T, tr *testRoom, handle func(w http.ResponseWriter, r *http.Request, room http.Handler)) *client.Client {
 	t.Helper()
 	u, _ := url.Parse(tr.url)
 	room := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodDelete {
-			del(w, r, room)
-			return
-		}
-		room.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(w, r, room) }))
 	t.Cleanup(srv.Close)
 	c, err := client.New(context.Background(), srv.URL, tr.keys["alpha"], client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// onDelete is a proxy's handler that answers DELETE requests with del.
+func onDelete(del func(w http.ResponseWriter, r *http.Request, room http.Handler)) func(http.ResponseWriter, *http.Request, http.Handler) {
+	return func(w http.ResponseWriter, r *http.Request, room http.Handler) {
+		if r.Method == http.MethodDelete {
+			del(w, r, room)
+			return
+		}
+		room.ServeHTTP(w, r)
+	}
 }
 
 // TestDiscardSavedConfirmsRefusals: the client believes a refusal of a
@@ -199,7 +204,7 @@ func TestDiscardSavedConfirmsRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.WriteFile(saved, []byte(`{"upload":"`+up.ID+`","input":"crc32c:00000000:1","digests":{}}`), 0o600)
-			id, err := proxied(t, tr, tc.del).DiscardSaved(ctx, state, "c1")
+			id, err := proxied(t, tr, onDelete(tc.del)).DiscardSaved(ctx, state, "c1")
 			if err == nil || id != "" {
 				t.Errorf("DiscardSaved = %q, %v, with the upload still open in the room", id, err)
 			}
@@ -220,7 +225,9 @@ func TestDiscardSavedConfirmsRefusals(t *testing.T) {
 // before it heard so; the next run, of another file, asks the room to
 // discard that upload, and the room refuses: it is the member's list. The
 // client records it as committed, so that an audience can be mapped back
-// to it even if this run never commits.
+// to it even if this run never commits. If the room does not say (its
+// answer to the read that confirms the refusal fails), the run stops with
+// the progress kept, and the next run records it.
 func TestStartingOverRecordsCommitted(t *testing.T) {
 	tr := startRoom(t)
 	a := tr.partner("alpha", policy.RolePartner, "")
@@ -228,6 +235,7 @@ func TestStartingOverRecordsCommitted(t *testing.T) {
 	state := tr.collab("c1", api.ModeHashed, nil, a, b)["alpha"]
 	ctx := context.Background()
 	committedFile := filepath.Join(string(state), "c1.uploaded.json")
+	savedFile := filepath.Join(string(state), "c1.upload.json")
 	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 2000)), state)); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +252,7 @@ func TestStartingOverRecordsCommitted(t *testing.T) {
 	os.WriteFile(committedFile, first, 0o600)
 	progress, _ := json.Marshal(map[string]any{"upload": second.Upload, "input": second.Input, "id_column": "email", "kind": "email",
 		"columns": []string{"age_band", "spend"}, "rows_per_part": 500, "digests": map[int]string{}})
-	os.WriteFile(filepath.Join(string(state), "c1.upload.json"), progress, 0o600)
+	os.WriteFile(savedFile, progress, 0o600)
 
 	var rows strings.Builder
 	rows.WriteString("email,age_band,spend\n")
@@ -253,8 +261,31 @@ func TestStartingOverRecordsCommitted(t *testing.T) {
 	}
 	empty := filepath.Join(t.TempDir(), "empty.csv")
 	os.WriteFile(empty, []byte(rows.String()), 0o600)
+
+	// The read that would confirm the refusal fails once.
+	failed := false
+	flaky := proxied(t, tr, func(w http.ResponseWriter, r *http.Request, room http.Handler) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/uploads/"+second.Upload) && !failed {
+			failed = true
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprintf(w, `{"type":%q,"title":"the gateway failed","status":502}`, api.ProblemUnavailable)
+			return
+		}
+		room.ServeHTTP(w, r)
+	})
+	if _, err := flaky.UploadCSV(ctx, uploadSpec("c1", empty, state)); err == nil || errors.Is(err, client.ErrEmptyInput) || !failed {
+		t.Fatalf("a run whose room did not say what became of the earlier upload: %v", err)
+	}
+	if saved, _ := os.ReadFile(savedFile); !bytes.Equal(saved, progress) {
+		t.Errorf("the saved progress became %s", saved)
+	}
+	if now, _ := os.ReadFile(committedFile); !bytes.Equal(now, first) {
+		t.Errorf("the record of the committed list became %s", now)
+	}
+
 	if _, err := a.UploadCSV(ctx, uploadSpec("c1", empty, state)); !errors.Is(err, client.ErrEmptyInput) {
-		t.Fatalf("the third run: %v", err)
+		t.Fatalf("the next run: %v", err)
 	}
 	var recorded struct{ Upload string }
 	b3, _ := os.ReadFile(committedFile)

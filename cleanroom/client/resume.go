@@ -133,26 +133,28 @@ func (spec UploadSpec) discardUpload(why string) {
 	spec.notice("the saved progress of an earlier upload is discarded (%s); starting over", why)
 }
 
-// discardOpen forgets the saved upload st, as discardUpload does, and asks
-// the room to delete what it received of it (discardInRoom), which it
-// would otherwise keep until a week after the upload started. An upload
-// the room committed (a run stopped before it heard so) is recorded as
-// committed, as resume records it. A room that cannot discard is told,
-// not an error: the new upload does not depend on it.
-func (c *Client) discardOpen(ctx context.Context, spec UploadSpec, st *uploadState, why string) {
-	spec.discardUpload(why)
-	if st.Upload == "" {
-		return
-	}
-	committed, err := c.discardInRoom(ctx, spec.Collab, st.Upload)
-	switch {
-	case committed:
-		if err := spec.State.saveCommitted(spec.Collab, st); err != nil {
-			spec.notice("recording that the room committed that upload failed (%v): an activation cannot map its audience back", err)
+// discardOpen asks the room to discard the saved upload st
+// (discardInRoom), which it would otherwise keep until a week after the
+// upload started, then forgets it as discardUpload does, telling the user
+// why. An upload the room committed (a run stopped before it heard so) is
+// recorded as committed, as resume records it. Until the room has said
+// what became of the upload, nothing is decided: an error keeps the saved
+// progress, since the new upload's would replace it.
+func (c *Client) discardOpen(ctx context.Context, spec UploadSpec, st *uploadState, why string) error {
+	if st.Upload != "" {
+		switch out, err := c.discardInRoom(ctx, spec.Collab, st.Upload); {
+		case err != nil:
+			return fmt.Errorf("client: the room did not say what became of the earlier upload, whose saved progress cannot go on (%s): %w", why, err)
+		case out == uploadCommitted:
+			if err := spec.State.saveCommitted(spec.Collab, st); err != nil {
+				return err
+			}
+		case out == uploadKeptOpen:
+			spec.notice("the room keeps the parts of that upload until a week after it started (it does not discard uploads)")
 		}
-	case err != nil:
-		spec.notice("the room did not delete the parts of that upload now (%v); it deletes them a week after the upload started", err)
 	}
+	spec.discardUpload(why)
+	return nil
 }
 
 // DiscardUpload deletes an upload of this partner's that is not committed
@@ -163,41 +165,58 @@ func (c *Client) DiscardUpload(ctx context.Context, collab, upload string) error
 	return c.do(ctx, "DELETE", "/v1/collaborations/"+esc(collab)+"/uploads/"+esc(upload), nil, nil)
 }
 
+// What became of an upload the room was asked to discard.
+type discardOutcome int
+
+const (
+	uploadGone      discardOutcome = iota // discarded, or not held by the room
+	uploadCommitted                       // the member's list: refused
+	uploadKeptOpen                        // refused, and still open (a room without the route)
+)
+
 // discardInRoom asks the room to discard upload (DiscardUpload) and says
-// what became of it: nil once the room holds it open no more, committed
-// (with the room's refusal) if it is the member's list. A refusal is
-// confirmed by reading the upload, since a 404 also comes from a room that
-// has no such route, and a room that refuses with a 409 must show the
-// upload committed before this client records it so.
-func (c *Client) discardInRoom(ctx context.Context, collab, upload string) (committed bool, err error) {
-	err = c.DiscardUpload(ctx, collab, upload)
+// what became of it. A refusal is confirmed by reading the upload, since a
+// 404 also comes from a room without the route, and a room that refuses
+// with a 409 must show the upload committed before this client records it
+// so. An error means the room did not say.
+func (c *Client) discardInRoom(ctx context.Context, collab, upload string) (discardOutcome, error) {
+	err := c.DiscardUpload(ctx, collab, upload)
 	var p *api.Problem
-	if err == nil || !errors.As(err, &p) || p.Type != api.ProblemNotFound && p.Type != api.ProblemConflict {
-		return false, err
+	if err == nil {
+		return uploadGone, nil
+	}
+	if !errors.As(err, &p) || p.Type != api.ProblemNotFound && p.Type != api.ProblemConflict {
+		return 0, err
 	}
 	var u api.Upload
 	switch rerr := c.do(ctx, "GET", "/v1/collaborations/"+esc(collab)+"/uploads/"+esc(upload), nil, &u); {
-	case rerr == nil && u.Committed:
-		return true, err
-	case rerr == nil:
-		return false, fmt.Errorf("client: the room still holds the upload open after refusing to discard it: %w", err)
 	case errors.As(rerr, &p) && p.Type == api.ProblemNotFound:
-		return false, nil
+		return uploadGone, nil
+	case rerr != nil:
+		return 0, rerr
+	case u.ID != upload:
+		return 0, fmt.Errorf("client: asked for upload %s, the room answered with another", upload)
+	case u.Committed:
+		return uploadCommitted, nil
 	default:
-		return false, rerr
+		return uploadKeptOpen, nil
 	}
 }
 
 // ErrNoSavedUpload is DiscardSaved finding no upload in progress saved
-// for the collaboration.
-var ErrNoSavedUpload = errors.New("client: no upload in progress is saved for this collaboration")
+// for the collaboration; ErrUploadCommitted is the room refusing to
+// discard it because it committed it.
+var (
+	ErrNoSavedUpload   = errors.New("client: no upload in progress is saved for this collaboration")
+	ErrUploadCommitted = errors.New("client: the room committed that upload already")
+)
 
 // DiscardSaved discards the upload to collab whose progress is saved in
 // state: the room deletes the parts it received (DiscardUpload), and the
 // saved progress goes. It returns the upload's id. If the room committed
 // that upload already (a run stopped before it heard so), it is recorded
-// here as committed, as the next upload would, and the room's refusal is
-// returned.
+// here as committed, as the next upload would, and the error is
+// ErrUploadCommitted.
 func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string) (string, error) {
 	if !crypto.ValidPartnerName(collab) {
 		return "", fmt.Errorf("client: %q is not a collaboration id", collab)
@@ -214,16 +233,17 @@ func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string
 		// Nothing names an upload in the room: the week's sweep has it.
 		return "", errors.Join(ErrNoSavedUpload, os.Remove(state.uploadFile(collab)))
 	}
-	committed, err := c.discardInRoom(ctx, collab, st.Upload)
-	switch {
-	case committed:
-		if serr := state.saveCommitted(collab, &st); serr != nil {
-			return "", serr
-		}
-		os.Remove(state.uploadFile(collab))
-		return "", fmt.Errorf("the room committed that upload already: %w", err)
+	switch out, err := c.discardInRoom(ctx, collab, st.Upload); {
 	case err != nil:
 		return "", err // nothing is decided: the progress stays
+	case out == uploadCommitted:
+		if err := state.saveCommitted(collab, &st); err != nil {
+			return "", err
+		}
+		os.Remove(state.uploadFile(collab))
+		return "", ErrUploadCommitted
+	case out == uploadKeptOpen:
+		return "", errors.New("client: the room keeps the upload open: it does not discard uploads (it deletes them a week after they started)")
 	}
 	if err := os.Remove(state.uploadFile(collab)); err != nil {
 		return "", err
@@ -273,15 +293,14 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 		return nil, nil, nil
 	}
 	if why := st.differs(want); why != "" {
-		c.discardOpen(ctx, spec, &st, why)
-		return nil, nil, nil
+		return nil, nil, c.discardOpen(ctx, spec, &st, why)
 	}
 	var u api.Upload
 	path := fmt.Sprintf("/v1/collaborations/%s/uploads/%s", esc(spec.Collab), esc(st.Upload))
 	if err := c.do(ctx, "GET", path, nil, &u); err != nil {
 		var p *api.Problem
-		if !errors.As(err, &p) {
-			return nil, nil, err // the room is not reachable: nothing is decided
+		if !errors.As(err, &p) || p.Type != api.ProblemNotFound {
+			return nil, nil, err // the room did not say: nothing is decided
 		}
 		spec.discardUpload("the room no longer has it open")
 		return nil, nil, nil
@@ -295,8 +314,7 @@ func (c *Client) resume(ctx context.Context, spec UploadSpec, want *uploadState)
 		spec.discardUpload("the room committed it already")
 		return nil, nil, nil
 	case u.RowsPerPart != st.RowsPerPart || !slices.Equal(columnsOrEmpty(u.Columns), st.Columns):
-		c.discardOpen(ctx, spec, &st, "the room holds it with other columns")
-		return nil, nil, nil
+		return nil, nil, c.discardOpen(ctx, spec, &st, "the room holds it with other columns")
 	}
 	have := map[int]bool{}
 	for _, p := range u.Received {

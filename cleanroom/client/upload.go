@@ -177,7 +177,9 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 		if err != nil && fromState && !fresh && misfit(err) {
 			// A saved upload whose parts the room refuses as not fitting
 			// it (made by an older client, or by hand): once, from scratch.
-			c.discardOpen(ctx, spec, st, "the room refused a part as not fitting it")
+			if err := c.discardOpen(ctx, spec, st, "the room refused a part as not fitting it"); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err != nil {
@@ -188,7 +190,9 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 			// A part sent by an earlier run failed the room's integrity
 			// check, or its saved digest is not the room's: this run has
 			// every part at hand, so once, from scratch.
-			c.discardOpen(ctx, spec, st, "the room found a part it had stored damaged, or another than the saved progress says")
+			if err := c.discardOpen(ctx, spec, st, "the room found a part it had stored damaged, or another than the saved progress says"); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		return rep, err
@@ -199,8 +203,11 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 func (c *Client) commitUpload(ctx context.Context, spec UploadSpec, st *uploadState, rep *UploadReport) (*UploadReport, error) {
 	if rep.Rows == 0 {
 		os.Remove(spec.State.uploadFile(spec.Collab)) // nothing to resume
-		if _, err := c.discardInRoom(ctx, spec.Collab, st.Upload); err != nil {
-			spec.notice("the room did not delete the empty upload now (%v); it deletes it a week after it started", err)
+		switch out, err := c.discardInRoom(ctx, spec.Collab, st.Upload); {
+		case err != nil:
+			spec.notice("the room did not say whether it deleted the empty upload (%v); it deletes it a week after it started", err)
+		case out == uploadKeptOpen:
+			spec.notice("the room keeps the empty upload until a week after it started (it does not discard uploads)")
 		}
 		return nil, ErrEmptyInput
 	}

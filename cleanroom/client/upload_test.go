@@ -356,3 +356,52 @@ func TestDiscardSaved(t *testing.T) {
 		t.Fatalf("the next upload: %+v, %v, notices %q", rep, err, notices)
 	}
 }
+
+// TestResumeKeepsProgressWhenRoomDoesNotSay: the read that resumes a saved
+// upload fails with a problem that is not "not found" (a gateway's 502):
+// the run stops with the progress kept, rather than discarding it and
+// starting over, and the next run resumes it.
+func TestResumeKeepsProgressWhenRoomDoesNotSay(t *testing.T) {
+	rm := startRoom(t)
+	a := rm.partner("alpha", nil)
+	b := rm.partner("bravo", nil)
+	state, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
+	spec := client.UploadSpec{Collab: "c1", Input: writeCSV(t, peopleHeader, people(0, 3*minList)), IDColumn: "email",
+		Kind: crypto.KindEmail, Columns: []string{"age_band"}, State: state, RowsPerPart: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	interrupted := spec
+	interrupted.Progress = func(sent int64, _ float64) {
+		if sent > 0 {
+			cancel()
+		}
+	}
+	if _, err := a.UploadCSV(ctx, interrupted); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the interrupted upload: %v", err)
+	}
+	saved, err := os.ReadFile(uploadFile(state, "c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := newFaultProxy(t, rm.url, func(r *http.Request, _, _ int) fault {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/uploads/") {
+			return fault{status: http.StatusBadGateway}
+		}
+		return fault{}
+	})
+	behind, err := client.New(context.Background(), gateway.srv.URL, a.Key(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notices []string
+	spec.Notice = func(msg string) { notices = append(notices, msg) }
+	if _, err := behind.UploadCSV(context.Background(), spec); err == nil {
+		t.Fatal("the run whose room did not say went on")
+	}
+	if now, _ := os.ReadFile(uploadFile(state, "c1")); !bytes.Equal(now, saved) || len(notices) != 0 {
+		t.Fatalf("the saved progress became %s; notices %q", now, notices)
+	}
+	rep, err := a.UploadCSV(context.Background(), spec)
+	if err != nil || rep.Resumed == 0 {
+		t.Fatalf("the next run: %+v, %v", rep, err)
+	}
+}

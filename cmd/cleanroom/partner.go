@@ -213,11 +213,10 @@ func discardUpload(e *env, cf *roomFlags, collab string) error {
 		return err
 	}
 	id, err := c.DiscardSaved(e.Context(), cf.stateDir(), collab)
-	var p *api.Problem
 	switch {
 	case errors.Is(err, client.ErrNoSavedUpload):
 		return withHint(err, "only an interrupted upload is saved; a committed list stays until a newer upload replaces it or the collaboration is revoked")
-	case errors.As(err, &p) && p.Type == api.ProblemConflict:
+	case errors.Is(err, client.ErrUploadCommitted):
 		return withHint(err, "the list is in the collaboration; a newer upload replaces it, and cleanroom collab revoke deletes every member's data")
 	case err != nil:
 		return explain(err)

@@ -210,7 +210,7 @@ func TestUploadDiscardVerb(t *testing.T) {
 	os.Remove(r.path("coursely.key.d/alliance.uploaded.json"))
 	os.WriteFile(saved, []byte(`{"upload":"`+committed.Upload+`","input":"crc32c:00000000:1","digests":{}}`), 0o600)
 	code, _, errs = cli(discard...)
-	if code != 1 || !strings.Contains(errs, "the room committed that upload already: ") || !strings.Contains(errs, "hint: the list is in the collaboration") {
+	if code != 1 || !strings.Contains(errs, "the room committed that upload already\n") || !strings.Contains(errs, "hint: the list is in the collaboration") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs)
 	}
 	if _, err := os.Stat(saved); err == nil {
