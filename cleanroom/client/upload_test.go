@@ -315,11 +315,12 @@ func TestUploadSpreadsheetExport(t *testing.T) {
 	}
 }
 
-// TestDiscardSaved: an interrupted upload is discarded from the state
-// directory: the room no longer has it, the progress saved goes, and the
-// next upload starts afresh without a notice. With nothing saved,
-// DiscardSaved says so.
-func TestDiscardSaved(t *testing.T) {
+// interruptedUpload starts a room with a hashed collaboration c1 of alpha
+// and bravo, in which alpha's upload of 600 rows was interrupted after its
+// first part: its progress is saved in spec.State, which uploads the same
+// list again.
+func interruptedUpload(t *testing.T) (*room, *client.Client, client.UploadSpec) {
+	t.Helper()
 	rm := startRoom(t)
 	a := rm.partner("alpha", nil)
 	b := rm.partner("bravo", nil)
@@ -327,6 +328,7 @@ func TestDiscardSaved(t *testing.T) {
 	spec := client.UploadSpec{Collab: "c1", Input: writeCSV(t, peopleHeader, people(0, 3*minList)), IDColumn: "email",
 		Kind: crypto.KindEmail, Columns: []string{"age_band"}, State: state, RowsPerPart: 100}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	interrupted := spec
 	interrupted.Progress = func(sent int64, _ float64) {
 		if sent > 0 {
@@ -336,6 +338,16 @@ func TestDiscardSaved(t *testing.T) {
 	if _, err := a.UploadCSV(ctx, interrupted); !errors.Is(err, context.Canceled) {
 		t.Fatalf("the interrupted upload: %v", err)
 	}
+	return rm, a, spec
+}
+
+// TestDiscardSaved: an interrupted upload is discarded from the state
+// directory: the room no longer has it, the progress saved goes, and the
+// next upload starts afresh without a notice. With nothing saved,
+// DiscardSaved says so.
+func TestDiscardSaved(t *testing.T) {
+	rm, a, spec := interruptedUpload(t)
+	state := spec.State
 	id, err := a.DiscardSaved(context.Background(), state, "c1")
 	if err != nil || id == "" {
 		t.Fatalf("DiscardSaved = %q, %v", id, err)
@@ -362,22 +374,8 @@ func TestDiscardSaved(t *testing.T) {
 // the run stops with the progress kept, rather than discarding it and
 // starting over, and the next run resumes it.
 func TestResumeKeepsProgressWhenRoomDoesNotSay(t *testing.T) {
-	rm := startRoom(t)
-	a := rm.partner("alpha", nil)
-	b := rm.partner("bravo", nil)
-	state, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
-	spec := client.UploadSpec{Collab: "c1", Input: writeCSV(t, peopleHeader, people(0, 3*minList)), IDColumn: "email",
-		Kind: crypto.KindEmail, Columns: []string{"age_band"}, State: state, RowsPerPart: 100}
-	ctx, cancel := context.WithCancel(context.Background())
-	interrupted := spec
-	interrupted.Progress = func(sent int64, _ float64) {
-		if sent > 0 {
-			cancel()
-		}
-	}
-	if _, err := a.UploadCSV(ctx, interrupted); !errors.Is(err, context.Canceled) {
-		t.Fatalf("the interrupted upload: %v", err)
-	}
+	rm, a, spec := interruptedUpload(t)
+	state := spec.State
 	saved, err := os.ReadFile(uploadFile(state, "c1"))
 	if err != nil {
 		t.Fatal(err)
