@@ -16,8 +16,9 @@ import (
 // It runs under the member's commit lock, so a commit of the same upload
 // either went first (and the upload is refused as committed) or reads the
 // record after it is gone. A part still in flight either commits before the
-// deletion's batch and is found by the next round, or reads the record in
-// a transaction the batch conflicts with and is refused.
+// deletion's batch and is found by the next round, or its transaction,
+// which read the record, conflicts with the batch: the audit log stages it
+// again, and it finds the record gone and is refused.
 func (r *Room) discardUpload(ctx context.Context, who *actor, collab, id string) error {
 	if _, _, err := r.ownUpload(who, collab, id); err != nil {
 		return err

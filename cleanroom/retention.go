@@ -42,8 +42,8 @@ const abandonedAfter = 7 * 24 * time.Hour
 // audit entry, so a key written in between (a part of an upload being
 // swept, which read the upload's record before the batch deleted it) is
 // not among them: another round deletes it, recorded again. A write that
-// would commit after the batch read the record before it, and Badger
-// refuses it as a conflict. A part sent again in between names a new file
+// would commit after the batch read the record before it: Badger refuses
+// it as a conflict, and the audit log stages it again, on the record gone. A part sent again in between names a new file
 // when its key goes: the request that wrote it removes it (settleFiles).
 // The rounds stop once the spans are empty, or with an error once each of
 // maxDeleteRounds found keys to delete.
