@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -239,4 +241,36 @@ func benchmarkDecode(b *testing.B, rows int) {
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkPartAfterParts sends one part of one row to an upload that has
+// received stored parts already, through the room's HTTP API. The upload's
+// record holds a receipt of every part and each part writes it again, so a
+// part's cost grows with the parts before it: compare the sub-benchmarks'
+// ns/op and allocations in one run.
+func BenchmarkPartAfterParts(b *testing.B) {
+	for _, stored := range []int{10, 3000} {
+		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
+			tr := startRoom(b)
+			a := tr.partner("alpha", policy.RolePartner, "")
+			c := tr.partner("bravo", policy.RolePartner, "")
+			tr.collab("c1", api.ModeHashed, nil, a, c)
+			up := startRegionUpload(b, tr, 0, 1)
+			send := func(p int) {
+				body := binaryPart(b, 1, 1, make([]byte, 32), "west", distinctTokens(fmt.Sprint(p)))
+				resp, msg := rawRequestAs(b, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, p), api.PartContentType, body)
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("part %d: %d %s", p, resp.StatusCode, msg)
+				}
+			}
+			for p := range stored {
+				send(p)
+			}
+			p := stored
+			for b.Loop() {
+				send(p)
+				p++
+			}
+		})
+	}
 }

@@ -289,7 +289,7 @@ func TestBadUploads(t *testing.T) {
 // startRegionUpload starts alpha's upload in c1 of emails with one column,
 // region, canaries of zeros, and rows (0: declared at the commit) in parts
 // of rowsPerPart.
-func startRegionUpload(t *testing.T, tr *testRoom, rows int64, rowsPerPart int) api.Upload {
+func startRegionUpload(t testing.TB, tr *testRoom, rows int64, rowsPerPart int) api.Upload {
 	t.Helper()
 	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
 	for i := range canary {
@@ -298,7 +298,7 @@ func startRegionUpload(t *testing.T, tr *testRoom, rows int64, rowsPerPart int) 
 	return startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: rows, RowsPerPart: rowsPerPart, Canary: canary})
 }
 
-func startUpload(t *testing.T, tr *testRoom, req api.StartUpload) api.Upload {
+func startUpload(t testing.TB, tr *testRoom, req api.StartUpload) api.Upload {
 	t.Helper()
 	b, _ := jsonMarshal(req)
 	resp, body := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads", b)
@@ -312,12 +312,12 @@ func startUpload(t *testing.T, tr *testRoom, req api.StartUpload) api.Upload {
 	return u
 }
 
-func rawRequest(t *testing.T, tr *testRoom, who, method, path string, body []byte) (*http.Response, []byte) {
+func rawRequest(t testing.TB, tr *testRoom, who, method, path string, body []byte) (*http.Response, []byte) {
 	t.Helper()
 	return rawRequestAs(t, tr, who, method, path, "", body)
 }
 
-func rawRequestAs(t *testing.T, tr *testRoom, who, method, path, contentType string, body []byte) (*http.Response, []byte) {
+func rawRequestAs(t testing.TB, tr *testRoom, who, method, path, contentType string, body []byte) (*http.Response, []byte) {
 	t.Helper()
 	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.op.Room().ID, randID(), time.Now())
 	if err != nil {
@@ -358,7 +358,7 @@ func distinctTokens(seed string) func(*api.Part) {
 	}
 }
 
-func binaryPart(t *testing.T, rows, columns int, tok []byte, value string, edit ...func(*api.Part)) []byte {
+func binaryPart(t testing.TB, rows, columns int, tok []byte, value string, edit ...func(*api.Part)) []byte {
 	t.Helper()
 	p := api.Part{Columns: columns}
 	vals := slices.Repeat([]string{value}, columns)
