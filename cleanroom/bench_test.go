@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -273,4 +275,89 @@ func BenchmarkPartAfterParts(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkCommitOfManyParts commits an upload of 100,000 one-row parts
+// while another member sends audited requests (its upload's view) one
+// after another: the commit reads the parts' receipts before its audit
+// entry, so the other member's requests wait for the audit log's one writer
+// no longer than usual. It reports the commit's time and the other
+// member's slowest request during it, against its median alone.
+func BenchmarkCommitOfManyParts(b *testing.B) {
+	const parts = 100_000
+	tr := startRoom(b)
+	alpha := tr.partner("alpha", policy.RolePartner, "")
+	bravo := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, alpha, bravo)
+	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
+	for i := range canary {
+		canary[i] = make([]byte, 32)
+	}
+	sb, _ := jsonMarshal(api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
+	resp, body := rawRequest(b, tr, "bravo", "POST", "/v1/collaborations/c1/uploads", sb)
+	var other api.Upload
+	if resp.StatusCode != http.StatusCreated || jsonUnmarshal(body, &other) != nil {
+		b.Fatalf("bravo's upload: %d %s", resp.StatusCode, body)
+	}
+	probe := func() time.Duration {
+		start := time.Now()
+		if resp, _ := rawRequest(b, tr, "bravo", "GET", "/v1/collaborations/c1/uploads/"+other.ID, nil); resp.StatusCode != http.StatusOK {
+			b.Errorf("bravo's view: %d", resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	var alone []time.Duration
+	for range 21 {
+		alone = append(alone, probe())
+	}
+	slices.Sort(alone)
+	var commit, worst time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		// The parts as storePart stores them, 10,000 an entry.
+		up := startRegionUpload(b, tr, parts, 1)
+		digests := make([]string, parts)
+		for lo := 0; lo < parts; lo += 10_000 {
+			writeAsRoom(b, tr.room, func(tx *store.Tx) error {
+				for p := lo; p < lo+10_000; p++ {
+					seg := binaryPart(b, 1, 1, make([]byte, 32), "west", distinctTokens(fmt.Sprint(p)))
+					sum := sha256.Sum256(seg)
+					digests[p] = hex.EncodeToString(sum[:])
+					if err := tx.Set(store.Segments(up.ID).Key(p), store.SealSegment(seg)); err != nil {
+						return err
+					}
+					info := partInfo{Part: p, Rows: 1, Digest: digests[p], Bytes: int64(len(seg))}
+					if err := partReceipts.Put(tx, store.PartOf{Upload: up.ID, Part: p}, &info); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		b.StartTimer()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				worst = max(worst, probe())
+			}
+		})
+		cb, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest(digests)})
+		start := time.Now()
+		resp, body := rawRequest(b, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", cb)
+		commit += time.Since(start)
+		close(stop)
+		wg.Wait()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("commit: %d %s", resp.StatusCode, body)
+		}
+	}
+	b.ReportMetric(float64(commit.Milliseconds())/float64(b.N), "commit-ms")
+	b.ReportMetric(float64(alone[len(alone)/2].Microseconds())/1000, "other-p50-alone-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "other-max-during-ms")
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,50 @@ func TestDiscardWithPartsInFlight(t *testing.T) {
 	}
 	if n := segmentFiles(t, tr); n != 0 {
 		t.Errorf("%d segment files of discarded uploads left while the room runs", n)
+	}
+}
+
+// TestPartReceipts: each part's receipt is a record of its own, written in
+// the part's entry; the upload's record holds none (it would grow with each
+// part, and every part would rewrite all of them), only the entry of the
+// latest part stored. The upload's view lists every part received, and a
+// discard deletes the receipts with their high-water marks.
+func TestPartReceipts(t *testing.T) {
+	tr, up, send := sweepRace(t)
+	record := func() *uploadRecord {
+		u, _ := sweepRaceDigest(t, tr, up.ID, 0)
+		if len(u.Received) != 0 {
+			t.Errorf("the upload's record holds %d receipts", len(u.Received))
+		}
+		return u
+	}
+	before := record().PartsChanged
+	if status, _ := send(1, "1"); status != http.StatusOK {
+		t.Fatalf("part 1: %d", status)
+	}
+	after1 := record().PartsChanged
+	if status, _ := send(0, "again"); status != http.StatusOK {
+		t.Fatalf("part 0 sent again: %d", status)
+	}
+	if after0 := record().PartsChanged; before <= 0 || after1 <= before || after0 <= after1 {
+		t.Errorf("the entries of the latest part stored: %d, %d, %d", before, after1, after0)
+	}
+	receipts := store.PartsReceived(up.ID)
+	if n := countKeys(t, tr.room, receipts...); n != 4 {
+		t.Errorf("%d keys of receipts and their marks for 2 parts, want 4", n)
+	}
+	resp, body := rawRequest(t, tr, "alpha", "GET", "/v1/collaborations/c1/uploads/"+up.ID, nil)
+	var v api.Upload
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || !slices.Equal(v.Received, []int{0, 1}) {
+		t.Errorf("the upload's view: %d %s", resp.StatusCode, body)
+	}
+	if _, d := sweepRaceDigest(t, tr, up.ID, 0); d == "" {
+		t.Error("part 0 has no receipt")
+	}
+	if resp, body := rawRequest(t, tr, "alpha", "DELETE", "/v1/collaborations/c1/uploads/"+up.ID, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("discard: %d %s", resp.StatusCode, body)
+	}
+	if n := countKeys(t, tr.room, receipts...); n != 0 {
+		t.Errorf("%d keys of receipts left after the discard", n)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -61,11 +60,8 @@ func TestPartReplacedWhileCommitted(t *testing.T) {
 		replaced <- resp.StatusCode
 	}()
 	received := func() string {
-		var u *uploadRecord
-		if err := tr.room.db.View(func(txn *badger.Txn) (err error) { u, err = loadUpload(tr.room.txn(txn), "c1", up.ID); return }); err != nil {
-			t.Fatal(err)
-		}
-		return u.Received[1].Digest
+		_, d := sweepRaceDigest(t, tr, up.ID, 1)
+		return d
 	}
 	for deadline := time.Now().Add(10 * time.Second); received() != newDigest; {
 		if time.Now().After(deadline) {

@@ -15,6 +15,7 @@ var (
 	collabs       = store.Collabs[collabRecord]()
 	budgets       = store.Budgets[budgetRecord]()
 	uploads       = store.Uploads[uploadRecord]()
+	partReceipts  = store.PartReceipts[partInfo]()
 	secrets       = store.Secrets[api.SealedSecret]()
 	policySources = store.PolicySources[[]byte]()
 	digestKeys    = store.DigestKeys()

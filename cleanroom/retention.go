@@ -29,6 +29,11 @@ import (
 //     layers, its relay tasks, join tables and activated audiences), once
 //     a member revokes it or it expires: no action may touch it again.
 //
+// A deletion that a stop interrupted is finished later: an upload's
+// record is deleted after its data, so the sweep of abandoned uploads finds
+// it again; the same sweep finds the data left of a replaced upload, and
+// the retirement of a collaboration resumes when the room opens.
+//
 // Every deletion is recorded in the audit log by the room (action
 // "data.delete") with a digest of exactly the keys deleted, before they
 // are; if the entry cannot be written, nothing is deleted.
@@ -130,14 +135,7 @@ func (r *Room) recordDeletionAs(ctx context.Context, who *actor, a act, d policy
 
 // applyDeletion deletes del's keys, then their files.
 func (r *Room) applyDeletion(del *deletion) error {
-	wb := r.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range del.keys {
-		if err := wb.Delete(k); err != nil {
-			return err
-		}
-	}
-	if err := wb.Flush(); err != nil {
+	if err := store.DeleteKeys(r.db, del.keys); err != nil {
 		return err
 	}
 	if err := r.files.Remove(del.files...); err != nil {
@@ -173,22 +171,39 @@ func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
 // started (abandonedAfter). Each is read again under its member's commit
 // lock, which a commit holds while it reads the upload and commits it: an
 // upload committed since the scan found it is kept.
+//
+// It also deletes what is left of uploads a newer one replaced
+// (replacedLeft).
 func (r *Room) sweepAbandoned(ctx context.Context) error {
-	var old []*uploadRecord
+	var old, replaced []*uploadRecord
 	cutoff := r.now().Add(-abandonedAfter)
 	err := r.db.View(func(txn *badger.Txn) error {
-		return uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
-			if !u.Committed && u.Started.Before(cutoff) {
+		var committed []*uploadRecord
+		err := uploads.Scan(r.txn(txn), func(u *uploadRecord) error {
+			switch {
+			case u.Committed:
+				committed = append(committed, u)
+			case u.Started.Before(cutoff):
 				old = append(old, u)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		replaced, err = r.replacedLeft(txn, committed)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	// One upload that cannot be swept now does not keep the others.
 	var errs []error
+	for _, u := range replaced {
+		if err := r.deleteData(ctx, "replaced-dataset/"+u.Member, store.UploadData(u.ID)...); err != nil {
+			errs = append(errs, fmt.Errorf("replaced upload %s: %w", u.ID, err))
+		}
+	}
 	for _, u := range old {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -223,6 +238,37 @@ func (r *Room) sweepUpload(ctx context.Context, collab, member, id string, cutof
 		return nil
 	}
 	return r.deleteData(ctx, "abandoned-upload/"+id, openUploadSpans(collab, id)...)
+}
+
+// replacedLeft returns those of the committed uploads that are no longer
+// their member's dataset and still have data: the commit that replaced
+// one deletes its data once committed (installDataset), and a room that
+// stopped in between left it. A retired collaboration's are its
+// retirement's to delete.
+func (r *Room) replacedLeft(txn *badger.Txn, committed []*uploadRecord) ([]*uploadRecord, error) {
+	var left []*uploadRecord
+	collabsRead := map[string]*collabRecord{}
+	for _, u := range committed {
+		c, ok := collabsRead[u.Collab]
+		if !ok {
+			c, _ = loadCollab(r.txn(txn), u.Collab) // one that cannot be read is kept
+			collabsRead[u.Collab] = c
+		}
+		if c == nil || r.retired(c) {
+			continue
+		}
+		if ds := c.Datasets[u.Member]; ds != nil && ds.Upload == u.ID {
+			continue
+		}
+		keys, err := store.Keys(txn, store.UploadData(u.ID)...)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) > 0 {
+			left = append(left, u)
+		}
+	}
+	return left, nil
 }
 
 // openUploadSpans holds an upload never committed: its parts (and any

@@ -107,10 +107,18 @@ func TestSweepSparesUploadCommittedMeanwhile(t *testing.T) {
 func sweepRaceDigest(t *testing.T, tr *testRoom, id string, p int) (*uploadRecord, string) {
 	t.Helper()
 	var u *uploadRecord
-	if err := tr.room.db.View(func(txn *badger.Txn) (err error) { u, err = loadUpload(tr.room.txn(txn), "c1", id); return }); err != nil {
+	var info partInfo
+	err := tr.room.db.View(func(txn *badger.Txn) (err error) {
+		if u, err = loadUpload(tr.room.txn(txn), "c1", id); err != nil {
+			return err
+		}
+		info, _, err = receipt(tr.room.txn(txn), u, p)
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return u, u.Received[p].Digest
+	return u, info.Digest
 }
 
 // sweepSending sweeps upload up (alpha's, in c1) as abandoned and, in the

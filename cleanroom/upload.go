@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -30,25 +31,59 @@ import (
 // entry, so a crash mid-upload leaves nothing visible and the upload
 // resumes with the parts not yet received.
 type uploadRecord struct {
-	ID          string           `json:"id"`
-	Collab      string           `json:"collab"`
-	Member      string           `json:"member"`
-	Kind        string           `json:"kind"`
-	Profile     string           `json:"profile"`
-	Columns     []string         `json:"columns"`
-	Rows        int64            `json:"rows"` // 0 until the commit if not declared at the start
-	RowsPerPart int              `json:"rows_per_part"`
-	Parts       int              `json:"parts"`
-	Received    map[int]partInfo `json:"received"`
-	Canary      [][]byte         `json:"canary"`
-	Committed   bool             `json:"committed"`
-	Started     time.Time        `json:"started"`
+	ID          string   `json:"id"`
+	Collab      string   `json:"collab"`
+	Member      string   `json:"member"`
+	Kind        string   `json:"kind"`
+	Profile     string   `json:"profile"`
+	Columns     []string `json:"columns"`
+	Rows        int64    `json:"rows"` // 0 until the commit if not declared at the start
+	RowsPerPart int      `json:"rows_per_part"`
+	Parts       int      `json:"parts"`
+	// Received holds the receipts of parts stored by a room that kept them
+	// in the upload's record; a part has a receipt of its own otherwise
+	// (partReceipts). It is written, empty, for such a room to read.
+	Received map[int]partInfo `json:"received"`
+	// PartsChanged is the index of the audit entry that stored its latest
+	// part (0 before the first).
+	PartsChanged int64     `json:"parts_changed,omitempty"`
+	Canary       [][]byte  `json:"canary"`
+	Committed    bool      `json:"committed"`
+	Started      time.Time `json:"started"`
 }
 
+// partInfo is the receipt of a part an upload received (partReceipts).
 type partInfo struct {
+	Part   int    `json:"part"`
 	Rows   int    `json:"rows"`
 	Digest string `json:"digest"`
 	Bytes  int64  `json:"bytes"`
+}
+
+// received returns the receipts of the parts u has received, by part.
+func received(t store.Txn, u *uploadRecord) (map[int]partInfo, error) {
+	got := maps.Clone(u.Received)
+	if got == nil {
+		got = map[int]partInfo{}
+	}
+	err := store.ScanParts(t, partReceipts, u.ID, func(info *partInfo) error {
+		got[info.Part] = *info
+		return nil
+	})
+	return got, err
+}
+
+// receipt returns the receipt of part of u, if it was received.
+func receipt(t store.Txn, u *uploadRecord, part int) (partInfo, bool, error) {
+	info, err := partReceipts.Get(t, store.PartOf{Upload: u.ID, Part: part})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		info, ok := u.Received[part]
+		return info, ok, nil
+	case err != nil:
+		return partInfo{}, false, err
+	}
+	return *info, true, nil
 }
 
 func (u *uploadRecord) partRows(part int) int {
@@ -61,10 +96,10 @@ func (u *uploadRecord) partRows(part int) int {
 	return u.RowsPerPart
 }
 
-func (u *uploadRecord) view() *api.Upload {
+func (u *uploadRecord) view(got map[int]partInfo) *api.Upload {
 	v := &api.Upload{ID: u.ID, Collaboration: u.Collab, Member: u.Member, Rows: u.Rows, RowsPerPart: u.RowsPerPart,
 		Parts: u.Parts, Committed: u.Committed, Columns: orEmpty(u.Columns), Received: []int{}}
-	for p := range u.Received {
+	for p := range got {
 		v.Received = append(v.Received, p)
 	}
 	slices.Sort(v.Received)
@@ -124,7 +159,7 @@ func (r *Room) startUpload(ctx context.Context, who *actor, id string, req api.S
 	if err != nil {
 		return nil, err
 	}
-	return u.view(), nil
+	return u.view(nil), nil
 }
 
 // uploadResource is what policy sees of an upload before its commit: its
@@ -209,7 +244,11 @@ func (r *Room) upload(ctx context.Context, who *actor, collab, id string) (*api.
 	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
 	}
-	return u.view(), nil
+	var got map[int]partInfo
+	if err := r.db.View(func(txn *badger.Txn) (err error) { got, err = received(r.txn(txn), u); return }); err != nil {
+		return nil, err
+	}
+	return u.view(got), nil
 }
 
 // ownUpload returns a collaboration and an upload of the caller's to it;
@@ -294,7 +333,11 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		return nil, invalidData("part %d has %d rows, want %d", part, rows, max(want, 1))
 	}
 	key := store.Segments(u.ID).Key(part)
-	have, stored := u.Received[part]
+	var have partInfo
+	var stored bool
+	if err := r.db.View(func(txn *badger.Txn) (err error) { have, stored, err = receipt(r.txn(txn), u, part); return }); err != nil {
+		return nil, err
+	}
 	stored = stored && have.Digest == digest
 	damaged := false // stored, and its copy fails its check
 	if stored {
@@ -315,7 +358,7 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 			return nil, err
 		}
 	}
-	info := partInfo{Rows: rows, Digest: digest, Bytes: int64(len(sealed) - store.SegmentSeal)}
+	info := partInfo{Part: part, Rows: rows, Digest: digest, Bytes: int64(len(sealed) - store.SegmentSeal)}
 	// The part is named by the room's commitment to its digest, and by its
 	// rows, not its bytes: a part of one row is a token a member can make
 	// and a few values whose lengths its size would tell.
@@ -341,7 +384,11 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		if u.Committed {
 			return conflict("the upload is committed")
 		}
-		if have, ok := u.Received[part]; ok && have.Digest == digest && !damaged {
+		have, ok, err := receipt(tx.Txn, u, part)
+		if err != nil {
+			return err
+		}
+		if ok && have.Digest == digest && !damaged {
 			return nil
 		}
 		if ref == nil {
@@ -351,10 +398,16 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		if err != nil {
 			return err
 		}
-		u.Received[part] = info
 		if err := tx.Set(key, ref); err != nil {
 			return err
 		}
+		// The part's receipt is a record of its own: the upload's record,
+		// written again, names only the entry of its latest part, and does
+		// not grow with its parts.
+		if err := partReceipts.Put(tx, store.PartOf{Upload: u.ID, Part: part}, &info); err != nil {
+			return err
+		}
+		u.PartsChanged = tx.Index
 		if err := uploads.Put(tx, u.ID, u); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@
 //	collab/<id>                          Collabs: a collaboration (sealed record)
 //	budget/<collab>                      Budgets: a collaboration's privacy ledger (sealed record)
 //	upload/<id>                          Uploads: an upload in progress or committed (sealed record)
+//	upart/<upload>/<part>                PartReceipts: the receipt of a part an upload received (sealed record)
 //	cupload/<collab>/<upload>            CollabUpload: an upload of the collaboration's (no value)
 //	meta/uploads-indexed                 UploadsIndexed: every upload has its CollabUpload key (no value)
 //	secret/<collab>/<to>                 Secrets: a collaboration secret sealed to one member (sealed record)

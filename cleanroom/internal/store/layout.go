@@ -16,6 +16,7 @@ const (
 	collabPrefix       = "collab/"
 	budgetPrefix       = "budget/"
 	uploadPrefix       = "upload/"
+	partReceiptPrefix  = "upart/"
 	collabUploadPrefix = "cupload/"
 	uploadIndexedKey   = "meta/uploads-indexed"
 	secretPrefix       = "secret/"
@@ -34,7 +35,7 @@ const (
 )
 
 // sealedPrefixes are the families of sealed records, which Check reads.
-var sealedPrefixes = []string{principalPrefix, collabPrefix, budgetPrefix, uploadPrefix, secretPrefix, policySourcePrefix, digestKeyPrefix, activationPrefix}
+var sealedPrefixes = []string{principalPrefix, collabPrefix, budgetPrefix, uploadPrefix, partReceiptPrefix, secretPrefix, policySourcePrefix, digestKeyPrefix, activationPrefix}
 
 // segmentPrefixes are the families of segments, which CheckSegments reads.
 var segmentPrefixes = []string{segmentPrefix, layerPrefix, taskPrefix, taskCanaryPrefix, taskRepeatPrefix, joinPrefix, audiencePrefix}
@@ -151,10 +152,19 @@ func UploadsOf(txn *badger.Txn, collab string) ([]string, error) {
 // in a collaboration.
 func Audiences(collab string) Span { return prefixSpan(audiencePrefix + collab + "/") }
 
-// UploadData is an upload's data: its segments and every layer made from
-// them.
+// UploadData is an upload's data: the receipts of its parts, its segments
+// and every layer made from them. The receipts come first: a deletion
+// stopped midway (DeleteKeys) then leaves parts without receipts, which
+// the member sends again, and never a receipt of a part gone.
 func UploadData(upload string) []Span {
-	return []Span{Segments(upload).Span(), prefixSpan(layerPrefix + upload + "/")}
+	return append(PartsReceived(upload), Segments(upload).Span(), prefixSpan(layerPrefix+upload+"/"))
+}
+
+// PartsReceived is the receipts of an upload's parts (PartReceipts), with
+// their high-water marks.
+func PartsReceived(upload string) []Span {
+	receipts := partReceiptPrefix + upload + "/"
+	return []Span{prefixSpan(receipts), prefixSpan(string(highWaterKey(receipts)))}
 }
 
 // TaskData is a relay task's data: its parts, the canaries returned and the

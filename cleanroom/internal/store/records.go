@@ -34,6 +34,25 @@ func Budgets[T any]() Records[string, T] { return Records[string, T]{budgetPrefi
 // Uploads are uploads in progress or committed, by upload id.
 func Uploads[T any]() Records[string, T] { return Records[string, T]{uploadPrefix, name} }
 
+// PartOf names a part of an upload.
+type PartOf struct {
+	Upload string
+	Part   int
+}
+
+func partPath(p PartOf) string { return fmt.Sprintf("%s/%08d", p.Upload, p.Part) }
+
+// PartReceipts are the receipts of an upload's parts, one record a part,
+// written in the part's audit entry: an upload's record does not grow, and
+// is not written again, with every part it receives.
+func PartReceipts[T any]() Records[PartOf, T] { return Records[PartOf, T]{partReceiptPrefix, partPath} }
+
+// ScanParts calls fn with the record of every part of upload in f, in part
+// order, until fn returns an error.
+func ScanParts[T any](t Txn, f Records[PartOf, T], upload string, fn func(*T) error) error {
+	return f.scan(t, f.prefix+upload+"/", fn)
+}
+
 // Secrets are collaboration secrets sealed to members: In{collab, member}.
 func Secrets[T any]() Records[In, T] { return Records[In, T]{secretPrefix, inPath} }
 
@@ -82,8 +101,10 @@ func (f Records[K, T]) Span(id K) []Span {
 
 // Scan calls fn with every record of the family, in key order, until fn
 // returns an error.
-func (f Records[K, T]) Scan(t Txn, fn func(*T) error) error {
-	it := t.NewIterator(badger.IteratorOptions{Prefix: []byte(f.prefix), PrefetchValues: true})
+func (f Records[K, T]) Scan(t Txn, fn func(*T) error) error { return f.scan(t, f.prefix, fn) }
+
+func (f Records[K, T]) scan(t Txn, prefix string, fn func(*T) error) error {
+	it := t.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		v := new(T)
