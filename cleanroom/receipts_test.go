@@ -208,15 +208,7 @@ func TestUploadDeletionStopsBetweenBatches(t *testing.T) {
 		t.Errorf("the upload's record is deleted in batch %d of %d, before its data", recordBatch+1, len(batches))
 	}
 	for i, batch := range batches {
-		err := r.db.Update(func(txn *badger.Txn) error {
-			for _, k := range batch {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := store.DeleteBatch(r.db, batch); err != nil {
 			t.Fatal(err)
 		}
 		checkRoomState(t, r, fmt.Sprintf("after %d of %d batches", i+1, len(batches)))
@@ -247,15 +239,7 @@ func TestUploadDeletionStoppedAfterReceipts(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := store.DeletionBatches(del.keys, 2, 1<<20)[0]
-	err = tr.room.db.Update(func(txn *badger.Txn) error {
-		for _, k := range first {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := store.DeleteBatch(tr.room.db, first); err != nil {
 		t.Fatal(err)
 	}
 	tr.restart()

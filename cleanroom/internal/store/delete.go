@@ -21,16 +21,26 @@ func DeleteKeys(db *badger.DB, keys [][]byte) error {
 	// Half of Badger's limits, with a margin for its estimate of an entry,
 	// so that no Delete returns ErrTxnTooBig in the middle of a pair.
 	for _, batch := range DeletionBatches(keys, int(db.MaxBatchCount()/2), db.MaxBatchSize()/2) {
-		txn := db.NewTransaction(true)
+		if err := DeleteBatch(db, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteBatch deletes one of the batches of DeletionBatches, in one
+// transaction.
+func DeleteBatch(db *badger.DB, batch [][]byte) error {
+	err := db.Update(func(txn *badger.Txn) error {
 		for _, k := range batch {
 			if err := txn.Delete(k); err != nil {
-				txn.Discard()
-				return fmt.Errorf("store: deleting %d keys: %w", len(keys), err)
+				return err
 			}
 		}
-		if err := txn.Commit(); err != nil {
-			return fmt.Errorf("store: deleting %d keys: %w", len(keys), err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: deleting %d keys: %w", len(batch), err)
 	}
 	return nil
 }

@@ -119,15 +119,7 @@ func TestDeleteKeysStopsBetweenBatches(t *testing.T) {
 	}
 	keys := put()
 	for i, batch := range DeletionBatches(keys, 3, 1<<20) {
-		err := db.Update(func(txn *badger.Txn) error {
-			for _, k := range batch {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := DeleteBatch(db, batch); err != nil {
 			t.Fatal(err)
 		}
 		unpaired(fmt.Sprintf("after batch %d", i))
