@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -50,40 +49,6 @@ type uploadRecord struct {
 	Canary       [][]byte  `json:"canary"`
 	Committed    bool      `json:"committed"`
 	Started      time.Time `json:"started"`
-}
-
-// partInfo is the receipt of a part an upload received (partReceipts).
-type partInfo struct {
-	Part   int    `json:"part"`
-	Rows   int    `json:"rows"`
-	Digest string `json:"digest"`
-	Bytes  int64  `json:"bytes"`
-}
-
-// received returns the receipts of the parts u has received, by part.
-func received(t store.Txn, u *uploadRecord) (map[int]partInfo, error) {
-	got := maps.Clone(u.Received)
-	if got == nil {
-		got = map[int]partInfo{}
-	}
-	err := store.ScanParts(t, partReceipts, u.ID, func(info *partInfo) error {
-		got[info.Part] = *info
-		return nil
-	})
-	return got, err
-}
-
-// receipt returns the receipt of part of u, if it was received.
-func receipt(t store.Txn, u *uploadRecord, part int) (partInfo, bool, error) {
-	info, err := partReceipts.Get(t, store.PartOf{Upload: u.ID, Part: part})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		info, ok := u.Received[part]
-		return info, ok, nil
-	case err != nil:
-		return partInfo{}, false, err
-	}
-	return *info, true, nil
 }
 
 func (u *uploadRecord) partRows(part int) int {
