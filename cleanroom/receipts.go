@@ -12,7 +12,8 @@ import (
 // grow with its parts, and a part costs the same however many came before.
 // The upload's record names the entry of its latest part (PartsChanged),
 // which is all a commit checks on the audit log's writer. A record written
-// by a room that kept receipts in it (Received) is read with them.
+// by a room that kept receipts in it (Received) is read with them, and the
+// first part it receives gives each of them a record of its own.
 
 // partInfo is the receipt of a part an upload received (partReceipts).
 type partInfo struct {
@@ -46,4 +47,27 @@ func receipt(t store.Txn, u *uploadRecord, part int) (partInfo, bool, error) {
 		return partInfo{}, false, err
 	}
 	return *info, true, nil
+}
+
+// moveReceipts gives each receipt u's record holds (Received) a record of
+// its own, unless it has one, and empties Received; the caller writes u.
+// Then no receipt in the record can stand for a part stored since, even
+// once a deletion stopped midway took the part's own receipt, and the
+// record is as small as any other.
+func moveReceipts(tx *store.Tx, u *uploadRecord) error {
+	for p, info := range u.Received {
+		id := store.PartOf{Upload: u.ID, Part: p}
+		switch ok, err := partReceipts.Exists(tx.Txn, id); {
+		case err != nil:
+			return err
+		case ok:
+			continue
+		}
+		info.Part = p
+		if err := partReceipts.Put(tx, id, &info); err != nil {
+			return err
+		}
+	}
+	u.Received = map[int]partInfo{}
+	return nil
 }

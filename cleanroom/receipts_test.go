@@ -89,9 +89,9 @@ func checkRoomState(t *testing.T, r *Room, when string) {
 
 // TestOlderUploadRecord: an upload whose record holds its parts' receipts
 // (as an older room wrote it) is viewed with them, keeps a part sent again
-// unchanged without a receipt, takes a replaced part's receipt over the
-// record's, and commits with the digests of the parts it holds; its record
-// is written with an empty map for such a room to read.
+// unchanged without a receipt, gives every receipt a record of its own at
+// the first part it stores, and commits with the digests of the parts it
+// holds; its record is written with an empty map for such a room to read.
 func TestOlderUploadRecord(t *testing.T) {
 	tr := startRoom(t)
 	a := tr.partner("alpha", policy.RolePartner, "")
@@ -140,6 +140,12 @@ func TestOlderUploadRecord(t *testing.T) {
 	digests = append(digests, send(2, "2"))
 	if _, d := sweepRaceDigest(t, tr, up.ID, 1); d != digests[1] {
 		t.Errorf("part 1 replaced: its receipt names %.8s, want %.8s", d, digests[1])
+	}
+	if u, _ := sweepRaceDigest(t, tr, up.ID, 0); len(u.Received) != 0 {
+		t.Errorf("the record still holds %d receipts after its first part stored", len(u.Received))
+	}
+	if n := countKeys(t, tr.room, store.PartsReceived(up.ID)...); n != 2*3 {
+		t.Errorf("%d keys of receipts and marks for 3 parts, want 6", n)
 	}
 	if got := view(); !slices.Equal(got, []int{0, 1, 2}) {
 		t.Errorf("parts received: %v", got)
@@ -306,4 +312,37 @@ func TestReplacedUploadDataLeftByStop(t *testing.T) {
 		t.Errorf("alpha's dataset has %d keys, want 6 (2 parts, 2 receipts and their marks)", n)
 	}
 	checkRoomState(t, tr.room, "after the sweep")
+}
+
+// TestOlderUploadRecordStoppedDeletion: a part of an older record's upload
+// sent again with other bytes, then a deletion stopped once it took that
+// part's receipt: the record holds no older receipt to stand for the part,
+// and the upload cannot be committed with the digest of the bytes gone.
+func TestOlderUploadRecordStoppedDeletion(t *testing.T) {
+	tr, up, send := sweepRace(t)
+	_, old0 := sweepRaceDigest(t, tr, up.ID, 0)
+	makeOlder(t, tr.room, up.ID)
+	status, new0 := send(0, "replacement")
+	if status != http.StatusOK || new0 == old0 {
+		t.Fatalf("part 0 sent again: %d", status)
+	}
+	del, err := tr.room.listDeletion("discarded-upload/"+up.ID, nil, openUploadSpans("c1", up.ID)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.DeleteBatch(tr.room.db, store.DeletionBatches(del.keys, 2, 1<<20)[0]); err != nil {
+		t.Fatal(err)
+	}
+	tr.restart()
+	if _, d := sweepRaceDigest(t, tr, up.ID, 0); d != "" {
+		t.Errorf("part 0's receipt gone, the room still reads one: %.12s (old %.12s, new %.12s)", d, old0, new0)
+	}
+	status, d1 := send(1, "1")
+	if status != http.StatusOK {
+		t.Fatalf("part 1: %d", status)
+	}
+	body, _ := jsonMarshal(api.CommitUpload{Digest: api.DatasetDigest([]string{old0, d1})})
+	if resp, _ := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads/"+up.ID+"/commit", body); resp.StatusCode == http.StatusOK {
+		t.Error("committed with the digest of part 0's replaced bytes")
+	}
 }

@@ -43,8 +43,8 @@ type PartOf struct {
 func partPath(p PartOf) string { return fmt.Sprintf("%s/%08d", p.Upload, p.Part) }
 
 // PartReceipts are the receipts of an upload's parts, one record a part,
-// written in the part's audit entry: an upload's record does not grow, and
-// is not written again, with every part it receives.
+// written in the part's audit entry: an upload's record does not grow with
+// the parts it receives.
 func PartReceipts[T any]() Records[PartOf, T] { return Records[PartOf, T]{partReceiptPrefix, partPath} }
 
 // ScanParts calls fn with the record of every part of upload in f, in part
