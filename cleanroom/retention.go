@@ -31,8 +31,10 @@ import (
 //
 // A deletion that a stop interrupted is finished later: an upload's
 // record is deleted after its data, so the sweep of abandoned uploads finds
-// it again; the same sweep finds the data left of a replaced upload, and
-// the retirement of a collaboration resumes when the room opens.
+// it again; the same sweep finds the data left of a replaced upload; the
+// retirement of a collaboration resumes when the room opens; and the room,
+// opening, deletes the uploads' and relay tasks' data that no record names
+// (sweepOrphans).
 //
 // Every deletion is recorded in the audit log by the room (action
 // "data.delete") with a digest of exactly the keys deleted, before they
@@ -200,9 +202,7 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 	// One upload that cannot be swept now does not keep the others.
 	var errs []error
 	for _, u := range replaced {
-		if err := r.deleteData(ctx, "replaced-dataset/"+u.Member, store.UploadData(u.ID)...); err != nil {
-			errs = append(errs, fmt.Errorf("replaced upload %s: %w", u.ID, err))
-		}
+		r.forget(ctx, "replaced-dataset/"+u.Member, store.UploadData(u.ID)...)
 	}
 	for _, u := range old {
 		if err := ctx.Err(); err != nil {

@@ -226,7 +226,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		return nil, stateMismatch(problems)
 	}
 	r.metrics = newMetrics(cfg.Registry, r)
-	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadPolicies, r.indexUploads, r.sweepRetired, r.resumeRelays, r.sweepAbandoned} {
+	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadPolicies, r.indexUploads, r.sweepRetired, r.sweepOrphans, r.resumeRelays, r.sweepAbandoned} {
 		if err := resume(ctx); err != nil {
 			r.Close()
 			return nil, err

@@ -4,6 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -165,6 +168,39 @@ func UploadData(upload string) []Span {
 func PartsReceived(upload string) []Span {
 	receipts := partReceiptPrefix + upload + "/"
 	return []Span{prefixSpan(receipts), prefixSpan(string(highWaterKey(receipts)))}
+}
+
+// UploadsWithData returns the ids of the uploads that have parts,
+// receipts or layers stored.
+func UploadsWithData(txn *badger.Txn) ([]string, error) {
+	return idsUnder(txn, partReceiptPrefix, segmentPrefix, layerPrefix)
+}
+
+// TasksWithData returns the ids of the relay tasks that have data stored.
+func TasksWithData(txn *badger.Txn) ([]string, error) {
+	return idsUnder(txn, taskPrefix, taskCanaryPrefix, taskRepeatPrefix)
+}
+
+// idsUnder returns the ids (the part of a key up to its next "/") found
+// under the prefixes, each once, in order.
+func idsUnder(txn *badger.Txn, prefixes ...string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, p := range prefixes {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(p)})
+		for it.Rewind(); it.Valid(); {
+			rest := string(it.Item().Key()[len(p):])
+			id, _, ok := strings.Cut(rest, "/")
+			if !ok || id == "" {
+				it.Next()
+				continue
+			}
+			seen[id] = true
+			// Past every key of this id: "/" + 1 is "0".
+			it.Seek([]byte(p + id + "0"))
+		}
+		it.Close()
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
 }
 
 // TaskData is a relay task's data: its parts, the canaries returned and the

@@ -75,3 +75,44 @@ func TestParts(t *testing.T) {
 		t.Errorf("CheckSegments: %v", err)
 	}
 }
+
+// TestDataOwners: the uploads and tasks that have data, each once, ids
+// that begin with another id included.
+func TestDataOwners(t *testing.T) {
+	db := openDB(t)
+	ids := []string{"up-1", "up-1-b", "up-10", "up-1x", "up-2"}
+	err := db.Update(func(txn *badger.Txn) error {
+		for i, id := range ids {
+			for p := range 3 {
+				if err := txn.Set(Segments(id).Key(p), nil); err != nil {
+					return err
+				}
+			}
+			if i%2 == 0 {
+				if err := txn.Set(Layer(id, 2).Key(0), nil); err != nil {
+					return err
+				}
+			}
+		}
+		for _, k := range [][]byte{TaskParts("t1").Key(0), TaskCanaries("t2").Key(4), TaskRepeats("t1").Key(1), []byte("upart/up-3/00000000")} {
+			if err := txn.Set(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(txn *badger.Txn) error {
+		ups, err := UploadsWithData(txn)
+		if want := []string{"up-1", "up-1-b", "up-10", "up-1x", "up-2", "up-3"}; err != nil || !slices.Equal(ups, want) {
+			t.Errorf("UploadsWithData: %q, %v; want %q", ups, err, want)
+		}
+		tasks, err := TasksWithData(txn)
+		if want := []string{"t1", "t2"}; err != nil || !slices.Equal(tasks, want) {
+			t.Errorf("TasksWithData: %q, %v; want %q", tasks, err, want)
+		}
+		return nil
+	})
+}

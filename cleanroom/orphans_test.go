@@ -1,0 +1,114 @@
+package cleanroom
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// TestOrphanedTaskDeletedAtOpen: in blinded mode a commit replaces the
+// member's dataset and its open relay task, whose data it deletes after its
+// entry. A room that stopped before that deletes the task's data when it
+// opens, which no record names any more, and keeps the new dataset's
+// upload and relay task.
+func TestOrphanedTaskDeletedAtOpen(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeBlinded, nil, a, b)
+	ctx := context.Background()
+	alphaTask := func() string {
+		t.Helper()
+		c, err := tr.room.collab("c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, task := range c.Tasks {
+			if task.Owner == "alpha" {
+				return id
+			}
+		}
+		return ""
+	}
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1000)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	first := alphaTask()
+	if first == "" || countKeys(t, tr.room, store.TaskData(first)...) == 0 {
+		t.Fatal("alpha's first dataset has no relay task with data")
+	}
+	stop := func(name string) {
+		if name == "replaced-dataset/alpha" {
+			panic(http.ErrAbortHandler) // the request stops where the deletion begins
+		}
+	}
+	tr.room.beforeDelete.Store(&stop)
+	a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(500, 1600)), states["alpha"]))
+	tr.room.beforeDelete.Store(nil)
+	second := alphaTask()
+	if second == "" || second == first {
+		t.Fatal("the second dataset did not replace the first")
+	}
+	if countKeys(t, tr.room, store.TaskData(first)...) == 0 {
+		t.Fatal("the replaced task's data went before the stop")
+	}
+	c, _ := tr.room.collab("c1")
+	current := c.Datasets["alpha"].Upload
+	tr.restart()
+	if n := countKeys(t, tr.room, store.TaskData(first)...); n != 0 {
+		t.Errorf("%d keys of the replaced relay task left after the room opened", n)
+	}
+	if countKeys(t, tr.room, store.TaskData(second)...) == 0 {
+		t.Error("the open relay task's data went when the room opened")
+	}
+	if countKeys(t, tr.room, store.Segments(current).Span()) == 0 {
+		t.Error("the member's dataset's parts went when the room opened")
+	}
+	checkRoomState(t, tr.room, "after the room opened")
+}
+
+// TestOrphanedPartDeletedAtOpen: a part stored between two rounds of its
+// upload's deletion, the first of which deleted the upload's record, is
+// deleted when the room, stopped before the second round, opens.
+func TestOrphanedPartDeletedAtOpen(t *testing.T) {
+	tr, up, send := sweepRace(t)
+	status := make(chan int, 1)
+	rounds := 0
+	hook := func(string) {
+		rounds++
+		switch rounds {
+		case 1: // the first round has listed its keys: a part lands
+			go func() { s, _ := send(1, "1"); status <- s }()
+			for deadline := time.Now().Add(10 * time.Second); countKeys(t, tr.room, store.Segments(up.ID).Span()) < 2; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Error("part 1 was never stored")
+					return
+				}
+			}
+		case 2: // the second round would delete it: the room stops
+			panic("stop")
+		}
+	}
+	tr.room.beforeDelete.Store(&hook)
+	func() {
+		defer func() { recover() }()
+		tr.room.sweepUpload(context.Background(), "c1", "alpha", up.ID, time.Now().Add(time.Hour))
+	}()
+	tr.room.beforeDelete.Store(nil)
+	if s := <-status; s != http.StatusOK {
+		t.Fatalf("part 1 answered %d", s)
+	}
+	if countKeys(t, tr.room, uploads.Span(up.ID)...) != 0 || countKeys(t, tr.room, store.UploadData(up.ID)...) == 0 {
+		t.Fatal("the stop did not leave part 1 without its upload's record")
+	}
+	tr.restart()
+	if n := countKeys(t, tr.room, store.UploadData(up.ID)...); n != 0 {
+		t.Errorf("%d keys of the deleted upload's part left after the room opened", n)
+	}
+	checkRoomState(t, tr.room, "after the room opened")
+}
