@@ -58,10 +58,10 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 		return err
 	}
 	for _, id := range ups {
-		r.forget(ctx, "orphaned-upload/"+id, store.UploadData(id)...)
+		r.forgetLeft(ctx, "orphaned-upload/"+id, store.UploadData(id)...)
 	}
 	for _, id := range tasks {
-		r.forget(ctx, "orphaned-task/"+id, store.TaskData(id)...)
+		r.forgetLeft(ctx, "orphaned-task/"+id, store.TaskData(id)...)
 	}
 	return nil
 }

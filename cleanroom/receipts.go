@@ -13,7 +13,7 @@ import (
 // The upload's record names the entry of its latest part (PartsChanged),
 // which is all a commit checks on the audit log's writer. A record written
 // by a room that kept receipts in it (Received) is read with them, and the
-// first part it receives gives each of them a record of its own.
+// parts it receives next give them records of their own (moveReceipts).
 
 // partInfo is the receipt of a part an upload received (partReceipts).
 type partInfo struct {
@@ -49,25 +49,39 @@ func receipt(t store.Txn, u *uploadRecord, part int) (partInfo, bool, error) {
 	return *info, true, nil
 }
 
-// moveReceipts gives each receipt u's record holds (Received) a record of
-// its own, unless it has one, and empties Received; the caller writes u.
-// Then no receipt in the record can stand for a part stored since, even
-// once a deletion stopped midway took the part's own receipt, and the
-// record is as small as any other.
-func moveReceipts(tx *store.Tx, u *uploadRecord) error {
+// moveReceipts gives the receipts u's record holds (Received) records of
+// their own, unless they have one, and takes them out of Received, which
+// the caller writes: part's always, so that no receipt in the record stands
+// for a part stored since, even once a deletion stopped midway took the
+// part's own receipt, and at most maxMovedReceipts others, so that a record
+// of many receipts empties over its next parts without one transaction
+// outgrowing Badger's limit.
+func moveReceipts(tx *store.Tx, u *uploadRecord, part int) error {
+	if len(u.Received) == 0 {
+		return nil
+	}
+	delete(u.Received, part)
+	moved := 0
 	for p, info := range u.Received {
+		if moved == maxMovedReceipts {
+			break
+		}
 		id := store.PartOf{Upload: u.ID, Part: p}
 		switch ok, err := partReceipts.Exists(tx.Txn, id); {
 		case err != nil:
 			return err
-		case ok:
-			continue
+		case !ok:
+			info.Part = p
+			if err := partReceipts.Put(tx, id, &info); err != nil {
+				return err
+			}
 		}
-		info.Part = p
-		if err := partReceipts.Put(tx, id, &info); err != nil {
-			return err
-		}
+		delete(u.Received, p)
+		moved++
 	}
-	u.Received = map[int]partInfo{}
 	return nil
 }
+
+// maxMovedReceipts bounds the receipts moveReceipts writes in one part's
+// transaction: about 300 KB, of the 9.6 MB Badger takes in one.
+const maxMovedReceipts = 1024

@@ -346,3 +346,56 @@ func TestOlderUploadRecordStoppedDeletion(t *testing.T) {
 		t.Error("committed with the digest of part 0's replaced bytes")
 	}
 }
+
+// TestOlderUploadRecordOfManyReceipts: an older record holding more
+// receipts than one transaction takes gives them records of their own a
+// bounded number at a time, over the parts it receives, and reads them all
+// meanwhile.
+func TestOlderUploadRecordOfManyReceipts(t *testing.T) {
+	const parts = 40_000
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	tr.collab("c1", api.ModeHashed, nil, a, b)
+	up := startRegionUpload(t, tr, parts, 1)
+	writeAsRoom(t, tr.room, func(tx *store.Tx) error {
+		u, err := olderUploads.Get(tx.Txn, up.ID)
+		if err != nil {
+			return err
+		}
+		u.Received = map[int]olderPartReceipt{}
+		for p := 2; p < parts; p++ {
+			u.Received[p] = olderPartReceipt{Rows: 1, Digest: fmt.Sprintf("%064x", p), Bytes: 60}
+		}
+		return olderUploads.Put(tx, up.ID, u)
+	})
+	tr.restart()
+	counts := func() (inRecord, all int) {
+		t.Helper()
+		err := tr.room.db.View(func(txn *badger.Txn) error {
+			u, err := loadUpload(tr.room.txn(txn), "c1", up.ID)
+			if err != nil {
+				return err
+			}
+			got, err := received(tr.room.txn(txn), u)
+			inRecord, all = len(u.Received), len(got)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inRecord, all
+	}
+	for p := range 2 {
+		body := binaryPart(t, 1, 1, make([]byte, 32), "west", distinctTokens(fmt.Sprint(p)))
+		resp, msg := rawRequestAs(t, tr, "alpha", "PUT", fmt.Sprintf("/v1/collaborations/c1/uploads/%s/parts/%d", up.ID, p), api.PartContentType, body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %d %s", p, resp.StatusCode, msg)
+		}
+		inRecord, all := counts()
+		if want := parts - 2 - (p+1)*maxMovedReceipts; inRecord != want || all != parts-1+p {
+			t.Errorf("after part %d: %d receipts in the record (want %d), %d in all (want %d)", p, inRecord, want, all, parts-1+p)
+		}
+	}
+	checkRoomState(t, tr.room, "after two parts")
+}

@@ -169,6 +169,15 @@ func (r *Room) forget(ctx context.Context, name string, spans ...store.Span) {
 	}
 }
 
+// forgetLeft deletes data that a stop left behind, as forget does, but
+// stops with ctx: the room closing does not wait for it, and the next
+// opening or sweep finds the rest.
+func (r *Room) forgetLeft(ctx context.Context, name string, spans ...store.Span) {
+	if err := r.deleteData(ctx, name, spans...); err != nil && ctx.Err() == nil {
+		r.log.Warn("deleting data left behind failed; it stays on disk", "what", name, "err", err)
+	}
+}
+
 // sweepAbandoned deletes the uploads never committed a week after they
 // started (abandonedAfter). Each is read again under its member's commit
 // lock, which a commit holds while it reads the upload and commits it: an
@@ -202,7 +211,7 @@ func (r *Room) sweepAbandoned(ctx context.Context) error {
 	// One upload that cannot be swept now does not keep the others.
 	var errs []error
 	for _, u := range replaced {
-		r.forget(ctx, "replaced-dataset/"+u.Member, store.UploadData(u.ID)...)
+		r.forgetLeft(ctx, "replaced-dataset/"+u.Member, store.UploadData(u.ID)...)
 	}
 	for _, u := range old {
 		if err := ctx.Err(); err != nil {

@@ -369,7 +369,7 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 		// The part's receipt is a record of its own: the upload's record,
 		// written again, names only the entry of its latest part, and does
 		// not grow with its parts.
-		if err := moveReceipts(tx, u); err != nil {
+		if err := moveReceipts(tx, u, part); err != nil {
 			return err
 		}
 		if err := partReceipts.Put(tx, store.PartOf{Upload: u.ID, Part: part}, &info); err != nil {
