@@ -2,6 +2,7 @@ package cleanroom
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -11,13 +12,15 @@ import (
 // sweepOrphans deletes, when the room opens, the data that no record names
 // any more: what a stop left between an action that made data unreachable
 // and its deletion, such as a part stored between two rounds of its
-// upload's deletion, the relay task of a replaced dataset, or a task
-// offered by a commit that never happened. It runs before the room serves
+// upload's deletion, the relay task of a replaced dataset, a task offered
+// by a commit that never happened, or the layer a completed relay task was
+// made from. It runs before the room serves
 // and before it resumes relays, when no request is writing data that a
 // record is about to name. A deletion that fails costs disk space, not
 // correctness: it is logged, and the room opens.
 func (r *Room) sweepOrphans(ctx context.Context) error {
 	var ups, tasks []string
+	var layers []uploadLayer
 	err := r.db.View(func(txn *badger.Txn) error {
 		live := map[string]bool{}
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
@@ -27,7 +30,12 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 			for _, id := range c.RetiredTasks {
 				live[id] = true
 			}
-			return nil
+			if r.retired(c) {
+				return nil // its retirement deletes every layer
+			}
+			left, err := layersLeft(txn, c)
+			layers = append(layers, left...)
+			return err
 		})
 		if err != nil {
 			return err
@@ -63,5 +71,39 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 	for _, id := range tasks {
 		r.forgetLeft(ctx, "orphaned-task/"+id, store.TaskData(id)...)
 	}
+	for _, l := range layers {
+		r.forgetLeft(ctx, fmt.Sprintf("orphaned-layer/%s/%d", l.upload, l.layer), store.Layer(l.upload, l.layer).Span())
+	}
 	return nil
+}
+
+type uploadLayer struct {
+	upload string
+	layer  int
+}
+
+// layersLeft returns the layers stored of c's datasets that nothing reads:
+// a set reads its latest layer (Layers), and an open relay task of it
+// builds the next; a completed task's layer, or a refused task's, is left
+// by a stop before its deletion.
+func layersLeft(txn *badger.Txn, c *collabRecord) ([]uploadLayer, error) {
+	var left []uploadLayer
+	for _, ds := range c.Datasets {
+		read := map[int]bool{ds.Layers: true}
+		for _, t := range c.Tasks {
+			if t.Upload == ds.Upload {
+				read[t.Layer+1] = true
+			}
+		}
+		stored, err := store.LayersOf(txn, ds.Upload)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range stored {
+			if !read[l] {
+				left = append(left, uploadLayer{ds.Upload, l})
+			}
+		}
+	}
+	return left, nil
 }

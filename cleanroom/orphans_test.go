@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,53 @@ func TestOrphanedPartDeletedAtOpen(t *testing.T) {
 	tr.restart()
 	if n := countKeys(t, tr.room, store.UploadData(up.ID)...); n != 0 {
 		t.Errorf("%d keys of the deleted upload's part left after the room opened", n)
+	}
+	checkRoomState(t, tr.room, "after the room opened")
+}
+
+// TestOrphanedLayerDeletedAtOpen: in a blinded collaboration of three, the
+// relay task that adds the third key completes, and its completion deletes
+// the layer it was made from. A room that stopped before that deletes the
+// layer, which no dataset reads, when it opens, and keeps the one the set
+// reads.
+func TestOrphanedLayerDeletedAtOpen(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	c := tr.partner("charlie", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeBlinded, nil, a, b, c)
+	ctx := context.Background()
+	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1000)), states["alpha"])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(ctx, "c1", false, 0); err != nil {
+		t.Fatal(err)
+	}
+	col, _ := tr.room.collab("c1")
+	ds := col.Datasets["alpha"]
+	if ds.Layers != 2 || countKeys(t, tr.room, store.Layer(ds.Upload, 2).Span()) == 0 {
+		t.Fatalf("alpha's set carries %d layers", ds.Layers)
+	}
+	stop := func(name string) {
+		if strings.HasPrefix(name, "completed-task/") {
+			panic(http.ErrAbortHandler) // the request stops where the deletion begins
+		}
+	}
+	tr.room.beforeDelete.Store(&stop)
+	c.Sync(ctx, "c1", false, 0)
+	tr.room.beforeDelete.Store(nil)
+	if col, _ := tr.room.collab("c1"); col.Datasets["alpha"].Layers != 3 {
+		t.Fatalf("the third key's task did not complete: %d layers", col.Datasets["alpha"].Layers)
+	}
+	if countKeys(t, tr.room, store.Layer(ds.Upload, 2).Span()) == 0 {
+		t.Fatal("layer 2 went before the stop")
+	}
+	tr.restart()
+	if n := countKeys(t, tr.room, store.Layer(ds.Upload, 2).Span()); n != 0 {
+		t.Errorf("%d keys of layer 2, which no dataset reads, left after the room opened", n)
+	}
+	if countKeys(t, tr.room, store.Layer(ds.Upload, 3).Span()) == 0 {
+		t.Error("layer 3, which the set reads, went when the room opened")
 	}
 	checkRoomState(t, tr.room, "after the room opened")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -174,6 +175,24 @@ func PartsReceived(upload string) []Span {
 // receipts or layers stored.
 func UploadsWithData(txn *badger.Txn) ([]string, error) {
 	return idsUnder(txn, partReceiptPrefix, segmentPrefix, layerPrefix)
+}
+
+// LayersOf returns the numbers of the layers stored of upload's set.
+func LayersOf(txn *badger.Txn, upload string) ([]int, error) {
+	names, err := idsUnder(txn, layerPrefix+upload+"/")
+	if err != nil {
+		return nil, err
+	}
+	layers := make([]int, 0, len(names))
+	for _, n := range names {
+		l, err := strconv.Atoi(n)
+		if err != nil {
+			return nil, fmt.Errorf("store: layer %q of upload %s: %w", n, upload, err)
+		}
+		layers = append(layers, l)
+	}
+	slices.Sort(layers)
+	return layers, nil
 }
 
 // TasksWithData returns the ids of the relay tasks that have data stored.

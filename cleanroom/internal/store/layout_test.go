@@ -109,6 +109,12 @@ func TestDataOwners(t *testing.T) {
 		if want := []string{"up-1", "up-1-b", "up-10", "up-1x", "up-2", "up-3"}; err != nil || !slices.Equal(ups, want) {
 			t.Errorf("UploadsWithData: %q, %v; want %q", ups, err, want)
 		}
+		if layers, err := LayersOf(txn, "up-1"); err != nil || !slices.Equal(layers, []int{2}) {
+			t.Errorf("LayersOf up-1: %v, %v", layers, err)
+		}
+		if layers, err := LayersOf(txn, "up-1-b"); err != nil || len(layers) != 0 {
+			t.Errorf("LayersOf up-1-b: %v, %v", layers, err)
+		}
 		tasks, err := TasksWithData(txn)
 		if want := []string{"t1", "t2"}; err != nil || !slices.Equal(tasks, want) {
 			t.Errorf("TasksWithData: %q, %v; want %q", tasks, err, want)
