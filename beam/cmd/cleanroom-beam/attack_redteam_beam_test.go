@@ -208,8 +208,58 @@ func paddedSettings() map[string]any {
 // spends its whole share of the budget over 40 targets. Each engine's
 // accuracy must stay within the bound (70%), each answer must charge
 // exactly the epsilon asked, and both engines must answer with the same
-// fields.
+// fields. An accuracy over the bound in a first measurement is measured
+// again on a new room and judged pooled, as the room's own attack tests do
+// (cleanroom/attack_confirm_test.go): the attack is right about 53% of the
+// time, and one measurement of 40 crosses 70% about once in a hundred.
 func TestAttackBeamPaddedFilter(t *testing.T) {
+	first := paddedFilterRound(t)
+	n := first.targets
+	bc, lc := first.beam.right, first.local.right
+	over := func(right, trials int) bool { return float64(right) > beamMembershipBound*float64(trials) }
+	if over(bc, n) || over(lc, n) {
+		t.Logf("an engine exceeds %.0f%% in a first measurement; measuring again on a new room", 100*beamMembershipBound)
+		second := paddedFilterRound(t)
+		bc, lc, n = bc+second.beam.right, lc+second.local.right, n+second.targets
+	}
+	if over(bc, n) {
+		t.Errorf("the Beam engine: membership read in %d of %d targets, beyond the bound %.0f%%", bc, n, 100*beamMembershipBound)
+	}
+	if over(lc, n) {
+		t.Errorf("the local engine: membership read in %d of %d targets, beyond the bound %.0f%%", lc, n, 100*beamMembershipBound)
+	}
+	// The noise's scale: an engine whose released counts sit much closer
+	// to the truth than the other's adds less noise than its charge says.
+	if first.beam.rms < first.local.rms/3 {
+		t.Errorf("the Beam engine's released counts err by %.1f (rms), the local engine's by %.1f", first.beam.rms, first.local.rms)
+	}
+	bch, lch := first.beam.charged, first.local.charged
+	if len(bch) != len(lch) {
+		t.Errorf("answers charged: beam %d, local %d", len(bch), len(lch))
+	}
+	for i := range min(len(bch), len(lch)) {
+		if math.Abs(bch[i]-lch[i]) > 1e-9 {
+			t.Errorf("query %d charged %v on beam, %v locally", i, bch[i], lch[i])
+			break
+		}
+	}
+}
+
+// paddedAttack is what one engine's padded-filter attack achieved.
+type paddedAttack struct {
+	right, answered int
+	charged         []float64
+	rms             float64
+}
+
+// paddedRound is one measurement of the padded-filter attack, on a new
+// room, through both engines.
+type paddedRound struct {
+	targets     int
+	beam, local paddedAttack
+}
+
+func paddedFilterRound(t *testing.T) paddedRound {
 	s := newBeamScene(t)
 	attacker := writeList(t, span(0, 3000), attackerCols, attackerRow)
 	victim := writeList(t, victimIDs(), victimCols, victimRow)
@@ -227,7 +277,8 @@ func TestAttackBeamPaddedFilter(t *testing.T) {
 			pad = append(pad, fmt.Sprintf("c%06d", id))
 		}
 	}
-	run := func(collab string) (correct, answered int, charged []float64, rms float64) {
+	run := func(collab string) paddedAttack {
+		var a paddedAttack
 		var sq float64
 		b, err := s.c[beamAttacker].Budget(s.ctx, collab)
 		if err != nil {
@@ -248,13 +299,13 @@ func TestAttackBeamPaddedFilter(t *testing.T) {
 			if err != nil {
 				t.Logf("%s: target %d: %v", collab, id, err)
 			} else {
-				charged = append(charged, res.Budget.Spent-before.Spent)
+				a.charged = append(a.charged, res.Budget.Spent-before.Spent)
 				if res.Epsilon != eps {
 					t.Errorf("%s: an answer reports epsilon %v for %v asked", collab, res.Epsilon, eps)
 				}
 			}
 			if err == nil && len(res.Rows) == 1 {
-				answered++
+				a.answered++
 				n, _ := toFloat(res.Rows[0][0])
 				guess = n > 60.5
 				truth := 60.0
@@ -264,40 +315,21 @@ func TestAttackBeamPaddedFilter(t *testing.T) {
 				sq += (n - truth) * (n - truth)
 			}
 			if guess == isIn {
-				correct++
+				a.right++
 			}
 		}
-		rms = math.Sqrt(sq / float64(max(answered, 1)))
+		a.rms = math.Sqrt(sq / float64(max(a.answered, 1)))
 		t.Logf("%s: epsilon %.6f a query; released counts' error around the truth: rms %.1f (Laplace's sd %.1f, less where k withheld the lowest)",
-			collab, eps, rms, math.Sqrt2/eps)
-		return correct, answered, charged, rms
+			collab, eps, a.rms, math.Sqrt2/eps)
+		return a
 	}
-	bc, ba, bch, brms := run("onbeam")
+	r := paddedRound{targets: len(targets), beam: run("onbeam")}
 	s.serve(cleanroom.EngineConfig{})
-	lc, la, lch, lrms := run("onlocal")
-	n := len(targets)
+	r.local = run("onlocal")
+	n := r.targets
 	t.Logf("membership by a padded filter over %d targets: beam %d/%d correct (%.1f%%, %d answered), local %d/%d (%.1f%%, %d answered); bound %.0f%%",
-		n, bc, n, 100*float64(bc)/float64(n), ba, lc, n, 100*float64(lc)/float64(n), la, 100*beamMembershipBound)
-	if float64(bc)/float64(n) > beamMembershipBound {
-		t.Errorf("the Beam engine: membership read in %d of %d targets, beyond the bound %.0f%%", bc, n, 100*beamMembershipBound)
-	}
-	if float64(lc)/float64(n) > beamMembershipBound {
-		t.Errorf("the local engine: membership read in %d of %d targets, beyond the bound %.0f%%", lc, n, 100*beamMembershipBound)
-	}
-	// The noise's scale: an engine whose released counts sit much closer
-	// to the truth than the other's adds less noise than its charge says.
-	if brms < lrms/3 {
-		t.Errorf("the Beam engine's released counts err by %.1f (rms), the local engine's by %.1f", brms, lrms)
-	}
-	if len(bch) != len(lch) {
-		t.Errorf("answers charged: beam %d, local %d", len(bch), len(lch))
-	}
-	for i := range min(len(bch), len(lch)) {
-		if math.Abs(bch[i]-lch[i]) > 1e-9 {
-			t.Errorf("query %d charged %v on beam, %v locally", i, bch[i], lch[i])
-			break
-		}
-	}
+		n, r.beam.right, n, 100*float64(r.beam.right)/float64(n), r.beam.answered, r.local.right, n, 100*float64(r.local.right)/float64(n), r.local.answered, 100*beamMembershipBound)
+	return r
 }
 
 func toFloat(v any) (float64, bool) {
