@@ -14,10 +14,10 @@ import (
 // and its deletion, such as a part stored between two rounds of its
 // upload's deletion, the relay task of a replaced dataset, a task offered
 // by a commit that never happened, or the layer a completed relay task was
-// made from. It runs before the room serves
-// and before it resumes relays, when no request is writing data that a
-// record is about to name. A deletion that fails costs disk space, not
-// correctness: it is logged, and the room opens.
+// made from. It runs before the room serves and before it resumes relays,
+// when no request is writing data that a record is about to name. A
+// deletion that fails costs disk space, not correctness: it is logged, and
+// the room opens.
 func (r *Room) sweepOrphans(ctx context.Context) error {
 	var ups, tasks []string
 	var layers []uploadLayer
@@ -77,6 +77,7 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 	return nil
 }
 
+// uploadLayer names one layer of an upload's set (store.Layer).
 type uploadLayer struct {
 	upload string
 	layer  int
