@@ -133,7 +133,7 @@ func (f *Files) Write(sealed []byte) (ref []byte, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: writing a segment file: %w", err)
 	}
-	_, err = file.Write(sealed)
+	err = writeInPieces(file, sealed)
 	if err == nil {
 		err = file.Sync()
 	}
@@ -148,6 +148,29 @@ func (f *Files) Write(sealed []byte) (ref []byte, err error) {
 		return nil, fmt.Errorf("store: writing a segment file: %w", err)
 	}
 	return r.encode(), nil
+}
+
+// writePiece is the most writeInPieces hands the kernel at once.
+const writePiece = 256 << 10
+
+// writeInPieces writes b to f at most writePiece bytes a call. Linux
+// places a write in page-cache folios as large as the write (ext4 among
+// others, from Linux 6.x), up to 2 MiB, and finding free memory in blocks
+// that large costs far more than in small ones: on this development
+// machine (a virtual machine whose free memory the host takes back in
+// 2 MiB blocks) 1 GiB written in 4 MiB calls took 2.2–2.7 s of system
+// time, in 256 KiB calls 0.15–0.2 s, and reading it back the same either
+// way (BenchmarkFileWrites measures both in one run). Elsewhere the
+// sixteen calls a part cost microseconds.
+func writeInPieces(f *os.File, b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), writePiece)
+		if _, err := f.Write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
 }
 
 // MakeDir makes the directory of the files, if it is not there, and makes
