@@ -21,6 +21,7 @@ import (
 func (r *Room) sweepOrphans(ctx context.Context) error {
 	var ups, tasks []string
 	var layers []uploadLayer
+	var joins []matchRun
 	err := r.db.View(func(txn *badger.Txn) error {
 		live := map[string]bool{}
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
@@ -31,10 +32,19 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 				live[id] = true
 			}
 			if r.retired(c) {
-				return nil // its retirement deletes every layer
+				return nil // its retirement deletes every layer and join
 			}
 			left, err := layersLeft(txn, c)
+			if err != nil {
+				return err
+			}
 			layers = append(layers, left...)
+			runs, err := store.JoinRunsOf(txn, c.ID)
+			for _, run := range runs {
+				if c.Match == nil || run != c.Match.Run {
+					joins = append(joins, matchRun{c.ID, run})
+				}
+			}
 			return err
 		})
 		if err != nil {
@@ -74,7 +84,16 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 	for _, l := range layers {
 		r.forgetLeft(ctx, fmt.Sprintf("orphaned-layer/%s/%d", l.upload, l.layer), store.Layer(l.upload, l.layer).Span())
 	}
+	for _, j := range joins {
+		r.forgetLeft(ctx, fmt.Sprintf("orphaned-join/%s/%d", j.collab, j.run), store.Join(j.collab, j.run).Span())
+	}
 	return nil
+}
+
+// matchRun names one match run of a collaboration (store.Join).
+type matchRun struct {
+	collab string
+	run    int64
 }
 
 // uploadLayer names one layer of an upload's set (store.Layer).

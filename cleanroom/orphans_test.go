@@ -2,8 +2,10 @@ package cleanroom
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,6 +159,71 @@ func TestOrphanedLayerDeletedAtOpen(t *testing.T) {
 	}
 	if countKeys(t, tr.room, store.Layer(ds.Upload, 3).Span()) == 0 {
 		t.Error("layer 3, which the set reads, went when the room opened")
+	}
+	checkRoomState(t, tr.room, "after the room opened")
+}
+
+// TestOrphanedJoinsDeletedAtOpen: a match run's join that no record names
+// (a later run replaced it and the room stopped before deleting it, or the
+// room stopped after writing it and before recording the run) is deleted
+// when the room opens; the recorded run's join stays, and answers.
+func TestOrphanedJoinsDeletedAtOpen(t *testing.T) {
+	tr, a, _, _ := readyPair(t, api.ModeHashed, map[string]any{"noise_off": true})
+	ctx := context.Background()
+	count := func() api.QuerySpec {
+		return api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}}
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	want, err := a.Query(ctx, "c1", count())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run 2 is recorded; the deletion of run 1's join is stopped.
+	stop := func(name string) {
+		if name == "older-joins/c1" {
+			panic(http.ErrAbortHandler)
+		}
+	}
+	tr.room.beforeDelete.Store(&stop)
+	a.Match(ctx, "c1")
+	tr.room.beforeDelete.Store(nil)
+	if c, _ := tr.room.collab("c1"); c.Match == nil || c.Match.Run != 2 {
+		t.Fatal("the second run was not recorded")
+	}
+	// Run 3 is written, and the room stops before it is recorded.
+	var once sync.Once
+	stopRun := func() { once.Do(func() { panic(http.ErrAbortHandler) }) }
+	tr.room.beforeRecord.Store(&stopRun)
+	a.Match(ctx, "c1")
+	tr.room.beforeRecord.Store(nil)
+	if c, _ := tr.room.collab("c1"); c.Match.Run != 2 {
+		t.Fatalf("run %d recorded, want the stop to leave run 2", c.Match.Run)
+	}
+	for _, run := range []int64{1, 3} {
+		if countKeys(t, tr.room, store.Join("c1", run).Span()) == 0 {
+			t.Fatalf("run %d's join went before the stop", run)
+		}
+	}
+	tr.restart()
+	for _, run := range []int64{1, 3} {
+		if n := countKeys(t, tr.room, store.Join("c1", run).Span()); n != 0 {
+			t.Errorf("%d keys of run %d's join, which no record names, left after the room opened", n, run)
+		}
+	}
+	if countKeys(t, tr.room, store.Join("c1", 2).Span()) == 0 {
+		t.Fatal("the recorded run's join went when the room opened")
+	}
+	if a, err = reconnect(tr, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Query(ctx, "c1", count())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got.Rows) != fmt.Sprint(want.Rows) {
+		t.Errorf("after the room opened the count is %v, before %v", got.Rows, want.Rows)
 	}
 	checkRoomState(t, tr.room, "after the room opened")
 }

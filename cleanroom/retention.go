@@ -33,8 +33,8 @@ import (
 // record is deleted after its data, so the sweep of abandoned uploads finds
 // it again; the same sweep finds the data left of a replaced upload; the
 // retirement of a collaboration resumes when the room opens; and the room,
-// opening, deletes the parts, relay tasks and layers that nothing names or
-// reads (sweepOrphans).
+// opening, deletes the parts, relay tasks, layers and joins that nothing
+// names or reads (sweepOrphans).
 //
 // Every deletion is recorded in the audit log by the room (action
 // "data.delete") with a digest of exactly the keys deleted, before they

@@ -195,6 +195,25 @@ func LayersOf(txn *badger.Txn, upload string) ([]int, error) {
 	return layers, nil
 }
 
+// JoinRunsOf returns the numbers of the match runs of collab whose join
+// tables are stored.
+func JoinRunsOf(txn *badger.Txn, collab string) ([]int64, error) {
+	names, err := idsUnder(txn, joinPrefix+collab+"/")
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]int64, 0, len(names))
+	for _, n := range names {
+		run, err := strconv.ParseInt(n, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("store: join %q of collaboration %s: %w", n, collab, err)
+		}
+		runs = append(runs, run)
+	}
+	slices.Sort(runs)
+	return runs, nil
+}
+
 // TasksWithData returns the ids of the relay tasks that have data stored.
 func TasksWithData(txn *badger.Txn) ([]string, error) {
 	return idsUnder(txn, taskPrefix, taskCanaryPrefix, taskRepeatPrefix)
