@@ -269,3 +269,23 @@ func TestSweepOutlastsPartSentAgainEachRound(t *testing.T) {
 	}
 	checkSwept(t, tr, up)
 }
+
+// TestPartSentAgainAfterItsSegmentWent: a part sent again whose receipt the
+// room reads but whose segment is gone by the time it is checked (the
+// upload's deletion runs between the two) is written again and left to
+// its transaction, never answered 500. Here the segment's key alone is
+// deleted: the part the upload still lists is stored again.
+func TestPartSentAgainAfterItsSegmentWent(t *testing.T) {
+	tr, up, send := sweepRace(t)
+	key := store.Segments(up.ID).Key(0)
+	if err := store.DeleteKeys(tr.room.db, [][]byte{key}); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := send(0, "0"); status != http.StatusOK {
+		t.Fatalf("part 0 sent again: %d, want 200", status)
+	}
+	if err := tr.room.withSegment(key, func([]byte) error { return nil }); err != nil {
+		t.Errorf("part 0 was not stored again: %v", err)
+	}
+	checkRoomState(t, tr.room, "after part 0 was stored again")
+}

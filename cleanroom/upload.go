@@ -402,12 +402,17 @@ func (r *Room) storePart(ctx context.Context, who *actor, a act, d policy.Decisi
 
 // segmentDamaged reports whether the stored segment at key fails its check
 // (its file altered, cut short or missing), as the room's integrity check
-// would refuse it when it is read.
+// would refuse it when it is read, or is gone since its receipt was read:
+// either way the bytes sent again are written, and the part's transaction
+// decides (an upload deleted meanwhile is not found; a part the upload
+// still lists is stored again).
 func (r *Room) segmentDamaged(key []byte) (bool, error) {
 	err := r.withSegment(key, func([]byte) error { return nil })
 	switch {
 	case err == nil:
 		return false, nil
+	case errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, store.ErrSegmentGone):
+		return true, nil
 	case errors.Is(err, ErrCorruptSegment) || errors.Is(err, y.ErrChecksumMismatch):
 		r.log.Warn("a stored part failed its integrity check; the same bytes sent again replace it", "key", string(key), "err", err)
 		return true, nil
