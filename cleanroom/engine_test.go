@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -275,5 +276,77 @@ func TestJobPlan(t *testing.T) {
 		if !errors.As(err, &p) || p.Status != tc.status {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestStaleExportsGo: exports no query reads go, whatever the room's
+// engine: a newer run's match drops the older run's export on a room that
+// no longer runs Beam, and the room, opening, removes the exports a stop
+// left (another run's, an unknown collaboration's, an unfinished one) and
+// those of a retired collaboration, and keeps the latest run's.
+func TestStaleExportsGo(t *testing.T) {
+	tr, a := matchedRoom(t, api.ModeHashed, nil) // the local engine
+	r := tr.room
+	ctx := context.Background()
+	c, err := r.collab("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.exportForJob(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(first); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the older run's export was kept by a room on the local engine: %v", err)
+	}
+	if c, err = r.collab("c1"); err != nil {
+		t.Fatal(err)
+	}
+	current, err := r.exportForJob(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exports := filepath.Join(r.engineDir(), "exports")
+	stale := []string{
+		filepath.Join(filepath.Dir(current), "run-1-"+strings.Repeat("0", 16)),
+		filepath.Join(filepath.Dir(current), "run-3-unfinished"),
+		filepath.Join(exports, "0123456789abcdef", "run-1-"+strings.Repeat("1", 16)),
+	}
+	for _, d := range stale {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "pairs"), []byte("tokens"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.restart()
+	for _, d := range stale {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: left after the room opened: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(exports, "0123456789abcdef")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the unknown collaboration's exports directory was left: %v", err)
+	}
+	if _, err := columnar.ReadManifest(current); err != nil {
+		t.Fatalf("the latest run's export went when the room opened: %v", err)
+	}
+	b, err := reconnect(tr, "bravo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Revoke(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(current, 0o700); err != nil { // as a stop before its drop would leave it
+		t.Fatal(err)
+	}
+	tr.restart()
+	if _, err := os.Stat(current); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a retired collaboration's export was left after the room opened: %v", err)
 	}
 }

@@ -20,7 +20,8 @@ import (
 // the room (package columnar): what a Beam job reads. It lives under the
 // engine's work directory, one directory per collaboration and match run,
 // made at the first query after the match and removed when a dataset it
-// holds is replaced or a newer run is recorded. It holds the same tokens and attribute columns as the room's
+// holds is replaced, a newer run is recorded or the collaboration retired
+// (and, left by a stop, when the room opens: sweepExports). It holds the same tokens and attribute columns as the room's
 // database, on the room's disk, readable by the operator alone (0700).
 
 // exportsDir is where a collaboration's exports are.
@@ -31,17 +32,19 @@ func (r *Room) exportsDir(collab string) string {
 	return filepath.Join(r.engineDir(), "exports", hex.EncodeToString(h[:8]))
 }
 
+// exportDir is the directory of the export of c's latest match run.
+func (r *Room) exportDir(c *collabRecord) string {
+	return filepath.Join(r.exportsDir(c.ID), fmt.Sprintf("run-%d-%.16s", c.Match.Run, c.Match.JoinDigest))
+}
+
 // exportForJob returns the directory of the export of c's datasets as its
 // latest match run matched them, writing it first if needed (once however
 // many queries ask at the same time).
 func (r *Room) exportForJob(ctx context.Context, c *collabRecord) (string, error) {
-	for _, m := range c.Members {
-		if ds := c.Datasets[m]; ds == nil || ds.Upload != c.Match.Uploads[m] {
-			return "", conflict("the dataset of %s changed since the match; match again", m)
-		}
+	if m, changed := datasetChanged(c); changed {
+		return "", conflict("the dataset of %s changed since the match; match again", m)
 	}
-	base := r.exportsDir(c.ID)
-	dir := filepath.Join(base, fmt.Sprintf("run-%d-%.16s", c.Match.Run, c.Match.JoinDigest))
+	base, dir := r.exportsDir(c.ID), r.exportDir(c)
 	_, err, _ := r.cache.flight.Do("export/"+dir, func() (any, error) {
 		if _, err := columnar.ReadManifest(dir); err == nil {
 			return nil, nil
@@ -86,10 +89,8 @@ func (r *Room) exportCurrent(c *collabRecord) error {
 	if cur.Match == nil || cur.Match.Run != c.Match.Run {
 		return conflict("the collaboration matched again meanwhile; ask again")
 	}
-	for _, m := range c.Members {
-		if ds := cur.Datasets[m]; ds == nil || ds.Upload != c.Match.Uploads[m] {
-			return conflict("the dataset of %s changed since the match; match again", m)
-		}
+	if m, changed := datasetChanged(cur); changed {
+		return conflict("the dataset of %s changed since the match; match again", m)
 	}
 	return nil
 }
@@ -98,11 +99,36 @@ func (r *Room) exportCurrent(c *collabRecord) error {
 // replaced, or a newer match run made them stale. (The data they were
 // made from is deleted with an audit entry of its own.) A job reading one
 // fails, and its query is answered with an error and charged nothing.
+// Whatever the room's engine now: a room that ran Beam before keeps none.
 func (r *Room) dropExports(collab string) {
-	if r.cfg.Engine.Kind != EngineBeam {
-		return
-	}
 	removeOtherExports(r.exportsDir(collab), "")
+}
+
+// sweepExports deletes, when the room opens, the exports that no query may
+// read: those of a collaboration's runs but the current export of its
+// latest (keep, by directory), and those of collaborations retired or
+// unknown, which a stop left before their dropExports.
+func (r *Room) sweepExports(keep map[string]bool) {
+	base := filepath.Join(r.engineDir(), "exports")
+	collabs, _ := os.ReadDir(base)
+	removed := 0
+	for _, c := range collabs {
+		dir := filepath.Join(base, c.Name())
+		runs, _ := os.ReadDir(dir)
+		for _, run := range runs {
+			if p := filepath.Join(dir, run.Name()); !keep[p] {
+				if err := os.RemoveAll(p); err != nil {
+					r.log.Warn("removing a stale export failed; it goes when the room opens again", "err", err)
+					continue
+				}
+				removed++
+			}
+		}
+		os.Remove(dir) // if nothing is left in it
+	}
+	if removed > 0 {
+		r.log.Info("removed exports no query reads", "exports", removed)
+	}
 }
 
 // removeOtherExports deletes a collaboration's exports of match runs but

@@ -22,6 +22,7 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 	var ups, tasks []string
 	var layers []uploadLayer
 	var joins []matchRun
+	exports := map[string]bool{} // the exports a query may read
 	err := r.db.View(func(txn *badger.Txn) error {
 		live := map[string]bool{}
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
@@ -33,6 +34,11 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 			}
 			if r.retired(c) {
 				return nil // its retirement deletes every layer and join
+			}
+			if c.Match != nil {
+				if _, changed := datasetChanged(c); !changed {
+					exports[r.exportDir(c)] = true
+				}
 			}
 			left, err := layersLeft(txn, c)
 			if err != nil {
@@ -87,7 +93,19 @@ func (r *Room) sweepOrphans(ctx context.Context) error {
 	for _, j := range joins {
 		r.forgetLeft(ctx, fmt.Sprintf("orphaned-join/%s/%d", j.collab, j.run), store.Join(j.collab, j.run).Span())
 	}
+	r.sweepExports(exports)
 	return nil
+}
+
+// datasetChanged returns the first member whose dataset is not the one c's
+// latest match run matched, if any (c has a match).
+func datasetChanged(c *collabRecord) (member string, changed bool) {
+	for _, m := range c.Members {
+		if ds := c.Datasets[m]; ds == nil || ds.Upload != c.Match.Uploads[m] {
+			return m, true
+		}
+	}
+	return "", false
 }
 
 // matchRun names one match run of a collaboration (store.Join).
