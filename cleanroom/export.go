@@ -21,8 +21,9 @@ import (
 // engine's work directory, one directory per collaboration and match run,
 // made at the first query after the match and removed when a dataset it
 // holds is replaced, a newer run is recorded or the collaboration retired
-// (and, left by a stop, when the room opens: sweepExports). It holds the same tokens and attribute columns as the room's
-// database, on the room's disk, readable by the operator alone (0700).
+// (and, left by a stop, when the room opens: sweepExports). It holds the
+// same tokens and attribute columns as the room's database, on the room's
+// disk, readable by the operator alone (0700).
 
 // exportsDir is where a collaboration's exports are.
 func (r *Room) exportsDir(collab string) string {
