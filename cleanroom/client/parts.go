@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
@@ -20,10 +21,20 @@ type partSender struct {
 	tokens tokenizer
 	order  *rowOrder
 
-	mu   sync.Mutex // guards st.Digests, its file, sent and read
-	sent int64      // rows the room has, resumed parts included
-	read float64    // share of the input read, or -1 if its size is unknown
+	mu      sync.Mutex // guards st.Digests, its file, saved, unsaved, sent and read
+	saved   time.Time  // when st was last saved
+	unsaved bool       // st holds digests its file does not
+	sent    int64      // rows the room has, resumed parts included
+	read    float64    // share of the input read, or -1 if its size is unknown
 }
+
+// saveEvery is how often the saved progress is brought up to date while
+// parts are acknowledged, and once more when the run ends. A part the room
+// has whose digest the file lacks is sent again by the next run (the room
+// keeps the same bytes as they are), so a crash costs at most this much
+// sending again, where saving every part would write the whole file once a
+// part: an upload of small parts would write it quadratically often.
+const saveEvery = time.Second
 
 // batch is one part on its way: its match keys and encoded values, then
 // its tokens, and its body made of those, uncopied.
@@ -99,6 +110,11 @@ func (s *partSender) run(ctx context.Context, profile crypto.Profile, resumed ma
 	if first != nil {
 		err = first
 	}
+	s.mu.Lock()
+	if serr := s.save(); err == nil {
+		err = serr
+	}
+	s.mu.Unlock()
 	rep.Parts = r.part
 	return err
 }
@@ -293,17 +309,33 @@ func (s *partSender) send(ctx context.Context, b *batch) error {
 	return s.acknowledged(b, digest)
 }
 
-// acknowledged records a part the room acknowledged, in the saved state and in the
-// progress.
+// acknowledged records a part the room acknowledged, in the state (saved
+// at most every saveEvery) and in the progress.
 func (s *partSender) acknowledged(b *batch, digest string) error {
 	s.mu.Lock()
 	s.st.Digests[b.n] = digest
-	err := s.spec.State.saveUpload(s.spec.Collab, s.st)
+	s.unsaved = true
+	var err error
+	if time.Since(s.saved) >= saveEvery {
+		err = s.save()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	s.progress(int64(b.part.Rows), -1)
+	return nil
+}
+
+// save writes the state's file, if it lacks digests. s.mu is held.
+func (s *partSender) save() error {
+	if !s.unsaved {
+		return nil
+	}
+	if err := s.spec.State.saveUpload(s.spec.Collab, s.st); err != nil {
+		return err
+	}
+	s.saved, s.unsaved = time.Now(), false
 	return nil
 }
 
