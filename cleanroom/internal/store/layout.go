@@ -179,39 +179,32 @@ func UploadsWithData(txn *badger.Txn) ([]string, error) {
 
 // LayersOf returns the numbers of the layers stored of upload's set.
 func LayersOf(txn *badger.Txn, upload string) ([]int, error) {
-	names, err := idsUnder(txn, layerPrefix+upload+"/")
-	if err != nil {
-		return nil, err
-	}
-	layers := make([]int, 0, len(names))
-	for _, n := range names {
-		l, err := strconv.Atoi(n)
-		if err != nil {
-			return nil, fmt.Errorf("store: layer %q of upload %s: %w", n, upload, err)
-		}
-		layers = append(layers, l)
-	}
-	slices.Sort(layers)
-	return layers, nil
+	return numbersUnder[int](txn, layerPrefix+upload+"/")
 }
 
 // JoinRunsOf returns the numbers of the match runs of collab whose join
 // tables are stored.
 func JoinRunsOf(txn *badger.Txn, collab string) ([]int64, error) {
-	names, err := idsUnder(txn, joinPrefix+collab+"/")
+	return numbersUnder[int64](txn, joinPrefix+collab+"/")
+}
+
+// numbersUnder returns the ids found under prefix (idsUnder), each a
+// decimal number, in increasing order.
+func numbersUnder[N int | int64](txn *badger.Txn, prefix string) ([]N, error) {
+	names, err := idsUnder(txn, prefix)
 	if err != nil {
 		return nil, err
 	}
-	runs := make([]int64, 0, len(names))
-	for _, n := range names {
-		run, err := strconv.ParseInt(n, 10, 64)
+	numbers := make([]N, 0, len(names))
+	for _, name := range names {
+		n, err := strconv.ParseInt(name, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("store: join %q of collaboration %s: %w", n, collab, err)
+			return nil, fmt.Errorf("store: %q under %s is not a number: %w", name, prefix, err)
 		}
-		runs = append(runs, run)
+		numbers = append(numbers, N(n))
 	}
-	slices.Sort(runs)
-	return runs, nil
+	slices.Sort(numbers)
+	return numbers, nil
 }
 
 // TasksWithData returns the ids of the relay tasks that have data stored.
