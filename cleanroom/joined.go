@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"runtime"
@@ -110,28 +111,56 @@ type partValues struct {
 // localDict is a dictionary being built: codes in the order values first
 // appear. Most columns a query groups by have a handful of values, which
 // are found faster by comparing them in turn than by hashing: the index
-// is made only once the dictionary outgrows smallDict.
+// is made only once the dictionary outgrows smallDict. Each value is
+// compared first as one word (valueWord): values of at most seven bytes
+// (age bands, codes, flags) by that alone, without a call.
 type localDict struct {
 	index map[string]uint32 // nil while len(dict) <= smallDict
 	dict  []string
+	words []uint64 // while index is nil: each value's valueWord
 }
 
 // smallDict is the largest dictionary searched without its index.
 const smallDict = 16
 
+// valueWord is a word two values share if they are equal: for a value of
+// at most seven bytes, its bytes and its length, which only equal values
+// share; for a longer one, its first eight bytes with the lowest set to
+// 0xff (no short value's word has it), which only says it may be equal.
+func valueWord(v []byte) uint64 {
+	n := len(v)
+	if n > 7 {
+		return binary.LittleEndian.Uint64(v) | 0xff
+	}
+	var w uint64
+	if cap(v) >= 8 {
+		// One load: the bytes past the value, within the buffer it is
+		// read from, are masked off.
+		w = binary.LittleEndian.Uint64(v[:8]) & (1<<(8*n) - 1)
+	} else {
+		for i, c := range v {
+			w |= uint64(c) << (8 * i)
+		}
+	}
+	return w<<8 | uint64(n)
+}
+
 func (d *localDict) intern(v []byte) uint32 {
 	if d.index == nil {
-		for c, s := range d.dict {
-			if s == string(v) {
+		w := valueWord(v)
+		for c, dw := range d.words {
+			if dw == w && (len(v) <= 7 || d.dict[c] == string(v)) {
 				return uint32(c)
 			}
 		}
 		d.dict = append(d.dict, string(v))
+		d.words = append(d.words, w)
 		if len(d.dict) > smallDict {
 			d.index = make(map[string]uint32, 2*len(d.dict))
 			for c, s := range d.dict {
 				d.index[s] = uint32(c)
 			}
+			d.words = nil
 		}
 		return uint32(len(d.dict) - 1)
 	}

@@ -1,6 +1,7 @@
 package cleanroom
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -282,4 +283,69 @@ func matchTruthLists(t *testing.T, tr *testRoom, lists []truthList, settings map
 		t.Fatal(err)
 	}
 	return c, ps
+}
+
+// FuzzLocalDict: a dictionary gives two values the same code exactly when
+// they are equal, codes in the order values first appear, whatever bytes
+// follow a value in the buffer it is read from (a short value is compared
+// as one word loaded past its end) and across the switch to its index.
+func FuzzLocalDict(f *testing.F) {
+	f.Add([]byte("25-34\x0018-24\x0025-34\x00\x0025-34x\x00abcdefgh\x00abcdefg\x00abcdefgh\x00ab"), byte(3))
+	f.Add([]byte("abcdefghX\x00abcdefghY\x00abcdefgh\x00bbcdefghX\x00abcdefghX"), byte(7))
+	f.Add([]byte("a\x00b\x00c\x00d\x00e\x00f\x00g\x00h\x00i\x00j\x00k\x00l\x00m\x00n\x00o\x00p\x00q\x00r\x00a\x00r"), byte(0))
+	f.Fuzz(func(t *testing.T, in []byte, pad byte) {
+		var d localDict
+		want := map[string]uint32{}
+		var order []string
+		for i, v := range bytes.Split(in, []byte{0}) {
+			// The value read from a buffer with other bytes after it,
+			// or from one that ends with it.
+			buf := append(slices.Clone(v), bytes.Repeat([]byte{pad + byte(i)}, int(pad%9))...)
+			v = buf[:len(v):len(buf)]
+			code, ok := want[string(v)]
+			if !ok {
+				code = uint32(len(order))
+				want[string(v)] = code
+				order = append(order, string(v))
+			}
+			if got := d.intern(v); got != code {
+				t.Fatalf("value %d %q: code %d, want %d", i, v, got, code)
+			}
+		}
+		if !slices.Equal(d.dict, order) {
+			t.Fatalf("dictionary %q, want %q", d.dict, order)
+		}
+	})
+}
+
+// BenchmarkLocalDict: interning a column's values as a part's decode does,
+// read from the part's buffer: age bands (six values of five bytes) and
+// longer values (six of twelve bytes).
+func BenchmarkLocalDict(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+	}{
+		{"short", []string{"18-24", "25-34", "35-44", "45-54", "55-64", "65+"}},
+		{"long", []string{"region-north", "region-south", "region-east1", "region-west1", "region-cent", "region-other"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			const n = 4096
+			var buf []byte
+			var at [n][2]int
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range n {
+				v := tc.values[rng.IntN(len(tc.values))]
+				at[i] = [2]int{len(buf), len(buf) + len(v)}
+				buf = append(append(buf, v...), ',')
+			}
+			for b.Loop() {
+				var d localDict
+				for _, a := range at {
+					d.intern(buf[a[0]:a[1]])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
+		})
+	}
 }
