@@ -40,7 +40,8 @@ type EngineConfig struct {
 	// --project, --region, --staging_location...).
 	Options []string
 	// WorkDir holds the exports and the jobs' directories (default: the
-	// data directory's "engine").
+	// data directory's "engine"). It is the room's alone: the room, opening,
+	// removes the exports there that no query of its own reads.
 	WorkDir string
 	// Shards splits an export (default: about a million rows per member
 	// and shard, columnar.Shards).
