@@ -3,7 +3,9 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +17,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // Errors callers branch on.
@@ -335,6 +339,11 @@ type TxFunc func(txn *badger.Txn, index int64, leaf tlog.Hash) error
 
 // AppendTxAt is AppendTx with fn told the entry's index and leaf hash.
 func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, error) {
+	// Every entry gets a fresh salt of the log's, whatever the caller set:
+	// its leaf hash is then no test of a guess (Entry.Salt).
+	var salt [bundle.SaltSize / 2]byte
+	rand.Read(salt[:])
+	e.Salt = hex.EncodeToString(salt[:])
 	b, err := e.MarshalCanonical()
 	if err != nil {
 		return Receipt{}, err

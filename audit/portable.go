@@ -21,8 +21,8 @@ type (
 	DataRef  = bundle.DataRef
 )
 
-// EntryVersion is the version of the canonical entry encoding that records a
-// budget charge or a spec digest (bundle.EntryVersion).
+// EntryVersion is the version of the canonical entry encoding that the log
+// writes: every entry it appends has a salt (bundle.EntryVersion).
 const EntryVersion = bundle.EntryVersion
 
 // MaxEntrySize bounds an encoded entry (bundle.MaxEntrySize).

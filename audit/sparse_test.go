@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -375,5 +376,61 @@ func TestReconcileBudget(t *testing.T) {
 	}
 	if !maps.Equal(ledger, want) {
 		t.Fatalf("ledger from the bundle = %v, want %v", ledger, want)
+	}
+}
+
+// TestEntrySalt: the log salts every entry it appends, whatever the caller
+// set, with a salt of its own per entry; the salted encoding is version 3,
+// and a salt that is not 32 lowercase hex digits, or a version that does
+// not match the fields, is refused.
+func TestEntrySalt(t *testing.T) {
+	l := openLog(t, t.TempDir(), testOpts())
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for i := range 8 {
+		e := entry(1) // the same entry each time
+		e.Salt = strings.Repeat("0", 32)
+		if _, err := l.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		b, err := l.Entry(ctx, int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte(`{"v":3,`)) || got.Salt == e.Salt || seen[got.Salt] {
+			t.Fatalf("entry %d: %s", i, b)
+		}
+		seen[got.Salt] = true
+		got.Salt = e.Salt
+		if fmt.Sprint(got) != fmt.Sprint(e) {
+			t.Fatalf("entry %d changed beyond its salt: %+v", i, got)
+		}
+	}
+
+	e := entry(1)
+	e.Salt = "0123456789abcdef0123456789abcdef"
+	b, err := e.MarshalCanonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string][]byte{
+		"version 2 with a salt": bytes.Replace(b, []byte(`"v":3`), []byte(`"v":2`), 1),
+		"version 4":             bytes.Replace(b, []byte(`"v":3`), []byte(`"v":4`), 1),
+		"salt in capitals":      bytes.Replace(b, []byte(`abcdef"`), []byte(`ABCDEF"`), 1),
+		"salt too short":        bytes.Replace(b, []byte(`abcdef"`), []byte(`abcde"`), 1),
+		"salt too long":         bytes.Replace(b, []byte(`abcdef"`), []byte(`abcdef0"`), 1),
+		"salt emptied":          bytes.Replace(b, []byte(`"salt":"`+e.Salt+`"`), []byte(`"salt":""`), 1),
+		"salt dropped":          bytes.Replace(b, []byte(`,"salt":"`+e.Salt+`"`), nil, 1),
+	} {
+		if bytes.Equal(bad, b) {
+			t.Fatalf("%s: the variant did not change the bytes", name)
+		}
+		if _, err := ParseEntry(bad); !errors.Is(err, ErrInvalidEntry) {
+			t.Errorf("%s: ParseEntry = %v, want ErrInvalidEntry", name, err)
+		}
 	}
 }

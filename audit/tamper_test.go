@@ -248,7 +248,7 @@ func TestTamperBundle(t *testing.T) {
 	t.Run("not a canonical entry", func(t *testing.T) {
 		b := edit(func(es []string) []string {
 			fields := strings.SplitN(es[3], " ", 3)
-			fields[2] = strings.Replace(fields[2], `"v":1,`, `"v":1, `, 1)
+			fields[2] = strings.Replace(fields[2], `,"time":`, `, "time":`, 1)
 			leaf := tlog.RecordHash([]byte(fields[2]))
 			fields[1] = base64.StdEncoding.EncodeToString(leaf[:])
 			es[3] = strings.Join(fields, " ")

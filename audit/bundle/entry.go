@@ -11,15 +11,17 @@ import (
 )
 
 // Versions of the canonical entry encoding, written as "v" in every entry.
-// An entry that records a budget charge or a spec digest is written as
-// EntryVersion; one that records neither keeps the first encoding,
-// byte for byte, so that entries logged before those fields existed still
-// hash to the leaves the room recorded. A verifier that reads only the
-// first version refuses the second by its number rather than by its
-// unknown fields.
+// An entry with a salt is written as EntryVersion; one without a salt that
+// records a budget charge or a spec digest as version 2; one that records
+// none of the three keeps the first encoding. Each keeps its encoding byte
+// for byte, so that entries logged before a field existed still hash to
+// the leaves the room recorded. A verifier that reads only the earlier
+// versions refuses a later one by its number rather than by its unknown
+// fields.
 const (
 	entryVersion1 = 1
-	EntryVersion  = 2
+	entryVersion2 = 2
+	EntryVersion  = 3
 )
 
 // Entry is one audited action: who did what, to which collaboration, what
@@ -50,7 +52,17 @@ type Entry struct {
 	// can test guesses of a low-entropy result against it.
 	ResultDigest string
 	RequestID    string
+	// Salt is 128 random bits of the room's, in lowercase hex (SaltSize
+	// characters), that the log gives every entry it appends. A reader
+	// who may not see an entry still reads its leaf hash in the inclusion
+	// proofs of its neighbours; without the salt, an entry whose fields
+	// can all be guessed (a refusal: its time, principal, action, policy
+	// and one of a few reasons) could be tested against it.
+	Salt string
 }
+
+// SaltSize is the length of an entry's salt in hex.
+const SaltSize = 32
 
 // Decision is the policy's verdict on the action.
 type Decision struct {
@@ -85,6 +97,7 @@ type wireEntry struct {
 	SpecDigest    string     `json:"spec_digest,omitempty"`
 	ResultDigest  string     `json:"result_digest,omitempty"`
 	RequestID     string     `json:"request_id,omitempty"`
+	Salt          string     `json:"salt,omitempty"`
 }
 
 type wireDecis struct {
@@ -151,6 +164,9 @@ func (e *Entry) Validate() error {
 	if e.SpecDigest != "" && !isDigest(e.SpecDigest) {
 		return invalidf("spec digest is not a SHA-256 in lowercase hex")
 	}
+	if e.Salt != "" && !isHex(e.Salt, SaltSize) {
+		return invalidf("salt is not %d lowercase hex digits", SaltSize)
+	}
 	if e.EpsilonMicro < 0 {
 		return invalidf("negative epsilon")
 	}
@@ -186,8 +202,11 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-func isDigest(s string) bool {
-	if len(s) != 64 {
+func isDigest(s string) bool { return isHex(s, 64) }
+
+// isHex reports whether s is n lowercase hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
 		return false
 	}
 	for i := range len(s) {
@@ -204,8 +223,11 @@ func (e *Entry) MarshalCanonical() ([]byte, error) {
 		return nil, err
 	}
 	v := entryVersion1
-	if e.EpsilonMicro != 0 || e.SpecDigest != "" {
+	switch {
+	case e.Salt != "":
 		v = EntryVersion
+	case e.EpsilonMicro != 0 || e.SpecDigest != "":
+		v = entryVersion2
 	}
 	w := wireEntry{
 		V:             v,
@@ -219,6 +241,7 @@ func (e *Entry) MarshalCanonical() ([]byte, error) {
 		SpecDigest:    e.SpecDigest,
 		ResultDigest:  e.ResultDigest,
 		RequestID:     e.RequestID,
+		Salt:          e.Salt,
 	}
 	for _, d := range e.Data {
 		w.Data = append(w.Data, wireData(d))
@@ -244,8 +267,8 @@ func ParseEntry(b []byte) (Entry, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Entry{}, invalidf("not an entry")
 	}
-	if w.V != entryVersion1 && w.V != EntryVersion {
-		return Entry{}, invalidf("entry version %d, want %d or %d", w.V, entryVersion1, EntryVersion)
+	if w.V < entryVersion1 || w.V > EntryVersion {
+		return Entry{}, invalidf("entry version %d, want %d to %d", w.V, entryVersion1, EntryVersion)
 	}
 	t, err := time.Parse(time.RFC3339Nano, w.Time)
 	if err != nil {
@@ -256,7 +279,7 @@ func ParseEntry(b []byte) (Entry, error) {
 		Collaboration: w.Collaboration,
 		Decision:      Decision{w.Decision.Allow, w.Decision.PolicyHash, w.Decision.Reasons},
 		EpsilonMicro:  w.EpsilonMicro, SpecDigest: w.SpecDigest,
-		ResultDigest: w.ResultDigest, RequestID: w.RequestID,
+		ResultDigest: w.ResultDigest, RequestID: w.RequestID, Salt: w.Salt,
 	}
 	for _, d := range w.Data {
 		e.Data = append(e.Data, DataRef(d))

@@ -1,0 +1,204 @@
+package cleanroom
+
+// Another member's activations through the leaf hashes of the attacker's
+// own audit export. The export leaves the victim's activations out, but
+// each entry it holds comes with its inclusion proof, and the proof of an
+// entry next to a hidden one names the hidden leaf's hash. The attacker
+// brackets each of the victim's refreshes with requests of its own, so
+// that one of its entries is the refresh's neighbour, and tests guesses of
+// the refresh's entry against the hashes in its proofs: a refusal holds
+// nothing the attacker cannot guess but the room's randomness (its time,
+// the victim, the action, the policy, one of three reasons; the request's
+// id too, when the victim's client sends its own, as a tracing integration
+// does). A refusal is the closeness guard's, which refuses the refresh
+// exactly when the victim holds the attacker's target.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// proofHashes exports the log as who and returns every hash its proofs
+// name, and its entries.
+func (s *attackScene) proofHashes(t *testing.T, who string) (map[tlog.Hash]bool, []audit.Entry) {
+	t.Helper()
+	c, err := reconnect(s.tr, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.ExportAudit(s.ctx, &buf); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	hashes := map[tlog.Hash]bool{}
+	var entries []audit.Entry
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(nil, 16<<20)
+	for first := true; sc.Scan(); first = false {
+		line := sc.Text()
+		if first || strings.HasPrefix(line, "end ") {
+			continue
+		}
+		// "<index> <leaf hash> <inclusion proof> <entry JSON>"
+		f := strings.SplitN(line, " ", 4)
+		if len(f) != 4 {
+			t.Fatalf("unreadable bundle line")
+		}
+		for _, h := range strings.Split(f[1]+","+f[2], ",") {
+			if b, err := base64.StdEncoding.DecodeString(h); err == nil && len(b) == len(tlog.Hash{}) {
+				hashes[tlog.Hash(b)] = true
+			}
+		}
+		e, err := audit.ParseEntry([]byte(f[3]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	return hashes, entries
+}
+
+// refreshWithID is the victim's refresh, sent with a request id of its
+// client's: it returns whether it was answered.
+func (p *refreshScene) refreshWithID(t *testing.T, id string) bool {
+	t.Helper()
+	p.perDay++
+	tok, err := api.SignRequestToken(p.tr.keys[atkVictim].SigningKey(), atkVictim, p.tr.op.Room().ID, randID(), p.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", p.tr.url+"/v1/collaborations/"+p.s.collab+"/activations",
+		strings.NewReader(`{"version":"`+api.SegmentVersion+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestAttackActivationLeafGuess: over 40 targets, the attacker guesses
+// that the target is in the victim's list when a guess of the victim's
+// refresh as a refusal hashes to a leaf its proofs name. Membership
+// accuracy stays within the bound (70%): every entry carries a salt of the
+// room's, so no guess of a hidden entry hashes to its leaf. The test also
+// checks, against the room's own log, that the guesses are right in every
+// field but the salt, so that it is the salt alone that defeats them.
+func TestAttackActivationLeafGuess(t *testing.T) {
+	p := newRefreshScene(t, 2000)
+	s := p.s
+	p.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
+	bracket := func() {
+		if _, err := s.attacker.Budget(s.ctx, s.collab); err != nil {
+			t.Fatalf("status: %v", err)
+		}
+	}
+	p.upload("base")
+	if !p.refreshWithID(t, "refresh-0") {
+		t.Fatal("the victim's first audience was refused")
+	}
+	reasons := []string{denyAudience, denyActivations, denyRaced}
+
+	correct, refused, fieldsRight := 0, 0, 0
+	for i, id := range p.targets {
+		p.nextDay()
+		p.upload("probe"+strconv.Itoa(i), id)
+		bracket()
+		at := p.tr.room.audit.Size()
+		reqID := "refresh-" + strconv.Itoa(i+1)
+		answered := p.refreshWithID(t, reqID)
+		bracket()
+		hashes, entries := s.proofHashes(t, "attacker-auditor")
+		// The policy's hash, from the attacker's own entries: the same
+		// policy decides every action of the collaboration.
+		var policyHash string
+		for _, e := range entries {
+			if e.Principal == atkAttacker && e.Decision.PolicyHash != "" {
+				policyHash = e.Decision.PolicyHash
+			}
+		}
+		truth := p.roomEntry(t, at)
+		guessRefused := false
+		for _, reason := range reasons {
+			g := audit.Entry{
+				Time: p.clock.Now(), Principal: atkVictim, Role: string(policy.RolePartner),
+				Action: string(policy.ActionAudienceActivate), Collaboration: s.collab,
+				Decision:  audit.Decision{Allow: false, PolicyHash: policyHash, Reasons: []string{reason}},
+				RequestID: reqID,
+			}
+			b, err := g.MarshalCanonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hashes[tlog.RecordHash(b)] {
+				guessRefused = true
+			}
+			// The room's own entry, with the guess's salt set to its own,
+			// is the guess: only the salt keeps the attacker from it.
+			if !answered && truth.Decision.Reasons[0] == reason {
+				g.Salt = truth.Salt
+				if fmt.Sprint(g) == fmt.Sprint(truth) {
+					fieldsRight++
+				}
+			}
+		}
+		if !answered {
+			refused++
+		}
+		if guessRefused == p.held(id) {
+			correct++
+		}
+	}
+	n := len(p.targets)
+	t.Logf("membership read from the leaf hashes of the attacker's audit export: %s over %d targets (bound %.0f%%); the victim's refreshes refused %d, guessed right but for the salt %d",
+		pct(correct, n), n, 100*attackMembershipBound, refused, fieldsRight)
+	if refused == 0 || refused == n {
+		t.Fatalf("the closeness guard refused %d of the victim's %d refreshes: the attack does not exercise it", refused, n)
+	}
+	if fieldsRight != refused {
+		t.Fatalf("the guesses match the room's refusals in every field but the salt %d times of %d: the attack is not the one the room allows", fieldsRight, refused)
+	}
+	if float64(correct) > attackMembershipBound*float64(n) {
+		t.Errorf("membership accuracy %s > %.0f%% through the leaf hashes of hidden entries", pct(correct, n), 100*attackMembershipBound)
+	}
+}
+
+// roomEntry is the entry the room logged at index at: the victim's
+// refresh, read from the room's own log.
+func (p *refreshScene) roomEntry(t *testing.T, at int64) audit.Entry {
+	t.Helper()
+	b, err := p.tr.room.audit.Entry(context.Background(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := audit.ParseEntry(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Principal != atkVictim || e.Action != string(policy.ActionAudienceActivate) {
+		t.Fatalf("entry %d is %s's %s, not the victim's refresh", at, e.Principal, e.Action)
+	}
+	return e
+}
