@@ -183,6 +183,22 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 	if float64(correct) > attackMembershipBound*float64(n) {
 		t.Errorf("membership accuracy %s > %.0f%% through the leaf hashes of hidden entries", pct(correct, n), 100*attackMembershipBound)
 	}
+	// Every entry of the room's, whoever made it, has a salt of its own.
+	salts := map[string]bool{}
+	for i := range p.tr.room.audit.Size() {
+		b, err := p.tr.room.audit.Entry(context.Background(), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := audit.ParseEntry(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Salt == "" || salts[e.Salt] {
+			t.Fatalf("entry %d (%s's %s) has no salt of its own: %q", i, e.Principal, e.Action, e.Salt)
+		}
+		salts[e.Salt] = true
+	}
 }
 
 // roomEntry is the entry the room logged at index at: the victim's
@@ -201,4 +217,29 @@ func (p *refreshScene) roomEntry(t *testing.T, at int64) audit.Entry {
 		t.Fatalf("entry %d is %s's %s, not the victim's refresh", at, e.Principal, e.Action)
 	}
 	return e
+}
+
+// TestAttackExportRangeSize: a partner and its analyst, who may not export
+// the log or read its checkpoints, ask for an export beyond its end. They
+// are refused as for any export (403), and the refusal does not name the
+// log's size; an auditor, who reads the size in every checkpoint, is told
+// the range it may ask for.
+func TestAttackExportRangeSize(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	s.tr.partner("attacker-analyst", policy.RoleAnalyst, atkAttacker)
+	s.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
+	for _, who := range []string{atkAttacker, "attacker-analyst", "attacker-auditor"} {
+		status, body := atkRaw(t, s.tr, who, "GET", "/v1/audit/export?from=999999999999", "", nil)
+		size := strconv.FormatInt(s.tr.room.audit.Size()-1, 10) // the log before this request's refusal
+		named := bytes.Contains(body, []byte("log's "+size+" entries"))
+		if who == "attacker-auditor" {
+			if status != http.StatusBadRequest || !named {
+				t.Errorf("%s: %d %s, want 400 naming the log's %s entries", who, status, body, size)
+			}
+			continue
+		}
+		if status != http.StatusForbidden || named || bytes.Contains(body, []byte("entries")) {
+			t.Errorf("%s, who may not export: %d %s", who, status, body)
+		}
+	}
 }

@@ -291,11 +291,6 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 			return nil, badRequest("to must be a non-negative integer")
 		}
 	}
-	// The range is checked before the answer starts: the log only grows,
-	// so a range within it now is within the checkpoint the export signs.
-	if size := r.audit.Size(); to > size || from > max(to, size) || to > 0 && from > to {
-		return nil, badRequest("the export range runs from 0 to the log's %d entries, from before to", size)
-	}
 	a := act{action: policy.ActionAuditExport}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
@@ -315,6 +310,13 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 	case policy.RoleRoomAuditor, policy.RoleOperator:
 	default:
 		return nil, problem(http.StatusForbidden, api.ProblemDenied, "only auditors and the room's operator export the audit log")
+	}
+	// The range is checked before the answer starts (the log only grows,
+	// so a range within it now is within the checkpoint the export signs),
+	// and only for those who may export: its refusal names the log's size,
+	// which the room tells auditors and the operator alone.
+	if size := r.audit.Size(); to > size || from > max(to, size) || to > 0 && from > to {
+		return nil, badRequest("the export range runs from 0 to the log's %d entries, from before to", size)
 	}
 	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
 		return nil, err
