@@ -186,14 +186,7 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 	// Every entry of the room's, whoever made it, has a salt of its own.
 	salts := map[string]bool{}
 	for i := range p.tr.room.audit.Size() {
-		b, err := p.tr.room.audit.Entry(context.Background(), i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := audit.ParseEntry(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := entryAt(t, p.tr.room, i)
 		if e.Salt == "" || salts[e.Salt] {
 			t.Fatalf("entry %d (%s's %s) has no salt of its own: %q", i, e.Principal, e.Action, e.Salt)
 		}
@@ -205,14 +198,7 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 // refresh, read from the room's own log.
 func (p *refreshScene) roomEntry(t *testing.T, at int64) audit.Entry {
 	t.Helper()
-	b, err := p.tr.room.audit.Entry(context.Background(), at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := audit.ParseEntry(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := entryAt(t, p.tr.room, at)
 	if e.Principal != atkVictim || e.Action != string(policy.ActionAudienceActivate) {
 		t.Fatalf("entry %d is %s's %s, not the victim's refresh", at, e.Principal, e.Action)
 	}

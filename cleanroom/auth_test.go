@@ -250,15 +250,7 @@ func TestReplayCacheFailure(t *testing.T) {
 
 func lastEntry(t *testing.T, r *Room) audit.Entry {
 	t.Helper()
-	b, err := r.audit.Entry(context.Background(), r.audit.Size()-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := audit.ParseEntry(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return entryAt(t, r, r.audit.Size()-1)
 }
 
 func randID() string { return newRequestID() }
