@@ -16,6 +16,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -146,4 +147,41 @@ func generalJSON(t *testing.T, flat string) string {
 	}
 	b, _ := json.Marshal(map[string]any{"payload": f.Payload, "signatures": []map[string]string{{"protected": f.Protected, "signature": f.Signature}}})
 	return string(b)
+}
+
+// TestAttackPrincipalEnumeration: a client with no account signs tokens
+// with a key of its own, naming as issuer the ids of registered principals
+// (a partner, its analyst and auditor, the operator) and ids of the same
+// length that nobody holds. Each refusal is the same answer: the room does
+// not tell which ids are registered.
+func TestAttackPrincipalEnumeration(t *testing.T) {
+	s := attackRoom(t, attackOpts{noUpload: true})
+	s.tr.partner("victim-analyst", policy.RoleAnalyst, atkVictim)
+	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
+	key, err := crypto.GeneratePartnerKey("stranger", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(iss string) string {
+		tok, err := api.SignRequestToken(key.SigningKey(), iss, s.tr.op.Room().ID, randID(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := atkRawToken(t, s.tr, "Bearer "+tok, "GET", "/v1/principals/me", "", nil)
+		p := api.ParseProblem(status, body)
+		return fmt.Sprintf("%d %s %s %s", status, p.Type, p.Title, p.Detail)
+	}
+	differ := 0
+	registered := []string{atkVictim, "victim-analyst", "victim-auditor", atkAttacker, OperatorID}
+	for _, id := range registered {
+		unknown := strings.Repeat("z", len(id))
+		if a, b := answer(id), answer(unknown); a != b {
+			differ++
+			t.Logf("%s: %s | %s: %s", id, a, unknown, b)
+		}
+	}
+	t.Logf("registered principal ids told from unknown ones by their refusals: %d of %d, bound 0", differ, len(registered))
+	if differ > 0 {
+		t.Errorf("%d of %d registered ids told apart", differ, len(registered))
+	}
 }

@@ -41,12 +41,13 @@ const (
 	authMalformed  = "the token is not a well-formed JWT in compact serialization"
 	authHeader     = "the token's header has a parameter other than alg (EdDSA), kid and typ: the room understands no extension"
 	authClaimTypes = "the token's claims are not of their registered types: exp, iat and nbf are JSON numbers; iss, sub and jti strings"
-	authIssuer     = "the token's issuer is not a registered principal"
-	authSignature  = "the token is not signed by a registered key of its issuer"
-	authClaims     = "the token's claims are invalid: aud must be this room, and exp, iat and jti are required, with exp at most 5 minutes ahead"
-	authReplay     = "the token was already used (replayed jti)"
-	authLimited    = "refused before verification: too many failed authentications from this source"
-	authStorage    = "the room could not check the token against its replay cache (a storage failure)"
+	// One reason for an unknown issuer and a key it does not hold, so that
+	// a refusal does not tell which principal ids are registered.
+	authSigner  = "the token's issuer is not a registered principal, or the token is not signed by one of its registered keys"
+	authClaims  = "the token's claims are invalid: aud must be this room, and exp, iat and jti are required, with exp at most 5 minutes ahead"
+	authReplay  = "the token was already used (replayed jti)"
+	authLimited = "refused before verification: too many failed authentications from this source"
+	authStorage = "the room could not check the token against its replay cache (a storage failure)"
 )
 
 // authenticate verifies the request's bearer token. A source over its
@@ -106,18 +107,18 @@ func (r *Room) verifyToken(req *http.Request) (*principalRecord, *jtiClaim, stri
 	// The issuer picks the key; no other claim is acted on before the
 	// signature is verified with that principal's key only.
 	if !crypto.ValidPartnerName(claims.iss) {
-		return nil, nil, authIssuer, nil
+		return nil, nil, authSigner, nil
 	}
 	p, err := r.principal(claims.iss)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, authIssuer, nil
+		return nil, nil, authSigner, nil
 	}
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("cleanroom: reading a token's issuer: %w", err)
 	}
 	key, err := r.tokenKey(p)
 	if err != nil {
-		return nil, nil, authIssuer, nil
+		return nil, nil, authSigner, nil
 	}
 	if reason := key.admits(&tok, claims, r.now(), p.ID, r.id.info.ID); reason != "" {
 		return nil, nil, reason, nil

@@ -143,12 +143,12 @@ func TestAuthFailures(t *testing.T) {
 		{"no token", "", authNoToken},
 		{"garbage", "not.a.jwt", authMalformed},
 		{"alg none", unsigned(), authHeader},
-		{"unregistered key", sign(stranger.SigningKey(), same), authSignature},
-		{"foreign member's kid", sign(bravo.SigningKey(), same), authSignature},
+		{"unregistered key", sign(stranger.SigningKey(), same), authSigner},
+		{"foreign member's kid", sign(bravo.SigningKey(), same), authSigner},
 		{"missing exp", noExp(), authClaims},
 		{"wrong aud", sign(alpha.SigningKey(), func(b *jwt.Builder) *jwt.Builder { return b.Audience([]string{"room-other"}) }), authClaims},
-		{"unknown iss", sign(alpha.SigningKey(), func(b *jwt.Builder) *jwt.Builder { return b.Issuer("nobody") }), authIssuer},
-		{"iss of another member", sign(alpha.SigningKey(), func(b *jwt.Builder) *jwt.Builder { return b.Issuer("bravo") }), authSignature},
+		{"unknown iss", sign(alpha.SigningKey(), func(b *jwt.Builder) *jwt.Builder { return b.Issuer("nobody") }), authSigner},
+		{"iss of another member", sign(alpha.SigningKey(), func(b *jwt.Builder) *jwt.Builder { return b.Issuer("bravo") }), authSigner},
 		{"expired", sign(alpha.SigningKey(), func(b *jwt.Builder) *jwt.Builder {
 			return b.IssuedAt(now.Add(-10 * time.Minute)).Expiration(now.Add(-8 * time.Minute))
 		}), authClaims},

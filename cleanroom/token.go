@@ -148,13 +148,13 @@ func (k *tokenKey) signed(tok *requestToken) bool {
 	return k.verify.Verify([]byte(tok.signingInput), tok.signature, k.pub) == nil
 }
 
-// admits returns the reason (authSignature or authClaims) k refuses tok,
+// admits returns the reason (authSigner or authClaims) k refuses tok,
 // whose claims are c, for issuer and audience at now, or "": tok is signed
 // by k, and its claims are valid and name a jti of at most maxJTI bytes.
 func (k *tokenKey) admits(tok *requestToken, c tokenClaims, now time.Time, issuer, audience string) string {
 	switch {
 	case !k.signed(tok):
-		return authSignature
+		return authSigner
 	case !c.valid(now, issuer, audience), c.jti == "", len(c.jti) > maxJTI:
 		return authClaims
 	}
