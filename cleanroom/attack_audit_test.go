@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,5 +236,57 @@ func TestAttackUnauditedRefusals(t *testing.T) {
 	t.Logf("unaudited refusals: %d of %d %v, bound %d", len(unaudited), refusals, unaudited, attackUnauditedRefusals)
 	if len(unaudited) > attackUnauditedRefusals {
 		t.Errorf("%d of %d refusals left no audit entry: %v, bound %d", len(unaudited), refusals, unaudited, attackUnauditedRefusals)
+	}
+}
+
+// TestAttackPreCreationEntries: before collaboration "zz" exists, the
+// victim and its analyst ask about it (a read, a query, a refused
+// creation); nobody asks about "zy". The attacker then creates both, with
+// a member of its own. Its auditor's export shows other principals'
+// entries of the two ids alike (bound: equal): what was refused before
+// an id was a collaboration is none of its members' concern. A probe
+// after the creation is, and the attacker's own pre-creation request
+// stays in its auditor's export.
+func TestAttackPreCreationEntries(t *testing.T) {
+	s := attackRoom(t, attackOpts{noUpload: true})
+	s.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
+	s.tr.partner("victim-analyst", policy.RoleAnalyst, atkVictim)
+	s.tr.partner("mallory", policy.RolePartner, "")
+	create := func(who, id string, members ...string) int {
+		body, _ := json.Marshal(api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Kind: "email", Members: members})
+		status, _ := atkRaw(t, s.tr, who, "POST", "/v1/collaborations", "application/json", body)
+		return status
+	}
+	atkRaw(t, s.tr, atkVictim, "GET", "/v1/collaborations/zz", "", nil)
+	atkRaw(t, s.tr, "victim-analyst", "POST", "/v1/collaborations/zz/queries", "application/json", []byte(`{}`))
+	create("victim-analyst", "zz", "victim-analyst", atkVictim)
+	atkRaw(t, s.tr, atkAttacker, "GET", "/v1/collaborations/zy", "", nil) // the attacker's own
+	for _, id := range []string{"zz", "zy"} {
+		if status := create(atkAttacker, id, atkAttacker, "mallory"); status != http.StatusCreated {
+			t.Fatalf("creating %s: %d", id, status)
+		}
+	}
+	atkRaw(t, s.tr, atkVictim, "GET", "/v1/collaborations/zy", "", nil) // a probe of the collaboration
+	entries, _, err := s.exportLog("attacker-auditor")
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	others := map[string]int{}
+	ownBefore := 0
+	for _, e := range entries {
+		switch {
+		case e.Principal == atkAttacker && e.Collaboration == "zy" && e.Action == string(policy.ActionCollaborationRead):
+			ownBefore++
+		case e.Principal != atkAttacker && e.Principal != "mallory" && (e.Collaboration == "zz" || e.Collaboration == "zy"):
+			others[e.Collaboration]++
+		}
+	}
+	t.Logf("other principals' entries of the ids in the attacker's auditor's export: asked before the creation %d, not asked %d (bound: equal); a probe after it %d; the attacker's own request before it %d",
+		others["zz"], others["zy"]-1, others["zy"], ownBefore)
+	if others["zz"] != 0 {
+		t.Errorf("the creator's auditor reads %d entries of other principals made before the collaboration existed", others["zz"])
+	}
+	if others["zy"] != 1 || ownBefore != 1 {
+		t.Errorf("the export holds %d probes after the creation (want 1) and %d of the attacker's own requests before it (want 1)", others["zy"], ownBefore)
 	}
 }

@@ -16,11 +16,14 @@ import (
 // partner P and exports only what concerns P (audit.Scope, as a sparse
 // bundle with a proof per entry):
 //
-//   - every entry of a collaboration P is a member of, whoever made it: the
-//     members' actions, the room's on their behalf, and refusals of anyone
-//     else's attempt on the collaboration's id (probes by non-members, a
-//     refused attempt to create a collaboration under that id), but
-//     another member's activations (below);
+//   - every entry of a collaboration P is a member of, whoever made it,
+//     from the entry that created it: the members' actions, the room's on
+//     their behalf, and refusals of anyone else's attempt on the
+//     collaboration's id (probes by non-members, a refused attempt to
+//     create a collaboration under that id), but another member's
+//     activations (below). Refusals of requests that named the id before
+//     the collaboration existed stay out, but those of P's own principals:
+//     whoever creates an id would otherwise read who had asked for it;
 //   - the room-level entries (those of no collaboration) of P's own
 //     principals: P, its analysts and its auditors.
 //
@@ -52,10 +55,12 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 		return audit.Scope{}, fmt.Errorf("cleanroom: auditor %s works for no partner", who.ID)
 	}
 	var s audit.Scope
+	created := map[string]int64{} // each collaboration's creating entry
 	err := r.db.View(func(txn *badger.Txn) error {
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
 			if c.isMember(p) {
 				s.Collaborations = append(s.Collaborations, c.ID)
+				created[c.ID] = c.CreatedEntry
 			}
 			return nil
 		})
@@ -76,10 +81,13 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	for _, id := range s.Principals {
 		own[id] = true
 	}
-	s.Keep = func(_ int64, e audit.Entry) bool {
-		return e.Action != string(policy.ActionAudienceActivate) || own[e.Principal]
+	s.Keep = func(i int64, e audit.Entry) bool {
+		if own[e.Principal] {
+			return true
+		}
+		return e.Action != string(policy.ActionAudienceActivate) && i >= created[e.Collaboration]
 	}
-	s.Description = fmt.Sprintf("partner %s: collaborations [%s] but other members' activations; room-level entries of principals [%s]",
+	s.Description = fmt.Sprintf("partner %s: collaborations [%s] from their creation but other members' activations; room-level entries of principals [%s]",
 		p, strings.Join(s.Collaborations, " "), strings.Join(s.Principals, " "))
 	return s, nil
 }

@@ -37,7 +37,11 @@ type collabRecord struct {
 	Revoked   bool            `json:"revoked,omitempty"`
 	RevokedBy string          `json:"revoked_by,omitempty"`
 	Created   time.Time       `json:"created"`
-	ExpiresAt time.Time       `json:"expires_at,omitzero"`
+	// CreatedEntry is the index of the audit entry that created it: the
+	// log's entries of its id before that one are none of its members'
+	// concern (auditscope.go).
+	CreatedEntry int64     `json:"created_entry,omitempty"`
+	ExpiresAt    time.Time `json:"expires_at,omitzero"`
 	// DataDeleted is when the room deleted the collaboration's data, once
 	// it was retired (retire.go).
 	DataDeleted time.Time                 `json:"data_deleted,omitzero"`
@@ -155,6 +159,7 @@ func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.Crea
 				return badRequest("every member must be a registered partner")
 			}
 		}
+		c.CreatedEntry = tx.Index
 		return collabs.Put(tx, c.ID, c)
 	})
 	if err != nil {
