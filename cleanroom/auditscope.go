@@ -55,12 +55,12 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 		return audit.Scope{}, fmt.Errorf("cleanroom: auditor %s works for no partner", who.ID)
 	}
 	var s audit.Scope
-	created := map[string]int64{} // each collaboration's creating entry
+	created := map[string]*collabRecord{}
 	err := r.db.View(func(txn *badger.Txn) error {
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
 			if c.isMember(p) {
 				s.Collaborations = append(s.Collaborations, c.ID)
-				created[c.ID] = c.CreatedEntry
+				created[c.ID] = c
 			}
 			return nil
 		})
@@ -85,9 +85,22 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 		if own[e.Principal] {
 			return true
 		}
-		return e.Action != string(policy.ActionAudienceActivate) && i >= created[e.Collaboration]
+		return e.Action != string(policy.ActionAudienceActivate) && !created[e.Collaboration].before(i, e)
 	}
 	s.Description = fmt.Sprintf("partner %s: collaborations [%s] from their creation but other members' activations; room-level entries of principals [%s]",
 		p, strings.Join(s.Collaborations, " "), strings.Join(s.Principals, " "))
 	return s, nil
+}
+
+// before reports whether entry i, e, came before c was created. A record
+// without its creating entry's index (an older room's) has only the time.
+func (c *collabRecord) before(i int64, e audit.Entry) bool {
+	switch {
+	case c == nil: // a room-level entry
+		return false
+	case c.CreatedEntry > 0:
+		return i < c.CreatedEntry
+	default:
+		return e.Time.Before(c.Created)
+	}
 }

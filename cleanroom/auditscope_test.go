@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -336,5 +337,29 @@ func TestChargeReconciles(t *testing.T) {
 	}
 	if checked != len(specs) {
 		t.Fatalf("%d charged queries in the auditor's bundle, want %d", checked, len(specs))
+	}
+}
+
+func TestCollabCreatedBefore(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	indexed := &collabRecord{Created: at, CreatedEntry: 7}
+	timed := &collabRecord{Created: at}
+	for _, tc := range []struct {
+		name string
+		c    *collabRecord
+		i    int64
+		t    time.Time
+		want bool
+	}{
+		{"indexed, an entry before", indexed, 6, at.Add(time.Hour), true},
+		{"indexed, its creation", indexed, 7, at.Add(-time.Hour), false},
+		{"indexed, after", indexed, 8, at, false},
+		{"time only, before", timed, 100, at.Add(-time.Nanosecond), true},
+		{"time only, at", timed, 1, at, false},
+		{"room-level", nil, 0, at.Add(-time.Hour), false},
+	} {
+		if got := tc.c.before(tc.i, audit.Entry{Time: tc.t}); got != tc.want {
+			t.Errorf("%s: before = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
