@@ -122,7 +122,7 @@ func selectScope(ctx context.Context, l *Log, txn *badger.Txn, s Scope, from, to
 		return nil, err
 	}
 	var out []int64
-	seek := func(prefix []byte) error {
+	seek := func(prefix []byte, from int64) error {
 		opts := badger.IteratorOptions{Prefix: prefix}
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -140,12 +140,12 @@ func selectScope(ctx context.Context, l *Log, txn *badger.Txn, s Scope, from, to
 		return nil
 	}
 	for _, c := range s.Collaborations {
-		if err := seek(scopeKeyPrefix(c, "")); err != nil {
+		if err := seek(scopeKeyPrefix(c, ""), max(from, s.Since[c])); err != nil {
 			return nil, err
 		}
 	}
 	for _, p := range s.Principals {
-		if err := seek(scopeKeyPrefix("", p)); err != nil {
+		if err := seek(scopeKeyPrefix("", p), from); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +169,7 @@ func (l *Log) scanScope(ctx context.Context, txn *badger.Txn, s Scope, from, to 
 		if err := json.Unmarshal(entry, &f); err != nil {
 			return fmt.Errorf("%w: entry %d is not JSON", ErrCorrupt, i)
 		}
-		if (f.Collaboration != "" && collabs[f.Collaboration]) || (f.Collaboration == "" && principals[f.Principal]) {
+		if (f.Collaboration != "" && collabs[f.Collaboration] && i >= s.Since[f.Collaboration]) || (f.Collaboration == "" && principals[f.Principal]) {
 			out = append(out, i)
 		}
 		return nil

@@ -23,6 +23,11 @@ type Scope struct {
 	Principals     []string
 	// From and To bound the indexes; To <= 0 means up to the checkpoint.
 	From, To int64
+	// Since, if it names a collaboration, is the first index of that
+	// collaboration's entries to select: the index is sought there, so
+	// the entries before it are neither read nor selected, and what a
+	// selection costs does not depend on them.
+	Since map[string]int64
 	// Keep, if set, sees every selected entry in ascending index order
 	// and leaves out those it returns false for.
 	Keep func(index int64, e Entry) bool

@@ -32,9 +32,9 @@ func scopedEntry(i int) Entry {
 	return e
 }
 
-func inScope(e Entry, s Scope) bool {
+func inScope(e Entry, i int64, s Scope) bool {
 	if e.Collaboration != "" {
-		return slices.Contains(s.Collaborations, e.Collaboration)
+		return slices.Contains(s.Collaborations, e.Collaboration) && i >= s.Since[e.Collaboration]
 	}
 	return slices.Contains(s.Principals, e.Principal)
 }
@@ -108,6 +108,7 @@ func TestExportScoped(t *testing.T) {
 		{"collaborations and a principal's room-level entries", Scope{Collaborations: []string{"c2", "c10"}, Principals: []string{"p1"}}},
 		{"a range", Scope{Collaborations: []string{"c3"}, Principals: []string{"p0"}, From: 50, To: 120}},
 		{"a collaboration nobody used", Scope{Collaborations: []string{"c9"}, Principals: []string{"nobody"}}},
+		{"a collaboration since an index", Scope{Collaborations: []string{"c1", "c2"}, Principals: []string{"p0"}, Since: map[string]int64{"c1": 150}}},
 		{"kept by a filter", Scope{Collaborations: []string{"c1", "c2"}, Keep: func(i int64, e Entry) bool { return e.Decision.Allow && i%2 == 0 }}},
 	}
 	for _, tt := range tests {
@@ -115,7 +116,7 @@ func TestExportScoped(t *testing.T) {
 			var want []int64
 			for i := range n {
 				e := scopedEntry(i)
-				in := inScope(e, tt.s) && int64(i) >= tt.s.From && (tt.s.To <= 0 || int64(i) < tt.s.To)
+				in := inScope(e, int64(i), tt.s) && int64(i) >= tt.s.From && (tt.s.To <= 0 || int64(i) < tt.s.To)
 				if in && tt.s.Keep != nil {
 					in = tt.s.Keep(int64(i), e)
 				}
@@ -139,7 +140,7 @@ func TestExportScoped(t *testing.T) {
 // indexed when next opened for writing.
 func TestExportScopedUnindexed(t *testing.T) {
 	dir := buildScopedLog(t, 200)
-	s := Scope{Collaborations: []string{"c1"}, Principals: []string{"p2"}}
+	s := Scope{Collaborations: []string{"c1"}, Principals: []string{"p2"}, Since: map[string]int64{"c1": 90}}
 	indexed := exportScopedDir(t, dir, s)
 	drop := func() {
 		editStore(t, dir, func(txn *badger.Txn) error {

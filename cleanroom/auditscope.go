@@ -22,8 +22,10 @@ import (
 //     collaboration's id (probes by non-members, a refused attempt to
 //     create a collaboration under that id), but another member's
 //     activations (below). Refusals of requests that named the id before
-//     the collaboration existed stay out, but those of P's own principals:
-//     whoever creates an id would otherwise read who had asked for it;
+//     the collaboration existed stay out, and are not even read (the index
+//     is sought from the creating entry, audit.Scope.Since): whoever
+//     creates an id would otherwise read who had asked for it, or time how
+//     many had;
 //   - the room-level entries (those of no collaboration) of P's own
 //     principals: P, its analysts and its auditors.
 //
@@ -54,13 +56,14 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	if p == "" {
 		return audit.Scope{}, fmt.Errorf("cleanroom: auditor %s works for no partner", who.ID)
 	}
-	var s audit.Scope
+	s := audit.Scope{Since: map[string]int64{}}
 	created := map[string]*collabRecord{}
 	err := r.db.View(func(txn *badger.Txn) error {
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
 			if c.isMember(p) {
 				s.Collaborations = append(s.Collaborations, c.ID)
 				created[c.ID] = c
+				s.Since[c.ID] = c.CreatedEntry
 			}
 			return nil
 		})
@@ -81,26 +84,21 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	for _, id := range s.Principals {
 		own[id] = true
 	}
-	s.Keep = func(i int64, e audit.Entry) bool {
-		if own[e.Principal] {
-			return true
+	s.Keep = func(_ int64, e audit.Entry) bool {
+		if created[e.Collaboration].predates(e) {
+			return false
 		}
-		return e.Action != string(policy.ActionAudienceActivate) && !created[e.Collaboration].before(i, e)
+		return e.Action != string(policy.ActionAudienceActivate) || own[e.Principal]
 	}
 	s.Description = fmt.Sprintf("partner %s: collaborations [%s] from their creation but other members' activations; room-level entries of principals [%s]",
 		p, strings.Join(s.Collaborations, " "), strings.Join(s.Principals, " "))
 	return s, nil
 }
 
-// before reports whether entry i, e, came before c was created. A record
-// without its creating entry's index (an older room's) has only the time.
-func (c *collabRecord) before(i int64, e audit.Entry) bool {
-	switch {
-	case c == nil: // a room-level entry
-		return false
-	case c.CreatedEntry > 0:
-		return i < c.CreatedEntry
-	default:
-		return e.Time.Before(c.Created)
-	}
+// predates reports whether e, an entry of c's id that a scope with Since
+// selected, was decided before c was created. Since leaves out the entries
+// before c's creating entry; a record without that entry's index (an
+// older room's) has only its creation time to go by.
+func (c *collabRecord) predates(e audit.Entry) bool {
+	return c != nil && c.CreatedEntry == 0 && e.Time.Before(c.Created)
 }

@@ -340,26 +340,23 @@ func TestChargeReconciles(t *testing.T) {
 	}
 }
 
-func TestCollabCreatedBefore(t *testing.T) {
+func TestCollabPredates(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	indexed := &collabRecord{Created: at, CreatedEntry: 7}
 	timed := &collabRecord{Created: at}
 	for _, tc := range []struct {
 		name string
 		c    *collabRecord
-		i    int64
 		t    time.Time
 		want bool
 	}{
-		{"indexed, an entry before", indexed, 6, at.Add(time.Hour), true},
-		{"indexed, its creation", indexed, 7, at.Add(-time.Hour), false},
-		{"indexed, after", indexed, 8, at, false},
-		{"time only, before", timed, 100, at.Add(-time.Nanosecond), true},
-		{"time only, at", timed, 1, at, false},
-		{"room-level", nil, 0, at.Add(-time.Hour), false},
+		{"indexed: Since decides", indexed, at.Add(-time.Hour), false},
+		{"time only, before", timed, at.Add(-time.Nanosecond), true},
+		{"time only, at", timed, at, false},
+		{"room-level", nil, at.Add(-time.Hour), false},
 	} {
-		if got := tc.c.before(tc.i, audit.Entry{Time: tc.t}); got != tc.want {
-			t.Errorf("%s: before = %v, want %v", tc.name, got, tc.want)
+		if got := tc.c.predates(audit.Entry{Time: tc.t}); got != tc.want {
+			t.Errorf("%s: predates = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -38,12 +38,16 @@ func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.Collaborat
 // budgetHistory returns the charges to a collaboration's privacy budget, as
 // its audit log records them: the ledger over time.
 func (r *Room) budgetHistory(ctx context.Context, who *actor, collab string) ([]api.BudgetEvent, error) {
-	if _, _, err := r.readCollab(ctx, who, collab, policy.ActionBudgetRead); err != nil {
+	c, _, err := r.readCollab(ctx, who, collab, policy.ActionBudgetRead)
+	if err != nil {
 		return nil, err
 	}
 	out := []api.BudgetEvent{}
 	var spent int64
-	err := r.audit.Entries(ctx, audit.Scope{Collaborations: []string{collab}}, func(_ int64, e audit.Entry) error {
+	// From the creating entry: what named the id before cost nothing, and
+	// its number is none of the members' business, in time either.
+	s := audit.Scope{Collaborations: []string{collab}, Since: map[string]int64{collab: c.CreatedEntry}}
+	err = r.audit.Entries(ctx, s, func(_ int64, e audit.Entry) error {
 		if !e.Decision.Allow || e.EpsilonMicro <= 0 {
 			return nil
 		}
