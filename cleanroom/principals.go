@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -60,7 +61,38 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 		}
 		return principals.Put(tx, p.ID, &rec)
 	})
+	if err == nil {
+		r.issuers.Store(p.ID, struct{}{})
+	}
 	return err
+}
+
+// loadIssuers reads every registered principal when the room opens: its
+// id into the issuers, its record into the record cache and its keys,
+// parsed, into keys. A token's first check for a principal then costs what
+// every later one does, and what a check for an id nobody registered
+// costs (verifyToken): the time of a refusal does not tell which ids are
+// registered.
+func (r *Room) loadIssuers(context.Context) error {
+	var ids []string
+	err := r.db.View(func(txn *badger.Txn) error {
+		return principals.Scan(r.txn(txn), func(p *principalRecord) error {
+			ids = append(ids, p.ID)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("cleanroom: reading the registered principals: %w", err)
+	}
+	for _, id := range ids {
+		p, err := r.principal(id)
+		if err != nil {
+			return fmt.Errorf("cleanroom: reading principal %s: %w", id, err)
+		}
+		r.tokenKey(p) // a key that does not parse is refused as it is read
+		r.issuers.Store(id, struct{}{})
+	}
+	return nil
 }
 
 // self returns the caller's own registration: its id, role and partner.

@@ -98,7 +98,10 @@ type Room struct {
 	stateKey []byte
 	sealer   *store.Sealer
 
-	keys    sync.Map // principal id → *tokenKey, parsed once for its record's keys
+	keys sync.Map // principal id → *tokenKey, parsed once for its record's keys
+	// issuers holds the ids of the registered principals (id → struct{}),
+	// so that a token's issuer is looked up in memory (verifyToken).
+	issuers sync.Map
 	records recordCaches
 	cache   columnCache
 	// partBufs holds buffers of binary upload parts, *[]byte, for reuse
@@ -226,7 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Room, error) {
 		return nil, stateMismatch(problems)
 	}
 	r.metrics = newMetrics(cfg.Registry, r)
-	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadPolicies, r.indexUploads, r.sweepRetired, r.sweepOrphans, r.resumeRelays, r.sweepAbandoned} {
+	for _, resume := range []func(context.Context) error{r.sweepSegmentFiles, r.loadIssuers, r.loadPolicies, r.indexUploads, r.sweepRetired, r.sweepOrphans, r.resumeRelays, r.sweepAbandoned} {
 		if err := resume(ctx); err != nil {
 			r.Close()
 			return nil, err
