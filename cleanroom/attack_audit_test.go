@@ -246,7 +246,8 @@ func TestAttackUnauditedRefusals(t *testing.T) {
 // with a member of its own. Its auditor's export shows no entry of either
 // id from before its creation, the attacker's own included (bound 0): what
 // was refused before an id was a collaboration is none of its members'
-// concern. A probe after the creation is.
+// concern. Probes after the creation are, a refused attempt to create it
+// again among them.
 func TestAttackPreCreationEntries(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
 	s.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
@@ -267,7 +268,11 @@ func TestAttackPreCreationEntries(t *testing.T) {
 			t.Fatalf("creating %s: %d", id, status)
 		}
 	}
-	atkRaw(t, s.tr, atkVictim, "GET", "/v1/collaborations/zy", "", nil) // a probe of the collaboration
+	// Probes of the collaboration: a read, and an attempt to create it again.
+	atkRaw(t, s.tr, atkVictim, "GET", "/v1/collaborations/zy", "", nil)
+	if status := create(atkVictim, "zy", atkVictim, "mallory"); status != http.StatusConflict {
+		t.Fatalf("creating zy again: %d", status)
+	}
 	entries, _, err := s.exportLog("attacker-auditor")
 	if err != nil {
 		t.Fatalf("export: %v", err)
@@ -287,8 +292,8 @@ func TestAttackPreCreationEntries(t *testing.T) {
 		}
 	}
 	t.Logf("entries of the ids from before their creation in the attacker's auditor's export: %d (4 in the log before entry %d), bound 0; probes after it: %d", before, created, probes)
-	if before != 0 || probes != 1 {
-		t.Errorf("the export holds %d entries from before the creation (want 0) and %d probes after it (want 1)", before, probes)
+	if before != 0 || probes != 2 {
+		t.Errorf("the export holds %d entries from before the creation (want 0) and %d probes after it (want 2)", before, probes)
 	}
 }
 

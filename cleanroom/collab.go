@@ -135,6 +135,9 @@ func updateCollab(tx *store.Tx, id string, change func(c *collabRecord) error) e
 
 // createCollaboration creates a collaboration; its creator accepts it.
 func (r *Room) createCollaboration(ctx context.Context, who *actor, req api.CreateCollaboration) (*api.Collaboration, error) {
+	// A refused attempt on an id is that collaboration's to show (to its
+	// members' auditors, once it exists: auditscope.go).
+	who.named = req.ID
 	c, err := r.newCollab(who, req)
 	if err != nil {
 		return nil, err

@@ -121,11 +121,15 @@ func refusalReason(err error, p *api.Problem) string {
 }
 
 // recordRefusal appends the entry of a request that ended in a problem no
-// entry recorded: under the route's action and, if the path names a
-// well-formed one, the collaboration. It runs even when the request's
-// context has ended (a deadline, a client gone), for a few seconds.
+// entry recorded: under the route's action and, if the path (or, for a
+// creation, the body) names a well-formed one, the collaboration. It runs
+// even when the request's context has ended (a deadline, a client gone),
+// for a few seconds.
 func (r *Room) recordRefusal(ctx context.Context, who *actor, rt route, req *http.Request, reason string) error {
 	collab := req.PathValue("id")
+	if collab == "" {
+		collab = who.named
+	}
 	if !crypto.ValidPartnerName(collab) {
 		collab = ""
 	}

@@ -329,6 +329,10 @@ type actor struct {
 	// jti is the request's claim on its token's jti, recorded with its
 	// first entry (appendEntry); nil for the room's own actions.
 	jti *jtiClaim
+	// named is the collaboration a request names in its body rather than
+	// its path (a creation's id): a refusal the wrapper records is that
+	// collaboration's (recordRefusal).
+	named string
 }
 
 // act is an action about to be decided.
