@@ -108,7 +108,7 @@ func (r *Room) verifyToken(req *http.Request) (*principalRecord, *jtiClaim, stri
 	// signature is verified with that principal's key only. An issuer
 	// nobody registered is checked as the operator, whose record and key
 	// are read and tried the same way, then refused whatever that says: a
-	// refusal takes the time a registered issuer's does (loadIssuers).
+	// refusal takes the time a registered issuer's does (admitIssuer).
 	iss, known := claims.iss, false
 	if _, ok := r.issuers.Load(iss); ok && crypto.ValidPartnerName(iss) {
 		known = true

@@ -61,18 +61,17 @@ func (r *Room) registerPrincipal(ctx context.Context, who *actor, p api.Principa
 		}
 		return principals.Put(tx, p.ID, &rec)
 	})
-	if err == nil {
-		r.issuers.Store(p.ID, struct{}{})
+	if err != nil {
+		return err
 	}
-	return err
+	// Registered whatever the warming says: a record that cannot be read
+	// now is read (and refused, if it must be) when a token names it.
+	r.admitIssuer(p.ID)
+	return nil
 }
 
-// loadIssuers reads every registered principal when the room opens: its
-// id into the issuers, its record into the record cache and its keys,
-// parsed, into keys. A token's first check for a principal then costs what
-// every later one does, and what a check for an id nobody registered
-// costs (verifyToken): the time of a refusal does not tell which ids are
-// registered.
+// loadIssuers admits every registered principal as an issuer when the room
+// opens (admitIssuer).
 func (r *Room) loadIssuers(context.Context) error {
 	var ids []string
 	err := r.db.View(func(txn *badger.Txn) error {
@@ -85,13 +84,26 @@ func (r *Room) loadIssuers(context.Context) error {
 		return fmt.Errorf("cleanroom: reading the registered principals: %w", err)
 	}
 	for _, id := range ids {
-		p, err := r.principal(id)
-		if err != nil {
-			return fmt.Errorf("cleanroom: reading principal %s: %w", id, err)
+		if err := r.admitIssuer(id); err != nil {
+			return err
 		}
-		r.tokenKey(p) // a key that does not parse is refused as it is read
-		r.issuers.Store(id, struct{}{})
 	}
+	return nil
+}
+
+// admitIssuer reads a registered principal: its record into the record
+// cache, its keys, parsed, into keys, and its id into the issuers. A
+// token's first check for the principal then costs what every later one
+// does, and what a check for an id nobody registered costs (verifyToken):
+// the time of a refusal tells neither which ids are registered nor when
+// one was.
+func (r *Room) admitIssuer(id string) error {
+	r.issuers.Store(id, struct{}{})
+	p, err := r.principal(id)
+	if err != nil {
+		return fmt.Errorf("cleanroom: reading principal %s: %w", id, err)
+	}
+	r.tokenKey(p) // a key that does not parse is refused as it is read
 	return nil
 }
 
