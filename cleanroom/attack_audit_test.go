@@ -297,14 +297,17 @@ func TestAttackPreCreationEntries(t *testing.T) {
 	}
 }
 
-// TestAttackPreCreationCount: before the attacker creates "zq", the
+// TestAttackPreCreationTiming: before the attacker creates "zq", the
 // victim asks about it 1,000 times; nobody asks about "zr". The attacker
 // then reads each collaboration's budget history, alternately, 100 times,
 // and guesses "zq" is the one asked about when its read is the slower of
 // a pair. Right in at most 65% of pairs (chance plus three deviations):
 // the history reads a collaboration's entries from the one that created
 // it, so their number before costs nothing.
-func TestAttackPreCreationCount(t *testing.T) {
+func TestAttackPreCreationTiming(t *testing.T) {
+	if atkRace {
+		t.Skip("timing: run without the race detector")
+	}
 	s := attackRoom(t, attackOpts{noUpload: true})
 	s.tr.partner("mallory", policy.RolePartner, "")
 	for range 1000 {
