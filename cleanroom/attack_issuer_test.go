@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"testing"
 	"time"
 
@@ -71,27 +70,17 @@ func (p *issuerProber) pair(id string) (registered, unknown time.Duration) {
 	return p.probe(id), unknown
 }
 
-// scoreIssuerPairs fixes on the first cal pairs which of the two is the
-// slower and where the midpoint of their medians lies, and scores the rest
-// both ways: the share of pairs in that order, and of latencies on their
-// side of the midpoint.
-func scoreIssuerPairs(reg, unk []time.Duration, cal int) (ordered, midpoint int) {
-	med := func(xs []time.Duration) time.Duration {
-		s := slices.Clone(xs)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+// pairsInOrder fixes on the first cal pairs which of the two is the
+// slower, and counts the later pairs in that order.
+func pairsInOrder(reg, unk []time.Duration, cal int) (ordered int) {
 	slower := 0
 	for i := range cal {
 		slower += b2i(reg[i] > unk[i])
 	}
-	mr, mu := med(reg[:cal]), med(unk[:cal])
-	mid := (mr + mu) / 2
 	for i := cal; i < len(reg); i++ {
 		ordered += b2i((reg[i] > unk[i]) == (2*slower >= cal))
-		midpoint += b2i((reg[i] >= mid) == (mr > mu)) + b2i((unk[i] < mid) == (mr > mu))
 	}
-	return ordered, midpoint
+	return ordered
 }
 
 // TestAttackIssuerTiming: 300 analysts and auditors registered and never
@@ -129,10 +118,17 @@ func TestAttackIssuerTiming(t *testing.T) {
 			reg, unk = append(reg, r), append(unk, u)
 		}
 		n := len(ids) - cal
-		ordered, midpoint := scoreIssuerPairs(reg, unk, cal)
-		t.Logf("%s: registered ids told from unknown ones by the pairs' order %s (bound %.1f%%), by the midpoint %s (bound %.1f%%)",
-			name, pct(ordered, n), 100*timingBound(n), pct(midpoint, 2*n), 100*timingBound(2*n))
-		if float64(ordered) > timingBound(n)*float64(n) || float64(midpoint) > timingBound(2*n)*float64(2*n) {
+		ordered := pairsInOrder(reg, unk, cal)
+		µs := func(ds []time.Duration) []float64 {
+			out := make([]float64, len(ds))
+			for i, d := range ds {
+				out[i] = float64(d.Microseconds())
+			}
+			return out
+		}
+		midpoint := scoreVerdict(t, name+", latency in µs, registered as present", µs(reg[:cal]), µs(unk[:cal]), µs(reg[cal:]), µs(unk[cal:]))
+		t.Logf("%s: registered ids told from unknown ones by the pairs' order %s (bound %.1f%%)", name, pct(ordered, n), 100*timingBound(n))
+		if float64(ordered) > timingBound(n)*float64(n) || float64(midpoint.right) > timingBound(2*n)*float64(2*n) {
 			t.Errorf("%s: registered ids told from unknown ones by the refusal's latency", name)
 		}
 	}
