@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/audit/bundle"
@@ -47,16 +50,30 @@ func (s *attackScene) exportEntries(who string) ([]audit.Entry, error) {
 // exportLog exports the audit log as principal who and returns its entries
 // and the size of the tree its bundle is proved against.
 func (s *attackScene) exportLog(who string) ([]audit.Entry, int64, error) {
+	x, err := s.exportSparse(who)
+	return x.entries, x.size, err
+}
+
+// sparseExport is what an auditor reads in its sparse bundle: the entries,
+// the size of the tree they are proved against, and every hash their
+// leaves and inclusion proofs name.
+type sparseExport struct {
+	entries []audit.Entry
+	size    int64
+	hashes  map[tlog.Hash]bool
+}
+
+// exportSparse exports the audit log as principal who and reads it.
+func (s *attackScene) exportSparse(who string) (sparseExport, error) {
+	x := sparseExport{hashes: map[tlog.Hash]bool{}}
 	var buf bytes.Buffer
 	c, err := reconnect(s.tr, who)
 	if err != nil {
-		return nil, 0, err
+		return x, err
 	}
 	if err := c.ExportAudit(s.ctx, &buf); err != nil {
-		return nil, 0, err
+		return x, err
 	}
-	var out []audit.Entry
-	var size int64
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(nil, 16<<20)
 	for first := true; sc.Scan(); first = false {
@@ -65,29 +82,33 @@ func (s *attackScene) exportLog(who string) ([]audit.Entry, int64, error) {
 			// The header: its checkpoint's second line is the tree size.
 			var h bundle.SparseHeader
 			if err := json.Unmarshal([]byte(line), &h); err != nil {
-				return nil, 0, fmt.Errorf("bundle header: %w", err)
+				return x, fmt.Errorf("bundle header: %w", err)
 			}
 			if f := strings.Split(h.Checkpoint, "\n"); len(f) > 1 {
-				size, _ = strconv.ParseInt(f[1], 10, 64)
+				x.size, _ = strconv.ParseInt(f[1], 10, 64)
 			}
 			continue
 		}
 		if strings.HasPrefix(line, "end ") {
 			continue
 		}
-		// "<index> <leaf hash> [<inclusion proof>] <entry JSON>": the
-		// entry is the line from its opening brace.
-		at := strings.IndexByte(line, '{')
-		if at < 0 {
-			return nil, 0, fmt.Errorf("unreadable bundle line")
+		// "<index> <leaf hash> <inclusion proof> <entry JSON>"
+		f := strings.SplitN(line, " ", 4)
+		if len(f) != 4 {
+			return x, fmt.Errorf("unreadable bundle line")
 		}
-		e, err := audit.ParseEntry([]byte(line[at:]))
+		for _, h := range strings.Split(f[1]+","+f[2], ",") {
+			if b, err := base64.StdEncoding.DecodeString(h); err == nil && len(b) == len(tlog.Hash{}) {
+				x.hashes[tlog.Hash(b)] = true
+			}
+		}
+		e, err := audit.ParseEntry([]byte(f[3]))
 		if err != nil {
-			return nil, 0, err
+			return x, err
 		}
-		out = append(out, e)
+		x.entries = append(x.entries, e)
 	}
-	return out, size, sc.Err()
+	return x, sc.Err()
 }
 
 // TestAttackAuditorScope: an auditor working for a partner in no

@@ -14,10 +14,8 @@ package cleanroom
 // exactly when the victim holds the attacker's target.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -31,46 +29,6 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/policy"
 )
-
-// proofHashes exports the log as who and returns every hash its proofs
-// name, and its entries.
-func (s *attackScene) proofHashes(t *testing.T, who string) (map[tlog.Hash]bool, []audit.Entry) {
-	t.Helper()
-	c, err := reconnect(s.tr, who)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := c.ExportAudit(s.ctx, &buf); err != nil {
-		t.Fatalf("export: %v", err)
-	}
-	hashes := map[tlog.Hash]bool{}
-	var entries []audit.Entry
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(nil, 16<<20)
-	for first := true; sc.Scan(); first = false {
-		line := sc.Text()
-		if first || strings.HasPrefix(line, "end ") {
-			continue
-		}
-		// "<index> <leaf hash> <inclusion proof> <entry JSON>"
-		f := strings.SplitN(line, " ", 4)
-		if len(f) != 4 {
-			t.Fatalf("unreadable bundle line")
-		}
-		for _, h := range strings.Split(f[1]+","+f[2], ",") {
-			if b, err := base64.StdEncoding.DecodeString(h); err == nil && len(b) == len(tlog.Hash{}) {
-				hashes[tlog.Hash(b)] = true
-			}
-		}
-		e, err := audit.ParseEntry([]byte(f[3]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries = append(entries, e)
-	}
-	return hashes, entries
-}
 
 // refreshWithID is the victim's refresh, sent with a request id of its
 // client's: it returns whether it was answered.
@@ -130,7 +88,11 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 		reqID := "refresh-" + strconv.Itoa(i+1)
 		answered := p.refreshWithID(t, reqID)
 		bracket()
-		hashes, entries := s.proofHashes(t, "attacker-auditor")
+		x, err := s.exportSparse("attacker-auditor")
+		if err != nil {
+			t.Fatalf("export: %v", err)
+		}
+		hashes, entries := x.hashes, x.entries
 		// The policy's hash, from the attacker's own entries: the same
 		// policy decides every action of the collaboration.
 		var policyHash string
