@@ -92,17 +92,21 @@ func (s *attackScene) exportSparse(who string) (sparseExport, error) {
 		if strings.HasPrefix(line, "end ") {
 			continue
 		}
-		// "<index> <leaf hash> <inclusion proof> <entry JSON>"
-		f := strings.SplitN(line, " ", 4)
-		if len(f) != 4 {
+		// "<index> <leaf hash> [<inclusion proof>] <entry JSON>" (a full
+		// bundle has no proofs): the entry is the line from its opening
+		// brace, the hashes the fields before it but the index.
+		at := strings.IndexByte(line, '{')
+		if at < 0 {
 			return x, fmt.Errorf("unreadable bundle line")
 		}
-		for _, h := range strings.Split(f[1]+","+f[2], ",") {
-			if b, err := base64.StdEncoding.DecodeString(h); err == nil && len(b) == len(tlog.Hash{}) {
-				x.hashes[tlog.Hash(b)] = true
+		if f := strings.Fields(line[:at]); len(f) > 1 {
+			for _, h := range strings.Split(strings.Join(f[1:], ","), ",") {
+				if b, err := base64.StdEncoding.DecodeString(h); err == nil && len(b) == len(tlog.Hash{}) {
+					x.hashes[tlog.Hash(b)] = true
+				}
 			}
 		}
-		e, err := audit.ParseEntry([]byte(f[3]))
+		e, err := audit.ParseEntry([]byte(line[at:]))
 		if err != nil {
 			return x, err
 		}
