@@ -56,7 +56,7 @@ func newBlindScene(t *testing.T, settings map[string]any) *blindScene {
 	b.victim = tr.partner(atkVictim, policy.RolePartner, "")
 	tr.partner(blindAuditor, policy.RoleAuditor, atkAttacker)
 	b.states = tr.collab(b.collab, api.ModeBlinded, settings, b.attacker, b.victim)
-	ks, err := b.states[atkAttacker].LoadSecret(b.collab)
+	ks, err := b.states[atkAttacker].LoadSecret(tr.op.Room().ID, b.collab)
 	if err != nil {
 		t.Fatal(err)
 	}

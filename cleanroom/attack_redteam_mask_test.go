@@ -38,7 +38,7 @@ func maskCollab(b *blindScene, collab string) *blindScene {
 	n := *b
 	n.collab = collab
 	n.states = b.tr.collab(collab, api.ModeBlinded, nil, b.attacker, b.victim)
-	ks, err := n.states[atkAttacker].LoadSecret(collab)
+	ks, err := n.states[atkAttacker].LoadSecret(b.tr.op.Room().ID, collab)
 	if err != nil {
 		b.t.Fatal(err)
 	}

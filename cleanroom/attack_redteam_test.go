@@ -192,7 +192,7 @@ func dictionaryAttack(t *testing.T, s *attackScene, short map[string]bool) []str
 	if len(short) == 0 {
 		return nil
 	}
-	ks, err := s.states[atkAttacker].LoadSecret(s.collab)
+	ks, err := s.states[atkAttacker].LoadSecret(s.tr.op.Room().ID, s.collab)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,10 +185,10 @@ func TestDiscardSavedConfirmsRefusals(t *testing.T) {
 	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 2000)), state)); err != nil {
 		t.Fatal(err)
 	}
-	committedFile := filepath.Join(string(state), "c1.uploaded.json")
+	committedFile := filepath.Join(string(state), tr.op.Room().ID, "c1.uploaded.json")
 	committed, _ := os.ReadFile(committedFile)
 	up := startRegionUpload(t, tr, 2000, 1000)
-	saved := filepath.Join(string(state), "c1.upload.json")
+	saved := filepath.Join(string(state), tr.op.Room().ID, "c1.upload.json")
 	for _, tc := range []struct {
 		name string
 		del  func(w http.ResponseWriter, r *http.Request, room http.Handler)
@@ -235,8 +235,8 @@ func TestStartingOverRecordsCommitted(t *testing.T) {
 	b := tr.partner("bravo", policy.RolePartner, "")
 	state := tr.collab("c1", api.ModeHashed, nil, a, b)["alpha"]
 	ctx := context.Background()
-	committedFile := filepath.Join(string(state), "c1.uploaded.json")
-	savedFile := filepath.Join(string(state), "c1.upload.json")
+	committedFile := filepath.Join(string(state), tr.op.Room().ID, "c1.uploaded.json")
+	savedFile := filepath.Join(string(state), tr.op.Room().ID, "c1.upload.json")
 	if _, err := a.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 2000)), state)); err != nil {
 		t.Fatal(err)
 	}

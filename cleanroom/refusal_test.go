@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -175,7 +177,14 @@ func TestCanaryMismatch(t *testing.T) {
 	b := tr.partner("bravo", policy.RolePartner, "")
 	states := tr.collab("c1", api.ModeHashed, nil, a, b)
 	other, _ := crypto.NewSecret(nil)
-	if err := crypto.WriteSecretFile(string(states["bravo"])+"/c1.secret", []byte(other.Hex()), true); err != nil {
+	path := filepath.Join(string(states["bravo"]), tr.op.Room().ID, "c1.secret")
+	var saved map[string]any
+	if b, err := crypto.ReadSecretFile(path); err != nil || json.Unmarshal(b, &saved) != nil {
+		t.Fatalf("bravo's saved secret: %v", err)
+	}
+	saved["secret"] = other.Hex()
+	raw, _ := json.Marshal(saved)
+	if err := crypto.WriteSecretFile(path, raw, true); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -219,15 +228,15 @@ func TestBadUploads(t *testing.T) {
 	// Start an upload by hand, then send bad parts.
 	var canary [][]byte
 	bk := tr.keys["alpha"].BlindingKey()
-	ks, _ := states["alpha"].LoadSecret("c1")
+	ks, _ := states["alpha"].LoadSecret(tr.op.Room().ID, "c1")
 	for range 4 {
 		e, _ := bk.Encrypt(ks, crypto.MatchKey{1})
 		eb := e.Bytes()
 		canary = append(canary, eb[:])
 	}
+	identity := make([]byte, 32)
 	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
 	const secretValue = "ZZ-a-data-value-ZZ"
-	identity := make([]byte, 32)
 	for _, tc := range []struct {
 		name   string
 		body   []byte

@@ -3,6 +3,8 @@ package crypto
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,6 +216,18 @@ type PublicKeys struct {
 
 // SigningKey returns the Ed25519 public key as a JWK, for verifying JWTs.
 func (p *PublicKeys) SigningKey() jwk.Key { return p.signing }
+
+// Fingerprint is what partners compare out of band to pin each other's
+// keys: 43 characters of base64url, SHA-256 over both keys' RFC 7638
+// thumbprints. It covers the X25519 key too, which is the one a secret is
+// sealed to: a fingerprint of the signing key alone would let a room show a
+// member's real signing key beside an X25519 key of its own, pass the pin,
+// and be sealed the collaboration secret.
+func (p *PublicKeys) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte("cleanroom.dev/v1/key-fingerprint\x00" + p.signing.KeyID() + "\x00" + p.hpke.KeyID()))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
 
 // Set returns the public keys as a JWK set.
 func (p *PublicKeys) Set() jwk.Set {

@@ -137,6 +137,46 @@ func TestParsePublicKeysRejects(t *testing.T) {
 	}
 }
 
+// TestFingerprint: a fingerprint is the same for the same keys however they
+// travel, and changes when either key does, the X25519 key a secret is
+// sealed to included.
+func TestFingerprint(t *testing.T) {
+	a, _ := GeneratePartnerKey("a", nil)
+	b, _ := GeneratePartnerKey("a", nil)
+	keys := func(k *PartnerKey) []json.RawMessage {
+		pub, _ := json.Marshal(k.Public())
+		var set struct{ Keys []json.RawMessage }
+		json.Unmarshal(pub, &set)
+		return set.Keys
+	}
+	parse := func(keys ...json.RawMessage) *PublicKeys {
+		t.Helper()
+		data, _ := json.Marshal(map[string]any{"keys": keys})
+		p, err := ParsePublicKeys(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ka, kb := keys(a), keys(b)
+	fp := a.Public().Fingerprint()
+	if len(fp) != 43 || strings.ContainsAny(fp, "+/=") {
+		t.Fatalf("fingerprint %q: want 43 characters of unpadded base64url", fp)
+	}
+	if got := parse(ka[1], ka[0]).Fingerprint(); got != fp {
+		t.Fatalf("the same keys, parsed in another order: %s, want %s", got, fp)
+	}
+	for name, p := range map[string]*PublicKeys{
+		"another X25519 key":  parse(ka[0], kb[1]),
+		"another signing key": parse(kb[0], ka[1]),
+		"another partner":     b.Public(),
+	} {
+		if p.Fingerprint() == fp {
+			t.Errorf("%s: the fingerprint did not change", name)
+		}
+	}
+}
+
 func TestSealSecret(t *testing.T) {
 	alice, _ := GeneratePartnerKey("alice", nil)
 	bob, _ := GeneratePartnerKey("bob", nil)

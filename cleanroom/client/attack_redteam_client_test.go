@@ -361,7 +361,7 @@ func TestAttackRedteamClientUploadOrderFollowsInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := sa.LoadSecret("c1")
+	ks, err := sa.LoadSecret(a.Room().ID, "c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +492,7 @@ func TestAttackRedteamClientErrorsEchoNoValues(t *testing.T) {
 				said = append(said, err.Error())
 			}
 			// The audience's mapping reads the same file again.
-			_, aerr := client.WriteAudience(context.Background(), mustProfile(t), client.AudienceInput{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa},
+			_, aerr := client.WriteAudience(context.Background(), mustProfile(t), client.AudienceInput{Collab: "c1", Room: a.Room().ID, Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa},
 				&api.Audience{Collaboration: "c1", Rows: 1, Audience: []uint32{0}}, io.Discard)
 			if aerr != nil {
 				said = append(said, aerr.Error())
@@ -526,7 +526,7 @@ func stateFiles(t *testing.T, dir string, forms [][]byte, secret []byte) (modes 
 		}
 		fi, _ := d.Info()
 		rel, _ := filepath.Rel(dir, p)
-		modes[rel] = fi.Mode().Perm()
+		modes[rel] = fi.Mode() & (fs.ModeDir | fs.ModePerm)
 		if d.IsDir() {
 			return nil
 		}
@@ -562,7 +562,7 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 	if err := a.DistributeSecret(context.Background(), "c1", state, nil); err != nil {
 		t.Fatal(err)
 	}
-	ks, err := state.LoadSecret("c1")
+	ks, err := state.LoadSecret(a.Room().ID, "c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,8 +592,8 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 		t.Logf("%s: %v", when, modes)
 		for name, m := range modes {
 			want := fs.FileMode(0o600)
-			if name == "." {
-				want = 0o700
+			if m.IsDir() {
+				want = fs.ModeDir | 0o700
 			}
 			if m != want {
 				t.Errorf("LEAK: %s: %s has mode %04o, want %04o", when, name, m, want)
@@ -607,7 +607,7 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 		}
 	}
 	check("after the interrupt")
-	if !exists(filepath.Join(string(state), "c1.upload.json")) {
+	if !exists(uploadFile(state, "c1")) {
 		t.Fatal("no progress saved at the interrupt")
 	}
 	rep, err := a.UploadCSV(context.Background(), spec)
@@ -618,7 +618,7 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 		t.Errorf("the resumed upload: %+v", rep)
 	}
 	check("after the commit")
-	if exists(filepath.Join(string(state), "c1.upload.json")) {
+	if exists(uploadFile(state, "c1")) {
 		t.Error("the progress file outlives the commit")
 	}
 	// Every row's token reached the room exactly once.
@@ -654,7 +654,7 @@ func TestAttackRedteamClientLocalState(t *testing.T) {
 		}
 	}
 	a.UploadCSV(ctx2, ls)
-	lks, err := ls.State.LoadSecret("c1")
+	lks, err := ls.State.LoadSecret(a.Room().ID, "c1")
 	if err != nil {
 		t.Fatal(err)
 	}

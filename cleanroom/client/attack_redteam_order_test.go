@@ -221,7 +221,7 @@ func TestAttackRedteamOrderLargeSortedInput(t *testing.T) {
 		Columns: []string{"cust_id", "signup"}, State: sa, RowsPerPart: perPart,
 		Progress: func(int64, float64) {
 			if groups == 0 {
-				m, _ := filepath.Glob(filepath.Join(string(sa), "c1.rows-*"))
+				m, _ := filepath.Glob(filepath.Join(roomState(sa), "c1.rows-*"))
 				groups = len(m)
 			}
 		}})
@@ -232,7 +232,7 @@ func TestAttackRedteamOrderLargeSortedInput(t *testing.T) {
 	if rep.Rows != int64(m) || rep.Skipped != badTo-badFrom {
 		t.Fatalf("report %+v, want %d rows and %d skipped", rep, m, badTo-badFrom)
 	}
-	ks, err := sa.LoadSecret("c1")
+	ks, err := sa.LoadSecret(a.Room().ID, "c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,11 +558,11 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 	sa, _ := rm.collab("c1", api.ModeHashed, nil, a, b)
 	sa2, _ := rm.collab("c2", api.ModeHashed, nil, a, b)
 	// One state directory for all of alpha's collaborations, as the CLI's.
-	sec, err := os.ReadFile(filepath.Join(string(sa2), "c2.secret"))
+	sec, err := os.ReadFile(filepath.Join(roomState(sa2), "c2.secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(string(sa), "c2.secret"), sec, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(roomState(sa), "c2.secret"), sec, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -582,7 +582,7 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, _ := sa.LoadSecret("c1")
+	ks, _ := sa.LoadSecret(a.Room().ID, "c1")
 	where := tokenIndex(t, ks, ids)
 	rows, _ := sentRows(t, w.parts()[rep.Upload], 1)
 	atPos := make([]string, len(rows)) // the person at each upload row
@@ -598,7 +598,7 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 		named = append(named, uint32(r))
 	}
 	ain := func(path string) client.AudienceInput {
-		return client.AudienceInput{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa}
+		return client.AudienceInput{Collab: "c1", Room: a.Room().ID, Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: sa}
 	}
 	// judge compares what was written with the people named.
 	judge := func(t *testing.T, aud []uint32, out []byte, err error) {
@@ -677,11 +677,11 @@ func TestAttackRedteamOrderAudienceMapping(t *testing.T) {
 	// The collaboration the answer names is a file name in the state
 	// directory: a path names another directory's secret.
 	t.Run("a path to another state directory", func(t *testing.T) {
-		rel, err := filepath.Rel(string(sa), filepath.Join(string(sa2), "c2"))
+		rel, err := filepath.Rel(roomState(sa), filepath.Join(roomState(sa2), "c2"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.Remove(filepath.Join(string(sa), "c2.secret"))
+		os.Remove(filepath.Join(roomState(sa), "c2.secret"))
 		aud := api.Audience{Collaboration: rel, Member: "alpha", Upload: rep.Upload, Rows: rep.Rows, Size: len(named), Audience: named}
 		f, _ := json.Marshal(aud)
 		mu.Lock()

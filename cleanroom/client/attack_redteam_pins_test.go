@@ -60,7 +60,7 @@ func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
 			proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 				switch {
 				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1/secret":
-					aad := []byte("cleanroom.dev/v1/seal\x00c1\x00" + from + "\x00bravo")
+					aad := sealAAD(a.Room().ID, from, "bravo")
 					sealed, err := crypto.SealSecret(nil, evilKs, evil, bravoPub, aad)
 					if err != nil {
 						http.Error(rw, err.Error(), 500)
@@ -98,20 +98,20 @@ func TestAttackRedteamClientPinnedSecretSubstitution(t *testing.T) {
 			}
 			// bravo pins alpha, the only other member, by the fingerprint
 			// alpha gave it out of band.
-			pins := map[string]string{"alpha": client.Fingerprint(a.Key().Public())}
+			pins := map[string]string{"alpha": a.Key().Public().Fingerprint()}
 			sb := client.StateDir(t.TempDir())
 			err = b.ReceiveSecret(ctx, "c1", sb, pins)
 			if err != nil {
 				if !errors.Is(err, crypto.ErrSealedSecret) && !errors.Is(err, client.ErrKeyPin) {
 					t.Fatalf("ReceiveSecret failed for another reason than the substitution: %v", err)
 				}
-				if _, lerr := sb.LoadSecret("c1"); !errors.Is(lerr, client.ErrNoSecret) {
+				if _, lerr := sb.LoadSecret(b.Room().ID, "c1"); !errors.Is(lerr, client.ErrNoSecret) {
 					t.Fatalf("a refused secret was saved: %v", lerr)
 				}
 				t.Logf("ReceiveSecret refused the substituted secret: %v", err)
 				return
 			}
-			got, err := sb.LoadSecret("c1")
+			got, err := sb.LoadSecret(b.Room().ID, "c1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 	defer proxy.Close()
 	a, ak, b := creatorVia(t, rm, proxy.URL)
 	sa := client.StateDir(t.TempDir())
-	pins := map[string]string{"bravo": client.Fingerprint(b.Key().Public())}
+	pins := map[string]string{"bravo": b.Key().Public().Fingerprint()}
 	derr := a.DistributeSecret(ctx, "c1", sa, pins)
 	mu.Lock()
 	sealed := captured
@@ -203,11 +203,11 @@ func TestAttackRedteamClientPinnedCreatorSealsToRoom(t *testing.T) {
 		t.Logf("DistributeSecret sealed nothing to the room's member: %v", derr)
 		return
 	}
-	ks, err := crypto.OpenSecret(sealed, evil, ak.Public(), []byte("cleanroom.dev/v1/seal\x00c1\x00alpha\x00mallory"))
+	ks, err := crypto.OpenSecret(sealed, evil, ak.Public(), sealAAD(a.Room().ID, "alpha", "mallory"))
 	if err != nil {
 		t.Fatalf("the room could not open what it got: %v", err)
 	}
-	mine, _ := sa.LoadSecret("c1")
+	mine, _ := sa.LoadSecret(a.Room().ID, "c1")
 	t.Errorf("LEAK: with bravo pinned, alpha sealed the collaboration secret to a member the room added (DistributeSecret: %v); "+
 		"the room opened it: the same secret as alpha's: %v", derr, ks.Equal(mine))
 }
@@ -223,6 +223,13 @@ func creatorVia(t *testing.T, rm *room, url string) (a *client.Client, ak *crypt
 		t.Fatal(err)
 	}
 	return a, ak, b
+}
+
+// sealAAD is what a secret sealed for collaboration c1 of room, from one
+// member to another, is bound to: a lying room seals its own under the
+// same.
+func sealAAD(room, from, to string) []byte {
+	return []byte("cleanroom.dev/v1/seal\x00" + room + "\x00c1\x00" + from + "\x00" + to)
 }
 
 // serveRewritten answers r as the room behind rp does, with its JSON
@@ -247,12 +254,15 @@ func serveRewritten(rw http.ResponseWriter, r *http.Request, rp http.Handler, re
 // secret of its own sealed under a key of its own: the creator named as
 // bravo itself, the creator left out of the members for one of the
 // room's, a creator named like alpha with a trailing space, an empty
-// creator, alpha's key swapped, and the truth shown first then the lie.
-// Then alpha, pinning bravo, distributes the secret to a collaboration
-// whose members the room rewrites: a look-alike of bravo added, its own
-// key swapped, bravo listed twice. Every case must be refused with
-// nothing saved (receive) or nothing sealed to a key of the room's
-// (distribute).
+// creator, alpha's key swapped, alpha's X25519 key alone swapped, and the
+// truth shown first then the lie. Then alpha, pinning bravo, distributes
+// the secret to a collaboration whose members the room rewrites: a
+// look-alike of bravo added, its own key swapped, bravo's or its own
+// X25519 key alone swapped, bravo listed twice. Every case must be refused
+// with nothing saved (receive) or nothing sealed to a key of the room's
+// (distribute). A fingerprint of the signing key alone let both X25519
+// swaps through: bravo saved the room's secret, and alpha sealed its own to
+// the room, which opened it.
 func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 	evil, err := crypto.GeneratePartnerKey("mallory", nil)
 	if err != nil {
@@ -267,6 +277,27 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 	setKey := func(v map[string]any, who string) {
 		if keys, ok := v["keys"].(map[string]any); ok {
 			keys[who] = json.RawMessage(evilPub)
+		}
+	}
+	// swapEncKey keeps who's signing key, which a fingerprint of that key
+	// alone would pin, beside the room's X25519 key, which a secret is
+	// sealed to.
+	var evilEnc any
+	var evilSet struct{ Keys []map[string]any }
+	json.Unmarshal(evilPub, &evilSet)
+	for _, k := range evilSet.Keys {
+		if k["crv"] == "X25519" {
+			evilEnc = k
+		}
+	}
+	swapEncKey := func(v map[string]any, who string) {
+		keys, _ := v["keys"].(map[string]any)
+		set, _ := keys[who].(map[string]any)
+		list, _ := set["keys"].([]any)
+		for i, k := range list {
+			if k.(map[string]any)["crv"] == "X25519" {
+				list[i] = evilEnc
+			}
 		}
 	}
 	addMember := func(v map[string]any, who string) {
@@ -288,6 +319,7 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 		}},
 		{"empty creator", "", func(v map[string]any, _ int) { addMember(v, ""); v["created_by"] = ""; setKey(v, "") }},
 		{"creator's key swapped", "alpha", func(v map[string]any, _ int) { setKey(v, "alpha") }},
+		{"creator's X25519 key swapped, its signing key kept", "alpha", func(v map[string]any, _ int) { swapEncKey(v, "alpha") }},
 		{"truth first, then the lie", "mallory", func(v map[string]any, call int) {
 			if call > 1 {
 				addMember(v, "mallory")
@@ -309,7 +341,7 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 			proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 				switch {
 				case r.Method == "GET" && r.URL.Path == "/v1/collaborations/c1/secret":
-					aad := []byte("cleanroom.dev/v1/seal\x00c1\x00" + l.from + "\x00bravo")
+					aad := sealAAD(a.Room().ID, l.from, "bravo")
 					sealed, err := crypto.SealSecret(nil, evilKs, evil, bravoPub, aad)
 					if err != nil {
 						http.Error(rw, err.Error(), 500)
@@ -345,8 +377,8 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 				t.Fatal(err)
 			}
 			sb := client.StateDir(t.TempDir())
-			err = b.ReceiveSecret(ctx, "c1", sb, map[string]string{"alpha": client.Fingerprint(a.Key().Public())})
-			got, lerr := sb.LoadSecret("c1")
+			err = b.ReceiveSecret(ctx, "c1", sb, map[string]string{"alpha": a.Key().Public().Fingerprint()})
+			got, lerr := sb.LoadSecret(b.Room().ID, "c1")
 			t.Logf("ReceiveSecret: %v", err)
 			if err == nil || !errors.Is(lerr, client.ErrNoSecret) {
 				t.Errorf("LEAK: with alpha pinned, bravo accepted a secret the room sealed (claimed from %q): saved the room's: %v",
@@ -358,6 +390,8 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 	distribute := []lie{
 		{"a look-alike of bravo added", "", func(v map[string]any, _ int) { addMember(v, "bravo\u200b"); setKey(v, "bravo\u200b") }},
 		{"alpha's own key swapped", "", func(v map[string]any, _ int) { setKey(v, "alpha") }},
+		{"bravo's X25519 key swapped, its signing key kept", "", func(v map[string]any, _ int) { swapEncKey(v, "bravo") }},
+		{"alpha's own X25519 key swapped", "", func(v map[string]any, _ int) { swapEncKey(v, "alpha") }},
 		{"bravo listed twice, the second time with the room's key", "", func(v map[string]any, _ int) {
 			addMember(v, "bravo")
 			setKey(v, "bravo")
@@ -394,12 +428,12 @@ func TestAttackRedteamOrderPinsOnceMore(t *testing.T) {
 			}))
 			defer proxy.Close()
 			a, ak, b := creatorVia(t, rm, proxy.URL)
-			derr := a.DistributeSecret(ctx, "c1", client.StateDir(t.TempDir()), map[string]string{"bravo": client.Fingerprint(b.Key().Public())})
+			derr := a.DistributeSecret(ctx, "c1", client.StateDir(t.TempDir()), map[string]string{"bravo": b.Key().Public().Fingerprint()})
 			opened := 0
 			mu.Lock()
 			for _, s := range sealed {
 				for _, to := range []string{"bravo", "bravo\u200b", "alpha"} {
-					if _, err := crypto.OpenSecret(s, evil, ak.Public(), []byte("cleanroom.dev/v1/seal\x00c1\x00alpha\x00"+to)); err == nil {
+					if _, err := crypto.OpenSecret(s, evil, ak.Public(), sealAAD(a.Room().ID, "alpha", to)); err == nil {
 						opened++
 					}
 				}

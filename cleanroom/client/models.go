@@ -53,6 +53,7 @@ var ErrNotTheUpload = errors.New("client: the input is not the list the audience
 // and a record of the upload.
 type AudienceInput struct {
 	Collab      string // ActivateCSV's collaboration, if empty
+	Room        string // the room's id; ActivateCSV's room, if empty
 	Input       string
 	IDColumn    string
 	Kind        crypto.Kind
@@ -75,11 +76,16 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	if aud.Collaboration != in.Collab {
 		return 0, fmt.Errorf("client: the room's audience is of collaboration %q, not %q", aud.Collaboration, in.Collab)
 	}
-	ks, err := in.State.LoadSecret(in.Collab)
+	state, err := in.State.Room(in.Room)
 	if err != nil {
 		return 0, err
 	}
-	made, err := in.State.loadCommitted(in.Collab)
+	saved, err := state.saved(in.Collab)
+	if err != nil {
+		return 0, err
+	}
+	ks := saved.secret
+	made, err := state.loadCommitted(in.Collab)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("%w: %s holds no record of an upload to %s (give the state directory the upload was made with)", ErrNotTheUpload, in.State, in.Collab)
 	}
@@ -241,6 +247,12 @@ func (c *Client) ActivateCSV(ctx context.Context, id string, seg api.SegmentSpec
 	}
 	if in.Collab != id {
 		return nil, 0, fmt.Errorf("client: the audience's input names collaboration %q, the activation %q", in.Collab, id)
+	}
+	if in.Room == "" {
+		in.Room = c.room.ID
+	}
+	if in.Room != c.room.ID {
+		return nil, 0, fmt.Errorf("client: the audience's input names room %q, the activation %q", in.Room, c.room.ID)
 	}
 	n, err := WriteAudience(ctx, profile, in, aud, out)
 	return aud, n, err

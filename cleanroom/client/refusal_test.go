@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -47,7 +48,12 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 			return nil, err
 		}
 		defer os.RemoveAll(state)
-		os.WriteFile(uploadFile(client.StateDir(state), "c1"), []byte(`{"upload":"up-1"}`), 0o600)
+		rs, err := client.StateDir(state).Room(c.Room().ID)
+		if err != nil {
+			return nil, err
+		}
+		os.MkdirAll(string(rs), 0o700)
+		os.WriteFile(filepath.Join(string(rs), "c1.upload.json"), []byte(`{"upload":"up-1"}`), 0o600)
 		return c.DiscardSaved(ctx, client.StateDir(state), "c1")
 	},
 	"SyncWith": func(ctx context.Context, c *client.Client) (any, error) {

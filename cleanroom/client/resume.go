@@ -221,6 +221,10 @@ func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string
 	if !crypto.ValidPartnerName(collab) {
 		return "", fmt.Errorf("client: %q is not a collaboration id", collab)
 	}
+	state, err := state.Room(c.room.ID)
+	if err != nil {
+		return "", err
+	}
 	b, err := os.ReadFile(state.uploadFile(collab))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", ErrNoSavedUpload

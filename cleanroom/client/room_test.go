@@ -196,9 +196,20 @@ func people(from, n int) []string {
 
 const peopleHeader = "email,age_band,spend,phone"
 
-// uploadFile is the saved progress of an upload to collab.
+// uploadFile is the saved progress of an upload to collab, in the state
+// of the one room that state has been used with.
 func uploadFile(state client.StateDir, collab string) string {
-	return filepath.Join(string(state), collab+".upload.json")
+	return filepath.Join(roomState(state), collab+".upload.json")
+}
+
+// roomState is the directory of the one room state has been used with (a
+// path that does not exist, if none).
+func roomState(state client.StateDir) string {
+	rooms, _ := filepath.Glob(filepath.Join(string(state), "room-*"))
+	if len(rooms) != 1 {
+		return filepath.Join(string(state), "no-room")
+	}
+	return rooms[0]
 }
 
 func exists(path string) bool {

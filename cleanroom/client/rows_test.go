@@ -142,12 +142,16 @@ func BenchmarkWriteAudience(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	state := StateDir(b.TempDir())
+	root := StateDir(b.TempDir())
+	state, err := root.Room("room-1")
+	if err != nil {
+		b.Fatal(err)
+	}
 	ks, err := crypto.NewSecret(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := state.saveSecret("c1", ks); err != nil {
+	if err := state.save("c1", "alpha", []string{"alpha", "bravo"}, ks); err != nil {
 		b.Fatal(err)
 	}
 	scan, err := scanInput(context.Background(), path, 0)
@@ -161,7 +165,7 @@ func BenchmarkWriteAudience(b *testing.B) {
 	for r := 0; r < rows; r += 10 {
 		aud.Audience = append(aud.Audience, uint32(r))
 	}
-	in := AudienceInput{Collab: "c1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: state}
+	in := AudienceInput{Collab: "c1", Room: "room-1", Input: path, IDColumn: "email", Kind: crypto.KindEmail, State: root}
 	for b.Loop() {
 		n, err := WriteAudience(context.Background(), p, in, aud, io.Discard)
 		if err != nil || n != len(aud.Audience) {

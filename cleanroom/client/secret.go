@@ -23,60 +23,142 @@ var ErrNoSecret = errors.New("client: no collaboration secret here yet")
 // with this collaboration.
 var ErrKeyPin = errors.New("client: a member's key does not match its pinned fingerprint")
 
-// StateDir is a partner's local state: collaboration secrets (mode 0600)
-// and the progress of uploads, so that an interrupted upload resumes.
+// ErrSecretConflict means another secret for the collaboration is saved
+// here, or one saved for other members: a secret is never replaced, nor
+// given to a collaboration it was not made for.
+var ErrSecretConflict = errors.New("client: another secret for this collaboration is saved here")
+
+// StateDir is a partner's local state: for each room, in a directory named
+// by the room's id (StateDir.Room), its collaborations' secrets (mode 0600)
+// and the progress of its uploads, so that an interrupted upload resumes. A
+// collaboration's id names it only within its room: state kept by the id
+// alone would let a collaboration of the same id in another room replace
+// the secret of this one, or be given it.
 type StateDir string
 
-// prepare makes the state directory, or closes one that exists to others:
-// its files are 0600, but their names are the collaborations' ids.
+// Room returns the state kept for the room whose id is id.
+func (d StateDir) Room(id string) (StateDir, error) {
+	if !crypto.ValidPartnerName(id) {
+		return "", fmt.Errorf("client: the room's id %q cannot name a state directory", id)
+	}
+	return StateDir(filepath.Join(string(d), id)), nil
+}
+
+// prepare makes a room's state directory, or closes it and the state
+// directory to others where they exist: the files are 0600, but their
+// names are the rooms' and collaborations' ids.
 func (d StateDir) prepare() error {
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
 		return err
 	}
-	fi, err := os.Stat(string(d))
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return os.Chmod(string(d), 0o700)
+	for _, dir := range []string{filepath.Dir(string(d)), string(d)} {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(dir, 0o700); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// secretFormat names the format of a saved secret's file:
+//
+//	{"format": "cleanroom.dev/collab-secret/v1", "room": "room-…",
+//	 "collab": "c1", "creator": "alpha", "members": ["alpha", "bravo"],
+//	 "secret": "<64 hex digits>"}
+//
+// The file says which collaboration the secret was made for, by whom, and
+// for which members (sorted), so that it is delivered to those alone.
+const secretFormat = "cleanroom.dev/collab-secret/v1"
+
+type savedSecret struct {
+	Format  string   `json:"format"`
+	Room    string   `json:"room"`
+	Collab  string   `json:"collab"`
+	Creator string   `json:"creator"`
+	Members []string `json:"members"`
+	Secret  string   `json:"secret"`
+
+	secret *crypto.Secret
 }
 
 func (d StateDir) secretFile(collab string) string {
 	return filepath.Join(string(d), collab+".secret")
 }
 
-// LoadSecret returns the collaboration secret saved for collab.
-func (d StateDir) LoadSecret(collab string) (*crypto.Secret, error) {
+// LoadSecret returns the collaboration secret saved for collab in room.
+func (d StateDir) LoadSecret(room, collab string) (*crypto.Secret, error) {
+	rd, err := d.Room(room)
+	if err != nil {
+		return nil, err
+	}
+	s, err := rd.saved(collab)
+	if err != nil {
+		return nil, err
+	}
+	return s.secret, nil
+}
+
+// saved reads the secret saved for collab in a room's state.
+func (d StateDir) saved(collab string) (*savedSecret, error) {
 	if !crypto.ValidPartnerName(collab) {
 		return nil, fmt.Errorf("client: %q is not a collaboration id", collab)
 	}
-	b, err := crypto.ReadSecretFile(d.secretFile(collab))
+	path := d.secretFile(collab)
+	b, err := crypto.ReadSecretFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoSecret
 	}
 	if err != nil {
 		return nil, err
 	}
-	return crypto.ParseSecret(string(b))
+	var s savedSecret
+	if err := json.Unmarshal(b, &s); err != nil || s.Format != secretFormat {
+		return nil, fmt.Errorf("client: %s is not a saved secret (format %s)", path, secretFormat)
+	}
+	if s.Room != filepath.Base(string(d)) || s.Collab != collab {
+		return nil, fmt.Errorf("%w: %s holds the secret of another collaboration", ErrSecretConflict, path)
+	}
+	if s.secret, err = crypto.ParseSecret(s.Secret); err != nil {
+		return nil, fmt.Errorf("client: %s: %w", path, err)
+	}
+	return &s, nil
 }
 
-func (d StateDir) saveSecret(collab string, s *crypto.Secret) error {
+// save writes a secret for collab in a room's state; it never replaces
+// one.
+func (d StateDir) save(collab, creator string, members []string, ks *crypto.Secret) error {
 	if err := d.prepare(); err != nil {
 		return err
 	}
-	return crypto.WriteSecretFile(d.secretFile(collab), []byte(s.Hex()+"\n"), true)
+	b, err := json.MarshalIndent(savedSecret{Format: secretFormat, Room: filepath.Base(string(d)), Collab: collab,
+		Creator: creator, Members: members, Secret: ks.Hex()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	err = crypto.WriteSecretFile(d.secretFile(collab), append(b, '\n'), false)
+	if errors.Is(err, fs.ErrExist) {
+		return ErrSecretConflict
+	}
+	return err
 }
 
-// sealAAD binds a sealed secret to its collaboration and both partners.
-func sealAAD(collab, from, to string) []byte {
-	return []byte("cleanroom.dev/v1/seal\x00" + collab + "\x00" + from + "\x00" + to)
+// sortedMembers returns a collaboration's members in order.
+func sortedMembers(v *api.Collaboration) []string {
+	m := slices.Clone(v.Members)
+	slices.Sort(m)
+	return m
 }
 
-// Fingerprint is what members compare out of band to pin each other's
-// keys: the RFC 7638 thumbprint of the signing key (its kid).
-func Fingerprint(p *crypto.PublicKeys) string { return p.SigningKey().KeyID() }
+// sealAAD binds a sealed secret to its room, its collaboration and both
+// partners.
+func sealAAD(room, collab, from, to string) []byte {
+	return []byte("cleanroom.dev/v1/seal\x00" + room + "\x00" + collab + "\x00" + from + "\x00" + to)
+}
 
 // memberKeys returns member m's keys as the room presented them in v. With
 // pins, m must be pinned, and to the key the room presented: pinning some
@@ -98,7 +180,7 @@ func memberKeys(v *api.Collaboration, m string, pins map[string]string) (*crypto
 	if !ok {
 		return nil, fmt.Errorf("%w: member %s has no pin (pin every other member, or none)", ErrKeyPin, m)
 	}
-	if pin != Fingerprint(pub) {
+	if pin != pub.Fingerprint() {
 		return nil, fmt.Errorf("%w (member %s)", ErrKeyPin, m)
 	}
 	return pub, nil
@@ -113,35 +195,69 @@ func (c *Client) checkOwnKey(v *api.Collaboration) error {
 		return err
 	}
 	pub, err := crypto.ParsePublicKeys(raw)
-	if err != nil || Fingerprint(pub) != Fingerprint(c.key.Public()) {
+	if err != nil || pub.Fingerprint() != c.key.Public().Fingerprint() {
 		return fmt.Errorf("%w (the room presents another key as this partner's own)", ErrKeyPin)
 	}
 	return nil
 }
 
+// CheckPins reports whether the keys v shows match pins (see
+// DistributeSecret), this partner's own key included, so that a member
+// can check them before it accepts a collaboration. Without pins it checks
+// this partner's own key only.
+func (c *Client) CheckPins(v *api.Collaboration, pins map[string]string) error {
+	if err := c.checkOwnKey(v); err != nil {
+		return err
+	}
+	for _, m := range v.Members {
+		if m == c.principal {
+			continue
+		}
+		if _, err := memberKeys(v, m, pins); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DistributeSecret makes the collaboration secret (or reuses the one saved
-// here) and delivers it, sealed with HPKE to each other member's key, through
-// the room, which cannot open it. pins maps members to the key fingerprints
-// the caller confirmed out of band (optional; if any is given, every other
-// member must be).
+// here for the same collaboration and members) and delivers it, sealed with
+// HPKE to each other member's key, through the room, which cannot open it.
+// Only the collaboration's creator distributes. pins maps members to the key
+// fingerprints the caller confirmed out of band (optional; if any is given,
+// every other member must be).
 func (c *Client) DistributeSecret(ctx context.Context, collab string, state StateDir, pins map[string]string) error {
 	v, err := c.Collaboration(ctx, collab)
 	if err != nil {
 		return err
 	}
-	ks, err := state.LoadSecret(collab)
-	if errors.Is(err, ErrNoSecret) {
+	me := c.principal
+	if v.CreatedBy != me {
+		return fmt.Errorf("client: %s created %s; only its creator makes and delivers its secret", v.CreatedBy, collab)
+	}
+	// Every key first, so that a wrong one delivers the secret to nobody.
+	if err := c.CheckPins(v, pins); err != nil {
+		return err
+	}
+	if state, err = state.Room(c.room.ID); err != nil {
+		return err
+	}
+	members := sortedMembers(v)
+	saved, err := state.saved(collab)
+	var ks *crypto.Secret
+	switch {
+	case errors.Is(err, ErrNoSecret):
 		if ks, err = crypto.NewSecret(nil); err == nil {
-			err = state.saveSecret(collab, ks)
+			err = state.save(collab, me, members, ks)
 		}
+	case err == nil && saved.Creator == me && slices.Equal(saved.Members, members):
+		ks = saved.secret
+	case err == nil:
+		err = fmt.Errorf("%w: it was made for other members of %s", ErrSecretConflict, collab)
 	}
 	if err != nil {
 		return err
 	}
-	if err := c.checkOwnKey(v); err != nil {
-		return err
-	}
-	me := c.principal
 	for _, m := range v.Members {
 		if m == me {
 			continue
@@ -150,7 +266,7 @@ func (c *Client) DistributeSecret(ctx context.Context, collab string, state Stat
 		if err != nil {
 			return err
 		}
-		sealed, err := crypto.SealSecret(nil, ks, c.key, pub, sealAAD(collab, me, m))
+		sealed, err := crypto.SealSecret(nil, ks, c.key, pub, sealAAD(c.room.ID, collab, me, m))
 		if err != nil {
 			return err
 		}
@@ -163,10 +279,15 @@ func (c *Client) DistributeSecret(ctx context.Context, collab string, state Stat
 
 // ReceiveSecret fetches the secret sealed to this partner by the
 // collaboration's creator, opens it with the creator's key (checked against
-// pins, if given) and saves it.
+// pins, if given) and saves it. A secret already saved for the
+// collaboration stays: receiving the same one again does nothing, and
+// another is refused (ErrSecretConflict).
 func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDir, pins map[string]string) error {
 	v, err := c.Collaboration(ctx, collab)
 	if err != nil {
+		return err
+	}
+	if state, err = state.Room(c.room.ID); err != nil {
 		return err
 	}
 	var s api.SealedSecret
@@ -193,9 +314,17 @@ func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDi
 	if err != nil {
 		return err
 	}
-	ks, err := crypto.OpenSecret(s.Sealed, c.key, pub, sealAAD(collab, s.From, s.To))
+	ks, err := crypto.OpenSecret(s.Sealed, c.key, pub, sealAAD(c.room.ID, collab, s.From, s.To))
 	if err != nil {
 		return err
 	}
-	return state.saveSecret(collab, ks)
+	switch saved, err := state.saved(collab); {
+	case errors.Is(err, ErrNoSecret):
+		return state.save(collab, s.From, sortedMembers(v), ks)
+	case err != nil:
+		return err
+	case saved.Creator != s.From || !saved.secret.Equal(ks):
+		return ErrSecretConflict
+	}
+	return nil
 }

@@ -19,7 +19,7 @@ type UploadSpec struct {
 	// CountryCode is assumed for phone numbers without one (0: refuse them).
 	CountryCode int
 	RowsPerPart int // default 50,000
-	// State holds the collaboration's secret, the upload's progress, and,
+	// State holds, for each room, the collaboration's secret, the upload's progress, and,
 	// while the upload reads its input, the input's valid rows (about as
 	// many bytes as the input), in files removed when it ends.
 	State StateDir
@@ -99,10 +99,14 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	if err != nil {
 		return nil, err
 	}
-	ks, err := spec.State.LoadSecret(spec.Collab)
+	if spec.State, err = spec.State.Room(c.room.ID); err != nil {
+		return nil, err
+	}
+	saved, err := spec.State.saved(spec.Collab)
 	if err != nil {
 		return nil, err
 	}
+	ks := saved.secret
 	scan, err := scanList(ctx, spec.Input, v.Constraints)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -91,7 +92,7 @@ and their digest, which the other members accept.
 	mode := fs.String("mode", api.ModeBlinded, "matching mode: blinded (PAIR) or hashed (HMAC)")
 	profile := fs.String("profile", crypto.ProfilePAIRv1, "normalization profile: "+strings.Join(crypto.Profiles(), " or "))
 	settings := fs.String("settings", "", "the settings document, a JSON file (see above)")
-	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
+	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band (cleanroom fingerprint prints them)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -209,7 +210,7 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 	id := fs.collabFlag()
 	digest := fs.String("settings-digest", "", "the digest of the settings you agree to (as collab create or status printed it)")
 	agreed := fs.String("settings", "", "the settings document you agreed to (JSON): accept only if they are the collaboration's")
-	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band")
+	pin := fs.String("pin", "", "member=fingerprint,... keys confirmed out of band (cleanroom fingerprint prints them)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -231,6 +232,10 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 	}
 	if got := api.TermsDigest(v); got != v.SettingsDigest {
 		return fmt.Errorf("the room's settings digest %s is not the digest of the settings it shows (%s)", v.SettingsDigest, got)
+	}
+	// Pins first: a room showing keys that do not match is not accepted.
+	if err := c.CheckPins(v, pins); err != nil {
+		return explain(err)
 	}
 	fmt.Fprintf(e.stderr, "collaboration %s by %s: %s matching of %s identifiers under %s among %s\n",
 		v.ID, v.CreatedBy, v.Mode, v.Kind, v.Profile, strings.Join(v.Members, ", "))
@@ -265,7 +270,7 @@ checking who sealed it (and, with --pin, that key's fingerprint).`)
 	if err := c.ReceiveSecret(ctx, *id, cf.stateDir(), pins); err != nil {
 		return explain(err)
 	}
-	fmt.Fprintf(e.stdout, "accepted %s (settings digest %s); its secret is in %s\n", *id, v.SettingsDigest, cf.stateDir())
+	fmt.Fprintf(e.stdout, "accepted %s (settings digest %s); its secret is in %s\n", *id, v.SettingsDigest, filepath.Join(string(cf.stateDir()), c.Room().ID))
 	return nil
 }
 

@@ -51,6 +51,7 @@ On a partner's machine, offline:
   cleanroom pair reencrypt --key-file F < blinded > blinded
   cleanroom pair decrypt --key-file F < blinded > blinded
   cleanroom keygen --name NAME --out FILE
+  cleanroom fingerprint --key KEY | --keys PUBLIC_JWKS   what members pin with --pin NAME=FINGERPRINT
   cleanroom model apply --model MODEL.json --input LIST.csv --out SCORES.csv
 
 In a browser (a local console that signs requests with your key):
@@ -85,27 +86,28 @@ type verb func(e *env, args []string) error
 
 func verbs() map[string]verb {
 	return map[string]verb{
-		"normalize": runNormalize,
-		"pair":      runPair,
-		"keygen":    runKeygen,
-		"console":   runConsole,
-		"audit":     runAudit,
-		"init":      runInit,
-		"serve":     runServe,
-		"doctor":    runDoctor,
-		"partner":   runPartner,
-		"collab":    runCollab,
-		"upload":    runUpload,
-		"sync":      runSync,
-		"match":     runMatch,
-		"status":    runStatus,
-		"query":     runQuery,
-		"budget":    runBudget,
-		"demo":      runDemo,
-		"policy":    runPolicy,
-		"model":     runModel,
-		"activate":  runActivate,
-		"version":   runVersion,
+		"normalize":   runNormalize,
+		"pair":        runPair,
+		"keygen":      runKeygen,
+		"fingerprint": runFingerprint,
+		"console":     runConsole,
+		"audit":       runAudit,
+		"init":        runInit,
+		"serve":       runServe,
+		"doctor":      runDoctor,
+		"partner":     runPartner,
+		"collab":      runCollab,
+		"upload":      runUpload,
+		"sync":        runSync,
+		"match":       runMatch,
+		"status":      runStatus,
+		"query":       runQuery,
+		"budget":      runBudget,
+		"demo":        runDemo,
+		"policy":      runPolicy,
+		"model":       runModel,
+		"activate":    runActivate,
+		"version":     runVersion,
 	}
 }
 

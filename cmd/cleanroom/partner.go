@@ -30,7 +30,7 @@ func clientFlags(fs *verbFlags) *roomFlags {
 	return &roomFlags{
 		room:  fs.String("room", os.Getenv("CLEANROOM_ROOM"), "the room's URL (or $CLEANROOM_ROOM)"),
 		key:   fs.String("key", os.Getenv("CLEANROOM_KEY"), "your key file, from cleanroom keygen (or $CLEANROOM_KEY)"),
-		state: fs.String("state", "", "directory for collaboration secrets and upload progress (default: KEYFILE.d)"),
+		state: fs.String("state", "", "directory for collaboration secrets and upload progress, a directory of it for each room (default: KEYFILE.d)"),
 		as:    fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
 		json:  fs.Bool("json", false, "print JSON for scripts"),
 	}
@@ -85,6 +85,10 @@ func explain(err error) error {
 		}
 	case errors.Is(err, client.ErrNoSecret):
 		return withHint(err, "the creator runs cleanroom collab create (which delivers it); members run cleanroom collab accept")
+	case errors.Is(err, client.ErrKeyPin):
+		return withHint(err, "compare the fingerprint with the member out of band (cleanroom fingerprint); do not go on with this room until they match")
+	case errors.Is(err, client.ErrSecretConflict):
+		return withHint(err, "the secret saved for this collaboration stays: ask its creator, out of band, what changed before you go on")
 	case errors.Is(err, client.ErrUnknownColumn):
 		return withHint(err, "name columns exactly as in the CSV's header (--id-column, --columns)")
 	case errors.Is(err, client.ErrColumnRefused):

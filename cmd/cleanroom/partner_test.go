@@ -95,6 +95,8 @@ func TestPartnerVerbs(t *testing.T) {
 	fails("review the settings above", as("pulsefit", "collab", "accept", "--id", "alliance", "--settings-digest", strings.Repeat("0", 64))...)
 	os.WriteFile(path("other.json"), []byte(`{"allowed_dimensions":["coursely.age_band"],"noise_off":true}`), 0o644)
 	fails("compare them with the settings above", as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", path("other.json"))...)
+	_, stranger, _ := cli("fingerprint", "--keys", path("stranger.jwks"))
+	fails("compare the fingerprint", as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", path("settings.json"), "--pin", "coursely="+strings.TrimSpace(stranger))...)
 	out = must("accepted alliance (settings digest "+digest, as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", path("settings.json"))...)
 
 	writeCSV := func(name string, from, to int) string {

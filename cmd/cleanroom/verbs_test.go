@@ -36,6 +36,7 @@ type cliRoom struct {
 	t   *testing.T
 	url string
 	dir string
+	id  string // the room's id
 }
 
 func startCLIRoom(t *testing.T) *cliRoom {
@@ -61,10 +62,14 @@ func startCLIRoom(t *testing.T) *cliRoom {
 	go func() { room.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; room.Close() })
 	r.url = "http://" + ln.Addr().String()
+	r.id = room.Info().ID
 	return r
 }
 
 func (r *cliRoom) path(name string) string { return filepath.Join(r.dir, name) }
+
+// state is the path of file in partner p's state for this room.
+func (r *cliRoom) state(p, file string) string { return filepath.Join(r.dir, p+".key.d", r.id, file) }
 
 // as is a command line of partner p's.
 func (r *cliRoom) as(p string, args ...string) []string {
@@ -99,8 +104,13 @@ func (r *cliRoom) collab(id, mode string) {
 	r.t.Helper()
 	settings := r.path(id + ".settings.json")
 	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band"],"domains":{"coursely.age_band":["20","30","40","50"]}}`), 0o644)
-	r.must(r.as("coursely", "collab", "create", "--collab", id, "--members", "coursely,pulsefit", "--kind", "email", "--mode", mode, "--settings", settings)...)
-	r.must(r.as("pulsefit", "collab", "accept", "--collab", id, "--settings", settings)...)
+	fingerprint := func(p string) string {
+		out, _ := r.must("fingerprint", "--keys", r.path(p+".jwks"))
+		return strings.TrimSpace(out)
+	}
+	r.must(r.as("coursely", "collab", "create", "--collab", id, "--members", "coursely,pulsefit", "--kind", "email", "--mode", mode, "--settings", settings,
+		"--pin", "pulsefit="+fingerprint("pulsefit"))...)
+	r.must(r.as("pulsefit", "collab", "accept", "--collab", id, "--settings", settings, "--pin", "coursely="+fingerprint("coursely"))...)
 }
 
 // list writes a CSV of n people from the from-th on, after prefix (a
@@ -123,7 +133,7 @@ func TestUploadVerb(t *testing.T) {
 	r.partners("coursely", "pulsefit")
 	r.collab("alliance", api.ModeHashed)
 	list := r.list("coursely.csv", "", 0, cliMinList+100)
-	saved := r.path("coursely.key.d/alliance.upload.json")
+	saved := r.state("coursely", "alliance.upload.json")
 
 	for _, tc := range []struct {
 		name, hint, text string
@@ -159,8 +169,8 @@ func TestUploadVerb(t *testing.T) {
 
 	// Excel's "CSV UTF-8", over progress saved by another run.
 	bomList := r.list("pulsefit.csv", "\ufeff", 100, cliMinList+100)
-	os.MkdirAll(r.path("pulsefit.key.d"), 0o700)
-	os.WriteFile(r.path("pulsefit.key.d/alliance.upload.json"), []byte(`{"upload":"up-1","input":"crc32c:00000000:1","digests":{}}`), 0o600)
+	os.MkdirAll(filepath.Dir(r.state("pulsefit", "x")), 0o700)
+	os.WriteFile(r.state("pulsefit", "alliance.upload.json"), []byte(`{"upload":"up-1","input":"crc32c:00000000:1","digests":{}}`), 0o600)
 	out, errs = r.must(r.as("pulsefit", "upload", "--collab", "alliance", "--input", bomList, "--id-column", "email", "--columns", "spend")...)
 	if !strings.Contains(out, fmt.Sprintf("uploaded %d rows", cliMinList+100)) ||
 		!strings.Contains(errs, "the saved progress of an earlier upload is discarded (the input file changed since); starting over\n") {
@@ -191,8 +201,8 @@ func TestUploadDiscardVerb(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs)
 	}
 
-	saved := r.path("coursely.key.d/alliance.upload.json")
-	os.MkdirAll(r.path("coursely.key.d"), 0o700)
+	saved := r.state("coursely", "alliance.upload.json")
+	os.MkdirAll(filepath.Dir(r.state("coursely", "x")), 0o700)
 	os.WriteFile(saved, []byte(`{"upload":"up-1","input":"crc32c:00000000:1","digests":{}}`), 0o600)
 	if out, _ := r.must(discard...); out != "discarded upload up-1 of alliance: the room deleted the parts it had received\n" {
 		t.Errorf("stdout: %q", out)
@@ -203,11 +213,11 @@ func TestUploadDiscardVerb(t *testing.T) {
 
 	r.must(r.as("coursely", "upload", "--collab", "alliance", "--input", r.list("c.csv", "", 0, cliMinList), "--id-column", "email")...)
 	var committed struct{ Upload string }
-	b, _ := os.ReadFile(r.path("coursely.key.d/alliance.uploaded.json"))
+	b, _ := os.ReadFile(r.state("coursely", "alliance.uploaded.json"))
 	if err := json.Unmarshal(b, &committed); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(r.path("coursely.key.d/alliance.uploaded.json"))
+	os.Remove(r.state("coursely", "alliance.uploaded.json"))
 	os.WriteFile(saved, []byte(`{"upload":"`+committed.Upload+`","input":"crc32c:00000000:1","digests":{}}`), 0o600)
 	code, _, errs = cli(discard...)
 	if code != 1 || !strings.Contains(errs, "the room committed that upload already\n") || !strings.Contains(errs, "hint: the list is in the collaboration") {
@@ -216,7 +226,7 @@ func TestUploadDiscardVerb(t *testing.T) {
 	if _, err := os.Stat(saved); err == nil {
 		t.Error("the progress of the committed upload is still saved")
 	}
-	if _, err := os.Stat(r.path("coursely.key.d/alliance.uploaded.json")); err != nil {
+	if _, err := os.Stat(r.state("coursely", "alliance.uploaded.json")); err != nil {
 		t.Errorf("the committed upload is not recorded: %v", err)
 	}
 	out, _ := r.must(r.as("coursely", "status", "--collab", "alliance")...)
