@@ -2,12 +2,14 @@ package cleanroom
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -36,7 +38,9 @@ func (r *Room) collaborations(ctx context.Context, who *actor) ([]api.Collaborat
 }
 
 // budgetHistory returns the charges to a collaboration's privacy budget, as
-// its audit log records them: the ledger over time.
+// its audit log records them: the ledger over time, each charge under the
+// member it was made for, and under its principal only for the caller's
+// own member.
 func (r *Room) budgetHistory(ctx context.Context, who *actor, collab string) ([]api.BudgetEvent, error) {
 	c, _, err := r.readCollab(ctx, who, collab, policy.ActionBudgetRead)
 	if err != nil {
@@ -44,6 +48,7 @@ func (r *Room) budgetHistory(ctx context.Context, who *actor, collab string) ([]
 	}
 	out := []api.BudgetEvent{}
 	var spent int64
+	members := map[string]string{} // principal → the member it acts for
 	// From the creating entry: what named the id before cost nothing, and
 	// its number is none of the members' business, in time either.
 	s := audit.Scope{Collaborations: []string{collab}, Since: map[string]int64{collab: c.CreatedEntry}}
@@ -51,9 +56,24 @@ func (r *Room) budgetHistory(ctx context.Context, who *actor, collab string) ([]
 		if !e.Decision.Allow || e.EpsilonMicro <= 0 {
 			return nil
 		}
+		m, ok := members[e.Principal]
+		if !ok {
+			switch p, err := r.principal(e.Principal); {
+			case err == nil:
+				m = p.partner()
+			case !errors.Is(err, store.ErrNotFound): // the room's own actions: no member
+				return err
+			}
+			members[e.Principal] = m
+		}
+		ev := api.BudgetEvent{At: e.Time, Member: m, Action: e.Action,
+			Epsilon: float64(e.EpsilonMicro) / unitsPerEpsilon}
+		if m == who.partner() {
+			ev.Principal = e.Principal
+		}
 		spent += e.EpsilonMicro
-		out = append(out, api.BudgetEvent{At: e.Time, Principal: e.Principal, Action: e.Action,
-			Epsilon: float64(e.EpsilonMicro) / unitsPerEpsilon, Spent: float64(spent) / unitsPerEpsilon})
+		ev.Spent = float64(spent) / unitsPerEpsilon
+		out = append(out, ev)
 		return nil
 	})
 	slices.SortStableFunc(out, func(a, b api.BudgetEvent) int { return a.At.Compare(b.At) })

@@ -56,7 +56,8 @@ func (f *apiFlow) trainModel(bands []string) {
 	history, err := f.as["alpha"].GetBudgetHistoryWithResponse(ctx, "c1")
 	check(f, "budget history", history, err, http.StatusOK)
 	if events := *history.JSON200; len(events) == 0 || events[len(events)-1].Action != string(policy.ActionModelTrain) ||
-		events[len(events)-1].Epsilon != res.Epsilon || events[len(events)-1].Principal != "alpha" {
+		events[len(events)-1].Epsilon != res.Epsilon || events[len(events)-1].Member != "alpha" ||
+		events[len(events)-1].Principal == nil || *events[len(events)-1].Principal != "alpha" {
 		t.Errorf("the history after a model: %+v", events)
 	}
 

@@ -307,7 +307,8 @@ func TestQueryNamingMistakes(t *testing.T) {
 
 // TestListingAndBudgetHistory: a principal lists the collaborations of its
 // partner only, and the budget's history is every charge, in order, adding
-// up to what was spent.
+// up to what was spent, each under its member (and its principal, for the
+// caller's own member alone).
 func TestListingAndBudgetHistory(t *testing.T) {
 	tr, a, b, _ := readyPair(t, api.ModeHashed, nil)
 	c := tr.partner("charlie", policy.RolePartner, "")
@@ -341,9 +342,9 @@ func TestListingAndBudgetHistory(t *testing.T) {
 	}
 	var got []string
 	for _, e := range h {
-		got = append(got, fmt.Sprintf("%s %s %g %g", e.Principal, e.Action, e.Epsilon, e.Spent))
+		got = append(got, fmt.Sprintf("%s/%s %s %g %g", e.Member, e.Principal, e.Action, e.Epsilon, e.Spent))
 	}
-	if want := "[alpha match.run 0.1 0.1 bravo query.run 0.2 0.3 bravo query.run 0.05 0.35]"; fmt.Sprint(got) != want {
+	if want := "[alpha/alpha match.run 0.1 0.1 bravo/ query.run 0.2 0.3 bravo/ query.run 0.05 0.35]"; fmt.Sprint(got) != want {
 		t.Errorf("history %v, want %s", got, want)
 	}
 	if _, err := c.BudgetHistory(ctx, "c1"); err == nil {

@@ -176,10 +176,14 @@ type CollaborationSummary struct {
 
 // BudgetEvent is one charge to a collaboration's privacy budget, as its
 // audit log records it (GET /v1/collaborations/{id}/budget/history):
-// when, by whom, for which action, what it cost, and the total after it.
+// when, for which member, for which action, what it cost, and the total
+// after it. Principal, the member's principal that made the charge, is
+// given only for the caller's own member: who works for another member is
+// that member's, and its auditors'.
 type BudgetEvent struct {
 	At        time.Time `json:"at"`
-	Principal string    `json:"principal"`
+	Member    string    `json:"member"`
+	Principal string    `json:"principal,omitempty"`
 	Action    string    `json:"action"`
 	Epsilon   float64   `json:"epsilon"`
 	Spent     float64   `json:"spent"`

@@ -166,10 +166,19 @@ func budgetOverTime(events []api.BudgetEvent, total float64) template.HTML {
 	fmt.Fprintf(&sb, `<path class="line" d="%s"/>`, d)
 	for _, e := range events {
 		fmt.Fprintf(&sb, `<circle class="point" cx="%s" cy="%s" r="3"><title>%s</title></circle>`, num(x(e.At)), num(y(e.Spent)),
-			svgText(fmt.Sprintf("%s: %s by %s, %s epsilon (%s spent)", formatTime(e.At), e.Action, e.Principal, formatEpsilon(e.Epsilon), formatEpsilon(e.Spent))))
+			svgText(fmt.Sprintf("%s: %s for %s, %s epsilon (%s spent)", formatTime(e.At), e.Action, chargedBy(e), formatEpsilon(e.Epsilon), formatEpsilon(e.Spent))))
 	}
 	fmt.Fprintf(&sb, `<text class="label" x="%d" y="%d">%s</text>`, left, h-8, svgText(formatTime(t0)))
 	fmt.Fprintf(&sb, `<text class="label" x="%d" y="%d" text-anchor="end">%s</text>`, chartWidth-right, h-8, svgText(formatTime(t1)))
 	sb.WriteString(`</svg>`)
 	return template.HTML(sb.String())
+}
+
+// chargedBy names whom a charge was made for: the member, and the
+// principal where the room gives it (the caller's own member's).
+func chargedBy(e api.BudgetEvent) string {
+	if e.Principal == "" || e.Principal == e.Member {
+		return e.Member
+	}
+	return e.Member + " (" + e.Principal + ")"
 }

@@ -476,10 +476,15 @@ type Audience struct {
 // BudgetEvent One charge to the privacy budget, as the audit log records it.
 type BudgetEvent struct {
 	// Action Examples: query.run, match.run, model.train
-	Action    string    `json:"action"`
-	At        time.Time `json:"at"`
-	Epsilon   float64   `json:"epsilon"`
-	Principal string    `json:"principal"`
+	Action  string    `json:"action"`
+	At      time.Time `json:"at"`
+	Epsilon float64   `json:"epsilon"`
+
+	// Member The member the charge was made for.
+	Member string `json:"member"`
+
+	// Principal The principal that made the charge, given only when it acts for the caller's own member.
+	Principal *string `json:"principal,omitempty"`
 
 	// Spent The total after this charge.
 	Spent float64 `json:"spent"`
