@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
@@ -46,7 +47,10 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(res)
+	body, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("cleanroom: encoding a query's answer: %w", err)
+	}
 	digest, err := r.resultDigest(ctx, c.ID, body)
 	if err != nil {
 		return nil, err

@@ -367,12 +367,16 @@ func (s *statusWriter) finish() int {
 // rather than chunks the client reassembles.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
+	if err != nil {
+		// An answer that does not encode (a number JSON cannot hold) is
+		// the room's error, not an empty success.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(&api.Problem{Type: api.ProblemInternal, Title: "internal error", Status: status})
+	}
+	b = append(b, '\n') // as json.Encoder ends a value
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	if err == nil {
-		b = append(b, '\n') // as json.Encoder ends a value
-		h.Set("Content-Length", strconv.Itoa(len(b)))
-	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
 }

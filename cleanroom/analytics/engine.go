@@ -85,7 +85,7 @@ func (p *Plan) release(res *Result, g *grouping, acc *accumulators, prep []prepa
 		}
 		row := append(g.values(g.coordsOf(s)), count)
 		for mi, m := range p.Metrics {
-			row = append(row, p.metric(m, mi, s, count, eps, acc, prep[mi].revSpan, prep[mi].costSpan)...)
+			row = append(row, Finite(p.metric(m, mi, s, count, eps, acc, prep[mi].revSpan, prep[mi].costSpan))...)
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -190,6 +190,19 @@ func (p *Plan) metric(m Metric, mi, s int, n int64, eps float64, acc *accumulato
 		return append([]any{lift, round(rateE, 4), round(rateU, 4), nE, nU}, liftInterval(c, noiseVariance(p.Noise, 1, eps), m.level())...)
 	}
 	return nil
+}
+
+// Finite returns a metric's cells with every number JSON cannot hold (an
+// ROI over a noisy cost a hair above zero, its interval) released as
+// null, as an undefined ratio is. Whether a cell is finite follows the
+// noisy statistics and public bounds it is computed from.
+func Finite(cells []any) []any {
+	for i, c := range cells {
+		if f, ok := c.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			cells[i] = nil
+		}
+	}
+	return cells
 }
 
 func round(x float64, digits int) float64 {

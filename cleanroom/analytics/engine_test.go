@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -335,5 +336,38 @@ func TestManyGroupsNeverMerge(t *testing.T) {
 		if row[0] != row[3] || row[4] != int64(1) {
 			t.Fatalf("group %v", row)
 		}
+	}
+}
+
+// TestROIOverTinyCost: a constant cost a hair above zero makes an ROI (and
+// its interval) larger than a float holds; it is released as null, as an
+// undefined ratio is, so that the answer still encodes, and every other
+// cell stays.
+func TestROIOverTinyCost(t *testing.T) {
+	f := newFixture(2000, 1500, 800, 3)
+	for _, noise := range []Noise{Exact{}, Laplace{}} {
+		p := &Plan{Table: f.table, Members: []string{"a", "b"}, MinGroup: 10, Noise: noise, Epsilon: 1,
+			Metrics: []Metric{
+				{Kind: Sum, Column: f.bounded("b.revenue", 0, 100)},
+				{Kind: ROI, Revenue: []Bounded{f.bounded("b.revenue", 0, 100)}, CostValue: 1e-305},
+			}}
+		res, err := Run(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Rows) != 1 {
+			t.Fatalf("%T: %d rows, want 1", noise, len(res.Rows))
+		}
+		row := res.Rows[0] // count, sum, roi, roi_low, roi_high
+		if row[1] == nil || row[2] != nil || row[3] != nil || row[4] != nil {
+			t.Errorf("%T: %v, want the sum and a null ROI and interval", noise, row)
+		}
+		if _, err := json.Marshal(res); err != nil {
+			t.Errorf("%T: the answer does not encode: %v", noise, err)
+		}
+	}
+	cells := Finite([]any{1.5, math.Inf(1), math.NaN(), math.Inf(-1), int64(3), nil, "x"})
+	if fmt.Sprint(cells) != "[1.5 <nil> <nil> <nil> 3 <nil> x]" {
+		t.Errorf("Finite = %v", cells)
 	}
 }

@@ -80,7 +80,7 @@ func Finish(p *Plan, groups []GroupStats, eps float64) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			row = append(row, cells...)
+			row = append(row, analytics.Finite(cells)...)
 		}
 		res.Rows = append(res.Rows, row)
 	}
