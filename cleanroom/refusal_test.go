@@ -235,6 +235,15 @@ func TestBadUploads(t *testing.T) {
 		canary = append(canary, eb[:])
 	}
 	identity := make([]byte, 32)
+	// Blinded canaries are points, checked as every element is.
+	for name, bad := range map[string][]byte{"the identity": identity, "a non-canonical encoding": bytes.Repeat([]byte{0xff}, 32)} {
+		b, _ := jsonMarshal(api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000,
+			Canary: [][]byte{canary[0], bad, canary[2], canary[3]}})
+		if resp, body := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads", b); resp.StatusCode != http.StatusUnprocessableEntity ||
+			!strings.Contains(string(body), "not a valid ristretto255 element") {
+			t.Errorf("a canary that is %s: %d %s", name, resp.StatusCode, body)
+		}
+	}
 	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
 	const secretValue = "ZZ-a-data-value-ZZ"
 	for _, tc := range []struct {

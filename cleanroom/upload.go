@@ -175,6 +175,11 @@ func checkUpload(c *collabRecord, member string, k policy.Constraints, req api.S
 		if len(t) != api.TokenSize {
 			return invalidData("a canary token is not 32 bytes")
 		}
+		// Blinded canaries become probes of the relay: a point decoded
+		// like every other element.
+		if c.Mode == api.ModeBlinded && crypto.CheckElements(t) != nil {
+			return invalidData("a canary token is not a valid ristretto255 element")
+		}
 	}
 	return nil
 }
