@@ -203,7 +203,7 @@ func TestAudienceMapsOnlyItsUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	_, err = client.WriteAudience(context.Background(), profile, client.AudienceInput{Collab: "c1", Input: other, IDColumn: "email", Kind: crypto.KindEmail, State: s.states["alpha"]}, aud, &out)
+	_, err = client.WriteAudience(context.Background(), profile, client.AudienceInput{Collab: "c1", Room: s.tr.op.Room().ID, Input: other, IDColumn: "email", Kind: crypto.KindEmail, State: s.states["alpha"]}, aud, &out)
 	if !errors.Is(err, client.ErrNotTheUpload) {
 		t.Fatalf("another file: %v", err)
 	}

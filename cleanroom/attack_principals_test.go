@@ -9,8 +9,9 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-// TestAttackOtherMembersPrincipals: who works for another member is that
-// member's, and its auditors' (the audit export), not the other members'.
+// TestAttackOtherMembersPrincipals: who works for another member is for
+// auditors to read (the audit export records who did what with each
+// member's data), not for the other members' partners and analysts.
 // The victim's analysts, under ids such as a staff member's address, each
 // run a query; the attacker, as partner and as its own analyst, reads every
 // view a member has of the collaboration and counts the victim's analyst

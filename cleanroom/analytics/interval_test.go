@@ -107,8 +107,9 @@ func coverageTolerance(level float64, runs int) float64 {
 }
 
 // TestLiftIntervalCoverage: over 200 campaigns, the 95% intervals of the
-// difference of conversion rates and of the relative lift hold the true
-// effect 95% of the time (within a binomial tolerance), by segment, with
+// difference of conversion rates holds the true effect 95% of the time
+// (within a binomial tolerance), and that of the relative lift at least
+// as often, by segment, with
 // noise that matters (epsilon 0.1 over two statistics, segments of 1,200
 // people). An interval of the sampling error alone, beside it, falls short:
 // the noise term is what makes the coverage right. The verdict is never
@@ -162,8 +163,12 @@ func TestLiftIntervalCoverage(t *testing.T) {
 		d, l, naive := float64(covDiff[s])/runs, float64(covLift[s])/runs, float64(covNaive[s])/runs
 		t.Logf("segment %s: coverage of the difference %.3f, of the lift %.3f, of sampling alone %.3f (level 0.95 ± %.3f); verdicts %v",
 			s, d, l, naive, tol, verdicts[s])
-		if math.Abs(d-0.95) > tol || math.Abs(l-0.95) > tol {
-			t.Errorf("segment %s: coverage %.3f (difference), %.3f (lift), want 0.95 ± %.3f", s, d, l, tol)
+		// The relative lift's interval (of a log of a ratio of noisy rates)
+		// is conservative: it holds the truth in 0.95–1.00 of the runs,
+		// all 200 now and then; it must not hold it less often than its
+		// level.
+		if math.Abs(d-0.95) > tol || l < 0.95-tol {
+			t.Errorf("segment %s: coverage %.3f (difference), %.3f (lift), want 0.95 ± %.3f (the lift: at least 0.95 - %.3f)", s, d, l, tol, tol)
 		}
 		if naive > 0.95-tol {
 			t.Errorf("segment %s: sampling alone covers %.3f: the test's noise is too small to tell the intervals apart", s, naive)

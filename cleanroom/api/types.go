@@ -179,7 +179,8 @@ type CollaborationSummary struct {
 // when, for which member, for which action, what it cost, and the total
 // after it. Principal, the member's principal that made the charge, is
 // given only for the caller's own member: who works for another member is
-// that member's, and its auditors'.
+// for auditors to read, in the audit log, not for that member's partners
+// and analysts.
 type BudgetEvent struct {
 	At        time.Time `json:"at"`
 	Member    string    `json:"member"`

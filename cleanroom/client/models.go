@@ -235,6 +235,9 @@ func (c *Client) ActivateCSV(ctx context.Context, id string, seg api.SegmentSpec
 	if err := checkHeader(UploadSpec{Input: in.Input, IDColumn: in.IDColumn}); err != nil {
 		return nil, 0, err
 	}
+	if _, err := c.roomState(in.State, v); err != nil {
+		return nil, 0, err
+	}
 	aud, err := c.Activate(ctx, id, seg)
 	if err != nil {
 		return nil, 0, err

@@ -221,8 +221,11 @@ func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string
 	if !crypto.ValidPartnerName(collab) {
 		return "", fmt.Errorf("client: %q is not a collaboration id", collab)
 	}
-	state, err := state.Room(c.room.ID)
+	v, err := c.Collaboration(ctx, collab)
 	if err != nil {
+		return "", err
+	}
+	if state, err = c.roomState(state, v); err != nil {
 		return "", err
 	}
 	b, err := os.ReadFile(state.uploadFile(collab))

@@ -203,8 +203,11 @@ func (c *Client) checkOwnKey(v *api.Collaboration) error {
 
 // CheckPins reports whether the keys v shows match pins (see
 // DistributeSecret), this partner's own key included, so that a member
-// can check them before it accepts a collaboration. Without pins it checks
-// this partner's own key only.
+// can check them before it accepts a collaboration. With pins, every other
+// member must be pinned and every pin must name a member: the pins then
+// say who the members are, and a room that adds one (even a partner the
+// caller knows) is refused. Without pins it checks this partner's own key
+// only.
 func (c *Client) CheckPins(v *api.Collaboration, pins map[string]string) error {
 	if err := c.checkOwnKey(v); err != nil {
 		return err
@@ -217,6 +220,11 @@ func (c *Client) CheckPins(v *api.Collaboration, pins map[string]string) error {
 			return err
 		}
 	}
+	for m := range pins {
+		if m == c.principal || !slices.Contains(v.Members, m) {
+			return fmt.Errorf("%w: %s is pinned but not another member of %s (pin the other members, each once)", ErrKeyPin, m, v.ID)
+		}
+	}
 	return nil
 }
 
@@ -225,7 +233,7 @@ func (c *Client) CheckPins(v *api.Collaboration, pins map[string]string) error {
 // HPKE to each other member's key, through the room, which cannot open it.
 // Only the collaboration's creator distributes. pins maps members to the key
 // fingerprints the caller confirmed out of band (optional; if any is given,
-// every other member must be).
+// they must name exactly the other members: see CheckPins).
 func (c *Client) DistributeSecret(ctx context.Context, collab string, state StateDir, pins map[string]string) error {
 	v, err := c.Collaboration(ctx, collab)
 	if err != nil {
@@ -239,7 +247,7 @@ func (c *Client) DistributeSecret(ctx context.Context, collab string, state Stat
 	if err := c.CheckPins(v, pins); err != nil {
 		return err
 	}
-	if state, err = state.Room(c.room.ID); err != nil {
+	if state, err = c.roomState(state, v); err != nil {
 		return err
 	}
 	members := sortedMembers(v)
@@ -287,7 +295,7 @@ func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDi
 	if err != nil {
 		return err
 	}
-	if state, err = state.Room(c.room.ID); err != nil {
+	if state, err = c.roomState(state, v); err != nil {
 		return err
 	}
 	var s api.SealedSecret
@@ -315,6 +323,10 @@ func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDi
 		return err
 	}
 	ks, err := crypto.OpenSecret(s.Sealed, c.key, pub, sealAAD(c.room.ID, collab, s.From, s.To))
+	if err != nil {
+		// Sealed by an earlier client, whose seal did not name the room.
+		ks, err = crypto.OpenSecret(s.Sealed, c.key, pub, []byte("cleanroom.dev/v1/seal\x00"+collab+"\x00"+s.From+"\x00"+s.To))
+	}
 	if err != nil {
 		return err
 	}

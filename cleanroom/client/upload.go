@@ -99,7 +99,7 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 	if err != nil {
 		return nil, err
 	}
-	if spec.State, err = spec.State.Room(c.room.ID); err != nil {
+	if spec.State, err = c.roomState(spec.State, v); err != nil {
 		return nil, err
 	}
 	saved, err := spec.State.saved(spec.Collab)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -104,6 +105,13 @@ and their digest, which the other members accept.
 		return err
 	}
 	req := api.CreateCollaboration{ID: *id, Mode: *mode, Profile: *profile, Kind: *kind, Members: strings.Split(*members, ",")}
+	// Pins say who the other members are: one for a partner not named
+	// would let a room that adds that partner have it sealed the secret.
+	for m := range pins {
+		if !slices.Contains(req.Members, m) {
+			return usagef("--pin names %s, who is not in --members", m)
+		}
+	}
 	if *settings != "" {
 		b, err := os.ReadFile(*settings)
 		if err != nil {
@@ -120,6 +128,17 @@ and their digest, which the other members accept.
 	}
 	ctx := e.Context()
 	v, err := c.CreateCollaboration(ctx, req)
+	if p := (*api.Problem)(nil); errors.As(err, &p) && p.Type == api.ProblemConflict {
+		// Run again after a failure (a wrong pin, a lost answer): the
+		// collaboration this partner made with these terms is taken up
+		// where it stopped, and its secret delivered.
+		if mine, gerr := c.Collaboration(ctx, *id); gerr == nil && sameTerms(mine, req, c.Principal()) {
+			v, err = mine, nil
+			fmt.Fprintf(e.stderr, "collaboration %s exists, made by you with these terms: delivering its secret\n", *id)
+		} else {
+			return withHint(err, "a collaboration with this id exists: choose another id")
+		}
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -281,6 +300,24 @@ func agreedDigest(v *api.Collaboration, file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return settingsDigest(v, b)
+}
+
+// sameTerms reports whether v is the collaboration req would make, made
+// by me: what collab create takes up when it is run again.
+func sameTerms(v *api.Collaboration, req api.CreateCollaboration, me string) bool {
+	settings := req.Settings
+	if settings == nil {
+		settings = []byte("{}")
+	}
+	d, err := settingsDigest(v, settings)
+	got, want := slices.Sorted(slices.Values(v.Members)), slices.Sorted(slices.Values(req.Members))
+	return err == nil && d == v.SettingsDigest && v.CreatedBy == me && v.Mode == req.Mode && v.Kind == req.Kind &&
+		v.Profile == req.Profile && slices.Equal(slices.Compact(got), slices.Compact(want))
+}
+
+// settingsDigest is the digest of v's terms with the settings document b.
+func settingsDigest(v *api.Collaboration, b []byte) (string, error) {
 	s, err := policy.DecodeSettings(b)
 	if err != nil {
 		return "", withHint(err, "see cleanroom collab create -h for the settings document")
