@@ -58,3 +58,9 @@ func (c *Client) roomState(state StateDir, v *api.Collaboration) (StateDir, erro
 	}
 	return rd, os.Remove(old)
 }
+
+// earlierSealAAD is what an earlier client bound a sealed secret to: its
+// collaboration and both partners, not the room.
+func earlierSealAAD(collab, from, to string) []byte {
+	return []byte("cleanroom.dev/v1/seal\x00" + collab + "\x00" + from + "\x00" + to)
+}

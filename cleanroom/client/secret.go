@@ -324,8 +324,7 @@ func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDi
 	}
 	ks, err := crypto.OpenSecret(s.Sealed, c.key, pub, sealAAD(c.room.ID, collab, s.From, s.To))
 	if err != nil {
-		// Sealed by an earlier client, whose seal did not name the room.
-		ks, err = crypto.OpenSecret(s.Sealed, c.key, pub, []byte("cleanroom.dev/v1/seal\x00"+collab+"\x00"+s.From+"\x00"+s.To))
+		ks, err = crypto.OpenSecret(s.Sealed, c.key, pub, earlierSealAAD(collab, s.From, s.To))
 	}
 	if err != nil {
 		return err
