@@ -70,13 +70,15 @@ func (r *Room) engineDir() string {
 	return filepath.Join(string(r.cfg.Dir), "engine")
 }
 
-func (r *Room) jobRunner() *job.Runner {
+// jobRunner runs the query jobs of collaboration collab, in a directory
+// of its own, which goes with its exports (dropExports).
+func (r *Room) jobRunner(collab string) *job.Runner {
 	e := r.cfg.Engine
 	bin := e.Binary
 	if bin == "" {
 		bin = "cleanroom-beam"
 	}
-	return &job.Runner{Binary: bin, Runner: e.Runner, Endpoint: e.Endpoint, Options: e.Options, WorkDir: filepath.Join(r.engineDir(), "jobs")}
+	return &job.Runner{Binary: bin, Runner: e.Runner, Endpoint: e.Endpoint, Options: e.Options, WorkDir: r.jobsDir(collab)}
 }
 
 // runQueryJob computes a query's result on the collaboration's latest
@@ -93,7 +95,7 @@ func (r *Room) runQueryJob(ctx context.Context, c *collabRecord, spec api.QueryS
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.jobRunner().Query(ctx, dir, plan)
+	out, err := r.jobRunner(c.ID).Query(ctx, dir, plan)
 	if errors.Is(err, job.ErrPlan) {
 		return nil, badRequest("%v", err)
 	}

@@ -224,6 +224,18 @@ func TestFailedJobChargesNothing(t *testing.T) {
 	if !errors.As(err, &p) || p.Status != http.StatusBadRequest {
 		t.Fatalf("a k-means query answered %v", err)
 	}
+	// The failed job left its log alone, in the collaboration's jobs,
+	// which go with its data.
+	jobs := filepath.Join(string(tr.dir), "engine", "jobs")
+	if left, _ := filepath.Glob(filepath.Join(jobs, "*", "query-*", "*")); len(left) != 1 || filepath.Base(left[0]) != "job.log" {
+		t.Errorf("the failed job left %v, want its log alone", left)
+	}
+	if err := a.Revoke(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(jobs, "*")); len(left) != 0 {
+		t.Errorf("the revoked collaboration's jobs stay: %v", left)
+	}
 }
 
 func TestJobPlan(t *testing.T) {
@@ -283,7 +295,8 @@ func TestJobPlan(t *testing.T) {
 // engine: a newer run's match drops the older run's export on a room that
 // no longer runs Beam, and the room, opening, removes the exports a stop
 // left (another run's, an unknown collaboration's, an unfinished one) and
-// those of a retired collaboration, and keeps the latest run's.
+// those of a retired collaboration, and keeps the latest run's. Jobs go
+// the same way, but for the logs of a live collaboration's.
 func TestStaleExportsGo(t *testing.T) {
 	tr, a := matchedRoom(t, api.ModeHashed, nil) // the local engine
 	r := tr.room
@@ -315,7 +328,20 @@ func TestStaleExportsGo(t *testing.T) {
 		filepath.Join(filepath.Dir(current), "run-3-unfinished"),
 		filepath.Join(exports, "0123456789abcdef", "run-1-"+strings.Repeat("1", 16)),
 	}
-	for _, d := range stale {
+	// Jobs a stop cut short: their partial output goes, their logs stay;
+	// an unknown collaboration's jobs go whole.
+	cutShort := filepath.Join(r.jobsDir("c1"), "query-1")
+	unknownJob := filepath.Join(r.engineDir(), "jobs", "0123456789abcdef", "query-2")
+	for _, d := range []string{cutShort, unknownJob} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"job.log", "partitions.jsonl", "stats-0.jsonl"} {
+			os.WriteFile(filepath.Join(d, f), []byte("a group value"), 0o600)
+		}
+	}
+	stale = append(stale, filepath.Dir(unknownJob))
+	for _, d := range stale[:3] {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -328,6 +354,9 @@ func TestStaleExportsGo(t *testing.T) {
 		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s: left after the room opened: %v", d, err)
 		}
+	}
+	if kept, _ := os.ReadDir(cutShort); len(kept) != 1 || kept[0].Name() != "job.log" {
+		t.Errorf("a job cut short keeps %v after the room opened, want its log alone", kept)
 	}
 	if _, err := os.Stat(filepath.Join(exports, "0123456789abcdef")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the unknown collaboration's exports directory was left: %v", err)
@@ -345,8 +374,14 @@ func TestStaleExportsGo(t *testing.T) {
 	if err := os.MkdirAll(current, 0o700); err != nil { // as a stop before its drop would leave it
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(cutShort, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	tr.restart()
 	if _, err := os.Stat(current); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a retired collaboration's export was left after the room opened: %v", err)
+	}
+	if _, err := os.Stat(r.jobsDir("c1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a retired collaboration's jobs were left after the room opened: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/columnar"
 	"github.com/opencleanroom/cleanroom/cleanroom/internal/store"
+	"github.com/opencleanroom/cleanroom/cleanroom/job"
 	"github.com/opencleanroom/cleanroom/matcher"
 )
 
@@ -27,10 +28,21 @@ import (
 
 // exportsDir is where a collaboration's exports are.
 func (r *Room) exportsDir(collab string) string {
-	// Collaboration ids are names; a digest keeps any of them a single,
-	// plain path element.
+	return filepath.Join(r.engineDir(), "exports", collabDirName(collab))
+}
+
+// jobsDir is where the jobs of a collaboration's queries run; a failed
+// job leaves its log there (job.Runner.Query).
+func (r *Room) jobsDir(collab string) string {
+	return filepath.Join(r.engineDir(), "jobs", collabDirName(collab))
+}
+
+// collabDirName names a collaboration's directories of the engine:
+// collaboration ids are names, and a digest keeps any of them a single,
+// plain path element.
+func collabDirName(collab string) string {
 	h := sha256.Sum256([]byte(collab))
-	return filepath.Join(r.engineDir(), "exports", hex.EncodeToString(h[:8]))
+	return hex.EncodeToString(h[:8])
 }
 
 // exportDir is the directory of the export of c's latest match run.
@@ -103,6 +115,7 @@ func (r *Room) exportCurrent(c *collabRecord) error {
 // Whatever the room's engine now: a room that ran Beam before keeps none.
 func (r *Room) dropExports(collab string) {
 	removeOtherExports(r.exportsDir(collab), "")
+	os.RemoveAll(r.jobsDir(collab)) // the failed jobs' logs, of queries of that data
 }
 
 // sweepExports deletes, when the room opens, the exports that no query may
@@ -129,6 +142,31 @@ func (r *Room) sweepExports(keep map[string]bool) {
 	}
 	if removed > 0 {
 		r.log.Info("removed exports no query reads", "exports", removed)
+	}
+	r.sweepJobs(keep)
+}
+
+// sweepJobs deletes, when the room opens, what jobs a stop cut short
+// left beside their logs (a pipeline's partial output), and the jobs of
+// collaborations without an export kept (retired, or their data
+// replaced), whose dropExports a stop came before.
+func (r *Room) sweepJobs(keep map[string]bool) {
+	live := map[string]bool{}
+	for dir := range keep {
+		live[filepath.Base(filepath.Dir(dir))] = true
+	}
+	base := filepath.Join(r.engineDir(), "jobs")
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		dir := filepath.Join(base, e.Name())
+		if !live[e.Name()] {
+			os.RemoveAll(dir)
+			continue
+		}
+		jobs, _ := os.ReadDir(dir)
+		for _, j := range jobs {
+			job.KeepLog(filepath.Join(dir, j.Name()))
+		}
 	}
 }
 

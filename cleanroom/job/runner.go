@@ -35,10 +35,12 @@ type Runner struct {
 // nothing; the job's log, in the job's directory, says why.
 var ErrJob = errors.New("job: the query engine's job failed")
 
-// Query runs plan against the export in dir and returns its result. The
-// job's directory, with its log, is kept when it fails and removed when it
-// succeeds.
-func (r *Runner) Query(ctx context.Context, dir string, p *Plan) (*Result, error) {
+// Query runs plan against the export in dir and returns its result, once
+// CheckResult accepts it. The job's directory is removed when it
+// succeeds; when it fails, its log alone is kept: what else the engine
+// wrote there (a pipeline's partial output: group values, noisy
+// statistics) is data the room keeps no longer than the query.
+func (r *Runner) Query(ctx context.Context, dir string, p *Plan) (res *Result, err error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -49,6 +51,13 @@ func (r *Runner) Query(ctx context.Context, dir string, p *Plan) (*Result, error
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err == nil {
+			os.RemoveAll(jobDir)
+		} else {
+			KeepLog(jobDir)
+		}
+	}()
 	planFile, outFile, logFile := filepath.Join(jobDir, "plan.json"), filepath.Join(jobDir, "result.json"), filepath.Join(jobDir, "job.log")
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -61,16 +70,27 @@ func (r *Runner) Query(ctx context.Context, dir string, p *Plan) (*Result, error
 	if err := r.run(ctx, logFile, args); err != nil {
 		return nil, fmt.Errorf("%w: %w (log: %s)", ErrJob, err, logFile)
 	}
-	res, err := ReadResult(outFile)
-	if err != nil {
+	if res, err = ReadResult(outFile); err != nil {
 		return nil, fmt.Errorf("%w: %w (log: %s)", ErrJob, err, logFile)
 	}
 	if !slices.Equal(res.Columns, p.Columns()) || res.Declared != p.Declared() ||
 		!p.NoiseOff && !(res.StatisticEpsilon > 0 && res.StatisticEpsilon <= p.ShareEpsilon()) {
 		return nil, fmt.Errorf("%w: its result does not answer the plan (log: %s)", ErrJob, logFile)
 	}
-	os.RemoveAll(jobDir)
+	if err := p.CheckResult(res); err != nil {
+		return nil, fmt.Errorf("%w: %w (log: %s)", ErrJob, err, logFile)
+	}
 	return res, nil
+}
+
+// KeepLog empties a job's directory but for its log.
+func KeepLog(jobDir string) {
+	entries, _ := os.ReadDir(jobDir)
+	for _, e := range entries {
+		if e.Name() != "job.log" {
+			os.RemoveAll(filepath.Join(jobDir, e.Name()))
+		}
+	}
 }
 
 // runnerArgs are the Beam options every job gets.

@@ -50,6 +50,16 @@ func helper(mode string, args []string) int {
 		return 0
 	case "wrong":
 		return boolExit(WriteResult(*out, &Result{Version: Version, Columns: []string{"x"}, Rows: [][]any{}}) == nil)
+	case "partial":
+		// A pipeline that wrote part of its output next to the result, then
+		// failed.
+		os.WriteFile(filepath.Join(filepath.Dir(*out), "partitions.jsonl"), []byte(`["a group value"]`), 0o644)
+		fmt.Fprintln(os.Stderr, "the pipeline failed halfway")
+		return 1
+	case "under-k":
+		// A result releasing a group under k.
+		res := &Result{Version: Version, Columns: p.Columns(), Rows: [][]any{{1}}, Declared: true, StatisticEpsilon: p.ShareEpsilon()}
+		return boolExit(WriteResult(*out, res) == nil)
 	case "greedy":
 		// A result whose noise had more epsilon than the plan's share.
 		res := &Result{Version: Version, Columns: p.Columns(), Rows: [][]any{{12}}, Declared: true, StatisticEpsilon: 2 * p.ShareEpsilon()}
@@ -84,6 +94,8 @@ func TestRunnerQuery(t *testing.T) {
 		{"fail", time.Minute, ErrJob},
 		{"wrong", time.Minute, ErrJob},
 		{"greedy", time.Minute, ErrJob},
+		{"partial", time.Minute, ErrJob},
+		{"under-k", time.Minute, ErrJob},
 		{"hang", 2 * time.Second, context.DeadlineExceeded},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -109,8 +121,9 @@ func TestRunnerQuery(t *testing.T) {
 			if len(left) != 1 {
 				t.Fatalf("a failed job's directory (with its log) was not kept: %v", left)
 			}
-			if _, err := os.Stat(filepath.Join(left[0], "job.log")); err != nil {
-				t.Error(err)
+			kept, _ := os.ReadDir(left[0])
+			if len(kept) != 1 || kept[0].Name() != "job.log" {
+				t.Errorf("a failed job's directory keeps %v, want its log alone", kept)
 			}
 		})
 	}

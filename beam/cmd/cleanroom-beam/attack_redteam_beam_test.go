@@ -604,7 +604,7 @@ func TestAttackBeamErrorsAndFields(t *testing.T) {
 		if err == nil && info.Mode().Perm()&0o077 != 0 {
 			loose = append(loose, fmt.Sprintf("%s %v", strings.TrimPrefix(p, s.dir), info.Mode().Perm()))
 		}
-		if filepath.Base(filepath.Dir(p)) == "jobs" {
+		if filepath.Base(filepath.Dir(filepath.Dir(p))) == "jobs" { // jobs/<collaboration>/query-*
 			jobs = append(jobs, strings.TrimPrefix(p, s.dir))
 		}
 		return nil
