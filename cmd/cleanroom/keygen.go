@@ -65,13 +65,9 @@ the public JWK set another partner sent you.`)
 	case (*key == "") == (*keys == ""):
 		return usagef("give one of --key and --keys")
 	case *key != "":
-		b, err := crypto.ReadSecretFile(*key)
+		k, err := readPartnerKey(*key)
 		if err != nil {
 			return err
-		}
-		k, err := crypto.ParsePartnerKey(b)
-		if err != nil {
-			return withHint(err, "--key takes the key file cleanroom keygen wrote; a public JWK set goes to --keys")
 		}
 		pub = k.Public()
 	default:

@@ -40,13 +40,9 @@ func (f *roomFlags) connect(e *env) (*client.Client, error) {
 	if *f.room == "" || *f.key == "" {
 		return nil, usagef("--room and --key are required")
 	}
-	b, err := crypto.ReadSecretFile(*f.key)
+	k, err := readPartnerKey(*f.key)
 	if err != nil {
-		return nil, withHint(err, "pass the key file cleanroom keygen wrote (mode 0600)")
-	}
-	k, err := crypto.ParsePartnerKey(b)
-	if err != nil {
-		return nil, withHint(err, "pass the key file cleanroom keygen wrote, not its public JWK set")
+		return nil, err
 	}
 	c, err := client.New(e.Context(), *f.room, k, client.Options{Principal: *f.as})
 	if err != nil && e.Context().Err() == nil {
@@ -56,6 +52,19 @@ func (f *roomFlags) connect(e *env) (*client.Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// readPartnerKey reads the key file cleanroom keygen wrote.
+func readPartnerKey(path string) (*crypto.PartnerKey, error) {
+	b, err := crypto.ReadSecretFile(path)
+	if err != nil {
+		return nil, withHint(err, "pass the key file cleanroom keygen wrote (mode 0600)")
+	}
+	k, err := crypto.ParsePartnerKey(b)
+	if err != nil {
+		return nil, withHint(err, "pass the key file cleanroom keygen wrote, not its public JWK set")
+	}
+	return k, nil
 }
 
 func (f *roomFlags) stateDir() client.StateDir {
