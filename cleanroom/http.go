@@ -3,6 +3,7 @@ package cleanroom
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,7 +36,17 @@ func (r *Room) routes() []route {
 	return []route{
 		{pattern: "GET /healthz", public: true, deadline: deadlineRead, fn: r.serveHealth},
 		{pattern: "GET /.well-known/jwks.json", public: true, deadline: deadlineRead, fn: r.serveJWKS},
-		{pattern: "GET /v1/room", public: true, deadline: deadlineRead, fn: func(context.Context, http.ResponseWriter, *http.Request, *actor) (any, error) { return r.Info(), nil }},
+		{pattern: "GET /v1/room", public: true, deadline: deadlineRead, fn: func(_ context.Context, _ http.ResponseWriter, req *http.Request, _ *actor) (any, error) {
+			q := req.URL.Query()
+			if !q.Has("challenge") {
+				return r.Info(), nil
+			}
+			c, err := base64.RawURLEncoding.DecodeString(q.Get("challenge"))
+			if err != nil || len(c) < api.MinRoomChallenge || len(c) > api.MaxRoomChallenge {
+				return nil, badRequest("a challenge is %d to %d bytes, base64url without padding", api.MinRoomChallenge, api.MaxRoomChallenge)
+			}
+			return r.proveInfo(c), nil
+		}},
 
 		{pattern: "POST /v1/principals", action: policy.ActionPartnerRegister, body: api.MaxJSONBody, deadline: deadlineWrite, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var p api.Principal

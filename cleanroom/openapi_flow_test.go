@@ -17,6 +17,7 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/api/openapitest"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // apiFlow is a room driven through the client generated from openapi.yaml,
@@ -44,9 +45,23 @@ func newAPIFlow(t *testing.T) *apiFlow {
 	f := &apiFlow{t: t, ctx: context.Background(), tr: tr, contract: contract,
 		as: map[string]*openapitest.ClientWithResponses{}, keys: map[string]*crypto.PartnerKey{}}
 	f.anon = f.client(nil)
-	r, err := f.anon.GetRoomWithResponse(f.ctx)
+	// The room proves, over a challenge, that it holds the key it shows.
+	challenge := make([]byte, 32)
+	rand.Read(challenge)
+	enc := base64.RawURLEncoding.EncodeToString(challenge)
+	r, err := f.anon.GetRoomWithResponse(f.ctx, &openapitest.GetRoomParams{Challenge: &enc})
 	check(f, "GET /v1/room", r, err, http.StatusOK)
 	f.roomID = r.JSON200.Id
+	v, err := note.NewVerifier(r.JSON200.VerifierKey)
+	if err != nil || r.JSON200.Proof == nil {
+		t.Fatalf("the room's key %q, proof %v: %v", r.JSON200.VerifierKey, r.JSON200.Proof, err)
+	}
+	if sig, err := base64.StdEncoding.DecodeString(*r.JSON200.Proof); err != nil || !v.Verify(api.RoomProofMessage(f.roomID, challenge), sig) {
+		t.Errorf("the room's proof does not verify under its key: %v", err)
+	}
+	short := enc[:10]
+	bad, err := f.anon.GetRoomWithResponse(f.ctx, &openapitest.GetRoomParams{Challenge: &short})
+	check(f, "GET /v1/room with a short challenge", bad, err, http.StatusBadRequest)
 	f.keys[OperatorID] = tr.op.Key()
 	f.as[OperatorID] = f.client(f.signer(OperatorID))
 	return f

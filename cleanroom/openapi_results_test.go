@@ -113,7 +113,7 @@ func (f *apiFlow) audit() {
 	t, ctx := f.t, f.ctx
 	cp, err := f.as["alpha-audit"].GetAuditCheckpointWithResponse(ctx)
 	check(f, "checkpoint", cp, err, http.StatusOK)
-	info, err := f.anon.GetRoomWithResponse(ctx)
+	info, err := f.anon.GetRoomWithResponse(ctx, nil)
 	check(f, "room", info, err, http.StatusOK)
 	if firstLine(cp.Body) != info.JSON200.AuditOrigin {
 		t.Errorf("a checkpoint of origin %q, the room says %q", firstLine(cp.Body), info.JSON200.AuditOrigin)

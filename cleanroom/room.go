@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -299,6 +300,14 @@ func (r *Room) Close() error {
 func (r *Room) Info() api.RoomInfo {
 	vk, _ := audit.VerifierKey(r.id.info.Origin, r.id.key.Public().(ed25519.PublicKey))
 	return api.RoomInfo{ID: r.id.info.ID, AuditOrigin: r.id.info.Origin, VerifierKey: vk}
+}
+
+// proveInfo is Info with its proof for challenge: the room's signature,
+// with the key its verifier key names, of its id and the challenge.
+func (r *Room) proveInfo(challenge []byte) api.RoomInfo {
+	info := r.Info()
+	info.Proof = base64.StdEncoding.EncodeToString(ed25519.Sign(r.id.key, api.RoomProofMessage(info.ID, challenge)))
+	return info
 }
 
 // principalRecord is a registered principal.

@@ -43,6 +43,24 @@ type RoomInfo struct {
 	ID          string `json:"id"`
 	AuditOrigin string `json:"audit_origin"`
 	VerifierKey string `json:"verifier_key"` // signed-note verifier key of the audit log
+	// Proof, given for a challenge (GET /v1/room?challenge=...), is the
+	// room's Ed25519 signature, under the key VerifierKey names, of
+	// RoomProofMessage(ID, challenge), standard base64: that the room
+	// answering holds that key, which another room showing this one's id
+	// and key cannot sign with.
+	Proof string `json:"proof,omitempty"`
+}
+
+// Room challenges are 16 to 64 bytes, base64url without padding.
+const (
+	MinRoomChallenge = 16
+	MaxRoomChallenge = 64
+)
+
+// RoomProofMessage is what a room signs to prove it holds its key: a
+// label, its id and the caller's challenge.
+func RoomProofMessage(id string, challenge []byte) []byte {
+	return append([]byte("cleanroom.dev/v1/room-proof\x00"+id+"\x00"), challenge...)
 }
 
 // Principal is someone the operator registered, with the public keys that

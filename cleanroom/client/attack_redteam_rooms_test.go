@@ -3,17 +3,24 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestAttackRedteamClientSecretAcrossRooms: a partner uses one key, and so
@@ -179,4 +186,77 @@ func TestAttackRedteamClientSecretAcrossRooms(t *testing.T) {
 			t.Errorf("LEAK: alpha delivered a secret made for R1's members to R2's: %v", err)
 		}
 	})
+}
+
+// TestAttackRedteamClientRoomClaimsAnotherId: a token's audience is the id
+// the room shows, so a room R2 showing the id of R1, where the partner is
+// registered too, was handed tokens R1 accepts, for any request R2 chose
+// to pass on as the partner. The client now has the room prove, over a
+// challenge of its own, that it holds the key it shows, and checks that
+// key against the one it recorded for R1 (Options.RoomKey; the CLI records
+// it the first time it meets a room). R2 showing R1's id with R1's key
+// cannot prove it; with a key of its own, which it proves, it is refused
+// for not being the key recorded: 0 tokens sent in either (bound 0). A
+// client that never met R1 has no key to compare, and takes the second lie.
+func TestAttackRedteamClientRoomClaimsAnotherId(t *testing.T) {
+	ctx := context.Background()
+	r1, r2 := startRoom(t), startRoom(t)
+	k, err := crypto.GeneratePartnerKey("alpha", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rm := range []*room{r1, r2} {
+		if err := rm.op.RegisterPrincipal(ctx, api.Principal{ID: "alpha", Role: policy.RolePartner, Keys: k.Public()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, err := client.New(ctx, r1.url, k, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := a1.Room()
+	_, own, _ := ed25519.GenerateKey(nil)
+	ownKey, _ := note.NewEd25519VerifierKey(real.AuditOrigin, own.Public().(ed25519.PublicKey))
+	u, _ := url.Parse(r2.url)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	for _, lie := range []struct {
+		name string
+		sign bool // R2 signs the challenge with a key of its own, which it shows
+		want error
+	}{
+		{"R1's key", false, client.ErrRoomProof},
+		{"a key of its own", true, client.ErrWrongRoom},
+	} {
+		t.Run(lie.name, func(t *testing.T) {
+			var tokens atomic.Int32
+			proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "" {
+					tokens.Add(1)
+				}
+				if r.URL.Path != "/v1/room" {
+					rp.ServeHTTP(rw, r)
+					return
+				}
+				serveRewritten(rw, r, rp, func(v map[string]any) {
+					v["id"], v["audit_origin"], v["verifier_key"] = real.ID, real.AuditOrigin, real.VerifierKey
+					if c, err := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("challenge")); err == nil && lie.sign {
+						v["verifier_key"] = ownKey
+						v["proof"] = base64.StdEncoding.EncodeToString(ed25519.Sign(own, api.RoomProofMessage(real.ID, c)))
+					}
+				})
+			}))
+			defer proxy.Close()
+			c, err := client.New(ctx, proxy.URL, k, client.Options{RoomKey: real.VerifierKey})
+			if err == nil {
+				c.Collaborations(ctx)
+			}
+			t.Logf("R2 showing R1's id with %s: %v; tokens sent to it: %d (bound 0)", lie.name, err, tokens.Load())
+			if !errors.Is(err, lie.want) || tokens.Load() != 0 {
+				t.Errorf("LEAK: the client took R2 for R1 (%v, want %v) and sent it %d tokens for R1", err, lie.want, tokens.Load())
+			}
+		})
+	}
+	if _, err := client.New(ctx, r1.url, k, client.Options{RoomKey: real.VerifierKey}); err != nil {
+		t.Errorf("the room whose key was recorded: %v", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,11 +27,12 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"golang.org/x/mod/sumdb/note"
 )
 
-// ErrWrongRoom means the room at the URL is not the one the caller named.
-// The caller should check the --room URL.
-var ErrWrongRoom = errors.New("client: the room at this URL has another id")
+// ErrWrongRoom means the room at the URL is not the one the caller named
+// (its id or its key differ). The caller should check the --room URL.
+var ErrWrongRoom = errors.New("client: the room at this URL is not the one named: its id or its key differ")
 
 // Client talks to one room as one principal.
 type Client struct {
@@ -50,8 +52,12 @@ type Options struct {
 	Principal string
 	// RoomID, when set, must be the room's id.
 	RoomID string
-	HTTP   *http.Client
-	Now    func() time.Time
+	// RoomKey, when set, must be the room's key (RoomInfo.VerifierKey): a
+	// room this client used before, whose key it recorded. Another room
+	// showing that room's id and key cannot prove it holds the key.
+	RoomKey string
+	HTTP    *http.Client
+	Now     func() time.Time
 	// Retry says how a part upload that failed on the way is tried again
 	// (see RetryPolicy; the zero value is its defaults).
 	Retry RetryPolicy
@@ -75,13 +81,40 @@ func New(ctx context.Context, base string, key *crypto.PartnerKey, opts Options)
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if err := c.call(ctx, "GET", "/v1/room", nil, "", &c.room, false); err != nil {
+	// The room proves it holds the key it shows, over a challenge of
+	// ours: every token names the room's id as its audience, and a room
+	// that showed another's id, with its key, could otherwise pass them on.
+	var challenge [32]byte
+	rand.Read(challenge[:])
+	path := "/v1/room?challenge=" + base64.RawURLEncoding.EncodeToString(challenge[:])
+	if err := c.call(ctx, "GET", path, nil, "", &c.room, false); err != nil {
 		return nil, fmt.Errorf("client: reaching the room: %w", err)
 	}
-	if opts.RoomID != "" && opts.RoomID != c.room.ID {
+	if err := checkRoomProof(c.room, challenge[:]); err != nil {
+		return nil, err
+	}
+	if opts.RoomID != "" && opts.RoomID != c.room.ID || opts.RoomKey != "" && opts.RoomKey != c.room.VerifierKey {
 		return nil, ErrWrongRoom
 	}
 	return c, nil
+}
+
+// ErrRoomProof means the room did not prove it holds the key it shows
+// for its id: it is not the room it says it is.
+var ErrRoomProof = errors.New("client: the room did not prove it holds the key it shows for its id")
+
+// checkRoomProof reports whether info's proof is a signature of its id and
+// challenge under the key it shows.
+func checkRoomProof(info api.RoomInfo, challenge []byte) error {
+	v, err := note.NewVerifier(info.VerifierKey)
+	if err != nil {
+		return fmt.Errorf("%w: its key does not parse", ErrRoomProof)
+	}
+	sig, err := base64.StdEncoding.DecodeString(info.Proof)
+	if err != nil || !v.Verify(api.RoomProofMessage(info.ID, challenge), sig) {
+		return ErrRoomProof
+	}
+	return nil
 }
 
 // Room returns what the room says of itself.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
@@ -42,6 +43,31 @@ func (d StateDir) Room(id string) (StateDir, error) {
 		return "", fmt.Errorf("client: the room's id %q cannot name a state directory", id)
 	}
 	return StateDir(filepath.Join(string(d), id)), nil
+}
+
+// KnowRoom checks the key info shows against the one this state recorded
+// for the room's id, and records it the first time: a room showing the id
+// of one met before must hold that room's key (which New has it prove).
+// It returns ErrWrongRoom for another key.
+func (d StateDir) KnowRoom(info api.RoomInfo) error {
+	rd, err := d.Room(info.ID)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(string(rd), "room.key")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && strings.TrimSpace(string(b)) == info.VerifierKey:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s recorded another key for room %s", ErrWrongRoom, path, info.ID)
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err := rd.prepare(); err != nil {
+		return err
+	}
+	return crypto.WriteSecretFile(path, []byte(info.VerifierKey+"\n"), false)
 }
 
 // prepare makes a room's state directory, or closes it and the state

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +19,22 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
+	"golang.org/x/mod/sumdb/note"
 )
+
+// t0Room is the key of the stub rooms of this package's tests.
+var t0Room = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
+// stubRoomInfo is what a stub room with key k answers GET /v1/room with:
+// its id, key and proof for the request's challenge.
+func stubRoomInfo(k ed25519.PrivateKey, req *http.Request) api.RoomInfo {
+	vk, _ := note.NewEd25519VerifierKey("cleanroom/room-1", k.Public().(ed25519.PublicKey))
+	info := api.RoomInfo{ID: "room-1", AuditOrigin: "cleanroom/room-1", VerifierKey: vk}
+	if c, err := base64.RawURLEncoding.DecodeString(req.URL.Query().Get("challenge")); err == nil {
+		info.Proof = base64.StdEncoding.EncodeToString(ed25519.Sign(k, api.RoomProofMessage(info.ID, c)))
+	}
+	return info
+}
 
 // relayRoom plays the room's side of one relay task: it serves parts of
 // elements and records what comes back. Sync's pipelining (download ahead,
@@ -34,7 +51,7 @@ func (r *relayRoom) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	const task = "/v1/collaborations/c1/tasks/task-1/parts/"
 	switch {
 	case req.URL.Path == "/v1/room":
-		json.NewEncoder(w).Encode(api.RoomInfo{ID: "room-1"})
+		json.NewEncoder(w).Encode(stubRoomInfo(t0Room, req))
 	case req.URL.Path == "/v1/collaborations/c1/tasks":
 		r.mu.Lock()
 		var tasks []api.Task

@@ -51,6 +51,12 @@ func (f *roomFlags) connect(e *env) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before any token: the room must hold the key this state recorded
+	// for its id (tokens name the id; another room showing it would be
+	// handed tokens the real one accepts).
+	if err := f.stateDir().KnowRoom(c.Room()); err != nil {
+		return nil, withHint(err, "this is not the room you used before under that id: check --room; if the room's key really changed, ask its operator, then remove the recorded key")
+	}
 	return c, nil
 }
 
@@ -68,7 +74,7 @@ func readPartnerKey(path string) (*crypto.PartnerKey, error) {
 }
 
 func (f *roomFlags) stateDir() client.StateDir {
-	if *f.state != "" {
+	if f.state != nil && *f.state != "" { // verbs without --state (audit, console) keep KEYFILE.d
 		return client.StateDir(*f.state)
 	}
 	return client.StateDir(*f.key + ".d")

@@ -192,3 +192,24 @@ func TestStateFromEarlierClient(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomKeyRecorded: the first command a partner runs against a room
+// records the room's key for its id in the partner's state; a room showing
+// that id with another key is refused before any token is sent.
+func TestRoomKeyRecorded(t *testing.T) {
+	r := startCLIRoom(t)
+	r.partners("coursely", "pulsefit")
+	r.collab("alliance", api.ModeHashed)
+	path := r.state("coursely", "room.key")
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.HasPrefix(string(b), "cleanroom/"+r.id+"+") {
+		t.Fatalf("the recorded key: %q, %v", b, err)
+	}
+	r.must(r.as("coursely", "status", "--collab", "alliance")...)
+	os.WriteFile(path, []byte("cleanroom/"+r.id+"+00000000+AAAA\n"), 0o600) // another room's key
+
+	code, _, errs := cli(r.as("coursely", "status", "--collab", "alliance")...)
+	if code == 0 || !strings.Contains(errs, "not the room you used before") {
+		t.Errorf("a room with another key than the recorded one: exit %d, %s", code, errs)
+	}
+}

@@ -1152,6 +1152,9 @@ type RoomInfo struct {
 	// Id The room's id, the audience (`aud`) of every request token.
 	Id string `json:"id"`
 
+	// Proof With a challenge: the room's Ed25519 signature, under the key `verifier_key` names, of the bytes `cleanroom.dev/v1/room-proof`, 0, the id, 0, and the challenge; standard base64.
+	Proof *string `json:"proof,omitempty"`
+
 	// VerifierKey The signed-note verifier key of the audit log's checkpoints.
 	VerifierKey string `json:"verifier_key"`
 }
@@ -1393,6 +1396,12 @@ type ExportAuditParams struct {
 
 // ProposePolicyTextBody defines parameters for ProposePolicy.
 type ProposePolicyTextBody = string
+
+// GetRoomParams defines parameters for GetRoom.
+type GetRoomParams struct {
+	// Challenge 16 to 64 random bytes of the caller's, base64url without padding.
+	Challenge *string `form:"challenge,omitempty" json:"challenge,omitempty"`
+}
 
 // CreateCollaborationJSONRequestBody defines body for CreateCollaboration for application/json ContentType.
 type CreateCollaborationJSONRequestBody = CreateCollaboration
@@ -2018,10 +2027,10 @@ type ClientInterface interface {
 
 	// GetRoom The room's id and audit verifier key
 	//
-	// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline.
+	// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline. Given a challenge, the room proves it holds that key: a client checks the proof, and the key against the one it recorded for the id, before it sends a token, so that another room showing this one's id is not handed tokens this one accepts.
 	//
 	// Corresponds with GET /v1/room (the `GetRoom` operationId).
-	GetRoom(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetRoom(ctx context.Context, params *GetRoomParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetJWKS The room's checkpoint signing key, as a JWK set
@@ -2830,11 +2839,11 @@ func (c *Client) GetSelf(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // GetRoom The room's id and audit verifier key
 //
-// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline.
+// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline. Given a challenge, the room proves it holds that key: a client checks the proof, and the key against the one it recorded for the id, before it sends a token, so that another room showing this one's id is not handed tokens this one accepts.
 //
 // Corresponds with GET /v1/room (the `GetRoom` operationId).
-func (c *Client) GetRoom(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetRoomRequest(c.Server)
+func (c *Client) GetRoom(ctx context.Context, params *GetRoomParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRoomRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4087,7 +4096,7 @@ func NewGetSelfRequest(server string) (*http.Request, error) {
 }
 
 // NewGetRoomRequest constructs an http.Request for the GetRoom method
-func NewGetRoomRequest(server string) (*http.Request, error) {
+func NewGetRoomRequest(server string, params *GetRoomParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -4103,6 +4112,33 @@ func NewGetRoomRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Challenge != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "challenge", *params.Challenge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4591,12 +4627,12 @@ type ClientWithResponsesInterface interface {
 
 	// GetRoomWithResponse The room's id and audit verifier key
 	//
-	// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline.
+	// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline. Given a challenge, the room proves it holds that key: a client checks the proof, and the key against the one it recorded for the id, before it sends a token, so that another room showing this one's id is not handed tokens this one accepts.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/room (the `GetRoom` operationId).
-	GetRoomWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRoomResponse, error)
+	GetRoomWithResponse(ctx context.Context, params *GetRoomParams, reqEditors ...RequestEditorFn) (*GetRoomResponse, error)
 }
 
 // GetJWKSResponse500Headers the declared response headers of an HTTP 500 response for GetJWKS
@@ -8695,16 +8731,30 @@ func (r GetSelfResponse) ContentType() string {
 	return ""
 }
 
+// GetRoomResponse400Headers the declared response headers of an HTTP 400 response for GetRoom
+type GetRoomResponse400Headers struct {
+	XRequestId *string
+}
+
 type GetRoomResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *RoomInfo
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetRoomResponse400Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetRoomResponse) GetJSON200() *RoomInfo {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetRoomResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetBody returns the raw response body bytes
@@ -9416,13 +9466,13 @@ func (c *ClientWithResponses) GetSelfWithResponse(ctx context.Context, reqEditor
 
 // GetRoomWithResponse The room's id and audit verifier key
 //
-// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline.
+// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline. Given a challenge, the room proves it holds that key: a client checks the proof, and the key against the one it recorded for the id, before it sends a token, so that another room showing this one's id is not handed tokens this one accepts.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/room (the `GetRoom` operationId).
-func (c *ClientWithResponses) GetRoomWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRoomResponse, error) {
-	rsp, err := c.GetRoom(ctx, reqEditors...)
+func (c *ClientWithResponses) GetRoomWithResponse(ctx context.Context, params *GetRoomParams, reqEditors ...RequestEditorFn) (*GetRoomResponse, error) {
+	rsp, err := c.GetRoom(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -14293,6 +14343,26 @@ func ParseGetRoomResponse(rsp *http.Response) (*GetRoomResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 400:
+		var headers GetRoomResponse400Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers400 = &headers
 	}
 
 	return response, nil
