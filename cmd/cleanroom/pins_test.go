@@ -32,12 +32,6 @@ func readKey(t *testing.T, path string) *crypto.PartnerKey {
 	return k
 }
 
-func (r *cliRoom) fingerprint(p string) string {
-	r.t.Helper()
-	out, _ := r.must("fingerprint", "--keys", r.path(p+".jwks"))
-	return strings.TrimSpace(out)
-}
-
 // TestAttackCreateSealsToNamedMembersOnly: collab create delivers the
 // secret only to the members it names. A lying room (a proxy) shows the
 // created collaboration with one more member, charlie, a real partner with

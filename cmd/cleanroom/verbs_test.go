@@ -99,18 +99,21 @@ func (r *cliRoom) partners(ps ...string) {
 	}
 }
 
+// fingerprint is what partner p pins others by: its keys' fingerprint.
+func (r *cliRoom) fingerprint(p string) string {
+	r.t.Helper()
+	out, _ := r.must("fingerprint", "--keys", r.path(p+".jwks"))
+	return strings.TrimSpace(out)
+}
+
 // collab makes a collaboration of coursely and pulsefit that both accepted.
 func (r *cliRoom) collab(id, mode string) {
 	r.t.Helper()
 	settings := r.path(id + ".settings.json")
 	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band"],"domains":{"coursely.age_band":["20","30","40","50"]}}`), 0o644)
-	fingerprint := func(p string) string {
-		out, _ := r.must("fingerprint", "--keys", r.path(p+".jwks"))
-		return strings.TrimSpace(out)
-	}
 	r.must(r.as("coursely", "collab", "create", "--collab", id, "--members", "coursely,pulsefit", "--kind", "email", "--mode", mode, "--settings", settings,
-		"--pin", "pulsefit="+fingerprint("pulsefit"))...)
-	r.must(r.as("pulsefit", "collab", "accept", "--collab", id, "--settings", settings, "--pin", "coursely="+fingerprint("coursely"))...)
+		"--pin", "pulsefit="+r.fingerprint("pulsefit"))...)
+	r.must(r.as("pulsefit", "collab", "accept", "--collab", id, "--settings", settings, "--pin", "coursely="+r.fingerprint("coursely"))...)
 }
 
 // list writes a CSV of n people from the from-th on, after prefix (a
