@@ -37,7 +37,7 @@ func clockedAttackRoom(t *testing.T, o attackOpts) (*attackScene, *atomic.Int64,
 // cacheSettings declare what the cache attacks' queries and models read.
 func cacheSettings(extra map[string]any) map[string]any {
 	s := map[string]any{
-		"allowed_dimensions": []string{atkAttacker + ".age_band", atkVictim + ".plan"},
+		"allowed_dimensions": []string{atkAttacker + ".age_band", atkVictim + ".plan", atkVictim + ".converted"},
 		"domains":            map[string][]string{atkAttacker + ".age_band": {"18-24", "25-34", "35-44", "45-54"}, atkVictim + ".plan": atkPlans},
 	}
 	for k, v := range extra {

@@ -126,7 +126,7 @@ func modelDifferencing(t *testing.T, o diffAttack) (res diffResult) {
 		}
 	}
 	settings := map[string]any{
-		"allowed_dimensions": []string{"attacker.grp0", "attacker.grp1", "attacker.grp20", "attacker.grp21"},
+		"allowed_dimensions": []string{"attacker.grp0", "attacker.grp1", "attacker.grp20", "attacker.grp21", "victim.converted"},
 		"domains": map[string][]string{"attacker.grp0": values, "attacker.grp1": values,
 			"attacker.grp20": values, "attacker.grp21": values},
 	}

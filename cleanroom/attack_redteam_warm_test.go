@@ -361,7 +361,7 @@ func TestAttackModelTrainTiming(t *testing.T) {
 func modelTrainMeasure(t *testing.T) attackRate {
 	vcols := []string{"plan", "converted", "revenue"}
 	w := newWarmScene(t, 100_000, map[string]any{"epsilon_match": 0.001, "delta_per_query": 1e-9,
-		"allowed_dimensions": []string{atkAttacker + ".age_band", atkAttacker + ".customer_no"},
+		"allowed_dimensions": []string{atkAttacker + ".age_band", atkAttacker + ".customer_no", atkVictim + ".converted"},
 		"domains":            map[string][]string{atkAttacker + ".age_band": {"18-24", "25-34", "35-44", "45-54"}}},
 		map[string][2]float64{atkVictim + ".revenue": {0, 1000}}, vcols, atkValue)
 	s := w.s

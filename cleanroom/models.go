@@ -80,7 +80,11 @@ func modelShape(c *collabRecord, member string, spec *api.ModelSpec) (*policy.Mo
 			return nil, badRequest("a model names each feature once")
 		}
 	}
-	return &policy.ModelShape{Label: l.Column, Features: spec.Features, Dimensions: spec.Features, Epsilon: spec.Epsilon}, nil
+	dims := spec.Features
+	if !slices.Contains(dims, l.Column) {
+		dims = append(slices.Clip(dims), l.Column)
+	}
+	return &policy.ModelShape{Label: l.Column, Features: spec.Features, Dimensions: dims, Epsilon: spec.Epsilon}, nil
 }
 
 // trainModel trains a model on the latest match's people and charges it.

@@ -131,6 +131,8 @@ func TestModelTrainedAndAppliedLocally(t *testing.T) {
 func TestModelLabelPredicateAndNoiseOff(t *testing.T) {
 	settings := laSettings()
 	settings["noise_off"] = true
+	// The label's column selects people, as a filter's does.
+	settings["allowed_dimensions"] = append(settings["allowed_dimensions"].([]string), "bravo.revenue")
 	s := newLAScene(t, settings)
 	ctx := context.Background()
 	spec := api.ModelSpec{Version: api.ModelSpecVersion, Label: api.Filter{Column: "bravo.revenue", Op: "ge", Value: "50"},
@@ -181,6 +183,7 @@ func TestModelRefusals(t *testing.T) {
 		{"a feature not a dimension", func(m *api.ModelSpec) { m.Features = []string{"alpha.nothing"} }, 403, "must be an allowed dimension"},
 		{"a feature without domain or bounds", func(m *api.ModelSpec) { m.Features = []string{"alpha.region"} }, 400, "no declared domain or bounds"},
 		{"a label never output", func(m *api.ModelSpec) { m.Label.Column = "bravo.email" }, 403, "may never be output"},
+		{"a label not a dimension", func(m *api.ModelSpec) { m.Label.Column = "bravo.revenue" }, 403, "label bravo.revenue must be an allowed dimension"},
 		{"too much epsilon", func(m *api.ModelSpec) { m.Epsilon = 0.9 }, 403, "more epsilon than one query may spend"},
 		{"a version", func(m *api.ModelSpec) { m.Version = "x" }, 400, "version"},
 		{"a numeric label without bounds", func(m *api.ModelSpec) { m.Label = api.Filter{Column: "bravo.converted", Op: "ge", Value: "1"} }, 400, "no declared bounds"},

@@ -95,7 +95,7 @@ func TestOpenAPIClientFlow(t *testing.T) {
 func (f *apiFlow) createAndAccept(bands []string) *openapitest.Collaboration {
 	t, ctx := f.t, f.ctx
 	mode := openapitest.Mode(api.ModeBlinded)
-	dims := []string{"alpha.band"}
+	dims := []string{"alpha.band", "beta.tier"} // beta.tier: the model's label
 	domains := map[string][]string{"alpha.band": bands}
 	body := openapitest.CreateCollaboration{Id: "c1", Mode: &mode, Kind: "email", Members: []string{"alpha", "beta"},
 		Settings: &openapitest.Settings{AllowedDimensions: &dims, Domains: &domains,

@@ -70,7 +70,7 @@ func TestQueryMetrics(t *testing.T) {
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
 	ctx := context.Background()
-	settings := `{"noise_off": true, "allowed_dimensions": ["alpha.age_band", "alpha.region", "alpha.spend"],
+	settings := `{"noise_off": true, "allowed_dimensions": ["alpha.age_band", "alpha.region", "alpha.spend", "alpha.exposed", "bravo.conversions"],
 		"bounds": {"alpha.spend": [0, 500], "bravo.revenue": [0, 100]}}`
 	if _, err := a.CreateCollaboration(ctx, api.CreateCollaboration{ID: "c1", Mode: api.ModeHashed, Kind: "email", Members: []string{"alpha", "bravo"},
 		Settings: []byte(settings)}); err != nil {
@@ -184,11 +184,12 @@ func TestQueryMetrics(t *testing.T) {
 		"unknown column":   {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricAvg, Column: "alpha.salary"}}}, api.ProblemBadRequest, "has no column"},
 		"unknown metric":   {api.QuerySpec{Metrics: []api.Metric{{Kind: "median"}}}, api.ProblemBadRequest, "unknown metric"},
 		"match rate by b":  {api.QuerySpec{GroupBy: []string{"alpha.region"}, Metrics: []api.Metric{{Kind: api.MetricMatchRate, Member: "bravo"}}}, api.ProblemBadRequest, "match rate"},
-		"dimension denied": {api.QuerySpec{GroupBy: []string{"bravo.conversions"}, Metrics: []api.Metric{{Kind: api.MetricCount}}}, api.ProblemDenied, ""},
+		"dimension denied": {api.QuerySpec{GroupBy: []string{"bravo.revenue"}, Metrics: []api.Metric{{Kind: api.MetricCount}}}, api.ProblemDenied, ""},
 		"bad filter":       {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.spend", Op: "gt", Value: "lots"}}}, api.ProblemBadRequest, "number"},
 		"out of bounds":    {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.spend", Op: "gt", Value: "900"}}}, api.ProblemBadRequest, "within its declared bounds"},
 		"unbounded filter": {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.region", Op: "gt", Value: "3"}}}, api.ProblemBadRequest, "no declared bounds"},
-		"filter denied":    {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "bravo.conversions", Op: "eq", Value: "1"}}}, api.ProblemDenied, ""},
+		"filter denied":    {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "bravo.revenue", Op: "eq", Value: "1"}}}, api.ProblemDenied, ""},
+		"lift denied":      {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: "alpha.exposed", Converted: "bravo.revenue"}}}, api.ProblemDenied, ""},
 	} {
 		tc.q.Version = api.QueryVersion
 		_, err := a.Query(ctx, "c1", tc.q)

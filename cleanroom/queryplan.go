@@ -56,6 +56,7 @@ func queryShape(c *collabRecord, spec api.QuerySpec) (*policy.QueryShape, error)
 			}
 		case api.MetricLift:
 			sh.Columns = append(sh.Columns, m.Exposed, m.Converted)
+			sh.Splits = append(sh.Splits, m.Exposed, m.Converted)
 		default:
 			return nil, badRequest("unknown metric %q (count, sum, avg, match_rate, roi, lift)", m.Kind)
 		}
@@ -73,7 +74,7 @@ func queryShape(c *collabRecord, spec api.QuerySpec) (*policy.QueryShape, error)
 		}
 		sh.FilterColumns = append(sh.FilterColumns, f.Column)
 	}
-	for _, d := range slices.Concat(spec.GroupBy, sh.FilterColumns) {
+	for _, d := range slices.Concat(spec.GroupBy, sh.FilterColumns, sh.Splits) {
 		if !slices.Contains(sh.Dimensions, d) {
 			sh.Dimensions = append(sh.Dimensions, d)
 		}

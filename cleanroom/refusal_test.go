@@ -106,6 +106,9 @@ func TestPolicyRefusals(t *testing.T) {
 		{"no epsilon", "a query must spend some epsilon", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}}},
 		{"too much epsilon", "the query asks for more epsilon than one query may spend", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 3}},
 		{"dimension not allowed", "grouping or filtering by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.spend"}, Epsilon: 0.1}},
+		// Lift tells how many people are exposed or not and converted or
+		// not: a breakdown by both its columns.
+		{"lift split not allowed", "splitting lift by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: "alpha.spend", Converted: "bravo.revenue"}}, Epsilon: 0.1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.q.Version = api.QueryVersion

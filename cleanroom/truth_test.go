@@ -211,7 +211,7 @@ func groundTruth(t *testing.T, mode string, members int) {
 	}
 	settings := map[string]any{
 		"noise_off":          true,
-		"allowed_dimensions": []string{"alpha.age_band", "alpha.region", "alpha.spend"},
+		"allowed_dimensions": []string{"alpha.age_band", "alpha.region", "alpha.spend", "alpha.exposed", "bravo.conversions"},
 		"domains":            map[string][]string{"alpha.age_band": truthBands},
 		"bounds":             map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}},
 	}

@@ -460,6 +460,7 @@ func resourceValue(r Resource) (ast.Value, error) {
 			ast.Item(ast.InternedTerm("group_by"), stringsTerm(q.GroupBy)),
 			ast.Item(ast.InternedTerm("columns"), stringsTerm(q.Columns)),
 			ast.Item(ast.InternedTerm("filter_columns"), stringsTerm(q.FilterColumns)),
+			ast.Item(ast.InternedTerm("splits"), stringsTerm(q.Splits)),
 			ast.Item(ast.InternedTerm("dimensions"), stringsTerm(q.Dimensions)),
 			ast.Item(ast.InternedTerm("epsilon"), ast.FloatNumberTerm(q.Epsilon)),
 			ast.Item(ast.InternedTerm("selects_partitions"), ast.InternedTerm(q.SelectsPartitions)),

@@ -88,8 +88,13 @@ type QueryShape struct {
 	GroupBy       []string `json:"group_by,omitempty"`
 	Columns       []string `json:"columns,omitempty"`        // columns metrics read
 	FilterColumns []string `json:"filter_columns,omitempty"` // columns filters read
-	// Dimensions are the columns that select people: group_by and filter
-	// columns alike, held to the same rules (a filter is a dimension).
+	// Splits are the columns lift divides people by (its exposed and
+	// converted columns): lift releases the noisy number of people in each
+	// of the four cells, the breakdown a group_by on both would give.
+	Splits []string `json:"splits,omitempty"`
+	// Dimensions are the columns that select people: group_by, filter and
+	// split columns alike, held to the same rules (a filter is a
+	// dimension).
 	Dimensions []string `json:"dimensions,omitempty"`
 	Epsilon    float64  `json:"epsilon"`
 	// SelectsPartitions tells that some group_by column has no declared

@@ -154,6 +154,13 @@ func TestDecide(t *testing.T) {
 			q.FilterColumns = []string{"fitapp.zip"}
 			return queryInput(q)
 		}, "grouping or filtering by fitapp.zip is not allowed in this collaboration"},
+		{"lift split by an undeclared dimension", func() Input {
+			q := okQuery()
+			q.Metrics = append(q.Metrics, "lift")
+			q.Columns = append(q.Columns, "fitapp.zip", "fitapp.revenue")
+			q.Splits = []string{"fitapp.zip"}
+			return queryInput(q)
+		}, "splitting lift by fitapp.zip is not allowed in this collaboration: lift's exposed and converted columns must be allowed dimensions"},
 		{"epsilon below the floor", func() Input {
 			q := okQuery()
 			q.Epsilon = 5e-324

@@ -17,8 +17,9 @@ const DefaultModelEpsilon = 0.5
 //	 "features": ["coursely.age_band", "coursely.region", "coursely.revenue"],
 //	 "epsilon": 0.5}
 //
-// The label is any column of any member the collaboration lets out: true
-// when the value is true, yes or a number above 0, or, with op, when it
+// The label is a column of any member that is an allowed dimension (the
+// leaves count the people whose label is true, as a filtered count would):
+// true when the value is true, yes or a number above 0, or, with op, when it
 // compares true as a query filter would ({"column": "pulsefit.revenue",
 // "op": "ge", "value": "50"}; numeric ops need the column's bounds). The
 // features are columns of the caller's own list, each an allowed dimension

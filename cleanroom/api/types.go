@@ -311,9 +311,10 @@ const QueryVersion = "cleanroom.dev/query/v1"
 // QuerySpec is an aggregate question about the matched people
 // (cleanroom.dev/query/v1). Columns are named "member.column". Every
 // output row describes at least k people (the collaboration's strictest
-// min_group_size), judged on its noisy count. group_by and filter columns
-// alike must be allowed dimensions; numeric filters (lt, le, gt, ge) need
-// the column's declared bounds.
+// min_group_size), judged on its noisy count. group_by and filter columns,
+// and lift's exposed and converted columns, alike must be allowed
+// dimensions; numeric filters (lt, le, gt, ge) need the column's declared
+// bounds.
 //
 //	{"version": "cleanroom.dev/query/v1",
 //	 "metrics": ["count",

@@ -159,7 +159,7 @@ func (f queryForm) spec() (api.QuerySpec, []string) {
 type choices struct {
 	Numeric    []string // columns with declared bounds: sum, avg, ROI
 	Columns    []string // every uploaded column, member.column
-	Dimensions []string // allowed dimensions: group by and filter
+	Dimensions []string // allowed dimensions: group by, filter and lift's exposed column
 	Members    []string
 	Domains    map[string][]string
 	Ops        []string

@@ -68,7 +68,7 @@ key is optional and none may be looser than the room's defaults:
   epsilon_match, delta_per_query, delta_budget, min_list_size, max_list_size,
   min_upload_difference, max_queries_per_day, max_matches_per_day,
   max_uploads_per_day, allowed_metrics, never_output_columns,
-  "allowed_dimensions": ["member.column", ...]   columns queries group and filter by
+  "allowed_dimensions": ["member.column", ...]   columns queries group, filter and split lift by, models label and split by
   "domains": {"member.column": ["value", ...]}   public groups of a dimension
   "bounds": {"member.column": [low, high]}       numeric columns: sums, averages, ROI, k-means, numeric filters
   "members": {"member": {constraints}}           a member's own requirements

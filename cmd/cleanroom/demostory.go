@@ -162,7 +162,7 @@ func (d *demoRun) registerParties(ctx context.Context) error {
 func demoSettings() policy.Settings {
 	return policy.Settings{
 		Constraints: policy.Constraints{AllowedDimensions: []string{brandA + ".age_band", brandA + ".region", brandB + ".age_band",
-			brandA + ".revenue", brandA + ".exposed"}},
+			brandA + ".revenue", brandA + ".exposed", brandB + ".conversions"}},
 		Domains: map[string][]string{brandA + ".age_band": ageBands, brandB + ".age_band": ageBands, brandA + ".exposed": {"false", "true"}},
 		// The course platform may receive audiences of its own customers
 		// in the overlap, for the joint campaign: every member sees it.

@@ -16,7 +16,7 @@ func TestModelAndActivateVerbs(t *testing.T) {
 	r := startCLIRoom(t)
 	r.partners("coursely", "pulsefit")
 	settings := r.path("settings.json")
-	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band"],"domains":{"coursely.age_band":["20","30","40","50"]},
+	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band","pulsefit.converted"],"domains":{"coursely.age_band":["20","30","40","50"]},
 		"activation":{"members":["coursely"]}}`), 0o644)
 	r.must(r.as("coursely", "collab", "create", "--collab", "alliance", "--members", "coursely,pulsefit", "--kind", "email", "--mode", "hashed", "--settings", settings)...)
 	_, errs := r.must(r.as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", settings)...)

@@ -362,6 +362,16 @@ deny contains sprintf("grouping or filtering by %s is not allowed in this collab
 	not d in effective.allowed_dimensions
 }
 
+# Lift releases how many people are exposed or not and converted or not
+# (four disjoint noisy counts): a breakdown by both its columns, held to
+# the dimensions' rules.
+deny contains sprintf("splitting lift by %s is not allowed in this collaboration: lift's exposed and converted columns must be allowed dimensions", [d]) if {
+	input.action == "query.run"
+	some d in object.get(query, "splits", [])
+	not never_out(d)
+	not d in effective.allowed_dimensions
+}
+
 deny contains sprintf("the metric %s is not allowed in this collaboration", [m]) if {
 	input.action == "query.run"
 	some m in object.get(query, "metrics", [])

@@ -114,6 +114,25 @@ test_filters_are_dimensions if {
 	f.allow
 }
 
+# Lift releases how many people are exposed or not and converted or not: a
+# breakdown by both its columns, held to the dimensions' rules.
+test_lift_splits_are_dimensions if {
+	msg := "is not allowed in this collaboration: lift's exposed and converted columns must be allowed dimensions"
+	lift := object.union(q, {"metrics": ["count", "lift"], "columns": ["fitapp.zip", "fitapp.revenue"], "splits": ["fitapp.zip", "fitapp.revenue"]})
+	d := cleanroom.decision with data.room.defaults as defaults with input as query_input(lift)
+	sprintf("splitting lift by fitapp.zip %s", [msg]) in d.reasons
+	not sprintf("splitting lift by fitapp.revenue %s", [msg]) in d.reasons
+	converted := object.union(lift, {"columns": ["coursely.region", "fitapp.zip"], "splits": ["coursely.region", "fitapp.zip"]})
+	e := cleanroom.decision with data.room.defaults as defaults with input as query_input(converted)
+	sprintf("splitting lift by fitapp.zip %s", [msg]) in e.reasons
+	c := object.union(collab, {"settings": object.union(collab.settings, {"members": {"fitapp": {"allowed_dimensions": ["coursely.age_band", "fitapp.revenue"]}}})})
+	region := object.union(lift, {"columns": ["coursely.region", "fitapp.revenue"], "splits": ["coursely.region", "fitapp.revenue"]})
+	f := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(region), c)
+	sprintf("splitting lift by coursely.region %s", [msg]) in f.reasons
+	g := cleanroom.decision with data.room.defaults as defaults with input as query_input(region)
+	g.allow
+}
+
 test_no_dimensions_without_a_list if {
 	c := object.union(object.remove(collab, ["settings"]), {"settings": {}})
 	d := cleanroom.decision with data.room.defaults as defaults with input as with_collab(query_input(q), c)

@@ -32,6 +32,14 @@ deny contains sprintf("a model's feature %s must be an allowed dimension in this
 	not d in effective.allowed_dimensions
 }
 
+# A tree's leaves release noisy counts of the people whose label is true
+# and false: the label's condition is a filter, held to the same rules.
+deny contains sprintf("a model's label %s must be an allowed dimension in this collaboration", [model.label]) if {
+	input.action == "model.train"
+	not never_out(model.label)
+	not model.label in effective.allowed_dimensions
+}
+
 deny contains "the metric model is not allowed in this collaboration" if {
 	input.action == "model.train"
 	not "model" in effective.allowed_metrics

@@ -33,6 +33,17 @@ test_model_label_never_output if {
 	"the column fitapp.phone may never be output or filtered on" in d.reasons
 }
 
+# A model's leaves count the people whose label is true: the label's
+# column is held to the dimensions' rules, as a filter's is.
+test_model_label_is_a_dimension if {
+	shape := object.union(model_shape, {"label": "fitapp.zip"})
+	d := cleanroom.decision with data.room.defaults as object.union(defaults, {"allowed_metrics": ["model"]}) with input as model_input(shape)
+	not d.allow
+	"a model's label fitapp.zip must be an allowed dimension in this collaboration" in d.reasons
+	phone := cleanroom.decision with data.room.defaults as object.union(defaults, {"allowed_metrics": ["model"]}) with input as model_input(object.union(model_shape, {"label": "fitapp.phone"}))
+	not "a model's label fitapp.phone must be an allowed dimension in this collaboration" in phone.reasons
+}
+
 test_model_epsilon_and_budget if {
 	rd := object.union(defaults, {"allowed_metrics": ["model"]})
 	big := cleanroom.decision with data.room.defaults as rd with input as model_input(object.union(model_shape, {"epsilon": 0.9}))

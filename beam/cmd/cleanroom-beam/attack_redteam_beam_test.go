@@ -355,7 +355,7 @@ func TestAttackBeamParity(t *testing.T) {
 	s := newBeamScene(t)
 	settings := map[string]any{
 		"noise_off":          true,
-		"allowed_dimensions": []string{"alpha.band", "alpha.cust", "bravo.tier", "bravo.plan"},
+		"allowed_dimensions": []string{"alpha.band", "alpha.cust", "bravo.tier", "bravo.plan", "alpha.exposed", "bravo.converted"},
 		"domains":            map[string][]string{"alpha.band": beamBands, "bravo.plan": {"basic", "pro"}},
 		"bounds":             map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}},
 	}
@@ -481,7 +481,7 @@ func TestAttackBeamErrorsAndFields(t *testing.T) {
 	s := newBeamScene(t)
 	const target = 1500
 	settings := map[string]any{
-		"allowed_dimensions": []string{"alpha.cust", "alpha.band", "alpha.odd", "bravo.tier"},
+		"allowed_dimensions": []string{"alpha.cust", "alpha.band", "alpha.odd", "bravo.tier", "alpha.exposed", "bravo.converted"},
 		"domains":            map[string][]string{"alpha.band": beamBands},
 		"bounds":             map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}},
 	}

@@ -139,7 +139,7 @@ func TestRoomQueriesOnBeam(t *testing.T) {
 	c := clients(rm.url)
 	bands := []string{"18-24", "25-34", "35-44", "45+"}
 	settings := map[string]any{
-		"allowed_dimensions": []string{"alpha.band", "bravo.band", "alpha.spend"},
+		"allowed_dimensions": []string{"alpha.band", "bravo.band", "alpha.spend", "alpha.exposed", "bravo.converted"},
 		"domains":            map[string][]string{"alpha.band": bands},
 		"bounds":             map[string][2]float64{"alpha.spend": {0, 500}, "bravo.revenue": {0, 100}},
 	}

@@ -789,13 +789,13 @@ type Metric struct {
 	// Column sum and avg.
 	Column *string `json:"column,omitempty"`
 
-	// Converted lift: a conversion when the value is a number above 0 or true.
+	// Converted lift: a conversion when the value is a number above 0 or true. An allowed dimension, as exposed is.
 	Converted *string `json:"converted,omitempty"`
 
 	// Cost ROI's denominator, a constant (the campaign's cost, a public parameter) or the sum of a column over the overlap.
 	Cost *Cost `json:"cost,omitempty"`
 
-	// Exposed lift: the column whose true (true, yes, 1) marks the exposed people.
+	// Exposed lift: the column whose true (true, yes, 1) marks the exposed people. An allowed dimension: lift tells how many people are exposed or not and converted or not.
 	Exposed *string    `json:"exposed,omitempty"`
 	Kind    MetricKind `json:"kind"`
 
@@ -886,7 +886,7 @@ type ModelFileFormat string
 // ModelLabel What a model predicts: that the column is true (true, yes or a number above 0) or, with `op`, that it
 // compares true as a query's filter would (lt, le, gt and ge need the column's bounds).
 type ModelLabel struct {
-	// Column `member.column`, of any member.
+	// Column `member.column`, of any member; an allowed dimension, as a filter's column is.
 	Column string        `json:"column"`
 	Op     *ModelLabelOp `json:"op,omitempty"`
 	Value  *string       `json:"value,omitempty"`
@@ -1196,7 +1196,7 @@ type Settings struct {
 	// limit left unset (or 0) takes the room's; a limit looser than the room's is refused (400), naming the key.
 	Activation *Activation `json:"activation,omitempty"`
 
-	// AllowedDimensions The `member.column` names queries may group and filter by.
+	// AllowedDimensions The `member.column` names queries may group and filter by, split lift by (its exposed and converted columns) and models may take as label or features.
 	AllowedDimensions *[]string             `json:"allowed_dimensions,omitempty"`
 	AllowedMetrics    *[]MetricKindOrKMeans `json:"allowed_metrics,omitempty"`
 
