@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(faultDirEnv); dir != "" {
 		os.Exit(faultAnswers(dir))
 	}
+	if gate := os.Getenv(engineGateEnv); gate != "" {
+		os.Exit(engineForTest(gate, os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

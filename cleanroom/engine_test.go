@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/cleanroom/columnar"
+	"github.com/opencleanroom/cleanroom/cleanroom/job"
 	"github.com/opencleanroom/cleanroom/matcher"
 	"github.com/opencleanroom/cleanroom/policy"
 )
@@ -383,5 +385,172 @@ func TestStaleExportsGo(t *testing.T) {
 	}
 	if _, err := os.Stat(r.jobsDir("c1")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a retired collaboration's jobs were left after the room opened: %v", err)
+	}
+}
+
+// engineGateEnv makes the test binary a Beam engine's stand-in (see
+// TestMain): it answers a count query once the file the variable names
+// exists, so that a test holds a job running for as long as it needs.
+const engineGateEnv = "CLEANROOM_TEST_ENGINE_GATE"
+
+func engineForTest(gate string, args []string) int {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	plan, out := fs.String("plan", "", ""), fs.String("out", "", "")
+	fs.String("export", "", "")
+	fs.String("runner", "", "")
+	if len(args) == 0 || args[0] != "query" || fs.Parse(args[1:]) != nil {
+		return 2
+	}
+	p, err := job.ReadPlan(*plan)
+	if err != nil {
+		return 2
+	}
+	for {
+		if _, err := os.Stat(gate); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, err := job.Finish(p, []job.GroupStats{{Values: []string{}, Count: 1000, Metrics: [][]float64{nil}}}, p.ShareEpsilon())
+	if err != nil || job.WriteResult(*out, res) != nil {
+		return 1
+	}
+	return 0
+}
+
+// TestAbandonedEngineQueryIsCharged: a query on the Beam engine that its
+// caller abandons runs to its answer and is charged and counted, as one
+// it waits for is; and a member runs one engine job at a time, so that
+// abandoning requests buys neither free jobs nor more of them at once.
+func TestAbandonedEngineQueryIsCharged(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "open")
+	t.Setenv(engineGateEnv, gate)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := startRoomWith(t, func(cfg *Config) { cfg.Engine = EngineConfig{Kind: EngineBeam, Binary: exe} })
+	a := tr.partner("alpha", policy.RolePartner, "")
+	b := tr.partner("bravo", policy.RolePartner, "")
+	states := tr.collab("c1", api.ModeHashed, nil, a, b)
+	ctx := context.Background()
+	for _, p := range []*client.Client{a, b} {
+		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1200)), states[p.Principal()])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Match(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := a.Budget(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricCount}}, Epsilon: 0.5}
+	jobs := filepath.Join(string(tr.dir), "engine", "jobs", "*", "query-*", "plan.json")
+	running := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for left, _ := filepath.Glob(jobs); len(left) != n; left, _ = filepath.Glob(jobs) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d engine jobs running, want %d", len(left), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// alpha asks, and leaves once its job runs.
+	qctx, abandon := context.WithCancel(ctx)
+	asked := make(chan error, 1)
+	go func() { _, err := a.Query(qctx, "c1", count); asked <- err }()
+	running(1)
+	abandon()
+	if err := <-asked; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the abandoned query answered %v", err)
+	}
+	// Its job holds alpha's place: another is refused, bravo's runs.
+	_, err = a.Query(ctx, "c1", count)
+	if p := wantProblem(t, err, api.ProblemConflict); !strings.Contains(p.Title, "running on the query engine") {
+		t.Fatalf("a second job of alpha's: %q", p.Title)
+	}
+	bravo := make(chan error, 1)
+	go func() { _, err := b.Query(ctx, "c1", count); bravo <- err }()
+	running(2)
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bravo; err != nil {
+		t.Fatalf("bravo's query beside alpha's job: %v", err)
+	}
+	// The abandoned query is charged and counted once its job answers.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		after, err := a.Budget(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.QueriesToday == before.QueriesToday+2 {
+			if got, want := after.Spent-before.Spent, 1.0; got < want-1e-9 || got > want+1e-9 {
+				t.Fatalf("two queries of epsilon 0.5 spent %v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned query was not counted: %d queries today, %d before", after.QueriesToday, before.QueriesToday)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// alpha's place is free again.
+	if _, err := a.Query(ctx, "c1", count); err != nil {
+		t.Fatalf("alpha's query after its job answered: %v", err)
+	}
+}
+
+// TestAbandonedMatchIsCounted: a match whose caller leaves while it waits
+// for a commit runs once the commit is done, and is counted and charged
+// as one it waited for.
+func TestAbandonedMatchIsCounted(t *testing.T) {
+	tr, a := matchedRoom(t, api.ModeHashed, nil)
+	ctx := context.Background()
+	before, err := a.Budget(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := tr.room.lockForCommit(ctx, "c1", "alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() int {
+		tr.room.gates.mu.Lock()
+		defer tr.room.gates.mu.Unlock()
+		if g := tr.room.gates.m["collab/c1"]; g != nil {
+			return g.refs
+		}
+		return 0
+	}
+	mctx, abandon := context.WithCancel(ctx)
+	asked := make(chan error, 1)
+	go func() { _, err := a.Match(mctx, "c1"); asked <- err }()
+	for deadline := time.Now().Add(30 * time.Second); waiting() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the match never reached the commit's gate")
+		}
+	}
+	abandon()
+	if err := <-asked; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the abandoned match answered %v", err)
+	}
+	release()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		after, err := a.Budget(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.MatchesToday == before.MatchesToday+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the abandoned match was not counted: %d matches today, %d before", after.MatchesToday, before.MatchesToday)
+		}
 	}
 }

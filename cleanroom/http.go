@@ -29,6 +29,13 @@ type route struct {
 	action   policy.Action
 	body     int64         // request body limit
 	deadline time.Duration // how long the request may run (deadlineWrite if zero)
+	// detached routes run to their end (or deadline, or the room's
+	// shutdown) when the caller goes away: a match, query or model is then
+	// counted and charged as if it had waited for the answer. Otherwise a
+	// member that abandons its requests just before they answer would run
+	// them at no charge and past the daily limits (a Beam job may take
+	// minutes of the engine's time, a match of the room's).
+	detached bool
 	fn       func(ctx context.Context, w http.ResponseWriter, req *http.Request, who *actor) (any, error)
 }
 
@@ -141,17 +148,17 @@ func (r *Room) routes() []route {
 			}
 			return ok(), r.putTaskPart(ctx, who, req.PathValue("id"), req.PathValue("task"), part, req.Body)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/match", action: policy.ActionMatchRun, deadline: deadlineLong, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/match", action: policy.ActionMatchRun, deadline: deadlineLong, detached: true, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			return r.match(ctx, who, req.PathValue("id"))
 		}},
-		{pattern: "POST /v1/collaborations/{id}/queries", action: policy.ActionQueryRun, body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/queries", action: policy.ActionQueryRun, body: api.MaxJSONBody, deadline: deadlineQuery, detached: true, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var q api.QuerySpec
 			if err := decodeJSON(req, &q); err != nil {
 				return nil, err
 			}
 			return r.query(ctx, who, req.PathValue("id"), q)
 		}},
-		{pattern: "POST /v1/collaborations/{id}/models", action: policy.ActionModelTrain, body: api.MaxJSONBody, deadline: deadlineQuery, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
+		{pattern: "POST /v1/collaborations/{id}/models", action: policy.ActionModelTrain, body: api.MaxJSONBody, deadline: deadlineQuery, detached: true, fn: func(ctx context.Context, _ http.ResponseWriter, req *http.Request, who *actor) (any, error) {
 			var s api.ModelSpec
 			if err := decodeJSON(req, &s); err != nil {
 				return nil, err

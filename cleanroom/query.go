@@ -42,6 +42,13 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 	if c.Match == nil {
 		return nil, conflict("no match has run yet")
 	}
+	if r.cfg.Engine.Kind == EngineBeam {
+		release, err := r.engineSlot(c.ID, who.partner())
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	ch, eps, delta := queryCharge(c, who, shape, d.Constraints, spec.Epsilon)
 	res, err := r.runQuery(ctx, c, spec, d.Constraints.MinGroupSize, eps, delta)
 	if err != nil {
@@ -65,6 +72,19 @@ func (r *Room) query(ctx context.Context, who *actor, collab string, spec api.Qu
 		return nil, err
 	}
 	return res, nil
+}
+
+// engineSlot takes the member's one place on the Beam engine in the
+// collaboration, or refuses: a query is counted and charged when it
+// answers, so a member could otherwise start any number of jobs at once,
+// each admitted before the others are counted (and a query runs to its
+// answer when its caller leaves: see route.detached).
+func (r *Room) engineSlot(collab, member string) (release func(), err error) {
+	key := collab + "\x00" + member
+	if _, running := r.engineJobs.LoadOrStore(key, struct{}{}); running {
+		return nil, conflict("a query of yours is running on the query engine: ask again once it has answered")
+	}
+	return func() { r.engineJobs.Delete(key) }, nil
 }
 
 // chargeOnJoin records an answer computed on c's latest join (a query's, a

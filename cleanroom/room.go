@@ -118,6 +118,9 @@ type Room struct {
 
 	stopHousekeeping context.CancelFunc
 	housekept        sync.WaitGroup
+	// engineJobs holds the members with a query on the Beam engine, by
+	// collaboration and member (engineSlot).
+	engineJobs sync.Map
 	// gates and matchMem decide what runs beside a match (gate.go).
 	gates    gates
 	matchMem *semaphore.Weighted

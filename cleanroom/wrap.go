@@ -105,7 +105,11 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 		// The server's write timeout would cut the answer off first.
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(deadline + 10*time.Second))
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), deadline)
+	parent := req.Context()
+	if rt.detached {
+		parent = context.WithoutCancel(parent)
+	}
+	ctx, cancel := context.WithTimeout(parent, deadline)
 	defer cancel()
 	ctx, cut := context.WithCancelCause(ctx)
 	defer cut(nil)

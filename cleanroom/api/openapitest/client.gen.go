@@ -1855,7 +1855,7 @@ type ClientInterface interface {
 
 	// RunQueryWithBody An aggregate query of the matched people
 	//
-	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1864,7 +1864,7 @@ type ClientInterface interface {
 
 	// RunQuery An aggregate query of the matched people
 	//
-	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2467,7 +2467,7 @@ func (c *Client) ApprovePolicy(ctx context.Context, id CollaborationID, hash Pol
 
 // RunQueryWithBody An aggregate query of the matched people
 //
-// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2486,7 +2486,7 @@ func (c *Client) RunQueryWithBody(ctx context.Context, id CollaborationID, conte
 
 // RunQuery An aggregate query of the matched people
 //
-// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4439,7 +4439,7 @@ type ClientWithResponsesInterface interface {
 
 	// RunQueryWithBodyWithResponse An aggregate query of the matched people
 	//
-	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4448,7 +4448,7 @@ type ClientWithResponsesInterface interface {
 
 	// RunQueryWithResponse An aggregate query of the matched people
 	//
-	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+	// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9158,7 +9158,7 @@ func (c *ClientWithResponses) ApprovePolicyWithResponse(ctx context.Context, id 
 
 // RunQueryWithBodyWithResponse An aggregate query of the matched people
 //
-// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9173,7 +9173,7 @@ func (c *ClientWithResponses) RunQueryWithBodyWithResponse(ctx context.Context, 
 
 // RunQueryWithResponse An aggregate query of the matched people
 //
-// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403).
+// Answered under the collaboration's constraints, its epsilon debited from the budget in the transaction of the query's audit entry. A query that would overspend, or pass the daily limit, is refused (403). A query runs to its answer, counted and charged, even if its caller leaves first. On the Beam engine a member has one query at a time; another is refused (409) until it answers.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
