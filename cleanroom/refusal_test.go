@@ -232,8 +232,8 @@ func TestBadUploads(t *testing.T) {
 	var canary [][]byte
 	bk := tr.keys["alpha"].BlindingKey()
 	ks, _ := states["alpha"].LoadSecret(tr.op.Room().ID, "c1")
-	for range 4 {
-		e, _ := bk.Encrypt(ks, crypto.MatchKey{1})
+	for i := range 4 {
+		e, _ := bk.Encrypt(ks, crypto.MatchKey{byte(i + 1)})
 		eb := e.Bytes()
 		canary = append(canary, eb[:])
 	}
@@ -246,6 +246,12 @@ func TestBadUploads(t *testing.T) {
 			!strings.Contains(string(body), "not a valid ristretto255 element") {
 			t.Errorf("a canary that is %s: %d %s", name, resp.StatusCode, body)
 		}
+	}
+	repeated, _ := jsonMarshal(api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000,
+		Canary: [][]byte{canary[0], canary[1], canary[0], canary[3]}})
+	if resp, body := rawRequest(t, tr, "alpha", "POST", "/v1/collaborations/c1/uploads", repeated); resp.StatusCode != http.StatusUnprocessableEntity ||
+		!strings.Contains(string(body), "canary tokens repeat") {
+		t.Errorf("a canary repeated: %d %s", resp.StatusCode, body)
 	}
 	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
 	const secretValue = "ZZ-a-data-value-ZZ"

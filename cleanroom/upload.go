@@ -171,9 +171,15 @@ func checkUpload(c *collabRecord, member string, k policy.Constraints, req api.S
 	if len(req.Canary) != want {
 		return badRequest("an upload carries the tokens of the collaboration's %d canary identifiers", want)
 	}
-	for _, t := range req.Canary {
+	for i, t := range req.Canary {
 		if len(t) != api.TokenSize {
 			return invalidData("a canary token is not 32 bytes")
+		}
+		// The tokens of distinct identifiers: a repeated one is not what
+		// the client computed, and would make a probe of the relay that
+		// every comparison of canaries passes alike.
+		if slices.ContainsFunc(req.Canary[:i], func(u []byte) bool { return bytes.Equal(u, t) }) {
+			return invalidData("the canary tokens repeat one another: they are the tokens of distinct identifiers")
 		}
 		// Blinded canaries become probes of the relay: a point decoded
 		// like every other element.

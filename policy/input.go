@@ -140,9 +140,13 @@ type Constraints struct {
 	MaxQueriesPerDay    int   `json:"max_queries_per_day,omitempty"`
 	MaxMatchesPerDay    int   `json:"max_matches_per_day,omitempty"`
 	// MaxUploadsPerDay bounds each member's committed uploads a day.
-	MaxUploadsPerDay   int      `json:"max_uploads_per_day,omitempty"`
-	AllowedDimensions  []string `json:"allowed_dimensions,omitempty"`
-	AllowedMetrics     []string `json:"allowed_metrics,omitempty"`
+	MaxUploadsPerDay int `json:"max_uploads_per_day,omitempty"`
+	// AllowedDimensions and AllowedMetrics are allow-lists, intersected
+	// across the sources that give one: an empty list allows nothing, and
+	// is kept as written (omitzero), where an absent one leaves the choice
+	// to the other sources.
+	AllowedDimensions  []string `json:"allowed_dimensions,omitzero"`
+	AllowedMetrics     []string `json:"allowed_metrics,omitzero"`
 	NeverOutputColumns []string `json:"never_output_columns,omitempty"`
 }
 

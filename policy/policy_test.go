@@ -149,6 +149,16 @@ func TestDecide(t *testing.T) {
 			q.GroupBy = []string{"coursely.zip"}
 			return queryInput(q)
 		}, "grouping or filtering by coursely.zip is not allowed in this collaboration"},
+		{"a member's empty list of dimensions", func() Input {
+			in := queryInput(okQuery())
+			in.Collaboration.Settings.Members = map[string]Constraints{"fitapp": {AllowedDimensions: []string{}}}
+			return in
+		}, "grouping or filtering by coursely.age_band is not allowed in this collaboration"},
+		{"a member's empty list of metrics", func() Input {
+			in := queryInput(okQuery())
+			in.Collaboration.Settings.Members = map[string]Constraints{"fitapp": {AllowedMetrics: []string{}}}
+			return in
+		}, "the metric count is not allowed in this collaboration"},
 		{"undeclared filter", func() Input {
 			q := okQuery()
 			q.FilterColumns = []string{"fitapp.zip"}

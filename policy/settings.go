@@ -79,12 +79,16 @@ const (
 var columnName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // DecodeSettings decodes a settings document strictly: an unknown key, a
+// key written twice in one object, a key in another case than its own, a
 // value of the wrong type or anything after the document is an error naming
 // what is wrong. An empty document is the zero Settings.
 func DecodeSettings(b []byte) (Settings, error) {
 	var s Settings
 	if len(bytes.TrimSpace(b)) == 0 {
 		return s, nil
+	}
+	if err := checkKeys(b); err != nil {
+		return Settings{}, err
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
@@ -95,6 +99,67 @@ func DecodeSettings(b []byte) (Settings, error) {
 		return Settings{}, errors.New("settings: the document must be one JSON object")
 	}
 	return s, nil
+}
+
+// settingKey is what every key of a settings document looks like: the
+// settings' own names, members' names and member.column names.
+var settingKey = regexp.MustCompile(`^[a-z0-9._-]{1,128}$`)
+
+// checkKeys refuses a document whose objects repeat a key or use one
+// outside settingKey. encoding/json matches keys without regard to case
+// (and folds some non-ASCII letters) and keeps the last of repeated keys,
+// so such a document would mean one thing to the room and may mean another
+// to the member who reads it with another tool before accepting it.
+func checkKeys(b []byte) error {
+	type frame struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*frame
+	// valueDone marks the end of a value in the enclosing object, whose
+	// next token is a key.
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return settingsDecodeError(err)
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &frame{keys: map[string]bool{}, wantKey: true})
+			case '[':
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].wantKey {
+				f := stack[n-1]
+				if !settingKey.MatchString(t) {
+					return fmt.Errorf("settings: unknown key %q", t)
+				}
+				if f.keys[t] {
+					return fmt.Errorf("settings: the key %q is written twice in one object", t)
+				}
+				f.keys[t], f.wantKey = true, false
+				continue
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 }
 
 func settingsDecodeError(err error) error {

@@ -21,6 +21,15 @@ func TestDecodeSettingsStrict(t *testing.T) {
 		{`{} {}`, "one JSON object"},
 		{`{"min_group_size": 100`, "settings:"},
 		{`[]`, "settings:"},
+		// encoding/json keeps the last of repeated keys and matches keys
+		// in any case: such a document reads one way to the room and
+		// maybe another to a member's tool.
+		{`{"allowed_dimensions": ["a.x"], "allowed_dimensions": ["b.y"]}`, `the key "allowed_dimensions" is written twice`},
+		{`{"members": {"a": {"min_group_size": 60, "min_group_size": 10}}}`, `the key "min_group_size" is written twice`},
+		{`{"domains": {"a.x": ["1"], "a.x": ["2"]}}`, `the key "a.x" is written twice`},
+		{`{"Allowed_Dimensions": ["a.x"]}`, `unknown key "Allowed_Dimensions"`},
+		{"{\"allowed_dimen\u017fions\": [\"a.x\"]}", `unknown key "allowed_dimenſions"`},
+		{`{"members": {"a": {"allowed_dimensions": []}, "b": {"allowed_dimensions": []}}, "domains": {"a.x": ["{", "["]}}`, ""},
 	}
 	for _, tt := range tests {
 		_, err := DecodeSettings([]byte(tt.doc))
@@ -111,6 +120,34 @@ func TestSettingsCanonical(t *testing.T) {
 	}
 	if want := `{"min_group_size":60,"bounds":{"a.y":[0,2],"b.x":[0,1]}}`; string(ca) != want {
 		t.Fatalf("canonical %s, want %s", ca, want)
+	}
+}
+
+// TestEmptyAllowListKept: an empty allow-list allows nothing, so it is
+// kept as written in the canonical terms (and the policy's input), where
+// an absent one is not there at all.
+func TestEmptyAllowListKept(t *testing.T) {
+	s, err := DecodeSettings([]byte(`{"allowed_dimensions": ["a.x"], "members": {"b": {"allowed_dimensions": [], "allowed_metrics": []}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"allowed_dimensions":["a.x"],"members":{"b":{"allowed_dimensions":[],"allowed_metrics":[]}}}`; string(c) != want {
+		t.Fatalf("canonical %s, want %s", c, want)
+	}
+	again, err := DecodeSettings(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2, _ := again.Canonical(); string(c2) != string(c) {
+		t.Fatalf("canonical terms change when read again: %s, then %s", c, c2)
+	}
+	none, _ := DecodeSettings([]byte(`{"members": {"b": {}}}`))
+	if c, _ := none.Canonical(); string(c) != `{"members":{"b":{}}}` {
+		t.Fatalf("absent lists encode as %s", c)
 	}
 }
 
