@@ -187,6 +187,7 @@ func TestQueryMetrics(t *testing.T) {
 		"dimension denied": {api.QuerySpec{GroupBy: []string{"bravo.revenue"}, Metrics: []api.Metric{{Kind: api.MetricCount}}}, api.ProblemDenied, ""},
 		"bad filter":       {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.spend", Op: "gt", Value: "lots"}}}, api.ProblemBadRequest, "number"},
 		"out of bounds":    {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.spend", Op: "gt", Value: "900"}}}, api.ProblemBadRequest, "within its declared bounds"},
+		"not a number":     {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.spend", Op: "gt", Value: "NaN"}}}, api.ProblemBadRequest, "within its declared bounds"},
 		"unbounded filter": {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "alpha.region", Op: "gt", Value: "3"}}}, api.ProblemBadRequest, "no declared bounds"},
 		"filter denied":    {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, Filters: []api.Filter{{Column: "bravo.revenue", Op: "eq", Value: "1"}}}, api.ProblemDenied, ""},
 		"lift denied":      {api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: "alpha.exposed", Converted: "bravo.revenue"}}}, api.ProblemDenied, ""},

@@ -344,7 +344,7 @@ func (pl *planner) filter(f api.Filter) (analytics.Filter, error) {
 			return analytics.Filter{}, err
 		}
 		x, err := strconv.ParseFloat(f.Value, 64)
-		if err != nil || x < b.Lo || x > b.Hi {
+		if err != nil || !(x >= b.Lo && x <= b.Hi) { // NaN compares false: refused too
 			return analytics.Filter{}, badRequest("the filter on %s compares with a number within its declared bounds", f.Column)
 		}
 		// Values are compared as they are aggregated, clamped to the

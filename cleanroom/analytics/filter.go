@@ -54,7 +54,7 @@ func parseOp(op string) (cmpOp, bool) {
 // Ge). x must not lie outside the bounds, or the filter is refused
 // (ErrPlan).
 func Compare(b Bounded, op string, x float64) (Filter, error) {
-	if x < b.Lo || x > b.Hi {
+	if !(x >= b.Lo && x <= b.Hi) { // NaN compares false: refused too
 		return Filter{}, planErr("a numeric filter compares with a number within its column's bounds")
 	}
 	o, ok := parseOp(op)

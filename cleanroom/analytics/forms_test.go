@@ -75,6 +75,9 @@ func TestNumbersAndDictionaryAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := Compare(bounded("a.spend", 0, 500), Ge, math.NaN()); err == nil {
+			t.Fatal("a comparison with NaN was planned")
+		}
 		lt, err := Compare(bounded("b.revenue", 0, 100), Lt, 70)
 		if err != nil {
 			t.Fatal(err)

@@ -276,7 +276,8 @@ func (f *Filter) check() error {
 		return nil
 	case "lt", "le", "gt", "ge":
 		x, err := strconv.ParseFloat(f.Value, 64)
-		if f.Bounds == nil || err != nil || x < f.Bounds[0] || x > f.Bounds[1] {
+		// Written so that NaN, which compares false, is refused too.
+		if f.Bounds == nil || err != nil || !(x >= f.Bounds[0] && x <= f.Bounds[1]) {
 			return planErr("a numeric filter compares with a number within its column's declared bounds")
 		}
 		return nil

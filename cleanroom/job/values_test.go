@@ -101,6 +101,9 @@ func TestValidate(t *testing.T) {
 		"numeric filter outside": func(p *Plan) {
 			p.Filters = []Filter{{Ref: Ref{"a", "x"}, Op: "lt", Value: "11", Bounds: &[2]float64{0, 10}}}
 		},
+		"numeric filter not a number": func(p *Plan) {
+			p.Filters = []Filter{{Ref: Ref{"a", "x"}, Op: "lt", Value: "NaN", Bounds: &[2]float64{0, 10}}}
+		},
 		"empty declared domain": func(p *Plan) {
 			p.GroupBy = []Group{{Ref{"a", "g"}, []string{}}}
 		},
