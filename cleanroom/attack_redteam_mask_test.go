@@ -20,9 +20,11 @@ package cleanroom
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	r255 "github.com/bwesterb/go-ristretto"
@@ -72,6 +74,21 @@ func elementSum(t *testing.T, elems []byte, more ...[32]byte) [32]byte {
 	return out
 }
 
+// sumCanary is the attacker's canary tokens for its test of Q. Q at every
+// position, which the test needs to pass, is refused (the room takes only
+// distinct canary tokens, as the tokens of distinct identifiers are): Q
+// goes first, and the canaries' own points after it.
+func (b *blindScene) sumCanary(q [32]byte, honest [][]byte) [][]byte {
+	b.t.Helper()
+	start, _ := json.Marshal(api.StartUpload{Kind: "email", Profile: crypto.ProfilePAIRv1, Columns: []string{},
+		Rows: 1000, RowsPerPart: api.MaxRowsPerPart, Canary: [][]byte{q[:], q[:], q[:], q[:]}})
+	if st, body := b.raw(atkAttacker, "POST", "/v1/collaborations/"+b.collab+"/uploads", "application/json", start); st != http.StatusUnprocessableEntity ||
+		!strings.Contains(string(body), "canary tokens repeat") {
+		b.t.Fatalf("an upload whose canaries repeat one element: %d %s", st, body)
+	}
+	return append([][]byte{q[:]}, honest[1:]...)
+}
+
 // TestAttackRedteamMaskSumCanary: two members, blinded (the default), 40
 // fresh collaborations. The attacker is the adversary of differential
 // privacy: it knows every entry of the victim's list but one slot, which
@@ -85,10 +102,11 @@ func elementSum(t *testing.T, elems []byte, more ...[32]byte) [32]byte {
 // position: the group sum of all the elements it was sent, Σ m·k_v·P_y.
 // The room takes its mask off: every element of the victim's stored set,
 // canaries included, is k_v·Σ_y P_y. The attacker uploads its own list with
-// all four canary tokens Q = Σ_{y ∈ known entries, the target, the
-// canaries} P_y (it computes P for any identifier: every member holds the
-// collaboration secret); the victim's client re-encrypts it honestly, to
-// k_v·Q. The attacker asks for a match: the room compares the canaries
+// canary tokens Q = Σ_{y ∈ known entries, the target, the canaries} P_y
+// (it computes P for any identifier: every member holds the collaboration
+// secret), at all four positions, which the room refuses (canary tokens are
+// distinct), so at the first (sumCanary); the victim's client re-encrypts
+// it honestly, to k_v·Q. The attacker asks for a match: the room compares the canaries
 // exactly, and refuses with canary-mismatch (nothing charged) unless
 // k_v·Q = k_v·Σ_y P_y, that is unless the slot holds the target. No noise,
 // one request. The model allows chance plus three deviations (73.7%).
@@ -130,7 +148,7 @@ func TestAttackRedteamMaskSumCanary(t *testing.T) {
 		for i := range 1000 {
 			junk = append(junk, s.point(fmt.Sprintf("junk-%d-%d@attacker.example", j, i)))
 		}
-		s.uploadTokens(atkAttacker, junk, [][]byte{q[:], q[:], q[:], q[:]})
+		s.uploadTokens(atkAttacker, junk, s.sumCanary(q, canaryP))
 
 		refresh := j%2 == 1
 		if refresh {
@@ -209,7 +227,7 @@ func TestAttackRedteamMaskSumRepeats(t *testing.T) {
 	for j := range n {
 		tr := newRepeatsTrial(t, b, "d", j)
 		s, in, q := tr.s, tr.in, tr.q
-		s.uploadTokens(atkAttacker, tr.junk(), [][]byte{q[:], q[:], q[:], q[:]})
+		s.uploadTokens(atkAttacker, tr.junk(), s.sumCanary(q, s.canary(s.unit)))
 		task, elems := tr.offer()
 		twice, _, ok := tr.repeated(t, elems)
 		if !ok {

@@ -179,10 +179,7 @@ func TestAttackCommitAllocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := api.StartUpload{Kind: v.Kind, Profile: v.Profile, Columns: []string{}, Rows: 0, RowsPerPart: 1}
-	for range api.CanaryIdentifiers(v.Kind) {
-		start.Canary = append(start.Canary, bytes.Repeat([]byte{7}, api.TokenSize))
-	}
+	start := api.StartUpload{Kind: v.Kind, Profile: v.Profile, Columns: []string{}, Rows: 0, RowsPerPart: 1, Canary: madeUpCanary(v.Kind)}
 	body, _ := json.Marshal(start)
 	status, resp := atkRaw(t, p.tr, atkAttacker, "POST", "/v1/collaborations/c1/uploads", "application/json", body)
 	if status != http.StatusCreated {

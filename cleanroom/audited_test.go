@@ -32,10 +32,7 @@ func TestEveryRefusalAudited(t *testing.T) {
 	tr.partner("ana", policy.RoleAnalyst, "alpha")
 	tr.partner("audrey", policy.RoleAuditor, "alpha")
 	const callerText = "ZZ-caller-chosen-ZZ"
-	var canary [][]byte
-	for range api.CanaryIdentifiers("email") {
-		canary = append(canary, make([]byte, 32))
-	}
+	canary := madeUpCanary("email")
 	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 2000, RowsPerPart: 1000, Canary: canary})
 	member := func(m ...string) string {
 		return fmt.Sprintf(`{"id":"c2","kind":"email","members":["%s"]}`, strings.Join(m, `","`))

@@ -289,10 +289,7 @@ func BenchmarkCommitOfManyParts(b *testing.B) {
 	alpha := tr.partner("alpha", policy.RolePartner, "")
 	bravo := tr.partner("bravo", policy.RolePartner, "")
 	tr.collab("c1", api.ModeHashed, nil, alpha, bravo)
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
+	canary := madeUpCanary("email")
 	sb, _ := jsonMarshal(api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 1000, RowsPerPart: 1000, Canary: canary})
 	resp, body := rawRequest(b, tr, "bravo", "POST", "/v1/collaborations/c1/uploads", sb)
 	var other api.Upload

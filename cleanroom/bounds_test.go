@@ -24,10 +24,7 @@ func TestRequestSizesBounded(t *testing.T) {
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
 	tr.collab("c1", api.ModeHashed, nil, a, b)
-	var canary [][]byte
-	for range api.CanaryIdentifiers("email") {
-		canary = append(canary, make([]byte, 32))
-	}
+	canary := madeUpCanary("email")
 	// Rows declared at the commit, one to a part.
 	up := startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: 0, RowsPerPart: 1, Canary: canary})
 	upload := "/v1/collaborations/c1/uploads/" + up.ID

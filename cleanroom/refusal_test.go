@@ -313,15 +313,23 @@ func TestBadUploads(t *testing.T) {
 	}
 }
 
+// madeUpCanary is canary tokens for a hashed upload made by hand: as many
+// as kind has canary identifiers, distinct, as the room requires.
+func madeUpCanary(kind string) [][]byte {
+	canary := make([][]byte, len(api.CanaryIdentifiers(kind)))
+	for i := range canary {
+		canary[i] = make([]byte, api.TokenSize)
+		canary[i][0] = byte(i + 1)
+	}
+	return canary
+}
+
 // startRegionUpload starts alpha's upload in c1 of emails with one column,
-// region, canaries of zeros, and rows (0: declared at the commit) in parts
+// region, made-up canaries, and rows (0: declared at the commit) in parts
 // of rowsPerPart.
 func startRegionUpload(t testing.TB, tr *testRoom, rows int64, rowsPerPart int) api.Upload {
 	t.Helper()
-	canary := make([][]byte, len(api.CanaryIdentifiers("email")))
-	for i := range canary {
-		canary[i] = make([]byte, 32)
-	}
+	canary := madeUpCanary("email")
 	return startUpload(t, tr, api.StartUpload{Kind: "email", Profile: "pair-v1", Columns: []string{"region"}, Rows: rows, RowsPerPart: rowsPerPart, Canary: canary})
 }
 
