@@ -1,10 +1,13 @@
 package cleanroom
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // TestAttackEmptyDimensionListDropped: allow-lists are intersected across
@@ -50,5 +53,34 @@ func TestAttackEmptyDimensionListDropped(t *testing.T) {
 				t.Errorf("refused for %v", p.Reasons)
 			}
 		})
+	}
+}
+
+// TestAttackSettingsReadOtherwise: settings a member would read as strict
+// that the room took otherwise. A k of 2^63-1 (no group is ever large
+// enough) became -2^63 in the room's decision, read back through a
+// float64, and switched off the guard against audiences that differ by
+// fewer than k people; a budget written below float64's range read as 0,
+// that is unset, the room's budget; a bound of three numbers lost its
+// third. Each is refused when the collaboration is created, whoever's
+// requirement it is.
+func TestAttackSettingsReadOtherwise(t *testing.T) {
+	tr := startRoom(t)
+	a := tr.partner("alpha", policy.RolePartner, "")
+	tr.partner("bravo", policy.RolePartner, "")
+	for i, doc := range []string{
+		`{"min_group_size": 9223372036854775807}`,
+		`{"members": {"alpha": {"min_group_size": 9223372036854775807}}}`,
+		`{"activation": {"members": ["alpha"]}, "members": {"bravo": {"min_group_size": 9223372036854775000}}}`,
+		`{"epsilon_budget": 1e-400}`,
+		`{"members": {"bravo": {"epsilon_per_query": 1e-400}}}`,
+		`{"bounds": {"bravo.revenue": [0, 1000000000, 100]}}`,
+		`{"bounds": {"bravo.revenue": [-500]}}`,
+	} {
+		_, err := a.CreateCollaboration(context.Background(), api.CreateCollaboration{ID: fmt.Sprintf("c%d", i), Mode: api.ModeHashed,
+			Kind: "email", Members: []string{"alpha", "bravo"}, Settings: []byte(doc)})
+		if p := wantProblem(t, err, api.ProblemBadRequest); !strings.HasPrefix(p.Title, "settings: ") {
+			t.Errorf("%s: refused with %q", doc, p.Title)
+		}
 	}
 }

@@ -117,6 +117,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Defaults != nil {
 		d = *opts.Defaults
 	}
+	if err := d.checkCounts(""); err != nil {
+		return nil, fmt.Errorf("policy: the room's defaults: %w", err)
+	}
 	e := &Engine{
 		opts:     opts,
 		caps:     restrictedCapabilities(),
@@ -547,25 +550,37 @@ func decodeDecision(v any) (Decision, error) {
 			return Decision{}, err
 		}
 	}
+	// Counts are read as the integers the policy wrote, never through a
+	// float64, whose conversion back to an integer is undefined out of
+	// range (2^63 became -2^63 on amd64: a k that switched guards off).
+	count := func(k string) (int64, error) {
+		n, ok := c[k].(json.Number)
+		if !ok {
+			return 0, fmt.Errorf("constraint %s is not a number", k)
+		}
+		i, err := n.Int64()
+		if err != nil || i < 0 || i > MaxCount {
+			return 0, fmt.Errorf("constraint %s is not a whole number from 0 to %d", k, int64(MaxCount))
+		}
+		return i, nil
+	}
 	for k, dst := range map[string]*int64{
 		"min_list_size": &d.Constraints.MinListSize, "max_list_size": &d.Constraints.MaxListSize,
 		"min_upload_difference": &d.Constraints.MinUploadDifference,
 	} {
-		f, err := num(k)
-		if err != nil {
+		if *dst, err = count(k); err != nil {
 			return Decision{}, err
 		}
-		*dst = int64(f)
 	}
 	for k, dst := range map[string]*int{
 		"min_group_size": &d.Constraints.MinGroupSize, "max_queries_per_day": &d.Constraints.MaxQueriesPerDay,
 		"max_matches_per_day": &d.Constraints.MaxMatchesPerDay, "max_uploads_per_day": &d.Constraints.MaxUploadsPerDay,
 	} {
-		f, err := num(k)
+		i, err := count(k)
 		if err != nil {
 			return Decision{}, err
 		}
-		*dst = int(f)
+		*dst = int(i)
 	}
 	for k, dst := range map[string]*[]string{"allowed_dimensions": &d.Constraints.AllowedDimensions,
 		"allowed_metrics": &d.Constraints.AllowedMetrics, "never_output_columns": &d.Constraints.NeverOutputColumns} {

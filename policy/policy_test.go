@@ -2,9 +2,11 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -560,5 +562,41 @@ func TestActionsKnownToRego(t *testing.T) {
 	slices.Sort(goActions)
 	if !slices.Equal(inRego, goActions) {
 		t.Fatalf("the Rego knows %v\nGo decides %v", inRego, goActions)
+	}
+}
+
+// TestDecisionCountsExact: the counts of a decision are the integers the
+// policy wrote, up to MaxCount, never read back through a float64 (whose
+// conversion to an integer out of range made 2^63-1 into -2^63, a k that
+// switched guards off).
+func TestDecisionCountsExact(t *testing.T) {
+	e := newEngine(t)
+	in := queryInput(okQuery())
+	in.Collaboration.Settings.MinGroupSize = MaxCount
+	in.Collaboration.Settings.MinListSize = MaxCount - 1
+	d := e.Decide(context.Background(), in)
+	if d.Constraints.MinGroupSize != MaxCount || d.Constraints.MinListSize != MaxCount-1 {
+		t.Fatalf("settings k %d and min list %d, the decision's %d and %d", MaxCount, MaxCount-1, d.Constraints.MinGroupSize, d.Constraints.MinListSize)
+	}
+	if _, err := New(context.Background(), Options{Defaults: &Constraints{MinGroupSize: math.MaxInt64}}); err == nil {
+		t.Fatal("a room's default k past MaxCount was taken")
+	}
+	// A decision whose k is past MaxCount (a module's, say) is an error,
+	// not a wrapped-around integer.
+	var dv any
+	dec := json.NewDecoder(strings.NewReader(`{"allow": true, "reasons": [], "constraints": {"epsilon_per_query": 0.5,
+		"epsilon_min_per_query": 0.01, "epsilon_budget": 10, "epsilon_match": 0.1, "delta_per_query": 1e-8, "delta_budget": 1e-6,
+		"min_list_size": 1000, "max_list_size": 100000000, "min_upload_difference": 50, "max_queries_per_day": 200,
+		"max_matches_per_day": 10, "max_uploads_per_day": 10, "min_group_size": 9223372036854775807}}`))
+	dec.UseNumber()
+	if err := dec.Decode(&dv); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := decodeDecision(dv); err == nil {
+		t.Fatalf("a k of 2^63-1 decoded as %d", d.Constraints.MinGroupSize)
+	}
+	dv.(map[string]any)["constraints"].(map[string]any)["min_group_size"] = json.Number("50")
+	if d, err := decodeDecision(dv); err != nil || d.Constraints.MinGroupSize != 50 {
+		t.Fatalf("k of 50 decoded as %d, %v", d.Constraints.MinGroupSize, err)
 	}
 }

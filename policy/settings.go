@@ -9,6 +9,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -74,6 +75,11 @@ const (
 	MaxDomainValueLen = 256
 	// MaxExpiresInHours is ten years, far below a time.Duration's limit.
 	MaxExpiresInHours = 87600
+	// MaxCount bounds every count a setting names (k, list sizes, upload
+	// differences, daily limits): a list holds fewer than 2^32 rows, so a
+	// larger minimum is no stricter, and every count stays an exact
+	// integer wherever it is read.
+	MaxCount = 1 << 32
 )
 
 var columnName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -88,6 +94,9 @@ func DecodeSettings(b []byte) (Settings, error) {
 		return s, nil
 	}
 	if err := checkKeys(b); err != nil {
+		return Settings{}, err
+	}
+	if err := checkPairs(b); err != nil {
 		return Settings{}, err
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
@@ -124,6 +133,7 @@ func checkKeys(b []byte) error {
 		}
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -156,10 +166,44 @@ func checkKeys(b []byte) error {
 				continue
 			}
 			valueDone()
+		case json.Number:
+			// A number written below float64's range reads as 0, which
+			// a setting takes for unset: the room's value, the loosest.
+			if f, err := strconv.ParseFloat(t.String(), 64); err == nil && f == 0 && strings.ContainsAny(mantissa(t.String()), "123456789") {
+				return fmt.Errorf("settings: the number %s is too small to be told from 0, which means the room's value", t)
+			}
+			valueDone()
 		default:
 			valueDone()
 		}
 	}
+}
+
+// mantissa is a JSON number's digits before its exponent.
+func mantissa(n string) string {
+	if i := strings.IndexAny(n, "eE"); i >= 0 {
+		return n[:i]
+	}
+	return n
+}
+
+// checkPairs refuses a bounds entry that is not a pair: encoding/json
+// fills a [2]float64 from a list of any length, dropping what is past the
+// second number and taking what is missing for 0.
+func checkPairs(b []byte) error {
+	var raw struct {
+		Bounds map[string][]json.RawMessage `json:"bounds"`
+	}
+	// The first value only: what follows it is DecodeSettings' to refuse.
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&raw); err != nil {
+		return settingsDecodeError(err)
+	}
+	for name, pair := range raw.Bounds {
+		if len(pair) != 2 {
+			return fmt.Errorf("settings: bounds.%s: [low, high], two numbers", name)
+		}
+	}
+	return nil
 }
 
 func settingsDecodeError(err error) error {
@@ -265,11 +309,33 @@ func checkQualified(key, name string, members []string) error {
 	return nil
 }
 
+// checkCounts refuses counts outside 0 to MaxCount. prefix names where
+// they are in the document.
+func (c Constraints) checkCounts(prefix string) error {
+	for _, x := range []struct {
+		key string
+		v   int64
+	}{
+		{"min_group_size", int64(c.MinGroupSize)}, {"min_list_size", c.MinListSize},
+		{"min_upload_difference", c.MinUploadDifference}, {"max_list_size", c.MaxListSize},
+		{"max_queries_per_day", int64(c.MaxQueriesPerDay)}, {"max_matches_per_day", int64(c.MaxMatchesPerDay)},
+		{"max_uploads_per_day", int64(c.MaxUploadsPerDay)},
+	} {
+		if x.v < 0 || x.v > MaxCount {
+			return fmt.Errorf("settings: %s%s: 0 (the room's) to %d", prefix, x.key, int64(MaxCount))
+		}
+	}
+	return nil
+}
+
 // check refuses constraints out of range or looser than defaults. prefix
 // names where they are in the document.
 func (c Constraints) check(prefix string, d Constraints, members []string) error {
 	looser := func(key string, v, def any) error {
 		return fmt.Errorf("settings: %s%s: %v is looser than the room's %v", prefix, key, v, def)
+	}
+	if err := c.checkCounts(prefix); err != nil {
+		return err
 	}
 	type minimum struct {
 		key    string
@@ -280,9 +346,6 @@ func (c Constraints) check(prefix string, d Constraints, members []string) error
 		{"min_list_size", c.MinListSize, d.MinListSize},
 		{"min_upload_difference", c.MinUploadDifference, d.MinUploadDifference},
 	} {
-		if x.v < 0 {
-			return fmt.Errorf("settings: %s%s: must not be negative", prefix, x.key)
-		}
 		if x.v != 0 && x.v < x.def {
 			return looser(x.key, x.v, x.def)
 		}
@@ -293,9 +356,6 @@ func (c Constraints) check(prefix string, d Constraints, members []string) error
 		{"max_matches_per_day", int64(c.MaxMatchesPerDay), int64(d.MaxMatchesPerDay)},
 		{"max_uploads_per_day", int64(c.MaxUploadsPerDay), int64(d.MaxUploadsPerDay)},
 	} {
-		if x.v < 0 {
-			return fmt.Errorf("settings: %s%s: must not be negative", prefix, x.key)
-		}
 		if x.v != 0 && x.def != 0 && x.v > x.def {
 			return looser(x.key, x.v, x.def)
 		}

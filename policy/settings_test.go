@@ -29,6 +29,15 @@ func TestDecodeSettingsStrict(t *testing.T) {
 		{`{"domains": {"a.x": ["1"], "a.x": ["2"]}}`, `the key "a.x" is written twice`},
 		{`{"Allowed_Dimensions": ["a.x"]}`, `unknown key "Allowed_Dimensions"`},
 		{"{\"allowed_dimen\u017fions\": [\"a.x\"]}", `unknown key "allowed_dimenſions"`},
+		// A pair is two numbers: encoding/json would drop a third and
+		// take a missing one for 0.
+		{`{"bounds": {"b.revenue": [0, 1000000000, 100]}}`, "bounds.b.revenue: [low, high], two numbers"},
+		{`{"bounds": {"b.revenue": [-500]}}`, "bounds.b.revenue: [low, high], two numbers"},
+		// A number below float64's range reads as 0, which a setting
+		// takes for unset, the room's (loosest) value.
+		{`{"epsilon_budget": 1e-400}`, "the number 1e-400 is too small"},
+		{`{"members": {"b": {"epsilon_per_query": 0.0000e-999}}}`, ""},
+		{`{"members": {"b": {"epsilon_per_query": 5e-324}}}`, ""},
 		{`{"members": {"a": {"allowed_dimensions": []}, "b": {"allowed_dimensions": []}}, "domains": {"a.x": ["{", "["]}}`, ""},
 	}
 	for _, tt := range tests {
@@ -57,7 +66,12 @@ func TestSettingsCheck(t *testing.T) {
 		{`{"epsilon_min_per_query": 0.0001}`, "epsilon_min_per_query: at least 0.001"},
 		{`{"epsilon_min_per_query": 0.005}`, "epsilon_min_per_query: 0.005 is looser than the room's 0.01"},
 		{`{"max_queries_per_day": 100000}`, "max_queries_per_day: 100000 is looser"},
-		{`{"max_list_size": -1}`, "max_list_size: must not be negative"},
+		{`{"max_list_size": -1}`, "max_list_size: 0 (the room's) to 4294967296"},
+		// The strictest-looking k is a count like any other: past what a
+		// list can hold it is refused, never read back out of range.
+		{`{"min_group_size": 9223372036854775807}`, "min_group_size: 0 (the room's) to 4294967296"},
+		{`{"members": {"a": {"min_list_size": 4294967297}}}`, "members.a.min_list_size: 0 (the room's) to 4294967296"},
+		{`{"min_group_size": 4294967296, "min_upload_difference": 4294967296}`, ""},
 		{`{"delta_per_query": 0.1}`, "delta_per_query: 0.1 is looser"},
 		{`{"allowed_metrics": ["count", "median"]}`, `allowed_metrics: "median" is not a metric`},
 		{`{"allowed_dimensions": ["region"]}`, `allowed_dimensions: "region" is not member.column`},
