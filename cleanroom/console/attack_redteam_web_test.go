@@ -531,7 +531,7 @@ func openBidiAt(s string, i int) []rune {
 // after it reversed ("gold" as "dlog", "25-34" as "43-52"): escaping does
 // not stop it, since the override is text. The table shows each value in a
 // cell of its own, which ends the override; a chart's label drops the
-// values' direction controls.
+// values' direction controls and isolates each member's value.
 //
 // The property: where the victim's value starts in a chart's text, no
 // embedding, override or isolate of the other member's value is open.
@@ -553,6 +553,11 @@ func TestAttackRedteamWebBidiLabel(t *testing.T) {
 				continue
 			}
 			found++
+			// The victim's value sits in an isolate of its own (FSI …
+			// PDI): what matters is what is open where that starts.
+			if strings.HasSuffix(m[2][:i], "\u2068") {
+				i -= len("\u2068")
+			}
 			if open := openBidiAt(m[2], i); len(open) > 0 {
 				t.Errorf("the chart's <%s> %q draws the victim's value %q under the other member's open bidi control(s) %U", m[1], m[2], victim, open)
 			}

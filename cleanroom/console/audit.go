@@ -29,6 +29,11 @@ var errBundleTooLarge = errors.New("the audit bundle is larger than the console 
 type auditState struct {
 	mu   sync.Mutex
 	snap *auditSnapshot
+	// seen is the latest checkpoint of a bundle the console verified:
+	// every later bundle must extend it, as cleanroom audit verify --since
+	// checks, so that a room cannot show the console one log and, on a
+	// refresh, another that rewrites it.
+	seen []byte
 }
 
 // auditSnapshot is one fetched bundle and what its verification found.
@@ -66,19 +71,30 @@ func (s *Server) currentAudit(ctx context.Context) *auditSnapshot {
 	return s.audit.snap
 }
 
+// fetchAudit fetches and verifies a bundle against the checkpoint the
+// console saw last, and keeps its checkpoint if it verifies. s.audit.mu is
+// held.
+func (s *Server) fetchAudit(ctx context.Context) *auditSnapshot {
+	snap := s.fetchBundle(ctx, s.audit.seen)
+	if snap.Verified() {
+		s.audit.seen = []byte(snap.Checkpoint)
+	}
+	return snap
+}
+
 func (s *Server) refreshAudit(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.roomContext(r)
 	defer cancel()
-	snap := s.fetchAudit(ctx)
 	s.audit.mu.Lock()
-	s.audit.snap = snap
+	s.audit.snap = s.fetchAudit(ctx)
 	s.audit.mu.Unlock()
 	http.Redirect(w, r, "/audit", http.StatusSeeOther)
 }
 
-// fetchAudit exports the bundle this principal may see and verifies it
-// with the room's verifier key, exactly as cleanroom audit verify does.
-func (s *Server) fetchAudit(ctx context.Context) *auditSnapshot {
+// fetchBundle exports the bundle this principal may see and verifies it
+// with the room's verifier key, exactly as cleanroom audit verify does
+// (with --since, when since is not nil).
+func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 	snap := &auditSnapshot{Fetched: time.Now()}
 	var buf bytes.Buffer
 	if err := s.cfg.Client.ExportAuditRange(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0, 0); err != nil {
@@ -87,7 +103,7 @@ func (s *Server) fetchAudit(ctx context.Context) *auditSnapshot {
 	}
 	snap.Bundle = buf.Bytes()
 	var entries []indexedEntry
-	rep, err := bundle.VerifyEntries(bytes.NewReader(snap.Bundle), s.verifier, nil, func(i int64, e bundle.Entry) error {
+	rep, err := bundle.VerifyEntries(bytes.NewReader(snap.Bundle), s.verifier, since, func(i int64, e bundle.Entry) error {
 		entries = append(entries, indexedEntry{i, e})
 		return nil
 	})

@@ -79,8 +79,9 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		g.refuse(w, r, http.StatusForbidden, "This console answers only to its own address.")
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/static/") {
-		// Embedded public assets: no data, no token needed.
+	if strings.HasPrefix(r.URL.Path, "/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// Embedded public assets: no data, no token needed. Other methods
+		// go through the guard: they would reach the console's own pages.
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -95,8 +96,13 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		q := r.URL.Query()
 		q.Del(tokenParam)
 		// One leading slash: "//host/..." would send the browser to
-		// another site with the address it was given.
+		// another site with the address it was given; and no control
+		// character or space, which browsers drop from "/\t/host/" to
+		// make it "//host/" (such a path is no page of the console's).
 		to := "/" + strings.TrimLeft(r.URL.Path, "/\\")
+		if strings.ContainsFunc(to, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+			to = "/"
+		}
 		if len(q) > 0 {
 			to += "?" + q.Encode()
 		}

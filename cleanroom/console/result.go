@@ -55,7 +55,7 @@ func segments(r *api.QueryResult, groupCols int) []string {
 		}
 		parts := make([]string, 0, groupCols)
 		for _, c := range row[:min(groupCols, len(row))] {
-			parts = append(parts, withoutBidiControls(formatCell(c)))
+			parts = append(parts, labelPart(formatCell(c), groupCols))
 		}
 		out[i] = strings.Join(parts, " · ")
 	}
@@ -80,6 +80,27 @@ func withoutBidiControls(s string) string {
 }
 
 func isBidiControl(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
+
+// labelRunes is about what a chart's label shows (svg.go).
+const labelRunes = 24
+
+// labelPart is one member's value in a chart's label: without direction
+// controls or other invisible characters, shortened on its own (so that a
+// long value of one member cannot push another's out of the label), and
+// isolated (FSI … PDI), so that one member's right-to-left letters do not
+// reorder the next member's digits and signs ("25-34" drawn "34-25").
+func labelPart(v string, parts int) string {
+	v = strings.Map(func(r rune) rune {
+		if isBidiControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, v)
+	if n := max(labelRunes/max(parts, 1)-1, 4); len([]rune(v)) > n {
+		v = string([]rune(v)[:n-1]) + "…"
+	}
+	return "\u2068" + v + "\u2069"
+}
 
 // withheldNote explains which groups are not in the table, as the privacy
 // model releases it: a count of declared groups below k, or nothing at all

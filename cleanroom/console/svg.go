@@ -64,10 +64,9 @@ func (b bars) svg() template.HTML {
 	fmt.Fprintf(&sb, `<line class="axis" x1="%s" y1="%d" x2="%s" y2="%d"/>`, num(x(0)), top-6, num(x(0)), h-6)
 	for i, v := range b.Values {
 		y := top + i*rowH
+		// Labels come shortened, each member's value on its own
+		// (labelPart): cutting the whole would cut off the last member's.
 		label := b.Labels[i]
-		if len([]rune(label)) > 24 {
-			label = string([]rune(label)[:23]) + "…"
-		}
 		fmt.Fprintf(&sb, `<text class="label" x="%d" y="%d" text-anchor="end">%s</text>`, labelW-8, y+rowH/2+4, svgText(label))
 		if math.IsNaN(v) {
 			continue

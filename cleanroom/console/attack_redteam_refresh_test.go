@@ -1,0 +1,130 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
+	"github.com/opencleanroom/cleanroom/crypto"
+)
+
+// TestAttackRedteamConsoleRefreshRewrittenLog: the auditor's console
+// fetches and verifies the bundle and shows its checkpoint; on "refresh"
+// a dishonest operator answers with a log whose entries 3..5 were
+// rewritten (denied queries made allowed), signed with the room's key.
+// Verified on its own the new bundle passes; the console verifies it
+// against the checkpoint it saw last, as cleanroom audit verify --since
+// does, and must refuse it.
+func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
+	ctx := context.Background()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	const origin = "cleanroom/room-fork"
+	vkey, _ := audit.VerifierKey(origin, key.Public().(ed25519.PublicKey))
+
+	entry := func(i int, allow bool) audit.Entry {
+		return audit.Entry{Time: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), Principal: "pulsefit", Role: "partner",
+			Action: "query.run", Collaboration: "alliance", Decision: audit.Decision{Allow: allow},
+			RequestID: fmt.Sprintf("req-%d", i)}
+	}
+	export := func(rewrite bool, n int) []byte {
+		l, err := audit.Open(ctx, t.TempDir(), audit.Options{Origin: origin, Key: key, CheckpointEvery: -1, CheckpointInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		for i := range n {
+			allow := i%2 == 0
+			if rewrite && i >= 3 {
+				allow = true
+			}
+			if _, err := l.Append(ctx, entry(i, allow)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b bytes.Buffer
+		if err := l.Export(ctx, &b, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	honest, rewritten := export(false, 6), export(true, 8)
+
+	var mu sync.Mutex
+	served := 0
+	room := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/room":
+			ch, _ := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("challenge"))
+			info := api.RoomInfo{ID: "room-fork", AuditOrigin: origin, VerifierKey: vkey,
+				Proof: base64.StdEncoding.EncodeToString(ed25519.Sign(key, api.RoomProofMessage("room-fork", ch)))}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(info)
+		case "/v1/audit/export":
+			mu.Lock()
+			b := honest
+			if served > 0 {
+				b = rewritten
+			}
+			served++
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(b)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer room.Close()
+
+	k, err := crypto.GeneratePartnerKey("aud", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(ctx, room.URL, k, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Client: c, Role: RoleAuditor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := func() *auditSnapshot {
+		s.audit.mu.Lock()
+		defer s.audit.mu.Unlock()
+		return s.fetchAudit(ctx)
+	}
+	first := fetch()
+	if !first.Verified() {
+		t.Fatalf("first fetch: %v %v", first.FetchErr, first.VerifyErr)
+	}
+	if _, err := audit.Verify(bytes.NewReader(rewritten), s.verifier, nil); err != nil {
+		t.Fatalf("the rewritten log does not verify on its own (the attack needs it to): %v", err)
+	}
+	second := fetch()
+	if second.Verified() {
+		for i := 3; i < 6; i++ {
+			if first.Entries[i].E.Decision.Allow != second.Entries[i].E.Decision.Allow {
+				t.Errorf("entry %d: the console showed it %s, then, on refresh, %s, and calls both verified",
+					i, strings.ToUpper(fmt.Sprint(first.Entries[i].E.Decision.Allow)), strings.ToUpper(fmt.Sprint(second.Entries[i].E.Decision.Allow)))
+			}
+		}
+		return
+	}
+	t.Logf("the refresh refused: %v", second.VerifyErr)
+	// And it stays refused: the console's checkpoint is still the honest one.
+	if third := fetch(); third.Verified() {
+		t.Error("a second refresh verified the rewritten log")
+	}
+}
