@@ -84,7 +84,7 @@ func Verify(r io.Reader, v note.Verifier, since []byte) (*Report, error) {
 // fail). An error from fn ends the verification and is returned as is.
 func VerifyEntries(r io.Reader, v note.Verifier, since []byte, fn func(index int64, e Entry) error) (*Report, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
-	first, err := readLine(br)
+	first, err := readHeader(br)
 	if err != nil {
 		return nil, failf(-1, "no header: %v", err)
 	}
@@ -162,6 +162,37 @@ func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []His
 		return nil // the history's proof to latest was checked already
 	}
 	return failf(-1, "the bundle has no consistency proof from your checkpoint of size %d", s.Size)
+}
+
+// maxHeader bounds a bundle's header line, which carries every checkpoint
+// the room signed with its consistency proof (about 0.7 KB each): a
+// million of them, where entry lines are held to the reader's 1 MiB.
+const maxHeader = 1 << 30
+
+// readHeader returns the first line, without its newline, of up to
+// maxHeader bytes.
+func readHeader(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		if len(line)+len(part) > maxHeader {
+			return nil, errors.New("line too long")
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line = append(line, part...)
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(line)+len(part) > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if line == nil {
+			return part[:len(part)-1], nil
+		}
+		return append(line, part[:len(part)-1]...), nil
+	}
 }
 
 // readLine returns the next line without its newline.

@@ -38,6 +38,11 @@ func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, f
 	if err := t.checkLatest(latest); err != nil {
 		return nil, err
 	}
+	// One signed log, one verified file: nothing after the end line that
+	// a reader of the file could take for an entry.
+	if _, err := br.ReadByte(); err == nil {
+		return nil, failf(-1, "data after the end line")
+	}
 	rep.Entries = h.To - h.From
 	return rep, nil
 }
@@ -180,7 +185,7 @@ func (c *chunkReader) next(first, want int64) (lines [][]byte, end bool, err err
 		}
 		if bytes.HasPrefix(line, []byte("end ")) {
 			n, err := strconv.ParseInt(string(line[4:]), 10, 64)
-			if err != nil || n != want {
+			if err != nil || n != want || strconv.FormatInt(n, 10) != string(line[4:]) {
 				return nil, false, failf(-1, "end line says %q entries, header says %d", line[4:], want)
 			}
 			return c.lines, true, nil
@@ -232,7 +237,7 @@ func checkLine(want int64, line []byte, leaf *tlog.Hash, parsed *Entry) error {
 		return failf(want, "malformed line")
 	}
 	i, err := strconv.ParseInt(string(idx), 10, 64)
-	if err != nil {
+	if err != nil || strconv.FormatInt(i, 10) != string(idx) {
 		return failf(want, "malformed index")
 	}
 	if i != want {

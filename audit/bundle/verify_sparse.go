@@ -32,7 +32,7 @@ func verifySparse(br *bufio.Reader, first []byte, v note.Verifier, since []byte,
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte("end ")); ok {
 			c, err := strconv.ParseInt(string(rest), 10, 64)
-			if err != nil || c != n {
+			if err != nil || c != n || strconv.FormatInt(c, 10) != string(rest) {
 				return nil, failf(-1, "end line says %q entries, the bundle holds %d", rest, n)
 			}
 			break
