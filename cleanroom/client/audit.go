@@ -2,13 +2,23 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
+
+// actionAuditExport is the action of an export's audit entry
+// (policy.ActionAuditExport; the client does not link the policy engine).
+const actionAuditExport = "audit.export"
 
 // ExportAuditRange writes the audit bundle the room gives this principal
 // to w: an auditor's covers what concerns its partner (a sparse bundle,
@@ -28,6 +38,50 @@ func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to int
 		path += "?" + q.Encode()
 	}
 	return c.do(ctx, "GET", path, nil, w)
+}
+
+// requestIDKey carries, in a context, the request id a call sends
+// (X-Request-Id), under which the room logs it.
+type requestIDKey struct{}
+
+// ExportAuditFresh is ExportAuditRange of the whole log (to the latest
+// checkpoint) under a request id of its own, which it returns. The room
+// logs the export under that id before it answers, so its answer holds
+// the export's own entry: a bundle without it is not this export's answer
+// but an older one, replayed (CheckFresh).
+func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64) (requestID string, err error) {
+	var b [16]byte
+	rand.Read(b[:])
+	requestID = hex.EncodeToString(b[:])
+	return requestID, c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, requestID), w, from, 0)
+}
+
+// ErrStaleBundle means an audit bundle lacks the entry of the export that
+// fetched it: the room answered with an older bundle.
+var ErrStaleBundle = errors.New("client: the audit bundle does not hold the entry of the export that fetched it: it is an older bundle, replayed")
+
+// CheckFresh verifies the bundle r with the room's verifier key and checks
+// that it holds the entry of this client's export requestID
+// (ExportAuditFresh): ErrStaleBundle if not.
+func (c *Client) CheckFresh(r io.Reader, requestID string) error {
+	v, err := note.NewVerifier(c.room.VerifierKey)
+	if err != nil {
+		return fmt.Errorf("client: the room's verifier key: %w", err)
+	}
+	found := false
+	_, err = bundle.VerifyEntries(r, v, nil, func(_ int64, e bundle.Entry) error {
+		if e.RequestID == requestID && e.Principal == c.principal && e.Action == actionAuditExport {
+			found = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return ErrStaleBundle
+	}
+	return nil
 }
 
 // DigestKey returns the collaboration's digest key, which the room keys

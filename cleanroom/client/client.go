@@ -196,6 +196,9 @@ func (c *Client) request(ctx context.Context, method, path string, body any, con
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		req.Header.Set("X-Request-Id", id)
+	}
 	if auth {
 		tok, err := c.token()
 		if err != nil {
