@@ -70,9 +70,7 @@ func (c *Client) CheckFresh(r io.Reader, requestID string) error {
 	}
 	found := false
 	_, err = bundle.VerifyEntries(r, v, nil, func(_ int64, e bundle.Entry) error {
-		if e.RequestID == requestID && e.Principal == c.principal && e.Action == actionAuditExport {
-			found = true
-		}
+		found = found || c.IsOwnExport(e, requestID)
 		return nil
 	})
 	if err != nil {
@@ -82,6 +80,12 @@ func (c *Client) CheckFresh(r io.Reader, requestID string) error {
 		return ErrStaleBundle
 	}
 	return nil
+}
+
+// IsOwnExport reports whether e is the entry of this client's export
+// requestID (ExportAuditFresh).
+func (c *Client) IsOwnExport(e bundle.Entry, requestID string) bool {
+	return e.RequestID == requestID && e.Principal == c.principal && e.Action == actionAuditExport
 }
 
 // DigestKey returns the collaboration's digest key, which the room keys

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +40,9 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 			Action: "query.run", Collaboration: "alliance", Decision: audit.Decision{Allow: allow},
 			RequestID: fmt.Sprintf("req-%d", i)}
 	}
-	export := func(rewrite bool, n int) []byte {
+	// Each bundle ends in the entry of the export that asked for it, as
+	// the room logs it under the request's id.
+	export := func(rewrite bool, n int, requestID string) []byte {
 		l, err := audit.Open(ctx, t.TempDir(), audit.Options{Origin: origin, Key: key, CheckpointEvery: -1, CheckpointInterval: -1})
 		if err != nil {
 			t.Fatal(err)
@@ -54,16 +57,22 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		own := audit.Entry{Time: time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC), Principal: "aud", Role: "auditor",
+			Action: "audit.export", Decision: audit.Decision{Allow: true}, RequestID: requestID}
+		if _, err := l.Append(ctx, own); err != nil {
+			t.Fatal(err)
+		}
 		var b bytes.Buffer
 		if err := l.Export(ctx, &b, 0, 0); err != nil {
 			t.Fatal(err)
 		}
 		return b.Bytes()
 	}
-	honest, rewritten := export(false, 6), export(true, 8)
 
 	var mu sync.Mutex
 	served := 0
+	var firstBundle []byte // what a replaying room answers again
+	replay := false
 	room := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/v1/room":
@@ -74,9 +83,15 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 			json.NewEncoder(w).Encode(info)
 		case "/v1/audit/export":
 			mu.Lock()
-			b := honest
-			if served > 0 {
-				b = rewritten
+			id := r.Header.Get("X-Request-Id")
+			b := export(false, 6, id)
+			switch {
+			case served == 0:
+				firstBundle = b
+			case replay:
+				b = firstBundle
+			default:
+				b = export(true, 8, id)
 			}
 			served++
 			mu.Unlock()
@@ -109,10 +124,10 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 	if !first.Verified() {
 		t.Fatalf("first fetch: %v %v", first.FetchErr, first.VerifyErr)
 	}
-	if _, err := audit.Verify(bytes.NewReader(rewritten), s.verifier, nil); err != nil {
+	second := fetch()
+	if _, err := audit.Verify(bytes.NewReader(second.Bundle), s.verifier, nil); err != nil {
 		t.Fatalf("the rewritten log does not verify on its own (the attack needs it to): %v", err)
 	}
-	second := fetch()
 	if second.Verified() {
 		for i := 3; i < 6; i++ {
 			if first.Entries[i].E.Decision.Allow != second.Entries[i].E.Decision.Allow {
@@ -126,5 +141,13 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 	// And it stays refused: the console's checkpoint is still the honest one.
 	if third := fetch(); third.Verified() {
 		t.Error("a second refresh verified the rewritten log")
+	}
+	// Nor does the room get away with answering the first bundle again,
+	// hiding what it logged since: it lacks the refresh's own entry.
+	mu.Lock()
+	replay = true
+	mu.Unlock()
+	if again := fetch(); again.Verified() || !errors.Is(again.VerifyErr, client.ErrStaleBundle) {
+		t.Errorf("the first bundle, answered again, was taken for the room's log: verified %v, %v", again.Verified(), again.VerifyErr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opencleanroom/cleanroom/audit/bundle"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 // The auditor's source: the bundle the room lets this principal export
@@ -97,16 +98,24 @@ func (s *Server) refreshAudit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 	snap := &auditSnapshot{Fetched: time.Now()}
 	var buf bytes.Buffer
-	if err := s.cfg.Client.ExportAuditRange(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0, 0); err != nil {
+	id, err := s.cfg.Client.ExportAuditFresh(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0)
+	if err != nil {
 		snap.FetchErr = err
 		return snap
 	}
 	snap.Bundle = buf.Bytes()
 	var entries []indexedEntry
+	fresh := false
 	rep, err := bundle.VerifyEntries(bytes.NewReader(snap.Bundle), s.verifier, since, func(i int64, e bundle.Entry) error {
 		entries = append(entries, indexedEntry{i, e})
+		fresh = fresh || s.cfg.Client.IsOwnExport(e, id)
 		return nil
 	})
+	if err == nil && !fresh {
+		// The room's answer lacks the entry it logged this export under:
+		// an older bundle, replayed.
+		err = client.ErrStaleBundle
+	}
 	if err != nil {
 		// What VerifyEntries handed over is not to be trusted: show none.
 		snap.VerifyErr = err
