@@ -39,3 +39,31 @@ func TestAttackRedteamManyCheckpoints(t *testing.T) {
 		t.Errorf("sparse bundle of an honest log does not verify: %v", err)
 	}
 }
+
+// TestCheckpointOfEmptyLog: a checkpoint signed before the log's first
+// entry (size 0) has no consistency proof to give; the exports after it
+// carry none for it, and a reader holding it sees the log extend it.
+func TestCheckpointOfEmptyLog(t *testing.T) {
+	ctx := context.Background()
+	l := openLog(t, t.TempDir(), testOpts())
+	empty, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 0, 5)
+	if _, err := l.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var full, sparse bytes.Buffer
+	if err := l.Export(ctx, &full, 0, 0); err != nil {
+		t.Fatalf("export after a checkpoint of the empty log: %v", err)
+	}
+	if err := l.ExportScoped(ctx, &sparse, Scope{Collaborations: []string{"collab-1"}}); err != nil {
+		t.Fatalf("scoped export after a checkpoint of the empty log: %v", err)
+	}
+	for name, b := range map[string][]byte{"full": full.Bytes(), "sparse": sparse.Bytes()} {
+		if _, err := Verify(bytes.NewReader(b), testVerifier(t), empty.Note); err != nil {
+			t.Errorf("%s bundle --since the empty log's checkpoint: %v", name, err)
+		}
+	}
+}

@@ -164,7 +164,9 @@ func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader)
 	}
 	var out []bundle.History
 	for _, old := range all {
-		if old.Size >= c.Size {
+		// Every log extends the empty one: a checkpoint of size 0 (of a
+		// log signed before its first entry) has no proof to give.
+		if old.Size == 0 || old.Size >= c.Size {
 			continue
 		}
 		p, err := tlog.ProveTree(c.Size, old.Size, store)

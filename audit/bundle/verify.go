@@ -142,6 +142,9 @@ func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []His
 	if err != nil {
 		return failf(-1, "your earlier checkpoint: %v", err)
 	}
+	if s.Size == 0 {
+		return nil // every log extends the empty one
+	}
 	if s.Size > latest.Size {
 		return failf(-1, "the log shrank from %d entries (your checkpoint) to %d: it was rolled back", s.Size, latest.Size)
 	}
