@@ -186,16 +186,15 @@ func readExported(t *testing.T, dir string, mem *columnar.Member) ([]matcher.Pai
 	return pairs, vals
 }
 
-// TestFailedJobChargesNothing: with the Beam engine and no engine binary,
-// a query fails with a server error, is not charged, and the room keeps
-// serving.
-func TestFailedJobChargesNothing(t *testing.T) {
-	tr := startRoomWith(t, func(cfg *Config) {
-		cfg.Engine = EngineConfig{Kind: EngineBeam, Binary: filepath.Join(t.TempDir(), "no-such-engine")}
-	})
+// beamRoom is a room whose query engine is Beam, run as binary, with a
+// collaboration "c1" of alpha and bravo under settings, both lists of 1,200
+// people uploaded and matched.
+func beamRoom(t *testing.T, binary string, settings map[string]any) (*testRoom, *client.Client, *client.Client) {
+	t.Helper()
+	tr := startRoomWith(t, func(cfg *Config) { cfg.Engine = EngineConfig{Kind: EngineBeam, Binary: binary} })
 	a := tr.partner("alpha", policy.RolePartner, "")
 	b := tr.partner("bravo", policy.RolePartner, "")
-	states := tr.collab("c1", api.ModeHashed, map[string]any{"allowed_dimensions": []string{"alpha.age_band"}, "domains": map[string][]string{"alpha.age_band": {"18-24", "25-34"}}, "bounds": map[string][2]float64{"alpha.spend": {0, 500}}}, a, b)
+	states := tr.collab("c1", api.ModeHashed, settings, a, b)
 	ctx := context.Background()
 	for _, p := range []*client.Client{a, b} {
 		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1200)), states[p.Principal()])); err != nil {
@@ -205,6 +204,16 @@ func TestFailedJobChargesNothing(t *testing.T) {
 	if _, err := a.Match(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
+	return tr, a, b
+}
+
+// TestFailedJobChargesNothing: with the Beam engine and no engine binary,
+// a query fails with a server error, is not charged, and the room keeps
+// serving.
+func TestFailedJobChargesNothing(t *testing.T) {
+	tr, a, _ := beamRoom(t, filepath.Join(t.TempDir(), "no-such-engine"), map[string]any{"allowed_dimensions": []string{"alpha.age_band"},
+		"domains": map[string][]string{"alpha.age_band": {"18-24", "25-34"}}, "bounds": map[string][2]float64{"alpha.spend": {0, 500}}})
+	ctx := context.Background()
 	before, err := a.Budget(ctx, "c1")
 	if err != nil {
 		t.Fatal(err)
@@ -429,19 +438,8 @@ func TestAbandonedEngineQueryIsCharged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := startRoomWith(t, func(cfg *Config) { cfg.Engine = EngineConfig{Kind: EngineBeam, Binary: exe} })
-	a := tr.partner("alpha", policy.RolePartner, "")
-	b := tr.partner("bravo", policy.RolePartner, "")
-	states := tr.collab("c1", api.ModeHashed, nil, a, b)
+	tr, a, b := beamRoom(t, exe, nil)
 	ctx := context.Background()
-	for _, p := range []*client.Client{a, b} {
-		if _, err := p.UploadCSV(ctx, uploadSpec("c1", writeList(t, span(0, 1200)), states[p.Principal()])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := a.Match(ctx, "c1"); err != nil {
-		t.Fatal(err)
-	}
 	before, err := a.Budget(ctx, "c1")
 	if err != nil {
 		t.Fatal(err)

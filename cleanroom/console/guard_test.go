@@ -1,8 +1,11 @@
 package console
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -157,6 +160,29 @@ func TestGuardRedirectStaysOnSite(t *testing.T) {
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode == http.StatusSeeOther && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\")) {
 			t.Errorf("GET %s with the token: redirected to %q, off the console", path, loc)
+		}
+	}
+	// A tab or newline in the path: http.Redirect leaves a Location it
+	// cannot parse as it is, and a browser's URL parser drops tabs and
+	// newlines before resolving it ("/\t/host/" is "//host/"). Go's client
+	// refuses such a Location: read the answer off the wire.
+	base, _ := url.Parse(cu.base + "/")
+	for _, path := range []string{"/%09/attacker.example/", "/%09%2Fattacker.example/", "/%0A/attacker.example/", "/%5C%09/attacker.example/"} {
+		conn, err := net.Dial("tcp", base.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET %s?%s=%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, tokenParam, url.QueryEscape(token), base.Host)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		conn.Close()
+		loc := resp.Header.Get("Location")
+		to, err := base.Parse(strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(loc))
+		if err == nil && to.Host != base.Host {
+			t.Errorf("GET %s with the token: Location %q, which a browser follows to %s, off the console", path, loc, to)
 		}
 	}
 }
