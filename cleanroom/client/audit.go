@@ -53,7 +53,10 @@ func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64) 
 	var b [16]byte
 	rand.Read(b[:])
 	requestID = hex.EncodeToString(b[:])
-	return requestID, c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, requestID), w, from, 0)
+	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, requestID), w, from, 0); err != nil {
+		return "", err
+	}
+	return requestID, nil
 }
 
 // ErrStaleBundle means an audit bundle lacks the entry of the export that

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,6 +36,13 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 	},
 	"ApprovePolicy": func(ctx context.Context, c *client.Client) (any, error) { return c.ApprovePolicy(ctx, "c1", "00") },
 	"DigestKey":     func(ctx context.Context, c *client.Client) (any, error) { return c.DigestKey(ctx, "c1") },
+	"ExportAuditFresh": func(ctx context.Context, c *client.Client) (any, error) {
+		id, err := c.ExportAuditFresh(ctx, io.Discard, 0)
+		if id == "" {
+			return nil, err
+		}
+		return id, err
+	},
 	"UploadCSV": func(ctx context.Context, c *client.Client) (any, error) {
 		return c.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: "unused.csv", IDColumn: "email", Kind: crypto.KindEmail})
 	},
