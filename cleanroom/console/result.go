@@ -62,23 +62,6 @@ func segments(r *api.QueryResult, groupCols int) []string {
 	return out
 }
 
-// withoutBidiControls drops the characters that set text direction
-// explicitly (embeddings, overrides, isolates, marks). A label joins
-// several members' values in one line of a chart, where one member's
-// unterminated override would reverse how the next member's value reads;
-// a value of a group has no use for them.
-func withoutBidiControls(s string) string {
-	if !strings.ContainsFunc(s, isBidiControl) {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if isBidiControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-}
-
 func isBidiControl(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }
 
 // labelRunes is about what a chart's label shows (svg.go).
