@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 const auditUsage = `Usage:
@@ -68,34 +69,38 @@ a directory left by a crash is read through a recovered copy in $TMPDIR.`)
 	if err != nil {
 		return err
 	}
-	if *to != 0 {
-		err = writeNew(*out, func(w io.Writer) error { return c.ExportAuditRange(e.Context(), w, *from, *to) })
-		if err != nil {
-			return explain(err)
-		}
-		fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, as %s)\n", *out, c.Room().AuditOrigin, c.Principal())
-		return nil
-	}
 	// Up to the latest checkpoint, the bundle must hold this export's own
 	// entry: a room that answered with an older bundle (hiding what was
 	// logged since) is caught here, not trusted later.
 	var id string
-	err = writeNew(*out, func(w io.Writer) (err error) { id, err = c.ExportAuditFresh(e.Context(), w, *from); return err })
+	err = writeNew(*out, func(w io.Writer) (err error) {
+		if *to != 0 {
+			return c.ExportAuditRange(e.Context(), w, *from, *to)
+		}
+		id, err = c.ExportAuditFresh(e.Context(), w, *from)
+		return err
+	})
 	if err != nil {
 		return explain(err)
 	}
-	f, err := os.Open(*out)
-	if err != nil {
-		return err
-	}
-	err = c.CheckFresh(bufio.NewReader(f), id)
-	f.Close()
-	if err != nil {
-		os.Remove(*out)
-		return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors")
+	if id != "" {
+		if err := checkFresh(c, *out, id); err != nil {
+			os.Remove(*out)
+			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors")
+		}
 	}
 	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, as %s)\n", *out, c.Room().AuditOrigin, c.Principal())
 	return nil
+}
+
+// checkFresh checks the bundle file path with c.CheckFresh.
+func checkFresh(c *client.Client, path, requestID string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return c.CheckFresh(bufio.NewReader(f), requestID)
 }
 
 // exportData exports the whole log of a room's data directory.
