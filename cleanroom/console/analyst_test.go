@@ -46,7 +46,7 @@ func TestBrowserAnalystQuery(t *testing.T) {
 		t.Errorf("the first Tab focuses %q, want the skip link", focused)
 	}
 
-	must(t, ctx, "opening the collaboration", chromedp.Click(chromedp.CSS(`a[href="/c/`+collab+`"]`)), chromedp.WaitVisible(chromedp.ID("members")))
+	must(t, ctx, "opening the collaboration", chromedp.Click(chromedp.CSS(`a[href="`+cu.srv.base+`/c/`+collab+`"]`)), chromedp.WaitVisible(chromedp.ID("members")))
 	shown, err := f.clients[brandA].Collaboration(context.Background(), collab)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestBrowserAnalystQuery(t *testing.T) {
 	}
 
 	must(t, ctx, "building the query",
-		chromedp.Click(chromedp.CSS(`a[href="/c/`+collab+`/query"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="`+cu.srv.base+`/c/`+collab+`/query"]`)),
 		chromedp.WaitVisible(chromedp.CSS("form.builder")),
 	)
 	everyControlLabelled(t, ctx)
@@ -107,7 +107,7 @@ func TestBrowserAnalystQuery(t *testing.T) {
 	if note := text(t, ctx, "#withheld"); !strings.Contains(note, "none was withheld") {
 		t.Errorf("withheld note: %q", note)
 	}
-	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('a[href$=".csv"]').getAttribute("href")`)); !strings.HasPrefix(href, "/results/") {
+	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('a[href$=".csv"]').getAttribute("href")`)); !strings.HasPrefix(href, cu.srv.base+"/results/") {
 		t.Errorf("CSV link %q", href)
 	}
 }

@@ -126,7 +126,7 @@ func postQuery(t *testing.T, c *http.Client, cu *consoleUnderTest, collabID stri
 	t.Helper()
 	req, _ := http.NewRequest("POST", cu.base+"/c/"+collabID+"/query", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", cu.base)
+	req.Header.Set("Origin", cu.origin)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -171,11 +171,11 @@ func TestAttackRedteamWebCSVSeparatorFormula(t *testing.T) {
 	in := httpClient(t)
 	login(t, in, cu)
 	page := postQuery(t, in, cu, id, url.Values{"count": {"on"}, "group_by": {brandA + ".tag"}, "epsilon": {"0.5"}, "do": {"run"}})
-	link := regexp.MustCompile(`href="(/results/[0-9a-f]+\.csv)"`).FindSubmatch(page)
+	link := regexp.MustCompile(`href="(/s/[^"/]+/results/[0-9a-f]+\.csv)"`).FindSubmatch(page)
 	if link == nil {
 		t.Fatalf("no CSV link on the answer page:\n%s", page)
 	}
-	resp, err := in.Get(cu.base + string(link[1]))
+	resp, err := in.Get(cu.origin + string(link[1]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +211,11 @@ func TestAttackRedteamWebCSVSeparatorFormula(t *testing.T) {
 }
 
 // entryLinks are the audit entries a timeline page lists, by index.
-var entryLinks = regexp.MustCompile(`<a href="/audit/entries/([0-9]+)">`)
+var entryLinks = regexp.MustCompile(`<a href="/s/[^"/]+/audit/entries/([0-9]+)">`)
 
 // olderLink is a timeline page's "Older entries" link, as the browser
 // would request it (the attribute's entities decoded).
-var olderLink = regexp.MustCompile(`<a href="(/audit\?[^"]*)">Older entries</a>`)
+var olderLink = regexp.MustCompile(`<a href="/s/[^"/]+(/audit\?[^"]*)">Older entries</a>`)
 
 // getPage GETs path from the console and returns its body.
 func getPage(t *testing.T, c *http.Client, cu *consoleUnderTest, path string) string {
@@ -323,6 +323,11 @@ func TestAttackRedteamWebStaticPrefixBypass(t *testing.T) {
 		{"POST", "/static/../c/" + collab + "/query"},
 		{"POST", "/static/..%2fc%2f" + collab + "%2fquery"},
 		{"GET", "/static/../results/0123456789abcdef01234567.csv"},
+		// The same with the pages' path, as if it leaked: the cookie is
+		// still needed.
+		{"GET", "/static/.." + cu.srv.base + "/collaborations"},
+		{"GET", "/static/..%2f" + strings.ReplaceAll(cu.srv.base[1:], "/", "%2f") + "%2fcollaborations"},
+		{"POST", "/static/.." + cu.srv.base + "/c/" + collab + "/query"},
 		// Only GET /static/ is the assets' route: other methods would
 		// reach the catch-all, the console's error page in its layout.
 		{"POST", "/static/x"}, {"PUT", "/static/x"}, {"DELETE", "/static/x"}, {"OPTIONS", "/static/x"},
@@ -480,7 +485,7 @@ func TestAttackRedteamWebStoredMarkup(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", cu.base+"/c/"+id+"/query", strings.NewReader(url.Values{"count": {"on"}, "epsilon": {"0.5"}, "do": {"run"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", cu.base)
+	req.Header.Set("Origin", cu.origin)
 	resp, err := in.Do(req)
 	if err != nil {
 		t.Fatal(err)

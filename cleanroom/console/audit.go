@@ -89,7 +89,7 @@ func (s *Server) refreshAudit(w http.ResponseWriter, r *http.Request) {
 	s.audit.mu.Lock()
 	s.audit.snap = s.fetchAudit(ctx)
 	s.audit.mu.Unlock()
-	http.Redirect(w, r, "/audit", http.StatusSeeOther)
+	http.Redirect(w, r, s.link("/audit"), http.StatusSeeOther)
 }
 
 // fetchBundle exports the bundle this principal may see and verifies it

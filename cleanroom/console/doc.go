@@ -31,10 +31,13 @@
 // # Security
 //
 // The console listens on loopback only. It answers only requests whose Host
-// is its own address (so a rebound DNS name cannot reach it), and only
-// requests that carry the per-run token it prints in its URL: opening that
-// URL sets an HttpOnly, SameSite=Strict cookie of the console's own and
-// redirects to the same page without the token. State-changing requests
+// is its own address (so a rebound DNS name cannot reach it), serves its
+// pages under a random path of its own, and answers only requests that
+// carry the per-run token it prints in its URL: opening that URL sets an
+// HttpOnly, SameSite=Strict cookie of the console's own, scoped to that
+// path (browsers send a host's cookies to all its ports, so a cookie for
+// "/" would reach other local servers), and redirects to the same page
+// without the token. State-changing requests
 // (POST) are refused when they come from another origin
 // (http.CrossOriginProtection: Sec-Fetch-Site, then Origin against Host).
 // Every answer carries a strict Content-Security-Policy (no script at all,

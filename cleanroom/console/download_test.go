@@ -27,14 +27,14 @@ func TestCSVDownload(t *testing.T) {
 	form := url.Values{"count": {"on"}, "group_by": {brandA + ".age_band"}, "epsilon": {"0.2"}, "do": {"run"}}
 	req, _ := http.NewRequest("POST", cu.base+"/c/"+collab+"/query", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", cu.base)
+	req.Header.Set("Origin", cu.origin)
 	resp, err := in.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	link := regexp.MustCompile(`href="(/results/[0-9a-f]+\.csv)"`).FindSubmatch(page)
+	link := regexp.MustCompile(`href="(/s/[^"/]+/results/[0-9a-f]+\.csv)"`).FindSubmatch(page)
 	if resp.StatusCode != http.StatusOK || link == nil {
 		t.Fatalf("query page: %d, CSV link %q", resp.StatusCode, link)
 	}
@@ -43,7 +43,7 @@ func TestCSVDownload(t *testing.T) {
 		client *http.Client
 		want   int
 	}{{"without the cookie", http.DefaultClient, http.StatusForbidden}, {"from the console's browser", in, http.StatusOK}} {
-		resp, err := tc.client.Get(cu.base + string(link[1]))
+		resp, err := tc.client.Get(cu.origin + string(link[1]))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,10 +27,23 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// newBase returns a fresh path under which a console serves its pages,
+// "/s/" and 128 random bits, base64url. Browsers send a host's cookies to
+// every port of that host, so a cookie for "/" would reach any other server
+// on loopback that the browser loads a page from; scoped to this path, it
+// goes only where the path is known.
+func newBase() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "/s/" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // guard is what stands between a browser and the console's pages: the Host
-// check, the token, cross-origin protection and the security headers.
+// check, the pages' secret path, the token, cross-origin protection and the
+// security headers.
 type guard struct {
 	token  string
+	base   string          // every page's path starts with it (newBase), and the cookie's path is it
 	cookie string          // the cookie's name: per port, since cookies ignore ports
 	hosts  map[string]bool // Host headers the console answers to
 	cop    *http.CrossOriginProtection
@@ -38,14 +51,14 @@ type guard struct {
 }
 
 // newGuard guards a console listening on addr (host:port, a loopback
-// address).
-func newGuard(token string, addr net.Addr, log *slog.Logger) *guard {
+// address) whose pages are under base.
+func newGuard(token, base string, addr net.Addr, log *slog.Logger) *guard {
 	port := "0"
 	if ta, ok := addr.(*net.TCPAddr); ok {
 		port = strconv.Itoa(ta.Port)
 	}
 	hosts := map[string]bool{addr.String(): true, "localhost:" + port: true, "127.0.0.1:" + port: true, "[::1]:" + port: true}
-	g := &guard{token: token, cookie: "cleanroom_console_" + port, hosts: hosts, cop: http.NewCrossOriginProtection(), log: log}
+	g := &guard{token: token, base: base, cookie: "cleanroom_console_" + port, hosts: hosts, cop: http.NewCrossOriginProtection(), log: log}
 	g.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, http.StatusForbidden, "This request came from another site. The console only accepts forms sent from its own pages.")
 	}))
@@ -85,23 +98,27 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		next.ServeHTTP(w, r)
 		return
 	}
+	page, ok := g.under(r.URL.Path)
+	if !ok {
+		g.refuse(w, r, http.StatusNotFound, "There is no such page. Open the URL the console printed when it started.")
+		return
+	}
 	if t := r.URL.Query().Get(tokenParam); t != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		if !g.valid(t) {
 			g.refuse(w, r, http.StatusForbidden, "This link's token is not this console's. Open the URL the console printed when it started.")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: g.cookie, Value: g.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, &http.Cookie{Name: g.cookie, Value: g.token, Path: g.base, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		// Leave the token out of the address bar, the history and any
-		// Referer from here on.
+		// Referer from here on. The page is the same one under the
+		// console's base, which a path cannot lead out of: no control
+		// character or space, which browsers drop from a path, and one
+		// slash after the base.
 		q := r.URL.Query()
 		q.Del(tokenParam)
-		// One leading slash: "//host/..." would send the browser to
-		// another site with the address it was given; and no control
-		// character or space, which browsers drop from "/\t/host/" to
-		// make it "//host/" (such a path is no page of the console's).
-		to := "/" + strings.TrimLeft(r.URL.Path, "/\\")
+		to := g.base + "/" + strings.TrimLeft(page, "/\\")
 		if strings.ContainsFunc(to, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
-			to = "/"
+			to = g.base + "/"
 		}
 		if len(q) > 0 {
 			to += "?" + q.Encode()
@@ -119,6 +136,21 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		return
 	}
 	next.ServeHTTP(w, r)
+}
+
+// under returns what follows the base in path ("" for the base itself,
+// "/…" below it), or false when path is not under the base. The base is
+// compared in constant time: it keeps the cookie from other servers only
+// while it is secret.
+func (g *guard) under(path string) (string, bool) {
+	n := len(g.base)
+	if len(path) < n || subtle.ConstantTimeCompare([]byte(path[:n]), []byte(g.base)) != 1 {
+		return "", false
+	}
+	if rest := path[n:]; rest == "" || rest[0] == '/' {
+		return rest, true
+	}
+	return "", false
 }
 
 func (g *guard) valid(t string) bool {

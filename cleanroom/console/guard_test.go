@@ -22,11 +22,11 @@ func login(t *testing.T, c *http.Client, cu *consoleUnderTest) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-		t.Fatalf("opening the printed URL: %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != cu.srv.base+"/" {
+		t.Fatalf("opening the printed URL: %d to %q, want 303 to %s/", resp.StatusCode, resp.Header.Get("Location"), cu.srv.base)
 	}
 	set := resp.Header.Get("Set-Cookie")
-	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Path=/"} {
+	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Path=" + cu.srv.base + ";"} {
 		if !strings.Contains(set, want) {
 			t.Errorf("cookie %q lacks %s", set, want)
 		}
@@ -61,12 +61,12 @@ func TestGuard(t *testing.T) {
 		{"page with the cookie", in, "GET", cu.base + "/", nil, 200, collab},
 		{"page without the token", http.DefaultClient, "GET", cu.base + "/", nil, 403, "needs its token"},
 		{"wrong token in the URL", httpClient(t), "GET", cu.base + "/?token=" + newToken(), nil, 403, "not this console's"},
-		{"stylesheet without the token", http.DefaultClient, "GET", cu.base + "/static/console.css", nil, 200, "cleanroom console"},
+		{"stylesheet without the token", http.DefaultClient, "GET", cu.origin + "/static/console.css", nil, 200, "cleanroom console"},
 		{"rebound DNS name", in, "GET", cu.base + "/", map[string]string{"Host": "attacker.example:" + u.Port()}, 403, "its own address"},
 		{"POST from another origin", in, "POST", queryURL, map[string]string{"Origin": "http://attacker.example"}, 403, "another site"},
 		{"POST from another site (fetch metadata)", in, "POST", queryURL, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "another site"},
-		{"POST without the token", http.DefaultClient, "POST", queryURL, map[string]string{"Origin": cu.base}, 403, "needs its token"},
-		{"POST from the console's own page", in, "POST", queryURL, map[string]string{"Origin": cu.base, "Sec-Fetch-Site": "same-origin"}, 200, "The spec sent to the room"},
+		{"POST without the token", http.DefaultClient, "POST", queryURL, map[string]string{"Origin": cu.origin}, 403, "needs its token"},
+		{"POST from the console's own page", in, "POST", queryURL, map[string]string{"Origin": cu.origin, "Sec-Fetch-Site": "same-origin"}, 200, "The spec sent to the room"},
 		{"auditor page on a partner's console", in, "GET", cu.base + "/audit", nil, 404, "no such page"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,15 +151,15 @@ func TestGuardRedirectStaysOnSite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.URL.Path = path
+		req.URL.Path = cu.srv.base + path
 		resp, err := httpClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		loc := resp.Header.Get("Location")
-		if resp.StatusCode == http.StatusSeeOther && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\")) {
-			t.Errorf("GET %s with the token: redirected to %q, off the console", path, loc)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, cu.srv.base+"/") || strings.HasPrefix(loc, cu.srv.base+"//") {
+			t.Errorf("GET %s with the token: %d to %q, want a page of the console's", path, resp.StatusCode, loc)
 		}
 	}
 	// A tab or newline in the path: http.Redirect leaves a Location it
@@ -172,7 +172,7 @@ func TestGuardRedirectStaysOnSite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "GET %s?%s=%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, tokenParam, url.QueryEscape(token), base.Host)
+		fmt.Fprintf(conn, "GET %s?%s=%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", cu.srv.base+path, tokenParam, url.QueryEscape(token), base.Host)
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -196,9 +196,10 @@ func email(i int) string { return fmt.Sprintf("customer%06d@example.org", i) }
 
 // consoleUnderTest is a console serving one principal on loopback.
 type consoleUnderTest struct {
-	srv  *Server
-	url  string // with the token, as printed
-	base string // http://host:port
+	srv    *Server
+	url    string // with the token, as printed
+	origin string // http://host:port
+	base   string // the origin and the pages' path: what a page's path follows
 }
 
 // startConsole serves a console for principal id until ctx ends.
@@ -212,7 +213,8 @@ func (f *fixture) startConsole(ctx context.Context, id, role string) (*consoleUn
 		return nil, err
 	}
 	go srv.Serve(ctx, ln)
-	return &consoleUnderTest{srv: srv, url: srv.URL(ln.Addr()), base: "http://" + ln.Addr().String()}, nil
+	origin := "http://" + ln.Addr().String()
+	return &consoleUnderTest{srv: srv, url: srv.URL(ln.Addr()), origin: origin, base: origin + srv.base}, nil
 }
 
 // httpClient is a plain HTTP client that keeps the console's cookie and

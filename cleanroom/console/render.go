@@ -32,10 +32,13 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-func loadPages() (*pages, error) {
+// loadPages parses the pages of a console whose pages are under base: their
+// links to one another are {{link "/audit"}}.
+func loadPages(base string) (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
+	link := template.FuncMap{"link": func(path string) string { return base + path }}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).Funcs(link).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -53,6 +54,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	token    string
+	base     string // the pages' path: "/s/" and a random name (newBase)
 	pages    *pages
 	results  *resultStore
 	audit    *auditState
@@ -86,7 +88,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: the room's verifier key: %w", err)
 	}
-	p, err := loadPages()
+	base := newBase()
+	p, err := loadPages(base)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg: cfg, token: newToken(), pages: p, results: newResultStore(64), audit: &auditState{},
+		cfg: cfg, token: newToken(), base: base, pages: p, results: newResultStore(64), audit: &auditState{},
 		verifier: v, static: http.StripPrefix("/static/", http.FileServerFS(sub)),
 	}, nil
 }
@@ -115,35 +118,45 @@ func Listen(addr string) (net.Listener, error) {
 	return net.Listen("tcp", addr)
 }
 
-// URL is the address to open in a browser: the console's address with its
-// token, which the first page load exchanges for a cookie.
+// URL is the address to open in a browser: the console's address, the
+// pages' path and the token, which the first page load exchanges for a
+// cookie.
 func (s *Server) URL(addr net.Addr) string {
-	return (&url.URL{Scheme: "http", Host: addr.String(), Path: "/", RawQuery: tokenParam + "=" + s.token}).String()
+	return (&url.URL{Scheme: "http", Host: addr.String(), Path: s.base + "/", RawQuery: tokenParam + "=" + s.token}).String()
 }
 
+// link is the address of the console's page at path ("/audit"), as its
+// pages and redirects give it.
+func (s *Server) link(path string) string { return s.base + path }
+
 // Handler returns the console's pages, guarded, for a console listening on
-// addr.
+// addr: the stylesheet under /static/, every page under the console's
+// random base path, which its links and redirects keep.
 func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", s.static)
-	mux.HandleFunc("GET /{$}", s.home)
-	mux.HandleFunc("GET /collaborations", s.collaborations)
-	mux.HandleFunc("GET /c/{id}", s.collaboration)
+	page := func(pattern string, h http.HandlerFunc) { // pattern is "METHOD /path", under the base
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(method+" "+s.base+path, h)
+	}
+	page("GET /{$}", s.home)
+	page("GET /collaborations", s.collaborations)
+	page("GET /c/{id}", s.collaboration)
 	if s.auditor() {
-		mux.HandleFunc("GET /audit", s.timeline)
-		mux.HandleFunc("POST /audit/refresh", s.refreshAudit)
-		mux.HandleFunc("GET /audit/entries/{index}", s.entry)
-		mux.HandleFunc("GET /audit/bundle", s.downloadBundle)
-		mux.HandleFunc("GET /audit/budget", s.reconcile)
+		page("GET /audit", s.timeline)
+		page("POST /audit/refresh", s.refreshAudit)
+		page("GET /audit/entries/{index}", s.entry)
+		page("GET /audit/bundle", s.downloadBundle)
+		page("GET /audit/budget", s.reconcile)
 	} else {
-		mux.HandleFunc("GET /c/{id}/query", s.builder)
-		mux.HandleFunc("POST /c/{id}/query", s.runQuery)
-		mux.HandleFunc("GET /results/{file}", s.downloadCSV)
+		page("GET /c/{id}/query", s.builder)
+		page("POST /c/{id}/query", s.runQuery)
+		page("GET /results/{file}", s.downloadCSV)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no such page in this console.", nil)
 	})
-	return newGuard(s.token, addr, s.cfg.Logger).wrap(mux)
+	return newGuard(s.token, s.base, addr, s.cfg.Logger).wrap(mux)
 }
 
 // Serve serves the console on ln until ctx ends.

@@ -111,7 +111,7 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 		p.Shown = append(p.Shown, matching[i])
 	}
 	if n := len(p.Shown); n == pageSize && p.Shown[n-1].Index > matching[0].Index {
-		p.Next = "/audit?" + p.Filter.query(p.Shown[n-1].Index)
+		p.Next = s.link("/audit?") + p.Filter.query(p.Shown[n-1].Index)
 	}
 	s.render(w, http.StatusOK, "timeline", "Audit log", "audit", p)
 }
