@@ -44,6 +44,7 @@ func newBase() string {
 type guard struct {
 	token  string
 	base   string          // every page's path starts with it (newBase), and the cookie's path is it
+	static http.Handler    // the stylesheet and icon, under /static/: public
 	cookie string          // the cookie's name: per port, since cookies ignore ports
 	hosts  map[string]bool // Host headers the console answers to
 	cop    *http.CrossOriginProtection
@@ -52,13 +53,13 @@ type guard struct {
 
 // newGuard guards a console listening on addr (host:port, a loopback
 // address) whose pages are under base.
-func newGuard(token, base string, addr net.Addr, log *slog.Logger) *guard {
+func newGuard(token, base string, static http.Handler, addr net.Addr, log *slog.Logger) *guard {
 	port := "0"
 	if ta, ok := addr.(*net.TCPAddr); ok {
 		port = strconv.Itoa(ta.Port)
 	}
 	hosts := map[string]bool{addr.String(): true, "localhost:" + port: true, "127.0.0.1:" + port: true, "[::1]:" + port: true}
-	g := &guard{token: token, base: base, cookie: "cleanroom_console_" + port, hosts: hosts, cop: http.NewCrossOriginProtection(), log: log}
+	g := &guard{token: token, base: base, static: static, cookie: "cleanroom_console_" + port, hosts: hosts, cop: http.NewCrossOriginProtection(), log: log}
 	g.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, http.StatusForbidden, "This request came from another site. The console only accepts forms sent from its own pages.")
 	}))
@@ -92,10 +93,13 @@ func (g *guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		g.refuse(w, r, http.StatusForbidden, "This console answers only to its own address.")
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		// Embedded public assets: no data, no token needed. Other methods
-		// go through the guard: they would reach the console's own pages.
-		next.ServeHTTP(w, r)
+	if strings.HasPrefix(r.URL.EscapedPath(), "/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// Embedded public assets: no data, no token needed, served here
+		// and never by the pages' mux, whose answers (its error page among
+		// them) carry the base. The escaped path: "/static%2Fx" decodes to
+		// "/static/x", but is no asset's. Other methods go through the
+		// guard.
+		g.static.ServeHTTP(w, r)
 		return
 	}
 	page, ok := g.under(r.URL.Path)

@@ -130,11 +130,10 @@ func (s *Server) URL(addr net.Addr) string {
 func (s *Server) link(path string) string { return s.base + path }
 
 // Handler returns the console's pages, guarded, for a console listening on
-// addr: the stylesheet under /static/, every page under the console's
-// random base path, which its links and redirects keep.
+// addr: the stylesheet under /static/ (served by the guard), every page
+// under the console's random base path, which its links and redirects keep.
 func (s *Server) Handler(addr net.Addr) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", s.static)
 	page := func(pattern string, h http.HandlerFunc) { // pattern is "METHOD /path", under the base
 		method, path, _ := strings.Cut(pattern, " ")
 		mux.HandleFunc(method+" "+s.base+path, h)
@@ -153,10 +152,16 @@ func (s *Server) Handler(addr net.Addr) http.Handler {
 		page("POST /c/{id}/query", s.runQuery)
 		page("GET /results/{file}", s.downloadCSV)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(s.base+"/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no such page in this console.", nil)
 	})
-	return newGuard(s.token, s.base, addr, s.cfg.Logger).wrap(mux)
+	// The guard answers every path outside the base itself; were one to
+	// reach the mux, its answer is plain, without the pages' layout and its
+	// links (which name the base).
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "cleanroom console: there is no such page", http.StatusNotFound)
+	})
+	return newGuard(s.token, s.base, s.static, addr, s.cfg.Logger).wrap(mux)
 }
 
 // Serve serves the console on ln until ctx ends.
