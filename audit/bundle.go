@@ -18,7 +18,10 @@ import (
 // Export writes a bundle of entries from..to-1 (to <= 0 means up to the
 // latest checkpoint) to w. A writable log signs a checkpoint first, so the
 // bundle covers every entry; a read-only one exports up to its latest.
-func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
+// With extends > 0, the size of a checkpoint of this log the reader holds,
+// the bundle carries that checkpoint with its consistency proof (see
+// history).
+func (l *Log) Export(ctx context.Context, w io.Writer, from, to, extends int64) error {
 	c, err := l.exportCheckpoint(ctx)
 	if err != nil {
 		return err
@@ -30,7 +33,7 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
 		return fmt.Errorf("audit: cannot export entries %d..%d against a checkpoint of size %d", from, to-1, c.Size)
 	}
 	return l.db.View(func(txn *badger.Txn) error {
-		h, err := l.fullHeader(ctx, txnHashReader{txn}, c, from, to)
+		h, err := l.fullHeader(ctx, txnHashReader{txn}, c, from, to, extends)
 		if err != nil {
 			return err
 		}
@@ -47,11 +50,11 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
 }
 
 // fullHeader is the header of a full bundle of entries from..to-1 proved
-// against c.
-func (l *Log) fullHeader(ctx context.Context, store txnHashReader, c *Checkpoint, from, to int64) (bundle.Header, error) {
+// against c, extending the reader's checkpoint of size extends.
+func (l *Log) fullHeader(ctx context.Context, store txnHashReader, c *Checkpoint, from, to, extends int64) (bundle.Header, error) {
 	h := bundle.Header{Format: BundleFormat, Origin: c.Origin, From: from, To: to, Checkpoint: string(c.Note)}
 	var err error
-	if h.History, err = l.history(ctx, c, store); err != nil {
+	if h.History, err = history(store, c, extends, true, from, to); err != nil {
 		return h, err
 	}
 	if to < c.Size {

@@ -32,8 +32,10 @@
 // checkpoints. ExportScoped writes a sparse bundle (SparseBundleFormat): the
 // entries a Scope selects (some collaborations' entries, and some
 // principals' room-level ones), each with its inclusion proof to the latest
-// signed checkpoint, for an auditor who may see only those. Both carry the
-// room's earlier checkpoints with consistency proofs, and Verify checks
+// signed checkpoint, for an auditor who may see only those. Both carry
+// earlier checkpoints with consistency proofs (the reader's own, when the
+// export names its size, and a full bundle's from inside its range), and
+// Verify checks
 // either offline with the room's verifier key alone, naming the first bad
 // entry. A sparse bundle proves that each entry it holds is in the signed
 // log, unedited, at its index; it cannot prove that nothing in scope was

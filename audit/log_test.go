@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,7 +271,7 @@ func TestFailClosed(t *testing.T) {
 		t.Fatalf("reopened size = %d, want 11", l2.Size())
 	}
 	var buf bytes.Buffer
-	if err := l2.Export(ctx, &buf, 0, 0); err != nil {
+	if err := l2.Export(ctx, &buf, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Verify(&buf, testVerifier(t), nil); err != nil {
@@ -404,11 +405,19 @@ func TestExportRanges(t *testing.T) {
 	size := l.Size()
 	for _, r := range [][2]int64{{0, 0}, {0, size}, {5, size}, {0, 17}, {9, 33}, {31, 32}, {size, size}, {20, 20}} {
 		t.Run(fmt.Sprintf("%d-%d", r[0], r[1]), func(t *testing.T) {
-			var buf bytes.Buffer
-			if err := l.Export(ctx, &buf, r[0], r[1]); err != nil {
-				t.Fatal(err)
-			}
 			for _, since := range append([][]byte{nil}, saved...) {
+				var extends int64
+				if since != nil {
+					c, err := ParseCheckpoint(since, v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					extends = c.Size
+				}
+				var buf bytes.Buffer
+				if err := l.Export(ctx, &buf, r[0], r[1], extends); err != nil {
+					t.Fatal(err)
+				}
 				rep, err := Verify(bytes.NewReader(buf.Bytes()), v, since)
 				if err != nil {
 					t.Fatal(err)
@@ -420,11 +429,28 @@ func TestExportRanges(t *testing.T) {
 				if rep.Entries != want-r[0] || rep.TreeSize != size {
 					t.Fatalf("report %+v", rep)
 				}
+				if since == nil {
+					continue
+				}
+				// Without the reader's checkpoint named, the bundle
+				// proves it only where its entries give that tree again.
+				var plain bytes.Buffer
+				if err := l.Export(ctx, &plain, r[0], r[1], 0); err != nil {
+					t.Fatal(err)
+				}
+				_, err = Verify(bytes.NewReader(plain.Bytes()), v, since)
+				inTree := extends == size || r[0] < extends && extends <= want
+				if inTree && err != nil {
+					t.Errorf("--since %d, its tree recomputed from the entries: %v", extends, err)
+				}
+				if !inTree && (err == nil || !strings.Contains(err.Error(), "no consistency proof")) {
+					t.Errorf("--since %d, outside the entries and not named to the export: %v", extends, err)
+				}
 			}
 		})
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 10, 5); err == nil {
+	if err := l.Export(ctx, &buf, 10, 5, 0); err == nil {
 		t.Fatal("inverted range exported")
 	}
 }
@@ -434,7 +460,7 @@ func TestVerifyWrongKey(t *testing.T) {
 	l := openLog(t, t.TempDir(), testOpts())
 	appendN(t, l, 0, 5)
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 0, 0); err != nil {
+	if err := l.Export(ctx, &buf, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
@@ -33,6 +34,9 @@ type Scope struct {
 	Keep func(index int64, e Entry) bool
 	// Description is written in the header as "scope", for the reader.
 	Description string
+	// Extends, if positive, is the size of a checkpoint of this log the
+	// reader holds: the bundle carries it with its consistency proof.
+	Extends int64
 }
 
 // ExportScoped writes a sparse bundle (SparseBundleFormat) of the entries s
@@ -52,7 +56,7 @@ func (l *Log) ExportScoped(ctx context.Context, w io.Writer, s Scope) error {
 	}
 	return l.db.View(func(txn *badger.Txn) error {
 		h := bundle.SparseHeader{Format: SparseBundleFormat, Origin: c.Origin, Scope: s.Description, Checkpoint: string(c.Note)}
-		if h.History, err = l.history(ctx, c, txnHashReader{txn}); err != nil {
+		if h.History, err = history(txnHashReader{txn}, c, s.Extends, false, 0, 0); err != nil {
 			return err
 		}
 		idx, err := selectScope(ctx, l, txn, s, s.From, to)
@@ -156,18 +160,45 @@ func (l *Log) exportCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	return c, nil
 }
 
-// history returns every checkpoint before c with its consistency proof to c.
-func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader) ([]bundle.History, error) {
-	all, err := l.Checkpoints(ctx)
-	if err != nil {
-		return nil, err
+// maxRangeCheckpoints bounds the earlier checkpoints a full bundle carries
+// from inside its range.
+const maxRangeCheckpoints = 1024
+
+// history returns a bundle's earlier checkpoints, each with its consistency
+// proof to c: the stored one of size extends, the reader's, if 0 < extends
+// < c.Size and the log signed one of that size; and for a full bundle of
+// entries from..to-1 (inRange), those of sizes inside that range, at most
+// maxRangeCheckpoints of them spread over it, which its verifier checks
+// against the tree it recomputes, to name the part of the range that
+// differs.
+//
+// Not every checkpoint the room ever signed: it signs one at every export,
+// every CheckpointEvery entries and every CheckpointInterval with new
+// ones, and all of them, each with its proof, would make every bundle's
+// header grow with the log's age and cost each export a proof apiece. A
+// reader proves the log extends the one it saw with its own checkpoint
+// (extends, and bundle.Verify's since); the room's others add nothing to
+// that.
+func history(store txnHashReader, c *Checkpoint, extends int64, inRange bool, from, to int64) ([]bundle.History, error) {
+	var sizes []int64
+	if inRange {
+		var err error
+		if sizes, err = rangeCheckpoints(store.txn, from, min(to, c.Size-1)); err != nil {
+			return nil, err
+		}
+	}
+	if extends > 0 && extends < c.Size && !slices.Contains(sizes, extends) {
+		sizes = append(sizes, extends)
+		slices.Sort(sizes)
 	}
 	var out []bundle.History
-	for _, old := range all {
-		// Every log extends the empty one: a checkpoint of size 0 (of a
-		// log signed before its first entry) has no proof to give.
-		if old.Size == 0 || old.Size >= c.Size {
-			continue
+	for _, size := range sizes {
+		old, err := readCheckpoint(store.txn, size)
+		if err != nil {
+			return nil, err
+		}
+		if old == nil {
+			continue // the reader's size: the room signed none there
 		}
 		p, err := tlog.ProveTree(c.Size, old.Size, store)
 		if err != nil {
@@ -176,6 +207,28 @@ func (l *Log) history(ctx context.Context, c *Checkpoint, store tlog.HashReader)
 		out = append(out, bundle.History{Checkpoint: string(old.Note), Proof: p})
 	}
 	return out, nil
+}
+
+// rangeCheckpoints returns the sizes of stored checkpoints in from+1..last:
+// the first in each of at most maxRangeCheckpoints equal spans of it.
+func rangeCheckpoints(txn *badger.Txn, from, last int64) ([]int64, error) {
+	if last <= from {
+		return nil, nil
+	}
+	span := (last - from + maxRangeCheckpoints - 1) / maxRangeCheckpoints
+	var sizes []int64
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCkpt)})
+	defer it.Close()
+	for it.Seek(indexKey(prefixCkpt, from+1)); it.Valid(); {
+		size := u64(it.Item().Key()[len(prefixCkpt):])
+		if size < 0 || size > last {
+			break
+		}
+		sizes = append(sizes, size)
+		// The next span's first.
+		it.Seek(indexKey(prefixCkpt, from+1+((size-from-1)/span+1)*span))
+	}
+	return sizes, nil
 }
 
 // cachedHashes remembers the stored hashes it read: the proofs of entries

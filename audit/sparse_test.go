@@ -128,8 +128,8 @@ func TestExportScoped(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("exported %v\nwant %v", got, want)
 			}
-			if rep.TreeSize != n || rep.Checkpoints != 3 {
-				t.Errorf("report %+v: want the checkpoint of %d and two earlier ones", rep, n)
+			if rep.TreeSize != n || rep.Checkpoints != 1 {
+				t.Errorf("report %+v: want the checkpoint of %d alone (a sparse bundle carries only the reader's earlier one)", rep, n)
 			}
 		})
 	}
@@ -288,8 +288,16 @@ func TestSparseSince(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A bundle that does not extend the reader's checkpoint says so.
+	var plain bytes.Buffer
+	if err := l.ExportScoped(ctx, &plain, Scope{Collaborations: []string{"c2"}, From: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(bytes.NewReader(plain.Bytes()), testVerifier(t), saved.Note); err == nil || !strings.Contains(err.Error(), "no consistency proof from your checkpoint of size 40") {
+		t.Fatalf("a bundle exported without the reader's checkpoint, verified --since it: %v", err)
+	}
 	var buf bytes.Buffer
-	if err := l.ExportScoped(ctx, &buf, Scope{Collaborations: []string{"c2"}, From: 40, Description: "partner p"}); err != nil {
+	if err := l.ExportScoped(ctx, &buf, Scope{Collaborations: []string{"c2"}, From: 40, Description: "partner p", Extends: saved.Size}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := Verify(bytes.NewReader(buf.Bytes()), testVerifier(t), saved.Note)

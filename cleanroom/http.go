@@ -309,6 +309,17 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 			return nil, badRequest("to must be a non-negative integer")
 		}
 	}
+	// since is the size of a checkpoint the reader holds: the bundle
+	// carries the room's checkpoint of that size with its consistency
+	// proof, if the room signed one. Not refused when the room signed
+	// none, or when it exceeds the log: the reader's verifier then tells
+	// a log that does not extend its checkpoint.
+	var since int64
+	if s := q.Get("since"); s != "" {
+		if since, err = strconv.ParseInt(s, 10, 64); err != nil || since < 0 {
+			return nil, badRequest("since must be a non-negative integer")
+		}
+	}
 	a := act{action: policy.ActionAuditExport}
 	d, err := r.authorize(ctx, who, a)
 	if err != nil {
@@ -323,7 +334,7 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 		if err != nil {
 			return nil, err
 		}
-		s.From, s.To = from, to
+		s.From, s.To, s.Extends = from, to, since
 		scope = &s
 	case policy.RoleRoomAuditor, policy.RoleOperator:
 	default:
@@ -343,5 +354,5 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 	if scope != nil {
 		return rawBody{func(out io.Writer) error { return r.audit.ExportScoped(ctx, out, *scope) }}, nil
 	}
-	return rawBody{func(out io.Writer) error { return r.audit.Export(ctx, out, from, to) }}, nil
+	return rawBody{func(out io.Writer) error { return r.audit.Export(ctx, out, from, to, since) }}, nil
 }

@@ -16,8 +16,11 @@ import (
 //	          "from": F, "to": T,            entries F..T-1 follow
 //	          "checkpoint": signed note,      the latest checkpoint, size N >= T
 //	          "history": [{"checkpoint": signed note, "proof": [hash, ...]}, ...],
-//	                                          every earlier checkpoint the room
-//	                                          signed, with its consistency proof to N
+//	                                          earlier checkpoints, each with its
+//	                                          consistency proof to N: those the room
+//	                                          signed of sizes in F+1..T (at most
+//	                                          1,024, spread over the range), and the
+//	                                          reader's, if the export named its size
 //	          "left": [{"index": i, "hash": h}, ...],
 //	                                          stored hashes of complete subtrees
 //	                                          before F (none when F = 0)
@@ -29,8 +32,12 @@ import (
 // (SHA-256 with 0x00 and 0x01 prefixes). Verify recomputes the leaf hash of
 // every entry and the tree root at T from the entries and "left" alone, checks
 // it against the signed checkpoint through the tail proof, checks every
-// historical checkpoint it can against its own recomputation and through its
-// consistency proof, and names the first entry that does not match.
+// historical checkpoint through its consistency proof and, inside F+1..T,
+// against its own recomputation, and names the first entry that does not
+// match (or the span between two checkpoints where a leaf hash was
+// recomputed over an edited entry). The reader's own checkpoint (Verify's
+// since) of a size in F+1..T is checked against the recomputation; of
+// another size, through the history's proof.
 const BundleFormat = "cleanroom.dev/audit-bundle/v1"
 
 // Header is the first line of a BundleFormat bundle, as its writer
@@ -132,8 +139,9 @@ func (r *Replay) Root() (tlog.Hash, error) { return tlog.TreeHash(r.n, r) }
 //	          "scope": what the room says it selected (a description: unsigned),
 //	          "checkpoint": signed note,      the latest checkpoint, size N
 //	          "history": [{"checkpoint": signed note, "proof": [hash, ...]}, ...]}
-//	                                          every earlier checkpoint the room
-//	                                          signed, with its consistency proof to N
+//	                                          the reader's earlier checkpoint, if the
+//	                                          export named its size, with its
+//	                                          consistency proof to N; else empty
 //	then:    one line per entry, indexes ascending:
 //	         "<index> <leaf hash> <inclusion proof> <canonical entry JSON>"
 //	         the proof is the RFC 6962 audit path of the entry in the tree of

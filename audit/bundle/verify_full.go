@@ -24,7 +24,10 @@ func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, f
 		return nil, failf(-1, "header is not JSON")
 	}
 	rep := &Report{Format: h.Format, From: h.From, To: h.To}
-	latest, older, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep)
+	// The tree of every size in from+1..to is recomputed from the entries:
+	// the reader's checkpoint of such a size is checked against it.
+	inTree := func(size int64) bool { return h.From < size && size <= h.To }
+	latest, older, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep, inTree)
 	if err != nil {
 		return nil, err
 	}
@@ -32,6 +35,12 @@ func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, f
 		return nil, failf(-1, "range %d..%d does not fit a checkpoint of size %d", h.From, h.To, latest.Size)
 	}
 	t := newTreeCheck(h, older, fn)
+	if since != nil {
+		s, _ := ParseCheckpoint(since, v) // checked by verifyCheckpoints
+		if _, ok := t.inRange[s.Size]; !ok && inTree(s.Size) {
+			t.inRange[s.Size], t.yours = s, s.Size
+		}
+	}
 	if err := t.readEntries(br); err != nil {
 		return nil, err
 	}
@@ -55,6 +64,7 @@ type treeCheck struct {
 	rp      *Replay
 	inRange map[int64]*Checkpoint // earlier checkpoints inside the range, by size
 	prev    int64                 // size of the last checkpoint matched
+	yours   int64                 // the size of the reader's checkpoint in inRange, if it was put there
 	fn      func(int64, Entry) error
 
 	leaves []tlog.Hash
@@ -132,6 +142,10 @@ func (t *treeCheck) checkAt(size int64) error {
 	root, err := t.rp.Root()
 	if err != nil {
 		return failf(-1, "%v", err)
+	}
+	if root != c.Root && size == t.yours {
+		return &VerifyError{Index: -1, Range: [2]int64{t.prev, size},
+			Reason: fmt.Sprintf("do not hash to your checkpoint of size %d: the log was rewritten", size)}
 	}
 	if root != c.Root {
 		return &VerifyError{Index: -1, Range: [2]int64{t.prev, size},

@@ -19,7 +19,7 @@ func verifySparse(br *bufio.Reader, first []byte, v note.Verifier, since []byte,
 		return nil, failf(-1, "header is not JSON")
 	}
 	rep := &Report{Format: h.Format, Scope: h.Scope}
-	latest, _, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep)
+	latest, _, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -24,14 +24,19 @@ const actionAuditExport = "audit.export"
 // to w: an auditor's covers what concerns its partner (a sparse bundle,
 // each entry with its inclusion proof); a room auditor's or the operator's,
 // the whole log. It holds entries from index from on, and before to (0:
-// up to the checkpoint the room signs for the export).
-func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to int64) error {
+// up to the checkpoint the room signs for the export). With since > 0, the
+// size of a checkpoint of the room's the caller kept, the bundle proves the
+// log extends it, for bundle.Verify's since.
+func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to, since int64) error {
 	q := url.Values{}
 	if from > 0 {
 		q.Set("from", strconv.FormatInt(from, 10))
 	}
 	if to > 0 {
 		q.Set("to", strconv.FormatInt(to, 10))
+	}
+	if since > 0 {
+		q.Set("since", strconv.FormatInt(since, 10))
 	}
 	path := "/v1/audit/export"
 	if len(q) > 0 {
@@ -49,11 +54,11 @@ type requestIDKey struct{}
 // logs the export under that id before it answers, so its answer holds
 // the export's own entry: a bundle without it is not this export's answer
 // but an older one, replayed (CheckFresh).
-func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64) (requestID string, err error) {
+func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from, since int64) (requestID string, err error) {
 	var b [16]byte
 	rand.Read(b[:])
 	requestID = hex.EncodeToString(b[:])
-	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, requestID), w, from, 0); err != nil {
+	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, requestID), w, from, 0, since); err != nil {
 		return "", err
 	}
 	return requestID, nil
@@ -65,14 +70,15 @@ var ErrStaleBundle = errors.New("client: the audit bundle does not hold the entr
 
 // CheckFresh verifies the bundle r with the room's verifier key and checks
 // that it holds the entry of this client's export requestID
-// (ExportAuditFresh): ErrStaleBundle if not.
-func (c *Client) CheckFresh(r io.Reader, requestID string) error {
+// (ExportAuditFresh): ErrStaleBundle if not. With since, a checkpoint the
+// caller kept, it also checks that the log extends it.
+func (c *Client) CheckFresh(r io.Reader, requestID string, since []byte) error {
 	v, err := note.NewVerifier(c.room.VerifierKey)
 	if err != nil {
 		return fmt.Errorf("client: the room's verifier key: %w", err)
 	}
 	found := false
-	_, err = bundle.VerifyEntries(r, v, nil, func(_ int64, e bundle.Entry) error {
+	_, err = bundle.VerifyEntries(r, v, since, func(_ int64, e bundle.Entry) error {
 		found = found || c.IsOwnExport(e, requestID)
 		return nil
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,21 +15,23 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/cleanroom"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 const auditUsage = `Usage:
-  cleanroom audit export --room URL --key AUDITOR_KEY --out FILE [--as ID] [--from N] [--to N]
-  cleanroom audit export --data DIR --out FILE [--from N] [--to N]
-  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--json]
+  cleanroom audit export --room URL --key AUDITOR_KEY --out FILE [--as ID] [--from N] [--to N] [--since CHECKPOINT_FILE]
+  cleanroom audit export --data DIR --out FILE [--from N] [--to N] [--since CHECKPOINT_FILE]
+  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--json]
 
 export writes an audit bundle that verify checks offline. With --room it
 asks the running room for what this auditor may see: an auditor's bundle
 holds the entries that concern its partner, each with its inclusion proof;
 a room auditor's or the operator's, the whole log. With --data it reads a
 stopped (or crashed) room's data directory, without changing it: the whole
-log, with the room's earlier checkpoints and consistency proofs. verify
+log. With --since, the bundle carries the room's checkpoint of the size of
+the one you kept, with its consistency proof, for verify --since. verify
 exits 0 only when every check passes.
 `
 
@@ -40,13 +43,16 @@ func runAudit(e *env, args []string) error {
 }
 
 func runAuditExport(e *env, args []string) error {
-	fs := newFlags(e, "audit export", "(--room URL --key KEY | --data DIR) --out FILE [--from N] [--to N]", `
+	fs := newFlags(e, "audit export", "(--room URL --key KEY | --data DIR) --out FILE [--from N] [--to N] [--since CHECKPOINT_FILE]", `
 Writes an audit bundle of entries FROM..TO-1 (default: all, up to the latest
 signed checkpoint). With --room, the room decides what the key's principal
 may see (format `+audit.SparseBundleFormat+` for an auditor,
 `+audit.BundleFormat+` for a room auditor or the operator). With --data,
 the whole log of a stopped room's data directory (`+audit.BundleFormat+`);
-a directory left by a crash is read through a recovered copy in $TMPDIR.`)
+a directory left by a crash is read through a recovered copy in $TMPDIR.
+With --since, a checkpoint of the room's you kept (from an earlier bundle's
+header, or GET /v1/audit/checkpoint), the bundle proves the log extends it:
+checked here with --room up to the latest checkpoint, and by verify --since.`)
 	rf := &roomFlags{
 		room: fs.String("room", "", "the room's URL, to export over its API"),
 		key:  fs.String("key", "", "your key file, from cleanroom keygen (with --room)"),
@@ -56,18 +62,38 @@ a directory left by a crash is read through a recovered copy in $TMPDIR.`)
 	out := fs.String("out", "", "bundle file to write (required)")
 	from := fs.Int64("from", 0, "first entry to export")
 	to := fs.Int64("to", 0, "export entries before this index (default: up to the latest checkpoint)")
+	sinceFile := fs.String("since", "", "a signed checkpoint of the room's saved earlier, which the bundle is to prove the log extends")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if (*data == "") == (*rf.room == "") || *out == "" {
 		return usagef("--out and one of --room or --data are required")
 	}
+	var since []byte
+	if *sinceFile != "" {
+		var err error
+		if since, err = os.ReadFile(*sinceFile); err != nil {
+			return err
+		}
+	}
 	if *data != "" {
-		return exportData(e, *data, *out, *from, *to)
+		return exportData(e, *data, *out, *from, *to, since)
 	}
 	c, err := rf.connect(e)
 	if err != nil {
 		return err
+	}
+	var sinceSize int64
+	if since != nil {
+		v, err := note.NewVerifier(c.Room().VerifierKey)
+		if err != nil {
+			return fmt.Errorf("the room's verifier key: %w", err)
+		}
+		cp, err := audit.ParseCheckpoint(since, v)
+		if err != nil {
+			return withHint(errors.New("--since: not a checkpoint of this room's"), "pass a checkpoint this room signed, as audit verify --save-checkpoint saves it")
+		}
+		sinceSize = cp.Size
 	}
 	// Up to the latest checkpoint, the bundle must hold this export's own
 	// entry: a room that answered with an older bundle (hiding what was
@@ -75,16 +101,16 @@ a directory left by a crash is read through a recovered copy in $TMPDIR.`)
 	var id string
 	err = writeNew(*out, func(w io.Writer) (err error) {
 		if *to != 0 {
-			return c.ExportAuditRange(e.Context(), w, *from, *to)
+			return c.ExportAuditRange(e.Context(), w, *from, *to, sinceSize)
 		}
-		id, err = c.ExportAuditFresh(e.Context(), w, *from)
+		id, err = c.ExportAuditFresh(e.Context(), w, *from, sinceSize)
 		return err
 	})
 	if err != nil {
 		return explain(err)
 	}
 	if id != "" {
-		if err := checkFresh(c, *out, id); err != nil {
+		if err := checkFresh(c, *out, id, since); err != nil {
 			os.Remove(*out)
 			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors")
 		}
@@ -94,17 +120,18 @@ a directory left by a crash is read through a recovered copy in $TMPDIR.`)
 }
 
 // checkFresh checks the bundle file path with c.CheckFresh.
-func checkFresh(c *client.Client, path, requestID string) error {
+func checkFresh(c *client.Client, path, requestID string, since []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return c.CheckFresh(bufio.NewReader(f), requestID)
+	return c.CheckFresh(bufio.NewReader(f), requestID, since)
 }
 
-// exportData exports the whole log of a room's data directory.
-func exportData(e *env, data, out string, from, to int64) error {
+// exportData exports the whole log of a room's data directory, proving it
+// extends since if given.
+func exportData(e *env, data, out string, from, to int64, since []byte) error {
 	ctx := e.Context()
 	l, err := audit.OpenForExport(ctx, cleanroom.DataDir(data).Database(), "", audit.Options{})
 	if err != nil {
@@ -114,7 +141,17 @@ func exportData(e *env, data, out string, from, to int64) error {
 		return withHint(err, "stop the room first: export reads its data directory directly")
 	}
 	defer l.Close()
-	if err := writeNew(out, func(w io.Writer) error { return l.Export(ctx, w, from, to) }); err != nil {
+	var extends int64
+	if since != nil {
+		// Its size is all the export needs; verify --since checks its
+		// signature with the key the auditor trusts.
+		c, err := bundle.ParseUnverified(since)
+		if err != nil || c.Origin != l.Origin() {
+			return withHint(errors.New("--since: not a checkpoint of this log's"), "pass a checkpoint this room signed")
+		}
+		extends = c.Size
+	}
+	if err := writeNew(out, func(w io.Writer) error { return l.Export(ctx, w, from, to, extends) }); err != nil {
 		return err
 	}
 	c, _ := l.LatestCheckpoint(ctx)
@@ -149,14 +186,17 @@ func runAuditVerify(e *env, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--json]", `
+	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--json]", `
 Verifies an audit bundle offline. KEY is the room's signed-note verifier key
 ("origin+hash+key", as printed by the room), given literally or as a file, or
 a file holding the room's JWK set. With --since, also proves that the log
 extends a checkpoint saved earlier (a log rolled back or rewritten since then
-fails).`)
+fails); the bundle must have been exported with --since the same file. With
+--save-checkpoint, a bundle that verifies leaves its signed checkpoint there,
+for the next export and verify --since (the same file as --since is fine).`)
 	keyArg := fs.String("key", "", "the room's public key: verifier key, or a file with it or with a JWK set (required)")
 	since := fs.String("since", "", "a signed checkpoint saved earlier")
+	save := fs.String("save-checkpoint", "", "once the bundle verifies, write its signed checkpoint to this file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -197,6 +237,11 @@ fails).`)
 	if err != nil {
 		return err
 	}
+	if *save != "" {
+		if err := saveCheckpoint(file, v, rep, *save); err != nil {
+			return err
+		}
+	}
 	if !*asJSON {
 		if rep.Format == audit.SparseBundleFormat {
 			fmt.Fprintf(e.stdout, "OK: %d entries of log %s, each proved included in its signed checkpoint of %d entries; %d checkpoints consistent\n",
@@ -215,10 +260,27 @@ fails).`)
 	return nil
 }
 
+// saveCheckpoint writes the signed checkpoint of the bundle file, which
+// verified with v as rep, to path.
+func saveCheckpoint(file string, v note.Verifier, rep *audit.Report, path string) error {
+	h, err := readBundleHeader(file)
+	if err != nil {
+		return err
+	}
+	c, err := audit.ParseCheckpoint([]byte(h.Checkpoint), v)
+	if err != nil || c.Size != rep.TreeSize || base64.StdEncoding.EncodeToString(c.Root[:]) != rep.Root {
+		return errors.New("the bundle's checkpoint changed while it was verified")
+	}
+	if err := writeFileAtomic(path, c.Note); err != nil {
+		return fmt.Errorf("saving the checkpoint: %w", err)
+	}
+	return nil
+}
+
 // loadVerifier reads the room's key: a verifier key literal, or a file with
 // a verifier key or a JWK set. A JWK set has no name, so the bundle's origin
 // names the key; the signature must still verify under it.
-func loadVerifier(arg, bundle string) (note.Verifier, error) {
+func loadVerifier(arg, bundleFile string) (note.Verifier, error) {
 	text := arg
 	if b, err := os.ReadFile(arg); err == nil {
 		text = strings.TrimSpace(string(b))
@@ -249,7 +311,7 @@ func loadVerifier(arg, bundle string) (note.Verifier, error) {
 	if pub == nil {
 		return nil, errors.New("JWK set holds no Ed25519 public key")
 	}
-	origin, err := bundleOrigin(bundle)
+	origin, err := bundleOrigin(bundleFile)
 	if err != nil {
 		return nil, err
 	}
@@ -261,18 +323,35 @@ func loadVerifier(arg, bundle string) (note.Verifier, error) {
 }
 
 func bundleOrigin(path string) (string, error) {
-	f, err := os.Open(path)
+	h, err := readBundleHeader(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	line, err := bufio.NewReaderSize(f, 1<<20).ReadSlice('\n')
-	if err != nil {
-		return "", errors.New("bundle has no header line")
-	}
-	var h struct{ Origin string }
-	if err := json.Unmarshal(line, &h); err != nil || h.Origin == "" {
+	if h.Origin == "" {
 		return "", errors.New("bundle header names no origin")
 	}
 	return h.Origin, nil
+}
+
+// bundleHeader is what the CLI reads of a bundle's header line itself.
+type bundleHeader struct {
+	Origin     string `json:"origin"`
+	Checkpoint string `json:"checkpoint"` // the latest, signed
+}
+
+func readBundleHeader(path string) (*bundleHeader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, 1<<20).ReadBytes('\n')
+	if err != nil {
+		return nil, errors.New("bundle has no header line")
+	}
+	var h bundleHeader
+	if err := json.Unmarshal(line, &h); err != nil {
+		return nil, errors.New("bundle header is not JSON")
+	}
+	return &h, nil
 }

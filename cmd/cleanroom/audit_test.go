@@ -82,6 +82,36 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	must("verified against its signed checkpoint", "audit", "verify", path("all.txt"), "--key", path("room.vkey"))
 	must(`"format": "cleanroom.dev/audit-bundle/v2"`, "audit", "verify", path("aud.txt"), "--key", path("room.vkey"), "--json")
 
+	// The auditor keeps the checkpoint it verified, and proves the next
+	// bundle extends it: each auditor's and the room auditor's.
+	for _, who := range []string{"aud", "regulator"} {
+		first, ck := path(who+"-1.txt"), path(who+".ckpt")
+		must("wrote", as(who, "audit", "export", "--out", first)...)
+		must("OK", "audit", "verify", first, "--key", path("room.vkey"), "--save-checkpoint", ck)
+		must("created", as("coursely", "collab", "create", "--id", "later-"+who, "--members", "coursely,pulsefit", "--kind", "email")...)
+		plain, since := path(who+"-2.txt"), path(who+"-3.txt")
+		must("wrote", as(who, "audit", "export", "--out", plain)...)
+		// A sparse bundle proves it only with the proof export --since
+		// asks for; the whole log's recomputes the tree of that size.
+		code, out, errs := cli("audit", "verify", plain, "--key", path("room.vkey"), "--since", ck)
+		if who == "aud" && (code == 0 || !strings.Contains(errs, "export one that extends it")) {
+			t.Errorf("%s: a sparse bundle exported without --since, verified --since: exit %d, %s", who, code, errs)
+		}
+		if who == "regulator" && (code != 0 || !strings.Contains(out, "OK: the log extends your checkpoint")) {
+			t.Errorf("%s: the whole log, verified --since: exit %d, %s%s", who, code, out, errs)
+		}
+		must("wrote", as(who, "audit", "export", "--out", since, "--since", ck)...)
+		must("OK: the log extends your checkpoint", "audit", "verify", since, "--key", path("room.vkey"), "--since", ck, "--save-checkpoint", ck)
+		if b, _ := os.ReadFile(ck); !strings.Contains(string(b), "\n") || strings.Contains(string(b), "{") {
+			t.Errorf("%s: the saved checkpoint is not a signed note:\n%s", who, b)
+		}
+	}
+	// --since takes a checkpoint of this room's only.
+	os.WriteFile(path("junk.ckpt"), []byte("not a checkpoint\n"), 0o644)
+	if code, _, errs := cli(as("aud", "audit", "export", "--out", path("z.txt"), "--since", path("junk.ckpt"))...); code == 0 || !strings.Contains(errs, "not a checkpoint of this room's") {
+		t.Errorf("export --since a file that is no checkpoint: exit %d, %s", code, errs)
+	}
+
 	// A partner is not an auditor; flags that do not go together.
 	code, _, errs := cli(as("coursely", "audit", "export", "--out", path("x.txt"))...)
 	if code != 1 || !strings.Contains(errs, "only auditors") {

@@ -1392,6 +1392,12 @@ type ExportAuditParams struct {
 
 	// To The entry after the last to export (default, or 0, the log's size).
 	To *int64 `form:"to,omitempty" json:"to,omitempty"`
+
+	// Since The size of a checkpoint of the room's that the reader kept: the bundle's `history` carries the room's
+	// checkpoint of that size with its consistency proof to the latest, so that `cleanroom audit verify --since`
+	// proves the log extends it. Without it, or when the room signed no checkpoint of that size, the history
+	// holds none of the reader's (a full bundle's holds up to 1,024 checkpoints from inside its range).
+	Since *int64 `form:"since,omitempty" json:"since,omitempty"`
 }
 
 // ProposePolicyTextBody defines parameters for ProposePolicy.
@@ -2978,6 +2984,18 @@ func NewExportAuditRequest(server string, params *ExportAuditParams) (*http.Requ
 		if params.To != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
