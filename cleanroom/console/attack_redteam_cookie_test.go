@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -79,13 +78,7 @@ var neighbourPaths = []string{"/", "/s/", "/static/console.css", "/collaboration
 // requests such as the icon) that carried the console's cookie; none is
 // allowed.
 func TestAttackRedteamCookieStaysWithConsole(t *testing.T) {
-	f := alliance(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cu, err := f.startConsole(ctx, brandA, RolePartner)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cu := brandConsole(t)
 	cookie := "cleanroom_console_" + strings.TrimPrefix(cu.origin[strings.LastIndex(cu.origin, ":"):], ":")
 
 	t.Run("cookie jar", func(t *testing.T) {

@@ -46,13 +46,7 @@ func learnBase(t *testing.T, origin string) (string, string) {
 //
 // The measure: whether the unauthenticated answer contains the base.
 func TestAttackRedteamCookieStaticEscapeLeaksBase(t *testing.T) {
-	f := alliance(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cu, err := f.startConsole(ctx, brandA, RolePartner)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cu := brandConsole(t)
 	got, body := learnBase(t, cu.origin)
 	t.Logf("base learnt without a cookie: %q (the console's is %q)", got, cu.srv.base)
 	if got == cu.srv.base {
@@ -78,13 +72,7 @@ func TestAttackRedteamCookieStaticEscapeLeaksBase(t *testing.T) {
 // room answered a query the user never asked for.
 func TestAttackRedteamCookieNeighbourStealsToken(t *testing.T) {
 	bctx := tab(t)
-	f := alliance(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cu, err := f.startConsole(ctx, brandA, RolePartner)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, cu := brandConsole(t)
 	port := cu.origin[strings.LastIndex(cu.origin, ":")+1:]
 	cookieName := "cleanroom_console_" + port
 
@@ -178,13 +166,7 @@ func newNeighbourFunc(t *testing.T, h http.HandlerFunc) string {
 //
 // The measure: answers that name one of them, of all sent; none allowed.
 func TestAttackRedteamCookieNoAnswerNamesBase(t *testing.T) {
-	f := alliance(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cu, err := f.startConsole(ctx, brandA, RolePartner)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cu := brandConsole(t)
 	base := cu.srv.base
 	secret := strings.TrimPrefix(base, "/s/")
 	near := secret[:len(secret)-1] + string(secret[len(secret)-1]^1)
@@ -203,18 +185,7 @@ func TestAttackRedteamCookieNoAnswerNamesBase(t *testing.T) {
 	leaks, sent := 0, 0
 	for _, p := range paths {
 		for _, m := range methods {
-			req, err := http.NewRequest(m, cu.origin+"/", strings.NewReader("count=on&epsilon=0.5&do=run"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.URL.Opaque = "//" + req.URL.Host + p // sent as written
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := anon.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, body := sendAsWritten(t, anon, m, cu.origin, p)
 			sent++
 			var all strings.Builder
 			all.Write(body)

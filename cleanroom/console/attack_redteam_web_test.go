@@ -332,18 +332,7 @@ func TestAttackRedteamWebStaticPrefixBypass(t *testing.T) {
 		// reach the catch-all, the console's error page in its layout.
 		{"POST", "/static/x"}, {"PUT", "/static/x"}, {"DELETE", "/static/x"}, {"OPTIONS", "/static/x"},
 	} {
-		req, err := http.NewRequest(tc.method, cu.base+"/", strings.NewReader(url.Values{"count": {"on"}, "epsilon": {"0.5"}, "do": {"run"}}.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.URL.Opaque = "//" + req.URL.Host + tc.path // sent as written, not cleaned by the client
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := anon.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := sendAsWritten(t, anon, tc.method, cu.origin, tc.path)
 		page := string(body)
 		if strings.Contains(page, "cleanroom console</a>") || resp.StatusCode == http.StatusOK && strings.Contains(page, collab) {
 			t.Errorf("%s %s without the token: %d, a page of the console:\n%.400s", tc.method, tc.path, resp.StatusCode, page)

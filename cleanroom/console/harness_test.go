@@ -5,14 +5,17 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom"
@@ -215,6 +218,38 @@ func (f *fixture) startConsole(ctx context.Context, id, role string) (*consoleUn
 	go srv.Serve(ctx, ln)
 	origin := "http://" + ln.Addr().String()
 	return &consoleUnderTest{srv: srv, url: srv.URL(ln.Addr()), origin: origin, base: origin + srv.base}, nil
+}
+
+// brandConsole serves brand A's console, on an alliance of its own, until
+// the test ends.
+func brandConsole(t *testing.T) (*fixture, *consoleUnderTest) {
+	t.Helper()
+	f := alliance(t)
+	cu, err := f.startConsole(t.Context(), brandA, RolePartner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, cu
+}
+
+// sendAsWritten sends a request for path exactly as written (the client
+// cleans nothing), with a query form as its body, by c, and returns the
+// answer with its body read.
+func sendAsWritten(t *testing.T, c *http.Client, method, origin, path string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, origin+"/", strings.NewReader(url.Values{"count": {"on"}, "epsilon": {"0.5"}, "do": {"run"}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.URL.Opaque = "//" + req.URL.Host + path
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, body
 }
 
 // httpClient is a plain HTTP client that keeps the console's cookie and
