@@ -11,9 +11,8 @@ import (
 // every CheckpointEvery entries and every CheckpointInterval (10 s by
 // default) with new entries. Were each bundle to carry every checkpoint
 // ever signed with its consistency proof, its header would grow with the
-// log's age (about 0.7 KB a checkpoint: past the verifier's 1 GiB bound
-// within months at the interval alone, within a day at the append rate
-// the log sustains) and each export would compute a proof apiece. A full
+// log's age (about 0.7 KB a checkpoint: past any bound a verifier could
+// hold it to, bundle.MaxHeader's 8 MiB within a day at the interval alone) and each export would compute a proof apiece. A full
 // bundle carries at most maxRangeCheckpoints from inside its range, a
 // sparse one none, and each the reader's own when it names it.
 //

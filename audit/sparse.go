@@ -161,8 +161,8 @@ func (l *Log) exportCheckpoint(ctx context.Context) (*Checkpoint, error) {
 }
 
 // maxRangeCheckpoints bounds the earlier checkpoints a full bundle carries
-// from inside its range.
-const maxRangeCheckpoints = 1024
+// from inside its range, as its verifier holds them to.
+const maxRangeCheckpoints = bundle.MaxRangeCheckpoints
 
 // history returns a bundle's earlier checkpoints, each with its consistency
 // proof to c: the stored one of size extends, the reader's, if 0 < extends

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -24,7 +25,17 @@ type Report struct {
 	Entries     int64  `json:"entries"`
 	Checkpoints int    `json:"checkpoints_checked"`
 	Since       int64  `json:"since_size,omitempty"` // size of the caller's earlier checkpoint, if given
+	// Checkpoint is the latest checkpoint, as signed, which the entries
+	// were verified against: the one to keep for a later since.
+	Checkpoint string `json:"checkpoint"`
 }
+
+// MaxRangeCheckpoints bounds the earlier checkpoints of sizes inside its
+// range that a full bundle's history may hold; with the reader's own, a
+// full bundle's history holds at most MaxRangeCheckpoints+1, a sparse
+// one's at most 1. A verifier checks a signature and a proof for each: a
+// history without bounds would let a bundle cost it without bounds.
+const MaxRangeCheckpoints = 1024
 
 // VerifyError is a failed verification. Index is the first entry found bad,
 // or -1 when the failure is not one entry's (a bad signature, a failed
@@ -88,6 +99,9 @@ func VerifyEntries(r io.Reader, v note.Verifier, since []byte, fn func(index int
 	if err != nil {
 		return nil, failf(-1, "no header: %v", err)
 	}
+	if err := checkHeaderKeys(first); err != nil {
+		return nil, failf(-1, "header: %v", err)
+	}
 	var f struct {
 		Format string `json:"format"`
 	}
@@ -109,13 +123,20 @@ func VerifyEntries(r io.Reader, v note.Verifier, since []byte, fn func(index int
 // recomputed, if set, says which tree sizes the bundle's entries let the
 // verifier recompute: the caller's checkpoint of such a size needs no proof
 // in the history, the caller checks it against the tree (verifyFull).
-func verifyCheckpoints(v note.Verifier, signed string, history []History, since []byte, rep *Report, recomputed func(size int64) bool) (*Checkpoint, []*Checkpoint, error) {
+func verifyCheckpoints(v note.Verifier, origin, signed string, history []History, maxHistory int, since []byte, rep *Report, recomputed func(size int64) bool) (*Checkpoint, []*Checkpoint, error) {
 	latest, err := ParseCheckpoint([]byte(signed), v)
 	if err != nil {
 		return nil, nil, failf(-1, "latest checkpoint: %v", err)
 	}
+	if origin != latest.Origin {
+		return nil, nil, failf(-1, "the header names origin %q, its checkpoint %q", origin, latest.Origin)
+	}
+	if len(history) > maxHistory {
+		return nil, nil, failf(-1, "%d earlier checkpoints in the history, where a bundle of this format holds at most %d", len(history), maxHistory)
+	}
 	rep.Origin, rep.TreeSize, rep.Checkpoints = latest.Origin, latest.Size, 1
 	rep.Root = base64.StdEncoding.EncodeToString(latest.Root[:])
+	rep.Checkpoint = string(latest.Note)
 	var older []*Checkpoint
 	for _, hc := range history {
 		c, err := ParseCheckpoint([]byte(hc.Checkpoint), v)
@@ -129,7 +150,7 @@ func verifyCheckpoints(v note.Verifier, signed string, history []History, since 
 		older = append(older, c)
 	}
 	if since != nil {
-		if err := checkSince(since, v, latest, history, recomputed); err != nil {
+		if err := checkSince(since, v, latest, older, recomputed); err != nil {
 			return nil, nil, err
 		}
 		s, _ := ParseCheckpoint(since, v)
@@ -140,7 +161,7 @@ func verifyCheckpoints(v note.Verifier, signed string, history []History, since 
 
 // checkSince proves the bundle's latest checkpoint extends the caller's
 // earlier one.
-func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []History, recomputed func(int64) bool) error {
+func checkSince(since []byte, v note.Verifier, latest *Checkpoint, older []*Checkpoint, recomputed func(int64) bool) error {
 	s, err := ParseCheckpoint(since, v)
 	if err != nil {
 		return failf(-1, "your earlier checkpoint: %v", err)
@@ -157,9 +178,8 @@ func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []His
 		}
 		return nil
 	}
-	for _, hc := range history {
-		c, err := ParseCheckpoint([]byte(hc.Checkpoint), v)
-		if err != nil || c.Size != s.Size {
+	for _, c := range older {
+		if c.Size != s.Size {
 			continue
 		}
 		if c.Root != s.Root {
@@ -173,20 +193,20 @@ func checkSince(since []byte, v note.Verifier, latest *Checkpoint, history []His
 	return failf(-1, "the bundle has no consistency proof from your checkpoint of size %d: export one that extends it (cleanroom audit export --since)", s.Size)
 }
 
-// maxHeader bounds a bundle's header line. The room writes at most 1,026
-// checkpoints there, each with its consistency proof (about 0.75 MB in
-// all); the format does not limit them, and the bound leaves a writer that
-// carries every checkpoint it signed a million of them, where entry lines
-// are held to the reader's 1 MiB.
-const maxHeader = 1 << 30
+// MaxHeader bounds a bundle's header line: the latest checkpoint and at
+// most MaxRangeCheckpoints+1 earlier ones, each a signed note of a few
+// hundred bytes with a consistency proof of up to two hashes a level of the
+// tree (under 4 KB in all for a tree of 2^40 entries), and the range's left
+// hashes and tail proof.
+const MaxHeader = 8 << 20
 
 // readHeader returns the first line, without its newline, of up to
-// maxHeader bytes.
+// MaxHeader bytes.
 func readHeader(br *bufio.Reader) ([]byte, error) {
 	var line []byte
 	for {
 		part, err := br.ReadSlice('\n')
-		if len(line)+len(part) > maxHeader {
+		if len(line)+len(part) > MaxHeader {
 			return nil, errors.New("line too long")
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -219,4 +239,80 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return line[:len(line)-1], nil
+}
+
+// decodeHeader decodes a header line into h (a *Header or *SparseHeader),
+// refusing members h does not have.
+func decodeHeader(line []byte, h any) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(h); err != nil {
+		return failf(-1, "header does not decode as its format's: %v", err)
+	}
+	return nil
+}
+
+// headerKeys are the names of the members of a header's objects: the
+// header's own, a history entry's and a left hash's.
+var headerKeys = map[string]bool{
+	"format": true, "origin": true, "scope": true, "from": true, "to": true, "checkpoint": true, "history": true,
+	"left": true, "tail_proof": true, "proof": true, "index": true, "hash": true,
+}
+
+// checkHeaderKeys refuses a header whose objects have a member named other
+// than exactly as the format writes it, or named twice. encoding/json would
+// take "Checkpoint" or "chec\u212apoint" (KELVIN SIGN) for "checkpoint",
+// and the last of two: the header would read one way to Verify and another
+// to a reader that matches names exactly (jq, a map), which could keep a
+// checkpoint Verify never checked. Members outside the format are refused
+// by the decoding that follows (DisallowUnknownFields).
+func checkHeaderKeys(line []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	type container struct {
+		object  bool
+		seen    map[string]bool // an object's members so far
+		wantKey bool            // an object's next token is a member's name
+	}
+	var stack []*container
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return errors.New("not JSON")
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			if n := len(stack); n > 0 && stack[n-1].object {
+				stack[n-1].wantKey = true // the value ended
+			}
+			continue
+		}
+		var top *container
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		if top != nil && top.wantKey {
+			name, _ := tok.(string)
+			if !headerKeys[name] {
+				return fmt.Errorf("member %q is not the format's", name)
+			}
+			if top.seen[name] {
+				return fmt.Errorf("member %q appears twice", name)
+			}
+			top.seen[name], top.wantKey = true, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &container{object: true, seen: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &container{})
+		default:
+			if top != nil && top.object {
+				top.wantKey = true
+			}
+		}
+	}
 }

@@ -3,7 +3,6 @@ package bundle
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -20,14 +19,14 @@ const verifyChunk = 8192
 // tree recomputed from them.
 func verifyFull(br *bufio.Reader, first []byte, v note.Verifier, since []byte, fn func(int64, Entry) error) (*Report, error) {
 	var h Header
-	if err := json.Unmarshal(first, &h); err != nil {
-		return nil, failf(-1, "header is not JSON")
+	if err := decodeHeader(first, &h); err != nil {
+		return nil, err
 	}
 	rep := &Report{Format: h.Format, From: h.From, To: h.To}
 	// The tree of every size in from+1..to is recomputed from the entries:
 	// the reader's checkpoint of such a size is checked against it.
 	inTree := func(size int64) bool { return h.From < size && size <= h.To }
-	latest, older, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep, inTree)
+	latest, older, err := verifyCheckpoints(v, h.Origin, h.Checkpoint, h.History, MaxRangeCheckpoints+1, since, rep, inTree)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package bundle
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 
@@ -15,11 +14,11 @@ import (
 // by its inclusion proof in the signed tree.
 func verifySparse(br *bufio.Reader, first []byte, v note.Verifier, since []byte, fn func(int64, Entry) error) (*Report, error) {
 	var h SparseHeader
-	if err := json.Unmarshal(first, &h); err != nil {
-		return nil, failf(-1, "header is not JSON")
+	if err := decodeHeader(first, &h); err != nil {
+		return nil, err
 	}
 	rep := &Report{Format: h.Format, Scope: h.Scope}
-	latest, _, err := verifyCheckpoints(v, h.Checkpoint, h.History, since, rep, nil)
+	latest, _, err := verifyCheckpoints(v, h.Origin, h.Checkpoint, h.History, 1, since, rep, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package console
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -131,12 +130,7 @@ func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 		return snap
 	}
 	snap.Report, snap.Entries = rep, entries
-	line, _, _ := bytes.Cut(snap.Bundle, []byte("\n"))
-	var h struct {
-		Checkpoint string `json:"checkpoint"`
-	}
-	json.Unmarshal(line, &h)
-	snap.Checkpoint = h.Checkpoint
+	snap.Checkpoint = rep.Checkpoint // the one the entries were verified against
 	return snap
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,8 +49,9 @@ may see (format `+audit.SparseBundleFormat+` for an auditor,
 `+audit.BundleFormat+` for a room auditor or the operator). With --data,
 the whole log of a stopped room's data directory (`+audit.BundleFormat+`);
 a directory left by a crash is read through a recovered copy in $TMPDIR.
-With --since, a checkpoint of the room's you kept (from an earlier bundle's
-header, or GET /v1/audit/checkpoint), the bundle proves the log extends it:
+With --since, a checkpoint of the room's you kept (audit verify
+--save-checkpoint keeps the one a bundle verified against), the bundle
+proves the log extends it:
 checked here with --room up to the latest checkpoint, and by verify --since.`)
 	rf := &roomFlags{
 		room: fs.String("room", "", "the room's URL, to export over its API"),
@@ -238,8 +238,10 @@ for the next export and verify --since (the same file as --since is fine).`)
 		return err
 	}
 	if *save != "" {
-		if err := saveCheckpoint(file, v, rep, *save); err != nil {
-			return err
+		// The checkpoint Verify checked the entries against, not one read
+		// from the file again.
+		if err := writeFileAtomic(*save, []byte(rep.Checkpoint)); err != nil {
+			return fmt.Errorf("saving the checkpoint: %w", err)
 		}
 	}
 	if !*asJSON {
@@ -256,23 +258,6 @@ for the next export and verify --since (the same file as --since is fine).`)
 		if rep.Since > 0 {
 			fmt.Fprintf(e.stdout, "OK: the log extends your checkpoint of %d entries\n", rep.Since)
 		}
-	}
-	return nil
-}
-
-// saveCheckpoint writes the signed checkpoint of the bundle file, which
-// verified with v as rep, to path.
-func saveCheckpoint(file string, v note.Verifier, rep *audit.Report, path string) error {
-	h, err := readBundleHeader(file)
-	if err != nil {
-		return err
-	}
-	c, err := audit.ParseCheckpoint([]byte(h.Checkpoint), v)
-	if err != nil || c.Size != rep.TreeSize || base64.StdEncoding.EncodeToString(c.Root[:]) != rep.Root {
-		return errors.New("the bundle's checkpoint changed while it was verified")
-	}
-	if err := writeFileAtomic(path, c.Note); err != nil {
-		return fmt.Errorf("saving the checkpoint: %w", err)
 	}
 	return nil
 }
@@ -323,35 +308,21 @@ func loadVerifier(arg, bundleFile string) (note.Verifier, error) {
 }
 
 func bundleOrigin(path string) (string, error) {
-	h, err := readBundleHeader(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
-	if h.Origin == "" {
+	defer f.Close()
+	line, err := bufio.NewReader(io.LimitReader(f, bundle.MaxHeader)).ReadBytes('\n')
+	if err != nil {
+		return "", errors.New("bundle has no header line")
+	}
+	var h struct {
+		Origin string `json:"origin"`
+	}
+	if err := json.Unmarshal(line, &h); err != nil || h.Origin == "" {
 		return "", errors.New("bundle header names no origin")
 	}
 	return h.Origin, nil
 }
 
-// bundleHeader is what the CLI reads of a bundle's header line itself.
-type bundleHeader struct {
-	Origin     string `json:"origin"`
-	Checkpoint string `json:"checkpoint"` // the latest, signed
-}
-
-func readBundleHeader(path string) (*bundleHeader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	line, err := bufio.NewReaderSize(f, 1<<20).ReadBytes('\n')
-	if err != nil {
-		return nil, errors.New("bundle has no header line")
-	}
-	var h bundleHeader
-	if err := json.Unmarshal(line, &h); err != nil {
-		return nil, errors.New("bundle header is not JSON")
-	}
-	return &h, nil
-}
