@@ -325,4 +325,3 @@ func bundleOrigin(path string) (string, error) {
 	}
 	return h.Origin, nil
 }
-
