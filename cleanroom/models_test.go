@@ -169,6 +169,8 @@ func TestModelLabelPredicateAndNoiseOff(t *testing.T) {
 func TestModelRefusals(t *testing.T) {
 	settings := laSettings()
 	settings["domains"] = map[string][]string{"alpha.age_band": laBands, "alpha.exposed": {"false", "true"}}
+	// alpha.spend, bounded, is not a dimension.
+	settings["allowed_dimensions"] = []string{"alpha.age_band", "alpha.region", "alpha.exposed", "bravo.converted"}
 	s := newLAScene(t, settings)
 	base := func() api.ModelSpec {
 		return api.ModelSpec{Version: api.ModelSpecVersion, Label: api.Filter{Column: "bravo.converted"}, Features: []string{"alpha.age_band"}}
@@ -180,9 +182,11 @@ func TestModelRefusals(t *testing.T) {
 		reason string
 	}{
 		{"another member's features", func(m *api.ModelSpec) { m.Features = []string{"bravo.converted"} }, 400, "columns of your own list"},
-		{"a feature not a dimension", func(m *api.ModelSpec) { m.Features = []string{"alpha.nothing"} }, 403, "must be an allowed dimension"},
+		{"a feature not a dimension", func(m *api.ModelSpec) { m.Features = []string{"alpha.spend"} }, 403, "must be an allowed dimension"},
+		{"a feature that is no column", func(m *api.ModelSpec) { m.Features = []string{"alpha.nothing"} }, 400, "alpha has no column of that name"},
 		{"a feature without domain or bounds", func(m *api.ModelSpec) { m.Features = []string{"alpha.region"} }, 400, "no declared domain or bounds"},
-		{"a label never output", func(m *api.ModelSpec) { m.Label.Column = "bravo.email" }, 403, "may never be output"},
+		// Never-output columns are refused at upload: no member's data has one.
+		{"a label never output", func(m *api.ModelSpec) { m.Label.Column = "bravo.email" }, 400, "bravo has no column of that name"},
 		{"a label not a dimension", func(m *api.ModelSpec) { m.Label.Column = "bravo.revenue" }, 403, "label bravo.revenue must be an allowed dimension"},
 		{"too much epsilon", func(m *api.ModelSpec) { m.Epsilon = 0.9 }, 403, "more epsilon than one query may spend"},
 		{"a version", func(m *api.ModelSpec) { m.Version = "x" }, 400, "version"},

@@ -92,16 +92,26 @@ func queryShape(c *collabRecord, spec api.QuerySpec) (*policy.QueryShape, error)
 	return sh, nil
 }
 
-// checkColumnName refuses a column not named member.column, before policy
-// judges it, saying how to name it: "age_band" is not a dimension the policy
-// could allow, it is a typo for "coursely.age_band".
+// checkColumnName refuses a column not named member.column, or not one of
+// that member's data, before policy judges it, saying how to name it:
+// "age_band" is not a dimension the policy could allow, it is a typo for
+// "coursely.age_band".
 func checkColumnName(c *collabRecord, col string) error {
 	if col == "" {
 		return badRequest("a metric names its columns: sum and avg a column, roi its revenue columns, lift exposed and converted")
 	}
-	member, _, ok := strings.Cut(col, ".")
+	member, name, ok := strings.Cut(col, ".")
 	if ok && slices.Contains(c.Members, member) {
-		return nil
+		// Only a column of the member's data goes on to the policy,
+		// whose reasons name the column in the refusal's audit entry:
+		// any other text there would be the caller's, kept for good in
+		// the log the other members' auditors read. The columns are in
+		// the collaboration's status; the refusal does not repeat the
+		// name either.
+		if ds := c.Datasets[member]; ds != nil && slices.Contains(ds.Columns, name) {
+			return nil
+		}
+		return badRequest("a column the request names is not one of %s's data: %s has no column of that name (the collaboration's status lists each member's columns)", member, member)
 	}
 	var owners []string
 	for _, m := range c.Members {

@@ -108,7 +108,7 @@ func TestPolicyRefusals(t *testing.T) {
 		{"dimension not allowed", "grouping or filtering by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricCount}}, GroupBy: []string{"alpha.spend"}, Epsilon: 0.1}},
 		// Lift tells how many people are exposed or not and converted or
 		// not: a breakdown by both its columns.
-		{"lift split not allowed", "splitting lift by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: "alpha.spend", Converted: "bravo.revenue"}}, Epsilon: 0.1}},
+		{"lift split not allowed", "splitting lift by alpha.spend is not allowed in this collaboration", api.QuerySpec{Metrics: []api.Metric{{Kind: api.MetricLift, Exposed: "alpha.spend", Converted: "bravo.spend"}}, Epsilon: 0.1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.q.Version = api.QueryVersion

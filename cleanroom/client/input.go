@@ -73,11 +73,13 @@ func layout(header []string, idColumn string, columns []string) (csvLayout, erro
 	find := func(name string) (int, error) {
 		i := slices.Index(header, name)
 		if i < 0 {
-			// The header's fields are not listed: a file without a header
-			// would have them be its first row's identifier and values. A
-			// field a typo away from the name is a column name.
-			if near := nearName(header, name); near != "" {
-				return 0, fmt.Errorf("%w: %q (did you mean %q?)", ErrUnknownColumn, name, near)
+			// The header's fields are neither listed nor quoted: a file
+			// without a header would have them be its first row's
+			// identifier and values, and a short value ("34", "gmail")
+			// is as near a short column name as a typo. A near field is
+			// named by its place.
+			if near := nearName(header, name); near > 0 {
+				return 0, fmt.Errorf("%w: %q (field %d of the first line is close to it: is that the column, with a typo?)", ErrUnknownColumn, name, near)
 			}
 			return 0, fmt.Errorf("%w: %q (the header, the file's first line, has %d fields; is it there, with the column named so?)", ErrUnknownColumn, name, len(header))
 		}
@@ -100,15 +102,15 @@ func layout(header []string, idColumn string, columns []string) (csvLayout, erro
 	return l, nil
 }
 
-// nearName returns the field of header that is a column name the room
-// takes and at most two edits from name, or "".
-func nearName(header []string, name string) string {
-	for _, f := range header {
+// nearName returns the place (from 1) of the first field of header that is
+// a column name the room takes and at most two edits from name, or 0.
+func nearName(header []string, name string) int {
+	for i, f := range header {
 		if crypto.ValidPartnerName(f) && editDistance(f, name) <= 2 {
-			return f
+			return i + 1
 		}
 	}
-	return ""
+	return 0
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.

@@ -142,7 +142,7 @@ func TestUploadVerb(t *testing.T) {
 		name, hint, text string
 		args             []string
 	}{
-		{"a typo in --columns", "name columns exactly as in the CSV's header", `"age_bnd" (did you mean "age_band"?)`,
+		{"a typo in --columns", "name columns exactly as in the CSV's header", `"age_bnd" (field 2 of the first line is close to it`,
 			[]string{"--input", list, "--id-column", "email", "--columns", "age_bnd,spend"}},
 		{"the id column as an attribute", "send attribute columns only", "the identifier column",
 			[]string{"--input", list, "--id-column", "email", "--columns", "email"}},
