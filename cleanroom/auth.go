@@ -28,7 +28,7 @@ import (
 // (replays are refused until the token has expired, after which exp
 // refuses it anyway).
 const (
-	clockSkew = 30 * time.Second
+	clockSkew = api.MaxClockSkew
 	maxJTI    = 128
 	maxToken  = 8 << 10
 )

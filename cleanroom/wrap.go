@@ -97,6 +97,9 @@ func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWrite
 		id = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)
+	// The clock tokens are checked against: a client whose token is
+	// refused tells its user when its own clock is off this one.
+	w.Header().Set("Date", r.now().UTC().Format(http.TimeFormat))
 	// Every answer is the caller's alone and of the type it says: no cache
 	// keeps it, and no browser reads it as another type.
 	w.Header().Set("Cache-Control", "no-store")

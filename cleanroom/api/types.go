@@ -35,6 +35,9 @@ const (
 	MaxJSONBody = 1 << 20
 	// MaxTokenLifetime is the longest a request token may live.
 	MaxTokenLifetime = 5 * time.Minute
+	// MaxClockSkew is how far a token's iat and exp may be off the room's
+	// clock, which its answers' Date header gives.
+	MaxClockSkew = 30 * time.Second
 )
 
 // RoomInfo is what GET /v1/room tells anyone: the audience of tokens and the

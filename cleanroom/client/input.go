@@ -78,6 +78,13 @@ func layout(header []string, idColumn string, columns []string) (csvLayout, erro
 			// identifier and values, and a short value ("34", "gmail")
 			// is as near a short column name as a typo. A near field is
 			// named by its place.
+			if len(header) == 1 && strings.ContainsAny(header[0], ";\t") {
+				sep := "semicolons"
+				if strings.Contains(header[0], "\t") {
+					sep = "tabs"
+				}
+				return 0, fmt.Errorf("%w: %q (the first line is one field, with %s in it: the file reads as separated by %s; export it comma-separated)", ErrUnknownColumn, name, sep, sep)
+			}
 			if near := nearName(header, name); near > 0 {
 				return 0, fmt.Errorf("%w: %q (field %d of the first line is close to it: is that the column, with a typo?)", ErrUnknownColumn, name, near)
 			}

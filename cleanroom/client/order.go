@@ -155,12 +155,18 @@ type spill struct {
 // spillPattern names the spill files of an upload to collab.
 func spillPattern(collab string) string { return collab + ".rows-*" }
 
-// newSpill makes the spill of an input of size bytes in dir.
-func newSpill(dir, collab string, size int64) (*spill, error) {
+// removeSpills removes the spill files of uploads to collab in dir: a run
+// that was killed leaves its own, which hold the match keys of its list.
+func removeSpills(dir, collab string) {
 	old, _ := filepath.Glob(filepath.Join(dir, spillPattern(collab)))
 	for _, f := range old {
 		os.Remove(f)
 	}
+}
+
+// newSpill makes the spill of an input of size bytes in dir.
+func newSpill(dir, collab string, size int64) (*spill, error) {
+	removeSpills(dir, collab)
 	s := &spill{}
 	for s.bits < maxSpillBits && size > spillGroupBytes<<s.bits {
 		s.bits++

@@ -228,6 +228,9 @@ func (c *Client) DiscardSaved(ctx context.Context, state StateDir, collab string
 	if state, err = c.roomState(state, v); err != nil {
 		return "", err
 	}
+	// A run's spill lives only while the run does (the next one makes its
+	// own): whatever happens to the upload, a killed run's goes.
+	removeSpills(string(state), collab)
 	b, err := os.ReadFile(state.uploadFile(collab))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", ErrNoSavedUpload

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -125,12 +126,18 @@ func transient(err error) (wait time.Duration, said, ok bool) {
 	return 0, false, true
 }
 
+// ErrUnreachable matches (errors.Is) a request, or its answer, lost on the
+// way to or from the room, after the client's retries: the room may or may
+// not have acted on it.
+var ErrUnreachable = errors.New("client: the room could not be reached, or its answer was lost")
+
 // transportError is a request, or its answer, lost on the way: the room
 // may or may not have acted on it.
 type transportError struct{ err error }
 
-func (e *transportError) Error() string { return e.err.Error() }
-func (e *transportError) Unwrap() error { return e.err }
+func (e *transportError) Error() string        { return e.err.Error() }
+func (e *transportError) Unwrap() error        { return e.err }
+func (e *transportError) Is(target error) bool { return target == ErrUnreachable }
 
 // bodyReader remembers the first error of reading an answer, so that a
 // connection lost mid-answer is told apart from an answer that does not
@@ -166,8 +173,36 @@ func refusal(resp *http.Response, now time.Time) error {
 	if d, ok := retryAfter(resp.Header.Get("Retry-After"), now); ok {
 		return &waitError{p: p, after: d}
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// A token the room refuses for its times looks like any other
+		// refused token; the room's Date says whether the clocks differ.
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			if skew := t.Sub(now); skew > api.MaxClockSkew || skew < -api.MaxClockSkew {
+				return &ClockSkewError{Skew: skew.Round(time.Second), Problem: p}
+			}
+		}
+	}
 	return p
 }
+
+// ClockSkewError is a refused token (401) from a room whose clock, by its
+// answer's Date, is off this machine's by more than api.MaxClockSkew:
+// tokens are checked against the room's clock. It unwraps to the room's
+// problem.
+type ClockSkewError struct {
+	Skew    time.Duration // the room's clock minus this machine's
+	Problem *api.Problem
+}
+
+func (e *ClockSkewError) Error() string {
+	ahead := "ahead of"
+	if e.Skew < 0 {
+		ahead = "behind"
+	}
+	return fmt.Sprintf("%v (the room's clock is %v %s this machine's)", e.Problem, e.Skew.Abs(), ahead)
+}
+
+func (e *ClockSkewError) Unwrap() error { return e.Problem }
 
 // retryAfter parses a Retry-After header (RFC 9110 §10.2.3): a number of
 // seconds, or an HTTP date.

@@ -36,6 +36,9 @@ is exact, outside the privacy budget. The segment (JSON):
 	if *segment == "" || *input == "" || *idCol == "" || *out == "" {
 		return usagef("--segment, --input, --id-column and --out are required")
 	}
+	if err := outIsNotInput(*out, *input); err != nil {
+		return err
+	}
 	k, err := crypto.ParseKind(*kind)
 	if err != nil {
 		return usagef("%v", err)

@@ -220,6 +220,12 @@ for the next export and verify --since (the same file as --since is fine).`)
 		}
 	}
 	rep, err := audit.Verify(bufio.NewReaderSize(f, 1<<20), v, prev)
+	if err != nil {
+		if origin, oerr := bundleOrigin(file); oerr == nil && origin != v.Name() {
+			// Not a forged log: a key of another room's.
+			err = withHint(err, fmt.Sprintf("the --key is log %s's, the bundle says it is log %s's: pass the verifier key of the room that wrote it", v.Name(), origin))
+		}
+	}
 	if *asJSON {
 		res := map[string]any{"ok": err == nil}
 		if err != nil {

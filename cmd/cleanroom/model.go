@@ -93,6 +93,9 @@ columns the model's features name. The room is not involved.`)
 	if *modelFile == "" || *input == "" || *out == "" {
 		return usagef("--model, --input and --out are required")
 	}
+	if err := outIsNotInput(*out, *input); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(*modelFile)
 	if err != nil {
 		return err
@@ -119,6 +122,19 @@ columns the model's features name. The room is not involved.`)
 	return nil
 }
 
+// outIsNotInput refuses an --out that is the --input file (by any name):
+// the output would replace the list it is made from.
+func outIsNotInput(out, input string) error {
+	o, err := os.Stat(out)
+	if err != nil {
+		return nil // a new file
+	}
+	if i, err := os.Stat(input); err == nil && os.SameFile(o, i) {
+		return usagef("--out names the --input list, which the output would replace: choose another file")
+	}
+	return nil
+}
+
 // writeFileAtomic writes b to path through a temporary file and a rename,
 // so that a reader never sees half a file.
 func writeFileAtomic(path string, b []byte) error {
@@ -129,6 +145,9 @@ func writeFileAtomic(path string, b []byte) error {
 // writeAtomic writes path with fn through a temporary file in its
 // directory, renamed into place only if fn and the close succeed.
 func writeAtomic(path string, fn func(f *os.File) (int64, error)) (int64, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return 0, withHint(fmt.Errorf("%s is a directory", path), "name a file to write")
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return 0, err

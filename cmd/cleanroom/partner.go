@@ -62,6 +62,11 @@ func (f *roomFlags) connect(e *env) (*client.Client, error) {
 
 // readPartnerKey reads the key file cleanroom keygen wrote.
 func readPartnerKey(path string) (*crypto.PartnerKey, error) {
+	// keygen's other output, the public keys, is readable by all: said
+	// first, or the mode check would send the user to chmod it.
+	if b, err := os.ReadFile(path); err == nil && isPublicKeySet(b) {
+		return nil, withHint(errors.New("the --key file is a public JWK set, not a key file"), "pass the key file cleanroom keygen wrote with --out; the JWK set it printed is for partner add --keys")
+	}
 	b, err := crypto.ReadSecretFile(path)
 	if err != nil {
 		return nil, withHint(err, "pass the key file cleanroom keygen wrote (mode 0600)")
@@ -71,6 +76,22 @@ func readPartnerKey(path string) (*crypto.PartnerKey, error) {
 		return nil, withHint(err, "pass the key file cleanroom keygen wrote, not its public JWK set")
 	}
 	return k, nil
+}
+
+// isPublicKeySet reports whether b is a JWK set without a private key.
+func isPublicKeySet(b []byte) bool {
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(b, &set) != nil || len(set.Keys) == 0 {
+		return false
+	}
+	for _, k := range set.Keys {
+		if _, private := k["d"]; private {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *roomFlags) stateDir() client.StateDir {
@@ -83,7 +104,10 @@ func (f *roomFlags) stateDir() client.StateDir {
 // explain adds a hint for the problems a user can fix.
 func explain(err error) error {
 	var p *api.Problem
+	var skew *client.ClockSkewError
 	switch {
+	case errors.As(err, &skew):
+		return withHint(err, "set this machine's clock right (the room checks each request's token against its own clock, to within "+api.MaxClockSkew.String()+")")
 	case errors.As(err, &p):
 		switch p.Type {
 		case api.ProblemUnauthenticated:
@@ -98,6 +122,8 @@ func explain(err error) error {
 		case api.ProblemCanaryMismatch:
 			return withHint(err, "every member must upload with the collaboration's kind and profile, under the secret its creator delivered")
 		}
+	case errors.Is(err, client.ErrUnreachable):
+		return withHint(err, "check --room, and that the room runs and is reachable from here")
 	case errors.Is(err, client.ErrNoSecret):
 		return withHint(err, "the creator runs cleanroom collab create (which delivers it); members run cleanroom collab accept")
 	case errors.Is(err, client.ErrKeyPin):
@@ -211,6 +237,9 @@ room deletes the parts of the interrupted upload instead.`)
 		// What was in flight does not matter: the progress saved does.
 		return withHint(fmt.Errorf("interrupted (%w)", context.Cause(e.Context())), "run the same command again to resume the upload")
 	}
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -323,6 +352,9 @@ members' canary identifiers.`)
 		return err
 	}
 	m, err := c.Match(e.Context(), *v.collab)
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -338,6 +370,9 @@ the latest match.`)
 		return err
 	}
 	col, err := c.Collaboration(e.Context(), *v.collab)
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -428,6 +463,9 @@ the collaboration's k are withheld. See the spec's fields in the README.`)
 		return withHint(fmt.Errorf("the spec is not a query spec: %w", err), `e.g. {"version":"cleanroom.dev/query/v1","metrics":["count"],"group_by":["coursely.age_band"],"epsilon":0.5}`)
 	}
 	res, err := c.Query(e.Context(), *v.collab, q)
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -511,6 +549,9 @@ func runBudget(e *env, args []string) error {
 		return err
 	}
 	b, err := c.Budget(e.Context(), *v.collab)
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -556,6 +597,9 @@ func runPolicyPropose(e *env, args []string) error {
 		return err
 	}
 	p, err := c.ProposePolicy(e.Context(), *v.collab, src)
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
@@ -572,6 +616,9 @@ func runPolicyApprove(e *env, args []string) error {
 		return err
 	}
 	p, err := c.ApprovePolicy(e.Context(), *v.collab, *hash)
+	if errors.Is(err, client.ErrUnreachable) {
+		return withHint(err, "the room could not be reached or its answer was lost; what was sent is saved here: run the same command again to resume (or upload --discard to give it up)")
+	}
 	if err != nil {
 		return explain(err)
 	}
