@@ -106,6 +106,9 @@ type partValues struct {
 	nums  [][]float64
 	codes [][]uint32
 	dicts []localDict
+	// forms holds, per column held as numbers, a form (joinedOut.fit)
+	// made to hold every value of the part, matched or not.
+	forms []joinedOut
 }
 
 // localDict is a dictionary being built: codes in the order values first
@@ -177,11 +180,14 @@ func (d *localDict) intern(v []byte) uint32 {
 func (pv *partValues) reset(forms []columnForm) {
 	if pv.nums == nil {
 		pv.nums, pv.codes, pv.dicts = make([][]float64, len(forms)), make([][]uint32, len(forms)), make([]localDict, len(forms))
+		pv.forms = make([]joinedOut, len(forms))
 	}
 	for j, f := range forms {
 		pv.nums[j], pv.codes[j] = pv.nums[j][:0], pv.codes[j][:0]
 		if f == asDict {
 			pv.dicts[j] = localDict{}
+		} else {
+			pv.forms[j] = joinedOut{i16: []int16{}}
 		}
 	}
 }
@@ -230,18 +236,16 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms 
 		if err != nil {
 			return nil, err
 		}
-		// Each column's form is made to hold the window's values, in part
-		// order (a dictionary grows as the list's values first appear):
-		// columns are independent.
+		// Each column's form is made to hold every value of the window's
+		// parts, matched or not, in part order (a dictionary grows as the
+		// list's values first appear): columns are independent.
 		onAllCores(len(want), func(j int) error {
 			o := &outs[j]
 			o.remaps = o.remaps[:0]
 			for i := range n {
 				pv := &window[i]
 				if forms[j] == asNumbers {
-					for _, v := range pv.nums[j] {
-						o.fit(v)
-					}
+					o.fitForm(&pv.forms[j])
 					continue
 				}
 				remap := make([]uint32, len(pv.dicts[j].dict))
@@ -327,20 +331,27 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 			pv.nums[j] = slices.Grow(pv.nums[j][:0], want)
 		}
 	}
-	// The columns not decoded are stepped over by their lengths; a number
-	// is parsed only where its row is matched.
+	// The columns not decoded are stepped over by their lengths. Every
+	// value of a column decoded is read, matched or not: a dictionary
+	// takes the list's values, and a number's form is made to hold every
+	// value of the list (pv.forms), so that neither depends on which rows
+	// matched. A member's own crafted value, held in 8 bytes only if its
+	// row matched, would otherwise time that row's match.
 	first := part * g.rowsPerPart
 	matched := false
 	err = p.EachWanted(wanted(slot), func(r int) { matched = g.has(first + r) }, func(col int, v []byte) {
 		j := slot[col]
-		switch {
-		case forms[j] == asDict:
+		if forms[j] == asDict {
 			code := pv.dicts[j].intern(v)
 			if matched {
 				pv.codes[j] = append(pv.codes[j], code)
 			}
-		case matched:
-			pv.nums[j] = append(pv.nums[j], analytics.ParseNumber(v))
+			return
+		}
+		x := analytics.ParseNumber(v)
+		pv.forms[j].fit(x)
+		if matched {
+			pv.nums[j] = append(pv.nums[j], x)
 		}
 	})
 	if err != nil {

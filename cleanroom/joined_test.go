@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -347,5 +348,71 @@ func BenchmarkLocalDict(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
 		})
+	}
+}
+
+// TestFitFormMerges: the form made from every part's own form (fitForm) is
+// the form fit reaches over all the values in one pass, whatever the
+// parts: a column's form follows its values, not how they were split.
+func TestFitFormMerges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	value := func() float64 {
+		switch rng.IntN(8) {
+		case 0:
+			return math.NaN()
+		case 1:
+			return float64(rng.IntN(100)) / 10 // one place
+		case 2:
+			return float64(rng.IntN(1000)) / 1000 // three places
+		case 3:
+			return float64(rng.Int64N(1 << 40)) // beyond int32
+		case 4:
+			return 1.23456789012 // float64s only
+		case 5:
+			return float64(rng.IntN(70_000)) // beyond int16
+		}
+		return float64(rng.IntN(200) - 100)
+	}
+	form := func(o *joinedOut) string {
+		if o.nums != nil {
+			return "float64s"
+		}
+		return fmt.Sprintf("int16s %v, %d places, largest magnitude %d", o.i16 != nil, o.scale, o.most)
+	}
+	kinds := map[[3]bool]int{}
+	for trial := range 2000 {
+		n := 1 + rng.IntN(12)
+		vals := make([]float64, n)
+		for i := range vals {
+			// Most trials hold few kinds of value, so that every form is met.
+			if trial%2 == 0 && i > 0 {
+				vals[i] = float64(rng.IntN(50))
+				continue
+			}
+			vals[i] = value()
+		}
+		one := &joinedOut{i16: make([]int16, n)}
+		for _, v := range vals {
+			one.fit(v)
+		}
+		merged := &joinedOut{i16: make([]int16, n)}
+		for lo := 0; lo < n; {
+			hi := lo + 1 + rng.IntN(n-lo)
+			part := &joinedOut{i16: []int16{}}
+			for _, v := range vals[lo:hi] {
+				part.fit(v)
+			}
+			merged.fitForm(part)
+			lo = hi
+		}
+		if form(one) != form(merged) {
+			t.Fatalf("values %v: one pass %s, merged from parts %s", vals, form(one), form(merged))
+		}
+		kinds[[3]bool{one.nums != nil, one.i16 != nil, one.scale > 0}]++
+	}
+	// Every kind of form was met: float64s, int16s and int32s, at no
+	// places and at some.
+	if len(kinds) < 5 {
+		t.Errorf("forms met: %v, want float64s and int16s and int32s at zero and more places", kinds)
 	}
 }

@@ -51,6 +51,49 @@ func (o *joinedOut) fit(v float64) {
 	o.widen(v)
 }
 
+// fitForm makes the numbers' form hold every value f's form was made to
+// hold (fit, from an empty joinedOut): the result is the form fit would
+// reach over both sets of values.
+func (o *joinedOut) fitForm(f *joinedOut) {
+	if o.nums != nil {
+		return
+	}
+	if f.nums != nil {
+		o.toFloats()
+		return
+	}
+	if f.scale > o.scale {
+		o.widenTo(f.scale)
+		if o.nums != nil {
+			return
+		}
+	}
+	// f's largest magnitude at o's places (f.scale <= o.scale <=
+	// analytics.MaxScale: no overflow of int64).
+	most := f.most * int64(math.Pow10(o.scale-f.scale))
+	switch {
+	case most > math.MaxInt32:
+		o.toFloats()
+		return
+	case o.i16 != nil && most > math.MaxInt16:
+		o.rescale(1, false)
+	}
+	o.most = max(o.most, most)
+}
+
+// widenTo holds the numbers at s places (more than now): in int16s while
+// they hold them, else int32s, else float64s.
+func (o *joinedOut) widenTo(s int) {
+	f := int64(math.Pow10(s - o.scale))
+	most := o.most * f
+	if most > math.MaxInt32 {
+		o.toFloats()
+		return
+	}
+	o.rescale(f, o.i16 != nil && most <= math.MaxInt16)
+	o.scale, o.most = s, most
+}
+
 func abs64(m int32) int64 { return max(int64(m), -int64(m)) }
 
 // set sets the number at place, in a form fit made hold it.
