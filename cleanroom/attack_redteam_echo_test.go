@@ -15,7 +15,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,26 +22,9 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestAttackRedteamEchoColumnValueInAuditLog(t *testing.T) {
 	const marker = "secretmarker-42@example.org" // what an analyst pastes where a column goes
-	var logs lockedBuf
+	var logs lockedBuffer
 	tr := startRoomWith(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -54,17 +54,21 @@ type roomProcess struct {
 	exited chan struct{} // closed when the process has ended
 }
 
-// lockedBuffer collects a process's stderr (its first 64 KiB) while the
-// test reads it.
+// lockedBuffer collects what is written to it (its first limit bytes, if
+// limit is set: a process's stderr, say) while the test reads it.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	limit int
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if room := 64<<10 - l.b.Len(); room > 0 {
+	if l.limit == 0 {
+		return l.b.Write(p)
+	}
+	if room := l.limit - l.b.Len(); room > 0 {
 		l.b.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
@@ -90,7 +94,7 @@ func childRoom(t *testing.T, limitMiB int) *roomProcess {
 	if limitMiB > 0 {
 		limit = strconv.Itoa(limitMiB << 10) // ulimit -v takes KiB
 	}
-	p := &roomProcess{stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &roomProcess{stderr: &lockedBuffer{limit: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command("sh", "-c", `ulimit -v "$1" && exec "$0" -test.run='^$'`, os.Args[0], limit)
 	p.cmd.Env = append(os.Environ(), serveDirEnv+"="+string(dir))
 	p.cmd.Stderr = p.stderr

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,19 +27,7 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	if code, _, errs := cli("init", "--data", path("room")); code != 0 {
 		t.Fatalf("init: %s", errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(path("room"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { r.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
-	room := "http://" + ln.Addr().String()
+	r, room, _ := serveDataDir(t, path("room"), nil)
 	os.WriteFile(path("room.vkey"), []byte(r.Info().VerifierKey+"\n"), 0o644)
 
 	must := func(want string, args ...string) string {

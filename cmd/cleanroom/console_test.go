@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/opencleanroom/cleanroom/cleanroom"
 )
 
 // TestConsoleVerbMistakes: the console refuses an address off loopback and
@@ -17,19 +13,7 @@ func TestConsoleVerbMistakes(t *testing.T) {
 	if code, _, errs := cli("init", "--data", filepath.Join(dir, "room")); code != 0 {
 		t.Fatalf("init: %s", errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(filepath.Join(dir, "room"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { r.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
-	room := "http://" + ln.Addr().String()
+	_, room, _ := serveDataDir(t, filepath.Join(dir, "room"), nil)
 	key := filepath.Join(dir, "ana.key")
 	if code, _, errs := cli("keygen", "--name", "ana", "--out", key); code != 0 {
 		t.Fatalf("keygen: %s", errs)

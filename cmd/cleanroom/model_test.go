@@ -8,23 +8,19 @@ import (
 	"testing"
 )
 
-// TestModelAndActivateVerbs: a brand trains a model over the room, scores
-// its own list with it offline, and activates a consented segment, writing
-// exactly its own rows of the matched people in it; the settings it
-// accepted say ACTIVATION in capitals.
-func TestModelAndActivateVerbs(t *testing.T) {
-	r := startCLIRoom(t)
+// activationRoom is a hashed collaboration between coursely and pulsefit
+// whose settings let coursely activate, both lists uploaded and matched.
+// coursely holds people [0, 3000), with a line of no identifier; pulsefit
+// [600, 3600), converting when their age band is 20. It returns coursely's
+// list and what collab accept said.
+func activationRoom(t *testing.T) (r *cliRoom, courselyList, acceptErrs string) {
+	r = startCLIRoom(t)
 	r.partners("coursely", "pulsefit")
 	settings := r.path("settings.json")
 	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band","pulsefit.converted"],"domains":{"coursely.age_band":["20","30","40","50"]},
 		"activation":{"members":["coursely"]}}`), 0o644)
 	r.must(r.as("coursely", "collab", "create", "--collab", "alliance", "--members", "coursely,pulsefit", "--kind", "email", "--mode", "hashed", "--settings", settings)...)
-	_, errs := r.must(r.as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", settings)...)
-	if !strings.Contains(errs, "ACTIVATION: coursely may receive audiences") {
-		t.Fatalf("accept does not flag activation:\n%s", errs)
-	}
-	// coursely holds people [0, 3000), with a line of no identifier;
-	// pulsefit [600, 3600), converting when their age band is 20.
+	_, acceptErrs = r.must(r.as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", settings)...)
 	var c, p strings.Builder
 	c.WriteString("email,age_band,spend\n")
 	for i := range 3000 {
@@ -43,6 +39,18 @@ func TestModelAndActivateVerbs(t *testing.T) {
 	r.must(r.as("coursely", "upload", "--collab", "alliance", "--input", courselyList, "--id-column", "email", "--columns", "age_band,spend")...)
 	r.must(r.as("pulsefit", "upload", "--collab", "alliance", "--input", pulsefitList, "--id-column", "email", "--columns", "converted")...)
 	r.must(r.as("coursely", "match", "--collab", "alliance")...)
+	return r, courselyList, acceptErrs
+}
+
+// TestModelAndActivateVerbs: a brand trains a model over the room, scores
+// its own list with it offline, and activates a consented segment, writing
+// exactly its own rows of the matched people in it; the settings it
+// accepted say ACTIVATION in capitals.
+func TestModelAndActivateVerbs(t *testing.T) {
+	r, courselyList, acceptErrs := activationRoom(t)
+	if !strings.Contains(acceptErrs, "ACTIVATION: coursely may receive audiences") {
+		t.Fatalf("accept does not flag activation:\n%s", acceptErrs)
+	}
 
 	spec := r.path("model.json")
 	os.WriteFile(spec, []byte(`{"version":"cleanroom.dev/model-spec/v1","label":{"column":"pulsefit.converted"},"features":["coursely.age_band"],"epsilon":0.5}`), 0o644)
@@ -75,7 +83,7 @@ func TestModelAndActivateVerbs(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(out, "wrote "+r.path("audience.csv")+": 1200 of your customers") {
 		t.Fatalf("activate wrote %d rows, want %d:\n%s", len(got)-1, len(want)-1, out)
 	}
-	code, _, errs := cli(r.as("pulsefit", "activate", "--collab", "alliance", "--segment", seg, "--input", pulsefitList, "--id-column", "email",
+	code, _, errs := cli(r.as("pulsefit", "activate", "--collab", "alliance", "--segment", seg, "--input", r.path("pulsefit.csv"), "--id-column", "email",
 		"--out", r.path("theirs.csv"))...)
 	if code != 1 || !strings.Contains(errs, "do not let pulsefit receive audiences") {
 		t.Fatalf("pulsefit's activation: exit %d\n%s", code, errs)

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/opencleanroom/cleanroom/cleanroom"
 )
 
 // cli runs one command line in-process and returns its exit code, stdout
@@ -29,19 +26,7 @@ func TestPartnerVerbs(t *testing.T) {
 	if code, out, errs := cli("init", "--data", filepath.Join(dir, "room")); code != 0 || !strings.Contains(out, "operator key") {
 		t.Fatalf("init: %d %s %s", code, out, errs)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(filepath.Join(dir, "room"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { r.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
-	room := "http://" + ln.Addr().String()
+	_, room, _ := serveDataDir(t, filepath.Join(dir, "room"), nil)
 	opKey := filepath.Join(dir, "room", "operator.key")
 	path := func(name string) string { return filepath.Join(dir, name) }
 

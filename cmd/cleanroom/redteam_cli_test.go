@@ -8,7 +8,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,40 +24,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/cleanroom"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/policy"
 )
-
-// activationRoom is TestModelAndActivateVerbs' setup: a hashed
-// collaboration whose settings let coursely activate, both lists
-// uploaded and matched, and a model trained. It returns coursely's list.
-func activationRoom(t *testing.T) (*cliRoom, string) {
-	r := startCLIRoom(t)
-	r.partners("coursely", "pulsefit")
-	settings := r.path("settings.json")
-	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band","pulsefit.converted"],"domains":{"coursely.age_band":["20","30","40","50"]},
-		"activation":{"members":["coursely"]}}`), 0o644)
-	r.must(r.as("coursely", "collab", "create", "--collab", "alliance", "--members", "coursely,pulsefit", "--kind", "email", "--mode", "hashed", "--settings", settings)...)
-	r.must(r.as("pulsefit", "collab", "accept", "--collab", "alliance", "--settings", settings)...)
-	var c, p strings.Builder
-	c.WriteString("email,age_band,spend\n")
-	for i := range 3000 {
-		fmt.Fprintf(&c, "person%05d@example.com,%d,%d\n", i, 20+i%4*10, i%300)
-	}
-	p.WriteString("email,converted\n")
-	for i := 600; i < 3600; i++ {
-		fmt.Fprintf(&p, "person%05d@example.com,%d\n", i, map[bool]int{true: 1}[i%4 == 0])
-	}
-	courselyList, pulsefitList := r.path("coursely.csv"), r.path("pulsefit.csv")
-	os.WriteFile(courselyList, []byte(c.String()), 0o644)
-	os.WriteFile(pulsefitList, []byte(p.String()), 0o644)
-	r.must(r.as("coursely", "upload", "--collab", "alliance", "--input", courselyList, "--id-column", "email", "--columns", "age_band,spend")...)
-	r.must(r.as("pulsefit", "upload", "--collab", "alliance", "--input", pulsefitList, "--id-column", "email", "--columns", "converted")...)
-	r.must(r.as("coursely", "match", "--collab", "alliance")...)
-	spec := r.path("model-spec.json")
-	os.WriteFile(spec, []byte(`{"version":"cleanroom.dev/model-spec/v1","label":{"column":"pulsefit.converted"},"features":["coursely.age_band"],"epsilon":0.5}`), 0o644)
-	r.must(r.as("coursely", "model", "train", "--collab", "alliance", "--spec", spec, "--out", r.path("lookalike.json"))...)
-	return r, courselyList
-}
 
 // TestCLIRedteamOutIsInput: "--out" naming the very file given as
 // "--input" replaces the customer list: activate leaves only the audience
@@ -66,7 +32,10 @@ func activationRoom(t *testing.T) (*cliRoom, string) {
 // The whole list is lost, and the activation it spent cannot be redone
 // from it.
 func TestCLIRedteamOutIsInput(t *testing.T) {
-	r, list := activationRoom(t)
+	r, list, _ := activationRoom(t)
+	spec := r.path("model-spec.json")
+	os.WriteFile(spec, []byte(`{"version":"cleanroom.dev/model-spec/v1","label":{"column":"pulsefit.converted"},"features":["coursely.age_band"],"epsilon":0.5}`), 0o644)
+	r.must(r.as("coursely", "model", "train", "--collab", "alliance", "--spec", spec, "--out", r.path("lookalike.json"))...)
 	orig, _ := os.ReadFile(list)
 	seg := r.path("segment.json")
 	os.WriteFile(seg, []byte(`{"version":"cleanroom.dev/segment/v1","filters":[{"column":"coursely.age_band","op":"in","values":["20","30"]}]}`), 0o644)
@@ -129,20 +98,11 @@ func TestCLIRedteamClockSkew(t *testing.T) {
 		t.Fatal(errs)
 	}
 	serve := func(skew time.Duration) (string, func()) {
-		defaults := policy.DefaultConstraints()
-		ctx, cancel := context.WithCancel(context.Background())
-		room, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(data), Defaults: &defaults, CheckpointInterval: -1,
-			Now: func() time.Time { return time.Now().Add(skew) }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { room.Serve(ctx, ln); close(done) }()
-		return "http://" + ln.Addr().String(), func() { cancel(); <-done; room.Close() }
+		_, url, stop := serveDataDir(t, data, func(c *cleanroom.Config) {
+			c.CheckpointInterval, c.Now = -1, func() time.Time { return time.Now().Add(skew) }
+			c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		})
+		return url, stop
 	}
 	u, stop := serve(0)
 	_, out, _ := cli("keygen", "--name", "coursely", "--out", filepath.Join(dir, "coursely.key"))

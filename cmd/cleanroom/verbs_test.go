@@ -48,22 +48,41 @@ func startCLIRoom(t *testing.T) *cliRoom {
 	}
 	defaults := policy.DefaultConstraints()
 	defaults.MinListSize = cliMinList
+	room, url, _ := serveDataDir(t, data, func(c *cleanroom.Config) {
+		c.Defaults, c.CheckpointInterval = &defaults, -1
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	r.url, r.id = url, room.Info().ID
+	return r
+}
+
+// serveDataDir opens the room of the data directory data (made by
+// cleanroom init), with edit's changes to its configuration if edit is not
+// nil, and serves it on loopback until stop or the test's end. It returns
+// the room and its URL.
+func serveDataDir(t *testing.T, data string, edit func(*cleanroom.Config)) (room *cleanroom.Room, url string, stop func()) {
+	t.Helper()
+	cfg := cleanroom.Config{Dir: cleanroom.DataDir(data)}
+	if edit != nil {
+		edit(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	room, err := cleanroom.Open(ctx, cleanroom.Config{Dir: cleanroom.DataDir(data), Defaults: &defaults, CheckpointInterval: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	room, err := cleanroom.Open(ctx, cfg)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		cancel()
+		room.Close()
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { room.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; room.Close() })
-	r.url = "http://" + ln.Addr().String()
-	r.id = room.Info().ID
-	return r
+	stop = sync.OnceFunc(func() { cancel(); <-done; room.Close() })
+	t.Cleanup(stop)
+	return room, "http://" + ln.Addr().String(), stop
 }
 
 func (r *cliRoom) path(name string) string { return filepath.Join(r.dir, name) }
