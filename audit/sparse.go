@@ -217,7 +217,7 @@ func rangeCheckpoints(txn *badger.Txn, from, last int64) ([]int64, error) {
 	}
 	span := (last - from + maxRangeCheckpoints - 1) / maxRangeCheckpoints
 	var sizes []int64
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCkpt)})
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixCkpt)}) // keys only: the sizes
 	defer it.Close()
 	for it.Seek(indexKey(prefixCkpt, from+1)); it.Valid(); {
 		size := u64(it.Item().Key()[len(prefixCkpt):])
