@@ -49,6 +49,13 @@ type columnCache struct {
 	budget   int64 // Config.ColumnMemory; defaultColumnMemory when 0
 }
 
+// charged is what the cache charges for what it holds now.
+func (c *columnCache) charged() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
 // limit is the bytes the cache keeps at most.
 func (c *columnCache) limit() int64 {
 	if c.budget <= 0 {
@@ -172,7 +179,7 @@ func columnKey(upload string, index int) string { return fmt.Sprintf("col/%s/%d"
 // (columns) or its matched rows in a join's order (joinedColumns).
 type columnSource struct {
 	key    func(index int) string // the cache key of a column
-	rows   int64                  // the rows a column holds
+	rows   int64                  // the rows a column is charged for in the cache: the list's, or a join's joinRows
 	decode func(want []int, forms []columnForm) ([]*analytics.Column, error)
 }
 
@@ -228,7 +235,7 @@ func (r *Room) loadColumns(ds *datasetRecord, src columnSource, want map[int]col
 		return nil, err
 	}
 	for j, i := range idx {
-		r.cache.store(src.key(i), &cacheItem{col: cols[j], size: cols[j].Bytes()})
+		r.cache.store(src.key(i), &cacheItem{col: cols[j], size: cols[j].BytesAt(src.rows)})
 		if _, asked := want[i]; asked {
 			out[i] = cols[j]
 		}
@@ -370,7 +377,7 @@ func (r *Room) table(c *collabRecord) (*analytics.Table, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &cacheItem{table: t, size: int64(4 * len(c.Members) * t.Len())}, nil
+		return &cacheItem{table: t, size: int64(4*len(c.Members)) * joinRows(c)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -459,7 +466,7 @@ func (r *Room) projection(c *collabRecord, t *analytics.Table, m int, ds *datase
 		if p.Dictionary() {
 			width = 4 // the dictionary is col's
 		}
-		return &cacheItem{col: p, size: width * int64(p.Len())}, nil
+		return &cacheItem{col: p, size: width * joinRows(c)}, nil
 	}
 	it, err := r.cache.get(key, project)
 	if err != nil {

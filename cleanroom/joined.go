@@ -43,7 +43,7 @@ func joinedKey(c *collabRecord, upload string, index int) string {
 func (r *Room) joinedColumns(c *collabRecord, t *analytics.Table, m int, ds *datasetRecord, want map[int]columnForm, hint func(int) columnForm) (map[int]*analytics.Column, error) {
 	src := columnSource{
 		key:  func(i int) string { return joinedKey(c, ds.Upload, i) },
-		rows: int64(t.Len()),
+		rows: joinRows(c),
 		decode: func(idx []int, forms []columnForm) ([]*analytics.Column, error) {
 			return r.decodeJoined(ds, t.Rows[m], idx, forms)
 		},

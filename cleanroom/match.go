@@ -291,14 +291,24 @@ func (r *Room) forgetUnrecorded(ctx context.Context, collab string, run int64) {
 }
 
 // joinParts is how many parts a match of c's datasets stores: as many as
-// the largest join their sizes allow (the fewest rows of a member's list),
-// which the members know, and at least one.
+// the largest join their sizes allow (joinRows), and at least one.
 func joinParts(c *collabRecord) int {
+	return int(max(1, (joinRows(c)+joinPartSize-1)/joinPartSize))
+}
+
+// joinRows is the largest join c's datasets allow: the fewest rows of a
+// member's list, which the members know. What depends on a join's size
+// and can be seen, if only through time (its parts on disk, what the
+// column cache charges for it and for columns in its order, and so which
+// columns it keeps), goes by this and not by the overlap: the cache
+// evicting a column when one more person matched would time whether one
+// person is in the other list.
+func joinRows(c *collabRecord) int64 {
 	least := int64(math.MaxInt64)
 	for _, m := range c.Members {
 		least = min(least, c.Datasets[m].Rows)
 	}
-	return int(max(1, (least+joinPartSize-1)/joinPartSize))
+	return least
 }
 
 // joinRef names a match run's join in the audit log (by the room's

@@ -206,6 +206,27 @@ func (c *Column) Number(code int) float64 { return c.nums[code] }
 // number above 0.
 func (c *Column) Truthy(code int) bool { return c.truthy[code] }
 
+// BytesAt is what Bytes would be were the column rows long, in its form
+// and with its dictionary.
+func (c *Column) BytesAt(rows int64) int64 {
+	return c.Bytes() + (rows-int64(c.Len()))*c.rowBytes()
+}
+
+// rowBytes is what a row of the column takes.
+func (c *Column) rowBytes() int64 {
+	switch {
+	case !c.numbers:
+		return 4
+	case c.vals != nil:
+		return 8
+	case c.ints != nil:
+		return 4
+	case c.i16 != nil:
+		return 2
+	}
+	return 8
+}
+
 // Bytes is about how much memory the column holds.
 func (c *Column) Bytes() int64 {
 	if c.numbers {

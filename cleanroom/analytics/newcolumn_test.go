@@ -86,3 +86,34 @@ func FuzzToScaled(f *testing.F) {
 		}
 	})
 }
+
+// TestBytesAt: a column's bytes at another length grow by its row's width
+// in its form; its dictionary stays.
+func TestBytesAt(t *testing.T) {
+	dict, err := NewDictColumn([]uint32{0, 1, 0}, []string{"a", "bb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i16, err := NewScaledColumn([]int16{1, 2, 3}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i32, err := NewScaledColumn([]int32{1, 2, 3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		col   *Column
+		width int64
+	}{
+		{"dictionary", dict, 4}, {"int16s", i16, 2}, {"int32s", i32, 4}, {"float64s", NewNumberColumn([]float64{1, 2, 3}), 8},
+	} {
+		if got := tc.col.BytesAt(3); got != tc.col.Bytes() {
+			t.Errorf("%s: BytesAt its own length %d, Bytes %d", tc.name, got, tc.col.Bytes())
+		}
+		if got, want := tc.col.BytesAt(1003), tc.col.Bytes()+1000*tc.width; got != want {
+			t.Errorf("%s: BytesAt(1003) = %d, want %d", tc.name, got, want)
+		}
+	}
+}
