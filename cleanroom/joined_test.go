@@ -356,8 +356,17 @@ func BenchmarkLocalDict(b *testing.B) {
 // parts: a column's form follows its values, not how they were split.
 func TestFitFormMerges(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 9))
+	// Values at the forms' edges: not numbers, signed zeros, infinities,
+	// the limits of int16s and int32s, nine places and more, magnitudes no
+	// int holds.
+	edges := []float64{math.NaN(), math.Copysign(0, -1), 0, math.Inf(1), math.Inf(-1),
+		32767, -32767, 32768, -32768, 3276.7, -3276.8, math.MaxInt32, -math.MaxInt32, math.MinInt32, math.MaxInt32 + 1,
+		1e-9, -1e-9, 1e-10, 0.123456789, 2.147483647, 2.147483648, 1.5, 0.1, 0.29, 1e300, -1e300, 5e-324, 1e15,
+		21474.83647, 214748.3647, 3.2767, 3.2768, 0.000032767, 0.000032768, 999999999, 99999.9999}
 	value := func() float64 {
-		switch rng.IntN(8) {
+		switch rng.IntN(9) {
+		case 8:
+			return edges[rng.IntN(len(edges))]
 		case 0:
 			return math.NaN()
 		case 1:
@@ -380,7 +389,7 @@ func TestFitFormMerges(t *testing.T) {
 		return fmt.Sprintf("int16s %v, %d places, largest magnitude %d", o.i16 != nil, o.scale, o.most)
 	}
 	kinds := map[[3]bool]int{}
-	for trial := range 2000 {
+	for trial := range 20_000 {
 		n := 1 + rng.IntN(12)
 		vals := make([]float64, n)
 		for i := range vals {
