@@ -80,8 +80,8 @@ func TestAttackRedteamCacheSizeMembership(t *testing.T) {
 		if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
 			t.Fatalf("probe %d: match: %v", i, err)
 		}
-		refused(atkVictim + ".revenue")          // the victim's joined column: 0 or a few bytes
-		refused(atkAttacker + ".v")              // the attacker's columns, pad the last: the cache at its budget, or over
+		refused(atkVictim + ".revenue") // the victim's joined column: 0 or a few bytes
+		refused(atkAttacker + ".v")     // the attacker's columns, pad the last: the cache at its budget, or over
 		charged[p.in] = append(charged[p.in], tr.room.cache.charged())
 		probe := refused(atkVictim + ".revenue") // cold if the victim's column was evicted
 		warm := min(refused(atkVictim+".revenue"), refused(atkVictim+".revenue"))
