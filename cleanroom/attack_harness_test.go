@@ -217,6 +217,20 @@ func (s *attackScene) upload(c *client.Client, rows []atkRow, cols []string) err
 }
 
 // query runs a query spec as c (its version filled in).
+// refusedROI times the attacker's query of an roi over col without a
+// cost, which the room refuses after it reads col (no epsilon charged).
+func (s *attackScene) refusedROI(t *testing.T, col string) time.Duration {
+	t.Helper()
+	spec := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricROI, Revenue: []string{col}}}, Epsilon: 0.01}
+	began := time.Now()
+	_, err := s.attacker.Query(s.ctx, s.collab, spec)
+	d := time.Since(began)
+	if err == nil {
+		t.Fatalf("the roi without a cost was answered")
+	}
+	return d
+}
+
 func (s *attackScene) query(c *client.Client, q api.QuerySpec) (*api.QueryResult, error) {
 	q.Version = api.QueryVersion
 	return c.Query(s.ctx, s.collab, q)

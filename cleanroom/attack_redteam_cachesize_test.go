@@ -16,8 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
 
 func TestAttackRedteamCacheSizeMembership(t *testing.T) {
@@ -38,16 +36,7 @@ func TestAttackRedteamCacheSizeMembership(t *testing.T) {
 		return []string{atkValue("revenue", 10_000+i)}
 	}), []string{"revenue"}, 50_000)
 
-	refused := func(col string) time.Duration {
-		spec := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricROI, Revenue: []string{col}}}, Epsilon: 0.01}
-		began := time.Now()
-		_, err := s.attacker.Query(s.ctx, s.collab, spec)
-		d := time.Since(began)
-		if err == nil {
-			t.Fatalf("the roi without a cost was answered")
-		}
-		return d
-	}
+	refused := func(col string) time.Duration { return s.refusedROI(t, col) }
 	// The pad column's dictionary: every row a distinct value, their
 	// bytes (25 a value plus its length) summing to the budget exactly.
 	rowsN := 1 + junk

@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/crypto"
 )
@@ -138,16 +137,7 @@ func coldDecodeTiming(t *testing.T, vcols []string, boundPlan bool) attackRate {
 
 	// A spec the room decodes the victim's revenue for and then refuses:
 	// an roi without a cost.
-	spec := api.QuerySpec{Version: api.QueryVersion, Metrics: []api.Metric{{Kind: api.MetricROI, Revenue: []string{atkVictim + ".revenue"}}}, Epsilon: 0.01}
-	probeQuery := func() time.Duration {
-		began := time.Now()
-		_, err := s.attacker.Query(s.ctx, s.collab, spec)
-		d := time.Since(began)
-		if err == nil {
-			t.Fatalf("the roi without a cost was answered")
-		}
-		return d
-	}
+	probeQuery := func() time.Duration { return s.refusedROI(t, atkVictim+".revenue") }
 	var c calibration
 	before := s.budgetSpent(s.attacker)
 	runs := 0
