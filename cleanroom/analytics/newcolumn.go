@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Columns assembled by a caller that reads the values itself, in an order
@@ -33,6 +34,10 @@ func NewDictColumn(codes []uint32, dict []string) (*Column, error) {
 // ParseNumber reads a stored value as a column held as numbers reads it
 // (NumberBuilder.AddBytes): trimmed, NaN if it is not a finite number.
 func ParseNumber(v []byte) float64 { return parseNumber(bytes.TrimSpace(v)) }
+
+// ParseNumberString is ParseNumber for a value held as a string: a
+// partner's client reads its own values with it, as the room will.
+func ParseNumberString(v string) float64 { return parseNumber(strings.TrimSpace(v)) }
 
 // scaled holds a column of numbers in 2 or 4 bytes a row where its values
 // allow: row r is float64(m) / div, m = i16[r] or ints[r], div a power of

@@ -50,12 +50,29 @@ func (p *Part) AppendValues(vals []string) error {
 	for i, v := range vals {
 		if len(v) > MaxValueLen || !utf8.ValidString(v) {
 			p.Values = p.Values[:start]
-			return fmt.Errorf("%w: attribute %d is longer than %d bytes or not UTF-8", ErrInvalidPart, i+1, MaxValueLen)
+			return &ValueError{Attr: i, TooLong: len(v) > MaxValueLen}
 		}
 	}
 	p.Rows++
 	return nil
 }
+
+// ValueError is an attribute value a part cannot hold: longer than
+// MaxValueLen bytes, or not UTF-8. It names the value's place in the row,
+// never the value. It is an ErrInvalidPart.
+type ValueError struct {
+	Attr    int  // the value's index among the row's attributes
+	TooLong bool // longer than MaxValueLen; otherwise not UTF-8
+}
+
+func (e *ValueError) Error() string {
+	if e.TooLong {
+		return fmt.Sprintf("%v: attribute %d is longer than %d bytes", ErrInvalidPart, e.Attr+1, MaxValueLen)
+	}
+	return fmt.Sprintf("%v: attribute %d is not UTF-8", ErrInvalidPart, e.Attr+1)
+}
+
+func (e *ValueError) Is(target error) bool { return target == ErrInvalidPart }
 
 // AppendToken appends the next row's token.
 func (p *Part) AppendToken(t [TokenSize]byte) { p.Tokens = append(p.Tokens, t[:]...) }

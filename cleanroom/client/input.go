@@ -30,7 +30,28 @@ var (
 	// collaboration's minimum list size (counted in distinct identifiers,
 	// which are never more than the rows): the room would refuse it.
 	ErrListTooSmall = errors.New("client: the input is smaller than the collaboration's minimum list size")
+	// ErrInvalidValue means an attribute value cannot be uploaded: longer
+	// than api.MaxValueLen bytes, or not UTF-8 text. The upload stops at
+	// the first, before any part of it is sent.
+	ErrInvalidValue = errors.New("client: an attribute value cannot be uploaded")
 )
+
+// valueError is an ErrInvalidValue: it names the line and the column,
+// never the value.
+type valueError struct {
+	line    int
+	column  string
+	tooLong bool
+}
+
+func (e *valueError) Error() string {
+	if e.tooLong {
+		return fmt.Sprintf("client: line %d: the value of column %q is longer than the %d bytes the room takes", e.line, e.column, api.MaxValueLen)
+	}
+	return fmt.Sprintf("client: line %d: the value of column %q is not UTF-8 text", e.line, e.column)
+}
+
+func (e *valueError) Is(target error) bool { return target == ErrInvalidValue }
 
 // checkSpec checks what the command line asks against the collaboration,
 // before the input is read: the kind, and every attribute column's name.

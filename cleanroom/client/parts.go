@@ -20,6 +20,9 @@ type partSender struct {
 	st     *uploadState
 	tokens tokenizer
 	order  *rowOrder
+	// bounded are the upload's numeric columns, whose values the reader
+	// counts (UploadReport.NotNumbers, Clamped).
+	bounded []boundedColumn
 
 	mu      sync.Mutex // guards st.Digests, its file, saved, unsaved, sent and read
 	saved   time.Time  // when st was last saved
@@ -180,6 +183,7 @@ func (r *partReader) readAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	reportBounded(r.rep, r.s.bounded)
 	r.s.progress(0, 1) // the whole input is read
 	for g := range sp.groups() {
 		b, rows, err := sp.group(g)
@@ -219,7 +223,16 @@ func (r *partReader) row(ctx context.Context, line int, id string, a []string, o
 		return nil
 	}
 	if err := r.vals.AppendValues(a); err != nil {
-		return lineError(line, err) // the upload stops: its key goes unsent
+		// The upload stops: its key goes unsent.
+		var ve *api.ValueError
+		if errors.As(err, &ve) && ve.Attr < len(r.s.spec.Columns) {
+			return &valueError{line: line, column: r.s.spec.Columns[ve.Attr], tooLong: ve.TooLong}
+		}
+		return lineError(line, err)
+	}
+	for i := range r.s.bounded {
+		b := &r.s.bounded[i]
+		b.count(a[b.i])
 	}
 	r.held = append(r.held, len(r.vals.Values))
 	if len(r.held) < spillChunk {

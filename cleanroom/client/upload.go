@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
 )
@@ -42,6 +44,70 @@ type UploadReport struct {
 	Resumed int    `json:"parts_resumed"` // parts the room already had
 	Digest  string `json:"digest"`
 	Mode    string `json:"mode"`
+	// NotNumbers counts, by column, the values uploaded in a column with
+	// bounds (a numeric column) that are blank or not numbers: the room
+	// counts each as the bound nearest zero in sums, averages, ROI and
+	// k-means. Clamped counts those outside the column's bounds, which
+	// count as the nearer bound. Neither holds a column without such
+	// values.
+	NotNumbers map[string]int64 `json:"not_numbers,omitempty"`
+	Clamped    map[string]int64 `json:"clamped,omitempty"`
+}
+
+// boundedColumn is an uploaded column the collaboration declares bounds
+// for ("member.column" in its settings): i is its place among the
+// upload's columns.
+type boundedColumn struct {
+	i      int
+	name   string
+	lo, hi float64
+	nan    int64 // values that are not numbers
+	out    int64 // values outside [lo, hi]
+}
+
+// boundedColumns returns the upload's columns that v bounds for member.
+func boundedColumns(v *api.Collaboration, member string, columns []string) []boundedColumn {
+	var terms struct {
+		Bounds map[string][2]float64 `json:"bounds"`
+	}
+	if json.Unmarshal(v.Settings, &terms) != nil {
+		return nil // the room decoded them strictly; no counts is all this costs
+	}
+	var out []boundedColumn
+	for i, col := range columns {
+		if b, ok := terms.Bounds[member+"."+col]; ok {
+			out = append(out, boundedColumn{i: i, name: col, lo: b[0], hi: b[1]})
+		}
+	}
+	return out
+}
+
+// count counts a value of the column.
+func (b *boundedColumn) count(v string) {
+	switch x := analytics.ParseNumberString(v); {
+	case x != x:
+		b.nan++
+	case x < b.lo || x > b.hi:
+		b.out++
+	}
+}
+
+// report sets rep's counts of the columns.
+func reportBounded(rep *UploadReport, cols []boundedColumn) {
+	for _, b := range cols {
+		if b.nan > 0 {
+			if rep.NotNumbers == nil {
+				rep.NotNumbers = map[string]int64{}
+			}
+			rep.NotNumbers[b.name] = b.nan
+		}
+		if b.out > 0 {
+			if rep.Clamped == nil {
+				rep.Clamped = map[string]int64{}
+			}
+			rep.Clamped[b.name] = b.out
+		}
+	}
 }
 
 // tokenizer turns a part's match keys into the 32 bytes each row sends:
@@ -176,7 +242,8 @@ func (c *Client) sendUpload(ctx context.Context, spec UploadSpec, v *api.Collabo
 			return nil, err
 		}
 		rep := &UploadReport{Upload: st.Upload, Mode: v.Mode}
-		s := &partSender{c: c, spec: spec, st: st, tokens: tokens, order: order, read: -1}
+		s := &partSender{c: c, spec: spec, st: st, tokens: tokens, order: order, read: -1,
+			bounded: boundedColumns(v, c.principal, spec.Columns)}
 		err = s.run(ctx, profile, resumed, rep)
 		if err != nil && fromState && !fresh && misfit(err) {
 			// A saved upload whose parts the room refuses as not fitting

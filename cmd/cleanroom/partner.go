@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,6 +137,8 @@ func explain(err error) error {
 		return withHint(err, "send attribute columns only, each once; cleanroom status shows the collaboration's never_output_columns")
 	case errors.Is(err, client.ErrListTooSmall):
 		return withHint(err, "upload the whole list: the collaboration's minimum protects every member's people")
+	case errors.Is(err, client.ErrInvalidValue):
+		return withHint(err, "save the file as UTF-8 with each attribute value at most "+strconv.Itoa(api.MaxValueLen)+" bytes, then run the same command again")
 	case errors.Is(err, client.ErrEmptyInput):
 		return withHint(err, "check --input and --id-column: rows without a valid identifier are skipped")
 	}
@@ -248,7 +251,27 @@ room deletes the parts of the interrupted upload instead.`)
 	}
 	fmt.Fprintf(e.stdout, "uploaded %d rows to %s in %d %s (%d resumed, %d rows skipped); dataset digest %s\n",
 		rep.Rows, *collab, rep.Parts, plural(rep.Parts, "part", "parts"), rep.Resumed, rep.Skipped, rep.Digest)
+	printValueCounts(e, rep)
 	return nil
+}
+
+// printValueCounts says, on standard error, how many values of each
+// numeric column the room will not read as they are written.
+func printValueCounts(e *env, rep *client.UploadReport) {
+	for _, col := range slices.Sorted(maps.Keys(rep.NotNumbers)) {
+		if n := rep.NotNumbers[col]; n == 1 {
+			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: 1 value is blank or not a number; it counts as the bound nearest zero in sums, averages, ROI and k-means\n", col)
+		} else {
+			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: %d values are blank or not numbers; they count as the bound nearest zero in sums, averages, ROI and k-means\n", col, n)
+		}
+	}
+	for _, col := range slices.Sorted(maps.Keys(rep.Clamped)) {
+		if n := rep.Clamped[col]; n == 1 {
+			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: 1 value is outside the column's bounds; it counts as the nearer bound (cleanroom status shows the bounds)\n", col)
+		} else {
+			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: %d values are outside the column's bounds; they count as the nearer bound (cleanroom status shows the bounds)\n", col, n)
+		}
+	}
 }
 
 // discardUpload is upload --discard.

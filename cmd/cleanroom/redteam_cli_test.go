@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +261,79 @@ func TestCLIRedteamOutIsDirectory(t *testing.T) {
 	t.Logf("exit %d\nstderr: %s", code, errs)
 	if code == 0 || !strings.Contains(errs, "is a directory") || regexp.MustCompile(`/\.room\.\d+`).MatchString(errs) {
 		t.Errorf("UNCLEAR: --save-checkpoint DIR is not reported as a directory")
+	}
+}
+
+// TestUploadVerbCountsNumericValues: upload says, for a column with
+// bounds, how many values are blank or not numbers and how many lie
+// outside the bounds, and --json carries the counts; the values
+// themselves are never printed.
+func TestUploadVerbCountsNumericValues(t *testing.T) {
+	r := startCLIRoom(t)
+	r.partners("coursely", "pulsefit")
+	r.collabWith("alliance", api.ModeHashed, `{"bounds":{"coursely.spend":[0,250]}}`)
+	var b strings.Builder
+	b.WriteString("email,age_band,spend\n")
+	for i := range cliMinList + 100 {
+		spend := strconv.Itoa(i % 300) // 251..299 are above the bounds
+		switch i {
+		case 7:
+			spend = "n/a-secret"
+		case 8:
+			spend = ""
+		}
+		fmt.Fprintf(&b, "person%05d@example.com,%d,%s\n", i, 20+i%4*10, spend)
+	}
+	in := r.path("coursely.csv")
+	if err := os.WriteFile(in, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	above := 0
+	for i := range cliMinList + 100 {
+		if i%300 > 250 && i != 7 && i != 8 {
+			above++
+		}
+	}
+	_, errs := r.must(r.as("coursely", "upload", "--collab", "alliance", "--input", in, "--id-column", "email", "--columns", "age_band,spend")...)
+	for _, want := range []string{`column "spend": 2 values are blank or not numbers`, fmt.Sprintf(`column "spend": %d values are outside the column's bounds`, above)} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("upload did not say %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "secret") || strings.Contains(errs, "age_band") {
+		t.Errorf("upload printed a value, or counted a column without bounds:\n%s", errs)
+	}
+}
+
+// TestUploadVerbBadValue: a value the room cannot take stops upload with
+// its line and column and what to do, never the value.
+func TestUploadVerbBadValue(t *testing.T) {
+	r := startCLIRoom(t)
+	r.partners("coursely", "pulsefit")
+	r.collab("alliance", api.ModeHashed)
+	var b strings.Builder
+	b.WriteString("email,age_band,spend\n")
+	for i := range cliMinList + 10 {
+		spend := strconv.Itoa(i)
+		if i == 20 {
+			spend = "secret caf\xe9"
+		}
+		fmt.Fprintf(&b, "person%05d@example.com,%d,%s\n", i, 20+i%4*10, spend)
+	}
+	in := r.path("coursely.csv")
+	if err := os.WriteFile(in, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := cli(r.as("coursely", "upload", "--collab", "alliance", "--input", in, "--id-column", "email", "--columns", "age_band,spend")...)
+	if code == 0 {
+		t.Fatal("upload took a value that is not UTF-8")
+	}
+	for _, want := range []string{`line 22: the value of column "spend" is not UTF-8 text`, "save the file as UTF-8"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("upload did not say %q:\n%s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "secret") {
+		t.Errorf("upload printed the value:\n%s", errs)
 	}
 }

@@ -128,8 +128,14 @@ func (r *cliRoom) fingerprint(p string) string {
 // collab makes a collaboration of coursely and pulsefit that both accepted.
 func (r *cliRoom) collab(id, mode string) {
 	r.t.Helper()
+	r.collabWith(id, mode, `{"allowed_dimensions":["coursely.age_band"],"domains":{"coursely.age_band":["20","30","40","50"]}}`)
+}
+
+// collabWith is collab with settings of the caller's.
+func (r *cliRoom) collabWith(id, mode, terms string) {
+	r.t.Helper()
 	settings := r.path(id + ".settings.json")
-	os.WriteFile(settings, []byte(`{"allowed_dimensions":["coursely.age_band"],"domains":{"coursely.age_band":["20","30","40","50"]}}`), 0o644)
+	os.WriteFile(settings, []byte(terms), 0o644)
 	r.must(r.as("coursely", "collab", "create", "--collab", id, "--members", "coursely,pulsefit", "--kind", "email", "--mode", mode, "--settings", settings,
 		"--pin", "pulsefit="+r.fingerprint("pulsefit"))...)
 	r.must(r.as("pulsefit", "collab", "accept", "--collab", id, "--settings", settings, "--pin", "coursely="+r.fingerprint("coursely"))...)
