@@ -54,8 +54,8 @@ With --since, a checkpoint of the room's you kept (audit verify
 proves the log extends it:
 checked here with --room up to the latest checkpoint, and by verify --since.`)
 	rf := &roomFlags{
-		room: fs.String("room", "", "the room's URL, to export over its API"),
-		key:  fs.String("key", "", "your key file, from cleanroom keygen (with --room)"),
+		room: fs.String("room", "", "the room's URL, to export over its API (or $CLEANROOM_ROOM, without --data)"),
+		key:  fs.String("key", "", "your key file, from cleanroom keygen, with --room (or $CLEANROOM_KEY)"),
 		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
 	}
 	data := fs.String("data", "", "a stopped room's data directory, to export from disk")
@@ -65,6 +65,16 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 	sinceFile := fs.String("since", "", "a signed checkpoint of the room's saved earlier, which the bundle is to prove the log extends")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *data == "" {
+		// The environment names the room as for every verb that talks to
+		// one; it does not make --data ambiguous.
+		if *rf.room == "" {
+			*rf.room = os.Getenv("CLEANROOM_ROOM")
+		}
+		if *rf.key == "" {
+			*rf.key = os.Getenv("CLEANROOM_KEY")
+		}
 	}
 	if (*data == "") == (*rf.room == "") || *out == "" {
 		return usagef("--out and one of --room or --data are required")

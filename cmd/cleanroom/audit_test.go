@@ -111,6 +111,13 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "one of --room or --data") {
 		t.Errorf("--room with --data: exit %d, %s", code, errs)
 	}
+
+	// The room and key in the environment, as for every verb that talks
+	// to a room.
+	t.Setenv("CLEANROOM_ROOM", room)
+	t.Setenv("CLEANROOM_KEY", path("aud.key"))
+	must("wrote "+path("env.txt"), "audit", "export", "--out", path("env.txt"))
+	must("each proved included in its signed checkpoint", "audit", "verify", path("env.txt"), "--key", path("room.vkey"))
 }
 
 // TestAuditExportCrashedData: export --data reads a data directory whose
