@@ -100,7 +100,7 @@ func TestAppendTxFailedFnLeavesNoTrace(t *testing.T) {
 		return nil
 	})
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := Verify(&buf, testVerifier(t), nil); err != nil || rep.Entries != want {
@@ -223,7 +223,7 @@ func TestAppendTxSeesEarlierEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := Verify(&buf, testVerifier(t), nil); err != nil || rep.Entries != want {

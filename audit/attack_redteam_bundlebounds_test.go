@@ -46,7 +46,7 @@ func TestAttackRedteamHistoryFlood(t *testing.T) {
 	}
 	appendN(t, l, 4, 4)
 	var buf bytes.Buffer
-	if err := l.ExportScoped(ctx, &buf, Scope{Collaborations: []string{"collab-1"}, Extends: mid.Size}); err != nil {
+	if err := l.ExportScoped(ctx, &buf, Scope{Collaborations: []string{"collab-1"}, Extends: mid}); err != nil {
 		t.Fatal(err)
 	}
 	m, rest := splitHeader(t, buf.Bytes())

@@ -24,7 +24,7 @@ func TestAttackRedteamFullBundleStrictness(t *testing.T) {
 	l := openLog(t, t.TempDir(), testOpts())
 	appendN(t, l, 0, 8)
 	var buf bytes.Buffer
-	if err := l.Export(context.Background(), &buf, 0, 0, 0); err != nil {
+	if err := l.Export(context.Background(), &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	good := buf.String()

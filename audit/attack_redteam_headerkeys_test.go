@@ -35,10 +35,10 @@ func TestAttackRedteamHeaderCheckpointKeyVariants(t *testing.T) {
 	}
 	appendN(t, real, 5, 3)
 	var full, sparse bytes.Buffer
-	if err := real.Export(ctx, &full, 0, 0, mid.Size); err != nil {
+	if err := real.Export(ctx, &full, 0, 0, mid); err != nil {
 		t.Fatal(err)
 	}
-	if err := real.ExportScoped(ctx, &sparse, Scope{Collaborations: []string{"collab-1"}, Extends: mid.Size}); err != nil {
+	if err := real.ExportScoped(ctx, &sparse, Scope{Collaborations: []string{"collab-1"}, Extends: mid}); err != nil {
 		t.Fatal(err)
 	}
 	decoyJSON, _ := json.Marshal(string(decoy.Note))

@@ -35,13 +35,13 @@ func TestAttackRedteamManyCheckpoints(t *testing.T) {
 	}
 	header := func(b []byte) int { h, _, _ := bytes.Cut(b, []byte("\n")); return len(h) }
 	var full, recent, sparse bytes.Buffer
-	if err := l.Export(ctx, &full, 0, 0, mid.Size); err != nil {
+	if err := l.Export(ctx, &full, 0, 0, mid); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Export(ctx, &recent, n-100, 0, 0); err != nil {
+	if err := l.Export(ctx, &recent, n-100, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.ExportScoped(ctx, &sparse, Scope{Collaborations: []string{"collab-1"}, To: 5, Extends: mid.Size}); err != nil {
+	if err := l.ExportScoped(ctx, &sparse, Scope{Collaborations: []string{"collab-1"}, To: 5, Extends: mid}); err != nil {
 		t.Fatal(err)
 	}
 	const perCheckpoint = 1024 // a signed note and a proof of log2(n) hashes, with room to spare
@@ -86,7 +86,7 @@ func TestCheckpointOfEmptyLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	var full, sparse bytes.Buffer
-	if err := l.Export(ctx, &full, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &full, 0, 0, nil); err != nil {
 		t.Fatalf("export after a checkpoint of the empty log: %v", err)
 	}
 	if err := l.ExportScoped(ctx, &sparse, Scope{Collaborations: []string{"collab-1"}}); err != nil {

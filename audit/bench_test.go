@@ -91,7 +91,7 @@ func BenchmarkVerify1M(b *testing.B) {
 		fillLog(b, dir, n)
 		l := openLog(b, dir, testOpts())
 		var buf bytes.Buffer
-		if err := l.Export(context.Background(), &buf, 0, 0, 0); err != nil {
+		if err := l.Export(context.Background(), &buf, 0, 0, nil); err != nil {
 			b.Fatal(err)
 		}
 		data = buf.Bytes()

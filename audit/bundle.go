@@ -18,10 +18,9 @@ import (
 // Export writes a bundle of entries from..to-1 (to <= 0 means up to the
 // latest checkpoint) to w. A writable log signs a checkpoint first, so the
 // bundle covers every entry; a read-only one exports up to its latest.
-// With extends > 0, the size of a checkpoint of this log the reader holds,
-// the bundle carries that checkpoint with its consistency proof (see
-// history).
-func (l *Log) Export(ctx context.Context, w io.Writer, from, to, extends int64) error {
+// With extends, a checkpoint of this log the reader holds, the bundle
+// carries it with its consistency proof (see history).
+func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64, extends *Checkpoint) error {
 	c, err := l.exportCheckpoint(ctx)
 	if err != nil {
 		return err
@@ -50,8 +49,8 @@ func (l *Log) Export(ctx context.Context, w io.Writer, from, to, extends int64) 
 }
 
 // fullHeader is the header of a full bundle of entries from..to-1 proved
-// against c, extending the reader's checkpoint of size extends.
-func (l *Log) fullHeader(ctx context.Context, store txnHashReader, c *Checkpoint, from, to, extends int64) (bundle.Header, error) {
+// against c, extending the reader's checkpoint extends.
+func (l *Log) fullHeader(ctx context.Context, store txnHashReader, c *Checkpoint, from, to int64, extends *Checkpoint) (bundle.Header, error) {
 	h := bundle.Header{Format: BundleFormat, Origin: c.Origin, From: from, To: to, Checkpoint: string(c.Note)}
 	var err error
 	if h.History, err = history(store, c, extends, true, from, to); err != nil {

@@ -211,3 +211,25 @@ func (l *Log) checkpointLoop() {
 		}
 	}
 }
+
+// ErrNotOwnCheckpoint is a checkpoint a reader sent that this log did not
+// sign.
+var ErrNotOwnCheckpoint = errors.New("audit: not a checkpoint this log signed")
+
+// ReaderCheckpoint parses signed, a checkpoint a reader holds and names to
+// an export (Scope.Extends, Export's extends): it must be one this log
+// signed, for its origin. A log opened without its key (a stopped room's,
+// read for export) takes it unverified: the reader's verifier checks it.
+func (l *Log) ReaderCheckpoint(signed []byte) (*Checkpoint, error) {
+	var c *Checkpoint
+	var err error
+	if l.verifier != nil {
+		c, err = ParseCheckpoint(signed, l.verifier)
+	} else {
+		c, err = parseUnverified(signed)
+	}
+	if err != nil || c.Origin != l.Origin() {
+		return nil, ErrNotOwnCheckpoint
+	}
+	return c, nil
+}

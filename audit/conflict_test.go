@@ -71,7 +71,7 @@ func TestCommitConflictStagesAgain(t *testing.T) {
 		t.Fatalf("the next append = %+v, %v", r, err)
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Verify(&buf, testVerifier(t), nil); err != nil {

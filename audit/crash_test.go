@@ -147,7 +147,7 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 		var buf bytes.Buffer
-		if err := l.Export(context.Background(), &buf, 0, 0, 0); err != nil {
+		if err := l.Export(context.Background(), &buf, 0, 0, nil); err != nil {
 			t.Fatalf("round %d: export: %v", round, err)
 		}
 		if _, err := Verify(&buf, testVerifier(t), nil); err != nil {
@@ -176,7 +176,7 @@ func exportAfterCrash(t *testing.T, dir string, round int) bool {
 	}
 	copied := l.tmpDir != ""
 	var buf bytes.Buffer
-	err = l.Export(context.Background(), &buf, 0, 0, 0)
+	err = l.Export(context.Background(), &buf, 0, 0, nil)
 	if err == nil {
 		_, err = Verify(&buf, testVerifier(t), nil)
 	} else if strings.Contains(err.Error(), "no checkpoint") {

@@ -36,7 +36,7 @@ func Example() {
 		log.Fatal(err) // the action must not proceed
 	}
 	var bundle bytes.Buffer
-	if err := l.Export(ctx, &bundle, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &bundle, 0, 0, nil); err != nil {
 		log.Fatal(err)
 	}
 

@@ -55,7 +55,7 @@ func FuzzVerify(f *testing.F) {
 	l, closeLog := memLog(f)
 	appendN(f, l, 0, 9)
 	var good bytes.Buffer
-	if err := l.Export(context.Background(), &good, 2, 7, 0); err != nil {
+	if err := l.Export(context.Background(), &good, 2, 7, nil); err != nil {
 		f.Fatal(err)
 	}
 	closeLog() // see memLog

@@ -271,7 +271,7 @@ func TestFailClosed(t *testing.T) {
 		t.Fatalf("reopened size = %d, want 11", l2.Size())
 	}
 	var buf bytes.Buffer
-	if err := l2.Export(ctx, &buf, 0, 0, 0); err != nil {
+	if err := l2.Export(ctx, &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Verify(&buf, testVerifier(t), nil); err != nil {
@@ -407,15 +407,16 @@ func TestExportRanges(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-%d", r[0], r[1]), func(t *testing.T) {
 			for _, since := range append([][]byte{nil}, saved...) {
 				var extends int64
+				var reader *Checkpoint
 				if since != nil {
-					c, err := ParseCheckpoint(since, v)
-					if err != nil {
+					var err error
+					if reader, err = l.ReaderCheckpoint(since); err != nil {
 						t.Fatal(err)
 					}
-					extends = c.Size
+					extends = reader.Size
 				}
 				var buf bytes.Buffer
-				if err := l.Export(ctx, &buf, r[0], r[1], extends); err != nil {
+				if err := l.Export(ctx, &buf, r[0], r[1], reader); err != nil {
 					t.Fatal(err)
 				}
 				rep, err := Verify(bytes.NewReader(buf.Bytes()), v, since)
@@ -435,7 +436,7 @@ func TestExportRanges(t *testing.T) {
 				// Without the reader's checkpoint named, the bundle
 				// proves it only where its entries give that tree again.
 				var plain bytes.Buffer
-				if err := l.Export(ctx, &plain, r[0], r[1], 0); err != nil {
+				if err := l.Export(ctx, &plain, r[0], r[1], nil); err != nil {
 					t.Fatal(err)
 				}
 				_, err = Verify(bytes.NewReader(plain.Bytes()), v, since)
@@ -450,7 +451,7 @@ func TestExportRanges(t *testing.T) {
 		})
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 10, 5, 0); err == nil {
+	if err := l.Export(ctx, &buf, 10, 5, nil); err == nil {
 		t.Fatal("inverted range exported")
 	}
 }
@@ -460,7 +461,7 @@ func TestVerifyWrongKey(t *testing.T) {
 	l := openLog(t, t.TempDir(), testOpts())
 	appendN(t, l, 0, 5)
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32))

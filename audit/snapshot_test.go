@@ -84,7 +84,7 @@ func testFnSeesItsCallersWrites(t *testing.T, plain int) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := l.Export(ctx, &buf, 0, 0, 0); err != nil {
+	if err := l.Export(ctx, &buf, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := Verify(bytes.NewReader(buf.Bytes()), testVerifier(t), nil)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -34,9 +35,10 @@ type Scope struct {
 	Keep func(index int64, e Entry) bool
 	// Description is written in the header as "scope", for the reader.
 	Description string
-	// Extends, if positive, is the size of a checkpoint of this log the
-	// reader holds: the bundle carries it with its consistency proof.
-	Extends int64
+	// Extends, if set, is a checkpoint of this log the reader holds, as
+	// the reader sent it (Log.ReaderCheckpoint checks it): the bundle
+	// carries it with its consistency proof to the latest.
+	Extends *Checkpoint
 }
 
 // ExportScoped writes a sparse bundle (SparseBundleFormat) of the entries s
@@ -165,12 +167,20 @@ func (l *Log) exportCheckpoint(ctx context.Context) (*Checkpoint, error) {
 const maxRangeCheckpoints = bundle.MaxRangeCheckpoints
 
 // history returns a bundle's earlier checkpoints, each with its consistency
-// proof to c: the stored one of size extends, the reader's, if 0 < extends
-// < c.Size and the log signed one of that size; and for a full bundle of
-// entries from..to-1 (inRange), those of sizes inside that range, at most
-// maxRangeCheckpoints of them spread over it, which its verifier checks
-// against the tree it recomputes, to name the part of the range that
-// differs.
+// proof to c: extends, the reader's own, if 0 < extends.Size < c.Size; and
+// for a full bundle of entries from..to-1 (inRange), the stored ones of
+// sizes inside that range, at most maxRangeCheckpoints of them spread over
+// it, which its verifier checks against the tree it recomputes, to name
+// the part of the range that differs.
+//
+// The reader's checkpoint goes back as the reader sent it, with the proof
+// from its size, whether or not the log stored one of that size: the
+// answer to a reader who names a checkpoint tells it nothing it did not
+// hold, where one that carried the stored checkpoint of a size named by
+// the reader would tell a scoped reader which sizes the room signed at,
+// and so where another principal's export sits among the entries it may
+// not see. A log that was rewritten since the reader's checkpoint fails
+// the proof at the verifier.
 //
 // Not every checkpoint the room ever signed: it signs one at every export,
 // every CheckpointEvery entries and every CheckpointInterval with new
@@ -179,27 +189,29 @@ const maxRangeCheckpoints = bundle.MaxRangeCheckpoints
 // reader proves the log extends the one it saw with its own checkpoint
 // (extends, and bundle.Verify's since); the room's others add nothing to
 // that.
-func history(store txnHashReader, c *Checkpoint, extends int64, inRange bool, from, to int64) ([]bundle.History, error) {
-	var sizes []int64
+func history(store txnHashReader, c *Checkpoint, extends *Checkpoint, inRange bool, from, to int64) ([]bundle.History, error) {
+	var olds []*Checkpoint
 	if inRange {
-		var err error
-		if sizes, err = rangeCheckpoints(store.txn, from, min(to, c.Size-1)); err != nil {
-			return nil, err
-		}
-	}
-	if extends > 0 && extends < c.Size && !slices.Contains(sizes, extends) {
-		sizes = append(sizes, extends)
-		slices.Sort(sizes)
-	}
-	var out []bundle.History
-	for _, size := range sizes {
-		old, err := readCheckpoint(store.txn, size)
+		sizes, err := rangeCheckpoints(store.txn, from, min(to, c.Size-1))
 		if err != nil {
 			return nil, err
 		}
-		if old == nil {
-			continue // the reader's size: the room signed none there
+		for _, size := range sizes {
+			old, err := readCheckpoint(store.txn, size)
+			if err != nil {
+				return nil, err
+			}
+			if old != nil && (extends == nil || old.Size != extends.Size) {
+				olds = append(olds, old)
+			}
 		}
+	}
+	if extends != nil && extends.Size > 0 && extends.Size < c.Size {
+		olds = append(olds, extends)
+		slices.SortFunc(olds, func(a, b *Checkpoint) int { return cmp.Compare(a.Size, b.Size) })
+	}
+	var out []bundle.History
+	for _, old := range olds {
 		p, err := tlog.ProveTree(c.Size, old.Size, store)
 		if err != nil {
 			return nil, fmt.Errorf("audit: consistency proof from %d: %w", old.Size, err)

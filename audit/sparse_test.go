@@ -297,7 +297,7 @@ func TestSparseSince(t *testing.T) {
 		t.Fatalf("a bundle exported without the reader's checkpoint, verified --since it: %v", err)
 	}
 	var buf bytes.Buffer
-	if err := l.ExportScoped(ctx, &buf, Scope{Collaborations: []string{"c2"}, From: 40, Description: "partner p", Extends: saved.Size}); err != nil {
+	if err := l.ExportScoped(ctx, &buf, Scope{Collaborations: []string{"c2"}, From: 40, Description: "partner p", Extends: saved}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := Verify(bytes.NewReader(buf.Bytes()), testVerifier(t), saved.Note)

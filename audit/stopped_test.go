@@ -115,7 +115,7 @@ func TestCommitOfUnknownOutcomeStopsLog(t *testing.T) {
 				t.Fatalf("reopened at %d, want %d", size, sizeBefore)
 			}
 			var buf bytes.Buffer
-			if err := l2.Export(ctx, &buf, 0, 0, 0); err != nil {
+			if err := l2.Export(ctx, &buf, 0, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := Verify(&buf, testVerifier(t), nil); err != nil {

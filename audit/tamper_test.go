@@ -62,7 +62,7 @@ func exportDir(t *testing.T, dir string, from, to int64) ([]byte, error) {
 	}
 	defer l.Close()
 	var buf bytes.Buffer
-	err = l.Export(context.Background(), &buf, from, to, 0)
+	err = l.Export(context.Background(), &buf, from, to, nil)
 	return buf.Bytes(), err
 }
 
@@ -168,7 +168,7 @@ func TestTamperStore(t *testing.T) {
 			l := openLog(t, dir, testOpts())
 			appendN(t, l, 1000, 15)
 			var buf bytes.Buffer
-			err := l.Export(context.Background(), &buf, 0, 0, 0)
+			err := l.Export(context.Background(), &buf, 0, 0, nil)
 			if keepOld {
 				// The kept checkpoint of size 30 is inconsistent with the
 				// new tree: the bundle fails on its own.
@@ -189,14 +189,23 @@ func TestTamperStore(t *testing.T) {
 			// The full bundle's entries give the tree of size 30 again,
 			// which is not the reader's.
 			wantVerifyError(t, buf.Bytes(), saved, -1, "do not hash to your checkpoint of size 30: the log was rewritten")
-			// A bundle of the entries after 30 cannot recompute it, and
-			// has no proof from it: the room signed none of that size in
-			// the log it shows.
+			// A bundle of the entries after 30 cannot recompute it; named
+			// the reader's checkpoint, the room can only send it back with
+			// a proof from the tree it has, which fails.
 			var tail bytes.Buffer
-			if err := l.Export(context.Background(), &tail, 31, 0, 30); err != nil {
+			if err := l.Export(context.Background(), &tail, 31, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			wantVerifyError(t, tail.Bytes(), saved, -1, "no consistency proof from your checkpoint of size 30")
+			reader, err := l.ReaderCheckpoint(saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tail.Reset()
+			if err := l.Export(context.Background(), &tail, 31, 0, reader); err != nil {
+				t.Fatal(err)
+			}
+			wantVerifyError(t, tail.Bytes(), saved, -1, "size 30 is not a prefix of size")
 		})
 	}
 }

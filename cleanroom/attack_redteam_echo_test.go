@@ -93,7 +93,7 @@ func TestAttackRedteamEchoColumnValueInAuditLog(t *testing.T) {
 	}
 	// What bravo's auditor reads: the export of its collaborations.
 	var exp bytes.Buffer
-	if err := aud.ExportAuditRange(ctx, &exp, 0, 0, 0); err != nil {
+	if err := aud.ExportAuditRange(ctx, &exp, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(exp.String(), marker); n > 0 {

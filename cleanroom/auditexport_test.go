@@ -41,7 +41,7 @@ func TestExportAfterCrash(t *testing.T) {
 	// Checkpoints are signed every 10 s or 1000 entries; an export covers
 	// the entries up to the latest, so have the room sign one.
 	var ckpt bytes.Buffer
-	if err := op.ExportAuditRange(ctx, &ckpt, 0, 0, 0); err != nil {
+	if err := op.ExportAuditRange(ctx, &ckpt, 0, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Register principals without pause, and kill the room after twenty.
@@ -79,7 +79,7 @@ func TestExportAfterCrash(t *testing.T) {
 		t.Fatalf("OpenForExport: %v", err)
 	}
 	var bundle bytes.Buffer
-	err = l.Export(ctx, &bundle, 0, 0, 0)
+	err = l.Export(ctx, &bundle, 0, 0, nil)
 	if cerr := l.Close(); err == nil {
 		err = cerr
 	}
@@ -146,7 +146,7 @@ func TestExportRange(t *testing.T) {
 		{3, 2, false}, {0, size + 1000, false}, {size + 1000, 0, false},
 	} {
 		var buf bytes.Buffer
-		err := tr.op.ExportAuditRange(ctx, &buf, tc.from, tc.to, 0)
+		err := tr.op.ExportAuditRange(ctx, &buf, tc.from, tc.to, nil)
 		if tc.ok && (err != nil || buf.Len() == 0) {
 			t.Errorf("%d..%d: %v, %d bytes", tc.from, tc.to, err, buf.Len())
 		}

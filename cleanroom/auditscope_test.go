@@ -33,7 +33,7 @@ type exported struct {
 func exportAs(t *testing.T, tr *testRoom, c *client.Client) exported {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := c.ExportAuditRange(context.Background(), &buf, 0, 0, 0); err != nil {
+	if err := c.ExportAuditRange(context.Background(), &buf, 0, 0, nil); err != nil {
 		t.Fatalf("%s: export: %v", c.Principal(), err)
 	}
 	v, err := note.NewVerifier(tr.room.Info().VerifierKey)

@@ -164,7 +164,7 @@ func verifyLog(ctx context.Context, log *audit.Log, id *identity) error {
 	pr, pw := io.Pipe()
 	go func() {
 		w := bufio.NewWriter(pw)
-		err := log.Export(ctx, w, 0, 0, 0)
+		err := log.Export(ctx, w, 0, 0, nil)
 		if err == nil {
 			err = w.Flush()
 		}

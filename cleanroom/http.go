@@ -309,15 +309,20 @@ func (r *Room) serveExport(ctx context.Context, w http.ResponseWriter, req *http
 			return nil, badRequest("to must be a non-negative integer")
 		}
 	}
-	// since is the size of a checkpoint the reader holds: the bundle
-	// carries the room's checkpoint of that size with its consistency
-	// proof, if the room signed one. Not refused when the room signed
-	// none, or when it exceeds the log: the reader's verifier then tells
-	// a log that does not extend its checkpoint.
-	var since int64
+	// since is a checkpoint the reader holds, signed by this room (the
+	// note, base64url): the bundle carries it back with its consistency
+	// proof. The checkpoint itself, not its size: what the answer holds
+	// must not tell a reader which sizes the room signed a checkpoint at
+	// (audit.history says why). One that exceeds the log is not refused:
+	// the reader's verifier tells a log that does not extend it.
+	var since *audit.Checkpoint
 	if s := q.Get("since"); s != "" {
-		if since, err = strconv.ParseInt(s, 10, 64); err != nil || since < 0 {
-			return nil, badRequest("since must be a non-negative integer")
+		note, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || len(note) > api.MaxCheckpointNote {
+			return nil, badRequest("since must be a checkpoint of this room's, its signed note in base64url without padding")
+		}
+		if since, err = r.audit.ReaderCheckpoint(note); err != nil {
+			return nil, badRequest("since is not a checkpoint this room signed")
 		}
 	}
 	a := act{action: policy.ActionAuditExport}

@@ -33,6 +33,9 @@ const (
 	MaxPartBytes = 64 << 20
 	// MaxJSONBody bounds every JSON request body.
 	MaxJSONBody = 1 << 20
+	// MaxCheckpointNote bounds a checkpoint a reader names to an export
+	// (GET /v1/audit/export?since=): the room's are a few hundred bytes.
+	MaxCheckpointNote = 2048
 	// MaxTokenLifetime is the longest a request token may live.
 	MaxTokenLifetime = 5 * time.Minute
 	// MaxClockSkew is how far a token's iat and exp may be off the room's

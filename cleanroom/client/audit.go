@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,10 +25,10 @@ const actionAuditExport = "audit.export"
 // to w: an auditor's covers what concerns its partner (a sparse bundle,
 // each entry with its inclusion proof); a room auditor's or the operator's,
 // the whole log. It holds entries from index from on, and before to (0:
-// up to the checkpoint the room signs for the export). With since > 0, the
-// size of a checkpoint of the room's the caller kept, the bundle proves the
-// log extends it, for bundle.Verify's since.
-func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to, since int64) error {
+// up to the checkpoint the room signs for the export). With since, a
+// checkpoint of the room's the caller kept (its signed note), the bundle
+// proves the log extends it, for bundle.Verify's since.
+func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to int64, since []byte) error {
 	q := url.Values{}
 	if from > 0 {
 		q.Set("from", strconv.FormatInt(from, 10))
@@ -35,8 +36,8 @@ func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to, si
 	if to > 0 {
 		q.Set("to", strconv.FormatInt(to, 10))
 	}
-	if since > 0 {
-		q.Set("since", strconv.FormatInt(since, 10))
+	if since != nil {
+		q.Set("since", base64.RawURLEncoding.EncodeToString(since))
 	}
 	path := "/v1/audit/export"
 	if len(q) > 0 {
@@ -54,7 +55,7 @@ type requestIDKey struct{}
 // logs the export under that id before it answers, so its answer holds
 // the export's own entry: a bundle without it is not this export's answer
 // but an older one, replayed (CheckFresh).
-func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from, since int64) (requestID string, err error) {
+func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64, since []byte) (requestID string, err error) {
 	var b [16]byte
 	rand.Read(b[:])
 	requestID = hex.EncodeToString(b[:])

@@ -37,7 +37,7 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 	"ApprovePolicy": func(ctx context.Context, c *client.Client) (any, error) { return c.ApprovePolicy(ctx, "c1", "00") },
 	"DigestKey":     func(ctx context.Context, c *client.Client) (any, error) { return c.DigestKey(ctx, "c1") },
 	"ExportAuditFresh": func(ctx context.Context, c *client.Client) (any, error) {
-		id, err := c.ExportAuditFresh(ctx, io.Discard, 0, 0)
+		id, err := c.ExportAuditFresh(ctx, io.Discard, 0, nil)
 		if id == "" {
 			return nil, err
 		}

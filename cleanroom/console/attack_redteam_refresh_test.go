@@ -63,7 +63,7 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
-		if err := l.Export(ctx, &b, 0, 0, 0); err != nil {
+		if err := l.Export(ctx, &b, 0, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		return b.Bytes()

@@ -96,17 +96,14 @@ func (s *Server) refreshAudit(w http.ResponseWriter, r *http.Request) {
 // (with --since, when since is not nil).
 func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 	snap := &auditSnapshot{Fetched: time.Now()}
-	var extends int64 // the bundle is to carry since with its proof
-	if since != nil {
-		c, err := bundle.ParseCheckpoint(since, s.verifier)
-		if err != nil {
+	if since != nil { // the bundle is to carry since with its proof
+		if _, err := bundle.ParseCheckpoint(since, s.verifier); err != nil {
 			snap.VerifyErr = fmt.Errorf("the checkpoint the console showed last: %w", err)
 			return snap
 		}
-		extends = c.Size
 	}
 	var buf bytes.Buffer
-	id, err := s.cfg.Client.ExportAuditFresh(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0, extends)
+	id, err := s.cfg.Client.ExportAuditFresh(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0, since)
 	if err != nil {
 		snap.FetchErr = err
 		return snap

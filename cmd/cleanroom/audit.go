@@ -29,9 +29,9 @@ asks the running room for what this auditor may see: an auditor's bundle
 holds the entries that concern its partner, each with its inclusion proof;
 a room auditor's or the operator's, the whole log. With --data it reads a
 stopped (or crashed) room's data directory, without changing it: the whole
-log. With --since, the bundle carries the room's checkpoint of the size of
-the one you kept, with its consistency proof, for verify --since. verify
-exits 0 only when every check passes.
+log. With --since, the bundle carries the checkpoint you kept back, with
+its consistency proof, for verify --since. verify exits 0 only when every
+check passes.
 `
 
 func runAudit(e *env, args []string) error {
@@ -93,17 +93,14 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 	if err != nil {
 		return err
 	}
-	var sinceSize int64
 	if since != nil {
 		v, err := note.NewVerifier(c.Room().VerifierKey)
 		if err != nil {
 			return fmt.Errorf("the room's verifier key: %w", err)
 		}
-		cp, err := audit.ParseCheckpoint(since, v)
-		if err != nil {
+		if _, err := audit.ParseCheckpoint(since, v); err != nil {
 			return withHint(errors.New("--since: not a checkpoint of this room's"), "pass a checkpoint this room signed, as audit verify --save-checkpoint saves it")
 		}
-		sinceSize = cp.Size
 	}
 	// Up to the latest checkpoint, the bundle must hold this export's own
 	// entry: a room that answered with an older bundle (hiding what was
@@ -111,9 +108,9 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 	var id string
 	err = writeNew(*out, func(w io.Writer) (err error) {
 		if *to != 0 {
-			return c.ExportAuditRange(e.Context(), w, *from, *to, sinceSize)
+			return c.ExportAuditRange(e.Context(), w, *from, *to, since)
 		}
-		id, err = c.ExportAuditFresh(e.Context(), w, *from, sinceSize)
+		id, err = c.ExportAuditFresh(e.Context(), w, *from, since)
 		return err
 	})
 	if err != nil {
@@ -151,15 +148,14 @@ func exportData(e *env, data, out string, from, to int64, since []byte) error {
 		return withHint(err, "stop the room first: export reads its data directory directly")
 	}
 	defer l.Close()
-	var extends int64
+	var extends *audit.Checkpoint
 	if since != nil {
-		// Its size is all the export needs; verify --since checks its
-		// signature with the key the auditor trusts.
-		c, err := bundle.ParseUnverified(since)
-		if err != nil || c.Origin != l.Origin() {
+		// The log, opened without the room's key, takes it unverified:
+		// verify --since checks its signature with the key the auditor
+		// trusts.
+		if extends, err = l.ReaderCheckpoint(since); err != nil {
 			return withHint(errors.New("--since: not a checkpoint of this log's"), "pass a checkpoint this room signed")
 		}
-		extends = c.Size
 	}
 	if err := writeNew(out, func(w io.Writer) error { return l.Export(ctx, w, from, to, extends) }); err != nil {
 		return err

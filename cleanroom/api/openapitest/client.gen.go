@@ -1393,11 +1393,13 @@ type ExportAuditParams struct {
 	// To The entry after the last to export (default, or 0, the log's size).
 	To *int64 `form:"to,omitempty" json:"to,omitempty"`
 
-	// Since The size of a checkpoint of the room's that the reader kept: the bundle's `history` carries the room's
-	// checkpoint of that size with its consistency proof to the latest, so that `cleanroom audit verify --since`
-	// proves the log extends it. Without it, or when the room signed no checkpoint of that size, the history
-	// holds none of the reader's (a full bundle's holds up to 1,024 checkpoints from inside its range).
-	Since *int64 `form:"since,omitempty" json:"since,omitempty"`
+	// Since A checkpoint of the room's that the reader kept: its signed note, in base64url without padding (at most
+	// 2,048 bytes before encoding). The bundle's `history` carries it back with its consistency proof to the
+	// latest, so that `cleanroom audit verify --since` proves the log extends it. The checkpoint itself, not
+	// its size, so that an answer never tells a reader at which sizes the room signed checkpoints. One this
+	// room did not sign is refused (400). Without it, the history holds none of the reader's (a full bundle's
+	// holds up to 1,024 checkpoints from inside its range).
+	Since *string `form:"since,omitempty" json:"since,omitempty"`
 }
 
 // ProposePolicyTextBody defines parameters for ProposePolicy.
@@ -2995,7 +2997,7 @@ func NewExportAuditRequest(server string, params *ExportAuditParams) (*http.Requ
 
 		if params.Since != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
