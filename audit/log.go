@@ -344,6 +344,11 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	var salt [bundle.SaltSize / 2]byte
 	rand.Read(salt[:])
 	e.Salt = hex.EncodeToString(salt[:])
+	// The request's id may be the caller's text: the entry keeps its
+	// salted digest (Entry.RequestID).
+	if e.RequestID != "" {
+		e.RequestID = bundle.RequestDigest(e.Salt, e.Principal, e.RequestID)
+	}
 	b, err := e.MarshalCanonical()
 	if err != nil {
 		return Receipt{}, err

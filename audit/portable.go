@@ -98,3 +98,7 @@ func ReconcileBudget(entries []Entry) BudgetLedger { return bundle.ReconcileBudg
 // parseUnverified reads a checkpoint the log itself stored. Its signature
 // is checked by whoever relies on it (Verify, checkAgainstCheckpoint).
 func parseUnverified(signed []byte) (*Checkpoint, error) { return bundle.ParseUnverified(signed) }
+
+// RequestDigest is what an entry holds for the request id it was appended
+// with (Entry.RequestID).
+func RequestDigest(salt, principal, id string) string { return bundle.RequestDigest(salt, principal, id) }

@@ -82,7 +82,7 @@ func verifyScoped(t *testing.T, bundle []byte) ([]int64, *Report) {
 	var got []int64
 	rep, err := VerifyEntries(bytes.NewReader(bundle), testVerifier(t), nil, func(i int64, e Entry) error {
 		want := scopedEntry(int(i))
-		if e.Collaboration != want.Collaboration || e.Principal != want.Principal || e.RequestID != want.RequestID {
+		if e.Collaboration != want.Collaboration || e.Principal != want.Principal || e.RequestID != RequestDigest(e.Salt, e.Principal, want.RequestID) {
 			return fmt.Errorf("entry %d is not the one appended", i)
 		}
 		got = append(got, i)
@@ -414,9 +414,12 @@ func TestEntrySalt(t *testing.T) {
 			t.Fatalf("entry %d: %s", i, b)
 		}
 		seen[got.Salt] = true
-		got.Salt = e.Salt
+		if got.RequestID != RequestDigest(got.Salt, e.Principal, e.RequestID) {
+			t.Fatalf("entry %d holds request id %q, not the salted digest of %q", i, got.RequestID, e.RequestID)
+		}
+		got.Salt, got.RequestID = e.Salt, e.RequestID
 		if fmt.Sprint(got) != fmt.Sprint(e) {
-			t.Fatalf("entry %d changed beyond its salt: %+v", i, got)
+			t.Fatalf("entry %d changed beyond its salt and request id: %+v", i, got)
 		}
 	}
 

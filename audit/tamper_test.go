@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -230,7 +231,7 @@ func TestTamperBundle(t *testing.T) {
 
 	t.Run("entry edited", func(t *testing.T) {
 		b := edit(func(es []string) []string {
-			es[17] = strings.Replace(es[17], "req-17", "req-99", 1)
+			es[17] = editRequestID(es[17])
 			return es
 		})
 		wantVerifyError(t, b, nil, 17, "does not match the leaf hash")
@@ -238,7 +239,7 @@ func TestTamperBundle(t *testing.T) {
 	t.Run("entry edited and its leaf hash recomputed", func(t *testing.T) {
 		b := edit(func(es []string) []string {
 			fields := strings.SplitN(es[17], " ", 3)
-			fields[2] = strings.Replace(fields[2], "req-17", "req-99", 1)
+			fields[2] = editRequestID(fields[2])
 			leaf := tlog.RecordHash([]byte(fields[2]))
 			fields[1] = base64.StdEncoding.EncodeToString(leaf[:])
 			es[17] = strings.Join(fields, " ")
@@ -308,4 +309,9 @@ func flipB64(s string) string {
 		return "B" + s[1:]
 	}
 	return "A" + s[1:]
+}
+
+// editRequestID changes the request id of the entry line l.
+func editRequestID(l string) string {
+	return regexp.MustCompile(`"request_id":"[0-9a-f]+"`).ReplaceAllString(l, `"request_id":"00000000000000000000000000000000"`)
 }

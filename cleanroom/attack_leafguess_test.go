@@ -117,10 +117,11 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 			if hashes[tlog.RecordHash(b)] {
 				guessRefused = true
 			}
-			// The room's own entry, with the guess's salt set to its own,
-			// is the guess: only the salt keeps the attacker from it.
+			// The room's own entry, with the guess's salt set to its own
+			// (and so its request id's salted digest), is the guess: only
+			// the salt keeps the attacker from it.
 			if !answered && truth.Decision.Reasons[0] == reason {
-				g.Salt = truth.Salt
+				g.Salt, g.RequestID = truth.Salt, audit.RequestDigest(truth.Salt, g.Principal, reqID)
 				if fmt.Sprint(g) == fmt.Sprint(truth) {
 					fieldsRight++
 				}

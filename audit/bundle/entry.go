@@ -2,6 +2,8 @@ package bundle
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +53,14 @@ type Entry struct {
 	// members, who hold the key, check a result against it; nobody else
 	// can test guesses of a low-entropy result against it.
 	ResultDigest string
-	RequestID    string
+	// RequestID names the request the action answered. A caller may
+	// choose its request's id (X-Request-Id, as a client does to find its
+	// own export in the bundle it gets), so the log keeps no text a caller
+	// chose: the log (audit.Log's appends) replaces the id it is given by
+	// RequestDigest(Salt, Principal, id), which the caller, who knows the
+	// id, computes again. Entries logged before the digest was taken hold
+	// the id itself.
+	RequestID string
 	// Salt is 128 random bits of the room's, in lowercase hex (SaltSize
 	// characters), that the log gives every entry it appends. A reader
 	// who may not see an entry still reads its leaf hash in the inclusion
@@ -63,6 +72,22 @@ type Entry struct {
 
 // SaltSize is the length of an entry's salt in hex.
 const SaltSize = 32
+
+// RequestDigest is what an entry of salt and principal holds for the
+// request id id (Entry.RequestID): the first 128 bits, in lowercase hex, of
+// SHA-256 of "cleanroom.dev/request-id/v1", salt, principal and id, each
+// followed by a zero byte. Salted, so that one id's digest differs from
+// entry to entry and a reader cannot match an id across entries or test a
+// guess of it without the entry's own salt; not keyed, so that whoever
+// sent the id finds its entry.
+func RequestDigest(salt, principal, id string) string {
+	h := sha256.New()
+	for _, s := range []string{"cleanroom.dev/request-id/v1", salt, principal, id} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
 
 // Decision is the policy's verdict on the action.
 type Decision struct {

@@ -95,7 +95,8 @@ func (c *Client) CheckFresh(r io.Reader, requestID string, since []byte) error {
 // IsOwnExport reports whether e is the entry of this client's export
 // requestID (ExportAuditFresh).
 func (c *Client) IsOwnExport(e bundle.Entry, requestID string) bool {
-	return e.RequestID == requestID && e.Principal == c.principal && e.Action == actionAuditExport
+	return e.Principal == c.principal && e.Action == actionAuditExport && e.Salt != "" &&
+		e.RequestID == bundle.RequestDigest(e.Salt, e.Principal, requestID)
 }
 
 // DigestKey returns the collaboration's digest key, which the room keys

@@ -1,0 +1,121 @@
+package cleanroom
+
+// The request id a member sends (X-Request-Id) names every audit entry of
+// its request, which the other member's auditor exports and must keep. The
+// room takes any 1–64 characters of [A-Za-z0-9._-] as an id (a client
+// chooses its own, to find its export in the bundle it gets): enough for
+// the hex SHA-256 of a normalized identifier (the PAIR match key, which the
+// room must never receive) or an address with its "@" spelt otherwise. An
+// entry "never holds an identifier, a token or a data value": it holds the
+// id's salted digest (bundle.RequestDigest), never the id.
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/crypto"
+	"github.com/opencleanroom/cleanroom/policy"
+)
+
+// atkRawID is a request with an X-Request-Id of the caller's choosing; it
+// returns the status and the request id the room answered with.
+func atkRawID(t *testing.T, tr *testRoom, who, method, path, requestID string, body []byte) (int, string) {
+	t.Helper()
+	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.op.Room().ID, randID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, tr.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", requestID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Request-Id")
+}
+
+// TestAttackRedteamRequestIDPlantsIdentifier: the attacker reads the
+// collaboration's status, asks for a query the policy refuses and runs one
+// it answers, each with a request id that spells a person: the hex
+// SHA-256 of her normalized address (her PAIR match key), the address with
+// "@" written "_at_", and her phone number. The victim's auditor then
+// exports the log. Bound: 0 planted strings in the victim's auditor's
+// export (an entry names data by digest and size only).
+func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
+	s := attackRoom(t, attackOpts{})
+	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
+	email := atkEmail(1500) // one of the victim's customers, as the attacker knows her
+	profile, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := profile.MatchKey(crypto.KindEmail, email) // what the victim's client hashes her to
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := []string{
+		key.String(),
+		strings.NewReplacer("@", "_at_").Replace(email),
+		"tel.plus44.7700.900123.jane.doe",
+	}
+	paths := []struct {
+		method, path string
+		body         []byte
+	}{
+		{"GET", "/v1/collaborations/" + s.collab, nil},
+		{"POST", "/v1/collaborations/" + s.collab + "/queries", []byte(`{"version":"` + api.QueryVersion + `","metrics":["count"],"epsilon":99}`)},
+		{"POST", "/v1/collaborations/" + s.collab + "/queries", []byte(`{"version":"` + api.QueryVersion + `","metrics":["count"],"epsilon":0.01}`)},
+	}
+	echoed := 0
+	for i, id := range planted {
+		p := paths[i%len(paths)]
+		status, back := atkRawID(t, s.tr, atkAttacker, p.method, p.path, id, p.body)
+		t.Logf("%s %s with request id %q: %d, answered under %q", p.method, p.path, id, status, back)
+		if back == id {
+			echoed++
+		}
+	}
+	entries, err := s.exportEntries("victim-auditor")
+	if err != nil {
+		t.Fatalf("the victim's auditor's export: %v", err)
+	}
+	found, own := 0, 0
+	for _, id := range planted {
+		for _, e := range entries {
+			b, err := e.MarshalCanonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(id)) {
+				found++
+				t.Logf("in the victim's auditor's export: %s's %s (allow=%v): %s", e.Principal, e.Action, e.Decision.Allow, b)
+				break
+			}
+		}
+		// The attacker, who sent the id, finds its entry by the digest.
+		for _, e := range entries {
+			if e.Principal == atkAttacker && e.RequestID == audit.RequestDigest(e.Salt, e.Principal, id) {
+				own++
+				break
+			}
+		}
+	}
+	if own != len(planted) {
+		t.Errorf("%d of the %d requests' entries carry the digest of their id", own, len(planted))
+	}
+	t.Logf("identifiers planted by the attacker in the victim's auditor's export: %d of %d (room echoed %d), bound 0", found, len(planted), echoed)
+	if found > 0 {
+		t.Errorf("the attacker planted %d of %d identifier strings into the log the victim's auditor exports, bound 0", found, len(planted))
+	}
+}
