@@ -101,4 +101,6 @@ func parseUnverified(signed []byte) (*Checkpoint, error) { return bundle.ParseUn
 
 // RequestDigest is what an entry holds for the request id it was appended
 // with (Entry.RequestID).
-func RequestDigest(salt, principal, id string) string { return bundle.RequestDigest(salt, principal, id) }
+func RequestDigest(salt, principal, id string) string {
+	return bundle.RequestDigest(salt, principal, id)
+}
