@@ -313,3 +313,10 @@ func pct(n, d int) string {
 	}
 	return fmt.Sprintf("%d/%d = %.0f%%", n, d, 100*float64(n)/float64(d))
 }
+
+// dpGuessBound is what ε-DP allows a guess of one person's presence over n
+// guesses: e^ε/(1+e^ε), plus three binomial deviations.
+func dpGuessBound(eps float64, n int) float64 {
+	p := math.Exp(eps) / (1 + math.Exp(eps))
+	return p + 3*math.Sqrt(p*(1-p)/float64(n))
+}

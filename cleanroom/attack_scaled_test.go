@@ -215,8 +215,7 @@ func (s *attackScene) joinedBytesPerRow(_ string, index int) float64 {
 // read nearly every bit.
 func TestAttackPlantedValueNoisy(t *testing.T) {
 	const guesses = 2 * plantedGroups // two columns
-	p := math.Exp(0.2) / (1 + math.Exp(0.2))
-	bound := p + 3*math.Sqrt(p*(1-p)/float64(guesses))
+	bound := dpGuessBound(0.2, guesses)
 	holdToBound(t, "(one person's planted value read through the noise)", bound, func(int) []attackRate {
 		return []attackRate{plantedValueNoisy(t, bound)}
 	})
