@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/mod/sumdb/note"
@@ -192,18 +193,22 @@ func runAuditVerify(e *env, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--json]", `
+	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID] [--json]", `
 Verifies an audit bundle offline. KEY is the room's signed-note verifier key
 ("origin+hash+key", as printed by the room), given literally or as a file, or
 a file holding the room's JWK set. With --since, also proves that the log
 extends a checkpoint saved earlier (a log rolled back or rewritten since then
 fails); the bundle must have been exported with --since the same file. With
 --save-checkpoint, a bundle that verifies leaves its signed checkpoint there,
-for the next export and verify --since (the same file as --since is fine).`)
+for the next export and verify --since (the same file as --since is fine).
+With --request-id, it also lists the bundle's entries of the request that
+was answered under that X-Request-Id (as the room's own logs name it): an
+entry holds the id's salted digest, never the id.`)
 	keyArg := fs.String("key", "", "the room's public key: verifier key, or a file with it or with a JWK set (required)")
 	since := fs.String("since", "", "a signed checkpoint saved earlier")
 	save := fs.String("save-checkpoint", "", "once the bundle verifies, write its signed checkpoint to this file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	requestID := fs.String("request-id", "", "list the entries of the request answered under this X-Request-Id")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -225,7 +230,20 @@ for the next export and verify --since (the same file as --since is fine).`)
 			return err
 		}
 	}
-	rep, err := audit.Verify(bufio.NewReaderSize(f, 1<<20), v, prev)
+	type requestEntry struct {
+		Index int64       `json:"index"`
+		Entry audit.Entry `json:"entry"`
+	}
+	var ofRequest []requestEntry
+	rep, err := audit.VerifyEntries(bufio.NewReaderSize(f, 1<<20), v, prev, func(i int64, en audit.Entry) error {
+		// An entry holds the id's salted digest; one logged before
+		// entries were salted, the id.
+		if *requestID != "" && en.RequestID != "" && (en.Salt != "" && en.RequestID == audit.RequestDigest(en.Salt, en.Principal, *requestID) ||
+			en.Salt == "" && en.RequestID == *requestID) {
+			ofRequest = append(ofRequest, requestEntry{i, en})
+		}
+		return nil
+	})
 	if err != nil {
 		if origin, oerr := bundleOrigin(file); oerr == nil && origin != v.Name() {
 			// Not a forged log: a key of another room's.
@@ -242,6 +260,9 @@ for the next export and verify --since (the same file as --since is fine).`)
 			}
 		} else {
 			res["report"] = rep
+			if *requestID != "" {
+				res["request_entries"] = ofRequest
+			}
 		}
 		b, _ := json.MarshalIndent(res, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
@@ -269,6 +290,20 @@ for the next export and verify --since (the same file as --since is fine).`)
 		}
 		if rep.Since > 0 {
 			fmt.Fprintf(e.stdout, "OK: the log extends your checkpoint of %d entries\n", rep.Since)
+		}
+		if *requestID != "" {
+			fmt.Fprintf(e.stdout, "request %s: %d %s in this bundle\n", *requestID, len(ofRequest), plural(len(ofRequest), "entry", "entries"))
+			for _, r := range ofRequest {
+				verdict := "allowed"
+				if !r.Entry.Decision.Allow {
+					verdict = "refused"
+				}
+				fmt.Fprintf(e.stdout, "  entry %d: %s %s %s %s", r.Index, r.Entry.Time.Format(time.RFC3339), r.Entry.Principal, r.Entry.Action, verdict)
+				if r.Entry.Collaboration != "" {
+					fmt.Fprintf(e.stdout, " (collaboration %s)", r.Entry.Collaboration)
+				}
+				fmt.Fprintln(e.stdout)
+			}
 		}
 	}
 	return nil

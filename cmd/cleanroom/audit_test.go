@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/cleanroom"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 // TestAuditVerbsOverAPI: an auditor exports what it may see from a running
@@ -118,6 +120,38 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	t.Setenv("CLEANROOM_KEY", path("aud.key"))
 	must("wrote "+path("env.txt"), "audit", "export", "--out", path("env.txt"))
 	must("each proved included in its signed checkpoint", "audit", "verify", path("env.txt"), "--key", path("room.vkey"))
+
+	// An operator finds the entries of a request its logs name by the
+	// request's id, which the log holds only as a salted digest.
+	k, err := readPartnerKey(path("coursely.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(context.Background(), room, k, client.Options{HTTP: &http.Client{Transport: withRequestID{"ops-ticket-42"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Collaboration(context.Background(), "alliance"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CLEANROOM_KEY", path("regulator.key"))
+	must("wrote", "audit", "export", "--out", path("ticket.txt"))
+	out = must("request ops-ticket-42: 1 entry in this bundle", "audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-id", "ops-ticket-42")
+	if !strings.Contains(out, "coursely collaboration.read allowed (collaboration alliance)") {
+		t.Errorf("verify --request-id does not list the request's entry:\n%s", out)
+	}
+	if b, _ := os.ReadFile(path("ticket.txt")); strings.Contains(string(b), "ops-ticket-42") {
+		t.Error("the bundle holds the request id as sent")
+	}
+}
+
+// withRequestID sends every request with its X-Request-Id.
+type withRequestID struct{ id string }
+
+func (w withRequestID) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("X-Request-Id", w.id)
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 // TestAuditExportCrashedData: export --data reads a data directory whose
