@@ -15,13 +15,10 @@ package cleanroom
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -35,26 +32,9 @@ import (
 func (p *refreshScene) refreshWithID(t *testing.T, id string) bool {
 	t.Helper()
 	p.perDay++
-	tok, err := api.SignRequestToken(p.tr.keys[atkVictim].SigningKey(), atkVictim, p.tr.op.Room().ID, randID(), p.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", p.tr.url+"/v1/collaborations/"+p.s.collab+"/activations",
-		strings.NewReader(`{"version":"`+api.SegmentVersion+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Request-Id", id)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	status, _ := requestWithID(t, p.tr, atkVictim, p.clock.Now(), "POST", "/v1/collaborations/"+p.s.collab+"/activations", id,
+		[]byte(`{"version":"`+api.SegmentVersion+`"}`))
+	return status == http.StatusOK
 }
 
 // TestAttackActivationLeafGuess: over 40 targets, the attacker guesses

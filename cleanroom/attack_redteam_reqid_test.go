@@ -11,6 +11,7 @@ package cleanroom
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,15 +23,18 @@ import (
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
-// atkRawID is a request with an X-Request-Id of the caller's choosing; it
-// returns the status and the request id the room answered with.
-func atkRawID(t *testing.T, tr *testRoom, who, method, path, requestID string, body []byte) (int, string) {
+// requestWithID sends a request of who's, signed at the time at, with an
+// X-Request-Id of the caller's choosing; it returns the status and the
+// request id the room answered under.
+func requestWithID(t *testing.T, tr *testRoom, who string, at time.Time, method, path, requestID string, body []byte) (int, string) {
 	t.Helper()
-	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.op.Room().ID, randID(), time.Now())
+	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.op.Room().ID, randID(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(method, tr.url+path, bytes.NewReader(body))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, tr.url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +84,7 @@ func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
 	echoed := 0
 	for i, id := range planted {
 		p := paths[i%len(paths)]
-		status, back := atkRawID(t, s.tr, atkAttacker, p.method, p.path, id, p.body)
+		status, back := requestWithID(t, s.tr, atkAttacker, time.Now(), p.method, p.path, id, p.body)
 		t.Logf("%s %s with request id %q: %d, answered under %q", p.method, p.path, id, status, back)
 		if back == id {
 			echoed++
