@@ -220,11 +220,23 @@ var ErrNotOwnCheckpoint = errors.New("audit: not a checkpoint this log signed")
 // an export (Scope.Extends, Export's extends): it must be one this log
 // signed, for its origin. A log opened without its key (a stopped room's,
 // read for export) takes it unverified: the reader's verifier checks it.
+//
+// The bundle carries it back as sent, so it must be exactly what the log
+// signs: one signature, the log's. A signed note may carry more signature
+// lines, of keys its reader does not know, whose names and bytes are any
+// text; the log would send them back in a header the reader takes for the
+// log's.
 func (l *Log) ReaderCheckpoint(signed []byte) (*Checkpoint, error) {
 	var c *Checkpoint
 	var err error
 	if l.verifier != nil {
-		c, err = ParseCheckpoint(signed, l.verifier)
+		var n *note.Note
+		if n, err = note.Open(signed, note.VerifierList(l.verifier)); err == nil && (len(n.Sigs) != 1 || len(n.UnverifiedSigs) != 0) {
+			return nil, ErrNotOwnCheckpoint
+		}
+		if err == nil {
+			c, err = ParseCheckpoint(signed, l.verifier)
+		}
 	} else {
 		c, err = parseUnverified(signed)
 	}

@@ -395,7 +395,7 @@ func (r *Room) authorize(ctx context.Context, who *actor, a act) (policy.Decisio
 	if d.Allow {
 		return d, nil
 	}
-	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), d, nil, ""), nil); err != nil {
+	if _, err := r.appendEntry(ctx, who, r.entry(who, a.action, a.collabID(), a.collab.loggedDecision(d), nil, ""), nil); err != nil {
 		return d, r.auditFailed(err)
 	}
 	if d.Undecided {
@@ -426,7 +426,7 @@ func (e applyError) Error() string { return e.err.Error() }
 // the request is not marked recorded: the wrapper records the refusal.
 func (r *Room) commit(ctx context.Context, who *actor, a act, d policy.Decision, refs []audit.DataRef, result string, apply func(tx *store.Tx) error) error {
 	before := who.recorded.Load()
-	e := r.entry(who, a.action, a.collabID(), d, refs, result)
+	e := r.entry(who, a.action, a.collabID(), a.collab.loggedDecision(d), refs, result)
 	e.EpsilonMicro, e.SpecDigest = a.spent.epsilonMicro, a.spent.specDigest
 	var fn audit.TxFunc
 	if apply != nil {

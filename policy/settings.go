@@ -426,3 +426,26 @@ func (c Constraints) NeverOutput(member, column string) bool {
 	}
 	return false
 }
+
+// DeclaredColumns are the member columns ("member.column") the settings
+// name, which every member agreed to: the allowed dimensions (the
+// collaboration's and each member's own) and the columns with a declared
+// domain or bounds.
+func (s Settings) DeclaredColumns() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range s.AllowedDimensions {
+		out[d] = true
+	}
+	for _, c := range s.Members {
+		for _, d := range c.AllowedDimensions {
+			out[d] = true
+		}
+	}
+	for d := range s.Domains {
+		out[d] = true
+	}
+	for d := range s.Bounds {
+		out[d] = true
+	}
+	return out
+}
