@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -201,4 +202,21 @@ func benchFileOrder(b *testing.B, path string, p crypto.Profile, columns []strin
 		}
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkBoundedCount is what reading a numeric column's value costs the
+// upload, to count it not a number or outside its bounds (UploadReport):
+// values as the demo writes its revenue, most in bounds.
+func BenchmarkBoundedCount(b *testing.B) {
+	vals := make([]string, 4096)
+	for i := range vals {
+		vals[i] = strconv.FormatFloat(float64(i%20000)/100, 'f', -1, 64)
+	}
+	c := boundedColumn{lo: 0, hi: 150}
+	for b.Loop() {
+		for _, v := range vals {
+			c.count(v)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(vals)), "ns/value")
 }
