@@ -157,16 +157,27 @@ func TestAttackRedteamPlantColumnNameInRefusalReason(t *testing.T) {
 
 // TestAttackRedteamPlantCollaborationID: the attacker creates
 // collaborations naming the victim as a member under ids that spell a
-// person, and never hears from the victim, who accepts none of them.
+// person; the victim reads each offer, refuses some, and accepts none.
 // Bound: 0 of the planted strings in the victim's auditor's export.
 func TestAttackRedteamPlantCollaborationID(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
 	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
 	_, planted := atkPlanted(t)
-	for _, id := range planted {
+	for i, id := range planted {
 		_, err := s.attacker.CreateCollaboration(s.ctx, api.CreateCollaboration{ID: id, Mode: api.ModeHashed, Kind: "email",
 			Members: []string{atkAttacker, atkVictim}})
 		t.Logf("collaboration %q offered to the victim: %v", id, err)
+		// The victim reviews the offer, as collab accept does before
+		// its user answers, and declines: its own entries of the offer
+		// name it by the attacker's id too.
+		if _, err := s.victim.Collaboration(s.ctx, id); err != nil {
+			t.Fatalf("the victim's review of %q: %v", id, err)
+		}
+		if i%2 == 0 {
+			if err := s.victim.Revoke(s.ctx, id); err != nil {
+				t.Logf("the victim's refusal of %q: %v", id, err)
+			}
+		}
 	}
 	entries, err := s.exportEntries("victim-auditor")
 	if err != nil {
@@ -182,5 +193,47 @@ func TestAttackRedteamPlantCollaborationID(t *testing.T) {
 	t.Logf("strings planted by collaboration ids in the victim's auditor's export: %d of %d (victim's acceptances in the export: %d, of %s only), bound 0", found, len(planted), accepted, s.collab)
 	if found > 0 {
 		t.Errorf("the attacker planted %d of %d strings (ids of collaborations the victim never accepted) in the log the victim's auditor exports, bound 0", found, len(planted))
+	}
+}
+
+// TestAuditScopeFollowsAcceptance: once the victim accepted c1, its
+// auditor sees every entry of c1 from its creation, the attacker's
+// creation and its delivery of the secret (made before the acceptance)
+// among them; of an offer it never accepted, nothing, its own refusal of
+// it included, which the room's auditors see.
+func TestAuditScopeFollowsAcceptance(t *testing.T) {
+	s := attackRoom(t, attackOpts{noUpload: true})
+	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
+	s.tr.partner("room-auditor", policy.RoleRoomAuditor, "")
+	if _, err := s.attacker.CreateCollaboration(s.ctx, api.CreateCollaboration{ID: "offer2", Mode: api.ModeHashed, Kind: "email",
+		Members: []string{atkAttacker, atkVictim}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.victim.Revoke(s.ctx, "offer2"); err != nil {
+		t.Fatalf("the victim's refusal of the offer: %v", err)
+	}
+	seen := map[string]map[string]int{}
+	for _, who := range []string{"victim-auditor", "room-auditor"} {
+		entries, err := s.exportEntries(who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[who] = map[string]int{}
+		for _, e := range entries {
+			seen[who][e.Collaboration+" "+e.Principal+" "+e.Action]++
+		}
+	}
+	for _, want := range []string{"c1 attacker collaboration.create", "c1 attacker secret.deliver", "c1 victim collaboration.accept"} {
+		if seen["victim-auditor"][want] == 0 {
+			t.Errorf("the victim's auditor misses %q", want)
+		}
+	}
+	for _, offer := range []string{"offer2 attacker collaboration.create", "offer2 victim collaboration.revoke"} {
+		if seen["victim-auditor"][offer] != 0 {
+			t.Errorf("the victim's auditor sees %q, of an offer its partner never accepted", offer)
+		}
+		if seen["room-auditor"][offer] == 0 {
+			t.Errorf("the room's auditor misses %q", offer)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package cleanroom
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -60,19 +59,16 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 	s := audit.Scope{Since: map[string]int64{}}
 	created := map[string]*collabRecord{}
 	// A collaboration is the partner's once it accepted it (or created
-	// it): until then its id, which its creator chose, is no text the
-	// partner agreed to keep, and only its own principals' entries of it
-	// are the partner's concern.
-	var accepted []string
+	// it). Until then its id, which its creator chose, is no text the
+	// partner agreed to keep, and is in every entry of it, the partner's
+	// own reads and refusal of the offer too: those are the room
+	// auditor's and the operator's to see.
 	err := r.db.View(func(txn *badger.Txn) error {
 		err := collabs.Scan(r.txn(txn), func(c *collabRecord) error {
-			if c.isMember(p) {
+			if c.isMember(p) && (c.Accepted[p] || c.CreatedBy == p) {
 				s.Collaborations = append(s.Collaborations, c.ID)
 				created[c.ID] = c
 				s.Since[c.ID] = c.CreatedEntry
-				if c.Accepted[p] || c.CreatedBy == p {
-					accepted = append(accepted, c.ID)
-				}
 			}
 			return nil
 		})
@@ -97,13 +93,10 @@ func (r *Room) auditScope(who *actor) (audit.Scope, error) {
 		if created[e.Collaboration].predates(e) {
 			return false
 		}
-		if e.Collaboration != "" && !slices.Contains(accepted, e.Collaboration) {
-			return own[e.Principal]
-		}
 		return e.Action != string(policy.ActionAudienceActivate) || own[e.Principal]
 	}
-	s.Description = fmt.Sprintf("partner %s: collaborations [%s] from their creation but other members' activations; its principals' own entries of collaborations offered to it and not accepted; room-level entries of principals [%s]",
-		p, strings.Join(accepted, " "), strings.Join(s.Principals, " "))
+	s.Description = fmt.Sprintf("partner %s: collaborations [%s] from their creation but other members' activations; room-level entries of principals [%s]",
+		p, strings.Join(s.Collaborations, " "), strings.Join(s.Principals, " "))
 	return s, nil
 }
 

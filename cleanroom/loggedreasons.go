@@ -1,7 +1,7 @@
 package cleanroom
 
 import (
-	"regexp"
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,31 +21,52 @@ import (
 // dimension, a declared domain or bounds), which every member agreed to,
 // keeps its name. The caller's own answer keeps the names.
 
-// referenceToken matches a column reference as reasons write it: member
-// and column names are of the same alphabet, joined by a dot.
-var referenceToken = regexp.MustCompile(`[a-z0-9._-]+`)
-
-// loggedDecision is d as c's audit entry records it (c may be nil).
+// loggedDecision is d as c's audit entry records it (c may be nil). Every
+// member.column of c's datasets is found anywhere in a reason, whatever
+// surrounds it (a module's reason may end a sentence on one), the longest
+// first, so that a declared column's name keeps a shorter undeclared one
+// from matching inside it.
 func (c *collabRecord) loggedDecision(d policy.Decision) policy.Decision {
 	if c == nil || len(d.Reasons) == 0 {
 		return d
 	}
 	declared := c.Settings.DeclaredColumns()
+	type ref struct{ name, logged string }
+	var refs []ref
+	for _, m := range c.Members {
+		ds := c.Datasets[m]
+		if ds == nil {
+			continue
+		}
+		for i, col := range ds.Columns {
+			name := m + "." + col
+			logged := name
+			if !declared[name] {
+				logged = m + ".#" + strconv.Itoa(i+1)
+			}
+			refs = append(refs, ref{name, logged})
+		}
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(len(b.name), len(a.name)) })
 	reasons := make([]string, len(d.Reasons))
 	for i, reason := range d.Reasons {
-		reasons[i] = referenceToken.ReplaceAllStringFunc(reason, func(ref string) string {
-			for _, m := range c.Members {
-				name, ok := strings.CutPrefix(ref, m+".")
-				ds := c.Datasets[m]
-				if !ok || ds == nil || declared[ref] {
-					continue
-				}
-				if at := slices.Index(ds.Columns, name); at >= 0 {
-					return m + ".#" + strconv.Itoa(at+1)
+		var b strings.Builder
+		for at := 0; at < len(reason); {
+			found := false
+			for _, r := range refs {
+				if strings.HasPrefix(reason[at:], r.name) {
+					b.WriteString(r.logged)
+					at += len(r.name)
+					found = true
+					break
 				}
 			}
-			return ref
-		})
+			if !found {
+				b.WriteByte(reason[at])
+				at++
+			}
+		}
+		reasons[i] = b.String()
 	}
 	d.Reasons = reasons
 	return d

@@ -9,8 +9,8 @@ import (
 
 // TestLoggedDecision: a reason's reference to a member's column that the
 // settings do not name is logged as member.#N, its place in the member's
-// list; declared columns, other text and the caller's own decision keep
-// their names.
+// list, wherever it stands in the reason; declared columns, other text and
+// the caller's own decision keep their names.
 func TestLoggedDecision(t *testing.T) {
 	c := &collabRecord{
 		Members: []string{"coursely", "pulse.fit"},
@@ -19,7 +19,7 @@ func TestLoggedDecision(t *testing.T) {
 			Bounds:      map[string][2]float64{"pulse.fit.spend": {0, 9}},
 		},
 		Datasets: map[string]*datasetRecord{
-			"coursely":  {Columns: []string{"region", "jane.doe_at_example.org", "age"}},
+			"coursely":  {Columns: []string{"region", "jane.doe_at_example.org", "age", "reg"}},
 			"pulse.fit": {Columns: []string{"spend", "tel.447700900123"}},
 		},
 	}
@@ -31,6 +31,11 @@ func TestLoggedDecision(t *testing.T) {
 		{"grouping or filtering by coursely.region, coursely.age and pulse.fit.spend",
 			"grouping or filtering by coursely.region, coursely.#3 and pulse.fit.spend"},
 		{"coursely.nosuch and jane.doe_at_example.org stay", "coursely.nosuch and jane.doe_at_example.org stay"},
+		// Whatever surrounds a reference: a sentence's end, other names.
+		{"not by coursely.age and coursely.jane.doe_at_example.org.", "not by coursely.#3 and coursely.#2."},
+		{"x.coursely.jane.doe_at_example.org-y", "x.coursely.#2-y"},
+		// A declared name is not matched by a shorter undeclared one.
+		{"coursely.region, not coursely.reg", "coursely.region, not coursely.#4"},
 		{"the list has fewer distinct identifiers than the collaboration's minimum of 100",
 			"the list has fewer distinct identifiers than the collaboration's minimum of 100"},
 	} {
