@@ -14,7 +14,7 @@ import (
 
 // TestAttackStaleBundleReplay: a dishonest operator answers an auditor's
 // second export with its first bundle, byte for byte, hiding everything
-// the room did since (here: a collaboration the auditor's partner is in,
+// the room did since (here: a collaboration the auditor's partner
 // created in between). Checkpoints carry no time, so cleanroom audit
 // verify, even with --since the checkpoint the auditor saved from its
 // first bundle, would say OK; the export sends a request id of its own and
@@ -55,8 +55,8 @@ func TestAttackStaleBundleReplay(t *testing.T) {
 
 	r.must(via(front.URL, "coursely", "collab", "create", "--collab", "alliance", "--members", "coursely,pulsefit", "--kind", "email")...)
 	r.must(via(front.URL, "aud", "audit", "export", "--out", r.path("b1.txt"))...)
-	// The room goes on: a collaboration the auditor's partner is in.
-	r.must(via(front.URL, "pulsefit", "collab", "create", "--collab", "second", "--members", "pulsefit,coursely", "--kind", "email")...)
+	// The room goes on: a collaboration the auditor's partner creates.
+	r.must(via(front.URL, "coursely", "collab", "create", "--collab", "second", "--members", "coursely,pulsefit", "--kind", "email")...)
 
 	code, out, errs := cli(via(front.URL, "aud", "audit", "export", "--out", r.path("b2.txt"))...)
 	t.Logf("the second export: exit %d\n%s%s", code, out, errs)
