@@ -92,7 +92,7 @@ func (b *boundedColumn) count(v string) {
 	}
 }
 
-// report sets rep's counts of the columns.
+// reportBounded sets rep's counts of the columns.
 func reportBounded(rep *UploadReport, cols []boundedColumn) {
 	for _, b := range cols {
 		if b.nan > 0 {
