@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
-	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // oneGroupModule is a plain, honest collaboration module the victim
@@ -28,26 +27,7 @@ deny contains sprintf("this collaboration breaks results down by one column at a
 // the attacker's, named after a person. Bound: 0 of the planted strings in
 // the victim's auditor's export.
 func TestAttackRedteamModuleReasonPunctuation(t *testing.T) {
-	s := attackRoom(t, attackOpts{noUpload: true})
-	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
-	_, planted := atkPlanted(t)
-	if err := s.upload(s.victim, atkRows(atkVictimIDs), atkVictimCols); err != nil {
-		t.Fatalf("the victim's upload: %v", err)
-	}
-	cols := append([]string{"age_band"}, planted...)
-	rows := atkRows(atkAttackerIDs)
-	emails := make([]string, len(rows))
-	for i, r := range rows {
-		emails[i] = r.email
-	}
-	path := writeRawList(t, emails, cols, func(i int) []string {
-		rec := []string{atkValue("age_band", rows[i].id)}
-		for range planted {
-			rec = append(rec, "x")
-		}
-		return rec
-	})
-	s.uploadRaw(s.attacker, path, cols)
+	s, planted := plantedColumnsScene(t)
 	prop, err := s.victim.ProposePolicy(s.ctx, s.collab, []byte(oneGroupModule))
 	if err != nil {
 		t.Fatalf("the victim's module: %v", err)

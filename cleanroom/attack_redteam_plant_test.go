@@ -79,26 +79,7 @@ func atkPlanted(t *testing.T) (email string, planted []string) {
 // so the policy refuses, and its reasons quote every column. Bound: 0 of
 // the planted strings in the victim's auditor's export.
 func TestAttackRedteamPlantColumnNameInRefusalReason(t *testing.T) {
-	s := attackRoom(t, attackOpts{noUpload: true})
-	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
-	_, planted := atkPlanted(t)
-	if err := s.upload(s.victim, atkRows(atkVictimIDs), atkVictimCols); err != nil {
-		t.Fatalf("the victim's upload: %v", err)
-	}
-	cols := append([]string{"age_band"}, planted...)
-	rows := atkRows(atkAttackerIDs)
-	emails := make([]string, len(rows))
-	for i, r := range rows {
-		emails[i] = r.email
-	}
-	path := writeRawList(t, emails, cols, func(i int) []string {
-		rec := []string{atkValue("age_band", rows[i].id)}
-		for range planted {
-			rec = append(rec, "x")
-		}
-		return rec
-	})
-	s.uploadRaw(s.attacker, path, cols)
+	s, planted := plantedColumnsScene(t)
 	if _, err := s.attacker.Match(s.ctx, s.collab); err != nil {
 		t.Fatalf("match: %v", err)
 	}
@@ -236,4 +217,32 @@ func TestAuditScopeFollowsAcceptance(t *testing.T) {
 			t.Errorf("the room's auditor misses %q", offer)
 		}
 	}
+}
+
+// plantedColumnsScene is a room where the victim has uploaded its list and
+// the attacker its own, with an age band and a column named after each of
+// atkPlanted's strings; the victim has an auditor, "victim-auditor".
+func plantedColumnsScene(t *testing.T) (*attackScene, []string) {
+	t.Helper()
+	s := attackRoom(t, attackOpts{noUpload: true})
+	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
+	_, planted := atkPlanted(t)
+	if err := s.upload(s.victim, atkRows(atkVictimIDs), atkVictimCols); err != nil {
+		t.Fatalf("the victim's upload: %v", err)
+	}
+	cols := append([]string{"age_band"}, planted...)
+	rows := atkRows(atkAttackerIDs)
+	emails := make([]string, len(rows))
+	for i, r := range rows {
+		emails[i] = r.email
+	}
+	path := writeRawList(t, emails, cols, func(i int) []string {
+		rec := []string{atkValue("age_band", rows[i].id)}
+		for range planted {
+			rec = append(rec, "x")
+		}
+		return rec
+	})
+	s.uploadRaw(s.attacker, path, cols)
+	return s, planted
 }

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/opencleanroom/cleanroom/audit/bundle"
-	"github.com/opencleanroom/cleanroom/policy"
 )
 
 // TestAttackRedteamSinceDuplicateRoomSignature: x/mod's note.Open drops
@@ -22,16 +21,7 @@ import (
 // bytes not in the bundle.
 func TestAttackRedteamSinceDuplicateRoomSignature(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
-	s.tr.partner(redteamAuditor, policy.RoleAuditor, atkAttacker)
-	c, err := reconnect(s.tr, redteamAuditor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := c.ExportAuditRange(s.ctx, &buf, 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	held := []byte(sparseHeaderOf(t, buf.Bytes()).Checkpoint)
+	c, held := attackerAuditorCheckpoint(t, s)
 	statusOf(t, s.tr, atkAttacker, s.collab) // the log grows past it
 	_, sigs, _ := bytes.Cut(held, []byte("\n\n"))
 	line := strings.TrimSuffix(string(sigs), "\n")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
+	"github.com/opencleanroom/cleanroom/cleanroom/client"
 	"github.com/opencleanroom/cleanroom/policy"
 )
 
@@ -53,16 +54,7 @@ func exportSinceRaw(t *testing.T, tr *testRoom, who string, raw []byte) (int, []
 // echoed.
 func TestAttackRedteamSinceEchoesUnverifiedSignatures(t *testing.T) {
 	s := attackRoom(t, attackOpts{})
-	s.tr.partner(redteamAuditor, policy.RoleAuditor, atkAttacker)
-	c, err := reconnect(s.tr, redteamAuditor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := c.ExportAuditRange(s.ctx, &buf, 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	held := []byte(sparseHeaderOf(t, buf.Bytes()).Checkpoint)
+	c, held := attackerAuditorCheckpoint(t, s)
 	statusOf(t, s.tr, atkAttacker, s.collab) // the log grows past it
 	_, planted := atkPlanted(t)
 	email := atkEmail(1500)
@@ -111,16 +103,7 @@ func TestAttackRedteamSinceEchoesUnverifiedSignatures(t *testing.T) {
 // with the same fixed problem, quickly, naming none of the reader's text.
 func TestAttackRedteamSinceMalformed(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
-	s.tr.partner(redteamAuditor, policy.RoleAuditor, atkAttacker)
-	c, err := reconnect(s.tr, redteamAuditor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := c.ExportAuditRange(s.ctx, &buf, 0, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	held := []byte(sparseHeaderOf(t, buf.Bytes()).Checkpoint)
+	_, held := attackerAuditorCheckpoint(t, s)
 	text, sigs, _ := bytes.Cut(held, []byte("\n\n"))
 	lines := strings.SplitN(string(text), "\n", 3)
 	marker := "person001500_at_example.org"
@@ -152,4 +135,21 @@ func TestAttackRedteamSinceMalformed(t *testing.T) {
 		problems[string(body)]++
 	}
 	t.Logf("%d distinct refusal bodies over %d checkpoints", len(problems), len(cases))
+}
+
+// attackerAuditorCheckpoint registers the attacker's auditor and returns
+// its client and the checkpoint of its first export.
+func attackerAuditorCheckpoint(t *testing.T, s *attackScene) (*client.Client, []byte) {
+	t.Helper()
+	s.tr.partner(redteamAuditor, policy.RoleAuditor, atkAttacker)
+	c, err := reconnect(s.tr, redteamAuditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.ExportAuditRange(s.ctx, &buf, 0, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	held := []byte(sparseHeaderOf(t, buf.Bytes()).Checkpoint)
+	return c, held
 }
