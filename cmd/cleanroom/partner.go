@@ -258,20 +258,17 @@ room deletes the parts of the interrupted upload instead.`)
 // printValueCounts says, on standard error, how many values of each
 // numeric column the room will not read as they are written.
 func printValueCounts(e *env, rep *client.UploadReport) {
-	for _, col := range slices.Sorted(maps.Keys(rep.NotNumbers)) {
-		if n := rep.NotNumbers[col]; n == 1 {
-			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: 1 value is blank or not a number; it counts as the bound nearest zero in sums, averages, ROI and k-means\n", col)
-		} else {
-			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: %d values are blank or not numbers; they count as the bound nearest zero in sums, averages, ROI and k-means\n", col, n)
+	say := func(counts map[string]int64, one, many, then string) {
+		for _, col := range slices.Sorted(maps.Keys(counts)) {
+			if n := counts[col]; n == 1 {
+				fmt.Fprintf(e.stderr, "cleanroom upload: column %q: 1 value %s; it counts as %s\n", col, one, then)
+			} else {
+				fmt.Fprintf(e.stderr, "cleanroom upload: column %q: %d values %s; they count as %s\n", col, n, many, then)
+			}
 		}
 	}
-	for _, col := range slices.Sorted(maps.Keys(rep.Clamped)) {
-		if n := rep.Clamped[col]; n == 1 {
-			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: 1 value is outside the column's bounds; it counts as the nearer bound (cleanroom status shows the bounds)\n", col)
-		} else {
-			fmt.Fprintf(e.stderr, "cleanroom upload: column %q: %d values are outside the column's bounds; they count as the nearer bound (cleanroom status shows the bounds)\n", col, n)
-		}
-	}
+	say(rep.NotNumbers, "is blank or not a number", "are blank or not numbers", "the bound nearest zero in sums, averages, ROI and k-means")
+	say(rep.Clamped, "is outside the column's bounds", "are outside the column's bounds", "the nearer bound (cleanroom status shows the bounds)")
 }
 
 // discardUpload is upload --discard.
