@@ -99,6 +99,8 @@ type Log struct {
 
 	stopped atomic.Pointer[error] // why the log stopped (ErrStopped), nil while it runs
 
+	requestSecret []byte // keys the request ids of entries (requestkey.go); nil if none
+
 	// beforeCommit, when set by tests, runs before each batch commits; an
 	// error fails the batch as a failing disk would. commitStore, when set
 	// by tests, commits a batch's transaction in place of txn.Commit.
@@ -169,6 +171,9 @@ func New(ctx context.Context, db *badger.DB, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("audit: store has entries but no origin")
 		}
 		l.opts.Origin = origin
+		if err := l.loadRequestSecret(false); err != nil {
+			return nil, err
+		}
 		if err := l.checkAnchor(ctx); err != nil {
 			return nil, err
 		}
@@ -199,6 +204,9 @@ func (l *Log) openForWriting(ctx context.Context, origin string) error {
 		if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(keyOrigin, []byte(opts.Origin)) }); err != nil {
 			return fmt.Errorf("audit: writing origin: %w", err)
 		}
+	}
+	if err := l.loadRequestSecret(true); err != nil {
+		return err
 	}
 	if err := l.checkAgainstCheckpoint(ctx); err != nil {
 		return err
@@ -345,9 +353,13 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	rand.Read(salt[:])
 	e.Salt = hex.EncodeToString(salt[:])
 	// The request's id may be the caller's text: the entry keeps its
-	// salted digest (Entry.RequestID).
-	if e.RequestID != "" {
-		e.RequestID = bundle.RequestDigest(e.Salt, e.Principal, e.RequestID)
+	// digest under the principal's request key (Entry.RequestID).
+	if e.RequestID != "" && !l.opts.ReadOnly {
+		key, err := l.RequestKey(e.Principal)
+		if err != nil {
+			return Receipt{}, err
+		}
+		e.RequestID = bundle.RequestDigest(key, e.Salt, e.Principal, e.RequestID)
 	}
 	b, err := e.MarshalCanonical()
 	if err != nil {

@@ -100,7 +100,11 @@ func ReconcileBudget(entries []Entry) BudgetLedger { return bundle.ReconcileBudg
 func parseUnverified(signed []byte) (*Checkpoint, error) { return bundle.ParseUnverified(signed) }
 
 // RequestDigest is what an entry holds for the request id it was appended
-// with (Entry.RequestID).
-func RequestDigest(salt, principal, id string) string {
-	return bundle.RequestDigest(salt, principal, id)
+// with, under its principal's request key (Entry.RequestID).
+func RequestDigest(key []byte, salt, principal, id string) string {
+	return bundle.RequestDigest(key, salt, principal, id)
 }
+
+// IsRequest reports whether e was logged for the request id id, its
+// principal's request key being key (nil if the caller holds none).
+func IsRequest(e Entry, key []byte, id string) bool { return bundle.IsRequest(e, key, id) }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // scopedEntry i belongs to collaboration "c<i%4>" (c0 .. c3, and c10 for
@@ -75,14 +77,23 @@ func exportScopedDir(t *testing.T, dir string, s Scope) []byte {
 	return buf.Bytes()
 }
 
-// verifyScoped verifies a sparse bundle and returns the indexes of its
-// entries, checking each against what scopedEntry appended.
-func verifyScoped(t *testing.T, bundle []byte) ([]int64, *Report) {
+// verifyScoped verifies a sparse bundle of the log in dir and returns the
+// indexes of its entries, checking each against what scopedEntry appended.
+func verifyScoped(t *testing.T, dir string, bundle []byte) ([]int64, *Report) {
 	t.Helper()
+	l, err := Open(context.Background(), dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	var got []int64
 	rep, err := VerifyEntries(bytes.NewReader(bundle), testVerifier(t), nil, func(i int64, e Entry) error {
 		want := scopedEntry(int(i))
-		if e.Collaboration != want.Collaboration || e.Principal != want.Principal || e.RequestID != RequestDigest(e.Salt, e.Principal, want.RequestID) {
+		key, err := l.RequestKey(e.Principal)
+		if err != nil {
+			return err
+		}
+		if e.Collaboration != want.Collaboration || e.Principal != want.Principal || e.RequestID != RequestDigest(key, e.Salt, e.Principal, want.RequestID) {
 			return fmt.Errorf("entry %d is not the one appended", i)
 		}
 		got = append(got, i)
@@ -124,7 +135,7 @@ func TestExportScoped(t *testing.T) {
 					want = append(want, int64(i))
 				}
 			}
-			got, rep := verifyScoped(t, exportScopedDir(t, dir, tt.s))
+			got, rep := verifyScoped(t, dir, exportScopedDir(t, dir, tt.s))
 			if !slices.Equal(got, want) {
 				t.Fatalf("exported %v\nwant %v", got, want)
 			}
@@ -414,8 +425,13 @@ func TestEntrySalt(t *testing.T) {
 			t.Fatalf("entry %d: %s", i, b)
 		}
 		seen[got.Salt] = true
-		if got.RequestID != RequestDigest(got.Salt, e.Principal, e.RequestID) {
-			t.Fatalf("entry %d holds request id %q, not the salted digest of %q", i, got.RequestID, e.RequestID)
+		key, err := l.RequestKey(e.Principal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RequestID != RequestDigest(key, got.Salt, e.Principal, e.RequestID) || !IsRequest(got, key, e.RequestID) ||
+			IsRequest(got, nil, e.RequestID) || got.RequestID == bundle.SaltedRequestDigest(got.Salt, e.Principal, e.RequestID) {
+			t.Fatalf("entry %d holds request id %q, not the keyed digest of %q", i, got.RequestID, e.RequestID)
 		}
 		got.Salt, got.RequestID = e.Salt, e.RequestID
 		if fmt.Sprint(got) != fmt.Sprint(e) {

@@ -98,10 +98,15 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 				guessRefused = true
 			}
 			// The room's own entry, with the guess's salt set to its own
-			// (and so its request id's salted digest), is the guess: only
-			// the salt keeps the attacker from it.
+			// (and its request id's digest under the victim's request
+			// key), is the guess: only the salt and the key keep the
+			// attacker from it.
 			if !answered && truth.Decision.Reasons[0] == reason {
-				g.Salt, g.RequestID = truth.Salt, audit.RequestDigest(truth.Salt, g.Principal, reqID)
+				key, err := p.tr.room.audit.RequestKey(atkVictim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g.Salt, g.RequestID = truth.Salt, audit.RequestDigest(key, truth.Salt, g.Principal, reqID)
 				if fmt.Sprint(g) == fmt.Sprint(truth) {
 					fieldsRight++
 				}

@@ -7,7 +7,8 @@ package cleanroom
 // the hex SHA-256 of a normalized identifier (the PAIR match key, which the
 // room must never receive) or an address with its "@" spelt otherwise. An
 // entry "never holds an identifier, a token or a data value": it holds the
-// id's salted digest (bundle.RequestDigest), never the id.
+// id's digest under the sender's request key (bundle.RequestDigest), never
+// the id, and a reader without that key cannot test guesses of it.
 
 import (
 	"bytes"
@@ -54,11 +55,15 @@ func requestWithID(t *testing.T, tr *testRoom, who string, at time.Time, method,
 // it answers, each with a request id that spells a person: the hex
 // SHA-256 of her normalized address (her PAIR match key), the address with
 // "@" written "_at_", and her phone number. The victim's auditor then
-// exports the log. Bound: 0 planted strings in the victim's auditor's
-// export (an entry names data by digest and size only).
+// exports the log, and tests every id it can think of (those three forms
+// of each of a thousand of the victim's customers, her among them) against
+// each of the attacker's entries: salted as the digest's public form is,
+// and under the only request key it holds, its own. Bounds: 0 planted
+// strings in the victim's auditor's export (an entry names data by digest
+// and size only), and 0 of the ids recovered.
 func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
 	s := attackRoom(t, attackOpts{})
-	s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
+	auditor := s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
 	email := atkEmail(1500) // one of the victim's customers, as the attacker knows her
 	profile, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
 	if err != nil {
@@ -95,21 +100,64 @@ func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
 		t.Fatalf("the victim's auditor's export: %v", err)
 	}
 	found := plantedIn(t, entries, planted)
+	attackerKey, err := s.tr.room.audit.RequestKey(atkAttacker) // the room gives it to the attacker
+	if err != nil {
+		t.Fatal(err)
+	}
 	own := 0
 	for _, id := range planted {
-		// The attacker, who sent the id, finds its entry by the digest.
+		// The attacker, who sent the id, finds its entry with its key.
 		for _, e := range entries {
-			if e.Principal == atkAttacker && e.RequestID == audit.RequestDigest(e.Salt, e.Principal, id) {
+			if e.Principal == atkAttacker && audit.IsRequest(e, attackerKey, id) {
 				own++
 				break
 			}
 		}
 	}
 	if own != len(planted) {
-		t.Errorf("%d of the %d requests' entries carry the digest of their id", own, len(planted))
+		t.Errorf("%d of the %d requests' entries carry the digest of their id under the sender's key", own, len(planted))
 	}
 	t.Logf("identifiers planted by the attacker in the victim's auditor's export: %d of %d (room echoed %d), bound 0", found, len(planted), echoed)
 	if found > 0 {
 		t.Errorf("the attacker planted %d of %d identifier strings into the log the victim's auditor exports, bound 0", found, len(planted))
+	}
+
+	ctx := context.Background()
+	auditorKey, err := auditor.RequestKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(auditorKey, attackerKey) {
+		t.Fatal("the victim's auditor was given the attacker's request key")
+	}
+	guesses := []string{planted[2]}
+	for i := 1000; i < 2000; i++ {
+		email := atkEmail(i)
+		k, err := profile.MatchKey(crypto.KindEmail, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guesses = append(guesses, k.String(), strings.NewReplacer("@", "_at_").Replace(email))
+	}
+	recovered := map[string]bool{}
+	for _, e := range entries {
+		if e.Principal != atkAttacker || e.RequestID == "" {
+			continue
+		}
+		for _, g := range guesses {
+			if audit.IsRequest(e, nil, g) || audit.IsRequest(e, auditorKey, g) {
+				recovered[g] = true
+			}
+		}
+	}
+	got := 0
+	for _, id := range planted {
+		if recovered[id] {
+			got++
+		}
+	}
+	t.Logf("planted ids the victim's auditor recovered by testing %d guesses against the attacker's entries: %d of %d, bound 0", len(guesses), got, len(planted))
+	if got > 0 {
+		t.Errorf("the victim's auditor recovered %d of %d planted request ids by testing guesses, bound 0", got, len(planted))
 	}
 }

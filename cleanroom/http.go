@@ -65,6 +65,9 @@ func (r *Room) routes() []route {
 		{pattern: "GET /v1/principals/me", action: policy.ActionPrincipalSelf, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.self(ctx, who)
 		}},
+		{pattern: "GET /v1/principals/me/request-key", action: policy.ActionPrincipalSelf, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
+			return r.requestKey(ctx, who)
+		}},
 		{pattern: "GET /v1/principals", action: policy.ActionRoomRead, deadline: deadlineRead, fn: func(ctx context.Context, _ http.ResponseWriter, _ *http.Request, who *actor) (any, error) {
 			return r.principals(ctx, who)
 		}},

@@ -120,6 +120,24 @@ func (r *Room) self(ctx context.Context, who *actor) (*api.Principal, error) {
 	return &api.Principal{ID: who.ID, Role: who.Role, Partner: who.Partner, Keys: who.Keys}, nil
 }
 
+// requestKey returns the caller's own request key (api.RequestKey), under
+// which the log digests the request ids of its entries.
+func (r *Room) requestKey(ctx context.Context, who *actor) (*api.RequestKey, error) {
+	a := act{action: policy.ActionPrincipalSelf}
+	d, err := r.authorize(ctx, who, a)
+	if err != nil {
+		return nil, err
+	}
+	key, err := r.audit.RequestKey(who.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.commit(ctx, who, a, d, nil, "", nil); err != nil {
+		return nil, err
+	}
+	return &api.RequestKey{Principal: who.ID, Key: key}, nil
+}
+
 // principal returns a registered principal. The record is shared with
 // every other request (Room.records): it must not be modified.
 func (r *Room) principal(id string) (*principalRecord, error) {

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,9 +58,12 @@ type Entry struct {
 	// choose its request's id (X-Request-Id, as a client does to find its
 	// own export in the bundle it gets), so the log keeps no text a caller
 	// chose: the log (audit.Log's appends) replaces the id it is given by
-	// RequestDigest(Salt, Principal, id), which the caller, who knows the
-	// id, computes again. Entries logged before the digest was taken hold
-	// the id itself.
+	// RequestDigest(key, Salt, Principal, id) under the principal's request
+	// key, which the room gives that principal alone: the sender finds its
+	// entries, and a reader it did not give its key cannot test a guess of
+	// the id. Entries logged before ids were keyed hold
+	// SaltedRequestDigest(Salt, Principal, id); entries logged before
+	// entries had salts, the id itself.
 	RequestID string
 	// Salt is 128 random bits of the room's, in lowercase hex (SaltSize
 	// characters), that the log gives every entry it appends. A reader
@@ -73,20 +77,59 @@ type Entry struct {
 // SaltSize is the length of an entry's salt in hex.
 const SaltSize = 32
 
+// RequestKeySize is the size of a principal's request key in bytes.
+const RequestKeySize = 32
+
 // RequestDigest is what an entry of salt and principal holds for the
-// request id id (Entry.RequestID): the first 128 bits, in lowercase hex, of
-// SHA-256 of "cleanroom.dev/request-id/v1", salt, principal and id, each
-// followed by a zero byte. Salted, so that one id's digest differs from
-// entry to entry and a reader cannot match an id across entries or test a
-// guess of it without the entry's own salt; not keyed, so that whoever
-// sent the id finds its entry.
-func RequestDigest(salt, principal, id string) string {
-	h := sha256.New()
-	for _, s := range []string{"cleanroom.dev/request-id/v1", salt, principal, id} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+// request id id (Entry.RequestID), under the principal's request key: the
+// first 128 bits, in lowercase hex, of HMAC-SHA256 with key over
+// "cleanroom.dev/request-id/v2", salt, principal and id, each followed by a
+// zero byte. Keyed, so that only whoever holds the key (the principal that
+// sent the id, whoever it gives the key to, and the room) can find the
+// entry of an id or test a guess of one; salted, so that one id's digest
+// differs from entry to entry and a reader cannot match an id across
+// entries.
+func RequestDigest(key []byte, salt, principal, id string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write(fields("cleanroom.dev/request-id/v2", salt, principal, id))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// SaltedRequestDigest is what an entry of salt and principal logged before
+// request ids were keyed holds for the request id id: the first 128 bits,
+// in lowercase hex, of SHA-256 of "cleanroom.dev/request-id/v1", salt,
+// principal and id, each followed by a zero byte. Anyone who reads the
+// entry can test a guess of the id against it.
+func SaltedRequestDigest(salt, principal, id string) string {
+	sum := sha256.Sum256(fields("cleanroom.dev/request-id/v1", salt, principal, id))
+	return hex.EncodeToString(sum[:16])
+}
+
+// IsRequest reports whether e was logged for the request id id: under the
+// request key key of e's principal (RequestDigest), salted only
+// (SaltedRequestDigest), or, for an entry without a salt, as the id
+// itself. key may be nil when the caller holds none.
+func IsRequest(e Entry, key []byte, id string) bool {
+	switch {
+	case e.RequestID == "" || id == "":
+		return false
+	case e.Salt == "":
+		return e.RequestID == id
+	case key != nil && hmac.Equal([]byte(e.RequestID), []byte(RequestDigest(key, e.Salt, e.Principal, id))):
+		return true
+	default:
+		return e.RequestID == SaltedRequestDigest(e.Salt, e.Principal, id)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// fields is ss, each followed by a zero byte.
+func fields(ss ...string) []byte {
+	b := make([]byte, 0, 128)
+	for _, s := range ss {
+		b = append(append(b, s...), 0)
+	}
+	return b
 }
 
 // Decision is the policy's verdict on the action.

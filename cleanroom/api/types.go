@@ -79,6 +79,17 @@ type Principal struct {
 	Keys any `json:"keys"`
 }
 
+// RequestKey is the body of GET /v1/principals/me/request-key: the
+// caller's request key, under which the audit log digests the request ids
+// of the caller's entries (bundle.RequestDigest). With it and an id the
+// caller sent, one finds that request's entries in a bundle (cleanroom
+// audit verify --request-id --request-key); whoever holds it can also test
+// guesses of the caller's ids, so the room gives it to the caller alone.
+type RequestKey struct {
+	Principal string `json:"principal"`
+	Key       []byte `json:"key"` // 32 bytes (bundle.RequestKeySize)
+}
+
 // CreateCollaboration is the body of POST /v1/collaborations.
 type CreateCollaboration struct {
 	ID      string   `json:"id"`

@@ -50,19 +50,51 @@ func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to int
 // (X-Request-Id), under which the room logs it.
 type requestIDKey struct{}
 
+// FreshExport names an export ExportAuditFresh made: the request id it
+// sent, and the caller's request key, under which the room logged the id.
+type FreshExport struct {
+	RequestID  string
+	RequestKey []byte // nil from a room that does not key request ids
+}
+
 // ExportAuditFresh is ExportAuditRange of the whole log (to the latest
-// checkpoint) under a request id of its own, which it returns. The room
-// logs the export under that id before it answers, so its answer holds
-// the export's own entry: a bundle without it is not this export's answer
-// but an older one, replayed (CheckFresh).
-func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64, since []byte) (requestID string, err error) {
+// checkpoint) under a request id of its own, which it returns with the
+// caller's request key. The room logs the export under that id before it
+// answers, so its answer holds the export's own entry: a bundle without it
+// is not this export's answer but an older one, replayed (CheckFresh).
+func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64, since []byte) (FreshExport, error) {
+	key, err := c.RequestKey(ctx)
+	var p *api.Problem
+	if errors.As(err, &p) && p.Type == api.ProblemNotFound {
+		// A room that does not key request ids logs their salted digest,
+		// which IsOwnExport finds without a key.
+		key, err = nil, nil
+	}
+	if err != nil {
+		return FreshExport{}, err
+	}
 	var b [16]byte
 	rand.Read(b[:])
-	requestID = hex.EncodeToString(b[:])
-	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, requestID), w, from, 0, since); err != nil {
-		return "", err
+	fe := FreshExport{RequestID: hex.EncodeToString(b[:]), RequestKey: key}
+	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, fe.RequestID), w, from, 0, since); err != nil {
+		return FreshExport{}, err
 	}
-	return requestID, nil
+	return fe, nil
+}
+
+// RequestKey returns this principal's request key (api.RequestKey), under
+// which the room's audit log digests the request ids it sends. Whoever it
+// is given to finds this principal's requests in a bundle by their ids,
+// and can test guesses of its ids.
+func (c *Client) RequestKey(ctx context.Context) ([]byte, error) {
+	var k api.RequestKey
+	if err := c.do(ctx, "GET", "/v1/principals/me/request-key", nil, &k); err != nil {
+		return nil, err
+	}
+	if len(k.Key) != bundle.RequestKeySize || k.Principal != c.principal {
+		return nil, fmt.Errorf("client: the room's answer is not a request key of %s's", c.principal)
+	}
+	return k.Key, nil
 }
 
 // ErrStaleBundle means an audit bundle lacks the entry of the export that
@@ -70,17 +102,17 @@ func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64, 
 var ErrStaleBundle = errors.New("client: the audit bundle does not hold the entry of the export that fetched it: it is an older bundle, replayed")
 
 // CheckFresh verifies the bundle r with the room's verifier key and checks
-// that it holds the entry of this client's export requestID
-// (ExportAuditFresh): ErrStaleBundle if not. With since, a checkpoint the
-// caller kept, it also checks that the log extends it.
-func (c *Client) CheckFresh(r io.Reader, requestID string, since []byte) error {
+// that it holds the entry of this client's export fe (ExportAuditFresh):
+// ErrStaleBundle if not. With since, a checkpoint the caller kept, it also
+// checks that the log extends it.
+func (c *Client) CheckFresh(r io.Reader, fe FreshExport, since []byte) error {
 	v, err := note.NewVerifier(c.room.VerifierKey)
 	if err != nil {
 		return fmt.Errorf("client: the room's verifier key: %w", err)
 	}
 	found := false
 	_, err = bundle.VerifyEntries(r, v, since, func(_ int64, e bundle.Entry) error {
-		found = found || c.IsOwnExport(e, requestID)
+		found = found || c.IsOwnExport(e, fe)
 		return nil
 	})
 	if err != nil {
@@ -92,11 +124,11 @@ func (c *Client) CheckFresh(r io.Reader, requestID string, since []byte) error {
 	return nil
 }
 
-// IsOwnExport reports whether e is the entry of this client's export
-// requestID (ExportAuditFresh).
-func (c *Client) IsOwnExport(e bundle.Entry, requestID string) bool {
+// IsOwnExport reports whether e is the entry of this client's export fe
+// (ExportAuditFresh).
+func (c *Client) IsOwnExport(e bundle.Entry, fe FreshExport) bool {
 	return e.Principal == c.principal && e.Action == actionAuditExport && e.Salt != "" &&
-		e.RequestID == bundle.RequestDigest(e.Salt, e.Principal, requestID)
+		bundle.IsRequest(e, fe.RequestKey, fe.RequestID)
 }
 
 // DigestKey returns the collaboration's digest key, which the room keys

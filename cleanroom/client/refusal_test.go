@@ -36,12 +36,13 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 	},
 	"ApprovePolicy": func(ctx context.Context, c *client.Client) (any, error) { return c.ApprovePolicy(ctx, "c1", "00") },
 	"DigestKey":     func(ctx context.Context, c *client.Client) (any, error) { return c.DigestKey(ctx, "c1") },
+	"RequestKey":    func(ctx context.Context, c *client.Client) (any, error) { return c.RequestKey(ctx) },
 	"ExportAuditFresh": func(ctx context.Context, c *client.Client) (any, error) {
-		id, err := c.ExportAuditFresh(ctx, io.Discard, 0, nil)
-		if id == "" {
+		fe, err := c.ExportAuditFresh(ctx, io.Discard, 0, nil)
+		if fe.RequestID == "" {
 			return nil, err
 		}
-		return id, err
+		return fe, err
 	},
 	"UploadCSV": func(ctx context.Context, c *client.Client) (any, error) {
 		return c.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: "unused.csv", IDColumn: "email", Kind: crypto.KindEmail})

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -40,10 +41,28 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 			Action: "query.run", Collaboration: "alliance", Decision: audit.Decision{Allow: allow},
 			RequestID: fmt.Sprintf("req-%d", i)}
 	}
+	// Every log the operator forges is a copy of one store, so that each
+	// keys request ids with the request secret of the room's, and the
+	// auditor's request key is the same for all.
+	opts := audit.Options{Origin: origin, Key: key, CheckpointEvery: -1, CheckpointInterval: -1}
+	store := t.TempDir()
+	l, err := audit.Open(ctx, store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requestKey, err := l.RequestKey("aud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
 	// Each bundle ends in the entry of the export that asked for it, as
 	// the room logs it under the request's id.
 	export := func(rewrite bool, n int, requestID string) []byte {
-		l, err := audit.Open(ctx, t.TempDir(), audit.Options{Origin: origin, Key: key, CheckpointEvery: -1, CheckpointInterval: -1})
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(store)); err != nil {
+			t.Fatal(err)
+		}
+		l, err := audit.Open(ctx, dir, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,6 +100,9 @@ func TestAttackRedteamConsoleRefreshRewrittenLog(t *testing.T) {
 				Proof: base64.StdEncoding.EncodeToString(ed25519.Sign(key, api.RoomProofMessage("room-fork", ch)))}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(info)
+		case "/v1/principals/me/request-key":
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(api.RequestKey{Principal: "aud", Key: requestKey})
 		case "/v1/audit/export":
 			mu.Lock()
 			id := r.Header.Get("X-Request-Id")

@@ -103,7 +103,7 @@ func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 		}
 	}
 	var buf bytes.Buffer
-	id, err := s.cfg.Client.ExportAuditFresh(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0, since)
+	fe, err := s.cfg.Client.ExportAuditFresh(ctx, &limitedBuffer{&buf, maxBundleBytes}, 0, since)
 	if err != nil {
 		snap.FetchErr = err
 		return snap
@@ -113,7 +113,7 @@ func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 	fresh := false
 	rep, err := bundle.VerifyEntries(bytes.NewReader(snap.Bundle), s.verifier, since, func(i int64, e bundle.Entry) error {
 		entries = append(entries, indexedEntry{i, e})
-		fresh = fresh || s.cfg.Client.IsOwnExport(e, id)
+		fresh = fresh || s.cfg.Client.IsOwnExport(e, fe)
 		return nil
 	})
 	if err == nil && !fresh {

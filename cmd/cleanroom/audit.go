@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,9 @@ import (
 const auditUsage = `Usage:
   cleanroom audit export --room URL --key AUDITOR_KEY --out FILE [--as ID] [--from N] [--to N] [--since CHECKPOINT_FILE]
   cleanroom audit export --data DIR --out FILE [--from N] [--to N] [--since CHECKPOINT_FILE]
-  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--json]
+  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID --request-key KEY] [--json]
+  cleanroom audit request-key --room URL --key KEY [--as ID]
+  cleanroom audit request-key --data DIR --principal ID
 
 export writes an audit bundle that verify checks offline. With --room it
 asks the running room for what this auditor may see: an auditor's bundle
@@ -32,13 +35,16 @@ a room auditor's or the operator's, the whole log. With --data it reads a
 stopped (or crashed) room's data directory, without changing it: the whole
 log. With --since, the bundle carries the checkpoint you kept back, with
 its consistency proof, for verify --since. verify exits 0 only when every
-check passes.
+check passes. request-key prints the key under which the log digests a
+principal's request ids: with it, verify --request-id finds that
+principal's requests.
 `
 
 func runAudit(e *env, args []string) error {
 	return runSubcommand(e, "audit", auditUsage, args, []subcommand{
 		{"export", runAuditExport},
 		{"verify", runAuditVerify},
+		{"request-key", runAuditRequestKey},
 	})
 }
 
@@ -106,19 +112,19 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 	// Up to the latest checkpoint, the bundle must hold this export's own
 	// entry: a room that answered with an older bundle (hiding what was
 	// logged since) is caught here, not trusted later.
-	var id string
+	var fe client.FreshExport
 	err = writeNew(*out, func(w io.Writer) (err error) {
 		if *to != 0 {
 			return c.ExportAuditRange(e.Context(), w, *from, *to, since)
 		}
-		id, err = c.ExportAuditFresh(e.Context(), w, *from, since)
+		fe, err = c.ExportAuditFresh(e.Context(), w, *from, since)
 		return err
 	})
 	if err != nil {
 		return explain(err)
 	}
-	if id != "" {
-		if err := checkFresh(c, *out, id, since); err != nil {
+	if fe.RequestID != "" {
+		if err := checkFresh(c, *out, fe, since); err != nil {
 			os.Remove(*out)
 			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors")
 		}
@@ -128,13 +134,13 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 }
 
 // checkFresh checks the bundle file path with c.CheckFresh.
-func checkFresh(c *client.Client, path, requestID string, since []byte) error {
+func checkFresh(c *client.Client, path string, fe client.FreshExport, since []byte) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return c.CheckFresh(bufio.NewReader(f), requestID, since)
+	return c.CheckFresh(bufio.NewReader(f), fe, since)
 }
 
 // exportData exports the whole log of a room's data directory, proving it
@@ -193,7 +199,7 @@ func runAuditVerify(e *env, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID] [--json]", `
+	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID --request-key KEY] [--json]", `
 Verifies an audit bundle offline. KEY is the room's signed-note verifier key
 ("origin+hash+key", as printed by the room), given literally or as a file, or
 a file holding the room's JWK set. With --since, also proves that the log
@@ -202,18 +208,30 @@ fails); the bundle must have been exported with --since the same file. With
 --save-checkpoint, a bundle that verifies leaves its signed checkpoint there,
 for the next export and verify --since (the same file as --since is fine).
 With --request-id, it also lists the bundle's entries of the request that
-was answered under that X-Request-Id (as the room's own logs name it): an
-entry holds the id's salted digest, never the id.`)
+was answered under that X-Request-Id (as the room's own logs name it). An
+entry holds the id's digest under its sender's request key, never the id:
+--request-key is that key, as the sender's audit request-key prints it.`)
 	keyArg := fs.String("key", "", "the room's public key: verifier key, or a file with it or with a JWK set (required)")
 	since := fs.String("since", "", "a signed checkpoint saved earlier")
 	save := fs.String("save-checkpoint", "", "once the bundle verifies, write its signed checkpoint to this file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	requestID := fs.String("request-id", "", "list the entries of the request answered under this X-Request-Id")
+	requestKeyArg := fs.String("request-key", "", "with --request-id: the request key of the principal that sent it (hex, from audit request-key)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if file == "" || *keyArg == "" {
 		return usagef("a bundle FILE and --key are required")
+	}
+	var requestKey []byte
+	if *requestKeyArg != "" {
+		var err error
+		if requestKey, err = hex.DecodeString(*requestKeyArg); err != nil || len(requestKey) != bundle.RequestKeySize {
+			return usagef("--request-key must be %d bytes in hex, as audit request-key prints it", bundle.RequestKeySize)
+		}
+		if *requestID == "" {
+			return usagef("--request-key goes with --request-id")
+		}
 	}
 	f, err := os.Open(file)
 	if err != nil {
@@ -236,10 +254,7 @@ entry holds the id's salted digest, never the id.`)
 	}
 	var ofRequest []requestEntry
 	rep, err := audit.VerifyEntries(bufio.NewReaderSize(f, 1<<20), v, prev, func(i int64, en audit.Entry) error {
-		// An entry holds the id's salted digest; one logged before
-		// entries were salted, the id.
-		if *requestID != "" && en.RequestID != "" && (en.Salt != "" && en.RequestID == audit.RequestDigest(en.Salt, en.Principal, *requestID) ||
-			en.Salt == "" && en.RequestID == *requestID) {
+		if *requestID != "" && audit.IsRequest(en, requestKey, *requestID) {
 			ofRequest = append(ofRequest, requestEntry{i, en})
 		}
 		return nil
@@ -293,6 +308,9 @@ entry holds the id's salted digest, never the id.`)
 		}
 		if *requestID != "" {
 			fmt.Fprintf(e.stdout, "request %s: %d %s in this bundle\n", *requestID, len(ofRequest), plural(len(ofRequest), "entry", "entries"))
+			if len(ofRequest) == 0 && requestKey == nil {
+				fmt.Fprintln(e.stderr, "hint: an entry holds its request id under the sender's request key: pass --request-key, which the sender's cleanroom audit request-key prints")
+			}
 			for _, r := range ofRequest {
 				verdict := "allowed"
 				if !r.Entry.Decision.Allow {
@@ -371,4 +389,63 @@ func bundleOrigin(path string) (string, error) {
 		return "", errors.New("bundle header names no origin")
 	}
 	return h.Origin, nil
+}
+
+func runAuditRequestKey(e *env, args []string) error {
+	fs := newFlags(e, "audit request-key", "(--room URL --key KEY [--as ID] | --data DIR --principal ID)", `
+Prints a principal's request key, in hex: the audit log holds the id of
+each of its requests (X-Request-Id) as a digest under that key, so that
+only whoever holds the key finds them (audit verify --request-id
+--request-key). With --room, the room gives the key's principal its own.
+With --data, the key of any principal, read from a stopped room's data
+directory. Whoever gets the key can test guesses of that principal's
+request ids: hand it to those who are to find its requests.`)
+	rf := &roomFlags{
+		room: fs.String("room", "", "the room's URL (or $CLEANROOM_ROOM, without --data)"),
+		key:  fs.String("key", "", "your key file, from cleanroom keygen, with --room (or $CLEANROOM_KEY)"),
+		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
+	}
+	data := fs.String("data", "", "a stopped room's data directory")
+	principal := fs.String("principal", "", "with --data: whose request key")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *data != "" {
+		if *principal == "" || *rf.room != "" {
+			return usagef("--data goes with --principal, without --room")
+		}
+		l, err := audit.OpenForExport(e.Context(), cleanroom.DataDir(*data).Database(), "", audit.Options{})
+		if err != nil {
+			if _, serr := os.Stat(cleanroom.DataDir(*data).Database()); serr != nil {
+				return withHint(fmt.Errorf("no room data in %s", *data), "pass the directory given to cleanroom serve --data")
+			}
+			return withHint(err, "stop the room first: request-key reads its data directory directly")
+		}
+		defer l.Close()
+		key, err := l.RequestKey(*principal)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, hex.EncodeToString(key))
+		return nil
+	}
+	if *principal != "" {
+		return usagef("--principal goes with --data; with --room the room gives your own key")
+	}
+	if *rf.room == "" {
+		*rf.room = os.Getenv("CLEANROOM_ROOM")
+	}
+	if *rf.key == "" {
+		*rf.key = os.Getenv("CLEANROOM_KEY")
+	}
+	c, err := rf.connect(e)
+	if err != nil {
+		return err
+	}
+	key, err := c.RequestKey(e.Context())
+	if err != nil {
+		return explain(err)
+	}
+	fmt.Fprintln(e.stdout, hex.EncodeToString(key))
+	return nil
 }

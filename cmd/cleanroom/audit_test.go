@@ -29,7 +29,7 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	if code, _, errs := cli("init", "--data", path("room")); code != 0 {
 		t.Fatalf("init: %s", errs)
 	}
-	r, room, _ := serveDataDir(t, path("room"), nil)
+	r, room, stop := serveDataDir(t, path("room"), nil)
 	os.WriteFile(path("room.vkey"), []byte(r.Info().VerifierKey+"\n"), 0o644)
 
 	must := func(want string, args ...string) string {
@@ -122,7 +122,8 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	must("each proved included in its signed checkpoint", "audit", "verify", path("env.txt"), "--key", path("room.vkey"))
 
 	// An operator finds the entries of a request its logs name by the
-	// request's id, which the log holds only as a salted digest.
+	// request's id, which the log holds only as a digest under the
+	// sender's request key: the sender hands over its key.
 	k, err := readPartnerKey(path("coursely.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -136,12 +137,41 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	}
 	t.Setenv("CLEANROOM_KEY", path("regulator.key"))
 	must("wrote", "audit", "export", "--out", path("ticket.txt"))
-	out = must("request ops-ticket-42: 1 entry in this bundle", "audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-id", "ops-ticket-42")
+	key := strings.TrimSpace(must("", as("coursely", "audit", "request-key")...))
+	regulatorKey := strings.TrimSpace(must("", "audit", "request-key"))
+	if len(key) != 64 || key == regulatorKey {
+		t.Fatalf("request keys %q (coursely) and %q (regulator)", key, regulatorKey)
+	}
+	verify := []string{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-id", "ops-ticket-42"}
+	out = must("request ops-ticket-42: 1 entry in this bundle", append(verify, "--request-key", key)...)
 	if !strings.Contains(out, "coursely collaboration.read allowed (collaboration alliance)") {
 		t.Errorf("verify --request-id does not list the request's entry:\n%s", out)
 	}
 	if b, _ := os.ReadFile(path("ticket.txt")); strings.Contains(string(b), "ops-ticket-42") {
 		t.Error("the bundle holds the request id as sent")
+	}
+	// Without the sender's key, the id names no entry.
+	must("hint: an entry holds its request id under the sender's request key", verify...)
+	must("request ops-ticket-42: 0 entries", append(verify, "--request-key", regulatorKey)...)
+	for _, bad := range [][]string{
+		append(verify, "--request-key", "00"),
+		{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-key", key},
+	} {
+		if code, _, errs := cli(bad...); code != 2 {
+			t.Errorf("cleanroom %s: exit %d, %s", strings.Join(bad, " "), code, errs)
+		}
+	}
+
+	// The operator reads a principal's key from the stopped room's data.
+	if code, _, errs := cli("audit", "request-key", "--data", path("room"), "--principal", "coursely"); code != 1 || !strings.Contains(errs, "stop the room first") {
+		t.Errorf("request-key --data of a running room: exit %d, %s", code, errs)
+	}
+	stop()
+	if got := strings.TrimSpace(must("", "audit", "request-key", "--data", path("room"), "--principal", "coursely")); got != key {
+		t.Errorf("request-key --data: %q, the room gave coursely %q", got, key)
+	}
+	if code, _, errs := cli("audit", "request-key", "--data", path("room")); code != 2 {
+		t.Errorf("request-key --data without --principal: exit %d, %s", code, errs)
 	}
 }
 

@@ -1141,6 +1141,15 @@ type QuerySpec_Metrics_Item struct {
 // QuerySpecVersion defines model for QuerySpec.Version.
 type QuerySpecVersion string
 
+// RequestKey A principal's request key, under which the audit log digests the request ids of its entries.
+type RequestKey struct {
+	// Key 32 bytes, standard base64.
+	Key []byte `json:"key"`
+
+	// Principal An id of a principal, collaboration or column: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
+	Principal Name `json:"principal"`
+}
+
 // Role A principal's role. The operator is the room's own; it registers the others.
 type Role string
 
@@ -2033,6 +2042,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/principals/me (the `GetSelf` operationId).
 	GetSelf(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetRequestKey The caller's request key
+	//
+	// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(key, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00 || principal || 0x00 || id || 0x00), with the entry's salt and principal. With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); whoever it gives the key to can too, and can test guesses of its ids, so the room gives each principal its own key alone.
+	//
+	// Corresponds with GET /v1/principals/me/request-key (the `GetRequestKey` operationId).
+	GetRequestKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetRoom The room's id and audit verifier key
 	//
 	// The room's id is the audience (`aud`) of every request token; the verifier key checks the audit log's signed checkpoints offline. Given a challenge, the room proves it holds that key: a client checks the proof, and the key against the one it recorded for the id, before it sends a token, so that another room showing this one's id is not handed tokens this one accepts.
@@ -2835,6 +2851,23 @@ func (c *Client) RegisterPrincipal(ctx context.Context, body RegisterPrincipalJS
 // Corresponds with GET /v1/principals/me (the `GetSelf` operationId).
 func (c *Client) GetSelf(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSelfRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRequestKey The caller's request key
+//
+// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(key, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00 || principal || 0x00 || id || 0x00), with the entry's salt and principal. With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); whoever it gives the key to can too, and can test guesses of its ids, so the room gives each principal its own key alone.
+//
+// Corresponds with GET /v1/principals/me/request-key (the `GetRequestKey` operationId).
+func (c *Client) GetRequestKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRequestKeyRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4115,6 +4148,33 @@ func NewGetSelfRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetRequestKeyRequest constructs an http.Request for the GetRequestKey method
+func NewGetRequestKeyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/principals/me/request-key")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetRoomRequest constructs an http.Request for the GetRoom method
 func NewGetRoomRequest(server string, params *GetRoomParams) (*http.Request, error) {
 	var err error
@@ -4644,6 +4704,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/principals/me (the `GetSelf` operationId).
 	GetSelfWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetSelfResponse, error)
+
+	// GetRequestKeyWithResponse The caller's request key
+	//
+	// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(key, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00 || principal || 0x00 || id || 0x00), with the entry's salt and principal. With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); whoever it gives the key to can too, and can test guesses of its ids, so the room gives each principal its own key alone.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/principals/me/request-key (the `GetRequestKey` operationId).
+	GetRequestKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRequestKeyResponse, error)
 
 	// GetRoomWithResponse The room's id and audit verifier key
 	//
@@ -8751,6 +8820,120 @@ func (r GetSelfResponse) ContentType() string {
 	return ""
 }
 
+// GetRequestKeyResponse401Headers the declared response headers of an HTTP 401 response for GetRequestKey
+type GetRequestKeyResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestId      *string
+}
+
+// GetRequestKeyResponse403Headers the declared response headers of an HTTP 403 response for GetRequestKey
+type GetRequestKeyResponse403Headers struct {
+	XRequestId *string
+}
+
+// GetRequestKeyResponse429Headers the declared response headers of an HTTP 429 response for GetRequestKey
+type GetRequestKeyResponse429Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+// GetRequestKeyResponse500Headers the declared response headers of an HTTP 500 response for GetRequestKey
+type GetRequestKeyResponse500Headers struct {
+	XRequestId *string
+}
+
+// GetRequestKeyResponse503Headers the declared response headers of an HTTP 503 response for GetRequestKey
+type GetRequestKeyResponse503Headers struct {
+	RetryAfter *int
+	XRequestId *string
+}
+
+type GetRequestKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RequestKey
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Denied
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRequestKeyResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRequestKeyResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetRequestKeyResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetRequestKeyResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRequestKeyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRequestKeyResponse) GetJSON200() *RequestKey {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetRequestKeyResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetRequestKeyResponse) GetApplicationproblemJSON403() *Denied {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetRequestKeyResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetRequestKeyResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetRequestKeyResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRequestKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRequestKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRequestKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRequestKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetRoomResponse400Headers the declared response headers of an HTTP 400 response for GetRoom
 type GetRoomResponse400Headers struct {
 	XRequestId *string
@@ -9482,6 +9665,21 @@ func (c *ClientWithResponses) GetSelfWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseGetSelfResponse(rsp)
+}
+
+// GetRequestKeyWithResponse The caller's request key
+//
+// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(key, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00 || principal || 0x00 || id || 0x00), with the entry's salt and principal. With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); whoever it gives the key to can too, and can test guesses of its ids, so the room gives each principal its own key alone.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/principals/me/request-key (the `GetRequestKey` operationId).
+func (c *ClientWithResponses) GetRequestKeyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRequestKeyResponse, error) {
+	rsp, err := c.GetRequestKey(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRequestKeyResponse(rsp)
 }
 
 // GetRoomWithResponse The room's id and audit verifier key
@@ -14322,6 +14520,141 @@ func ParseGetSelfResponse(rsp *http.Response) (*GetSelfResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetSelfResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRequestKeyResponse parses an HTTP response from a GetRequestKeyWithResponse call
+func ParseGetRequestKeyResponse(rsp *http.Response) (*GetRequestKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRequestKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RequestKey
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Denied
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetRequestKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRequestKeyResponse403Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetRequestKeyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetRequestKeyResponse500Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRequestKeyResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
