@@ -60,12 +60,7 @@ With --since, a checkpoint of the room's you kept (audit verify
 --save-checkpoint keeps the one a bundle verified against), the bundle
 proves the log extends it:
 checked here with --room up to the latest checkpoint, and by verify --since.`)
-	rf := &roomFlags{
-		room: fs.String("room", "", "the room's URL, to export over its API (or $CLEANROOM_ROOM, without --data)"),
-		key:  fs.String("key", "", "your key file, from cleanroom keygen, with --room (or $CLEANROOM_KEY)"),
-		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
-	}
-	data := fs.String("data", "", "a stopped room's data directory, to export from disk")
+	rf, data := roomOrDataFlags(fs, "a stopped room's data directory, to export from disk")
 	out := fs.String("out", "", "bundle file to write (required)")
 	from := fs.Int64("from", 0, "first entry to export")
 	to := fs.Int64("to", 0, "export entries before this index (default: up to the latest checkpoint)")
@@ -74,14 +69,7 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 		return err
 	}
 	if *data == "" {
-		// The environment names the room as for every verb that talks to
-		// one; it does not make --data ambiguous.
-		if *rf.room == "" {
-			*rf.room = os.Getenv("CLEANROOM_ROOM")
-		}
-		if *rf.key == "" {
-			*rf.key = os.Getenv("CLEANROOM_KEY")
-		}
+		rf.fromEnv()
 	}
 	if (*data == "") == (*rf.room == "") || *out == "" {
 		return usagef("--out and one of --room or --data are required")
@@ -147,12 +135,9 @@ func checkFresh(c *client.Client, path string, fe client.FreshExport, since []by
 // extends since if given.
 func exportData(e *env, data, out string, from, to int64, since []byte) error {
 	ctx := e.Context()
-	l, err := audit.OpenForExport(ctx, cleanroom.DataDir(data).Database(), "", audit.Options{})
+	l, err := openDataLog(e, data, "export")
 	if err != nil {
-		if _, serr := os.Stat(cleanroom.DataDir(data).Database()); serr != nil {
-			return withHint(fmt.Errorf("no room data in %s", data), "pass the directory given to cleanroom serve --data")
-		}
-		return withHint(err, "stop the room first: export reads its data directory directly")
+		return err
 	}
 	defer l.Close()
 	var extends *audit.Checkpoint
@@ -170,6 +155,43 @@ func exportData(e *env, data, out string, from, to int64, since []byte) error {
 	c, _ := l.LatestCheckpoint(ctx)
 	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, checkpoint of %d entries)\n", out, l.Origin(), c.Size)
 	return nil
+}
+
+// roomOrDataFlags declares the flags of a verb that reads the log from a
+// running room (--room, --key, --as) or from a stopped room's data
+// directory (--data, described by dataUsage).
+func roomOrDataFlags(fs *verbFlags, dataUsage string) (*roomFlags, *string) {
+	rf := &roomFlags{
+		room: fs.String("room", "", "the room's URL (or $CLEANROOM_ROOM, without --data)"),
+		key:  fs.String("key", "", "your key file, from cleanroom keygen, with --room (or $CLEANROOM_KEY)"),
+		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
+	}
+	return rf, fs.String("data", "", dataUsage)
+}
+
+// fromEnv names the room and key from the environment where the flags did
+// not, as for every verb that talks to a room; a verb given --data does
+// not call it, so the environment does not make --data ambiguous.
+func (f *roomFlags) fromEnv() {
+	if *f.room == "" {
+		*f.room = os.Getenv("CLEANROOM_ROOM")
+	}
+	if *f.key == "" {
+		*f.key = os.Getenv("CLEANROOM_KEY")
+	}
+}
+
+// openDataLog opens the audit log of a stopped room's data directory for
+// reading, for the verb audit verb.
+func openDataLog(e *env, data, verb string) (*audit.Log, error) {
+	l, err := audit.OpenForExport(e.Context(), cleanroom.DataDir(data).Database(), "", audit.Options{})
+	if err != nil {
+		if _, serr := os.Stat(cleanroom.DataDir(data).Database()); serr != nil {
+			return nil, withHint(fmt.Errorf("no room data in %s", data), "pass the directory given to cleanroom serve --data")
+		}
+		return nil, withHint(err, "stop the room first: "+verb+" reads its data directory directly")
+	}
+	return l, nil
 }
 
 // writeNew writes a new file with fn, removing it if fn fails.
@@ -400,12 +422,7 @@ only whoever holds the key finds them (audit verify --request-id
 With --data, the key of any principal, read from a stopped room's data
 directory. Whoever gets the key can test guesses of that principal's
 request ids: hand it to those who are to find its requests.`)
-	rf := &roomFlags{
-		room: fs.String("room", "", "the room's URL (or $CLEANROOM_ROOM, without --data)"),
-		key:  fs.String("key", "", "your key file, from cleanroom keygen, with --room (or $CLEANROOM_KEY)"),
-		as:   fs.String("as", "", "the principal id the room knows your key by (default: the key's name)"),
-	}
-	data := fs.String("data", "", "a stopped room's data directory")
+	rf, data := roomOrDataFlags(fs, "a stopped room's data directory")
 	principal := fs.String("principal", "", "with --data: whose request key")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -414,12 +431,9 @@ request ids: hand it to those who are to find its requests.`)
 		if *principal == "" || *rf.room != "" {
 			return usagef("--data goes with --principal, without --room")
 		}
-		l, err := audit.OpenForExport(e.Context(), cleanroom.DataDir(*data).Database(), "", audit.Options{})
+		l, err := openDataLog(e, *data, "request-key")
 		if err != nil {
-			if _, serr := os.Stat(cleanroom.DataDir(*data).Database()); serr != nil {
-				return withHint(fmt.Errorf("no room data in %s", *data), "pass the directory given to cleanroom serve --data")
-			}
-			return withHint(err, "stop the room first: request-key reads its data directory directly")
+			return err
 		}
 		defer l.Close()
 		key, err := l.RequestKey(*principal)
@@ -432,12 +446,7 @@ request ids: hand it to those who are to find its requests.`)
 	if *principal != "" {
 		return usagef("--principal goes with --data; with --room the room gives your own key")
 	}
-	if *rf.room == "" {
-		*rf.room = os.Getenv("CLEANROOM_ROOM")
-	}
-	if *rf.key == "" {
-		*rf.key = os.Getenv("CLEANROOM_KEY")
-	}
+	rf.fromEnv()
 	c, err := rf.connect(e)
 	if err != nil {
 		return err
