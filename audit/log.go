@@ -359,7 +359,7 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 		if err != nil {
 			return Receipt{}, err
 		}
-		e.RequestID = bundle.RequestDigest(key, e.Salt, e.Principal, e.RequestID)
+		e.RequestID = bundle.RequestDigest(bundle.RequestToken(key, e.Principal, e.RequestID), e.Salt)
 	}
 	b, err := e.MarshalCanonical()
 	if err != nil {

@@ -99,11 +99,18 @@ func ReconcileBudget(entries []Entry) BudgetLedger { return bundle.ReconcileBudg
 // is checked by whoever relies on it (Verify, checkAgainstCheckpoint).
 func parseUnverified(signed []byte) (*Checkpoint, error) { return bundle.ParseUnverified(signed) }
 
-// RequestDigest is what an entry holds for the request id it was appended
-// with, under its principal's request key (Entry.RequestID).
-func RequestDigest(key []byte, salt, principal, id string) string {
-	return bundle.RequestDigest(key, salt, principal, id)
+// RequestToken is the token of a request id of principal's, whose request
+// key is key: it finds that request's entries (IsRequestToken).
+func RequestToken(key []byte, principal, id string) []byte {
+	return bundle.RequestToken(key, principal, id)
 }
+
+// RequestDigest is what an entry of salt holds for the request of token
+// (Entry.RequestID).
+func RequestDigest(token []byte, salt string) string { return bundle.RequestDigest(token, salt) }
+
+// IsRequestToken reports whether e was logged for the request of token.
+func IsRequestToken(e Entry, token []byte) bool { return bundle.IsRequestToken(e, token) }
 
 // IsRequest reports whether e was logged for the request id id, its
 // principal's request key being key (nil if the caller holds none).

@@ -14,7 +14,8 @@ import (
 )
 
 // Request keys. An entry holds the request id it was appended with as
-// bundle.RequestDigest under its principal's request key: the room gives
+// bundle.RequestDigest of the request's token under its principal's
+// request key (bundle.RequestToken): the room gives
 // a principal its own key, so that it finds its requests in a bundle (a
 // client its export's entry, CheckFresh), while the auditors who read the
 // entry, another member's among them, cannot test a guess of an id a
@@ -64,8 +65,8 @@ func (l *Log) loadRequestSecret(create bool) error {
 	return nil
 }
 
-// RequestKey returns principal's request key, under which the log digests
-// the request ids of principal's entries (bundle.RequestDigest). Whoever
+// RequestKey returns principal's request key, which keys the digests of
+// the request ids of principal's entries (bundle.RequestToken). Whoever
 // holds it finds principal's entries by request id, and can test guesses
 // of the ids: the room gives it to principal alone.
 func (l *Log) RequestKey(principal string) ([]byte, error) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // TestRequestKey: a principal's request key is its own, the same after the
@@ -121,6 +123,6 @@ func BenchmarkRequestKeyDigest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		key := requestKey(secret, "pulsefit-analyst")
-		_ = RequestDigest(key, salt, "pulsefit-analyst", "0123456789abcdef0123456789abcdef")
+		_ = bundle.RequestDigest(bundle.RequestToken(key, "pulsefit-analyst", "0123456789abcdef0123456789abcdef"), salt)
 	}
 }

@@ -93,7 +93,7 @@ func verifyScoped(t *testing.T, dir string, bundle []byte) ([]int64, *Report) {
 		if err != nil {
 			return err
 		}
-		if e.Collaboration != want.Collaboration || e.Principal != want.Principal || e.RequestID != RequestDigest(key, e.Salt, e.Principal, want.RequestID) {
+		if e.Collaboration != want.Collaboration || e.Principal != want.Principal || !IsRequestToken(e, RequestToken(key, e.Principal, want.RequestID)) {
 			return fmt.Errorf("entry %d is not the one appended", i)
 		}
 		got = append(got, i)
@@ -429,7 +429,7 @@ func TestEntrySalt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.RequestID != RequestDigest(key, got.Salt, e.Principal, e.RequestID) || !IsRequest(got, key, e.RequestID) ||
+		if got.RequestID != RequestDigest(RequestToken(key, e.Principal, e.RequestID), got.Salt) || !IsRequest(got, key, e.RequestID) ||
 			IsRequest(got, nil, e.RequestID) || got.RequestID == bundle.SaltedRequestDigest(got.Salt, e.Principal, e.RequestID) {
 			t.Fatalf("entry %d holds request id %q, not the keyed digest of %q", i, got.RequestID, e.RequestID)
 		}

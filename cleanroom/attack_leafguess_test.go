@@ -106,7 +106,7 @@ func TestAttackActivationLeafGuess(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				g.Salt, g.RequestID = truth.Salt, audit.RequestDigest(key, truth.Salt, g.Principal, reqID)
+				g.Salt, g.RequestID = truth.Salt, audit.RequestDigest(audit.RequestToken(key, g.Principal, reqID), truth.Salt)
 				if fmt.Sprint(g) == fmt.Sprint(truth) {
 					fieldsRight++
 				}

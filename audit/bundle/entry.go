@@ -58,12 +58,13 @@ type Entry struct {
 	// choose its request's id (X-Request-Id, as a client does to find its
 	// own export in the bundle it gets), so the log keeps no text a caller
 	// chose: the log (audit.Log's appends) replaces the id it is given by
-	// RequestDigest(key, Salt, Principal, id) under the principal's request
-	// key, which the room gives that principal alone: the sender finds its
-	// entries, and a reader it did not give its key cannot test a guess of
-	// the id. Entries logged before ids were keyed hold
-	// SaltedRequestDigest(Salt, Principal, id); entries logged before
-	// entries had salts, the id itself.
+	// RequestDigest(RequestToken(key, Principal, id), Salt), under the
+	// principal's request key, which the room gives that principal alone:
+	// the sender finds its entries, discloses one request by its token,
+	// and a reader without either cannot test a guess of the id. Entries
+	// logged before ids were keyed hold SaltedRequestDigest(Salt,
+	// Principal, id); entries logged before entries had salts, the id
+	// itself.
 	RequestID string
 	// Salt is 128 random bits of the room's, in lowercase hex (SaltSize
 	// characters), that the log gives every entry it appends. A reader
@@ -77,21 +78,33 @@ type Entry struct {
 // SaltSize is the length of an entry's salt in hex.
 const SaltSize = 32
 
-// RequestKeySize is the size of a principal's request key in bytes.
+// RequestKeySize is the size of a principal's request key, and of a
+// request token, in bytes.
 const RequestKeySize = 32
 
-// RequestDigest is what an entry of salt and principal holds for the
-// request id id (Entry.RequestID), under the principal's request key: the
-// first 128 bits, in lowercase hex, of HMAC-SHA256 with key over
-// "cleanroom.dev/request-id/v2", salt, principal and id, each followed by a
-// zero byte. Keyed, so that only whoever holds the key (the principal that
-// sent the id, whoever it gives the key to, and the room) can find the
-// entry of an id or test a guess of one; salted, so that one id's digest
-// differs from entry to entry and a reader cannot match an id across
-// entries.
-func RequestDigest(key []byte, salt, principal, id string) string {
+// RequestToken is the token of the request id id of principal's, whose
+// request key is key: HMAC-SHA256 with key over
+// "cleanroom.dev/request-token/v1", principal and id, each followed by a
+// zero byte. The token finds that request's entries (RequestDigest) and no
+// other's: the principal hands it, not its key, to whoever is to find the
+// request.
+func RequestToken(key []byte, principal, id string) []byte {
 	h := hmac.New(sha256.New, key)
-	h.Write(fields("cleanroom.dev/request-id/v2", salt, principal, id))
+	h.Write(fields("cleanroom.dev/request-token/v1", principal, id))
+	return h.Sum(nil)
+}
+
+// RequestDigest is what an entry of salt holds for the request of token
+// (RequestToken; Entry.RequestID): the first 128 bits, in lowercase hex,
+// of HMAC-SHA256 with token over "cleanroom.dev/request-id/v2" and salt,
+// each followed by a zero byte. Keyed, so that only whoever holds the
+// principal's request key or the request's token (and the room) can find
+// the entry of an id or test a guess of one; salted, so that one id's
+// digest differs from entry to entry and a reader cannot match an id
+// across entries.
+func RequestDigest(token []byte, salt string) string {
+	h := hmac.New(sha256.New, token)
+	h.Write(fields("cleanroom.dev/request-id/v2", salt))
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
@@ -106,6 +119,13 @@ func SaltedRequestDigest(salt, principal, id string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// IsRequestToken reports whether e was logged for the request of token
+// (RequestToken).
+func IsRequestToken(e Entry, token []byte) bool {
+	return e.RequestID != "" && e.Salt != "" && token != nil &&
+		hmac.Equal([]byte(e.RequestID), []byte(RequestDigest(token, e.Salt)))
+}
+
 // IsRequest reports whether e was logged for the request id id: under the
 // request key key of e's principal (RequestDigest), salted only
 // (SaltedRequestDigest), or, for an entry without a salt, as the id
@@ -116,7 +136,7 @@ func IsRequest(e Entry, key []byte, id string) bool {
 		return false
 	case e.Salt == "":
 		return e.RequestID == id
-	case key != nil && hmac.Equal([]byte(e.RequestID), []byte(RequestDigest(key, e.Salt, e.Principal, id))):
+	case key != nil && IsRequestToken(e, RequestToken(key, e.Principal, id)):
 		return true
 	default:
 		return e.RequestID == SaltedRequestDigest(e.Salt, e.Principal, id)

@@ -80,11 +80,12 @@ type Principal struct {
 }
 
 // RequestKey is the body of GET /v1/principals/me/request-key: the
-// caller's request key, under which the audit log digests the request ids
-// of the caller's entries (bundle.RequestDigest). With it and an id the
-// caller sent, one finds that request's entries in a bundle (cleanroom
-// audit verify --request-id --request-key); whoever holds it can also test
-// guesses of the caller's ids, so the room gives it to the caller alone.
+// caller's request key, which keys the digests of the request ids of the
+// caller's audit entries (bundle.RequestToken, bundle.RequestDigest). With
+// it and an id the caller sent, one finds that request's entries in a
+// bundle; whoever holds it can also test guesses of the caller's ids, so
+// the room gives it to the caller alone, and the caller shows one request
+// by its token (cleanroom audit request-token).
 type RequestKey struct {
 	Principal string `json:"principal"`
 	Key       []byte `json:"key"` // 32 bytes (bundle.RequestKeySize)

@@ -103,7 +103,7 @@ var ErrStaleBundle = errors.New("client: the audit bundle does not hold the entr
 
 // CheckFresh verifies the bundle r with the room's verifier key and checks
 // that it holds the entry of this client's export fe (ExportAuditFresh):
-// ErrStaleBundle if not. With since, a checkpoint the caller kept, it also
+// ErrStaleBundle (or ErrFreshnessUnproved) if not. With since, a checkpoint the caller kept, it also
 // checks that the log extends it.
 func (c *Client) CheckFresh(r io.Reader, fe FreshExport, since []byte) error {
 	v, err := note.NewVerifier(c.room.VerifierKey)
@@ -118,10 +118,27 @@ func (c *Client) CheckFresh(r io.Reader, fe FreshExport, since []byte) error {
 	if err != nil {
 		return err
 	}
-	if !found {
+	return fe.CheckFound(found)
+}
+
+// ErrFreshnessUnproved means the room gave no request key and the audit
+// bundle holds no entry of the export under its id alone: nothing proves
+// the bundle fresh, though the room may have replayed nothing (a room, or
+// a front end before it, that does not serve the key: another version).
+var ErrFreshnessUnproved = errors.New("client: the room gave no request key, and the audit bundle holds no entry of the export that fetched it under its id alone: its freshness is not proved")
+
+// CheckFound is the error of a bundle in which IsOwnExport found fe's
+// entry (found) or did not: nil, ErrStaleBundle, or ErrFreshnessUnproved
+// when the room gave no request key.
+func (fe FreshExport) CheckFound(found bool) error {
+	switch {
+	case found:
+		return nil
+	case fe.RequestKey == nil:
+		return ErrFreshnessUnproved
+	default:
 		return ErrStaleBundle
 	}
-	return nil
 }
 
 // IsOwnExport reports whether e is the entry of this client's export fe

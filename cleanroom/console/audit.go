@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/opencleanroom/cleanroom/audit/bundle"
-	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
 // The auditor's source: the bundle the room lets this principal export
@@ -116,10 +115,10 @@ func (s *Server) fetchBundle(ctx context.Context, since []byte) *auditSnapshot {
 		fresh = fresh || s.cfg.Client.IsOwnExport(e, fe)
 		return nil
 	})
-	if err == nil && !fresh {
-		// The room's answer lacks the entry it logged this export under:
-		// an older bundle, replayed.
-		err = client.ErrStaleBundle
+	if err == nil {
+		// The room's answer must hold the entry it logged this export
+		// under: one without it is an older bundle, replayed.
+		err = fe.CheckFound(fresh)
 	}
 	if err != nil {
 		// What VerifyEntries handed over is not to be trusted: show none.

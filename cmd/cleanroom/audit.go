@@ -24,9 +24,9 @@ import (
 const auditUsage = `Usage:
   cleanroom audit export --room URL --key AUDITOR_KEY --out FILE [--as ID] [--from N] [--to N] [--since CHECKPOINT_FILE]
   cleanroom audit export --data DIR --out FILE [--from N] [--to N] [--since CHECKPOINT_FILE]
-  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID --request-key KEY] [--json]
-  cleanroom audit request-key --room URL --key KEY [--as ID]
-  cleanroom audit request-key --data DIR --principal ID
+  cleanroom audit verify FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID [--request-token TOKEN]] [--json]
+  cleanroom audit request-token ID --room URL --key KEY [--as ID]
+  cleanroom audit request-token ID --data DIR --principal ID
 
 export writes an audit bundle that verify checks offline. With --room it
 asks the running room for what this auditor may see: an auditor's bundle
@@ -35,16 +35,16 @@ a room auditor's or the operator's, the whole log. With --data it reads a
 stopped (or crashed) room's data directory, without changing it: the whole
 log. With --since, the bundle carries the checkpoint you kept back, with
 its consistency proof, for verify --since. verify exits 0 only when every
-check passes. request-key prints the key under which the log digests a
-principal's request ids: with it, verify --request-id finds that
-principal's requests.
+check passes. request-token prints the token of one of a principal's
+requests: with it, verify --request-id finds that request's entries, and
+no other's.
 `
 
 func runAudit(e *env, args []string) error {
 	return runSubcommand(e, "audit", auditUsage, args, []subcommand{
 		{"export", runAuditExport},
 		{"verify", runAuditVerify},
-		{"request-key", runAuditRequestKey},
+		{"request-token", runAuditRequestToken},
 	})
 }
 
@@ -114,7 +114,11 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 	if fe.RequestID != "" {
 		if err := checkFresh(c, *out, fe, since); err != nil {
 			os.Remove(*out)
-			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors")
+			hint := "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors"
+			if errors.Is(err, client.ErrFreshnessUnproved) {
+				hint = "the room, or a front end before it, answers no GET /v1/principals/me/request-key: use a client of the room's version, and ask its operator"
+			}
+			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), hint)
 		}
 	}
 	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, as %s)\n", *out, c.Room().AuditOrigin, c.Principal())
@@ -221,7 +225,7 @@ func runAuditVerify(e *env, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID --request-key KEY] [--json]", `
+	fs := newFlags(e, "audit verify", "FILE --key KEY [--since CHECKPOINT_FILE] [--save-checkpoint FILE] [--request-id ID [--request-token TOKEN]] [--json]", `
 Verifies an audit bundle offline. KEY is the room's signed-note verifier key
 ("origin+hash+key", as printed by the room), given literally or as a file, or
 a file holding the room's JWK set. With --since, also proves that the log
@@ -232,27 +236,28 @@ for the next export and verify --since (the same file as --since is fine).
 With --request-id, it also lists the bundle's entries of the request that
 was answered under that X-Request-Id (as the room's own logs name it). An
 entry holds the id's digest under its sender's request key, never the id:
---request-key is that key, as the sender's audit request-key prints it.`)
+--request-token is the request's token, as the sender's audit request-token
+prints it; without it, only entries logged before ids were keyed are found.`)
 	keyArg := fs.String("key", "", "the room's public key: verifier key, or a file with it or with a JWK set (required)")
 	since := fs.String("since", "", "a signed checkpoint saved earlier")
 	save := fs.String("save-checkpoint", "", "once the bundle verifies, write its signed checkpoint to this file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	requestID := fs.String("request-id", "", "list the entries of the request answered under this X-Request-Id")
-	requestKeyArg := fs.String("request-key", "", "with --request-id: the request key of the principal that sent it (hex, from audit request-key)")
+	tokenArg := fs.String("request-token", "", "with --request-id: the request's token (hex, from the sender's audit request-token)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if file == "" || *keyArg == "" {
 		return usagef("a bundle FILE and --key are required")
 	}
-	var requestKey []byte
-	if *requestKeyArg != "" {
+	var token []byte
+	if *tokenArg != "" {
 		var err error
-		if requestKey, err = hex.DecodeString(*requestKeyArg); err != nil || len(requestKey) != bundle.RequestKeySize {
-			return usagef("--request-key must be %d bytes in hex, as audit request-key prints it", bundle.RequestKeySize)
+		if token, err = hex.DecodeString(*tokenArg); err != nil || len(token) != bundle.RequestKeySize {
+			return usagef("--request-token must be %d bytes in hex, as audit request-token prints it", bundle.RequestKeySize)
 		}
 		if *requestID == "" {
-			return usagef("--request-key goes with --request-id")
+			return usagef("--request-token goes with --request-id")
 		}
 	}
 	f, err := os.Open(file)
@@ -276,7 +281,9 @@ entry holds the id's digest under its sender's request key, never the id:
 	}
 	var ofRequest []requestEntry
 	rep, err := audit.VerifyEntries(bufio.NewReaderSize(f, 1<<20), v, prev, func(i int64, en audit.Entry) error {
-		if *requestID != "" && audit.IsRequest(en, requestKey, *requestID) {
+		// The token finds the entries keyed with it; the id, those logged
+		// before ids were keyed.
+		if *requestID != "" && (audit.IsRequestToken(en, token) || audit.IsRequest(en, nil, *requestID)) {
 			ofRequest = append(ofRequest, requestEntry{i, en})
 		}
 		return nil
@@ -330,8 +337,8 @@ entry holds the id's digest under its sender's request key, never the id:
 		}
 		if *requestID != "" {
 			fmt.Fprintf(e.stdout, "request %s: %d %s in this bundle\n", *requestID, len(ofRequest), plural(len(ofRequest), "entry", "entries"))
-			if len(ofRequest) == 0 && requestKey == nil {
-				fmt.Fprintln(e.stderr, "hint: an entry holds its request id under the sender's request key: pass --request-key, which the sender's cleanroom audit request-key prints")
+			if len(ofRequest) == 0 && token == nil {
+				fmt.Fprintln(e.stderr, "hint: an entry holds its request id keyed by its sender: pass --request-token, which the sender's cleanroom audit request-token ID prints")
 			}
 			for _, r := range ofRequest {
 				verdict := "allowed"
@@ -413,48 +420,53 @@ func bundleOrigin(path string) (string, error) {
 	return h.Origin, nil
 }
 
-func runAuditRequestKey(e *env, args []string) error {
-	fs := newFlags(e, "audit request-key", "(--room URL --key KEY [--as ID] | --data DIR --principal ID)", `
-Prints a principal's request key, in hex: the audit log holds the id of
-each of its requests (X-Request-Id) as a digest under that key, so that
-only whoever holds the key finds them (audit verify --request-id
---request-key). With --room, the room gives the key's principal its own.
-With --data, the key of any principal, read from a stopped room's data
-directory. Whoever gets the key can test guesses of that principal's
-request ids: hand it to those who are to find its requests.`)
+func runAuditRequestToken(e *env, args []string) error {
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	fs := newFlags(e, "audit request-token", "ID (--room URL --key KEY [--as ID] | --data DIR --principal ID)", `
+Prints the token of request ID (its X-Request-Id), in hex: the audit log
+holds a request's id as a digest under its sender's request key, which the
+room gives the sender alone, and the token finds that one request's
+entries (audit verify --request-id ID --request-token TOKEN) and no
+other's. With --room, the token of a request of the key's principal. With
+--data, of any principal's, from a stopped room's data directory.`)
 	rf, data := roomOrDataFlags(fs, "a stopped room's data directory")
-	principal := fs.String("principal", "", "with --data: whose request key")
+	principal := fs.String("principal", "", "with --data: whose request")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	if id == "" {
+		return usagef("the request ID is required")
+	}
+	var key []byte
 	if *data != "" {
 		if *principal == "" || *rf.room != "" {
 			return usagef("--data goes with --principal, without --room")
 		}
-		l, err := openDataLog(e, *data, "request-key")
+		l, err := openDataLog(e, *data, "request-token")
 		if err != nil {
 			return err
 		}
 		defer l.Close()
-		key, err := l.RequestKey(*principal)
+		if key, err = l.RequestKey(*principal); err != nil {
+			return err
+		}
+	} else {
+		if *principal != "" {
+			return usagef("--principal goes with --data; with --room the token is of your own request")
+		}
+		rf.fromEnv()
+		c, err := rf.connect(e)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(e.stdout, hex.EncodeToString(key))
-		return nil
+		if key, err = c.RequestKey(e.Context()); err != nil {
+			return explain(err)
+		}
+		*principal = c.Principal()
 	}
-	if *principal != "" {
-		return usagef("--principal goes with --data; with --room the room gives your own key")
-	}
-	rf.fromEnv()
-	c, err := rf.connect(e)
-	if err != nil {
-		return err
-	}
-	key, err := c.RequestKey(e.Context())
-	if err != nil {
-		return explain(err)
-	}
-	fmt.Fprintln(e.stdout, hex.EncodeToString(key))
+	fmt.Fprintln(e.stdout, hex.EncodeToString(audit.RequestToken(key, *principal, id)))
 	return nil
 }

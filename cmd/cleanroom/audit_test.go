@@ -137,41 +137,47 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	}
 	t.Setenv("CLEANROOM_KEY", path("regulator.key"))
 	must("wrote", "audit", "export", "--out", path("ticket.txt"))
-	key := strings.TrimSpace(must("", as("coursely", "audit", "request-key")...))
-	regulatorKey := strings.TrimSpace(must("", "audit", "request-key"))
-	if len(key) != 64 || key == regulatorKey {
-		t.Fatalf("request keys %q (coursely) and %q (regulator)", key, regulatorKey)
+	token := strings.TrimSpace(must("", as("coursely", "audit", "request-token", "ops-ticket-42")...))
+	other := strings.TrimSpace(must("", as("coursely", "audit", "request-token", "ops-ticket-43")...))
+	regulators := strings.TrimSpace(must("", "audit", "request-token", "ops-ticket-42"))
+	if len(token) != 64 || token == other || token == regulators {
+		t.Fatalf("request tokens %q (coursely's ticket 42), %q (its ticket 43), %q (the regulator's ticket 42)", token, other, regulators)
 	}
 	verify := []string{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-id", "ops-ticket-42"}
-	out = must("request ops-ticket-42: 1 entry in this bundle", append(verify, "--request-key", key)...)
+	out = must("request ops-ticket-42: 1 entry in this bundle", append(verify, "--request-token", token)...)
 	if !strings.Contains(out, "coursely collaboration.read allowed (collaboration alliance)") {
 		t.Errorf("verify --request-id does not list the request's entry:\n%s", out)
 	}
 	if b, _ := os.ReadFile(path("ticket.txt")); strings.Contains(string(b), "ops-ticket-42") {
 		t.Error("the bundle holds the request id as sent")
 	}
-	// Without the sender's key, the id names no entry.
-	must("hint: an entry holds its request id under the sender's request key", verify...)
-	must("request ops-ticket-42: 0 entries", append(verify, "--request-key", regulatorKey)...)
+	// Without the request's own token, the id names no entry.
+	must("hint: an entry holds its request id keyed by its sender", verify...)
+	for _, tok := range []string{other, regulators} {
+		must("request ops-ticket-42: 0 entries", append(verify, "--request-token", tok)...)
+	}
 	for _, bad := range [][]string{
-		append(verify, "--request-key", "00"),
-		{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-key", key},
+		append(verify, "--request-token", "00"),
+		{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-token", token},
+		{"audit", "request-token"},
+		{"audit", "request-token", "ops-ticket-42", "--principal", "coursely"},
 	} {
 		if code, _, errs := cli(bad...); code != 2 {
 			t.Errorf("cleanroom %s: exit %d, %s", strings.Join(bad, " "), code, errs)
 		}
 	}
 
-	// The operator reads a principal's key from the stopped room's data.
-	if code, _, errs := cli("audit", "request-key", "--data", path("room"), "--principal", "coursely"); code != 1 || !strings.Contains(errs, "stop the room first") {
-		t.Errorf("request-key --data of a running room: exit %d, %s", code, errs)
+	// The operator reads any principal's token from the stopped room's data.
+	dataToken := []string{"audit", "request-token", "ops-ticket-42", "--data", path("room"), "--principal", "coursely"}
+	if code, _, errs := cli(dataToken...); code != 1 || !strings.Contains(errs, "stop the room first") {
+		t.Errorf("request-token --data of a running room: exit %d, %s", code, errs)
 	}
 	stop()
-	if got := strings.TrimSpace(must("", "audit", "request-key", "--data", path("room"), "--principal", "coursely")); got != key {
-		t.Errorf("request-key --data: %q, the room gave coursely %q", got, key)
+	if got := strings.TrimSpace(must("", dataToken...)); got != token {
+		t.Errorf("request-token --data: %q, coursely's own is %q", got, token)
 	}
-	if code, _, errs := cli("audit", "request-key", "--data", path("room")); code != 2 {
-		t.Errorf("request-key --data without --principal: exit %d, %s", code, errs)
+	if code, _, errs := cli("audit", "request-token", "ops-ticket-42", "--data", path("room")); code != 2 {
+		t.Errorf("request-token --data without --principal: exit %d, %s", code, errs)
 	}
 }
 

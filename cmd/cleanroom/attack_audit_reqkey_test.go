@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
+)
+
+// TestAttackRedteamRequestKeyFreshness: a dishonest front end replays the
+// auditor's first bundle to its later exports, and answers the
+// request-key fetch as it likes: 404 (the client's fallback to the
+// unkeyed digest), a key of zeros, a key of 0xff, the principal's real key,
+// or a key with another principal's name. Bound: 0 replays accepted. An
+// honest room behind a front end that answers 404 for the key alone is
+// not accused of a replay: the export fails as unproved.
+func TestAttackRedteamRequestKeyFreshness(t *testing.T) {
+	r := startCLIRoom(t)
+	r.partners("coursely", "pulsefit")
+	out, _ := r.must("keygen", "--name", "aud", "--out", r.path("aud.key"))
+	os.WriteFile(r.path("aud.jwks"), []byte(out), 0o644)
+	r.must("partner", "add", "--room", r.url, "--key", r.path("room/operator.key"), "--id", "aud", "--keys", r.path("aud.jwks"),
+		"--role", "auditor", "--partner", "coursely")
+	upstream, _ := url.Parse(r.url)
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	var mu sync.Mutex
+	var first []byte
+	mode := "honest"
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		m := mode
+		mu.Unlock()
+		switch {
+		case req.URL.Path == "/v1/principals/me/request-key" && m != "honest" && m != "real":
+			var key []byte
+			principal := "aud"
+			switch m {
+			case "404", "404-honest":
+				w.Header().Set("Content-Type", api.ProblemContentType)
+				w.WriteHeader(404)
+				json.NewEncoder(w).Encode(api.Problem{Type: api.ProblemNotFound, Title: "not found", Status: 404})
+				return
+			case "zeros":
+				key = make([]byte, 32)
+			case "ff":
+				key = bytes.Repeat([]byte{0xff}, 32)
+			case "other-name":
+				key, principal = make([]byte, 32), "coursely"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(api.RequestKey{Principal: principal, Key: key})
+			return
+		case req.URL.Path != "/v1/audit/export" || m == "honest" || m == "404-honest":
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, req)
+			if req.URL.Path == "/v1/audit/export" && first == nil {
+				first = rec.Body.Bytes()
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(first)
+	}))
+	defer front.Close()
+	via := func(room, p string, args ...string) []string {
+		return append(args, "--room", room, "--key", r.path(p+".key"))
+	}
+	r.must(via(front.URL, "coursely", "collab", "create", "--collab", "alliance", "--members", "coursely,pulsefit", "--kind", "email")...)
+	r.must(via(front.URL, "aud", "audit", "export", "--out", r.path("b1.txt"))...)
+	r.must(via(front.URL, "coursely", "collab", "create", "--collab", "second", "--members", "coursely,pulsefit", "--kind", "email")...)
+	accepted, tried := 0, 0
+	for i, m := range []string{"404", "zeros", "ff", "real", "other-name"} {
+		mu.Lock()
+		mode = m
+		mu.Unlock()
+		tried++
+		outFile := r.path("replay" + string(rune('a'+i)) + ".txt")
+		code, stdout, errs := cli(via(front.URL, "aud", "audit", "export", "--out", outFile)...)
+		t.Logf("mode %s: exit %d %s%s", m, code, stdout, errs)
+		if code == 0 {
+			accepted++
+			t.Errorf("mode %s: the replayed bundle was accepted", m)
+		}
+	}
+	t.Logf("replayed bundles accepted as fresh: %d of %d (bound 0)", accepted, tried)
+	if accepted > 0 {
+		t.Errorf("%d of %d replayed bundles accepted as fresh, bound 0", accepted, tried)
+	}
+	// An honest room's current log, with only the request-key route
+	// answered 404 (a front end that does not route the new path).
+	mu.Lock()
+	mode = "404-honest"
+	mu.Unlock()
+	code, stdout, errs := cli(via(front.URL, "aud", "audit", "export", "--out", r.path("honest404.txt"))...)
+	t.Logf("honest log, request-key 404: exit %d %s%s", code, stdout, errs)
+	if code == 0 || strings.Contains(errs, "replayed") || !strings.Contains(errs, "freshness is not proved") {
+		t.Errorf("an honest log behind a front end without the request key: exit %d, %s", code, errs)
+	}
+}
