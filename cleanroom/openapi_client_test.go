@@ -67,6 +67,11 @@ func TestOpenAPIClientFlow(t *testing.T) {
 	if self.JSON200.Role != policy.RoleAuditor || self.JSON200.Partner == nil || *self.JSON200.Partner != "alpha" {
 		t.Errorf("alpha-audit is %+v", self.JSON200)
 	}
+	rk, err := f.as["alpha-audit"].GetRequestKeyWithResponse(ctx)
+	check(f, "request key", rk, err, http.StatusOK)
+	if rk.JSON200.Principal != "alpha-audit" || len(rk.JSON200.Key) != 32 {
+		t.Errorf("alpha-audit's request key is %+v", rk.JSON200)
+	}
 
 	bands := []string{"18-24", "25-34", "35-44", "45-54"}
 	collab := f.createAndAccept(bands)

@@ -59,6 +59,7 @@ var wireSchemas = []struct {
 	{schema: "PolicyState", v: api.PolicyState{}},
 	{schema: "PolicyProposal", v: api.PolicyProposal{}},
 	{schema: "DigestKey", v: api.DigestKey{}},
+	{schema: "RequestKey", v: api.RequestKey{}},
 	{schema: "ModelSpec", v: api.ModelSpec{}, request: true, required: []string{"version", "label", "features"}},
 	{schema: "ModelLabel", v: api.Filter{}, request: true, required: []string{"column"}},
 	{schema: "ModelResult", v: api.ModelResult{}},
