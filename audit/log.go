@@ -238,7 +238,7 @@ func logger(o Options) *slog.Logger {
 
 // Storage layout, all under "audit/": the tree size, each entry by index,
 // each RFC 6962 stored hash by tlog's storage index, and every signed
-// checkpoint by its tree size. Indices are big-endian so keys sort in order.
+// checkpoint by its tree size; the request secret (requestkey.go). Indices are big-endian so keys sort in order.
 var (
 	keySize     = []byte("audit/size")
 	keyOrigin   = []byte("audit/origin")
@@ -347,6 +347,9 @@ type TxFunc func(txn *badger.Txn, index int64, leaf tlog.Hash) error
 
 // AppendTxAt is AppendTx with fn told the entry's index and leaf hash.
 func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, error) {
+	if l.opts.ReadOnly {
+		return Receipt{}, ErrReadOnly
+	}
 	// Every entry gets a fresh salt of the log's, whatever the caller set:
 	// its leaf hash is then no test of a guess (Entry.Salt).
 	var salt [bundle.SaltSize / 2]byte
@@ -354,7 +357,7 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	e.Salt = hex.EncodeToString(salt[:])
 	// The request's id may be the caller's text: the entry keeps its
 	// digest under the principal's request key (Entry.RequestID).
-	if e.RequestID != "" && !l.opts.ReadOnly {
+	if e.RequestID != "" {
 		key, err := l.RequestKey(e.Principal)
 		if err != nil {
 			return Receipt{}, err
@@ -367,9 +370,6 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	}
 	if err := ctx.Err(); err != nil {
 		return Receipt{}, err
-	}
-	if l.opts.ReadOnly {
-		return Receipt{}, ErrReadOnly
 	}
 	if err := l.Err(); err != nil {
 		return Receipt{}, err

@@ -20,7 +20,9 @@ import (
 // client its export's entry, CheckFresh), while the auditors who read the
 // entry, another member's among them, cannot test a guess of an id a
 // caller chose (a customer's address, say). A principal's key is
-// HMAC-SHA256 of its id under the log's request secret: 32 random bytes
+// HMAC-SHA256 under the log's request secret of
+// "cleanroom.dev/request-key/v1" and its id, each followed by a zero
+// byte, as bundle's labels are; the secret is 32 random bytes
 // the log makes when it is first opened for writing and keeps in its
 // store, so keys outlive restarts and need no record per principal.
 
@@ -80,5 +82,6 @@ func requestKey(secret []byte, principal string) []byte {
 	h := hmac.New(sha256.New, secret)
 	io.WriteString(h, "cleanroom.dev/request-key/v1\x00")
 	io.WriteString(h, principal)
+	h.Write([]byte{0})
 	return h.Sum(nil)
 }

@@ -79,7 +79,7 @@ func exportScopedDir(t *testing.T, dir string, s Scope) []byte {
 
 // verifyScoped verifies a sparse bundle of the log in dir and returns the
 // indexes of its entries, checking each against what scopedEntry appended.
-func verifyScoped(t *testing.T, dir string, bundle []byte) ([]int64, *Report) {
+func verifyScoped(t *testing.T, dir string, b []byte) ([]int64, *Report) {
 	t.Helper()
 	l, err := Open(context.Background(), dir, Options{ReadOnly: true})
 	if err != nil {
@@ -87,7 +87,7 @@ func verifyScoped(t *testing.T, dir string, bundle []byte) ([]int64, *Report) {
 	}
 	defer l.Close()
 	var got []int64
-	rep, err := VerifyEntries(bytes.NewReader(bundle), testVerifier(t), nil, func(i int64, e Entry) error {
+	rep, err := VerifyEntries(bytes.NewReader(b), testVerifier(t), nil, func(i int64, e Entry) error {
 		want := scopedEntry(int(i))
 		key, err := l.RequestKey(e.Principal)
 		if err != nil {

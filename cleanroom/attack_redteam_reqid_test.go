@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/opencleanroom/cleanroom/audit"
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/crypto"
 	"github.com/opencleanroom/cleanroom/policy"
@@ -139,24 +140,44 @@ func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
 		}
 		guesses = append(guesses, k.String(), strings.NewReplacer("@", "_at_").Replace(email))
 	}
-	recovered := map[string]bool{}
+	// recovered[g]: guess g matched an attacker's entry; unkeyed[g]: it
+	// matched what the entry would hold were the digest salted only (the
+	// control: these guesses find the planted ids where a reader can test
+	// them).
+	recovered, unkeyed := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
 		if e.Principal != atkAttacker || e.RequestID == "" {
 			continue
+		}
+		var sent string
+		for _, id := range planted {
+			if audit.IsRequest(e, attackerKey, id) {
+				sent = id
+			}
 		}
 		for _, g := range guesses {
 			if audit.IsRequest(e, nil, g) || audit.IsRequest(e, auditorKey, g) {
 				recovered[g] = true
 			}
+			if sent != "" && bundle.SaltedRequestDigest(e.Salt, e.Principal, sent) == bundle.SaltedRequestDigest(e.Salt, e.Principal, g) {
+				unkeyed[g] = true
+			}
 		}
 	}
-	got := 0
+	got, control := 0, 0
 	for _, id := range planted {
 		if recovered[id] {
 			got++
 		}
+		if unkeyed[id] {
+			control++
+		}
 	}
-	t.Logf("planted ids the victim's auditor recovered by testing %d guesses against the attacker's entries: %d of %d, bound 0", len(guesses), got, len(planted))
+	t.Logf("planted ids the victim's auditor recovered by testing %d guesses against the attacker's entries: %d of %d, bound 0 (%d of %d were the digest salted only)",
+		len(guesses), got, len(planted), control, len(planted))
+	if control != len(planted) {
+		t.Fatalf("the guesses find %d of %d planted ids even in salted digests: the attack tests nothing", control, len(planted))
+	}
 	if got > 0 {
 		t.Errorf("the victim's auditor recovered %d of %d planted request ids by testing guesses, bound 0", got, len(planted))
 	}

@@ -152,10 +152,10 @@ func TestAttackRedteamRequestKeyOfAnother(t *testing.T) {
 
 // TestAttackRedteamRequestKeyGuessChannels: the victim sends requests whose
 // ids spell its customers (as a support-ticket id might); the attacker's
-// auditor exports what it may see and tests 2,001 guesses of each through
+// auditor exports what it may see and tests 2,002 guesses of each through
 // every channel it holds: the salted (unkeyed) form, its own key, the
-// attacker's key, the victim's entries' lengths, and the leaf hashes it can
-// recompute. Bound: 0 recovered, and digests of one length.
+// attacker's key, and the victim's entries' lengths. Bound: 0 recovered,
+// and digests of one length.
 func TestAttackRedteamRequestKeyGuessChannels(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
 	s.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)

@@ -13,8 +13,8 @@ import (
 
 // TestRequestKeyIsTheCallers: every principal, whatever its role, gets its
 // own request key, the same after the room restarts; each fetch is
-// audited; and the key finds the caller's requests by id, another's key
-// none of them.
+// audited, and a client fetches once; and the key finds the caller's
+// requests by id, another's key none of them.
 func TestRequestKeyIsTheCallers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -41,6 +41,11 @@ func TestRequestKeyIsTheCallers(t *testing.T) {
 			}
 		}
 		keys[id] = k
+	}
+	// A client asks once: the key of a principal never changes.
+	before := tr.room.audit.Size()
+	if k, err := clients["alpha"].RequestKey(ctx); err != nil || !bytes.Equal(k, keys["alpha"]) || tr.room.audit.Size() != before {
+		t.Errorf("alpha asked again: key %x, %v; the log grew by %d", k, err, tr.room.audit.Size()-before)
 	}
 	status, sent := requestWithID(t, tr, "ana", time.Now(), "GET", "/v1/principals/me", "ticket-7", nil)
 	if status != 200 || sent != "ticket-7" {

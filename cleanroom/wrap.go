@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -31,8 +30,6 @@ const (
 	deadlineTransfer = 5 * time.Minute  // one upload or relay part: the server's read timeout
 	deadlineLong     = 30 * time.Minute // whole datasets: commits (difference, shuffle), matches, exports
 )
-
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 func newRequestID() string {
 	var b [12]byte
@@ -93,7 +90,7 @@ func (r *Room) wrap(rt route) http.Handler {
 func (r *Room) serveRoute(rt route, deadline time.Duration, w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	id := req.Header.Get("X-Request-Id")
-	if !requestIDPattern.MatchString(id) {
+	if !api.ValidRequestID(id) {
 		id = newRequestID()
 	}
 	w.Header().Set("X-Request-Id", id)

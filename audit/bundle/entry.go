@@ -122,7 +122,7 @@ func SaltedRequestDigest(salt, principal, id string) string {
 // IsRequestToken reports whether e was logged for the request of token
 // (RequestToken).
 func IsRequestToken(e Entry, token []byte) bool {
-	return e.RequestID != "" && e.Salt != "" && token != nil &&
+	return e.RequestID != "" && e.Salt != "" && len(token) == RequestKeySize &&
 		hmac.Equal([]byte(e.RequestID), []byte(RequestDigest(token, e.Salt)))
 }
 
@@ -136,9 +136,10 @@ func IsRequest(e Entry, key []byte, id string) bool {
 		return false
 	case e.Salt == "":
 		return e.RequestID == id
-	case key != nil && IsRequestToken(e, RequestToken(key, e.Principal, id)):
+	case len(key) > 0 && IsRequestToken(e, RequestToken(key, e.Principal, id)):
 		return true
 	default:
+		// Unkeyed, its digest is no secret: == will do.
 		return e.RequestID == SaltedRequestDigest(e.Salt, e.Principal, id)
 	}
 }

@@ -91,6 +91,23 @@ type RequestKey struct {
 	Key       []byte `json:"key"` // 32 bytes (bundle.RequestKeySize)
 }
 
+// ValidRequestID reports whether id may name a request (X-Request-Id): 1
+// to 64 of A-Z a-z 0-9 . _ -. The room names a request whose caller sent
+// another id with one of its own.
+func ValidRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // CreateCollaboration is the body of POST /v1/collaborations.
 type CreateCollaboration struct {
 	ID      string   `json:"id"`

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -50,24 +51,26 @@ func (c *Client) ExportAuditRange(ctx context.Context, w io.Writer, from, to int
 // (X-Request-Id), under which the room logs it.
 type requestIDKey struct{}
 
-// FreshExport names an export ExportAuditFresh made: the request id it
-// sent, and the caller's request key, under which the room logged the id.
+// FreshExport names an export ExportAuditFresh made, for VerifyFresh.
 type FreshExport struct {
-	RequestID  string
-	RequestKey []byte // nil from a room that does not key request ids
+	requestID string
+	key       []byte // the caller's request key; nil from a room that does not key request ids
 }
 
+// RequestID is the request id the export was sent under.
+func (fe FreshExport) RequestID() string { return fe.requestID }
+
 // ExportAuditFresh is ExportAuditRange of the whole log (to the latest
-// checkpoint) under a request id of its own, which it returns with the
-// caller's request key. The room logs the export under that id before it
-// answers, so its answer holds the export's own entry: a bundle without it
-// is not this export's answer but an older one, replayed (CheckFresh).
+// checkpoint) under a request id of its own. The room logs the export
+// under that id before it answers, so its answer holds the export's own
+// entry: a bundle without it is not this export's answer but an older
+// one, replayed (VerifyFresh).
 func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64, since []byte) (FreshExport, error) {
 	key, err := c.RequestKey(ctx)
 	var p *api.Problem
 	if errors.As(err, &p) && p.Type == api.ProblemNotFound {
 		// A room that does not key request ids logs their salted digest,
-		// which IsOwnExport finds without a key.
+		// which VerifyFresh finds without a key.
 		key, err = nil, nil
 	}
 	if err != nil {
@@ -75,18 +78,25 @@ func (c *Client) ExportAuditFresh(ctx context.Context, w io.Writer, from int64, 
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	fe := FreshExport{RequestID: hex.EncodeToString(b[:]), RequestKey: key}
-	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, fe.RequestID), w, from, 0, since); err != nil {
+	fe := FreshExport{requestID: hex.EncodeToString(b[:]), key: key}
+	if err := c.ExportAuditRange(context.WithValue(ctx, requestIDKey{}, fe.requestID), w, from, 0, since); err != nil {
 		return FreshExport{}, err
 	}
 	return fe, nil
 }
 
 // RequestKey returns this principal's request key (api.RequestKey), under
-// which the room's audit log digests the request ids it sends. Whoever it
-// is given to finds this principal's requests in a bundle by their ids,
-// and can test guesses of its ids.
+// which the room's audit log keys the request ids it sends. Whoever holds
+// it finds this principal's requests in a bundle by their ids, and can
+// test guesses of its ids: show one request by its token
+// (bundle.RequestToken) instead. The room's key for a principal never
+// changes, so the client asks once.
 func (c *Client) RequestKey(ctx context.Context) ([]byte, error) {
+	c.requestKeyMu.Lock()
+	defer c.requestKeyMu.Unlock()
+	if c.requestKey != nil {
+		return bytes.Clone(c.requestKey), nil
+	}
 	var k api.RequestKey
 	if err := c.do(ctx, "GET", "/v1/principals/me/request-key", nil, &k); err != nil {
 		return nil, err
@@ -94,58 +104,47 @@ func (c *Client) RequestKey(ctx context.Context) ([]byte, error) {
 	if len(k.Key) != bundle.RequestKeySize || k.Principal != c.principal {
 		return nil, fmt.Errorf("client: the room's answer is not a request key of %s's", c.principal)
 	}
-	return k.Key, nil
+	c.requestKey = k.Key
+	return bytes.Clone(k.Key), nil
 }
 
 // ErrStaleBundle means an audit bundle lacks the entry of the export that
 // fetched it: the room answered with an older bundle.
 var ErrStaleBundle = errors.New("client: the audit bundle does not hold the entry of the export that fetched it: it is an older bundle, replayed")
 
-// CheckFresh verifies the bundle r with the room's verifier key and checks
-// that it holds the entry of this client's export fe (ExportAuditFresh):
-// ErrStaleBundle (or ErrFreshnessUnproved) if not. With since, a checkpoint the caller kept, it also
-// checks that the log extends it.
+// CheckFresh is VerifyFresh of the bundle r, its entries unread.
 func (c *Client) CheckFresh(r io.Reader, fe FreshExport, since []byte) error {
+	_, err := c.VerifyFresh(r, fe, since, nil)
+	return err
+}
+
+// VerifyFresh verifies the bundle r with the room's verifier key, as
+// bundle.VerifyEntries does (fn, if not nil, sees every entry; with since,
+// a checkpoint the caller kept, the log must extend it), and checks that
+// it holds the entry of this client's export fe (ExportAuditFresh):
+// ErrStaleBundle if not. What fn saw is to be trusted only without an
+// error.
+func (c *Client) VerifyFresh(r io.Reader, fe FreshExport, since []byte, fn func(index int64, e bundle.Entry) error) (*bundle.Report, error) {
 	v, err := note.NewVerifier(c.room.VerifierKey)
 	if err != nil {
-		return fmt.Errorf("client: the room's verifier key: %w", err)
+		return nil, fmt.Errorf("client: the room's verifier key: %w", err)
 	}
 	found := false
-	_, err = bundle.VerifyEntries(r, v, since, func(_ int64, e bundle.Entry) error {
-		found = found || c.IsOwnExport(e, fe)
+	rep, err := bundle.VerifyEntries(r, v, since, func(i int64, e bundle.Entry) error {
+		found = found || e.Principal == c.principal && e.Action == actionAuditExport && e.Salt != "" &&
+			bundle.IsRequest(e, fe.key, fe.requestID)
+		if fn != nil {
+			return fn(i, e)
+		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return fe.CheckFound(found)
-}
-
-// ErrFreshnessUnproved means the room gave no request key and the audit
-// bundle holds no entry of the export under its id alone: nothing proves
-// the bundle fresh, though the room may have replayed nothing (a room, or
-// a front end before it, that does not serve the key: another version).
-var ErrFreshnessUnproved = errors.New("client: the room gave no request key, and the audit bundle holds no entry of the export that fetched it under its id alone: its freshness is not proved")
-
-// CheckFound is the error of a bundle in which IsOwnExport found fe's
-// entry (found) or did not: nil, ErrStaleBundle, or ErrFreshnessUnproved
-// when the room gave no request key.
-func (fe FreshExport) CheckFound(found bool) error {
-	switch {
-	case found:
-		return nil
-	case fe.RequestKey == nil:
-		return ErrFreshnessUnproved
-	default:
-		return ErrStaleBundle
+	if !found {
+		return nil, ErrStaleBundle
 	}
-}
-
-// IsOwnExport reports whether e is the entry of this client's export fe
-// (ExportAuditFresh).
-func (c *Client) IsOwnExport(e bundle.Entry, fe FreshExport) bool {
-	return e.Principal == c.principal && e.Action == actionAuditExport && e.Salt != "" &&
-		bundle.IsRequest(e, fe.RequestKey, fe.RequestID)
+	return rep, nil
 }
 
 // DigestKey returns the collaboration's digest key, which the room keys

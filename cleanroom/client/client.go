@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
@@ -43,6 +44,9 @@ type Client struct {
 	http      *http.Client
 	now       func() time.Time
 	retries   RetryPolicy
+
+	requestKeyMu sync.Mutex
+	requestKey   []byte // the principal's request key, once the room gave it
 }
 
 // Options configure a Client. The zero value works.

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -39,10 +40,18 @@ var resultCalls = map[string]func(ctx context.Context, c *client.Client) (any, e
 	"RequestKey":    func(ctx context.Context, c *client.Client) (any, error) { return c.RequestKey(ctx) },
 	"ExportAuditFresh": func(ctx context.Context, c *client.Client) (any, error) {
 		fe, err := c.ExportAuditFresh(ctx, io.Discard, 0, nil)
-		if fe.RequestID == "" {
+		if fe.RequestID() == "" {
 			return nil, err
 		}
 		return fe, err
+	},
+	"VerifyFresh": func(ctx context.Context, c *client.Client) (any, error) {
+		var b bytes.Buffer
+		fe, err := c.ExportAuditFresh(ctx, &b, 0, nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.VerifyFresh(&b, fe, nil, nil)
 	},
 	"UploadCSV": func(ctx context.Context, c *client.Client) (any, error) {
 		return c.UploadCSV(ctx, client.UploadSpec{Collab: "c1", Input: "unused.csv", IDColumn: "email", Kind: crypto.KindEmail})

@@ -18,6 +18,7 @@ import (
 	"github.com/opencleanroom/cleanroom/audit"
 	"github.com/opencleanroom/cleanroom/audit/bundle"
 	"github.com/opencleanroom/cleanroom/cleanroom"
+	"github.com/opencleanroom/cleanroom/cleanroom/api"
 	"github.com/opencleanroom/cleanroom/cleanroom/client"
 )
 
@@ -111,14 +112,10 @@ checked here with --room up to the latest checkpoint, and by verify --since.`)
 	if err != nil {
 		return explain(err)
 	}
-	if fe.RequestID != "" {
+	if fe.RequestID() != "" {
 		if err := checkFresh(c, *out, fe, since); err != nil {
 			os.Remove(*out)
-			hint := "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors"
-			if errors.Is(err, client.ErrFreshnessUnproved) {
-				hint = "the room, or a front end before it, answers no GET /v1/principals/me/request-key: use a client of the room's version, and ask its operator"
-			}
-			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), hint)
+			return withHint(fmt.Errorf("the room's bundle failed its check: %w", err), "the room's answer is not its current log; keep your earlier bundles and checkpoints, and tell the other members' auditors")
 		}
 	}
 	fmt.Fprintf(e.stderr, "cleanroom audit export: wrote %s (log %s, as %s)\n", *out, c.Room().AuditOrigin, c.Principal())
@@ -250,6 +247,9 @@ prints it; without it, only entries logged before ids were keyed are found.`)
 	if file == "" || *keyArg == "" {
 		return usagef("a bundle FILE and --key are required")
 	}
+	if *requestID != "" && !api.ValidRequestID(*requestID) {
+		return usagef("a request ID is 1 to 64 of A-Z a-z 0-9 . _ -")
+	}
 	var token []byte
 	if *tokenArg != "" {
 		var err error
@@ -336,7 +336,13 @@ prints it; without it, only entries logged before ids were keyed are found.`)
 			fmt.Fprintf(e.stdout, "OK: the log extends your checkpoint of %d entries\n", rep.Since)
 		}
 		if *requestID != "" {
-			fmt.Fprintf(e.stdout, "request %s: %d %s in this bundle\n", *requestID, len(ofRequest), plural(len(ofRequest), "entry", "entries"))
+			by := ""
+			if token != nil {
+				// The token picks the entries: it is the id's only if the
+				// sender gave the token of that id.
+				by = " (found by its token)"
+			}
+			fmt.Fprintf(e.stdout, "request %s%s: %d %s in this bundle\n", *requestID, by, len(ofRequest), plural(len(ofRequest), "entry", "entries"))
 			if len(ofRequest) == 0 && token == nil {
 				fmt.Fprintln(e.stderr, "hint: an entry holds its request id keyed by its sender: pass --request-token, which the sender's cleanroom audit request-token ID prints")
 			}
@@ -438,7 +444,10 @@ other's. With --room, the token of a request of the key's principal. With
 		return err
 	}
 	if id == "" {
-		return usagef("the request ID is required")
+		return usagef("the request ID comes first: cleanroom audit request-token ID --room URL --key KEY")
+	}
+	if !api.ValidRequestID(id) {
+		return usagef("a request ID is 1 to 64 of A-Z a-z 0-9 . _ - (the room answered a request sent with another under an id of its own)")
 	}
 	var key []byte
 	if *data != "" {
@@ -450,7 +459,9 @@ other's. With --room, the token of a request of the key's principal. With
 			return err
 		}
 		defer l.Close()
-		if key, err = l.RequestKey(*principal); err != nil {
+		if key, err = l.RequestKey(*principal); errors.Is(err, audit.ErrNoRequestKey) {
+			return withHint(err, "this room keyed no request ids: audit verify --request-id finds its entries without a token")
+		} else if err != nil {
 			return err
 		}
 	} else {

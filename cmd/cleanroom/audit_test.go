@@ -122,8 +122,8 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	must("each proved included in its signed checkpoint", "audit", "verify", path("env.txt"), "--key", path("room.vkey"))
 
 	// An operator finds the entries of a request its logs name by the
-	// request's id, which the log holds only as a digest under the
-	// sender's request key: the sender hands over its key.
+	// request's id, which the log holds only as a digest keyed by the
+	// sender: the sender hands over that request's token.
 	k, err := readPartnerKey(path("coursely.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 		t.Fatalf("request tokens %q (coursely's ticket 42), %q (its ticket 43), %q (the regulator's ticket 42)", token, other, regulators)
 	}
 	verify := []string{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-id", "ops-ticket-42"}
-	out = must("request ops-ticket-42: 1 entry in this bundle", append(verify, "--request-token", token)...)
+	out = must("request ops-ticket-42 (found by its token): 1 entry in this bundle", append(verify, "--request-token", token)...)
 	if !strings.Contains(out, "coursely collaboration.read allowed (collaboration alliance)") {
 		t.Errorf("verify --request-id does not list the request's entry:\n%s", out)
 	}
@@ -154,12 +154,14 @@ func TestAuditVerbsOverAPI(t *testing.T) {
 	// Without the request's own token, the id names no entry.
 	must("hint: an entry holds its request id keyed by its sender", verify...)
 	for _, tok := range []string{other, regulators} {
-		must("request ops-ticket-42: 0 entries", append(verify, "--request-token", tok)...)
+		must("request ops-ticket-42 (found by its token): 0 entries", append(verify, "--request-token", tok)...)
 	}
 	for _, bad := range [][]string{
 		append(verify, "--request-token", "00"),
 		{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-token", token},
 		{"audit", "request-token"},
+		{"audit", "request-token", "ops ticket"},
+		{"audit", "verify", path("ticket.txt"), "--key", path("room.vkey"), "--request-id", "ops/ticket"},
 		{"audit", "request-token", "ops-ticket-42", "--principal", "coursely"},
 	} {
 		if code, _, errs := cli(bad...); code != 2 {

@@ -1141,7 +1141,7 @@ type QuerySpec_Metrics_Item struct {
 // QuerySpecVersion defines model for QuerySpec.Version.
 type QuerySpecVersion string
 
-// RequestKey A principal's request key, under which the audit log digests the request ids of its entries.
+// RequestKey A principal's request key, which keys the digests of the request ids of its audit entries.
 type RequestKey struct {
 	// Key 32 bytes, standard base64.
 	Key []byte `json:"key"`
@@ -2044,7 +2044,7 @@ type ClientInterface interface {
 
 	// GetRequestKey The caller's request key
 	//
-	// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt, where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
+	// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt (its 32 hex characters), where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
 	//
 	// Corresponds with GET /v1/principals/me/request-key (the `GetRequestKey` operationId).
 	GetRequestKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2863,7 +2863,7 @@ func (c *Client) GetSelf(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // GetRequestKey The caller's request key
 //
-// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt, where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
+// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt (its 32 hex characters), where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
 //
 // Corresponds with GET /v1/principals/me/request-key (the `GetRequestKey` operationId).
 func (c *Client) GetRequestKey(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4707,7 +4707,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetRequestKeyWithResponse The caller's request key
 	//
-	// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt, where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
+	// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt (its 32 hex characters), where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9669,7 +9669,7 @@ func (c *ClientWithResponses) GetSelfWithResponse(ctx context.Context, reqEditor
 
 // GetRequestKeyWithResponse The caller's request key
 //
-// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt, where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
+// The audit log holds the `X-Request-Id` of each of the caller's requests as hex of the first 16 bytes of HMAC-SHA256(token, `cleanroom.dev/request-id/v2` || 0x00 || salt || 0x00), with the entry's salt (its 32 hex characters), where the request's token is HMAC-SHA256(key, `cleanroom.dev/request-token/v1` || 0x00 || principal || 0x00 || id || 0x00). With the key the caller finds its requests in an audit bundle (a client, the entry of its own export); with one request's token, whoever the caller gives it to finds that request and no other. Whoever holds the key can test guesses of the caller's ids, so the room gives each principal its own key alone.
 //
 // Returns a wrapper object for the known response body format(s).
 //
