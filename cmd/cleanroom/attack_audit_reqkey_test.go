@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,14 +20,7 @@ import (
 // refused for what it is: the key named for another principal as no key
 // of the auditor's, every other as a bundle without the export's entry.
 func TestAttackRedteamRequestKeyFreshness(t *testing.T) {
-	r := startCLIRoom(t)
-	r.partners("coursely", "pulsefit")
-	out, _ := r.must("keygen", "--name", "aud", "--out", r.path("aud.key"))
-	os.WriteFile(r.path("aud.jwks"), []byte(out), 0o644)
-	r.must("partner", "add", "--room", r.url, "--key", r.path("room/operator.key"), "--id", "aud", "--keys", r.path("aud.jwks"),
-		"--role", "auditor", "--partner", "coursely")
-	upstream, _ := url.Parse(r.url)
-	rp := httputil.NewSingleHostReverseProxy(upstream)
+	r, rp := auditedRoom(t)
 	var mu sync.Mutex
 	var first []byte
 	mode := "honest"
@@ -75,12 +65,7 @@ func TestAttackRedteamRequestKeyFreshness(t *testing.T) {
 		w.Write(first)
 	}))
 	defer front.Close()
-	via := func(room, p string, args ...string) []string {
-		return append(args, "--room", room, "--key", r.path(p+".key"))
-	}
-	r.must(via(front.URL, "coursely", "collab", "create", "--collab", "alliance", "--members", "coursely,pulsefit", "--kind", "email")...)
-	r.must(via(front.URL, "aud", "audit", "export", "--out", r.path("b1.txt"))...)
-	r.must(via(front.URL, "coursely", "collab", "create", "--collab", "second", "--members", "coursely,pulsefit", "--kind", "email")...)
+	via := exportThenMore(r, front.URL)
 	accepted, tried := 0, 0
 	for i, m := range []struct{ mode, refusal string }{
 		{"404", "older bundle, replayed"},
