@@ -13,7 +13,6 @@ package cleanroom
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -30,24 +29,11 @@ import (
 // request id the room answered under.
 func requestWithID(t *testing.T, tr *testRoom, who string, at time.Time, method, path, requestID string, body []byte) (int, string) {
 	t.Helper()
-	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.op.Room().ID, randID(), at)
-	if err != nil {
-		t.Fatal(err)
+	resp, _ := signedRequest(t, tr, tr.url, who, who, at, method, path, body,
+		map[string]string{"Content-Type": "application/json", "X-Request-Id": requestID})
+	if resp == nil {
+		t.Fatalf("%s %s: the request could not be sent", method, path)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, tr.url+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Request-Id", requestID)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("X-Request-Id")
 }
 

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,29 +20,14 @@ import (
 )
 
 // requestAsIssuer signs a token with signer's key naming iss, sends it
-// with extra headers, and returns status and body.
+// with extra headers, and returns status (-1 if it could not be sent) and
+// body.
 func requestAsIssuer(t *testing.T, tr *testRoom, signer, iss, method, path string, hdr map[string]string) (int, []byte) {
 	t.Helper()
-	tok, err := api.SignRequestToken(tr.keys[signer].SigningKey(), iss, tr.op.Room().ID, randID(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, tr.url+path, nil)
-	if err != nil {
+	resp, b := signedRequest(t, tr, tr.url, signer, iss, time.Now(), method, path, nil, hdr)
+	if resp == nil {
 		return -1, nil
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return -1, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }
 

@@ -280,17 +280,36 @@ func TestPanicAudited(t *testing.T) {
 // requestAt sends an authenticated request to the server at base.
 func requestAt(t *testing.T, tr *testRoom, base, who, method, path string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	tok, err := api.SignRequestToken(tr.keys[who].SigningKey(), who, tr.room.Info().ID, randID(), time.Now())
+	resp, b := signedRequest(t, tr, base, who, who, time.Now(), method, path, body, nil)
+	if resp == nil {
+		t.Fatalf("%s %s: the request could not be sent", method, path)
+	}
+	return resp, b
+}
+
+// signedRequest sends a request to the server at base with a token signer
+// signed at at, naming iss as its issuer, and the headers hdr; it returns
+// the answer and its body, or a nil answer if the request could not be
+// made or sent (a path no URL parses, say).
+func signedRequest(t *testing.T, tr *testRoom, base, signer, iss string, at time.Time, method, path string, body []byte, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	tok, err := api.SignRequestToken(tr.keys[signer].SigningKey(), iss, tr.room.Info().ID, randID(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil
+	}
 	req.Header.Set("Authorization", "Bearer "+tok)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
