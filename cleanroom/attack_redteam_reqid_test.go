@@ -37,6 +37,34 @@ func requestWithID(t *testing.T, tr *testRoom, who string, at time.Time, method,
 	return resp.StatusCode, resp.Header.Get("X-Request-Id")
 }
 
+// idForms are the forms of customer i's identity a request id can spell:
+// the hex SHA-256 of her normalized address (her PAIR match key, what the
+// victim's client hashes her to), and her address with "@" written "_at_".
+func idForms(t *testing.T, i int) []string {
+	t.Helper()
+	profile, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := atkEmail(i)
+	key, err := profile.MatchKey(crypto.KindEmail, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{key.String(), strings.NewReplacer("@", "_at_").Replace(email)}
+}
+
+// idGuesses are the ids a reader who knows a thousand of the victim's
+// customers (1000 to 1999) tests: extra, then the forms of each.
+func idGuesses(t *testing.T, extra ...string) []string {
+	t.Helper()
+	guesses := append([]string(nil), extra...)
+	for i := 1000; i < 2000; i++ {
+		guesses = append(guesses, idForms(t, i)...)
+	}
+	return guesses
+}
+
 // TestAttackRedteamRequestIDPlantsIdentifier: the attacker reads the
 // collaboration's status, asks for a query the policy refuses and runs one
 // it answers, each with a request id that spells a person: the hex
@@ -51,20 +79,8 @@ func requestWithID(t *testing.T, tr *testRoom, who string, at time.Time, method,
 func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
 	s := attackRoom(t, attackOpts{})
 	auditor := s.tr.partner("victim-auditor", policy.RoleAuditor, atkVictim)
-	email := atkEmail(1500) // one of the victim's customers, as the attacker knows her
-	profile, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := profile.MatchKey(crypto.KindEmail, email) // what the victim's client hashes her to
-	if err != nil {
-		t.Fatal(err)
-	}
-	planted := []string{
-		key.String(),
-		strings.NewReplacer("@", "_at_").Replace(email),
-		"tel.plus44.7700.900123.jane.doe",
-	}
+	// One of the victim's customers, as the attacker knows her.
+	planted := append(idForms(t, 1500), "tel.plus44.7700.900123.jane.doe")
 	paths := []struct {
 		method, path string
 		body         []byte
@@ -117,15 +133,7 @@ func TestAttackRedteamRequestIDPlantsIdentifier(t *testing.T) {
 	if bytes.Equal(auditorKey, attackerKey) {
 		t.Fatal("the victim's auditor was given the attacker's request key")
 	}
-	guesses := []string{planted[2]}
-	for i := 1000; i < 2000; i++ {
-		email := atkEmail(i)
-		k, err := profile.MatchKey(crypto.KindEmail, email)
-		if err != nil {
-			t.Fatal(err)
-		}
-		guesses = append(guesses, k.String(), strings.NewReplacer("@", "_at_").Replace(email))
-	}
+	guesses := idGuesses(t, planted[2])
 	// recovered[g]: guess g matched an attacker's entry; unkeyed[g]: it
 	// matched what the entry would hold were the digest salted only (the
 	// control: these guesses find the planted ids where a reader can test

@@ -143,15 +143,9 @@ func TestAttackRedteamRequestKeyOfAnother(t *testing.T) {
 func TestAttackRedteamRequestKeyGuessChannels(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
 	s.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
-	profile, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var sent []string
 	for _, i := range []int{1001, 1500, 1999} {
-		email := atkEmail(i)
-		k, _ := profile.MatchKey(crypto.KindEmail, email)
-		sent = append(sent, k.String(), strings.NewReplacer("@", "_at_").Replace(email))
+		sent = append(sent, idForms(t, i)...)
 	}
 	sent = append(sent, "a", strings.Repeat("z", 64)) // extremes of length
 	for _, id := range sent {
@@ -172,12 +166,7 @@ func TestAttackRedteamRequestKeyGuessChannels(t *testing.T) {
 		}
 		keys = append(keys, k)
 	}
-	guesses := []string{"a", strings.Repeat("z", 64)}
-	for i := 1000; i < 2000; i++ {
-		email := atkEmail(i)
-		k, _ := profile.MatchKey(crypto.KindEmail, email)
-		guesses = append(guesses, k.String(), strings.NewReplacer("@", "_at_").Replace(email))
-	}
+	guesses := idGuesses(t, "a", strings.Repeat("z", 64))
 	victimEntries, lengths := 0, map[int]int{}
 	recovered := map[string]bool{}
 	for _, e := range x.entries {
@@ -218,17 +207,6 @@ func TestAttackRedteamRequestKeyGuessChannels(t *testing.T) {
 func TestAttackRedteamRequestTokenDisclosesOne(t *testing.T) {
 	s := attackRoom(t, attackOpts{noUpload: true})
 	s.tr.partner("attacker-auditor", policy.RoleAuditor, atkAttacker)
-	profile, err := crypto.LookupProfile(crypto.ProfilePAIRv1, crypto.ProfileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := func(i int) string {
-		k, err := profile.MatchKey(crypto.KindEmail, atkEmail(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.String()
-	}
 	send := func(ids ...string) {
 		for _, id := range ids {
 			if status, _ := requestWithID(t, s.tr, atkVictim, time.Now(), "GET", "/v1/collaborations/"+s.collab, id, nil); status != 200 {
@@ -236,23 +214,20 @@ func TestAttackRedteamRequestTokenDisclosesOne(t *testing.T) {
 			}
 		}
 	}
-	before := []string{form(1100), strings.NewReplacer("@", "_at_").Replace(atkEmail(1200))}
+	before := []string{idForms(t, 1100)[0], idForms(t, 1200)[1]}
 	send(append(before, "ticket-7")...)
 	key, err := s.victim.RequestKey(s.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	shared := audit.RequestToken(key, atkVictim, "ticket-7") // what the victim hands over
-	after := []string{form(1300), strings.NewReplacer("@", "_at_").Replace(atkEmail(1400))}
+	after := []string{idForms(t, 1300)[0], idForms(t, 1400)[1]}
 	send(after...)
 	entries, err := s.exportEntries("attacker-auditor")
 	if err != nil {
 		t.Fatal(err)
 	}
-	guesses := []string{"ticket-7"}
-	for i := 1000; i < 2000; i++ {
-		guesses = append(guesses, form(i), strings.NewReplacer("@", "_at_").Replace(atkEmail(i)))
-	}
+	guesses := idGuesses(t, "ticket-7")
 	found := false
 	recovered := map[string]bool{}
 	for _, e := range entries {
