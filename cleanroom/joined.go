@@ -103,13 +103,62 @@ func (g *gather) rank(row uint32) int {
 // row's number, or its code in the part's own dictionary, which holds the
 // values of every row of the part.
 type partValues struct {
-	nums  [][]float64
+	nums  []partNumbers
 	codes [][]uint32
 	dicts []localDict
 	// forms holds, per column held as numbers, a form (joinedOut.fit)
 	// made to hold every value of the part, matched or not.
 	forms []joinedOut
 }
+
+// partNumbers are a part's matched values of a column held as numbers,
+// in row order: decimals while the part's form (partValues.forms) holds
+// ints, float64s once it holds float64s.
+type partNumbers struct {
+	decs   []decimal
+	floats []float64
+}
+
+// add appends a matched row's value: d, or v once the form f holds
+// float64s (fromFloat: d is no decimal of its own, v is the value).
+func (n *partNumbers) add(f *joinedOut, d decimal, v float64, fromFloat bool) {
+	if f.nums == nil {
+		n.decs = append(n.decs, d)
+		return
+	}
+	if len(n.decs) > 0 {
+		for _, d := range n.decs {
+			n.floats = append(n.floats, d.float())
+		}
+		n.decs = n.decs[:0]
+	}
+	if !fromFloat {
+		v = d.float()
+	}
+	n.floats = append(n.floats, v)
+}
+
+// addNumber reads a row's value v of column j, held as numbers, into the
+// part's form, and keeps it if the row matched.
+func (pv *partValues) addNumber(j int, v []byte, matched bool) {
+	f := &pv.forms[j]
+	m, places, ok := analytics.ParseDecimal(v)
+	var d decimal
+	var x float64
+	if ok {
+		f.fitDecimal(m, places)
+		d = newDecimal(m, places)
+	} else {
+		x = analytics.ParseNumber(v)
+		f.fit(x)
+		d = f.decimalOf(x)
+	}
+	if matched {
+		pv.nums[j].add(f, d, x, !ok)
+	}
+}
+
+func (n *partNumbers) len() int { return len(n.decs) + len(n.floats) }
 
 // localDict is a dictionary being built: codes in the order values first
 // appear. Most columns a query groups by have a handful of values, which
@@ -179,11 +228,11 @@ func (d *localDict) intern(v []byte) uint32 {
 // reset empties pv for a part of forms, keeping its buffers.
 func (pv *partValues) reset(forms []columnForm) {
 	if pv.nums == nil {
-		pv.nums, pv.codes, pv.dicts = make([][]float64, len(forms)), make([][]uint32, len(forms)), make([]localDict, len(forms))
+		pv.nums, pv.codes, pv.dicts = make([]partNumbers, len(forms)), make([][]uint32, len(forms)), make([]localDict, len(forms))
 		pv.forms = make([]joinedOut, len(forms))
 	}
 	for j, f := range forms {
-		pv.nums[j], pv.codes[j] = pv.nums[j][:0], pv.codes[j][:0]
+		pv.nums[j].decs, pv.nums[j].floats, pv.codes[j] = pv.nums[j].decs[:0], pv.nums[j].floats[:0], pv.codes[j][:0]
 		if f == asDict {
 			pv.dicts[j] = localDict{}
 		} else {
@@ -328,7 +377,7 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 		if f == asDict {
 			pv.codes[j] = slices.Grow(pv.codes[j][:0], want)
 		} else {
-			pv.nums[j] = slices.Grow(pv.nums[j][:0], want)
+			pv.nums[j].decs = slices.Grow(pv.nums[j].decs[:0], want)
 		}
 	}
 	// The columns not decoded are stepped over by their lengths. Every
@@ -348,11 +397,7 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 			}
 			return
 		}
-		x := analytics.ParseNumber(v)
-		pv.forms[j].fit(x)
-		if matched {
-			pv.nums[j] = append(pv.nums[j], x)
-		}
+		pv.addNumber(j, v, matched)
 	})
 	if err != nil {
 		return err
@@ -360,7 +405,7 @@ func decodePartAt(seg []byte, columns, part int, g *gather, slot []int, forms []
 	// Every matched row of the part was read: the join names no row the
 	// part lacks.
 	for j, f := range forms {
-		got := len(pv.nums[j])
+		got := pv.nums[j].len()
 		if f == asDict {
 			got = len(pv.codes[j])
 		}

@@ -119,17 +119,30 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // own exact path). A column held as numbers parses every row, so this is
 // its decode's inner loop; anything else is left to ParseFloat.
 func parseDecimal[T string | []byte](v T) (float64, bool) {
-	i, neg := 0, false
+	mant, frac, neg, ok := scanDecimal(v)
+	if !ok {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// scanDecimal reads v as parseDecimal does: the digits as one integer,
+// mant, of which the last frac are the fraction.
+func scanDecimal[T string | []byte](v T) (mant uint64, frac int, neg, ok bool) {
+	i := 0
 	if len(v) > 0 && (v[0] == '-' || v[0] == '+') {
 		i, neg = 1, v[0] == '-'
 	}
-	var mant uint64
-	digits, frac, dot := 0, 0, false
+	digits, dot := 0, false
 	for ; i < len(v); i++ {
 		switch c := v[i]; {
 		case c >= '0' && c <= '9':
 			if digits == 19 {
-				return 0, false // mant would overflow
+				return 0, 0, false, false // mant would overflow
 			}
 			mant = mant*10 + uint64(c-'0')
 			digits++
@@ -139,17 +152,42 @@ func parseDecimal[T string | []byte](v T) (float64, bool) {
 		case c == '.' && !dot:
 			dot = true
 		default:
-			return 0, false
+			return 0, 0, false, false
 		}
 	}
 	if digits == 0 || mant >= 1<<52 || frac >= len(pow10) {
-		return 0, false
+		return 0, 0, false, false
 	}
-	f := float64(mant) / pow10[frac]
+	return mant, frac, neg, true
+}
+
+// ParseDecimal reads a stored value, as ParseNumber does, when it is a
+// decimal that parseDecimal reads: then ParseNumber(v) is float64(m) /
+// 10^places, and places is the fewest that hold it (a fraction's trailing
+// zeros dropped). Integers all the way, it is how a decode makes a column
+// of scaled ints without a float64 division a value (ToScaled); ok is
+// false for anything else, which ParseNumber reads (an exponent, a value
+// that is not a number, more digits than a float64's mantissa holds).
+func ParseDecimal(v []byte) (m int64, places int, ok bool) {
+	mant, frac, neg, ok := scanDecimal(v)
+	if !ok {
+		// Spaces around the value are rare: trimmed only when needed.
+		if t := bytes.TrimSpace(v); len(t) != len(v) {
+			mant, frac, neg, ok = scanDecimal(t)
+		}
+		if !ok {
+			return 0, 0, false
+		}
+	}
+	for frac > 0 && mant%10 == 0 {
+		mant /= 10
+		frac--
+	}
+	m = int64(mant)
 	if neg {
-		f = -f
+		m = -m
 	}
-	return f, true
+	return m, frac, true
 }
 
 // NumberBuilder builds a Column held as numbers, a value at a time: each

@@ -117,3 +117,49 @@ func TestBytesAt(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseDecimal: a value ParseDecimal reads is m / 10^places, the very
+// float64 ParseNumber reads (a negative zero as 0), at the fewest places;
+// a plain decimal, with spaces around it or not, is one it reads.
+func FuzzParseDecimal(f *testing.F) {
+	for _, v := range []string{"19.99", "-0.50", " 7 ", "+3.", ".25", "1e3", "n/a", "", "-0", "0.000",
+		"4503599627370495", "4503599627370496", "0.0000000000000000000001", "1.00000000000000000000000",
+		"\u00a012\u00a0", "12\t", "--1", "1.2.3", "9999999999999999999", "00000000000000000001.5"} {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		want := ParseNumber(v)
+		m, places, ok := ParseDecimal(v)
+		if !ok {
+			t.Skip()
+		}
+		if places < 0 || places >= len(pow10) || (places > 0 && m%10 == 0) {
+			t.Fatalf("%q: %d at %d places: not the fewest", v, m, places)
+		}
+		got := float64(m) / pow10[places]
+		if math.Float64bits(got) != math.Float64bits(want) && !(want == 0 && got == 0) {
+			t.Fatalf("%q: %d at %d places is %v, ParseNumber reads %v", v, m, places, got, want)
+		}
+	})
+}
+
+// TestParseDecimalReads: the forms a file's numbers take are read as
+// decimals; anything else is left to ParseNumber.
+func TestParseDecimalReads(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		m      int64
+		places int
+		ok     bool
+	}{
+		{"19.99", 1999, 2, true}, {"-0.50", -5, 1, true}, {" 7 ", 7, 0, true}, {"+3.", 3, 0, true},
+		{".25", 25, 2, true}, {"100", 100, 0, true}, {"1.000", 1, 0, true}, {"-0", 0, 0, true},
+		{"1e3", 0, 0, false}, {"n/a", 0, 0, false}, {"", 0, 0, false}, {".", 0, 0, false},
+		{"4503599627370496", 0, 0, false}, {"1.2.3", 0, 0, false}, {"--1", 0, 0, false},
+	} {
+		m, places, ok := ParseDecimal([]byte(tc.in))
+		if m != tc.m || places != tc.places || ok != tc.ok {
+			t.Errorf("ParseDecimal(%q) = %d, %d, %v; want %d, %d, %v", tc.in, m, places, ok, tc.m, tc.places, tc.ok)
+		}
+	}
+}
