@@ -119,42 +119,50 @@ type partNumbers struct {
 	floats []float64
 }
 
-// add appends a matched row's value: d, or v once the form f holds
-// float64s (fromFloat: d is no decimal of its own, v is the value).
-func (n *partNumbers) add(f *joinedOut, d decimal, v float64, fromFloat bool) {
+// addDecimal appends a matched row's value d, f being the part's form.
+func (n *partNumbers) addDecimal(f *joinedOut, d decimal) {
 	if f.nums == nil {
 		n.decs = append(n.decs, d)
 		return
 	}
-	if len(n.decs) > 0 {
-		for _, d := range n.decs {
-			n.floats = append(n.floats, d.float())
-		}
-		n.decs = n.decs[:0]
+	n.toFloats()
+	n.floats = append(n.floats, d.float())
+}
+
+// addFloat appends a matched row's value v, which is no decimal
+// ParseDecimal reads, f being the part's form, which holds v (fit).
+func (n *partNumbers) addFloat(f *joinedOut, v float64) {
+	if f.nums == nil {
+		n.decs = append(n.decs, f.decimalOf(v))
+		return
 	}
-	if !fromFloat {
-		v = d.float()
-	}
+	n.toFloats()
 	n.floats = append(n.floats, v)
+}
+
+// toFloats holds the values as float64s, as the part's form now does.
+func (n *partNumbers) toFloats() {
+	for _, d := range n.decs {
+		n.floats = append(n.floats, d.float())
+	}
+	n.decs = n.decs[:0]
 }
 
 // addNumber reads a row's value v of column j, held as numbers, into the
 // part's form, and keeps it if the row matched.
 func (pv *partValues) addNumber(j int, v []byte, matched bool) {
-	f := &pv.forms[j]
-	m, places, ok := analytics.ParseDecimal(v)
-	var d decimal
-	var x float64
-	if ok {
+	f, n := &pv.forms[j], &pv.nums[j]
+	if m, places, ok := analytics.ParseDecimal(v); ok {
 		f.fitDecimal(m, places)
-		d = newDecimal(m, places)
-	} else {
-		x = analytics.ParseNumber(v)
-		f.fit(x)
-		d = f.decimalOf(x)
+		if matched {
+			n.addDecimal(f, newDecimal(m, places))
+		}
+		return
 	}
+	x := analytics.ParseNumber(v)
+	f.fit(x)
 	if matched {
-		pv.nums[j].add(f, d, x, !ok)
+		n.addFloat(f, x)
 	}
 }
 
