@@ -3,10 +3,13 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/opencleanroom/cleanroom/audit/bundle"
 )
 
 // FuzzParseEntry: never panics, and what it accepts re-encodes to exactly
@@ -117,17 +120,29 @@ func FuzzVerifySparse(f *testing.F) {
 
 // memLog opens a log in an in-memory Badger database, closed by the func
 // returned. Every fuzz worker runs the target's setup again; on disk, an
-// fsync per append on a busy machine made that take seconds. The targets
-// close the log once their seeds are made: fuzzing needs only the bytes.
+// fsync per append on a busy machine made that take seconds. Each worker
+// must make the very log the others make, whose bundles are the seeds
+// they share: the request secret and the entries' salts are fixed. The
+// targets close the log once their seeds are made: fuzzing needs only the
+// bytes.
 func memLog(f *testing.F) (*Log, func()) {
 	f.Helper()
 	db, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
 	if err != nil {
 		f.Fatal(err)
 	}
+	secret := bytes.Repeat([]byte{7}, bundle.RequestKeySize)
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(keyRequestSecret, secret) }); err != nil {
+		f.Fatal(err)
+	}
 	l, err := New(context.Background(), db, testOpts())
 	if err != nil {
 		f.Fatal(err)
+	}
+	var n atomic.Uint64
+	l.drawSalt = func(salt []byte) {
+		clear(salt)
+		binary.BigEndian.PutUint64(salt[len(salt)-8:], n.Add(1))
 	}
 	return l, func() { l.Close(); db.Close() }
 }

@@ -106,6 +106,9 @@ type Log struct {
 	// by tests, commits a batch's transaction in place of txn.Commit.
 	beforeCommit func() error
 	commitStore  func(txn *badger.Txn) error
+	// drawSalt, when set by tests, draws each entry's salt in place of
+	// crypto/rand: a fuzz target's workers each make the same log.
+	drawSalt func(salt []byte)
 }
 
 type appendReq struct {
@@ -353,7 +356,11 @@ func (l *Log) AppendTxAt(ctx context.Context, e Entry, fn TxFunc) (Receipt, erro
 	// Every entry gets a fresh salt of the log's, whatever the caller set:
 	// its leaf hash is then no test of a guess (Entry.Salt).
 	var salt [bundle.SaltSize / 2]byte
-	rand.Read(salt[:])
+	if l.drawSalt != nil {
+		l.drawSalt(salt[:])
+	} else {
+		rand.Read(salt[:])
+	}
 	e.Salt = hex.EncodeToString(salt[:])
 	// The request's id may be the caller's text: the entry keeps its
 	// digest under the principal's request key (Entry.RequestID).
