@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -46,11 +47,16 @@ func DecodeElement(b []byte) (Element, error) {
 	return e, nil
 }
 
-// ParseElement decodes the standard base64 (RFC 4648) text form of an element.
+// ParseElement decodes the standard base64 (RFC 4648) text form of an
+// element: exactly the text Element.String gives, so that an element has
+// one text form (encoding/base64 would skip line breaks within it).
 func ParseElement(text []byte) (Element, error) {
 	var raw [ElementSize + 2]byte // room to detect over-long input
 	if base64.StdEncoding.DecodedLen(len(text)) > len(raw) {
 		return Element{}, ErrElementLength
+	}
+	if bytes.ContainsAny(text, "\r\n") {
+		return Element{}, fmt.Errorf("ristretto255 element: not standard base64: %w", errNoData)
 	}
 	n, err := base64.StdEncoding.Strict().Decode(raw[:], text)
 	if err != nil {
