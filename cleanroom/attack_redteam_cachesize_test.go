@@ -51,7 +51,7 @@ func TestAttackRedteamCacheSizeMembership(t *testing.T) {
 	}
 	probes := timingProbes(20, 1237, 200_000, 17)
 	var c calibration
-	charged := map[bool][]int64{} // what the cache charged before the probe, by the target's presence
+	charged := map[bool][]int64{} // what the cache charged for the match's items before the probe, by the target's presence
 	runs := 0
 	for i, p := range probes {
 		if runs > 0 && runs%perDay == 0 {
@@ -71,7 +71,7 @@ func TestAttackRedteamCacheSizeMembership(t *testing.T) {
 		}
 		refused(atkVictim + ".revenue") // the victim's joined column: 0 or a few bytes
 		refused(atkAttacker + ".v")     // the attacker's columns, pad the last: the cache at its budget, or over
-		charged[p.in] = append(charged[p.in], tr.room.cache.charged())
+		charged[p.in] = append(charged[p.in], runCharge(t, tr, s.collab))
 		probe := refused(atkVictim + ".revenue") // cold if the victim's column was evicted
 		warm := min(refused(atkVictim+".revenue"), refused(atkVictim+".revenue"))
 		signal := float64(probe-warm) / float64(time.Millisecond)
@@ -100,3 +100,25 @@ func TestAttackRedteamCacheSizeMembership(t *testing.T) {
 // rtCacheSlack leaves the cache this many bytes below its budget (10,000:
 // a control, within chance whatever the cache charges).
 const rtCacheSlack = 0
+
+// runCharge is what the cache charges for the items of collab's latest
+// match (its join, and the columns in its order): items of earlier runs
+// stay until something evicts them.
+func runCharge(t *testing.T, tr *testRoom, collab string) int64 {
+	t.Helper()
+	c, err := tr.room.sharedCollab(collab)
+	if err != nil || c.Match == nil {
+		t.Fatalf("collaboration %s: no match (%v)", collab, err)
+	}
+	ref := joinRef(c.ID, c.Match.Run)
+	cache := &tr.room.cache
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	var n int64
+	for key, it := range cache.items {
+		if key == ref || strings.Contains(key, ref+"/") {
+			n += it.size
+		}
+	}
+	return n
+}

@@ -56,6 +56,32 @@ func (c *columnCache) charged() int64 {
 	return c.bytes
 }
 
+// charge is what the cache charges for col, a column of rows rows (a
+// list's, or a join's joinRows), and whether it keeps it. The charge
+// follows public facts alone: the rows, and the form the query's use gave
+// (numbers or a dictionary). What the column holds follows the member's
+// values (int16s or int32s or float64s, a dictionary's distinct values),
+// and the other members read evictions from the latency of a refused
+// query: a charge by its bytes would tell one of them whether the
+// member's list holds a person with a value of a given width or a value
+// no one else has. Numbers are charged at 8 bytes a row, the most they
+// take; a dictionary at 4 bytes a row and dictAllowance, and one whose
+// distinct values take more than that is not kept.
+func (c *columnCache) charge(col *analytics.Column, rows int64) (int64, bool) {
+	if !col.Dictionary() {
+		return 8 * rows, true
+	}
+	allowance := c.dictAllowance()
+	if col.Bytes()-4*int64(col.Len()) > allowance {
+		return 0, false
+	}
+	return 4*rows + allowance, true
+}
+
+// dictAllowance is the bytes a cached column's dictionary may take: a
+// sixteenth of the cache.
+func (c *columnCache) dictAllowance() int64 { return c.limit() / 16 }
+
 // limit is the bytes the cache keeps at most.
 func (c *columnCache) limit() int64 {
 	if c.budget <= 0 {
@@ -235,7 +261,9 @@ func (r *Room) loadColumns(ds *datasetRecord, src columnSource, want map[int]col
 		return nil, err
 	}
 	for j, i := range idx {
-		r.cache.store(src.key(i), &cacheItem{col: cols[j], size: cols[j].BytesAt(src.rows)})
+		if size, ok := r.cache.charge(cols[j], src.rows); ok {
+			r.cache.store(src.key(i), &cacheItem{col: cols[j], size: size})
+		}
 		if _, asked := want[i]; asked {
 			out[i] = cols[j]
 		}

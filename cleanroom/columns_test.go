@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencleanroom/cleanroom/cleanroom/analytics"
 	"github.com/opencleanroom/cleanroom/cleanroom/api"
 )
 
@@ -96,5 +97,43 @@ func TestColumnForms(t *testing.T) {
 	}
 	if got := fmt.Sprint(res.Rows); got != fromJoined {
 		t.Fatalf("from the matched rows %s\nfrom whole columns %s", fromJoined, got)
+	}
+}
+
+// TestCacheChargeIsPublic: the cache charges a column by its rows and its
+// use alone, whatever its values: numbers in int16s, int32s or float64s
+// alike, dictionaries of any distinct values within the allowance alike;
+// a dictionary past the allowance is not kept.
+func TestCacheChargeIsPublic(t *testing.T) {
+	c := &columnCache{budget: 1 << 20}
+	const rows = 1000
+	i16, _ := analytics.NewScaledColumn([]int16{1, 2, 3}, 0)
+	i32, _ := analytics.NewScaledColumn([]int32{1, 40_000, 3}, 0)
+	f64 := analytics.NewNumberColumn([]float64{1, 0.5e-12, 3})
+	small, _ := analytics.NewDictColumn([]uint32{0, 1, 0}, []string{"a", "b"})
+	other, _ := analytics.NewDictColumn([]uint32{0, 1, 2}, []string{"basic", "pro", "enterprise-plus"})
+	big := make([]string, 1000)
+	codes := make([]uint32, len(big))
+	for i := range big {
+		big[i], codes[i] = fmt.Sprintf("%0100d", i), uint32(i)
+	}
+	tooBig, _ := analytics.NewDictColumn(codes, big)
+	for _, tc := range []struct {
+		name string
+		col  *analytics.Column
+		want int64
+		kept bool
+	}{
+		{"int16s", i16, 8 * rows, true},
+		{"int32s", i32, 8 * rows, true},
+		{"float64s", f64, 8 * rows, true},
+		{"a dictionary", small, 4*rows + c.dictAllowance(), true},
+		{"a larger dictionary", other, 4*rows + c.dictAllowance(), true},
+		{"a dictionary past the allowance", tooBig, 0, false},
+	} {
+		got, kept := c.charge(tc.col, rows)
+		if got != tc.want || kept != tc.kept {
+			t.Errorf("%s: charged %d, kept %v; want %d, %v", tc.name, got, kept, tc.want, tc.kept)
+		}
 	}
 }
