@@ -45,7 +45,7 @@ func (r *Room) joinedColumns(c *collabRecord, t *analytics.Table, m int, ds *dat
 		key:  func(i int) string { return joinedKey(c, ds.Upload, i) },
 		rows: joinRows(c),
 		decode: func(idx []int, forms []columnForm) ([]*analytics.Column, error) {
-			return r.decodeJoined(ds, t.Rows[m], idx, forms)
+			return r.decodeJoined(ds, t.Rows[m], m == 0, idx, forms)
 		},
 	}
 	return r.loadColumns(ds, src, want, hint)
@@ -57,19 +57,24 @@ type gather struct {
 	matched     []uint64 // a bit a row of the list: matched
 	before      []uint32 // per word of matched: the matched rows before it
 	first       []int    // per part, and one past the last: the rank of its first matched row
-	sorted      bool     // the join is in the order of the member's rows: a row's place is its rank
+	sorted      bool     // the join is ordered by the member's rows: a row's place is its rank
 }
 
 // newGather makes the gather of rows (a member's rows in join order) from
-// a list of ds's shape. A row outside the list or twice in the join is
-// refused: the join is damaged.
-func newGather(ds *datasetRecord, rows []uint32) (*gather, error) {
-	if ds.RowsPerPart <= 0 {
+// a list of ds's shape; ordered says the join is ordered by this member's
+// rows (it is the first member). The decode's path follows ordered, which
+// the members know, never whether the rows happen to be in order: another
+// member's rows are, when the overlap is small or its list in the first
+// one's order, and a path taken then would time that. A row outside the
+// list or twice in the join, or an ordered join whose rows are not in
+// order, is refused: the join is damaged.
+func newGather(ds *datasetRecord, rows []uint32, ordered bool) (*gather, error) {
+	if ds.RowsPerPart <= 0 || ordered && !slices.IsSorted(rows) {
 		return nil, ErrCorruptSegment
 	}
 	size := ds.Parts * ds.RowsPerPart
 	g := &gather{rowsPerPart: ds.RowsPerPart, matched: make([]uint64, (size+63)/64), first: make([]int, ds.Parts+1),
-		sorted: slices.IsSorted(rows)}
+		sorted: ordered}
 	for _, row := range rows {
 		w, bit := row/64, uint64(1)<<(row%64)
 		if int(row) >= size || g.matched[w]&bit != 0 {
@@ -250,9 +255,10 @@ func (pv *partValues) reset(forms []columnForm) {
 }
 
 // decodeJoined decodes the columns want of ds, each in its form, at the
-// matched rows (rows: the member's rows in join order), in join order.
-func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, want []int, forms []columnForm) ([]*analytics.Column, error) {
-	g, err := newGather(ds, rows)
+// matched rows (rows: the member's rows in join order, which is ordered
+// by them if ordered), in join order.
+func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, ordered bool, want []int, forms []columnForm) ([]*analytics.Column, error) {
+	g, err := newGather(ds, rows, ordered)
 	if err != nil {
 		return nil, err
 	}

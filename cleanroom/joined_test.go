@@ -24,18 +24,21 @@ import (
 func TestGather(t *testing.T) {
 	ds := &datasetRecord{RowsPerPart: 5, Parts: 40} // 200 rows
 	for _, tc := range []struct {
-		name string
-		rows []uint32
-		bad  bool
+		name    string
+		rows    []uint32
+		ordered bool // the join is ordered by these rows
+		bad     bool
 	}{
-		{"empty", nil, false},
-		{"in order", []uint32{0, 3, 4, 5, 63, 64, 65, 127, 128, 199}, false},
-		{"out of order", []uint32{199, 0, 64, 7, 63, 128, 5, 12, 130}, false},
-		{"twice", []uint32{4, 9, 4}, true},
-		{"outside", []uint32{3, 200}, true},
+		{"empty", nil, true, false},
+		{"in order", []uint32{0, 3, 4, 5, 63, 64, 65, 127, 128, 199}, true, false},
+		{"in order by chance", []uint32{0, 3, 4, 5, 63, 64, 65, 127, 128, 199}, false, false},
+		{"out of order", []uint32{199, 0, 64, 7, 63, 128, 5, 12, 130}, false, false},
+		{"ordered but out of order", []uint32{199, 0, 64, 7}, true, true},
+		{"twice", []uint32{4, 9, 4}, false, true},
+		{"outside", []uint32{3, 200}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := newGather(ds, tc.rows)
+			g, err := newGather(ds, tc.rows, tc.ordered)
 			if tc.bad {
 				if !errors.Is(err, ErrCorruptSegment) {
 					t.Fatalf("err %v, want ErrCorruptSegment", err)
@@ -46,7 +49,7 @@ func TestGather(t *testing.T) {
 				t.Fatal(err)
 			}
 			sorted := slices.Sorted(slices.Values(tc.rows))
-			if g.sorted != slices.IsSorted(tc.rows) {
+			if g.sorted != tc.ordered {
 				t.Errorf("sorted %v", g.sorted)
 			}
 			for k, row := range sorted {
@@ -118,7 +121,7 @@ func TestJoinedColumnsAreProjections(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				joined, err := tr.room.decodeJoined(ds, table.Rows[m], []int{i}, []columnForm{form})
+				joined, err := tr.room.decodeJoined(ds, table.Rows[m], m == 0, []int{i}, []columnForm{form})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -247,7 +250,7 @@ func benchmarkDecodeJoined(b *testing.B, rows int) {
 			b.ReportAllocs()
 			cpu := cpuTime()
 			for b.Loop() {
-				cols, err := tr.room.decodeJoined(ds, join, []int{0, 1}, []columnForm{asDict, asNumbers})
+				cols, err := tr.room.decodeJoined(ds, join, order == "sorted", []int{0, 1}, []columnForm{asDict, asNumbers})
 				if err != nil || cols[1].Len() != len(join) {
 					b.Fatal(err)
 				}
