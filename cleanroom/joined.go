@@ -338,7 +338,9 @@ func (r *Room) decodeJoined(ds *datasetRecord, rows []uint32, ordered bool, want
 		first, end := lo*g.rowsPerPart, (lo+n)*g.rowsPerPart
 		base := g.first[lo]
 		places = slices.Grow(places[:0], g.first[lo+n]-base)[:g.first[lo+n]-base]
-		workers := max(1, min(runtime.GOMAXPROCS(0), len(rows)/100_000))
+		// On every core, however many matched: a count of workers that
+		// followed the overlap would time it.
+		workers := runtime.GOMAXPROCS(0)
 		onAllCores(workers, func(w int) error {
 			from, to := w*len(rows)/workers, (w+1)*len(rows)/workers
 			for i, row := range rows[from:to] {
