@@ -72,7 +72,7 @@ func (c *columnCache) charge(col *analytics.Column, rows int64) (int64, bool) {
 		return 8 * rows, true
 	}
 	allowance := c.dictAllowance()
-	if col.Bytes()-4*int64(col.Len()) > allowance {
+	if col.DictionaryBytes() > allowance {
 		return 0, false
 	}
 	return 4*rows + allowance, true

@@ -118,13 +118,12 @@ func (d decimal) places() int    { return int(d & 0xff) }
 func (d decimal) isNaN() bool    { return d == notANumber }
 func (d decimal) at(s int) int64 { return d.mant() * pow10i[s-d.places()] }
 
-// float is the float64 d is: both operands are exact, and IEEE division
-// rounds their quotient as ParseNumber rounds the decimal.
+// float is the float64 d is, as ParseNumber reads it.
 func (d decimal) float() float64 {
 	if d.isNaN() {
 		return math.NaN()
 	}
-	return float64(d.mant()) / pow10f[d.places()]
+	return analytics.DecimalValue(d.mant(), d.places())
 }
 
 var (
@@ -134,8 +133,6 @@ var (
 	maxAt = [analytics.MaxScale + 1]int64{math.MaxInt32, math.MaxInt32 / 10, math.MaxInt32 / 100,
 		math.MaxInt32 / 1000, math.MaxInt32 / 10_000, math.MaxInt32 / 100_000, math.MaxInt32 / 1_000_000,
 		math.MaxInt32 / 10_000_000, math.MaxInt32 / 100_000_000, math.MaxInt32 / 1_000_000_000}
-	pow10f = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 )
 
 // fitDecimal is fit for m·10^-places (a decimal from ParseDecimal): the

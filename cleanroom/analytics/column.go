@@ -161,6 +161,11 @@ func scanDecimal[T string | []byte](v T) (mant uint64, frac int, neg, ok bool) {
 	return mant, frac, neg, true
 }
 
+// DecimalValue is m / 10^places as a float64, places at most 22: both
+// operands are exact, and IEEE division rounds their quotient as
+// ParseNumber rounds the decimal. ParseDecimal's results read back so.
+func DecimalValue(m int64, places int) float64 { return float64(m) / pow10[places] }
+
 // ParseDecimal reads a stored value, as ParseNumber does, when it is a
 // decimal that parseDecimal reads: then ParseNumber(v) is float64(m) /
 // 10^places, and places is the fewest that hold it (a fraction's trailing
@@ -244,33 +249,18 @@ func (c *Column) Number(code int) float64 { return c.nums[code] }
 // number above 0.
 func (c *Column) Truthy(code int) bool { return c.truthy[code] }
 
-// BytesAt is what Bytes would be were the column rows long, in its form
-// and with its dictionary.
-func (c *Column) BytesAt(rows int64) int64 {
-	return c.Bytes() + (rows-int64(c.Len()))*c.rowBytes()
-}
-
-// rowBytes is what a row of the column takes.
-func (c *Column) rowBytes() int64 {
-	switch {
-	case !c.numbers:
-		return 4
-	case c.vals != nil:
-		return 8
-	case c.ints != nil:
-		return 4
-	case c.i16 != nil:
-		return 2
-	}
-	return 8
-}
-
 // Bytes is about how much memory the column holds.
 func (c *Column) Bytes() int64 {
 	if c.numbers {
 		return int64(8*len(c.vals) + 4*len(c.ints) + 2*len(c.i16))
 	}
-	n := int64(4*len(c.Codes)) + int64(len(c.Dict))*(16+8+1)
+	return int64(4*len(c.Codes)) + c.DictionaryBytes()
+}
+
+// DictionaryBytes is about how much memory the column's dictionary holds
+// (0 for a column held as numbers).
+func (c *Column) DictionaryBytes() int64 {
+	n := int64(len(c.Dict)) * (16 + 8 + 1)
 	for _, v := range c.Dict {
 		n += int64(len(v))
 	}

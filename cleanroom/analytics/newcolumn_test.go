@@ -87,34 +87,21 @@ func FuzzToScaled(f *testing.F) {
 	})
 }
 
-// TestBytesAt: a column's bytes at another length grow by its row's width
-// in its form; its dictionary stays.
-func TestBytesAt(t *testing.T) {
+// TestDictionaryBytes: a column's bytes are its codes' or numbers' and its
+// dictionary's, which a column held as numbers has none of.
+func TestDictionaryBytes(t *testing.T) {
 	dict, err := NewDictColumn([]uint32{0, 1, 0}, []string{"a", "bb"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	i16, err := NewScaledColumn([]int16{1, 2, 3}, 0)
-	if err != nil {
-		t.Fatal(err)
+	if got, want := dict.DictionaryBytes(), int64(2*25+3); got != want {
+		t.Errorf("dictionary of a and bb: %d bytes, want %d", got, want)
 	}
-	i32, err := NewScaledColumn([]int32{1, 2, 3}, 1)
-	if err != nil {
-		t.Fatal(err)
+	if got, want := dict.Bytes(), int64(3*4+2*25+3); got != want {
+		t.Errorf("column: %d bytes, want %d", got, want)
 	}
-	for _, tc := range []struct {
-		name  string
-		col   *Column
-		width int64
-	}{
-		{"dictionary", dict, 4}, {"int16s", i16, 2}, {"int32s", i32, 4}, {"float64s", NewNumberColumn([]float64{1, 2, 3}), 8},
-	} {
-		if got := tc.col.BytesAt(3); got != tc.col.Bytes() {
-			t.Errorf("%s: BytesAt its own length %d, Bytes %d", tc.name, got, tc.col.Bytes())
-		}
-		if got, want := tc.col.BytesAt(1003), tc.col.Bytes()+1000*tc.width; got != want {
-			t.Errorf("%s: BytesAt(1003) = %d, want %d", tc.name, got, want)
-		}
+	if got := NewNumberColumn([]float64{1, 2, 3}).DictionaryBytes(); got != 0 {
+		t.Errorf("numbers: a dictionary of %d bytes", got)
 	}
 }
 
@@ -136,7 +123,7 @@ func FuzzParseDecimal(f *testing.F) {
 		if places < 0 || places >= len(pow10) || (places > 0 && m%10 == 0) {
 			t.Fatalf("%q: %d at %d places: not the fewest", v, m, places)
 		}
-		got := float64(m) / pow10[places]
+		got := DecimalValue(m, places)
 		if math.Float64bits(got) != math.Float64bits(want) && !(want == 0 && got == 0) {
 			t.Fatalf("%q: %d at %d places is %v, ParseNumber reads %v", v, m, places, got, want)
 		}
