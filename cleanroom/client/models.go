@@ -95,32 +95,33 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	if aud.Upload != made.Upload {
 		return 0, fmt.Errorf("%w: the audience is of upload %s; the latest one made from this state directory is %s", ErrNotTheUpload, aud.Upload, made.Upload)
 	}
-	fi, err := os.Stat(in.Input)
-	if err != nil {
-		return 0, err
-	}
 	// Placed in the order of the upload's file; the first read checks, by
 	// its fingerprint, that this file is that one before anything is
 	// written.
 	order := newRowOrder(ks, made.Input)
-	// The valid records' places, in the upload's order: as many as the
-	// upload's rows, which a file has fewer of than half its bytes.
-	placed := make([]orderedRow, 0, max(0, min(aud.Rows, fi.Size()/2)))
+	places, err := newPlaces(string(state), in.Collab, aud.Rows, placesGroupRows)
+	if err != nil {
+		return 0, err
+	}
+	defer places.remove()
 	kb := profile.NewKeyBatch(spillChunk)
 	var held []int64 // the valid records whose keys kb holds
-	place := func() {
+	place := func() error {
 		keys := kb.Keys()
 		for i := range keys {
-			placed = append(placed, orderedRow{at: order.at(&keys[i]), n: int(held[i])})
+			if err := places.add(order.at(&keys[i]), held[i]); err != nil {
+				return err
+			}
 		}
 		kb.Reset()
 		held = held[:0]
+		return nil
 	}
 	read := newFingerprinter()
 	err = audienceRecords(ctx, in, read, func(j int64, rec []string, id string) error {
 		if j >= 0 && kb.Add(in.Kind, id) == nil {
 			if held = append(held, j); len(held) == spillChunk {
-				place()
+				return place()
 			}
 		}
 		return nil
@@ -131,25 +132,17 @@ func WriteAudience(ctx context.Context, profile crypto.Profile, in AudienceInput
 	if read.String() != made.Input {
 		return 0, fmt.Errorf("%w: the file is not byte for byte the one uploaded", ErrNotTheUpload)
 	}
-	place()
-	if int64(len(placed)) != aud.Rows {
-		return 0, fmt.Errorf("%w: it has %d rows with a valid identifier, the upload had %d", ErrNotTheUpload, len(placed), aud.Rows)
+	if err := place(); err != nil {
+		return 0, err
 	}
-	sortPlaces(placed, 0)
-	want := make([]int64, len(aud.Audience))
-	for i, r := range aud.Audience {
-		if int64(r) >= aud.Rows {
-			return 0, fmt.Errorf("client: the room's audience names row %d of an upload of %d", r, aud.Rows)
-		}
-		want[i] = int64(placed[r].n)
+	if places.count != aud.Rows {
+		return 0, fmt.Errorf("%w: it has %d rows with a valid identifier, the upload had %d", ErrNotTheUpload, places.count, aud.Rows)
 	}
-	placed = nil
-	slices.Sort(want)
-	for i := 1; i < len(want); i++ {
-		if want[i] == want[i-1] {
-			return 0, errors.New("client: the room's audience names a row twice")
-		}
+	want, err := places.pick(slices.Clone(aud.Audience))
+	if err != nil {
+		return 0, err
 	}
+	places.remove()
 	w := csv.NewWriter(out)
 	written := 0
 	err = audienceRecords(ctx, in, nil, func(j int64, rec []string, _ string) error {
