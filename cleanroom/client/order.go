@@ -157,11 +157,34 @@ func spillPattern(collab string) string { return collab + ".rows-*" }
 
 // removeSpills removes the spill files of uploads to collab in dir: a run
 // that was killed leaves its own, which hold the match keys of its list.
-func removeSpills(dir, collab string) {
-	old, _ := filepath.Glob(filepath.Join(dir, spillPattern(collab)))
+func removeSpills(dir, collab string) { removeGroupFiles(dir, spillPattern(collab)) }
+
+// removeGroupFiles removes the files of dir that pattern matches.
+func removeGroupFiles(dir, pattern string) {
+	old, _ := filepath.Glob(filepath.Join(dir, pattern))
 	for _, f := range old {
 		os.Remove(f)
 	}
+}
+
+// createGroupFiles creates n files in dir named by pattern (mode 0600),
+// each with a writer of size bytes; on an error it removes those it made.
+func createGroupFiles(dir, pattern string, n, size int) ([]*os.File, []*bufio.Writer, error) {
+	files := make([]*os.File, 0, n)
+	w := make([]*bufio.Writer, 0, n)
+	for range n {
+		f, err := os.CreateTemp(dir, pattern)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+				os.Remove(f.Name())
+			}
+			return nil, nil, err
+		}
+		files = append(files, f)
+		w = append(w, bufio.NewWriterSize(f, size))
+	}
+	return files, w, nil
 }
 
 // newSpill makes the spill of an input of size bytes in dir.
@@ -171,14 +194,9 @@ func newSpill(dir, collab string, size int64) (*spill, error) {
 	for s.bits < maxSpillBits && size > spillGroupBytes<<s.bits {
 		s.bits++
 	}
-	for range 1 << s.bits {
-		f, err := os.CreateTemp(dir, spillPattern(collab))
-		if err != nil {
-			s.remove()
-			return nil, err
-		}
-		s.files = append(s.files, f)
-		s.w = append(s.w, bufio.NewWriterSize(f, 64<<10))
+	var err error
+	if s.files, s.w, err = createGroupFiles(dir, spillPattern(collab), 1<<s.bits, 64<<10); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

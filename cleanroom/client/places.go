@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 )
 
@@ -58,25 +57,15 @@ func newPlaces(dir, collab string, rows, groupRows int64) (*places, error) {
 		return p, nil
 	}
 	p.last = make([]int64, 1<<p.bits)
-	for range 1 << p.bits {
-		f, err := os.CreateTemp(dir, placesPattern(collab))
-		if err != nil {
-			p.remove()
-			return nil, err
-		}
-		p.files = append(p.files, f)
-		p.w = append(p.w, bufio.NewWriterSize(f, 16<<10))
+	var err error
+	if p.files, p.w, err = createGroupFiles(dir, placesPattern(collab), 1<<p.bits, 16<<10); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
 // removePlaces removes the spill files of audiences of collab in dir.
-func removePlaces(dir, collab string) {
-	old, _ := filepath.Glob(filepath.Join(dir, placesPattern(collab)))
-	for _, f := range old {
-		os.Remove(f)
-	}
-}
+func removePlaces(dir, collab string) { removeGroupFiles(dir, placesPattern(collab)) }
 
 // add adds the record at index n of the file, of place at. Records are
 // added in file order.

@@ -170,32 +170,14 @@ func TestWriteAudienceSpilled(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := crypto.LookupProfile(crypto.ProfileGmailv1, crypto.ProfileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := StateDir(t.TempDir())
+	p, root, ks, fingerprint := uploadedState(t, path)
 	state, err := root.Room("room-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := crypto.NewSecret(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := state.save("c1", "alpha", []string{"alpha", "bravo"}, ks); err != nil {
-		t.Fatal(err)
-	}
-	scan, err := scanInput(context.Background(), path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := state.saveCommitted("c1", &uploadState{Upload: "up-1", Input: scan.fingerprint}); err != nil {
-		t.Fatal(err)
-	}
 
 	// The reference: every valid record's place, sorted outright.
-	order := newRowOrder(ks, scan.fingerprint)
+	order := newRowOrder(ks, fingerprint)
 	var ref []orderedRow
 	r := csv.NewReader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
 	recs, err := r.ReadAll()

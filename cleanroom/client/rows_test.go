@@ -140,29 +140,7 @@ func demoLikeCSV(b *testing.B, rows int) string {
 func BenchmarkWriteAudience(b *testing.B) {
 	const rows = 1_000_000
 	path := demoLikeCSV(b, rows)
-	p, err := crypto.LookupProfile(crypto.ProfileGmailv1, crypto.ProfileOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	root := StateDir(b.TempDir())
-	state, err := root.Room("room-1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ks, err := crypto.NewSecret(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := state.save("c1", "alpha", []string{"alpha", "bravo"}, ks); err != nil {
-		b.Fatal(err)
-	}
-	scan, err := scanInput(context.Background(), path, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := state.saveCommitted("c1", &uploadState{Upload: "up-1", Input: scan.fingerprint}); err != nil {
-		b.Fatal(err)
-	}
+	p, root, _, _ := uploadedState(b, path)
 	aud := &api.Audience{Collaboration: "c1", Upload: "up-1", Rows: rows}
 	for r := 0; r < rows; r += 10 {
 		aud.Audience = append(aud.Audience, uint32(r))
@@ -176,6 +154,38 @@ func BenchmarkWriteAudience(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// uploadedState makes a state directory (room "room-1", collaboration
+// "c1") whose latest upload, "up-1", was made from the file at path, and
+// returns the collaboration's profile, the directory, its secret and the
+// file's fingerprint: what WriteAudience needs to map an audience of it.
+func uploadedState(tb testing.TB, path string) (crypto.Profile, StateDir, *crypto.Secret, string) {
+	tb.Helper()
+	p, err := crypto.LookupProfile(crypto.ProfileGmailv1, crypto.ProfileOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	root := StateDir(tb.TempDir())
+	state, err := root.Room("room-1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ks, err := crypto.NewSecret(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := state.save("c1", "alpha", []string{"alpha", "bravo"}, ks); err != nil {
+		tb.Fatal(err)
+	}
+	scan, err := scanInput(context.Background(), path, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := state.saveCommitted("c1", &uploadState{Upload: "up-1", Input: scan.fingerprint}); err != nil {
+		tb.Fatal(err)
+	}
+	return p, root, ks, scan.fingerprint
 }
 
 // benchFileOrder reads path's rows in file order into parts of perPart
