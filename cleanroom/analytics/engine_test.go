@@ -294,8 +294,14 @@ func TestPlanRefusals(t *testing.T) {
 		"k zero":           func(p *Plan) { p.MinGroup = 0 },
 		"empty bounds":     func(p *Plan) { p.Metrics = []Metric{{Kind: Sum, Column: f.bounded("b.revenue", 5, 1)}} },
 		"roi without cost": func(p *Plan) { p.Metrics = []Metric{{Kind: ROI, Revenue: []Bounded{f.bounded("b.revenue", 0, 1)}}} },
-		"unknown metric":   func(p *Plan) { p.Metrics = []Metric{{Kind: "median"}} },
-		"kmeans k":         func(p *Plan) { p.KMeans = &KMeans{K: 0, Iterations: 5, Columns: []Bounded{f.bounded("a.spend", 0, 1)}} },
+		"roi cost bounds empty": func(p *Plan) {
+			p.Metrics = []Metric{{Kind: ROI, Revenue: []Bounded{f.bounded("b.revenue", 0, 1)}, Cost: ptr(f.bounded("a.spend", 5, 1))}}
+		},
+		"roi cost bounds too wide": func(p *Plan) {
+			p.Metrics = []Metric{{Kind: ROI, Revenue: []Bounded{f.bounded("b.revenue", 0, 1)}, Cost: ptr(f.bounded("a.spend", 0, 1e300))}}
+		},
+		"unknown metric": func(p *Plan) { p.Metrics = []Metric{{Kind: "median"}} },
+		"kmeans k":       func(p *Plan) { p.KMeans = &KMeans{K: 0, Iterations: 5, Columns: []Bounded{f.bounded("a.spend", 0, 1)}} },
 		"five dimensions": func(p *Plan) {
 			p.GroupBy = []Group{f.group("a.age"), f.group("a.age"), f.group("a.age"), f.group("a.age"), f.group("a.age")}
 		},

@@ -163,6 +163,11 @@ func (p *Plan) check() error {
 					return err
 				}
 			}
+			if m.Cost != nil {
+				if err := checkBounds(*m.Cost); err != nil {
+					return err
+				}
+			}
 		case Lift:
 		default:
 			return planErr("unknown metric %q", m.Kind)
