@@ -275,7 +275,7 @@ func TestAttackRedteamBlindRelayDigest(t *testing.T) {
 	for i := range n / 2 {
 		targets = append(targets, 1003+97*i, 7000+131*i)
 	}
-	canary := b.canary(b.attacker.Key().BlindingKey())
+	canary := b.canary(b.attacker.BlindingKey(b.collab))
 	const rows = api.MaxRowsPerPart + 1 - 4 // with the 4 canaries: a last relay part of one element
 	correct, uploads, logged := 0, 0, 0
 	for i, id := range targets {

@@ -204,7 +204,7 @@ func TestAttackRedteamLifeSybilRelay(t *testing.T) {
 		inVictim[e] = true
 	}
 	times := map[[crypto.ElementSize]byte]int{}
-	for _, e := range unblind(ctx, t, tr.keys[atkAttacker].BlindingKey(), ownSet) {
+	for _, e := range unblind(ctx, t, attacker.BlindingKey(collab), ownSet) {
 		times[e]++
 	}
 	byTimes := map[int][crypto.ElementSize]byte{}

@@ -103,11 +103,11 @@ func (b *blindScene) rawStatus(who, method, path, contentType string, body []byt
 func TestAttackRedteamMaskFirstRace(t *testing.T) {
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
-	kv := b.tr.keys[atkVictim].BlindingKey()
 	trials := envInt("ATTACK_MASK_RACES", 20)
 	both, twoFirsts, wrongMask, unmasked := 0, 0, 0, 0
 	for j := range trials {
 		s := maskCollab(b, fmt.Sprintf("f%d", j))
+		kv := s.victim.BlindingKey(s.collab)
 		canary := s.canary(kv)
 		var staged [2]stagedUpload
 		for u := range staged {

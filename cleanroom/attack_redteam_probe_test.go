@@ -179,7 +179,6 @@ func TestAttackRedteamProbeCompletionRace(t *testing.T) {
 	b.ctx = lifeContext(t)
 	n := envInt("ATTACK_PROBE_RACES", 10)
 	const stale = 6
-	vk := b.victim.Key().BlindingKey()
 	stored, anyAccepted := 0, 0
 	var outcomes []string
 	for j := range n {
@@ -261,7 +260,7 @@ func TestAttackRedteamProbeCompletionRace(t *testing.T) {
 			}
 		}
 		canariesIntact := ds.Layers == 2 // a refused set keeps its first layer, the victim's own
-		for i, c := range s.canary(vk) {
+		for i, c := range s.canary(s.victim.BlindingKey(s.collab)) {
 			if !bytes.Equal(ds.Canary[i], c) {
 				canariesIntact = false
 			}
@@ -302,7 +301,7 @@ func TestAttackRedteamProbeLocate(t *testing.T) {
 	b := newBlindScene(t, nil)
 	b.ctx = lifeContext(t)
 	const partBytes = taskPartSize * api.TokenSize
-	vk := b.victim.Key().BlindingKey()
+	vk := b.victim.BlindingKey(b.collab)
 	for round, ids := range [][]int{span(100_000, 170_000), span(100_000, 171_000)} {
 		b.uploadCSV(b.victim, ids)
 		task, sent := b.victimTask()

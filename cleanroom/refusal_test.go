@@ -230,7 +230,7 @@ func TestBadUploads(t *testing.T) {
 
 	// Start an upload by hand, then send bad parts.
 	var canary [][]byte
-	bk := tr.keys["alpha"].BlindingKey()
+	bk := a.BlindingKey("c1")
 	ks, _ := states["alpha"].LoadSecret(tr.op.Room().ID, "c1")
 	for i := range 4 {
 		e, _ := bk.Encrypt(ks, crypto.MatchKey{byte(i + 1)})

@@ -40,8 +40,9 @@ import (
 // (k·m·K·P becomes k·K·P) before anything else reads it. One kind of offer
 // goes unmasked: a member's first dataset in the collaboration, offered with
 // its owner's key alone, is the only set any member is ever shown under that
-// key, so there is nothing to compare it with, and a first match costs the
-// room no group operations. Each distinct element is offered once (the
+// key (a partner's client derives a key for each collaboration of each room:
+// crypto.PartnerKey.CollaborationKey), so there is nothing to compare it
+// with, and a first match costs the room no group operations. Each distinct element is offered once (the
 // room keeps which rows repeat it), so how often the owner's list repeats
 // someone stays in the room. What a member returns is checked before it is
 // kept (relayanswer.go, relayprobe.go).

@@ -123,8 +123,28 @@ func (k *PartnerKey) Name() string { return k.name }
 // ready for jwt.Sign.
 func (k *PartnerKey) SigningKey() jwk.Key { return k.signing }
 
-// BlindingKey returns the partner's PAIR scalar.
+// BlindingKey returns the partner's PAIR scalar: the root its
+// collaborations' keys are derived from (CollaborationKey), and the key of
+// PAIR exchanges outside a room.
 func (k *PartnerKey) BlindingKey() *BlindingKey { return k.blinding }
+
+// CollaborationKey returns the partner's PAIR key in one collaboration of
+// one room, named by the room's verifier key (which a room proves it holds)
+// and the collaboration's id (which a room never gives twice): the
+// scalar reduced from HMAC-SHA512, keyed with the partner's scalar, of
+// both. Every set the partner encrypts or re-encrypts there uses it.
+//
+// A member is shown the partner's first list in a collaboration under the
+// partner's key alone (the room masks only later offers), and the member
+// that creates a second collaboration with the partner can give it the
+// first one's secret. Under one scalar the two first lists would be
+// comparable element by element: who the partner kept and who it added.
+// Under keys from a PRF they are not: k₁·P and k₂·P are unrelated to
+// anyone without the scalar (DDH), and so is k₁/k₂, which a derivation
+// like k·H(collab) would make public.
+func (k *PartnerKey) CollaborationKey(room, collab string) *BlindingKey {
+	return k.blinding.derive(collaborationKeyLabel, room, collab)
+}
 
 // Public returns the partner's public keys.
 func (k *PartnerKey) Public() *PublicKeys {

@@ -1,10 +1,12 @@
 package crypto
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +85,35 @@ func newBlindingKey(s *r255.Scalar) *BlindingKey {
 	b, inv := [ScalarSize]byte(k.k.Bytes()), [ScalarSize]byte(k.inv.Bytes())
 	k.k8, k.inv8 = *r255x8.NewScalar(&b), *r255x8.NewScalar(&inv)
 	return k
+}
+
+// collaborationKeyLabel separates CollaborationKey's HMACs from any other
+// use of a partner's scalar as an HMAC key.
+const collaborationKeyLabel = "cleanroom.dev/v1/collaboration-blinding-key"
+
+// derive returns the key reduced from HMAC-SHA512(k, label ‖ parts), each
+// part after its length, so no two lists of parts share an input. The 64
+// bytes reduce modulo the group order with negligible bias (2^-250); the
+// counter that follows the parts moves on in the 2^-252 case of zero.
+func (k *BlindingKey) derive(label string, parts ...string) *BlindingKey {
+	msg := append([]byte(label), 0)
+	for _, p := range parts {
+		msg = binary.BigEndian.AppendUint32(msg, uint32(len(p)))
+		msg = append(msg, p...)
+	}
+	key := k.k.Bytes()
+	for counter := byte(0); ; counter++ {
+		mac := hmac.New(sha512.New, key)
+		mac.Write(msg)
+		mac.Write([]byte{counter})
+		var wide [64]byte
+		mac.Sum(wide[:0])
+		var s r255.Scalar
+		s.SetReduced(&wide)
+		if s.IsNonZeroI() == 1 {
+			return newBlindingKey(&s)
+		}
+	}
 }
 
 // Bytes returns the canonical 32-byte little-endian encoding of the scalar.

@@ -130,6 +130,14 @@ func (c *Client) Principal() string { return c.principal }
 // Key returns the client's key.
 func (c *Client) Key() *crypto.PartnerKey { return c.key }
 
+// BlindingKey returns the partner's PAIR key in collab, in this room: the
+// key every set it encrypts or re-encrypts there carries
+// (crypto.PartnerKey.CollaborationKey). It differs from collaboration to
+// collaboration and from room to room.
+func (c *Client) BlindingKey(collab string) *crypto.BlindingKey {
+	return c.key.CollaborationKey(c.room.VerifierKey, collab)
+}
+
 func (c *Client) token() (string, error) {
 	var b [16]byte
 	rand.Read(b[:])

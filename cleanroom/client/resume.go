@@ -27,7 +27,16 @@ type uploadState struct {
 	Columns     []string       `json:"columns"`
 	RowsPerPart int            `json:"rows_per_part"`
 	Digests     map[int]string `json:"digests"`
+	// Keys is the keying the parts were made with (uploadKeys): parts of
+	// an earlier client's keying never join this one's in an upload.
+	Keys int `json:"keys"`
 }
+
+// uploadKeys numbers the keying of an upload's tokens: 1, a blinded set
+// under the collaboration's own key (Client.BlindingKey), a hashed one
+// under the secret. A saved upload without it, 0, was blinded under the
+// partner's scalar itself.
+const uploadKeys = 1
 
 func (d StateDir) uploadFile(collab string) string {
 	return filepath.Join(string(d), collab+".upload.json")
@@ -88,7 +97,7 @@ func (d StateDir) loadCommitted(collab string) (*committedUpload, error) {
 // newUploadState is the state of a new upload of spec's input.
 func newUploadState(spec UploadSpec, input string) *uploadState {
 	return &uploadState{Input: input, IDColumn: spec.IDColumn, Kind: string(spec.Kind), CountryCode: spec.CountryCode,
-		Columns: columnsOrEmpty(spec.Columns), RowsPerPart: spec.RowsPerPart, Digests: map[int]string{}}
+		Columns: columnsOrEmpty(spec.Columns), RowsPerPart: spec.RowsPerPart, Digests: map[int]string{}, Keys: uploadKeys}
 }
 
 func columnsOrEmpty(cols []string) []string {
@@ -104,6 +113,8 @@ func (saved *uploadState) differs(want *uploadState) string {
 	switch {
 	case saved.Upload == "" || saved.Digests == nil:
 		return "it is incomplete"
+	case saved.Keys != want.Keys:
+		return "an earlier version of the client encrypted its parts under another key"
 	case saved.Input != want.Input:
 		return "the input file changed since"
 	case saved.IDColumn != want.IDColumn:

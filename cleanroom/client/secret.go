@@ -29,6 +29,14 @@ var ErrKeyPin = errors.New("client: a member's key does not match its pinned fin
 // given to a collaboration it was not made for.
 var ErrSecretConflict = errors.New("client: another secret for this collaboration is saved here")
 
+// ErrSecretReused means the secret delivered for a collaboration is one
+// this state directory holds for another collaboration: the creator gave
+// both one secret. In hashed mode the room would then see this partner's
+// tokens in both under one key and could link the two lists; ask the
+// creator for a collaboration with a fresh secret. (A blinded set is under
+// a key of the collaboration's own either way: Client.BlindingKey.)
+var ErrSecretReused = errors.New("client: this secret is saved here for another collaboration; a collaboration's secret must be fresh")
+
 // StateDir is a partner's local state: for each room, in a directory named
 // by the room's id (StateDir.Room), its collaborations' secrets (mode 0600)
 // and the progress of its uploads, so that an interrupted upload resumes. A
@@ -153,6 +161,41 @@ func (d StateDir) saved(collab string) (*savedSecret, error) {
 		return nil, fmt.Errorf("client: %s: %w", path, err)
 	}
 	return &s, nil
+}
+
+// savedElsewhere returns "room/collab" of a secret equal to ks that the
+// state directory of d, a room's state, holds for another collaboration, in
+// any room, or "" if it holds none. Files that are not saved secrets are
+// not this check's to judge, and are passed over.
+func (d StateDir) savedElsewhere(collab string, ks *crypto.Secret) (string, error) {
+	root := filepath.Dir(string(d))
+	rooms, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, r := range rooms {
+		if !r.IsDir() {
+			continue
+		}
+		rd := StateDir(filepath.Join(root, r.Name()))
+		files, err := os.ReadDir(string(rd))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		for _, f := range files {
+			id, ok := strings.CutSuffix(f.Name(), ".secret")
+			if !ok || rd == d && id == collab {
+				continue
+			}
+			if s, err := rd.saved(id); err == nil && s.secret.Equal(ks) {
+				return s.Room + "/" + s.Collab, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // save writes a secret for collab in a room's state; it never replaces
@@ -315,7 +358,8 @@ func (c *Client) DistributeSecret(ctx context.Context, collab string, state Stat
 // collaboration's creator, opens it with the creator's key (checked against
 // pins, if given) and saves it. A secret already saved for the
 // collaboration stays: receiving the same one again does nothing, and
-// another is refused (ErrSecretConflict).
+// another is refused (ErrSecretConflict), as is one the state directory
+// holds for another collaboration (ErrSecretReused).
 func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDir, pins map[string]string) error {
 	v, err := c.Collaboration(ctx, collab)
 	if err != nil {
@@ -357,6 +401,12 @@ func (c *Client) ReceiveSecret(ctx context.Context, collab string, state StateDi
 	}
 	switch saved, err := state.saved(collab); {
 	case errors.Is(err, ErrNoSecret):
+		switch other, err := state.savedElsewhere(collab, ks); {
+		case err != nil:
+			return err
+		case other != "":
+			return fmt.Errorf("%w (%s)", ErrSecretReused, other)
+		}
 		return state.save(collab, s.From, sortedMembers(v), ks)
 	case err != nil:
 		return err

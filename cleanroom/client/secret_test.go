@@ -71,3 +71,39 @@ func TestSavedSecret(t *testing.T) {
 		})
 	}
 }
+
+// TestSavedElsewhere: a secret is found when the state directory holds it
+// for another collaboration, in this room or another, and not for the
+// collaboration itself, nor for a different secret; files that are not
+// saved secrets are passed over.
+func TestSavedElsewhere(t *testing.T) {
+	root := StateDir(t.TempDir())
+	room1, _ := root.Room("room-1")
+	room2, _ := root.Room("room-2")
+	ks, _ := crypto.NewSecret(nil)
+	other, _ := crypto.NewSecret(nil)
+	if err := room1.save("c1", "alpha", []string{"alpha", "bravo"}, ks); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(string(room2), 0o700)
+	os.WriteFile(filepath.Join(string(room2), "junk.secret"), []byte("not JSON"), 0o600)
+	os.WriteFile(filepath.Join(string(root), "c7.secret"), []byte(ks.Hex()), 0o600)
+	for _, tc := range []struct {
+		name   string
+		state  StateDir
+		collab string
+		ks     *crypto.Secret
+		want   string
+	}{
+		{"another collaboration of the room", room1, "c2", ks, "room-1/c1"},
+		{"a collaboration of another room", room2, "c1", ks, "room-1/c1"},
+		{"the collaboration itself", room1, "c1", ks, ""},
+		{"another secret", room2, "c2", other, ""},
+		{"a state directory not made yet", StateDir(filepath.Join(t.TempDir(), "none", "room-1")), "c1", ks, ""},
+	} {
+		got, err := tc.state.savedElsewhere(tc.collab, tc.ks)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: savedElsewhere = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}

@@ -75,7 +75,7 @@ func (c *Client) SyncWith(ctx context.Context, collab string, opts SyncOptions) 
 // sync re-encrypts what the room relays to this partner, then looks at the
 // collaboration, until it is ready or, without opts.Wait, once.
 func (c *Client) sync(ctx context.Context, collab string, opts SyncOptions, rep *SyncReport) error {
-	bk := c.key.BlindingKey()
+	bk := c.BlindingKey(collab)
 	for {
 		tasks, err := c.reencryptTasks(ctx, bk, collab, rep)
 		if err != nil {

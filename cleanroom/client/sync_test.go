@@ -137,7 +137,7 @@ func TestSyncPipeline(t *testing.T) {
 		if !rep.Ready || rep.Tasks != 1 || rep.Elements != parts*per {
 			t.Fatalf("report %+v", rep)
 		}
-		bk := c.Key().BlindingKey()
+		bk := c.BlindingKey("c1")
 		for p, sent := range r.parts {
 			got := r.got[p]
 			if len(got) != len(sent) {

@@ -116,13 +116,13 @@ func reportBounded(rep *UploadReport, cols []boundedColumn) {
 // part: a part's tokens take no allocation of their own in hashed mode.
 type tokenizer func(ctx context.Context, dst []crypto.Token, keys []crypto.MatchKey) error
 
-func (c *Client) tokenizer(mode string, ks *crypto.Secret) tokenizer {
+func (c *Client) tokenizer(collab, mode string, ks *crypto.Secret) tokenizer {
 	if mode == api.ModeHashed {
 		return func(ctx context.Context, dst []crypto.Token, keys []crypto.MatchKey) error {
 			return crypto.HashTokens(ctx, ks, dst, keys)
 		}
 	}
-	bk := c.key.BlindingKey()
+	bk := c.BlindingKey(collab)
 	return func(ctx context.Context, dst []crypto.Token, keys []crypto.MatchKey) error {
 		els := make([]crypto.Element, len(keys))
 		if err := bk.EncryptBatch(ctx, ks, els, keys); err != nil {
@@ -181,7 +181,7 @@ func (c *Client) UploadCSV(ctx context.Context, spec UploadSpec) (*UploadReport,
 		spec.RowsPerPart = 50_000
 	}
 	spec.RowsPerPart = min(spec.RowsPerPart, api.MaxRowsPerPart)
-	tokens := c.tokenizer(v.Mode, ks)
+	tokens := c.tokenizer(v.ID, v.Mode, ks)
 	canary, err := canaryTokens(ctx, v, spec.Kind, profile, tokens)
 	if err != nil {
 		return nil, err

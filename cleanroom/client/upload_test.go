@@ -165,6 +165,10 @@ func TestUploadStartsOverWhenSavedProgressCannotGoOn(t *testing.T) {
 			interrupt(t, e, same)
 			editState(t, e, func(st map[string]any) { delete(st, "columns"); delete(st, "id_column"); delete(st, "kind") })
 		}, func(s *client.UploadSpec) { s.Columns = two }, "another identifier column"},
+		{"parts under an earlier client's keying", func(t *testing.T, e env) {
+			interrupt(t, e, same)
+			editState(t, e, func(st map[string]any) { delete(st, "keys") })
+		}, same, "under another key"},
 		{"a room upload with other columns", func(t *testing.T, e env) {
 			interrupt(t, e, func(s *client.UploadSpec) { s.Columns = two })
 			editState(t, e, func(st map[string]any) { st["columns"] = []string{"age_band"} })
