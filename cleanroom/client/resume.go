@@ -113,8 +113,6 @@ func (saved *uploadState) differs(want *uploadState) string {
 	switch {
 	case saved.Upload == "" || saved.Digests == nil:
 		return "it is incomplete"
-	case saved.Keys != want.Keys:
-		return "an earlier version of the client encrypted its parts under another key"
 	case saved.Input != want.Input:
 		return "the input file changed since"
 	case saved.IDColumn != want.IDColumn:
@@ -127,6 +125,8 @@ func (saved *uploadState) differs(want *uploadState) string {
 		return "it was of other attribute columns"
 	case saved.RowsPerPart != want.RowsPerPart:
 		return "it was made with another part size"
+	case saved.Keys != want.Keys:
+		return "an earlier version of the client encrypted its parts under another key"
 	}
 	return ""
 }
